@@ -1,0 +1,17 @@
+// Bundles the `kds` command (CLI, service, embedded KATA) into dist/ with esbuild.
+import { build } from 'esbuild';
+
+const watch = process.argv.includes('--watch');
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: true,
+  logLevel: 'warning',
+  // ssh2 ships optional native helpers; they must stay optional in every bundle.
+  external: ['cpu-features', './crypto/build/Release/sshcrypto.node'],
+};
+
+await build({ ...common, entryPoints: { kds: 'src/cli/main.ts' }, outdir: 'dist' });
+if (watch) console.log('watch mode is not supported; run npm run build again');

@@ -1,0 +1,72 @@
+import { parseArgs } from 'node:util';
+import { initL10n, t } from '../common/l10n';
+import { type CliCommand, ExitCode, UsageError } from './command';
+
+type Loader = () => Promise<{ command: CliCommand }>;
+
+// Loaded on demand so `kds emulate` does not pay for the engine and the other way round.
+// Each sub-command adds its line here.
+const commands: Record<string, Loader> = {
+};
+
+const version = '0.1.0';
+
+async function printOverview(): Promise<void> {
+  const lines = [t('KDS — KATA Directory Scanner {0}', version), '', t('Usage: kds <command> [options]'), '', t('Commands:')];
+  for (const [name, load] of Object.entries(commands)) {
+    try {
+      const { command } = await load();
+      lines.push(`  ${name.padEnd(9)} ${t(command.summary)}`);
+    } catch {
+      // A command that is not built yet is simply not listed.
+    }
+  }
+  lines.push('', t('Run "kds <command> --help" for the options of a command.'));
+  lines.push('', t('Exit codes: 0 success, 1 failure, 2 usage or configuration error, 3 not approved by KATA.'));
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  initL10n();
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    await printOverview();
+    return name ? ExitCode.ok : ExitCode.usage;
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(`${version}\n`);
+    return ExitCode.ok;
+  }
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(t('Unknown command "{0}". Run "kds --help".', name) + '\n');
+    return ExitCode.usage;
+  }
+  const { command } = await load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(t(command.help) + '\n');
+    return ExitCode.ok;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError || (err as NodeJS.ErrnoException)?.code?.startsWith?.('ERR_PARSE_ARGS')) {
+      process.stderr.write(`${(err as Error).message}\n\n${t(command.help)}\n`);
+      return ExitCode.usage;
+    }
+    throw err;
+  }
+}
+
+/** parseArgs with the strictness every sub-command wants; errors become usage errors. */
+export function parseOptions<T extends NonNullable<Parameters<typeof parseArgs>[0]>['options']>(
+  argv: string[],
+  options: T,
+  allowPositionals = false,
+) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
