@@ -1,0 +1,80 @@
+import type { Destination } from './journal';
+
+/** Where a file in input stands; the extension shows these as item states. */
+export type FileStage =
+  /** Seen; waiting until size and mtime stay unchanged for stable_ms. */
+  | 'settling'
+  /** Complete; waiting for an upload slot. */
+  | 'queued'
+  | 'excluded'
+  | 'too-large'
+  /** Cannot be opened for reading (permissions); retried when it changes. */
+  | 'unreadable'
+  | 'uploading'
+  /** With KATA; waiting for the verdict. */
+  | 'submitted'
+  /** Upload refused with 401/403: the integration is not approved yet. */
+  | 'awaiting-approval'
+  /** Upload or delivery failed for a reason that is not a verdict; will be retried. */
+  | 'retrying'
+  | 'routing'
+  /** Gone from input while KATA had it (share unmounted, renamed away); its scan is kept. */
+  | 'missing';
+
+/** The normalised outcome of a scan. `unknown` covers any state KATA documents nowhere. */
+export type Verdict = 'not detected' | 'detect' | 'error' | 'timeout' | 'unknown';
+
+export interface FileRecord {
+  name: string;
+  size: number;
+  mtimeMs: number;
+  stage: FileStage;
+  /** Why it is in this stage, in English for logs (e.g. the HTTP status of a refused upload). */
+  reason?: string;
+  scanId?: string;
+  sha256?: string;
+  firstSeen: number;
+  changedAt: number;
+  submittedAt?: number;
+  attempts: number;
+  nextAttemptAt?: number;
+}
+
+export interface RoutedFile {
+  name: string;
+  size: number;
+  sha256: string;
+  scanId: string;
+  verdict: Verdict;
+  /** The state string exactly as KATA sent it (or `kds-timeout` when KDS gave up waiting). */
+  rawState: string;
+  destination: Destination;
+  path: string;
+  submittedAt: number;
+  routedAt: number;
+}
+
+export type ApprovalState = 'unknown' | 'approved' | 'pending' | 'rejected';
+
+/** Why a directory entry in input is never scanned. */
+export type IgnoredKind = 'directory' | 'symlink' | 'fifo' | 'socket' | 'device' | 'bad-name';
+
+export type EngineEvent =
+  | { type: 'file'; file: FileRecord }
+  | { type: 'file-removed'; name: string }
+  | { type: 'ignored'; name: string; kind: IgnoredKind }
+  | { type: 'routed'; file: RoutedFile }
+  | { type: 'approval'; state: ApprovalState; systemId: string; fingerprint256: string }
+  | { type: 'folder'; folder: 'in' | 'out' | 'qrnt'; available: boolean; path: string; reason?: string }
+  | { type: 'running'; running: boolean };
+
+export function verdictOf(rawState: string): Verdict {
+  const s = rawState.trim().toLowerCase();
+  if (s === 'not detected' || s === 'detect' || s === 'error' || s === 'timeout') return s;
+  return 'unknown';
+}
+
+/** The rule of the original service: only "not detected" is clean; everything else is quarantined. */
+export function destinationOf(verdict: Verdict): Destination {
+  return verdict === 'not detected' ? 'out' : 'qrnt';
+}

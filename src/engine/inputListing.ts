@@ -1,0 +1,69 @@
+import type { Dirent, Stats } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { IgnoredKind } from './events';
+
+export interface ListedFile {
+  name: string;
+  stats: Stats;
+}
+
+export interface Listing {
+  files: ListedFile[];
+  ignored: Array<{ name: string; kind: IgnoredKind }>;
+}
+
+const statBatch = 64;
+
+/**
+ * The regular files directly in `dir`. Everything else is reported as ignored: subfolders,
+ * symlinks (never followed, so a link cannot smuggle /etc/shadow into KATA or out of quarantine),
+ * FIFOs (opening one would block), sockets, devices, and names that are not valid UTF-8 (they
+ * could not be written back under the same name).
+ */
+export async function listInput(dir: string): Promise<Listing> {
+  const entries = (await readdir(dir, { withFileTypes: true, encoding: 'buffer' })) as unknown as Dirent<Buffer>[];
+  const out: Listing = { files: [], ignored: [] };
+  const candidates: string[] = [];
+  for (const d of entries) {
+    const name = d.name.toString('utf8');
+    if (!Buffer.from(name, 'utf8').equals(d.name)) {
+      out.ignored.push({ name: d.name.toString('latin1'), kind: 'bad-name' });
+      continue;
+    }
+    const kind = direntKind(d);
+    if (kind === undefined) candidates.push(name);
+    else out.ignored.push({ name, kind });
+  }
+  for (let i = 0; i < candidates.length; i += statBatch) {
+    const batch = candidates.slice(i, i + statBatch);
+    const stats = await Promise.all(batch.map((name) => lstat(join(dir, name)).catch(() => undefined)));
+    batch.forEach((name, j) => {
+      const st = stats[j];
+      if (!st) return; // vanished between readdir and lstat
+      const kind = statsKind(st);
+      if (kind === undefined) out.files.push({ name, stats: st });
+      else out.ignored.push({ name, kind });
+    });
+  }
+  return out;
+}
+
+/** undefined = a regular file, or a type readdir could not tell (DT_UNKNOWN on some network file systems). */
+function direntKind(d: Dirent<Buffer>): IgnoredKind | undefined {
+  if (d.isDirectory()) return 'directory';
+  if (d.isSymbolicLink()) return 'symlink';
+  if (d.isFIFO()) return 'fifo';
+  if (d.isSocket()) return 'socket';
+  if (d.isBlockDevice() || d.isCharacterDevice()) return 'device';
+  return undefined;
+}
+
+function statsKind(st: Stats): IgnoredKind | undefined {
+  if (st.isFile()) return undefined;
+  if (st.isDirectory()) return 'directory';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isSocket()) return 'socket';
+  return 'device';
+}

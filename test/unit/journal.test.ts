@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Journal, readJournal } from '../../src/engine/journal';
+import { tempDir } from '../helpers/tempDirs';
+
+const file = { name: 'a.txt', size: 3, mtimeMs: 1, ino: 7 };
+
+test('journal replays every step after reopening', () => {
+  const dir = tempDir();
+  const j = Journal.open(dir);
+  j.intent({ scanId: 's1', ...file });
+  j.submitted('s1', 'ab'.repeat(32));
+  j.intent({ scanId: 's2', ...file, name: 'b.txt' });
+  j.submitted('s2', 'cd'.repeat(32));
+  j.verdict('s2', 'detect', 'qrnt');
+  j.placed('s2', '/q/b.txt');
+  j.close();
+  const k = Journal.open(dir);
+  const live = new Map(k.live().map((e) => [e.scanId, e]));
+  assert.equal(live.get('s1')?.sha256, 'ab'.repeat(32));
+  assert.equal(live.get('s1')?.state, undefined);
+  assert.equal(live.get('s2')?.destination, 'qrnt');
+  assert.equal(live.get('s2')?.placedPath, '/q/b.txt');
+  k.done('s2', 'routed');
+  k.cleared('s2');
+  assert.deepEqual(k.live().map((e) => e.scanId), ['s1']);
+  assert.equal(k.finished()[0]?.scanId, 's2');
+  k.close();
+});
+
+test('a torn last line (crash mid-write) is ignored and the journal stays appendable', () => {
+  const dir = tempDir();
+  const j = Journal.open(dir);
+  j.intent({ scanId: 's1', ...file });
+  j.close();
+  appendFileSync(join(dir, 'journal.jsonl'), '{"op":"submitted","scanId":"s1","sha2');
+  const k = Journal.open(dir);
+  assert.equal(k.get('s1')?.sha256, undefined);
+  k.submitted('s1', 'ef'.repeat(32));
+  k.close();
+  const lines = readFileSync(join(dir, 'journal.jsonl'), 'utf8').trim().split('\n');
+  for (const l of lines) JSON.parse(l);
+  assert.equal(readJournal(dir).live[0]?.sha256, 'ef'.repeat(32));
+});
+
+test('compaction keeps live entries and the newest finished ones only', () => {
+  const dir = tempDir();
+  const j = Journal.open(dir);
+  for (let i = 0; i < 1100; i++) {
+    j.intent({ scanId: `d${i}`, ...file });
+    j.done(`d${i}`, 'abandoned');
+    j.cleared(`d${i}`);
+  }
+  j.intent({ scanId: 'live', ...file });
+  j.close();
+  const k = Journal.open(dir);
+  assert.equal(k.live().length, 1);
+  assert.equal(k.finished().length, 1000);
+  k.close();
+  assert.ok(readFileSync(join(dir, 'journal.jsonl'), 'utf8').split('\n').length < 3100);
+});
