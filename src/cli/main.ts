@@ -7,6 +7,14 @@ type Loader = () => Promise<{ command: CliCommand }>;
 // Loaded on demand so `kds emulate` does not pay for the engine and the other way round.
 // Each sub-command adds its line here.
 const commands: Record<string, Loader> = {
+  check: () => import('./checkCommand'),
+  enroll: () => import('./enrollCommand'),
+  emulate: () => import('./emulateCommand'),
+  cert: () => import('./certCommand'),
+  service: () => import('./serviceCommand'),
+  run: () => import('./runCommand'),
+  status: () => import('./statusCommand'),
+  demo: () => import('./demoCommand'),
 };
 
 const version = '0.1.0';

@@ -1,0 +1,156 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { t } from '../common/l10n';
+import { EICAR } from '../emulator/eicar';
+import { startEmulator } from '../emulator/server';
+import { loadConfig } from '../engine/config';
+import { createEngineFromConfig } from '../engine/engineFromConfig';
+import { writeClientCertificate } from '../pki/clientCertificateFiles';
+import { type CliCommand, ExitCode } from './command';
+import { parseOptions } from './main';
+import { serviceLogger } from './serviceLogger';
+
+export const command: CliCommand = {
+  name: 'demo',
+  summary: 'Run KDS end to end on this machine with the embedded KATA (what npm start does)',
+  help: `Usage: kds demo [--dir DIR] [--port N]
+       kds demo --eicar [--dir DIR]
+       kds demo --clean [--dir DIR]
+
+Sets up DIR (default ./kds-demo) with in/, out/ and qrnt/ folders, a client certificate,
+an exclude list and a kata_dir_scanner.conf that trusts the embedded KATA's CA; starts the
+embedded KATA (auto-approving) and the scanning service, and prints where to drop files.
+Ctrl-C stops both. Running it again reuses DIR, its certificate and its approvals.
+
+Options:
+  --dir DIR   the demo folder (default ./kds-demo)
+  --port N    port of the embedded KATA (default 8443; another free one if taken)
+  --eicar     only write the EICAR anti-virus test file into DIR/in and exit
+  --clean     only write a harmless text file into DIR/in and exit
+
+Exit codes: 0 stopped cleanly, 1 failure, 2 usage error.`,
+  async run(argv) {
+    const { values } = parseOptions(argv, {
+      dir: { type: 'string' },
+      port: { type: 'string' },
+      eicar: { type: 'boolean' },
+      clean: { type: 'boolean' },
+    });
+    const dir = resolve(values.dir ?? 'kds-demo');
+    const inDir = join(dir, 'in');
+    if (values.eicar || values.clean) {
+      await mkdir(inDir, { recursive: true });
+      const name = values.eicar ? `eicar-${stamp()}.com` : `clean-${stamp()}.txt`;
+      const body = values.eicar ? EICAR : t('A harmless text file written by kds demo at {0}.', new Date().toISOString()) + '\n';
+      await writeFile(join(inDir, name), body);
+      process.stdout.write(t('Wrote {0}', join(inDir, name)) + '\n');
+      return ExitCode.ok;
+    }
+    const port = values.port === undefined ? 8443 : Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      process.stderr.write(t('--port must be a number from 0 to 65535') + '\n');
+      return ExitCode.usage;
+    }
+    return runDemo(dir, port);
+  },
+};
+
+function stamp(): string {
+  return new Date().toISOString().replace(/[:.]/g, '-');
+}
+
+interface DemoState {
+  systemId: string;
+}
+
+async function runDemo(dir: string, preferredPort: number): Promise<number> {
+  for (const sub of ['in', 'out', 'qrnt', 'client', 'kata']) await mkdir(join(dir, sub), { recursive: true, mode: 0o700 });
+  const statePath = join(dir, 'demo.json');
+  let state: DemoState;
+  try {
+    state = JSON.parse(await readFile(statePath, 'utf8')) as DemoState;
+  } catch {
+    state = { systemId: randomUUID() };
+    await writeFile(statePath, JSON.stringify(state, null, 2) + '\n');
+  }
+  if (!existsSync(join(dir, 'client', 'cert.pem'))) {
+    await writeClientCertificate(join(dir, 'client'), { commonName: 'kds-demo', days: 365, force: false });
+  }
+  const excludePath = join(dir, 'exclude_list.txt');
+  if (!existsSync(excludePath)) {
+    await writeFile(excludePath, '# One file name or mask a line; matching files are never sent to KATA and stay in input.\n# *.tmp\n');
+  }
+
+  const emulatorLog = serviceLogger({ logFile: join(dir, 'kata-emulator.log'), format: 'text', toStderr: false });
+  let emulator;
+  try {
+    emulator = await startEmulator({ host: '127.0.0.1', port: preferredPort, dataDir: join(dir, 'kata'), autoApprove: true, logger: emulatorLog.logger });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    emulator = await startEmulator({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'kata'), autoApprove: true, logger: emulatorLog.logger });
+  }
+
+  // Rewritten at every start: the port may differ, and the file documents the set-up.
+  const configPath = join(dir, 'kata_dir_scanner.conf');
+  const conf = {
+    in_dir: 'in',
+    out_dir: 'out',
+    qrnt_dir: 'qrnt',
+    cert_pem: 'client/cert.pem',
+    cert_key: 'client/server.key',
+    kata_cn_addr: '127.0.0.1',
+    kata_cn_port: emulator.port,
+    kata_ca: relative(dir, emulator.caPemPath),
+    system_id: state.systemId,
+    exclude_list: 'exclude_list.txt',
+    stable_ms: 1000,
+    poll_interval_s: 1,
+    state_dir: 'state',
+    log_file: 'kds.log',
+  };
+  await writeFile(configPath, JSON.stringify(conf, null, 2) + '\n');
+  const { config } = await loadConfig(configPath);
+  const log = serviceLogger({ logFile: config.log_file, format: 'text', toStderr: true });
+  const built = await createEngineFromConfig(config, log.logger);
+  await built.engine.start();
+
+  const rel = (p: string) => relative(process.cwd(), p) || '.';
+  process.stdout.write(
+    [
+      '',
+      t('KDS is running end to end on this machine.'),
+      t('  Embedded KATA:   {0}  (CA certificate: {1})', emulator.url, rel(emulator.caPemPath)),
+      t('  KATA console:    {0}  user admin, password in {1}', emulator.consoleUrl, rel(join(dir, 'kata', 'admin-password'))),
+      t('  Configuration:   {0}', rel(configPath)),
+      '',
+      t('Drop files into {0}: clean ones move to {1}, detections to {2}.', rel(join(dir, 'in')), rel(join(dir, 'out')), rel(join(dir, 'qrnt'))),
+      t('Try: npx kds demo --eicar   (writes the EICAR test file into input)'),
+      t('     npx kds demo --clean   (writes a harmless text file)'),
+      t('Press Ctrl-C to stop.'),
+      '',
+    ].join('\n') + '\n',
+  );
+
+  return new Promise<number>((resolvePromise) => {
+    let stopping = false;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      process.stdout.write(t('Stopping…') + '\n');
+      void (async () => {
+        await built.engine.stop();
+        await built.close();
+        await emulator.close();
+        log.close();
+        emulatorLog.close();
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolvePromise(ExitCode.ok);
+      })();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

@@ -1,0 +1,95 @@
+import { t } from '../common/l10n';
+import { ConfigError, loadConfig } from '../engine/config';
+import { createEngineFromConfig } from '../engine/engineFromConfig';
+import { type CliCommand, ExitCode } from './command';
+import { parseOptions } from './main';
+import { serviceLogger } from './serviceLogger';
+
+export const command: CliCommand = {
+  name: 'run',
+  summary: 'Run the scanning service in the foreground (what kata-dir-scanner.service starts)',
+  help: `Usage: kds run --config FILE [--log-stderr] [--debug]
+
+Runs the directory-scanning service in the foreground until SIGTERM or Ctrl-C, which finish
+the work in progress and stop cleanly. SIGHUP reopens the log file (for logrotate) and
+re-reads the exclude list.
+
+Options:
+  --config FILE   kata_dir_scanner.conf to use (required)
+  --log-stderr    also write the log to standard error (default when it is a terminal)
+  --debug         log debug events too
+
+Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
+  async run(argv) {
+    const { values } = parseOptions(argv, {
+      config: { type: 'string' },
+      'log-stderr': { type: 'boolean' },
+      debug: { type: 'boolean' },
+    });
+    if (!values.config) {
+      process.stderr.write(t('Missing --config FILE.') + '\n');
+      return ExitCode.usage;
+    }
+    let loaded;
+    try {
+      loaded = await loadConfig(values.config);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        process.stderr.write(err.message + '\n');
+        return ExitCode.usage;
+      }
+      throw err;
+    }
+    const { config, warnings } = loaded;
+    const log = serviceLogger({
+      logFile: config.log_file,
+      format: config.log_format,
+      toStderr: values['log-stderr'] === true || process.stderr.isTTY === true,
+      level: values.debug ? 'debug' : 'info',
+    });
+    const { logger } = log;
+    for (const w of warnings) logger.warn('config', w);
+
+    let built;
+    try {
+      built = await createEngineFromConfig(config, logger);
+      await built.engine.start();
+    } catch (err) {
+      logger.error('start-failed', t('Cannot start: {0}', (err as Error).message));
+      await built?.close();
+      log.close();
+      return (err as NodeJS.ErrnoException).code === 'KDS_LOCKED' ? ExitCode.failure : ExitCode.usage;
+    }
+    const { engine, excludes } = built;
+    logger.info('identity', t('system_id {0}, client certificate SHA-256 {1}', config.system_id, built.fingerprint256));
+
+    return new Promise<number>((resolve) => {
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info('signal', t('{0} received; finishing work in progress', signal));
+        void engine
+          .stop()
+          .then(() => built.close())
+          .finally(() => {
+            process.off('SIGHUP', hup);
+            process.off('SIGTERM', term);
+            process.off('SIGINT', int);
+            log.close();
+            resolve(ExitCode.ok);
+          });
+      };
+      const hup = () => {
+        log.reopen();
+        void excludes.reload();
+        logger.info('reload', t('log file reopened and exclude list re-read (SIGHUP)'));
+      };
+      const term = () => stop('SIGTERM');
+      const int = () => stop('SIGINT');
+      process.on('SIGHUP', hup);
+      process.on('SIGTERM', term);
+      process.on('SIGINT', int);
+    });
+  },
+};

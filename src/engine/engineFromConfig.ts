@@ -1,0 +1,93 @@
+import { readFile } from 'node:fs/promises';
+import type { Logger } from '../common/log';
+import { fingerprint256, splitPem } from '../pki/certs';
+import type { KdsConfig } from './config';
+import { ExcludeListWatcher } from './excludes';
+import type { KataClient } from './kataClient';
+import { createKataClient } from './kataClientFromConfig';
+import { MountPointGuard, mountOf, shouldPoll } from './mounts';
+import { type EngineOptions, type ExcludeSource, type ScannerApi, ScannerEngine } from './scanner';
+
+export interface ConfiguredEngine {
+  engine: ScannerEngine;
+  client: KataClient;
+  excludes: ExcludeListWatcher;
+  /** SHA-256 of the client certificate: what the KATA administrator must see before approving. */
+  fingerprint256: string;
+  polling: boolean;
+  /** Releases the client's connections; call after engine.stop(). */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the engine the way `kds run`, `npm start` and the VS Code extension all run it, so the
+ * three hosts cannot drift apart. `overrides` exist for tests (fast retries).
+ */
+export async function createEngineFromConfig(
+  config: KdsConfig,
+  logger: Logger,
+  overrides: Partial<Pick<EngineOptions, 'retryBaseMs' | 'retryMaxMs' | 'stopGraceMs'>> & { wrapApi?: (api: ScannerApi) => ScannerApi } = {},
+): Promise<ConfiguredEngine> {
+  if (config.insecure) {
+    logger.warn(
+      'insecure',
+      `"insecure": true in ${config.configPath}: the KATA server certificate is NOT verified; anyone on the network path can read and alter every scanned file. Use kata_ca or kata_cert_sha256 instead.`,
+    );
+  }
+  const distinct = new Set([config.in_dir, config.out_dir, config.qrnt_dir]);
+  if (distinct.size !== 3) throw new Error(`in_dir, out_dir and qrnt_dir must be three different folders (${config.configPath})`);
+
+  const client = await createKataClient(config);
+  const certText = await readFile(config.cert_pem, 'utf8');
+  const fp = fingerprint256(splitPem(certText).certificates[0] ?? certText);
+
+  const excludes = new ExcludeListWatcher(config.exclude_list, { caseSensitive: config.exclude_case_sensitive, logger });
+  await excludes.refresh();
+
+  const inMount = await mountOf(config.in_dir);
+  const polling = shouldPoll(config.use_polling, inMount);
+  if (inMount && polling && config.use_polling === 'auto') {
+    logger.info('polling', `input is on a network file system (${inMount.fsType}); change events from other hosts do not arrive there, so the folder is polled`, {
+      path: config.in_dir,
+    });
+  }
+
+  const guards = new Map<string, MountPointGuard>();
+  for (const dir of [config.in_dir, config.out_dir, config.qrnt_dir]) guards.set(dir, await MountPointGuard.capture(dir));
+
+  const engine = new ScannerEngine({
+    inDir: config.in_dir,
+    outDir: config.out_dir,
+    qrntDir: config.qrnt_dir,
+    stateDir: config.state_dir,
+    systemId: config.system_id,
+    fingerprint256: fp,
+    api: overrides.wrapApi ? overrides.wrapApi(client) : client,
+    excludes: excludeSource(excludes),
+    logger,
+    maxFileSizeBytes: config.max_file_size_mb * 1024 * 1024,
+    stableMs: config.stable_ms,
+    pollIntervalMs: config.poll_interval_s * 1000,
+    scanTimeoutMs: config.scan_timeout_s * 1000,
+    maxInflight: config.max_inflight,
+    useEvents: !polling,
+    folderGuard: async (dir) => ((await guards.get(dir)?.stillMounted()) === false ? 'the share is not mounted' : undefined),
+    retryBaseMs: overrides.retryBaseMs,
+    retryMaxMs: overrides.retryMaxMs,
+    stopGraceMs: overrides.stopGraceMs,
+  });
+  return { engine, client, excludes, fingerprint256: fp, polling, close: () => client.close() };
+}
+
+function excludeSource(watcher: ExcludeListWatcher): ExcludeSource {
+  let seen = watcher.current;
+  return {
+    async refresh() {
+      const now = await watcher.refresh();
+      const changed = now !== seen;
+      seen = now;
+      return changed;
+    },
+    matches: (name) => watcher.current.matches(name),
+  };
+}

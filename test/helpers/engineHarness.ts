@@ -1,0 +1,128 @@
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after } from 'node:test';
+import { KdsLogger, type LogRecord } from '../../src/common/log';
+import { loadConfig, type KdsConfig } from '../../src/engine/config';
+import { createEngineFromConfig, type ConfiguredEngine } from '../../src/engine/engineFromConfig';
+import type { EngineEvent, RoutedFile } from '../../src/engine/events';
+import type { ScannerApi } from '../../src/engine/scanner';
+import { type RunningEmulator, startEmulator } from '../../src/emulator/server';
+import { createSelfSigned } from '../../src/pki/certs';
+import { tempDir } from './tempDirs';
+
+export interface Harness {
+  root: string;
+  dirs: { in: string; out: string; qrnt: string; state: string };
+  configPath: string;
+  config: KdsConfig;
+  emulator: RunningEmulator;
+  built: ConfiguredEngine;
+  events: EngineEvent[];
+  logs: LogRecord[];
+  routed: RoutedFile[];
+  fingerprint256: string;
+  /** Restarts the engine (not the emulator) on the same folders and journal. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  emulator?: Partial<Parameters<typeof startEmulator>[0]>;
+  /** Keys written into kata_dir_scanner.conf on top of the harness defaults. */
+  conf?: Record<string, unknown>;
+  /** Wraps the real KATA client, e.g. to count calls or hide /filters. */
+  wrapApi?: (api: ScannerApi) => ScannerApi;
+  /** Reuse an emulator (and its approvals) across harnesses. */
+  sharedEmulator?: RunningEmulator;
+  startEngine?: boolean;
+}
+
+export async function clientCertFiles(dir: string): Promise<{ certPem: string; keyPath: string; fingerprint256: string }> {
+  mkdirSync(dir, { recursive: true });
+  const kc = await createSelfSigned({ commonName: 'kds-test', days: 2 });
+  writeFileSync(join(dir, 'cert.pem'), kc.certPem + kc.keyPem, { mode: 0o600 });
+  writeFileSync(join(dir, 'server.key'), kc.keyPem, { mode: 0o600 });
+  return { certPem: join(dir, 'cert.pem'), keyPath: join(dir, 'server.key'), fingerprint256: kc.fingerprint256 };
+}
+
+/**
+ * A real engine on real folders talking mutual TLS to the real embedded KATA on 127.0.0.1,
+ * configured through a real kata_dir_scanner.conf, with short timings so tests run in seconds.
+ */
+export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  const root = tempDir('kds-engine-');
+  const dirs = { in: join(root, 'in'), out: join(root, 'out'), qrnt: join(root, 'qrnt'), state: join(root, 'state') };
+  for (const d of [dirs.in, dirs.out, dirs.qrnt]) mkdirSync(d, { recursive: true });
+  const emulator =
+    opts.sharedEmulator ??
+    (await startEmulator({ host: '127.0.0.1', port: 0, dataDir: join(root, 'kata'), autoApprove: true, verdictDelayMs: 50, ...opts.emulator }));
+  if (!opts.sharedEmulator) after(() => emulator.close());
+  const cert = await clientCertFiles(join(root, 'client'));
+  const conf = {
+    in_dir: dirs.in,
+    out_dir: dirs.out,
+    qrnt_dir: dirs.qrnt,
+    cert_pem: cert.certPem,
+    cert_key: cert.keyPath,
+    kata_cn_addr: '127.0.0.1',
+    kata_cn_port: emulator.port,
+    kata_ca: emulator.caPemPath,
+    system_id: `test-${Math.random().toString(16).slice(2)}`,
+    stable_ms: 200,
+    poll_interval_s: 1,
+    scan_timeout_s: 60,
+    state_dir: dirs.state,
+    log_file: join(root, 'kds.log'),
+    ...opts.conf,
+  };
+  const configPath = join(root, 'kata_dir_scanner.conf');
+  writeFileSync(configPath, JSON.stringify(conf, null, 2));
+  const { config } = await loadConfig(configPath);
+  const events: EngineEvent[] = [];
+  const logs: LogRecord[] = [];
+  const routed: RoutedFile[] = [];
+  const logger = new KdsLogger({ level: 'debug', sinks: [(r) => logs.push(r)] });
+  if (process.env.KDS_TEST_LOG) logger.addSink((r) => process.stderr.write(`${r.time} ${r.level} ${r.event} ${r.msg} ${r.file ?? ''}\n`));
+
+  const h = {} as Harness;
+  const build = async () => {
+    const built = await createEngineFromConfig(config, logger, { retryBaseMs: 50, retryMaxMs: 500, stopGraceMs: 2000, wrapApi: opts.wrapApi });
+    built.engine.onEvent((e) => {
+      events.push(e);
+      if (e.type === 'routed') routed.push(e.file);
+    });
+    return built;
+  };
+  Object.assign(h, { root, dirs, configPath, config, emulator, events, logs, routed, fingerprint256: cert.fingerprint256 });
+  h.built = await build();
+  let running = false;
+  h.stop = async () => {
+    if (!running) return;
+    running = false;
+    await h.built.engine.stop();
+    await h.built.close();
+  };
+  h.restart = async () => {
+    await h.stop();
+    h.built = await build();
+    await h.built.engine.start();
+    running = true;
+  };
+  after(() => h.stop());
+  if (opts.startEngine !== false) {
+    await h.built.engine.start();
+    running = true;
+  }
+  return h;
+}
+
+/** Polls `cond` every 25 ms until it holds or `timeoutMs` passes; then fails naming `what`. */
+export async function waitFor<T>(what: string, cond: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await cond();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
