@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fsyncDir } from './fsync';
+import { fsyncDir } from '../common/fsync';
 
 /** Temporary copies in a destination folder carry this prefix; only KDS creates such names. */
 export const partialPrefix = '.kds-partial-';
