@@ -80,10 +80,13 @@ export async function createEngineFromConfig(
 }
 
 function excludeSource(watcher: ExcludeListWatcher): ExcludeSource {
-  let seen = watcher.current;
+  // The watcher may hand out a fresh list object after each read; what matters is the entries.
+  const signature = () => watcher.current.entries.map((e) => e.pattern).join('\n');
+  let seen = signature();
   return {
     async refresh() {
-      const now = await watcher.refresh();
+      await watcher.refresh();
+      const now = signature();
       const changed = now !== seen;
       seen = now;
       return changed;

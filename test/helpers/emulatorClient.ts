@@ -1,3 +1,6 @@
+import { copyFile, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Agent, FormData, request } from 'undici';
 import { createSelfSigned, type KeyAndCert } from '../../src/pki/certs';
 import type { RunningEmulator } from '../../src/emulator/server';
@@ -77,4 +80,14 @@ export async function finalState(emu: RunningEmulator, client: TestClient, senso
     const found = list.find((s) => String(s.scanId) === scanId);
     return found && found.state[0] !== 'processing' ? found.state[0] : undefined;
   });
+}
+
+/** A fresh folder for one emulator's data, removed by the caller. */
+export async function tempDataDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'kds-emulator-test-'));
+}
+
+/** Copies CA and server certificate into `to`, so a second emulator skips the RSA key generation. */
+export async function seedTls(from: string, to: string): Promise<void> {
+  for (const name of ['ca.pem', 'ca.key', 'server.pem', 'server.key']) await copyFile(join(from, name), join(to, name));
 }

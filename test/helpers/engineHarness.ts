@@ -1,4 +1,5 @@
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { KdsLogger, type LogRecord } from '../../src/common/log';
@@ -8,7 +9,6 @@ import type { EngineEvent, RoutedFile } from '../../src/engine/events';
 import type { ScannerApi } from '../../src/engine/scanner';
 import { type RunningEmulator, startEmulator } from '../../src/emulator/server';
 import { createSelfSigned } from '../../src/pki/certs';
-import { tempDir } from './tempDirs';
 
 export interface Harness {
   root: string;
@@ -50,13 +50,19 @@ export async function clientCertFiles(dir: string): Promise<{ certPem: string; k
  * configured through a real kata_dir_scanner.conf, with short timings so tests run in seconds.
  */
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
-  const root = tempDir('kds-engine-');
+  const root = mkdtempSync(join(tmpdir(), 'kds-engine-'));
+  const cleanups: Array<() => Promise<unknown> | unknown> = [];
+  // One hook, in order: engine, then emulator, then the folders they write to.
+  after(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
   const dirs = { in: join(root, 'in'), out: join(root, 'out'), qrnt: join(root, 'qrnt'), state: join(root, 'state') };
   for (const d of [dirs.in, dirs.out, dirs.qrnt]) mkdirSync(d, { recursive: true });
   const emulator =
     opts.sharedEmulator ??
     (await startEmulator({ host: '127.0.0.1', port: 0, dataDir: join(root, 'kata'), autoApprove: true, verdictDelayMs: 50, ...opts.emulator }));
-  if (!opts.sharedEmulator) after(() => emulator.close());
+  if (!opts.sharedEmulator) cleanups.push(() => emulator.close());
   const cert = await clientCertFiles(join(root, 'client'));
   const conf = {
     in_dir: dirs.in,
@@ -108,7 +114,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     await h.built.engine.start();
     running = true;
   };
-  after(() => h.stop());
+  cleanups.push(() => h.stop());
   if (opts.startEngine !== false) {
     await h.built.engine.start();
     running = true;

@@ -115,12 +115,13 @@ export class ScriptedKataServer {
   static async start(options: ScriptedServerOptions = {}): Promise<ScriptedKataServer> {
     const pki = await testPki();
     const serverCert = options.certificate === 'self-signed' ? pki.selfSignedServer : pki.server;
+    // Asked for but not enforced, so a test can see whether the client presented one.
+    const recordClientCertificateInsteadOfEnforcing = true;
     const server = createServer({
       key: serverCert.keyPem,
       cert: serverCert.certPem,
-      // Asked for but not enforced, so a test can see whether the client presented one.
       requestCert: true,
-      rejectUnauthorized: false,
+      rejectUnauthorized: !recordClientCertificateInsteadOfEnforcing,
     });
     const s = new ScriptedKataServer(pki, serverCert, server, options.keepFileBytes ?? 1024 * 1024);
     server.on('connection', (socket: Socket) => {

@@ -1,0 +1,357 @@
+import { createHash } from 'node:crypto';
+import type { ReadStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { Agent, type Dispatcher } from 'undici';
+import { t } from '../common/l10n';
+import { type DetectsPage, parseDetectsBody } from './kataDetectsParser';
+import { KataError, errorFromStatus, errorFromTransport } from './kataErrors';
+import { type ScanState, parseStatesBody, snippet } from './kataStateParser';
+import { type KataTlsSettings, type ServerCertificateReport, bareHost, createKataConnector, probeServerCertificate } from './kataTls';
+import { buildMultipartFrame } from './multipartBody';
+
+export type { Detect, DetectObject, DetectsPage } from './kataDetectsParser';
+export type { ScanState } from './kataStateParser';
+export type { ServerCertificateReport } from './kataTls';
+
+export interface KataClientOptions {
+  host: string;
+  port: number;
+  /** The external system's ID (KATA's sensorId); part of every URL. */
+  systemId: string;
+  /** Sent as the sensorInstanceId query parameter when set (one node of a clustered system). */
+  sensorInstanceId?: string;
+  /** Client certificate chain, PEM. */
+  certPem: string;
+  keyPem: string;
+  /** When set, the only trust anchor for the server chain (system roots are not used). */
+  caPem?: string;
+  /** SHA-256 of the server's leaf certificate, upper-case hex without separators. Replaces chain and host-name checks. */
+  pinSha256?: string;
+  /** No server verification at all: caPem and pinSha256 are ignored for requests. The caller warns loudly. */
+  insecure: boolean;
+  /** Limit for connecting, for an answer to start and for gaps in any transfer. Default 60 s. */
+  requestTimeoutMs?: number;
+}
+
+export interface SubmitOptions {
+  scanId: string;
+  /** Sent as the file part's name; any characters are allowed. */
+  fileName: string;
+  /** The size the caller saw; the upload fails with kind `changed` if the file is not exactly this long. */
+  size: number;
+  signal?: AbortSignal;
+}
+
+export interface SubmitResult {
+  /** SHA-256 (lower-case hex) of exactly the bytes sent. */
+  sha256: string;
+  bytes: number;
+}
+
+export interface KataFilters {
+  /** Largest object KATA accepts; bytes assumed (the docs give no unit). */
+  maxObjectSize?: number;
+  version?: string;
+}
+
+export interface DetectsQuery {
+  /** Cursor from the previous page; alerts already returned are not repeated. */
+  token?: string;
+  /** 1..10000; KATA's default is 1000. */
+  limit?: number;
+  /** am, sb, yara, url_reputation, ids, taa. All when omitted. */
+  detectTypes?: string[];
+}
+
+/** What the scanner needs from KATA; tests of other modules can implement it with a fake. */
+export interface KataApi {
+  submit(path: string, opts: SubmitOptions): Promise<SubmitResult>;
+  states(): Promise<ScanState[]>;
+  deleteResult(scanId: string): Promise<void>;
+  deleteAll(): Promise<void>;
+  filters(): Promise<KataFilters>;
+  detects(opts?: DetectsQuery): Promise<DetectsPage>;
+  probeServerCertificate(): Promise<ServerCertificateReport>;
+  close(): Promise<void>;
+}
+
+const defaultTimeoutMs = 60_000;
+const maxConnectTimeoutMs = 15_000;
+/** Bodies KDS parses (state lists, alerts) are small; this only stops a runaway server. */
+const maxJsonBytes = 64 * 1024 * 1024;
+/** Error and "OK" bodies: only the start is kept for messages, the rest is drained. */
+const keepErrorBytes = 4 * 1024;
+const drainLimitBytes = 1024 * 1024;
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+/**
+ * Client for KATA's "API for scanning objects of external systems". One keep-alive undici
+ * Agent carries the client certificate; every response body is read or drained so sockets
+ * go back to the pool. Failures are always KataError (see kataErrors.ts), except an abort
+ * requested through `signal`, which rejects with the signal's reason.
+ */
+export class KataClient implements KataApi {
+  /** `https://host:port/kata/scanner/v1/sensors/<systemId>/` */
+  readonly baseUrl: string;
+  private readonly origin: string;
+  private readonly basePath: string;
+  private readonly where: string;
+  private readonly agent: Agent;
+  private readonly tlsSettings: KataTlsSettings;
+  private readonly sensorInstanceId: string | undefined;
+
+  constructor(options: KataClientOptions) {
+    const host = bareHost(options.host);
+    const urlHost = host.includes(':') ? `[${host}]` : host;
+    this.origin = `https://${urlHost}:${options.port}`;
+    this.basePath = `/kata/scanner/v1/sensors/${encodeURIComponent(options.systemId)}/`;
+    this.baseUrl = this.origin + this.basePath;
+    this.where = `${urlHost}:${options.port}`;
+    this.sensorInstanceId = options.sensorInstanceId || undefined;
+    const timeout = options.requestTimeoutMs ?? defaultTimeoutMs;
+    this.tlsSettings = {
+      host,
+      port: options.port,
+      certPem: options.certPem,
+      keyPem: options.keyPem,
+      insecure: options.insecure,
+      connectTimeoutMs: Math.min(timeout, maxConnectTimeoutMs),
+      ...(options.caPem ? { caPem: options.caPem } : {}),
+      ...(options.pinSha256 ? { pinSha256: options.pinSha256 } : {}),
+    };
+    this.agent = new Agent({
+      connect: createKataConnector(this.tlsSettings),
+      keepAliveTimeout: 10_000,
+      keepAliveMaxTimeout: 60_000,
+      // undici refreshes the headers timer while the request body is being written, so this
+      // is also the longest pause allowed in an upload the server stopped reading.
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+    });
+  }
+
+  async submit(path: string, opts: SubmitOptions): Promise<SubmitResult> {
+    const frame = buildMultipartFrame({
+      fields: [
+        ['scanId', opts.scanId],
+        ['objectType', 'file'],
+      ],
+      file: { field: 'content', fileName: opts.fileName, size: opts.size },
+    });
+    const handle = await openForUpload(path);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    let localError: unknown;
+    let fileStream: ReadStream | undefined;
+    try {
+      const stat = await handle.stat();
+      if (stat.size !== opts.size) throw changedError(path, opts.size, stat.size);
+      const size = opts.size;
+      // `end` is inclusive: asking for one byte more than expected is how growth is noticed.
+      const file = handle.createReadStream({ start: 0, end: size, autoClose: false, highWaterMark: 64 * 1024 });
+      fileStream = file;
+      async function* parts(): AsyncGenerator<Buffer> {
+        try {
+          yield frame.head;
+          for await (const chunk of file as AsyncIterable<Buffer>) {
+            if (bytes + chunk.length > size) throw changedError(path, size, `>${size}`);
+            hash.update(chunk);
+            bytes += chunk.length;
+            yield chunk;
+          }
+          if (bytes !== size) throw changedError(path, size, bytes);
+          yield frame.tail;
+        } catch (err) {
+          localError ??= err;
+          throw err;
+        } finally {
+          file.destroy();
+        }
+      }
+      const body = Readable.from(parts(), { objectMode: false, highWaterMark: 64 * 1024 });
+      const answer = await this.call('POST', 'scans', this.instanceQuery(), 'POST scans', {
+        body,
+        headers: { 'content-type': frame.contentType, 'content-length': String(frame.contentLength) },
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      }).catch((err: unknown) => {
+        if (localError instanceof KataError) throw localError;
+        throw err;
+      });
+      if (answer.status < 200 || answer.status > 299) throw this.statusError(answer, 'POST scans');
+      // A server that answers before reading everything has not seen what we hashed.
+      if (bytes !== size) throw new KataError('protocol', t('KATA answered before the whole file was sent ({0} of {1} bytes)', bytes, size), { status: answer.status });
+      return { sha256: hash.digest('hex'), bytes };
+    } finally {
+      // The generator may never have started (e.g. the connection failed first).
+      fileStream?.destroy();
+      await handle.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * All scans KATA holds for this system (and instance), in every state: no state filter is
+   * sent so states KDS does not know are still seen. 204 and 404 mean "nothing".
+   */
+  async states(): Promise<ScanState[]> {
+    const answer = await this.call('GET', 'scans/state', this.instanceQuery(), 'GET scans/state', { maxBytes: maxJsonBytes });
+    if (answer.status === 204 || answer.status === 404) return [];
+    if (answer.status !== 200) throw this.statusError(answer, 'GET scans/state');
+    return parseStatesBody(answer.text);
+  }
+
+  /** Deletes one result; a result that is already gone (404) counts as deleted. */
+  async deleteResult(scanId: string): Promise<void> {
+    // sensorInstanceId is undocumented on DELETE; sent anyway so a cluster node only ever
+    // touches the results it created, like the POST that created them.
+    const answer = await this.call('DELETE', `scans/${encodeURIComponent(scanId)}`, this.instanceQuery(), 'DELETE scans/<scanId>');
+    if (answer.status === 404 || (answer.status >= 200 && answer.status <= 299)) return;
+    throw this.statusError(answer, 'DELETE scans/<scanId>');
+  }
+
+  /** Deletes every result of this system; the "delete all" URL is undocumented, `scans` is the natural reading. */
+  async deleteAll(): Promise<void> {
+    const answer = await this.call('DELETE', 'scans', this.instanceQuery(), 'DELETE scans');
+    if (answer.status === 404 || (answer.status >= 200 && answer.status <= 299)) return;
+    throw this.statusError(answer, 'DELETE scans');
+  }
+
+  /** Scan restrictions. Versions before 6.x document no body, so an empty or non-JSON 200 gives {}. */
+  async filters(): Promise<KataFilters> {
+    const answer = await this.call('GET', 'scans/filters', [], 'GET scans/filters', { maxBytes: maxJsonBytes });
+    if (answer.status === 204) return {};
+    if (answer.status !== 200) throw this.statusError(answer, 'GET scans/filters');
+    let body: unknown;
+    try {
+      body = answer.text.trim() === '' ? {} : JSON.parse(answer.text);
+    } catch {
+      return {};
+    }
+    const rec = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
+    const out: KataFilters = {};
+    const size = typeof rec.maxObjectSize === 'string' ? Number(rec.maxObjectSize) : rec.maxObjectSize;
+    if (typeof size === 'number' && Number.isFinite(size) && size > 0) out.maxObjectSize = size;
+    if (typeof rec.version === 'string' || typeof rec.version === 'number') out.version = String(rec.version);
+    return out;
+  }
+
+  /** One page of alerts (where threat names live); match them to files by SHA-256. */
+  async detects(opts: DetectsQuery = {}): Promise<DetectsPage> {
+    const query: Array<[string, string]> = [];
+    // Commas unescaped, as in the vendor's examples (detect_type=am,sb).
+    if (opts.detectTypes?.length) query.push(['detect_type', opts.detectTypes.map(encodeURIComponent).join(',')]);
+    if (opts.limit !== undefined) query.push(['limit', String(Math.max(1, Math.min(10_000, Math.floor(opts.limit))))]);
+    if (opts.token) query.push(['token', encodeURIComponent(opts.token)]);
+    const answer = await this.call('GET', 'detects', query, 'GET detects', { maxBytes: maxJsonBytes, preEncoded: true });
+    if (answer.status === 204) return { detects: [] };
+    if (answer.status !== 200) throw this.statusError(answer, 'GET detects');
+    return parseDetectsBody(answer.text);
+  }
+
+  probeServerCertificate(): Promise<ServerCertificateReport> {
+    return probeServerCertificate(this.tlsSettings);
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  private instanceQuery(): Array<[string, string]> {
+    return this.sensorInstanceId ? [['sensorInstanceId', this.sensorInstanceId]] : [];
+  }
+
+  private statusError(answer: Answer, what: string): KataError {
+    return errorFromStatus(answer.status, what, snippet(answer.text), answer.headers['retry-after']);
+  }
+
+  private async call(
+    method: Dispatcher.HttpMethod,
+    relPath: string,
+    query: Array<[string, string]>,
+    what: string,
+    extra: {
+      body?: Readable;
+      headers?: Record<string, string>;
+      signal?: AbortSignal;
+      maxBytes?: number;
+      /** Query values are already percent-encoded. */
+      preEncoded?: boolean;
+    } = {},
+  ): Promise<Answer> {
+    const qs = query.map(([k, v]) => `${encodeURIComponent(k)}=${extra.preEncoded ? v : encodeURIComponent(v)}`).join('&');
+    const path = this.basePath + relPath + (qs ? `?${qs}` : '');
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.agent.request({
+        origin: this.origin,
+        path,
+        method,
+        headers: { accept: 'application/json, text/plain;q=0.9, */*;q=0.1', 'user-agent': 'kds', ...extra.headers },
+        body: extra.body ?? null,
+        ...(extra.signal ? { signal: extra.signal } : {}),
+      });
+    } catch (err) {
+      extra.body?.destroy();
+      if (extra.signal?.aborted) throw extra.signal.reason ?? err;
+      throw errorFromTransport(err, `${this.where} (${what})`);
+    }
+    const isSuccess = res.statusCode >= 200 && res.statusCode <= 299;
+    try {
+      const text = await readText(res.body, isSuccess && extra.maxBytes ? extra.maxBytes : keepErrorBytes, isSuccess && extra.maxBytes !== undefined);
+      return { status: res.statusCode, headers: res.headers, text };
+    } catch (err) {
+      if (err instanceof KataError) throw err;
+      if (extra.signal?.aborted) throw extra.signal.reason ?? err;
+      throw errorFromTransport(err, `${this.where} (${what})`);
+    }
+  }
+}
+
+/**
+ * Reads a response body as text. With `strict`, more than `keep` bytes is a protocol error;
+ * otherwise the first `keep` bytes are kept and up to 1 MB more is drained so the socket can
+ * be reused (beyond that the socket is dropped rather than reading forever).
+ */
+async function readText(body: Dispatcher.ResponseData['body'], keep: number, strict: boolean): Promise<string> {
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  let total = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (kept < keep) {
+      const part = chunk.subarray(0, keep - kept);
+      chunks.push(part);
+      kept += part.length;
+    }
+    if (strict && total > keep) {
+      body.destroy();
+      throw new KataError('protocol', t('KATA sent an answer larger than {0} bytes', keep));
+    }
+    if (!strict && total > keep + drainLimitBytes) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function openForUpload(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new KataError('changed', t('The file {0} disappeared before it could be sent', path), { cause: err });
+    }
+    // Other local failures (EACCES, EISDIR…) are not KATA's business; the caller sees them as they are.
+    throw err;
+  }
+}
+
+function changedError(path: string, expected: number, actual: number | string): KataError {
+  return new KataError('changed', t('The file {0} changed while it was being sent: expected {1} bytes, found {2}', path, expected, String(actual)));
+}
