@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { t } from '../common/l10n';
 import type { Logger } from '../common/log';
 import { fingerprint256, splitPem } from '../pki/certs';
 import type { KdsConfig } from './config';
@@ -31,11 +32,11 @@ export async function createEngineFromConfig(
   if (config.insecure) {
     logger.warn(
       'insecure',
-      `"insecure": true in ${config.configPath}: the KATA server certificate is NOT verified; anyone on the network path can read and alter every scanned file. Use kata_ca or kata_cert_sha256 instead.`,
+      t('"insecure": true in {0}: the KATA server certificate is NOT verified; anyone on the network path can read and alter every scanned file. Use kata_ca or kata_cert_sha256 instead.', config.configPath),
     );
   }
   const distinct = new Set([config.in_dir, config.out_dir, config.qrnt_dir]);
-  if (distinct.size !== 3) throw new Error(`in_dir, out_dir and qrnt_dir must be three different folders (${config.configPath})`);
+  if (distinct.size !== 3) throw new Error(t('in_dir, out_dir and qrnt_dir must be three different folders ({0})', config.configPath));
 
   const client = await createKataClient(config);
   const certText = await readFile(config.cert_pem, 'utf8');
@@ -47,7 +48,7 @@ export async function createEngineFromConfig(
   const inMount = await mountOf(config.in_dir);
   const polling = shouldPoll(config.use_polling, inMount);
   if (inMount && polling && config.use_polling === 'auto') {
-    logger.info('polling', `input is on a network file system (${inMount.fsType}); change events from other hosts do not arrive there, so the folder is polled`, {
+    logger.info('polling', t('input is on a network file system ({0}); change events from other hosts do not arrive there, so the folder is polled', inMount.fsType), {
       path: config.in_dir,
     });
   }
@@ -71,7 +72,7 @@ export async function createEngineFromConfig(
     scanTimeoutMs: config.scan_timeout_s * 1000,
     maxInflight: config.max_inflight,
     useEvents: !polling,
-    folderGuard: async (dir) => ((await guards.get(dir)?.stillMounted()) === false ? 'the share is not mounted' : undefined),
+    folderGuard: async (dir) => ((await guards.get(dir)?.stillMounted()) === false ? t('the share is not mounted') : undefined),
     retryBaseMs: overrides.retryBaseMs,
     retryMaxMs: overrides.retryMaxMs,
     stopGraceMs: overrides.stopGraceMs,

@@ -3,6 +3,7 @@ import { constants, type Stats } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FSWatcher } from 'chokidar';
+import { t } from '../common/l10n';
 import type { Logger } from '../common/log';
 import { backoffDelay } from './backoff';
 import { deliver, removePartials, removeSource } from './delivery';
@@ -135,12 +136,12 @@ export class ScannerEngine {
     }
     for (const dir of [o.outDir, o.qrntDir]) {
       const removed = await removePartials(dir);
-      if (removed.length) o.logger.info('recovered', `removed ${removed.length} incomplete copies left by an interruption`, { dir });
+      if (removed.length) o.logger.info('recovered', t('removed {0} incomplete copies left by an interruption', removed.length), { dir });
     }
     this.recoverJournal();
     this.running = true;
     this.emit({ type: 'running', running: true });
-    o.logger.info('started', 'scanning', {
+    o.logger.info('started', t('scanning'), {
       in_dir: o.inDir,
       out_dir: o.outDir,
       qrnt_dir: o.qrntDir,
@@ -171,7 +172,7 @@ export class ScannerEngine {
     while ((this.uploads > 0 || this.routing.size > 0) && Date.now() < deadline + 2000) await sleep(50);
     this.journal?.close();
     await this.lock?.release();
-    this.o.logger.info('stopped', 'scanning stopped');
+    this.o.logger.info('stopped', t('scanning stopped'));
     this.emit({ type: 'running', running: false });
   }
 
@@ -190,7 +191,7 @@ export class ScannerEngine {
         // Cut between intent and KATA's answer: KATA may or may not have it. Upload again under a
         // new scanId; the old one is deleted if a result for it ever shows up.
         j.done(e.scanId, 'interrupted');
-        this.o.logger.info('recovered', 'upload was interrupted; the file will be submitted again', { file: e.name, scanId: e.scanId });
+        this.o.logger.info('recovered', t('upload was interrupted; the file will be submitted again'), { file: e.name, scanId: e.scanId });
       }
     }
   }
@@ -212,7 +213,7 @@ export class ScannerEngine {
       w.on('error', (err) => this.o.logger.debug('watch-error', String(err)));
       this.watcher = w;
     } catch (err) {
-      this.o.logger.warn('watch-error', `change events unavailable, relying on rescans: ${String(err)}`);
+      this.o.logger.warn('watch-error', t('change events unavailable, relying on rescans: {0}', String(err)));
     }
   }
 
@@ -238,7 +239,7 @@ export class ScannerEngine {
           await this.rescanOnce();
         } while (this.rescanAgain && this.running);
       } catch (err) {
-        this.o.logger.error('internal', `rescan failed: ${(err as Error).stack ?? String(err)}`);
+        this.o.logger.error('internal', t('rescan failed: {0}', (err as Error).stack ?? String(err)));
       } finally {
         this.rescanning = undefined;
       }
@@ -249,7 +250,7 @@ export class ScannerEngine {
   private async rescanOnce(): Promise<void> {
     const o = this.o;
     if (await o.excludes.refresh()) {
-      o.logger.info('exclude-list', 'exclude list changed; re-evaluating files in input');
+      o.logger.info('exclude-list', t('exclude list changed; re-evaluating files in input'));
       for (const rec of this.records.values()) {
         if (['excluded', 'queued', 'retrying', 'awaiting-approval', 'too-large'].includes(rec.stage)) this.classify(rec);
       }
@@ -275,7 +276,7 @@ export class ScannerEngine {
       seen.add(ig.name);
       if (this.ignoredLogged.get(ig.name) !== ig.kind) {
         this.ignoredLogged.set(ig.name, ig.kind);
-        o.logger.info('ignored', `not a regular file in input (${ig.kind}); it is never scanned`, { file: ig.name });
+        o.logger.info('ignored', t('not a regular file in input ({0}); it is never scanned', ig.kind), { file: ig.name });
         this.emit({ type: 'ignored', name: ig.name, kind: ig.kind });
       }
       if (this.records.has(ig.name)) this.gone(ig.name);
@@ -303,7 +304,7 @@ export class ScannerEngine {
         if (e.state) void this.route(e);
         return;
       }
-      if (e) this.abandon(e, 'file changed while KATA was scanning it');
+      if (e) this.abandon(e, t('file changed while KATA was scanning it'));
       this.setStage(rec, 'settling');
       return;
     }
@@ -319,7 +320,7 @@ export class ScannerEngine {
     rec.abort?.abort();
     if (rec.scanId) {
       const e = this.journal!.get(rec.scanId);
-      if (e && !e.outcome) this.abandon(e, 'file changed after it was submitted; it will be submitted again');
+      if (e && !e.outcome) this.abandon(e, t('file changed after it was submitted; it will be submitted again'));
     }
     Object.assign(rec, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, changedAt: now, stableSince: now, attempts: 0 });
     rec.scanId = undefined;
@@ -336,10 +337,10 @@ export class ScannerEngine {
       // Keep the scan: a share that was unmounted for a moment must not cost a rescan of everything.
       if (rec.stage !== 'missing') {
         this.setStage(rec, 'missing', 'no longer in input');
-        this.o.logger.info('missing', 'file left input while KATA had it; its scan is kept for 24 h', { file: name, scanId: e.scanId });
+        this.o.logger.info('missing', t('file left input while KATA had it; its scan is kept for 24 h'), { file: name, scanId: e.scanId });
       }
       if (Date.now() - rec.changedAt > missingForgetMs) {
-        this.abandon(e, 'gone from input for 24 hours');
+        this.abandon(e, t('gone from input for 24 hours'));
         this.forget(name);
       }
       return;
@@ -393,14 +394,14 @@ export class ScannerEngine {
     const firstTime = rec.loggedVersion !== version;
     const hit = this.o.excludes.matches(rec.name);
     if (hit) {
-      if (firstTime || rec.stage !== 'excluded') this.o.logger.info('excluded', `matches exclude list entry "${hit.pattern}"; stays in input`, { file: rec.name, size: rec.size });
+      if (firstTime || rec.stage !== 'excluded') this.o.logger.info('excluded', t('matches exclude list entry "{0}"; stays in input', hit.pattern), { file: rec.name, size: rec.size });
       rec.loggedVersion = version;
       this.setStage(rec, 'excluded', hit.pattern);
       return;
     }
     if (rec.size > this.effectiveMax) {
       if (firstTime || rec.stage !== 'too-large')
-        this.o.logger.info('too-large', `larger than the ${this.effectiveMax} byte limit; stays in input untouched`, { file: rec.name, size: rec.size });
+        this.o.logger.info('too-large', t('larger than the {0} byte limit; stays in input untouched', this.effectiveMax), { file: rec.name, size: rec.size });
       rec.loggedVersion = version;
       this.setStage(rec, 'too-large', `limit ${this.effectiveMax}`);
       return;
@@ -463,7 +464,7 @@ export class ScannerEngine {
       this.failureStreak = 0;
       this.setApproval('approved');
       this.setStage(rec, 'submitted');
-      o.logger.info('submitted', 'sent to KATA', { file: rec.name, scanId, size: rec.size, sha256, durationMs: Date.now() - started });
+      o.logger.info('submitted', t('sent to KATA'), { file: rec.name, scanId, size: rec.size, sha256, durationMs: Date.now() - started });
     } catch (err) {
       if (entry) {
         j.done(scanId, 'interrupted');
@@ -490,14 +491,14 @@ export class ScannerEngine {
     if (code === 'ENOENT') return; // the next rescan removes it
     if (code === 'EACCES' || code === 'EPERM' || code === 'EISDIR') {
       const version = `${rec.size}:${rec.mtimeMs}:${rec.ino}`;
-      if (rec.loggedVersion !== version) o.logger.warn('unreadable', `cannot read the file (${code}); it stays in input and is retried`, { file: rec.name });
+      if (rec.loggedVersion !== version) o.logger.warn('unreadable', t('cannot read the file ({0}); it stays in input and is retried', code ?? ''), { file: rec.name });
       rec.loggedVersion = version;
       rec.nextAttemptAt = Date.now() + 60_000;
       this.setStage(rec, 'unreadable', code);
       return;
     }
     if (kind === 'too-large') {
-      o.logger.info('too-large', 'KATA refused the file as too large (413); it stays in input untouched', { file: rec.name, size: rec.size });
+      o.logger.info('too-large', t('KATA refused the file as too large (413); it stays in input untouched'), { file: rec.name, size: rec.size });
       rec.loggedVersion = `${rec.size}:${rec.mtimeMs}:${rec.ino}`;
       this.setStage(rec, 'too-large', '413');
       return;
@@ -520,7 +521,7 @@ export class ScannerEngine {
     this.pausedUntil = Math.max(this.pausedUntil, now + delay);
     rec.nextAttemptAt = now + Math.max(delay, backoffDelay(rec.attempts, this.retryBaseMs, this.retryMaxMs));
     this.setStage(rec, 'retrying', kind ?? code ?? 'error');
-    this.logLimited(`upload-${kind}`, 'warn', 'upload-failed', `upload failed (${kind ?? code}): ${(err as Error).message}; the file stays in input and is retried`, {
+    this.logLimited(`upload-${kind}`, 'warn', 'upload-failed', t('upload failed ({0}): {1}; the file stays in input and is retried', kind ?? code ?? 'error', (err as Error).message), {
       file: rec.name,
       retryInMs: delay,
     });
@@ -535,11 +536,11 @@ export class ScannerEngine {
     if (now - (this.lastLog.get('approval') ?? 0) < approvalLogEveryMs) return;
     this.lastLog.set('approval', now);
     const o = this.o;
-    const what =
+    const msg =
       this.approval === 'rejected'
-        ? 'KATA rejected this external system (403)'
-        : 'KATA has not approved this external system yet (401)';
-    o.logger.warn('awaiting-approval', `${what}: in the KATA web console, External systems, accept system_id ${o.systemId} with certificate SHA-256 ${o.fingerprint256}`, {
+        ? t('KATA rejected this external system (403): in the KATA web console, External systems, accept system_id {0} with certificate SHA-256 {1}', o.systemId, o.fingerprint256)
+        : t('KATA has not approved this external system yet (401): in the KATA web console, External systems, accept system_id {0} with certificate SHA-256 {1}', o.systemId, o.fingerprint256);
+    o.logger.warn('awaiting-approval', msg, {
       system_id: o.systemId,
       fingerprint256: o.fingerprint256,
     });
@@ -550,7 +551,7 @@ export class ScannerEngine {
     const before = this.approval;
     this.approval = state;
     if (state === 'approved' && (before === 'pending' || before === 'rejected')) {
-      this.o.logger.info('approved', 'KATA accepts this external system now');
+      this.o.logger.info('approved', t('KATA accepts this external system now'));
       this.failureStreak = 0;
       this.pausedUntil = 0;
     }
@@ -563,7 +564,7 @@ export class ScannerEngine {
       this.setApproval('approved');
       if (f.maxObjectSize && f.maxObjectSize > 0 && f.maxObjectSize < this.effectiveMax) {
         this.effectiveMax = f.maxObjectSize;
-        this.o.logger.info('limits', `KATA accepts objects up to ${f.maxObjectSize} bytes`, { version: f.version });
+        this.o.logger.info('limits', t('KATA accepts objects up to {0} bytes', f.maxObjectSize), { version: f.version });
         for (const rec of this.records.values()) if (rec.stage === 'queued') this.classify(rec);
       }
     } catch (err) {
@@ -571,7 +572,7 @@ export class ScannerEngine {
       if (kind === 'unauthorized' || kind === 'forbidden') {
         this.setApproval(kind === 'unauthorized' ? 'pending' : 'rejected');
         this.logApproval();
-      } else this.o.logger.debug('limits', `could not read KATA's limits: ${(err as Error).message}`);
+      } else this.o.logger.debug('limits', t("could not read KATA's limits: {0}", (err as Error).message));
     }
   }
 
@@ -595,7 +596,7 @@ export class ScannerEngine {
         if (kind === 'unauthorized' || kind === 'forbidden') {
           this.setApproval(kind === 'unauthorized' ? 'pending' : 'rejected');
           this.logApproval();
-        } else this.logLimited(`poll-${kind}`, 'warn', 'poll-failed', `could not read scan results (${kind}): ${(err as Error).message}; will retry`);
+        } else this.logLimited(`poll-${kind}`, 'warn', 'poll-failed', t('could not read scan results ({0}): {1}; will retry', kind ?? 'error', (err as Error).message));
       }
       const now = Date.now();
       for (const r of results) {
@@ -611,13 +612,13 @@ export class ScannerEngine {
       }
       for (const e of waiting) {
         if (!e.state && !e.outcome && now - e.submittedAt! > this.o.scanTimeoutMs) {
-          this.o.logger.warn('scan-timeout', `no verdict within ${Math.round(this.o.scanTimeoutMs / 1000)} s; the file goes to quarantine`, { file: e.name, scanId: e.scanId });
+          this.o.logger.warn('scan-timeout', t('no verdict within {0} s; the file goes to quarantine', Math.round(this.o.scanTimeoutMs / 1000)), { file: e.name, scanId: e.scanId });
           this.verdictFor(e, 'kds-timeout');
         }
       }
       for (const e of live) {
         // A scan whose file never came back (deleted while the service was down) cannot be delivered.
-        if (!e.outcome && !this.records.has(e.name) && now - e.intentAt > missingForgetMs) this.abandon(e, 'gone from input for 24 hours');
+        if (!e.outcome && !this.records.has(e.name) && now - e.intentAt > missingForgetMs) this.abandon(e, t('gone from input for 24 hours'));
       }
       for (const e of strays) {
         // A result we wait for forever would keep the journal entry alive: give up after the scan timeout.
@@ -633,7 +634,7 @@ export class ScannerEngine {
     const destination = destinationOf(verdict);
     this.journal!.verdict(e.scanId, rawState, destination);
     const rec = this.records.get(e.name);
-    this.o.logger.info('verdict', `${verdict} → ${destination === 'out' ? 'output' : 'quarantine'}`, {
+    this.o.logger.info('verdict', destination === 'out' ? t('{0} → output', verdict) : t('{0} → quarantine', verdict), {
       file: e.name,
       scanId: e.scanId,
       state: rawState,
@@ -655,7 +656,7 @@ export class ScannerEngine {
       await this.o.api.deleteResult(scanId);
       this.journal?.cleared(scanId);
     } catch (err) {
-      this.o.logger.debug('delete-failed', `could not delete the result at KATA: ${(err as Error).message}; will retry`, { scanId });
+      this.o.logger.debug('delete-failed', t('could not delete the result at KATA: {0}; will retry', (err as Error).message), { scanId });
     } finally {
       this.clearing.delete(scanId);
     }
@@ -690,7 +691,7 @@ export class ScannerEngine {
           // Delivered before a crash; what is in input now is something else (or nothing).
           j.done(e.scanId, 'routed');
         } else if (st) {
-          this.abandon(e, 'file changed after it was scanned; it will be submitted again');
+          this.abandon(e, t('file changed after it was scanned; it will be submitted again'));
         } else if (rec) this.setStage(rec, 'missing', 'no longer in input');
         return;
       }
@@ -706,7 +707,7 @@ export class ScannerEngine {
         if (!res.ok) {
           if (res.reason === 'missing') {
             if (rec) this.setStage(rec, 'missing', 'no longer in input');
-          } else this.abandon(e, `file ${res.reason === 'changed' ? 'content changed' : 'is no longer a regular file'} after it was scanned; it will be submitted again`);
+          } else this.abandon(e, res.reason === 'changed' ? t('file content changed after it was scanned; it will be submitted again') : t('file is no longer a regular file; it will be submitted again when it is one'));
           return;
         }
         path = res.path;
@@ -717,7 +718,7 @@ export class ScannerEngine {
       this.setFolder(folder, destDir, undefined);
       if (rec && this.records.get(e.name) === rec) this.forget(e.name);
       const verdict = e.state === 'kds-timeout' ? 'timeout' : verdictOf(e.state ?? '');
-      o.logger.info('routed', `moved to ${folder === 'out' ? 'output' : 'quarantine'}`, {
+      o.logger.info('routed', folder === 'out' ? t('moved to output') : t('moved to quarantine'), {
         file: e.name,
         scanId: e.scanId,
         state: e.state,
@@ -784,8 +785,8 @@ export class ScannerEngine {
     const before = this.folderState.has(folder) ? this.folderState.get(folder) : null;
     if (before === problem) return;
     this.folderState.set(folder, problem);
-    if (problem !== undefined) this.o.logger.warn('folder-unavailable', `${folder} folder is unavailable (${problem}); waiting for it, nothing is moved meanwhile`, { path });
-    else if (before !== null && before !== undefined) this.o.logger.info('folder-available', `${folder} folder is available again`, { path });
+    if (problem !== undefined) this.o.logger.warn('folder-unavailable', t('{0} folder is unavailable ({1}); waiting for it, nothing is moved meanwhile', folder, problem), { path });
+    else if (before !== null && before !== undefined) this.o.logger.info('folder-available', t('{0} folder is available again', folder), { path });
     this.emit({ type: 'folder', folder, available: problem === undefined, path, ...(problem !== undefined ? { reason: problem } : {}) });
   }
 

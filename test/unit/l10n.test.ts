@@ -26,6 +26,7 @@ function translatedStrings(): Map<string, string> {
     /\bt\(\s*`((?:[^`\\$]|\\.)*)`/g,
     /^\s*summary:\s*'((?:[^'\\]|\\.)*)'/gm,
     /^\s*help:\s*`((?:[^`\\$]|\\.)*)`/gm,
+    /^const help = `((?:[^`\\$]|\\.)*)`/gm,
   ];
   for (const file of sources(join(root, 'src'))) {
     const text = readFileSync(file, 'utf8');
