@@ -1,13 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { t } from '../common/l10n';
 import { EICAR } from '../emulator/eicar';
-import { startEmulator } from '../emulator/server';
+import { startDemo } from '../demo/demoSetup';
 import { loadConfig } from '../engine/config';
 import { createEngineFromConfig } from '../engine/engineFromConfig';
-import { writeClientCertificate } from '../pki/clientCertificateFiles';
 import { type CliCommand, ExitCode } from './command';
 import { parseOptions } from './main';
 import { serviceLogger } from './serviceLogger';
@@ -61,56 +58,10 @@ function stamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-');
 }
 
-interface DemoState {
-  systemId: string;
-}
-
 async function runDemo(dir: string, preferredPort: number): Promise<number> {
-  for (const sub of ['in', 'out', 'qrnt', 'client', 'kata']) await mkdir(join(dir, sub), { recursive: true, mode: 0o700 });
-  const statePath = join(dir, 'demo.json');
-  let state: DemoState;
-  try {
-    state = JSON.parse(await readFile(statePath, 'utf8')) as DemoState;
-  } catch {
-    state = { systemId: randomUUID() };
-    await writeFile(statePath, JSON.stringify(state, null, 2) + '\n');
-  }
-  if (!existsSync(join(dir, 'client', 'cert.pem'))) {
-    await writeClientCertificate(join(dir, 'client'), { commonName: 'kds-demo', days: 365, force: false });
-  }
-  const excludePath = join(dir, 'exclude_list.txt');
-  if (!existsSync(excludePath)) {
-    await writeFile(excludePath, '# One file name or mask a line; matching files are never sent to KATA and stay in input.\n# *.tmp\n');
-  }
-
+  await mkdir(dir, { recursive: true });
   const emulatorLog = serviceLogger({ logFile: join(dir, 'kata-emulator.log'), format: 'text', toStderr: false });
-  let emulator;
-  try {
-    emulator = await startEmulator({ host: '127.0.0.1', port: preferredPort, dataDir: join(dir, 'kata'), autoApprove: true, logger: emulatorLog.logger });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    emulator = await startEmulator({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'kata'), autoApprove: true, logger: emulatorLog.logger });
-  }
-
-  // Rewritten at every start: the port may differ, and the file documents the set-up.
-  const configPath = join(dir, 'kata_dir_scanner.conf');
-  const conf = {
-    in_dir: 'in',
-    out_dir: 'out',
-    qrnt_dir: 'qrnt',
-    cert_pem: 'client/cert.pem',
-    cert_key: 'client/server.key',
-    kata_cn_addr: '127.0.0.1',
-    kata_cn_port: emulator.port,
-    kata_ca: relative(dir, emulator.caPemPath),
-    system_id: state.systemId,
-    exclude_list: 'exclude_list.txt',
-    stable_ms: 1000,
-    poll_interval_s: 1,
-    state_dir: 'state',
-    log_file: 'kds.log',
-  };
-  await writeFile(configPath, JSON.stringify(conf, null, 2) + '\n');
+  const { configPath, emulator } = await startDemo(dir, { port: preferredPort, logger: emulatorLog.logger });
   const { config } = await loadConfig(configPath);
   const log = serviceLogger({ logFile: config.log_file, format: 'text', toStderr: true });
   const built = await createEngineFromConfig(config, log.logger);
