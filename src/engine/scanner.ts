@@ -18,7 +18,7 @@ import {
 } from './events';
 import { type Destination, Journal, type ScanEntry } from './journal';
 import { listInput } from './inputListing';
-import { StateDirLock } from './stateDirLock';
+import { DirectoryLockedError, lockDirectory } from '../common/dirLock';
 
 /** What the engine needs from KATA; KataClient provides it, tests may wrap it. */
 export interface ScannerApi {
@@ -90,7 +90,7 @@ export class ScannerEngine {
   private readonly clearing = new Set<string>();
   private readonly lastLog = new Map<string, number>();
   private journal?: Journal;
-  private lock?: StateDirLock;
+  private unlock?: () => Promise<void>;
   private watcher?: FSWatcher;
   private timers: NodeJS.Timeout[] = [];
   private running = false;
@@ -127,11 +127,17 @@ export class ScannerEngine {
 
   async start(): Promise<void> {
     const o = this.o;
-    this.lock = await StateDirLock.acquire(o.stateDir);
+    try {
+      this.unlock = await lockDirectory(o.stateDir, 'lock');
+    } catch (err) {
+      if (err instanceof DirectoryLockedError)
+        throw Object.assign(new Error(t('state_dir {0} is in use by another KDS process (pid {1})', o.stateDir, err.pid)), { code: err.code });
+      throw err;
+    }
     try {
       this.journal = Journal.open(o.stateDir);
     } catch (err) {
-      await this.lock.release();
+      await this.unlock();
       throw err;
     }
     for (const dir of [o.outDir, o.qrntDir]) {
@@ -171,7 +177,7 @@ export class ScannerEngine {
     for (const rec of this.records.values()) rec.abort?.abort();
     while ((this.uploads > 0 || this.routing.size > 0) && Date.now() < deadline + 2000) await sleep(50);
     this.journal?.close();
-    await this.lock?.release();
+    await this.unlock?.();
     this.o.logger.info('stopped', t('scanning stopped'));
     this.emit({ type: 'running', running: false });
   }
@@ -399,6 +405,8 @@ export class ScannerEngine {
       this.setStage(rec, 'excluded', hit.pattern);
       return;
     }
+    // KATA refused this very version with 413: re-evaluating (an exclude-list edit) must not upload it again.
+    if (rec.stage === 'too-large' && rec.reason === '413' && !firstTime) return;
     if (rec.size > this.effectiveMax) {
       if (firstTime || rec.stage !== 'too-large')
         this.o.logger.info('too-large', t('larger than the {0} byte limit; stays in input untouched', this.effectiveMax), { file: rec.name, size: rec.size });
@@ -406,7 +414,9 @@ export class ScannerEngine {
       this.setStage(rec, 'too-large', `limit ${this.effectiveMax}`);
       return;
     }
-    if (rec.stage !== 'queued') this.setStage(rec, 'queued');
+    // While KATA refuses this system, a complete file waits for the approval, and says so.
+    const ready: FileStage = this.approval === 'pending' || this.approval === 'rejected' ? 'awaiting-approval' : 'queued';
+    if (rec.stage !== ready) this.setStage(rec, ready);
   }
 
   // ---------------------------------------------------------------- uploads
@@ -550,10 +560,20 @@ export class ScannerEngine {
     if (this.approval === state) return;
     const before = this.approval;
     this.approval = state;
+    if (state === 'pending' || state === 'rejected') {
+      // A new state is news (pending → rejected, say): the next warning is not held back by the last one.
+      this.lastLog.delete('approval');
+      for (const rec of this.records.values()) if (rec.stage === 'queued') this.setStage(rec, 'awaiting-approval');
+    }
     if (state === 'approved' && (before === 'pending' || before === 'rejected')) {
       this.o.logger.info('approved', t('KATA accepts this external system now'));
       this.failureStreak = 0;
       this.pausedUntil = 0;
+      for (const rec of this.records.values()) {
+        if (rec.stage !== 'awaiting-approval' || rec.scanId) continue;
+        rec.nextAttemptAt = undefined;
+        this.setStage(rec, 'queued');
+      }
     }
     this.emit({ type: 'approval', state, systemId: this.o.systemId, fingerprint256: this.o.fingerprint256 });
   }

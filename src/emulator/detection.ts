@@ -1,0 +1,106 @@
+import { open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../common/log';
+import { t } from '../common/l10n';
+import { Sha256Blocklist } from './blocklist';
+import { EICAR_MAX_FILE_SIZE, isEicarTestFile } from './eicar';
+import { ScanTimeoutError, YaraScanner } from './yaraScanner';
+import { findEicarInZip, looksLikeZip, zipLimits } from './zipScan';
+
+export type Technology = 'am' | 'yara';
+export type FinalState = 'detect' | 'not detected' | 'error' | 'timeout';
+
+export interface Threat {
+  name: string;
+  technology: Technology;
+}
+
+export interface Verdict {
+  state: FinalState;
+  threats: Threat[];
+}
+
+export const threatNames = Object.freeze({
+  eicar: 'EICAR-Test-File',
+  blocklist: 'KDS:BlockList.SHA256',
+  yaraPrefix: 'YARA:',
+});
+
+/**
+ * Emulator-only markers at the very start of the content, so tests and demos can reach the
+ * states a real KATA produces only under load or failure.
+ */
+export type TestMarker = 'error' | 'timeout' | 'slow';
+const markers: Array<[string, TestMarker]> = [
+  ['KDS-TEST-ERROR', 'error'],
+  ['KDS-TEST-TIMEOUT', 'timeout'],
+  ['KDS-TEST-SLOW', 'slow'],
+];
+/** `KDS-TEST-SLOW` keeps a scan processing this many times the verdict delay. */
+export const SLOW_FACTOR = 10;
+
+/** How many leading bytes of an upload are kept for the marker and format checks. */
+export const HEAD_BYTES = 64;
+
+export function testMarkerOf(head: Uint8Array): TestMarker | undefined {
+  const text = Buffer.from(head.subarray(0, 32)).toString('latin1');
+  return markers.find(([prefix]) => text.startsWith(prefix))?.[1];
+}
+
+export interface StoredObject {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+/** The small real engine: EICAR (plain and in ZIP), a SHA-256 block list and YARA rules. */
+export class DetectionEngine {
+  readonly blocklist: Sha256Blocklist;
+  readonly yara: YaraScanner;
+
+  constructor(
+    dataDir: string,
+    private readonly logger: Logger,
+    yaraProgram?: string,
+  ) {
+    this.blocklist = new Sha256Blocklist(join(dataDir, 'blocklist.sha256'), logger);
+    this.yara = new YaraScanner(join(dataDir, 'rules'), logger, yaraProgram);
+  }
+
+  async examine(obj: StoredObject, signal?: AbortSignal): Promise<Verdict> {
+    try {
+      const head = await readHead(obj.path, HEAD_BYTES);
+      const marker = testMarkerOf(head);
+      if (marker === 'error') return { state: 'error', threats: [] };
+      if (marker === 'timeout') return { state: 'timeout', threats: [] };
+
+      const threats: Threat[] = [];
+      if (obj.size <= EICAR_MAX_FILE_SIZE) {
+        if (isEicarTestFile(await readFile(obj.path))) threats.push({ name: threatNames.eicar, technology: 'am' });
+      } else if (obj.size <= zipLimits.maxArchiveBytes && looksLikeZip(head)) {
+        if (findEicarInZip(await readFile(obj.path)) !== undefined) threats.push({ name: threatNames.eicar, technology: 'am' });
+      }
+      if (await this.blocklist.has(obj.sha256)) threats.push({ name: threatNames.blocklist, technology: 'am' });
+      for (const rule of await this.yara.scan(obj.path, signal)) {
+        threats.push({ name: threatNames.yaraPrefix + rule, technology: 'yara' });
+      }
+      return { state: threats.length ? 'detect' : 'not detected', threats };
+    } catch (err) {
+      if (err instanceof ScanTimeoutError) return { state: 'timeout', threats: [] };
+      if (signal?.aborted) throw err;
+      this.logger.error('emulator.detect', t('Scanning an object failed: {0}', (err as Error).message), { sha256: obj.sha256 });
+      return { state: 'error', threats: [] };
+    }
+  }
+}
+
+async function readHead(path: string, n: number): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(buf, 0, n, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,133 @@
+import busboy from 'busboy';
+import { createHash, randomUUID } from 'node:crypto';
+import { open, unlink } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { HEAD_BYTES } from './detection';
+
+export interface SavedContent {
+  /** Where the bytes are now; the caller owns the file (and must delete it on failure). */
+  path: string;
+  fileName: string;
+  size: number;
+  sha256: string;
+  md5: string;
+  head: Buffer;
+}
+
+export interface ReceivedUpload {
+  fields: Map<string, string>;
+  content: SavedContent;
+}
+
+/** The request cannot be accepted; `status` is what the client gets. */
+export class UploadError extends Error {
+  constructor(
+    readonly status: 400 | 413,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Streams the single `content` part of a multipart/form-data body to `dir` while computing
+ * SHA-256 and MD5, so a 100 MiB object never sits in memory. Ordinary fields are collected.
+ * The whole body is read even when it turns out too large, so the client gets to see the 413
+ * instead of a broken pipe.
+ */
+export async function receiveUpload(req: IncomingMessage, opts: { dir: string; maxObjectSize: number }): Promise<ReceivedUpload> {
+  let bb: busboy.Busboy;
+  try {
+    bb = busboy({
+      headers: req.headers,
+      defParamCharset: 'utf8',
+      // fileSize is one more than allowed: busboy flags a file that reaches the limit exactly.
+      limits: { files: 1, fileSize: opts.maxObjectSize + 1, fields: 16, fieldSize: 4096, parts: 24, headerPairs: 32 },
+    });
+  } catch {
+    throw new UploadError(400, 'Expected a multipart/form-data body');
+  }
+
+  const fields = new Map<string, string>();
+  let problem: UploadError | undefined;
+  let saving: Promise<SavedContent> | undefined;
+  let truncated = false;
+  let saveError: Error | undefined;
+  const path = join(opts.dir, `${randomUUID()}.part`);
+
+  bb.on('file', (name, stream, info) => {
+    // A client that disconnects destroys the part with an error; pipeline(req, bb) below reports
+    // it, and without a listener here it would be an uncaught exception in the server.
+    stream.on('error', () => undefined);
+    if (name !== 'content' || saving) {
+      problem ??= new UploadError(400, `Unexpected file part "${name}"`);
+      stream.resume();
+      return;
+    }
+    stream.once('limit', () => (truncated = true));
+    saving = saveContent(stream, path, info.filename ?? '');
+    // A failed write (disk full) leaves the part unread and busboy waiting for it forever.
+    saving.catch((err: Error) => {
+      saveError = err;
+      bb.destroy(err);
+    });
+  });
+  bb.on('field', (name, value, info) => {
+    if (info.nameTruncated || info.valueTruncated) problem ??= new UploadError(400, `Field "${name}" is too long`);
+    else if (fields.has(name)) problem ??= new UploadError(400, `Field "${name}" is given twice`);
+    else fields.set(name, value);
+  });
+  for (const limit of ['filesLimit', 'fieldsLimit', 'partsLimit'] as const) {
+    bb.on(limit, () => (problem ??= new UploadError(400, 'Too many parts in the form')));
+  }
+
+  let content: SavedContent | undefined;
+  try {
+    await pipeline(req, bb);
+    content = await saving;
+  } catch (err) {
+    await saving?.catch(() => undefined);
+    await unlink(path).catch(() => undefined);
+    if (saveError) throw saveError;
+    if (req.destroyed && !req.complete) throw err;
+    throw new UploadError(400, `Malformed multipart body: ${(err as Error).message}`);
+  }
+  const failure = truncated
+    ? new UploadError(413, `The object is larger than ${opts.maxObjectSize} bytes`)
+    : (problem ?? (content ? undefined : new UploadError(400, 'The "content" part is missing')));
+  if (failure) {
+    if (content) await unlink(path).catch(() => undefined);
+    throw failure;
+  }
+  return { fields, content: content! };
+}
+
+async function saveContent(stream: Readable, path: string, fileName: string): Promise<SavedContent> {
+  const sha256 = createHash('sha256');
+  const md5 = createHash('md5');
+  const head: Buffer[] = [];
+  let headLength = 0;
+  let size = 0;
+  const fh = await open(path, 'wx', 0o600);
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      sha256.update(chunk);
+      md5.update(chunk);
+      if (headLength < HEAD_BYTES) {
+        const part = chunk.subarray(0, HEAD_BYTES - headLength);
+        head.push(part);
+        headLength += part.length;
+      }
+      size += chunk.length;
+      await fh.write(chunk);
+    }
+    // "OK" promises the object is queued; that should survive a power cut.
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return { path, fileName, size, sha256: sha256.digest('hex'), md5: md5.digest('hex'), head: Buffer.concat(head) };
+}

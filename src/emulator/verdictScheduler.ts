@@ -1,0 +1,118 @@
+import { unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../common/log';
+import { t } from '../common/l10n';
+import type { DetectionEngine, Technology } from './detection';
+import type { ScanRecord, ScanStore } from './scanStore';
+
+/** Two cores on the reference machine: more parallel scans would only slow the API down. */
+const PARALLEL_SCANS = 2;
+
+const importanceOf: Record<Technology, 'high' | 'medium'> = { am: 'high', yara: 'medium' };
+
+/**
+ * Turns `processing` into a final state when a scan's verdict is due: runs the detection on the
+ * stored object, records alerts, deletes the object. Scans are examined at the due time rather
+ * than on arrival so that one still processing at shutdown is simply picked up after a restart.
+ */
+export class VerdictScheduler {
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly waiting: ScanRecord[] = [];
+  private running = 0;
+  private readonly abort = new AbortController();
+  private readonly active = new Set<Promise<void>>();
+
+  constructor(
+    private readonly store: ScanStore,
+    private readonly engine: DetectionEngine,
+    private readonly objectsDir: string,
+    private readonly logger: Logger,
+  ) {}
+
+  schedule(scan: ScanRecord): void {
+    this.cancel(scan.key);
+    const timer = setTimeout(() => {
+      this.timers.delete(scan.key);
+      this.waiting.push(scan);
+      this.pump();
+    }, Math.max(0, scan.dueAt - Date.now()));
+    this.timers.set(scan.key, timer);
+  }
+
+  cancel(key: string): void {
+    const timer = this.timers.get(key);
+    if (timer) clearTimeout(timer);
+    this.timers.delete(key);
+    const i = this.waiting.findIndex((s) => s.key === key);
+    if (i >= 0) this.waiting.splice(i, 1);
+  }
+
+  /** Stops timers and running scans; the scans stay `processing` on disk and resume next start. */
+  async close(): Promise<void> {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    this.waiting.length = 0;
+    this.abort.abort();
+    await Promise.allSettled([...this.active]);
+  }
+
+  private pump(): void {
+    while (this.running < PARALLEL_SCANS && this.waiting.length > 0 && !this.abort.signal.aborted) {
+      const scan = this.waiting.shift()!;
+      this.running++;
+      const job = this.finish(scan)
+        .catch((err: Error) => {
+          if (!this.abort.signal.aborted) this.logger.error('emulator.verdict', t('Recording a verdict failed: {0}', err.message), { scanId: scan.scanId });
+        })
+        .finally(() => {
+          this.running--;
+          this.active.delete(job);
+          this.pump();
+        });
+      this.active.add(job);
+    }
+  }
+
+  private async finish(scan: ScanRecord): Promise<void> {
+    const objectFile = scan.objectFile;
+    const verdict = objectFile
+      ? await this.engine.examine({ path: join(this.objectsDir, objectFile), size: scan.size, sha256: scan.sha256 }, this.abort.signal)
+      : { state: 'error' as const, threats: [] };
+    // Shut down meanwhile, or deleted / replaced by a new request with the same scanId.
+    if (this.abort.signal.aborted || this.store.get(scan.key) !== scan) return;
+    // State and alerts change together in memory, so a client that sees `detect` finds the alert.
+    scan.state = verdict.state;
+    scan.threats = verdict.threats;
+    scan.finishedAt = new Date().toISOString();
+    delete scan.objectFile;
+    const byTechnology = new Map<Technology, string[]>();
+    for (const threat of verdict.threats) byTechnology.set(threat.technology, [...(byTechnology.get(threat.technology) ?? []), threat.name]);
+    const alerts = this.store.addAlerts(
+      [...byTechnology].map(([technology, threats]) => ({
+        sensorId: scan.sensorId,
+        sensorInstanceId: scan.sensorInstanceId,
+        scanId: scan.scanId,
+        eventTime: scan.submittedAt,
+        detectTime: scan.finishedAt!,
+        technology,
+        importance: importanceOf[technology],
+        fileName: scan.fileName,
+        size: scan.size,
+        sha256: scan.sha256,
+        md5: scan.md5,
+        threats,
+      })),
+    );
+    await Promise.all([this.store.update(), alerts]);
+    // Only now: a crash before this point must still find the content after a restart.
+    if (objectFile) await unlink(join(this.objectsDir, objectFile)).catch(() => undefined);
+    this.logger.info('emulator.verdict', t('Verdict: {0}', verdict.state), {
+      scanId: scan.scanId,
+      state: verdict.state,
+      sha256: scan.sha256,
+      size: scan.size,
+      sensorId: scan.sensorId,
+      threats: verdict.threats.map((x) => x.name),
+    });
+  }
+}
