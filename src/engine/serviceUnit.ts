@@ -47,6 +47,8 @@ export function renderServiceUnit(config: KdsConfig, options: ServiceUnitOptions
   // ProtectHome=yes would hide a configured path under /home; read-only keeps them visible and
   // ReadWritePaths= still opens the folders that must be written.
   const protectHome = [...writable, ...readOnlyNeeds].some(underHome) ? 'read-only' : 'yes';
+  // PrivateTmp=yes gives the service an empty /tmp of its own: a configured path there would vanish.
+  const usesTmp = [...writable, ...readOnlyNeeds].some((p) => ['/tmp', '/var/tmp'].some((d) => p === d || p.startsWith(d + '/')));
   const execStart = [...options.exec, 'run', '--config', config.configPath].map((w) => systemdWord(w, 'exec')).join(' ');
   const paths = (list: string[]) => list.map((p) => systemdWord(p)).join(' ');
 
@@ -74,7 +76,7 @@ export function renderServiceUnit(config: KdsConfig, options: ServiceUnitOptions
     'ProtectSystem=strict',
     `ReadWritePaths=${paths(writable)}`,
     `ProtectHome=${protectHome}`,
-    'PrivateTmp=yes',
+    ...(usesTmp ? [] : ['PrivateTmp=yes']),
     'NoNewPrivileges=yes',
     'ProtectKernelTunables=yes',
     'ProtectKernelModules=yes',

@@ -170,3 +170,17 @@ test('kds service rejects missing or contradictory options as usage errors', asy
   await assert.rejects(command.run(['--config', 'x', '--name', 'a b']), /--name/);
   await assert.rejects(command.run(['--bogus']), /bogus/);
 });
+
+test('PrivateTmp is left out when a configured path lies under /tmp or /var/tmp (it would hide them)', () => {
+  const base = { ...originalTemplate, system_id: SID };
+  const cases: Array<[Record<string, unknown>, string[]]> = [
+    [{}, ['yes']],
+    [{ in_dir: '/tmp/scan/in' }, []],
+    [{ state_dir: '/var/tmp/kds' }, []],
+    [{ in_dir: '/tmpfs/in' }, ['yes']],
+  ];
+  for (const [over, expected] of cases) {
+    const config = parseConfigText(JSON.stringify({ ...base, ...over }), '/opt/kata-dir-scanner/kata_dir_scanner.conf').config;
+    assert.deepEqual(directive(renderServiceUnit(config, { exec: EXEC }), 'PrivateTmp'), expected, JSON.stringify(over));
+  }
+});
