@@ -1,0 +1,168 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fsyncDir } from '../common/fsync';
+import { t } from '../common/l10n';
+import type { Logger } from '../common/log';
+import { deliver, removeSource } from './delivery';
+
+export type QuarantineErrorCode = 'bad-name' | 'missing' | 'not-regular' | 'changed';
+
+/** A refusal the UI can show as is (the message is localised) or branch on (the code). */
+export class QuarantineActionError extends Error {
+  constructor(
+    readonly code: QuarantineErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'QuarantineActionError';
+  }
+}
+
+export interface QuarantineAuditRecord {
+  time: string;
+  user: string;
+  action: 'release' | 'delete';
+  file: string;
+  sha256: string;
+  from: string;
+  to?: string;
+  reason?: string;
+}
+
+/**
+ * Only a bare name of a file directly in quarantine: anything else could reach outside it.
+ * A name may contain ".." inside it ("a..b"); without a "/" only the whole name ".." climbs.
+ */
+function checkName(name: string): void {
+  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
+    throw new QuarantineActionError('bad-name', t('"{0}" is not a file name in the quarantine folder', name));
+  }
+}
+
+/** lstat, so that a symlink planted in quarantine is refused instead of followed. */
+async function checkRegular(path: string, name: string): Promise<void> {
+  let st;
+  try {
+    st = await lstat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new QuarantineActionError('missing', t('{0} is no longer in quarantine', name));
+    throw err;
+  }
+  if (st.isSymbolicLink()) throw new QuarantineActionError('not-regular', t('{0} is a symbolic link, not a quarantined file; it was left alone', name));
+  if (!st.isFile()) throw new QuarantineActionError('not-regular', t('{0} is not a regular file; it was left alone', name));
+}
+
+async function hashFile(path: string, name: string): Promise<string> {
+  let fh;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new QuarantineActionError('missing', t('{0} is no longer in quarantine', name));
+    if (code === 'ELOOP') throw new QuarantineActionError('not-regular', t('{0} is a symbolic link, not a quarantined file; it was left alone', name));
+    throw err;
+  }
+  try {
+    if (!(await fh.stat()).isFile()) throw new QuarantineActionError('not-regular', t('{0} is not a regular file; it was left alone', name));
+    const hash = createHash('sha256');
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+    }
+    return hash.digest('hex');
+  } finally {
+    await fh.close();
+  }
+}
+
+/** One fsync'ed JSON line per action: the record an auditor asks for must survive a power cut. */
+async function appendAudit(auditFile: string, record: QuarantineAuditRecord): Promise<void> {
+  await mkdir(dirname(auditFile), { recursive: true, mode: 0o700 });
+  const line = JSON.stringify(record) + '\n';
+  const fh = await open(auditFile, 'a', 0o600);
+  let created = false;
+  try {
+    await fh.write(line);
+    await fh.sync();
+    created = (await fh.stat()).size === Buffer.byteLength(line);
+  } finally {
+    await fh.close();
+  }
+  if (created) await fsyncDir(dirname(auditFile));
+}
+
+/**
+ * Moves a quarantined file to the output folder on a person's decision. The copy goes through
+ * deliver() (temporary name, hash, fsync, rename over any file of that name, fsync folder), so
+ * it is atomic, works across file systems, and the audit names the exact bytes released.
+ */
+export async function releaseFromQuarantine(opts: {
+  qrntDir: string;
+  outDir: string;
+  name: string;
+  user: string;
+  reason?: string;
+  logger: Logger;
+  auditFile: string;
+}): Promise<{ path: string; sha256: string }> {
+  checkName(opts.name);
+  const from = join(opts.qrntDir, opts.name);
+  await checkRegular(from, opts.name);
+  const result = await deliver({ source: from, destDir: opts.outDir, name: opts.name, tag: `release-${process.pid}-${randomBytes(6).toString('hex')}` });
+  if (!result.ok) {
+    if (result.reason === 'missing') throw new QuarantineActionError('missing', t('{0} is no longer in quarantine', opts.name));
+    if (result.reason === 'not-regular') throw new QuarantineActionError('not-regular', t('{0} is not a regular file; it was left alone', opts.name));
+    throw new QuarantineActionError('changed', t('{0} changed while it was being released; nothing was released', opts.name));
+  }
+  await removeSource(from);
+  const time = new Date().toISOString();
+  opts.logger.warn('quarantine.released', t('{0} released {1} from quarantine', opts.user, opts.name), {
+    file: opts.name,
+    sha256: result.sha256,
+    size: result.bytes,
+    user: opts.user,
+    reason: opts.reason,
+    from,
+    to: result.path,
+  });
+  await appendAudit(opts.auditFile, { time, user: opts.user, action: 'release', file: opts.name, sha256: result.sha256, from, to: result.path, ...(opts.reason ? { reason: opts.reason } : {}) });
+  return { path: result.path, sha256: result.sha256 };
+}
+
+/** Deletes a quarantined file for good; the audit keeps its hash. */
+export async function deleteFromQuarantine(opts: {
+  qrntDir: string;
+  name: string;
+  user: string;
+  reason?: string;
+  logger: Logger;
+  auditFile: string;
+}): Promise<{ path: string; sha256: string }> {
+  checkName(opts.name);
+  const path = join(opts.qrntDir, opts.name);
+  await checkRegular(path, opts.name);
+  const sha256 = await hashFile(path, opts.name);
+  // Checked again right before unlink: a symlink swapped in after hashing is still not removed blindly.
+  await checkRegular(path, opts.name);
+  try {
+    await unlink(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new QuarantineActionError('missing', t('{0} is no longer in quarantine', opts.name));
+    throw err;
+  }
+  await fsyncDir(opts.qrntDir);
+  const time = new Date().toISOString();
+  opts.logger.warn('quarantine.deleted', t('{0} deleted {1} from quarantine', opts.user, opts.name), {
+    file: opts.name,
+    sha256,
+    user: opts.user,
+    reason: opts.reason,
+    from: path,
+  });
+  await appendAudit(opts.auditFile, { time, user: opts.user, action: 'delete', file: opts.name, sha256, from: path, ...(opts.reason ? { reason: opts.reason } : {}) });
+  return { path, sha256 };
+}

@@ -1,0 +1,89 @@
+import { t } from '../common/l10n';
+import type { FileStage, Verdict } from '../engine/events';
+import type { ItemLook } from './contracts';
+
+/**
+ * How stages and verdicts look in trees, decorations and the status bar. Colours are theme
+ * colour ids and icons codicon ids, so this module stays free of 'vscode' and every host
+ * (tree, decoration provider, webview) shows the same thing for the same state.
+ */
+export function stageLook(stage: FileStage): ItemLook {
+  switch (stage) {
+    case 'settling':
+      return { label: t('settling'), icon: 'watch', badge: '…' };
+    case 'queued':
+      return { label: t('queued'), icon: 'clock', badge: 'Q' };
+    case 'excluded':
+      return { label: t('excluded'), color: 'disabledForeground', icon: 'circle-slash', badge: 'X' };
+    case 'too-large':
+      return { label: t('too large'), color: 'disabledForeground', icon: 'circle-slash', badge: 'L' };
+    case 'unreadable':
+      return { label: t('unreadable'), color: 'charts.orange', icon: 'lock', badge: '!' };
+    case 'uploading':
+      return { label: t('uploading'), color: 'charts.blue', icon: 'cloud-upload', badge: '↑' };
+    case 'submitted':
+      return { label: t('submitted'), color: 'charts.blue', icon: 'sync', badge: 'S' };
+    case 'awaiting-approval':
+      return { label: t('awaiting approval'), color: 'charts.yellow', icon: 'shield', badge: 'A' };
+    case 'retrying':
+      return { label: t('retrying'), color: 'charts.yellow', icon: 'debug-restart', badge: 'R' };
+    case 'routing':
+      return { label: t('routing'), color: 'charts.blue', icon: 'arrow-right', badge: '→' };
+    case 'missing':
+      return { label: t('missing'), color: 'charts.orange', icon: 'question', badge: '?' };
+  }
+}
+
+export function verdictLook(verdict: Verdict | undefined): ItemLook {
+  switch (verdict) {
+    case 'not detected':
+      return { label: t('not detected'), color: 'charts.green', icon: 'pass', badge: '✓' };
+    case 'detect':
+      return { label: t('detected'), color: 'charts.red', icon: 'bug', badge: '!' };
+    case 'error':
+      return { label: t('error'), color: 'charts.orange', icon: 'warning', badge: 'E' };
+    case 'timeout':
+      return { label: t('timeout'), color: 'charts.orange', icon: 'watch', badge: 'T' };
+    case 'unknown':
+    case undefined:
+      // A file put into a destination by hand has no verdict; it is as unknown as an odd state.
+      return { label: t('unknown'), color: 'charts.orange', icon: 'question', badge: '?' };
+  }
+}
+
+const sizeUnits = ['B', 'KiB', 'MiB', 'GiB', 'TiB'] as const;
+
+/** Binary units, one decimal below 10 so that "1.5 MiB" and "15 MiB" both read well. */
+export function formatSize(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes < 0) return '?';
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < sizeUnits.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  const n = unit === 0 ? String(value) : value < 10 ? value.toFixed(1) : String(Math.round(value));
+  switch (sizeUnits[unit]) {
+    case 'B':
+      return t('{0} B', n);
+    case 'KiB':
+      return t('{0} KiB', n);
+    case 'MiB':
+      return t('{0} MiB', n);
+    case 'GiB':
+      return t('{0} GiB', n);
+    default:
+      return t('{0} TiB', n);
+  }
+}
+
+/** How long ago `ms` (an epoch time) was, in the largest whole unit; a clock skew reads as 0 s. */
+export function formatAge(ms: number, now: number = Date.now()): string {
+  const s = Math.max(0, Math.floor((now - ms) / 1000));
+  if (s < 60) return t('{0} s', s);
+  const m = Math.floor(s / 60);
+  if (m < 60) return t('{0} min', m);
+  const h = Math.floor(m / 60);
+  if (h < 24) return t('{0} h', h);
+  return t('{0} d', Math.floor(h / 24));
+}

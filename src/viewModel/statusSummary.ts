@@ -1,0 +1,49 @@
+import { t } from '../common/l10n';
+import type { ApprovalState, FileRecord, FileStage } from '../engine/events';
+import { stageLook } from './itemLooks';
+
+export interface StatusSummary {
+  /** For a status bar item; codicons as $(name). */
+  text: string;
+  tooltip: string;
+  /** Files still waiting for a verdict. */
+  pending: number;
+  /** Something needs a person: the engine is stopped, not approved, or files cannot be read. */
+  warning: boolean;
+}
+
+/** Stages after which nothing more happens to a file until it changes. */
+const idle = new Set<FileStage>(['excluded', 'too-large', 'unreadable']);
+/** Stages that an administrator has to act on. */
+const needsAttention = new Set<FileStage>(['unreadable', 'awaiting-approval', 'missing']);
+
+/** The status bar line and its tooltip; pure, so every wording is unit-tested. */
+export function statusSummary(input: { running: boolean; approval: ApprovalState; files: FileRecord[]; quarantinedToday: number }): StatusSummary {
+  const byStage = new Map<FileStage, number>();
+  let pending = 0;
+  let attention = 0;
+  for (const f of input.files) {
+    byStage.set(f.stage, (byStage.get(f.stage) ?? 0) + 1);
+    if (!idle.has(f.stage)) pending++;
+    if (needsAttention.has(f.stage)) attention++;
+  }
+
+  let text: string;
+  if (!input.running) text = `$(circle-slash) ${t('KDS stopped')}`;
+  else if (input.approval === 'pending') text = `$(shield) ${t('KDS: awaiting approval in KATA')}`;
+  else if (input.approval === 'rejected') text = `$(error) ${t('KDS: integration rejected by KATA')}`;
+  else text = pending > 0 ? `$(shield) ${t('KDS: {0} pending', pending)}` : '$(shield) KDS';
+  if (input.quarantinedToday > 0) text += ` $(bug) ${input.quarantinedToday}`;
+
+  const lines: string[] = [];
+  lines.push(input.running ? t('Scanner running') : t('Scanner stopped'));
+  if (input.approval === 'pending') lines.push(t('The integration is waiting for approval by the KATA administrator'));
+  else if (input.approval === 'rejected') lines.push(t('The KATA administrator rejected this integration'));
+  else if (input.approval === 'unknown') lines.push(t('Approval by KATA not known yet'));
+  lines.push(t('Files in input: {0}, waiting for a verdict: {1}', input.files.length, pending));
+  for (const [stage, n] of [...byStage].sort((a, b) => b[1] - a[1])) lines.push(`  ${stageLook(stage).label}: ${n}`);
+  lines.push(t('Quarantined today: {0}', input.quarantinedToday));
+
+  const warning = !input.running || input.approval === 'pending' || input.approval === 'rejected' || attention > 0;
+  return { text, tooltip: lines.join('\n'), pending, warning };
+}

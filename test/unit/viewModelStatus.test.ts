@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { initL10n } from '../../src/common/l10n';
+import type { FileRecord, FileStage } from '../../src/engine/events';
+import { statusSummary } from '../../src/viewModel/statusSummary';
+
+const rec = (name: string, stage: FileStage): FileRecord => ({ name, size: 1, mtimeMs: 1, stage, firstSeen: 1, changedAt: 1, attempts: 0 });
+
+test('running and approved: pending count, quarantined today, no warning', () => {
+  const s = statusSummary({ running: true, approval: 'approved', files: [rec('a', 'queued'), rec('b', 'submitted'), rec('c', 'excluded')], quarantinedToday: 3 });
+  assert.equal(s.pending, 2);
+  assert.equal(s.warning, false);
+  assert.equal(s.text, '$(shield) KDS: 2 pending $(bug) 3');
+  assert.match(s.tooltip, /Scanner running/);
+  assert.match(s.tooltip, /Files in input: 3, waiting for a verdict: 2/);
+  assert.match(s.tooltip, /excluded: 1/);
+  assert.match(s.tooltip, /Quarantined today: 3/);
+});
+
+test('idle: just the shield', () => {
+  const s = statusSummary({ running: true, approval: 'approved', files: [], quarantinedToday: 0 });
+  assert.equal(s.text, '$(shield) KDS');
+  assert.equal(s.pending, 0);
+  assert.equal(s.warning, false);
+});
+
+test('stopped, awaiting approval, rejected and unreadable files warn', () => {
+  assert.equal(statusSummary({ running: false, approval: 'approved', files: [], quarantinedToday: 0 }).warning, true);
+  assert.match(statusSummary({ running: false, approval: 'approved', files: [], quarantinedToday: 0 }).text, /^\$\(circle-slash\) KDS stopped/);
+  const pending = statusSummary({ running: true, approval: 'pending', files: [rec('a', 'awaiting-approval')], quarantinedToday: 0 });
+  assert.equal(pending.warning, true);
+  assert.match(pending.text, /awaiting approval/);
+  assert.match(pending.tooltip, /waiting for approval by the KATA administrator/);
+  const rejected = statusSummary({ running: true, approval: 'rejected', files: [], quarantinedToday: 0 });
+  assert.equal(rejected.warning, true);
+  assert.match(rejected.text, /^\$\(error\)/);
+  const unreadable = statusSummary({ running: true, approval: 'approved', files: [rec('a', 'unreadable')], quarantinedToday: 0 });
+  assert.equal(unreadable.warning, true);
+  assert.equal(unreadable.pending, 0);
+});
+
+test('localised', () => {
+  initL10n('ru');
+  try {
+    const s = statusSummary({ running: true, approval: 'approved', files: [rec('a', 'queued')], quarantinedToday: 1 });
+    assert.equal(s.text, '$(shield) KDS: ожидают — 1 $(bug) 1');
+    assert.match(s.tooltip, /Сканер работает/);
+    assert.match(s.tooltip, /в очереди: 1/);
+  } finally {
+    initL10n('en');
+  }
+});
