@@ -14,4 +14,6 @@ const common = {
 };
 
 await build({ ...common, entryPoints: { kds: 'src/cli/main.ts' }, outdir: 'dist' });
+// The VS Code extension: everything bundled (vsce package --no-dependencies); 'vscode' is provided by the host.
+await build({ ...common, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist', external: [...common.external, 'vscode'] });
 if (watch) console.log('watch mode is not supported; run npm run build again');

@@ -1,0 +1,70 @@
+import * as vscode from 'vscode';
+import { applyExcludeEdit, suggestExcludes, validateNewPattern } from '../../viewModel/excludeEditing';
+import { editExcludeList, readExcludeEntries } from '../excludeQuickPick';
+import { type KdsServices, isFolderItem, registerCommand, requireConfig, requireTrust } from '../services';
+
+export function registerExcludeCommands(s: KdsServices): void {
+  const changed = () => {
+    // The engine re-reads exclude_list.txt on every rescan; no restart needed.
+    s.engine.requestRescan();
+  };
+
+  registerCommand(s, 'kds.editExcludeList', async () => {
+    requireTrust();
+    await editExcludeList(requireConfig(s), changed);
+  });
+
+  registerCommand(s, 'kds.addToExcludeList', async (arg?: unknown) => {
+    requireTrust();
+    const config = requireConfig(s);
+    const existing = (await readExcludeEntries(config)).map((e) => e.pattern);
+    let pattern: string | undefined;
+    if (isFolderItem(arg) && arg.folder === 'in') {
+      const picks = suggestExcludes(arg.name).map((p, i) => ({
+        label: p,
+        description: i === 0 ? vscode.l10n.t('this file only') : vscode.l10n.t('every file with this extension'),
+        detail: validateNewPattern(p, existing),
+      }));
+      pattern = (await vscode.window.showQuickPick(picks, { placeHolder: vscode.l10n.t('Exclude "{0}" by its name or by a mask', arg.name) }))?.label;
+    } else {
+      pattern = await vscode.window.showInputBox({
+        prompt: vscode.l10n.t('File name or mask to add to the exclude list'),
+        placeHolder: '*.tmp',
+        validateInput: (v) => (v.trim() ? validateNewPattern(v.trim(), existing) : undefined),
+      });
+      pattern = pattern?.trim();
+    }
+    if (!pattern) return;
+    const problem = validateNewPattern(pattern, existing);
+    if (problem) {
+      void vscode.window.showWarningMessage(problem);
+      return;
+    }
+    await applyExcludeEdit(config.exclude_list, { add: pattern });
+    changed();
+    void vscode.window.setStatusBarMessage(vscode.l10n.t('"{0}" added to the exclude list', pattern), 4000);
+  });
+
+  registerCommand(s, 'kds.removeFromExcludeList', async (arg?: unknown) => {
+    requireTrust();
+    const config = requireConfig(s);
+    const entries = await readExcludeEntries(config);
+    if (entries.length === 0) {
+      void vscode.window.showInformationMessage(vscode.l10n.t('The exclude list is empty.'));
+      return;
+    }
+    let preselect: string[] = [];
+    if (isFolderItem(arg) && arg.folder === 'in') {
+      const mine = new Set(suggestExcludes(arg.name));
+      preselect = entries.filter((e) => mine.has(e.pattern)).map((e) => e.pattern);
+    }
+    const picked = await vscode.window.showQuickPick(
+      entries.map((e) => ({ label: e.pattern, description: vscode.l10n.t('matches {0} file(s) now in input', e.matches), picked: preselect.includes(e.pattern) })),
+      { canPickMany: true, placeHolder: vscode.l10n.t('Entries to remove from the exclude list') },
+    );
+    if (!picked?.length) return;
+    for (const p of picked) await applyExcludeEdit(config.exclude_list, { remove: p.label });
+    changed();
+    void vscode.window.setStatusBarMessage(vscode.l10n.t('{0} entries removed from the exclude list', picked.length), 4000);
+  });
+}

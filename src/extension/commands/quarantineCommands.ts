@@ -1,0 +1,88 @@
+import { join } from 'node:path';
+import * as vscode from 'vscode';
+import type { KdsConfig } from '../../engine/config';
+import { deleteFromQuarantine, releaseFromQuarantine } from '../../engine/quarantineActions';
+import type { FolderItem } from '../../viewModel/contracts';
+import { verdictLook } from '../../viewModel/itemLooks';
+import { type KdsServices, currentUser, itemArgument, registerCommand, requireConfig, requireTrust } from '../services';
+
+/** Every release and delete is appended here (one JSON line each), beside the engine's journal. */
+export function auditFileOf(config: KdsConfig): string {
+  return join(config.state_dir, 'quarantine-audit.jsonl');
+}
+
+export function registerQuarantineCommands(s: KdsServices): void {
+  registerCommand(s, 'kds.releaseFromQuarantine', async (arg?: unknown, selected?: unknown[]) => {
+    for (const item of await targets(s, arg, selected, vscode.l10n.t('Choose the file to release from quarantine'))) {
+      if (!(await release(s, item))) break;
+    }
+  });
+  registerCommand(s, 'kds.deleteFromQuarantine', async (arg?: unknown, selected?: unknown[]) => {
+    for (const item of await targets(s, arg, selected, vscode.l10n.t('Choose the file to delete from quarantine'))) {
+      if (!(await remove(s, item))) break;
+    }
+  });
+}
+
+async function targets(s: KdsServices, arg: unknown, selected: unknown[] | undefined, placeHolder: string): Promise<FolderItem[]> {
+  requireTrust();
+  requireConfig(s);
+  if (Array.isArray(selected) && selected.length > 1) return selected.filter((x): x is FolderItem => typeof x === 'object' && x !== null && (x as FolderItem).folder === 'qrnt');
+  const one = await itemArgument(s, arg, ['qrnt'], placeHolder);
+  return one ? [one] : [];
+}
+
+function describe(item: FolderItem): string {
+  const verdict = verdictLook(item.verdict).label;
+  return item.threat ? `${verdict}: ${item.threat}` : verdict;
+}
+
+async function release(s: KdsServices, item: FolderItem): Promise<boolean> {
+  const config = requireConfig(s);
+  const confirm = vscode.l10n.t('Release');
+  const answer = await vscode.window.showWarningMessage(
+    vscode.l10n.t('Release "{0}" from quarantine?', item.name),
+    {
+      modal: true,
+      detail: vscode.l10n.t('KATA\'s verdict: {0}. The file will be moved to the output folder {1}, where users can open it. The release is recorded in the audit log with your user name.', describe(item), config.out_dir),
+    },
+    confirm,
+  );
+  if (answer !== confirm) return false;
+  const reason = await vscode.window.showInputBox({
+    title: vscode.l10n.t('Release "{0}"', item.name),
+    prompt: vscode.l10n.t('Reason for the audit log (optional); Escape cancels the release'),
+    ignoreFocusOut: true,
+  });
+  if (reason === undefined) return false;
+  const done = await releaseFromQuarantine({
+    qrntDir: config.qrnt_dir,
+    outDir: config.out_dir,
+    name: item.name,
+    user: currentUser(),
+    reason: reason.trim() || undefined,
+    logger: s.engine.logger,
+    auditFile: auditFileOf(config),
+  });
+  await s.models.refresh();
+  void vscode.window.showInformationMessage(vscode.l10n.t('"{0}" was released to {1} (SHA-256 {2}).', item.name, done.path, done.sha256));
+  return true;
+}
+
+async function remove(s: KdsServices, item: FolderItem): Promise<boolean> {
+  const config = requireConfig(s);
+  const confirm = vscode.l10n.t('Delete');
+  const answer = await vscode.window.showWarningMessage(
+    vscode.l10n.t('Delete "{0}" from quarantine for good?', item.name),
+    {
+      modal: true,
+      detail: vscode.l10n.t('KATA\'s verdict: {0}. The file cannot be restored afterwards. The deletion and the file\'s SHA-256 are recorded in the audit log with your user name.', describe(item)),
+    },
+    confirm,
+  );
+  if (answer !== confirm) return false;
+  const done = await deleteFromQuarantine({ qrntDir: config.qrnt_dir, name: item.name, user: currentUser(), logger: s.engine.logger, auditFile: auditFileOf(config) });
+  await s.models.refresh();
+  void vscode.window.showInformationMessage(vscode.l10n.t('"{0}" was deleted from quarantine (SHA-256 {1}).', item.name, done.sha256));
+  return true;
+}

@@ -1,0 +1,212 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as vscode from 'vscode';
+import { KdsLogger } from '../../common/log';
+import { startDemo } from '../../demo/demoSetup';
+import { EICAR } from '../../emulator/eicar';
+import { KataClient } from '../../engine/kataClient';
+import { kataClientOptions, loadKataCredentials } from '../../engine/kataClientFromConfig';
+import { KataError } from '../../engine/kataErrors';
+import { fingerprint256 } from '../../pki/certs';
+import { CertificateFilesExist, writeClientCertificate } from '../../pki/clientCertificateFiles';
+import { type KdsServices, registerCommand, requireConfig, requireTrust } from '../services';
+import { startScanning } from './scanningCommands';
+
+const demoFolder = 'kds-demo';
+const demoPort = 8443;
+export const walkthroughId = 'gettingStarted';
+
+export function registerSetupCommands(s: KdsServices): void {
+  registerCommand(s, 'kds.startEmbeddedKata', () => startEmbeddedKata(s));
+  registerCommand(s, 'kds.generateClientCertificate', () => generateCertificate(s));
+  registerCommand(s, 'kds.sendIntegrationRequest', () => sendIntegrationRequest(s));
+  registerCommand(s, 'kds.openEmbeddedConsole', () => openConsole(s));
+  registerCommand(s, 'kds.dropEicarSample', () => dropEicar(s));
+  registerCommand(s, 'kds.openWalkthrough', () =>
+    vscode.commands.executeCommand('workbench.action.openWalkthrough', `${s.context.extension.id}#${walkthroughId}`, false),
+  );
+}
+
+function workspaceRoot(): string {
+  const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  if (!root) throw new Error(vscode.l10n.t('Open a folder first: KDS keeps its configuration and the demo set-up in the workspace.'));
+  return root;
+}
+
+/** The embedded KATA (auto-approving) and a complete set-up in <workspace>/kds-demo, then scanning. */
+async function startEmbeddedKata(s: KdsServices): Promise<void> {
+  requireTrust();
+  const root = workspaceRoot();
+  if (!s.demo.current) {
+    const channel = vscode.window.createOutputChannel(vscode.l10n.t('KDS Embedded KATA'), { log: true });
+    s.context.subscriptions.push(channel);
+    const logger = new KdsLogger({ sinks: [(r) => channel.appendLine(`${r.level} [${r.event}] ${r.msg}`)] });
+    const setup = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Starting the embedded KATA…') }, () =>
+      startDemo(join(root, demoFolder), { port: demoPort, logger }),
+    );
+    s.demo.current = setup;
+    s.context.subscriptions.push({ dispose: () => void setup.emulator.close() });
+    s.log.info(vscode.l10n.t('Embedded KATA listening at {0}; console {1}', setup.emulator.url, setup.emulator.consoleUrl));
+  }
+  const setup = s.demo.current;
+  const wanted = setup.configPath;
+  if (s.engine.configPath() !== wanted) {
+    let use = s.engine.status.kind !== 'ok';
+    if (!use) {
+      const yes = vscode.l10n.t('Use the Demo Set-up');
+      use = (await vscode.window.showInformationMessage(vscode.l10n.t('Point kds.configPath at the demo set-up ({0})? The current configuration stays on disk.', relative(root, wanted)), yes)) === yes;
+    }
+    if (use) {
+      if (s.engine.running) await s.engine.stop();
+      await vscode.workspace.getConfiguration('kds').update('configPath', relative(root, wanted), vscode.ConfigurationTarget.Workspace);
+    }
+  }
+  await s.engine.reload();
+  if (s.engine.configPath() === wanted && !s.engine.running) await startScanning(s);
+  const openConsole = vscode.l10n.t('Open KATA Console');
+  const copyPassword = vscode.l10n.t('Copy Console Password');
+  const eicar = vscode.l10n.t('Drop EICAR Sample');
+  const answer = await vscode.window.showInformationMessage(
+    vscode.l10n.t('Embedded KATA is running at {0}. Console user: admin. Drop files into {1}.', setup.emulator.url, join(setup.dir, 'in')),
+    openConsole,
+    copyPassword,
+    eicar,
+  );
+  if (answer === openConsole) await openConsoleUrl(setup.emulator.consoleUrl);
+  if (answer === copyPassword) await vscode.env.clipboard.writeText(setup.emulator.adminPassword);
+  if (answer === eicar) await dropEicar(s);
+}
+
+async function openConsole(s: KdsServices): Promise<void> {
+  if (!s.demo.current) {
+    void vscode.window.showInformationMessage(vscode.l10n.t('The embedded KATA is not running; start it with "KDS: Start Embedded KATA".'));
+    return;
+  }
+  await vscode.env.clipboard.writeText(s.demo.current.emulator.adminPassword);
+  void vscode.window.setStatusBarMessage(vscode.l10n.t('Console password for admin copied'), 5000);
+  await openConsoleUrl(s.demo.current.emulator.consoleUrl);
+}
+
+async function openConsoleUrl(url: string): Promise<void> {
+  await vscode.env.openExternal(vscode.Uri.parse(url));
+}
+
+async function dropEicar(s: KdsServices): Promise<void> {
+  requireTrust();
+  const config = requireConfig(s);
+  const name = `eicar-${new Date().toISOString().replace(/[:.]/g, '-')}.com`;
+  await mkdir(config.in_dir, { recursive: true });
+  await writeFile(join(config.in_dir, name), EICAR);
+  s.engine.requestRescan();
+  void vscode.window.setStatusBarMessage(vscode.l10n.t('Wrote {0}', join(config.in_dir, name)), 5000);
+}
+
+/** server.key, server.crt and cert.pem for KDS's side of the mTLS connection. */
+async function generateCertificate(s: KdsServices): Promise<void> {
+  requireTrust();
+  const config = s.engine.config;
+  const fallback = vscode.workspace.workspaceFolders?.[0] ? join(workspaceRoot(), 'kds-client') : undefined;
+  const dir = await vscode.window.showInputBox({
+    title: vscode.l10n.t('Generate Client Certificate'),
+    prompt: vscode.l10n.t('Folder for server.key, server.crt and cert.pem'),
+    value: config ? dirname(config.cert_pem) : fallback,
+    ignoreFocusOut: true,
+    validateInput: (v) => (v.trim() ? undefined : vscode.l10n.t('Give a folder')),
+  });
+  if (!dir) return;
+  const commonName = await vscode.window.showInputBox({
+    title: vscode.l10n.t('Generate Client Certificate'),
+    prompt: vscode.l10n.t('Common name of the certificate (shown to the KATA administrator)'),
+    value: `kds-${hostname()}`,
+    ignoreFocusOut: true,
+    validateInput: (v) => (v.trim() ? undefined : vscode.l10n.t('Give a name')),
+  });
+  if (!commonName) return;
+  const write = (force: boolean) => writeClientCertificate(dir.trim(), { commonName: commonName.trim(), days: 825, force });
+  let result;
+  try {
+    result = await write(false);
+  } catch (err) {
+    if (!(err instanceof CertificateFilesExist)) throw err;
+    const replace = vscode.l10n.t('Replace');
+    const answer = await vscode.window.showWarningMessage(
+      vscode.l10n.t('A client certificate already exists in {0}.', dir),
+      { modal: true, detail: vscode.l10n.t('KATA approves a certificate, not a host: after replacing it, the integration has to be requested and approved again.') },
+      replace,
+    );
+    if (answer !== replace) return;
+    result = await write(true);
+  }
+  const fp = fingerprint256(result.made.certPem);
+  s.log.info(vscode.l10n.t('Client certificate written to {0}; SHA-256 fingerprint {1}', dir, fp));
+  const copy = vscode.l10n.t('Copy Fingerprint');
+  const send = vscode.l10n.t('Send Integration Request');
+  const mismatch = config && config.cert_pem !== result.paths['cert.pem'] ? ' ' + vscode.l10n.t('Set cert_pem to {0} and cert_key to {1} in the configuration.', result.paths['cert.pem'], result.paths['server.key']) : '';
+  const answer = await vscode.window.showInformationMessage(vscode.l10n.t('Client certificate created. SHA-256: {0}.', fp) + mismatch, copy, send);
+  if (answer === copy) await vscode.env.clipboard.writeText(fp);
+  if (answer === send) await vscode.commands.executeCommand('kds.sendIntegrationRequest');
+}
+
+/**
+ * The original set-up's enrolment: one tiny scan request with a fresh scanId, sent with the
+ * client certificate. 401 means the request is now pending in KATA; success means approved.
+ */
+async function sendIntegrationRequest(s: KdsServices): Promise<void> {
+  requireTrust();
+  await s.engine.reload();
+  const config = requireConfig(s);
+  const credentials = await loadKataCredentials(config);
+  const where = `${config.kata_cn_addr}:${config.kata_cn_port}`;
+  s.log.info(vscode.l10n.t('Sending the integration request to KATA at {0}: system_id {1}, certificate SHA-256 {2}', where, config.system_id, credentials.fingerprint256));
+  const outcome = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Sending the integration request to KATA at {0}…', where) },
+    async () => {
+      const client = new KataClient(kataClientOptions(config, credentials, { requestTimeoutMs: 30_000 }));
+      const dir = await mkdtemp(join(tmpdir(), 'kds-enroll-'));
+      try {
+        const file = join(dir, 'kds-integration-request.txt');
+        const content = Buffer.from('KDS integration request\n');
+        await writeFile(file, content);
+        const scanId = randomUUID();
+        try {
+          await client.submit(file, { scanId, fileName: 'kds-integration-request.txt', size: content.length });
+        } catch (err) {
+          if (err instanceof KataError && (err.kind === 'unauthorized' || err.kind === 'forbidden')) return err.kind;
+          throw err;
+        }
+        // Approved: wait briefly for the test scan to finish, then leave nothing behind in KATA.
+        for (let i = 0; i < 10; i++) {
+          const state = (await client.states().catch(() => [])).find((x) => x.scanId === scanId)?.state;
+          if (state !== undefined && state !== 'processing') break;
+          await sleep(1000);
+        }
+        await client.deleteResult(scanId).catch(() => undefined);
+        return 'approved' as const;
+      } finally {
+        await client.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
+  const copy = vscode.l10n.t('Copy Fingerprint');
+  let message: string;
+  if (outcome === 'approved') {
+    message = vscode.l10n.t('KATA has already approved this external system (system_id {0}).', config.system_id);
+    s.log.info(message);
+    const start = vscode.l10n.t('Start Scanning');
+    if ((await vscode.window.showInformationMessage(message, start)) === start) await startScanning(s);
+    return;
+  }
+  message =
+    outcome === 'unauthorized'
+      ? vscode.l10n.t('Integration request sent; it is pending. Ask the KATA administrator to accept system_id {0} with certificate SHA-256 {1} (External systems).', config.system_id, credentials.fingerprint256)
+      : vscode.l10n.t('KATA rejected the integration of system_id {0} with certificate SHA-256 {1}. Ask the KATA administrator to accept it, or use a new system_id.', config.system_id, credentials.fingerprint256);
+  s.log.warn(message);
+  const buttons = s.demo.current ? [copy, vscode.l10n.t('Open KATA Console')] : [copy];
+  const answer = await vscode.window.showWarningMessage(message, ...buttons);
+  if (answer === copy) await vscode.env.clipboard.writeText(credentials.fingerprint256);
+  else if (answer && s.demo.current) await openConsole(s);
+}

@@ -1,0 +1,131 @@
+import { basename, dirname } from 'node:path';
+import * as vscode from 'vscode';
+import { initL10n } from '../common/l10n';
+import type { FolderKind } from '../viewModel/contracts';
+import { registerExcludeCommands } from './commands/excludeCommands';
+import { registerItemCommands } from './commands/itemCommands';
+import { registerQuarantineCommands } from './commands/quarantineCommands';
+import { registerScanningCommands, startScanning } from './commands/scanningCommands';
+import { registerSetupCommands } from './commands/setupCommands';
+import { FolderModels } from './folderModels';
+import { FolderTreeProvider } from './folderTreeProvider';
+import { ItemDecorations } from './itemDecorations';
+import { LocalEngine, configuredLogLevel } from './localEngine';
+import { type KdsServices, showError } from './services';
+import { KdsStatusBar } from './statusBar';
+
+/** Set by activate() so deactivate() can let the engine finish its journal; nothing else is module state. */
+let shutdown: (() => Promise<void>) | undefined;
+
+/**
+ * Builds everything once, synchronously, and pushes it to context.subscriptions; the
+ * configuration is loaded afterwards, so activation never waits on the disk or the network.
+ */
+export function activate(context: vscode.ExtensionContext): void {
+  initL10n(vscode.env.language);
+  const log = vscode.window.createOutputChannel('KDS', { log: true });
+  const engine = new LocalEngine(log);
+  const models = new FolderModels(engine);
+  const services: KdsServices = { context, engine, models, log, demo: {} };
+  context.subscriptions.push(log, engine, models, new ItemDecorations());
+
+  const views = {} as Record<FolderKind, vscode.TreeView<unknown>>;
+  for (const [folder, id] of [['in', 'kds.input'], ['out', 'kds.output'], ['qrnt', 'kds.quarantine']] as const) {
+    const provider = new FolderTreeProvider(folder, models);
+    const view = vscode.window.createTreeView(id, { treeDataProvider: provider, canSelectMany: true, showCollapseAll: false });
+    views[folder] = view as vscode.TreeView<unknown>;
+    context.subscriptions.push(provider, view);
+  }
+
+  const refreshChrome = () => {
+    const status = engine.status;
+    void vscode.commands.executeCommand('setContext', 'kds.configState', status.kind);
+    void vscode.commands.executeCommand('setContext', 'kds.running', engine.running);
+    const count = models.items('qrnt').length;
+    views.qrnt.badge = count > 0 ? { value: count, tooltip: vscode.l10n.t('{0} file(s) in quarantine', count) } : undefined;
+    views.in.message = !vscode.workspace.isTrusted
+      ? vscode.l10n.t('Scanning is off: this workspace is not trusted.')
+      : status.kind === 'ok' && !engine.running
+        ? vscode.l10n.t('Scanning is stopped.')
+        : undefined;
+  };
+  context.subscriptions.push(
+    engine.onDidChangeState(refreshChrome),
+    models.onDidChange((f) => {
+      if (f === 'qrnt') refreshChrome();
+    }),
+    new KdsStatusBar(engine, models),
+  );
+
+  registerScanningCommands(services);
+  registerQuarantineCommands(services);
+  registerExcludeCommands(services);
+  registerSetupCommands(services);
+  registerItemCommands(services);
+
+  // The configuration file: reload when it changes on disk or kds.configPath points elsewhere.
+  let watcher: vscode.FileSystemWatcher | undefined;
+  const watchConfig = () => {
+    watcher?.dispose();
+    const path = engine.configPath();
+    if (!path) return;
+    watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(dirname(path)), basename(path)));
+    const changed = () => void reloadAndOfferRestart(services);
+    watcher.onDidCreate(changed);
+    watcher.onDidChange(changed);
+    watcher.onDidDelete(changed);
+  };
+  context.subscriptions.push({ dispose: () => watcher?.dispose() });
+  watchConfig();
+
+  context.subscriptions.push(
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('kds.logLevel')) engine.setLogLevel(configuredLogLevel());
+      if (e.affectsConfiguration('kds.configPath')) {
+        watchConfig();
+        void engine.reload();
+      }
+    }),
+    vscode.workspace.onDidChangeWorkspaceFolders(() => {
+      watchConfig();
+      void engine.reload();
+    }),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      refreshChrome();
+      void autoStart(services);
+    }),
+  );
+
+  shutdown = () => engine.stop();
+  refreshChrome();
+  void engine.reload().then(() => autoStart(services));
+}
+
+export async function deactivate(): Promise<void> {
+  await shutdown?.();
+  shutdown = undefined;
+}
+
+async function autoStart(s: KdsServices): Promise<void> {
+  if (!vscode.workspace.getConfiguration('kds').get<boolean>('autoStart')) return;
+  if (!vscode.workspace.isTrusted || s.engine.status.kind !== 'ok' || s.engine.running) return;
+  try {
+    await startScanning(s);
+  } catch (err) {
+    await showError(s, err);
+  }
+}
+
+async function reloadAndOfferRestart(s: KdsServices): Promise<void> {
+  const status = await s.engine.reload();
+  if (!s.engine.running) return;
+  if (status.kind !== 'ok') {
+    void vscode.window.showWarningMessage(vscode.l10n.t('The KDS configuration changed and has errors; scanning continues with the previous settings.'));
+    return;
+  }
+  const restart = vscode.l10n.t('Restart Scanning');
+  if ((await vscode.window.showInformationMessage(vscode.l10n.t('The KDS configuration changed. Restart scanning to apply it?'), restart)) === restart) {
+    await s.engine.stop();
+    await startScanning(s).catch((err) => showError(s, err));
+  }
+}

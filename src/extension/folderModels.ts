@@ -1,0 +1,120 @@
+import * as vscode from 'vscode';
+import type { KataClient } from '../engine/kataClient';
+import { createKataClient } from '../engine/kataClientFromConfig';
+import { ThreatNameLookup } from '../engine/threatNames';
+import type { FolderItem, FolderKind } from '../viewModel/contracts';
+import { DestinationFolderModel } from '../viewModel/destinationFolderModel';
+import { InputFolderModel } from '../viewModel/inputFolderModel';
+import type { LocalEngine } from './localEngine';
+
+const threatRefreshMs = 60_000;
+const destinationRefreshMs = 30_000;
+
+/**
+ * The three folder models for the current configuration, rebuilt whenever the configuration
+ * is reloaded or scanning starts or stops. Output and quarantine are listed from disk, so they
+ * show even while scanning is stopped.
+ */
+export class FolderModels implements vscode.Disposable {
+  private input?: InputFolderModel;
+  private out?: DestinationFolderModel;
+  private qrnt?: DestinationFolderModel;
+  private threats?: ThreatNameLookup;
+  private threatClient?: KataClient;
+  private readonly changed = new vscode.EventEmitter<FolderKind>();
+  /** Fires (per folder) when a model's items changed; consumers debounce. */
+  readonly onDidChange = this.changed.event;
+  private readonly cleanups: Array<() => void> = [];
+  private timers: NodeJS.Timeout[] = [];
+  private generation = 0;
+  private readonly subscription: vscode.Disposable;
+
+  constructor(private readonly engine: LocalEngine) {
+    this.subscription = engine.onDidChangeState(() => void this.rebuild());
+    void this.rebuild();
+  }
+
+  items(folder: FolderKind): FolderItem[] {
+    const model = folder === 'in' ? this.input : folder === 'out' ? this.out : this.qrnt;
+    return model?.items() ?? [];
+  }
+
+  get(folder: FolderKind, name: string): FolderItem | undefined {
+    if (folder === 'in') return this.input?.get(name);
+    return this.items(folder).find((i) => i.name === name);
+  }
+
+  /** Files moved to quarantine since local midnight. */
+  quarantinedToday(): number {
+    const midnight = new Date();
+    midnight.setHours(0, 0, 0, 0);
+    return this.qrnt?.countSince(midnight.getTime()) ?? 0;
+  }
+
+  async refresh(): Promise<void> {
+    await Promise.all([this.out?.refresh(), this.qrnt?.refresh()]);
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+    this.teardown();
+    this.changed.dispose();
+  }
+
+  private teardown(): void {
+    for (const c of this.cleanups.splice(0)) c();
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    this.input?.dispose();
+    this.out?.dispose();
+    this.qrnt?.dispose();
+    this.input = this.out = this.qrnt = undefined;
+    this.threats = undefined;
+    void this.threatClient?.close().catch(() => undefined);
+    this.threatClient = undefined;
+  }
+
+  private async rebuild(): Promise<void> {
+    const generation = ++this.generation;
+    const config = this.engine.config;
+    const key = config ? [config.configPath, config.in_dir, config.out_dir, config.qrnt_dir, config.state_dir, this.engine.running].join('|') : '';
+    if (key === this.builtFor) return;
+    this.teardown();
+    this.builtFor = key;
+    if (config) {
+      // The scanner's own client when scanning; otherwise a client of our own for threat names.
+      let client: KataClient | undefined = this.engine.engine?.client;
+      if (!client && vscode.workspace.isTrusted) {
+        try {
+          client = this.threatClient = await createKataClient(config);
+        } catch {
+          client = undefined; // no certificate yet: threat names simply stay unknown
+        }
+        if (generation !== this.generation) {
+          void this.threatClient?.close().catch(() => undefined);
+          this.threatClient = undefined;
+          return;
+        }
+      }
+      this.threats = client ? new ThreatNameLookup(client) : undefined;
+      this.input = new InputFolderModel(this.engine, config.in_dir);
+      this.out = new DestinationFolderModel({ folder: 'out', dir: config.out_dir, stateDir: config.state_dir, source: this.engine });
+      this.qrnt = new DestinationFolderModel({ folder: 'qrnt', dir: config.qrnt_dir, stateDir: config.state_dir, source: this.engine, threats: this.threats });
+      this.cleanups.push(this.input.onChange(() => this.changed.fire('in')));
+      this.cleanups.push(this.out.onChange(() => this.changed.fire('out')));
+      this.cleanups.push(this.qrnt.onChange(() => this.changed.fire('qrnt')));
+      const qrnt = this.qrnt;
+      const threats = this.threats;
+      const refreshThreats = async () => {
+        if (threats && (await threats.refresh().catch(() => false))) await qrnt.refresh();
+      };
+      this.timers.push(setInterval(() => void refreshThreats(), threatRefreshMs));
+      this.timers.push(setInterval(() => void this.refresh().catch(() => undefined), destinationRefreshMs));
+      await this.refresh().catch(() => undefined);
+      void refreshThreats();
+    }
+    for (const f of ['in', 'out', 'qrnt'] as const) this.changed.fire(f);
+  }
+
+  private builtFor = '';
+}

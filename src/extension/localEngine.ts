@@ -1,0 +1,202 @@
+import { existsSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import * as vscode from 'vscode';
+import { FileSink, KdsLogger, type LogLevel, type LogRecord, formatJson, formatText } from '../common/log';
+import { ConfigError, type KdsConfig, loadConfig } from '../engine/config';
+import { type ConfiguredEngine, createEngineFromConfig } from '../engine/engineFromConfig';
+import type { EngineEvent } from '../engine/events';
+import type { EngineSnapshot, EngineSource } from '../viewModel/contracts';
+
+export const defaultConfigName = 'kata_dir_scanner.conf';
+
+export type ConfigStatus =
+  | { kind: 'none'; path?: string }
+  | { kind: 'invalid'; path: string; error: string }
+  | { kind: 'ok'; path: string; config: KdsConfig; warnings: string[] };
+
+/** Scanning refused because the workspace is not trusted. */
+export class UntrustedWorkspaceError extends Error {}
+
+const idle: EngineSnapshot = { running: false, approval: 'unknown', files: [] };
+
+/**
+ * The engine in local mode: owns the configuration, the engine's lifecycle, workspace-trust
+ * gating and the logger whose records reach the "KDS" log channel. Views see it only as an
+ * EngineSource, so they work the same when the engine later runs on a Central Node.
+ */
+export class LocalEngine implements EngineSource, vscode.Disposable {
+  readonly logger: KdsLogger;
+  private readonly listeners = new Set<(event: EngineEvent) => void>();
+  private readonly stateChanged = new vscode.EventEmitter<void>();
+  /** Fires when the configuration was (re)loaded or scanning started or stopped. */
+  readonly onDidChangeState = this.stateChanged.event;
+  private current: ConfigStatus = { kind: 'none' };
+  private configured?: ConfiguredEngine;
+  private fileSink?: FileSink;
+  private unsubscribe?: () => void;
+  private transition: Promise<unknown> = Promise.resolve();
+  private disposed = false;
+
+  constructor(private readonly channel: vscode.LogOutputChannel) {
+    this.logger = new KdsLogger({ level: configuredLogLevel(), sinks: [(r) => writeToChannel(channel, r)] });
+  }
+
+  get status(): ConfigStatus {
+    return this.current;
+  }
+
+  get config(): KdsConfig | undefined {
+    return this.current.kind === 'ok' ? this.current.config : undefined;
+  }
+
+  get running(): boolean {
+    return this.configured?.engine.snapshot().running ?? false;
+  }
+
+  get engine(): ConfiguredEngine | undefined {
+    return this.configured;
+  }
+
+  onEvent(listener: (event: EngineEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  snapshot(): EngineSnapshot {
+    return this.configured?.engine.snapshot() ?? idle;
+  }
+
+  setLogLevel(level: LogLevel): void {
+    this.logger.level = level;
+  }
+
+  /** The configuration file: `kds.configPath` (relative to the first workspace folder) or kata_dir_scanner.conf there. */
+  configPath(): string | undefined {
+    const setting = vscode.workspace.getConfiguration('kds').get<string>('configPath')?.trim();
+    const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    if (setting) return isAbsolute(setting) ? setting : root ? join(root, setting) : undefined;
+    return root ? join(root, defaultConfigName) : undefined;
+  }
+
+  /** Reads the configuration again; never throws (the outcome is in `status`). */
+  reload(): Promise<ConfigStatus> {
+    return this.serialise(async () => {
+      const path = this.configPath();
+      if (!path || !existsSync(path)) {
+        this.current = { kind: 'none', path };
+      } else {
+        try {
+          const { config, warnings } = await loadConfig(path);
+          this.current = { kind: 'ok', path, config, warnings };
+          for (const w of warnings) this.logger.warn('config', w, { file: path });
+        } catch (err) {
+          const message = err instanceof ConfigError ? err.message : String((err as Error).message ?? err);
+          this.current = { kind: 'invalid', path, error: message };
+          this.logger.error('config', message, { file: path });
+        }
+      }
+      this.stateChanged.fire();
+      return this.current;
+    });
+  }
+
+  /** Starts scanning with the current configuration; throws ConfigError, UntrustedWorkspaceError or engine errors. */
+  start(): Promise<void> {
+    return this.serialise(async () => {
+      if (this.configured) return;
+      if (!vscode.workspace.isTrusted) throw new UntrustedWorkspaceError(vscode.l10n.t('Scanning is off in an untrusted workspace: KDS would send files to the server named in this workspace\'s configuration and move files between its folders. Trust the workspace to scan.'));
+      const path = this.configPath();
+      if (!path) throw new ConfigError(vscode.l10n.t('Open a folder or set kds.configPath first.'), defaultConfigName);
+      const { config, warnings } = await loadConfig(path);
+      this.current = { kind: 'ok', path, config, warnings };
+      try {
+        this.fileSink = new FileSink(config.log_file, config.log_format === 'json' ? formatJson : formatText);
+      } catch (err) {
+        this.logger.warn('log-file', vscode.l10n.t('Cannot write the log file {0}: {1}', config.log_file, (err as Error).message));
+      }
+      const sink = this.fileSink;
+      const removeSink = sink ? this.logger.addSink(sink.write) : undefined;
+      let configured: ConfiguredEngine | undefined;
+      try {
+        configured = await createEngineFromConfig(config, this.logger);
+        this.unsubscribe = configured.engine.onEvent((event) => {
+          for (const l of this.listeners) {
+            try {
+              l(event);
+            } catch (err) {
+              this.channel.error(String(err));
+            }
+          }
+          if (event.type === 'running' || event.type === 'approval') this.stateChanged.fire();
+        });
+        this.configured = configured;
+        await configured.engine.start();
+      } catch (err) {
+        this.unsubscribe?.();
+        this.unsubscribe = undefined;
+        this.configured = undefined;
+        await configured?.close().catch(() => undefined);
+        removeSink?.();
+        sink?.close();
+        this.fileSink = undefined;
+        throw err;
+      }
+      this.stateChanged.fire();
+    });
+  }
+
+  stop(): Promise<void> {
+    return this.serialise(async () => {
+      const configured = this.configured;
+      if (!configured) return;
+      try {
+        await configured.engine.stop();
+      } finally {
+        this.unsubscribe?.();
+        this.unsubscribe = undefined;
+        this.configured = undefined;
+        await configured.close().catch(() => undefined);
+        this.fileSink?.close();
+        this.fileSink = undefined;
+        if (!this.disposed) this.stateChanged.fire();
+      }
+    });
+  }
+
+  /** Rescans input now; the exclude list is re-read on every rescan. */
+  requestRescan(): void {
+    this.configured?.engine.requestRescan();
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    void this.stop();
+    this.stateChanged.dispose();
+  }
+
+  /** Config loads, starts and stops run one after another, never interleaved. */
+  private serialise<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.transition.then(work, work);
+    this.transition = next.catch(() => undefined);
+    return next;
+  }
+}
+
+export function configuredLogLevel(): LogLevel {
+  const v = vscode.workspace.getConfiguration('kds').get<string>('logLevel');
+  return v === 'debug' || v === 'warn' || v === 'error' ? v : 'info';
+}
+
+function writeToChannel(channel: vscode.LogOutputChannel, r: LogRecord): void {
+  const { time: _time, level, event, msg, ...fields } = r;
+  const extra = Object.entries(fields)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`)
+    .join(' ');
+  const line = `[${event}] ${msg}${extra ? ' ' + extra : ''}`;
+  // The engine already filtered by its own level; the channel must not drop what it was handed.
+  if (level === 'error') channel.error(line);
+  else if (level === 'warn') channel.warn(line);
+  else if (level === 'debug') channel.debug(line);
+  else channel.info(line);
+}

@@ -1,0 +1,54 @@
+import * as vscode from 'vscode';
+import { statusSummary } from '../viewModel/statusSummary';
+import type { FolderModels } from './folderModels';
+import type { LocalEngine } from './localEngine';
+
+const debounceMs = 500;
+
+/** Scanning state and counts (pending, quarantined today); a click opens the Quarantine view. */
+export class KdsStatusBar implements vscode.Disposable {
+  private readonly item: vscode.StatusBarItem;
+  private pending?: NodeJS.Timeout;
+  private readonly subscriptions: vscode.Disposable[] = [];
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly engine: LocalEngine,
+    private readonly models: FolderModels,
+  ) {
+    this.item = vscode.window.createStatusBarItem('kds.status', vscode.StatusBarAlignment.Left, 50);
+    this.item.name = vscode.l10n.t('KDS scanning state');
+    this.item.command = 'kds.quarantine.focus';
+    this.subscriptions.push(engine.onDidChangeState(() => this.schedule()), models.onDidChange(() => this.schedule()));
+    this.unsubscribe = engine.onEvent(() => this.schedule());
+    this.update();
+  }
+
+  private schedule(): void {
+    if (this.pending) return;
+    this.pending = setTimeout(() => {
+      this.pending = undefined;
+      this.update();
+    }, debounceMs);
+  }
+
+  update(): void {
+    if (this.engine.status.kind === 'none') {
+      this.item.hide();
+      return;
+    }
+    const snap = this.engine.snapshot();
+    const summary = statusSummary({ running: snap.running, approval: snap.approval, files: snap.files, quarantinedToday: this.models.quarantinedToday() });
+    this.item.text = summary.text;
+    this.item.tooltip = summary.tooltip;
+    this.item.backgroundColor = summary.warning ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
+    this.item.show();
+  }
+
+  dispose(): void {
+    if (this.pending) clearTimeout(this.pending);
+    this.unsubscribe();
+    for (const s of this.subscriptions) s.dispose();
+    this.item.dispose();
+  }
+}
