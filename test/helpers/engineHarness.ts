@@ -21,6 +21,10 @@ export interface Harness {
   logs: LogRecord[];
   routed: RoutedFile[];
   fingerprint256: string;
+  /** How many rescans of input the current engine has begun (each re-reads the exclude list first). */
+  rescans(): number;
+  /** Starts the engine of a harness made with startEngine: false. */
+  start(): Promise<void>;
   /** Restarts the engine (not the emulator) on the same folders and journal. */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -35,6 +39,10 @@ export interface HarnessOptions {
   /** Reuse an emulator (and its approvals) across harnesses. */
   sharedEmulator?: RunningEmulator;
   startEngine?: boolean;
+  /** Folders to use instead of <root>/out etc. (e.g. on another file system); created, and removed afterwards. */
+  dirs?: Partial<{ in: string; out: string; qrnt: string }>;
+  /** Written to exclude_list.txt (beside the config) before the engine is built. */
+  excludeList?: string;
 }
 
 export async function clientCertFiles(dir: string): Promise<{ certPem: string; keyPath: string; fingerprint256: string }> {
@@ -57,8 +65,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     for (const c of cleanups.reverse()) await c();
   });
   cleanups.push(() => rmSync(root, { recursive: true, force: true }));
-  const dirs = { in: join(root, 'in'), out: join(root, 'out'), qrnt: join(root, 'qrnt'), state: join(root, 'state') };
-  for (const d of [dirs.in, dirs.out, dirs.qrnt]) mkdirSync(d, { recursive: true });
+  const dirs = { in: join(root, 'in'), out: join(root, 'out'), qrnt: join(root, 'qrnt'), state: join(root, 'state'), ...opts.dirs };
+  for (const d of [dirs.in, dirs.out, dirs.qrnt]) {
+    mkdirSync(d, { recursive: true });
+    if (!d.startsWith(root + '/')) cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+  }
   const emulator =
     opts.sharedEmulator ??
     (await startEmulator({ host: '127.0.0.1', port: 0, dataDir: join(root, 'kata'), autoApprove: true, verdictDelayMs: 50, ...opts.emulator }));
@@ -82,6 +93,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     ...opts.conf,
   };
   const configPath = join(root, 'kata_dir_scanner.conf');
+  if (opts.excludeList !== undefined) writeFileSync(join(root, 'exclude_list.txt'), opts.excludeList);
   writeFileSync(configPath, JSON.stringify(conf, null, 2));
   const { config } = await loadConfig(configPath);
   const events: EngineEvent[] = [];
@@ -91,8 +103,16 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   if (process.env.KDS_TEST_LOG) logger.addSink((r) => process.stderr.write(`${r.time} ${r.level} ${r.event} ${r.msg} ${r.file ?? ''}\n`));
 
   const h = {} as Harness;
+  let rescans = 0;
+  h.rescans = () => rescans;
   const build = async () => {
     const built = await createEngineFromConfig(config, logger, { retryBaseMs: 50, retryMaxMs: 500, stopGraceMs: 2000, wrapApi: opts.wrapApi });
+    // The engine re-reads the exclude list at the start of every rescan: count them there.
+    const refresh = built.excludes.refresh.bind(built.excludes);
+    built.excludes.refresh = (force?: boolean) => {
+      rescans++;
+      return refresh(force);
+    };
     built.engine.onEvent((e) => {
       events.push(e);
       if (e.type === 'routed') routed.push(e.file);
@@ -102,23 +122,29 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   Object.assign(h, { root, dirs, configPath, config, emulator, events, logs, routed, fingerprint256: cert.fingerprint256 });
   h.built = await build();
   let running = false;
+  let closed = false;
   h.stop = async () => {
-    if (!running) return;
+    if (closed) return;
+    closed = true;
+    if (running) await h.built.engine.stop();
     running = false;
-    await h.built.engine.stop();
     await h.built.close();
+  };
+  h.start = async () => {
+    if (running) return;
+    if (closed) {
+      h.built = await build();
+      closed = false;
+    }
+    await h.built.engine.start();
+    running = true;
   };
   h.restart = async () => {
     await h.stop();
-    h.built = await build();
-    await h.built.engine.start();
-    running = true;
+    await h.start();
   };
   cleanups.push(() => h.stop());
-  if (opts.startEngine !== false) {
-    await h.built.engine.start();
-    running = true;
-  }
+  if (opts.startEngine !== false) await h.start();
   return h;
 }
 
@@ -131,4 +157,32 @@ export async function waitFor<T>(what: string, cond: () => T | undefined | false
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** A short pause between observations; waits in tests stay below a second each. */
+export function pause(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.min(ms, 1000)));
+}
+
+/** Log records of one event, optionally for one file. */
+export function logsOf(h: Pick<Harness, 'logs'>, event: string, file?: string): LogRecord[] {
+  return h.logs.filter((r) => r.event === event && (file === undefined || r.file === file));
+}
+
+/** The stages a file went through, in order, from the engine's `file` events. */
+export function stagesOf(h: Pick<Harness, 'events'>, name: string): string[] {
+  const out: string[] = [];
+  for (const e of h.events) if (e.type === 'file' && e.file.name === name) out.push(e.file.stage);
+  return out;
+}
+
+/** The snapshot record of a file in input, if the engine has one. */
+export function stageNow(h: Pick<Harness, 'built'>, name: string): string | undefined {
+  return h.built.engine.snapshot().files.find((f) => f.name === name)?.stage;
+}
+
+/** Waits until the engine has begun `n` more rescans than now, so what it saw is settled. */
+export async function waitRescans(h: Pick<Harness, 'rescans'>, n: number, timeoutMs = 20_000): Promise<void> {
+  const target = h.rescans() + n;
+  await waitFor(`${n} rescans`, () => h.rescans() >= target, timeoutMs);
 }
