@@ -50,6 +50,27 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
     const { logger } = log;
     for (const w of warnings) logger.warn('config', w);
 
+    // Signals are handled from here on: a SIGTERM while the engine is still starting must stop it
+    // cleanly once it is up, not kill the process half-way.
+    let stopRequested: string | undefined;
+    let onStop: ((signal: string) => void) | undefined;
+    const requestStop = (signal: string) => {
+      if (onStop) onStop(signal);
+      else stopRequested ??= signal;
+    };
+    const term = () => requestStop('SIGTERM');
+    const int = () => requestStop('SIGINT');
+    let hup = () => log.reopen();
+    const onHup = () => hup();
+    process.on('SIGTERM', term);
+    process.on('SIGINT', int);
+    process.on('SIGHUP', onHup);
+    const detach = () => {
+      process.off('SIGHUP', onHup);
+      process.off('SIGTERM', term);
+      process.off('SIGINT', int);
+    };
+
     let built;
     try {
       built = await createEngineFromConfig(config, logger);
@@ -57,15 +78,21 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
     } catch (err) {
       logger.error('start-failed', t('Cannot start: {0}', (err as Error).message));
       await built?.close();
+      detach();
       log.close();
       return (err as NodeJS.ErrnoException).code === 'KDS_LOCKED' ? ExitCode.failure : ExitCode.usage;
     }
     const { engine, excludes } = built;
     logger.info('identity', t('system_id {0}, client certificate SHA-256 {1}', config.system_id, built.fingerprint256));
+    hup = () => {
+      log.reopen();
+      void excludes.reload();
+      logger.info('reload', t('log file reopened and exclude list re-read (SIGHUP)'));
+    };
 
     return new Promise<number>((resolve) => {
       let stopping = false;
-      const stop = (signal: string) => {
+      onStop = (signal: string) => {
         if (stopping) return;
         stopping = true;
         logger.info('signal', t('{0} received; finishing work in progress', signal));
@@ -73,23 +100,12 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
           .stop()
           .then(() => built.close())
           .finally(() => {
-            process.off('SIGHUP', hup);
-            process.off('SIGTERM', term);
-            process.off('SIGINT', int);
+            detach();
             log.close();
             resolve(ExitCode.ok);
           });
       };
-      const hup = () => {
-        log.reopen();
-        void excludes.reload();
-        logger.info('reload', t('log file reopened and exclude list re-read (SIGHUP)'));
-      };
-      const term = () => stop('SIGTERM');
-      const int = () => stop('SIGINT');
-      process.on('SIGHUP', hup);
-      process.on('SIGTERM', term);
-      process.on('SIGINT', int);
+      if (stopRequested) onStop(stopRequested);
     });
   },
 };

@@ -147,6 +147,9 @@ export class ScannerEngine {
     this.recoverJournal();
     this.running = true;
     this.emit({ type: 'running', running: true });
+    // A delivery cut between removing the source and journaling "done" never shows up in input
+    // again, so no rescan would finish it: finish those now (route() sees the source is gone).
+    for (const e of this.journal.live()) if (e.placedPath && !e.outcome) void this.route(e);
     o.logger.info('started', t('scanning'), {
       in_dir: o.inDir,
       out_dir: o.outDir,
@@ -710,6 +713,7 @@ export class ScannerEngine {
         if (e.placedPath) {
           // Delivered before a crash; what is in input now is something else (or nothing).
           j.done(e.scanId, 'routed');
+          o.logger.info('recovered', t('delivered before an interruption; finished'), { file: e.name, scanId: e.scanId, path: e.placedPath });
         } else if (st) {
           this.abandon(e, t('file changed after it was scanned; it will be submitted again'));
         } else if (rec) this.setStage(rec, 'missing', 'no longer in input');
