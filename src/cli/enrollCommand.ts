@@ -1,13 +1,9 @@
-import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { t } from '../common/l10n';
 import { ConfigError, loadConfig } from '../engine/config';
 import { KataClient } from '../engine/kataClient';
 import { KataCredentialsError, kataClientOptions, loadKataCredentials } from '../engine/kataClientFromConfig';
 import { KataError } from '../engine/kataErrors';
+import { collectTestScan, submitIntegrationRequest } from '../engine/integrationRequest';
 import { type CommandIo } from './checkCommand';
 import { type CliCommand, ExitCode, UsageError } from './command';
 import { parseOptions } from './main';
@@ -83,24 +79,24 @@ export async function runEnroll(argv: string[], io: CommandIo, options: EnrollOp
   if (config.insecure) out(t('WARNING: "insecure" is true: the Central Node\'s certificate is not verified.'));
 
   const client = new KataClient(kataClientOptions(config, credentials, { requestTimeoutMs: options.requestTimeoutMs ?? 30_000 }));
-  const dir = await mkdtemp(join(tmpdir(), 'kds-enroll-'));
   try {
-    const file = join(dir, 'kds-integration-request.txt');
-    const content = Buffer.from('KDS integration request\n');
-    await writeFile(file, content);
-    const scanId = randomUUID();
+    let scanId: string;
     try {
-      await client.submit(file, { scanId, fileName: 'kds-integration-request.txt', size: content.length });
+      ({ scanId } = await submitIntegrationRequest(client));
     } catch (err) {
       if (!(err instanceof KataError)) throw err;
       return reportRefusal(err, config.system_id, credentials.fingerprint256, values.config, io);
     }
     out(t('KATA has already approved this external system: the test scan {0} was accepted.', scanId));
-    await collectTestScan(client, scanId, waitS * 1000, options.pollDelayMs ?? 2_000, out);
+    const scan = await collectTestScan(client, scanId, { waitMs: waitS * 1000, delayMs: options.pollDelayMs ?? 2_000 });
+    if (scan.stateError) out(t('Could not read the state of the test scan: {0}', scan.stateError));
+    if (scan.state !== undefined) out(t('Result of the test scan: {0}', scan.state));
+    else if (waitS > 0 && !scan.stateError) out(t('The test scan has no result yet; it is deleted from KATA anyway.'));
+    if (scan.deleteError) out(t('Could not delete the test scan result {0}: {1}', scanId, scan.deleteError));
+    else out(t('The test scan result was deleted from KATA.'));
     return ExitCode.ok;
   } finally {
     await client.close();
-    await rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -122,32 +118,5 @@ function reportRefusal(err: KataError, systemId: string, fingerprint: string, co
     default:
       io.err(t('The integration request failed: {0}', err.message) + '\n');
       return ExitCode.failure;
-  }
-}
-
-/** Waits (bounded) for the test scan's verdict, then deletes it so no result is left in KATA. */
-async function collectTestScan(client: KataClient, scanId: string, waitMs: number, delayMs: number, out: (line: string) => void): Promise<void> {
-  const deadline = Date.now() + waitMs;
-  let state: string | undefined;
-  while (waitMs > 0) {
-    try {
-      state = (await client.states()).find((s) => s.scanId === scanId)?.state;
-    } catch (err) {
-      if (!(err instanceof KataError)) throw err;
-      out(t('Could not read the state of the test scan: {0}', err.message));
-      break;
-    }
-    if (state !== undefined && state !== 'processing') break;
-    if (Date.now() + delayMs > deadline) break;
-    await sleep(delayMs);
-  }
-  if (state !== undefined && state !== 'processing') out(t('Result of the test scan: {0}', state));
-  else if (waitMs > 0) out(t('The test scan has no result yet; it is deleted from KATA anyway.'));
-  try {
-    await client.deleteResult(scanId);
-    out(t('The test scan result was deleted from KATA.'));
-  } catch (err) {
-    if (!(err instanceof KataError)) throw err;
-    out(t('Could not delete the test scan result {0}: {1}', scanId, err.message));
   }
 }

@@ -55,43 +55,37 @@ function finish(cert: x509.X509Certificate, keyPem: string): KeyAndCert {
   return { keyPem, certPem, fingerprint256: fingerprint256(certPem) };
 }
 
-/** A client certificate for KATA's scanner API, like the original's `openssl req -x509 -newkey rsa:2048 -nodes`. */
-export async function createSelfSigned(opts: { commonName: string; days: number }): Promise<KeyAndCert> {
+async function selfSigned(commonName: string, days: number, extensions: (keys: CryptoKeyPair) => Promise<x509.Extension[]>): Promise<KeyAndCert> {
   const keys = await newKeys();
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
-    name: dn(opts.commonName),
+    name: dn(commonName),
+    // Five minutes of slack for a Central Node whose clock runs a little behind.
     notBefore: new Date(now - 5 * 60_000),
-    notAfter: new Date(now + opts.days * DAY),
+    notAfter: new Date(now + days * DAY),
     signingAlgorithm: rsa,
     keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth]),
-    ],
+    extensions: await extensions(keys),
   });
   return finish(cert, await keyToPem(keys.privateKey));
 }
 
-export async function createCa(opts: { commonName: string; days: number }): Promise<KeyAndCert> {
-  const keys = await newKeys();
-  const now = Date.now();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial(),
-    name: dn(opts.commonName),
-    notBefore: new Date(now - 5 * 60_000),
-    notAfter: new Date(now + opts.days * DAY),
-    signingAlgorithm: rsa,
-    keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-    ],
-  });
-  return finish(cert, await keyToPem(keys.privateKey));
+/** A client certificate for KATA's scanner API, like the original's `openssl req -x509 -newkey rsa:2048 -nodes`. */
+export function createSelfSigned(opts: { commonName: string; days: number }): Promise<KeyAndCert> {
+  return selfSigned(opts.commonName, opts.days, async () => [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth]),
+  ]);
+}
+
+export function createCa(opts: { commonName: string; days: number }): Promise<KeyAndCert> {
+  return selfSigned(opts.commonName, opts.days, async (keys) => [
+    new x509.BasicConstraintsExtension(true, 0, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+  ]);
 }
 
 /** A TLS server certificate signed by `ca`, valid for the given DNS names and IP addresses. */

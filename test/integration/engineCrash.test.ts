@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Journal, readJournal } from '../../src/engine/journal';
@@ -10,6 +10,7 @@ import { partialPrefix } from '../../src/engine/delivery';
 import { EICAR } from '../../src/emulator/eicar';
 import { startEmulator } from '../../src/emulator/server';
 import { clientCertFiles, startHarness, waitFor } from '../helpers/engineHarness';
+import { ensureBuilt, kdsBin } from '../helpers/kdsProcess';
 
 /*
  * The durability requirement, end to end: the real `kds run` process is killed with SIGKILL at
@@ -19,10 +20,6 @@ import { clientCertFiles, startHarness, waitFor } from '../helpers/engineHarness
  *
  * Replay a failure with KDS_CRASH_SEED=<seed printed in the diagnostics / assertion messages>.
  */
-
-const root = join(__dirname, '..', '..');
-const kdsBin = join(root, 'bin', 'kds.js');
-const distFile = join(root, 'dist', 'kds.js');
 
 const FILES = 200;
 const KILLS = 24;
@@ -39,24 +36,6 @@ function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const st = statSync(p);
-    newest = Math.max(newest, st.isDirectory() ? newestMtime(p) : st.mtimeMs);
-  }
-  return newest;
-}
-
-/** `npm test` builds first; a direct `node --test` of this file builds when dist/ is stale. */
-function ensureBuilt(): void {
-  const built = existsSync(distFile) ? statSync(distFile).mtimeMs : 0;
-  const sources = Math.max(newestMtime(join(root, 'src')), statSync(join(root, 'schemas')).mtimeMs);
-  if (built >= sources) return;
-  execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'inherit', timeout: 60_000 });
 }
 
 interface Planned {

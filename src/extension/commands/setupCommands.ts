@@ -1,14 +1,13 @@
-import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import * as vscode from 'vscode';
 import { KdsLogger } from '../../common/log';
 import { startDemo } from '../../demo/demoSetup';
 import { EICAR } from '../../emulator/eicar';
 import { KataClient } from '../../engine/kataClient';
 import { kataClientOptions, loadKataCredentials } from '../../engine/kataClientFromConfig';
+import { collectTestScan, submitIntegrationRequest } from '../../engine/integrationRequest';
 import { KataError } from '../../engine/kataErrors';
 import { fingerprint256 } from '../../pki/certs';
 import { CertificateFilesExist, writeClientCertificate } from '../../pki/clientCertificateFiles';
@@ -165,29 +164,15 @@ async function sendIntegrationRequest(s: KdsServices): Promise<void> {
     { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Sending the integration request to KATA at {0}…', where) },
     async () => {
       const client = new KataClient(kataClientOptions(config, credentials, { requestTimeoutMs: 30_000 }));
-      const dir = await mkdtemp(join(tmpdir(), 'kds-enroll-'));
       try {
-        const file = join(dir, 'kds-integration-request.txt');
-        const content = Buffer.from('KDS integration request\n');
-        await writeFile(file, content);
-        const scanId = randomUUID();
-        try {
-          await client.submit(file, { scanId, fileName: 'kds-integration-request.txt', size: content.length });
-        } catch (err) {
-          if (err instanceof KataError && (err.kind === 'unauthorized' || err.kind === 'forbidden')) return err.kind;
-          throw err;
-        }
-        // Approved: wait briefly for the test scan to finish, then leave nothing behind in KATA.
-        for (let i = 0; i < 10; i++) {
-          const state = (await client.states().catch(() => [])).find((x) => x.scanId === scanId)?.state;
-          if (state !== undefined && state !== 'processing') break;
-          await sleep(1000);
-        }
-        await client.deleteResult(scanId).catch(() => undefined);
+        const { scanId } = await submitIntegrationRequest(client);
+        await collectTestScan(client, scanId, { waitMs: 10_000, delayMs: 1_000 });
         return 'approved' as const;
+      } catch (err) {
+        if (err instanceof KataError && (err.kind === 'unauthorized' || err.kind === 'forbidden')) return err.kind;
+        throw err;
       } finally {
         await client.close();
-        await rm(dir, { recursive: true, force: true });
       }
     },
   );
