@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
 import { t } from '../common/l10n';
-import { ConfigError, type KdsConfig, loadConfig } from '../engine/config';
+import { ConfigError, type KdsConfig, loadConfig, parseConfigText } from '../engine/config';
 import { parseExcludeList } from '../engine/excludes';
 import { KataClient } from '../engine/kataClient';
 import { type ClientIdentity, KataCredentialsError, kataClientOptions, loadClientIdentity, loadKataCa } from '../engine/kataClientFromConfig';
@@ -72,21 +72,37 @@ export async function runCheck(argv: string[], io: CommandIo, options: CheckOpti
     io.err(t('Missing --config FILE.') + '\n');
     return ExitCode.usage;
   }
+  const { configPath, exitCode, items } = await collectChecks(values.config, options);
+  if (values.json) io.out(JSON.stringify({ config: configPath, exitCode, items }, null, 2) + '\n');
+  else io.out(render(items, exitCode));
+  return exitCode;
+}
+
+export interface CheckResult {
+  /** The absolute path when the configuration validated, otherwise the file as given. */
+  configPath: string;
+  exitCode: number;
+  items: CheckItem[];
+}
+
+/**
+ * The checklist of `kds check` as data: what the CLI prints and the configuration editor's
+ * "Test connection" shows. `text`, when given, is checked instead of the file's content
+ * (relative paths still resolve against the folder of `configFile`).
+ */
+export async function collectChecks(configFile: string, options: CheckOptions & { text?: string } = {}): Promise<CheckResult> {
   const items: CheckItem[] = [];
   let config: KdsConfig | undefined;
   try {
-    const loaded = await loadConfig(values.config);
+    const loaded = options.text !== undefined ? parseConfigText(options.text, configFile) : await loadConfig(configFile);
     config = loaded.config;
     items.push({ id: 'config', status: loaded.warnings.length ? 'warn' : 'ok', title: t('Configuration {0} is valid', config.configPath), details: loaded.warnings });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    items.push({ id: 'config', status: 'fail', title: t('Configuration {0} does not validate', values.config), details: [err.message] });
+    items.push({ id: 'config', status: 'fail', title: t('Configuration {0} does not validate', configFile), details: [err.message] });
   }
   if (config) await checkAll(config, items, options);
-  const exitCode = exitCodeOf(items, config !== undefined);
-  if (values.json) io.out(JSON.stringify({ config: config?.configPath ?? values.config, exitCode, items }, null, 2) + '\n');
-  else io.out(render(items, exitCode));
-  return exitCode;
+  return { configPath: config?.configPath ?? configFile, exitCode: exitCodeOf(items, config !== undefined), items };
 }
 
 function exitCodeOf(items: CheckItem[], configValid: boolean): number {

@@ -198,6 +198,49 @@ export function parseConfigText(text: string, file: string): { config: KdsConfig
   return { config, warnings };
 }
 
+/** One problem of a configuration object, for the form editor: the key it concerns and the engine's message. */
+export interface ConfigProblem {
+  /** The key; '' when the problem concerns the whole object. */
+  key: string;
+  message: string;
+}
+
+/**
+ * Validates a configuration object the way parseConfigText does, but reports every wrong key
+ * (the first problem of each, missing keys first, then in the order of the object) instead of
+ * stopping at the first. The messages are exactly those of the ConfigError parseConfigText
+ * would throw for the same mistake. Unknown keys are not problems (the engine only warns).
+ */
+export function validateConfigObject(obj: unknown, file: string): ConfigProblem[] {
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+    return [{ key: '', message: t('{0}: the configuration must be a JSON object such as {"in_dir": "/mnt/in/", …} (got {1})', file, shown(obj)) }];
+  }
+  const raw = obj as Record<string, unknown>;
+  const validate = validator();
+  if (!validate(raw)) {
+    const order = Object.keys(raw);
+    const rank = (e: ErrorObject) => (e.keyword === 'required' ? -1 : order.indexOf(e.instancePath.split('/')[1] ?? ''));
+    const problems: ConfigProblem[] = [];
+    const seen = new Set<string>();
+    for (const e of (validate.errors ?? []).filter((e) => e.keyword !== 'additionalProperties').sort((a, b) => rank(a) - rank(b))) {
+      const err = describeError(e, raw, file);
+      const key = err.key ?? '';
+      if (seen.has(key)) continue;
+      seen.add(key);
+      problems.push({ key, message: err.message });
+    }
+    if (problems.length) return problems;
+  }
+  // The checks after the schema (distinct folders) run in parseConfigText itself.
+  try {
+    parseConfigText(JSON.stringify(raw), file);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return [{ key: err.key ?? '', message: err.message }];
+  }
+  return [];
+}
+
 /** Reads and validates a configuration file; every failure, reading included, is a ConfigError. */
 export async function loadConfig(file: string): Promise<{ config: KdsConfig; warnings: string[] }> {
   let text: string;
@@ -313,13 +356,22 @@ class JsonSyntax {
 }
 
 function jsonSyntaxError(text: string, file: string, parseError: Error): ConfigError {
-  const found = findJsonProblem(text);
+  const found = locateJsonError(text);
   if (!found) return new ConfigError(t('{0}: invalid JSON: {1}', file, parseError.message), file);
+  return new ConfigError(t('{0}: invalid JSON at line {1}, column {2}: {3}', file, found.line, found.column, found.message), file);
+}
+
+/**
+ * Where the first JSON syntax error of `text` is (1-based line and column) and what is wrong,
+ * in the words of the engine's message; undefined when the scanner finds none. For the form editor.
+ */
+export function locateJsonError(text: string): { line: number; column: number; message: string } | undefined {
+  const found = findJsonProblem(text);
+  if (!found) return undefined;
   const before = text.slice(0, found.at);
   const line = before.split('\n').length;
   const column = found.at - (before.lastIndexOf('\n') + 1) + 1;
-  const ch = text[found.at];
-  return new ConfigError(t('{0}: invalid JSON at line {1}, column {2}: {3}', file, line, column, problemText(found.problem, ch)), file);
+  return { line, column, message: problemText(found.problem, text[found.at]) };
 }
 
 function problemText(p: JsonProblem, ch: string | undefined): string {
