@@ -1,4 +1,5 @@
 // Bundles the `kds` command (CLI, service, embedded KATA) into dist/ with esbuild.
+import { readdirSync, existsSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const watch = process.argv.includes('--watch');
@@ -16,4 +17,22 @@ const common = {
 await build({ ...common, entryPoints: { kds: 'src/cli/main.ts' }, outdir: 'dist' });
 // The VS Code extension: everything bundled (vsce package --no-dependencies); 'vscode' is provided by the host.
 await build({ ...common, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist', external: [...common.external, 'vscode'] });
+// Webview panels (browser code): every webview/<panel>/main.ts becomes dist/webview/<panel>.js.
+// webview/components and webview/shared are libraries, not panels (they have no main.ts).
+const panels = readdirSync('webview', { withFileTypes: true })
+  .filter((d) => d.isDirectory() && existsSync(`webview/${d.name}/main.ts`))
+  .map((d) => d.name);
+if (panels.length) {
+  await build({
+    entryPoints: Object.fromEntries(panels.map((p) => [p, `webview/${p}/main.ts`])),
+    outdir: 'dist/webview',
+    bundle: true,
+    platform: 'browser',
+    target: 'chrome114',
+    format: 'iife',
+    minify: true,
+    sourcemap: false,
+    logLevel: 'warning',
+  });
+}
 if (watch) console.log('watch mode is not supported; run npm run build again');

@@ -11,7 +11,8 @@ import { FolderModels } from './folderModels';
 import { FolderTreeProvider } from './folderTreeProvider';
 import { ItemDecorations } from './itemDecorations';
 import { LocalEngine, configuredLogLevel } from './localEngine';
-import { type KdsServices, showError } from './services';
+import { VerdictsService, registerVerdictsPanel } from './panels/verdictsPanel';
+import { type KdsServices, registerCommand, showError } from './services';
 import { KdsStatusBar } from './statusBar';
 
 /** Set by activate() so deactivate() can let the engine finish its journal; nothing else is module state. */
@@ -62,6 +63,11 @@ export function activate(context: vscode.ExtensionContext): void {
   registerExcludeCommands(services);
   registerSetupCommands(services);
   registerItemCommands(services);
+
+  const verdicts = new VerdictsService(engine, models);
+  context.subscriptions.push(verdicts);
+  const verdictsPanel = registerVerdictsPanel(context, log, verdicts);
+  registerCommand(services, 'kds.openVerdicts', () => verdictsPanel.open());
 
   // The configuration file: reload when it changes on disk or kds.configPath points elsewhere.
   let watcher: vscode.FileSystemWatcher | undefined;

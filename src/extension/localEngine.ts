@@ -27,6 +27,7 @@ const idle: EngineSnapshot = { running: false, approval: 'unknown', files: [] };
 export class LocalEngine implements EngineSource, vscode.Disposable {
   readonly logger: KdsLogger;
   private readonly listeners = new Set<(event: EngineEvent) => void>();
+  private readonly logListeners = new Set<(record: LogRecord) => void>();
   private readonly stateChanged = new vscode.EventEmitter<void>();
   /** Fires when the configuration was (re)loaded or scanning started or stopped. */
   readonly onDidChangeState = this.stateChanged.event;
@@ -38,7 +39,7 @@ export class LocalEngine implements EngineSource, vscode.Disposable {
   private disposed = false;
 
   constructor(private readonly channel: vscode.LogOutputChannel) {
-    this.logger = new KdsLogger({ level: configuredLogLevel(), sinks: [(r) => writeToChannel(channel, r)] });
+    this.logger = new KdsLogger({ level: configuredLogLevel(), sinks: [(r) => writeToChannel(channel, r), (r) => this.logListeners.forEach((l) => l(r))] });
   }
 
   get status(): ConfigStatus {
@@ -60,6 +61,12 @@ export class LocalEngine implements EngineSource, vscode.Disposable {
   onEvent(listener: (event: EngineEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Every record the logger passes on (already filtered by level), e.g. for per-file log lines in the Verdicts panel. */
+  onLogRecord(listener: (record: LogRecord) => void): () => void {
+    this.logListeners.add(listener);
+    return () => this.logListeners.delete(listener);
   }
 
   snapshot(): EngineSnapshot {

@@ -5,7 +5,7 @@ import type { LocalEngine } from './localEngine';
 
 const debounceMs = 500;
 
-/** Scanning state and counts (pending, quarantined today); a click opens the Quarantine view. */
+/** Scanning state and counts (pending, quarantined today); a click opens the Verdicts panel, the tooltip links both. */
 export class KdsStatusBar implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
   private pending?: NodeJS.Timeout;
@@ -18,7 +18,7 @@ export class KdsStatusBar implements vscode.Disposable {
   ) {
     this.item = vscode.window.createStatusBarItem('kds.status', vscode.StatusBarAlignment.Left, 50);
     this.item.name = vscode.l10n.t('KDS scanning state');
-    this.item.command = 'kds.quarantine.focus';
+    this.item.command = 'kds.openVerdicts';
     this.subscriptions.push(engine.onDidChangeState(() => this.schedule()), models.onDidChange(() => this.schedule()));
     this.unsubscribe = engine.onEvent(() => this.schedule());
     this.update();
@@ -40,7 +40,11 @@ export class KdsStatusBar implements vscode.Disposable {
     const snap = this.engine.snapshot();
     const summary = statusSummary({ running: snap.running, approval: snap.approval, files: snap.files, quarantinedToday: this.models.quarantinedToday() });
     this.item.text = summary.text;
-    this.item.tooltip = summary.tooltip;
+    const tooltip = new vscode.MarkdownString(undefined, true);
+    tooltip.appendText(summary.tooltip);
+    tooltip.appendMarkdown(`\n\n[$(list-flat) ${vscode.l10n.t('Open Verdicts')}](command:kds.openVerdicts) · [$(shield) ${vscode.l10n.t('Show Quarantine')}](command:kds.quarantine.focus)`);
+    tooltip.isTrusted = { enabledCommands: ['kds.openVerdicts', 'kds.quarantine.focus'] };
+    this.item.tooltip = tooltip;
     this.item.backgroundColor = summary.warning ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
     this.item.show();
   }

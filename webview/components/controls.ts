@@ -1,0 +1,154 @@
+/**
+ * Thin wrappers over the toolkit's button, text field, dropdown, checkbox and tabs. Panels see
+ * plain HTMLElements plus a small handle; no toolkit type or tag name leaks out of this folder.
+ */
+import { custom } from './dom';
+import { ensureToolkit } from './toolkit';
+
+export interface Control<V> {
+  readonly el: HTMLElement;
+  value: V;
+  disabled: boolean;
+}
+
+/** Adds a live `disabled` accessor (an object spread would copy the getter's value, not the accessor). */
+function withDisabled<T extends object>(el: HTMLElement, handle: T): T & { disabled: boolean } {
+  return Object.defineProperty(handle, 'disabled', {
+    get: () => el.hasAttribute('disabled'),
+    set: (v: boolean) => el.toggleAttribute('disabled', v),
+    enumerable: true,
+  }) as T & { disabled: boolean };
+}
+
+export interface ButtonOptions {
+  label: string;
+  onClick: () => void;
+  /** primary (default) or secondary; `icon` for a bare icon button. */
+  appearance?: 'primary' | 'secondary' | 'icon';
+  title?: string;
+  disabled?: boolean;
+}
+
+export function button(o: ButtonOptions): Control<string> {
+  ensureToolkit();
+  const el = custom('vscode-button', { appearance: o.appearance ?? 'primary', title: o.title, 'aria-label': o.title ?? o.label, disabled: o.disabled }, o.label);
+  el.addEventListener('click', () => {
+    if (!el.hasAttribute('disabled')) o.onClick();
+  });
+  return withDisabled(el, {
+    el,
+    get value() {
+      return el.textContent ?? '';
+    },
+    set value(v: string) {
+      el.textContent = v;
+    },
+  });
+}
+
+export interface TextFieldOptions {
+  label?: string;
+  placeholder?: string;
+  value?: string;
+  /** Called on every keystroke (debounce in the caller if the work is heavy). */
+  onInput: (value: string) => void;
+  maxLength?: number;
+  type?: 'text' | 'search' | 'number' | 'password';
+}
+
+export function textField(o: TextFieldOptions): Control<string> {
+  ensureToolkit();
+  const el = custom('vscode-text-field', { placeholder: o.placeholder, type: o.type ?? 'text', maxlength: o.maxLength, 'aria-label': o.label ?? o.placeholder }) as HTMLElement & { value: string };
+  if (o.label) el.append(o.label);
+  el.value = o.value ?? '';
+  el.addEventListener('input', () => o.onInput(el.value));
+  return withDisabled(el, {
+    el,
+    get value() {
+      return el.value;
+    },
+    set value(v: string) {
+      el.value = v;
+    },
+  });
+}
+
+export interface DropdownOption {
+  value: string;
+  label: string;
+}
+
+export interface DropdownOptions {
+  label: string;
+  options: DropdownOption[];
+  value?: string;
+  onChange: (value: string) => void;
+}
+
+export function dropdown(o: DropdownOptions): Control<string> {
+  ensureToolkit();
+  const el = custom('vscode-dropdown', { 'aria-label': o.label, title: o.label }) as HTMLElement & { value: string };
+  for (const opt of o.options) el.append(custom('vscode-option', { value: opt.value }, opt.label));
+  // The toolkit picks its value once the options are connected.
+  queueMicrotask(() => {
+    if (o.value !== undefined) el.value = o.value;
+  });
+  el.addEventListener('change', () => o.onChange(el.value));
+  return withDisabled(el, {
+    el,
+    get value() {
+      return el.value;
+    },
+    set value(v: string) {
+      el.value = v;
+    },
+  });
+}
+
+export interface CheckboxOptions {
+  label: string;
+  checked?: boolean;
+  onChange: (checked: boolean) => void;
+}
+
+export function checkbox(o: CheckboxOptions): Control<boolean> {
+  ensureToolkit();
+  const el = custom('vscode-checkbox', {}, o.label) as HTMLElement & { checked: boolean };
+  el.checked = o.checked ?? false;
+  el.addEventListener('change', () => o.onChange(el.checked));
+  return withDisabled(el, {
+    el,
+    get value() {
+      return el.checked;
+    },
+    set value(v: boolean) {
+      el.checked = v;
+    },
+  });
+}
+
+export interface Tab {
+  id: string;
+  label: string;
+  content: HTMLElement;
+}
+
+export interface TabsHandle {
+  readonly el: HTMLElement;
+  select(id: string): void;
+}
+
+/** Tabs with keyboard support (arrow keys move between tabs, as the toolkit implements the ARIA tabs pattern). */
+export function tabs(list: Tab[], onSelect?: (id: string) => void): TabsHandle {
+  ensureToolkit();
+  const el = custom('vscode-panels', {}) as HTMLElement & { activeid: string };
+  for (const t of list) el.append(custom('vscode-panel-tab', { id: `tab-${t.id}` }, t.label));
+  for (const t of list) el.append(custom('vscode-panel-view', { id: `view-${t.id}` }, t.content));
+  el.addEventListener('change', () => onSelect?.((el.activeid ?? '').replace(/^tab-/, '')));
+  return {
+    el,
+    select(id) {
+      el.activeid = `tab-${id}`;
+    },
+  };
+}
