@@ -5,6 +5,11 @@
 set -euo pipefail
 need=()
 command -v yara >/dev/null 2>&1 || need+=(yara)
+# The SSH tests (test/integration/ssh*.test.ts) run a private sshd on 127.0.0.1 with ssh-keygen,
+# ssh-agent/ssh-add, and test the sudo path.
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+{ command -v ssh-keygen && command -v ssh-agent && command -v ssh-add; } >/dev/null 2>&1 || need+=(openssh-client)
+command -v sudo >/dev/null 2>&1 || need+=(sudo)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
@@ -13,6 +18,14 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Installing openssh-server must not start a system sshd on port 22 (the tests run their own on
+# a free port): deny service starts during the install unless a policy is already in place.
+policy_added=
+if [[ " ${need[*]} " == *" openssh-server "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy_added=1
+fi
+cleanup() { if [ -n "$policy_added" ]; then rm -f /usr/sbin/policy-rc.d; fi; }
+trap cleanup EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${need[@]}"
 echo "install-system-deps: installed ${need[*]}"
