@@ -1,6 +1,7 @@
 import { t } from '../common/l10n';
 import { ConfigError, loadConfig } from '../engine/config';
 import { createEngineFromConfig } from '../engine/engineFromConfig';
+import { EventJournal } from '../engine/eventJournal';
 import { type CliCommand, ExitCode } from './command';
 import { parseOptions } from './main';
 import { serviceLogger } from './serviceLogger';
@@ -72,11 +73,23 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
     };
 
     let built;
+    // The event stream (<state_dir>/events.jsonl) that `kds remote` and the extension follow over SSH.
+    let events: EventJournal | undefined;
     try {
       built = await createEngineFromConfig(config, logger);
-      await built.engine.start();
+      const engine = built.engine;
+      events = EventJournal.open(config.state_dir, {
+        snapshot: () => engine.snapshot(),
+        onError: (err) => logger.warn('event-stream', t('cannot write the event stream in {0}: {1}', config.state_dir, err.message)),
+      });
+      const journal = events;
+      engine.onEvent((e) => journal.append(e));
+      await engine.start();
+      events.writeSnapshot();
+      events.startHeartbeat();
     } catch (err) {
       logger.error('start-failed', t('Cannot start: {0}', (err as Error).message));
+      events?.close();
       await built?.close();
       detach();
       log.close();
@@ -100,6 +113,7 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
           .stop()
           .then(() => built.close())
           .finally(() => {
+            events?.close();
             detach();
             log.close();
             resolve(ExitCode.ok);

@@ -1,0 +1,442 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import { t } from '../common/l10n';
+import { ConfigError } from '../engine/config';
+import { writeClientCertificate } from '../pki/clientCertificateFiles';
+import { defaultKnownHostsFiles, defaultTrustStorePath } from '../remote/hostKeyVerifier';
+import { type Answer, StepFailed, localEngineFiles, probeFacts, runSetupPlan } from '../remote/remoteInstall';
+import { type EngineKind, buildSetupPlan, chooseEngine, configForCn, engineExec, layout } from '../remote/setupPlan';
+import { SshSession, type SudoOption } from '../remote/sshSession';
+import type { HostKeyPolicy, SshAuth } from '../remote/sshTarget';
+import { type CliCommand, ExitCode, UsageError } from './command';
+import { parseOptions } from './main';
+
+export const icapLogPath = '/var/log/kaspersky/services/preprocessor_icap/preprocessor_icap.log';
+
+const help = `Usage: kds remote <setup|status|start|stop|logs|icap-log> --host HOST [options]
+
+Sets up and runs KDS on a KATA Central Node over SSH (docs/remote.md).
+
+  setup      installs KDS on the CN step by step; each step shows the exact commands and asks first:
+             1 shares (mount points, credentials file, fstab, mount -a, writability),
+             2 client certificate (made here, uploaded with mode 0600),
+             3 engine, configuration and exclude list in /opt/kata-dir-scanner,
+             4 the kata-dir-scanner.service unit (daemon-reload, enable, start, status),
+             5 the integration request sent from the CN (approve it in the KATA console).
+             Running it again changes only what differs; an upgrade keeps the configuration,
+             exclude list and journal and rolls back if the new engine does not start.
+  status     systemctl status and "kds status --json" on the CN
+  start|stop systemctl start|stop on the CN
+  logs       follows the service log (tail -F log_file; --journal: journalctl -u)
+  icap-log   prints or follows ${icapLogPath}
+
+Connection:
+  --host HOST            the Central Node (required)
+  --port N               SSH port (default 22)
+  --user NAME            SSH user (default: $USER)
+  --identity FILE        private key (otherwise ssh-agent via SSH_AUTH_SOCK, then password)
+  --known-hosts FILE     known_hosts to trust (default: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts)
+  --accept-new-host-key  trust an unknown host key without asking (first contact in scripts; off by default)
+  --password-stdin       read the SSH password (also used for sudo) from the first line of standard input;
+                         the environment variable KDS_SSH_PASSWORD does the same
+
+Set-up:
+  --config FILE          the local kata_dir_scanner.conf to install (its folders and files are rewritten
+                         to /mnt/in, /mnt/out, /mnt/qrnt and /opt/kata-dir-scanner; other keys are kept)
+  --share-host HOST      file server of the CIFS shares (without it the shares step is left out)
+  --share-in NAME, --share-out NAME, --share-qrnt NAME   share names (default in, out, qrnt)
+  --share-user NAME      share user; the password is asked, or taken from KDS_SHARE_PASSWORD
+  --share-domain NAME    share domain (optional)
+  --engine auto|sea|js   single executable (npm run build:service) or bundled JavaScript (CN Node >= 18)
+  --replace-config       replace an installed configuration (default: keep it)
+  --new-certificate      make and upload a new client certificate even if the CN has one
+  --yes                  run every step without asking
+  --prefix DIR           (tests) a folder on the CN standing in for /; mount and systemctl are skipped
+
+Logs:
+  --lines N              lines to print first (default 50)
+  --no-follow            print and exit
+  --journal              logs: read journalctl -u kata-dir-scanner instead of the log file
+
+Exit codes: 0 done, 1 a step or remote command failed, 2 wrong arguments.`;
+
+export const command: CliCommand = {
+  name: 'remote',
+  summary: 'Set up and run KDS on a KATA Central Node over SSH',
+  help,
+  run,
+};
+
+const options = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  user: { type: 'string' },
+  identity: { type: 'string' },
+  'known-hosts': { type: 'string' },
+  'accept-new-host-key': { type: 'boolean', default: false },
+  'password-stdin': { type: 'boolean', default: false },
+  config: { type: 'string' },
+  'share-host': { type: 'string' },
+  'share-in': { type: 'string' },
+  'share-out': { type: 'string' },
+  'share-qrnt': { type: 'string' },
+  'share-user': { type: 'string' },
+  'share-domain': { type: 'string' },
+  engine: { type: 'string' },
+  'replace-config': { type: 'boolean', default: false },
+  'new-certificate': { type: 'boolean', default: false },
+  yes: { type: 'boolean', default: false },
+  prefix: { type: 'string' },
+  lines: { type: 'string' },
+  'no-follow': { type: 'boolean', default: false },
+  journal: { type: 'boolean', default: false },
+  name: { type: 'string' },
+} as const;
+
+type Values = ReturnType<typeof parseOptions<typeof options>>['values'];
+
+const print = (line: string) => process.stdout.write(line + '\n');
+
+async function readStdinLine(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) {
+    chunks.push(c as Buffer);
+    if (Buffer.concat(chunks).includes(0x0a)) break;
+  }
+  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+}
+
+/** Asks on the terminal without echo; undefined without a terminal. */
+async function askHidden(prompt: string): Promise<string | undefined> {
+  if (!process.stdin.isTTY) return undefined;
+  process.stderr.write(prompt);
+  return new Promise((resolvePw) => {
+    const stdin = process.stdin;
+    let value = '';
+    stdin.setRawMode(true);
+    stdin.resume();
+    const onData = (d: Buffer) => {
+      for (const ch of d.toString('utf8')) {
+        if (ch === '\r' || ch === '\n' || ch === '\u0004') {
+          stdin.setRawMode(false);
+          stdin.pause();
+          stdin.off('data', onData);
+          process.stderr.write('\n');
+          resolvePw(value);
+          return;
+        }
+        if (ch === '\u0003') {
+          stdin.setRawMode(false);
+          process.stderr.write('\n');
+          process.exit(130);
+        }
+        if (ch === '\u007f') value = value.slice(0, -1);
+        else value += ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
+}
+
+async function askLine(question: string): Promise<string | undefined> {
+  if (!process.stdin.isTTY) return undefined;
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return await rl.question(question);
+  } finally {
+    rl.close();
+  }
+}
+
+async function connect(v: Values): Promise<{ session: SshSession; sudo: SudoOption }> {
+  if (!v.host) throw new UsageError(t('--host HOST is required'));
+  const port = v.port === undefined ? 22 : Number(v.port);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(t('--port must be a TCP port number (got {0})', v.port ?? ''));
+  const user = v.user ?? process.env.USER ?? process.env.LOGNAME;
+  if (!user) throw new UsageError(t('--user NAME is required (no $USER)'));
+  let password: string | undefined = process.env.KDS_SSH_PASSWORD || undefined;
+  if (v['password-stdin']) password = await readStdinLine();
+  const askedPassword = async () => password ?? (password = await askHidden(t('Password for {0}@{1}: ', user, v.host!)));
+  const auth: SshAuth = {
+    ...(process.env.SSH_AUTH_SOCK && !v.identity && { agent: process.env.SSH_AUTH_SOCK }),
+    ...(v.identity && { privateKeyPath: resolve(v.identity), passphrase: () => askHidden(t('Passphrase for {0}: ', v.identity!)) }),
+    password: askedPassword,
+    keyboardInteractive: async (_name, _instructions, prompts) => {
+      const answers: string[] = [];
+      for (const p of prompts) {
+        const a = /password/i.test(p.prompt) ? await askedPassword() : p.echo ? await askLine(p.prompt) : await askHidden(p.prompt);
+        if (a === undefined) return undefined;
+        answers.push(a);
+      }
+      return answers;
+    },
+  };
+  const hostKeys: HostKeyPolicy = {
+    knownHostsFiles: v['known-hosts'] ? [resolve(v['known-hosts'])] : defaultKnownHostsFiles(),
+    trustStorePath: defaultTrustStorePath(),
+    async onUnknown(info) {
+      if (v['accept-new-host-key']) {
+        process.stderr.write(t('Trusting the new host key of {0}:{1}: {2} {3}', info.host, info.port, info.algorithm, info.sha256) + '\n');
+        return true;
+      }
+      const answer = await askLine(t('The host key of {0}:{1} is not known.\n{2} key fingerprint is {3}.\nTrust it and continue (yes/no)? ', info.host, info.port, info.algorithm, info.sha256));
+      return answer?.trim().toLowerCase() === 'yes';
+    },
+  };
+  const session = await SshSession.connect({ host: v.host, port, user }, auth, hostKeys);
+  const sudo: SudoOption = password !== undefined || process.stdin.isTTY ? { password: askedPassword } : true;
+  return { session, sudo };
+}
+
+async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const subs = ['setup', 'status', 'start', 'stop', 'logs', 'icap-log'];
+  if (!sub || !subs.includes(sub)) throw new UsageError(t('Name one of: {0}', subs.join(', ')));
+  const { values: v } = parseOptions(rest, options);
+  if (v.prefix !== undefined && !v.prefix.startsWith('/')) throw new UsageError(t('--prefix must be an absolute folder on the CN'));
+  if (sub === 'setup' && !v.config) throw new UsageError(t('--config FILE is required for setup'));
+  const engine = (v.engine ?? 'auto') as EngineKind | 'auto';
+  if (!['auto', 'sea', 'js'].includes(engine)) throw new UsageError(t('--engine must be auto, sea or js'));
+  const unitName = v.name ?? 'kata-dir-scanner';
+  if (!/^[A-Za-z0-9:_.@-]{1,200}$/.test(unitName)) throw new UsageError(t('--name may hold only letters, digits and : _ . @ - (got {0})', unitName));
+
+  // Local inputs are checked before connecting.
+  let configText = '';
+  let shares;
+  if (sub === 'setup') {
+    try {
+      configText = await readFile(v.config!, 'utf8');
+    } catch (err) {
+      process.stderr.write(t('Cannot read {0}: {1}', v.config!, (err as Error).message) + '\n');
+      return ExitCode.usage;
+    }
+    if (v['share-host']) {
+      if (!v['share-user']) throw new UsageError(t('--share-user NAME is required with --share-host'));
+      const password = process.env.KDS_SHARE_PASSWORD ?? (await askHidden(t('Password of the share user {0}: ', v['share-user'])));
+      if (password === undefined) throw new UsageError(t('The share password is needed: set KDS_SHARE_PASSWORD or run on a terminal'));
+      shares = {
+        host: v['share-host'],
+        names: { in: v['share-in'] ?? 'in', out: v['share-out'] ?? 'out', qrnt: v['share-qrnt'] ?? 'qrnt' },
+        user: v['share-user'],
+        password,
+        ...(v['share-domain'] && { domain: v['share-domain'] }),
+      };
+    }
+  }
+
+  let conn;
+  try {
+    conn = await connect(v);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    process.stderr.write(t('Cannot connect: {0}', (err as Error).message) + '\n');
+    return ExitCode.failure;
+  }
+  const { session, sudo } = conn;
+  try {
+    switch (sub) {
+      case 'setup':
+        return await setup(session, sudo, v, { configText, shares, engine, unitName });
+      default:
+        return await operate(sub, session, sudo, v, unitName);
+    }
+  } finally {
+    await session.close();
+  }
+}
+
+async function setup(
+  session: SshSession,
+  sudo: SudoOption,
+  v: Values,
+  o: { configText: string; shares: Parameters<typeof buildSetupPlan>[0]['shares']; engine: EngineKind | 'auto'; unitName: string },
+): Promise<number> {
+  const prefix = v.prefix || undefined;
+  const l = layout(prefix, o.unitName);
+  const facts = await probeFacts(session, l, prefix ? undefined : sudo);
+  print(t('Central Node: {0} {1}, Node.js {2}, {3}', facts.os, facts.arch, facts.nodeVersion ?? t('none'), facts.isRoot ? 'root' : t('not root: sudo is used')));
+  if (prefix) print(t('--prefix {0}: every path on the CN is under it; mount and systemctl are skipped.', prefix));
+
+  const available = { sea: !!(await localEngineFiles('sea').catch(() => undefined)), js: true };
+  const choice = chooseEngine(facts, available, o.engine);
+  if (!choice.kind) {
+    process.stderr.write(t('No engine fits the CN: {0}', choice.reason) + '\n');
+    return ExitCode.failure;
+  }
+  const engineFiles = await localEngineFiles(choice.kind);
+  if (!engineFiles) {
+    process.stderr.write(t('The engine is not built: run npm run build (and npm run build:service for the single executable).') + '\n');
+    return ExitCode.failure;
+  }
+  print(t('Engine: {0}', choice.reason));
+
+  let cn;
+  try {
+    cn = configForCn(o.configText, l, () => randomUUID());
+  } catch (err) {
+    process.stderr.write((err instanceof ConfigError ? err.message : t('{0}: {1}', v.config!, (err as Error).message)) + '\n');
+    return ExitCode.usage;
+  }
+  let kataCaText: string | undefined;
+  if (cn.hadKataCa) kataCaText = await readFile(resolve(dirname(resolve(v.config!)), cn.hadKataCa), 'utf8');
+  // The local exclude list (exclude_list, default exclude_list.txt beside the configuration).
+  let excludeText: string | undefined;
+  try {
+    const raw = JSON.parse(o.configText.replace(/^\uFEFF/, '')) as { exclude_list?: unknown };
+    const name = typeof raw.exclude_list === 'string' && raw.exclude_list.trim() ? raw.exclude_list : 'exclude_list.txt';
+    excludeText = await readFile(resolve(dirname(resolve(v.config!)), name), 'utf8');
+  } catch {
+    excludeText = undefined;
+  }
+
+  // The client certificate is made here, in a private temporary folder removed afterwards.
+  let certificate;
+  let certDir: string | undefined;
+  if (!facts.hasCertificate || v['new-certificate']) {
+    certDir = await mkdtemp(join(tmpdir(), 'kds-remote-cert-'));
+    const made = await writeClientCertificate(certDir, { commonName: `kds-${v.host}`, days: 365, force: true });
+    const files = {
+      'server.key': await readFile(made.paths['server.key'], 'utf8'),
+      'server.crt': await readFile(made.paths['server.crt'], 'utf8'),
+      'cert.pem': await readFile(made.paths['cert.pem'], 'utf8'),
+    };
+    certificate = { files, fingerprint256: made.made.fingerprint256 };
+  }
+  try {
+    const steps = buildSetupPlan({
+      prefix,
+      shares: o.shares,
+      unitName: o.unitName,
+      configText: o.configText,
+      configName: v.config!,
+      excludeText,
+      engine: engineFiles,
+      replaceConfig: v['replace-config'],
+      newCertificate: v['new-certificate'],
+      facts,
+      cnConfigText: cn.text,
+      certificate,
+      kataCaText,
+    });
+    if (!o.shares) print(t('No --share-host: the shares step is left out (mount the shares by hand, see docs/service.md).'));
+    print(t('system_id {0}', cn.systemId));
+    const confirm = async (): Promise<Answer> => {
+      const a = await askLine(t('Run this step? [y]es / [s]kip / [q]uit: '));
+      if (a === undefined) return 'quit';
+      const c = a.trim().toLowerCase();
+      return c === 'y' || c === 'yes' ? 'yes' : c === 's' || c === 'skip' ? 'skip' : 'quit';
+    };
+    if (!v.yes && !process.stdin.isTTY) {
+      process.stderr.write(t('No terminal to ask on: pass --yes to run the steps.') + '\n');
+      return ExitCode.usage;
+    }
+    const result = await runSetupPlan(session, steps, { print, confirm }, {
+      prefixMode: !!prefix,
+      isRoot: facts.isRoot,
+      sudo,
+      yes: v.yes,
+      upgrade: facts.installedEngineSha256 !== undefined,
+    });
+    print('');
+    print(t('Done: {0}. Not run: {1}.', result.ran.join(', ') || '-', result.skipped.join(', ') || '-'));
+    if (certificate) print(t('Approve the integration request in the KATA web console (External systems): system_id {0}, certificate SHA-256 {1}.', cn.systemId, certificate.fingerprint256));
+    return result.skipped.length && steps.find((s) => s.blocked) ? ExitCode.failure : ExitCode.ok;
+  } catch (err) {
+    const where = err instanceof StepFailed ? `${err.step.title}: ` : '';
+    process.stderr.write(t('Set-up stopped: {0}{1}', where, (err as Error).message) + '\n');
+    return ExitCode.failure;
+  } finally {
+    if (certDir) await rm(certDir, { recursive: true, force: true });
+  }
+}
+
+/** The installed engine's argv on the CN (single executable first, then the bundled JavaScript). */
+async function installedExec(session: SshSession, prefix: string | undefined): Promise<string[] | undefined> {
+  const l = layout(prefix);
+  const sftp = await session.sftp();
+  if (await sftp.exists(l.seaExecutable)) return engineExec('sea', l);
+  if (await sftp.exists(l.jsLauncher)) {
+    const node = await session.exec(['sh', '-c', 'command -v node']);
+    return engineExec('js', l, node.stdout.toString('utf8').trim() || '/usr/bin/node');
+  }
+  return undefined;
+}
+
+async function isRoot(session: SshSession): Promise<boolean> {
+  return (await session.exec(['id', '-u'])).stdout.toString('utf8').trim() === '0';
+}
+
+/** Streams a remote command to this terminal until it ends or Ctrl-C. */
+async function stream(session: SshSession, argv: string[], sudo: SudoOption | undefined): Promise<number> {
+  const proc = session.spawn(argv, sudo ? { sudo } : {});
+  proc.stdout.pipe(process.stdout);
+  proc.stderr.pipe(process.stderr);
+  const stop = () => proc.kill('TERM');
+  process.once('SIGINT', stop);
+  try {
+    const x = await proc.exit;
+    return x.code === 0 || x.signal ? ExitCode.ok : ExitCode.failure;
+  } finally {
+    process.off('SIGINT', stop);
+  }
+}
+
+async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Values, unitName: string): Promise<number> {
+  const prefix = v.prefix || undefined;
+  const l = layout(prefix, unitName);
+  const root = await isRoot(session);
+  // Under --prefix the files belong to the SSH user: nothing needs sudo.
+  const asRoot = root || prefix ? undefined : sudo;
+  const lines = String(Math.max(0, Number.parseInt(v.lines ?? '50', 10) || 50));
+  const name = `${unitName}.service`;
+  const show = async (argv: string[], useSudo: boolean, okCodes = [0]) => {
+    print(`$ ${useSudo && asRoot ? 'sudo ' : ''}${argv.join(' ')}`);
+    const r = await session.exec(argv, useSudo && asRoot ? { sudo: asRoot } : {});
+    process.stdout.write(r.stdout);
+    process.stderr.write(r.stderr);
+    return r.code !== null && okCodes.includes(r.code);
+  };
+  switch (sub) {
+    case 'status': {
+      let ok = true;
+      if (prefix) print(t('--prefix: systemctl status skipped.'));
+      else ok = (await show(['systemctl', 'status', '--no-pager', '--lines=10', name], false, [0, 3])) && ok;
+      const exec = await installedExec(session, prefix);
+      if (!exec) {
+        print(t('KDS is not installed in {0}.', l.installDir));
+        return ExitCode.failure;
+      }
+      ok = (await show([...exec, 'status', '--config', l.config, '--json'], true)) && ok;
+      return ok ? ExitCode.ok : ExitCode.failure;
+    }
+    case 'start':
+    case 'stop':
+      if (prefix) {
+        print(t('--prefix: there is no systemd to {0} the service with; start the installed engine directly.', sub));
+        return ExitCode.usage;
+      }
+      return (await show(['systemctl', sub, name], true)) && (await show(['systemctl', 'status', '--no-pager', '--lines=5', name], false, [0, 3])) ? ExitCode.ok : ExitCode.failure;
+    case 'logs': {
+      if (v.journal) return stream(session, ['journalctl', '-u', name, '-n', lines, '--no-pager', ...(v['no-follow'] ? [] : ['-f'])], asRoot);
+      // The log_file of the installed configuration.
+      let logFile = l.logFile;
+      try {
+        const cfgText = (await session.exec(['cat', l.config], asRoot ? { sudo: asRoot } : {})).stdout.toString('utf8');
+        const lf = (JSON.parse(cfgText) as { log_file?: unknown }).log_file;
+        if (typeof lf === 'string' && lf.startsWith('/')) logFile = lf;
+      } catch {
+        // the default place
+      }
+      return stream(session, ['tail', '-n', lines, ...(v['no-follow'] ? [] : ['-F']), logFile], asRoot);
+    }
+    case 'icap-log': {
+      const path = prefix ? join(prefix, icapLogPath) : icapLogPath;
+      const readable = (await session.exec(['test', '-r', path])).code === 0;
+      return stream(session, ['tail', '-n', lines, ...(v['no-follow'] ? [] : ['-F']), path], readable ? undefined : asRoot);
+    }
+  }
+  return ExitCode.usage;
+}

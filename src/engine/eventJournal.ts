@@ -1,0 +1,236 @@
+import { closeSync, fstatSync, openSync, readSync, renameSync, statSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ApprovalState, EngineEvent, FileRecord } from './events';
+
+/**
+ * The service's event stream: every EngineEvent of `kds run`, one JSON object a line, in
+ * <state_dir>/events.jsonl, so that a follower elsewhere (the VS Code extension over SSH) sees
+ * what a local engine would have told it.
+ *
+ * - Every line has `seq`, one more than the line before, across restarts and rotations, and
+ *   `time` (ISO 8601). A follower resumes after the last seq it delivered.
+ * - Each file starts with a small `segment` line (its own seq tells files apart: a follower
+ *   that finds another segment seq at the head of events.jsonl knows it was rotated), followed
+ *   by a `snapshot` of the engine's state, so reading one file from its start rebuilds the view.
+ * - Bounded: when events.jsonl passes `maxBytes` it becomes events.1.jsonl (replacing the older
+ *   one) and a new events.jsonl starts. At most about 2 × maxBytes are kept.
+ * - Lines are appended with one write(2) each on an O_APPEND descriptor, without fsync: after
+ *   a power cut the last events may be missing, never reordered or half-mixed with others; a
+ *   torn last line is ended with a newline on the next start and skipped by followers. The
+ *   durable record of what happened to files is the scan journal (journal.ts), not this.
+ */
+
+export const eventFileName = 'events.jsonl';
+export const rotatedEventFileName = 'events.1.jsonl';
+export const eventJournalFormat = 1;
+
+export interface EngineSnapshot {
+  running: boolean;
+  approval: ApprovalState;
+  files: FileRecord[];
+}
+
+interface Base {
+  seq: number;
+  time: string;
+}
+export type JournalRecord =
+  | (Base & { kind: 'segment'; format: number; pid: number })
+  | (Base & { kind: 'start'; pid: number; version?: string })
+  | (Base & { kind: 'snapshot'; snapshot: EngineSnapshot })
+  | (Base & { kind: 'heartbeat'; pid: number })
+  | (Base & { kind: 'event'; event: EngineEvent });
+
+/** Records without the seq and time the journal adds. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+type Body = DistributiveOmit<JournalRecord, 'seq' | 'time'>;
+
+export interface EventJournalOptions {
+  /** Rotate once events.jsonl is larger (default 8 MiB). */
+  maxBytes?: number;
+  /** A heartbeat line this often while open (default 30 s; 0 = none). */
+  heartbeatMs?: number;
+  /** The engine's state, written at the start of every file and after `start`. */
+  snapshot?: () => EngineSnapshot;
+  version?: string;
+  /** Called once per failure streak when a line cannot be written (disk full…); the engine goes on. */
+  onError?: (err: Error) => void;
+  now?: () => Date;
+}
+
+/** Reads the seq of the last complete line of a file, or undefined (no file, no complete line). */
+export function lastSeqOf(path: string): number | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    let chunk = 64 * 1024;
+    for (;;) {
+      const start = Math.max(0, size - chunk);
+      const buf = Buffer.alloc(size - start);
+      readSync(fd, buf, 0, buf.length, start);
+      const lines = buf.toString('utf8').split('\n');
+      // The first piece may be a partial line (unless we read from 0); the last is after the final newline.
+      const complete = lines.slice(start === 0 ? 0 : 1, -1);
+      for (let i = complete.length - 1; i >= 0; i--) {
+        const seq = seqOfLine(complete[i]!);
+        if (seq !== undefined) return seq;
+      }
+      if (start === 0) return undefined;
+      chunk *= 4;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function seqOfLine(line: string): number | undefined {
+  if (!line.trim()) return undefined;
+  try {
+    const seq = (JSON.parse(line) as { seq?: unknown }).seq;
+    return typeof seq === 'number' && Number.isSafeInteger(seq) && seq > 0 ? seq : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function endsWithNewline(fd: number): boolean {
+  const size = fstatSync(fd).size;
+  if (size === 0) return true;
+  const b = Buffer.alloc(1);
+  readSync(fd, b, 0, 1, size - 1);
+  return b[0] === 0x0a;
+}
+
+export class EventJournal {
+  private fd?: number;
+  private seq: number;
+  private size = 0;
+  private failing = false;
+  private startWritten = false;
+  private closed = false;
+  private heartbeat?: NodeJS.Timeout;
+  private readonly maxBytes: number;
+  private readonly now: () => Date;
+  readonly path: string;
+  readonly rotatedPath: string;
+
+  private constructor(
+    readonly dir: string,
+    private readonly o: EventJournalOptions,
+  ) {
+    this.path = join(dir, eventFileName);
+    this.rotatedPath = join(dir, rotatedEventFileName);
+    this.maxBytes = Math.max(4096, o.maxBytes ?? 8 * 1024 * 1024);
+    this.now = o.now ?? (() => new Date());
+    this.seq = lastSeqOf(this.path) ?? lastSeqOf(this.rotatedPath) ?? 0;
+  }
+
+  /**
+   * Prepares the journal in `dir` (which must exist). Nothing is written until the first record,
+   * so a `kds run` that fails to take the state_dir lock leaves the stream untouched.
+   */
+  static open(dir: string, options: EventJournalOptions = {}): EventJournal {
+    return new EventJournal(dir, options);
+  }
+
+  /** The seq of the last line written (or found on open). */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  /** Starts heartbeat lines (the `start` line is written before this process's first record). */
+  startHeartbeat(): void {
+    const every = this.o.heartbeatMs ?? 30_000;
+    if (every > 0 && !this.heartbeat && !this.closed) {
+      this.heartbeat = setInterval(() => this.write({ kind: 'heartbeat', pid: process.pid }), every);
+      this.heartbeat.unref();
+    }
+  }
+
+  append(event: EngineEvent): void {
+    this.write({ kind: 'event', event });
+  }
+
+  writeSnapshot(): void {
+    if (this.o.snapshot) this.write({ kind: 'snapshot', snapshot: this.o.snapshot() });
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private write(body: Body): void {
+    if (this.closed) return;
+    try {
+      if (this.fd === undefined) this.openFile();
+      if (!this.startWritten) {
+        this.line({ kind: 'start', pid: process.pid, ...(this.o.version !== undefined && { version: this.o.version }) });
+        this.startWritten = true;
+      }
+      this.line(body);
+      if (this.size > this.maxBytes) this.rotate();
+      this.failing = false;
+    } catch (err) {
+      // The event stream is for watchers; losing it must never stop the scanning.
+      if (this.fd !== undefined) {
+        try {
+          closeSync(this.fd);
+        } catch {
+          // already unusable
+        }
+        this.fd = undefined;
+      }
+      if (!this.failing) this.o.onError?.(err as Error);
+      this.failing = true;
+    }
+  }
+
+  private line(body: Body): void {
+    const record = { seq: this.seq + 1, time: this.now().toISOString(), ...body };
+    const data = Buffer.from(JSON.stringify(record) + '\n', 'utf8');
+    writeSync(this.fd!, data);
+    this.seq += 1;
+    this.size += data.length;
+  }
+
+  private openFile(): void {
+    const fd = openSync(this.path, 'a+', 0o600);
+    this.fd = fd;
+    // A line torn by a crash is ended here so the next one starts cleanly; followers skip it.
+    if (!endsWithNewline(fd)) writeSync(fd, '\n');
+    this.size = fstatSync(fd).size;
+    if (this.size === 0) this.header();
+  }
+
+  private header(): void {
+    this.line({ kind: 'segment', format: eventJournalFormat, pid: process.pid });
+    if (this.o.snapshot) this.line({ kind: 'snapshot', snapshot: this.o.snapshot() });
+  }
+
+  private rotate(): void {
+    closeSync(this.fd!);
+    this.fd = undefined;
+    renameSync(this.path, this.rotatedPath);
+    this.fd = openSync(this.path, 'a+', 0o600);
+    this.size = 0;
+    this.header();
+  }
+}
+
+/** Size of a file, or 0 when it does not exist (for tests and diagnostics). */
+export function fileSizeOrZero(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}

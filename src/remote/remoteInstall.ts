@@ -1,0 +1,237 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { t } from '../common/l10n';
+import { packageRoot } from '../common/packageRoot';
+import type { SftpFiles } from './sftpFiles';
+import type { ExecResult, SudoOption } from './sshSession';
+import { type Action, type EngineFiles, type EngineKind, type Layout, type RemoteFacts, type SetupStep, describeAction } from './setupPlan';
+
+/** What the installer needs of an SSH session (SshSession has it; tests may fake it). */
+export interface RemoteShell {
+  exec(argv: string[], opts?: { sudo?: SudoOption; stdin?: string | Buffer; timeoutMs?: number }): Promise<ExecResult>;
+  sftp(): Promise<SftpFiles>;
+}
+
+const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
+
+async function out(r: Promise<ExecResult>): Promise<{ ok: boolean; text: string }> {
+  try {
+    const x = await r;
+    return { ok: x.code === 0, text: x.stdout.toString('utf8').trim() };
+  } catch {
+    return { ok: false, text: '' };
+  }
+}
+
+/** Reads what planning needs from the CN. Every probe is an argv list; none changes anything. */
+export async function probeFacts(s: RemoteShell, l: Layout, sudo: SudoOption | undefined): Promise<RemoteFacts> {
+  const sftp = await s.sftp();
+  const [os, arch, uid] = await Promise.all([out(s.exec(['uname', '-s'])), out(s.exec(['uname', '-m'])), out(s.exec(['id', '-u']))]);
+  const nodePath = await out(s.exec(['sh', '-c', 'command -v node']));
+  const nodeVersion = nodePath.ok && nodePath.text ? await out(s.exec([nodePath.text, '--version'])) : undefined;
+  const cifs = await out(s.exec(['sh', '-c', 'command -v mount.cifs || test -x /sbin/mount.cifs || test -x /usr/sbin/mount.cifs']));
+  const systemd = await out(s.exec(['test', '-d', '/run/systemd/system']));
+  let fstab = '';
+  try {
+    fstab = (await sftp.readFile(l.fstab)).toString('utf8');
+  } catch {
+    fstab = '';
+  }
+  const isRoot = uid.text === '0';
+  const asRoot = isRoot ? undefined : sudo;
+  const hashOf = async (path: string) => {
+    if (!(await sftp.exists(path))) return undefined;
+    const r = await out(s.exec(['sha256sum', path], asRoot ? { sudo: asRoot } : {}));
+    return r.ok ? r.text.split(/\s+/)[0] : 'unreadable';
+  };
+  const seaHash = await hashOf(l.seaExecutable);
+  const jsHash = seaHash === undefined ? await hashOf(posix.join(l.installDir, 'app/dist/kds.js')) : undefined;
+  const installedEngineSha256 = seaHash ?? jsHash;
+  return {
+    os: os.text,
+    arch: arch.text,
+    ...(nodeVersion?.ok && { nodeVersion: nodeVersion.text, nodePath: nodePath.text }),
+    isRoot,
+    hasMountCifs: cifs.ok,
+    hasSystemd: systemd.ok,
+    fstab,
+    ...(installedEngineSha256 !== undefined && { installedEngineSha256, installedEngineKind: (seaHash !== undefined ? 'sea' : 'js') as EngineKind }),
+    hasConfig: !!(await sftp.exists(l.config)),
+    hasExcludeList: !!(await sftp.exists(l.exclude)),
+    hasCertificate: !!(await sftp.exists(l.certPem)) && !!(await sftp.exists(l.certKey)),
+  };
+}
+
+/** The files of an engine build on this machine, or undefined when it was not built. */
+export async function localEngineFiles(kind: EngineKind, root = packageRoot()): Promise<EngineFiles | undefined> {
+  const support = async (base: string) => [
+    { path: `${base}l10n/bundle.l10n.ru.json`, data: await readFile(join(root, 'l10n', 'bundle.l10n.ru.json')), mode: 0o644 },
+    { path: `${base}schemas/kata_dir_scanner.schema.json`, data: await readFile(join(root, 'schemas', 'kata_dir_scanner.schema.json')), mode: 0o644 },
+  ];
+  if (kind === 'sea') {
+    const exe = join(root, 'dist', 'service', 'kata-dir-scanner');
+    if (!existsSync(exe)) return undefined;
+    const data = await readFile(exe);
+    return { kind, sha256: sha256(data), files: [{ path: 'kata-dir-scanner', data, mode: 0o755 }, ...(await support(''))] };
+  }
+  const bundle = join(root, 'dist', 'kds.js');
+  const launcher = join(root, 'bin', 'kds.js');
+  if (!existsSync(bundle) || !existsSync(launcher)) return undefined;
+  const data = await readFile(bundle);
+  return {
+    kind,
+    sha256: sha256(data),
+    files: [{ path: 'app/bin/kds.js', data: await readFile(launcher), mode: 0o755 }, { path: 'app/dist/kds.js', data, mode: 0o644 }, ...(await support('app/'))],
+  };
+}
+
+export type Answer = 'yes' | 'skip' | 'quit';
+
+export interface InstallIo {
+  print(line: string): void;
+  /** Asked before each step (not called with --yes). */
+  confirm(step: SetupStep): Promise<Answer>;
+}
+
+export interface InstallOptions {
+  prefixMode: boolean;
+  isRoot: boolean;
+  sudo?: SudoOption;
+  yes: boolean;
+  /** Seconds to wait before checking that the started service is still active. */
+  settleMs?: number;
+  upgrade: boolean;
+}
+
+export class StepFailed extends Error {
+  constructor(
+    readonly step: SetupStep,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Carries out the plan: shows each step's commands, asks, runs; rolls an upgrade back if the new engine does not start. */
+export async function runSetupPlan(s: RemoteShell, steps: SetupStep[], io: InstallIo, o: InstallOptions): Promise<{ ran: string[]; skipped: string[] }> {
+  const sudo = !o.isRoot && !o.prefixMode;
+  const ran: string[] = [];
+  const skipped: string[] = [];
+  const sftp = await s.sftp();
+  for (const [i, step] of steps.entries()) {
+    io.print('');
+    io.print(t('Step {0}/{1}: {2}', i + 1, steps.length, step.title));
+    for (const n of step.notes) io.print(`  ${n}`);
+    for (const a of step.actions) io.print(`  ${describeAction(a, o.prefixMode, sudo)}`);
+    if (step.rollback.length) {
+      io.print(`  ${t('Undo:')}`);
+      for (const a of step.rollback) io.print(`    ${describeAction(a, o.prefixMode, sudo)}`);
+    }
+    if (step.blocked) {
+      io.print(t('  This step cannot run now (see above).'));
+      skipped.push(step.id);
+      continue;
+    }
+    if (step.actions.length === 0) {
+      io.print(t('  Nothing to do.'));
+      ran.push(step.id);
+      continue;
+    }
+    const answer = o.yes ? 'yes' : await io.confirm(step);
+    if (answer === 'quit') {
+      skipped.push(...steps.slice(i).map((x) => x.id));
+      break;
+    }
+    if (answer === 'skip') {
+      skipped.push(step.id);
+      continue;
+    }
+    for (const a of step.actions) await runAction(s, sftp, a, io, o);
+    if (step.verify && !o.prefixMode) {
+      await sleep(o.settleMs ?? 5000);
+      const failed: string[] = [];
+      for (const a of step.verify) if (a.kind === 'run' && (await exec(s, a, o)).code !== 0) failed.push(a.argv.join(' '));
+      if (failed.length) {
+        const engineStep = steps.find((x) => x.id === 'engine');
+        if (o.upgrade && engineStep?.rollback.length) {
+          io.print(t('The new engine did not stay running; restoring the previous one.'));
+          for (const r of engineStep.rollback) await runAction(s, sftp, r, io, o);
+          const restart = step.actions.find((a) => a.kind === 'run' && a.argv[0] === 'systemctl' && (a.argv[1] === 'restart' || a.argv[1] === 'start'));
+          if (restart) await runAction(s, sftp, restart, io, o);
+          throw new StepFailed(step, t('the upgraded service failed to start; the previous engine was restored and restarted'));
+        }
+        throw new StepFailed(step, t('the service is not running after the start: {0}', failed.join(', ')));
+      }
+    }
+    ran.push(step.id);
+  }
+  return { ran, skipped };
+}
+
+function exec(s: RemoteShell, a: Extract<Action, { kind: 'run' }>, o: InstallOptions): Promise<ExecResult> {
+  const asRoot = a.root && !o.isRoot && !o.prefixMode;
+  return s.exec(a.argv, asRoot ? { sudo: o.sudo ?? true } : {});
+}
+
+async function runAction(s: RemoteShell, sftp: SftpFiles, a: Action, io: InstallIo, o: InstallOptions): Promise<void> {
+  const asRoot = a.kind !== 'local' && a.root && !o.isRoot && !o.prefixMode;
+  const opt = asRoot ? { sudo: o.sudo ?? true } : {};
+  const check = (r: ExecResult, what: string, okCodes = [0]) => {
+    if (r.code === null || !okCodes.includes(r.code)) {
+      const err = r.stderr.toString('utf8').trim() || r.stdout.toString('utf8').trim();
+      throw new Error(t('{0} failed (exit code {1}): {2}', what, r.code ?? r.signal ?? '?', err));
+    }
+  };
+  switch (a.kind) {
+    case 'local':
+      return;
+    case 'run': {
+      if (a.needsRealSystem && o.prefixMode) {
+        io.print(t('  skipped (--prefix): {0}', a.argv.join(' ')));
+        return;
+      }
+      const r = await s.exec(a.argv, opt);
+      const text = (r.stdout.toString('utf8') + r.stderr.toString('utf8')).trimEnd();
+      if (text) for (const line of text.split('\n')) io.print(`    ${line}`);
+      check(r, a.argv.join(' '), a.okCodes);
+      return;
+    }
+    case 'mkdir': {
+      const r = await s.exec(['mkdir', '-p', '-m', a.mode.toString(8).padStart(4, '0'), a.path], opt);
+      check(r, `mkdir ${a.path}`);
+      return;
+    }
+    case 'write': {
+      const data = typeof a.data === 'string' ? Buffer.from(a.data, 'utf8') : a.data;
+      const mode = a.mode.toString(8).padStart(4, '0');
+      const existing = await s.exec(['sha256sum', a.path], opt).catch(() => undefined);
+      const exists = existing?.code === 0;
+      if (exists && existing!.stdout.toString('utf8').split(/\s+/)[0] === sha256(data)) {
+        // Same content: only make sure of the mode.
+        check(await s.exec(['chmod', mode, a.path], opt), `chmod ${a.path}`);
+        io.print(t('  unchanged: {0}', a.path));
+        return;
+      }
+      if (!exists) check(await s.exec(['mkdir', '-p', posix.dirname(a.path)], opt), `mkdir ${posix.dirname(a.path)}`);
+      if (exists && a.backup) check(await s.exec(['cp', '-p', a.path, a.backup], opt), `cp ${a.path}`);
+      if (!asRoot) {
+        await sftp.writeFileAtomic(a.path, data, a.mode);
+      } else {
+        // SFTP runs as the SSH user: upload privately, then put it in place as root, atomically.
+        const tmp = `/tmp/.kds-upload-${randomBytes(8).toString('hex')}`;
+        await sftp.writeFileAtomic(tmp, data, 0o600);
+        try {
+          const place = ['sh', '-c', 'install -m "$1" -T "$2" "$3.kds-new" && mv -f "$3.kds-new" "$3"', 'kds-install', mode, tmp, a.path];
+          check(await s.exec(place, opt), `install ${a.path}`);
+        } finally {
+          await sftp.unlink(tmp).catch(() => undefined);
+        }
+      }
+      io.print(t('  written: {0}', a.path));
+      return;
+    }
+  }
+}

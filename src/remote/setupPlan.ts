@@ -1,0 +1,439 @@
+import { posix } from 'node:path';
+import { t } from '../common/l10n';
+import { parseConfigText } from '../engine/config';
+import { renderLogrotate, renderServiceUnit } from '../engine/serviceUnit';
+import { commandLine } from './shellCommand';
+
+/**
+ * `kds remote setup` as data: what each step will run on the Central Node (argv lists only,
+ * shown to the administrator before anything runs), how it stays idempotent, what it backs up
+ * and how it is undone. Pure: built from the parameters and from facts probed on the CN
+ * (remoteInstall.ts gathers them and carries the steps out).
+ *
+ * With a prefix every absolute path on the CN lies under it (tests: a folder stands in for /),
+ * and the actions that need the real system (mount, systemctl) are marked and skipped.
+ */
+
+export const installDir = '/opt/kata-dir-scanner';
+export const defaultCredentialsPath = '/root/.kata-secret';
+export const defaultLogFile = '/var/log/kata-dir-scanner.log';
+export const mountPoints = { in: '/mnt/in', out: '/mnt/out', qrnt: '/mnt/qrnt' } as const;
+export type FolderKey = keyof typeof mountPoints;
+
+export type Action =
+  /** Runs argv on the CN; `root`: through sudo when the SSH user is not root. */
+  | { kind: 'run'; argv: string[]; root: boolean; needsRealSystem?: boolean; okCodes?: number[]; purpose: string }
+  /** Writes a file on the CN atomically with this mode (skipped when the content is already the same). */
+  | { kind: 'write'; path: string; mode: number; data: Buffer | string; secret?: boolean; root: boolean; backup?: string; purpose: string }
+  | { kind: 'mkdir'; path: string; mode: number; root: boolean; purpose: string }
+  /** Work on this machine (e.g. generating the client certificate). */
+  | { kind: 'local'; purpose: string };
+
+export type StepId = 'mounts' | 'certificate' | 'engine' | 'unit' | 'enroll';
+
+export interface SetupStep {
+  id: StepId;
+  title: string;
+  actions: Action[];
+  /** Said before asking: what is already in place, what is kept, what is missing. */
+  notes: string[];
+  /** What undoes the step's changes to system files (shown; run on a failed upgrade). */
+  rollback: Action[];
+  /** Run after the step to see whether it worked (e.g. systemctl is-active). */
+  verify?: Action[];
+  /** The step cannot run (e.g. mount.cifs missing); the notes say why. */
+  blocked?: boolean;
+}
+
+export interface ShareParams {
+  /** File server, e.g. fileserver or 10.0.0.5. */
+  host: string;
+  names: Record<FolderKey, string>;
+  user: string;
+  password: string;
+  domain?: string;
+}
+
+export type EngineKind = 'sea' | 'js';
+
+export interface EngineFiles {
+  kind: EngineKind;
+  /** Relative path under installDir -> content (the executable or bin/kds.js + dist/kds.js, and l10n/schemas). */
+  files: Array<{ path: string; data: Buffer | string; mode: number }>;
+  /** sha256 of the main executable file, to compare with what is installed. */
+  sha256: string;
+}
+
+export interface SetupParams {
+  /** '' or undefined: the real CN. */
+  prefix?: string;
+  /** Skip the shares step when undefined (e.g. already mounted by hand). */
+  shares?: ShareParams;
+  credentialsPath?: string;
+  unitName?: string;
+  /** The local kata_dir_scanner.conf text (its folders and files are rewritten for the CN). */
+  configText: string;
+  configName: string;
+  /** The local exclude list, if any. */
+  excludeText?: string;
+  engine: EngineFiles;
+  /** Replace the CN's configuration even if one is installed (default: keep it). */
+  replaceConfig?: boolean;
+  /** Make and upload a new client certificate even if the CN has one. */
+  newCertificate?: boolean;
+  /** Time for backup names (tests fix it). */
+  now?: Date;
+}
+
+/** What `kds remote setup` found on the CN before planning. */
+export interface RemoteFacts {
+  os: string;
+  arch: string;
+  /** `node --version` on the CN, if it has Node. */
+  nodeVersion?: string;
+  nodePath?: string;
+  isRoot: boolean;
+  hasMountCifs: boolean;
+  hasSystemd: boolean;
+  /** Current /etc/fstab (under the prefix), '' when missing. */
+  fstab: string;
+  /** sha256 of the installed engine executable, if one is installed. */
+  installedEngineSha256?: string;
+  installedEngineKind?: EngineKind;
+  hasConfig: boolean;
+  hasExcludeList: boolean;
+  hasCertificate: boolean;
+}
+
+export function mapPath(prefix: string | undefined, path: string): string {
+  if (!path.startsWith('/')) throw new Error(`not an absolute path: ${path}`);
+  return prefix ? posix.join(prefix, path) : path;
+}
+
+/** The layout of an installation on the CN (prefix applied). */
+export function layout(prefix: string | undefined, unitName = 'kata-dir-scanner') {
+  const p = (path: string) => mapPath(prefix, path);
+  return {
+    installDir: p(installDir),
+    config: p(`${installDir}/kata_dir_scanner.conf`),
+    exclude: p(`${installDir}/exclude_list.txt`),
+    certPem: p(`${installDir}/cert.pem`),
+    certKey: p(`${installDir}/server.key`),
+    certCrt: p(`${installDir}/server.crt`),
+    kataCa: p(`${installDir}/kata_ca.pem`),
+    stateDir: p(`${installDir}/kds-state`),
+    seaExecutable: p(`${installDir}/kata-dir-scanner`),
+    jsLauncher: p(`${installDir}/app/bin/kds.js`),
+    logFile: p(defaultLogFile),
+    unit: p(`/etc/systemd/system/${unitName}.service`),
+    logrotate: p(`/etc/logrotate.d/${unitName}`),
+    fstab: p('/etc/fstab'),
+    folders: { in: p(mountPoints.in), out: p(mountPoints.out), qrnt: p(mountPoints.qrnt) } as Record<FolderKey, string>,
+  };
+}
+export type Layout = ReturnType<typeof layout>;
+
+/** The argv that starts the installed engine (`… run --config X` is appended by the unit). */
+export function engineExec(kind: EngineKind, l: Layout, nodePath = '/usr/bin/node'): string[] {
+  return kind === 'sea' ? [l.seaExecutable] : [nodePath, l.jsLauncher];
+}
+
+/** Node's major version from `node --version` output (v20.11.1 -> 20). */
+export function nodeMajor(version: string | undefined): number | undefined {
+  const m = /^v?(\d+)\./.exec(version?.trim() ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Which engine the CN gets: the single executable where it is linux-x64 and one was built,
+ * otherwise the bundled JavaScript where the CN has Node ≥ 18. Undefined + reason otherwise.
+ */
+export function chooseEngine(facts: Pick<RemoteFacts, 'os' | 'arch' | 'nodeVersion'>, available: { sea: boolean; js: boolean }, wanted: EngineKind | 'auto' = 'auto'): { kind?: EngineKind; reason: string } {
+  const linuxX64 = facts.os.trim() === 'Linux' && ['x86_64', 'amd64'].includes(facts.arch.trim());
+  const major = nodeMajor(facts.nodeVersion);
+  const seaOk = available.sea && linuxX64;
+  const jsOk = available.js && major !== undefined && major >= 18;
+  if (wanted === 'sea' || (wanted === 'auto' && seaOk)) {
+    if (seaOk) return { kind: 'sea', reason: t('single executable for linux-x64') };
+    return { reason: available.sea ? t('the CN is {0} {1}, the single executable is for Linux x86_64', facts.os.trim(), facts.arch.trim()) : t('no single executable was built (npm run build:service)') };
+  }
+  if (jsOk) return { kind: 'js', reason: t('bundled JavaScript run by the CN\'s Node.js {0}', facts.nodeVersion!.trim()) };
+  return {
+    reason:
+      major === undefined
+        ? t('the CN has no Node.js and no single executable fits it; run npm run build:service on linux-x64')
+        : t('the CN\'s Node.js {0} is older than 18 and no single executable fits it', facts.nodeVersion!.trim()),
+  };
+}
+
+// ----------------------------------------------------------------- shares
+
+/** A value for an fstab field: spaces, tabs, newlines and backslashes as octal escapes. */
+export function fstabField(value: string): string {
+  return value.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}
+
+export function fstabLines(shares: Pick<ShareParams, 'host' | 'names'>, credentialsPath: string, folders: Record<FolderKey, string> = mountPoints): string[] {
+  if (!/^[A-Za-z0-9.:_\[\]-]+$/.test(shares.host)) throw new Error(t('The share host "{0}" is not a host name or IP address.', shares.host));
+  return (Object.keys(mountPoints) as FolderKey[]).map((k) => {
+    const name = shares.names[k];
+    if (!name || /[\0\n]/.test(name) || name.startsWith('/')) throw new Error(t('The share name "{0}" is not valid.', name));
+    return [fstabField(`//${shares.host}/${name}`), fstabField(folders[k]), 'cifs', fstabField(`credentials=${credentialsPath}`), '0', '0'].join(' ');
+  });
+}
+
+/**
+ * Adds the lines for our mount points to an fstab; a line already mounting one of them is
+ * replaced (commented out, so the change is visible), identical lines are left alone.
+ */
+export function editFstab(current: string, lines: string[], now = new Date()): { text: string; changed: boolean; added: string[]; replaced: string[] } {
+  const wanted = new Map(lines.map((l) => [l.split(/\s+/)[1]!, l]));
+  const out: string[] = [];
+  const replaced: string[] = [];
+  const present = new Set<string>();
+  const stamp = now.toISOString();
+  const src = current === '' ? [] : current.replace(/\n$/, '').split('\n');
+  for (const line of src) {
+    const fields = line.trim().startsWith('#') ? [] : line.trim().split(/\s+/);
+    const mp = fields[1];
+    if (mp && wanted.has(mp)) {
+      const normal = fields.join(' ');
+      if (normal === wanted.get(mp) && !present.has(mp)) {
+        present.add(mp);
+        out.push(line);
+        continue;
+      }
+      replaced.push(line);
+      out.push(`# ${line}  # replaced by kds remote setup ${stamp}`);
+      continue;
+    }
+    out.push(line);
+  }
+  const added: string[] = [];
+  for (const [mp, line] of wanted) {
+    if (present.has(mp)) continue;
+    added.push(line);
+    out.push(line);
+  }
+  const text = out.length ? out.join('\n') + '\n' : '';
+  return { text, changed: added.length > 0 || replaced.length > 0, added, replaced };
+}
+
+/**
+ * The credentials file mount.cifs reads (username=, password=, domain= lines). Values are data:
+ * quotes, $() and backslashes are written as they are (no shell ever sees them). A newline or NUL
+ * cannot be carried by this line-based format — it would start a line of its own — so it is refused.
+ */
+export function credentialsFileContent(user: string, password: string, domain?: string): string {
+  for (const [name, v] of [['username', user], ['password', password], ['domain', domain ?? '']] as const) {
+    if (/[\r\n\0]/.test(v)) throw new Error(t('The share {0} contains a line break or NUL, which a CIFS credentials file cannot hold.', name));
+  }
+  if (!user) throw new Error(t('The share user name is empty.'));
+  return `username=${user}\npassword=${password}\n${domain ? `domain=${domain}\n` : ''}`;
+}
+
+/** A command that creates a file in `dir`, removes it and fails if either is refused. */
+export function writabilityCheck(dir: string): string[] {
+  return ['sh', '-c', 'f="$1/.kds-write-test.$$" && : > "$f" && rm -f "$f"', 'kds-write-test', dir];
+}
+
+// ----------------------------------------------------------------- configuration
+
+/**
+ * The local configuration as the CN needs it: folders on the mount points, certificate, exclude
+ * list, state and log in their installed places; every other key as the administrator wrote it.
+ * An empty system_id gets `systemId`. Throws ConfigError when the result does not validate.
+ */
+export function configForCn(text: string, l: Layout, systemId: () => string): { text: string; systemId: string; hadKataCa?: string } {
+  const raw = JSON.parse(text.replace(/^\uFEFF/, '')) as Record<string, unknown>;
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(t('The configuration is not a JSON object.'));
+  const hadKataCa = typeof raw.kata_ca === 'string' && raw.kata_ca.trim() !== '' ? raw.kata_ca : undefined;
+  const out: Record<string, unknown> = {
+    ...raw,
+    in_dir: l.folders.in + '/',
+    out_dir: l.folders.out + '/',
+    qrnt_dir: l.folders.qrnt + '/',
+    cert_pem: l.certPem,
+    cert_key: l.certKey,
+    exclude_list: l.exclude,
+    state_dir: l.stateDir,
+    log_file: typeof raw.log_file === 'string' && raw.log_file.startsWith('/') ? mapPathKeepingPrefix(l, raw.log_file) : l.logFile,
+    system_id: typeof raw.system_id === 'string' && raw.system_id !== '' ? raw.system_id : systemId(),
+    ...(hadKataCa !== undefined && { kata_ca: l.kataCa }),
+  };
+  const result = JSON.stringify(out, null, 2) + '\n';
+  parseConfigText(result, l.config);
+  return { text: result, systemId: out.system_id as string, ...(hadKataCa !== undefined && { hadKataCa }) };
+}
+
+/** A log_file the administrator chose stays where it is (under the prefix in tests). */
+function mapPathKeepingPrefix(l: Layout, logFile: string): string {
+  const prefix = l.installDir.slice(0, -installDir.length);
+  return prefix && !logFile.startsWith(prefix + '/') ? posix.join(prefix, logFile) : logFile;
+}
+
+// ----------------------------------------------------------------- the plan
+
+export interface PlanInputs extends SetupParams {
+  facts: RemoteFacts;
+  /** The CN configuration text (from configForCn) and the system_id in it. */
+  cnConfigText: string;
+  /** The client certificate files to upload, when a new one is made (server.key, server.crt, cert.pem). */
+  certificate?: { files: Record<'server.key' | 'server.crt' | 'cert.pem', string>; fingerprint256: string };
+  kataCaText?: string;
+}
+
+function stamp(now: Date): string {
+  return now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+export function buildSetupPlan(p: PlanInputs): SetupStep[] {
+  const prefix = p.prefix || undefined;
+  const unitName = p.unitName ?? 'kata-dir-scanner';
+  const l = layout(prefix, unitName);
+  const f = p.facts;
+  const now = p.now ?? new Date();
+  const steps: SetupStep[] = [];
+  const sys = !prefix; // a real system: mount and systemctl run
+  const root = !prefix; // files under the prefix belong to the SSH user
+
+  // 1. Shares.
+  if (p.shares) {
+    const credentials = mapPath(prefix, p.credentialsPath ?? defaultCredentialsPath);
+    const lines = fstabLines(p.shares, p.credentialsPath ?? defaultCredentialsPath, prefix ? l.folders : mountPoints);
+    const fstab = editFstab(f.fstab, lines, now);
+    const actions: Action[] = [];
+    const notes: string[] = [];
+    const rollback: Action[] = [];
+    for (const k of Object.keys(mountPoints) as FolderKey[]) actions.push({ kind: 'mkdir', path: l.folders[k], mode: 0o755, root, purpose: t('mount point') });
+    actions.push({ kind: 'mkdir', path: posix.dirname(credentials), mode: 0o700, root, purpose: t('folder of the credentials file') });
+    actions.push({
+      kind: 'write',
+      path: credentials,
+      mode: 0o600,
+      data: credentialsFileContent(p.shares.user, p.shares.password, p.shares.domain),
+      secret: true,
+      root,
+      purpose: t('share credentials (username=, password=), readable by root only'),
+    });
+    if (fstab.changed) {
+      const backup = `${l.fstab}.kds-backup-${stamp(now)}`;
+      actions.push({ kind: 'write', path: l.fstab, mode: 0o644, data: fstab.text, root, backup, purpose: t('the three CIFS lines in fstab') });
+      if (f.fstab !== '') rollback.push({ kind: 'run', argv: ['cp', '-p', backup, l.fstab], root: true, purpose: t('restore the previous fstab') });
+      for (const line of fstab.added) notes.push(t('fstab: add {0}', line));
+      for (const line of fstab.replaced) notes.push(t('fstab: comment out {0}', line));
+    } else notes.push(t('fstab already has the three lines'));
+    let blocked = false;
+    if (!f.hasMountCifs) {
+      notes.push(t('mount.cifs is missing on the CN: install cifs-utils (apt-get install cifs-utils, or on a CN without Internet access copy the cifs-utils .deb and run dpkg -i on it), then run the set-up again.'));
+      blocked = sys;
+    }
+    actions.push({ kind: 'run', argv: ['mount', '-a'], root: true, needsRealSystem: true, purpose: t('mount everything in fstab') });
+    for (const k of Object.keys(mountPoints) as FolderKey[]) actions.push({ kind: 'run', argv: writabilityCheck(l.folders[k]), root, purpose: t('check that {0} is writable', l.folders[k]) });
+    steps.push({ id: 'mounts', title: t('Shares: mount points, credentials, fstab, mount -a'), actions, notes, rollback, ...(blocked && { blocked }) });
+  }
+
+  // 2. Client certificate.
+  {
+    const actions: Action[] = [];
+    const notes: string[] = [];
+    if (p.certificate) {
+      actions.push({ kind: 'local', purpose: t('generate an RSA 2048 key and a self-signed certificate on this machine (kds cert)') });
+      actions.push({ kind: 'mkdir', path: l.installDir, mode: 0o755, root, purpose: t('installation folder') });
+      for (const [name, path] of [['server.key', l.certKey], ['server.crt', l.certCrt], ['cert.pem', l.certPem]] as const) {
+        actions.push({ kind: 'write', path, mode: 0o600, data: p.certificate.files[name], secret: name !== 'server.crt', root, purpose: t('client certificate file {0}', name) });
+      }
+      notes.push(t('client certificate SHA-256 {0}', p.certificate.fingerprint256));
+      if (f.hasCertificate) notes.push(t('the CN\'s certificate is replaced: KATA must approve the new one'));
+    } else notes.push(t('the CN already has a client certificate; it is kept (a new one would need a new approval in KATA)'));
+    steps.push({ id: 'certificate', title: t('Client certificate'), actions, notes, rollback: [] });
+  }
+
+  // 3. Engine, configuration, exclude list.
+  const exec = engineExec(p.engine.kind, l, f.nodePath);
+  const upgrade = f.installedEngineSha256 !== undefined;
+  const mainFile = p.engine.kind === 'sea' ? l.seaExecutable : l.jsLauncher.replace(/bin\/kds\.js$/, 'dist/kds.js');
+  {
+    const actions: Action[] = [{ kind: 'mkdir', path: l.installDir, mode: 0o755, root, purpose: t('installation folder') }];
+    const notes: string[] = [];
+    const rollback: Action[] = [];
+    const same = f.installedEngineSha256 === p.engine.sha256 && f.installedEngineKind === p.engine.kind;
+    if (same) notes.push(t('the same engine is already installed'));
+    else {
+      if (upgrade) {
+        const installed = f.installedEngineKind === 'js' ? `${l.installDir}/app` : l.seaExecutable;
+        actions.push({ kind: 'run', argv: ['rm', '-rf', `${installed}.previous`], root, purpose: t('drop the backup of an older upgrade') });
+        actions.push({ kind: 'run', argv: ['cp', '-a', installed, `${installed}.previous`], root, purpose: t('keep the installed engine for a roll-back') });
+        rollback.push({ kind: 'run', argv: ['rm', '-rf', installed], root, purpose: t('remove the new engine') });
+        rollback.push({ kind: 'run', argv: ['mv', `${installed}.previous`, installed], root, purpose: t('restore the previous engine') });
+        notes.push(t('upgrade: configuration, exclude list and journal (state_dir) are kept; the previous engine is kept as .previous'));
+      }
+      for (const file of p.engine.files) {
+        const path = posix.join(l.installDir, file.path);
+        if (posix.dirname(path) !== l.installDir) actions.push({ kind: 'mkdir', path: posix.dirname(path), mode: 0o755, root, purpose: t('engine folder') });
+        actions.push({ kind: 'write', path, mode: file.mode, data: file.data, root, purpose: file.path === posix.relative(l.installDir, mainFile) ? t('the engine ({0})', p.engine.kind === 'sea' ? t('single executable') : t('bundled JavaScript')) : t('engine file {0}', file.path) });
+      }
+    }
+    if (!f.hasConfig || p.replaceConfig) {
+      actions.push({ kind: 'write', path: l.config, mode: 0o600, data: p.cnConfigText, root, ...(f.hasConfig && { backup: `${l.config}.kds-backup-${stamp(now)}` }), purpose: t('configuration (folders and files rewritten for the CN)') });
+    } else notes.push(t('the installed configuration {0} is kept (--replace-config replaces it)', l.config));
+    if (p.kataCaText !== undefined && (!f.hasConfig || p.replaceConfig)) actions.push({ kind: 'write', path: l.kataCa, mode: 0o644, data: p.kataCaText, root, purpose: t('the KATA certificate to trust (kata_ca)') });
+    if (!f.hasExcludeList) actions.push({ kind: 'write', path: l.exclude, mode: 0o644, data: p.excludeText ?? '', root, purpose: t('exclude list') });
+    else notes.push(t('the installed exclude list is kept'));
+    actions.push({ kind: 'mkdir', path: l.stateDir, mode: 0o700, root, purpose: t('journal folder (state_dir)') });
+    const logDir = posix.dirname(parseConfigText(p.cnConfigText, l.config).config.log_file);
+    actions.push({ kind: 'mkdir', path: logDir, mode: 0o755, root, purpose: t('log folder') });
+    actions.push({ kind: 'run', argv: [...exec, '--version'], root: false, purpose: t('check that the engine starts on the CN') });
+    steps.push({ id: 'engine', title: t('Engine, configuration and exclude list in {0}', l.installDir), actions, notes, rollback });
+  }
+
+  // 4. Unit.
+  {
+    const cfg = parseConfigText(p.cnConfigText, l.config).config;
+    const unit = renderServiceUnit(cfg, { exec, unitName });
+    const logrotate = renderLogrotate(cfg, { unitName });
+    const name = `${unitName}.service`;
+    const actions: Action[] = [
+      { kind: 'mkdir', path: posix.dirname(l.unit), mode: 0o755, root, purpose: t('unit folder') },
+      { kind: 'write', path: l.unit, mode: 0o644, data: unit, root, backup: `${l.unit}.kds-backup-${stamp(now)}`, purpose: t('systemd unit (kds service)') },
+      { kind: 'mkdir', path: posix.dirname(l.logrotate), mode: 0o755, root, purpose: t('logrotate folder') },
+      { kind: 'write', path: l.logrotate, mode: 0o644, data: logrotate, root, purpose: t('logrotate snippet') },
+      { kind: 'run', argv: ['systemctl', 'daemon-reload'], root: true, needsRealSystem: true, purpose: t('reload the units') },
+      { kind: 'run', argv: ['systemctl', 'enable', name], root: true, needsRealSystem: true, purpose: t('start at boot') },
+      { kind: 'run', argv: ['systemctl', upgrade ? 'restart' : 'start', name], root: true, needsRealSystem: true, purpose: t('start the service') },
+      { kind: 'run', argv: ['systemctl', 'status', '--no-pager', '--lines=20', name], root: false, needsRealSystem: true, okCodes: [0, 1, 2, 3, 4], purpose: t('show its status') },
+    ];
+    const verify: Action[] = [{ kind: 'run', argv: ['systemctl', 'is-active', '--quiet', name], root: false, needsRealSystem: true, purpose: t('check that the service is running') }];
+    const notes = sys && !f.hasSystemd ? [t('systemd does not seem to run on the CN; systemctl will fail')] : [];
+    steps.push({ id: 'unit', title: t('Service {0}: unit, daemon-reload, enable, start', name), actions, notes, rollback: [], verify });
+  }
+
+  // 5. Integration request from the CN.
+  steps.push({
+    id: 'enroll',
+    title: t('Integration request from the CN'),
+    actions: [{ kind: 'run', argv: [...exec, 'enroll', '--config', l.config], root: true, okCodes: [0, 3], purpose: t('send the integration request; approve it in the KATA web console') }],
+    notes: [],
+    rollback: [],
+  });
+  return steps;
+}
+
+/** The exact commands of a step, one a line, as shown before asking. Secrets are never shown. */
+export function describeAction(a: Action, prefixMode: boolean, sudo: boolean): string {
+  const skip = prefixMode && a.kind === 'run' && a.needsRealSystem ? ` ${t('(skipped: --prefix, no real system)')}` : '';
+  const su = (root: boolean) => (root && sudo ? 'sudo ' : '');
+  switch (a.kind) {
+    case 'run':
+      return `$ ${su(a.root)}${commandLine(a.argv)}${skip}    # ${a.purpose}`;
+    case 'mkdir':
+      return `$ ${su(a.root)}${commandLine(['mkdir', '-p', '-m', a.mode.toString(8).padStart(4, '0'), a.path])}    # ${a.purpose}`;
+    case 'write': {
+      const size = typeof a.data === 'string' ? Buffer.byteLength(a.data) : a.data.length;
+      const backup = a.backup ? `; ${t('the old file is kept as {0}', a.backup)}` : '';
+      return `${t('write {0} (mode {1}, {2} bytes{3}){4}', a.path, a.mode.toString(8).padStart(4, '0'), size, a.secret ? `, ${t('content not shown')}` : '', backup)}    # ${a.purpose}`;
+    }
+    case 'local':
+      return `${t('on this machine:')} ${a.purpose}`;
+  }
+}

@@ -1,0 +1,216 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EngineEvent } from '../../src/engine/events';
+import { EventJournal, type JournalRecord, lastSeqOf } from '../../src/engine/eventJournal';
+import { type EventFileReader, EventFollower, localEventFileReader } from '../../src/remote/eventFollower';
+import { tempDir } from '../helpers/tempDirs';
+
+const ev = (i: number): EngineEvent => ({ type: 'file-removed', name: `file-${i}.txt` });
+const snapshot = () => ({ running: true, approval: 'approved' as const, files: [] });
+
+function lines(path: string): JournalRecord[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as JournalRecord);
+}
+
+function collector(dir: string, opts: ConstructorParameters<typeof EventFollower>[2] = {}, reader: EventFileReader = localEventFileReader) {
+  const names: string[] = [];
+  const seqs: number[] = [];
+  const gaps: Array<[number, number]> = [];
+  let resets = 0;
+  const f = new EventFollower(reader, dir, {
+    ...opts,
+    onRecord: (r) => seqs.push(r.seq),
+    onEvent: (e) => names.push((e as { name: string }).name),
+    onGap: (a, b) => gaps.push([a, b]),
+    onReset: () => resets++,
+  });
+  return { f, names, seqs, gaps, resets: () => resets };
+}
+
+function assertContiguous(seqs: number[]): void {
+  for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], seqs[i - 1]! + 1, `seq ${seqs[i]} after ${seqs[i - 1]}`);
+}
+
+test('every line has seq and time; the file starts with segment, start and snapshot', () => {
+  const dir = tempDir();
+  const j = EventJournal.open(dir, { snapshot });
+  j.append(ev(1));
+  j.append(ev(2));
+  j.close();
+  const recs = lines(join(dir, 'events.jsonl'));
+  assert.deepEqual(recs.map((r) => r.kind), ['segment', 'snapshot', 'start', 'event', 'event']);
+  assert.deepEqual(recs.map((r) => r.seq), [1, 2, 3, 4, 5]);
+  for (const r of recs) assert.ok(!Number.isNaN(Date.parse(r.time)));
+  assert.equal(statSync(join(dir, 'events.jsonl')).mode & 0o777, 0o600);
+});
+
+test('nothing is written before the first record (a run that cannot lock state_dir leaves it alone)', () => {
+  const dir = tempDir();
+  const j = EventJournal.open(dir, { snapshot });
+  j.close();
+  assert.throws(() => statSync(join(dir, 'events.jsonl')));
+});
+
+test('seq continues across restarts and rotations; rotation keeps one older file', () => {
+  const dir = tempDir();
+  let j = EventJournal.open(dir, { snapshot, maxBytes: 4096 });
+  for (let i = 0; i < 100; i++) j.append(ev(i));
+  j.close();
+  j = EventJournal.open(dir, { snapshot, maxBytes: 4096 });
+  for (let i = 100; i < 200; i++) j.append(ev(i));
+  j.close();
+  const rotated = lines(join(dir, 'events.1.jsonl'));
+  const current = lines(join(dir, 'events.jsonl'));
+  assert.ok(statSync(join(dir, 'events.jsonl')).size < 4096 + 200);
+  assert.equal(current[0]!.kind, 'segment');
+  assert.equal(current[1]!.kind, 'snapshot');
+  assertContiguous([...rotated, ...current].map((r) => r.seq));
+  assert.equal(lastSeqOf(join(dir, 'events.jsonl')), j.lastSeq);
+});
+
+test('a line torn by a crash is ended on the next start and skipped by followers', async () => {
+  const dir = tempDir();
+  const j = EventJournal.open(dir, { snapshot });
+  j.append(ev(1));
+  j.close();
+  appendFileSync(join(dir, 'events.jsonl'), '{"seq":5,"time":"2024-');
+  const j2 = EventJournal.open(dir, { snapshot });
+  assert.equal(j2.lastSeq, 4);
+  j2.append(ev(2));
+  j2.close();
+  const c = collector(dir, { start: 'oldest' });
+  await c.f.poll();
+  assert.deepEqual(c.names, ['file-1.txt', 'file-2.txt']);
+  assertContiguous(c.seqs);
+});
+
+test('a write failure is reported once and does not throw', () => {
+  const dir = tempDir();
+  const errors: Error[] = [];
+  const j = EventJournal.open(join(dir, 'missing'), { onError: (e) => errors.push(e) });
+  j.append(ev(1));
+  j.append(ev(2));
+  j.close();
+  assert.equal(errors.length, 1);
+});
+
+test('follower: delivers in order, resumes with no duplicates, handles partial lines', async () => {
+  const dir = tempDir();
+  const j = EventJournal.open(dir, { snapshot });
+  const c = collector(dir);
+  assert.equal(await c.f.poll(), 0);
+  j.append(ev(1));
+  await c.f.poll();
+  // A half-written line is not delivered until complete.
+  appendFileSync(join(dir, 'events.jsonl'), '{"seq":');
+  await c.f.poll();
+  assert.deepEqual(c.names, ['file-1.txt']);
+  await c.f.poll();
+  assert.deepEqual(c.names, ['file-1.txt']);
+  j.close();
+  // The writer's next start ends the torn line; the follower skips it.
+  const j2 = EventJournal.open(dir, { snapshot });
+  j2.append(ev(2));
+  await c.f.poll();
+  assert.deepEqual(c.names, ['file-1.txt', 'file-2.txt']);
+  j2.close();
+  assertContiguous(c.seqs);
+
+  // A new follower resuming after a seq gets only what follows.
+  const resumed = collector(dir, { start: { afterSeq: c.seqs[3]! } });
+  await resumed.f.poll();
+  assert.equal(resumed.seqs[0], c.seqs[4]);
+  assert.deepEqual(resumed.seqs, c.seqs.slice(4));
+});
+
+test('follower: rotation between polls, during reads, and several rotations — nothing lost or repeated', async () => {
+  const dir = tempDir();
+  const j = EventJournal.open(dir, { snapshot, maxBytes: 4096 });
+  const c = collector(dir, { start: 'oldest', chunkBytes: 300 });
+  let n = 0;
+  for (let round = 0; round < 60; round++) {
+    const count = 1 + ((round * 7) % 23);
+    for (let k = 0; k < count; k++) j.append(ev(n++));
+    await c.f.poll();
+  }
+  await c.f.poll();
+  j.close();
+  assert.deepEqual(c.names, Array.from({ length: n }, (_, i) => `file-${i}.txt`));
+  assertContiguous(c.seqs);
+  assert.deepEqual(c.gaps, []);
+});
+
+test('follower: a rotation in the middle of a chunked read does not mix files', async () => {
+  const dir = tempDir();
+  // About 80 lines a file and at most 24 new lines a round: at most one rotation between two
+  // reads, which the follower must survive without loss (two would lose lines legitimately).
+  const j = EventJournal.open(dir, { snapshot, maxBytes: 8192 });
+  let appendOnRead = 0;
+  // A reader that makes the writer append (and so rotate) while the follower is reading.
+  const reader: EventFileReader = {
+    size: (p) => localEventFileReader.size(p),
+    async read(p, off, len) {
+      const data = await localEventFileReader.read(p, off, len);
+      if (appendOnRead > 0) {
+        appendOnRead--;
+        for (let k = 0; k < 12; k++) j.append(ev(nextName++));
+      }
+      return data;
+    },
+  };
+  let nextName = 0;
+  const c = collector(dir, { start: 'oldest', chunkBytes: 200 }, reader);
+  for (let k = 0; k < 10; k++) j.append(ev(nextName++));
+  for (let round = 0; round < 80; round++) {
+    appendOnRead = 1 + (round % 2);
+    await c.f.poll();
+  }
+  appendOnRead = 0;
+  for (let round = 0; round < 5; round++) await c.f.poll();
+  j.close();
+  assert.deepEqual(c.gaps, []);
+  assert.deepEqual(c.names, Array.from({ length: nextName }, (_, i) => `file-${i}.txt`));
+  assertContiguous(c.seqs);
+});
+
+test('follower: too slow for two rotations reports the gap; state_dir emptied reports a reset', async () => {
+  const dir = tempDir();
+  let j = EventJournal.open(dir, { snapshot, maxBytes: 4096 });
+  const c = collector(dir, { start: 'oldest' });
+  j.append(ev(0));
+  await c.f.poll();
+  for (let k = 1; k < 200; k++) j.append(ev(k));
+  await c.f.poll();
+  assert.equal(c.gaps.length, 1);
+  assertContiguous(c.seqs.slice(c.seqs.indexOf(c.gaps[0]![1] + 1)));
+  assert.equal(c.names.at(-1), 'file-199.txt');
+  j.close();
+
+  rmSync(join(dir, 'events.jsonl'));
+  rmSync(join(dir, 'events.1.jsonl'));
+  j = EventJournal.open(dir, { snapshot });
+  j.append(ev(1000));
+  await c.f.poll();
+  await c.f.poll();
+  j.close();
+  assert.equal(c.resets(), 1);
+  assert.equal(c.names.at(-1), 'file-1000.txt');
+});
+
+test('follower: starting at the current file begins with its snapshot', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'unrelated'), '');
+  const j = EventJournal.open(dir, { snapshot, maxBytes: 4096 });
+  for (let k = 0; k < 150; k++) j.append(ev(k));
+  j.close();
+  const kinds: string[] = [];
+  const f = new EventFollower(localEventFileReader, dir, { onRecord: (r) => kinds.push(r.kind) });
+  await f.poll();
+  assert.deepEqual(kinds.slice(0, 2), ['segment', 'snapshot']);
+  assert.equal(f.lastSeq, j.lastSeq);
+});
