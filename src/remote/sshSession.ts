@@ -355,6 +355,10 @@ export class SshSession {
     const cmd = commandLine(full);
     const stdout = new PassThrough();
     const stderr = new PassThrough();
+    // The channel's 'close' may end stderr before sudo's last output or 'end' is handled.
+    const writeErr = (d: Buffer): void => {
+      if (!stderr.writableEnded) stderr.write(d);
+    };
     const stdin = new PassThrough();
     let channel: ClientChannel | undefined;
     let killed: string | undefined;
@@ -397,7 +401,7 @@ export class SshSession {
           let prompts = 0;
           ch.stderr.on('data', (d: Buffer) => {
             if (phase === 'run') {
-              stderr.write(d);
+              writeErr(d);
               return;
             }
             buf += d.toString('latin1');
@@ -405,16 +409,16 @@ export class SshSession {
               const m = buf.indexOf(marker + '\n');
               const p = buf.indexOf(prompt);
               if (m >= 0 && (p < 0 || m < p)) {
-                if (m > 0) stderr.write(Buffer.from(buf.slice(0, m), 'latin1'));
+                if (m > 0) writeErr(Buffer.from(buf.slice(0, m), 'latin1'));
                 const rest = buf.slice(m + marker.length + 1);
                 buf = '';
                 phase = 'run';
-                if (rest) stderr.write(Buffer.from(rest, 'latin1'));
+                if (rest) writeErr(Buffer.from(rest, 'latin1'));
                 startStdin();
                 return;
               }
               if (p < 0) return;
-              if (p > 0) stderr.write(Buffer.from(buf.slice(0, p), 'latin1'));
+              if (p > 0) writeErr(Buffer.from(buf.slice(0, p), 'latin1'));
               buf = buf.slice(p + prompt.length);
               prompts++;
               if (prompts > 1) {
@@ -440,7 +444,7 @@ export class SshSession {
             }
           });
           ch.stderr.on('end', () => {
-            if (phase === 'auth' && buf) stderr.write(Buffer.from(buf, 'latin1'));
+            if (phase === 'auth' && buf) writeErr(Buffer.from(buf, 'latin1'));
             buf = '';
           });
         }

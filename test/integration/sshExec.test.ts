@@ -171,3 +171,24 @@ test('SFTP: mkdir -p, atomic write, read, stat, readdir, rename, read stream fro
     sftp.close();
   }
 });
+
+test('sudo refusing a user without sudo rights ends the command cleanly (no write after end)', async () => {
+  rmSync(sudoersFile, { force: true });
+  try {
+    const proc = session.spawn(['id', '-u'], { sudo: { password: async () => sshd.password } });
+    const err: Buffer[] = [];
+    proc.stderr.on('data', (d: Buffer) => err.push(d));
+    proc.stdout.resume();
+    const outcome = await proc.exit.then(
+      (r) => ({ ok: true as const, r }),
+      (e: Error) => ({ ok: false as const, e }),
+    );
+    // sudo says why on stderr (or fails the password phase); either way the process survives it.
+    if (outcome.ok) assert.notEqual(outcome.r.code, 0);
+    else assert.ok(outcome.e instanceof SudoError, String(outcome.e));
+    await new Promise((r) => setImmediate(r));
+    assert.ok(!session.isClosed);
+  } finally {
+    writeFileSync(sudoersFile, `${sshd.user} ALL=(ALL:ALL) ALL\nDefaults:${sshd.user} timestamp_timeout=0, !lecture\n`, { mode: 0o440 });
+  }
+});
