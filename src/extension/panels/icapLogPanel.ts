@@ -1,0 +1,271 @@
+import { isAbsolute } from 'node:path';
+import * as vscode from 'vscode';
+import { LocalFileSource, defaultIcapLogPath } from '../../icapLog/byteSource';
+import type { TimeOptions } from '../../icapLog/lineTime';
+import { IcapLogFilterError, compileFilter, grepCommandLine, grepPipeline } from '../../icapLog/logFilter';
+import { IcapLogViewerSession, toLogFilter, toViewLine } from '../../icapLog/viewerSession';
+import {
+  type IcapLogMessage,
+  type IcapLogRequest,
+  type IcapLogStrings,
+  type IcapLogViewFilter,
+  defaultIcapLogViewFilter,
+  icapLogPanelType,
+  parseIcapLogRequest,
+} from '../../webviewProtocol/icapLog';
+import { type PanelController, type PanelHost, registerWebviewPanel } from './webviewPanel';
+
+/**
+ * "KDS: View ICAP Log": a webview over one local preprocessor_icap.log (see docs/icap-log.md).
+ * The session logic (paging, follow, counting, cancellation) is src/icapLog/viewerSession.ts;
+ * this file only maps its events to messages and asks VS Code for files and the clipboard.
+ */
+
+export interface IcapLogPanel {
+  /** Opens the panel on `path` (a string or a file Uri); without one: the default log, else a file picker. */
+  show(arg?: unknown): Promise<void>;
+}
+
+/** The machine's zone offset: times without a zone in a local log are local times. */
+function timeOptions(): TimeOptions {
+  return { zoneOffsetMinutes: -new Date().getTimezoneOffset() };
+}
+
+function pathOf(arg: unknown): string | undefined {
+  if (typeof arg === 'string' && arg) return arg;
+  if (arg instanceof vscode.Uri) return arg.scheme === 'file' ? arg.fsPath : undefined;
+  return undefined;
+}
+
+async function pickLogFile(): Promise<string | undefined> {
+  const picked = await vscode.window.showOpenDialog({
+    canSelectMany: false,
+    canSelectFiles: true,
+    canSelectFolders: false,
+    openLabel: vscode.l10n.t('Open ICAP Log'),
+    title: vscode.l10n.t('Open an ICAP log file'),
+    filters: { [vscode.l10n.t('Log files')]: ['log', 'txt'], [vscode.l10n.t('All files')]: ['*'] },
+  });
+  return picked?.[0]?.fsPath;
+}
+
+export function registerIcapLogPanel(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): IcapLogPanel {
+  let live: IcapLogController | undefined;
+  let pendingPath: string | undefined;
+  const panel = registerWebviewPanel<IcapLogRequest, IcapLogMessage>(context, log, {
+    viewType: icapLogPanelType,
+    bundle: 'icapLog',
+    title: () => vscode.l10n.t('KDS ICAP Log'),
+    parse: parseIcapLogRequest,
+    icon: 'media/kds.svg',
+    create: (host) => {
+      const c = new IcapLogController(host, log, pendingPath, () => {
+        if (live === c) live = undefined;
+      });
+      pendingPath = undefined;
+      live = c;
+      return c;
+    },
+  });
+  return {
+    async show(arg?: unknown) {
+      let path = pathOf(arg);
+      if (!path && !live) {
+        path = defaultIcapLogPath() ?? (await pickLogFile());
+        if (!path) return;
+      }
+      if (live) {
+        if (path) live.openPath(path);
+      } else pendingPath = path;
+      panel.open();
+    },
+  };
+}
+
+class IcapLogController implements PanelController<IcapLogRequest> {
+  private session: IcapLogViewerSession | undefined;
+  private path: string | undefined;
+  private filter: IcapLogViewFilter = defaultIcapLogViewFilter;
+  private follow = false;
+  private ready = false;
+
+  constructor(
+    private readonly host: PanelHost<IcapLogMessage>,
+    private readonly log: vscode.LogOutputChannel,
+    /** The file the command asked for (wins over the webview's restored one). */
+    private requestedPath: string | undefined,
+    private readonly onDispose: () => void,
+  ) {}
+
+  /** The command ran again with a file while the panel is open. */
+  openPath(path: string): void {
+    if (this.ready) this.open(path);
+    else this.requestedPath = path;
+  }
+
+  async onRequest(r: IcapLogRequest): Promise<void> {
+    switch (r.type) {
+      case 'ready': {
+        // Also after the tab was hidden and shown (the page reloads): the webview answers with `view`.
+        this.ready = false;
+        const path = this.requestedPath ?? this.path;
+        this.requestedPath = undefined;
+        await this.host.post({ type: 'init', strings: icapLogStrings(), locale: vscode.env.language, ...(path ? { path } : {}) });
+        return;
+      }
+      case 'view': {
+        this.ready = true;
+        this.filter = r.filter;
+        this.follow = r.follow;
+        const path = this.requestedPath ?? (r.path && isAbsolute(r.path) ? r.path : undefined) ?? defaultIcapLogPath();
+        this.requestedPath = undefined;
+        if (path) this.open(path);
+        else this.postFile();
+        return;
+      }
+      case 'filter':
+        this.setFilter(r.filter);
+        return;
+      case 'follow':
+        this.follow = r.on;
+        this.session?.setFollow(r.on);
+        return;
+      case 'pageBefore':
+        await this.session?.pageBefore(r.epoch, r.cursor);
+        return;
+      case 'openFile': {
+        const path = await pickLogFile();
+        if (path) this.open(path);
+        return;
+      }
+      case 'copyGrep': {
+        if (!this.path) return;
+        await vscode.env.clipboard.writeText(grepCommandLine(toLogFilter(this.filter), this.path));
+        vscode.window.setStatusBarMessage(vscode.l10n.t('The grep command was copied to the clipboard.'), 4000);
+        return;
+      }
+    }
+  }
+
+  dispose(): void {
+    this.session?.dispose();
+    this.session = undefined;
+    this.onDispose();
+  }
+
+  private postFile(): void {
+    const spec = toLogFilter(this.filter);
+    const msg: IcapLogMessage = {
+      type: 'file',
+      grep: grepCommandLine(spec, this.path ?? 'preprocessor_icap.log'),
+      grepTimeOmitted: grepPipeline(spec).timeRangeOmitted,
+      follow: this.follow,
+    };
+    if (this.path) msg.path = this.path;
+    void this.host.post(msg);
+  }
+
+  private setFilter(filter: IcapLogViewFilter): void {
+    const spec = toLogFilter(filter, timeOptions());
+    try {
+      if (this.session) this.session.setFilter(spec);
+      else compileFilter(spec);
+    } catch (err) {
+      if (err instanceof IcapLogFilterError) {
+        void this.host.post({ type: 'filterError', field: err.field, message: err.message });
+        return;
+      }
+      throw err;
+    }
+    this.filter = filter;
+    this.postFile();
+  }
+
+  private open(path: string): void {
+    this.session?.dispose();
+    this.session = undefined;
+    this.path = path;
+    const time = timeOptions();
+    const post = (m: IcapLogMessage) => void this.host.post(m);
+    const events = {
+      page: (p: { epoch: number; kind: 'tail' | 'before'; lines: Parameters<typeof toViewLine>[0][]; startCursor: number; atStart: boolean; size: number }) =>
+        post({ type: 'page', epoch: p.epoch, kind: p.kind, lines: p.lines.map((l) => toViewLine(l, time)), startCursor: p.startCursor, atStart: p.atStart, size: p.size }),
+      append: (a: { epoch: number; lines: Parameters<typeof toViewLine>[0][]; skippedBytes?: number; size: number }) =>
+        post({ type: 'append', epoch: a.epoch, lines: a.lines.map((l) => toViewLine(l, time)), size: a.size, ...(a.skippedBytes ? { skippedBytes: a.skippedBytes } : {}) }),
+      reset: (kind: 'rotated' | 'truncated', epoch: number) => post({ type: 'append', epoch, lines: [], reset: kind, size: 0 }),
+      count: (c: { epoch: number; state: 'running' | 'done' | 'error'; matched: number; lines: number; done: number; total: number; error?: unknown }) => {
+        const { error, ...rest } = c;
+        post(error === undefined ? { type: 'count', ...rest } : { type: 'count', ...rest, error: error instanceof Error ? error.message : String(error) });
+      },
+      error: (err: unknown) => {
+        const message = err instanceof Error ? err.message : String(err);
+        this.log.warn(`[icap log] ${message}`);
+        post({ type: 'error', message });
+      },
+    };
+    let session: IcapLogViewerSession;
+    try {
+      session = new IcapLogViewerSession(new LocalFileSource(path), toLogFilter(this.filter, time), events);
+    } catch (err) {
+      if (!(err instanceof IcapLogFilterError)) throw err;
+      // A restored filter that no longer compiles: show the error, open without it.
+      post({ type: 'filterError', field: err.field, message: err.message });
+      this.filter = defaultIcapLogViewFilter;
+      session = new IcapLogViewerSession(new LocalFileSource(path), toLogFilter(this.filter, time), events);
+    }
+    this.session = session;
+    this.postFile();
+    session.start().then(
+      () => {
+        if (this.session === session) session.setFollow(this.follow);
+      },
+      (err: unknown) => {
+        if (this.session === session) events.error(err);
+      },
+    );
+  }
+}
+
+function icapLogStrings(): IcapLogStrings {
+  return {
+    title: vscode.l10n.t('KDS ICAP Log'),
+    openFile: vscode.l10n.t('Open File…'),
+    noFile: vscode.l10n.t('No ICAP log is open. The default log {0} does not exist on this machine; open a log file.', '/var/log/kaspersky/services/preprocessor_icap/preprocessor_icap.log'),
+    filters: vscode.l10n.t('Filters'),
+    mode: vscode.l10n.t('Scan mode'),
+    modeAll: vscode.l10n.t('All modes'),
+    modeSimple: vscode.l10n.t('Standard (blocking_simple)'),
+    modeAdvanced: vscode.l10n.t('Extended (blocking_advanced)'),
+    verdictOnly: vscode.l10n.t('Verdict lines only'),
+    search: vscode.l10n.t('Search'),
+    searchPlaceholder: vscode.l10n.t('Text or regular expression'),
+    regex: vscode.l10n.t('Regular expression'),
+    matchCase: vscode.l10n.t('Match case'),
+    timeFrom: vscode.l10n.t('From'),
+    timeTo: vscode.l10n.t('To'),
+    timePlaceholder: vscode.l10n.t('e.g. 2024-05-01 10:00:00'),
+    follow: vscode.l10n.t('Follow'),
+    fieldsAsColumns: vscode.l10n.t('Fields as columns'),
+    copyGrep: vscode.l10n.t('Copy grep command'),
+    grepTimeOmitted: vscode.l10n.t('The time range has no grep equivalent: the command leaves it out.'),
+    countDone: vscode.l10n.t('{0} matching lines (of {1})'),
+    countRunning: vscode.l10n.t('Counting… {0} matching lines so far ({1}% of the file read)'),
+    countFailed: vscode.l10n.t('Counting failed: {0}'),
+    countCancelled: vscode.l10n.t('Counting…'),
+    loadingEarlier: vscode.l10n.t('Loading earlier lines…'),
+    searchingEarlier: vscode.l10n.t('Searching earlier lines… {0}% of the file left'),
+    startOfFile: vscode.l10n.t('Start of the file'),
+    noMatches: vscode.l10n.t('No lines match the filter.'),
+    rotated: vscode.l10n.t('The log was rotated: showing the new file.'),
+    truncated: vscode.l10n.t('The log was truncated: showing it from the start.'),
+    skipped: vscode.l10n.t('{0} bytes of new log lines arrived at once and were skipped; showing the latest lines.'),
+    lineShortened: vscode.l10n.t('Line shortened: {0} of {1} bytes shown'),
+    partialLine: vscode.l10n.t('The line is still being written'),
+    linesLabel: vscode.l10n.t('ICAP log lines'),
+    colLine: vscode.l10n.t('Line'),
+    details: vscode.l10n.t('Line details'),
+    close: vscode.l10n.t('Close'),
+    fileSize: vscode.l10n.t('Size: {0}'),
+    heldLimit: vscode.l10n.t('Only the newest {0} lines are kept in the view; narrow the filter to see earlier ones.'),
+  };
+}

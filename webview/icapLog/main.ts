@@ -1,0 +1,332 @@
+/**
+ * The ICAP log viewer panel (browser side). The host pages the file (tail first, earlier pages
+ * on request), follows it, filters and counts; this page edits the filter, holds the lines it was
+ * sent and draws the ones in view. View state (file, filter, follow, columns) survives reloads.
+ */
+import './style.css';
+import { button, checkbox, dropdown, textField } from '../components/controls';
+import { clear, h } from '../components/dom';
+import { createStrings, type Strings } from '../shared/l10n';
+import { createChannel, getState, setState } from '../shared/vscodeApi';
+import {
+  type IcapLogMessage,
+  type IcapLogRequest,
+  type IcapLogStringId,
+  type IcapLogViewFilter,
+  type IcapLogViewMode,
+  type IcapViewLine,
+  defaultIcapLogViewFilter,
+  icapLogModes,
+  maxSearchLength,
+  maxTimeInputLength,
+} from '../../src/webviewProtocol/icapLog';
+import { LogList, renderHighlighted } from './logList';
+
+/** Lines held in the page at most (about 100 000 × a few hundred bytes). */
+const maxHeldLines = 100_000;
+/** Field keys shown as columns at most. */
+const maxFieldColumns = 6;
+
+interface ViewState {
+  path: string;
+  mode: string;
+  verdictOnly: boolean;
+  text: string;
+  regex: boolean;
+  matchCase: boolean;
+  timeFrom: string;
+  timeTo: string;
+  follow: boolean;
+  fieldsAsColumns: boolean;
+}
+
+const saved = getState<ViewState>({ path: '', ...defaultIcapLogViewFilter, follow: false, fieldsAsColumns: false });
+const channel = createChannel<IcapLogMessage, IcapLogRequest>(['init', 'file', 'filterError', 'page', 'append', 'count', 'error']);
+
+let S: Strings<IcapLogStringId> | undefined;
+let ui: ReturnType<typeof buildUi> | undefined;
+let epoch = -1;
+let startCursor = 0;
+let atStart = true;
+let loading = false;
+let fileSize = 0;
+
+function currentFilter(): IcapLogViewFilter {
+  return {
+    mode: (icapLogModes as readonly string[]).includes(saved.mode) ? (saved.mode as IcapLogViewMode) : 'all',
+    verdictOnly: saved.verdictOnly,
+    text: saved.text.slice(0, maxSearchLength),
+    regex: saved.regex,
+    matchCase: saved.matchCase,
+    timeFrom: saved.timeFrom.slice(0, maxTimeInputLength),
+    timeTo: saved.timeTo.slice(0, maxTimeInputLength),
+  };
+}
+
+function save(patch: Partial<ViewState>): void {
+  Object.assign(saved, patch);
+  setState({ ...saved });
+}
+
+channel.onMessage((m) => {
+  switch (m.type) {
+    case 'init':
+      S = createStrings(m.strings, m.locale);
+      document.title = S.t('title');
+      ui = buildUi(S);
+      if (m.path) save({ path: m.path });
+      channel.post({ type: 'view', path: saved.path, filter: currentFilter(), follow: saved.follow });
+      break;
+    case 'file':
+      save({ path: m.path ?? '' });
+      epoch = -1;
+      ui?.showFile(m.path, m.grep, m.grepTimeOmitted);
+      break;
+    case 'filterError':
+      ui?.showFilterError(m.field, m.message);
+      break;
+    case 'page':
+      if (m.kind === 'tail') {
+        epoch = m.epoch;
+        loading = false;
+        ui?.list.reset(m.lines);
+      } else {
+        if (m.epoch !== epoch) return;
+        loading = false;
+        ui?.list.prepend(m.lines);
+      }
+      startCursor = m.startCursor;
+      atStart = m.atStart;
+      fileSize = m.size;
+      ui?.afterLines();
+      maybeLoadEarlier();
+      break;
+    case 'append':
+      if (m.reset) {
+        ui?.notice(S!.t(m.reset === 'rotated' ? 'rotated' : 'truncated'));
+        return; // a new tail page follows
+      }
+      if (m.epoch !== epoch || !ui) return;
+      if (m.skippedBytes) {
+        ui.notice(S!.t('skipped', S!.formatNumber(m.skippedBytes)));
+        ui.list.reset(m.lines);
+        atStart = false;
+        startCursor = m.lines[0]?.offset ?? m.size;
+      } else if (ui.list.append(m.lines, maxHeldLines) > 0) {
+        atStart = false;
+        startCursor = ui.list.first?.offset ?? startCursor;
+      }
+      fileSize = m.size;
+      ui.afterLines();
+      break;
+    case 'count':
+      if (m.epoch === epoch || epoch === -1) ui?.showCount(m);
+      break;
+    case 'error':
+      ui?.showError(m.message);
+      loading = false;
+      break;
+  }
+});
+channel.post({ type: 'ready' });
+
+/** Ask for the page before the first line held while the top of the list is in view. */
+function maybeLoadEarlier(): void {
+  if (!ui || loading || atStart || epoch < 0 || !ui.list.nearTop()) {
+    ui?.showEdge();
+    return;
+  }
+  if (ui.list.length >= maxHeldLines) {
+    ui.showEdge(true);
+    return;
+  }
+  loading = true;
+  ui.showEdge();
+  channel.post({ type: 'pageBefore', epoch, cursor: startCursor });
+}
+
+function postFilter(): void {
+  ui?.showFilterError(undefined, '');
+  channel.post({ type: 'filter', filter: currentFilter() });
+}
+
+let filterTimer: number | undefined;
+function postFilterSoon(): void {
+  if (filterTimer !== undefined) window.clearTimeout(filterTimer);
+  filterTimer = window.setTimeout(() => {
+    filterTimer = undefined;
+    postFilter();
+  }, 350);
+}
+
+/** `template` with {0}, {1}… replaced by nodes (text stays text). */
+function fill(template: string, parts: Array<Node | string>): Array<Node | string> {
+  const out: Array<Node | string> = [];
+  let at = 0;
+  for (const m of template.matchAll(/\{(\d+)\}/g)) {
+    if (m.index! > at) out.push(template.slice(at, m.index));
+    out.push(parts[Number(m[1])] ?? m[0]);
+    at = m.index! + m[0].length;
+  }
+  if (at < template.length) out.push(template.slice(at));
+  return out;
+}
+
+function buildUi(s: Strings<IcapLogStringId>) {
+  const root = document.getElementById('root')!;
+  clear(root);
+
+  // File row
+  const pathEl = h('span', { class: 'path kds-mono', 'data-testid': 'icap-path' });
+  const sizeEl = h('span', { class: 'kds-muted' });
+  const openBtn = button({ label: s.t('openFile'), appearance: 'secondary', onClick: () => channel.post({ type: 'openFile' }) });
+  const fileRow = h('div', { class: 'kds-row-gap file-row' }, openBtn.el, pathEl, sizeEl);
+
+  // Filters
+  const mode = dropdown({
+    label: s.t('mode'),
+    value: saved.mode,
+    options: [
+      { value: 'all', label: s.t('modeAll') },
+      { value: 'blocking_simple', label: s.t('modeSimple') },
+      { value: 'blocking_advanced', label: s.t('modeAdvanced') },
+    ],
+    onChange: (v) => {
+      save({ mode: v });
+      postFilter();
+    },
+  });
+  mode.el.setAttribute('data-testid', 'icap-mode');
+  const verdict = checkbox({ label: s.t('verdictOnly'), checked: saved.verdictOnly, onChange: (v) => (save({ verdictOnly: v }), postFilter()) });
+  verdict.el.setAttribute('data-testid', 'icap-verdict-only');
+  const search = textField({ label: s.t('search'), placeholder: s.t('searchPlaceholder'), value: saved.text, maxLength: maxSearchLength, onInput: (v) => (save({ text: v }), postFilterSoon()) });
+  search.el.classList.add('search');
+  const regex = checkbox({ label: s.t('regex'), checked: saved.regex, onChange: (v) => (save({ regex: v }), postFilter()) });
+  const matchCase = checkbox({ label: s.t('matchCase'), checked: saved.matchCase, onChange: (v) => (save({ matchCase: v }), postFilter()) });
+  const from = textField({ label: s.t('timeFrom'), placeholder: s.t('timePlaceholder'), value: saved.timeFrom, maxLength: maxTimeInputLength, onInput: (v) => (save({ timeFrom: v }), postFilterSoon()) });
+  const to = textField({ label: s.t('timeTo'), placeholder: s.t('timePlaceholder'), value: saved.timeTo, maxLength: maxTimeInputLength, onInput: (v) => (save({ timeTo: v }), postFilterSoon()) });
+  from.el.classList.add('time');
+  to.el.classList.add('time');
+  const follow = checkbox({ label: s.t('follow'), checked: saved.follow, onChange: (v) => (save({ follow: v }), channel.post({ type: 'follow', on: v })) });
+  follow.el.setAttribute('data-testid', 'icap-follow');
+  const fieldsCols = checkbox({ label: s.t('fieldsAsColumns'), checked: saved.fieldsAsColumns, onChange: (v) => (save({ fieldsAsColumns: v }), updateColumns()) });
+  const filterRow = h('div', { class: 'kds-row-gap filters', role: 'group', 'aria-label': s.t('filters') }, mode.el, verdict.el, search.el, regex.el, matchCase.el, from.el, to.el, follow.el, fieldsCols.el);
+  const filterError = h('div', { class: 'filter-error', role: 'alert', hidden: true });
+
+  // Status: count + grep command
+  const countBox = h('span', { class: 'count', role: 'status', 'aria-live': 'polite' });
+  const grepText = h('code', { class: 'grep kds-mono', 'data-testid': 'icap-grep' });
+  const grepNote = h('span', { class: 'kds-muted', hidden: true }, s.t('grepTimeOmitted'));
+  const copyBtn = button({ label: s.t('copyGrep'), appearance: 'secondary', onClick: () => channel.post({ type: 'copyGrep' }) });
+  const statusRow = h('div', { class: 'kds-row-gap status-row' }, countBox, copyBtn.el, grepText, grepNote);
+  const noticeEl = h('div', { class: 'notice', role: 'status', hidden: true });
+  const errorEl = h('div', { class: 'error', role: 'alert', hidden: true });
+  const edgeEl = h('div', { class: 'edge kds-muted', role: 'status' });
+
+  const list = new LogList({
+    label: s.t('linesLabel'),
+    lineHeader: s.t('colLine'),
+    shortenedTitle: (shown, total) => s.t('lineShortened', s.formatNumber(shown), s.formatNumber(total)),
+    partialTitle: s.t('partialLine'),
+    onNearTop: () => maybeLoadEarlier(),
+    onActivate: (line) => showDetails(line),
+  });
+  const empty = h('div', { class: 'empty kds-muted', hidden: true });
+
+  // Details of one line (the whole text, wrapped, and its fields)
+  const detailsBody = h('div', {});
+  const closeBtn = button({ label: s.t('close'), appearance: 'secondary', onClick: () => hideDetails() });
+  const details = h('section', { class: 'details', hidden: true, 'aria-label': s.t('details') }, h('h2', {}, h('span', {}, s.t('details')), closeBtn.el), detailsBody);
+  details.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') hideDetails();
+  });
+
+  root.append(h('div', { class: 'icaplog' }, fileRow, filterRow, filterError, statusRow, noticeEl, errorEl, edgeEl, list.el, empty, details));
+
+  function showDetails(line: IcapViewLine): void {
+    clear(detailsBody);
+    const pre = h('pre', { class: 'kds-mono' });
+    renderHighlighted(pre, line);
+    if (line.truncated) pre.append(h('span', { class: 'll-cut' }, ` … (${s.t('lineShortened', s.formatNumber(new TextEncoder().encode(line.text).length), s.formatNumber(line.byteLength))})`));
+    detailsBody.append(pre);
+    if (line.fields?.length) {
+      const dl = h('dl', {});
+      for (const [k, v] of line.fields) dl.append(h('dt', {}, k), h('dd', {}, v));
+      detailsBody.append(dl);
+    }
+    details.hidden = false;
+    (closeBtn.el as HTMLElement).focus();
+  }
+  function hideDetails(): void {
+    details.hidden = true;
+    list.focus();
+  }
+
+  function updateColumns(): void {
+    if (!saved.fieldsAsColumns) {
+      list.setColumns([]);
+      return;
+    }
+    const freq = new Map<string, number>();
+    for (const l of list.all()) for (const [k] of l.fields ?? []) freq.set(k, (freq.get(k) ?? 0) + 1);
+    const keys = [...freq].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, maxFieldColumns).map(([k]) => k);
+    list.setColumns(keys);
+  }
+
+  return {
+    list,
+    showFile(path: string | undefined, grep: string, timeOmitted: boolean) {
+      pathEl.textContent = path ?? '';
+      pathEl.title = path ?? '';
+      sizeEl.textContent = '';
+      grepText.textContent = grep;
+      grepText.title = grep;
+      grepNote.hidden = !timeOmitted;
+      copyBtn.disabled = !path;
+      noticeEl.hidden = true;
+      errorEl.hidden = true;
+      clear(countBox);
+      list.reset([]);
+      empty.hidden = !!path;
+      empty.textContent = path ? '' : s.t('noFile');
+      edgeEl.textContent = '';
+    },
+    showFilterError(field: string | undefined, message: string) {
+      filterError.hidden = !field;
+      filterError.textContent = message;
+      for (const [f, c] of [['search', search], ['timeFrom', from], ['timeTo', to]] as const) c.el.toggleAttribute('aria-invalid', f === field);
+    },
+    showCount(c: { state: 'running' | 'done' | 'error'; matched: number; lines: number; done: number; total: number; error?: string }) {
+      clear(countBox);
+      if (c.state === 'error') {
+        countBox.append(s.t('countFailed', c.error ?? ''));
+        return;
+      }
+      const n = h('span', { class: 'n', 'data-testid': 'icap-count', 'data-state': c.state }, String(c.matched));
+      if (c.state === 'done') countBox.append(...fill(s.t('countDone'), [n, s.formatNumber(c.lines)]));
+      else countBox.append(...fill(s.t('countRunning'), [n, String(c.total ? Math.floor((100 * c.done) / c.total) : 0)]));
+    },
+    notice(text: string) {
+      noticeEl.textContent = text;
+      noticeEl.hidden = false;
+    },
+    showError(message: string) {
+      errorEl.textContent = message;
+      errorEl.hidden = false;
+    },
+    /** After lines changed: sizes, columns, the empty message. */
+    afterLines() {
+      sizeEl.textContent = s.t('fileSize', s.formatNumber(fileSize));
+      errorEl.hidden = true;
+      updateColumns();
+      empty.hidden = list.length > 0 || !atStart;
+      empty.textContent = list.length ? '' : s.t('noMatches');
+    },
+    /** The line above the list: loading / searching / start of the file / limit. */
+    showEdge(limit = false) {
+      if (limit) edgeEl.textContent = s.t('heldLimit', s.formatNumber(maxHeldLines));
+      else if (loading) edgeEl.textContent = list.length || startCursor < fileSize ? s.t('searchingEarlier', String(fileSize ? Math.ceil((100 * startCursor) / fileSize) : 0)) : s.t('loadingEarlier');
+      else edgeEl.textContent = atStart && list.length ? s.t('startOfFile') : '';
+    },
+  };
+}
