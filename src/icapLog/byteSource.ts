@@ -47,6 +47,11 @@ export class IcapLogSourceError extends Error {
  */
 export class LocalFileSource implements ByteSource {
   private handle: FileHandle | undefined;
+  /** One open at a time: concurrent first calls must share a handle, not close each other's. */
+  private opening: Promise<void> | undefined;
+  /** Reads in progress per handle: a handle replaced on rotation is closed only when they end. */
+  private readonly busy = new Map<FileHandle, number>();
+  private readonly retired = new Set<FileHandle>();
   private ino = -1;
   private dev = -1;
   private lastSize = 0;
@@ -59,11 +64,23 @@ export class LocalFileSource implements ByteSource {
     return this.path;
   }
 
+  private reopen(): Promise<void> {
+    this.opening ??= this.openHandle().finally(() => {
+      this.opening = undefined;
+    });
+    return this.opening;
+  }
+
+  private async ensureOpen(): Promise<FileHandle> {
+    while (!this.handle) await this.reopen();
+    return this.handle;
+  }
+
   private async openHandle(): Promise<void> {
     try {
       const h = await open(this.path, 'r');
       const s = await h.stat();
-      await this.handle?.close().catch(() => undefined);
+      if (this.handle) this.retire(this.handle);
       this.handle = h;
       this.ino = s.ino;
       this.dev = s.dev;
@@ -73,8 +90,13 @@ export class LocalFileSource implements ByteSource {
     }
   }
 
+  private retire(h: FileHandle): void {
+    if (this.busy.has(h)) this.retired.add(h);
+    else void h.close().catch(() => undefined);
+  }
+
   async stat(): Promise<SourceStat> {
-    if (!this.handle) await this.openHandle();
+    const before = await this.ensureOpen();
     let byPath: Awaited<ReturnType<typeof stat>> | undefined;
     try {
       byPath = await stat(this.path);
@@ -82,11 +104,14 @@ export class LocalFileSource implements ByteSource {
       byPath = undefined; // rotated away, new file not created yet: keep reading the old one
     }
     if (byPath && (byPath.ino !== this.ino || byPath.dev !== this.dev)) {
-      await this.openHandle();
-      this.generation++;
-      this.lastChange = 'rotated';
+      // Concurrent stat() calls see the same rotation once: only the first reopens.
+      if (this.handle === before) {
+        await this.reopen();
+        this.generation++;
+        this.lastChange = 'rotated';
+      } else await this.ensureOpen();
     } else {
-      const size = (await this.handle!.stat()).size;
+      const size = (await (await this.ensureOpen()).stat()).size;
       if (size < this.lastSize) {
         this.generation++;
         this.lastChange = 'truncated';
@@ -99,21 +124,32 @@ export class LocalFileSource implements ByteSource {
   }
 
   async read(position: number, length: number): Promise<Buffer> {
-    if (!this.handle) await this.openHandle();
-    const buf = Buffer.allocUnsafe(length);
-    let got = 0;
-    while (got < length) {
-      const { bytesRead } = await this.handle!.read(buf, got, length - got, position + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
+    const h = await this.ensureOpen();
+    this.busy.set(h, (this.busy.get(h) ?? 0) + 1);
+    try {
+      const buf = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await h.read(buf, got, length - got, position + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return got === length ? buf : buf.subarray(0, got);
+    } finally {
+      const n = (this.busy.get(h) ?? 1) - 1;
+      if (n > 0) this.busy.set(h, n);
+      else {
+        this.busy.delete(h);
+        if (this.retired.delete(h)) void h.close().catch(() => undefined);
+      }
     }
-    return got === length ? buf : buf.subarray(0, got);
   }
 
   async close(): Promise<void> {
+    await this.opening?.catch(() => undefined);
     const h = this.handle;
     this.handle = undefined;
-    await h?.close().catch(() => undefined);
+    if (h) this.retire(h);
   }
 }
 
