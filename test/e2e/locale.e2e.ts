@@ -1,0 +1,74 @@
+/**
+ * Scenario 8 of issue 6: KDS in Russian in a real VS Code (code-server 4.100.3, headless Chromium).
+ *
+ * What switches the language here: code-server `--locale ru` alone does NOT — VS Code adopts a
+ * display language only when a language pack for it is installed, and otherwise resolves to
+ * "en" (vscode.env.language = "en", package.nls.json used). No Russian language pack is
+ * available offline, so the test installs a stand-in language pack with an EMPTY translation of
+ * VS Code's own strings (support/codeServer.ts languagePackStub): VS Code's workbench stays in
+ * English, and every Russian string asserted below comes from KDS's own package.nls.ru.json
+ * (view and command titles, welcome content) and l10n/bundle.l10n.ru.json (status bar).
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import type { DemoSetup } from '../../src/demo/demoSetup';
+import { type CodeServer, freshDir, removeDir, skipReason, startCodeServer } from './support/codeServer';
+import { demoWorkspace } from './support/fixtures';
+import { closeQuickInput, closeWorkbench, launchBrowser, openKdsContainer, openWorkbench, quickInput, saveScreenshot, scenario, statusBarText, viewTitles, waitFor, welcomeText } from './support/workbench';
+
+const skip = skipReason();
+
+describe('KDS in Russian (code-server --locale ru + a stand-in language pack)', { skip, timeout: 300_000 }, () => {
+  let base: string;
+  let cs: CodeServer;
+  let browser: Browser;
+  let page: Page | undefined;
+  let demo: DemoSetup | undefined;
+
+  before(async () => {
+    base = freshDir('kds-e2e-ru-');
+    cs = await startCodeServer(base, { locale: 'ru', languagePackStub: true });
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    if (page) await closeWorkbench(page);
+    await browser?.close().catch(() => undefined);
+    await cs?.stop();
+    await demo?.emulator.close().catch(() => undefined);
+    if (base) removeDir(base);
+  });
+
+  test('8. view titles, welcome content, a command title and the status bar appear in Russian', async (t) => {
+    const ws = join(base, 'ws-ru');
+    mkdirSync(ws);
+    demo = await demoWorkspace(ws);
+    writeFileSync(join(ws, 'readme.txt'), 'ru\n');
+    page = await openWorkbench(browser, cs.folderUrl(ws), { locale: 'ru-RU' });
+    await scenario(t, () => page, '8-russian', async () => {
+      const p = page!;
+      await openKdsContainer(p);
+      const titles = await waitFor('the three KDS views', async () => {
+        const shown = (await viewTitles(p)).map((s) => s.toLowerCase());
+        return shown.length === 3 ? shown : undefined;
+      });
+      assert.deepEqual(titles, ['входная папка', 'выходная папка', 'карантин']);
+      const status = await waitFor('the KDS status bar entry', async () => (await statusBarText(p)) || undefined, 30_000);
+      assert.equal(status, 'KDS остановлен');
+      assert.equal(await welcomeText(p, 'Выходная папка'), 'Чистых файлов пока нет.');
+
+      // A command title in the palette (the category stays "KDS").
+      await p.keyboard.press('F1');
+      const widget = quickInput(p);
+      await widget.waitFor({ state: 'visible' });
+      await widget.locator('input.input').fill('>KDS: Начать');
+      const row = widget.locator('.quick-input-list .monaco-list-row').filter({ has: p.locator('.label-name', { hasText: /^KDS: Начать сканирование$/ }) });
+      await row.first().waitFor({ state: 'visible' });
+      await saveScreenshot(p, '8-russian-palette');
+      await closeQuickInput(p);
+    });
+  });
+});

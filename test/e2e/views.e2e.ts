@@ -1,0 +1,292 @@
+/**
+ * KDS in a real VS Code (code-server 4.100.3) driven through headless Chromium, like a person:
+ * scenarios 1–4 and 9 of issue 6. Every assertion reads the workbench's DOM. One code-server
+ * serves several workspaces; each scenario group opens its own window (own extension host).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { Agent, request } from 'undici';
+import type { DemoSetup } from '../../src/demo/demoSetup';
+import { type CodeServer, freshDir, removeDir, resultsDir, skipReason, startCodeServer } from './support/codeServer';
+import { EICAR, type PendingWorkspace, demoWorkspace, pendingApprovalWorkspace } from './support/fixtures';
+import {
+  activityBadge,
+  answerDialog,
+  closeQuickInput,
+  closeWorkbench,
+  kdsStatusItem,
+  launchBrowser,
+  openKdsContainer,
+  openWorkbench,
+  pickQuickItem,
+  quickInput,
+  runCommand,
+  scenario,
+  snapshotViews,
+  statusBarText,
+  viewRows,
+  viewTitles,
+  waitFor,
+  waitForNotification,
+  waitForRow,
+  welcomeText,
+} from './support/workbench';
+
+const skip = skipReason();
+
+describe('KDS in a real VS Code (code-server + Chromium)', { skip, timeout: 600_000 }, () => {
+  let base: string;
+  let cs: CodeServer;
+  let browser: Browser;
+  let page: Page | undefined;
+  let demo: DemoSetup | undefined;
+  let pending: PendingWorkspace | undefined;
+
+  before(async () => {
+    base = freshDir('kds-e2e-views-');
+    cs = await startCodeServer(base);
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    if (page) await closeWorkbench(page);
+    await browser?.close().catch(() => undefined);
+    await cs?.stop();
+    await demo?.emulator.close().catch(() => undefined);
+    await pending?.emulator.close().catch(() => undefined);
+    if (base) removeDir(base);
+  });
+
+  test('1. the KDS container shows Input, Output and Quarantine; no configuration → welcome content', async (t) => {
+    const ws = join(base, 'ws-empty');
+    mkdirSync(ws);
+    writeFileSync(join(ws, 'notes.txt'), 'nothing to scan here\n');
+    page = await openWorkbench(browser, cs.folderUrl(ws));
+    await scenario(t, () => page, '1-container-welcome', async () => {
+      await openKdsContainer(page!);
+      const titles = await waitFor('the three KDS views', async () => {
+        const shown = (await viewTitles(page!)).map((s) => s.toLowerCase());
+        return shown.length === 3 ? shown : undefined;
+      });
+      assert.deepEqual(titles, ['input', 'output', 'quarantine']);
+      const welcome = await waitFor('the welcome content in Input', async () => (await welcomeText(page!, 'Input')) || undefined);
+      assert.match(welcome, /No KDS configuration in this workspace/);
+      for (const button of ['Open or Create Configuration', 'Start Embedded KATA and Demo', 'Read the Getting Started Walkthrough']) {
+        assert.ok(welcome.includes(button), `welcome shows "${button}": ${welcome}`);
+      }
+      assert.equal(await statusBarText(page!), '', 'no KDS status bar entry without a configuration');
+    });
+    await closeWorkbench(page);
+    page = undefined;
+  });
+
+  test('2. Start Scanning with the embedded KATA: clean → Output, EICAR → Quarantine, badge and status bar', async (t) => {
+    const ws = join(base, 'ws-demo');
+    demo = await demoWorkspace(ws);
+    page = await openWorkbench(browser, cs.folderUrl(ws));
+    await scenario(t, () => page, '2-scan-clean-and-eicar', async () => {
+      const p = page!;
+      await openKdsContainer(p);
+      await waitFor('"Scanning is stopped." in Input', async () => /Scanning is stopped/.test(await welcomeText(p, 'Input')) || undefined);
+      await runCommand(p, 'KDS: Start Scanning');
+      await waitFor('the status bar to say KDS is running', async () => {
+        const s = await statusBarText(p);
+        return s && !/stopped/i.test(s) ? s : undefined;
+      });
+
+      // Watch Input from before the files exist, so a file seen there is on record.
+      const seenInInput = new Map<string, string>();
+      let watching = true;
+      const watcher = (async () => {
+        while (watching) {
+          const views = await snapshotViews(p).catch(() => ({}) as Record<string, never>);
+          for (const r of views.input ?? []) if (!seenInInput.has(r.label)) seenInInput.set(r.label, r.description);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
+      writeFileSync(join(demo!.dir, 'in', 'clean.txt'), 'a perfectly clean file\n');
+      writeFileSync(join(demo!.dir, 'in', 'eicar.com'), EICAR);
+
+      const clean = await waitForRow(p, 'Output', 'clean.txt', /not detected/, 60_000);
+      const bad = await waitForRow(p, 'Quarantine', 'eicar.com', /detected/, 60_000);
+      watching = false;
+      await watcher;
+      t.diagnostic(`seen in Input first: ${JSON.stringify([...seenInInput])}`);
+      assert.ok(seenInInput.has('clean.txt'), 'clean.txt was shown in Input before it moved');
+      assert.ok(seenInInput.has('eicar.com'), 'eicar.com was shown in Input before it moved');
+      assert.doesNotMatch(bad.description, /not detected/);
+      assert.match(clean.description, /not detected/);
+      const input = await viewRows(p, 'Input');
+      assert.ok(!input.some((r) => r.label === 'clean.txt' || r.label === 'eicar.com'), `both left Input: ${JSON.stringify(input)}`);
+
+      assert.equal(await waitFor('the Quarantine badge', async () => (await activityBadge(p)) || undefined), '1');
+      const status = await waitFor('the status bar to count the quarantined file', async () => {
+        const s = await statusBarText(p);
+        return /\b1\b/.test(s) ? s : undefined;
+      });
+      assert.match(status, /KDS/);
+      const bug = kdsStatusItem(p).locator('.codicon-bug');
+      assert.equal(await bug.count(), 1, `the quarantine count carries the bug icon: ${status}`);
+      assert.ok(existsSync(join(demo!.dir, 'out', 'clean.txt')) && existsSync(join(demo!.dir, 'qrnt', 'eicar.com')), 'the files are where the views say');
+    });
+  });
+
+  test('3. Edit Exclude List: add *.doc; report.doc stays in Input, excluded; the file holds the line', async (t) => {
+    assert.ok(page && demo, 'scenario 2 left the demo workbench open');
+    await scenario(t, () => page, '3-exclude-doc', async () => {
+      const p = page!;
+      await runCommand(p, 'KDS: Edit Exclude List');
+      const widget = quickInput(p);
+      await widget.waitFor({ state: 'visible' });
+      await widget.locator('input.input').fill('*.doc');
+      await pickQuickItem(p, 'Add "*.doc"');
+      const entry = widget
+        .locator('.quick-input-list .monaco-list-row')
+        .filter({ hasText: /matches 0 file/ })
+        .filter({ has: p.locator('.label-name', { hasText: /^\*\.doc$/ }) });
+      await entry.first().waitFor({ state: 'visible' });
+      await closeQuickInput(p);
+      const lines = readFileSync(join(demo!.dir, 'exclude_list.txt'), 'utf8').split(/\r?\n/);
+      assert.ok(lines.includes('*.doc'), `exclude_list.txt holds "*.doc": ${JSON.stringify(lines)}`);
+
+      writeFileSync(join(demo!.dir, 'in', 'report.doc'), 'quarterly report\n');
+      await waitForRow(p, 'Input', 'report.doc', /excluded/, 30_000);
+      // It stays: for three more seconds it is still in Input, excluded, and nowhere else.
+      const end = Date.now() + 3_000;
+      while (Date.now() < end) {
+        const views = await snapshotViews(p);
+        const row = views.input?.find((r) => r.label === 'report.doc');
+        assert.ok(row && /excluded/.test(row.description), `report.doc still excluded in Input: ${JSON.stringify(views.input)}`);
+        assert.ok(!views.output?.some((r) => r.label === 'report.doc') && !views.quarantine?.some((r) => r.label === 'report.doc'));
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      assert.ok(existsSync(join(demo!.dir, 'in', 'report.doc')), 'report.doc is still in in/');
+    });
+  });
+
+  test('4. Release from Quarantine with the modal confirmation: the file appears in Output', async (t) => {
+    assert.ok(page && demo, 'scenario 2 left the demo workbench open');
+    await scenario(t, () => page, '4-release', async () => {
+      const p = page!;
+      await runCommand(p, 'KDS: Release from Quarantine');
+      await pickQuickItem(p, 'eicar.com');
+      const text = await answerDialog(p, /Release "eicar\.com" from quarantine\?/, 'Release');
+      assert.match(text, /detected/, `the confirmation names KATA's verdict: ${text}`);
+      const widget = quickInput(p);
+      await widget.waitFor({ state: 'visible' });
+      await widget.locator('input.input').fill('e2e: known test file');
+      await p.keyboard.press('Enter');
+      await waitForNotification(p, /"eicar\.com" was released to/);
+      await waitForRow(p, 'Output', 'eicar.com', undefined, 20_000);
+      await waitFor('eicar.com to leave Quarantine', async () => !(await viewRows(p, 'Quarantine')).some((r) => r.label === 'eicar.com') || undefined);
+      await waitFor('the Quarantine badge to clear', async () => ((await activityBadge(p)) === '' ? true : undefined));
+      assert.ok(existsSync(join(demo!.dir, 'out', 'eicar.com')) && !existsSync(join(demo!.dir, 'qrnt', 'eicar.com')));
+      const audit = readFileSync(join(demo!.dir, 'state', 'quarantine-audit.jsonl'), 'utf8');
+      assert.match(audit, /"action":"release".*"file":"eicar\.com"|"file":"eicar\.com".*"action":"release"/);
+    });
+    await closeWorkbench(page!);
+    page = undefined;
+  });
+
+  test('9. integration without auto-approval: awaiting approval, fingerprint, accept in the console, scanning proceeds', async (t) => {
+    const ws = join(base, 'ws-pending');
+    pending = await pendingApprovalWorkspace(ws, join(base, 'kata-pending-data'));
+    page = await openWorkbench(browser, cs.folderUrl(ws));
+    await scenario(t, () => page, '9-approval', async () => {
+      const p = page!;
+      const pw = pending!;
+      await openKdsContainer(p);
+      await waitFor('"KDS stopped" in the status bar (configuration loaded)', async () => /KDS stopped/.test(await statusBarText(p)) || undefined, 30_000);
+      await runCommand(p, 'KDS: Start Scanning');
+      writeFileSync(join(pw.inDir, 'waiting.txt'), 'waits for the administrator\n');
+      await waitForRow(p, 'Input', 'waiting.txt', /awaiting approval/, 30_000);
+      const status = await waitFor('"awaiting approval" in the status bar', async () => {
+        const s = await statusBarText(p);
+        return /awaiting approval/.test(s) ? s : undefined;
+      });
+      t.diagnostic(`status bar: ${status}`);
+      // The status bar and the views do not show the fingerprint (reported to the lead); the
+      // on-screen place that does is the Send Integration Request notification.
+      await runCommand(p, 'KDS: Send Integration Request');
+      const note = await waitForNotification(p, /pending/, 30_000);
+      assert.ok(note.includes(pw.fingerprint), `the notification shows the certificate fingerprint ${pw.fingerprint}: ${note}`);
+      assert.ok(note.includes(pw.systemId), `and the system_id: ${note}`);
+      await p.screenshot({ path: join(resultsDir, '9-approval-pending.png') });
+
+      // The administrator: the embedded KATA's console over HTTPS, logged in as admin.
+      const admin = await browser.newContext({ ignoreHTTPSErrors: true, httpCredentials: { username: 'admin', password: pw.emulator.adminPassword } });
+      try {
+        const consolePage = await admin.newPage();
+        await consolePage.goto(pw.emulator.consoleUrl);
+        const row = consolePage.locator('tr').filter({ hasText: pw.fingerprint }).filter({ hasText: pw.systemId });
+        await row.first().waitFor();
+        assert.match(await row.first().innerText(), /pending/i);
+        await consolePage.screenshot({ path: join(resultsDir, '9-approval-console.png') });
+        // The console's Accept button does not work in Chromium (the emulator refuses its own form:
+        // Referrer-Policy no-referrer makes the browser send "Origin: null"; see test 9b), so the
+        // administrator's accept is sent over HTTPS with the admin password, as that form would.
+        await acceptInConsole(pw, consolePage.url());
+        await consolePage.reload();
+        await waitFor('the console to show the system accepted', async () => {
+          const r = consolePage.locator('tr').filter({ hasText: pw.fingerprint }).filter({ hasText: pw.systemId });
+          return /accepted/i.test(await r.first().innerText({ timeout: 1_000 })) || undefined;
+        });
+        await consolePage.screenshot({ path: join(resultsDir, '9-approval-console-accepted.png') });
+      } finally {
+        await admin.close();
+      }
+
+      await waitForRow(p, 'Output', 'waiting.txt', /not detected/, 120_000);
+      const after = await waitFor('the status bar to stop saying "awaiting approval"', async () => {
+        const s = await statusBarText(p);
+        return s && !/awaiting approval/.test(s) ? s : undefined;
+      });
+      t.diagnostic(`status bar after approval: ${after}`);
+    });
+  });
+
+  test('9b. the embedded console\'s Accept button works in a real browser', { todo: 'emulator bug: Chromium posts the console form with "Origin: null" (Referrer-Policy: no-referrer), which consoleRoutes.sameOrigin refuses' }, async (t) => {
+    const pw = pending!;
+    assert.ok(pw, 'scenario 9 set up the pending workspace');
+    const admin = await browser.newContext({ ignoreHTTPSErrors: true, httpCredentials: { username: 'admin', password: pw.emulator.adminPassword } });
+    try {
+      const consolePage = await admin.newPage();
+      await consolePage.goto(pw.emulator.consoleUrl);
+      const row = consolePage.locator('tr').filter({ hasText: pw.fingerprint });
+      await row.first().locator('button.reject').click();
+      await consolePage.waitForLoadState();
+      await consolePage.screenshot({ path: join(resultsDir, '9b-console-button.png') });
+      const body = await consolePage.locator('body').innerText();
+      t.diagnostic(`after clicking Reject: ${consolePage.url()}: ${body.slice(0, 200)}`);
+      assert.doesNotMatch(body, /did not come from this console/);
+    } finally {
+      await admin.close();
+    }
+  });
+});
+
+/** What the console's Accept form posts: Basic auth as admin, the page's CSRF token, same origin. */
+async function acceptInConsole(pw: PendingWorkspace, consoleUrl: string): Promise<void> {
+  const dispatcher = new Agent({ connect: { ca: pw.emulator.caPem } });
+  const auth = { authorization: `Basic ${Buffer.from(`admin:${pw.emulator.adminPassword}`).toString('base64')}` };
+  try {
+    const page = await request(consoleUrl, { dispatcher, headers: auth });
+    const html = await page.body.text();
+    const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1];
+    assert.ok(csrf, 'the console page carries a CSRF token');
+    const form = new URLSearchParams({ csrf, sensorId: pw.systemId, fingerprint: pw.fingerprint, action: 'accept' });
+    const res = await request(new URL('/console/systems', pw.emulator.url).toString(), {
+      method: 'POST',
+      dispatcher,
+      headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded', origin: pw.emulator.url },
+      body: form.toString(),
+    });
+    const text = await res.body.text();
+    assert.equal(res.statusCode, 303, `accept answered ${res.statusCode}: ${text}`);
+  } finally {
+    await dispatcher.close();
+  }
+}
