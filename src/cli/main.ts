@@ -15,6 +15,8 @@ const commands: Record<string, Loader> = {
   run: () => import('./runCommand'),
   status: () => import('./statusCommand'),
   demo: () => import('./demoCommand'),
+  remote: () => import('./remoteCommand'),
+  quarantine: () => import('./quarantineCommand'),
 };
 
 const version = '0.1.0';

@@ -11,9 +11,13 @@ import { FolderModels } from './folderModels';
 import { FolderTreeProvider } from './folderTreeProvider';
 import { ItemDecorations } from './itemDecorations';
 import { LocalEngine, configuredLogLevel } from './localEngine';
+import { registerConfigEditorPanel } from './panels/configEditorPanel';
+import { registerIcapLogPanel } from './panels/icapLogPanel';
 import { VerdictsService, registerVerdictsPanel } from './panels/verdictsPanel';
 import { type KdsServices, registerCommand, showError } from './services';
 import { KdsStatusBar } from './statusBar';
+import { ActiveEngine } from './remote/activeEngine';
+import { registerRemote } from './remote/remoteCommands';
 
 /** Set by activate() so deactivate() can let the engine finish its journal; nothing else is module state. */
 let shutdown: (() => Promise<void>) | undefined;
@@ -26,9 +30,11 @@ export function activate(context: vscode.ExtensionContext): void {
   initL10n(vscode.env.language);
   const log = vscode.window.createOutputChannel('KDS', { log: true });
   const engine = new LocalEngine(log);
-  const models = new FolderModels(engine);
-  const services: KdsServices = { context, engine, models, log, demo: {} };
-  context.subscriptions.push(log, engine, models, new ItemDecorations());
+  // Local mode unless a Central Node is connected: views, status bar and commands follow `active`.
+  const active = new ActiveEngine(engine);
+  const models = new FolderModels(engine, active);
+  const services: KdsServices = { context, engine, models, log, demo: {}, active };
+  context.subscriptions.push(log, engine, active, models, new ItemDecorations());
 
   const views = {} as Record<FolderKind, vscode.TreeView<unknown>>;
   for (const [folder, id] of [['in', 'kds.input'], ['out', 'kds.output'], ['qrnt', 'kds.quarantine']] as const) {
@@ -39,24 +45,34 @@ export function activate(context: vscode.ExtensionContext): void {
   }
 
   const refreshChrome = () => {
-    const status = engine.status;
-    void vscode.commands.executeCommand('setContext', 'kds.configState', status.kind);
+    void vscode.commands.executeCommand('setContext', 'kds.configState', active.configState);
     void vscode.commands.executeCommand('setContext', 'kds.running', engine.running);
     const count = models.items('qrnt').length;
     views.qrnt.badge = count > 0 ? { value: count, tooltip: vscode.l10n.t('{0} file(s) in quarantine', count) } : undefined;
-    views.in.message = !vscode.workspace.isTrusted
-      ? vscode.l10n.t('Scanning is off: this workspace is not trusted.')
-      : status.kind === 'ok' && !engine.running
-        ? vscode.l10n.t('Scanning is stopped.')
-        : undefined;
+    refreshInputMessage();
+  };
+  // A tree view's message hides its welcome content, and the welcome content for these states
+  // carries the buttons (Start Scanning, Manage Workspace Trust): show the message only above rows.
+  const refreshInputMessage = () => {
+    const status = engine.status;
+    views.in.message =
+      models.items('in').length === 0
+        ? undefined
+        : !vscode.workspace.isTrusted
+          ? vscode.l10n.t('Scanning is off: this workspace is not trusted.')
+          : status.kind === 'ok' && !engine.running
+            ? vscode.l10n.t('Scanning is stopped.')
+            : undefined;
   };
   context.subscriptions.push(
-    engine.onDidChangeState(refreshChrome),
+    active.onDidChangeState(refreshChrome),
     models.onDidChange((f) => {
       if (f === 'qrnt') refreshChrome();
+      else if (f === 'in') refreshInputMessage();
     }),
-    new KdsStatusBar(engine, models),
+    new KdsStatusBar(engine, models, active),
   );
+  services.remote = registerRemote(services, active);
 
   registerScanningCommands(services);
   registerQuarantineCommands(services);
@@ -68,6 +84,10 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(verdicts);
   const verdictsPanel = registerVerdictsPanel(context, log, verdicts);
   registerCommand(services, 'kds.openVerdicts', () => verdictsPanel.open());
+  const icapLogPanel = registerIcapLogPanel(context, log);
+  registerCommand(services, 'kds.viewIcapLog', (arg?: unknown) => icapLogPanel.show(arg));
+  const configEditor = registerConfigEditorPanel(services);
+  registerCommand(services, 'kds.editConfiguration', () => configEditor.open());
 
   // The configuration file: reload when it changes on disk or kds.configPath points elsewhere.
   let watcher: vscode.FileSystemWatcher | undefined;
@@ -102,7 +122,10 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
   );
 
-  shutdown = () => engine.stop();
+  shutdown = async () => {
+    await services.remote?.disconnect(true).catch(() => undefined);
+    await engine.stop();
+  };
   refreshChrome();
   void engine.reload().then(() => autoStart(services));
 }

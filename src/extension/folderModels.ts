@@ -6,9 +6,12 @@ import type { FolderItem, FolderKind } from '../viewModel/contracts';
 import { DestinationFolderModel } from '../viewModel/destinationFolderModel';
 import { InputFolderModel } from '../viewModel/inputFolderModel';
 import type { LocalEngine } from './localEngine';
+import type { ActiveEngine } from './remote/activeEngine';
 
 const threatRefreshMs = 60_000;
 const destinationRefreshMs = 30_000;
+/** SFTP cannot watch a folder: remote output and quarantine are listed again this often (and on routed events). */
+const remoteRefreshMs = 10_000;
 
 /**
  * The three folder models for the current configuration, rebuilt whenever the configuration
@@ -29,8 +32,12 @@ export class FolderModels implements vscode.Disposable {
   private generation = 0;
   private readonly subscription: vscode.Disposable;
 
-  constructor(private readonly engine: LocalEngine) {
-    this.subscription = engine.onDidChangeState(() => void this.rebuild());
+  /** `active` (optional): when it holds a connected Central Node, the models show the CN's folders (remote mode). */
+  constructor(
+    private readonly engine: LocalEngine,
+    private readonly active?: ActiveEngine,
+  ) {
+    this.subscription = (active ?? engine).onDidChangeState(() => void this.rebuild());
     void this.rebuild();
   }
 
@@ -76,6 +83,26 @@ export class FolderModels implements vscode.Disposable {
 
   private async rebuild(): Promise<void> {
     const generation = ++this.generation;
+    const remote = this.active?.remote;
+    if (remote) {
+      const c = remote.config;
+      const key = ['remote', remote.label, c.configPath, c.in_dir, c.out_dir, c.qrnt_dir].join('|');
+      if (key === this.builtFor) return;
+      this.teardown();
+      this.builtFor = key;
+      // The CN's folders over SFTP; facts come from the followed event stream (no local journal, no KATA client here).
+      const opts = { source: remote.source, lister: remote.lister };
+      this.input = new InputFolderModel(remote.source, c.in_dir, { join: remote.lister.join });
+      this.out = new DestinationFolderModel({ folder: 'out', dir: c.out_dir, ...opts });
+      this.qrnt = new DestinationFolderModel({ folder: 'qrnt', dir: c.qrnt_dir, ...opts });
+      this.cleanups.push(this.input.onChange(() => this.changed.fire('in')));
+      this.cleanups.push(this.out.onChange(() => this.changed.fire('out')));
+      this.cleanups.push(this.qrnt.onChange(() => this.changed.fire('qrnt')));
+      this.timers.push(setInterval(() => void this.refresh().catch(() => undefined), remoteRefreshMs));
+      await this.refresh().catch(() => undefined);
+      for (const f of ['in', 'out', 'qrnt'] as const) this.changed.fire(f);
+      return;
+    }
     const config = this.engine.config;
     const key = config ? [config.configPath, config.in_dir, config.out_dir, config.qrnt_dir, config.state_dir, this.engine.running].join('|') : '';
     if (key === this.builtFor) return;

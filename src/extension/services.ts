@@ -6,6 +6,8 @@ import type { FolderItem, FolderKind } from '../viewModel/contracts';
 import { formatSize } from '../viewModel/itemLooks';
 import type { FolderModels } from './folderModels';
 import { type LocalEngine, UntrustedWorkspaceError } from './localEngine';
+import type { ActiveEngine } from './remote/activeEngine';
+import type { RemoteController } from './remote/remoteCommands';
 
 /** What command modules need; built once in activate() and handed down. */
 export interface KdsServices {
@@ -13,6 +15,10 @@ export interface KdsServices {
   engine: LocalEngine;
   models: FolderModels;
   log: vscode.LogOutputChannel;
+  /** Local engine or connected Central Node: what the views and commands act on. */
+  active?: ActiveEngine;
+  /** The Central Node connection (remote mode). */
+  remote?: RemoteController;
   /** The embedded KATA started by "Start Embedded KATA", if any. */
   demo: { current?: DemoSetup };
 }
@@ -63,6 +69,11 @@ export function requireConfig(s: KdsServices) {
   if (status.kind === 'ok') return status.config;
   if (status.kind === 'invalid') throw new ConfigError(status.error, status.path);
   throw new ConfigError(vscode.l10n.t('No KDS configuration: create kata_dir_scanner.conf or set kds.configPath.'), status.path ?? 'kata_dir_scanner.conf');
+}
+
+/** The configuration the views show: the connected Central Node's, else the local one (requireConfig). */
+export function activeConfig(s: KdsServices) {
+  return s.active?.remote?.config ?? requireConfig(s);
 }
 
 /** Who does it, for the audit log. */

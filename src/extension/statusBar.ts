@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { statusSummary } from '../viewModel/statusSummary';
 import type { FolderModels } from './folderModels';
 import type { LocalEngine } from './localEngine';
+import type { ActiveEngine } from './remote/activeEngine';
 
 const debounceMs = 500;
 
@@ -15,12 +16,14 @@ export class KdsStatusBar implements vscode.Disposable {
   constructor(
     private readonly engine: LocalEngine,
     private readonly models: FolderModels,
+    /** When given, the counts follow the active engine (a connected Central Node, else the local one). */
+    private readonly active?: ActiveEngine,
   ) {
     this.item = vscode.window.createStatusBarItem('kds.status', vscode.StatusBarAlignment.Left, 50);
     this.item.name = vscode.l10n.t('KDS scanning state');
     this.item.command = 'kds.openVerdicts';
-    this.subscriptions.push(engine.onDidChangeState(() => this.schedule()), models.onDidChange(() => this.schedule()));
-    this.unsubscribe = engine.onEvent(() => this.schedule());
+    this.subscriptions.push((active ?? engine).onDidChangeState(() => this.schedule()), models.onDidChange(() => this.schedule()));
+    this.unsubscribe = (active ?? engine).onEvent(() => this.schedule());
     this.update();
   }
 
@@ -33,11 +36,11 @@ export class KdsStatusBar implements vscode.Disposable {
   }
 
   update(): void {
-    if (this.engine.status.kind === 'none') {
+    if (!this.active?.remote && this.engine.status.kind === 'none') {
       this.item.hide();
       return;
     }
-    const snap = this.engine.snapshot();
+    const snap = (this.active ?? this.engine).snapshot();
     const summary = statusSummary({ running: snap.running, approval: snap.approval, files: snap.files, quarantinedToday: this.models.quarantinedToday() });
     this.item.text = summary.text;
     const tooltip = new vscode.MarkdownString(undefined, true);

@@ -1,12 +1,10 @@
-import { type FSWatcher, watch } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { partialPrefix } from '../engine/delivery';
 import { type EngineEvent, type RoutedFile, verdictOf } from '../engine/events';
 import { readJournal } from '../engine/journal';
 import type { ThreatNameLookup } from '../engine/threatNames';
 import { ChangeNotifier } from './changeNotifier';
 import type { EngineSource, FolderItem } from './contracts';
+import { type FolderLister, localFolderLister } from './folderLister';
 
 export interface DestinationFolderModelOptions {
   folder: 'out' | 'qrnt';
@@ -15,6 +13,8 @@ export interface DestinationFolderModelOptions {
   stateDir?: string;
   source?: EngineSource;
   threats?: ThreatNameLookup;
+  /** How the folder is listed and watched; default the local file system (remote mode: SFTP). */
+  lister?: FolderLister;
   /** Quiet time after a folder change or routed event before the folder is listed again. Default 250. */
   debounceMs?: number;
   /** Listeners hear of changes at most once per this many ms. Default 100. */
@@ -31,9 +31,6 @@ interface ScanFacts {
   routedAt?: number;
 }
 
-/** lstat calls in flight at once: enough to hide latency on a share, few enough not to flood it. */
-const statConcurrency = 64;
-
 /**
  * The output or quarantine folder: its regular files, with what KDS knows about each. Unlike
  * input, these folders are also changed by people and other programs, so the truth is a
@@ -48,7 +45,7 @@ export class DestinationFolderModel {
   private readonly fromEvents = new Map<string, ScanFacts>();
   private readonly notifier: ChangeNotifier;
   private readonly unsubscribe: (() => void) | undefined;
-  private watcher: FSWatcher | undefined;
+  private stopWatching: (() => void) | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
@@ -106,8 +103,8 @@ export class DestinationFolderModel {
   dispose(): void {
     this.disposed = true;
     this.unsubscribe?.();
-    this.watcher?.close();
-    this.watcher = undefined;
+    this.stopWatching?.();
+    this.stopWatching = undefined;
     if (this.debounce) clearTimeout(this.debounce);
     this.notifier.dispose();
   }
@@ -136,65 +133,51 @@ export class DestinationFolderModel {
     this.debounce.unref?.();
   }
 
+  private get lister(): FolderLister {
+    return this.opts.lister ?? localFolderLister;
+  }
+
   /** (Re)starts watching; a folder that was missing or unmounted is picked up on a later refresh. */
   private ensureWatching(): void {
-    if (this.watcher || this.disposed) return;
-    try {
-      const w = watch(this.opts.dir, { persistent: false }, () => this.soon());
-      w.on('error', () => {
-        w.close();
-        if (this.watcher === w) this.watcher = undefined;
-        this.soon();
-      });
-      this.watcher = w;
-    } catch {
-      // Missing folder: listing it gives an empty list, and the next refresh tries again.
-    }
+    if (this.stopWatching || this.disposed || !this.lister.watch) return;
+    let stop: (() => void) | undefined;
+    stop = this.lister.watch(this.opts.dir, (dead) => {
+      if (dead && this.stopWatching === stop) this.stopWatching = undefined;
+      this.soon();
+    });
+    this.stopWatching = stop;
   }
 
   private async listOnce(): Promise<void> {
     const dir = this.opts.dir;
     const startedAt = Date.now();
-    let names: string[] = [];
+    let entries: Awaited<ReturnType<FolderLister['list']>> = [];
     try {
-      const entries = await readdir(dir, { withFileTypes: true });
-      // d_type saves an lstat for directories and links; DT_UNKNOWN (some shares) is decided by lstat.
-      names = entries.filter((d) => !d.name.startsWith(partialPrefix) && !d.isDirectory() && !d.isSymbolicLink()).map((d) => d.name);
+      entries = await this.lister.list(dir);
     } catch {
-      names = [];
+      entries = [];
     }
     this.ensureWatching();
     const journal = this.journalFacts();
     const items: FolderItem[] = [];
     const arrived = new Map<string, number>();
-    let next = 0;
-    const worker = async () => {
-      while (next < names.length) {
-        const name = names[next++]!;
-        const path = join(dir, name);
-        let st;
-        try {
-          st = await lstat(path);
-        } catch {
-          continue;
-        }
-        if (!st.isFile()) continue;
-        const item: FolderItem = { folder: this.opts.folder, name, path, size: st.size, mtimeMs: st.mtimeMs };
-        const facts = this.factsFor(name, st.size, journal);
-        if (facts) {
-          item.sha256 = facts.sha256;
-          item.scanId = facts.scanId;
-          item.rawState = facts.rawState;
-          item.verdict = facts.rawState !== undefined ? verdictOf(facts.rawState) : undefined;
-          item.submittedAt = facts.submittedAt;
-          item.routedAt = facts.routedAt;
-          if (facts.sha256) item.threat = this.opts.threats?.lookup(facts.sha256);
-        }
-        items.push(item);
-        arrived.set(name, item.routedAt ?? st.ctimeMs);
+    for (const st of entries) {
+      const name = st.name;
+      if (name.startsWith(partialPrefix) || !st.isFile) continue;
+      const item: FolderItem = { folder: this.opts.folder, name, path: this.lister.join(dir, name), size: st.size, mtimeMs: st.mtimeMs };
+      const facts = this.factsFor(name, st.size, journal);
+      if (facts) {
+        item.sha256 = facts.sha256;
+        item.scanId = facts.scanId;
+        item.rawState = facts.rawState;
+        item.verdict = facts.rawState !== undefined ? verdictOf(facts.rawState) : undefined;
+        item.submittedAt = facts.submittedAt;
+        item.routedAt = facts.routedAt;
+        if (facts.sha256) item.threat = this.opts.threats?.lookup(facts.sha256);
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(statConcurrency, names.length) }, worker));
+      items.push(item);
+      arrived.set(name, item.routedAt ?? st.ctimeMs);
+    }
     if (this.disposed) return;
     items.sort((a, b) => arrived.get(b.name)! - arrived.get(a.name)! || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const changed = !sameItems(this.list, items);

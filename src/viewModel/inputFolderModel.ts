@@ -6,6 +6,8 @@ import type { EngineSource, FolderItem } from './contracts';
 export interface InputFolderModelOptions {
   /** Listeners hear of changes at most once per this many ms. Default 100. */
   coalesceMs?: number;
+  /** Path of a name in the input folder; default node's join (remote mode: POSIX paths on the CN). */
+  join?: (dir: string, name: string) => string;
 }
 
 /**
@@ -19,12 +21,14 @@ export class InputFolderModel {
   private sorted: FolderItem[] | undefined;
   private readonly notifier: ChangeNotifier;
   private readonly unsubscribe: () => void;
+  private readonly joinPath: (dir: string, name: string) => string;
 
   constructor(
     source: EngineSource,
     private readonly inDir: string,
     options: InputFolderModelOptions = {},
   ) {
+    this.joinPath = options.join ?? join;
     this.notifier = new ChangeNotifier(options.coalesceMs ?? 100);
     // Subscribing first and then reading the snapshot loses nothing: both happen in one tick.
     this.unsubscribe = source.onEvent((e) => this.apply(e));
@@ -99,7 +103,7 @@ export class InputFolderModel {
     const item: FolderItem = {
       folder: 'in',
       name: r.name,
-      path: join(this.inDir, r.name),
+      path: this.joinPath(this.inDir, r.name),
       size: r.size,
       mtimeMs: r.mtimeMs,
       stage: r.stage,

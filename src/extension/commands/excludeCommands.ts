@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { applyExcludeEdit, suggestExcludes, validateNewPattern } from '../../viewModel/excludeEditing';
 import { editExcludeList, readExcludeEntries } from '../excludeQuickPick';
+import { remoteExcludeEdit, remoteExcludeEntries } from '../remote/remoteCommands';
 import { type KdsServices, isFolderItem, registerCommand, requireConfig, requireTrust } from '../services';
 
 export function registerExcludeCommands(s: KdsServices): void {
@@ -11,13 +12,19 @@ export function registerExcludeCommands(s: KdsServices): void {
 
   registerCommand(s, 'kds.editExcludeList', async () => {
     requireTrust();
+    // On a Central Node: its exclude list, validated on save and re-read by the service (reload).
+    if (s.active?.remote) {
+      await vscode.commands.executeCommand('kds.remote.openExcludeList');
+      return;
+    }
     await editExcludeList(requireConfig(s), changed);
   });
 
   registerCommand(s, 'kds.addToExcludeList', async (arg?: unknown) => {
     requireTrust();
-    const config = requireConfig(s);
-    const existing = (await readExcludeEntries(config)).map((e) => e.pattern);
+    const remote = s.active?.remote && s.remote;
+    const config = remote ? undefined : requireConfig(s);
+    const existing = remote ? await remoteExcludeEntries(remote) : (await readExcludeEntries(config!)).map((e) => e.pattern);
     let pattern: string | undefined;
     if (isFolderItem(arg) && arg.folder === 'in') {
       const picks = suggestExcludes(arg.name).map((p, i) => ({
@@ -40,15 +47,19 @@ export function registerExcludeCommands(s: KdsServices): void {
       void vscode.window.showWarningMessage(problem);
       return;
     }
-    await applyExcludeEdit(config.exclude_list, { add: pattern });
-    changed();
+    if (remote) await remoteExcludeEdit(remote, { add: pattern });
+    else {
+      await applyExcludeEdit(config!.exclude_list, { add: pattern });
+      changed();
+    }
     void vscode.window.setStatusBarMessage(vscode.l10n.t('"{0}" added to the exclude list', pattern), 4000);
   });
 
   registerCommand(s, 'kds.removeFromExcludeList', async (arg?: unknown) => {
     requireTrust();
-    const config = requireConfig(s);
-    const entries = await readExcludeEntries(config);
+    const remote = s.active?.remote && s.remote;
+    const config = remote ? undefined : requireConfig(s);
+    const entries = remote ? (await remoteExcludeEntries(remote)).map((pattern) => ({ pattern, matches: 0 })) : await readExcludeEntries(config!);
     if (entries.length === 0) {
       void vscode.window.showInformationMessage(vscode.l10n.t('The exclude list is empty.'));
       return;
@@ -63,8 +74,11 @@ export function registerExcludeCommands(s: KdsServices): void {
       { canPickMany: true, placeHolder: vscode.l10n.t('Entries to remove from the exclude list') },
     );
     if (!picked?.length) return;
-    for (const p of picked) await applyExcludeEdit(config.exclude_list, { remove: p.label });
-    changed();
+    for (const p of picked) {
+      if (remote) await remoteExcludeEdit(remote, { remove: p.label });
+      else await applyExcludeEdit(config!.exclude_list, { remove: p.label });
+    }
+    if (!remote) changed();
     void vscode.window.setStatusBarMessage(vscode.l10n.t('{0} entries removed from the exclude list', picked.length), 4000);
   });
 }

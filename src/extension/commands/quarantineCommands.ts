@@ -4,7 +4,7 @@ import type { KdsConfig } from '../../engine/config';
 import { deleteFromQuarantine, releaseFromQuarantine } from '../../engine/quarantineActions';
 import type { FolderItem } from '../../viewModel/contracts';
 import { verdictLook } from '../../viewModel/itemLooks';
-import { type KdsServices, currentUser, itemArgument, registerCommand, requireConfig, requireTrust } from '../services';
+import { type KdsServices, activeConfig, currentUser, itemArgument, registerCommand, requireTrust } from '../services';
 
 /** Every release and delete is appended here (one JSON line each), beside the engine's journal. */
 export function auditFileOf(config: KdsConfig): string {
@@ -26,7 +26,7 @@ export function registerQuarantineCommands(s: KdsServices): void {
 
 async function targets(s: KdsServices, arg: unknown, selected: unknown[] | undefined, placeHolder: string): Promise<FolderItem[]> {
   requireTrust();
-  requireConfig(s);
+  activeConfig(s);
   if (Array.isArray(selected) && selected.length > 1) return selected.filter((x): x is FolderItem => typeof x === 'object' && x !== null && (x as FolderItem).folder === 'qrnt');
   const one = await itemArgument(s, arg, ['qrnt'], placeHolder);
   return one ? [one] : [];
@@ -38,7 +38,7 @@ function describe(item: FolderItem): string {
 }
 
 async function release(s: KdsServices, item: FolderItem): Promise<boolean> {
-  const config = requireConfig(s);
+  const config = activeConfig(s);
   const confirm = vscode.l10n.t('Release');
   const answer = await vscode.window.showWarningMessage(
     vscode.l10n.t('Release "{0}" from quarantine?', item.name),
@@ -55,7 +55,9 @@ async function release(s: KdsServices, item: FolderItem): Promise<boolean> {
     ignoreFocusOut: true,
   });
   if (reason === undefined) return false;
-  const done = await releaseFromQuarantine({
+  const remote = s.active?.remote;
+  // On a Central Node the installed engine does it there (`kds quarantine release`), audited on the CN.
+  const done = remote ? await remote.quarantine('release', item.name, reason.trim() || undefined) : await releaseFromQuarantine({
     qrntDir: config.qrnt_dir,
     outDir: config.out_dir,
     name: item.name,
@@ -70,7 +72,7 @@ async function release(s: KdsServices, item: FolderItem): Promise<boolean> {
 }
 
 async function remove(s: KdsServices, item: FolderItem): Promise<boolean> {
-  const config = requireConfig(s);
+  const config = activeConfig(s);
   const confirm = vscode.l10n.t('Delete');
   const answer = await vscode.window.showWarningMessage(
     vscode.l10n.t('Delete "{0}" from quarantine for good?', item.name),
@@ -81,7 +83,8 @@ async function remove(s: KdsServices, item: FolderItem): Promise<boolean> {
     confirm,
   );
   if (answer !== confirm) return false;
-  const done = await deleteFromQuarantine({ qrntDir: config.qrnt_dir, name: item.name, user: currentUser(), logger: s.engine.logger, auditFile: auditFileOf(config) });
+  const remote = s.active?.remote;
+  const done = remote ? await remote.quarantine('delete', item.name) : await deleteFromQuarantine({ qrntDir: config.qrnt_dir, name: item.name, user: currentUser(), logger: s.engine.logger, auditFile: auditFileOf(config) });
   await s.models.refresh();
   void vscode.window.showInformationMessage(vscode.l10n.t('"{0}" was deleted from quarantine (SHA-256 {1}).', item.name, done.sha256));
   return true;

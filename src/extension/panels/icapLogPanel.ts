@@ -1,4 +1,5 @@
-import { isAbsolute } from 'node:path';
+import { existsSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import { LocalFileSource, defaultIcapLogPath } from '../../icapLog/byteSource';
 import type { TimeOptions } from '../../icapLog/lineTime';
@@ -22,7 +23,7 @@ import { type PanelController, type PanelHost, registerWebviewPanel } from './we
  */
 
 export interface IcapLogPanel {
-  /** Opens the panel on `path` (a string or a file Uri); without one: the default log, else a file picker. */
+  /** Opens the panel on `path` (a string or a file Uri); without one: kds.icapLogPath, the default log, else a file picker. */
   show(arg?: unknown): Promise<void>;
 }
 
@@ -35,6 +36,23 @@ function pathOf(arg: unknown): string | undefined {
   if (typeof arg === 'string' && arg) return arg;
   if (arg instanceof vscode.Uri) return arg.scheme === 'file' ? arg.fsPath : undefined;
   return undefined;
+}
+
+/** `kds.icapLogPath`, absolute (relative = to the first workspace folder); undefined when empty. */
+function configuredLogPath(): string | undefined {
+  const value = (vscode.workspace.getConfiguration('kds').get<string>('icapLogPath') ?? '').trim();
+  if (!value) return undefined;
+  if (isAbsolute(value)) return value;
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  return folder?.uri.scheme === 'file' ? resolve(folder.uri.fsPath, value) : undefined;
+}
+
+/** The log to open without an argument: `kds.icapLogPath` when it exists, else KATA's default (undefined: ask). */
+function logPathToOpen(warn: boolean): string | undefined {
+  const configured = configuredLogPath();
+  if (configured && existsSync(configured)) return configured;
+  if (configured && warn) void vscode.window.showWarningMessage(vscode.l10n.t('The ICAP log {0} (setting kds.icapLogPath) does not exist.', configured));
+  return defaultIcapLogPath();
 }
 
 async function pickLogFile(): Promise<string | undefined> {
@@ -71,7 +89,7 @@ export function registerIcapLogPanel(context: vscode.ExtensionContext, log: vsco
     async show(arg?: unknown) {
       let path = pathOf(arg);
       if (!path && !live) {
-        path = defaultIcapLogPath() ?? (await pickLogFile());
+        path = logPathToOpen(true) ?? (await pickLogFile());
         if (!path) return;
       }
       if (live) {
@@ -117,7 +135,7 @@ class IcapLogController implements PanelController<IcapLogRequest> {
         this.ready = true;
         this.filter = r.filter;
         this.follow = r.follow;
-        const path = this.requestedPath ?? (r.path && isAbsolute(r.path) ? r.path : undefined) ?? defaultIcapLogPath();
+        const path = this.requestedPath ?? (r.path && isAbsolute(r.path) ? r.path : undefined) ?? logPathToOpen(false);
         this.requestedPath = undefined;
         if (path) this.open(path);
         else this.postFile();

@@ -1,0 +1,163 @@
+/**
+ * What the extension does on a Central Node, without VS Code (so it is tested against a real
+ * sshd): find the installed engine, run `kds quarantine` there, read and write its files with or
+ * without sudo, read the event stream when SFTP may not. Every command is an argv list.
+ */
+import { posix } from 'node:path';
+import { t } from '../../common/l10n';
+import type { EventFileReader } from '../../remote/eventFollower';
+import type { SftpFiles } from '../../remote/sftpFiles';
+import type { ExecResult, SudoOption } from '../../remote/sshSession';
+
+export interface CnShell {
+  exec(argv: string[], opts?: { sudo?: SudoOption; stdin?: string | Buffer; timeoutMs?: number }): Promise<ExecResult>;
+}
+
+export interface CnContext {
+  shell: () => Promise<CnShell>;
+  files: () => Promise<SftpFiles>;
+  /** How root is reached for files and commands that need it; undefined = run everything as the SSH user. */
+  sudo?: SudoOption;
+}
+
+const SFTP_PERMISSION_DENIED = 3;
+
+export function isPermissionDenied(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === SFTP_PERMISSION_DENIED || code === 'EACCES' || /permission denied/i.test((err as Error)?.message ?? '');
+}
+
+function failure(what: string, r: ExecResult): Error {
+  const text = r.stderr.toString('utf8').trim() || r.stdout.toString('utf8').trim();
+  return new Error(t('{0} failed (exit code {1}): {2}', what, r.code ?? r.signal ?? '?', text));
+}
+
+export async function run(c: CnContext, argv: string[], asRoot: boolean, opts: { stdin?: string | Buffer; timeoutMs?: number } = {}): Promise<ExecResult> {
+  const s = await c.shell();
+  return s.exec(argv, { ...(asRoot && c.sudo !== undefined && { sudo: c.sudo }), timeoutMs: opts.timeoutMs ?? 60_000, ...(opts.stdin !== undefined && { stdin: opts.stdin }) });
+}
+
+/** Is the SSH user root on the CN? */
+export async function remoteIsRoot(shell: CnShell): Promise<boolean> {
+  const r = await shell.exec(['id', '-u'], { timeoutMs: 20_000 });
+  return r.stdout.toString('utf8').trim() === '0';
+}
+
+/**
+ * The argv that runs the installed engine: `override` when given; else the single executable
+ * beside the configuration (`<dir>/kata-dir-scanner`), else the bundled JavaScript
+ * (`node <dir>/app/bin/kds.js`), as `kds remote setup` installs them.
+ */
+export async function findEngine(c: CnContext, configPath: string, override?: string[]): Promise<string[]> {
+  if (override && override.length) return override;
+  const dir = posix.dirname(configPath);
+  const sftp = await c.files();
+  const sea = posix.join(dir, 'kata-dir-scanner');
+  if (await sftp.exists(sea)) return [sea];
+  const js = posix.join(dir, 'app/bin/kds.js');
+  if (await sftp.exists(js)) {
+    const node = await run(c, ['sh', '-c', 'command -v node'], false);
+    return [node.stdout.toString('utf8').trim() || '/usr/bin/node', js];
+  }
+  throw new Error(t('KDS is not installed on the Central Node in {0}: run "KDS: Set Up Central Node" first.', dir));
+}
+
+/** `kds quarantine release|delete` on the CN; the audit names `user`. */
+export async function remoteQuarantine(
+  c: CnContext,
+  engine: string[],
+  configPath: string,
+  o: { action: 'release' | 'delete'; name: string; user: string; reason?: string; asRoot: boolean },
+): Promise<{ path: string; sha256: string }> {
+  const argv = [...engine, 'quarantine', o.action, '--config', configPath, '--user', o.user, '--json', ...(o.reason ? ['--reason', o.reason] : []), '--', o.name];
+  const r = await run(c, argv, o.asRoot);
+  const line = r.stdout.toString('utf8').trim().split('\n').pop() ?? '';
+  let parsed: { ok?: boolean; path?: string; sha256?: string; error?: string } | undefined;
+  try {
+    parsed = JSON.parse(line) as typeof parsed;
+  } catch {
+    parsed = undefined;
+  }
+  if (r.code === 0 && parsed?.ok && parsed.path && parsed.sha256) return { path: parsed.path, sha256: parsed.sha256 };
+  if (parsed?.error) throw new Error(parsed.error);
+  throw failure(`kds quarantine ${o.action}`, r);
+}
+
+/** A text file on the CN: SFTP while the SSH user may read it, else `cat` through sudo. */
+export async function readRemoteText(c: CnContext, path: string): Promise<string> {
+  try {
+    return (await (await c.files()).readFile(path)).toString('utf8');
+  } catch (err) {
+    if (!isPermissionDenied(err) || c.sudo === undefined) throw err;
+  }
+  const r = await run(c, ['cat', '--', path], true);
+  if (r.code !== 0) throw failure(`cat ${path}`, r);
+  return r.stdout.toString('utf8');
+}
+
+/**
+ * Replaces a file on the CN atomically: SFTP (temporary name, fsync, rename) when the SSH user
+ * may write the folder, otherwise through sudo: the content goes over stdin to a temporary file
+ * beside the target, takes the target's owner and mode, and is renamed over it.
+ */
+export async function writeRemoteText(c: CnContext, path: string, text: string, mode = 0o644): Promise<void> {
+  const sftp = await c.files();
+  const st = await sftp.exists(path).catch(() => undefined);
+  try {
+    await sftp.writeFileAtomic(path, text, st?.mode ?? mode);
+    return;
+  } catch (err) {
+    if (!isPermissionDenied(err) || c.sudo === undefined) throw err;
+  }
+  const script = 'tmp="$1.kds-new.$$" && cat > "$tmp" && { chown --reference="$1" "$tmp" 2>/dev/null; chmod --reference="$1" "$tmp" 2>/dev/null || chmod "$2" "$tmp"; } && mv -f "$tmp" "$1"';
+  const r = await run(c, ['sh', '-c', script, 'kds-write', path, (st?.mode ?? mode).toString(8)], true, { stdin: text });
+  if (r.code !== 0) throw failure(`write ${path}`, r);
+}
+
+/**
+ * The event stream read with `stat` and `dd` through sudo, for a state_dir the SSH user may not
+ * read (mode 0700, owned by root). Same contract as the SFTP reader.
+ */
+export function execEventFileReader(c: CnContext): EventFileReader {
+  return {
+    async size(path) {
+      const r = await run(c, ['stat', '-L', '-c', '%s', '--', path], true);
+      if (r.code !== 0) {
+        if (/No such file/i.test(r.stderr.toString('utf8'))) return undefined;
+        throw failure(`stat ${path}`, r);
+      }
+      return Number(r.stdout.toString('utf8').trim());
+    },
+    async read(path, offset, length) {
+      if (length <= 0) return Buffer.alloc(0);
+      const r = await run(c, ['dd', `if=${path}`, 'iflag=skip_bytes,count_bytes', `skip=${offset}`, `count=${length}`, 'status=none'], true);
+      if (r.code !== 0) throw failure(`dd ${path}`, r);
+      return r.stdout.subarray(0, length);
+    },
+  };
+}
+
+/** Tries `first`; after a permission error switches to `fallback` for good. */
+export function fallbackEventFileReader(first: EventFileReader, fallback: EventFileReader | undefined): EventFileReader {
+  let use = first;
+  const wrap =
+    <A extends unknown[], R>(f: (r: EventFileReader) => (...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      try {
+        return await f(use)(...a);
+      } catch (err) {
+        if (use === first && fallback && isPermissionDenied(err)) {
+          use = fallback;
+          return f(use)(...a);
+        }
+        throw err;
+      }
+    };
+  return { size: wrap((r) => r.size.bind(r)), read: wrap((r) => r.read.bind(r)) };
+}
+
+/** systemctl argv for the service (`reload` re-reads the exclude list via SIGHUP). */
+export function serviceArgv(action: 'start' | 'stop' | 'restart' | 'reload' | 'status', unit: string): string[] {
+  const name = unit.endsWith('.service') ? unit : `${unit}.service`;
+  return action === 'status' ? ['systemctl', 'status', '--no-pager', '--lines=20', name] : ['systemctl', action, name];
+}

@@ -1,0 +1,202 @@
+import type { ApprovalState, EngineEvent, FileRecord } from '../engine/events';
+import type { JournalRecord } from '../engine/eventJournal';
+import type { EngineSnapshot, EngineSource } from '../viewModel/contracts';
+import { EventFollower, type EventFileReader, type FollowStart } from './eventFollower';
+
+export interface RemoteEngineSourceOptions {
+  /** How often events.jsonl is polled (default 1 s). */
+  pollMs?: number;
+  start?: FollowStart;
+  /** A poll failed (connection down, file unreadable); the follower retries on its next poll. */
+  onError?: (err: Error) => void;
+  /** Records were rotated away unread (the follower fell behind by more than a file). */
+  onGap?: (from: number, to: number) => void;
+  now?: () => number;
+}
+
+/**
+ * The engine on the Central Node as an EngineSource: the service's event stream
+ * (<state_dir>/events.jsonl, engine/eventJournal.ts) followed through an EventFileReader (SFTP in
+ * the extension), resumed after reconnects without loss or duplicates (remote/eventFollower.ts).
+ * It keeps the same state a local engine's snapshot() has (running, approval, input files) and
+ * passes every event on to the views. A `snapshot` record in the stream (a new file after
+ * rotation, a restarted service) replaces the state; the differences are told to listeners as
+ * ordinary events, so views built earlier stay right.
+ */
+export class RemoteEngineSource implements EngineSource {
+  private readonly listeners = new Set<(event: EngineEvent) => void>();
+  private readonly stateListeners = new Set<() => void>();
+  private readonly files = new Map<string, FileRecord>();
+  private running = false;
+  private approval: ApprovalState = 'unknown';
+  private approvalInfo = { systemId: '', fingerprint256: '' };
+  private readonly follower: EventFollower;
+  private lastRecord: JournalRecord | undefined;
+  private lastRecordAtMs: number | undefined;
+  private started = false;
+  private readonly now: () => number;
+
+  constructor(
+    reader: EventFileReader,
+    readonly stateDir: string,
+    o: RemoteEngineSourceOptions = {},
+  ) {
+    this.now = o.now ?? Date.now;
+    this.follower = new EventFollower(reader, stateDir, {
+      start: o.start ?? 'current-file',
+      pollMs: o.pollMs ?? 1000,
+      onRecord: (r) => this.onRecord(r),
+      onReset: () => this.clear(),
+      onError: (e) => o.onError?.(e),
+      onGap: (from, to) => o.onGap?.(from, to),
+    });
+  }
+
+  /** The seq of the last record applied. */
+  get lastSeq(): number | undefined {
+    return this.follower.lastSeq;
+  }
+
+  /** When the last record (event, heartbeat, snapshot) was read; undefined before the first. */
+  get lastRecordAt(): number | undefined {
+    return this.lastRecordAtMs;
+  }
+
+  /** Whether anything was read from the stream yet (false: the service never ran, or state_dir is wrong). */
+  get hasStream(): boolean {
+    return this.lastRecord !== undefined;
+  }
+
+  get approvalDetails(): { systemId: string; fingerprint256: string } {
+    return this.approvalInfo;
+  }
+
+  start(): void {
+    this.started = true;
+    this.follower.start();
+  }
+
+  async stop(): Promise<void> {
+    this.started = false;
+    await this.follower.stop();
+  }
+
+  /** One poll now (tests, and "Rescan" in remote mode). Resolves with the number of records read. */
+  poll(): Promise<number> {
+    return this.follower.poll();
+  }
+
+  get isStarted(): boolean {
+    return this.started;
+  }
+
+  onEvent(listener: (event: EngineEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Fires after running or approval changed (status bar, context keys). */
+  onDidChangeState(listener: () => void): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
+  }
+
+  snapshot(): EngineSnapshot {
+    return { running: this.running, approval: this.approval, files: [...this.files.values()] };
+  }
+
+  private emit(e: EngineEvent): void {
+    for (const l of [...this.listeners]) {
+      try {
+        l(e);
+      } catch {
+        // A view's failure must not stop the stream.
+      }
+    }
+  }
+
+  private stateChanged(): void {
+    for (const l of [...this.stateListeners]) {
+      try {
+        l();
+      } catch {
+        // ignore
+      }
+    }
+  }
+
+  private onRecord(r: JournalRecord): void {
+    this.lastRecord = r;
+    this.lastRecordAtMs = this.now();
+    if (r.kind === 'snapshot') this.applySnapshot(r.snapshot);
+    else if (r.kind === 'event') this.applyEvent(r.event);
+  }
+
+  private applyEvent(e: EngineEvent): void {
+    let state = false;
+    switch (e.type) {
+      case 'file':
+        this.files.set(e.file.name, e.file);
+        break;
+      case 'file-removed':
+      case 'ignored':
+        this.files.delete(e.name);
+        break;
+      case 'routed':
+        this.files.delete(e.file.name);
+        break;
+      case 'running':
+        state = this.running !== e.running;
+        this.running = e.running;
+        break;
+      case 'approval':
+        state = this.approval !== e.state;
+        this.approval = e.state;
+        this.approvalInfo = { systemId: e.systemId, fingerprint256: e.fingerprint256 };
+        break;
+      default:
+        break;
+    }
+    this.emit(e);
+    if (state) this.stateChanged();
+  }
+
+  /** Replaces the state with a snapshot and tells listeners the difference as events. */
+  private applySnapshot(s: EngineSnapshot): void {
+    const next = new Map(s.files.map((f) => [f.name, f]));
+    for (const name of [...this.files.keys()]) {
+      if (!next.has(name)) {
+        this.files.delete(name);
+        this.emit({ type: 'file-removed', name });
+      }
+    }
+    for (const f of next.values()) {
+      const old = this.files.get(f.name);
+      this.files.set(f.name, f);
+      if (old !== f) this.emit({ type: 'file', file: f });
+    }
+    let state = false;
+    if (s.running !== this.running) {
+      this.running = s.running;
+      this.emit({ type: 'running', running: s.running });
+      state = true;
+    }
+    if (s.approval !== this.approval) {
+      this.approval = s.approval;
+      this.emit({ type: 'approval', state: s.approval, ...this.approvalInfo });
+      state = true;
+    }
+    if (state) this.stateChanged();
+  }
+
+  /** The stream started over (state_dir emptied): forget everything; the new file's snapshot follows. */
+  private clear(): void {
+    for (const name of [...this.files.keys()]) this.emit({ type: 'file-removed', name });
+    this.files.clear();
+    const was = this.running;
+    this.running = false;
+    this.approval = 'unknown';
+    if (was) this.emit({ type: 'running', running: false });
+    this.stateChanged();
+  }
+}

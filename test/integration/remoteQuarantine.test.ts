@@ -1,0 +1,97 @@
+/**
+ * `kds quarantine release|delete` (src/cli/quarantineCommand.ts): locally, and on "the CN" over
+ * a real sshd through remoteQuarantine (argv over SSH, as the extension does it).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { findEngine, remoteQuarantine, type CnContext } from '../../src/extension/remote/cnOps';
+import { sftpPerSession } from '../../src/remote/sftpFolderLister';
+import { SshSession } from '../../src/remote/sshSession';
+import { keygen, sshdUnavailable, TestSshd } from '../helpers/sshd';
+
+const repo = resolve(__dirname, '../..');
+const kds = join(repo, 'bin/kds.js');
+const skip = sshdUnavailable();
+let sshd: TestSshd;
+let session: SshSession;
+let dir: string;
+
+function setupCn(root: string): string {
+  for (const d of ['in', 'out', 'qrnt', 'state']) mkdirSync(join(root, d), { recursive: true });
+  const conf = join(root, 'kata_dir_scanner.conf');
+  writeFileSync(
+    conf,
+    JSON.stringify({ in_dir: 'in', out_dir: 'out', qrnt_dir: 'qrnt', cert_pem: 'cert.pem', cert_key: 'server.key', kata_cn_addr: '127.0.0.1', kata_cn_port: 8443, system_id: '11111111-2222-3333-4444-555555555555', state_dir: 'state', log_file: 'kds.log' }, null, 2),
+  );
+  return conf;
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'kds-remote-qrnt-'));
+  chmodSync(dir, 0o755);
+  if (skip) return;
+  sshd = await TestSshd.start();
+  const key = join(sshd.dir, 'id_qrnt');
+  sshd.authorize(keygen(key));
+  const kh = join(sshd.dir, 'known_hosts');
+  writeFileSync(kh, `[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey()}\n`);
+  session = await SshSession.connect({ host: '127.0.0.1', port: sshd.port, user: sshd.user }, { privateKeyPath: key }, { knownHostsFiles: [kh], onUnknown: async () => false });
+});
+
+after(async () => {
+  await session?.close();
+  await sshd?.dispose();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('kds quarantine locally: release moves to out_dir, delete removes, both audited; bad names refused', () => {
+  const root = join(dir, 'local');
+  const conf = setupCn(root);
+  writeFileSync(join(root, 'qrnt', 'a.exe'), 'AAAA');
+  writeFileSync(join(root, 'qrnt', 'b.exe'), 'BBBB');
+  const run = (...args: string[]) => spawnSync(process.execPath, [kds, 'quarantine', ...args], { encoding: 'utf8', env: { ...process.env, KDS_LOCALE: 'en' } });
+  const rel = run('release', '--config', conf, 'a.exe', '--user', 'alice', '--reason', 'false positive', '--json');
+  assert.equal(rel.status, 0, rel.stderr);
+  const out = JSON.parse(rel.stdout) as { ok: boolean; path: string; sha256: string };
+  assert.equal(out.ok, true);
+  assert.equal(readFileSync(join(root, 'out', 'a.exe'), 'utf8'), 'AAAA');
+  assert.ok(!existsSync(join(root, 'qrnt', 'a.exe')));
+  const del = run('delete', '--config', conf, 'b.exe', '--user', 'bob');
+  assert.equal(del.status, 0, del.stderr);
+  assert.match(del.stdout, /deleted from quarantine/);
+  assert.ok(!existsSync(join(root, 'qrnt', 'b.exe')));
+  const audit = readFileSync(join(root, 'state', 'quarantine-audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+  assert.deepEqual(audit.map((a) => [a.action, a.user, a.file, a.reason]), [['release', 'alice', 'a.exe', 'false positive'], ['delete', 'bob', 'b.exe', undefined]]);
+  assert.equal(run('delete', '--config', conf, '../kata_dir_scanner.conf').status, 1);
+  assert.ok(existsSync(conf));
+  assert.equal(run('delete', '--config', conf, 'missing.exe').status, 1);
+  assert.equal(run('explode', '--config', conf, 'x').status, 2);
+  assert.equal(run('release', 'x').status, 2);
+});
+
+test('over SSH: the extension releases and deletes on the CN with an argv (names with quotes and $() stay data)', { skip }, async () => {
+  const root = join(dir, 'cn');
+  const conf = setupCn(root);
+  const nasty = `it's $(touch kds-pwned-q) "x".exe`;
+  writeFileSync(join(root, 'qrnt', nasty), 'EICAR-ish');
+  writeFileSync(join(root, 'qrnt', 'del.exe'), 'gone');
+  const uid = Number(execFileSync('/usr/bin/id', ['-u', sshd.user], { encoding: 'utf8' }).trim());
+  execFileSync('/bin/chown', ['-R', `${uid}:0`, root]);
+  const c: CnContext = { shell: async () => session, files: sftpPerSession(async () => session) };
+  await assert.rejects(findEngine(c, conf), /not installed/);
+  const engine = await findEngine(c, conf, [process.execPath, kds]);
+  const done = await remoteQuarantine(c, engine, conf, { action: 'release', name: nasty, user: 'admin (VS Code)', reason: 'ok', asRoot: false });
+  assert.equal(done.path, join(root, 'out', nasty));
+  assert.ok(existsSync(join(root, 'out', nasty)));
+  assert.ok(!existsSync(`/home/${sshd.user}/kds-pwned-q`));
+  const d = await remoteQuarantine(c, engine, conf, { action: 'delete', name: 'del.exe', user: 'admin (VS Code)', asRoot: false });
+  assert.match(d.sha256, /^[0-9a-f]{64}$/);
+  assert.ok(!existsSync(join(root, 'qrnt', 'del.exe')));
+  await assert.rejects(remoteQuarantine(c, engine, conf, { action: 'delete', name: 'del.exe', user: 'x', asRoot: false }), /no longer in quarantine/);
+  const audit = readFileSync(join(root, 'state', 'quarantine-audit.jsonl'), 'utf8');
+  assert.match(audit, /admin \(VS Code\)/);
+});

@@ -1,0 +1,107 @@
+/**
+ * The Quarantine/Output views over SFTP (SftpFolderLister in DestinationFolderModel) and the CN
+ * file edits (read/write with and without sudo), against a real sshd on 127.0.0.1.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { readRemoteText, writeRemoteText, type CnContext } from '../../src/extension/remote/cnOps';
+import { SftpFolderLister, sftpPerSession } from '../../src/remote/sftpFolderLister';
+import { SshSession } from '../../src/remote/sshSession';
+import { DestinationFolderModel } from '../../src/viewModel/destinationFolderModel';
+import { keygen, sshdUnavailable, TestSshd } from '../helpers/sshd';
+
+const skip = sshdUnavailable();
+let sshd: TestSshd;
+let session: SshSession;
+let dir: string;
+let uid: number;
+const sudoersFile = `/etc/sudoers.d/kds-test-views-${randomBytes(4).toString('hex')}`;
+
+before(async () => {
+  if (skip) return;
+  sshd = await TestSshd.start();
+  const key = join(sshd.dir, 'id_views');
+  sshd.authorize(keygen(key));
+  const kh = join(sshd.dir, 'known_hosts');
+  writeFileSync(kh, `[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey()}\n`);
+  session = await SshSession.connect({ host: '127.0.0.1', port: sshd.port, user: sshd.user }, { privateKeyPath: key }, { knownHostsFiles: [kh], onUnknown: async () => false });
+  dir = mkdtempSync(join(tmpdir(), 'kds-remote-views-'));
+  uid = Number(execFileSync('/usr/bin/id', ['-u', sshd.user], { encoding: 'utf8' }).trim());
+  chownSync(dir, uid, 0);
+  writeFileSync(sudoersFile, `${sshd.user} ALL=(ALL:ALL) NOPASSWD: ALL\n`, { mode: 0o440 });
+});
+
+after(async () => {
+  rmSync(sudoersFile, { force: true });
+  await session?.close();
+  await sshd?.dispose();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('SftpFolderLister: regular files only count as files; sizes and times come with the listing', { skip }, async () => {
+  const q = join(dir, 'qrnt');
+  mkdirSync(q);
+  writeFileSync(join(q, 'eicar.com'), 'X'.repeat(68));
+  writeFileSync(join(q, 'b.bin'), Buffer.alloc(1234));
+  mkdirSync(join(q, 'sub'));
+  symlinkSync('/etc/passwd', join(q, 'link'));
+  const lister = new SftpFolderLister(sftpPerSession(async () => session));
+  const list = await lister.list(q);
+  const byName = new Map(list.map((e) => [e.name, e]));
+  assert.equal(byName.get('eicar.com')?.size, 68);
+  assert.equal(byName.get('eicar.com')?.isFile, true);
+  assert.equal(byName.get('sub')?.isFile, false);
+  assert.equal(byName.get('link')?.isFile, false, 'a symlink is not followed');
+  assert.ok(Math.abs(byName.get('b.bin')!.mtimeMs - statSync(join(q, 'b.bin')).mtimeMs) < 1500);
+  assert.equal(lister.join('/mnt/qrnt', 'x y'), '/mnt/qrnt/x y');
+  await assert.rejects(lister.list(join(dir, 'missing')));
+});
+
+test('DestinationFolderModel lists the CN quarantine through SFTP and takes verdicts from routed events', { skip }, async () => {
+  const q = join(dir, 'qrnt2');
+  mkdirSync(q);
+  chownSync(q, uid, 0);
+  writeFileSync(join(q, 'eicar.com'), 'X'.repeat(68));
+  writeFileSync(join(q, '.kds-partial-x'), 'partial');
+  const listeners = new Set<(e: never) => void>();
+  const source = { onEvent: (l: (e: never) => void) => (listeners.add(l), () => listeners.delete(l)), snapshot: () => ({ running: true, approval: 'approved' as const, files: [] }) };
+  const model = new DestinationFolderModel({ folder: 'qrnt', dir: q, lister: new SftpFolderLister(sftpPerSession(async () => session)), source, debounceMs: 10, coalesceMs: 0 });
+  await model.refresh();
+  assert.deepEqual(model.items().map((i) => i.name), ['eicar.com']);
+  assert.equal(model.items()[0]!.path, join(q, 'eicar.com'));
+  for (const l of listeners) l({ type: 'routed', file: { name: 'eicar.com', size: 68, sha256: 'a'.repeat(64), scanId: 's', verdict: 'detect', rawState: 'detect', destination: 'qrnt', path: join(q, 'eicar.com'), submittedAt: 1, routedAt: Date.now() } } as never);
+  writeFileSync(join(q, 'second.exe'), 'MZ');
+  await new Promise((r) => setTimeout(r, 100));
+  await model.refresh();
+  const items = model.items();
+  assert.deepEqual(items.map((i) => i.name).sort(), ['eicar.com', 'second.exe']);
+  assert.equal(items.find((i) => i.name === 'eicar.com')!.verdict, 'detect');
+  model.dispose();
+});
+
+test('CN files: read and written atomically over SFTP; root-only files through sudo', { skip }, async () => {
+  const c: CnContext = { shell: async () => session, files: sftpPerSession(async () => session), sudo: true };
+  const mine = join(dir, 'exclude_list.txt');
+  writeFileSync(mine, '# comment\n*.tmp\n');
+  chownSync(mine, uid, 0);
+  assert.equal(await readRemoteText(c, mine), '# comment\n*.tmp\n');
+  await writeRemoteText(c, mine, '# comment\n*.tmp\n*.log\n');
+  assert.equal(readFileSync(mine, 'utf8'), '# comment\n*.tmp\n*.log\n');
+
+  const rootDir = join(dir, 'opt');
+  mkdirSync(rootDir, { mode: 0o700 });
+  const conf = join(rootDir, 'kata_dir_scanner.conf');
+  writeFileSync(conf, '{"a": 1}\n', { mode: 0o600 });
+  assert.equal(await readRemoteText(c, conf), '{"a": 1}\n');
+  await writeRemoteText(c, conf, '{"a": 2, "q": "it\'s $(x)"}\n');
+  assert.equal(readFileSync(conf, 'utf8'), '{"a": 2, "q": "it\'s $(x)"}\n');
+  const st = statSync(conf);
+  assert.equal(st.uid, 0, 'still owned by root');
+  assert.equal(st.mode & 0o777, 0o600, 'mode kept');
+  await assert.rejects(readRemoteText({ ...c, sudo: undefined }, conf));
+});
