@@ -117,8 +117,13 @@ export class ScannerEngine {
     return () => this.listeners.delete(listener);
   }
 
-  snapshot(): { running: boolean; approval: ApprovalState; files: FileRecord[] } {
-    return { running: this.running, approval: this.approval, files: [...this.records.values()].map(publicView) };
+  snapshot(): { running: boolean; approval: ApprovalState; files: FileRecord[]; identity: { systemId: string; fingerprint256: string } } {
+    return {
+      running: this.running,
+      approval: this.approval,
+      files: [...this.records.values()].map(publicView),
+      identity: { systemId: this.o.systemId, fingerprint256: this.o.fingerprint256 },
+    };
   }
 
   get approvalState(): ApprovalState {

@@ -16,6 +16,7 @@ import { registerIcapLogPanel } from './panels/icapLogPanel';
 import { VerdictsService, registerVerdictsPanel } from './panels/verdictsPanel';
 import { type KdsServices, registerCommand, showError } from './services';
 import { KdsStatusBar } from './statusBar';
+import { approvalHint } from '../viewModel/statusSummary';
 import { ActiveEngine } from './remote/activeEngine';
 import { registerRemote } from './remote/remoteCommands';
 
@@ -55,10 +56,13 @@ export function activate(context: vscode.ExtensionContext): void {
   // carries the buttons (Start Scanning, Manage Workspace Trust): show the message only above rows.
   const refreshInputMessage = () => {
     const status = engine.status;
+    const snap = active.snapshot();
     views.in.message =
       models.items('in').length === 0
         ? undefined
-        : !vscode.workspace.isTrusted
+        : (snap.approval === 'pending' || snap.approval === 'rejected') && snap.identity
+          ? approvalHint(snap.identity)
+          : !vscode.workspace.isTrusted
           ? vscode.l10n.t('Scanning is off: this workspace is not trusted.')
           : status.kind === 'ok' && !engine.running
             ? vscode.l10n.t('Scanning is stopped.')

@@ -41,7 +41,7 @@ export class KdsStatusBar implements vscode.Disposable {
       return;
     }
     const snap = (this.active ?? this.engine).snapshot();
-    const summary = statusSummary({ running: snap.running, approval: snap.approval, files: snap.files, quarantinedToday: this.models.quarantinedToday() });
+    const summary = statusSummary({ running: snap.running, approval: snap.approval, files: snap.files, quarantinedToday: this.models.quarantinedToday(), identity: snap.identity });
     this.item.text = summary.text;
     const tooltip = new vscode.MarkdownString(undefined, true);
     tooltip.appendText(summary.tooltip);

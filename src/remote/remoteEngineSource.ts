@@ -102,7 +102,9 @@ export class RemoteEngineSource implements EngineSource {
   }
 
   snapshot(): EngineSnapshot {
-    return { running: this.running, approval: this.approval, files: [...this.files.values()] };
+    const snap: EngineSnapshot = { running: this.running, approval: this.approval, files: [...this.files.values()] };
+    if (this.approvalInfo) snap.identity = this.approvalInfo;
+    return snap;
   }
 
   private emit(e: EngineEvent): void {

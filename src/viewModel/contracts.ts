@@ -11,6 +11,13 @@ export interface EngineSnapshot {
   running: boolean;
   approval: ApprovalState;
   files: FileRecord[];
+  /** What the KATA administrator must match before approving: shown while approval is pending. */
+  identity?: EngineIdentity;
+}
+
+export interface EngineIdentity {
+  systemId: string;
+  fingerprint256: string;
 }
 
 export interface EngineSource {

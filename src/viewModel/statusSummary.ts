@@ -1,5 +1,6 @@
 import { t } from '../common/l10n';
 import type { ApprovalState, FileRecord, FileStage } from '../engine/events';
+import type { EngineIdentity } from './contracts';
 import { stageLook } from './itemLooks';
 
 export interface StatusSummary {
@@ -18,7 +19,7 @@ const idle = new Set<FileStage>(['excluded', 'too-large', 'unreadable']);
 const needsAttention = new Set<FileStage>(['unreadable', 'awaiting-approval', 'missing']);
 
 /** The status bar line and its tooltip; pure, so every wording is unit-tested. */
-export function statusSummary(input: { running: boolean; approval: ApprovalState; files: FileRecord[]; quarantinedToday: number }): StatusSummary {
+export function statusSummary(input: { running: boolean; approval: ApprovalState; files: FileRecord[]; quarantinedToday: number; identity?: EngineIdentity }): StatusSummary {
   const byStage = new Map<FileStage, number>();
   let pending = 0;
   let attention = 0;
@@ -40,10 +41,16 @@ export function statusSummary(input: { running: boolean; approval: ApprovalState
   if (input.approval === 'pending') lines.push(t('The integration is waiting for approval by the KATA administrator'));
   else if (input.approval === 'rejected') lines.push(t('The KATA administrator rejected this integration'));
   else if (input.approval === 'unknown') lines.push(t('Approval by KATA not known yet'));
+  if ((input.approval === 'pending' || input.approval === 'rejected') && input.identity) lines.push(approvalHint(input.identity));
   lines.push(t('Files in input: {0}, waiting for a verdict: {1}', input.files.length, pending));
   for (const [stage, n] of [...byStage].sort((a, b) => b[1] - a[1])) lines.push(`  ${stageLook(stage).label}: ${n}`);
   lines.push(t('Quarantined today: {0}', input.quarantinedToday));
 
   const warning = !input.running || input.approval === 'pending' || input.approval === 'rejected' || attention > 0;
   return { text, tooltip: lines.join('\n'), pending, warning };
+}
+
+/** The two values the KATA administrator compares before accepting the integration request. */
+export function approvalHint(identity: EngineIdentity): string {
+  return t('In KATA (External systems), accept system_id {0} with certificate SHA-256 {1}', identity.systemId, identity.fingerprint256);
 }

@@ -20,6 +20,7 @@ test('integration not approved yet: files wait in input, one warning names syste
   await waitFor('approval pending', () => h.built.engine.approvalState === 'pending');
   await waitFor('files awaiting approval', () => names.every((n) => stageNow(h, n) === 'awaiting-approval'));
   assert.ok(h.events.some((e) => e.type === 'approval' && e.state === 'pending' && e.systemId === systemId && e.fingerprint256 === h.fingerprint256));
+  assert.deepEqual(h.built.engine.snapshot().identity, { systemId, fingerprint256: h.fingerprint256 });
   assert.equal(h.built.engine.snapshot().approval, 'pending');
   // A few seconds of retries: still one warning.
   await waitRescans(h, 3);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initL10n } from '../../src/common/l10n';
 import type { FileRecord, FileStage } from '../../src/engine/events';
-import { statusSummary } from '../../src/viewModel/statusSummary';
+import { approvalHint, statusSummary } from '../../src/viewModel/statusSummary';
 
 const rec = (name: string, stage: FileStage): FileRecord => ({ name, size: 1, mtimeMs: 1, stage, firstSeen: 1, changedAt: 1, attempts: 0 });
 
@@ -49,4 +49,16 @@ test('localised', () => {
   } finally {
     initL10n('en');
   }
+});
+
+test('while approval is pending or rejected, the tooltip names system_id and the certificate fingerprint to accept', () => {
+  const identity = { systemId: 'sensor-7', fingerprint256: 'AB:CD:EF' };
+  for (const approval of ['pending', 'rejected'] as const) {
+    const s = statusSummary({ running: true, approval, files: [], quarantinedToday: 0, identity });
+    assert.match(s.tooltip, /sensor-7/);
+    assert.match(s.tooltip, /AB:CD:EF/);
+  }
+  const ok = statusSummary({ running: true, approval: 'approved', files: [], quarantinedToday: 0, identity });
+  assert.doesNotMatch(ok.tooltip, /AB:CD:EF/);
+  assert.match(approvalHint(identity), /accept system_id sensor-7 with certificate SHA-256 AB:CD:EF/);
 });
