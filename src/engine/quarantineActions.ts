@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fsyncDir } from '../common/fsync';
 import { t } from '../common/l10n';
@@ -18,6 +18,32 @@ export class QuarantineActionError extends Error {
     super(message);
     this.name = 'QuarantineActionError';
   }
+}
+
+/** Where release/delete actions are audited: beside the journal, so it moves with state_dir. */
+export function quarantineAuditFile(stateDir: string): string {
+  return join(stateDir, 'quarantine-audit.jsonl');
+}
+
+/** Audit records, oldest first; torn or foreign lines are skipped, a missing file is empty. */
+export async function readQuarantineAudit(file: string): Promise<QuarantineAuditRecord[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const out: QuarantineAuditRecord[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    try {
+      const r = JSON.parse(line) as QuarantineAuditRecord;
+      if ((r.action === 'release' || r.action === 'delete') && typeof r.file === 'string' && typeof r.sha256 === 'string') out.push(r);
+    } catch {
+      // a line cut by a crash
+    }
+  }
+  return out;
 }
 
 export interface QuarantineAuditRecord {

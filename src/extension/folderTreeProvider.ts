@@ -56,6 +56,7 @@ export class FolderTreeProvider implements vscode.TreeDataProvider<KdsTreeElemen
     const parts = [formatSize(item.size), formatAge(item.mtimeMs)];
     if (look) parts.push(look.label);
     if (item.threat) parts.push(item.threat);
+    if (item.released) parts.push(vscode.l10n.t('released by {0}', item.released.by));
     row.description = parts.join(' · ');
     row.iconPath = new vscode.ThemeIcon(look?.icon ?? 'file', look?.color ? new vscode.ThemeColor(look.color) : undefined);
     row.contextValue = contextValueOf(item);
@@ -104,6 +105,7 @@ function tooltipOf(item: FolderItem): vscode.MarkdownString {
   rows.push([vscode.l10n.t('Modified'), time(item.mtimeMs)]);
   if (item.submittedAt) rows.push([vscode.l10n.t('Submitted'), time(item.submittedAt)]);
   if (item.routedAt) rows.push([vscode.l10n.t('Moved'), time(item.routedAt)]);
+  if (item.released) rows.push([vscode.l10n.t('Released from quarantine'), escapeMd(vscode.l10n.t('by {0}, {1}', item.released.by, time(item.released.at)))]);
   md.appendMarkdown(rows.map(([k, v]) => `${escapeMd(k)}: ${v}`).join('  \n'));
   return md;
 }

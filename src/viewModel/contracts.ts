@@ -45,6 +45,8 @@ export interface FolderItem {
   scanId?: string;
   submittedAt?: number;
   routedAt?: number;
+  /** Output only: moved there from quarantine by a person, per the quarantine audit. */
+  released?: { by: string; at: number };
 }
 
 /** How a stage or verdict looks: a theme colour id, a codicon id and a short badge. */

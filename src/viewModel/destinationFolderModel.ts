@@ -1,6 +1,7 @@
 import { partialPrefix } from '../engine/delivery';
 import { type EngineEvent, type RoutedFile, verdictOf } from '../engine/events';
 import { readJournal } from '../engine/journal';
+import { quarantineAuditFile, readQuarantineAudit } from '../engine/quarantineActions';
 import type { ThreatNameLookup } from '../engine/threatNames';
 import { ChangeNotifier } from './changeNotifier';
 import type { EngineSource, FolderItem } from './contracts';
@@ -24,6 +25,7 @@ export interface DestinationFolderModelOptions {
 /** What is known of a file from the engine, whichever told it (journal or live event). */
 interface ScanFacts {
   size: number;
+  released?: { by: string; at: number };
   sha256?: string;
   scanId?: string;
   rawState?: string;
@@ -158,7 +160,7 @@ export class DestinationFolderModel {
       entries = [];
     }
     this.ensureWatching();
-    const journal = this.journalFacts();
+    const journal = await this.journalFacts();
     const items: FolderItem[] = [];
     const arrived = new Map<string, number>();
     for (const st of entries) {
@@ -174,6 +176,7 @@ export class DestinationFolderModel {
         item.submittedAt = facts.submittedAt;
         item.routedAt = facts.routedAt;
         if (facts.sha256) item.threat = this.opts.threats?.lookup(facts.sha256);
+        if (facts.released) item.released = facts.released;
       }
       items.push(item);
       arrived.set(name, item.routedAt ?? st.ctimeMs);
@@ -199,7 +202,7 @@ export class DestinationFolderModel {
     return undefined;
   }
 
-  private journalFacts(): Map<string, ScanFacts> {
+  private async journalFacts(): Promise<Map<string, ScanFacts>> {
     const out = new Map<string, ScanFacts>();
     if (!this.opts.stateDir) return out;
     let finished;
@@ -212,6 +215,26 @@ export class DestinationFolderModel {
     for (const e of finished) {
       if (e.outcome !== 'routed' || e.destination !== this.opts.folder || out.has(e.name)) continue;
       out.set(e.name, { size: e.size, sha256: e.sha256, scanId: e.scanId, rawState: e.state, submittedAt: e.submittedAt, routedAt: e.doneAt });
+    }
+    if (this.opts.folder === 'out') {
+      // A file released from quarantine keeps KATA's verdict, and says who released it. The
+      // audit is oldest first, so a later release of the same name wins.
+      for (const r of await readQuarantineAudit(quarantineAuditFile(this.opts.stateDir))) {
+        if (r.action !== 'release') continue;
+        const scan = finished.find((e) => e.name === r.file && e.sha256 === r.sha256 && e.destination === 'qrnt');
+        const at = Date.parse(r.time);
+        const prev = out.get(r.file);
+        if (prev && (prev.routedAt ?? 0) > at) continue;
+        out.set(r.file, {
+          size: scan?.size ?? prev?.size ?? -1,
+          sha256: r.sha256,
+          scanId: scan?.scanId,
+          rawState: scan?.state,
+          submittedAt: scan?.submittedAt,
+          routedAt: at,
+          released: { by: r.user, at },
+        });
+      }
     }
     return out;
   }

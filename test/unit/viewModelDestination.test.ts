@@ -1,10 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EngineEvent, RoutedFile } from '../../src/engine/events';
 import { Journal } from '../../src/engine/journal';
 import { ThreatNameLookup } from '../../src/engine/threatNames';
+import { KdsLogger } from '../../src/common/log';
+import { quarantineAuditFile, releaseFromQuarantine } from '../../src/engine/quarantineActions';
 import type { EngineSnapshot, EngineSource } from '../../src/viewModel/contracts';
 import { DestinationFolderModel } from '../../src/viewModel/destinationFolderModel';
 import { tempDir } from '../helpers/tempDirs';
@@ -168,5 +171,31 @@ test('concurrent refresh() calls share the listing and see the latest state', as
   const p2 = m.refresh();
   await Promise.all([p1, p2]);
   assert.deepEqual(m.items().map((i) => i.name), ['late.txt']);
+  m.dispose();
+});
+
+test("a file released from quarantine shows KATA's verdict in Output and who released it (from the audit)", async () => {
+  const root = tempDir();
+  const state = join(root, 'state');
+  const qrnt = join(root, 'qrnt');
+  const out = join(root, 'out');
+  mkdirSync(qrnt);
+  mkdirSync(out);
+  const body = 'false positive';
+  const sha = createHash('sha256').update(body).digest('hex');
+  const j = Journal.open(state);
+  j.intent({ scanId: 's1', name: 'report.doc', size: body.length, mtimeMs: 1, ino: 1 });
+  j.submitted('s1', sha);
+  j.verdict('s1', 'detect', 'qrnt');
+  j.done('s1', 'routed');
+  j.close();
+  writeFileSync(join(qrnt, 'report.doc'), body);
+  await releaseFromQuarantine({ qrntDir: qrnt, outDir: out, name: 'report.doc', user: 'alice', logger: new KdsLogger(), auditFile: quarantineAuditFile(state) });
+  const m = new DestinationFolderModel({ folder: 'out', dir: out, stateDir: state });
+  await m.refresh();
+  const item = m.items().find((i) => i.name === 'report.doc');
+  assert.equal(item?.verdict, 'detect');
+  assert.equal(item?.sha256, sha);
+  assert.equal(item?.released?.by, 'alice');
   m.dispose();
 });

@@ -1,15 +1,8 @@
-import { join } from 'node:path';
 import * as vscode from 'vscode';
-import type { KdsConfig } from '../../engine/config';
-import { deleteFromQuarantine, releaseFromQuarantine } from '../../engine/quarantineActions';
+import { deleteFromQuarantine, quarantineAuditFile, releaseFromQuarantine } from '../../engine/quarantineActions';
 import type { FolderItem } from '../../viewModel/contracts';
 import { verdictLook } from '../../viewModel/itemLooks';
 import { type KdsServices, activeConfig, currentUser, itemArgument, registerCommand, requireTrust } from '../services';
-
-/** Every release and delete is appended here (one JSON line each), beside the engine's journal. */
-export function auditFileOf(config: KdsConfig): string {
-  return join(config.state_dir, 'quarantine-audit.jsonl');
-}
 
 export function registerQuarantineCommands(s: KdsServices): void {
   registerCommand(s, 'kds.releaseFromQuarantine', async (arg?: unknown, selected?: unknown[]) => {
@@ -64,7 +57,7 @@ async function release(s: KdsServices, item: FolderItem): Promise<boolean> {
     user: currentUser(),
     reason: reason.trim() || undefined,
     logger: s.engine.logger,
-    auditFile: auditFileOf(config),
+    auditFile: quarantineAuditFile(config.state_dir),
   });
   await s.models.refresh();
   void vscode.window.showInformationMessage(vscode.l10n.t('"{0}" was released to {1} (SHA-256 {2}).', item.name, done.path, done.sha256));
@@ -84,7 +77,7 @@ async function remove(s: KdsServices, item: FolderItem): Promise<boolean> {
   );
   if (answer !== confirm) return false;
   const remote = s.active?.remote;
-  const done = remote ? await remote.quarantine('delete', item.name) : await deleteFromQuarantine({ qrntDir: config.qrnt_dir, name: item.name, user: currentUser(), logger: s.engine.logger, auditFile: auditFileOf(config) });
+  const done = remote ? await remote.quarantine('delete', item.name) : await deleteFromQuarantine({ qrntDir: config.qrnt_dir, name: item.name, user: currentUser(), logger: s.engine.logger, auditFile: quarantineAuditFile(config.state_dir) });
   await s.models.refresh();
   void vscode.window.showInformationMessage(vscode.l10n.t('"{0}" was deleted from quarantine (SHA-256 {1}).', item.name, done.sha256));
   return true;
