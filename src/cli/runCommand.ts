@@ -2,6 +2,8 @@ import { t } from '../common/l10n';
 import { ConfigError, loadConfig } from '../engine/config';
 import { createEngineFromConfig } from '../engine/engineFromConfig';
 import { EventJournal } from '../engine/eventJournal';
+import type { EngineEvent } from '../engine/events';
+import { ThreatNameLookup } from '../engine/threatNames';
 import { type CliCommand, ExitCode } from './command';
 import { parseOptions } from './main';
 import { serviceLogger } from './serviceLogger';
@@ -75,6 +77,8 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
     let built;
     // The event stream (<state_dir>/events.jsonl) that `kds remote` and the extension follow over SSH.
     let events: EventJournal | undefined;
+    // Events wait here only behind a detected file whose threat name is being looked up (order kept).
+    let tail: Promise<void> = Promise.resolve();
     try {
       built = await createEngineFromConfig(config, logger);
       const engine = built.engine;
@@ -83,7 +87,22 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
         onError: (err) => logger.warn('event-stream', t('cannot write the event stream in {0}: {1}', config.state_dir, err.message)),
       });
       const journal = events;
-      engine.onEvent((e) => journal.append(e));
+      // Threat names for the stream: the VS Code side has no KATA client in remote mode.
+      const threats = new ThreatNameLookup(built.client, { minIntervalMs: 500, logger });
+      let waiting = 0;
+      engine.onEvent((e) => {
+        if (waiting === 0 && !isDetect(e)) {
+          journal.append(e);
+          return;
+        }
+        waiting++;
+        tail = tail
+          .then(() => withThreatName(e, threats))
+          .then((ev) => journal.append(ev))
+          .finally(() => {
+            waiting--;
+          });
+      });
       await engine.start();
       events.writeSnapshot();
       events.startHeartbeat();
@@ -111,6 +130,7 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
         logger.info('signal', t('{0} received; finishing work in progress', signal));
         void engine
           .stop()
+          .then(() => tail)
           .then(() => built.close())
           .finally(() => {
             events?.close();
@@ -123,3 +143,24 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
     });
   },
 };
+
+function isDetect(e: EngineEvent): e is Extract<EngineEvent, { type: 'routed' }> {
+  return e.type === 'routed' && e.file.verdict === 'detect' && !!e.file.sha256;
+}
+
+/** Threat name wait for a detected file: KATA's alert may trail its verdict a little. */
+const threatWaitMs = 3000;
+
+/** A `routed` detect event with the threat name from KATA's alerts when it can be had within threatWaitMs; other events as they are. */
+async function withThreatName(e: EngineEvent, threats: ThreatNameLookup): Promise<EngineEvent> {
+  if (!isDetect(e)) return e;
+  const end = Date.now() + threatWaitMs;
+  for (;;) {
+    const name = threats.lookup(e.file.sha256);
+    if (name) return { ...e, file: { ...e.file, threat: name } };
+    if (Date.now() >= end) return e;
+    await threats.refresh();
+    if (threats.lookup(e.file.sha256)) continue;
+    await new Promise((r) => setTimeout(r, 600));
+  }
+}

@@ -52,6 +52,11 @@ export interface RoutedFile {
   path: string;
   submittedAt: number;
   routedAt: number;
+  /**
+   * Threat name(s) from KATA's alerts, joined with ", " — only in the service's event stream
+   * (`kds run` looks them up for detected files), so remote views can show them. Optional.
+   */
+  threat?: string;
 }
 
 export type ApprovalState = 'unknown' | 'approved' | 'pending' | 'rejected';

@@ -47,7 +47,7 @@ export function activate(context: vscode.ExtensionContext): void {
 
   const refreshChrome = () => {
     void vscode.commands.executeCommand('setContext', 'kds.configState', active.configState);
-    void vscode.commands.executeCommand('setContext', 'kds.running', engine.running);
+    void vscode.commands.executeCommand('setContext', 'kds.running', active.running);
     const count = models.items('qrnt').length;
     views.qrnt.badge = count > 0 ? { value: count, tooltip: vscode.l10n.t('{0} file(s) in quarantine', count) } : undefined;
     refreshInputMessage();

@@ -94,7 +94,7 @@ export class FolderModels implements vscode.Disposable {
       const opts = { source: remote.source, lister: remote.lister };
       this.input = new InputFolderModel(remote.source, c.in_dir, { join: remote.lister.join });
       this.out = new DestinationFolderModel({ folder: 'out', dir: c.out_dir, ...opts });
-      this.qrnt = new DestinationFolderModel({ folder: 'qrnt', dir: c.qrnt_dir, ...opts });
+      this.qrnt = new DestinationFolderModel({ folder: 'qrnt', dir: c.qrnt_dir, ...opts, ...(remote.threats && { threats: remote.threats }) });
       this.cleanups.push(this.input.onChange(() => this.changed.fire('in')));
       this.cleanups.push(this.out.onChange(() => this.changed.fire('out')));
       this.cleanups.push(this.qrnt.onChange(() => this.changed.fire('qrnt')));

@@ -8,6 +8,11 @@ import { type KdsServices, registerCommand } from '../services';
 export function registerScanningCommands(s: KdsServices): void {
   registerCommand(s, 'kds.startScanning', () => startScanning(s));
   registerCommand(s, 'kds.stopScanning', async () => {
+    // Remote mode: the scanner is the Central Node's service.
+    if (s.active?.mode === 'remote' && s.remote) {
+      await s.remote.serviceAction('stop');
+      return;
+    }
     await s.engine.stop();
     void vscode.window.setStatusBarMessage(vscode.l10n.t('KDS: scanning stopped'), 3000);
   });
@@ -20,6 +25,15 @@ export function registerScanningCommands(s: KdsServices): void {
 }
 
 export async function startScanning(s: KdsServices): Promise<void> {
+  // Remote mode: start the Central Node's service (systemctl), not the local engine.
+  if (s.active?.mode === 'remote' && s.remote) {
+    if (s.active.running) {
+      void vscode.window.showInformationMessage(vscode.l10n.t('The KDS service on {0} is already running.', s.active.remote!.label));
+      return;
+    }
+    await s.remote.serviceAction('start');
+    return;
+  }
   if (s.engine.running) {
     void vscode.window.showInformationMessage(vscode.l10n.t('KDS is already scanning.'));
     return;

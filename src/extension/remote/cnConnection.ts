@@ -13,6 +13,7 @@ import { HostKeyChangedError, SshAuthError } from '../../remote/sshErrors';
 import type { RemoteProcess, SshSession, SudoOption } from '../../remote/sshSession';
 import type { HostKeyInfo, HostKeyPolicy, SshAuth, SshTarget } from '../../remote/sshTarget';
 import type { RemoteWorkspace } from './activeEngine';
+import { threatsFromEvents } from './remoteThreats';
 import { type CnContext, execEventFileReader, fallbackEventFileReader, findEngine, readRemoteText, remoteIsRoot, remoteQuarantine, run, serviceArgv, writeRemoteText } from './cnOps';
 
 export const defaultCnConfigPath = '/opt/kata-dir-scanner/kata_dir_scanner.conf';
@@ -85,6 +86,8 @@ export class CnConnection implements vscode.Disposable {
   private workspaceValue: RemoteWorkspace | undefined;
   private engine: string[] | undefined;
   private rootValue = false;
+  private serviceActiveValue: boolean | undefined;
+  private stopThreats: (() => void) | undefined;
   private follow: { proc?: RemoteProcess; wanted: boolean } = { wanted: false };
   private readonly files: () => Promise<SftpFiles>;
   readonly target: SshTarget;
@@ -141,6 +144,9 @@ export class CnConnection implements vscode.Disposable {
       onError: (e) => this.logger.debug('remote.events', e.message, { host: this.target.host }),
       onGap: (from, to) => this.logger.warn('remote.events', vscode.l10n.t('Events {0}–{1} of the Central Node were rotated away before they could be read.', from, to)),
     });
+    // Subscribed before any view, so a routed event's threat name is known when the view lists the file.
+    const names = threatsFromEvents((l) => source.onEvent(l));
+    this.stopThreats = names.dispose;
     source.start();
     await source.poll().catch(() => 0);
     const lister = new SftpFolderLister(this.files);
@@ -150,7 +156,10 @@ export class CnConnection implements vscode.Disposable {
       source,
       lister,
       quarantine: (action, name, reason) => this.quarantine(action, name, reason),
+      serviceActive: () => this.serviceActiveValue,
+      threats: names.threats,
     };
+    await this.checkServiceActive().catch(() => undefined);
     await this.rememberTypedSecrets();
     return this.workspaceValue;
   }
@@ -201,6 +210,25 @@ export class CnConnection implements vscode.Disposable {
     const out = (r.stdout.toString('utf8') + r.stderr.toString('utf8')).trimEnd();
     for (const line of out.split('\n')) if (line) this.channel.info(`  ${line}`);
     return r.code;
+  }
+
+  /**
+   * `systemctl is-active` of the service (no sudo needed). true/false for a definite answer;
+   * undefined when systemd cannot tell (no systemd, e.g. a container or a test "CN"): then the
+   * event stream decides whether the service runs.
+   */
+  async checkServiceActive(): Promise<boolean | undefined> {
+    const name = this.settings.serviceName.endsWith('.service') ? this.settings.serviceName : `${this.settings.serviceName}.service`;
+    let answer: boolean | undefined;
+    try {
+      const r = await run(this.cn(), ['systemctl', 'is-active', name], false, { timeoutMs: 10_000 });
+      const word = r.stdout.toString('utf8').trim().split('\n')[0]?.trim() ?? '';
+      answer = ['active', 'activating', 'reloading', 'refreshing'].includes(word) ? true : ['inactive', 'failed', 'deactivating'].includes(word) ? false : undefined;
+    } catch {
+      answer = undefined;
+    }
+    this.serviceActiveValue = answer;
+    return answer;
   }
 
   /** `kds status --config X` on the CN, printed to the KDS log. */
@@ -339,6 +367,7 @@ export class CnConnection implements vscode.Disposable {
   async close(): Promise<void> {
     this.follow.wanted = false;
     this.follow.proc?.kill('TERM');
+    this.stopThreats?.();
     await this.workspaceValue?.source.stop().catch(() => undefined);
     await this.rs.close().catch(() => undefined);
   }

@@ -106,6 +106,25 @@ export class RemoteController implements vscode.Disposable {
     }
   }
 
+  /**
+   * systemctl start/stop/restart of the CN's service (also "Start/Stop Scanning" in remote mode);
+   * afterwards `systemctl is-active` and the event stream are read again so `kds.running` follows.
+   */
+  async serviceAction(action: 'start' | 'stop' | 'restart'): Promise<boolean> {
+    const conn = this.require();
+    const code = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: vscode.l10n.t('KDS: systemctl {0} on {1}…', action, conn.label) }, () => conn.service(action));
+    await conn.checkServiceActive().catch(() => undefined);
+    await conn.workspace?.source.poll().catch(() => 0);
+    if (this.connection === conn) this.active.refresh();
+    if (code === 0) {
+      void vscode.window.setStatusBarMessage(vscode.l10n.t('KDS: systemctl {0} done on {1}', action, conn.label), 4000);
+      return true;
+    }
+    this.s.log.show(true);
+    void vscode.window.showErrorMessage(vscode.l10n.t('systemctl {0} failed on {1} (exit code {2}); see the KDS log.', action, conn.label, String(code)));
+    return false;
+  }
+
   private updateItem(): void {
     const conn = this.connection;
     if (!conn) {
@@ -148,15 +167,7 @@ export function registerRemote(s: KdsServices, active: ActiveEngine): RemoteCont
     for (const k of keys) await s.context.secrets.delete(k);
     void vscode.window.showInformationMessage(vscode.l10n.t('KDS forgot the stored SSH password and passphrase for the configured Central Node.'));
   });
-  const service = (action: 'start' | 'stop' | 'restart') => async () => {
-    const conn = rc.require();
-    const code = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: vscode.l10n.t('KDS: systemctl {0} on {1}…', action, conn.label) }, () => conn.service(action));
-    if (code === 0) void vscode.window.setStatusBarMessage(vscode.l10n.t('KDS: systemctl {0} done on {1}', action, conn.label), 4000);
-    else {
-      s.log.show(true);
-      void vscode.window.showErrorMessage(vscode.l10n.t('systemctl {0} failed on {1} (exit code {2}); see the KDS log.', action, conn.label, String(code)));
-    }
-  };
+  const service = (action: 'start' | 'stop' | 'restart') => () => rc.serviceAction(action);
   registerCommand(s, 'kds.remote.startService', service('start'));
   registerCommand(s, 'kds.remote.stopService', service('stop'));
   registerCommand(s, 'kds.remote.restartService', service('restart'));
@@ -294,10 +305,12 @@ async function setupCentralNode(s: KdsServices, rc: RemoteController): Promise<v
   const l = layout(prefix, conn.settings.serviceName);
   const sudo = conn.needsSudo() ? conn.sudoOption() : undefined;
   const facts = await probeFacts(session, l, sudo);
-  const engineChoice = chooseEngine(facts, { sea: !!(await localEngineFiles('sea').catch(() => undefined)), js: true });
+  // The engine uploaded to the CN ships in the .vsix (dist/kds.js + bin/kds.js, l10n/, schemas/): found in the extension's own folder.
+  const root = s.context.extensionPath;
+  const engineChoice = chooseEngine(facts, { sea: !!(await localEngineFiles('sea', root).catch(() => undefined)), js: true });
   if (!engineChoice.kind) throw new Error(vscode.l10n.t('No engine fits the Central Node: {0}', engineChoice.reason));
-  const engineFiles = await localEngineFiles(engineChoice.kind);
-  if (!engineFiles) throw new Error(vscode.l10n.t('The KDS engine is not built next to the extension (dist/kds.js): run npm run build, or use "kds remote setup" from a KDS checkout.'));
+  const engineFiles = await localEngineFiles(engineChoice.kind, root);
+  if (!engineFiles) throw new Error(vscode.l10n.t('The KDS engine is missing from the extension folder {0} (dist/kds.js, bin/kds.js): reinstall the extension, or use "kds remote setup" from a KDS checkout.', root));
   const cn = configForCn(configText, l, () => randomUUID());
   let excludeText: string | undefined;
   try {
