@@ -1,6 +1,6 @@
 /**
  * KDS in a real VS Code (code-server 4.100.3) driven through headless Chromium, like a person:
- * scenarios 1–4 and 9 of issue 6. Every assertion reads the workbench's DOM. One code-server
+ * scenarios 1–4, 9 and 9b of issue 6. Every assertion reads the workbench's DOM. One code-server
  * serves several workspaces; each scenario group opens its own window (own extension host).
  */
 import assert from 'node:assert/strict';
@@ -8,7 +8,6 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { Agent, request } from 'undici';
 import type { DemoSetup } from '../../src/demo/demoSetup';
 import { type CodeServer, freshDir, removeDir, resultsDir, skipReason, startCodeServer } from './support/codeServer';
 import { EICAR, type PendingWorkspace, demoWorkspace, pendingApprovalWorkspace } from './support/fixtures';
@@ -191,7 +190,7 @@ describe('KDS in a real VS Code (code-server + Chromium)', { skip, timeout: 600_
     page = undefined;
   });
 
-  test('9. integration without auto-approval: awaiting approval, fingerprint, accept in the console, scanning proceeds', async (t) => {
+  test('9. integration without auto-approval: awaiting approval, the fingerprint in the notification and in the console', async (t) => {
     const ws = join(base, 'ws-pending');
     pending = await pendingApprovalWorkspace(ws, join(base, 'kata-pending-data'));
     page = await openWorkbench(browser, cs.folderUrl(ws));
@@ -215,26 +214,36 @@ describe('KDS in a real VS Code (code-server + Chromium)', { skip, timeout: 600_
       assert.ok(note.includes(pw.fingerprint), `the notification shows the certificate fingerprint ${pw.fingerprint}: ${note}`);
       assert.ok(note.includes(pw.systemId), `and the system_id: ${note}`);
       await p.screenshot({ path: join(resultsDir, '9-approval-pending.png') });
+    });
+  });
 
-      // The administrator: the embedded KATA's console over HTTPS, logged in as admin.
+  test('9b. the administrator clicks Accept in the embedded KATA console (browser, basic auth); scanning proceeds', async (t) => {
+    assert.ok(page && pending, 'scenario 9 left the pending workspace open');
+    await scenario(t, () => page, '9b-console-accept', async () => {
+      const p = page!;
+      const pw = pending!;
+      // The administrator: the embedded KATA's console over HTTPS, logged in as admin (basic auth).
       const admin = await browser.newContext({ ignoreHTTPSErrors: true, httpCredentials: { username: 'admin', password: pw.emulator.adminPassword } });
       try {
         const consolePage = await admin.newPage();
         await consolePage.goto(pw.emulator.consoleUrl);
-        const row = consolePage.locator('tr').filter({ hasText: pw.fingerprint }).filter({ hasText: pw.systemId });
-        await row.first().waitFor();
-        assert.match(await row.first().innerText(), /pending/i);
-        await consolePage.screenshot({ path: join(resultsDir, '9-approval-console.png') });
-        // The console's Accept button does not work in Chromium (the emulator refuses its own form:
-        // Referrer-Policy no-referrer makes the browser send "Origin: null"; see test 9b), so the
-        // administrator's accept is sent over HTTPS with the admin password, as that form would.
-        await acceptInConsole(pw, consolePage.url());
-        await consolePage.reload();
-        await waitFor('the console to show the system accepted', async () => {
-          const r = consolePage.locator('tr').filter({ hasText: pw.fingerprint }).filter({ hasText: pw.systemId });
-          return /accepted/i.test(await r.first().innerText({ timeout: 1_000 })) || undefined;
-        });
-        await consolePage.screenshot({ path: join(resultsDir, '9-approval-console-accepted.png') });
+        const row = () => consolePage.locator('tr').filter({ hasText: pw.fingerprint }).filter({ hasText: pw.systemId }).first();
+        await row().waitFor();
+        assert.match(await row().innerText(), /pending/i);
+        await consolePage.screenshot({ path: join(resultsDir, '9b-console-pending.png') });
+        // A real click on the form's Accept button: Chromium posts it with the console's Origin.
+        const [answer] = await Promise.all([
+          consolePage.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/console/systems'), { timeout: 15_000 }),
+          row().locator('button.accept').click(),
+        ]);
+        t.diagnostic(`the form's POST: ${answer.status()}, Origin ${await answer.request().headerValue('origin')}`);
+        assert.equal(answer.status(), 303, 'the console accepted the form (post/redirect/get)');
+        await consolePage.waitForLoadState();
+        const body = await consolePage.locator('body').innerText();
+        assert.doesNotMatch(body, /did not come from this console/, `the console accepted its own form: ${body.slice(0, 300)}`);
+        await waitFor('the console to show the system accepted', async () => (/accepted/i.test(await row().innerText({ timeout: 1_000 })) ? true : undefined));
+        assert.equal(await row().locator('button.accept').count(), 0, 'no Accept button once accepted');
+        await consolePage.screenshot({ path: join(resultsDir, '9b-console-accepted.png') });
       } finally {
         await admin.close();
       }
@@ -247,46 +256,4 @@ describe('KDS in a real VS Code (code-server + Chromium)', { skip, timeout: 600_
       t.diagnostic(`status bar after approval: ${after}`);
     });
   });
-
-  test('9b. the embedded console\'s Accept button works in a real browser', { todo: 'emulator bug: Chromium posts the console form with "Origin: null" (Referrer-Policy: no-referrer), which consoleRoutes.sameOrigin refuses' }, async (t) => {
-    const pw = pending!;
-    assert.ok(pw, 'scenario 9 set up the pending workspace');
-    const admin = await browser.newContext({ ignoreHTTPSErrors: true, httpCredentials: { username: 'admin', password: pw.emulator.adminPassword } });
-    try {
-      const consolePage = await admin.newPage();
-      await consolePage.goto(pw.emulator.consoleUrl);
-      const row = consolePage.locator('tr').filter({ hasText: pw.fingerprint });
-      await row.first().locator('button.reject').click();
-      await consolePage.waitForLoadState();
-      await consolePage.screenshot({ path: join(resultsDir, '9b-console-button.png') });
-      const body = await consolePage.locator('body').innerText();
-      t.diagnostic(`after clicking Reject: ${consolePage.url()}: ${body.slice(0, 200)}`);
-      assert.doesNotMatch(body, /did not come from this console/);
-    } finally {
-      await admin.close();
-    }
-  });
 });
-
-/** What the console's Accept form posts: Basic auth as admin, the page's CSRF token, same origin. */
-async function acceptInConsole(pw: PendingWorkspace, consoleUrl: string): Promise<void> {
-  const dispatcher = new Agent({ connect: { ca: pw.emulator.caPem } });
-  const auth = { authorization: `Basic ${Buffer.from(`admin:${pw.emulator.adminPassword}`).toString('base64')}` };
-  try {
-    const page = await request(consoleUrl, { dispatcher, headers: auth });
-    const html = await page.body.text();
-    const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1];
-    assert.ok(csrf, 'the console page carries a CSRF token');
-    const form = new URLSearchParams({ csrf, sensorId: pw.systemId, fingerprint: pw.fingerprint, action: 'accept' });
-    const res = await request(new URL('/console/systems', pw.emulator.url).toString(), {
-      method: 'POST',
-      dispatcher,
-      headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded', origin: pw.emulator.url },
-      body: form.toString(),
-    });
-    const text = await res.body.text();
-    assert.equal(res.statusCode, 303, `accept answered ${res.statusCode}: ${text}`);
-  } finally {
-    await dispatcher.close();
-  }
-}

@@ -2,22 +2,23 @@
  * Scenarios 5–7 of issue 6: the webview panels (Verdicts, Edit Configuration, ICAP Log) in a
  * real VS Code (code-server 4.100.3, headless Chromium). A webview's content is two iframes
  * deep (iframe.webview → iframe#active-frame). Selectors follow webview/{verdicts,configEditor,
- * icapLog}/main.ts and webview/components (toolkit vscode-* elements, .kds-vt-row table rows).
- * Kept apart from views.e2e.ts: the panels were being written while these were.
+ * icapLog}/main.ts and webview/components (toolkit vscode-* elements, .kds-vt-row table rows,
+ * pooled: rows past the end are `hidden`, so only visible rows count).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, FrameLocator, Page } from 'playwright-core';
 import type { DemoSetup } from '../../src/demo/demoSetup';
 import { type CodeServer, freshDir, removeDir, repoRoot, skipReason, startCodeServer } from './support/codeServer';
 import { EICAR, demoWorkspace } from './support/fixtures';
-import { closeWorkbench, launchBrowser, openKdsContainer, openWorkbench, quickInput, runCommand, scenario, statusBarText, waitFor, waitForRow, webviewFrame } from './support/workbench';
+import { closeWorkbench, launchBrowser, openKdsContainer, openWorkbench, runCommand, scenario, statusBarText, waitFor, waitForRow, webviewFrame } from './support/workbench';
 
 const skip = skipReason();
-const icapFixture = join(repoRoot, 'test/fixtures/icap/c-icap-server.log');
+/** A KATA preprocessor log with `blocking_advanced mode` verdict lines (c-icap-server.log has none). */
+const icapFixture = join(repoRoot, 'test/fixtures/icap/kata-preprocessor.log');
 
 describe('KDS webview panels in a real VS Code (code-server + Chromium)', { skip, timeout: 600_000 }, () => {
   let base: string;
@@ -25,6 +26,7 @@ describe('KDS webview panels in a real VS Code (code-server + Chromium)', { skip
   let browser: Browser;
   let page: Page | undefined;
   let demo: DemoSetup | undefined;
+  let icapLog = '';
 
   before(async () => {
     base = freshDir('kds-e2e-webviews-');
@@ -34,8 +36,13 @@ describe('KDS webview panels in a real VS Code (code-server + Chromium)', { skip
     demo = await demoWorkspace(ws);
     // An unknown key that the configuration editor must keep.
     const conf = JSON.parse(readFileSync(demo.configPath, 'utf8')) as Record<string, unknown>;
-    conf.x_site_note = 'kept by the editor';
+    conf.x_note = 'kept by the editor';
     writeFileSync(demo.configPath, JSON.stringify(conf, null, 2) + '\n');
+    // The ICAP log the workspace's kds.icapLogPath names (View ICAP Log opens it without a picker).
+    icapLog = join(ws, 'preprocessor_icap.log');
+    copyFileSync(icapFixture, icapLog);
+    mkdirSync(join(ws, '.vscode'), { recursive: true });
+    writeFileSync(join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'kds.icapLogPath': 'preprocessor_icap.log' }, null, 2) + '\n');
     page = await openWorkbench(browser, cs.folderUrl(ws));
     await openKdsContainer(page);
     await waitFor('"KDS stopped" in the status bar', async () => /KDS stopped/.test(await statusBarText(page!)) || undefined, 30_000);
@@ -68,14 +75,18 @@ describe('KDS webview panels in a real VS Code (code-server + Chromium)', { skip
     await dd.locator(`vscode-option[value="${value}"]`).click();
   }
 
+  /** The texts of the table rows on screen (the pool's spare rows are hidden). */
+  async function visibleRows(frame: FrameLocator): Promise<string[]> {
+    return frame.locator('.kds-vt-row:visible').allInnerTexts();
+  }
+
   test('5. Open Verdicts: both files with the right verdicts; filtering by detect leaves one row', async (t) => {
     await scenario(t, () => page, '5-verdicts', async () => {
       await runCommand(page!, 'KDS: Open Verdicts');
       const frame = await panel('.kds-vt-row');
-      const rows = frame.locator('.kds-vt-row');
       const texts = await waitFor('both files in the table', async () => {
-        const all = await rows.allInnerTexts();
-        return all.some((r) => r.includes('clean.txt')) && all.some((r) => r.includes('eicar.com')) ? all : undefined;
+        const all = await visibleRows(frame);
+        return all.length === 2 && all.some((r) => r.includes('clean.txt')) && all.some((r) => r.includes('eicar.com')) ? all : undefined;
       });
       const clean = texts.find((r) => r.includes('clean.txt'))!;
       const bad = texts.find((r) => r.includes('eicar.com'))!;
@@ -83,53 +94,67 @@ describe('KDS webview panels in a real VS Code (code-server + Chromium)', { skip
       assert.match(bad, /detect/i);
       assert.doesNotMatch(bad, /not detected/i);
       await choose(frame, 'vscode-dropdown', 'detect');
-      const after = await waitFor('one row after filtering by detect', async () => {
-        const all = await rows.allInnerTexts();
+      const after = await waitFor('one visible row after filtering by detect', async () => {
+        const all = await visibleRows(frame);
         return all.length === 1 ? all : undefined;
       });
       assert.match(after[0]!, /eicar\.com/);
+      // Stays at one: no second row reappears once the table has settled.
+      await page!.waitForTimeout(500);
+      assert.deepEqual(await visibleRows(frame), after);
+      t.diagnostic(`after the filter: ${JSON.stringify(after)}`);
     });
   });
 
   test('6. Edit Configuration: change poll_interval_s, save; the file holds it and the unknown key', async (t) => {
     await scenario(t, () => page, '6-config-editor', async () => {
+      const before = JSON.parse(readFileSync(demo!.configPath, 'utf8')) as Record<string, unknown>;
+      const newValue = Number(before.poll_interval_s) === 7 ? 9 : 7;
       await runCommand(page!, 'KDS: Edit Configuration');
       const frame = await panel('#field-poll_interval_s');
-      const field = frame.locator('#field-poll_interval_s');
-      const input = field.locator('input');
-      await (await input.count() ? input : field).first().fill('7');
+      await frame.getByText(/No unsaved changes/).first().waitFor();
+      const input = frame.locator('#field-poll_interval_s input');
+      await input.fill(String(newValue));
+      // Like a person who types and clicks Save at once: Save sends the debounced edit first.
       await frame.locator('vscode-button').filter({ hasText: /^\s*Save\s*$/ }).first().click();
-      const saved = await waitFor('poll_interval_s = 7 on disk', () => {
+      const saved = await waitFor(`poll_interval_s = ${newValue} on disk`, () => {
         const conf = JSON.parse(readFileSync(demo!.configPath, 'utf8')) as Record<string, unknown>;
-        return Number(conf.poll_interval_s) === 7 ? conf : undefined;
+        return Number(conf.poll_interval_s) === newValue ? conf : undefined;
       }, 20_000);
-      assert.equal(saved.x_site_note, 'kept by the editor');
+      assert.equal(saved.x_note, 'kept by the editor');
+      await frame.getByText(/No unsaved changes/).first().waitFor();
     });
   });
 
   test('7. View ICAP Log: blocking_advanced mode + verdict lines only shows the grep count', async (t) => {
-    const expected = Number(execFileSync('bash', ['-c', `grep -a -F 'blocking_advanced mode' "$1" | grep -a -c -F verdict || true`, 'grep', icapFixture], { encoding: 'utf8' }).trim());
+    const expected = Number(
+      execFileSync('bash', ['-c', `grep -F 'blocking_advanced mode' "$1" | grep -F -c verdict || true`, 'grep', icapLog], { encoding: 'utf8' }).trim(),
+    );
     t.diagnostic(`grep count: ${expected}`);
+    assert.ok(expected > 0, 'the fixture has blocking_advanced verdict lines');
     await scenario(t, () => page, '7-icap-log', async () => {
+      // kds.icapLogPath (workspace setting) names the file: no picker.
       await runCommand(page!, 'KDS: View ICAP Log');
-      // Without a default log the panel asks for a file; the web file dialog takes a typed path.
-      const widget = quickInput(page!);
-      if (await widget.isVisible()) {
-        await widget.locator('input.input').fill(icapFixture);
-        await page!.keyboard.press('Enter');
-      }
       const frame = await panel('[data-testid="icap-mode"]');
+      await waitFor('the panel to show the configured file', async () => ((await frame.locator('[data-testid="icap-path"]').innerText()).includes('preprocessor_icap.log') ? true : undefined));
+      const count = frame.locator('[data-testid="icap-count"]');
+      const settled = async (what: string, value?: number) =>
+        waitFor(what, async () => {
+          if (!(await count.count())) return undefined;
+          const state = await count.first().getAttribute('data-state');
+          const n = Number((await count.first().innerText()).trim());
+          return state === 'done' && (value === undefined || n === value) ? n : undefined;
+        }, 30_000);
+      t.diagnostic(`unfiltered count: ${await settled('the unfiltered count')}`);
       await choose(frame, '[data-testid="icap-mode"]', 'blocking_advanced');
-      const verdictOnly = frame.locator('vscode-checkbox').filter({ hasText: /verdict/i }).first();
+      const verdictOnly = frame.locator('[data-testid="icap-verdict-only"]');
       if ((await verdictOnly.getAttribute('aria-checked')) !== 'true') await verdictOnly.click();
-      const count = await waitFor(`the count to settle at ${expected}`, async () => {
-        const n = frame.locator('[data-testid="icap-count"]');
-        if (!(await n.count())) return undefined;
-        const state = await n.first().getAttribute('data-state');
-        const value = Number((await n.first().innerText()).trim());
-        return state !== 'running' && value === expected ? value : undefined;
-      }, 30_000);
-      assert.equal(count, expected);
+      await waitFor('"verdict lines only" to be checked', async () => ((await verdictOnly.getAttribute('aria-checked')) === 'true' ? true : undefined));
+      assert.equal(await settled(`the count to settle at ${expected}`, expected), expected);
+      const grep = await frame.locator('[data-testid="icap-grep"]').innerText();
+      t.diagnostic(`panel's grep: ${grep}`);
+      assert.match(grep, /blocking_advanced mode/);
+      assert.match(grep, /verdict/);
     });
   });
 });

@@ -99,6 +99,8 @@ function edit(key: string, value: InputValue, debounce: boolean): void {
       channel.post({ type: 'edit', key, value });
     }, debounceMs),
   });
+  // Save (which sends pending edits first) must not wait for the host's answer to this one.
+  ui?.editPending();
 }
 
 /** Posts every debounced edit now (before Save / Test), or drops them (Revert). */
@@ -120,6 +122,8 @@ interface FieldUi {
 
 interface Ui {
   render(s: FormState): void;
+  /** A typed edit waits for its debounce: Save is possible now. */
+  editPending(): void;
   testStarted(): void;
   testResult(exitCode: number, items: CheckItemInfo[]): void;
 }
@@ -199,7 +203,9 @@ function buildUi(S: Strings<ConfigEditorStringId>, fields: FormFieldInfo[], grou
       wholeFileError.textContent = s.errors[''] ?? '';
       statusLine.textContent = s.parseError ? '' : [s.dirty ? S.t('unsaved') : S.t('saved'), errorCount ? S.t('problems', errorCount) : S.t('valid')].join(' ');
       statusLine.classList.toggle('bad', errorCount > 0);
-      save.disabled = !!s.parseError || !s.path || errorCount > 0 || !s.dirty;
+      // With a typed edit still waiting for its debounce, Save stays usable: it sends the edit first
+      // and the host refuses an invalid form with a notice.
+      save.disabled = !!s.parseError || !s.path || (pending.size === 0 && (errorCount > 0 || !s.dirty));
       save.el.title = errorCount > 0 ? S.t('saveBlocked') : '';
       revert.disabled = !s.dirty || s.isNew;
       test.disabled = !!s.parseError || !s.path;
@@ -216,6 +222,9 @@ function buildUi(S: Strings<ConfigEditorStringId>, fields: FormFieldInfo[], grou
       clear(unknownList);
       for (const u of s.unknown) unknownList.append(h('dt', {}, u.key), h('dd', {}, u.json));
       unknownSection.hidden = s.unknown.length === 0 || !!s.parseError;
+    },
+    editPending() {
+      if (state && !state.parseError && state.path) save.disabled = false;
     },
     testStarted() {
       testSection.hidden = false;
