@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import * as vscode from 'vscode';
-import { LocalFileSource, defaultIcapLogPath } from '../../icapLog/byteSource';
+import { type ByteSource, LocalFileSource, defaultIcapLogPath } from '../../icapLog/byteSource';
 import type { TimeOptions } from '../../icapLog/lineTime';
 import { IcapLogFilterError, compileFilter, grepCommandLine, grepPipeline } from '../../icapLog/logFilter';
 import { IcapLogViewerSession, toLogFilter, toViewLine } from '../../icapLog/viewerSession';
@@ -32,9 +32,33 @@ function timeOptions(): TimeOptions {
   return { zoneOffsetMinutes: -new Date().getTimezoneOffset() };
 }
 
-function pathOf(arg: unknown): string | undefined {
-  if (typeof arg === 'string' && arg) return arg;
-  if (arg instanceof vscode.Uri) return arg.scheme === 'file' ? arg.fsPath : undefined;
+/**
+ * What the panel shows: a local file, or (remote mode) a Central Node's log read over SSH. The
+ * source is a factory because a session is rebuilt on every open, filter change or rotation.
+ */
+interface LogTarget {
+  /** Shown in the panel. */
+  label: string;
+  /** The file as the grep command line should name it (on the machine that holds it). */
+  grepPath: string;
+  source: () => ByteSource;
+  /** Only local targets can be reopened from the webview's saved state after a reload. */
+  local: boolean;
+}
+
+function localTarget(path: string): LogTarget {
+  return { label: path, grepPath: path, source: () => new LocalFileSource(path), local: true };
+}
+
+/** The command's argument: a path, a file Uri, or `{ byteSource, label, path? }` from remote mode. */
+function targetOf(arg: unknown): LogTarget | undefined {
+  if (typeof arg === 'string' && arg) return localTarget(arg);
+  if (arg instanceof vscode.Uri) return arg.scheme === 'file' ? localTarget(arg.fsPath) : undefined;
+  const r = arg as { byteSource?: unknown; label?: unknown; path?: unknown } | undefined;
+  if (r && typeof r.byteSource === 'function' && typeof r.label === 'string') {
+    const source = r.byteSource as () => ByteSource;
+    return { label: r.label, grepPath: typeof r.path === 'string' ? r.path : r.label, source, local: false };
+  }
   return undefined;
 }
 
@@ -69,7 +93,7 @@ async function pickLogFile(): Promise<string | undefined> {
 
 export function registerIcapLogPanel(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): IcapLogPanel {
   let live: IcapLogController | undefined;
-  let pendingPath: string | undefined;
+  let pendingTarget: LogTarget | undefined;
   const panel = registerWebviewPanel<IcapLogRequest, IcapLogMessage>(context, log, {
     viewType: icapLogPanelType,
     bundle: 'icapLog',
@@ -77,24 +101,25 @@ export function registerIcapLogPanel(context: vscode.ExtensionContext, log: vsco
     parse: parseIcapLogRequest,
     icon: 'media/kds.svg',
     create: (host) => {
-      const c = new IcapLogController(host, log, pendingPath, () => {
+      const c = new IcapLogController(host, log, pendingTarget, () => {
         if (live === c) live = undefined;
       });
-      pendingPath = undefined;
+      pendingTarget = undefined;
       live = c;
       return c;
     },
   });
   return {
     async show(arg?: unknown) {
-      let path = pathOf(arg);
-      if (!path && !live) {
-        path = logPathToOpen(true) ?? (await pickLogFile());
+      let target = targetOf(arg);
+      if (!target && !live) {
+        const path = logPathToOpen(true) ?? (await pickLogFile());
         if (!path) return;
+        target = localTarget(path);
       }
       if (live) {
-        if (path) live.openPath(path);
-      } else pendingPath = path;
+        if (target) live.openTarget(target);
+      } else pendingTarget = target;
       panel.open();
     },
   };
@@ -102,7 +127,7 @@ export function registerIcapLogPanel(context: vscode.ExtensionContext, log: vsco
 
 class IcapLogController implements PanelController<IcapLogRequest> {
   private session: IcapLogViewerSession | undefined;
-  private path: string | undefined;
+  private target: LogTarget | undefined;
   private filter: IcapLogViewFilter = defaultIcapLogViewFilter;
   private follow = false;
   private ready = false;
@@ -110,15 +135,15 @@ class IcapLogController implements PanelController<IcapLogRequest> {
   constructor(
     private readonly host: PanelHost<IcapLogMessage>,
     private readonly log: vscode.LogOutputChannel,
-    /** The file the command asked for (wins over the webview's restored one). */
-    private requestedPath: string | undefined,
+    /** The log the command asked for (wins over the webview's restored one). */
+    private requestedTarget: LogTarget | undefined,
     private readonly onDispose: () => void,
   ) {}
 
   /** The command ran again with a file while the panel is open. */
-  openPath(path: string): void {
-    if (this.ready) this.open(path);
-    else this.requestedPath = path;
+  openTarget(target: LogTarget): void {
+    if (this.ready) this.open(target);
+    else this.requestedTarget = target;
   }
 
   async onRequest(r: IcapLogRequest): Promise<void> {
@@ -126,18 +151,19 @@ class IcapLogController implements PanelController<IcapLogRequest> {
       case 'ready': {
         // Also after the tab was hidden and shown (the page reloads): the webview answers with `view`.
         this.ready = false;
-        const path = this.requestedPath ?? this.path;
-        this.requestedPath = undefined;
-        await this.host.post({ type: 'init', strings: icapLogStrings(), locale: vscode.env.language, ...(path ? { path } : {}) });
+        const shown = (this.requestedTarget ?? this.target)?.label;
+        await this.host.post({ type: 'init', strings: icapLogStrings(), locale: vscode.env.language, ...(shown ? { path: shown } : {}) });
         return;
       }
       case 'view': {
         this.ready = true;
         this.filter = r.filter;
         this.follow = r.follow;
-        const path = this.requestedPath ?? (r.path && isAbsolute(r.path) ? r.path : undefined) ?? logPathToOpen(false);
-        this.requestedPath = undefined;
-        if (path) this.open(path);
+        const restored = r.path && isAbsolute(r.path) ? r.path : undefined;
+        const fallback = restored ?? logPathToOpen(false);
+        const target = this.requestedTarget ?? (this.target && !this.target.local ? this.target : undefined) ?? (fallback ? localTarget(fallback) : undefined);
+        this.requestedTarget = undefined;
+        if (target) this.open(target);
         else this.postFile();
         return;
       }
@@ -153,12 +179,12 @@ class IcapLogController implements PanelController<IcapLogRequest> {
         return;
       case 'openFile': {
         const path = await pickLogFile();
-        if (path) this.open(path);
+        if (path) this.open(localTarget(path));
         return;
       }
       case 'copyGrep': {
-        if (!this.path) return;
-        await vscode.env.clipboard.writeText(grepCommandLine(toLogFilter(this.filter), this.path));
+        if (!this.target) return;
+        await vscode.env.clipboard.writeText(grepCommandLine(toLogFilter(this.filter), this.target.grepPath));
         vscode.window.setStatusBarMessage(vscode.l10n.t('The grep command was copied to the clipboard.'), 4000);
         return;
       }
@@ -175,11 +201,11 @@ class IcapLogController implements PanelController<IcapLogRequest> {
     const spec = toLogFilter(this.filter);
     const msg: IcapLogMessage = {
       type: 'file',
-      grep: grepCommandLine(spec, this.path ?? 'preprocessor_icap.log'),
+      grep: grepCommandLine(spec, this.target?.grepPath ?? 'preprocessor_icap.log'),
       grepTimeOmitted: grepPipeline(spec).timeRangeOmitted,
       follow: this.follow,
     };
-    if (this.path) msg.path = this.path;
+    if (this.target) msg.path = this.target.label;
     void this.host.post(msg);
   }
 
@@ -199,10 +225,10 @@ class IcapLogController implements PanelController<IcapLogRequest> {
     this.postFile();
   }
 
-  private open(path: string): void {
+  private open(target: LogTarget): void {
     this.session?.dispose();
     this.session = undefined;
-    this.path = path;
+    this.target = target;
     const time = timeOptions();
     const post = (m: IcapLogMessage) => void this.host.post(m);
     const events = {
@@ -223,13 +249,13 @@ class IcapLogController implements PanelController<IcapLogRequest> {
     };
     let session: IcapLogViewerSession;
     try {
-      session = new IcapLogViewerSession(new LocalFileSource(path), toLogFilter(this.filter, time), events);
+      session = new IcapLogViewerSession(target.source(), toLogFilter(this.filter, time), events);
     } catch (err) {
       if (!(err instanceof IcapLogFilterError)) throw err;
       // A restored filter that no longer compiles: show the error, open without it.
       post({ type: 'filterError', field: err.field, message: err.message });
       this.filter = defaultIcapLogViewFilter;
-      session = new IcapLogViewerSession(new LocalFileSource(path), toLogFilter(this.filter, time), events);
+      session = new IcapLogViewerSession(target.source(), toLogFilter(this.filter, time), events);
     }
     this.session = session;
     this.postFile();

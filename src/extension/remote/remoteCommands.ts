@@ -195,8 +195,7 @@ export function registerRemote(s: KdsServices, active: ActiveEngine): RemoteCont
   registerCommand(s, 'kds.remote.openIcapLog', async () => {
     const conn = rc.require();
     const factory = (): ByteSource => new SshByteSource(() => conn.rs.whenConnected(), DEFAULT_ICAP_LOG_PATH, conn.needsSudo() ? { sudo: conn.sudoOption() } : {});
-    // The ICAP panel opens a local path today; it takes a source factory once it accepts one (see docs/remote.md).
-    await vscode.commands.executeCommand('kds.viewIcapLog', { byteSource: factory, label: `${conn.label}:${DEFAULT_ICAP_LOG_PATH}` });
+    await vscode.commands.executeCommand('kds.viewIcapLog', { byteSource: factory, label: `${conn.label}:${DEFAULT_ICAP_LOG_PATH}`, path: DEFAULT_ICAP_LOG_PATH });
   });
 
   s.context.subscriptions.push(vscode.workspace.registerFileSystemProvider(cnScheme, new CnFileSystem(rc), { isCaseSensitive: true }));
