@@ -9,8 +9,8 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, chownSync, constants, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { type RunningEmulator, startEmulator } from '../../src/emulator/server';
 import { writeClientCertificate } from '../../src/pki/clientCertificateFiles';
 import { TestSshd, keygen, keygenFingerprint } from '../helpers/sshd';
@@ -140,4 +140,57 @@ export async function startLoopbackCn(base: string): Promise<LoopbackCn> {
     await stop();
     throw err;
   }
+}
+
+/** Where KATA keeps the ICAP preprocessor's log on a Central Node (what "View Central Node ICAP Log" opens). */
+export const CN_ICAP_LOG = '/var/log/kaspersky/services/preprocessor_icap/preprocessor_icap.log';
+
+export interface PlacedIcapLog {
+  path: string;
+  /** Removes exactly what was created: the file, then the folders that did not exist before (deepest first). */
+  remove(): void;
+}
+
+/**
+ * The loopback CN is this machine: puts a copy of `fixture` at {@link CN_ICAP_LOG} (mode 0644,
+ * folders 0755, so kds-test reads it over SFTP), as root. Returns undefined — and touches nothing —
+ * when that path already exists (a real log is never overwritten) or when not root.
+ */
+export function placeCnIcapLog(fixture: string): PlacedIcapLog | undefined {
+  if (process.getuid?.() !== 0 || existsSync(CN_ICAP_LOG)) return undefined;
+  const missing: string[] = [];
+  for (let d = dirname(CN_ICAP_LOG); !existsSync(d); d = dirname(d)) missing.unshift(d);
+  const created: string[] = []; // folders made here, outermost first
+  let fileCreated = false;
+  const remove = () => {
+    if (fileCreated) {
+      try {
+        unlinkSync(CN_ICAP_LOG);
+      } catch {
+        /* already gone */
+      }
+      fileCreated = false;
+    }
+    for (const d of created.splice(0).reverse()) {
+      try {
+        rmdirSync(d); // only if empty: never removes what someone else put there meanwhile
+      } catch {
+        /* not empty or gone */
+      }
+    }
+  };
+  try {
+    for (const d of missing) {
+      mkdirSync(d);
+      created.push(d);
+      chmodSync(d, 0o755);
+    }
+    copyFileSync(fixture, CN_ICAP_LOG, constants.COPYFILE_EXCL);
+    fileCreated = true;
+    chmodSync(CN_ICAP_LOG, 0o644);
+  } catch (err) {
+    remove();
+    throw err;
+  }
+  return { path: CN_ICAP_LOG, remove };
 }

@@ -3,16 +3,20 @@
  * Central Node" to a loopback CN (private sshd on 127.0.0.1, the service `kds run` started here
  * as the SSH user, the embedded KATA), the unknown host key accepted in the modal, an EICAR file
  * and a clean one dropped into the CN's input folder: Quarantine shows the EICAR with its verdict
- * and threat name, Output the clean file. Every assertion reads the workbench's DOM.
+ * and threat name, Output the clean file (10). Then, still connected, "KDS: View Central Node ICAP
+ * Log" opens the CN's preprocessor_icap.log (placed here as root from the fixture, removed after)
+ * over SFTP in the ICAP log panel, whose blocking_advanced + verdict-only count equals grep's (10b).
+ * Every assertion reads the workbench's DOM.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, FrameLocator, Page } from 'playwright-core';
 import { sshdUnavailable } from '../helpers/sshd';
-import { type LoopbackCn, startLoopbackCn } from './loopbackCn';
-import { type CodeServer, freshDir, removeDir, skipReason, startCodeServer } from './support/codeServer';
+import { CN_ICAP_LOG, type LoopbackCn, type PlacedIcapLog, placeCnIcapLog, startLoopbackCn } from './loopbackCn';
+import { type CodeServer, freshDir, removeDir, repoRoot, skipReason, startCodeServer } from './support/codeServer';
 import { EICAR } from './support/fixtures';
 import {
   allStatusBarTexts,
@@ -30,9 +34,12 @@ import {
   viewRows,
   waitFor,
   waitForRow,
+  webviewFrame,
 } from './support/workbench';
 
 const skip = skipReason() ?? sshdUnavailable();
+/** A KATA preprocessor log with `blocking_advanced mode` verdict lines. */
+const icapFixture = join(repoRoot, 'test/fixtures/icap/kata-preprocessor.log');
 
 /** The palette's rows for `>text` (closed again afterwards). */
 async function paletteRows(page: Page, text: string): Promise<string[]> {
@@ -50,12 +57,20 @@ async function paletteRows(page: Page, text: string): Promise<string[]> {
   return rows;
 }
 
+/** Picks `value` in a toolkit dropdown (click it, click the option), like a person. */
+async function choose(frame: FrameLocator, dropdownSelector: string, value: string): Promise<void> {
+  const dd = frame.locator(dropdownSelector).first();
+  await dd.click();
+  await dd.locator(`vscode-option[value="${value}"]`).click();
+}
+
 describe('KDS remote mode in a real VS Code (code-server + Chromium + loopback CN)', { skip, timeout: 300_000 }, () => {
   let base: string;
   let cn: LoopbackCn | undefined;
   let cs: CodeServer | undefined;
   let browser: Browser | undefined;
   let page: Page | undefined;
+  let icapLog: PlacedIcapLog | undefined;
 
   before(async () => {
     base = freshDir('kds-e2e-remote-');
@@ -77,6 +92,7 @@ describe('KDS remote mode in a real VS Code (code-server + Chromium + loopback C
   });
 
   after(async () => {
+    icapLog?.remove();
     if (page) await closeWorkbench(page);
     await browser?.close().catch(() => undefined);
     await cs?.stop();
@@ -124,5 +140,60 @@ describe('KDS remote mode in a real VS Code (code-server + Chromium + loopback C
       assert.ok(existsSync(join(c.outDir, 'clean.txt')) && existsSync(join(c.qrntDir, 'eicar.com')), 'the files are on the CN where the views say');
       t.diagnostic(`scenario took ${Date.now() - started} ms`);
     });
+  });
+
+  test('10b. View Central Node ICAP Log: the CN\'s log over SFTP; blocking_advanced mode + verdict lines only shows the grep count', async (t) => {
+    if (existsSync(CN_ICAP_LOG)) {
+      t.skip(`${CN_ICAP_LOG} exists on this machine (a real log is never touched)`);
+      return;
+    }
+    assert.ok(page, 'scenario 10 opened the workbench and connected');
+    icapLog = placeCnIcapLog(icapFixture);
+    assert.ok(icapLog, `${CN_ICAP_LOG} was created (as root)`);
+    try {
+      const expected = Number(
+        execFileSync('bash', ['-c', `grep -F 'blocking_advanced mode' "$1" | grep -F -c verdict || true`, 'grep', CN_ICAP_LOG], { encoding: 'utf8' }).trim(),
+      );
+      t.diagnostic(`grep count: ${expected}`);
+      assert.ok(expected > 0, 'the fixture has blocking_advanced verdict lines');
+      const started = Date.now();
+      await scenario(t, () => page, '10b-remote-icap-log', async () => {
+        const p = page!;
+        const label = `${cn!.sshd.user}@127.0.0.1:${cn!.sshd.port}`;
+        await runCommand(p, 'KDS: View Central Node ICAP Log');
+        const frame = webviewFrame(p);
+        await frame.locator('[data-testid="icap-mode"]').first().waitFor({ state: 'visible', timeout: 30_000 });
+        // The panel names the file as user@host:port:/var/log/…, not a local path.
+        const shownPath = await waitFor('the panel to show the CN\'s log', async () => {
+          const text = await frame.locator('[data-testid="icap-path"]').innerText();
+          return text.includes(label) && text.includes(CN_ICAP_LOG) ? text : undefined;
+        }, 30_000);
+        t.diagnostic(`panel path: ${shownPath}`);
+        const count = frame.locator('[data-testid="icap-count"]');
+        const settled = async (what: string, value?: number) =>
+          waitFor(what, async () => {
+            if (!(await count.count())) return undefined;
+            const state = await count.first().getAttribute('data-state');
+            const n = Number((await count.first().innerText()).trim());
+            return state === 'done' && (value === undefined || n === value) ? n : undefined;
+          }, 30_000);
+        const all = await settled('the unfiltered count');
+        t.diagnostic(`unfiltered count: ${all}`);
+        await choose(frame, '[data-testid="icap-mode"]', 'blocking_advanced');
+        const verdictOnly = frame.locator('[data-testid="icap-verdict-only"]');
+        if ((await verdictOnly.getAttribute('aria-checked')) !== 'true') await verdictOnly.click();
+        await waitFor('"verdict lines only" to be checked', async () => ((await verdictOnly.getAttribute('aria-checked')) === 'true' ? true : undefined));
+        assert.equal(await settled(`the count to settle at ${expected}`, expected), expected);
+        // The grep command names the file as it is on the CN (to run there).
+        const grep = await frame.locator('[data-testid="icap-grep"]').innerText();
+        t.diagnostic(`panel's grep: ${grep}`);
+        assert.match(grep, /blocking_advanced mode/);
+        assert.match(grep, /verdict/);
+        assert.ok(grep.includes(CN_ICAP_LOG), `the grep names ${CN_ICAP_LOG}: ${grep}`);
+        t.diagnostic(`scenario took ${Date.now() - started} ms`);
+      });
+    } finally {
+      icapLog.remove();
+    }
   });
 });
