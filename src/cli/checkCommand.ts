@@ -9,7 +9,8 @@ import { KataError } from '../engine/kataErrors';
 import { colonHex } from '../engine/kataTls';
 import { isNetworkFs, mountOf, shouldPoll } from '../engine/mounts';
 import { normaliseFingerprint, splitPem } from '../pki/certs';
-import { type CliCommand, ExitCode } from './command';
+import { reportMissingConfig } from './cliConfig';
+import { type CliCommand, type CommandIo, ExitCode, stdio } from './command';
 import { parseOptions } from './main';
 
 const help = `Usage: kds check --config FILE [--json]
@@ -36,16 +37,6 @@ export const command: CliCommand = {
   run: (argv) => runCheck(argv, stdio),
 };
 
-export interface CommandIo {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-const stdio: CommandIo = {
-  out: (text) => void process.stdout.write(text),
-  err: (text) => void process.stderr.write(text),
-};
-
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
 export interface CheckItem {
@@ -68,10 +59,8 @@ const day = 86_400_000;
 
 export async function runCheck(argv: string[], io: CommandIo, options: CheckOptions = {}): Promise<number> {
   const { values } = parseOptions(argv, { config: { type: 'string' }, json: { type: 'boolean' } });
-  if (!values.config) {
-    io.err(t('Missing --config FILE.') + '\n');
-    return ExitCode.usage;
-  }
+  // The file itself is loaded by collectChecks, which reports a bad one as a failed item.
+  if (!values.config) return reportMissingConfig(io);
   const { configPath, exitCode, items } = await collectChecks(values.config, options);
   if (values.json) io.out(JSON.stringify({ config: configPath, exitCode, items }, null, 2) + '\n');
   else io.out(render(items, exitCode));

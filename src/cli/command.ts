@@ -18,5 +18,17 @@ export interface CliCommand {
   run(argv: string[]): Promise<number>;
 }
 
+/** Where a command writes; tests pass their own to capture the text. */
+export interface CommandIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+/** The process's standard output and error, for commands run from the command line. */
+export const stdio: CommandIo = {
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+};
+
 /** Thrown for bad arguments; main prints the message with the command's usage and exits 2. */
 export class UsageError extends Error {}

@@ -1,11 +1,10 @@
 import { t } from '../common/l10n';
-import { ConfigError, loadConfig } from '../engine/config';
 import { KataClient } from '../engine/kataClient';
 import { KataCredentialsError, kataClientOptions, loadKataCredentials } from '../engine/kataClientFromConfig';
 import { KataError } from '../engine/kataErrors';
 import { collectTestScan, submitIntegrationRequest } from '../engine/integrationRequest';
-import { type CommandIo } from './checkCommand';
-import { type CliCommand, ExitCode, UsageError } from './command';
+import { loadConfigForCommand, reportMissingConfig } from './cliConfig';
+import { type CliCommand, type CommandIo, ExitCode, UsageError, stdio } from './command';
 import { parseOptions } from './main';
 
 const help = `Usage: kds enroll --config FILE [--wait SECONDS]
@@ -31,11 +30,7 @@ export const command: CliCommand = {
   name: 'enroll',
   summary: 'Send the integration request to KATA and show what the administrator must approve',
   help,
-  run: (argv) =>
-    runEnroll(argv, {
-      out: (text) => void process.stdout.write(text),
-      err: (text) => void process.stderr.write(text),
-    }),
+  run: (argv) => runEnroll(argv, stdio),
 };
 
 export interface EnrollOptions {
@@ -46,21 +41,14 @@ export interface EnrollOptions {
 
 export async function runEnroll(argv: string[], io: CommandIo, options: EnrollOptions = {}): Promise<number> {
   const { values } = parseOptions(argv, { config: { type: 'string' }, wait: { type: 'string' } });
-  if (!values.config) {
-    io.err(t('Missing --config FILE.') + '\n');
-    return ExitCode.usage;
-  }
+  // Checked before --wait, so a missing --config is what is reported when both are wrong.
+  if (!values.config) return reportMissingConfig(io);
   const waitS = values.wait === undefined ? 10 : Number(values.wait);
   if (!Number.isFinite(waitS) || waitS < 0 || waitS > 600) throw new UsageError(t('--wait must be a number of seconds from 0 to 600'));
 
-  let config;
-  try {
-    config = (await loadConfig(values.config)).config;
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    io.err(err.message + '\n');
-    return ExitCode.usage;
-  }
+  const loaded = await loadConfigForCommand(values.config, io);
+  if (!loaded) return ExitCode.usage;
+  const { config } = loaded;
   let credentials;
   try {
     credentials = await loadKataCredentials(config);

@@ -1,16 +1,10 @@
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
 import { t } from '../common/l10n';
-import { ConfigError, loadConfig } from '../engine/config';
-import { QuarantineActionError, deleteFromQuarantine, releaseFromQuarantine } from '../engine/quarantineActions';
+import { QuarantineActionError, deleteFromQuarantine, quarantineAuditFile, releaseFromQuarantine } from '../engine/quarantineActions';
+import { loadConfigForCommand } from './cliConfig';
 import { type CliCommand, ExitCode, UsageError } from './command';
 import { parseOptions } from './main';
 import { serviceLogger } from './serviceLogger';
-
-/** Beside the engine's journal, as in the extension (docs/extension.md "Release and delete from quarantine"). */
-export function auditFile(stateDir: string): string {
-  return join(stateDir, 'quarantine-audit.jsonl');
-}
 
 function osUser(): string {
   try {
@@ -54,24 +48,16 @@ Exit codes: 0 done, 1 refused or failed (missing, not a regular file, changed), 
     if (action !== 'release' && action !== 'delete') throw new UsageError(t('Name one of: {0}', 'release, delete'));
     if (!name || extra.length) throw new UsageError(t('Give exactly one file name in the quarantine folder.'));
     if (!values.config) throw new UsageError(t('Missing --config FILE.'));
-    let config;
-    try {
-      config = (await loadConfig(values.config)).config;
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        process.stderr.write(err.message + '\n');
-        return ExitCode.usage;
-      }
-      throw err;
-    }
+    const loaded = await loadConfigForCommand(values.config);
+    if (!loaded) return ExitCode.usage;
+    const { config } = loaded;
     const log = serviceLogger({ logFile: config.log_file, format: config.log_format === 'json' ? 'json' : 'text', toStderr: false });
     const user = values.user?.trim() || osUser();
     const reason = values.reason?.trim() || undefined;
     try {
-      const done =
-        action === 'release'
-          ? await releaseFromQuarantine({ qrntDir: config.qrnt_dir, outDir: config.out_dir, name, user, reason, logger: log.logger, auditFile: auditFile(config.state_dir) })
-          : await deleteFromQuarantine({ qrntDir: config.qrnt_dir, name, user, reason, logger: log.logger, auditFile: auditFile(config.state_dir) });
+      // The audit file is the one the extension writes too (docs/extension.md "Release and delete from quarantine").
+      const request = { qrntDir: config.qrnt_dir, name, user, reason, logger: log.logger, auditFile: quarantineAuditFile(config.state_dir) };
+      const done = action === 'release' ? await releaseFromQuarantine({ ...request, outDir: config.out_dir }) : await deleteFromQuarantine(request);
       if (values.json) process.stdout.write(JSON.stringify({ ok: true, action, file: name, sha256: done.sha256, path: done.path }) + '\n');
       else
         process.stdout.write(

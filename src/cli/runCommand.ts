@@ -1,9 +1,9 @@
 import { t } from '../common/l10n';
-import { ConfigError, loadConfig } from '../engine/config';
 import { createEngineFromConfig } from '../engine/engineFromConfig';
 import { EventJournal } from '../engine/eventJournal';
 import type { EngineEvent } from '../engine/events';
 import { ThreatNameLookup } from '../engine/threatNames';
+import { loadConfigForCommand } from './cliConfig';
 import { type CliCommand, ExitCode } from './command';
 import { parseOptions } from './main';
 import { serviceLogger } from './serviceLogger';
@@ -29,20 +29,8 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
       'log-stderr': { type: 'boolean' },
       debug: { type: 'boolean' },
     });
-    if (!values.config) {
-      process.stderr.write(t('Missing --config FILE.') + '\n');
-      return ExitCode.usage;
-    }
-    let loaded;
-    try {
-      loaded = await loadConfig(values.config);
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        process.stderr.write(err.message + '\n');
-        return ExitCode.usage;
-      }
-      throw err;
-    }
+    const loaded = await loadConfigForCommand(values.config);
+    if (!loaded) return ExitCode.usage;
     const { config, warnings } = loaded;
     const log = serviceLogger({
       logFile: config.log_file,

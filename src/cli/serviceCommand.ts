@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { t } from '../common/l10n';
 import { packageRoot } from '../common/packageRoot';
-import { ConfigError, loadConfig } from '../engine/config';
 import { defaultUnitName, renderLogrotate, renderServiceUnit } from '../engine/serviceUnit';
+import { loadConfigForCommand } from './cliConfig';
 import { type CliCommand, ExitCode, UsageError } from './command';
 import { parseOptions } from './main';
 
@@ -54,14 +54,8 @@ async function run(argv: string[]): Promise<number> {
   const unitName = values.name ?? defaultUnitName;
   if (!/^[A-Za-z0-9:_.@-]{1,200}$/.test(unitName)) throw new UsageError(t('--name may hold only letters, digits and : _ . @ - (got {0})', unitName));
 
-  let loaded;
-  try {
-    loaded = await loadConfig(values.config);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(err.message + '\n');
-    return ExitCode.usage;
-  }
+  const loaded = await loadConfigForCommand(values.config);
+  if (!loaded) return ExitCode.usage;
   for (const w of loaded.warnings) process.stderr.write(t('Warning: {0}', w) + '\n');
   const { config } = loaded;
 

@@ -1,9 +1,9 @@
 import { t } from '../common/l10n';
-import { ConfigError, loadConfig } from '../engine/config';
 import { parseExcludeList } from '../engine/excludes';
 import { listInput } from '../engine/inputListing';
 import { type ScanEntry, readJournal } from '../engine/journal';
 import { readFile } from 'node:fs/promises';
+import { loadConfigForCommand } from './cliConfig';
 import { type CliCommand, ExitCode } from './command';
 import { parseOptions } from './main';
 
@@ -30,20 +30,9 @@ Exit codes: 0 shown, 1 the journal could not be read, 2 configuration error.`,
       json: { type: 'boolean' },
       recent: { type: 'string' },
     });
-    if (!values.config) {
-      process.stderr.write(t('Missing --config FILE.') + '\n');
-      return ExitCode.usage;
-    }
-    let config;
-    try {
-      config = (await loadConfig(values.config)).config;
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        process.stderr.write(err.message + '\n');
-        return ExitCode.usage;
-      }
-      throw err;
-    }
+    const loaded = await loadConfigForCommand(values.config);
+    if (!loaded) return ExitCode.usage;
+    const { config } = loaded;
     const recentCount = Math.max(0, Number.parseInt(values.recent ?? '20', 10) || 20);
     let journal;
     try {

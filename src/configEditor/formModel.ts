@@ -1,5 +1,5 @@
 import { t } from '../common/l10n';
-import { configSchema, originalTemplate, requiredKeys } from '../engine/config';
+import { type ConfigPropertySchema, configProperties, originalTemplate, requiredKeys } from '../engine/config';
 
 /**
  * The form of the configuration editor, derived from the JSON Schema the engine validates with.
@@ -71,27 +71,7 @@ function groupTitle(id: GroupId): string {
   }
 }
 
-interface PropertySchema {
-  title?: string;
-  description?: string;
-  type?: string;
-  enum?: unknown[];
-  default?: unknown;
-  minimum?: number;
-  maximum?: number;
-  exclusiveMinimum?: number;
-  pattern?: string;
-  patternErrorMessage?: string;
-  minLength?: number;
-  maxLength?: number;
-  examples?: unknown[];
-}
-
-function properties(): Record<string, PropertySchema> {
-  return (configSchema() as { properties: Record<string, PropertySchema> }).properties;
-}
-
-function kindOf(key: string, p: PropertySchema): FieldKind {
+function kindOf(key: string, p: ConfigPropertySchema): FieldKind {
   if (folderKeys.has(key)) return 'folder';
   if (fileKeys.has(key)) return 'file';
   if (p.enum && !p.type) return p.enum.some((v) => typeof v === 'boolean') ? 'tristate' : 'enum';
@@ -102,7 +82,7 @@ function kindOf(key: string, p: PropertySchema): FieldKind {
   return 'string';
 }
 
-function describe(key: string, group: GroupId, p: PropertySchema): FieldDescriptor {
+function describe(key: string, group: GroupId, p: ConfigPropertySchema): FieldDescriptor {
   const kind = kindOf(key, p);
   const original = key in originalTemplate;
   const d: FieldDescriptor = {
@@ -130,7 +110,7 @@ function describe(key: string, group: GroupId, p: PropertySchema): FieldDescript
 
 /** Every key of the schema as a field, in form order (group by group). Localised with the current locale. */
 export function formFields(): FieldDescriptor[] {
-  const props = properties();
+  const props = configProperties();
   const fields: FieldDescriptor[] = [];
   const placed = new Set<string>();
   for (const g of layout) {
@@ -162,7 +142,7 @@ export function formKeyOrder(): string[] {
 /** The English texts of the schema that the form shows through t() (titles, descriptions, pattern hints). */
 export function schemaTexts(): string[] {
   const out = new Set<string>();
-  for (const p of Object.values(properties())) {
+  for (const p of Object.values(configProperties())) {
     for (const s of [p.title, p.description, p.patternErrorMessage]) if (s) out.add(s);
   }
   return [...out];

@@ -54,19 +54,32 @@ export class ConfigError extends Error {
   }
 }
 
-interface PropertySchema {
+/** What the loader and the form editor read of one key's schema (the texts and limits it shows). */
+export interface ConfigPropertySchema {
+  title?: string;
+  description?: string;
   type?: string;
   enum?: unknown[];
   default?: unknown;
   minimum?: number;
   maximum?: number;
   exclusiveMinimum?: number;
+  pattern?: string;
+  patternErrorMessage?: string;
+  minLength?: number;
+  maxLength?: number;
+  examples?: unknown[];
 }
 
 const schema = schemaJson as unknown as {
   required: string[];
-  properties: Record<string, PropertySchema>;
+  properties: Record<string, ConfigPropertySchema>;
 };
+
+/** The schema's properties by key, in the schema's order. */
+export function configProperties(): Record<string, ConfigPropertySchema> {
+  return schema.properties;
+}
 
 export const knownKeys: readonly string[] = Object.keys(schema.properties);
 export const requiredKeys: readonly string[] = schema.required;

@@ -121,23 +121,64 @@ async function appendAudit(auditFile: string, record: QuarantineAuditRecord): Pr
   if (created) await fsyncDir(dirname(auditFile));
 }
 
-/**
- * Moves a quarantined file to the output folder on a person's decision. The copy goes through
- * deliver() (temporary name, hash, fsync, rename over any file of that name, fsync folder), so
- * it is atomic, works across file systems, and the audit names the exact bytes released.
- */
-export async function releaseFromQuarantine(opts: {
+/** What release and delete are both told: the file, who decided and why, and where to log and audit it. */
+export interface QuarantineActionRequest {
   qrntDir: string;
-  outDir: string;
   name: string;
   user: string;
   reason?: string;
   logger: Logger;
   auditFile: string;
-}): Promise<{ path: string; sha256: string }> {
+}
+
+/** The path of the named file in quarantine, once the name and the file have passed the checks above. */
+async function quarantinedPath(opts: QuarantineActionRequest): Promise<string> {
   checkName(opts.name);
-  const from = join(opts.qrntDir, opts.name);
-  await checkRegular(from, opts.name);
+  const path = join(opts.qrntDir, opts.name);
+  await checkRegular(path, opts.name);
+  return path;
+}
+
+/**
+ * Logs a completed action at warning level and appends its audit record. The log fields and the
+ * audit keys keep the order each action had before this was shared (size and `to` only on release).
+ */
+async function logAndAudit(
+  opts: QuarantineActionRequest,
+  action: QuarantineAuditRecord['action'],
+  logEvent: string,
+  message: string,
+  done: { sha256: string; from: string; size?: number; to?: string },
+): Promise<void> {
+  const time = new Date().toISOString();
+  opts.logger.warn(logEvent, message, {
+    file: opts.name,
+    sha256: done.sha256,
+    ...(done.size !== undefined ? { size: done.size } : {}),
+    user: opts.user,
+    reason: opts.reason,
+    from: done.from,
+    ...(done.to !== undefined ? { to: done.to } : {}),
+  });
+  await appendAudit(opts.auditFile, {
+    time,
+    user: opts.user,
+    action,
+    file: opts.name,
+    sha256: done.sha256,
+    from: done.from,
+    ...(done.to !== undefined ? { to: done.to } : {}),
+    ...(opts.reason ? { reason: opts.reason } : {}),
+  });
+}
+
+/**
+ * Moves a quarantined file to the output folder on a person's decision. The copy goes through
+ * deliver() (temporary name, hash, fsync, rename over any file of that name, fsync folder), so
+ * it is atomic, works across file systems, and the audit names the exact bytes released.
+ */
+export async function releaseFromQuarantine(opts: QuarantineActionRequest & { outDir: string }): Promise<{ path: string; sha256: string }> {
+  const from = await quarantinedPath(opts);
   const result = await deliver({ source: from, destDir: opts.outDir, name: opts.name, tag: `release-${process.pid}-${randomBytes(6).toString('hex')}` });
   if (!result.ok) {
     if (result.reason === 'missing') throw new QuarantineActionError('missing', t('{0} is no longer in quarantine', opts.name));
@@ -145,32 +186,18 @@ export async function releaseFromQuarantine(opts: {
     throw new QuarantineActionError('changed', t('{0} changed while it was being released; nothing was released', opts.name));
   }
   await removeSource(from);
-  const time = new Date().toISOString();
-  opts.logger.warn('quarantine.released', t('{0} released {1} from quarantine', opts.user, opts.name), {
-    file: opts.name,
+  await logAndAudit(opts, 'release', 'quarantine.released', t('{0} released {1} from quarantine', opts.user, opts.name), {
     sha256: result.sha256,
     size: result.bytes,
-    user: opts.user,
-    reason: opts.reason,
     from,
     to: result.path,
   });
-  await appendAudit(opts.auditFile, { time, user: opts.user, action: 'release', file: opts.name, sha256: result.sha256, from, to: result.path, ...(opts.reason ? { reason: opts.reason } : {}) });
   return { path: result.path, sha256: result.sha256 };
 }
 
 /** Deletes a quarantined file for good; the audit keeps its hash. */
-export async function deleteFromQuarantine(opts: {
-  qrntDir: string;
-  name: string;
-  user: string;
-  reason?: string;
-  logger: Logger;
-  auditFile: string;
-}): Promise<{ path: string; sha256: string }> {
-  checkName(opts.name);
-  const path = join(opts.qrntDir, opts.name);
-  await checkRegular(path, opts.name);
+export async function deleteFromQuarantine(opts: QuarantineActionRequest): Promise<{ path: string; sha256: string }> {
+  const path = await quarantinedPath(opts);
   const sha256 = await hashFile(path, opts.name);
   // Checked again right before unlink: a symlink swapped in after hashing is still not removed blindly.
   await checkRegular(path, opts.name);
@@ -181,14 +208,6 @@ export async function deleteFromQuarantine(opts: {
     throw err;
   }
   await fsyncDir(opts.qrntDir);
-  const time = new Date().toISOString();
-  opts.logger.warn('quarantine.deleted', t('{0} deleted {1} from quarantine', opts.user, opts.name), {
-    file: opts.name,
-    sha256,
-    user: opts.user,
-    reason: opts.reason,
-    from: path,
-  });
-  await appendAudit(opts.auditFile, { time, user: opts.user, action: 'delete', file: opts.name, sha256, from: path, ...(opts.reason ? { reason: opts.reason } : {}) });
+  await logAndAudit(opts, 'delete', 'quarantine.deleted', t('{0} deleted {1} from quarantine', opts.user, opts.name), { sha256, from: path });
   return { path, sha256 };
 }

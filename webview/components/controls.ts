@@ -20,6 +20,19 @@ function withDisabled<T extends object>(el: HTMLElement, handle: T): T & { disab
   }) as T & { disabled: boolean };
 }
 
+/** A control whose value is one property of the toolkit element (`value` of a field or dropdown, `checked` of a checkbox). */
+function propertyControl<E extends HTMLElement, K extends keyof E & ('value' | 'checked')>(el: E, key: K): Control<E[K]> {
+  return withDisabled(el, {
+    el,
+    get value() {
+      return el[key];
+    },
+    set value(v: E[K]) {
+      el[key] = v;
+    },
+  });
+}
+
 export interface ButtonOptions {
   label: string;
   onClick: () => void;
@@ -62,15 +75,7 @@ export function textField(o: TextFieldOptions): Control<string> {
   if (o.label) el.append(o.label);
   el.value = o.value ?? '';
   el.addEventListener('input', () => o.onInput(el.value));
-  return withDisabled(el, {
-    el,
-    get value() {
-      return el.value;
-    },
-    set value(v: string) {
-      el.value = v;
-    },
-  });
+  return propertyControl(el, 'value');
 }
 
 export interface DropdownOption {
@@ -94,15 +99,7 @@ export function dropdown(o: DropdownOptions): Control<string> {
     if (o.value !== undefined) el.value = o.value;
   });
   el.addEventListener('change', () => o.onChange(el.value));
-  return withDisabled(el, {
-    el,
-    get value() {
-      return el.value;
-    },
-    set value(v: string) {
-      el.value = v;
-    },
-  });
+  return propertyControl(el, 'value');
 }
 
 export interface CheckboxOptions {
@@ -116,15 +113,7 @@ export function checkbox(o: CheckboxOptions): Control<boolean> {
   const el = custom('vscode-checkbox', {}, o.label) as HTMLElement & { checked: boolean };
   el.checked = o.checked ?? false;
   el.addEventListener('change', () => o.onChange(el.checked));
-  return withDisabled(el, {
-    el,
-    get value() {
-      return el.checked;
-    },
-    set value(v: boolean) {
-      el.checked = v;
-    },
-  });
+  return propertyControl(el, 'checked');
 }
 
 export interface Tab {

@@ -7,8 +7,8 @@
 import './style.css';
 import { button, checkbox, dropdown, textField, type Control } from '../components/controls';
 import { clear, h } from '../components/dom';
-import { createStrings, type Strings } from '../shared/l10n';
-import { createChannel, getState, setState } from '../shared/vscodeApi';
+import { pageStrings, type Strings } from '../shared/l10n';
+import { createChannel, persistedViewState } from '../shared/vscodeApi';
 import type {
   CheckItemInfo,
   ConfigEditorMessage,
@@ -28,7 +28,8 @@ interface ViewState {
   scrollTop: number;
 }
 
-const saved = getState<ViewState>({ inputs: {}, baseSha256: '', scrollTop: 0 });
+// `persist` rather than `save`: buildUi has a Save button of that name.
+const { saved, save: persist } = persistedViewState<ViewState>({ inputs: {}, baseSha256: '', scrollTop: 0 });
 const channel = createChannel<ConfigEditorMessage, ConfigEditorRequest>(['init', 'state', 'testStarted', 'testResult']);
 const debounceMs = 300;
 // What the previous page kept (read before the first state message overwrites it).
@@ -41,16 +42,10 @@ let state: FormState | undefined;
 let restoreOffered = false;
 const pending = new Map<string, { value: InputValue; timer: number }>();
 
-function persist(patch: Partial<ViewState>): void {
-  Object.assign(saved, patch);
-  setState({ ...saved });
-}
-
 channel.onMessage((m) => {
   switch (m.type) {
     case 'init':
-      S = createStrings(m.strings, m.locale);
-      document.title = S.t('title');
+      S = pageStrings(m);
       ui = buildUi(S, m.fields, m.groups);
       break;
     case 'state':

@@ -6,8 +6,8 @@
 import './style.css';
 import { button, checkbox, dropdown, textField } from '../components/controls';
 import { clear, h } from '../components/dom';
-import { createStrings, type Strings } from '../shared/l10n';
-import { createChannel, getState, setState } from '../shared/vscodeApi';
+import { pageStrings, type Strings } from '../shared/l10n';
+import { createChannel, persistedViewState } from '../shared/vscodeApi';
 import {
   type IcapLogMessage,
   type IcapLogRequest,
@@ -27,20 +27,18 @@ const maxHeldLines = 100_000;
 /** Field keys shown as columns at most. */
 const maxFieldColumns = 6;
 
-interface ViewState {
+/**
+ * The filter as the panel edits it, plus the page's own settings. `mode` is any string because a
+ * restored state is checked only for type; currentFilter() falls back to 'all' for an unknown one.
+ */
+interface ViewState extends Omit<IcapLogViewFilter, 'mode'> {
   path: string;
   mode: string;
-  verdictOnly: boolean;
-  text: string;
-  regex: boolean;
-  matchCase: boolean;
-  timeFrom: string;
-  timeTo: string;
   follow: boolean;
   fieldsAsColumns: boolean;
 }
 
-const saved = getState<ViewState>({ path: '', ...defaultIcapLogViewFilter, follow: false, fieldsAsColumns: false });
+const { saved, save } = persistedViewState<ViewState>({ path: '', ...defaultIcapLogViewFilter, follow: false, fieldsAsColumns: false });
 const channel = createChannel<IcapLogMessage, IcapLogRequest>(['init', 'file', 'filterError', 'page', 'append', 'count', 'error']);
 
 let S: Strings<IcapLogStringId> | undefined;
@@ -63,16 +61,10 @@ function currentFilter(): IcapLogViewFilter {
   };
 }
 
-function save(patch: Partial<ViewState>): void {
-  Object.assign(saved, patch);
-  setState({ ...saved });
-}
-
 channel.onMessage((m) => {
   switch (m.type) {
     case 'init':
-      S = createStrings(m.strings, m.locale);
-      document.title = S.t('title');
+      S = pageStrings(m);
       ui = buildUi(S);
       if (m.path) save({ path: m.path });
       channel.post({ type: 'view', path: saved.path, filter: currentFilter(), follow: saved.follow });

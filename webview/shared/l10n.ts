@@ -22,3 +22,10 @@ export function createStrings<K extends string>(table: Record<K, string>, locale
     formatTime: (ms) => times.format(new Date(ms)),
   };
 }
+
+/** The strings of the panel's `init` message; the page's title is their `title` string, so it is set here too. */
+export function pageStrings<K extends string>(init: { strings: Record<K | 'title', string>; locale: string }): Strings<K | 'title'> {
+  const strings = createStrings(init.strings, init.locale);
+  document.title = strings.t('title');
+  return strings;
+}

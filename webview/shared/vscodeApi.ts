@@ -59,6 +59,21 @@ export function setState<S extends object>(state: S): void {
   vscode().setState(state);
 }
 
+/**
+ * The page's view state, read once at load, and `save`, which changes part of it and persists the
+ * whole through `write` (setState, or a throttledSetState where saving follows scrolling).
+ */
+export function persistedViewState<S extends object>(defaults: S, write: (state: S) => void = setState): { saved: S; save(patch: Partial<S>): void } {
+  const saved = getState(defaults);
+  return {
+    saved,
+    save(patch) {
+      Object.assign(saved, patch);
+      write({ ...saved });
+    },
+  };
+}
+
 /** setState at most once per `ms` (scrolling fires many times a second). */
 export function throttledSetState<S extends object>(ms = 200): (state: S) => void {
   let timer: number | undefined;

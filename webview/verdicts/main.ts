@@ -7,8 +7,8 @@ import './style.css';
 import { button, dropdown, tabs, textField } from '../components/controls';
 import { clear, h } from '../components/dom';
 import { VirtualTable } from '../components/virtualTable';
-import { createStrings, type Strings } from '../shared/l10n';
-import { createChannel, getState, throttledSetState } from '../shared/vscodeApi';
+import { pageStrings, type Strings } from '../shared/l10n';
+import { createChannel, persistedViewState, throttledSetState } from '../shared/vscodeApi';
 import type { VerdictAction, VerdictDetails, VerdictsMessage, VerdictsRequest, VerdictsStringId } from '../../src/webviewProtocol/verdicts';
 import {
   type VerdictColumn,
@@ -34,8 +34,10 @@ interface ViewState {
   detailsId: string;
 }
 
-const saved = getState<ViewState>({ verdict: '', text: '', sort: 'time', descending: true, scrollTop: 0, selectedId: '', detailsId: '' });
-const persist = throttledSetState<ViewState>();
+const { saved, save } = persistedViewState<ViewState>(
+  { verdict: '', text: '', sort: 'time', descending: true, scrollTop: 0, selectedId: '', detailsId: '' },
+  throttledSetState<ViewState>(),
+);
 const channel = createChannel<VerdictsMessage, VerdictsRequest>(['init', 'reset', 'update', 'details']);
 
 const rows = new Map<string, VerdictRow>();
@@ -53,17 +55,11 @@ const query = (): VerdictQuery => ({
   descending: saved.descending,
 });
 
-function save(patch: Partial<ViewState>): void {
-  Object.assign(saved, patch);
-  persist({ ...saved });
-}
-
 channel.onMessage((m) => {
   switch (m.type) {
     case 'init':
-      S = createStrings(m.strings, m.locale);
+      S = pageStrings(m);
       stateLabels = m.stateLabels;
-      document.title = S.t('title');
       ui = buildUi(S);
       break;
     case 'reset':

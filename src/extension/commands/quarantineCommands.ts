@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
-import { deleteFromQuarantine, quarantineAuditFile, releaseFromQuarantine } from '../../engine/quarantineActions';
+import type { KdsConfig } from '../../engine/config';
+import { type QuarantineActionRequest, deleteFromQuarantine, quarantineAuditFile, releaseFromQuarantine } from '../../engine/quarantineActions';
 import type { FolderItem } from '../../viewModel/contracts';
 import { verdictLook } from '../../viewModel/itemLooks';
 import { type KdsServices, activeConfig, currentUser, itemArgument, registerCommand, requireTrust } from '../services';
@@ -30,18 +31,25 @@ function describe(item: FolderItem): string {
   return item.threat ? `${verdict}: ${item.threat}` : verdict;
 }
 
+/** A modal warning whose only way forward is the `confirm` button; true when it was chosen. */
+async function confirmed(question: string, detail: string, confirm: string): Promise<boolean> {
+  const answer = await vscode.window.showWarningMessage(question, { modal: true, detail }, confirm);
+  return answer === confirm;
+}
+
+/** A local release or delete by the person at this VS Code, logged to the engine's log and audited beside its journal. */
+function localRequest(s: KdsServices, config: KdsConfig, item: FolderItem): QuarantineActionRequest {
+  return { qrntDir: config.qrnt_dir, name: item.name, user: currentUser(), logger: s.engine.logger, auditFile: quarantineAuditFile(config.state_dir) };
+}
+
 async function release(s: KdsServices, item: FolderItem): Promise<boolean> {
   const config = activeConfig(s);
-  const confirm = vscode.l10n.t('Release');
-  const answer = await vscode.window.showWarningMessage(
+  const ok = await confirmed(
     vscode.l10n.t('Release "{0}" from quarantine?', item.name),
-    {
-      modal: true,
-      detail: vscode.l10n.t('KATA\'s verdict: {0}. The file will be moved to the output folder {1}, where users can open it. The release is recorded in the audit log with your user name.', describe(item), config.out_dir),
-    },
-    confirm,
+    vscode.l10n.t('KATA\'s verdict: {0}. The file will be moved to the output folder {1}, where users can open it. The release is recorded in the audit log with your user name.', describe(item), config.out_dir),
+    vscode.l10n.t('Release'),
   );
-  if (answer !== confirm) return false;
+  if (!ok) return false;
   const reason = await vscode.window.showInputBox({
     title: vscode.l10n.t('Release "{0}"', item.name),
     prompt: vscode.l10n.t('Reason for the audit log (optional); Escape cancels the release'),
@@ -50,15 +58,9 @@ async function release(s: KdsServices, item: FolderItem): Promise<boolean> {
   if (reason === undefined) return false;
   const remote = s.active?.remote;
   // On a Central Node the installed engine does it there (`kds quarantine release`), audited on the CN.
-  const done = remote ? await remote.quarantine('release', item.name, reason.trim() || undefined) : await releaseFromQuarantine({
-    qrntDir: config.qrnt_dir,
-    outDir: config.out_dir,
-    name: item.name,
-    user: currentUser(),
-    reason: reason.trim() || undefined,
-    logger: s.engine.logger,
-    auditFile: quarantineAuditFile(config.state_dir),
-  });
+  const done = remote
+    ? await remote.quarantine('release', item.name, reason.trim() || undefined)
+    : await releaseFromQuarantine({ ...localRequest(s, config, item), outDir: config.out_dir, reason: reason.trim() || undefined });
   await s.models.refresh();
   void vscode.window.showInformationMessage(vscode.l10n.t('"{0}" was released to {1} (SHA-256 {2}).', item.name, done.path, done.sha256));
   return true;
@@ -66,18 +68,14 @@ async function release(s: KdsServices, item: FolderItem): Promise<boolean> {
 
 async function remove(s: KdsServices, item: FolderItem): Promise<boolean> {
   const config = activeConfig(s);
-  const confirm = vscode.l10n.t('Delete');
-  const answer = await vscode.window.showWarningMessage(
+  const ok = await confirmed(
     vscode.l10n.t('Delete "{0}" from quarantine for good?', item.name),
-    {
-      modal: true,
-      detail: vscode.l10n.t('KATA\'s verdict: {0}. The file cannot be restored afterwards. The deletion and the file\'s SHA-256 are recorded in the audit log with your user name.', describe(item)),
-    },
-    confirm,
+    vscode.l10n.t('KATA\'s verdict: {0}. The file cannot be restored afterwards. The deletion and the file\'s SHA-256 are recorded in the audit log with your user name.', describe(item)),
+    vscode.l10n.t('Delete'),
   );
-  if (answer !== confirm) return false;
+  if (!ok) return false;
   const remote = s.active?.remote;
-  const done = remote ? await remote.quarantine('delete', item.name) : await deleteFromQuarantine({ qrntDir: config.qrnt_dir, name: item.name, user: currentUser(), logger: s.engine.logger, auditFile: quarantineAuditFile(config.state_dir) });
+  const done = remote ? await remote.quarantine('delete', item.name) : await deleteFromQuarantine(localRequest(s, config, item));
   await s.models.refresh();
   void vscode.window.showInformationMessage(vscode.l10n.t('"{0}" was deleted from quarantine (SHA-256 {1}).', item.name, done.sha256));
   return true;

@@ -28,7 +28,6 @@ export function registerConfigEditorPanel(s: KdsServices): RegisteredPanel {
     bundle: 'configEditor',
     title: () => vscode.l10n.t('KDS Configuration'),
     parse: parseConfigEditorRequest,
-    icon: 'media/kds.svg',
     create: (host) => new ConfigEditorController(host, s),
   });
 }

@@ -99,7 +99,6 @@ export function registerIcapLogPanel(context: vscode.ExtensionContext, log: vsco
     bundle: 'icapLog',
     title: () => vscode.l10n.t('KDS ICAP Log'),
     parse: parseIcapLogRequest,
-    icon: 'media/kds.svg',
     create: (host) => {
       const c = new IcapLogController(host, log, pendingTarget, () => {
         if (live === c) live = undefined;

@@ -85,7 +85,6 @@ export function registerVerdictsPanel(context: vscode.ExtensionContext, log: vsc
     bundle: 'verdicts',
     title: () => vscode.l10n.t('KDS Verdicts'),
     parse: parseVerdictsRequest,
-    icon: 'media/kds.svg',
     create: (host) => new VerdictsController(host, service),
   };
   return registerWebviewPanel(context, log, def);

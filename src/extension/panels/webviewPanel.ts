@@ -20,7 +20,7 @@ export interface PanelDefinition<Request, Message> {
   parse(raw: unknown): Request | undefined;
   /** Builds the controller for one live panel; called on open and on restore. */
   create(host: PanelHost<Message>): PanelController<Request>;
-  /** Codicon-free icon for the tab (a file under media/), optional. */
+  /** Codicon-free icon for the tab (a file under media/); every KDS panel shows the KDS logo unless it names another. */
   icon?: string;
 }
 
@@ -57,7 +57,7 @@ export function registerWebviewPanel<Request, Message>(
     live = panel;
     panel.webview.options = webviewOptions(context.extensionUri);
     panel.title = def.title();
-    if (def.icon) panel.iconPath = vscode.Uri.joinPath(context.extensionUri, def.icon);
+    panel.iconPath = vscode.Uri.joinPath(context.extensionUri, def.icon ?? 'media/kds.svg');
     panel.webview.html = panelHtml(panel.webview, context.extensionUri, def.bundle, def.title());
     const host: PanelHost<Message> = { panel, post: (m) => panel.webview.postMessage(m) };
     const controller = def.create(host);
