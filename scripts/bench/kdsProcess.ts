@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RunningEmulator, startEmulator } from '../../src/emulator/server';
-import { createSelfSigned } from '../../src/pki/certs';
+import { clientCertFiles, engineConfig } from '../../test/helpers/engineConfig';
 
 export const projectRoot = join(__dirname, '..', '..');
 const kdsBin = join(projectRoot, 'bin', 'kds.js');
@@ -177,11 +177,7 @@ export async function createSite(opts: { verdictDelayMs?: number; outOnShm?: boo
     verdictDelayMs: opts.verdictDelayMs ?? 50,
     maxProcessing: 1000,
   });
-  const kc = await createSelfSigned({ commonName: 'kds-bench', days: 2 });
-  const certPem = join(root, 'cert.pem');
-  const keyPath = join(root, 'server.key');
-  writeFileSync(certPem, kc.certPem + kc.keyPem, { mode: 0o600 });
-  writeFileSync(keyPath, kc.keyPem, { mode: 0o600 });
+  const cert = await clientCertFiles(root, 'kds-bench');
   const confPath = join(root, 'kata_dir_scanner.conf');
   const logFile = join(root, 'kds.log');
   const excludeList = join(root, 'exclude_list.txt');
@@ -189,24 +185,12 @@ export async function createSite(opts: { verdictDelayMs?: number; outOnShm?: boo
   const writeConf = (extra: Record<string, unknown> = {}) =>
     writeFileSync(
       confPath,
-      JSON.stringify({
-        in_dir: dirs.in,
-        out_dir: dirs.out,
-        qrnt_dir: dirs.qrnt,
-        cert_pem: certPem,
-        cert_key: keyPath,
-        kata_cn_addr: '127.0.0.1',
-        kata_cn_port: emulator.port,
-        kata_ca: emulator.caPemPath,
-        system_id: `bench-${Math.random().toString(16).slice(2)}`,
-        stable_ms: 100,
-        poll_interval_s: 1,
-        state_dir: dirs.state,
-        exclude_list: excludeList,
-        log_file: logFile,
-        log_format: 'json',
-        ...extra,
-      }),
+      JSON.stringify(
+        engineConfig(
+          { dirs, cert, emulator },
+          { system_id: `bench-${Math.random().toString(16).slice(2)}`, stable_ms: 100, exclude_list: excludeList, log_file: logFile, log_format: 'json', ...extra },
+        ),
+      ),
     );
   writeConf();
   let proc: KdsProcess | undefined;

@@ -17,6 +17,30 @@ interface DemoState {
 }
 
 /**
+ * The kata_dir_scanner.conf of a demo set-up, paths relative to its dir (in/, out/, qrnt/,
+ * client/cert.pem + server.key, exclude_list.txt, state/, kds.log), for the KATA at 127.0.0.1:`port`
+ * whose CA is the file `ca`.
+ */
+export function demoConfig(kata: { port: number; ca: string; systemId: string }) {
+  return {
+    in_dir: 'in',
+    out_dir: 'out',
+    qrnt_dir: 'qrnt',
+    cert_pem: 'client/cert.pem',
+    cert_key: 'client/server.key',
+    kata_cn_addr: '127.0.0.1',
+    kata_cn_port: kata.port,
+    kata_ca: kata.ca,
+    system_id: kata.systemId,
+    exclude_list: 'exclude_list.txt',
+    stable_ms: 1000,
+    poll_interval_s: 1,
+    state_dir: 'state',
+    log_file: 'kds.log',
+  };
+}
+
+/**
  * A complete local set-up in `dir`: in/, out/, qrnt/, a client certificate, an exclude list,
  * the embedded KATA (auto-approving) and a kata_dir_scanner.conf that trusts its CA. Used by
  * `npm start` / `kds demo` and by the extension's "Start Embedded KATA". Reuses whatever a
@@ -49,22 +73,7 @@ export async function startDemo(dir: string, opts: { port: number; logger?: Logg
   }
   // Rewritten at every start: the port may differ, and the file documents the set-up.
   const configPath = join(dir, 'kata_dir_scanner.conf');
-  const conf = {
-    in_dir: 'in',
-    out_dir: 'out',
-    qrnt_dir: 'qrnt',
-    cert_pem: 'client/cert.pem',
-    cert_key: 'client/server.key',
-    kata_cn_addr: '127.0.0.1',
-    kata_cn_port: emulator.port,
-    kata_ca: relative(dir, emulator.caPemPath),
-    system_id: state.systemId,
-    exclude_list: 'exclude_list.txt',
-    stable_ms: 1000,
-    poll_interval_s: 1,
-    state_dir: 'state',
-    log_file: 'kds.log',
-  };
+  const conf = demoConfig({ port: emulator.port, ca: relative(dir, emulator.caPemPath), systemId: state.systemId });
   await writeFile(configPath, JSON.stringify(conf, null, 2) + '\n');
   return { dir, configPath, emulator };
 }

@@ -13,41 +13,33 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { DemoSetup } from '../../src/demo/demoSetup';
-import { type CodeServer, freshDir, removeDir, skipReason, startCodeServer } from './support/codeServer';
+import { skipReason } from './support/codeServer';
 import { demoWorkspace } from './support/fixtures';
-import { closeQuickInput, closeWorkbench, launchBrowser, openKdsContainer, openWorkbench, quickInput, saveScreenshot, scenario, statusBarText, viewTitles, waitFor, welcomeText } from './support/workbench';
+import { closeQuickInput, openKdsContainer, quickInput, saveScreenshot, scenario, statusBarText, viewTitles, waitFor, welcomeText } from './support/workbench';
+import { WorkbenchHost } from './support/workbenchHost';
 
 const skip = skipReason();
 
 describe('KDS in Russian (code-server --locale ru + a stand-in language pack)', { skip, timeout: 300_000 }, () => {
-  let base: string;
-  let cs: CodeServer;
-  let browser: Browser;
+  const host = new WorkbenchHost();
   let page: Page | undefined;
   let demo: DemoSetup | undefined;
 
   before(async () => {
-    base = freshDir('kds-e2e-ru-');
-    cs = await startCodeServer(base, { locale: 'ru', languagePackStub: true });
-    browser = await launchBrowser();
+    host.newBase('kds-e2e-ru-');
+    await host.start({ locale: 'ru', languagePackStub: true });
   });
 
-  after(async () => {
-    if (page) await closeWorkbench(page);
-    await browser?.close().catch(() => undefined);
-    await cs?.stop();
-    await demo?.emulator.close().catch(() => undefined);
-    if (base) removeDir(base);
-  });
+  after(() => host.stop(page, async () => demo?.emulator.close().catch(() => undefined)));
 
   test('8. view titles, welcome content, a command title and the status bar appear in Russian', async (t) => {
-    const ws = join(base, 'ws-ru');
+    const ws = join(host.base, 'ws-ru');
     mkdirSync(ws);
     demo = await demoWorkspace(ws);
     writeFileSync(join(ws, 'readme.txt'), 'ru\n');
-    page = await openWorkbench(browser, cs.folderUrl(ws), { locale: 'ru-RU' });
+    page = await host.open(ws, { locale: 'ru-RU' });
     await scenario(t, () => page, '8-russian', async () => {
       const p = page!;
       await openKdsContainer(p);

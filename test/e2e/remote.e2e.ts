@@ -9,24 +9,21 @@
  * Every assertion reads the workbench's DOM.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, FrameLocator, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { sshdUnavailable } from '../helpers/sshd';
 import { CN_ICAP_LOG, type LoopbackCn, type PlacedIcapLog, placeCnIcapLog, startLoopbackCn } from './loopbackCn';
-import { type CodeServer, freshDir, removeDir, repoRoot, skipReason, startCodeServer } from './support/codeServer';
+import { repoRoot, skipReason } from './support/codeServer';
 import { EICAR } from './support/fixtures';
+import { grepBlockingVerdictCount, icapCountSettler, showBlockingVerdictLinesOnly } from './support/icapLogPanel';
 import {
   allStatusBarTexts,
   answerDialog,
   closeQuickInput,
-  closeWorkbench,
   escapeRe,
-  launchBrowser,
   openKdsContainer,
-  openWorkbench,
   quickInput,
   quickPickRows,
   runCommand,
@@ -34,8 +31,9 @@ import {
   viewRows,
   waitFor,
   waitForRow,
-  webviewFrame,
+  webviewShowing,
 } from './support/workbench';
+import { WorkbenchHost } from './support/workbenchHost';
 
 const skip = skipReason() ?? sshdUnavailable();
 /** A KATA preprocessor log with `blocking_advanced mode` verdict lines. */
@@ -57,25 +55,17 @@ async function paletteRows(page: Page, text: string): Promise<string[]> {
   return rows;
 }
 
-/** Picks `value` in a toolkit dropdown (click it, click the option), like a person. */
-async function choose(frame: FrameLocator, dropdownSelector: string, value: string): Promise<void> {
-  const dd = frame.locator(dropdownSelector).first();
-  await dd.click();
-  await dd.locator(`vscode-option[value="${value}"]`).click();
-}
-
 describe('KDS remote mode in a real VS Code (code-server + Chromium + loopback CN)', { skip, timeout: 300_000 }, () => {
-  let base: string;
+  const host = new WorkbenchHost();
   let cn: LoopbackCn | undefined;
-  let cs: CodeServer | undefined;
-  let browser: Browser | undefined;
   let page: Page | undefined;
   let icapLog: PlacedIcapLog | undefined;
 
   before(async () => {
-    base = freshDir('kds-e2e-remote-');
+    const base = host.newBase('kds-e2e-remote-');
     cn = await startLoopbackCn(base);
-    cs = await startCodeServer(join(base, 'code-server'), {
+    await host.start({
+      dir: join(base, 'code-server'),
       settings: {
         'kds.remote.host': '127.0.0.1',
         'kds.remote.port': cn.sshd.port,
@@ -88,23 +78,18 @@ describe('KDS remote mode in a real VS Code (code-server + Chromium + loopback C
         'kds.remote.knownHostsFiles': [],
       },
     });
-    browser = await launchBrowser();
   });
 
   after(async () => {
     icapLog?.remove();
-    if (page) await closeWorkbench(page);
-    await browser?.close().catch(() => undefined);
-    await cs?.stop();
-    await cn?.stop();
-    if (base) removeDir(base);
+    await host.stop(page, async () => cn?.stop());
   });
 
   test('10. connect to the loopback CN (host key accepted in the modal), see its quarantine fill', async (t) => {
-    const ws = join(base, 'ws-remote');
+    const ws = join(host.base, 'ws-remote');
     mkdirSync(ws);
     const started = Date.now();
-    page = await openWorkbench(browser!, cs!.folderUrl(ws));
+    page = await host.open(ws);
     await scenario(t, () => page, '10-remote-quarantine', async () => {
       const p = page!;
       const c = cn!;
@@ -151,9 +136,7 @@ describe('KDS remote mode in a real VS Code (code-server + Chromium + loopback C
     icapLog = placeCnIcapLog(icapFixture);
     assert.ok(icapLog, `${CN_ICAP_LOG} was created (as root)`);
     try {
-      const expected = Number(
-        execFileSync('bash', ['-c', `grep -F 'blocking_advanced mode' "$1" | grep -F -c verdict || true`, 'grep', CN_ICAP_LOG], { encoding: 'utf8' }).trim(),
-      );
+      const expected = grepBlockingVerdictCount(CN_ICAP_LOG);
       t.diagnostic(`grep count: ${expected}`);
       assert.ok(expected > 0, 'the fixture has blocking_advanced verdict lines');
       const started = Date.now();
@@ -161,28 +144,17 @@ describe('KDS remote mode in a real VS Code (code-server + Chromium + loopback C
         const p = page!;
         const label = `${cn!.sshd.user}@127.0.0.1:${cn!.sshd.port}`;
         await runCommand(p, 'KDS: View Central Node ICAP Log');
-        const frame = webviewFrame(p);
-        await frame.locator('[data-testid="icap-mode"]').first().waitFor({ state: 'visible', timeout: 30_000 });
+        const frame = await webviewShowing(p, '[data-testid="icap-mode"]');
         // The panel names the file as user@host:port:/var/log/…, not a local path.
         const shownPath = await waitFor('the panel to show the CN\'s log', async () => {
           const text = await frame.locator('[data-testid="icap-path"]').innerText();
           return text.includes(label) && text.includes(CN_ICAP_LOG) ? text : undefined;
         }, 30_000);
         t.diagnostic(`panel path: ${shownPath}`);
-        const count = frame.locator('[data-testid="icap-count"]');
-        const settled = async (what: string, value?: number) =>
-          waitFor(what, async () => {
-            if (!(await count.count())) return undefined;
-            const state = await count.first().getAttribute('data-state');
-            const n = Number((await count.first().innerText()).trim());
-            return state === 'done' && (value === undefined || n === value) ? n : undefined;
-          }, 30_000);
+        const settled = icapCountSettler(frame);
         const all = await settled('the unfiltered count');
         t.diagnostic(`unfiltered count: ${all}`);
-        await choose(frame, '[data-testid="icap-mode"]', 'blocking_advanced');
-        const verdictOnly = frame.locator('[data-testid="icap-verdict-only"]');
-        if ((await verdictOnly.getAttribute('aria-checked')) !== 'true') await verdictOnly.click();
-        await waitFor('"verdict lines only" to be checked', async () => ((await verdictOnly.getAttribute('aria-checked')) === 'true' ? true : undefined));
+        await showBlockingVerdictLinesOnly(frame);
         assert.equal(await settled(`the count to settle at ${expected}`, expected), expected);
         // The grep command names the file as it is on the CN (to run there).
         const grep = await frame.locator('[data-testid="icap-grep"]').innerText();

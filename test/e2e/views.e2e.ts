@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { DemoSetup } from '../../src/demo/demoSetup';
-import { type CodeServer, freshDir, removeDir, resultsDir, skipReason, startCodeServer } from './support/codeServer';
+import { resultsDir, skipReason } from './support/codeServer';
 import { EICAR, type PendingWorkspace, demoWorkspace, pendingApprovalWorkspace } from './support/fixtures';
 import {
   activityBadge,
@@ -17,9 +17,7 @@ import {
   closeQuickInput,
   closeWorkbench,
   kdsStatusItem,
-  launchBrowser,
   openKdsContainer,
-  openWorkbench,
   pickQuickItem,
   quickInput,
   runCommand,
@@ -33,37 +31,34 @@ import {
   waitForRow,
   welcomeText,
 } from './support/workbench';
+import { WorkbenchHost } from './support/workbenchHost';
 
 const skip = skipReason();
 
 describe('KDS in a real VS Code (code-server + Chromium)', { skip, timeout: 600_000 }, () => {
-  let base: string;
-  let cs: CodeServer;
-  let browser: Browser;
+  const host = new WorkbenchHost();
   let page: Page | undefined;
   let demo: DemoSetup | undefined;
   let pending: PendingWorkspace | undefined;
 
   before(async () => {
-    base = freshDir('kds-e2e-views-');
-    cs = await startCodeServer(base);
-    browser = await launchBrowser();
+    host.newBase('kds-e2e-views-');
+    await host.start();
   });
 
-  after(async () => {
-    if (page) await closeWorkbench(page);
-    await browser?.close().catch(() => undefined);
-    await cs?.stop();
-    await demo?.emulator.close().catch(() => undefined);
-    await pending?.emulator.close().catch(() => undefined);
-    if (base) removeDir(base);
-  });
+  after(() =>
+    host.stop(
+      page,
+      async () => demo?.emulator.close().catch(() => undefined),
+      async () => pending?.emulator.close().catch(() => undefined),
+    ),
+  );
 
   test('1. the KDS container shows Input, Output and Quarantine; no configuration → welcome content', async (t) => {
-    const ws = join(base, 'ws-empty');
+    const ws = join(host.base, 'ws-empty');
     mkdirSync(ws);
     writeFileSync(join(ws, 'notes.txt'), 'nothing to scan here\n');
-    page = await openWorkbench(browser, cs.folderUrl(ws));
+    page = await host.open(ws);
     await scenario(t, () => page, '1-container-welcome', async () => {
       await openKdsContainer(page!);
       const titles = await waitFor('the three KDS views', async () => {
@@ -83,9 +78,9 @@ describe('KDS in a real VS Code (code-server + Chromium)', { skip, timeout: 600_
   });
 
   test('2. Start Scanning with the embedded KATA: clean → Output, EICAR → Quarantine, badge and status bar', async (t) => {
-    const ws = join(base, 'ws-demo');
+    const ws = join(host.base, 'ws-demo');
     demo = await demoWorkspace(ws);
-    page = await openWorkbench(browser, cs.folderUrl(ws));
+    page = await host.open(ws);
     await scenario(t, () => page, '2-scan-clean-and-eicar', async () => {
       const p = page!;
       await openKdsContainer(p);
@@ -191,9 +186,9 @@ describe('KDS in a real VS Code (code-server + Chromium)', { skip, timeout: 600_
   });
 
   test('9. integration without auto-approval: awaiting approval, the fingerprint in the notification and in the console', async (t) => {
-    const ws = join(base, 'ws-pending');
-    pending = await pendingApprovalWorkspace(ws, join(base, 'kata-pending-data'));
-    page = await openWorkbench(browser, cs.folderUrl(ws));
+    const ws = join(host.base, 'ws-pending');
+    pending = await pendingApprovalWorkspace(ws, join(host.base, 'kata-pending-data'));
+    page = await host.open(ws);
     await scenario(t, () => page, '9-approval', async () => {
       const p = page!;
       const pw = pending!;
@@ -223,7 +218,7 @@ describe('KDS in a real VS Code (code-server + Chromium)', { skip, timeout: 600_
       const p = page!;
       const pw = pending!;
       // The administrator: the embedded KATA's console over HTTPS, logged in as admin (basic auth).
-      const admin = await browser.newContext({ ignoreHTTPSErrors: true, httpCredentials: { username: 'admin', password: pw.emulator.adminPassword } });
+      const admin = await host.browser.newContext({ ignoreHTTPSErrors: true, httpCredentials: { username: 'admin', password: pw.emulator.adminPassword } });
       try {
         const consolePage = await admin.newPage();
         await consolePage.goto(pw.emulator.consoleUrl);

@@ -8,7 +8,7 @@ import { createEngineFromConfig, type ConfiguredEngine } from '../../src/engine/
 import type { EngineEvent, RoutedFile } from '../../src/engine/events';
 import type { ScannerApi } from '../../src/engine/scanner';
 import { type RunningEmulator, startEmulator } from '../../src/emulator/server';
-import { createSelfSigned } from '../../src/pki/certs';
+import { clientCertFiles, engineConfig } from './engineConfig';
 
 export interface Harness {
   root: string;
@@ -45,14 +45,6 @@ export interface HarnessOptions {
   excludeList?: string;
 }
 
-export async function clientCertFiles(dir: string): Promise<{ certPem: string; keyPath: string; fingerprint256: string }> {
-  mkdirSync(dir, { recursive: true });
-  const kc = await createSelfSigned({ commonName: 'kds-test', days: 2 });
-  writeFileSync(join(dir, 'cert.pem'), kc.certPem + kc.keyPem, { mode: 0o600 });
-  writeFileSync(join(dir, 'server.key'), kc.keyPem, { mode: 0o600 });
-  return { certPem: join(dir, 'cert.pem'), keyPath: join(dir, 'server.key'), fingerprint256: kc.fingerprint256 };
-}
-
 /**
  * A real engine on real folders talking mutual TLS to the real embedded KATA on 127.0.0.1,
  * configured through a real kata_dir_scanner.conf, with short timings so tests run in seconds.
@@ -75,23 +67,10 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     (await startEmulator({ host: '127.0.0.1', port: 0, dataDir: join(root, 'kata'), autoApprove: true, verdictDelayMs: 50, ...opts.emulator }));
   if (!opts.sharedEmulator) cleanups.push(() => emulator.close());
   const cert = await clientCertFiles(join(root, 'client'));
-  const conf = {
-    in_dir: dirs.in,
-    out_dir: dirs.out,
-    qrnt_dir: dirs.qrnt,
-    cert_pem: cert.certPem,
-    cert_key: cert.keyPath,
-    kata_cn_addr: '127.0.0.1',
-    kata_cn_port: emulator.port,
-    kata_ca: emulator.caPemPath,
-    system_id: `test-${Math.random().toString(16).slice(2)}`,
-    stable_ms: 200,
-    poll_interval_s: 1,
-    scan_timeout_s: 60,
-    state_dir: dirs.state,
-    log_file: join(root, 'kds.log'),
-    ...opts.conf,
-  };
+  const conf = engineConfig(
+    { dirs, cert, emulator },
+    { system_id: `test-${Math.random().toString(16).slice(2)}`, stable_ms: 200, scan_timeout_s: 60, log_file: join(root, 'kds.log'), ...opts.conf },
+  );
   const configPath = join(root, 'kata_dir_scanner.conf');
   if (opts.excludeList !== undefined) writeFileSync(join(root, 'exclude_list.txt'), opts.excludeList);
   writeFileSync(configPath, JSON.stringify(conf, null, 2));

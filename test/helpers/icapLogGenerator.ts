@@ -1,16 +1,5 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
-
-/** Small fast deterministic PRNG (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from './prng';
 
 const HOSTS = ['10.0.0.5', '10.20.30.40', '192.168.1.17', '172.16.4.2', 'fd00::15', '2001:db8::1'];
 const URLS = ['http://example.com/pkg/tool_1.2.3_amd64.deb', 'https://download.example.org/setup.exe', 'http://files.test/eicar.com', 'http://cdn.example.net/img/logo.png?x=1'];
@@ -48,7 +37,7 @@ export function generateLine(rnd: () => number, i: number, baseEpochS: number): 
 
 /** A block of whole lines of about `bytes` bytes (ends with '\n'). */
 export function generateBlock(seed: number, bytes: number, firstLine = 0): { data: Buffer; lines: number } {
-  const rnd = seededRandom(seed);
+  const rnd = mulberry32(seed);
   const parts: string[] = [];
   let size = 0;
   let i = firstLine;

@@ -9,8 +9,10 @@ import { Journal, readJournal } from '../../src/engine/journal';
 import { partialPrefix } from '../../src/engine/delivery';
 import { EICAR } from '../../src/emulator/eicar';
 import { startEmulator } from '../../src/emulator/server';
-import { clientCertFiles, startHarness, waitFor } from '../helpers/engineHarness';
+import { clientCertFiles, engineConfig } from '../helpers/engineConfig';
+import { startHarness, waitFor } from '../helpers/engineHarness';
 import { ensureBuilt, kdsBin } from '../helpers/kdsProcess';
+import { mulberry32 } from '../helpers/prng';
 
 /*
  * The durability requirement, end to end: the real `kds run` process is killed with SIGKILL at
@@ -25,18 +27,6 @@ const FILES = 200;
 const KILLS = 24;
 const WAVES = 12;
 const MAX_INFLIGHT = 4;
-
-/** mulberry32: small, seedable, good enough to pick kill moments and file contents. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Planned {
   name: string;
@@ -116,7 +106,8 @@ test('kill -9 at random moments while 200 files flow: nothing lost, nothing doub
   const seed = Number(process.env.KDS_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
   const replay = `seed ${seed} (replay: KDS_CRASH_SEED=${seed})`;
   t.diagnostic(replay);
-  const rand = prng(seed);
+  // Seeded: picks kill moments and file contents.
+  const rand = mulberry32(seed);
   const started = Date.now();
   ensureBuilt();
 
@@ -157,25 +148,18 @@ test('kill -9 at random moments while 200 files flow: nothing lost, nothing doub
     writeFileSync(
       confPath,
       JSON.stringify(
-        {
-          in_dir: dirs.in,
-          out_dir: dirs.out,
-          qrnt_dir: dirs.qrnt,
-          cert_pem: cert.certPem,
-          cert_key: cert.keyPath,
-          kata_cn_addr: '127.0.0.1',
-          kata_cn_port: emulator.port,
-          kata_ca: emulator.caPemPath,
-          system_id: `crash-${seed}`,
-          stable_ms: 100,
-          poll_interval_s: 1,
-          scan_timeout_s: 300,
-          max_inflight: MAX_INFLIGHT,
-          state_dir: dirs.state,
-          // One log per process, so a verdict can be traced to a submission by an earlier process.
-          log_file: logOf(instance),
-          log_format: 'json',
-        },
+        engineConfig(
+          { dirs, cert, emulator },
+          {
+            system_id: `crash-${seed}`,
+            stable_ms: 100,
+            scan_timeout_s: 300,
+            max_inflight: MAX_INFLIGHT,
+            // One log per process, so a verdict can be traced to a submission by an earlier process.
+            log_file: logOf(instance),
+            log_format: 'json',
+          },
+        ),
         null,
         2,
       ),

@@ -1,38 +1,34 @@
 /** SshByteSource: the CN's ICAP log over SFTP, and through `sudo -n dd` when the SSH user may not read it. */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { appendFileSync, chmodSync, chownSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { SshByteSource } from '../../src/remote/sshByteSource';
-import { SshSession } from '../../src/remote/sshSession';
-import { keygen, sshdUnavailable, TestSshd } from '../helpers/sshd';
+import type { SshSession } from '../../src/remote/sshSession';
+import { sshdUnavailable, TestSshd } from '../helpers/sshd';
+import { allowPasswordlessSudo, connectToSshd, uidOf } from '../helpers/sshSessionForTests';
 
 const skip = sshdUnavailable();
 let sshd: TestSshd;
 let session: SshSession;
 let dir: string;
 let uid: number;
-const sudoersFile = `/etc/sudoers.d/kds-test-bytes-${randomBytes(4).toString('hex')}`;
+let removeSudo: (() => void) | undefined;
 
 before(async () => {
   if (skip) return;
   sshd = await TestSshd.start();
-  const key = join(sshd.dir, 'id_bytes');
-  sshd.authorize(keygen(key));
-  const kh = join(sshd.dir, 'known_hosts');
-  writeFileSync(kh, `[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey()}\n`);
-  session = await SshSession.connect({ host: '127.0.0.1', port: sshd.port, user: sshd.user }, { privateKeyPath: key }, { knownHostsFiles: [kh], onUnknown: async () => false });
+  session = await connectToSshd(sshd, 'id_bytes');
   dir = mkdtempSync(join(tmpdir(), 'kds-remote-bytes-'));
   chmodSync(dir, 0o755);
-  uid = Number(execFileSync('/usr/bin/id', ['-u', sshd.user], { encoding: 'utf8' }).trim());
-  writeFileSync(sudoersFile, `${sshd.user} ALL=(ALL:ALL) NOPASSWD: ALL\n`, { mode: 0o440 });
+  uid = uidOf(sshd.user);
+  removeSudo = allowPasswordlessSudo(sshd.user, 'bytes');
 });
 
 after(async () => {
-  rmSync(sudoersFile, { force: true });
+  removeSudo?.();
   await session?.close();
   await sshd?.dispose();
   if (dir) rmSync(dir, { recursive: true, force: true });

@@ -4,7 +4,6 @@
  * without loss or duplicates; snapshots replace state and are told to views as events.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +14,8 @@ import { ReconnectingSession } from '../../src/remote/reconnectingSession';
 import { RemoteEngineSource } from '../../src/remote/remoteEngineSource';
 import { sftpEventFileReader } from '../../src/remote/sftpEventReader';
 import { InputFolderModel } from '../../src/viewModel/inputFolderModel';
-import { keygen, sshdUnavailable, TestSshd } from '../helpers/sshd';
+import { sshdUnavailable, TestSshd } from '../helpers/sshd';
+import { sshdClient, uidOf } from '../helpers/sshSessionForTests';
 
 const skip = sshdUnavailable();
 let sshd: TestSshd;
@@ -29,17 +29,14 @@ function rec(name: string, stage: FileRecord['stage'] = 'queued'): FileRecord {
 before(async () => {
   if (skip) return;
   sshd = await TestSshd.start();
-  const key = join(sshd.dir, 'id_events');
-  sshd.authorize(keygen(key));
-  const kh = join(sshd.dir, 'known_hosts');
-  writeFileSync(kh, `[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey()}\n`);
+  const client = sshdClient(sshd, 'id_events');
   stateDir = mkdtempSync(join(tmpdir(), 'kds-remote-events-'));
-  const uid = Number(execFileSync('/usr/bin/id', ['-u', sshd.user], { encoding: 'utf8' }).trim());
+  const uid = uidOf(sshd.user);
   chownSync(stateDir, uid, 0);
   // The journal appends to an existing file: created here, readable by the SSH user.
   writeFileSync(join(stateDir, 'events.jsonl'), '', { mode: 0o644 });
   chownSync(join(stateDir, 'events.jsonl'), uid, 0);
-  rs = new ReconnectingSession({ host: '127.0.0.1', port: sshd.port, user: sshd.user }, { privateKeyPath: key }, { knownHostsFiles: [kh], onUnknown: async () => false }, { initialDelayMs: 100, maxDelayMs: 500, maxAttempts: Infinity, keepaliveIntervalMs: 1000 });
+  rs = new ReconnectingSession(client.target, client.auth, client.hostKeys, { initialDelayMs: 100, maxDelayMs: 500, maxAttempts: Infinity, keepaliveIntervalMs: 1000 });
   await rs.whenConnected();
 });
 

@@ -10,8 +10,9 @@ import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { findEngine, remoteQuarantine, type CnContext } from '../../src/extension/remote/cnOps';
 import { sftpPerSession } from '../../src/remote/sftpFolderLister';
-import { SshSession } from '../../src/remote/sshSession';
-import { keygen, sshdUnavailable, TestSshd } from '../helpers/sshd';
+import type { SshSession } from '../../src/remote/sshSession';
+import { sshdUnavailable, TestSshd } from '../helpers/sshd';
+import { connectToSshd, uidOf } from '../helpers/sshSessionForTests';
 
 const repo = resolve(__dirname, '../..');
 const kds = join(repo, 'bin/kds.js');
@@ -35,11 +36,7 @@ before(async () => {
   chmodSync(dir, 0o755);
   if (skip) return;
   sshd = await TestSshd.start();
-  const key = join(sshd.dir, 'id_qrnt');
-  sshd.authorize(keygen(key));
-  const kh = join(sshd.dir, 'known_hosts');
-  writeFileSync(kh, `[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey()}\n`);
-  session = await SshSession.connect({ host: '127.0.0.1', port: sshd.port, user: sshd.user }, { privateKeyPath: key }, { knownHostsFiles: [kh], onUnknown: async () => false });
+  session = await connectToSshd(sshd, 'id_qrnt');
 });
 
 after(async () => {
@@ -79,7 +76,7 @@ test('over SSH: the extension releases and deletes on the CN with an argv (names
   const nasty = `it's $(touch kds-pwned-q) "x".exe`;
   writeFileSync(join(root, 'qrnt', nasty), 'EICAR-ish');
   writeFileSync(join(root, 'qrnt', 'del.exe'), 'gone');
-  const uid = Number(execFileSync('/usr/bin/id', ['-u', sshd.user], { encoding: 'utf8' }).trim());
+  const uid = uidOf(sshd.user);
   execFileSync('/bin/chown', ['-R', `${uid}:0`, root]);
   const c: CnContext = { shell: async () => session, files: sftpPerSession(async () => session) };
   await assert.rejects(findEngine(c, conf), /not installed/);

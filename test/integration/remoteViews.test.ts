@@ -3,41 +3,36 @@
  * file edits (read/write with and without sudo), against a real sshd on 127.0.0.1.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { readRemoteText, writeRemoteText, type CnContext } from '../../src/extension/remote/cnOps';
 import { SftpFolderLister, sftpPerSession } from '../../src/remote/sftpFolderLister';
-import { SshSession } from '../../src/remote/sshSession';
+import type { SshSession } from '../../src/remote/sshSession';
 import { DestinationFolderModel } from '../../src/viewModel/destinationFolderModel';
-import { keygen, sshdUnavailable, TestSshd } from '../helpers/sshd';
+import { sshdUnavailable, TestSshd } from '../helpers/sshd';
+import { allowPasswordlessSudo, connectToSshd, uidOf } from '../helpers/sshSessionForTests';
 
 const skip = sshdUnavailable();
 let sshd: TestSshd;
 let session: SshSession;
 let dir: string;
 let uid: number;
-const sudoersFile = `/etc/sudoers.d/kds-test-views-${randomBytes(4).toString('hex')}`;
+let removeSudo: (() => void) | undefined;
 
 before(async () => {
   if (skip) return;
   sshd = await TestSshd.start();
-  const key = join(sshd.dir, 'id_views');
-  sshd.authorize(keygen(key));
-  const kh = join(sshd.dir, 'known_hosts');
-  writeFileSync(kh, `[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey()}\n`);
-  session = await SshSession.connect({ host: '127.0.0.1', port: sshd.port, user: sshd.user }, { privateKeyPath: key }, { knownHostsFiles: [kh], onUnknown: async () => false });
+  session = await connectToSshd(sshd, 'id_views');
   dir = mkdtempSync(join(tmpdir(), 'kds-remote-views-'));
-  uid = Number(execFileSync('/usr/bin/id', ['-u', sshd.user], { encoding: 'utf8' }).trim());
+  uid = uidOf(sshd.user);
   chownSync(dir, uid, 0);
-  writeFileSync(sudoersFile, `${sshd.user} ALL=(ALL:ALL) NOPASSWD: ALL\n`, { mode: 0o440 });
+  removeSudo = allowPasswordlessSudo(sshd.user, 'views');
 });
 
 after(async () => {
-  rmSync(sudoersFile, { force: true });
+  removeSudo?.();
   await session?.close();
   await sshd?.dispose();
   if (dir) rmSync(dir, { recursive: true, force: true });

@@ -6,7 +6,8 @@ import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
-import { keygen, TestSshd } from '../helpers/sshd';
+import { TestSshd } from '../helpers/sshd';
+import { sshdClient } from '../helpers/sshSessionForTests';
 
 const repo = resolve(__dirname, '..', '..');
 let sshd: TestSshd;
@@ -39,10 +40,7 @@ SshSession.connect({ host: '127.0.0.1', port: Number(port), user }, { privateKey
   );
   const out = join(dir, 'bundle.js');
   await build({ entryPoints: [entry], outfile: out, bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'error', external });
-  const key = join(sshd.dir, 'id_bundle');
-  sshd.authorize(keygen(key));
-  const kh = join(sshd.dir, 'known_hosts');
-  writeFileSync(kh, `[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey()}\n`);
+  const { keyPath: key, knownHostsPath: kh } = sshdClient(sshd, 'id_bundle');
   // Run from the temp dir: no node_modules there, so the external native parts cannot be found.
   const { stdout } = await promisify(execFile)(process.execPath, [out, String(sshd.port), sshd.user, key, kh], { cwd: dir, timeout: 30_000 });
   assert.equal(stdout, 'bundled ssh ok\n');

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { formatText, KdsLogger } from '../../src/common/log';
 import { commandLine, quoteArg } from '../../src/remote/shellCommand';
 import { SshTimeoutError, SudoError } from '../../src/remote/sshErrors';
-import { SshSession } from '../../src/remote/sshSession';
-import { keygen, TestSshd } from '../helpers/sshd';
+import type { SshSession } from '../../src/remote/sshSession';
+import { TestSshd } from '../helpers/sshd';
+import { connectToSshd } from '../helpers/sshSessionForTests';
 
 let sshd: TestSshd;
 let session: SshSession;
@@ -31,11 +31,7 @@ let remoteDir: string;
 
 before(async () => {
   sshd = await TestSshd.start();
-  const key = join(sshd.dir, 'id_exec');
-  sshd.authorize(keygen(key));
-  const kh = join(sshd.dir, 'known_hosts');
-  writeFileSync(kh, `[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey()}\n`);
-  session = await SshSession.connect({ host: '127.0.0.1', port: sshd.port, user: sshd.user }, { privateKeyPath: key }, { knownHostsFiles: [kh], onUnknown: async () => false }, {
+  session = await connectToSshd(sshd, 'id_exec', {
     logger: new KdsLogger({ level: 'debug', sinks: [(r) => lines.push(formatText(r))] }),
   });
   // sudo with a password for the test user; timestamp_timeout=0 so every sudo asks.

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { formatText, KdsLogger } from '../../src/common/log';
 import { type ConnectionStateEvent, ReconnectingSession } from '../../src/remote/reconnectingSession';
 import { HostKeyChangedError, SshConnectError } from '../../src/remote/sshErrors';
 import type { HostKeyPolicy } from '../../src/remote/sshTarget';
-import { freePort, keygen, TestSshd } from '../helpers/sshd';
+import { freePort, TestSshd } from '../helpers/sshd';
+import { sshdClient } from '../helpers/sshSessionForTests';
 
 let sshd: TestSshd;
 let key: string;
@@ -17,11 +16,7 @@ const opened: ReconnectingSession[] = [];
 
 before(async () => {
   sshd = await TestSshd.start();
-  key = join(sshd.dir, 'id_rc');
-  sshd.authorize(keygen(key));
-  const kh = join(sshd.dir, 'known_hosts');
-  writeFileSync(kh, `[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey()}\n`);
-  policy = { knownHostsFiles: [kh], onUnknown: async () => false };
+  ({ keyPath: key, hostKeys: policy } = sshdClient(sshd, 'id_rc'));
 });
 
 after(async () => {

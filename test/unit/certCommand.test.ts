@@ -6,21 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { command } from '../../src/cli/certCommand';
 import { splitPem } from '../../src/pki/certs';
+import { runCapturingOutput } from '../helpers/cliOutput';
 
-async function runCert(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = process.stdout.write.bind(process.stdout);
-  const err = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string) => ((stdout += chunk), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => ((stderr += chunk), true)) as typeof process.stderr.write;
-  try {
-    return { code: await command.run(argv), stdout, stderr };
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
-}
+const runCert = (argv: string[]) => runCapturingOutput(command, argv);
 
 test('kds cert writes server.key, server.crt and cert.pem (cert + key), all 0600, key matching the cert', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'kds-cert-'));

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { command } from '../../src/cli/serviceCommand';
 import { originalTemplate, parseConfigText } from '../../src/engine/config';
 import { renderLogrotate, renderServiceUnit, systemdWord } from '../../src/engine/serviceUnit';
+import { runCapturingOutput } from '../helpers/cliOutput';
 
 const SID = '0f8fad5b-d9cb-469f-a165-70867728950e';
 const original = () => parseConfigText(JSON.stringify({ ...originalTemplate, system_id: SID }), '/opt/kata-dir-scanner/kata_dir_scanner.conf').config;
@@ -113,20 +114,7 @@ test('logrotate snippet: weekly, 8 kept, compressed, and a HUP to the unit after
   );
 });
 
-async function runService(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = process.stdout.write.bind(process.stdout);
-  const err = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string) => ((stdout += chunk), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => ((stderr += chunk), true)) as typeof process.stderr.write;
-  try {
-    return { code: await command.run(argv), stdout, stderr };
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
-}
+const runService = (argv: string[]) => runCapturingOutput(command, argv);
 
 test('kds service prints the unit and the logrotate snippet, or either alone; a bad config exits 2', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'kds service '));

@@ -88,11 +88,17 @@ export async function installVsix(extensionsDir: string, userDataDir: string, vs
   if (!/was successfully installed|is already installed/i.test(text)) throw new Error(`installing ${vsix} failed:\n${text}`);
 }
 
+export interface CodeServerOptions {
+  locale?: string;
+  languagePackStub?: boolean;
+  settings?: Record<string, unknown>;
+}
+
 /**
  * Installs the .vsix into fresh folders under `base` and starts code-server on 127.0.0.1 on a
  * free port. Stopped by the process group of the id we started, never by name.
  */
-export async function startCodeServer(base: string, opts: { locale?: string; languagePackStub?: boolean; settings?: Record<string, unknown> } = {}): Promise<CodeServer> {
+export async function startCodeServer(base: string, opts: CodeServerOptions = {}): Promise<CodeServer> {
   const userDataDir = join(base, 'user-data');
   const extensionsDir = join(base, 'extensions');
   mkdirSync(join(userDataDir, 'User'), { recursive: true });

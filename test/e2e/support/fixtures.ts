@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type DemoSetup, startDemo } from '../../../src/demo/demoSetup';
+import { type DemoSetup, demoConfig, startDemo } from '../../../src/demo/demoSetup';
 import { type RunningEmulator, startEmulator } from '../../../src/emulator/server';
 import { fingerprint256 } from '../../../src/pki/certs';
 import { writeClientCertificate } from '../../../src/pki/clientCertificateFiles';
@@ -41,22 +41,8 @@ export async function pendingApprovalWorkspace(dir: string, kataDataDir: string)
   const systemId = randomUUID();
   writeFileSync(join(dir, 'kata_ca.pem'), emulator.caPem);
   const configPath = join(dir, 'kata_dir_scanner.conf');
-  const conf = {
-    in_dir: 'in',
-    out_dir: 'out',
-    qrnt_dir: 'qrnt',
-    cert_pem: 'client/cert.pem',
-    cert_key: 'client/server.key',
-    kata_cn_addr: '127.0.0.1',
-    kata_cn_port: emulator.port,
-    kata_ca: 'kata_ca.pem',
-    system_id: systemId,
-    exclude_list: 'exclude_list.txt',
-    stable_ms: 500,
-    poll_interval_s: 1,
-    state_dir: 'state',
-    log_file: 'kds.log',
-  };
+  // The demo's configuration, with a shorter stability wait.
+  const conf = { ...demoConfig({ port: emulator.port, ca: 'kata_ca.pem', systemId }), stable_ms: 500 };
   writeFileSync(configPath, JSON.stringify(conf, null, 2) + '\n');
   return { dir, configPath, inDir: join(dir, 'in'), outDir: join(dir, 'out'), systemId, fingerprint: fingerprint256(cert.made.certPem), emulator };
 }

@@ -252,6 +252,20 @@ export function webviewFrame(page: Page): FrameLocator {
   return page.locator('iframe.webview.ready:visible, iframe.webview:visible').first().contentFrame().frameLocator('iframe#active-frame');
 }
 
+/** The visible webview, once its content has rendered `selector`. */
+export async function webviewShowing(page: Page, selector: string): Promise<FrameLocator> {
+  const frame = webviewFrame(page);
+  await frame.locator(selector).first().waitFor({ state: 'visible', timeout: 30_000 });
+  return frame;
+}
+
+/** Picks `value` in a toolkit dropdown (click it, click the option), like a person. */
+export async function choose(frame: FrameLocator, dropdownSelector: string, value: string): Promise<void> {
+  const dd = frame.locator(dropdownSelector).first();
+  await dd.click();
+  await dd.locator(`vscode-option[value="${value}"]`).click();
+}
+
 /** Every view of the open side bar container with its rows, read in one pass over the DOM. */
 export async function snapshotViews(page: Page): Promise<Record<string, ViewRow[]>> {
   // Runs in the page; the project compiles without the DOM library, hence the small shape.
