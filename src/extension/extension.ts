@@ -61,7 +61,7 @@ export function activate(context: vscode.ExtensionContext): void {
       models.items('in').length === 0
         ? undefined
         : (snap.approval === 'pending' || snap.approval === 'rejected') && snap.identity
-          ? approvalHint(snap.identity)
+          ? approvalHint(snap.identity, { wrap: true })
           : !vscode.workspace.isTrusted
           ? vscode.l10n.t('Scanning is off: this workspace is not trusted.')
           : status.kind === 'ok' && !engine.running

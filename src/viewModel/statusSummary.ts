@@ -50,7 +50,20 @@ export function statusSummary(input: { running: boolean; approval: ApprovalState
   return { text, tooltip: lines.join('\n'), pending, warning };
 }
 
-/** The two values the KATA administrator compares before accepting the integration request. */
-export function approvalHint(identity: EngineIdentity): string {
-  return t('In KATA (External systems), accept system_id {0} with certificate SHA-256 {1}', identity.systemId, identity.fingerprint256);
+/**
+ * The two values the KATA administrator compares before accepting the integration request.
+ * `wrap` groups the fingerprint in blocks of 8 bytes so a narrow view can break the line; the
+ * exact colon form (for copying) stays in the tooltip and the notification.
+ */
+export function approvalHint(identity: EngineIdentity, opts: { wrap?: boolean } = {}): string {
+  const fp = opts.wrap ? groupFingerprint(identity.fingerprint256) : identity.fingerprint256;
+  return t('In KATA (External systems), accept system_id {0} with certificate SHA-256 {1}', identity.systemId, fp);
+}
+
+/** `AA:BB:…` (32 bytes) as four space-separated blocks of 8 bytes. */
+export function groupFingerprint(fp: string): string {
+  const bytes = fp.split(':');
+  const blocks: string[] = [];
+  for (let i = 0; i < bytes.length; i += 8) blocks.push(bytes.slice(i, i + 8).join(':'));
+  return blocks.join(' ');
 }

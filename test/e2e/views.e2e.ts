@@ -29,6 +29,7 @@ import {
   waitFor,
   waitForNotification,
   waitForRow,
+  viewMessage,
   welcomeText,
 } from './support/workbench';
 import { WorkbenchHost } from './support/workbenchHost';
@@ -202,8 +203,12 @@ describe('KDS in a real VS Code (code-server + Chromium)', { skip, timeout: 600_
         return /awaiting approval/.test(s) ? s : undefined;
       });
       t.diagnostic(`status bar: ${status}`);
-      // The status bar and the views do not show the fingerprint (reported to the lead); the
-      // on-screen place that does is the Send Integration Request notification.
+      // The Input view says what the administrator must accept (fingerprint in 8-byte blocks so it wraps).
+      const message = await waitFor('the approval hint above the Input rows', async () => {
+        const m = await viewMessage(p, 'Input');
+        return m.includes(pw.systemId) ? m : undefined;
+      });
+      assert.ok(message.replace(/\s+/g, ' ').replace(/ (?=[0-9A-F]{2}:)/g, ':').includes(pw.fingerprint), `the Input view shows the fingerprint ${pw.fingerprint}: ${message}`);
       await runCommand(p, 'KDS: Send Integration Request');
       const note = await waitForNotification(p, /pending/, 30_000);
       assert.ok(note.includes(pw.fingerprint), `the notification shows the certificate fingerprint ${pw.fingerprint}: ${note}`);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initL10n } from '../../src/common/l10n';
 import type { FileRecord, FileStage } from '../../src/engine/events';
-import { approvalHint, statusSummary } from '../../src/viewModel/statusSummary';
+import { approvalHint, groupFingerprint, statusSummary } from '../../src/viewModel/statusSummary';
 
 const rec = (name: string, stage: FileStage): FileRecord => ({ name, size: 1, mtimeMs: 1, stage, firstSeen: 1, changedAt: 1, attempts: 0 });
 
@@ -61,4 +61,8 @@ test('while approval is pending or rejected, the tooltip names system_id and the
   const ok = statusSummary({ running: true, approval: 'approved', files: [], quarantinedToday: 0, identity });
   assert.doesNotMatch(ok.tooltip, /AB:CD:EF/);
   assert.match(approvalHint(identity), /accept system_id sensor-7 with certificate SHA-256 AB:CD:EF/);
+  const fp = Array.from({ length: 32 }, (_, i) => i.toString(16).padStart(2, '0').toUpperCase()).join(':');
+  const grouped = groupFingerprint(fp);
+  assert.equal(grouped.split(' ').length, 4);
+  assert.equal(grouped.replace(/ /g, ':'), fp);
 });

@@ -185,6 +185,14 @@ export async function waitForRow(page: Page, viewTitle: string, name: string, de
   }
 }
 
+/** The message a view shows above its rows (TreeView.message; '' when none). */
+export async function viewMessage(page: Page, viewTitle: string): Promise<string> {
+  const p = await expandView(page, viewTitle);
+  const m = p.locator('.message');
+  if (!(await m.count()) || !(await m.first().isVisible())) return '';
+  return (await m.first().innerText()).trim();
+}
+
 /** The welcome content of a view ('' when none is shown). */
 export async function welcomeText(page: Page, viewTitle: string): Promise<string> {
   const p = await expandView(page, viewTitle);
