@@ -31,6 +31,7 @@ export class ThreatNameLookup {
   private token: string | undefined;
   private lastAttempt = -Infinity;
   private running: Promise<boolean> | undefined;
+  private deferred: Promise<boolean> | undefined;
   private lastError: string | undefined;
   private readonly minIntervalMs: number;
   private readonly pageSize: number;
@@ -65,6 +66,20 @@ export class ThreatNameLookup {
       this.running = undefined;
     });
     return this.running;
+  }
+
+  /**
+   * Like refresh(), but a call inside the rate-limit window is not dropped: it runs once the
+   * window ends (callers waiting meanwhile share it). For a detection that has no name yet.
+   */
+  refreshSoon(): Promise<boolean> {
+    const wait = this.lastAttempt + this.minIntervalMs - Date.now();
+    if (this.running || wait <= 0) return this.refresh();
+    this.deferred ??= new Promise<void>((resolve) => setTimeout(resolve, wait).unref()).then(() => {
+      this.deferred = undefined;
+      return this.refresh();
+    });
+    return this.deferred;
   }
 
   private async fetch(): Promise<boolean> {

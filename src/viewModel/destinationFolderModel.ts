@@ -243,7 +243,7 @@ export class DestinationFolderModel {
   private fetchThreatsIfMissing(): void {
     const threats = this.opts.threats;
     if (!threats || !this.list.some((i) => i.sha256 && !i.threat && i.verdict === 'detect')) return;
-    void threats.refresh().then((added) => {
+    void threats.refreshSoon().then((added) => {
       if (!added || this.disposed) return;
       let changed = false;
       const relabelled = this.list.map((i) => {

@@ -98,3 +98,15 @@ test('against the embedded KATA: EICAR uploaded by the engine is named, and the 
   assert.equal(await lookup.refresh(), false);
   assert.equal(returned.at(-1), 0, 'the second refresh fetched nothing old');
 });
+
+test('refreshSoon: a call inside the rate-limit window runs when the window ends, shared by concurrent callers', async () => {
+  const { api, calls } = fakeApi([{ detects: [], token: '1' }, { detects: [{ threats: ['EICAR-Test-File'], processedObject: { sha256: 'AB' } }], token: '2' }]);
+  const lookup = new ThreatNameLookup(api, { minIntervalMs: 300 });
+  await lookup.refresh();
+  assert.equal(await lookup.refresh(), false, 'plain refresh inside the window is dropped');
+  const [a, b] = await Promise.all([lookup.refreshSoon(), lookup.refreshSoon()]);
+  assert.equal(a, true);
+  assert.equal(b, true);
+  assert.equal(calls.length, 2);
+  assert.equal(lookup.lookup('ab'), 'EICAR-Test-File');
+});
