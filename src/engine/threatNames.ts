@@ -75,7 +75,7 @@ export class ThreatNameLookup {
   refreshSoon(): Promise<boolean> {
     const wait = this.lastAttempt + this.minIntervalMs - Date.now();
     if (this.running || wait <= 0) return this.refresh();
-    this.deferred ??= new Promise<void>((resolve) => setTimeout(resolve, wait).unref()).then(() => {
+    this.deferred ??= new Promise<void>((resolve) => setTimeout(resolve, wait)).then(() => {
       this.deferred = undefined;
       return this.refresh();
     });
