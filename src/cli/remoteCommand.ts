@@ -6,11 +6,11 @@ import { createInterface } from 'node:readline/promises';
 import { t } from '../common/l10n';
 import { ConfigError } from '../engine/config';
 import { writeClientCertificate } from '../pki/clientCertificateFiles';
-import { defaultKnownHostsFiles, defaultTrustStorePath } from '../remote/hostKeyVerifier';
-import { type Answer, StepFailed, localEngineFiles, probeFacts, runSetupPlan } from '../remote/remoteInstall';
-import { type EngineKind, buildSetupPlan, chooseEngine, configForCn, engineExec, layout } from '../remote/setupPlan';
-import { SshSession, type SudoOption } from '../remote/sshSession';
-import type { HostKeyPolicy, SshAuth } from '../remote/sshTarget';
+import { defaultKnownHostsFiles, defaultTrustStorePath } from '../ssh/hostKeyVerifier';
+import { type Answer, StepFailed, localEngineFiles, probeFacts, runSetupPlan } from '../centralNode/remoteInstall';
+import { type EngineKind, buildSetupPlan, chooseEngine, configForCn, engineExec, layout } from '../centralNode/setupPlan';
+import { SshSession, type SudoOption } from '../ssh/sshSession';
+import type { HostKeyPolicy, SshAuth } from '../ssh/sshTarget';
 import { type CliCommand, ExitCode, UsageError } from './command';
 import { parseOptions } from './main';
 
