@@ -181,7 +181,9 @@ export class EventStreamWriter {
       this.line(body);
       // The head snapshot does not count: with many files in input it alone may pass maxBytes,
       // and counting it would rotate (and write it again) at every line.
-      if (this.size - this.headerBytes > this.maxBytes) this.rotate();
+      // It is also written again only after four times its size of events, so a big snapshot
+      // (100 000 files in input) is not rewritten every few thousand events.
+      if (this.size - this.headerBytes > Math.max(this.maxBytes, 4 * this.headerBytes)) this.rotate();
       this.failing = false;
     } catch (err) {
       // The event stream is for watchers; losing it must never stop the scanning.
