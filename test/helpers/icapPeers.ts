@@ -154,8 +154,10 @@ export async function tsharkIcap(file: string, port: number): Promise<TsharkMess
   });
   const out: TsharkMessage[] = [];
   for (const line of r.stdout.split('\n')) {
-    const [frame, info] = line.split('\t');
-    if (!frame || info === undefined) continue;
+    const [frame, raw] = line.split('\t');
+    if (!frame || raw === undefined) continue;
+    // TCP expert notes come first: "[TCP ZeroWindow] ICAP/1.0 200 OK".
+    const info = raw.replace(/^(\[[^\]]*\] )+/, '');
     const req = /^([A-Z]+) (icaps?:\/\/\S+) ICAP\/1\.\d/.exec(info);
     const res = /^ICAP\/1\.\d (\d{3})/.exec(info);
     if (req) out.push({ frame: Number(frame), request: { method: req[1]!, uri: req[2]! } });
