@@ -99,7 +99,7 @@ export async function analyzeCaptureFile(path: string, opts: AnalyzeOptions = {}
         if (first === undefined) first = p.time;
         last = p.time;
         linkTypes.add(p.linkType);
-        if (p.data.length < p.originalLength) {
+        if (p.data.length < p.originalLength && !p.truncatedInFile) {
           cut++;
           cutTo = p.data.length;
         }

@@ -8,6 +8,8 @@ export interface CapturedPacket {
   /** The captured bytes (possibly fewer than the packet had: see originalLength). */
   data: Buffer;
   originalLength: number;
+  /** The file ended inside this record (as opposed to a snaplen cut). */
+  truncatedInFile?: boolean;
 }
 
 /** Something wrong with the file itself, reported beside whatever could be read. */

@@ -83,20 +83,23 @@ export class IcapMessageStream {
   gap(bytes: number, time: number): void {
     this.time = time;
     const st = this.state;
-    if (this.current) this.current.missingBytes += bytes;
+    const m = this.current;
+    if (m) {
+      // Missing bytes still belong to the message: its size stays what was on the wire.
+      m.missingBytes += bytes;
+      m.bytes += bytes;
+    }
     if (st.s === 'chunkData' && this.buf.length === 0 && bytes <= st.left) {
       // Only body bytes are missing: the message stays in step.
       st.left -= bytes;
-      if (this.current) {
-        this.current.bytes += bytes;
-        this.current.bodyBytes += bytes;
-      }
+      if (m) m.bodyBytes += bytes;
       if (st.left === 0) this.state = { s: 'chunkEnd', left: 2 };
       return;
     }
-    if (this.current && !this.current.complete && !this.current.incomplete) this.current.incomplete = 'gap';
-    this.endMessage();
-    this.buf = Buffer.alloc(0);
+    // Out of step: look for the next start line. Until then the bytes count toward this message.
+    if (m && !m.complete && !m.incomplete) m.incomplete = 'gap';
+    if (!m) this.sawPreview = false;
+    this.consume(this.buf.length);
     this.state = { s: 'seek' };
   }
 
@@ -139,14 +142,14 @@ export class IcapMessageStream {
             if (this.buf.length > maxLine) {
               const drop = this.buf.length - maxLine;
               if (!this.sawAnyMessage) this.sink.skipped(drop);
-              this.buf = this.buf.subarray(drop);
+              this.consume(drop);
             }
             return;
           }
           const at = m.index + (text[m.index] === '\n' ? 1 : 0);
           if (at > 0) {
             if (!this.sawAnyMessage) this.sink.skipped(at);
-            this.buf = this.buf.subarray(at);
+            this.consume(at);
           }
           this.state = { s: 'headers' };
           break;
@@ -163,6 +166,7 @@ export class IcapMessageStream {
             return;
           }
           const blockLength = end.index + end[0].length;
+          this.endMessage();
           this.startMessage(text.slice(0, end.index));
           this.consume(blockLength);
           this.afterHeaders();

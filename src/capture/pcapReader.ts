@@ -72,7 +72,7 @@ export class PcapReader {
     if (!(await this.win.ensure(incl))) {
       const have = this.win.remaining;
       this.problem({ code: 'truncated-record', message: t('The last packet ({0}) is cut short: {1} of {2} bytes are in the file.', this.number, have, incl) });
-      return { number: this.number, time: sec + frac / (this.nanos ? 1e9 : 1e6), linkType: this.linkType, data: this.win.take(have), originalLength: Math.max(orig, incl) };
+      return { number: this.number, time: sec + frac / (this.nanos ? 1e9 : 1e6), linkType: this.linkType, data: this.win.take(have), originalLength: Math.max(orig, incl), truncatedInFile: true };
     }
     return { number: this.number, time: sec + frac / (this.nanos ? 1e9 : 1e6), linkType: this.linkType, data: this.win.take(incl), originalLength: orig };
   }

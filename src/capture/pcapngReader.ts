@@ -144,6 +144,6 @@ export class PcapngReader {
     }
     const available = body.length - dataAt;
     const data = body.subarray(dataAt, dataAt + Math.min(captured, available));
-    return { number: this.number, time, linkType: iface.linkType, data, originalLength: whole ? original : Math.max(original, captured) };
+    return { number: this.number, time, linkType: iface.linkType, data, originalLength: whole ? original : Math.max(original, captured), ...(!whole && { truncatedInFile: true }) };
   }
 }

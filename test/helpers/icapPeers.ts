@@ -146,22 +146,32 @@ export interface TsharkMessage {
   response?: { status: number };
 }
 
-/** Wireshark's ICAP dissector's reading of a capture (requests and answers in frame order). */
+/**
+ * Wireshark's ICAP dissector's reading of a capture (requests and answers in frame order): the
+ * first line of each ICAP PDU from PDML (the Info column is overwritten by the encapsulated HTTP).
+ */
 export async function tsharkIcap(file: string, port: number): Promise<TsharkMessage[]> {
-  const r = await run(tools.tshark, ['-n', '-r', file, '-d', `tcp.port==${port},icap`, '-Y', 'icap', '-T', 'fields', '-e', 'frame.number', '-e', '_ws.col.Info'], {
+  const r = await run(tools.tshark, ['-n', '-r', file, '-d', `tcp.port==${port},icap`, '-Y', 'icap', '-T', 'pdml'], {
     timeout: 120_000,
-    maxBuffer: 64 << 20,
+    maxBuffer: 256 << 20,
   });
   const out: TsharkMessage[] = [];
+  let frame = 0;
+  let inIcap = false;
   for (const line of r.stdout.split('\n')) {
-    const [frame, raw] = line.split('\t');
-    if (!frame || raw === undefined) continue;
-    // TCP expert notes come first: "[TCP ZeroWindow] ICAP/1.0 200 OK".
-    const info = raw.replace(/^(\[[^\]]*\] )+/, '');
-    const req = /^([A-Z]+) (icaps?:\/\/\S+) ICAP\/1\.\d/.exec(info);
-    const res = /^ICAP\/1\.\d (\d{3})/.exec(info);
-    if (req) out.push({ frame: Number(frame), request: { method: req[1]!, uri: req[2]! } });
-    else if (res) out.push({ frame: Number(frame), response: { status: Number(res[1]) } });
+    const f = /<field name="frame\.number"[^>]* show="(\d+)"/.exec(line);
+    if (f) frame = Number(f[1]);
+    if (line.includes('<proto name="icap"')) {
+      inIcap = true;
+      continue;
+    }
+    if (!inIcap) continue;
+    inIcap = false;
+    const show = /<field name="" show="([^"]*)"/.exec(line)?.[1]?.replace(/\\r\\n$/, '') ?? '';
+    const req = /^([A-Z]+) (icaps?:\/\/\S+) ICAP\/1\.\d/.exec(show);
+    const res = /^ICAP\/1\.\d (\d{3})/.exec(show);
+    if (req) out.push({ frame, request: { method: req[1]!, uri: req[2]!.replace(/&amp;/g, '&') } });
+    else if (res) out.push({ frame, response: { status: Number(res[1]) } });
   }
   return out;
 }
