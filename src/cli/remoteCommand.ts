@@ -11,12 +11,14 @@ import { type Answer, StepFailed, localEngineFiles, probeFacts, runSetupPlan } f
 import { type EngineKind, buildSetupPlan, chooseEngine, configForCn, engineExec, layout } from '../remote/setupPlan';
 import { SshSession, type SudoOption } from '../remote/sshSession';
 import type { HostKeyPolicy, SshAuth } from '../remote/sshTarget';
-import { type CliCommand, ExitCode, UsageError } from './command';
+import { SshCaptureHost } from '../capture/sshCaptureHost';
+import { captureCli, captureOptionSpec } from './captureCommand';
+import { type CliCommand, ExitCode, UsageError, stdio } from './command';
 import { parseOptions } from './main';
 
 export const icapLogPath = '/var/log/kaspersky/services/preprocessor_icap/preprocessor_icap.log';
 
-const help = `Usage: kds remote <setup|status|start|stop|logs|icap-log> --host HOST [options]
+const help = `Usage: kds remote <setup|status|start|stop|logs|icap-log|capture> --host HOST [options]
 
 Sets up and runs KDS on a KATA Central Node over SSH (docs/remote.md).
 
@@ -32,6 +34,8 @@ Sets up and runs KDS on a KATA Central Node over SSH (docs/remote.md).
   start|stop systemctl start|stop on the CN
   logs       follows the service log (tail -F log_file; --journal: journalctl -u)
   icap-log   prints or follows ${icapLogPath}
+  capture    captures ICAP traffic on the CN with its tcpdump (as root, through sudo), downloads the
+             file, removes it from the CN and analyzes it (docs/capture.md)
 
 Connection:
   --host HOST            the Central Node (required)
@@ -60,6 +64,10 @@ Logs:
   --lines N              lines to print first (default 50)
   --no-follow            print and exit
   --journal              logs: read journalctl -u kata-dir-scanner instead of the log file
+
+Capture (the options of kds capture; --port is SSH's here, so the ICAP port is --icap-port):
+  --iface IFACE|any  --icap-port N (1344)  --duration S (60)  --packets N  --max-mb M (100)
+  --out FILE  --no-analyze  --slow-ms N  --json
 
 Exit codes: 0 done, 1 a step or remote command failed, 2 wrong arguments.`;
 
@@ -94,6 +102,7 @@ const options = {
   'no-follow': { type: 'boolean', default: false },
   journal: { type: 'boolean', default: false },
   name: { type: 'string' },
+  ...captureOptionSpec,
 } as const;
 
 type Values = ReturnType<typeof parseOptions<typeof options>>['values'];
@@ -193,7 +202,7 @@ async function connect(v: Values): Promise<{ session: SshSession; sudo: SudoOpti
 
 async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  const subs = ['setup', 'status', 'start', 'stop', 'logs', 'icap-log'];
+  const subs = ['setup', 'status', 'start', 'stop', 'logs', 'icap-log', 'capture'];
   if (!sub || !subs.includes(sub)) throw new UsageError(t('Name one of: {0}', subs.join(', ')));
   const { values: v } = parseOptions(rest, options);
   if (v.prefix !== undefined && !v.prefix.startsWith('/')) throw new UsageError(t('--prefix must be an absolute folder on the CN'));
@@ -240,6 +249,8 @@ async function run(argv: string[]): Promise<number> {
     switch (sub) {
       case 'setup':
         return await setup(session, sudo, v, { configText, shares, engine, unitName });
+      case 'capture':
+        return await captureCli(new SshCaptureHost(session, sudo), v, stdio, v.host!);
       default:
         return await operate(sub, session, sudo, v, unitName);
     }
