@@ -28,7 +28,7 @@ export class SshCaptureHost implements CaptureHost {
   }
 
   async runsAsRoot(): Promise<boolean> {
-    return true;
+    return this.sudo !== false || (await this.isRootLogin());
   }
 
   private async isRootLogin(): Promise<boolean> {

@@ -26,8 +26,10 @@ after(async () => {
 
 const essentials = (list: Array<{ method: string | null; uri: string | null; status: number | null }>) => list.map((x) => ({ method: x.method, uri: x.uri, status: x.status }));
 
-/** c-icap's echo answers a RESPMOD 200 or, when the preview held everything, 204: both are fine. */
-/** Starts kds, waits for "tcpdump is listening.", sends ICAP traffic, Ctrl-C, returns the JSON. */
+/**
+ * Starts kds, waits for "tcpdump is listening.", sends ICAP traffic, Ctrl-C, returns the JSON.
+ * (c-icap's echo answers the RESPMOD 200 or, when the preview held everything, 204.)
+ */
 async function captureWithCtrlC(args: string[], out: string) {
   const kds = spawnKds([...args, '--iface', 'lo', '--duration', '0', '--out', out, '--json']);
   children.push(kds);
