@@ -10,6 +10,13 @@ command -v yara >/dev/null 2>&1 || need+=(yara)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 { command -v ssh-keygen && command -v ssh-agent && command -v ssh-add; } >/dev/null 2>&1 || need+=(openssh-client)
 command -v sudo >/dev/null 2>&1 || need+=(sudo)
+# The capture tests (test/integration/capture*.test.ts) capture real ICAP traffic between
+# c-icap-client / Squid and a c-icap server with tcpdump on lo, and check the analysis against
+# tshark's ICAP dissector. tshark's package asks a debconf question: DEBIAN_FRONTEND below.
+[ -x /usr/bin/tcpdump ] || need+=(tcpdump)
+[ -x /usr/bin/tshark ] || need+=(tshark)
+{ [ -x /usr/bin/c-icap ] && [ -x /usr/bin/c-icap-client ]; } || need+=(c-icap)
+[ -x /usr/sbin/squid ] || need+=(squid)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
