@@ -25,10 +25,10 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-# Installing openssh-server must not start a system sshd on port 22 (the tests run their own on
-# a free port): deny service starts during the install unless a policy is already in place.
+# Installing openssh-server, c-icap or squid must not start a system service (the tests run their
+# own on free ports): deny service starts during the install unless a policy is already in place.
 policy_added=
-if [[ " ${need[*]} " == *" openssh-server "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy_added=1
 fi
 cleanup() { if [ -n "$policy_added" ]; then rm -f /usr/sbin/policy-rc.d; fi; }

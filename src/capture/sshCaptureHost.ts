@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { t } from '../common/l10n';
-import type { SshSession, SudoOption } from '../remote/sshSession';
+import type { SshSession, SudoOption } from '../ssh/sshSession';
 import { type CaptureHost, type HostProcess, isSafeExecutable, tcpdumpCandidates } from './captureHost';
 import { copyToNewFile } from './localCaptureHost';
 

@@ -5,8 +5,8 @@ import { analysisText } from '../capture/analysisText';
 import type { CaptureHost } from '../capture/captureHost';
 import { LocalCaptureHost } from '../capture/localCaptureHost';
 import { CaptureError, type CaptureOptions, type CaptureProgress, runCapture } from '../capture/tcpdumpRunner';
-import { type CliCommand, type CommandIo, ExitCode, UsageError, stdio } from './command';
-import { parseOptions } from './main';
+import { ExitCode } from '../common/exitCode';
+import { type CliCommand, type CommandIo, UsageError, parseOptions, stdio } from './command';
 
 const help = `Usage: kds capture [--iface IFACE|any] [--port 1344] [--duration S] [--packets N] [--max-mb M] [--out FILE.pcap] [--json]
        kds capture analyze FILE [--port N] [--json]

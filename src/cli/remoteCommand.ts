@@ -5,18 +5,19 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { t } from '../common/l10n';
 import { ConfigError } from '../engine/config';
+import { DEFAULT_ICAP_LOG_PATH } from '../icapLog/byteSource';
 import { writeClientCertificate } from '../pki/clientCertificateFiles';
-import { defaultKnownHostsFiles, defaultTrustStorePath } from '../remote/hostKeyVerifier';
-import { type Answer, StepFailed, localEngineFiles, probeFacts, runSetupPlan } from '../remote/remoteInstall';
-import { type EngineKind, buildSetupPlan, chooseEngine, configForCn, engineExec, layout } from '../remote/setupPlan';
-import { SshSession, type SudoOption } from '../remote/sshSession';
-import type { HostKeyPolicy, SshAuth } from '../remote/sshTarget';
+import { defaultKnownHostsFiles, defaultTrustStorePath } from '../ssh/hostKeyVerifier';
+import { type Answer, StepFailed, localEngineFiles, probeFacts, runSetupPlan } from '../centralNode/remoteInstall';
+import { type EngineKind, buildSetupPlan, chooseEngine, configForCn, layout } from '../centralNode/setupPlan';
+import { findEngine, remoteIsRoot } from '../centralNode/cnOps';
+import { SshSession, type SudoOption } from '../ssh/sshSession';
+import type { HostKeyPolicy, SshAuth } from '../ssh/sshTarget';
 import { SshCaptureHost } from '../capture/sshCaptureHost';
 import { captureCli, captureOptionSpec } from './captureCommand';
-import { type CliCommand, ExitCode, UsageError, stdio } from './command';
-import { parseOptions } from './main';
+import { type CliCommand, UsageError, parseOptions, stdio } from './command';
+import { ExitCode } from '../common/exitCode';
 
-export const icapLogPath = '/var/log/kaspersky/services/preprocessor_icap/preprocessor_icap.log';
 
 const help = `Usage: kds remote <setup|status|start|stop|logs|icap-log|capture> --host HOST [options]
 
@@ -33,7 +34,7 @@ Sets up and runs KDS on a KATA Central Node over SSH (docs/remote.md).
   status     systemctl status and "kds status --json" on the CN
   start|stop systemctl start|stop on the CN
   logs       follows the service log (tail -F log_file; --journal: journalctl -u)
-  icap-log   prints or follows ${icapLogPath}
+  icap-log   prints or follows ${DEFAULT_ICAP_LOG_PATH}
   capture    captures ICAP traffic on the CN with its tcpdump (as root, through sudo), downloads the
              file, removes it from the CN and analyzes it (docs/capture.md)
 
@@ -364,22 +365,6 @@ async function setup(
   }
 }
 
-/** The installed engine's argv on the CN (single executable first, then the bundled JavaScript). */
-async function installedExec(session: SshSession, prefix: string | undefined): Promise<string[] | undefined> {
-  const l = layout(prefix);
-  const sftp = await session.sftp();
-  if (await sftp.exists(l.seaExecutable)) return engineExec('sea', l);
-  if (await sftp.exists(l.jsLauncher)) {
-    const node = await session.exec(['sh', '-c', 'command -v node']);
-    return engineExec('js', l, node.stdout.toString('utf8').trim() || '/usr/bin/node');
-  }
-  return undefined;
-}
-
-async function isRoot(session: SshSession): Promise<boolean> {
-  return (await session.exec(['id', '-u'])).stdout.toString('utf8').trim() === '0';
-}
-
 /** Streams a remote command to this terminal until it ends or Ctrl-C. */
 async function stream(session: SshSession, argv: string[], sudo: SudoOption | undefined): Promise<number> {
   const proc = session.spawn(argv, sudo ? { sudo } : {});
@@ -398,7 +383,7 @@ async function stream(session: SshSession, argv: string[], sudo: SudoOption | un
 async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Values, unitName: string): Promise<number> {
   const prefix = v.prefix || undefined;
   const l = layout(prefix, unitName);
-  const root = await isRoot(session);
+  const root = await remoteIsRoot(session);
   // Under --prefix the files belong to the SSH user: nothing needs sudo.
   const asRoot = root || prefix ? undefined : sudo;
   const lines = String(Math.max(0, Number.parseInt(v.lines ?? '50', 10) || 50));
@@ -415,7 +400,7 @@ async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Va
       let ok = true;
       if (prefix) print(t('--prefix: systemctl status skipped.'));
       else ok = (await show(['systemctl', 'status', '--no-pager', '--lines=10', name], false, [0, 3])) && ok;
-      const exec = await installedExec(session, prefix);
+      const exec = await findEngine({ shell: async () => session, files: () => session.sftp() }, l.config).catch(() => undefined);
       if (!exec) {
         print(t('KDS is not installed in {0}.', l.installDir));
         return ExitCode.failure;
@@ -444,7 +429,7 @@ async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Va
       return stream(session, ['tail', '-n', lines, ...(v['no-follow'] ? [] : ['-F']), logFile], asRoot);
     }
     case 'icap-log': {
-      const path = prefix ? join(prefix, icapLogPath) : icapLogPath;
+      const path = prefix ? join(prefix, DEFAULT_ICAP_LOG_PATH) : DEFAULT_ICAP_LOG_PATH;
       const readable = (await session.exec(['test', '-r', path])).code === 0;
       return stream(session, ['tail', '-n', lines, ...(v['no-follow'] ? [] : ['-F']), path], readable ? undefined : asRoot);
     }

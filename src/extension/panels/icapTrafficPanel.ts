@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
 import type { CaptureAnalysis } from '../../capture/analyzeCapture';
-import { trafficView } from '../../capture/trafficView';
+import { trafficView } from './trafficView';
 import {
   type IcapTrafficMessage,
   type IcapTrafficRequest,

@@ -1,7 +1,7 @@
-import { t } from '../common/l10n';
-import type { CaptureAnalysis } from './analyzeCapture';
-import { flowText, transactionNoteText } from './analysisText';
-import type { TrafficFinding, TrafficRow } from '../webviewProtocol/icapTraffic';
+import { t } from '../../common/l10n';
+import type { CaptureAnalysis } from '../../capture/analyzeCapture';
+import { flowText, transactionNoteText } from '../../capture/analysisText';
+import type { TrafficFinding, TrafficRow } from '../../webviewProtocol/icapTraffic';
 
 /** The ICAP Traffic panel's rows, findings and summary line from an analysis (translated). */
 export function trafficView(a: CaptureAnalysis): { summary: string; findings: TrafficFinding[]; rows: TrafficRow[] } {
