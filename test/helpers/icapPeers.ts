@@ -194,3 +194,58 @@ export function tsharkTransactions(messages: TsharkMessage[]): Array<{ method: s
   }
   return out;
 }
+
+export interface SquidProxy {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Squid on 127.0.0.1:<free port> sending RESPMOD (with preview) to icap://127.0.0.1:<icapPort>/<service>. */
+export async function startSquid(dir: string, icapPort: number, service = 'echo'): Promise<SquidProxy> {
+  const { chmodSync, chownSync, mkdirSync } = await import('node:fs');
+  const { execFileSync } = await import('node:child_process');
+  const port = await freePort();
+  const home = join(dir, 'squid');
+  mkdirSync(home, { recursive: true });
+  // Squid drops privileges to "proxy": its folder must be writable by it, and `dir` passable.
+  chmodSync(dir, 0o711);
+  const uid = Number(execFileSync('/usr/bin/id', ['-u', 'proxy'], { encoding: 'utf8' }).trim());
+  const gid = Number(execFileSync('/usr/bin/id', ['-g', 'proxy'], { encoding: 'utf8' }).trim());
+  chownSync(home, uid, gid);
+  const conf = join(home, 'squid.conf');
+  writeFileSync(
+    conf,
+    [
+      `http_port 127.0.0.1:${port}`,
+      `pid_filename ${home}/squid.pid`,
+      `access_log stdio:${home}/squid-access.log`,
+      `cache_log ${home}/squid-cache.log`,
+      'cache deny all',
+      'cache_mem 8 MB',
+      `coredump_dir ${home}`,
+      'dns_nameservers 127.0.0.1',
+      'shutdown_lifetime 1 second',
+      'acl localnet src 127.0.0.1/32',
+      'http_access allow localnet',
+      'http_access deny all',
+      'icap_enable on',
+      'icap_preview_enable on',
+      'icap_preview_size 1024',
+      `icap_service svc_resp respmod_precache bypass=0 icap://127.0.0.1:${icapPort}/${service}`,
+      'adaptation_access svc_resp allow all',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(tools.squid, ['-N', '-f', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  await waitFor(
+    'squid to listen',
+    async () => {
+      if (child.exitCode !== null) throw new Error(`squid exited: ${stderr}\n${existsSync(join(home, 'squid-cache.log')) ? readFileSync(join(home, 'squid-cache.log'), 'utf8') : ''}`);
+      return portOpen(port);
+    },
+    60_000,
+  );
+  return { port, stop: () => stopProcess(child, 'SIGTERM', 15_000) };
+}
