@@ -72,6 +72,20 @@ test('kds capture --packets N stops by itself after N packets', async (t) => {
   assert.match(kds.stderr(), /4 packet\(s\).*packet count reached/);
 });
 
+test('kds capture --max-mb M stops when the file reaches the size', async (t) => {
+  if (!needTools(t, ['tcpdump', 'cIcap', 'cIcapClient'], true)) return;
+  const out = join(dir, 'sized.pcap');
+  // 0.0005 MB = 524 bytes: the first OPTIONS exchange goes past it.
+  const kds = spawnKds(['capture', '--iface', 'lo', '--port', String(server!.port), '--max-mb', '0.0005', '--duration', '0', '--out', out, '--no-analyze']);
+  children.push(kds);
+  await waitFor('tcpdump to listen', () => kds.stderr().includes('tcpdump is listening.') || kds.exitCode() !== undefined, 60_000);
+  // Traffic until the capture stops by itself (bounded: the size check runs every half second).
+  for (let i = 0; i < 100 && kds.exitCode() === undefined; i++) await icapClient(server!.port, ['-s', 'echo']);
+  assert.equal(await kds.exited, 0, kds.stderr());
+  assert.match(kds.stderr(), /size limit reached/);
+  assert.ok(statSync(out).size >= 524);
+});
+
 test('a host without tcpdump: the capture refuses to start and names the package', async () => {
   const calls: string[] = [];
   const host: CaptureHost = {
