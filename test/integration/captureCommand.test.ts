@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
@@ -30,8 +30,8 @@ const essentials = (list: Array<{ method: string | null; uri: string | null; sta
  * Starts kds, waits for "tcpdump is listening.", sends ICAP traffic, Ctrl-C, returns the JSON.
  * (c-icap's echo answers the RESPMOD 200 or, when the preview held everything, 204.)
  */
-async function captureWithCtrlC(args: string[], out: string) {
-  const kds = spawnKds([...args, '--iface', 'lo', '--duration', '0', '--out', out, '--json']);
+async function captureWithCtrlC(args: string[], out: string, env?: Record<string, string>) {
+  const kds = spawnKds([...args, '--iface', 'lo', '--duration', '0', '--out', out, '--json'], env ? { env } : {});
   children.push(kds);
   await waitFor('tcpdump to listen', () => kds.stderr().includes('tcpdump is listening.') || kds.exitCode() !== undefined, 60_000);
   assert.equal(kds.exitCode(), undefined, kds.stderr());
@@ -131,6 +131,33 @@ test('kds remote capture over OpenSSH: sudo tcpdump on the CN, SFTP download, th
     assert.deepEqual(left, []);
   } finally {
     unsudo();
+    await sshd.dispose();
+  }
+});
+
+test('kds remote capture with a sudo that asks for the password (sudo -S, the SSH password)', async (t) => {
+  if (!needTools(t, ['tcpdump', 'cIcap', 'cIcapClient'], true)) return;
+  const why = sshdUnavailable();
+  if (why) {
+    if (process.env.CI === 'true') throw new Error(why);
+    t.skip(why);
+    return;
+  }
+  const sshd = await TestSshd.start();
+  const sudoers = `/etc/sudoers.d/kds-test-capture-pw-${process.pid}`;
+  writeFileSync(sudoers, `${sshd.user} ALL=(ALL:ALL) ALL\nDefaults:${sshd.user} timestamp_timeout=0, !lecture\n`, { mode: 0o440 });
+  try {
+    const c = sshdClient(sshd, 'id_capture_pw');
+    const out = join(dir, 'remote-pw.pcap');
+    const r = await captureWithCtrlC(
+      ['remote', 'capture', '--host', '127.0.0.1', '--port', String(sshd.port), '--user', sshd.user, '--identity', c.keyPath, '--known-hosts', c.knownHostsPath, '--icap-port', String(server!.port)],
+      out,
+      { KDS_SSH_PASSWORD: sshd.password },
+    );
+    assert.deepEqual(r.transactions.map((x) => x.method), ['OPTIONS', 'OPTIONS', 'RESPMOD']);
+    assert.ok(statSync(out).size > 24);
+  } finally {
+    rmSync(sudoers, { force: true });
     await sshd.dispose();
   }
 });
