@@ -3,7 +3,7 @@
  * any of the link types KDS reads, so out-of-order, retransmitted, cut and damaged files can be
  * made on purpose. tshark reads the same files as the oracle.
  */
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 
 export type Link = 'ethernet' | 'sll' | 'sll2' | 'null-le' | 'null-be' | 'loop' | 'raw';
 export const linkTypeNumber: Record<Link, number> = { ethernet: 1, sll: 113, sll2: 276, 'null-le': 0, 'null-be': 0, loop: 108, raw: 101 };
@@ -287,3 +287,55 @@ export const icap = {
   },
   error: (status: number, reason: string) => `ICAP/1.0 ${status} ${reason}\r\nISTag: "kds-1"\r\nEncapsulated: null-body=0\r\n\r\n`,
 };
+
+/**
+ * A capture of `bodyBytes` in one RESPMOD (one huge chunk), between an OPTIONS before and a 204
+ * after, written fast: one 64 KiB frame reused with its sequence number patched.
+ */
+export function writeBigCapture(path: string, bodyBytes: number): void {
+  const c = new Conversation({ addr: '10.0.0.2', port: 40000 }, { addr: '10.0.0.9', port: 1344 }).handshake();
+  c.send(0, icap.options('10.0.0.9')).send(1, icap.optionsAnswer());
+  const reqHdr = 'GET http://example/huge.iso HTTP/1.1\r\nHost: example\r\n\r\n';
+  const resHdr = `HTTP/1.1 200 OK\r\nContent-Length: ${bodyBytes}\r\n\r\n`;
+  const head = `RESPMOD icap://10.0.0.9/av ICAP/1.0\r\nHost: 10.0.0.9\r\nEncapsulated: req-hdr=0, res-hdr=${reqHdr.length}, res-body=${reqHdr.length + resHdr.length}\r\n\r\n${reqHdr}${resHdr}${bodyBytes.toString(16)}\r\n`;
+  c.send(0, head);
+  const prefix = pcapFile(1, c.frames('ethernet'));
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, prefix);
+    const last = c.segments.at(-1)!;
+    let seq = (last.spec.seq + last.spec.payload!.length) >>> 0;
+    let time = last.time;
+    const mss = 65_000;
+    const data = frame('ethernet', ipPacket({ src: '10.0.0.2', dst: '10.0.0.9', sport: 40000, dport: 1344, seq: 0, ack: last.spec.ack, flags: 0x18, payload: Buffer.alloc(mss, 0x41) }));
+    const record = Buffer.concat([Buffer.alloc(16), data]);
+    record.writeUInt32LE(data.length, 8);
+    record.writeUInt32LE(data.length, 12);
+    const tcpSeqAt = 16 + 14 + 20 + 4;
+    for (let left = bodyBytes; left > 0; left -= mss) {
+      const n = Math.min(mss, left);
+      time += 0.00001;
+      record.writeUInt32LE(Math.floor(time), 0);
+      record.writeUInt32LE(Math.round((time % 1) * 1e6) % 1_000_000, 4);
+      record.writeUInt32BE(seq, tcpSeqAt);
+      if (n < mss) {
+        // The last, shorter segment.
+        const short = Buffer.from(record.subarray(0, 16 + 14 + 40 + n));
+        short.writeUInt32LE(14 + 40 + n, 8);
+        short.writeUInt32LE(14 + 40 + n, 12);
+        short.writeUInt16BE(40 + n, 16 + 14 + 2);
+        writeSync(fd, short);
+      } else {
+        writeSync(fd, record);
+      }
+      seq = (seq + n) >>> 0;
+    }
+    // The end of the body, the 204, one more OPTIONS: a tail conversation continuing the numbers.
+    const tail = new Conversation({ addr: '10.0.0.2', port: 40000 }, { addr: '10.0.0.9', port: 1344 }, { time: time + 0.001, isn: [seq, last.spec.ack] });
+    tail.send(0, '\r\n0\r\n\r\n').send(1, icap.noContent()).send(0, icap.options('10.0.0.9')).send(1, icap.optionsAnswer()).close();
+    writeSync(fd, pcapFile(1, tail.frames('ethernet')).subarray(24));
+  } finally {
+    closeSync(fd);
+  }
+}
+
