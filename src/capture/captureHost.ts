@@ -19,6 +19,8 @@ export interface CaptureHost {
   runsAsRoot(): Promise<boolean>;
   /** The absolute path of a root-owned tcpdump nobody else can write, or undefined. */
   findTcpdump(): Promise<string | undefined>;
+  /** Runs a short command (argv[0] absolute) as the SSH/local user and collects its output. */
+  run(argv: string[]): Promise<{ code: number | null; output: string }>;
   /** A new private (0700) folder for the capture file. */
   makeTempDir(): Promise<string>;
   /** Starts argv (argv[0] absolute), as root when the host needs sudo for it. */
@@ -41,4 +43,15 @@ export const tcpdumpCandidates = ['/usr/sbin/tcpdump', '/usr/bin/tcpdump', '/sbi
 /** A root-owned regular file no group or other can write is safe to run as root. */
 export function isSafeExecutable(s: { uid: number; mode: number; isFile: boolean }): boolean {
   return s.isFile && s.uid === 0 && (s.mode & 0o022) === 0 && (s.mode & 0o111) !== 0;
+}
+
+/** "4.99.3" from `tcpdump --version` (it prints on stdout or stderr depending on the version). */
+export function tcpdumpVersion(output: string): [number, number] | undefined {
+  const m = /tcpdump version (\d+)\.(\d+)/.exec(output);
+  return m ? [Number(m[1]), Number(m[2])] : undefined;
+}
+
+/** --print (write the file and print each packet) came with tcpdump 4.99. */
+export function supportsPrint(v: [number, number] | undefined): boolean {
+  return !!v && (v[0] > 4 || (v[0] === 4 && v[1] >= 99));
 }

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { constants, createReadStream } from 'node:fs';
 import { mkdtemp, open, realpath, rename, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,6 +32,15 @@ export class LocalCaptureHost implements CaptureHost {
       }
     }
     return undefined;
+  }
+
+  run(argv: string[]): Promise<{ code: number | null; output: string }> {
+    return new Promise((resolve) => {
+      execFile(argv[0]!, argv.slice(1), { timeout: 30_000 }, (err, stdout, stderr) => {
+        const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? ((err as unknown as { code: number }).code) : 1) : 0;
+        resolve({ code, output: `${stdout}${stderr}` });
+      });
+    });
   }
 
   makeTempDir(): Promise<string> {

@@ -58,6 +58,11 @@ export class SshCaptureHost implements CaptureHost {
     return undefined;
   }
 
+  async run(argv: string[]): Promise<{ code: number | null; output: string }> {
+    const r = await this.session.exec(argv, { timeoutMs: 30_000 });
+    return { code: r.code, output: r.stdout.toString('utf8') + r.stderr.toString('utf8') };
+  }
+
   async makeTempDir(): Promise<string> {
     const r = await this.session.exec(['mktemp', '-d', '/tmp/kds-capture.XXXXXXXXXX']);
     const dir = r.stdout.toString('utf8').trim();

@@ -1,5 +1,5 @@
 import { t } from '../common/l10n';
-import type { CaptureHost, HostProcess } from './captureHost';
+import { type CaptureHost, type HostProcess, supportsPrint, tcpdumpVersion } from './captureHost';
 
 export interface CaptureOptions {
   /** Interface name, or "any". */
@@ -16,7 +16,8 @@ export interface CaptureOptions {
 }
 
 export interface CaptureProgress {
-  packets: number;
+  /** Packets so far; null when this tcpdump cannot tell while it writes (older than 4.99). */
+  packets: number | null;
   bytes: number;
   elapsedMs: number;
 }
@@ -56,7 +57,7 @@ export function checkCaptureOptions(o: CaptureOptions): void {
 }
 
 /** tcpdump's argv: the fixed options of the issue plus the bounds tcpdump enforces itself. */
-export function tcpdumpArgv(tcpdump: string, o: CaptureOptions, file: string, asRoot: boolean): string[] {
+export function tcpdumpArgv(tcpdump: string, o: CaptureOptions, file: string, asRoot: boolean, livePrint = true): string[] {
   return [
     tcpdump,
     '-nn',
@@ -71,10 +72,9 @@ export function tcpdumpArgv(tcpdump: string, o: CaptureOptions, file: string, as
     // A 32 MiB kernel buffer: 64 KiB loopback packets overflow the default one.
     '-B',
     '32768',
-    // One line per packet on stdout while writing the file: the live count.
-    '-l',
-    '--print',
-    '-q',
+    // One line per packet on stdout while writing the file: the live count (tcpdump 4.99+;
+    // older ones capture the same, the progress then shows the file size only).
+    ...(livePrint ? ['-l', '--print', '-q'] : []),
     // tcpdump drops to its own user before opening the file; keep root to write into our folder.
     ...(asRoot ? ['-Z', 'root'] : []),
     ...(o.packets ? ['-c', String(Math.floor(o.packets))] : []),
@@ -117,9 +117,11 @@ export async function runCapture(host: CaptureHost, o: CaptureOptions, events: C
     );
   }
   const asRoot = await host.runsAsRoot();
+  const version = tcpdumpVersion((await host.run([tcpdump, '--version']).catch(() => ({ output: '' }))).output);
   const dir = await host.makeTempDir();
   const file = `${dir}/capture.pcap`;
-  const argv = tcpdumpArgv(tcpdump, o, file, asRoot);
+  const livePrint = supportsPrint(version);
+  const argv = tcpdumpArgv(tcpdump, o, file, asRoot, livePrint);
   let stoppedBy: StopReason = 'exited';
   let packets = 0;
   let bytes = 0;
@@ -162,7 +164,7 @@ export async function runCapture(host: CaptureHost, o: CaptureOptions, events: C
     while (!ended) {
       await Promise.race([exited, new Promise((r) => setTimeout(r, 500))]);
       bytes = (await host.fileSize(file).catch(() => undefined)) ?? bytes;
-      events.progress?.({ packets, bytes, elapsedMs: Date.now() - started });
+      events.progress?.({ packets: livePrint ? packets : null, bytes, elapsedMs: Date.now() - started });
       if (limit && bytes >= limit) stop('size');
       if (stopping && !ended) {
         // A tcpdump that ignores SIGINT for 15 s is killed: the file holds what was written.

@@ -108,7 +108,10 @@ function progressPrinter(io: CommandIo, tty: boolean): { show(p: CaptureProgress
   let last = 0;
   return {
     show(p) {
-      const line = t('{0} packet(s), {1} KB, {2} s — Ctrl-C stops', p.packets, Math.round(p.bytes / 1024), Math.round(p.elapsedMs / 1000));
+      const line =
+        p.packets === null
+          ? t('{0} KB, {1} s — Ctrl-C stops', Math.round(p.bytes / 1024), Math.round(p.elapsedMs / 1000))
+          : t('{0} packet(s), {1} KB, {2} s — Ctrl-C stops', p.packets, Math.round(p.bytes / 1024), Math.round(p.elapsedMs / 1000));
       if (tty) io.err(`\r${line}\u001b[K`);
       else if (p.elapsedMs - last >= 10_000) {
         last = p.elapsedMs;

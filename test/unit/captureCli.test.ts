@@ -89,3 +89,17 @@ test('ICAP Traffic panel protocol: only the three requests, nothing extra', () =
   assert.equal(parseIcapTrafficRequest({ type: 'run' }), undefined);
   assert.equal(parseIcapTrafficRequest('savePcap'), undefined);
 });
+
+test('tcpdump versions: --print (the live count) only from 4.99; older ones capture without it', async () => {
+  const { supportsPrint, tcpdumpVersion } = await import('../../src/capture/captureHost');
+  const { tcpdumpArgv } = await import('../../src/capture/tcpdumpRunner');
+  assert.deepEqual(tcpdumpVersion('tcpdump version 4.99.3\nlibpcap version 1.10.3'), [4, 99]);
+  assert.equal(supportsPrint(tcpdumpVersion('tcpdump version 4.9.2\nlibpcap version 1.5.3')), false);
+  assert.equal(supportsPrint(tcpdumpVersion('tcpdump version 4.99.1')), true);
+  assert.equal(supportsPrint(undefined), false);
+  const o = { iface: 'any', port: 1344, out: '/x', packets: 10 };
+  assert.deepEqual(tcpdumpArgv('/usr/sbin/tcpdump', o, '/tmp/d/capture.pcap', true, false), [
+    '/usr/sbin/tcpdump', '-nn', '-i', 'any', '-s', '0', '-U', '--immediate-mode', '-B', '32768', '-Z', 'root', '-c', '10', '-w', '/tmp/d/capture.pcap', 'port', '1344',
+  ]);
+  assert.ok(tcpdumpArgv('/usr/sbin/tcpdump', o, '/f', false, true).includes('--print'));
+});

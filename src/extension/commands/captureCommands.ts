@@ -72,7 +72,12 @@ export function registerCaptureCommands(s: KdsServices, panel: IcapTrafficPanel)
             {
               listening: () => progress.report({ message: vscode.l10n.t('listening — Cancel stops and analyzes') }),
               progress: (p) =>
-                progress.report({ message: vscode.l10n.t('{0} packet(s), {1} KB, {2} s — Cancel stops and analyzes', p.packets, Math.round(p.bytes / 1024), Math.round(p.elapsedMs / 1000)) }),
+                progress.report({
+                  message:
+                    p.packets === null
+                      ? vscode.l10n.t('{0} KB, {1} s — Cancel stops and analyzes', Math.round(p.bytes / 1024), Math.round(p.elapsedMs / 1000))
+                      : vscode.l10n.t('{0} packet(s), {1} KB, {2} s — Cancel stops and analyzes', p.packets, Math.round(p.bytes / 1024), Math.round(p.elapsedMs / 1000)),
+                }),
             },
           );
         },
