@@ -51,13 +51,6 @@ export class FolderModels implements vscode.Disposable {
     return this.items(folder).find((i) => i.name === name);
   }
 
-  /** Files moved to quarantine since local midnight. */
-  quarantinedToday(): number {
-    const midnight = new Date();
-    midnight.setHours(0, 0, 0, 0);
-    return this.qrnt?.countSince(midnight.getTime()) ?? 0;
-  }
-
   async refresh(): Promise<void> {
     await Promise.all([this.out?.refresh(), this.qrnt?.refresh()]);
   }
