@@ -45,7 +45,7 @@ export function t(message: string, ...args: Array<string | number | boolean>): s
 }
 
 /**
- * A count with its noun in the plural form the language needs: `tn(n, '{0} file', '{0} files')`.
+ * A count with its noun in the plural form the language needs: tn(n, "{0} file", "{0} files").
  * English has two forms, Russian three (one: 1, 21; few: 2–4, 22; many: 5–20, 25), so the
  * translation of the English plural is looked up once per CLDR category, under the key
  * `<English plural>/plural:<category>` (@vscode/l10n's key for a message with a comment). A

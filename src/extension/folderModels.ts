@@ -96,7 +96,8 @@ export class FolderModels implements vscode.Disposable {
       for (const f of ['in', 'out', 'qrnt'] as const) this.changed.fire(f);
       return;
     }
-    const config = this.engine.config;
+    // The running engine's folders until it restarts; while the file is invalid, the last valid ones.
+    const config = this.engine.viewConfig;
     const key = config ? [config.configPath, config.in_dir, config.out_dir, config.qrnt_dir, config.state_dir, this.engine.running].join('|') : '';
     if (key === this.builtFor) return;
     this.teardown();

@@ -3,7 +3,7 @@ import { tn } from '../../common/l10n';
 import { applyExcludeEdit, newPatternWarning, suggestExcludes, validateNewPattern } from '../../viewModel/excludeEditing';
 import { editExcludeList, readExcludeEntries } from '../excludeQuickPick';
 import { remoteExcludeEdit, remoteExcludeEntries } from '../centralNode/remoteCommands';
-import { type KdsServices, isFolderItem, registerCommand, requireConfig, requireTrust } from '../services';
+import { type KdsServices, activeConfig, isFolderItem, registerCommand, requireTrust } from '../services';
 
 export function registerExcludeCommands(s: KdsServices): void {
   const changed = () => {
@@ -18,13 +18,13 @@ export function registerExcludeCommands(s: KdsServices): void {
       await vscode.commands.executeCommand('kds.remote.openExcludeList');
       return;
     }
-    await editExcludeList(requireConfig(s), changed);
+    await editExcludeList(activeConfig(s), changed);
   });
 
   registerCommand(s, 'kds.addToExcludeList', async (arg?: unknown) => {
     requireTrust();
     const remote = s.active?.remote && s.remote;
-    const config = remote ? undefined : requireConfig(s);
+    const config = remote ? undefined : activeConfig(s);
     const existing = remote ? await remoteExcludeEntries(remote) : (await readExcludeEntries(config!)).map((e) => e.pattern);
     const opts = { caseSensitive: (s.active?.remote?.config ?? config)?.exclude_case_sensitive };
     let pattern: string | undefined;
@@ -69,7 +69,7 @@ export function registerExcludeCommands(s: KdsServices): void {
   registerCommand(s, 'kds.removeFromExcludeList', async (arg?: unknown) => {
     requireTrust();
     const remote = s.active?.remote && s.remote;
-    const config = remote ? undefined : requireConfig(s);
+    const config = remote ? undefined : activeConfig(s);
     const entries = remote ? (await remoteExcludeEntries(remote)).map((pattern) => ({ pattern, matches: 0 })) : await readExcludeEntries(config!);
     if (entries.length === 0) {
       void vscode.window.showInformationMessage(vscode.l10n.t('The exclude list is empty.'));

@@ -62,7 +62,7 @@ export class VerdictsService implements vscode.Disposable {
   }
 
   private reloadIfMoved(): void {
-    const dir = this.engine.config?.state_dir;
+    const dir = this.engine.viewConfig?.state_dir;
     if (dir === this.stateDir) return;
     this.stateDir = dir;
     this.history.clear();
