@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import * as vscode from 'vscode';
 import { initL10n, tn } from '../common/l10n';
@@ -51,6 +52,12 @@ export function activate(context: vscode.ExtensionContext): void {
     void vscode.commands.executeCommand('setContext', 'kds.configState', active.configState);
     void vscode.commands.executeCommand('setContext', 'kds.running', active.running);
     const count = models.items('qrnt').length;
+    // The walkthrough ticks its steps on these (what succeeded), not on a command being started.
+    const snap = active.snapshot();
+    void vscode.commands.executeCommand('setContext', 'kds.approval', snap.approval);
+    void vscode.commands.executeCommand('setContext', 'kds.inQuarantine', count > 0);
+    const certPem = engine.viewConfig?.cert_pem;
+    void vscode.commands.executeCommand('setContext', 'kds.hasClientCertificate', !!certPem && existsSync(certPem));
     views.qrnt.badge = count > 0 ? { value: count, tooltip: tn(count, '{0} file in quarantine', '{0} files in quarantine') } : undefined;
     refreshInputMessage();
   };
