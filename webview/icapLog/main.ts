@@ -196,7 +196,9 @@ function buildUi(s: Strings<IcapLogStringId>) {
   verdict.el.setAttribute('data-testid', 'icap-verdict-only');
   const search = textField({ label: s.t('search'), placeholder: s.t('searchPlaceholder'), value: saved.text, maxLength: maxSearchLength, onInput: (v) => (save({ text: v }), postFilterSoon()) });
   search.el.classList.add('search');
+  search.el.setAttribute('data-testid', 'icap-search');
   const regex = checkbox({ label: s.t('regex'), checked: saved.regex, onChange: (v) => (save({ regex: v }), postFilter()) });
+  regex.el.setAttribute('data-testid', 'icap-regex');
   const matchCase = checkbox({ label: s.t('matchCase'), checked: saved.matchCase, onChange: (v) => (save({ matchCase: v }), postFilter()) });
   const from = textField({ label: s.t('timeFrom'), placeholder: s.t('timePlaceholder'), value: saved.timeFrom, maxLength: maxTimeInputLength, onInput: (v) => (save({ timeFrom: v }), postFilterSoon()) });
   const to = textField({ label: s.t('timeTo'), placeholder: s.t('timePlaceholder'), value: saved.timeTo, maxLength: maxTimeInputLength, onInput: (v) => (save({ timeTo: v }), postFilterSoon()) });
