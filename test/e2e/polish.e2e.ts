@@ -62,7 +62,9 @@ describe('Issue 15: local-mode polish in a real VS Code (code-server + Chromium)
       await runCommand(page!, 'Open Walkthrough...');
       const other = quickInput(page!).locator('.quick-input-list .monaco-list-row').filter({ hasNotText: /KDS/ });
       await waitFor('a built-in walkthrough to pick', async () => ((await other.count()) > 0 ? true : undefined));
-      await other.first().click();
+      // The first row is focused; Enter (a hover tooltip may cover the row for a click).
+      assert.doesNotMatch(await quickInput(page!).locator('.quick-input-list .monaco-list-row.focused').first().innerText(), /KDS/);
+      await page!.keyboard.press('Enter');
       await page!.locator('.gettingStartedContainer').first().waitFor({ state: 'visible' });
       await runCommand(page!, 'KDS: Open Getting Started');
       const kds = page!.locator('.gettingStartedContainer .getting-started-category h2, .gettingStartedContainer .category-title').filter({ hasText: /Get started with KDS/ });
@@ -203,6 +205,26 @@ describe('Issue 15: local-mode polish in a real VS Code (code-server + Chromium)
       await answerDialog(page!, /Do you want to save the changes/, "Don't Save");
       await waitFor('the tab closed', async () => ((await tab.count()) === 0 ? true : undefined));
       assert.equal(readFileSync(demo!.configPath, 'utf8'), before);
+    });
+  });
+
+  test('polish: Edit Configuration shows code as code, and the Test Connection result next to the button, wherever the form is scrolled', async (t) => {
+    await scenario(t, () => page, '15-config-editor-polish', async () => {
+      await runCommand(page!, 'KDS: Edit Configuration');
+      const frame = await webviewShowing(page!, '#field-poll_interval_s');
+      const desc = frame.locator('#desc-cert_pem');
+      assert.ok((await desc.locator('code').count()) >= 2, 'the key and `kds cert --out DIR` as code');
+      assert.doesNotMatch(await desc.innerText(), /`/);
+      // Scrolled to the bottom of the form, then Test Connection in the (sticky) header.
+      await frame.locator('#field-log_file, .field').last().scrollIntoViewIfNeeded();
+      await frame.locator('vscode-button').filter({ hasText: /^\s*Test Connection\s*$/ }).first().click();
+      const result = frame.locator('[data-testid="test-result"]');
+      await waitFor('the connection test result', async () => (/checks passed|check failed|not approved|not valid/i.test(await result.innerText()) ? true : undefined), 60_000);
+      const box = await result.boundingBox();
+      t.diagnostic(`result box: ${JSON.stringify(box)}`);
+      assert.ok(box && box.y >= 0 && box.y < 900, 'the result is on screen, not above it');
+      await page!.screenshot({ path: join(repoRoot, 'test-results', '15-config-test-connection.png') });
+      await runCommand(page!, 'View: Close Editor');
     });
   });
 
