@@ -100,7 +100,8 @@ export class LogList {
   setColumns(keys: string[]): void {
     if (keys.join('\0') === this.columns.join('\0') && this.header.childElementCount) return;
     this.columns = keys;
-    this.template = ['minmax(5em, max-content)', 'minmax(20em, 1fr)', ...keys.map(() => 'minmax(6em, 12em)')].join(' ');
+    // A fixed width: each row is its own grid, so a content-sized column would shift every line differently.
+    this.template = ['9em', 'minmax(20em, 1fr)', ...keys.map(() => 'minmax(6em, 12em)')].join(' ');
     clear(this.header);
     this.header.style.gridTemplateColumns = this.template;
     for (const label of [this.o.verdictHeader, this.o.lineHeader, ...keys]) this.header.append(h('div', { role: 'columnheader', class: 'kds-vt-cell', title: label }, label));
