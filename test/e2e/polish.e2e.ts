@@ -142,7 +142,7 @@ describe('Issue 15: local-mode polish in a real VS Code (code-server + Chromium)
       await page!.keyboard.press('Enter');
       await waitForRow(page!, 'Output', 'eicar.com', /released by/, 30_000);
       // The row and the details say where the file is now; Release is no longer offered.
-      await waitFor('the row to say "released"', async () => (/released from quarantine/.test(await row.first().innerText()) ? true : undefined), 20_000);
+      await waitFor('the row to say "released"', async () => (/released to output/.test(await row.first().innerText()) ? true : undefined), 20_000);
       await waitFor('Release hidden in the details', async () => ((await details.locator('vscode-button:visible').filter({ hasText: /Release from Quarantine/ }).count()) === 0 ? true : undefined));
       assert.doesNotMatch(await details.innerText(), /qrnt[\\/]eicar\.com/);
       // "In quarantine now": the release lowers the count (no bug icon count left).

@@ -178,13 +178,13 @@ function buildUi(s: Strings<VerdictsStringId>) {
     sortLabels: { ascending: s.t('sortAscending'), descending: s.t('sortDescending') },
     columns: [
       { id: 'time', label: s.t('colTime'), width: 'minmax(12em, 1.2fr)', text: (r) => s.formatTime(r.time) },
-      { id: 'name', label: s.t('colName'), width: 'minmax(10em, 3fr)', text: (r) => r.name },
+      { id: 'name', label: s.t('colName'), width: 'minmax(10em, 2.4fr)', text: (r) => r.name },
       { id: 'size', label: s.t('colSize'), width: 'minmax(5em, 0.8fr)', end: true, text: (r) => formatSize(s, r.size) },
       { id: 'sha256', label: s.t('colSha256'), width: 'minmax(7em, 1fr)', text: (r) => (r.sha256 ? r.sha256.slice(0, 12) : ''), title: (r) => r.sha256 ?? '', className: () => 'kds-mono' },
       { id: 'verdict', label: s.t('colVerdict'), width: 'minmax(7em, 1.1fr)', text: (r) => verdictText(s, r), className: (r) => verdictClass(verdictKeyOf(r)) },
       { id: 'threat', label: s.t('colThreat'), width: 'minmax(7em, 1.5fr)', text: (r) => r.threat ?? '' },
       { id: 'duration', label: s.t('colDuration'), width: 'minmax(7em, 0.8fr)', end: true, text: (r) => formatDuration(s, r.durationMs) },
-      { id: 'destination', label: s.t('colDestination'), width: 'minmax(9em, 1.2fr)', text: (r) => destText(s, r.destination), title: (r) => destText(s, r.destination) },
+      { id: 'destination', label: s.t('colDestination'), width: 'minmax(10em, 1.5fr)', text: (r) => destText(s, r.destination), title: (r) => destText(s, r.destination) },
     ],
     onSort: (col) => {
       save({ sort: col, descending: saved.sort === col ? !saved.descending : col === 'time' || col === 'size' || col === 'duration' });
