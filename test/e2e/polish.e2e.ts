@@ -27,6 +27,7 @@ import {
   waitFor,
   waitForNotification,
   waitForRow,
+  webviewFrame,
   webviewShowing,
 } from './support/workbench';
 import { WorkbenchHost } from './support/workbenchHost';
@@ -78,8 +79,15 @@ describe('Issue 15: local-mode polish in a real VS Code (code-server + Chromium)
       // The scanning step is not ticked: nothing has been started.
       const scan = page!.locator('.gettingStartedContainer .getting-started-step').filter({ hasText: /Start scanning/ });
       assert.equal(await scan.locator('.codicon-pass-filled').count(), 0);
-      // The step's page (a markdown webview) is English only.
-      const body = await page!.locator('.gettingStartedContainer').innerText();
+      // The steps and the step's page (a markdown webview, two iframes deep) are English only.
+      assert.doesNotMatch(await page!.locator('.gettingStartedContainer').innerText(), /[А-Яа-яЁё]/, 'no Russian beside the English');
+      const md = webviewFrame(page!);
+      const body = await waitFor('the step page', async () => {
+        const b = (await md.locator('body').innerText().catch(() => '')).trim();
+        return b.length > 20 ? b : undefined;
+      }, 30_000);
+      t.diagnostic(body.slice(0, 120));
+      assert.match(body, /KDS/);
       assert.doesNotMatch(body, /[А-Яа-яЁё]/, 'no Russian beside the English');
     });
   });
