@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { type CIcapServer, icapClient, needTools, startCIcap } from '../helpers/icapPeers';
 import { skipReason } from './support/codeServer';
-import { runCommand, scenario, waitFor, waitForNotification, webviewShowing } from './support/workbench';
+import { openKdsContainer, runCommand, scenario, waitFor, waitForNotification, webviewShowing } from './support/workbench';
 import { WorkbenchHost } from './support/workbenchHost';
 
 const skip = skipReason();
@@ -32,6 +32,8 @@ describe('ICAP capture in a real VS Code (code-server + Chromium)', { skip, time
       JSON.stringify({ 'kds.capture.interface': 'lo', 'kds.capture.port': server.port, 'kds.capture.durationSeconds': 0 }, null, 2) + '\n',
     );
     page = await host.open(ws);
+    // The KDS container on screen: the extension's contributions (its commands) are loaded.
+    await openKdsContainer(page);
   });
 
   after(() => host.stop(page, async () => server?.stop()));
