@@ -4,6 +4,7 @@ import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { type AnyAuthMethod, Client, type ClientChannel, type ConnectConfig, utils as sshUtils, type ParsedKey } from 'ssh2';
 import type { Logger } from '../common/log';
 import { t } from '../common/l10n';
+import { hostKeyTypeChanged, isHostKeyAlgorithmMismatch } from './hostKeyProbe';
 import { hostKeyInfo, preferredHostKeyAlgorithms, verifyHostKey } from './hostKeyVerifier';
 import { Redactor } from './redact';
 import { SftpFiles } from './sftpFiles';
@@ -224,6 +225,15 @@ export class SshSession {
         log.debug('ssh.error', redactor.text(e.message), { ...where, level: e.level });
         if (settled || e.level === 'agent') return;
         if (hostKeyError) return fail(hostKeyError);
+        if (serverHostKey && isHostKeyAlgorithmMismatch(e)) {
+          settled = true; // the probe's answer is the outcome; 'close' must not settle first
+          void hostKeyTypeChanged(target, hostKeys, opts.readyTimeoutMs ?? 20000).then((err) => {
+            settled = false;
+            log.error('ssh.hostKey', err.message, where);
+            fail(err);
+          });
+          return;
+        }
         if (e.level === 'client-authentication') return fail(new SshAuthError(target.user, target.host, target.port, tried));
         if (e.level === 'client-timeout') return fail(new SshConnectError(target.host, target.port, t('no answer within {0} ms', opts.readyTimeoutMs ?? 20000), { cause: e }));
         fail(new SshConnectError(target.host, target.port, redactor.text(e.message), { cause: e }));
