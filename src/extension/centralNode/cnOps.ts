@@ -69,7 +69,8 @@ export async function remoteQuarantine(
   configPath: string,
   o: { action: 'release' | 'delete'; name: string; user: string; reason?: string; asRoot: boolean },
 ): Promise<{ path: string; sha256: string }> {
-  const argv = [...engine, 'quarantine', o.action, '--config', configPath, '--user', o.user, '--json', ...(o.reason ? ['--reason', o.reason] : []), '--', o.name];
+  // --opt=VALUE: a value that starts with "-" would otherwise be read as an option.
+  const argv = [...engine, 'quarantine', o.action, `--config=${configPath}`, `--user=${o.user}`, '--json', ...(o.reason ? [`--reason=${o.reason}`] : []), '--', o.name];
   const r = await run(c, argv, o.asRoot);
   const line = r.stdout.toString('utf8').trim().split('\n').pop() ?? '';
   let parsed: { ok?: boolean; path?: string; sha256?: string; error?: string } | undefined;
