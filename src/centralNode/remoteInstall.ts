@@ -7,6 +7,7 @@ import { t } from '../common/l10n';
 import { packageRoot } from '../common/packageRoot';
 import type { SftpFiles } from '../ssh/sftpFiles';
 import type { ExecResult, SudoOption } from '../ssh/sshSession';
+import { rootWriteArgv, unsafeFolderMessage } from './rootFileWrite';
 import { type Action, type EngineFiles, type EngineKind, type Layout, type RemoteFacts, type SetupStep, describeAction } from './setupPlan';
 
 /** What the installer needs of an SSH session (SshSession has it; tests may fake it). */
@@ -216,16 +217,19 @@ async function runAction(s: RemoteShell, sftp: SftpFiles, a: Action, io: Install
         return;
       }
       if (!exists) check(await s.exec(['mkdir', '-p', posix.dirname(a.path)], opt), `mkdir ${posix.dirname(a.path)}`);
-      if (exists && a.backup) check(await s.exec(['cp', '-p', a.path, a.backup], opt), `cp ${a.path}`);
       if (!asRoot) {
+        if (exists && a.backup) check(await s.exec(['cp', '-p', a.path, a.backup], opt), `cp ${a.path}`);
         await sftp.writeFileAtomic(a.path, data, a.mode);
       } else {
-        // SFTP runs as the SSH user: upload privately, then put it in place as root, atomically.
+        // SFTP runs as the SSH user: upload privately, then root puts it in place (only in a
+        // folder that is root's alone, through a mktemp name, renamed over the target).
         const tmp = `/tmp/.kds-upload-${randomBytes(8).toString('hex')}`;
         await sftp.writeFileAtomic(tmp, data, 0o600);
         try {
-          const place = ['sh', '-c', 'install -m "$1" -T "$2" "$3.kds-new" && mv -f "$3.kds-new" "$3"', 'kds-install', mode, tmp, a.path];
-          check(await s.exec(place, opt), `install ${a.path}`);
+          const r = await s.exec(rootWriteArgv({ target: a.path, mode: a.mode, source: tmp, ...(exists && a.backup && { backup: a.backup }) }), opt);
+          const refused = unsafeFolderMessage(r.code, r.stderr.toString('utf8'), a.path);
+          if (refused) throw new Error(refused);
+          check(r, `install ${a.path}`);
         } finally {
           await sftp.unlink(tmp).catch(() => undefined);
         }

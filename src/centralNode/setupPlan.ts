@@ -3,6 +3,7 @@ import { t } from '../common/l10n';
 import { parseConfigText } from '../engine/config';
 import { renderLogrotate, renderServiceUnit } from '../engine/serviceUnit';
 import { commandLine } from '../ssh/shellCommand';
+import { writabilityCheckArgv } from './rootFileWrite';
 
 /**
  * `kds remote setup` as data: what each step will run on the Central Node (argv lists only,
@@ -232,10 +233,8 @@ export function credentialsFileContent(user: string, password: string, domain?: 
   return `username=${user}\npassword=${password}\n${domain ? `domain=${domain}\n` : ''}`;
 }
 
-/** A command that creates a file in `dir`, removes it and fails if either is refused. */
-export function writabilityCheck(dir: string): string[] {
-  return ['sh', '-c', 'f="$1/.kds-write-test.$$" && : > "$f" && rm -f "$f"', 'kds-write-test', dir];
-}
+/** A command that creates a file in `dir` (mktemp: a share user cannot plant a link for it), removes it and fails if either is refused. */
+export const writabilityCheck = writabilityCheckArgv;
 
 // ----------------------------------------------------------------- configuration
 

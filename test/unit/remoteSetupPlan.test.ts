@@ -132,7 +132,7 @@ test('the plan for a fresh CN: steps, exact argv lists, modes', () => {
   assert.deepEqual(runs(enroll!.actions), [['/opt/kata-dir-scanner/kata-dir-scanner', 'enroll', '--config', '/opt/kata-dir-scanner/kata_dir_scanner.conf']]);
   // Shown before asking: sudo when not root, exact quoting.
   assert.equal(describeAction(mounts!.actions.find((a) => a.kind === 'run')!, false, true), '$ sudo mount -a    # mount everything in fstab');
-  assert.match(describeAction(runs(mounts!.actions)[1] && mounts!.actions.filter((a) => a.kind === 'run')[1]!, false, false), /^\$ sh -c 'f="\$1\/\.kds-write-test\.\$\$" && : > "\$f" && rm -f "\$f"' kds-write-test \/mnt\/in/);
+  assert.match(describeAction(runs(mounts!.actions)[1] && mounts!.actions.filter((a) => a.kind === 'run')[1]!, false, false), /^\$ sh -c 'f=\$\(mktemp -- "\$1\/\.kds-write-test\.XXXXXXXXXX"\) && rm -f -- "\$f"' kds-write-test \/mnt\/in/);
 });
 
 test('the configuration is rewritten for the CN, other keys kept, empty system_id filled', () => {
@@ -250,9 +250,9 @@ test('runSetupPlan: a failed start after an upgrade restores the previous engine
     'sudo mv /opt/kata-dir-scanner/kata-dir-scanner.previous /opt/kata-dir-scanner/kata-dir-scanner',
     'sudo systemctl restart kata-dir-scanner.service',
   ]);
-  // Root-owned files went through a private upload and `install` as root.
+  // Root-owned files went through a private upload, then a root-only-folder check and mktemp as root.
   assert.ok(written.every((p) => p.startsWith('/tmp/.kds-upload-')));
-  assert.ok(ran.some((r) => r.startsWith('sudo sh -c install -m "$1" -T "$2" "$3.kds-new" && mv -f "$3.kds-new" "$3" kds-install 0755 /tmp/.kds-upload-')));
+  assert.ok(ran.some((r) => r.startsWith('sudo sh -c kds_root_only() {') && r.includes('mktemp -- "$dir/.kds-new.XXXXXXXXXX"') && / kds-root-write \/opt\/kata-dir-scanner\/kata-dir-scanner 0755 \/tmp\/.kds-upload-[0-9a-f]+ {2}$/.test(r)), ran.join('\n'));
   assert.ok(ran.includes('sudo cp -a /opt/kata-dir-scanner/kata-dir-scanner /opt/kata-dir-scanner/kata-dir-scanner.previous'));
   assert.ok(lines.some((l) => l.includes('restoring the previous one')));
 });

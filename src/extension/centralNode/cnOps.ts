@@ -6,6 +6,7 @@
 import { posix } from 'node:path';
 import { t } from '../../common/l10n';
 import type { EventFileReader } from '../../centralNode/eventFollower';
+import { rootWriteArgv, unsafeFolderMessage } from '../../centralNode/rootFileWrite';
 import type { SftpFiles } from '../../ssh/sftpFiles';
 import type { ExecResult, SudoOption } from '../../ssh/sshSession';
 
@@ -98,8 +99,9 @@ export async function readRemoteText(c: CnContext, path: string): Promise<string
 
 /**
  * Replaces a file on the CN atomically: SFTP (temporary name, fsync, rename) when the SSH user
- * may write the folder, otherwise through sudo: the content goes over stdin to a temporary file
- * beside the target, takes the target's owner and mode, and is renamed over it.
+ * may write the folder, otherwise through sudo: the content goes over stdin to a mktemp file
+ * beside the target, takes the target's owner and mode, and is renamed over it — only in a folder
+ * that is root's alone (rootFileWrite.ts), never through a path another user controls.
  */
 export async function writeRemoteText(c: CnContext, path: string, text: string, mode = 0o644): Promise<void> {
   const sftp = await c.files();
@@ -110,8 +112,9 @@ export async function writeRemoteText(c: CnContext, path: string, text: string, 
   } catch (err) {
     if (!isPermissionDenied(err) || c.sudo === undefined) throw err;
   }
-  const script = 'tmp="$1.kds-new.$$" && cat > "$tmp" && { chown --reference="$1" "$tmp" 2>/dev/null; chmod --reference="$1" "$tmp" 2>/dev/null || chmod "$2" "$tmp"; } && mv -f "$tmp" "$1"';
-  const r = await run(c, ['sh', '-c', script, 'kds-write', path, (st?.mode ?? mode).toString(8)], true, { stdin: text });
+  const r = await run(c, rootWriteArgv({ target: path, mode: (st?.mode ?? mode) & 0o7777, source: '-', keepOwner: true }), true, { stdin: text });
+  const refused = unsafeFolderMessage(r.code, r.stderr.toString('utf8'), path);
+  if (refused) throw new Error(refused);
   if (r.code !== 0) throw failure(`write ${path}`, r);
 }
 
