@@ -17,20 +17,11 @@ import { t } from '../common/l10n';
  * is owned by uid 0 and not writable by group/others unless sticky; otherwise prints
  * `kds-unsafe-folder<TAB>path<TAB>uid mode` on stderr and fails.
  */
-const rootOnlyFunction = [
-  'kds_root_only() {',
-  '  p=$(readlink -f -- "$1") || { printf "kds-unsafe-folder\\t%s\\tmissing\\n" "$1" >&2; return 1; }',
-  '  while :; do',
-  '    s=$(stat -c "%u %A" -- "$p") || return 1',
-  '    case "$s" in',
-  '      "0 d"????-??-? | "0 d"????????[tT]) ;;',
-  '      *) printf "kds-unsafe-folder\\t%s\\t%s\\n" "$p" "$s" >&2; return 1 ;;',
-  '    esac',
-  '    [ "$p" = / ] && return 0',
-  '    p=$(dirname -- "$p")',
-  '  done',
-  '}',
-].join('\n');
+const rootOnlyFunction =
+  'kds_root_only() { p=$(readlink -f -- "$1") || { printf "kds-unsafe-folder\\t%s\\tmissing\\n" "$1" >&2; return 1; }; ' +
+  'while :; do s=$(stat -c "%u %A" -- "$p") || return 1; ' +
+  'case "$s" in "0 d"????-??-? | "0 d"????????[tT]) ;; *) printf "kds-unsafe-folder\\t%s\\t%s\\n" "$p" "$s" >&2; return 1 ;; esac; ' +
+  '[ "$p" = / ] && return 0; p=$(dirname -- "$p"); done; }';
 
 /** Exit code of the scripts below when the folder is not root's alone. */
 export const unsafeFolderExit = 3;
@@ -57,6 +48,11 @@ export function rootWriteArgv(o: { target: string; mode: number; source: string;
     'trap - EXIT',
   ].join('\n');
   return ['sh', '-c', script, 'kds-root-write', o.target, o.mode.toString(8).padStart(4, '0'), o.source, o.backup ?? '', o.keepOwner ? 'keep' : ''];
+}
+
+/** argv (run as root) that fails with unsafeFolderExit unless `dir` and every folder above it are root's alone. */
+export function rootOnlyFolderArgv(dir: string): string[] {
+  return ['sh', '-c', `${rootOnlyFunction}; kds_root_only "$1" || exit ${unsafeFolderExit}`, 'kds-root-only', dir];
 }
 
 /**

@@ -8,6 +8,7 @@ import { ConfigError } from '../engine/config';
 import { writeClientCertificate } from '../pki/clientCertificateFiles';
 import { defaultKnownHostsFiles, defaultTrustStorePath } from '../ssh/hostKeyVerifier';
 import { type Answer, StepFailed, localEngineFiles, probeFacts, runSetupPlan } from '../centralNode/remoteInstall';
+import { assertTrustedForRoot, trustedNodeOrThrow } from '../centralNode/trustedExecutable';
 import { type EngineKind, buildSetupPlan, chooseEngine, configForCn, engineExec, layout } from '../centralNode/setupPlan';
 import { SshSession, type SudoOption } from '../ssh/sshSession';
 import type { HostKeyPolicy, SshAuth } from '../ssh/sshTarget';
@@ -357,10 +358,16 @@ async function setup(
 async function installedExec(session: SshSession, prefix: string | undefined): Promise<string[] | undefined> {
   const l = layout(prefix);
   const sftp = await session.sftp();
-  if (await sftp.exists(l.seaExecutable)) return engineExec('sea', l);
+  // Run as root (sudo) on a real CN: only files root alone controls; under --prefix nothing runs as root.
+  const trusted = (paths: string[]) => (prefix ? Promise.resolve() : assertTrustedForRoot(paths, sftp));
+  if (await sftp.exists(l.seaExecutable)) {
+    await trusted([l.seaExecutable]);
+    return engineExec('sea', l);
+  }
   if (await sftp.exists(l.jsLauncher)) {
+    await trusted([l.jsLauncher, l.jsLauncher.replace(/bin\/kds\.js$/, 'dist/kds.js')]);
     const node = await session.exec(['sh', '-c', 'command -v node']);
-    return engineExec('js', l, node.stdout.toString('utf8').trim() || '/usr/bin/node');
+    return engineExec('js', l, await trustedNodeOrThrow(node.stdout.toString('utf8').trim() || undefined, sftp));
   }
   return undefined;
 }

@@ -1,3 +1,4 @@
+import { rootOnlyFolderArgv } from '../../src/centralNode/rootFileWrite';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfigText } from '../../src/engine/config';
@@ -120,7 +121,7 @@ test('the plan for a fresh CN: steps, exact argv lists, modes', () => {
     ['/opt/kata-dir-scanner/kata_dir_scanner.conf', 0o600],
     ['/opt/kata-dir-scanner/exclude_list.txt', 0o644],
   ]);
-  assert.deepEqual(runs(engine!.actions), [['/opt/kata-dir-scanner/kata-dir-scanner', '--version']]);
+  assert.deepEqual(runs(engine!.actions), [rootOnlyFolderArgv('/opt/kata-dir-scanner'), ['/opt/kata-dir-scanner/kata-dir-scanner', '--version']]);
   assert.deepEqual(runs(unit!.actions), [
     ['systemctl', 'daemon-reload'],
     ['systemctl', 'enable', 'kata-dir-scanner.service'],
@@ -173,7 +174,8 @@ test('--prefix maps every absolute path and skips mount/systemctl', () => {
   const unit = String(writes(plan[3]!.actions).find((w) => w.path.endsWith('.service'))!.data);
   assert.match(unit, /^ExecStart="\/tmp\/cn root\/opt\/kata-dir-scanner\/kata-dir-scanner" run --config "\/tmp\/cn root\/opt/m);
   // Quoting of the shown commands: the space stays inside one argument.
-  assert.match(describeAction(plan[2]!.actions.find((a) => a.kind === 'run')!, true, false), /^\$ '\/tmp\/cn root\/opt\/kata-dir-scanner\/kata-dir-scanner' --version/);
+  assert.match(describeAction(plan[2]!.actions.filter((a) => a.kind === 'run')[1]!, true, false), /^\$ '\/tmp\/cn root\/opt\/kata-dir-scanner\/kata-dir-scanner' --version/);
+  assert.match(describeAction(plan[2]!.actions.filter((a) => a.kind === 'run')[0]!, true, false), /kds-root-only '\/tmp\/cn root\/opt\/kata-dir-scanner' \(skipped: --prefix, no real system\)/);
 });
 
 test('idempotent re-run and upgrade: keep config, exclude list, certificate; back up and roll back the engine', () => {

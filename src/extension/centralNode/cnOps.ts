@@ -7,6 +7,7 @@ import { posix } from 'node:path';
 import { t } from '../../common/l10n';
 import type { EventFileReader } from '../../centralNode/eventFollower';
 import { rootWriteArgv, unsafeFolderMessage } from '../../centralNode/rootFileWrite';
+import { assertTrustedForRoot, trustedNodeOrThrow } from '../../centralNode/trustedExecutable';
 import type { SftpFiles } from '../../ssh/sftpFiles';
 import type { ExecResult, SudoOption } from '../../ssh/sshSession';
 
@@ -54,11 +55,16 @@ export async function findEngine(c: CnContext, configPath: string, override?: st
   const dir = posix.dirname(configPath);
   const sftp = await c.files();
   const sea = posix.join(dir, 'kata-dir-scanner');
-  if (await sftp.exists(sea)) return [sea];
+  // Run as root through sudo: only a program (and Node) that root alone controls (trustedExecutable.ts).
+  if (await sftp.exists(sea)) {
+    await assertTrustedForRoot([sea], sftp);
+    return [sea];
+  }
   const js = posix.join(dir, 'app/bin/kds.js');
   if (await sftp.exists(js)) {
+    await assertTrustedForRoot([js, posix.join(dir, 'app/dist/kds.js')], sftp);
     const node = await run(c, ['sh', '-c', 'command -v node'], false);
-    return [node.stdout.toString('utf8').trim() || '/usr/bin/node', js];
+    return [await trustedNodeOrThrow(node.stdout.toString('utf8').trim() || undefined, sftp), js];
   }
   throw new Error(t('KDS is not installed on the Central Node in {0}: run "KDS: Set Up Central Node" first.', dir));
 }
