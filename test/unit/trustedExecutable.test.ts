@@ -94,8 +94,8 @@ test('on the real file system: a copy of node owned by another user or in a fold
 /** A CN where the SSH user's shell finds ~/.nvm's node first. */
 function fakeCn(entries: Record<string, Entry>): RemoteShell {
   const fs = fakeFs(entries);
-  const ok = (text: string) => ({ code: 0, signal: null, stdout: Buffer.from(text + '\n'), stderr: Buffer.alloc(0) });
-  const no = { code: 1, signal: null, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
+  const ok = (text: string) => ({ code: 0, stdout: Buffer.from(text + '\n'), stderr: Buffer.alloc(0) });
+  const no = { code: 1, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
   return {
     async exec(argv) {
       const cmd = argv.join(' ');
@@ -104,7 +104,7 @@ function fakeCn(entries: Record<string, Entry>): RemoteShell {
       if (cmd === 'id -u') return ok('1000');
       if (cmd === 'sh -c command -v node') return ok('/home/u/.nvm/node');
       if (argv[1] === '--version' && entries[argv[0]!]) return ok('v20.11.1');
-      return no as never;
+      return no;
     },
     async sftp() {
       return { ...fs, exists: async (p: string) => entries[p], readFile: async () => Buffer.alloc(0) } as never;
