@@ -13,8 +13,8 @@ import { HostKeyChangedError, SshAuthError } from '../../ssh/sshErrors';
 import type { RemoteProcess, SshSession, SudoOption } from '../../ssh/sshSession';
 import type { HostKeyInfo, HostKeyPolicy, SshAuth, SshTarget } from '../../ssh/sshTarget';
 import type { RemoteWorkspace } from './activeEngine';
-import { threatsFromEvents } from './remoteThreats';
-import { type CnContext, execEventFileReader, fallbackEventFileReader, findEngine, readRemoteText, remoteIsRoot, remoteQuarantine, run, serviceArgv, writeRemoteText } from './cnOps';
+import { threatsFromEvents } from '../../centralNode/remoteThreats';
+import { type CnContext, execEventFileReader, fallbackEventFileReader, findEngine, readRemoteText, remoteIsRoot, remoteQuarantine, run, serviceArgv, writeRemoteText } from '../../centralNode/cnOps';
 
 export const defaultCnConfigPath = '/opt/kata-dir-scanner/kata_dir_scanner.conf';
 
@@ -190,7 +190,7 @@ export class CnConnection implements vscode.Disposable {
   }
 
   async engineArgv(): Promise<string[]> {
-    this.engine ??= await findEngine(this.cn(), this.settings.configPath, this.settings.engineCommand);
+    this.engine ??= await findEngine(this.cn(), this.settings.configPath, this.settings.engineCommand, { runsAsRoot: this.needsSudo() || this.isRoot });
     return this.engine;
   }
 

@@ -4,12 +4,12 @@
  * without sudo, read the event stream when SFTP may not. Every command is an argv list.
  */
 import { posix } from 'node:path';
-import { t } from '../../common/l10n';
-import type { EventFileReader } from '../../centralNode/eventFollower';
-import { rootWriteArgv, unsafeFolderMessage } from '../../centralNode/rootFileWrite';
-import { assertTrustedForRoot, trustedNodeOrThrow } from '../../centralNode/trustedExecutable';
-import type { SftpFiles } from '../../ssh/sftpFiles';
-import type { ExecResult, SudoOption } from '../../ssh/sshSession';
+import { t } from '../common/l10n';
+import type { EventFileReader } from './eventFollower';
+import { rootWriteArgv, unsafeFolderMessage } from './rootFileWrite';
+import { assertTrustedForRoot, trustedNodeOrThrow } from './trustedExecutable';
+import type { SftpFiles } from '../ssh/sftpFiles';
+import type { ExecResult, SudoOption } from '../ssh/sshSession';
 
 export interface CnShell {
   exec(argv: string[], opts?: { sudo?: SudoOption; stdin?: string | Buffer; timeoutMs?: number }): Promise<ExecResult>;
@@ -50,19 +50,21 @@ export async function remoteIsRoot(shell: CnShell): Promise<boolean> {
  * beside the configuration (`<dir>/kata-dir-scanner`), else the bundled JavaScript
  * (`node <dir>/app/bin/kds.js`), as `kds remote setup` installs them.
  */
-export async function findEngine(c: CnContext, configPath: string, override?: string[]): Promise<string[]> {
+export async function findEngine(c: CnContext, configPath: string, override?: string[], opts: { runsAsRoot?: boolean } = {}): Promise<string[]> {
   if (override && override.length) return override;
   const dir = posix.dirname(configPath);
   const sftp = await c.files();
   const sea = posix.join(dir, 'kata-dir-scanner');
-  // Run as root through sudo: only a program (and Node) that root alone controls (trustedExecutable.ts).
+  // Run as root (sudo, or a root SSH user): only a program (and Node) that root alone controls
+  // (trustedExecutable.ts). runsAsRoot false (a --prefix test install): nothing runs as root.
+  const trusted = (paths: string[]) => (opts.runsAsRoot === false ? Promise.resolve() : assertTrustedForRoot(paths, sftp));
   if (await sftp.exists(sea)) {
-    await assertTrustedForRoot([sea], sftp);
+    await trusted([sea]);
     return [sea];
   }
   const js = posix.join(dir, 'app/bin/kds.js');
   if (await sftp.exists(js)) {
-    await assertTrustedForRoot([js, posix.join(dir, 'app/dist/kds.js')], sftp);
+    await trusted([js, posix.join(dir, 'app/dist/kds.js')]);
     const node = await run(c, ['sh', '-c', 'command -v node'], false);
     return [await trustedNodeOrThrow(node.stdout.toString('utf8').trim() || undefined, sftp), js];
   }
