@@ -3,7 +3,6 @@ import { readFile, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { t } from '../common/l10n';
 import { splitPem } from '../pki/certs';
-import { quoteArg } from '../ssh/shellCommand';
 import type { KdsConfig } from './config';
 import { KataClient, type KataClientOptions } from '../kata/client';
 
@@ -179,6 +178,11 @@ export async function privateKeyFileProblems(config: Pick<KdsConfig, 'cert_pem' 
     if (problems.length) out.push({ file, problem: t('{0} holds the private key, but {1}', file, problems.join('; ')), fix });
   }
   return out;
+}
+
+/** A word for the printed chmod/chown command line (POSIX shell single quotes when needed). */
+function quoteArg(s: string): string {
+  return /^[A-Za-z0-9_@%+:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 function safeUserName(uid: number): string | number {
