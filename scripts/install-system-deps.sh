@@ -10,6 +10,8 @@ command -v yara >/dev/null 2>&1 || need+=(yara)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 { command -v ssh-keygen && command -v ssh-agent && command -v ssh-add; } >/dev/null 2>&1 || need+=(openssh-client)
 command -v sudo >/dev/null 2>&1 || need+=(sudo)
+# test/integration/sshShellQuoting.test.ts: a CN user whose login shell is fish (not POSIX quoting).
+command -v fish >/dev/null 2>&1 || need+=(fish)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -7,6 +7,7 @@ import { hostKeyTypeChanged, isHostKeyAlgorithmMismatch } from './hostKeyProbe';
 import { hostKeyInfo, preferredHostKeyAlgorithms, verifyHostKey } from './hostKeyVerifier';
 import { Redactor } from './redact';
 import { SftpFiles } from './sftpFiles';
+import { checkShellQuoting } from './shellQuotingCheck';
 import { commandLine } from './shellCommand';
 import { SudoStderr, sudoCommand } from './sudoPrompt';
 import { SshAuthError, SshClosedError, SshConnectError, SshError, SshTimeoutError, SudoError } from './sshErrors';
@@ -129,7 +130,16 @@ export class SshSession {
         if (settled) return;
         settled = true;
         log.info('ssh.connected', t('Connected to {0}@{1}:{2}.', target.user, target.host, target.port), { ...where, auth: steps.tried[steps.tried.length - 1] });
-        resolve(new SshSession(client, target, redactor, log));
+        const session = new SshSession(client, target, redactor, log);
+        // Every command is quoted for a POSIX shell: refuse a login shell that reads quotes otherwise.
+        checkShellQuoting((argv) => session.exec(argv, { timeoutMs: opts.readyTimeoutMs ?? 20000 }), where).then(
+          () => resolve(session),
+          (e: Error) => {
+            log.error('ssh.shell', e.message, where);
+            void session.close();
+            reject(e);
+          },
+        );
       });
       client.on('error', (e: Error & { level?: string }) => {
         lastError = e;
