@@ -17,6 +17,8 @@ command -v sudo >/dev/null 2>&1 || need+=(sudo)
 [ -x /usr/bin/tshark ] || need+=(tshark)
 { [ -x /usr/bin/c-icap ] && [ -x /usr/bin/c-icap-client ]; } || need+=(c-icap)
 [ -x /usr/sbin/squid ] || need+=(squid)
+# test/integration/sshShellQuoting.test.ts: a CN user whose login shell is fish (not POSIX quoting).
+command -v fish >/dev/null 2>&1 || need+=(fish)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -400,7 +400,14 @@ async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Va
       let ok = true;
       if (prefix) print(t('--prefix: systemctl status skipped.'));
       else ok = (await show(['systemctl', 'status', '--no-pager', '--lines=10', name], false, [0, 3])) && ok;
-      const exec = await findEngine({ shell: async () => session, files: () => session.sftp() }, l.config).catch(() => undefined);
+      let exec: string[] | undefined;
+      try {
+        exec = await findEngine({ shell: async () => session, files: () => session.sftp() }, l.config, undefined, { runsAsRoot: !prefix });
+      } catch (err) {
+        // Not installed, or installed where root should not run it (trustedExecutable.ts): say which.
+        print(/is not installed/.test((err as Error).message) ? t('KDS is not installed in {0}.', l.installDir) : (err as Error).message);
+        return ExitCode.failure;
+      }
       if (!exec) {
         print(t('KDS is not installed in {0}.', l.installDir));
         return ExitCode.failure;
