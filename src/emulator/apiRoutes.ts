@@ -186,7 +186,7 @@ async function submit(req: IncomingMessage, res: ServerResponse, ctx: ApiContext
   };
   let replaced: ScanRecord | undefined;
   try {
-    replaced = await ctx.store.put(scan);
+    replaced = ctx.store.put(scan);
   } catch (err) {
     ctx.logger.error('emulator.store', t('Cannot save the scan list: {0}', (err as Error).message));
     return reply(res, 500, 'Internal server error');
@@ -220,11 +220,10 @@ function listStates(_req: IncomingMessage, res: ServerResponse, ctx: ApiContext,
   const unknown = wanted.find((s) => !scanStates.includes(s as ScanState));
   if (unknown !== undefined) return reply(res, 400, `Unknown state "${unknown}"`);
   const instance = call.query.get('sensorInstanceId');
-  const scans = ctx.store
-    .all()
-    .filter((s) => s.sensorId === call.sensorId && s.scanId !== '')
-    .filter((s) => !instance || s.sensorInstanceId === instance)
-    .filter((s) => wanted.length === 0 || wanted.includes(s.state));
+  const scans: ScanRecord[] = [];
+  for (const s of ctx.store.ofSensor(call.sensorId)) {
+    if (s.scanId !== '' && (!instance || s.sensorInstanceId === instance) && (wanted.length === 0 || wanted.includes(s.state))) scans.push(s);
+  }
   if (scans.length === 0) return reply(res, 204);
   if (ctx.settings.stateShape === 'scans') {
     return replyJson(res, 200, { scans: scans.map((s) => ({ scanId: s.scanId, state: s.state })) });
@@ -262,13 +261,13 @@ async function deleteOne(_req: IncomingMessage, res: ServerResponse, ctx: ApiCon
 
 async function deleteAll(_req: IncomingMessage, res: ServerResponse, ctx: ApiContext, call: ApiCall): Promise<void> {
   const instance = call.query.get('sensorInstanceId');
-  const scans = ctx.store.all().filter((s) => s.sensorId === call.sensorId && (!instance || s.sensorInstanceId === instance));
+  const scans = [...ctx.store.ofSensor(call.sensorId)].filter((s) => !instance || s.sensorInstanceId === instance);
   await removeScans(ctx, scans);
   reply(res, 200, 'OK');
 }
 
 async function removeScans(ctx: ApiContext, scans: ScanRecord[]): Promise<void> {
-  await ctx.store.remove(scans);
+  ctx.store.remove(scans);
   await discard(ctx, scans);
   ctx.counters.deleteRequests++;
   ctx.counters.scansDeleted += scans.length;

@@ -237,7 +237,7 @@ async function start(options: ResolvedOptions, dataDir: string, objectsDir: stri
         server.closeAllConnections();
         await scheduler.close();
         await closed;
-        await store.flush();
+        await store.close();
         await unlock();
         logger.info('emulator.stop', t('KATA emulator stopped.'));
       })();

@@ -87,7 +87,7 @@ export class VerdictScheduler {
     delete scan.objectFile;
     const byTechnology = new Map<Technology, string[]>();
     for (const threat of verdict.threats) byTechnology.set(threat.technology, [...(byTechnology.get(threat.technology) ?? []), threat.name]);
-    const alerts = this.store.addAlerts(
+    this.store.addAlerts(
       [...byTechnology].map(([technology, threats]) => ({
         sensorId: scan.sensorId,
         sensorInstanceId: scan.sensorInstanceId,
@@ -103,7 +103,7 @@ export class VerdictScheduler {
         threats,
       })),
     );
-    await Promise.all([this.store.update(), alerts]);
+    this.store.update(scan);
     // Only now: a crash before this point must still find the content after a restart.
     if (objectFile) await unlink(join(this.objectsDir, objectFile)).catch(() => undefined);
     this.logger.info('emulator.verdict', t('Verdict: {0}', verdict.state), {

@@ -299,8 +299,10 @@ test('detects: alert fields, detect_type, limit, and a cursor that does not repe
 test('the KDS-TEST-SLOW marker keeps a scan processing ten times the verdict delay', async () => {
   const sensor = await approvedSensor('slow-sensor');
   assert.equal((await postScan(emu, alice, sensor, { scanId: 'slow', content: 'KDS-TEST-SLOW please' })).status, 200);
-  const saved = JSON.parse(await readFile(join(dataDir, 'scans.json'), 'utf8')) as { scans: Array<{ scanId: string; dueAt: number; submittedAt: string }> };
-  const scan = saved.scans.find((s) => s.scanId === 'slow')!;
+  // The store's journal has the record, written before the 200.
+  const journal = (await readdir(dataDir)).find((n) => /^store-\d+\.log$/.test(n))!;
+  const entries = (await readFile(join(dataDir, journal), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { put?: { scanId: string; dueAt: number; submittedAt: string } });
+  const scan = entries.find((e) => e.put?.scanId === 'slow')!.put!;
   assert.equal(scan.dueAt - Date.parse(scan.submittedAt), DELAY * 10);
   assert.equal(await finalState(emu, alice, sensor, 'slow'), 'not detected');
 });
