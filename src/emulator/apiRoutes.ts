@@ -73,14 +73,14 @@ export async function handleApi(req: IncomingMessage, res: ServerResponse, ctx: 
   if (!m || !sensorId) return reply(res, 404, 'Not found');
 
   // KATA identifies an external system by its certificate, so none means not authorised.
-  const cert = (req.socket as TLSSocket).getPeerCertificate?.();
-  if (!cert || !cert.raw) {
+  const peer = peerOf(req.socket as TLSSocket);
+  if (!peer) {
     ctx.logger.warn('emulator.auth', t('Request without a client certificate refused.'), { sensorId, remoteAddress: req.socket.remoteAddress });
     return reply(res, 401, 'Authorization required');
   }
-  const fingerprint = cert.fingerprint256;
+  const { fingerprint } = peer;
   const { state, created } = await ctx.registry.check(sensorId, fingerprint, {
-    subject: typeof cert.subject?.CN === 'string' ? cert.subject.CN : '',
+    subject: peer.subject,
     remoteAddress: req.socket.remoteAddress ?? '',
     autoApprove: ctx.settings.autoApprove,
   });
@@ -111,6 +111,28 @@ export async function handleApi(req: IncomingMessage, res: ServerResponse, ctx: 
   const handler = route[req.method ?? ''];
   if (!handler) return reply(res, 405, 'Method not allowed', { Allow: Object.keys(route).join(', ') });
   await handler(req, res, ctx, call);
+}
+
+interface Peer {
+  fingerprint: string;
+  subject: string;
+}
+
+const peers = new WeakMap<TLSSocket, Peer | null>();
+
+/**
+ * The client certificate of a keep-alive connection, decoded once per connection rather than
+ * per request (getPeerCertificate builds a new object with the whole parsed certificate).
+ */
+function peerOf(socket: TLSSocket): Peer | undefined {
+  let peer = peers.get(socket);
+  if (peer === undefined) {
+    const cert = socket.getPeerCertificate?.();
+    peer = cert && cert.raw ? { fingerprint: cert.fingerprint256, subject: typeof cert.subject?.CN === 'string' ? cert.subject.CN : '' } : null;
+    // Before the handshake finished there is nothing to remember.
+    if (socket.encrypted) peers.set(socket, peer);
+  }
+  return peer ?? undefined;
 }
 
 function routeOf(rest: string): Record<string, Handler> | undefined {
@@ -194,7 +216,9 @@ async function submit(req: IncomingMessage, res: ServerResponse, ctx: ApiContext
   if (replaced) await discard(ctx, [replaced]);
   ctx.scheduler.schedule(scan);
   counters.countUpload(content.sha256);
-  ctx.logger.info('emulator.scan', t('Object queued for scanning.'), {
+  // Debug: the verdict line that follows says the same and more; two lines an object would
+  // double what a busy emulator writes to the terminal.
+  ctx.logger.debug('emulator.scan', t('Object queued for scanning.'), {
     scanId,
     sensorId: call.sensorId,
     size: content.size,

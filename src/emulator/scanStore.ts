@@ -268,7 +268,7 @@ export class ScanStore {
     this.syncTimer ??= setTimeout(() => {
       this.syncTimer = undefined;
       void this.sync().catch(() => undefined);
-    }, SYNC_EVERY_MS);
+    }, SYNC_EVERY_MS).unref();
     if (!this.compacting && this.entries > COMPACT_AFTER + this.scans.size + this.alerts.length) {
       this.compacting = this.compact().finally(() => (this.compacting = undefined));
       this.compacting.catch(() => undefined);

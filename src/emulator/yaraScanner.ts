@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../common/log';
 import { t } from '../common/l10n';
@@ -33,6 +33,8 @@ function run(program: string, args: string[], signal?: AbortSignal): Promise<{ c
 export class YaraScanner {
   private available: Promise<boolean> | undefined;
   private lastError = '';
+  private rules: string[] = [];
+  private rulesStamp = '';
 
   constructor(
     readonly rulesDir: string,
@@ -55,18 +57,35 @@ export class YaraScanner {
     return this.available;
   }
 
-  private async ruleFiles(): Promise<string[]> {
+  /**
+   * The rule files, listed again only when the folder changed (a stat a scan instead of a
+   * readdir): with no rules, which is the usual case, YARA costs nothing per object.
+   */
+  private ruleFiles(): string[] {
+    let stamp: string;
     try {
-      const names = await readdir(this.rulesDir);
-      return names.filter((n) => /\.(yar|yara)$/i.test(n)).sort().map((n) => join(this.rulesDir, n));
+      const st = statSync(this.rulesDir);
+      stamp = `${st.ino}:${st.mtimeMs}:${st.ctimeMs}`;
     } catch {
       return [];
     }
+    if (stamp !== this.rulesStamp) {
+      try {
+        this.rules = readdirSync(this.rulesDir)
+          .filter((n) => /\.(yar|yara)$/i.test(n))
+          .sort()
+          .map((n) => join(this.rulesDir, n));
+        this.rulesStamp = stamp;
+      } catch {
+        return [];
+      }
+    }
+    return this.rules;
   }
 
   /** Names of the rules that match `file`; none when YARA is missing or the rules do not compile. */
   async scan(file: string, signal?: AbortSignal): Promise<string[]> {
-    const rules = await this.ruleFiles();
+    const rules = this.ruleFiles();
     if (rules.length === 0 || !(await this.isAvailable())) return [];
     // yara has no `--`; every path here is absolute, so none can be taken for an option.
     const r = await run(this.program, ['-w', '-N', '-a', String(SCAN_TIMEOUT_S), ...rules, file], signal);
