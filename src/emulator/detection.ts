@@ -72,6 +72,37 @@ export class DetectionEngine {
   }
 
   async examine(obj: StoredObject, signal?: AbortSignal): Promise<Verdict> {
+    return (await this.examineMany([obj], signal))[0]!;
+  }
+
+  /**
+   * Verdicts for a batch of objects, in order: each is checked on its own for the test
+   * markers, EICAR (plain and in ZIP) and the block list; YARA then runs once for all of them.
+   */
+  async examineMany(objs: StoredObject[], signal?: AbortSignal): Promise<Verdict[]> {
+    const verdicts: Array<Verdict | Threat[]> = [];
+    for (const obj of objs) verdicts.push(await this.examineOwn(obj, signal));
+    const forYara = objs.filter((_, i) => Array.isArray(verdicts[i]));
+    let yara: Map<string, string[] | ScanTimeoutError>;
+    try {
+      yara = await this.yara.scanMany(forYara.map((o) => o.path), signal);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      const timedOut = err instanceof ScanTimeoutError;
+      if (!timedOut) this.logger.error('emulator.detect', t('Scanning an object failed: {0}', (err as Error).message), { objects: forYara.length });
+      return verdicts.map((v) => (Array.isArray(v) ? { state: timedOut ? 'timeout' : 'error', threats: [] } : v));
+    }
+    return verdicts.map((v, i) => {
+      if (!Array.isArray(v)) return v;
+      const rules = yara.get(objs[i]!.path);
+      if (rules instanceof ScanTimeoutError) return { state: 'timeout', threats: [] };
+      const threats = [...v, ...(rules ?? []).map((rule) => ({ name: threatNames.yaraPrefix + rule, technology: 'yara' as const }))];
+      return { state: threats.length ? 'detect' : 'not detected', threats };
+    });
+  }
+
+  /** The final verdict, or the threats found so far when YARA still has to look. */
+  private async examineOwn(obj: StoredObject, signal?: AbortSignal): Promise<Verdict | Threat[]> {
     try {
       // A small object is read whole, once, synchronously (microseconds from the page cache,
       // no thread-pool trips); a big one only as far as its head, unless it is a ZIP.
@@ -88,12 +119,8 @@ export class DetectionEngine {
         if (findEicarInZip(small ?? (await readFile(obj.path))) !== undefined) threats.push({ name: threatNames.eicar, technology: 'am' });
       }
       if (this.blocklist.has(obj.sha256)) threats.push({ name: threatNames.blocklist, technology: 'am' });
-      for (const rule of await this.yara.scan(obj.path, signal)) {
-        threats.push({ name: threatNames.yaraPrefix + rule, technology: 'yara' });
-      }
-      return { state: threats.length ? 'detect' : 'not detected', threats };
+      return threats;
     } catch (err) {
-      if (err instanceof ScanTimeoutError) return { state: 'timeout', threats: [] };
       if (signal?.aborted) throw err;
       this.logger.error('emulator.detect', t('Scanning an object failed: {0}', (err as Error).message), { sha256: obj.sha256 });
       return { state: 'error', threats: [] };
