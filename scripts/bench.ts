@@ -9,6 +9,8 @@
  *   KDS_BENCH_SOAK_S=60    the memory soak (default 300 s)
  *   KDS_BENCH_LATENCY_S=20 how long files arrive at 50/s (default 20 s)
  *   KDS_BENCH_ONLY=targets|other   one half only
+ *   KDS_BENCH_TARGETS=small,faults  only these targets (small 1mib 20mib latency faults upload startup waiting)
+ *   KDS_BENCH_RUN_TIMEOUT_S=150     longest one engine run may take before its target is ✗
  *   KDS_BENCH_NO_DOCS=1    do not rewrite docs/benchmarks.md
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,7 +36,7 @@ function row(what: string, value: string): void {
   log(`  ${what.padEnd(58)} ${value}`);
 }
 
-function benchJournal(): void {
+async function benchJournal(): Promise<void> {
   log("\nJournal (every append is written and fdatasync'ed)");
   const sites: Array<[string, string]> = [[tmpdir(), 'state_dir on the root file system']];
   if (process.platform === 'linux') sites.push(['/dev/shm', 'state_dir on tmpfs (no disk)']);
@@ -47,10 +49,12 @@ function benchJournal(): void {
       const t0 = process.hrtime.bigint();
       for (let n = 0; Date.now() < until; n++) {
         const scanId = `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
-        j.intent({ scanId, name: `file-${n}.bin`, size: 65536, mtimeMs: 1_700_000_000_000 + n, ino: n });
-        j.submitted(scanId, 'a'.repeat(64));
-        j.verdict(scanId, 'not detected', 'out');
-        j.done(scanId, 'routed');
+        // Awaited one by one: each append durable before the next (a promise on the engine
+        // branch's group-committing journal, an entry written synchronously before it).
+        await j.intent({ scanId, name: `file-${n}.bin`, size: 65536, mtimeMs: 1_700_000_000_000 + n, ino: n });
+        await j.submitted(scanId, 'a'.repeat(64));
+        await j.verdict(scanId, 'not detected', 'out');
+        await j.done(scanId, 'routed');
         appends += 4;
       }
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -99,7 +103,7 @@ async function main(): Promise<void> {
   const header = `node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / MB / 1024).toFixed(0)} GiB RAM, load average ${loadavg()[0]!.toFixed(1)} at start, ${new Date().toISOString().slice(0, 16)}Z${quick ? ', QUICK' : ''}, soak ${soakS} s`;
   log(`KDS benchmarks: ${header}`);
   if (only !== 'targets') {
-    benchJournal();
+    await benchJournal();
     log('\nExtension views, 10 000 files');
     for (const r of await benchViewModel10k()) row(r.name, r.value);
     log('\nVerdicts panel, 100 000 rows');
@@ -107,7 +111,15 @@ async function main(): Promise<void> {
     log('\nICAP log viewer, 200 MB log');
     for (const r of await benchIcapLog200m()) row(r.name, r.value);
   }
-  const results = only === 'other' ? [] : await runTargets({ quick, soakS, latencyS, log, info: row });
+  const results = only === 'other' ? [] : await runTargets({
+        quick,
+        soakS,
+        latencyS,
+        runTimeoutS: Number(process.env.KDS_BENCH_RUN_TIMEOUT_S ?? 150),
+        only: (process.env.KDS_BENCH_TARGETS ?? '').split(',').filter(Boolean),
+        log,
+        info: row,
+      });
   if (process.env.KDS_BENCH_NO_DOCS !== '1' && results.length) writeDocs(header, results);
   log(`\nTargets (issue 12), ${((Date.now() - started) / 1000).toFixed(0)} s in all, load average now ${loadavg()[0]!.toFixed(1)}`);
   for (const line of targetLines(results)) log(line);

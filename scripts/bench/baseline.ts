@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeliveryWatcher } from './deliveries';
-import { waitUntil } from './kdsProcess';
+import { trackChild, waitUntil } from './kdsProcess';
 
 const script = join(__dirname, 'demoBaseline.mjs');
 
@@ -38,6 +38,7 @@ export async function runBaseline(site: BaselineSite, opts: { prefix: string; co
   const watcher = new DeliveryWatcher(site.dirs, opts.prefix);
   const t0 = Date.now();
   const child = spawn(process.execPath, [script, confPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  trackChild(child);
   let stderr = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (s: string) => (stderr = (stderr + s).slice(-4000)));

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { waitUntil } from './kdsProcess';
+import { trackChild, waitUntil } from './kdsProcess';
 
 const kdsBin = join(__dirname, '..', '..', 'bin', 'kds.js');
 
@@ -31,6 +31,7 @@ export class EmulatorProcess {
     if (settings.maxProcessing) args.push('--max-processing', String(settings.maxProcessing));
     if (settings.faults) args.push('--faults', settings.faults);
     this.child = spawn(process.execPath, [...(settings.nodeArgs ?? []), kdsBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    trackChild(this.child);
     this.child.stdout!.setEncoding('utf8');
     let out = '';
     this.child.stdout!.on('data', (s: string) => {

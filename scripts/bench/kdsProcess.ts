@@ -42,6 +42,7 @@ export class KdsProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, KDS_BENCH_PROBE_MS: String(probeMs) },
     });
+    trackChild(this.child);
     let buf = '';
     this.child.stdout!.setEncoding('utf8');
     this.child.stdout!.on('data', (s: string) => {
@@ -138,6 +139,35 @@ export class KdsProcess {
 }
 
 const clockTicks = 100; // USER_HZ on Linux
+
+const children = new Set<ChildProcess>();
+const cleanups = new Set<() => void>();
+let handlersInstalled = false;
+
+/** Kills the bench's child processes (and removes registered folders) when the bench is interrupted or exits. */
+export function trackChild(child: ChildProcess, cleanup?: () => void): void {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  if (cleanup) cleanups.add(cleanup);
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  const killAll = () => {
+    for (const c of children) c.kill('SIGKILL');
+    for (const f of cleanups) f();
+  };
+  process.once('exit', killAll);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      killAll();
+      process.exit(130);
+    });
+  }
+}
+
+/** Registers a folder to remove if the bench is interrupted. */
+export function removeOnInterrupt(dir: string): void {
+  cleanups.add(() => rmSync(dir, { recursive: true, force: true }));
+}
 
 export interface BenchSite {
   root: string;

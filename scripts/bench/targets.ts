@@ -15,7 +15,7 @@ import { clientCertFiles, engineConfig } from '../../test/helpers/engineConfig';
 import { runBaseline } from './baseline';
 import { DeliveryWatcher } from './deliveries';
 import { EmulatorProcess } from './emulatorProcess';
-import { KdsProcess, percentile, sleep, waitUntil } from './kdsProcess';
+import { KdsProcess, percentile, removeOnInterrupt, sleep, waitUntil } from './kdsProcess';
 import { startNullKata } from './nullKata';
 
 export interface TargetResult {
@@ -36,6 +36,10 @@ export interface TargetOptions {
   soakS: number;
   latencyS: number;
   log: (line: string) => void;
+  /** The longest one engine run may take before its target is reported as not met. */
+  runTimeoutS: number;
+  /** Only these targets (keys of `targets` below), for development; all when empty. */
+  only: string[];
   /** A figure without a target, for the "other figures" table. */
   info: (what: string, value: string) => void;
 }
@@ -59,6 +63,8 @@ async function makeSite(opts: { autoApprove?: boolean; faults?: string } = {}): 
   const outRoot = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/kds-bench-') : root;
   const dirs = { in: join(root, 'in'), out: join(outRoot, 'out'), qrnt: join(outRoot, 'qrnt'), state: join(root, 'state'), staging: join(root, 'staging') };
   for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
+  removeOnInterrupt(root);
+  removeOnInterrupt(outRoot);
   const emulator = await EmulatorProcess.start({
     dataDir: join(root, 'kata'),
     verdictDelayMs: VERDICT_MS,
@@ -135,20 +141,49 @@ function vmRss(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
 const fmtMiB = (bytes: number) => `${(bytes / MB).toFixed(0)} MiB`;
 
 /** Runs `kds run` on files already waiting in input until `count` of them (named `prefix…`) are delivered; time from the spawn. */
-async function kdsMoves(site: Site, prefix: string, count: number, timeoutMs: number): Promise<{ wallS: number; watcher: DeliveryWatcher; proc: KdsProcess; delivered: number }> {
+interface Moved {
+  /** Seconds from the spawn to the last delivery (or to the give-up time when incomplete). */
+  wallS: number;
+  /** The same from the engine's "started" line. */
+  fromReadyS: number;
+  delivered: number;
+  /** Every file delivered within the run's time limit. */
+  complete: boolean;
+  watcher: DeliveryWatcher;
+  proc: KdsProcess;
+}
+
+/**
+ * Runs `kds run` on files already waiting in input until `count` of them (named `prefix…`)
+ * are delivered, or `timeoutMs` passed: then the figure is what was delivered by then, and
+ * the target is not met. A crash of the engine throws.
+ */
+async function kdsMoves(site: Site, prefix: string, count: number, timeoutMs: number): Promise<Moved> {
   const watcher = new DeliveryWatcher(site.dirs, prefix);
   const t0 = Date.now();
   const proc = await site.startKds();
+  let complete = true;
   try {
     await waitUntil(`kds run to deliver ${count} files`, () => (proc.assertAlive(), watcher.count >= count), timeoutMs);
   } catch (err) {
-    watcher.sweep();
-    watcher.close();
-    throw Object.assign(err as Error, { delivered: watcher.count });
+    if (!/timed out/.test((err as Error).message)) {
+      watcher.close();
+      throw err;
+    }
+    complete = false;
   }
+  const endedAt = Date.now();
   watcher.sweep();
   watcher.close();
-  return { wallS: (watcher.lastAt() - t0) / 1000, watcher, proc, delivered: watcher.count };
+  const started = proc.log().find((l) => l.event === 'started');
+  const readyAt = started ? Date.parse(started.time) : t0;
+  const end = complete ? watcher.lastAt() : endedAt;
+  return { wallS: (end - t0) / 1000, fromReadyS: (end - readyAt) / 1000, delivered: watcher.count, complete, watcher, proc };
+}
+
+/** "N of M in S s" when a run gave up, for the figure column. */
+function partial(r: Moved, count: number): string {
+  return r.complete ? '' : ` (gave up: ${r.delivered} of ${count} in ${r.wallS.toFixed(0)} s)`;
 }
 
 /** Throughput of small files: KDS and the demo's loop, in turn, against the same `kds emulate`. */
@@ -178,23 +213,26 @@ async function smallFiles(o: TargetOptions, results: TargetResult[]): Promise<nu
     const expected = new Map(Array.from({ length: count }, (_, i) => [`k-${i}.bin`, 'out' as const]));
     let kdsRate = 0;
     let detail = '';
+    let complete = false;
     try {
       const cpu0 = site.emulator.cpuMs();
-      const r = await kdsMoves(site, 'k-', count, 600_000);
-      kdsRate = count / r.wallS;
+      const r = await kdsMoves(site, 'k-', count, o.runTimeoutS * 1000);
+      kdsRate = r.delivered / r.wallS;
       const check = checkRouting(site, r.watcher, expected);
-      detail = `${r.wallS.toFixed(2)} s; emulator CPU ${((site.emulator.cpuMs() - cpu0) / 1000).toFixed(1)} s; misrouted ${check.misrouted}, duplicated ${check.duplicated}, missing ${check.missing}`;
+      detail = `${r.wallS.toFixed(2)} s; emulator CPU ${((site.emulator.cpuMs() - cpu0) / 1000).toFixed(1)} s; misrouted ${check.misrouted}, duplicated ${check.duplicated}, missing ${check.missing}${partial(r, count)}`;
       o.log(`  kds run: ${kdsRate.toFixed(0)} files/s (${detail})`);
+      complete = r.complete;
     } catch (err) {
       detail = (err as Error).message;
       o.log(`  kds run: ${detail}`);
     }
-    results.push({ name: `throughput ${count} × 1 KiB (files/s)`, figure: kdsRate ? kdsRate.toFixed(0) : `failed: ${detail}`, target: '≥ 600', met: kdsRate >= 600 });
+    const gaveUp = complete ? '' : ` (${detail.slice(detail.indexOf('gave up'))}`;
+    results.push({ name: `throughput ${count} × 1 KiB (files/s)`, figure: kdsRate ? `${kdsRate.toFixed(0)}${gaveUp}` : `failed: ${detail}`, target: '≥ 600', met: complete && kdsRate >= 600 });
     results.push({
       name: 'throughput vs the demo loop, same run (headline)',
       figure: kdsRate ? `${(kdsRate / baseRate).toFixed(2)}× (${kdsRate.toFixed(0)} vs ${baseRate.toFixed(0)} files/s)` : 'failed',
       target: '≥ 2.5×',
-      met: kdsRate / baseRate >= 2.5,
+      met: complete && kdsRate / baseRate >= 2.5,
     });
     return kdsRate || undefined;
   } finally {
@@ -243,16 +281,20 @@ async function bigFiles(o: TargetOptions, results: TargetResult[], count: number
     for (const n of names) renameSync(join(site.dirs.staging, n), join(site.dirs.in, n));
     let rate = 0;
     let detail = '';
+    let complete = false;
     try {
-      const r = await kdsMoves(site, prefix, count, 900_000);
-      rate = (count * sizeMiB) / r.wallS;
-      detail = `${rate.toFixed(0)} MiB/s = ${(rate / reference).toFixed(2)} of ${reference.toFixed(0)} MiB/s`;
-      o.log(`  kds run: ${detail} (${r.wallS.toFixed(1)} s from start)`);
+      const r = await kdsMoves(site, prefix, count, o.runTimeoutS * 1000);
+      // From the engine's "started" line (process start-up is not part of moving bytes; the
+      // stability wait, the verdict delay and the polls are).
+      rate = (r.delivered * sizeMiB) / r.fromReadyS;
+      complete = r.complete;
+      detail = `${rate.toFixed(0)} MiB/s = ${(rate / reference).toFixed(2)} of ${reference.toFixed(0)} MiB/s${partial(r, count)}`;
+      o.log(`  kds run: ${detail} (${r.fromReadyS.toFixed(1)} s from "started", ${r.wallS.toFixed(1)} s from spawn)`);
     } catch (err) {
       detail = `failed: ${(err as Error).message}`;
       o.log(`  kds run: ${detail}`);
     }
-    results.push({ name: `throughput ${count} × ${sizeMiB} MiB (share of copy+hash speed)`, figure: detail, target: '≥ 0.50 (within 2×)', met: rate > 0 && rate >= reference / 2 });
+    results.push({ name: `throughput ${count} × ${sizeMiB} MiB (share of copy+hash speed)`, figure: detail, target: '≥ 0.50 (within 2×)', met: complete && rate >= reference / 2 });
   } finally {
     await site.close();
   }
@@ -384,9 +426,9 @@ async function faults(o: TargetOptions, results: TargetResult[], faultFree: numb
     let failure = '';
     const watcher = new DeliveryWatcher(site.dirs, 'f-');
     try {
-      const r = await kdsMoves(site, 'f-', count, 600_000);
-      rate = count / r.wallS;
-      r.watcher.close();
+      const r = await kdsMoves(site, 'f-', count, o.runTimeoutS * 1000);
+      rate = r.delivered / r.wallS;
+      if (!r.complete) failure = partial(r, count).trim();
       await sleep(2000); // a duplicate would show up after the last first delivery
     } catch (err) {
       failure = (err as Error).message;
@@ -397,14 +439,14 @@ async function faults(o: TargetOptions, results: TargetResult[], faultFree: numb
     o.log(`  ${rate.toFixed(0)} files/s; missing ${check.missing}, misrouted ${check.misrouted}, duplicated ${check.duplicated}, still in input ${check.leftInInput}, unexpected ${check.extra}${failure ? `; ${failure}` : ''}`);
     results.push({
       name: 'throughput under faults vs fault-free',
-      figure: faultFree ? `${(rate / faultFree).toFixed(2)} (${rate.toFixed(0)} vs ${faultFree.toFixed(0)} files/s)` : `${rate.toFixed(0)} files/s, no fault-free figure`,
+      figure: `${faultFree ? `${(rate / faultFree).toFixed(2)} (${rate.toFixed(0)} vs ${faultFree.toFixed(0)} files/s)` : `${rate.toFixed(0)} files/s, no fault-free figure`}${failure ? ` ${failure}` : ''}`,
       target: '≥ 0.50',
-      met: !!faultFree && rate >= faultFree / 2,
+      met: !failure && !!faultFree && rate >= faultFree / 2,
     });
     const clean = check.missing + check.misrouted + check.duplicated + check.extra === 0;
     results.push({
       name: 'under faults: every file exactly once, right folder',
-      figure: `misrouted ${check.misrouted}, duplicated ${check.duplicated}, missing ${check.missing}, unexpected ${check.extra}`,
+      figure: `misrouted ${check.misrouted}, duplicated ${check.duplicated}, missing ${check.missing}, unexpected ${check.extra}${failure ? ` ${failure}` : ''}`,
       target: 'all 0',
       met: clean && !failure,
     });
@@ -420,14 +462,24 @@ async function startup(o: TargetOptions, results: TargetResult[]): Promise<void>
   const site = await makeSite();
   try {
     const j = Journal.open(site.dirs.state);
+    // The appends return promises on the engine branch (group commit) and entries on older
+    // code; awaiting them in batches works for both.
+    let pending: unknown[] = [];
     for (let n = 0; n < scans; n++) {
       const scanId = randomUUID();
-      j.intent({ scanId, name: `old-${n}.bin`, size: 1024, mtimeMs: 1_700_000_000_000 + n, ino: n + 1 });
-      j.submitted(scanId, createHash('sha256').update(String(n)).digest('hex'));
-      j.verdict(scanId, 'not detected', 'out');
-      j.placed(scanId, join(site.dirs.out, `old-${n}.bin`));
-      j.done(scanId, 'routed');
+      pending.push(
+        j.intent({ scanId, name: `old-${n}.bin`, size: 1024, mtimeMs: 1_700_000_000_000 + n, ino: n + 1 }),
+        j.submitted(scanId, createHash('sha256').update(String(n)).digest('hex')),
+        j.verdict(scanId, 'not detected', 'out'),
+        j.placed(scanId, join(site.dirs.out, `old-${n}.bin`)),
+        j.done(scanId, 'routed'),
+      );
+      if (pending.length >= 2000) {
+        await Promise.all(pending);
+        pending = [];
+      }
     }
+    await Promise.all(pending);
     j.close();
     const journalBytes = () => readdirSync(site.dirs.state).filter((n) => n.startsWith('journal')).reduce((sum, n) => sum + statSync(join(site.dirs.state, n)).size, 0);
     const before = journalBytes();
@@ -457,13 +509,16 @@ export async function runTargets(o: TargetOptions): Promise<TargetResult[]> {
     }
   };
   let faultFree: number | undefined;
-  await guard('throughput 1 KiB', async () => (faultFree = await smallFiles(o, results)));
-  await guard('throughput 1 MiB', () => bigFiles(o, results, o.quick ? 100 : 1000, 1));
-  await guard('throughput 20 MiB', () => bigFiles(o, results, o.quick ? 5 : 20, 20));
-  await guard('latency', () => latency(o, results));
-  await guard('faults', () => faults(o, results, faultFree));
-  await guard('100 MB upload', () => bigUpload(o, results));
-  await guard('start-up', () => startup(o, results));
-  await guard('100 000 waiting files', () => waitingFiles(o, results));
+  const targets: Array<[string, () => Promise<unknown>]> = [
+    ['small', async () => (faultFree = await smallFiles(o, results))],
+    ['1mib', () => bigFiles(o, results, o.quick ? 100 : 1000, 1)],
+    ['20mib', () => bigFiles(o, results, o.quick ? 5 : 20, 20)],
+    ['latency', () => latency(o, results)],
+    ['faults', () => faults(o, results, faultFree)],
+    ['upload', () => bigUpload(o, results)],
+    ['startup', () => startup(o, results)],
+    ['waiting', () => waitingFiles(o, results)],
+  ];
+  for (const [key, fn] of targets) if (o.only.length === 0 || o.only.includes(key)) await guard(key, fn);
   return results;
 }
