@@ -39,6 +39,9 @@ export interface ApiContext {
   version: string;
 }
 
+/** Objects up to this size are kept in the scan record (and its journal line), not in a file. */
+const INLINE_MAX = 16 * 1024;
+
 /** The form framing around the content; a Content-Length beyond max + this is refused unread. */
 const MULTIPART_OVERHEAD = 64 * 1024;
 /** The documentation asks for no spaces or special characters; dashes are common in the field. */
@@ -167,7 +170,7 @@ async function submit(req: IncomingMessage, res: ServerResponse, ctx: ApiContext
   counters.uploadsInFlight++;
   let upload;
   try {
-    upload = await receiveUpload(req, { dir: ctx.objectsDir, maxObjectSize: settings.maxObjectSize });
+    upload = await receiveUpload(req, { dir: ctx.objectsDir, maxObjectSize: settings.maxObjectSize, inlineMax: INLINE_MAX });
   } catch (err) {
     if (err instanceof UploadError) return reply(res, err.status, err.message);
     // The client went away mid-upload, or the disk failed.
@@ -179,7 +182,7 @@ async function submit(req: IncomingMessage, res: ServerResponse, ctx: ApiContext
 
   const { fields, content } = upload;
   const refuse = async (message: string) => {
-    await unlink(content.path).catch(() => undefined);
+    if (content.path) await unlink(content.path).catch(() => undefined);
     reply(res, 400, message);
   };
   const objectType = fields.get('objectType');
@@ -203,7 +206,7 @@ async function submit(req: IncomingMessage, res: ServerResponse, ctx: ApiContext
     size: content.size,
     sha256: content.sha256,
     md5: content.md5,
-    objectFile: basename(content.path),
+    ...(content.data ? { inline: content.data.toString('base64') } : { objectFile: basename(content.path) }),
     threats: [],
   };
   let replaced: ScanRecord | undefined;

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../common/log';
@@ -50,6 +50,8 @@ export function testMarkerOf(head: Uint8Array): TestMarker | undefined {
 
 export interface StoredObject {
   path: string;
+  /** The content itself, for an object kept in memory (then `path` is only used for YARA). */
+  data?: Buffer;
   size: number;
   sha256: string;
 }
@@ -84,13 +86,18 @@ export class DetectionEngine {
     for (const obj of objs) verdicts.push(await this.examineOwn(obj, signal));
     const forYara = objs.filter((_, i) => Array.isArray(verdicts[i]));
     let yara: Map<string, string[] | ScanTimeoutError>;
+    // yara reads files: objects kept in memory get one for the run, only when there are rules.
+    const written = this.yara.hasRules() ? forYara.filter((o) => o.data) : [];
     try {
+      for (const o of written) writeFileSync(o.path, o.data!, { flag: 'wx', mode: 0o600 });
       yara = await this.yara.scanMany(forYara.map((o) => o.path), signal);
     } catch (err) {
       if (signal?.aborted) throw err;
       const timedOut = err instanceof ScanTimeoutError;
       if (!timedOut) this.logger.error('emulator.detect', t('Scanning an object failed: {0}', (err as Error).message), { objects: forYara.length });
       return verdicts.map((v) => (Array.isArray(v) ? { state: timedOut ? 'timeout' : 'error', threats: [] } : v));
+    } finally {
+      for (const o of written) rmSync(o.path, { force: true });
     }
     return verdicts.map((v, i) => {
       if (!Array.isArray(v)) return v;
@@ -106,7 +113,7 @@ export class DetectionEngine {
     try {
       // A small object is read whole, once, synchronously (microseconds from the page cache,
       // no thread-pool trips); a big one only as far as its head, unless it is a ZIP.
-      const small = obj.size <= SMALL_READ ? readFileSync(obj.path) : undefined;
+      const small = obj.data ?? (obj.size <= SMALL_READ ? readFileSync(obj.path) : undefined);
       const head = small ? small.subarray(0, HEAD_BYTES) : await readHead(obj.path, HEAD_BYTES);
       const marker = testMarkerOf(head);
       if (marker === 'error') return { state: 'error', threats: [] };

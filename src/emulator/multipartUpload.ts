@@ -9,8 +9,10 @@ import { pipeline } from 'node:stream/promises';
 import { HEAD_BYTES } from './detection';
 
 export interface SavedContent {
-  /** Where the bytes are now; the caller owns the file (and must delete it on failure). */
+  /** Where the bytes are now; the caller owns the file (and must delete it on failure). '' when `data` holds them. */
   path: string;
+  /** The bytes of an object of at most `inlineMax`, kept in memory instead of a file. */
+  data?: Buffer;
   fileName: string;
   size: number;
   sha256: string;
@@ -39,7 +41,7 @@ export class UploadError extends Error {
  * The whole body is read even when it turns out too large, so the client gets to see the 413
  * instead of a broken pipe.
  */
-export async function receiveUpload(req: IncomingMessage, opts: { dir: string; maxObjectSize: number }): Promise<ReceivedUpload> {
+export async function receiveUpload(req: IncomingMessage, opts: { dir: string; maxObjectSize: number; inlineMax?: number }): Promise<ReceivedUpload> {
   let bb: busboy.Busboy;
   try {
     bb = busboy({
@@ -69,7 +71,7 @@ export async function receiveUpload(req: IncomingMessage, opts: { dir: string; m
       return;
     }
     stream.once('limit', () => (truncated = true));
-    saving = saveContent(stream, path, info.filename ?? '');
+    saving = saveContent(stream, path, info.filename ?? '', opts.inlineMax ?? 0);
     // A failed write (disk full) leaves the part unread and busboy waiting for it forever.
     saving.catch((err: Error) => {
       saveError = err;
@@ -113,7 +115,7 @@ export async function receiveUpload(req: IncomingMessage, opts: { dir: string; m
  */
 const SMALL_OBJECT = 256 * 1024;
 
-async function saveContent(stream: Readable, path: string, fileName: string): Promise<SavedContent> {
+async function saveContent(stream: Readable, path: string, fileName: string, inlineMax: number): Promise<SavedContent> {
   const sha256 = createHash('sha256');
   const md5 = createHash('md5');
   let pending: Buffer[] = [];
@@ -143,6 +145,9 @@ async function saveContent(stream: Readable, path: string, fileName: string): Pr
     if (!fh) {
       const all = Buffer.concat(pending);
       head = all.subarray(0, HEAD_BYTES);
+      if (all.length <= inlineMax) {
+        return { path: '', data: all, fileName, size, sha256: sha256.digest('hex'), md5: md5.digest('hex'), head: Buffer.from(head) };
+      }
       // Synchronous: a few microseconds for a small file in the page cache, no thread-pool trips.
       writeFileSync(path, all, { flag: 'wx', mode: 0o600 });
     }

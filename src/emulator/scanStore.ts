@@ -27,6 +27,12 @@ export interface ScanRecord {
   md5: string;
   /** The content, in the objects folder, kept only while the scan is processing. */
   objectFile?: string;
+  /**
+   * Instead of objectFile for a small object: its content, base64, kept only while the scan is
+   * processing. It saves creating, reading and deleting a file per object, and travels in the
+   * journal line that records the scan, so it survives a restart the same way.
+   */
+  inline?: string;
   threats: Threat[];
 }
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../common/log';
@@ -77,9 +78,13 @@ export class VerdictScheduler {
   }
 
   private async finish(batch: ScanRecord[]): Promise<void> {
-    const withObject = batch.filter((s) => s.objectFile);
+    const withObject = batch.filter((s) => s.objectFile || s.inline !== undefined);
     const examined = await this.engine.examineMany(
-      withObject.map((s) => ({ path: join(this.objectsDir, s.objectFile!), size: s.size, sha256: s.sha256 })),
+      withObject.map((s) =>
+        s.objectFile
+          ? { path: join(this.objectsDir, s.objectFile), size: s.size, sha256: s.sha256 }
+          : { path: join(this.objectsDir, `${s.sha256}-${randomUUID()}.inline`), data: Buffer.from(s.inline!, 'base64'), size: s.size, sha256: s.sha256 },
+      ),
       this.abort.signal,
     );
     const verdicts = new Map(withObject.map((s, i) => [s, examined[i]!]));
@@ -95,6 +100,7 @@ export class VerdictScheduler {
     scan.threats = verdict.threats;
     scan.finishedAt = new Date().toISOString();
     delete scan.objectFile;
+    delete scan.inline;
     const byTechnology = new Map<Technology, string[]>();
     for (const threat of verdict.threats) byTechnology.set(threat.technology, [...(byTechnology.get(threat.technology) ?? []), threat.name]);
     this.store.addAlerts(
@@ -115,7 +121,8 @@ export class VerdictScheduler {
     );
     this.store.update(scan);
     // Only now: a crash before this point must still find the content after a restart.
-    if (objectFile) await unlink(join(this.objectsDir, objectFile)).catch(() => undefined);
+    // Not awaited: the next verdict of the batch need not wait for the file system.
+    if (objectFile) void unlink(join(this.objectsDir, objectFile)).catch(() => undefined);
     this.logger.info('emulator.verdict', t('Verdict: {0}', verdict.state), {
       scanId: scan.scanId,
       state: verdict.state,

@@ -59,6 +59,11 @@ export class YaraScanner {
     return this.available;
   }
 
+  /** True when rule files exist (the program may still be missing). */
+  hasRules(): boolean {
+    return this.ruleFiles().length > 0;
+  }
+
   /**
    * The rule files, listed again only when the folder changed (a stat a scan instead of a
    * readdir): with no rules, which is the usual case, YARA costs nothing per object.

@@ -375,16 +375,22 @@ test('restart: approvals, results and alerts persist; a scan processing at shutd
   assert.equal(second.adminPassword, password);
   assert.equal((await postScan(second, client, 'r', { scanId: 'pending', content: EICAR })).status, 200);
   assert.equal(second.stats().scans.find((s) => s.scanId === 'pending')!.state, 'processing');
+  // A small object is kept in its scan record, a bigger one in a file: both must survive.
+  const big = Buffer.alloc(40 * 1024, 'x');
+  assert.equal((await postScan(second, client, 'r', { scanId: 'pending-big', content: big })).status, 200);
+  assert.equal((await readdir(join(dir, 'objects'))).length, 1);
   await second.close();
 
   const third = await startEmulator({ dataDir: dir, port: 0, verdictDelayMs: 10 });
   try {
     assert.equal(await finalState(third, client, 'r', 'pending'), 'detect');
+    assert.equal(await finalState(third, client, 'r', 'pending-big'), 'not detected');
     assert.equal(await finalState(third, client, 'r', 'done'), 'detect');
     const systems = await third.systems();
     assert.equal(systems.find((s) => s.sensorId === 'r2')!.state, 'rejected');
     const r = await call(third, client.agent, 'GET', `${API}r/detects`);
     assert.equal((JSON.parse(r.text) as { detects: unknown[] }).detects.length, 2);
+    assert.equal(third.stats().scans.find((s) => s.scanId === 'pending-big')!.size, big.length);
     assert.equal(third.stats().postsAccepted, 0, 'stats count this instance only');
     // Contents are kept only while processing (deleted just after the verdict is saved).
     await waitFor('the stored object to be deleted', async () => ((await readdir(join(dir, 'objects'))).length === 0 ? true : undefined));
