@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { trackChild, waitUntil } from './kdsProcess';
 
@@ -23,14 +23,19 @@ export class EmulatorProcess {
   readonly child: ChildProcess;
   url = '';
   port = 0;
-  private stderr = '';
+  private readonly logPath: string;
 
   private constructor(readonly settings: EmulatorSettings) {
     const args = ['emulate', '--port', '0', '--data', settings.dataDir, '--verdict-delay-ms', String(settings.verdictDelayMs)];
     if (settings.autoApprove !== false) args.push('--auto-approve');
     if (settings.maxProcessing) args.push('--max-processing', String(settings.maxProcessing));
     if (settings.faults) args.push('--faults', settings.faults);
-    this.child = spawn(process.execPath, [...(settings.nodeArgs ?? []), kdsBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    mkdirSync(join(settings.dataDir, '..'), { recursive: true });
+    // Its log (a line a verdict) goes to a file: through a pipe, each line would wake the bench.
+    this.logPath = join(settings.dataDir, '..', `emulator-${Date.now()}.log`);
+    const logFd = openSync(this.logPath, 'a', 0o600);
+    this.child = spawn(process.execPath, [...(settings.nodeArgs ?? []), kdsBin, ...args], { stdio: ['ignore', 'pipe', logFd] });
+    closeSync(logFd);
     trackChild(this.child);
     this.child.stdout!.setEncoding('utf8');
     let out = '';
@@ -42,14 +47,12 @@ export class EmulatorProcess {
         this.port = Number(new URL(this.url).port);
       }
     });
-    this.child.stderr!.setEncoding('utf8');
-    this.child.stderr!.on('data', (s: string) => (this.stderr = (this.stderr + s).slice(-4000)));
   }
 
   static async start(settings: EmulatorSettings): Promise<EmulatorProcess> {
     const e = new EmulatorProcess(settings);
     await waitUntil('kds emulate to listen', () => {
-      if (e.child.exitCode !== null) throw new Error(`kds emulate exited: ${e.stderr}`);
+      if (e.child.exitCode !== null) throw new Error(`kds emulate exited: ${readFileSync(e.logPath, 'utf8').slice(-4000)}`);
       return e.url !== '';
     }, 30_000);
     return e;
