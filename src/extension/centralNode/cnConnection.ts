@@ -13,8 +13,8 @@ import { HostKeyChangedError, SshAuthError } from '../../ssh/sshErrors';
 import type { RemoteProcess, SshSession, SudoOption } from '../../ssh/sshSession';
 import type { HostKeyInfo, HostKeyPolicy, SshAuth, SshTarget } from '../../ssh/sshTarget';
 import type { RemoteWorkspace } from './activeEngine';
-import { threatsFromEvents } from './remoteThreats';
-import { type CnContext, execEventFileReader, fallbackEventFileReader, findEngine, readRemoteText, remoteIsRoot, remoteQuarantine, run, serviceArgv, writeRemoteText } from './cnOps';
+import { threatsFromEvents } from '../../centralNode/remoteThreats';
+import { type CnContext, execEventFileReader, fallbackEventFileReader, findEngine, readRemoteText, remoteIsRoot, remoteQuarantine, run, serviceArgv, writeRemoteText } from '../../centralNode/cnOps';
 
 export const defaultCnConfigPath = '/opt/kata-dir-scanner/kata_dir_scanner.conf';
 
