@@ -6,7 +6,8 @@ import { type RunningEmulator, startEmulator } from '../../src/emulator/server';
 import { clientCertFiles, engineConfig } from '../../test/helpers/engineConfig';
 
 export const projectRoot = join(__dirname, '..', '..');
-const kdsBin = join(projectRoot, 'bin', 'kds.js');
+/** KDS_BENCH_KDS: another build's bin/kds.js to measure (e.g. a branch's worktree); the emulator is always this tree's. */
+const kdsBin = process.env.KDS_BENCH_KDS || join(projectRoot, 'bin', 'kds.js');
 const probe = join(__dirname, 'memoryProbe.cjs');
 
 export interface LogLine {
