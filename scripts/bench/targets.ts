@@ -51,6 +51,8 @@ interface Site {
   confPath: string;
   logFile: string;
   startKds(): Promise<KdsProcess>;
+  /** Spawns `kds run` without waiting for its first log line. */
+  spawnKds(): KdsProcess;
   close(): Promise<void>;
 }
 
@@ -92,6 +94,10 @@ async function makeSite(opts: { autoApprove?: boolean; faults?: string } = {}): 
     emulator,
     confPath,
     logFile,
+    spawnKds() {
+      proc = new KdsProcess(confPath, logFile, 100);
+      return proc;
+    },
     async startKds() {
       proc = new KdsProcess(confPath, logFile, 100);
       // Generous: with 100 000 files in input an engine may take a while to say who it is.
@@ -351,7 +357,13 @@ async function waitingFiles(o: TargetOptions, results: TargetResult[]): Promise<
   try {
     const body = Buffer.alloc(1024, 0x61);
     for (let i = 0; i < count; i++) writeFileSync(join(site.dirs.in, `w-${String(i).padStart(6, '0')}.bin`), body);
-    const proc = await site.startKds();
+    // Not site.startKds(): an engine slow to start with this many files is still measured.
+    const proc = site.spawnKds();
+    const t0Start = Date.now();
+    let startNote = '';
+    await waitUntil('the "identity" line', () => (proc.assertAlive(), proc.count('identity') > 0), 120_000).catch(() => {
+      startNote = `; no "identity" log line ${((Date.now() - t0Start) / 1000).toFixed(0)} s after the spawn`;
+    });
     // Settled: the first rescans have seen every file.
     await sleep(Math.min(30, Math.max(5, o.soakS / 10)) * 1000);
     const samples: number[] = [];
@@ -371,7 +383,8 @@ async function waitingFiles(o: TargetOptions, results: TargetResult[]): Promise<
     const last = mean(samples.slice(-fifth));
     const growth = (last - first) / first;
     o.log(`  RSS peak ${fmtMiB(peak)} (VmHWM incl. start-up ${fmtMiB(vmRss(proc.pid, 'VmHWM'))}); first fifth ${fmtMiB(first)}, last fifth ${fmtMiB(last)}; CPU ${cpuPerRescan.toFixed(3)} s per ${POLL_S} s poll interval`);
-    results.push({ name: `RSS with ${count} files waiting (401)`, figure: fmtMiB(peak), target: '≤ 150 MiB', met: peak <= 150 * MB });
+    o.log(`  ${startNote}`);
+    results.push({ name: `RSS with ${count} files waiting (401)`, figure: `${fmtMiB(peak)}${startNote}`, target: '≤ 150 MiB', met: peak <= 150 * MB });
     results.push({ name: `RSS flat over ${o.soakS} s (last fifth vs first)`, figure: `${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} %`, target: '≤ +5 %', met: growth <= 0.05 });
     results.push({ name: `CPU per rescan of ${count} files`, figure: `${cpuPerRescan.toFixed(3)} s (CPU per poll interval)`, target: '≤ 0.5 s', met: cpuPerRescan <= 0.5 });
   } finally {
