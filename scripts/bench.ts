@@ -17,6 +17,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Journal } from '../src/engine/journal';
+import { benchCapture } from './bench/capture1g';
 import { benchIcapLog200m } from './bench/icapLog200m';
 import { projectRoot } from './bench/kdsProcess';
 import { runTargets, type TargetResult } from './bench/targets';
@@ -110,6 +111,8 @@ async function main(): Promise<void> {
     for (const r of await benchVerdicts100k()) row(r.name, r.value);
     log('\nICAP log viewer, 200 MB log');
     for (const r of await benchIcapLog200m()) row(r.name, r.value);
+    log('\nICAP capture analysis');
+    for (const r of await benchCapture(quick ? 128 : 1024)) row(r.name, r.value);
   }
   const results = only === 'other' ? [] : await runTargets({
         quick,
