@@ -1,12 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type RunningEmulator, startEmulator } from '../../src/emulator/server';
-import { clientCertFiles, engineConfig } from '../../test/helpers/engineConfig';
 
 export const projectRoot = join(__dirname, '..', '..');
-const kdsBin = join(projectRoot, 'bin', 'kds.js');
+/** KDS_BENCH_KDS: another build's bin/kds.js to measure (e.g. a branch's worktree); the emulator is always this tree's. */
+const kdsBin = process.env.KDS_BENCH_KDS || join(projectRoot, 'bin', 'kds.js');
 const probe = join(__dirname, 'memoryProbe.cjs');
 
 export interface LogLine {
@@ -42,6 +40,7 @@ export class KdsProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, KDS_BENCH_PROBE_MS: String(probeMs) },
     });
+    trackChild(this.child);
     let buf = '';
     this.child.stdout!.setEncoding('utf8');
     this.child.stdout!.on('data', (s: string) => {
@@ -96,8 +95,16 @@ export class KdsProcess {
   /** New log lines since the last call are appended; returns all lines read so far. */
   log(): LogLine[] {
     if (!existsSync(this.logFile)) return this.logLines;
-    const text = readFileSync(this.logFile);
-    const chunk = text.subarray(this.logOffset);
+    // Only what was appended since the last call: a busy engine's log grows by megabytes.
+    const fd = openSync(this.logFile, 'r');
+    let chunk: Buffer;
+    try {
+      const size = fstatSync(fd).size;
+      chunk = Buffer.alloc(Math.max(0, size - this.logOffset));
+      readSync(fd, chunk, 0, chunk.length, this.logOffset);
+    } finally {
+      closeSync(fd);
+    }
     const end = chunk.lastIndexOf(10);
     if (end < 0) return this.logLines;
     this.logOffset += end + 1;
@@ -139,82 +146,33 @@ export class KdsProcess {
 
 const clockTicks = 100; // USER_HZ on Linux
 
-export interface BenchSite {
-  root: string;
-  dirs: { in: string; out: string; qrnt: string; state: string; staging: string };
-  emulator: RunningEmulator;
-  confPath: string;
-  logFile: string;
-  excludeList: string;
-  /** (Re)writes kata_dir_scanner.conf with the bench defaults plus `extra`. */
-  writeConf(extra?: Record<string, unknown>): void;
-  start(probeMs?: number): Promise<KdsProcess>;
-  close(): Promise<void>;
+const children = new Set<ChildProcess>();
+const cleanups = new Set<() => void>();
+let handlersInstalled = false;
+
+/** Kills the bench's child processes (and removes registered folders) when the bench is interrupted or exits. */
+export function trackChild(child: ChildProcess, cleanup?: () => void): void {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  if (cleanup) cleanups.add(cleanup);
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  const killAll = () => {
+    for (const c of children) c.kill('SIGKILL');
+    for (const f of cleanups) f();
+  };
+  process.once('exit', killAll);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      killAll();
+      process.exit(130);
+    });
+  }
 }
 
-let siteCount = 0;
-
-/**
- * Folders, a client certificate, the embedded KATA on 127.0.0.1 (auto-approving) and a real
- * kata_dir_scanner.conf. `outOnShm` puts the destinations on tmpfs (cross-device delivery).
- */
-export async function createSite(opts: { verdictDelayMs?: number; outOnShm?: boolean } = {}): Promise<BenchSite> {
-  const root = mkdtempSync(join(tmpdir(), `kds-bench-${siteCount++}-`));
-  const outRoot = opts.outOnShm && existsSync('/dev/shm') ? mkdtempSync('/dev/shm/kds-bench-') : root;
-  const dirs = {
-    in: join(root, 'in'),
-    out: join(outRoot, 'out'),
-    qrnt: join(outRoot, 'qrnt'),
-    state: join(root, 'state'),
-    staging: join(root, 'staging'),
-  };
-  for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
-  const emulator = await startEmulator({
-    host: '127.0.0.1',
-    port: 0,
-    dataDir: join(root, 'kata'),
-    autoApprove: true,
-    verdictDelayMs: opts.verdictDelayMs ?? 50,
-    maxProcessing: 1000,
-  });
-  const cert = await clientCertFiles(root, 'kds-bench');
-  const confPath = join(root, 'kata_dir_scanner.conf');
-  const logFile = join(root, 'kds.log');
-  const excludeList = join(root, 'exclude_list.txt');
-  writeFileSync(excludeList, '');
-  const writeConf = (extra: Record<string, unknown> = {}) =>
-    writeFileSync(
-      confPath,
-      JSON.stringify(
-        engineConfig(
-          { dirs, cert, emulator },
-          { system_id: `bench-${Math.random().toString(16).slice(2)}`, stable_ms: 100, exclude_list: excludeList, log_file: logFile, log_format: 'json', ...extra },
-        ),
-      ),
-    );
-  writeConf();
-  let proc: KdsProcess | undefined;
-  return {
-    root,
-    dirs,
-    emulator,
-    confPath,
-    logFile,
-    excludeList,
-    writeConf,
-    async start(probeMs) {
-      rmSync(logFile, { force: true });
-      proc = new KdsProcess(confPath, logFile, probeMs);
-      await proc.started();
-      return proc;
-    },
-    async close() {
-      await proc?.stop();
-      await emulator.close();
-      rmSync(root, { recursive: true, force: true });
-      if (outRoot !== root) rmSync(outRoot, { recursive: true, force: true });
-    },
-  };
+/** Registers a folder to remove if the bench is interrupted. */
+export function removeOnInterrupt(dir: string): void {
+  cleanups.add(() => rmSync(dir, { recursive: true, force: true }));
 }
 
 /** Polls `cond` every 50 ms until it holds; throws after `timeoutMs`. */
@@ -234,8 +192,4 @@ export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[i]!;
-}
-
-export function median(values: number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50);
 }

@@ -29,7 +29,7 @@ Options:
   --state-shape SHAPE      scans/state body: "array" (documented) or "scans" (seen in the field)
   --verdict-delay-ms N     time a scan stays "processing" (default 300)
   --max-object-size BYTES  larger objects get 413 (default 104857600, 100 MiB)
-  --max-processing N       more scans processing than this get 429 (default 64)
+  --max-processing N       more scans processing than this get 429 (default 1000)
   --faults SPEC            inject failures, e.g. 429=0.1,500=0.05,reset=0.02,latency=200
   --debug                  log every request
 

@@ -39,33 +39,3 @@ export async function readJsonFile<T>(path: string): Promise<T | undefined> {
   }
   return JSON.parse(text) as T;
 }
-
-/**
- * Group commit: every caller's change is on disk when its promise resolves, yet a burst of
- * changes costs one or two writes instead of one each.
- */
-export class CoalescingWriter {
-  private running: Promise<void> | undefined;
-  private queued: Promise<void> | undefined;
-
-  constructor(private readonly write: () => Promise<void>) {}
-
-  flush(): Promise<void> {
-    if (this.queued) return this.queued;
-    if (!this.running) {
-      const run = this.write().finally(() => {
-        if (this.running === run) this.running = undefined;
-      });
-      this.running = run;
-      return run;
-    }
-    const next = this.running
-      .catch(() => undefined)
-      .then(() => {
-        this.queued = undefined;
-        return this.flush();
-      });
-    this.queued = next;
-    return next;
-  }
-}

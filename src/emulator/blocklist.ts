@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
 import type { Logger } from '../common/log';
 import { t } from '../common/l10n';
 
@@ -16,15 +16,16 @@ export class Sha256Blocklist {
     private readonly logger: Logger,
   ) {}
 
-  async has(sha256: string): Promise<boolean> {
-    await this.refresh();
+  /** Synchronous: a stat a call (microseconds), the file re-read only when it changed. */
+  has(sha256: string): boolean {
+    this.refresh();
     return this.hashes.has(sha256.toLowerCase());
   }
 
-  private async refresh(): Promise<void> {
+  private refresh(): void {
     let stamp: string;
     try {
-      const st = await stat(this.path);
+      const st = statSync(this.path);
       stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
     } catch {
       stamp = 'absent';
@@ -38,7 +39,7 @@ export class Sha256Blocklist {
     const next = new Set<string>();
     let bad = 0;
     try {
-      for (const raw of (await readFile(this.path, 'utf8')).split(/\r?\n/)) {
+      for (const raw of readFileSync(this.path, 'utf8').split(/\r?\n/)) {
         const line = raw.replace(/#.*/, '').trim();
         if (!line) continue;
         const word = line.split(/\s+/)[0]!;

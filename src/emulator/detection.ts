@@ -1,3 +1,4 @@
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../common/log';
@@ -49,9 +50,14 @@ export function testMarkerOf(head: Uint8Array): TestMarker | undefined {
 
 export interface StoredObject {
   path: string;
+  /** The content itself, for an object kept in memory (then `path` is only used for YARA). */
+  data?: Buffer;
   size: number;
   sha256: string;
 }
+
+/** Objects up to this size are read whole in one synchronous call. */
+const SMALL_READ = 64 * 1024;
 
 /** The small real engine: EICAR (plain and in ZIP), a SHA-256 block list and YARA rules. */
 export class DetectionEngine {
@@ -68,25 +74,60 @@ export class DetectionEngine {
   }
 
   async examine(obj: StoredObject, signal?: AbortSignal): Promise<Verdict> {
+    return (await this.examineMany([obj], signal))[0]!;
+  }
+
+  /**
+   * Verdicts for a batch of objects, in order: each is checked on its own for the test
+   * markers, EICAR (plain and in ZIP) and the block list; YARA then runs once for all of them.
+   */
+  async examineMany(objs: StoredObject[], signal?: AbortSignal): Promise<Verdict[]> {
+    const verdicts: Array<Verdict | Threat[]> = [];
+    for (const obj of objs) verdicts.push(await this.examineOwn(obj, signal));
+    const forYara = objs.filter((_, i) => Array.isArray(verdicts[i]));
+    let yara: Map<string, string[] | ScanTimeoutError>;
+    // yara reads files: objects kept in memory get one for the run, only when there are rules.
+    const written = this.yara.hasRules() ? forYara.filter((o) => o.data) : [];
     try {
-      const head = await readHead(obj.path, HEAD_BYTES);
+      for (const o of written) writeFileSync(o.path, o.data!, { flag: 'wx', mode: 0o600 });
+      yara = await this.yara.scanMany(forYara.map((o) => o.path), signal);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      const timedOut = err instanceof ScanTimeoutError;
+      if (!timedOut) this.logger.error('emulator.detect', t('Scanning an object failed: {0}', (err as Error).message), { objects: forYara.length });
+      return verdicts.map((v) => (Array.isArray(v) ? { state: timedOut ? 'timeout' : 'error', threats: [] } : v));
+    } finally {
+      for (const o of written) rmSync(o.path, { force: true });
+    }
+    return verdicts.map((v, i) => {
+      if (!Array.isArray(v)) return v;
+      const rules = yara.get(objs[i]!.path);
+      if (rules instanceof ScanTimeoutError) return { state: 'timeout', threats: [] };
+      const threats = [...v, ...(rules ?? []).map((rule) => ({ name: threatNames.yaraPrefix + rule, technology: 'yara' as const }))];
+      return { state: threats.length ? 'detect' : 'not detected', threats };
+    });
+  }
+
+  /** The final verdict, or the threats found so far when YARA still has to look. */
+  private async examineOwn(obj: StoredObject, signal?: AbortSignal): Promise<Verdict | Threat[]> {
+    try {
+      // A small object is read whole, once, synchronously (microseconds from the page cache,
+      // no thread-pool trips); a big one only as far as its head, unless it is a ZIP.
+      const small = obj.data ?? (obj.size <= SMALL_READ ? readFileSync(obj.path) : undefined);
+      const head = small ? small.subarray(0, HEAD_BYTES) : await readHead(obj.path, HEAD_BYTES);
       const marker = testMarkerOf(head);
       if (marker === 'error') return { state: 'error', threats: [] };
       if (marker === 'timeout') return { state: 'timeout', threats: [] };
 
       const threats: Threat[] = [];
-      if (obj.size <= EICAR_MAX_FILE_SIZE) {
-        if (isEicarTestFile(await readFile(obj.path))) threats.push({ name: threatNames.eicar, technology: 'am' });
+      if (small && small.length <= EICAR_MAX_FILE_SIZE) {
+        if (isEicarTestFile(small)) threats.push({ name: threatNames.eicar, technology: 'am' });
       } else if (obj.size <= zipLimits.maxArchiveBytes && looksLikeZip(head)) {
-        if (findEicarInZip(await readFile(obj.path)) !== undefined) threats.push({ name: threatNames.eicar, technology: 'am' });
+        if (findEicarInZip(small ?? (await readFile(obj.path))) !== undefined) threats.push({ name: threatNames.eicar, technology: 'am' });
       }
-      if (await this.blocklist.has(obj.sha256)) threats.push({ name: threatNames.blocklist, technology: 'am' });
-      for (const rule of await this.yara.scan(obj.path, signal)) {
-        threats.push({ name: threatNames.yaraPrefix + rule, technology: 'yara' });
-      }
-      return { state: threats.length ? 'detect' : 'not detected', threats };
+      if (this.blocklist.has(obj.sha256)) threats.push({ name: threatNames.blocklist, technology: 'am' });
+      return threats;
     } catch (err) {
-      if (err instanceof ScanTimeoutError) return { state: 'timeout', threats: [] };
       if (signal?.aborted) throw err;
       this.logger.error('emulator.detect', t('Scanning an object failed: {0}', (err as Error).message), { sha256: obj.sha256 });
       return { state: 'error', threats: [] };

@@ -117,6 +117,9 @@ async function start(options: ResolvedOptions, dataDir: string, objectsDir: stri
     rejectUnauthorized: false,
     minVersion: 'TLSv1.2',
   });
+  // Clients poll every few seconds (poll_interval_s, default 5): with Node's default 5 s the
+  // connection would close just as the next poll reuses it, costing a handshake or a reset.
+  server.keepAliveTimeout = 65_000;
   server.on('tlsClientError', (err) => logger.debug('emulator.tls', t('TLS handshake failed: {0}', err.message)));
 
   const apiCtx: ApiContext = {
@@ -237,7 +240,7 @@ async function start(options: ResolvedOptions, dataDir: string, objectsDir: stri
         server.closeAllConnections();
         await scheduler.close();
         await closed;
-        await store.flush();
+        await store.close();
         await unlock();
         logger.info('emulator.stop', t('KATA emulator stopped.'));
       })();

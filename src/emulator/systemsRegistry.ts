@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { normaliseFingerprint } from '../pki/certs';
 import { readJsonFile, writeFileAtomic } from './atomicFile';
@@ -53,7 +53,7 @@ export class SystemsRegistry {
 
   /** Re-reads the file if someone else replaced it since we last looked. */
   async refresh(): Promise<void> {
-    const stamp = await this.currentStamp();
+    const stamp = this.currentStamp();
     if (stamp === this.stamp) return;
     const data = await readJsonFile<SystemsFile>(this.path);
     this.systems = Array.isArray(data?.systems) ? data.systems.filter(isRequest) : [];
@@ -128,16 +128,17 @@ export class SystemsRegistry {
       const result = change();
       const file: SystemsFile = { version: 1, systems: this.systems };
       await writeFileAtomic(this.path, JSON.stringify(file, null, 2) + '\n', 0o600);
-      this.stamp = await this.currentStamp();
+      this.stamp = this.currentStamp();
       return result;
     });
     this.lock = run.catch(() => undefined);
     return run;
   }
 
-  private async currentStamp(): Promise<string> {
+  /** Synchronous: it runs on every API request, and a stat is microseconds without the thread pool. */
+  private currentStamp(): string {
     try {
-      const st = await stat(this.path);
+      const st = statSync(this.path);
       return `${st.ino}:${st.size}:${st.mtimeMs}`;
     } catch {
       return 'absent';

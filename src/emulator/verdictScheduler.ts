@@ -1,12 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../common/log';
 import { t } from '../common/l10n';
-import type { DetectionEngine, Technology } from './detection';
+import type { DetectionEngine, Technology, Verdict } from './detection';
 import type { ScanRecord, ScanStore } from './scanStore';
 
 /** Two cores on the reference machine: more parallel scans would only slow the API down. */
 const PARALLEL_SCANS = 2;
+/** Scans examined together (one YARA run); more are left for the other runner or the next batch. */
+const BATCH = 256;
 
 const importanceOf: Record<Technology, 'high' | 'medium'> = { am: 'high', yara: 'medium' };
 
@@ -58,11 +61,12 @@ export class VerdictScheduler {
 
   private pump(): void {
     while (this.running < PARALLEL_SCANS && this.waiting.length > 0 && !this.abort.signal.aborted) {
-      const scan = this.waiting.shift()!;
+      // Everything due goes in one batch (one YARA process for all of it), up to BATCH.
+      const batch = this.waiting.splice(0, BATCH);
       this.running++;
-      const job = this.finish(scan)
+      const job = this.finish(batch)
         .catch((err: Error) => {
-          if (!this.abort.signal.aborted) this.logger.error('emulator.verdict', t('Recording a verdict failed: {0}', err.message), { scanId: scan.scanId });
+          if (!this.abort.signal.aborted) this.logger.error('emulator.verdict', t('Recording a verdict failed: {0}', err.message), { scanIds: batch.map((s) => s.scanId) });
         })
         .finally(() => {
           this.running--;
@@ -73,11 +77,22 @@ export class VerdictScheduler {
     }
   }
 
-  private async finish(scan: ScanRecord): Promise<void> {
+  private async finish(batch: ScanRecord[]): Promise<void> {
+    const withObject = batch.filter((s) => s.objectFile || s.inline !== undefined);
+    const examined = await this.engine.examineMany(
+      withObject.map((s) =>
+        s.objectFile
+          ? { path: join(this.objectsDir, s.objectFile), size: s.size, sha256: s.sha256 }
+          : { path: join(this.objectsDir, `${s.sha256}-${randomUUID()}.inline`), data: Buffer.from(s.inline!, 'base64'), size: s.size, sha256: s.sha256 },
+      ),
+      this.abort.signal,
+    );
+    const verdicts = new Map(withObject.map((s, i) => [s, examined[i]!]));
+    for (const scan of batch) await this.record(scan, verdicts.get(scan) ?? { state: 'error', threats: [] });
+  }
+
+  private async record(scan: ScanRecord, verdict: Verdict): Promise<void> {
     const objectFile = scan.objectFile;
-    const verdict = objectFile
-      ? await this.engine.examine({ path: join(this.objectsDir, objectFile), size: scan.size, sha256: scan.sha256 }, this.abort.signal)
-      : { state: 'error' as const, threats: [] };
     // Shut down meanwhile, or deleted / replaced by a new request with the same scanId.
     if (this.abort.signal.aborted || this.store.get(scan.key) !== scan) return;
     // State and alerts change together in memory, so a client that sees `detect` finds the alert.
@@ -85,9 +100,10 @@ export class VerdictScheduler {
     scan.threats = verdict.threats;
     scan.finishedAt = new Date().toISOString();
     delete scan.objectFile;
+    delete scan.inline;
     const byTechnology = new Map<Technology, string[]>();
     for (const threat of verdict.threats) byTechnology.set(threat.technology, [...(byTechnology.get(threat.technology) ?? []), threat.name]);
-    const alerts = this.store.addAlerts(
+    this.store.addAlerts(
       [...byTechnology].map(([technology, threats]) => ({
         sensorId: scan.sensorId,
         sensorInstanceId: scan.sensorInstanceId,
@@ -103,9 +119,10 @@ export class VerdictScheduler {
         threats,
       })),
     );
-    await Promise.all([this.store.update(), alerts]);
+    this.store.update(scan);
     // Only now: a crash before this point must still find the content after a restart.
-    if (objectFile) await unlink(join(this.objectsDir, objectFile)).catch(() => undefined);
+    // Not awaited: the next verdict of the batch need not wait for the file system.
+    if (objectFile) void unlink(join(this.objectsDir, objectFile)).catch(() => undefined);
     this.logger.info('emulator.verdict', t('Verdict: {0}', verdict.state), {
       scanId: scan.scanId,
       state: verdict.state,

@@ -299,8 +299,10 @@ test('detects: alert fields, detect_type, limit, and a cursor that does not repe
 test('the KDS-TEST-SLOW marker keeps a scan processing ten times the verdict delay', async () => {
   const sensor = await approvedSensor('slow-sensor');
   assert.equal((await postScan(emu, alice, sensor, { scanId: 'slow', content: 'KDS-TEST-SLOW please' })).status, 200);
-  const saved = JSON.parse(await readFile(join(dataDir, 'scans.json'), 'utf8')) as { scans: Array<{ scanId: string; dueAt: number; submittedAt: string }> };
-  const scan = saved.scans.find((s) => s.scanId === 'slow')!;
+  // The store's journal has the record, written before the 200.
+  const journal = (await readdir(dataDir)).find((n) => /^store-\d+\.log$/.test(n))!;
+  const entries = (await readFile(join(dataDir, journal), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { put?: { scanId: string; dueAt: number; submittedAt: string } });
+  const scan = entries.find((e) => e.put?.scanId === 'slow')!.put!;
   assert.equal(scan.dueAt - Date.parse(scan.submittedAt), DELAY * 10);
   assert.equal(await finalState(emu, alice, sensor, 'slow'), 'not detected');
 });
@@ -373,16 +375,22 @@ test('restart: approvals, results and alerts persist; a scan processing at shutd
   assert.equal(second.adminPassword, password);
   assert.equal((await postScan(second, client, 'r', { scanId: 'pending', content: EICAR })).status, 200);
   assert.equal(second.stats().scans.find((s) => s.scanId === 'pending')!.state, 'processing');
+  // A small object is kept in its scan record, a bigger one in a file: both must survive.
+  const big = Buffer.alloc(40 * 1024, 'x');
+  assert.equal((await postScan(second, client, 'r', { scanId: 'pending-big', content: big })).status, 200);
+  assert.equal((await readdir(join(dir, 'objects'))).length, 1);
   await second.close();
 
   const third = await startEmulator({ dataDir: dir, port: 0, verdictDelayMs: 10 });
   try {
     assert.equal(await finalState(third, client, 'r', 'pending'), 'detect');
+    assert.equal(await finalState(third, client, 'r', 'pending-big'), 'not detected');
     assert.equal(await finalState(third, client, 'r', 'done'), 'detect');
     const systems = await third.systems();
     assert.equal(systems.find((s) => s.sensorId === 'r2')!.state, 'rejected');
     const r = await call(third, client.agent, 'GET', `${API}r/detects`);
     assert.equal((JSON.parse(r.text) as { detects: unknown[] }).detects.length, 2);
+    assert.equal(third.stats().scans.find((s) => s.scanId === 'pending-big')!.size, big.length);
     assert.equal(third.stats().postsAccepted, 0, 'stats count this instance only');
     // Contents are kept only while processing (deleted just after the verdict is saved).
     await waitFor('the stored object to be deleted', async () => ((await readdir(join(dir, 'objects'))).length === 0 ? true : undefined));

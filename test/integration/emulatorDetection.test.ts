@@ -109,3 +109,24 @@ test('without the yara program the emulator still runs and says so once', async 
   assert.deepEqual(await engine.examine(obj), { state: 'not detected', threats: [] });
   assert.deepEqual(lines.filter((l) => l.includes('emulator.yara')), ['warn emulator.yara']);
 });
+
+test('a batch of objects is examined with one YARA run, each with its own verdict', async () => {
+  const { DetectionEngine } = await import('../../src/emulator/detection');
+  const { KdsLogger } = await import('../../src/common/log');
+  const engine = new DetectionEngine(dataDir, new KdsLogger({ sinks: [] }));
+  const contents = ['kds-yara-test-marker-7f3a first', 'nothing here', EICAR, 'KDS-TEST-TIMEOUT', 'again kds-yara-test-marker-7f3a', 'a name with spaces'];
+  const objs = [];
+  for (const [i, content] of contents.entries()) {
+    const path = join(dataDir, 'objects', `batch ${i}.part`);
+    await writeFile(path, content);
+    objs.push({ path, size: Buffer.byteLength(content), sha256: createHash('sha256').update(content).digest('hex') });
+  }
+  const verdicts = await engine.examineMany(objs);
+  assert.deepEqual(
+    verdicts.map((v) => `${v.state} ${v.threats.map((x) => x.name).join(',')}`),
+    ['detect YARA:KDS_Test_Marker', 'not detected ', 'detect EICAR-Test-File', 'timeout ', 'detect YARA:KDS_Test_Marker', 'not detected '],
+  );
+  // Objects submitted together reach their verdicts together, each the right one.
+  const many = await Promise.all([verdict('kds-yara-test-marker-7f3a x'), verdict('plain'), verdict(EICAR), verdict('kds-yara-test-marker-7f3a y')]);
+  assert.deepEqual(many.map((v) => v.state), ['detect', 'not detected', 'detect', 'detect']);
+});
