@@ -17,6 +17,10 @@ const commands: Record<string, Loader> = {
   demo: () => import('./demoCommand'),
   remote: () => import('./remoteCommand'),
   quarantine: () => import('./quarantineCommand'),
+  // support (issue 11): KATA's own logs and the support-request bundle
+  'kata-logs': () => import('./kataLogsCommand'),
+  collect: () => import('./collectCommand'),
+  'support-bundle': () => import('./supportBundleCommand'),
 };
 
 const version = '0.1.0';

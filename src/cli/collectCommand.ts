@@ -1,0 +1,133 @@
+import { mkdir } from 'node:fs/promises';
+import { join, posix, resolve } from 'node:path';
+import { t } from '../common/l10n';
+import { type CollectedArchive, pendingDownload, prepareDownload, removeRemoteArchive, runKataCollect } from '../support/collectArchive';
+import type { HostAccess } from '../support/hostAccess';
+import { KataToolFailed, MissingKataTool } from '../support/kataTools';
+import { DownloadInterrupted, type DownloadResult, type DownloadState, resumableDownload } from '../support/resumableDownload';
+import { confirm, connectionHelp, connectionOptions, humanSize, openHost } from './centralNodeTarget';
+import { type CliCommand, ExitCode, UsageError } from './command';
+import { parseOptions } from './main';
+
+const help = `Usage: kds collect [--out DIR] [--yes] [--new | --archive PATH] [connection options]
+
+Runs KATA's "kata-collect" with sudo on the Central Node, finds the archive it reports
+(/tmp/collect/collect-<timestamp>.tar.gz by default), downloads it with progress, verifies its
+size and SHA-256 (computed on the Central Node with sha256sum), and removes the remote archive
+only after you confirm (docs/support.md).
+
+A download cut off by a dropped connection continues where it stopped the next time you run
+the command with the same --out: KDS remembers it beside the partial file and checks that the
+archive on the Central Node is still the same.
+
+  --out DIR        where the archive goes (default: the current folder)
+  --yes            answer every question with yes (removes the remote archive after a verified download)
+  --keep-remote    never remove the remote archive
+  --new            run kata-collect even when an unfinished download could be continued
+  --archive PATH   download this existing archive instead of running kata-collect
+
+${connectionHelp}
+
+Exit codes: 0 downloaded and verified, 1 the tool is missing, failed, or the download did not complete, 2 wrong arguments.`;
+
+export const command: CliCommand = {
+  name: 'collect',
+  summary: "Run KATA's kata-collect and download its archive (resumable, verified)",
+  help,
+  run,
+};
+
+const options = {
+  ...connectionOptions,
+  out: { type: 'string' },
+  yes: { type: 'boolean', default: false },
+  'keep-remote': { type: 'boolean', default: false },
+  new: { type: 'boolean', default: false },
+  archive: { type: 'string' },
+} as const;
+
+export interface CollectUi {
+  print(line: string): void;
+  progress?(done: number, total: number): void;
+  confirmRemoval(state: DownloadState): Promise<boolean>;
+}
+
+export interface CollectOutcome {
+  download: DownloadResult;
+  state: DownloadState;
+  removed: boolean;
+}
+
+/** The whole `kds collect`: shared by the command line and the support bundle. */
+export async function collect(host: HostAccess, outDir: string, ui: CollectUi, opts: { fresh?: boolean; archive?: string } = {}): Promise<CollectOutcome> {
+  await mkdir(outDir, { recursive: true, mode: 0o700 });
+  let state: DownloadState;
+  let local: string;
+  const pending = opts.fresh || opts.archive ? undefined : await pendingDownload(host, outDir);
+  if (pending) {
+    ({ state, local } = pending);
+    ui.print(t('Continuing the unfinished download of {0} ({1}).', state.remotePath, humanSize(state.size)));
+  } else {
+    let collected: CollectedArchive | undefined;
+    if (opts.archive) state = await prepareDownload(host, opts.archive);
+    else {
+      ui.print(t('Running kata-collect on {0}; this can take several minutes.', host.where));
+      collected = await runKataCollect(host);
+      state = collected.state;
+    }
+    local = join(outDir, posix.basename(state.remotePath));
+    ui.print(t('Archive {0}: {1} ({2} bytes), SHA-256 {3}', state.remotePath, humanSize(state.size), String(state.size), state.sha256));
+  }
+  const download = await resumableDownload(host, state, local, ui.progress);
+  if (download.resumedFrom > 0) ui.print(t('Continued from byte {0}.', String(download.resumedFrom)));
+  ui.print(t('Downloaded {0}; size and SHA-256 match the Central Node.', download.local));
+  let removed = false;
+  if (await ui.confirmRemoval(state)) {
+    removed = await removeRemoteArchive(host, state);
+    ui.print(removed ? t('Removed {0} on {1}.', state.remotePath, host.where) : t('Could not remove {0} on {1}; remove it by hand.', state.remotePath, host.where));
+  } else {
+    ui.print(t('{0} stays on {1}.', state.remotePath, host.where));
+  }
+  return { download, state, removed };
+}
+
+/** A terminal progress line, at most every whole percent. */
+export function progressPrinter(write: (s: string) => void): (done: number, total: number) => void {
+  let last = -1;
+  return (done, total) => {
+    const pct = total ? Math.floor((done * 100) / total) : 100;
+    if (pct === last) return;
+    last = pct;
+    write(`\r${t('Downloading: {0}% ({1} of {2})', pct, humanSize(done), humanSize(total))}${done >= total ? '\n' : ''}`);
+  };
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values: v } = parseOptions(argv, options);
+  if (v.new && v.archive) throw new UsageError(t('--new and --archive exclude each other'));
+  if (v.archive !== undefined && !v.archive.startsWith('/')) throw new UsageError(t('--archive must be an absolute path on the Central Node'));
+  const outDir = resolve(v.out ?? '.');
+  let opened;
+  try {
+    opened = await openHost(v);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    process.stderr.write(t('Cannot connect: {0}', (err as Error).message) + '\n');
+    return ExitCode.failure;
+  }
+  const ui: CollectUi = {
+    print: (line) => void process.stdout.write(line + '\n'),
+    progress: progressPrinter((s) => void process.stderr.write(s)),
+    confirmRemoval: async (state) => !v['keep-remote'] && (await confirm(t('Remove {0} on {1} now?', state.remotePath, opened.host.where), v.yes)),
+  };
+  try {
+    await collect(opened.host, outDir, ui, { fresh: v.new, ...(v.archive && { archive: v.archive }) });
+    return ExitCode.ok;
+  } catch (err) {
+    if (err instanceof MissingKataTool || err instanceof KataToolFailed || err instanceof DownloadInterrupted) process.stderr.write('\n' + err.message + '\n');
+    else process.stderr.write('\n' + t('collect failed: {0}', (err as Error).message) + '\n');
+    return ExitCode.failure;
+  } finally {
+    await opened.close();
+  }
+}
