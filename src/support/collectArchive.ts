@@ -8,7 +8,7 @@ import { type DownloadState, readState, remoteDigest } from './resumableDownload
 export const COLLECT_TOOL = 'kata-collect';
 export const DEFAULT_COLLECT_DIR = '/tmp/collect';
 
-const ARCHIVE_PATH = /(\/[^\s'"`<>|;,()[\]{}]+?\.(?:tar\.gz|tgz|tar\.xz|tar\.bz2|tar\.zst|tar|zip))(?![A-Za-z0-9_.-])/g;
+const ARCHIVE_PATH = /(\/[^\s'"`<>|;,()[\]{}]+?\.(?:tar\.gz|tgz|tar\.xz|tar\.bz2|tar\.zst|tar|zip))(?![A-Za-z0-9_-]|\.[A-Za-z0-9])/g;
 
 /**
  * The archive kata-collect reports. Its wording differs between versions and languages, so
