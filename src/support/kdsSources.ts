@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { packageRoot } from '../common/packageRoot';
-import type { HostAccess } from './hostAccess';
+import { type HostAccess, resolveTool } from './hostAccess';
 import type { SecretScrubber } from './secretScrub';
 
 /** KDS's own side of a support request, read where KDS runs (this computer or the Central Node). */
@@ -98,9 +98,13 @@ export function formatErrorRange(r: { from: string; to: string; count: number })
 /** systemctl status and the last journal lines of the service, whatever they answer (no systemd is an answer too). */
 export async function serviceStatus(host: HostAccess, unit = 'kata-dir-scanner.service'): Promise<string> {
   const parts: string[] = [];
+  // Resolved like `kds remote` runs them (the user's PATH, then the system folders), to an absolute path.
+  const systemctl = await resolveTool(host, 'systemctl');
+  const journalctl = await resolveTool(host, 'journalctl');
+  if (!systemctl || !journalctl) parts.push(`systemctl/journalctl: not found on ${host.where} (no systemd)`, '');
   for (const argv of [
-    ['/bin/systemctl', 'status', '--no-pager', '--lines=0', unit],
-    ['/bin/journalctl', '-u', unit, '-n', '300', '--no-pager'],
+    ...(systemctl ? [[systemctl, 'status', '--no-pager', '--lines=0', unit]] : []),
+    ...(journalctl ? [[journalctl, '-u', unit, '-n', '300', '--no-pager']] : []),
   ]) {
     const r = await host.exec(argv, { root: true }).catch((e: Error) => ({ code: 127, stdout: Buffer.alloc(0), stderr: Buffer.from(e.message) }));
     parts.push(`$ ${argv.join(' ')}`, r.stdout.toString('utf8').trimEnd(), r.stderr.toString('utf8').trimEnd(), `(exit code ${String(r.code)})`, '');
