@@ -189,8 +189,10 @@ export async function writeBundle(entries: PreparedEntry[], top: string, outPath
 export async function findLeaks(bundlePath: string, scrubber: SecretScrubber): Promise<string[]> {
   const found: string[] = [];
   const check = async (name: string, data: Buffer, depth: number): Promise<void> => {
-    for (const l of scrubber.leaks(Buffer.from(name, 'utf8'))) found.push(`${name} (name): ${l.length > 12 ? l.slice(0, 4) + '…' : '…'}`);
-    for (const l of scrubber.leaks(data)) found.push(`${name}: ${l.length > 12 ? l.slice(0, 4) + '…' : '…'}`);
+    // Only where, never what: the report must not quote any part of a secret.
+    if (scrubber.leaks(Buffer.from(name, 'utf8')).length) found.push(t('{0} (its name)', name));
+    const n = scrubber.leaks(data).length;
+    if (n) found.push(t('{0} ({1} secrets)', name, n));
     if (depth < 4 && isTarGz(name)) {
       for await (const e of readTar(Readable.from([data]).pipe(createGunzip()))) await check(`${name}!${e.name}`, e.data, depth + 1);
     } else if (depth < 4 && isPlainGz(name)) {

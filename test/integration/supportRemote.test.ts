@@ -90,6 +90,7 @@ test('kds kata-logs history over SSH: runs the tool with sudo in a private temp 
   const grepCount = Number(execFileSync('grep', ['-ci', 'ICAP', file], { encoding: 'utf8' }).trim());
   assert.match(r.stdout, new RegExp(`log-history\\.log: ${grepCount} of ${readFileSync(file, 'utf8').split('\n').length - 1} lines match "ICAP"`));
   assert.match(r.stdout, /ICAP object scanned from 10\.0\.0\.1/);
+  assert.ok(readFileSync(file, 'utf8').includes(sshd.password), 'the stand-in planted the sudo password in its output');
   assert.doesNotMatch(r.stdout, /SPAN object scanned/);
   assert.deepEqual(leftTemps('siem-history'), before, 'the remote temporary folder is removed');
   // --grep and --since narrow it down.
@@ -231,6 +232,7 @@ test('kds support-bundle over SSH: secrets planted in config, KDS log, journal, 
   assert.match(summary, /Дата и время проблемы:\*\* 2024-05-01T10:00:00\.000Z – 2024-05-01T10:30:00\.000Z/);
   assert.match(summary, /Модель и характеристики оборудования:\*\* .*RAM/);
   assert.match(summary, /kds check --json could not run/);
+  assert.match(readFileSync(all.files.find((f) => f.endsWith('kds/service-status.txt'))!, 'utf8'), /Active: failed[\s\S]*share_password=\[removed by KDS\][\s\S]*kds\[1\]: sudo password \[removed by KDS\]/);
   // The collect archive is inside, its entries scrubbed, the secret-named file renamed, the listing too.
   assert.ok(all.files.some((f) => f.includes('var/log/kaspersky/payload.bin')));
   assert.ok(all.files.some((f) => f.includes('[removed by KDS].txt')));

@@ -204,5 +204,5 @@ test('prepare, write, read back: a nested collect archive is scrubbed entry by e
   // A bundle with a planted leak is found.
   const leaky = join(dir, 'leaky.tar.gz');
   await writeBundle([{ name: 'a.txt', about: '', size: 5, data: Buffer.from('NestedPassw0rd') }], 'top', leaky);
-  assert.equal((await findLeaks(leaky, s)).length, 1);
+  assert.deepEqual(await findLeaks(leaky, s), ['top/a.txt (1 secrets)']);
 });
