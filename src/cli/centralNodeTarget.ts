@@ -13,16 +13,6 @@ export const connectionOptions = {
   'password-stdin': { type: 'boolean', default: false },
 } as const;
 
-export const connectionHelp = `Connection (without --host the commands run on this computer, e.g. KDS installed on the Central Node):
-  --host HOST            the Central Node
-  --port N               SSH port (default 22)
-  --user NAME            SSH user (default: $USER)
-  --identity FILE        private key (otherwise ssh-agent via SSH_AUTH_SOCK, then password)
-  --known-hosts FILE     known_hosts to trust (default: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts)
-  --accept-new-host-key  trust an unknown host key without asking
-  --password-stdin       read the SSH password (also used for sudo) from the first line of standard input;
-                         the environment variable KDS_SSH_PASSWORD does the same`;
-
 export interface OpenedHost {
   host: HostAccess;
   /** Passwords typed or piped for SSH/sudo: they must be scrubbed from whatever is kept. */

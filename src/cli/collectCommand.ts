@@ -5,7 +5,7 @@ import { type CollectedArchive, pendingDownload, prepareDownload, removeRemoteAr
 import type { HostAccess } from '../support/hostAccess';
 import { KataToolFailed, MissingKataTool } from '../support/kataTools';
 import { DownloadInterrupted, type DownloadResult, type DownloadState, resumableDownload } from '../support/resumableDownload';
-import { confirm, connectionHelp, connectionOptions, humanSize, openHost } from './centralNodeTarget';
+import { confirm, connectionOptions, humanSize, openHost } from './centralNodeTarget';
 import { type CliCommand, ExitCode, UsageError } from './command';
 import { parseOptions } from './main';
 
@@ -26,7 +26,9 @@ archive on the Central Node is still the same.
   --new            run kata-collect even when an unfinished download could be continued
   --archive PATH   download this existing archive instead of running kata-collect
 
-${connectionHelp}
+Connection: the options of "kds remote" (--host HOST --port N --user NAME --identity FILE
+--known-hosts FILE --accept-new-host-key --password-stdin; KDS_SSH_PASSWORD); sudo uses the SSH password.
+Without --host the command runs on this computer (KDS installed on the Central Node itself).
 
 Exit codes: 0 downloaded and verified, 1 the tool is missing, failed, or the download did not complete, 2 wrong arguments.`;
 

@@ -3,7 +3,7 @@ import { t } from '../common/l10n';
 import { IcapLogFilterError } from '../icapLog/logFilter';
 import { type KataLogKind, fetchKataLogs, grepFiles } from '../support/kataLogs';
 import { KataToolFailed, MissingKataTool } from '../support/kataTools';
-import { connectionHelp, connectionOptions, openHost } from './centralNodeTarget';
+import { connectionOptions, openHost } from './centralNodeTarget';
 import { type CliCommand, ExitCode, UsageError } from './command';
 import { parseOptions } from './main';
 
@@ -20,7 +20,9 @@ result, removes the remote copy, and prints the lines that match with a count pe
   --max-lines N      matching lines printed per file (default 200; the counts are always complete)
   --json             the counts and files as JSON
 
-${connectionHelp}
+Connection: the options of "kds remote" (--host HOST --port N --user NAME --identity FILE
+--known-hosts FILE --accept-new-host-key --password-stdin; KDS_SSH_PASSWORD); sudo uses the SSH password.
+Without --host the command runs on this computer (KDS installed on the Central Node itself).
 
 Exit codes: 0 done (also when nothing matched), 1 the tool is missing or failed, 2 wrong arguments.`;
 

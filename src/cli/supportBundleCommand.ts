@@ -5,7 +5,7 @@ import { currentLocale, t } from '../common/l10n';
 import { findLeaks, writeBundle } from '../support/bundleContents';
 import { compose, discover, gather } from '../support/supportBundle';
 import { CHECKLIST, type SummaryLanguage, type SupportAnswers, missingRequired, parseAnswers } from '../support/supportSummary';
-import { confirm, connectionHelp, connectionOptions, humanSize, openHost } from './centralNodeTarget';
+import { confirm, connectionOptions, humanSize, openHost } from './centralNodeTarget';
 import { collect, progressPrinter } from './collectCommand';
 import { type CliCommand, ExitCode, UsageError } from './command';
 import { parseOptions } from './main';
@@ -34,7 +34,9 @@ before anything is written.
   --grep TEXT          what the log extracts keep (default ICAP, case-insensitive)
   --yes                write without asking; also removes the remote kata-collect archive after its verified download
 
-${connectionHelp}
+Connection: the options of "kds remote" (--host HOST --port N --user NAME --identity FILE
+--known-hosts FILE --accept-new-host-key --password-stdin; KDS_SSH_PASSWORD); sudo uses the SSH password.
+Without --host the command runs on this computer (KDS installed on the Central Node itself).
 
 Exit codes: 0 written, 1 failed (nothing written), 2 wrong arguments.`;
 

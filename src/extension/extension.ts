@@ -7,6 +7,7 @@ import { registerItemCommands } from './commands/itemCommands';
 import { registerQuarantineCommands } from './commands/quarantineCommands';
 import { registerScanningCommands, startScanning } from './commands/scanningCommands';
 import { registerSetupCommands } from './commands/setupCommands';
+import { registerSupportCommands } from './commands/supportCommands';
 import { FolderModels } from './folderModels';
 import { FolderTreeProvider } from './folderTreeProvider';
 import { ItemDecorations } from './itemDecorations';
@@ -90,6 +91,7 @@ export function activate(context: vscode.ExtensionContext): void {
   registerCommand(services, 'kds.openVerdicts', () => verdictsPanel.open());
   const icapLogPanel = registerIcapLogPanel(context, log);
   registerCommand(services, 'kds.viewIcapLog', (arg?: unknown) => icapLogPanel.show(arg));
+  registerSupportCommands(services, icapLogPanel);
   const configEditor = registerConfigEditorPanel(services);
   registerCommand(services, 'kds.editConfiguration', () => configEditor.open());
 

@@ -64,6 +64,7 @@ function currentFilter(): IcapLogViewFilter {
 channel.onMessage((m) => {
   switch (m.type) {
     case 'init':
+      if (m.filter) save({ ...m.filter });
       S = pageStrings(m);
       ui = buildUi(S);
       if (m.path) save({ path: m.path });
