@@ -44,15 +44,3 @@ export async function confirm(question: string, yes: boolean): Promise<boolean> 
   const a = await askLine(`${question} ${t('(yes/no)')} `);
   return ['y', 'yes', 'д', 'да'].includes((a ?? '').trim().toLowerCase());
 }
-
-export function humanSize(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}

@@ -4,8 +4,8 @@ import { IcapLogFilterError } from '../icapLog/logFilter';
 import { type KataLogKind, fetchKataLogs, grepFiles } from '../support/kataLogs';
 import { KataToolFailed, MissingKataTool } from '../support/kataTools';
 import { connectionOptions, openHost } from './centralNodeTarget';
-import { type CliCommand, ExitCode, UsageError } from './command';
-import { parseOptions } from './main';
+import { ExitCode } from '../common/exitCode';
+import { type CliCommand, UsageError, parseOptions } from './command';
 
 const help = `Usage: kds kata-logs history|detects [--grep TEXT] [--since DATE] [--out DIR] [connection options]
 

@@ -5,10 +5,11 @@ import { currentLocale, t } from '../common/l10n';
 import { findLeaks, writeBundle } from '../support/bundleContents';
 import { compose, discover, gather } from '../support/supportBundle';
 import { CHECKLIST, type SummaryLanguage, type SupportAnswers, missingRequired, parseAnswers } from '../support/supportSummary';
-import { confirm, connectionOptions, humanSize, openHost } from './centralNodeTarget';
-import { collect, progressPrinter } from './collectCommand';
-import { type CliCommand, ExitCode, UsageError } from './command';
-import { parseOptions } from './main';
+import { collect, humanSize } from '../support/collectFlow';
+import { confirm, connectionOptions, openHost } from './centralNodeTarget';
+import { progressPrinter } from './collectCommand';
+import { ExitCode } from '../common/exitCode';
+import { type CliCommand, UsageError, parseOptions } from './command';
 import { askLine } from './remoteCommand';
 
 const help = `Usage: kds support-bundle [--out FILE] [--config FILE] [--answers FILE.json] [--add FILE…] [--yes] [connection options]

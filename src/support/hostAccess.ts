@@ -4,8 +4,8 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { t } from '../common/l10n';
-import type { SftpFiles } from '../remote/sftpFiles';
-import type { SshSession, SudoOption } from '../remote/sshSession';
+import type { SftpFiles } from '../ssh/sftpFiles';
+import type { SshSession, SudoOption } from '../ssh/sshSession';
 
 /**
  * Where the support commands run KATA's tools and read their results: this machine (KDS

@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { join, posix } from 'node:path';
-import { packageRoot } from '../common/packageRoot';
+import { posix } from 'node:path';
 import { type HostAccess, resolveTool } from './hostAccess';
 import type { SecretScrubber } from './secretScrub';
 
@@ -9,13 +7,6 @@ import type { SecretScrubber } from './secretScrub';
 export const KDS_LOG_TAIL_BYTES = 5 * 1024 * 1024;
 export const INSTALLED_CONFIG = '/opt/kata-dir-scanner/kata_dir_scanner.conf';
 
-export function kdsVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
 
 export interface KdsConfigFacts {
   path: string;

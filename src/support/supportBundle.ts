@@ -1,13 +1,14 @@
 import { basename, join } from 'node:path';
-import { collectChecks } from '../cli/checkCommand';
+import { collectChecks } from '../engine/configChecks';
 import { t } from '../common/l10n';
-import { engineExec, layout } from '../remote/setupPlan';
+import { engineExec, layout } from '../centralNode/setupPlan';
 import type { BundleSource, PreparedEntry } from './bundleContents';
 import { prepareBundle } from './bundleContents';
 import { type HostAccess, LocalHostAccess } from './hostAccess';
 import { type KataLogKind, fetchKataLogs, grepFiles } from './kataLogs';
 import { MissingKataTool } from './kataTools';
-import { INSTALLED_CONFIG, formatErrorRange, kdsVersion, readKdsConfig, readKdsLogTail, recentErrorRange, serviceStatus } from './kdsSources';
+import { kdsVersion } from '../common/version';
+import { INSTALLED_CONFIG, formatErrorRange, readKdsConfig, readKdsLogTail, recentErrorRange, serviceStatus } from './kdsSources';
 import { SecretScrubber } from './secretScrub';
 import { type SummaryLanguage, type SupportAnswers, prefill, renderSummary } from './supportSummary';
 import { type SystemFacts, gatherFacts } from './systemFacts';
@@ -40,7 +41,7 @@ export async function discover(host: HostAccess, opts: { configPath?: string; se
     notes.push(t('System facts of {0}: {1}', host.where, e.message));
     return undefined;
   });
-  const version = kdsVersion();
+  const version = kdsVersion;
   const configPath = opts.configPath ?? ((await host.stat(INSTALLED_CONFIG)) ? INSTALLED_CONFIG : undefined);
   let configText: string | undefined;
   let logTail: string | undefined;

@@ -12,10 +12,10 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { collect } from '../../src/cli/collectCommand';
+import { collect } from '../../src/support/collectFlow';
 import { SshHostAccess } from '../../src/support/hostAccess';
 import { DownloadInterrupted } from '../../src/support/resumableDownload';
-import { SshSession } from '../../src/remote/sshSession';
+import { SshSession } from '../../src/ssh/sshSession';
 import { writeStandIns, type StandIns } from '../helpers/kataStandIns';
 import { ensureBuilt, kdsBin, repoRoot } from '../helpers/kdsProcess';
 import { ensureTestUser, keygen, sshdUnavailable, TestSshd } from '../helpers/sshd';

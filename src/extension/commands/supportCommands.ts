@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { collect } from '../../cli/collectCommand';
+import { collect } from '../../support/collectFlow';
 import { type KataLogKind, fetchKataLogs, grepFiles } from '../../support/kataLogs';
 import type { IcapLogPanel } from '../panels/icapLogPanel';
 import { hostFor, registerSupportRequestPanel } from '../panels/supportRequestPanel';

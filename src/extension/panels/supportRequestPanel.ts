@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
-import { collect } from '../../cli/collectCommand';
+import { collect } from '../../support/collectFlow';
 import { findLeaks, type PreparedEntry, writeBundle } from '../../support/bundleContents';
 import { type HostAccess, LocalHostAccess, SshHostAccess } from '../../support/hostAccess';
 import type { SecretScrubber } from '../../support/secretScrub';
@@ -15,7 +15,7 @@ import {
   parseSupportRequest,
   supportRequestPanelType,
 } from '../../webviewProtocol/supportRequest';
-import { secretKeysFor } from '../remote/cnConnection';
+import { secretKeysFor } from '../centralNode/cnConnection';
 import type { KdsServices } from '../services';
 import { type PanelController, type PanelHost, type RegisteredPanel, registerWebviewPanel } from './webviewPanel';
 
