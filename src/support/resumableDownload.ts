@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { posix } from 'node:path';
 import { t } from '../common/l10n';
 import type { HostAccess } from './hostAccess';
 
@@ -25,9 +26,26 @@ export interface DownloadState {
 export const partPath = (local: string) => `${local}.part`;
 export const statePath = (local: string) => `${local}.kds-download.json`;
 
+/**
+ * The remembered download, only if it is one KDS could have written: its paths decide what is
+ * read and later removed as root on the host, so a hand-edited file must not name anything else.
+ */
+export function validState(raw: unknown): DownloadState | undefined {
+  const s = raw as Partial<DownloadState> | undefined;
+  if (!s || typeof s !== 'object') return undefined;
+  const archive = (p: unknown): p is string => typeof p === 'string' && p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\0') && /\.(tar\.gz|tgz|tar\.xz|tar\.bz2|tar\.zst|tar|zip)$/.test(p);
+  if (typeof s.host !== 'string' || !archive(s.remotePath) || !archive(s.readablePath)) return undefined;
+  if (!Number.isSafeInteger(s.size) || (s.size as number) < 0 || typeof s.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.sha256)) return undefined;
+  if (s.privateDir !== undefined) {
+    if (typeof s.privateDir !== 'string' || !/^\/[^\0]*\/kds-collect\.[A-Za-z0-9]{10}$/.test(s.privateDir) || s.privateDir.split('/').includes('..')) return undefined;
+    if (s.readablePath !== posix.join(s.privateDir, posix.basename(s.remotePath))) return undefined;
+  } else if (s.readablePath !== s.remotePath) return undefined;
+  return { host: s.host, remotePath: s.remotePath, readablePath: s.readablePath, ...(s.privateDir !== undefined && { privateDir: s.privateDir }), size: s.size as number, sha256: s.sha256, startedAt: String(s.startedAt ?? '') };
+}
+
 export async function readState(local: string): Promise<DownloadState | undefined> {
   try {
-    return JSON.parse(await readFile(statePath(local), 'utf8')) as DownloadState;
+    return validState(JSON.parse(await readFile(statePath(local), 'utf8')));
   } catch {
     return undefined;
   }

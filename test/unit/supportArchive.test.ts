@@ -220,3 +220,18 @@ test('support request panel protocol: only known fields, bounded answers, known 
   assert.equal(parseSupportRequest({ type: 'removeFile', path: '' }, CHECKLIST_KEYS), undefined);
   assert.equal(parseSupportRequest({ type: 'shell', cmd: 'rm' }, CHECKLIST_KEYS), undefined);
 });
+
+test('a remembered download names only what KDS could have written (its paths are read and removed as root)', async () => {
+  const { validState } = await import('../../src/support/resumableDownload');
+  const ok = { host: 'u@h:22', remotePath: '/tmp/collect/collect-1.tar.gz', readablePath: '/tmp/kds-collect.AbCdEf1234/collect-1.tar.gz', privateDir: '/tmp/kds-collect.AbCdEf1234', size: 10, sha256: 'a'.repeat(64), startedAt: 'x' };
+  assert.deepEqual(validState(ok), ok);
+  const direct = { host: ok.host, remotePath: ok.remotePath, readablePath: ok.remotePath, size: 10, sha256: ok.sha256, startedAt: 'x' };
+  assert.deepEqual(validState(direct), direct);
+  assert.equal(validState({ ...ok, remotePath: '/etc/passwd' }), undefined);
+  assert.equal(validState({ ...ok, remotePath: '/tmp/../etc/x.tar.gz' }), undefined);
+  assert.equal(validState({ ...ok, privateDir: '/' }), undefined);
+  assert.equal(validState({ ...ok, privateDir: '/home/admin' }), undefined);
+  assert.equal(validState({ ...ok, readablePath: '/tmp/kds-collect.AbCdEf1234/other.tar.gz' }), undefined);
+  assert.equal(validState({ ...ok, sha256: 'nope' }), undefined);
+  assert.equal(validState({ ...ok, size: -1 }), undefined);
+});
