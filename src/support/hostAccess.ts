@@ -4,6 +4,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { t } from '../common/l10n';
+import type { CnContext } from '../centralNode/cnOps';
 import type { SftpFiles } from '../ssh/sftpFiles';
 import type { SshSession, SudoOption } from '../ssh/sshSession';
 
@@ -78,6 +79,11 @@ export class SshHostAccess implements HostAccess {
     private readonly sudo: SudoOption,
   ) {
     this.where = `${session.target.user}@${session.target.host}:${session.target.port}`;
+  }
+
+  /** The same connection for the Central Node helpers of src/centralNode. */
+  cnContext(): CnContext {
+    return { shell: async () => this.session, files: () => this.sftp(), sudo: this.sudo };
   }
 
   private sftp(): Promise<SftpFiles> {

@@ -1,10 +1,10 @@
 import { basename, join } from 'node:path';
 import { collectChecks } from '../engine/configChecks';
 import { t } from '../common/l10n';
-import { engineExec, layout } from '../centralNode/setupPlan';
+import { findEngine } from '../centralNode/cnOps';
 import type { BundleSource, PreparedEntry } from './bundleContents';
 import { prepareBundle } from './bundleContents';
-import { type HostAccess, LocalHostAccess } from './hostAccess';
+import { type HostAccess, LocalHostAccess, SshHostAccess } from './hostAccess';
 import { type KataLogKind, fetchKataLogs, grepFiles } from './kataLogs';
 import { MissingKataTool } from './kataTools';
 import { kdsVersion } from '../common/version';
@@ -79,10 +79,9 @@ export interface Gathered {
 /** kds check --json where KDS runs: in-process here, the installed engine on a Central Node. */
 async function checkJson(host: HostAccess, configPath: string): Promise<string | undefined> {
   if (host instanceof LocalHostAccess) return JSON.stringify(await collectChecks(configPath), null, 2) + '\n';
-  const l = layout(undefined);
-  let exec: string[] | undefined;
-  if (await host.stat(l.seaExecutable)) exec = engineExec('sea', l);
-  else if (await host.stat(l.jsLauncher)) exec = engineExec('js', l, '/usr/bin/node');
+  if (!(host instanceof SshHostAccess)) return undefined;
+  // The installed engine beside the configuration, found the way every Central Node command finds it.
+  const exec = await findEngine(host.cnContext(), configPath).catch(() => undefined);
   if (!exec) return undefined;
   const r = await host.exec([...exec, 'check', '--config', configPath, '--json'], { root: true, timeoutMs: 120_000 });
   const out = r.stdout.toString('utf8');

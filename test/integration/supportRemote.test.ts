@@ -200,6 +200,8 @@ test('kds support-bundle over SSH: secrets planted in config, KDS log, journal, 
   const logFile = join(cn, 'kds.log');
   writeFileSync(logFile, ['2024-05-01T09:00:00.000Z INFO  start "KDS started"', `2024-05-01T10:00:00.000Z ERROR kata.error "login failed with ${sshd.password}"`, `2024-05-01T10:30:00.000Z ERROR kata.error "share ${configPassword}"`, privateKey.trim(), ''].join('\n'));
   chownSync(logFile, uidOf(sshd.user), 0);
+  // The installed engine beside the configuration (as kds remote setup puts it): the real kds.
+  writeFileSync(join(cn, 'kata-dir-scanner'), `#!/bin/sh\nexec ${process.execPath} ${kdsBin} "$@"\n`, { mode: 0o755 });
   const config = join(cn, 'kata_dir_scanner.conf');
   writeFileSync(config, JSON.stringify({ in_dir: '/mnt/in', out_dir: '/mnt/out', qrnt_dir: '/mnt/qrnt', cert_pem: 'cert.pem', cert_key: 'server.key', kata_cn_addr: '127.0.0.1', system_id: '11111111-2222-3333-4444-555555555555', log_file: logFile, share_password: configPassword }, null, 2));
   const answers = join(dir, 'answers.json');
@@ -231,7 +233,8 @@ test('kds support-bundle over SSH: secrets planted in config, KDS log, journal, 
   assert.match(summary, /Уровень трафика:\*\* 200 Мбит\/с/);
   assert.match(summary, /Дата и время проблемы:\*\* 2024-05-01T10:00:00\.000Z – 2024-05-01T10:30:00\.000Z/);
   assert.match(summary, /Модель и характеристики оборудования:\*\* .*RAM/);
-  assert.match(summary, /kds check --json could not run/);
+  const check = JSON.parse(readFileSync(all.files.find((f) => f.endsWith('kds/check.json'))!, 'utf8')) as { items: Array<{ id: string }> };
+  assert.ok(check.items.some((i) => i.id === 'config'), 'kds check --json of the installed engine on the CN');
   assert.match(readFileSync(all.files.find((f) => f.endsWith('kds/service-status.txt'))!, 'utf8'), /Active: failed[\s\S]*share_password=\[removed by KDS\][\s\S]*kds\[1\]: sudo password \[removed by KDS\]/);
   // The collect archive is inside, its entries scrubbed, the secret-named file renamed, the listing too.
   assert.ok(all.files.some((f) => f.includes('var/log/kaspersky/payload.bin')));
