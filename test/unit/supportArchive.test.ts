@@ -207,20 +207,6 @@ test('prepare, write, read back: a nested collect archive is scrubbed entry by e
   assert.deepEqual(await findLeaks(leaky, s), ['top/a.txt (1 secrets)']);
 });
 
-test('support request panel protocol: only known fields, bounded answers, known languages', async () => {
-  const { parseSupportRequest, maxAnswerLength } = await import('../../src/webviewProtocol/supportRequest');
-  const { CHECKLIST_KEYS } = await import('../../src/support/supportSummary');
-  const ok = { type: 'prepare', answers: { traffic: '1 Gbit/s', description: 'x' }, language: 'ru', kataLogs: true, collect: false };
-  assert.deepEqual(parseSupportRequest(ok, CHECKLIST_KEYS), ok);
-  assert.equal(parseSupportRequest({ ...ok, answers: { evil: 'x' } }, CHECKLIST_KEYS), undefined);
-  assert.equal(parseSupportRequest({ ...ok, answers: { traffic: 'x'.repeat(maxAnswerLength + 1) } }, CHECKLIST_KEYS), undefined);
-  assert.equal(parseSupportRequest({ ...ok, language: 'de' }, CHECKLIST_KEYS), undefined);
-  assert.equal(parseSupportRequest({ ...ok, extra: 1 }, CHECKLIST_KEYS), undefined);
-  assert.deepEqual(parseSupportRequest({ type: 'write' }, CHECKLIST_KEYS), { type: 'write' });
-  assert.equal(parseSupportRequest({ type: 'removeFile', path: '' }, CHECKLIST_KEYS), undefined);
-  assert.equal(parseSupportRequest({ type: 'shell', cmd: 'rm' }, CHECKLIST_KEYS), undefined);
-});
-
 test('a remembered download names only what KDS could have written (its paths are read and removed as root)', async () => {
   const { validState } = await import('../../src/support/resumableDownload');
   const ok = { host: 'u@h:22', remotePath: '/tmp/collect/collect-1.tar.gz', readablePath: '/tmp/kds-collect.AbCdEf1234/collect-1.tar.gz', privateDir: '/tmp/kds-collect.AbCdEf1234', size: 10, sha256: 'a'.repeat(64), startedAt: 'x' };
