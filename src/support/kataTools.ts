@@ -1,5 +1,5 @@
 import { t } from '../common/l10n';
-import { type HostAccess, resolveTool } from './hostAccess';
+import { type HostAccess, LocalHostAccess, resolveTool } from './hostAccess';
 
 /** Folders where KATA installations keep their own command-line tools, besides the system ones. */
 export const KATA_TOOL_DIRS = ['/opt/kaspersky/kata/bin', '/opt/kaspersky/apt/bin', '/opt/kaspersky/bin'];
@@ -25,9 +25,19 @@ export class KataToolFailed extends Error {
   override name = 'KataToolFailed';
 }
 
+/**
+ * Folders named in KDS_KATA_TOOL_DIRS (colon-separated, absolute) for this computer: where a KATA
+ * installation keeps its tools outside the usual folders. VS Code's extension host takes PATH
+ * from the login shell, so an environment variable is the one way to point it elsewhere (the
+ * e2e tests point it at the stand-ins).
+ */
+export function localToolDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env.KDS_KATA_TOOL_DIRS ?? '').split(':').filter((d) => d.startsWith('/') && !d.split('/').includes('..'));
+}
+
 /** Absolute path of a KATA tool, or MissingKataTool. */
 export async function kataTool(host: HostAccess, name: string): Promise<string> {
-  const path = await resolveTool(host, name, KATA_TOOL_DIRS);
+  const path = await resolveTool(host, name, [...(host instanceof LocalHostAccess ? localToolDirs() : []), ...KATA_TOOL_DIRS]);
   if (!path) throw new MissingKataTool(name, host.where);
   return path;
 }

@@ -1,7 +1,7 @@
 /**
  * Issue 11 in a real VS Code (code-server + Chromium), local mode (KDS on the Central Node
  * itself): stand-in kata-collect / kata-collect-siem-logs scripts (test/helpers/kataStandIns.ts)
- * are first on the PATH code-server and its extension host inherit.
+ * in a folder named by KDS_KATA_TOOL_DIRS, which code-server's extension host inherits.
  *  - KDS: Fetch KATA Log History / Detects opens log-history.log in the ICAP log viewer with the
  *    search ICAP set: its count equals grep -ci ICAP.
  *  - KDS: Create Support Request: the form is prefilled (hardware), answers typed, Prepare shows
@@ -19,7 +19,7 @@ import { writeStandIns } from '../helpers/kataStandIns';
 import { skipReason } from './support/codeServer';
 import { demoWorkspace } from './support/fixtures';
 import { icapCountSettler } from './support/icapLogPanel';
-import { answerDialog, openKdsContainer, pickQuickItem, quickInput, runCommand, scenario, waitFor, webviewShowing } from './support/workbench';
+import { answerDialog, dialog, pickQuickItem, quickInput, runCommand, scenario, statusBarText, waitFor, webviewShowing } from './support/workbench';
 import { WorkbenchHost } from './support/workbenchHost';
 
 const skip = skipReason();
@@ -30,12 +30,12 @@ describe('KATA logs and the support request in a real VS Code', { skip, timeout:
   let page: Page | undefined;
   let demo: DemoSetup | undefined;
   let ws = '';
-  const savedPath = process.env.PATH;
 
   before(async () => {
     host.newBase('kds-e2e-support-');
     const stand = writeStandIns(join(host.base, 'kata'), { plant: `password=${secret}\nsudo ${secret}\n`, collectBytes: 64 * 1024, secretName: secret });
-    process.env.PATH = `${stand.bin}:${savedPath ?? '/usr/bin:/bin'}`;
+    // The extension host takes PATH from the login shell; KDS_KATA_TOOL_DIRS reaches it.
+    process.env.KDS_KATA_TOOL_DIRS = stand.bin;
     await host.start();
     ws = join(host.base, 'ws');
     demo = await demoWorkspace(ws);
@@ -45,11 +45,12 @@ describe('KATA logs and the support request in a real VS Code', { skip, timeout:
     const logFile = typeof conf.log_file === 'string' ? (conf.log_file.startsWith('/') ? conf.log_file : join(ws, conf.log_file)) : undefined;
     if (logFile) appendFileSync(logFile, `2024-05-01T10:00:00.000Z ERROR kata.error "login with ${secret}"\n`);
     page = await host.open(ws);
-    await openKdsContainer(page);
+    // The extension is active (its status item shows) before its commands are looked for.
+    await waitFor('"KDS stopped" in the status bar', async () => /KDS stopped/.test(await statusBarText(page!)) || undefined, 120_000);
   });
 
   after(async () => {
-    process.env.PATH = savedPath;
+    delete process.env.KDS_KATA_TOOL_DIRS;
     await host.stop(page, async () => demo?.emulator.close().catch(() => undefined));
   });
 
@@ -86,6 +87,8 @@ describe('KATA logs and the support request in a real VS Code', { skip, timeout:
       await frame.locator('[data-testid="f-description"]').fill(`No ICAP detections; the admin password is ${secret}`);
       await frame.locator('[data-testid="f-steps"]').fill('1. download a .deb through the proxy');
       await frame.getByText('Prepare and Preview').click();
+      // kata-logs twice, then kata-collect and the download: generous on a loaded machine.
+      await dialog(page!).waitFor({ state: 'visible', timeout: 180_000 });
       await answerDialog(page!, /kata-collect archive was downloaded and verified/, 'Remove');
       const preview = frame.locator('[data-testid="support-preview"]');
       await waitFor('the preview', async () => ((await preview.isVisible()) && /summary\.md/.test(await preview.innerText()) ? true : undefined), 120_000);
