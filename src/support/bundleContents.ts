@@ -45,8 +45,7 @@ const isPlainGz = (name: string) => /\.gz$/i.test(name) && !isTarGz(name);
 /** Scrubs one entry's content by type: nested tar.gz and .gz are opened, scrubbed, packed again. */
 async function scrubContent(name: string, data: Buffer, scrubber: SecretScrubber, depth: number): Promise<Buffer> {
   if (depth < 3 && isTarGz(name)) {
-    const { data: out } = await scrubTarGzBuffer(data, scrubber, depth + 1);
-    return out;
+    return scrubTarGzBuffer(data, scrubber, depth + 1);
   }
   if (depth < 3 && isPlainGz(name)) {
     try {
@@ -60,7 +59,7 @@ async function scrubContent(name: string, data: Buffer, scrubber: SecretScrubber
   return scrubber.content(data);
 }
 
-async function scrubTarGzBuffer(data: Buffer, scrubber: SecretScrubber, depth: number): Promise<{ data: Buffer; listing: string[] }> {
+async function scrubTarGzBuffer(data: Buffer, scrubber: SecretScrubber, depth: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   const gz = createGzip();
   gz.on('data', (c: Buffer) => chunks.push(c));
@@ -69,25 +68,15 @@ async function scrubTarGzBuffer(data: Buffer, scrubber: SecretScrubber, depth: n
     gz.on('error', reject);
   });
   const tar = new TarWriter(gz);
-  const listing: string[] = [];
+  // Nested archives keep files and folders only, like the outer one.
   for await (const e of readTar(Readable.from([data]).pipe(createGunzip()))) {
     const name = scrubber.text(e.name);
-    if (e.type === 'directory') {
-      await tar.addDirectory(name, e.mtimeMs);
-      listing.push(`${name}/`);
-      continue;
-    }
-    if (e.type !== 'file') {
-      listing.push(`${name} (${e.type}${e.linkName ? ` -> ${scrubber.text(e.linkName)}` : ''}, ${t('left out')})`);
-      continue;
-    }
-    const content = await scrubContent(e.name, e.data, scrubber, depth);
-    await tar.addBuffer(name, content, { mode: e.mode & 0o644, mtimeMs: e.mtimeMs });
-    listing.push(`${name}\t${content.length}`);
+    if (e.type === 'directory') await tar.addDirectory(name, e.mtimeMs);
+    else if (e.type === 'file') await tar.addBuffer(name, await scrubContent(e.name, e.data, scrubber, depth), { mode: e.mode & 0o644, mtimeMs: e.mtimeMs });
   }
   await tar.finish();
   await done;
-  return { data: Buffer.concat(chunks), listing };
+  return Buffer.concat(chunks);
 }
 
 /**

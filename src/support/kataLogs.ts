@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
@@ -101,7 +101,3 @@ export async function grepFiles(files: string[], opts: GrepOptions = {}): Promis
   return out;
 }
 
-/** Removes a local folder of fetched logs (after they were copied into a bundle). */
-export async function removeLocal(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
-}
