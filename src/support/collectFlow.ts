@@ -3,7 +3,11 @@ import { join, posix } from 'node:path';
 import { t } from '../common/l10n';
 import { type CollectedArchive, pendingDownload, prepareDownload, removeRemoteArchive, runKataCollect } from './collectArchive';
 import type { HostAccess } from './hostAccess';
+import { formatSize } from '../viewModel/itemLooks';
 import { type DownloadResult, type DownloadState, resumableDownload } from './resumableDownload';
+
+/** Sizes in messages, as everywhere in KDS. */
+export const humanSize = formatSize;
 
 /** `kds collect` from start to end: shared by the command line, the support bundle and VS Code. */
 
@@ -52,15 +56,3 @@ export async function collect(host: HostAccess, outDir: string, ui: CollectUi, o
 }
 
 
-/** 1.5 KiB, 12 MiB… for messages. */
-export function humanSize(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
