@@ -101,7 +101,10 @@ describe('KATA logs and the support request in a real VS Code', { skip, timeout:
       // code-server's save dialog is VS Code's simple dialog: a quick input holding the path.
       const box = quickInput(page!).locator('input.input');
       await box.waitFor({ state: 'visible' });
+      // The dialog fills in its default path after it shows: replace it only once it is there.
+      await waitFor('the save dialog\'s default path', async () => ((await box.inputValue()).endsWith('.tar.gz') ? true : undefined), 30_000);
       await box.fill(out);
+      await waitFor('our path in the save dialog', async () => ((await box.inputValue()) === out ? true : undefined), 10_000);
       await page!.keyboard.press('Enter');
       await waitFor('the archive to be written', async () => (/Written /.test(await frame.locator('[data-testid="support-status"]').innerText()) ? true : undefined), 60_000);
       assert.ok(existsSync(out));
