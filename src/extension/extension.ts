@@ -15,6 +15,8 @@ import { ItemDecorations } from './itemDecorations';
 import { LocalEngine, configuredLogLevel } from './localEngine';
 import { registerConfigEditorPanel } from './panels/configEditorPanel';
 import { registerIcapLogPanel } from './panels/icapLogPanel';
+import { registerIcapTrafficPanel } from './panels/icapTrafficPanel';
+import { registerCaptureCommands } from './commands/captureCommands';
 import { VerdictsService, registerVerdictsPanel } from './panels/verdictsPanel';
 import { type KdsServices, registerCommand, showError } from './services';
 import { KdsStatusBar } from './statusBar';
@@ -105,6 +107,7 @@ export function activate(context: vscode.ExtensionContext): void {
   registerCommand(services, 'kds.openVerdicts', () => verdictsPanel.open());
   const icapLogPanel = registerIcapLogPanel(context, log);
   registerCommand(services, 'kds.viewIcapLog', (arg?: unknown) => icapLogPanel.show(arg));
+  registerCaptureCommands(services, registerIcapTrafficPanel(context, log));
   registerSupportCommands(services, icapLogPanel);
   const configEditor = registerConfigEditorPanel(services);
   registerCommand(services, 'kds.editConfiguration', () => configEditor.open());
