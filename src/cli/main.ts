@@ -19,6 +19,10 @@ const commands: Record<string, Loader> = {
   remote: () => import('./remoteCommand'),
   quarantine: () => import('./quarantineCommand'),
   capture: () => import('./captureCommand'),
+  // support (issue 11): KATA's own logs and the support-request bundle
+  'kata-logs': () => import('./kataLogsCommand'),
+  collect: () => import('./collectCommand'),
+  'support-bundle': () => import('./supportBundleCommand'),
 };
 
 async function printOverview(): Promise<void> {

@@ -151,7 +151,7 @@ async function askHidden(prompt: string): Promise<string | undefined> {
   });
 }
 
-async function askLine(question: string): Promise<string | undefined> {
+export async function askLine(question: string): Promise<string | undefined> {
   if (!process.stdin.isTTY) return undefined;
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
@@ -161,7 +161,10 @@ async function askLine(question: string): Promise<string | undefined> {
   }
 }
 
-async function connect(v: Values): Promise<{ session: SshSession; sudo: SudoOption }> {
+/** The connection options every Central Node command shares (kds remote, collect, kata-logs, support-bundle). */
+export type ConnectionValues = Pick<Values, 'host' | 'port' | 'user' | 'identity' | 'known-hosts' | 'accept-new-host-key' | 'password-stdin'>;
+
+export async function connect(v: ConnectionValues): Promise<{ session: SshSession; sudo: SudoOption }> {
   if (!v.host) throw new UsageError(t('--host HOST is required'));
   const port = v.port === undefined ? 22 : Number(v.port);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(t('--port must be a TCP port number (got {0})', v.port ?? ''));

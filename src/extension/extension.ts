@@ -8,6 +8,7 @@ import { registerItemCommands } from './commands/itemCommands';
 import { registerQuarantineCommands } from './commands/quarantineCommands';
 import { registerScanningCommands, startScanning } from './commands/scanningCommands';
 import { registerSetupCommands } from './commands/setupCommands';
+import { registerSupportCommands } from './commands/supportCommands';
 import { FolderModels } from './folderModels';
 import { FolderTreeProvider } from './folderTreeProvider';
 import { ItemDecorations } from './itemDecorations';
@@ -107,6 +108,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const icapLogPanel = registerIcapLogPanel(context, log);
   registerCommand(services, 'kds.viewIcapLog', (arg?: unknown) => icapLogPanel.show(arg));
   registerCaptureCommands(services, registerIcapTrafficPanel(context, log));
+  registerSupportCommands(services, icapLogPanel);
   const configEditor = registerConfigEditorPanel(services);
   registerCommand(services, 'kds.editConfiguration', () => configEditor.open());
 

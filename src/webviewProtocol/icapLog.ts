@@ -64,7 +64,7 @@ export interface IcapViewLine {
  * `tail` page starts a new epoch; messages of an older epoch are stale.
  */
 export type IcapLogMessage =
-  | { type: 'init'; strings: IcapLogStrings; locale: string; /** Sizes as everywhere in KDS (byteSize.ts). */ byteUnits: ByteUnitTemplates; /** A file the host was asked to open (command argument); otherwise the webview restores its own. */ path?: string }
+  | { type: 'init'; strings: IcapLogStrings; locale: string; /** Sizes as everywhere in KDS (byteSize.ts). */ byteUnits: ByteUnitTemplates; /** A file the host was asked to open (command argument); otherwise the webview restores its own. */ path?: string; /** A filter to start with instead of the restored one (e.g. search ICAP for kata-logs). */ filter?: IcapLogViewFilter }
   /** A file is open (or none: path undefined) with this filter; the list is emptied until the next `tail` page. */
   | { type: 'file'; path?: string; grep: string; grepTimeOmitted: boolean; follow: boolean }
   /** The filter was rejected: nothing else changed. */

@@ -66,6 +66,7 @@ function currentFilter(): IcapLogViewFilter {
 channel.onMessage((m) => {
   switch (m.type) {
     case 'init':
+      if (m.filter) save({ ...m.filter });
       S = pageStrings(m);
       byteUnits = m.byteUnits;
       ui = buildUi(S);

@@ -46,15 +46,21 @@ interface LogTarget {
   source: () => ByteSource;
   /** Only local targets can be reopened from the webview's saved state after a reload. */
   local: boolean;
+  /** A filter to start with (kata-logs opens its result with the search ICAP). */
+  filter?: Partial<IcapLogViewFilter>;
 }
 
 function localTarget(path: string): LogTarget {
   return { label: path, grepPath: path, source: () => new LocalFileSource(path), local: true };
 }
 
-/** The command's argument: a path, a file Uri, or `{ byteSource, label, path? }` from remote mode. */
+/** The command's argument: a path, a file Uri, `{ path, filter }`, or `{ byteSource, label, path? }` from remote mode. */
 function targetOf(arg: unknown): LogTarget | undefined {
   if (typeof arg === 'string' && arg) return localTarget(arg);
+  const f = arg as { path?: unknown; filter?: unknown; byteSource?: unknown } | undefined;
+  if (f && typeof f.path === 'string' && f.path && f.byteSource === undefined && typeof f.filter === 'object' && f.filter) {
+    return { ...localTarget(f.path), filter: f.filter as Partial<IcapLogViewFilter> };
+  }
   if (arg instanceof vscode.Uri) return arg.scheme === 'file' ? localTarget(arg.fsPath) : undefined;
   const r = arg as { byteSource?: unknown; label?: unknown; path?: unknown } | undefined;
   if (r && typeof r.byteSource === 'function' && typeof r.label === 'string') {
@@ -143,7 +149,11 @@ class IcapLogController implements PanelController<IcapLogRequest> {
 
   /** The command ran again with a file while the panel is open. */
   openTarget(target: LogTarget): void {
-    if (this.ready) this.open(target);
+    if (this.ready && target.filter) {
+      // A filter to start with: the page is initialised again with it and answers with `view`.
+      this.requestedTarget = target;
+      void this.onRequest({ type: 'ready' });
+    } else if (this.ready) this.open(target);
     else this.requestedTarget = target;
   }
 
@@ -153,7 +163,8 @@ class IcapLogController implements PanelController<IcapLogRequest> {
         // Also after the tab was hidden and shown (the page reloads): the webview answers with `view`.
         this.ready = false;
         const shown = (this.requestedTarget ?? this.target)?.label;
-        await this.host.post({ type: 'init', strings: icapLogStrings(), locale: vscode.env.language, byteUnits: byteUnitTemplates(), ...(shown ? { path: shown } : {}) });
+        const filter = this.requestedTarget?.filter ? { ...defaultIcapLogViewFilter, ...this.requestedTarget.filter } : undefined;
+        await this.host.post({ type: 'init', strings: icapLogStrings(), locale: vscode.env.language, byteUnits: byteUnitTemplates(), ...(shown ? { path: shown } : {}), ...(filter ? { filter } : {}) });
         return;
       }
       case 'view': {
