@@ -55,7 +55,6 @@ export function activate(context: vscode.ExtensionContext): void {
   // A tree view's message hides its welcome content, and the welcome content for these states
   // carries the buttons (Start Scanning, Manage Workspace Trust): show the message only above rows.
   const refreshInputMessage = () => {
-    const status = engine.status;
     const snap = active.snapshot();
     views.in.message =
       models.items('in').length === 0
@@ -64,8 +63,10 @@ export function activate(context: vscode.ExtensionContext): void {
           ? approvalHint(snap.identity, { wrap: true })
           : !vscode.workspace.isTrusted
           ? vscode.l10n.t('Scanning is off: this workspace is not trusted.')
-          : status.kind === 'ok' && !engine.running
-            ? vscode.l10n.t('Scanning is stopped.')
+          : active.configState === 'ok' && !active.running
+            ? active.mode === 'remote'
+              ? vscode.l10n.t('The KDS service on {0} is not running.', active.remoteLabel ?? '')
+              : vscode.l10n.t('Scanning is stopped.')
             : undefined;
   };
   context.subscriptions.push(
@@ -84,7 +85,7 @@ export function activate(context: vscode.ExtensionContext): void {
   registerSetupCommands(services);
   registerItemCommands(services);
 
-  const verdicts = new VerdictsService(engine, models);
+  const verdicts = new VerdictsService(active, models);
   context.subscriptions.push(verdicts);
   const verdictsPanel = registerVerdictsPanel(context, log, verdicts);
   registerCommand(services, 'kds.openVerdicts', () => verdictsPanel.open());

@@ -8,6 +8,7 @@ import type { FolderModels } from './folderModels';
 import { type LocalEngine, UntrustedWorkspaceError } from './localEngine';
 import type { ActiveEngine } from './centralNode/activeEngine';
 import type { RemoteController } from './centralNode/remoteCommands';
+import { RemoteAuthError } from '../centralNode/connectAdvice';
 
 /** What command modules need; built once in activate() and handed down. */
 export interface KdsServices {
@@ -48,6 +49,11 @@ export async function showError(s: KdsServices, err: unknown): Promise<void> {
   if (err instanceof ConfigError) {
     const open = vscode.l10n.t('Open Configuration');
     if ((await vscode.window.showErrorMessage(message, open)) === open) await vscode.commands.executeCommand('kds.openConfiguration');
+    return;
+  }
+  if (err instanceof RemoteAuthError) {
+    const settings = vscode.l10n.t('Open Settings');
+    if ((await vscode.window.showErrorMessage(message, settings)) === settings) await vscode.commands.executeCommand('workbench.action.openSettings', 'kds.remote');
     return;
   }
   const showLog = vscode.l10n.t('Show Log');

@@ -14,7 +14,8 @@ import type { RemoteProcess, SshSession, SudoOption } from '../../ssh/sshSession
 import type { HostKeyInfo, HostKeyPolicy, SshAuth, SshTarget } from '../../ssh/sshTarget';
 import type { RemoteWorkspace } from './activeEngine';
 import { threatsFromEvents } from './remoteThreats';
-import { type CnContext, execEventFileReader, fallbackEventFileReader, findEngine, readRemoteText, remoteIsRoot, remoteQuarantine, run, serviceArgv, writeRemoteText } from './cnOps';
+import { remoteScanHistory } from '../../viewModel/scanHistory';
+import { type CnContext, execEventFileReader, fallbackEventFileReader, findEngine, isNoSuchFile, readRemoteText, remoteIsRoot, remoteQuarantine, remoteTextFile, run, serviceArgv, writeRemoteText } from './cnOps';
 
 export const defaultCnConfigPath = '/opt/kata-dir-scanner/kata_dir_scanner.conf';
 
@@ -121,8 +122,13 @@ export class CnConnection implements vscode.Disposable {
     return this.rootValue;
   }
 
-  /** Waits for the first connection; throws when it failed for good (host key, authentication) or was cancelled. */
-  async open(token?: vscode.CancellationToken): Promise<RemoteWorkspace> {
+  /**
+   * Waits for the first connection; throws when it failed for good (host key, authentication) or
+   * was cancelled. Resolves undefined when the CN answers but KDS is not installed there (no
+   * configuration at kds.remote.configPath): a normal state on a new CN, which "Set Up Central
+   * Node" fixes; the connection stays open for it.
+   */
+  async open(token?: vscode.CancellationToken): Promise<RemoteWorkspace | undefined> {
     const cancelled = new Promise<never>((_, reject) => token?.onCancellationRequested(() => reject(new vscode.CancellationError())));
     let session: SshSession;
     try {
@@ -133,8 +139,22 @@ export class CnConnection implements vscode.Disposable {
       throw err;
     }
     this.rootValue = await remoteIsRoot(session);
+    await this.rememberTypedSecrets();
+    return this.loadWorkspace();
+  }
+
+  /** (Re)reads the CN's configuration and starts following its service; undefined when KDS is not installed. */
+  async loadWorkspace(): Promise<RemoteWorkspace | undefined> {
+    await this.dropWorkspace();
     const c = this.cn();
-    const text = await readRemoteText(c, this.settings.configPath);
+    let text: string;
+    try {
+      text = await readRemoteText(c, this.settings.configPath);
+    } catch (err) {
+      if (isNoSuchFile(err)) return undefined;
+      throw err;
+    }
+    this.engine = undefined;
     const { config } = parseConfigText(text, this.settings.configPath);
     const reader = fallbackEventFileReader(
       sftpEventFileReader(() => this.rs.whenConnected()),
@@ -155,13 +175,22 @@ export class CnConnection implements vscode.Disposable {
       config,
       source,
       lister,
+      // Files routed before this connection (or while it was down) get their verdicts from the CN's journal, as locally.
+      history: remoteScanHistory(remoteTextFile(c), config.state_dir),
       quarantine: (action, name, reason) => this.quarantine(action, name, reason),
       serviceActive: () => this.serviceActiveValue,
       threats: names.threats,
     };
     await this.checkServiceActive().catch(() => undefined);
-    await this.rememberTypedSecrets();
     return this.workspaceValue;
+  }
+
+  private async dropWorkspace(): Promise<void> {
+    const ws = this.workspaceValue;
+    this.workspaceValue = undefined;
+    this.stopThreats?.();
+    this.stopThreats = undefined;
+    await ws?.source.stop().catch(() => undefined);
   }
 
   /** The ops context (shell, SFTP, sudo as configured). */
@@ -367,8 +396,7 @@ export class CnConnection implements vscode.Disposable {
   async close(): Promise<void> {
     this.follow.wanted = false;
     this.follow.proc?.kill('TERM');
-    this.stopThreats?.();
-    await this.workspaceValue?.source.stop().catch(() => undefined);
+    await this.dropWorkspace();
     await this.rs.close().catch(() => undefined);
   }
 

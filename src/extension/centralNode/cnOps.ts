@@ -8,6 +8,7 @@ import { t } from '../../common/l10n';
 import type { EventFileReader } from '../../centralNode/eventFollower';
 import type { SftpFiles } from '../../ssh/sftpFiles';
 import type { ExecResult, SudoOption } from '../../ssh/sshSession';
+import type { RemoteTextFile } from '../../viewModel/scanHistory';
 
 export interface CnShell {
   exec(argv: string[], opts?: { sudo?: SudoOption; stdin?: string | Buffer; timeoutMs?: number }): Promise<ExecResult>;
@@ -160,4 +161,35 @@ export function fallbackEventFileReader(first: EventFileReader, fallback: EventF
 export function serviceArgv(action: 'start' | 'stop' | 'restart' | 'reload' | 'status', unit: string): string[] {
   const name = unit.endsWith('.service') ? unit : `${unit}.service`;
   return action === 'status' ? ['systemctl', 'status', '--no-pager', '--lines=20', name] : ['systemctl', action, name];
+}
+
+/** SFTP's "no such file" (status 2), or `cat`'s through sudo. */
+export function isNoSuchFile(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === 2 || code === 'ENOENT' || /no such file/i.test((err as Error)?.message ?? '');
+}
+
+/**
+ * Files of the CN's state_dir for the views' history (remoteScanHistory): the version is size
+ * and mtime (SFTP stat, or `stat` through sudo when the SSH user may not look), the text as
+ * readRemoteText reads it.
+ */
+export function remoteTextFile(c: CnContext): RemoteTextFile {
+  return {
+    async version(path) {
+      try {
+        const st = await (await c.files()).exists(path);
+        return st ? `${st.size}:${st.mtimeMs}` : undefined;
+      } catch (err) {
+        if (!isPermissionDenied(err) || c.sudo === undefined) throw err;
+      }
+      const r = await run(c, ['stat', '-L', '-c', '%s:%Y', '--', path], true);
+      if (r.code !== 0) {
+        if (/no such file/i.test(r.stderr.toString('utf8'))) return undefined;
+        throw failure(`stat ${path}`, r);
+      }
+      return r.stdout.toString('utf8').trim();
+    },
+    read: (path) => readRemoteText(c, path),
+  };
 }
