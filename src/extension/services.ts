@@ -77,6 +77,16 @@ export function requireConfig(s: KdsServices) {
   throw new ConfigError(vscode.l10n.t('No KDS configuration: create kata_dir_scanner.conf or set kds.configPath.'), status.path ?? 'kata_dir_scanner.conf');
 }
 
+/** Why the active engine cannot act: a Central Node without KDS (Set Up), or no local configuration. Always throws. */
+export function missingEngine(s: KdsServices): never {
+  if (s.active?.notInstalled) {
+    s.remote?.require();
+    throw new Error(vscode.l10n.t('KDS is not installed on the Central Node {0}: run "KDS: Set Up Central Node" first.', s.active.notInstalled.label));
+  }
+  requireConfig(s);
+  throw new Error(vscode.l10n.t('No KDS configuration: create kata_dir_scanner.conf or set kds.configPath.'));
+}
+
 /** The configuration the views show: the connected Central Node's, else the local one (requireConfig). */
 export function activeConfig(s: KdsServices) {
   return s.active?.remote?.config ?? requireConfig(s);

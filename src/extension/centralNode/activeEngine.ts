@@ -8,6 +8,7 @@ import type { FolderLister } from '../../viewModel/folderLister';
 import type { LocalEngine } from '../localEngine';
 import { type ScanHistorySource, localScanHistory } from '../../viewModel/scanHistory';
 import type { LogRecord } from '../../common/log';
+import { type ExcludeListStore, type QuarantineStore, localExcludeList, localQuarantine } from '../../viewModel/engineActions';
 
 /** What the views need of a connected Central Node (built by CnConnection). */
 export interface RemoteWorkspace {
@@ -17,8 +18,10 @@ export interface RemoteWorkspace {
   config: KdsConfig;
   source: RemoteEngineSource;
   lister: FolderLister;
-  /** Release or delete on the CN through the installed engine (`kds quarantine …` over SSH). */
-  quarantine(action: 'release' | 'delete', name: string, reason?: string): Promise<{ path: string; sha256: string }>;
+  /** Release or delete on the CN through the installed engine (`kds quarantine …` over SSH, audited there). */
+  quarantine: QuarantineStore;
+  /** The CN's exclude list, re-read by its service after an edit. */
+  excludeList: ExcludeListStore;
   /** The last `systemctl is-active` answer: true/false when systemd gave a definite one, undefined otherwise. */
   serviceActive?: () => boolean | undefined;
   /** Threat names the CN's service wrote into its event stream (see remoteThreats.ts). */
@@ -87,6 +90,20 @@ export class ActiveEngine implements EngineSource, vscode.Disposable {
     if (this.missing) return undefined;
     const dir = this.local.config?.state_dir;
     return dir ? localScanHistory(dir) : undefined;
+  }
+
+  /** The exclude list of the engine the views show; undefined when local mode has no configuration. */
+  excludeList(): ExcludeListStore | undefined {
+    if (this.remoteValue) return this.remoteValue.excludeList;
+    const config = this.missing ? undefined : this.local.config;
+    return config ? localExcludeList(config, () => this.local.requestRescan()) : undefined;
+  }
+
+  /** The quarantine of the engine the views show; undefined when local mode has no configuration. */
+  quarantine(): QuarantineStore | undefined {
+    if (this.remoteValue) return this.remoteValue.quarantine;
+    const config = this.missing ? undefined : this.local.config;
+    return config ? localQuarantine(config, this.local.logger) : undefined;
   }
 
   /** A key that changes whenever history() would read somewhere else. */

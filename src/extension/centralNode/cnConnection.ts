@@ -15,7 +15,7 @@ import type { HostKeyInfo, HostKeyPolicy, SshAuth, SshTarget } from '../../ssh/s
 import type { RemoteWorkspace } from './activeEngine';
 import { threatsFromEvents } from './remoteThreats';
 import { remoteScanHistory } from '../../viewModel/scanHistory';
-import { type CnContext, execEventFileReader, fallbackEventFileReader, findEngine, isNoSuchFile, readRemoteText, remoteIsRoot, remoteQuarantine, remoteTextFile, run, serviceArgv, writeRemoteText } from './cnOps';
+import { type CnContext, cnExcludeList, execEventFileReader, fallbackEventFileReader, findEngine, isNoSuchFile, readRemoteText, remoteIsRoot, remoteQuarantine, remoteTextFile, run, serviceArgv, writeRemoteText } from './cnOps';
 
 export const defaultCnConfigPath = '/opt/kata-dir-scanner/kata_dir_scanner.conf';
 
@@ -177,7 +177,18 @@ export class CnConnection implements vscode.Disposable {
       lister,
       // Files routed before this connection (or while it was down) get their verdicts from the CN's journal, as locally.
       history: remoteScanHistory(remoteTextFile(c), config.state_dir),
-      quarantine: (action, name, reason) => this.quarantine(action, name, reason),
+      quarantine: {
+        outDir: config.out_dir,
+        release: (name, user, reason) => this.quarantine('release', name, user, reason),
+        delete: (name, user, reason) => this.quarantine('delete', name, user, reason),
+      },
+      excludeList: cnExcludeList(c, {
+        path: config.exclude_list,
+        label: `${this.label}:${config.exclude_list}`,
+        caseSensitive: config.exclude_case_sensitive,
+        inputNames: async () => (await lister.list(config.in_dir).catch(() => [])).filter((e) => e.isFile).map((e) => e.name),
+        reload: () => this.reloadService(),
+      }),
       serviceActive: () => this.serviceActiveValue,
       threats: names.threats,
     };
@@ -223,9 +234,9 @@ export class CnConnection implements vscode.Disposable {
     return this.engine;
   }
 
-  async quarantine(action: 'release' | 'delete', name: string, reason?: string): Promise<{ path: string; sha256: string }> {
+  async quarantine(action: 'release' | 'delete', name: string, localUser: string, reason?: string): Promise<{ path: string; sha256: string }> {
     const engine = await this.engineArgv();
-    const user = `${safeUser()} (VS Code, ssh ${this.target.user})`;
+    const user = `${localUser} (VS Code, ssh ${this.target.user})`;
     const done = await remoteQuarantine(this.cn(), engine, this.settings.configPath, { action, name, user, ...(reason && { reason }), asRoot: this.needsSudo() });
     void this.workspaceValue?.source.poll().catch(() => 0);
     return done;
@@ -239,6 +250,19 @@ export class CnConnection implements vscode.Disposable {
     const out = (r.stdout.toString('utf8') + r.stderr.toString('utf8')).trimEnd();
     for (const line of out.split('\n')) if (line) this.channel.info(`  ${line}`);
     return r.code;
+  }
+
+  /**
+   * Asks the service to re-read its exclude list (`systemctl reload`, SIGHUP). Undefined when it
+   * did, or when there is no systemd to ask (the service reads the list on its next rescan);
+   * otherwise what systemctl said.
+   */
+  async reloadService(): Promise<string | undefined> {
+    if ((await this.checkServiceActive().catch(() => undefined)) === undefined) return undefined;
+    const argv = serviceArgv('reload', this.settings.serviceName);
+    const r = await run(this.cn(), argv, this.needsSudo());
+    if (r.code === 0) return undefined;
+    return (r.stderr.toString('utf8').trim() || r.stdout.toString('utf8').trim() || `exit code ${r.code}`) + ` ($ ${argv.join(' ')})`;
   }
 
   /**

@@ -9,6 +9,8 @@ import type { EventFileReader } from '../../centralNode/eventFollower';
 import type { SftpFiles } from '../../ssh/sftpFiles';
 import type { ExecResult, SudoOption } from '../../ssh/sshSession';
 import type { RemoteTextFile } from '../../viewModel/scanHistory';
+import type { ExcludeListStore } from '../../viewModel/engineActions';
+import { addEntry, removeEntry, validatePattern } from '../../engine/excludes';
 
 export interface CnShell {
   exec(argv: string[], opts?: { sudo?: SudoOption; stdin?: string | Buffer; timeoutMs?: number }): Promise<ExecResult>;
@@ -191,5 +193,41 @@ export function remoteTextFile(c: CnContext): RemoteTextFile {
       return r.stdout.toString('utf8').trim();
     },
     read: (path) => readRemoteText(c, path),
+  };
+}
+
+/**
+ * The CN's exclude list as an ExcludeListStore: read and written on the CN (sudo when needed),
+ * validated before writing, then the service is asked to re-read it (`reload` says why it did
+ * not, or undefined when it did or there is no systemd and the next rescan reads it).
+ */
+export function cnExcludeList(
+  c: CnContext,
+  o: { path: string; label: string; caseSensitive: boolean; inputNames: () => Promise<string[]>; reload: () => Promise<string | undefined> },
+): ExcludeListStore {
+  const read = () =>
+    readRemoteText(c, o.path).catch((err: unknown) => {
+      if (isNoSuchFile(err)) return '';
+      throw err;
+    });
+  return {
+    label: o.label,
+    caseSensitive: o.caseSensitive,
+    read,
+    inputNames: o.inputNames,
+    async edit(edit) {
+      const text = await read();
+      let next = text;
+      if (edit.remove !== undefined) next = removeEntry(next, edit.remove);
+      if (edit.add !== undefined) {
+        const reason = validatePattern(edit.add);
+        if (reason) throw new Error(t('Cannot add "{0}" to the exclude list: {1}', edit.add.trim(), reason));
+        next = addEntry(next, edit.add);
+      }
+      if (next === text) return;
+      await writeRemoteText(c, o.path, next);
+      const problem = await o.reload();
+      if (problem) throw new Error(t('The exclude list {0} was saved, but the service did not re-read it: {1}', o.label, problem));
+    },
   };
 }

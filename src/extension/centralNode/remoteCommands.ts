@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { parseConfigText } from '../../engine/config';
-import { addEntry, parseExcludeList, removeEntry } from '../../engine/excludes';
+import { parseExcludeList } from '../../engine/excludes';
 import type { ByteSource } from '../../icapLog/byteSource';
 import { DEFAULT_ICAP_LOG_PATH } from '../../icapLog/byteSource';
 import type { ConnectionStateEvent } from '../../ssh/reconnectingSession';
@@ -10,7 +10,6 @@ import { SshAuthError } from '../../ssh/sshErrors';
 import { configuredLogLevel, writeToChannel } from '../localEngine';
 import { setupCentralNode } from './setupCentralNode';
 import { SshByteSource } from '../../ssh/sshByteSource';
-import { validateNewPattern } from '../../viewModel/excludeEditing';
 import { type KdsServices, registerCommand } from '../services';
 import type { ActiveEngine, RemoteWorkspace } from './activeEngine';
 import { CnConnection, readCnSettings, secretKeysFor } from './cnConnection';
@@ -258,34 +257,6 @@ export function registerRemote(s: KdsServices, active: ActiveEngine): RemoteCont
 
   s.context.subscriptions.push(vscode.workspace.registerFileSystemProvider(cnScheme, new CnFileSystem(rc), { isCaseSensitive: true }));
   return rc;
-}
-
-/** Exclude-list edits on the CN: the text is read, edited (with validation) and written back, then the service re-reads it (reload = SIGHUP). */
-export async function remoteExcludeEdit(rc: RemoteController, edit: { add?: string; remove?: string }): Promise<void> {
-  const conn = rc.require();
-  const path = conn.workspace!.config.exclude_list;
-  let text = '';
-  try {
-    text = await conn.readText(path);
-  } catch {
-    text = '';
-  }
-  if (edit.add) {
-    const problem = validateNewPattern(edit.add, parseExcludeList(text).entries.map((e) => e.pattern));
-    if (problem) throw new Error(problem);
-    text = addEntry(text, edit.add);
-  }
-  if (edit.remove) text = removeEntry(text, edit.remove);
-  await conn.writeText(path, text);
-  await conn.service('reload').catch(() => null);
-  void conn.workspace!.source.poll().catch(() => 0);
-}
-
-/** The exclude list's entries on the CN. */
-export async function remoteExcludeEntries(rc: RemoteController): Promise<string[]> {
-  const conn = rc.require();
-  const text = await conn.readText(conn.workspace!.config.exclude_list).catch(() => '');
-  return parseExcludeList(text).entries.map((e) => e.pattern);
 }
 
 /**

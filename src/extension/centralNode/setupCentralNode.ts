@@ -14,6 +14,9 @@ import type { RemoteController } from './remoteCommands';
  * commands in a modal titled "Step n/N" before it runs, runs it under a progress notification,
  * and ends with a summary of what was done and what is left. Afterwards the views follow the CN.
  */
+/** Commands shown in a step's modal; the rest are in the log. */
+const maxModalLines = 8;
+
 export async function setupCentralNode(s: KdsServices, rc: RemoteController): Promise<void> {
   const localConfig = s.engine.configPath();
   if (!localConfig || !existsSync(localConfig)) {
@@ -60,7 +63,11 @@ export async function setupCentralNode(s: KdsServices, rc: RemoteController): Pr
         confirm: async (step, i, n): Promise<Answer> => {
           const run = vscode.l10n.t('Run This Step');
           const skip = vscode.l10n.t('Skip');
-          const detail = [...step.notes, '', ...step.actions.map((a) => describeAction(a, !!prefix, useSudo))].join('\n');
+          // The modal must fit the window (its buttons below the text): a long step shows its first
+          // commands and points at the KDS log, where runSetupPlan has just printed all of them.
+          const lines = step.actions.map((a) => describeAction(a, !!prefix, useSudo));
+          const shown = lines.length > maxModalLines ? [...lines.slice(0, maxModalLines - 1), vscode.l10n.t('… and {0} more (every command is in the KDS log above)', lines.length - maxModalLines + 1)] : lines;
+          const detail = [...step.notes, '', ...shown].join('\n');
           const answer = await vscode.window.showWarningMessage(vscode.l10n.t('Step {0}/{1} on {2}: {3}', i, n, conn.label, step.title), { modal: true, detail }, run, skip);
           return answer === run ? 'yes' : answer === skip ? 'skip' : 'quit';
         },

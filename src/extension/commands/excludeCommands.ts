@@ -1,30 +1,29 @@
 import * as vscode from 'vscode';
-import { applyExcludeEdit, suggestExcludes, validateNewPattern } from '../../viewModel/excludeEditing';
+import type { ExcludeListStore } from '../../viewModel/engineActions';
+import { suggestExcludes, validateNewPattern } from '../../viewModel/excludeEditing';
 import { editExcludeList, readExcludeEntries } from '../excludeQuickPick';
-import { remoteExcludeEdit, remoteExcludeEntries } from '../centralNode/remoteCommands';
-import { type KdsServices, isFolderItem, registerCommand, requireConfig, requireTrust } from '../services';
+import { type KdsServices, isFolderItem, missingEngine, registerCommand, requireTrust } from '../services';
+
+/** The exclude list of the engine the views show (a connected Central Node's, else the local one). */
+function store(s: KdsServices): ExcludeListStore {
+  return s.active?.excludeList() ?? missingEngine(s);
+}
+
+/** The list as a file: local, or kds-cn:/path on the connected Central Node (validated on save). */
+function openRaw(s: KdsServices): () => Thenable<unknown> {
+  return () => (s.active?.remote ? vscode.commands.executeCommand('kds.remote.openExcludeList') : vscode.window.showTextDocument(vscode.Uri.file(s.active?.config?.exclude_list ?? s.engine.config!.exclude_list)));
+}
 
 export function registerExcludeCommands(s: KdsServices): void {
-  const changed = () => {
-    // The engine re-reads exclude_list.txt on every rescan; no restart needed.
-    s.engine.requestRescan();
-  };
-
   registerCommand(s, 'kds.editExcludeList', async () => {
     requireTrust();
-    // On a Central Node: its exclude list, validated on save and re-read by the service (reload).
-    if (s.active?.remote) {
-      await vscode.commands.executeCommand('kds.remote.openExcludeList');
-      return;
-    }
-    await editExcludeList(requireConfig(s), changed);
+    await editExcludeList(store(s), openRaw(s));
   });
 
   registerCommand(s, 'kds.addToExcludeList', async (arg?: unknown) => {
     requireTrust();
-    const remote = s.active?.remote && s.remote;
-    const config = remote ? undefined : requireConfig(s);
-    const existing = remote ? await remoteExcludeEntries(remote) : (await readExcludeEntries(config!)).map((e) => e.pattern);
+    const list = store(s);
+    const existing = (await readExcludeEntries(list)).map((e) => e.pattern);
     let pattern: string | undefined;
     if (isFolderItem(arg) && arg.folder === 'in') {
       const picks = suggestExcludes(arg.name).map((p, i) => ({
@@ -47,19 +46,14 @@ export function registerExcludeCommands(s: KdsServices): void {
       void vscode.window.showWarningMessage(problem);
       return;
     }
-    if (remote) await remoteExcludeEdit(remote, { add: pattern });
-    else {
-      await applyExcludeEdit(config!.exclude_list, { add: pattern });
-      changed();
-    }
+    await list.edit({ add: pattern });
     void vscode.window.setStatusBarMessage(vscode.l10n.t('"{0}" added to the exclude list', pattern), 4000);
   });
 
   registerCommand(s, 'kds.removeFromExcludeList', async (arg?: unknown) => {
     requireTrust();
-    const remote = s.active?.remote && s.remote;
-    const config = remote ? undefined : requireConfig(s);
-    const entries = remote ? (await remoteExcludeEntries(remote)).map((pattern) => ({ pattern, matches: 0 })) : await readExcludeEntries(config!);
+    const list = store(s);
+    const entries = await readExcludeEntries(list);
     if (entries.length === 0) {
       void vscode.window.showInformationMessage(vscode.l10n.t('The exclude list is empty.'));
       return;
@@ -74,11 +68,7 @@ export function registerExcludeCommands(s: KdsServices): void {
       { canPickMany: true, placeHolder: vscode.l10n.t('Entries to remove from the exclude list') },
     );
     if (!picked?.length) return;
-    for (const p of picked) {
-      if (remote) await remoteExcludeEdit(remote, { remove: p.label });
-      else await applyExcludeEdit(config!.exclude_list, { remove: p.label });
-    }
-    if (!remote) changed();
+    for (const p of picked) await list.edit({ remove: p.label });
     void vscode.window.setStatusBarMessage(vscode.l10n.t('{0} entries removed from the exclude list', picked.length), 4000);
   });
 }

@@ -21,7 +21,8 @@ export async function openWorkbench(browser: Browser, url: string, opts: { local
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, ...(opts.locale ? { locale: opts.locale } : {}) });
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
-  await page.goto(url);
+  // The first load compiles the workbench; on a busy 2-core machine it takes far longer than a click.
+  await page.goto(url, { timeout: 90_000 });
   await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
   await page.locator('.statusbar').waitFor({ timeout: 60_000 });
   return page;
