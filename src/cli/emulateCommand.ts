@@ -5,8 +5,8 @@ import { t } from '../common/l10n';
 import { EmulatorOptionError, emulatorDefaults, resolveOptions } from '../emulator/emulatorOptions';
 import { startEmulator } from '../emulator/server';
 import { canonicalFingerprint, type IntegrationRequest, SystemsRegistry } from '../emulator/systemsRegistry';
-import { type CliCommand, ExitCode, UsageError } from './command';
-import { parseOptions } from './main';
+import { type CliCommand, UsageError, parseOptions } from './command';
+import { ExitCode } from '../common/exitCode';
 
 export const command: CliCommand = {
   name: 'emulate',

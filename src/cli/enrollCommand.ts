@@ -4,8 +4,8 @@ import { KataCredentialsError, kataClientOptions, loadKataCredentials } from '..
 import { KataError } from '../kata/errors';
 import { collectTestScan, submitIntegrationRequest } from '../kata/integrationRequest';
 import { loadConfigForCommand, reportMissingConfig } from './cliConfig';
-import { type CliCommand, type CommandIo, ExitCode, UsageError, stdio } from './command';
-import { parseOptions } from './main';
+import { type CliCommand, type CommandIo, UsageError, stdio, parseOptions } from './command';
+import { ExitCode } from '../common/exitCode';
 
 const help = `Usage: kds enroll --config FILE [--wait SECONDS]
 

@@ -4,8 +4,8 @@ import { EventStreamWriter } from '../engine/eventStream';
 import type { EngineEvent } from '../engine/events';
 import { ThreatNameLookup } from '../kata/threatNames';
 import { loadConfigForCommand } from './cliConfig';
-import { type CliCommand, ExitCode } from './command';
-import { parseOptions } from './main';
+import { type CliCommand, parseOptions } from './command';
+import { ExitCode } from '../common/exitCode';
 import { serviceLogger } from './serviceLogger';
 
 export const command: CliCommand = {

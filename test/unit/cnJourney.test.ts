@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { authFailureAdvice } from '../../src/centralNode/connectAdvice';
 import { Journal } from '../../src/engine/journal';
-import { cnExcludeList } from '../../src/extension/centralNode/cnOps';
+import { cnExcludeList } from '../../src/centralNode/cnOps';
 import { DestinationFolderModel } from '../../src/viewModel/destinationFolderModel';
 import { localScanHistory, remoteScanHistory } from '../../src/viewModel/scanHistory';
 

@@ -13,9 +13,9 @@ import { HostKeyChangedError, SshAuthError } from '../../ssh/sshErrors';
 import type { RemoteProcess, SshSession, SudoOption } from '../../ssh/sshSession';
 import type { HostKeyInfo, HostKeyPolicy, SshAuth, SshTarget } from '../../ssh/sshTarget';
 import type { RemoteWorkspace } from './activeEngine';
-import { threatsFromEvents } from './remoteThreats';
+import { threatsFromEvents } from '../../centralNode/remoteThreats';
 import { remoteScanHistory } from '../../viewModel/scanHistory';
-import { type CnContext, cnExcludeList, execEventFileReader, fallbackEventFileReader, findEngine, isNoSuchFile, readRemoteText, remoteIsRoot, remoteQuarantine, remoteTextFile, run, serviceArgv, writeRemoteText } from './cnOps';
+import { type CnContext, cnExcludeList, execEventFileReader, fallbackEventFileReader, findEngine, isNoSuchFile, readRemoteText, remoteIsRoot, remoteQuarantine, remoteTextFile, run, serviceArgv, writeRemoteText } from '../../centralNode/cnOps';
 
 export const defaultCnConfigPath = '/opt/kata-dir-scanner/kata_dir_scanner.conf';
 

@@ -4,13 +4,13 @@
  * without sudo, read the event stream when SFTP may not. Every command is an argv list.
  */
 import { posix } from 'node:path';
-import { t } from '../../common/l10n';
-import type { EventFileReader } from '../../centralNode/eventFollower';
-import type { SftpFiles } from '../../ssh/sftpFiles';
-import type { ExecResult, SudoOption } from '../../ssh/sshSession';
-import type { RemoteTextFile } from '../../viewModel/scanHistory';
-import type { ExcludeListStore } from '../../viewModel/engineActions';
-import { addEntry, removeEntry, validatePattern } from '../../engine/excludes';
+import { t } from '../common/l10n';
+import type { EventFileReader } from './eventFollower';
+import type { SftpFiles } from '../ssh/sftpFiles';
+import type { ExecResult, SudoOption } from '../ssh/sshSession';
+import type { RemoteTextFile } from '../viewModel/scanHistory';
+import type { ExcludeListStore } from '../viewModel/engineActions';
+import { addEntry, removeEntry, validatePattern } from '../engine/excludes';
 
 export interface CnShell {
   exec(argv: string[], opts?: { sudo?: SudoOption; stdin?: string | Buffer; timeoutMs?: number }): Promise<ExecResult>;
