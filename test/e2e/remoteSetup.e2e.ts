@@ -152,12 +152,12 @@ describe('KDS Central Node journey from a bare CN (code-server + Chromium + loop
           await saveScreenshot(p, '11b-step-2-certificate');
         }
         assert.doesNotMatch(text, /kds-backup/, 'no backup of files that never existed');
-        steps.push(text.split('\n')[0]!);
+        steps.push(text.split('\n').find((l) => /^Step \d\/5/.test(l)) ?? text);
         await answerDialog(p, /Step \d\/5/, 'Run This Step');
       }
       t.diagnostic(`steps: ${JSON.stringify(steps)}`);
       assert.equal(steps.length, 5);
-      await saveScreenshot(p, '11b-setup-summary');
+      await saveScreenshot(p, '11b-setup-summary-dialog');
       const summary = await answerDialog(p, /finished/, 'Close');
       t.diagnostic(`summary: ${summary}`);
       const opt = join(c.prefix, 'opt/kata-dir-scanner');
