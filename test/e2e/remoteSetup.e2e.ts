@@ -23,7 +23,6 @@ import { type BareLoopbackCn, startBareLoopbackCn } from './loopbackCn';
 import { skipReason } from './support/codeServer';
 import { EICAR } from './support/fixtures';
 import {
-  activityBarItem,
   answerDialog,
   dialog,
   expandView,
@@ -107,8 +106,6 @@ describe('KDS Central Node journey from a bare CN (code-server + Chromium + loop
     page = await host.open(ws);
     await scenario(t, () => page, '11a-cn-not-installed', async () => {
       const p = page!;
-      // Several e2e files may share the 2 cores: give the extension host time to activate KDS.
-      await activityBarItem(p, 'KDS').waitFor({ state: 'visible', timeout: 180_000 });
       await openKdsContainer(p);
       await runCommand(p, 'KDS: Connect to Central Node');
       await dialog(p).waitFor({ state: 'visible', timeout: 90_000 });

@@ -118,7 +118,8 @@ export async function pickQuickItem(page: Page, text: string | RegExp): Promise<
 /** Opens the KDS container from the activity bar (a click, like a person). */
 export async function openKdsContainer(page: Page, containerTitle = 'KDS'): Promise<void> {
   const icon = activityBarItem(page, containerTitle);
-  await icon.waitFor({ state: 'visible' });
+  // The icon appears once the extension host has read the extension; with other suites on the 2 cores that takes a while.
+  await icon.waitFor({ state: 'visible', timeout: 180_000 });
   const li = icon.locator('xpath=..');
   if ((await li.getAttribute('aria-selected')) !== 'true') await icon.click();
   await waitFor('the KDS container to open', async () => ((await li.getAttribute('aria-selected')) === 'true' ? true : undefined));
