@@ -92,7 +92,8 @@ export function activate(context: vscode.ExtensionContext): void {
   const icapLogPanel = registerIcapLogPanel(context, log);
   registerCommand(services, 'kds.viewIcapLog', (arg?: unknown) => icapLogPanel.show(arg));
   const configEditor = registerConfigEditorPanel(services);
-  registerCommand(services, 'kds.editConfiguration', () => configEditor.open());
+  // In Central Node mode the configuration is the CN's: its file, validated by the engine's parser on save.
+  registerCommand(services, 'kds.editConfiguration', () => (active.remote ? vscode.commands.executeCommand('kds.remote.openConfiguration') : configEditor.open()));
 
   // The configuration file: reload when it changes on disk or kds.configPath points elsewhere.
   let watcher: vscode.FileSystemWatcher | undefined;

@@ -24,7 +24,7 @@ export function registerScanningCommands(s: KdsServices): void {
     await s.models.refresh();
   });
   registerCommand(s, 'kds.showLog', () => s.log.show());
-  registerCommand(s, 'kds.openConfiguration', () => openConfiguration(s));
+  registerCommand(s, 'kds.openConfiguration', () => (s.active?.remote ? vscode.commands.executeCommand('kds.remote.openConfiguration') : openConfiguration(s)));
 }
 
 export async function startScanning(s: KdsServices): Promise<void> {
