@@ -27,6 +27,7 @@ import {
   quickInput,
   quickPickRows,
   runCommand,
+  saveScreenshot,
   scenario,
   viewRows,
   waitFor,
@@ -165,6 +166,7 @@ describe('KDS remote mode in a real VS Code (code-server + Chromium + loopback C
         // Issue 15 item 6: after Disconnect the panel stops reading the CN and says so (no "connection is closed" every second).
         await runCommand(p, 'KDS: Disconnect from Central Node');
         await frame.getByText(/is closed: the log is not read until you connect again/).first().waitFor({ timeout: 30_000 });
+        await saveScreenshot(p, '10b-remote-icap-log-disconnected');
         t.diagnostic(`scenario took ${Date.now() - started} ms`);
       });
     } finally {

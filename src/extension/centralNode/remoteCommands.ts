@@ -130,7 +130,8 @@ export class RemoteController implements vscode.Disposable {
       }
       throw err;
     }
-    await this.offerToStopLocalScanning(conn);
+    // Not awaited: a Set Up that connected first must not wait for this answer.
+    void this.offerToStopLocalScanning(conn);
   }
 
   /** The local engine keeps scanning its own folders unless told otherwise: ask once per connection. */
