@@ -24,6 +24,7 @@ import { skipReason } from './support/codeServer';
 import { EICAR } from './support/fixtures';
 import {
   answerDialog,
+  closeQuickInput,
   dialog,
   expandView,
   openKdsContainer,
@@ -195,6 +196,32 @@ describe('KDS Central Node journey from a bare CN (code-server + Chromium + loop
       }, 60_000);
       t.diagnostic(`Verdicts: ${JSON.stringify(rows)}`);
       assert.ok(existsSync(join(conf.out_dir!, 'clean.txt')) && existsSync(join(conf.qrnt_dir!, 'eicar.com')), 'the files are on the CN where the views say');
+    });
+  });
+
+  test('11d. Edit Exclude List on the CN is the same quick pick as locally: add *.doc; the CN\'s service keeps report.doc in input', async (t) => {
+    assert.ok(page, '11a opened the workbench');
+    const c = cn!;
+    const conf = JSON.parse(readFileSync(c.configPath, 'utf8')) as Record<string, string>;
+    await scenario(t, () => page, '11d-cn-exclude-list', async () => {
+      const p = page!;
+      await runCommand(p, 'KDS: Edit Exclude List');
+      const widget = quickInput(p);
+      await widget.waitFor({ state: 'visible', timeout: 60_000 });
+      // The quick pick, not the raw file: its title names the CN's list.
+      await waitFor('the quick pick titled with the CN\'s list', async () => ((await widget.innerText()).includes(`${label}:${conf.exclude_list}`) ? true : undefined), 30_000);
+      await widget.locator('input.input').fill('*.doc');
+      await pickQuickItem(p, 'Add "*.doc"');
+      const entry = widget.locator('.quick-input-list .monaco-list-row').filter({ has: p.locator('.label-name', { hasText: /^\*\.doc$/ }) });
+      await entry.first().waitFor({ state: 'visible', timeout: 30_000 });
+      await saveScreenshot(p, '11d-cn-exclude-quick-pick');
+      await closeQuickInput(p);
+      const lines = readFileSync(conf.exclude_list!, 'utf8').split(/\r?\n/);
+      assert.ok(lines.includes('*.doc') && lines.includes('*.skip'), `the CN's list holds "*.doc" and keeps "*.skip": ${JSON.stringify(lines)}`);
+      // The service re-reads the list on its rescans (no systemd here to reload it): the file stays, excluded.
+      c.drop(conf.in_dir!, 'report.doc', 'quarterly report\n');
+      await waitForRow(p, 'Input', 'report.doc', /excluded/, 60_000);
+      assert.ok(existsSync(join(conf.in_dir!, 'report.doc')), 'report.doc is still in the CN\'s input');
     });
   });
 });
