@@ -1,6 +1,7 @@
+import { readFile, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { type ScanEntry, journalFileName, parseJournal, readJournal } from '../engine/journal';
-import { type QuarantineAuditRecord, parseQuarantineAudit, quarantineAuditFile, readQuarantineAudit } from '../engine/quarantineActions';
+import { type ScanEntry, journalFileName, parseJournal } from '../engine/journal';
+import { type QuarantineAuditRecord, parseQuarantineAudit, quarantineAuditFile } from '../engine/quarantineActions';
 
 /**
  * What the engine recorded about files it finished, wherever it runs: the journal's finished
@@ -15,9 +16,23 @@ export interface ScanHistory {
 
 export type ScanHistorySource = () => Promise<ScanHistory>;
 
-/** The journal and audit in a local state_dir. */
+/** The journal and audit in a local state_dir, read again only when they changed (size and mtime). */
 export function localScanHistory(stateDir: string): ScanHistorySource {
-  return async () => ({ finished: readJournal(stateDir).finished, audit: await readQuarantineAudit(quarantineAuditFile(stateDir)) });
+  return remoteScanHistory(
+    {
+      async version(path) {
+        try {
+          const st = await stat(path);
+          return `${st.size}:${st.mtimeMs}`;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+          throw err;
+        }
+      },
+      read: (path) => readFile(path, 'utf8'),
+    },
+    stateDir,
+  );
 }
 
 /** A file read from elsewhere; `version` changes when the content may have (e.g. size and mtime), undefined when it is missing. */

@@ -49,6 +49,7 @@ export class ActiveEngine implements EngineSource, vscode.Disposable {
   private readonly unsubscribeLocal: () => void;
   private remoteSince = 0;
   private missing: { label: string; configPath: string } | undefined;
+  private localHistory: { dir: string; source: ScanHistorySource } | undefined;
   private readonly logListeners = new Set<(r: LogRecord) => void>();
   private readonly unsubscribeLocalLog: () => void;
   private lastRunning = false;
@@ -88,21 +89,23 @@ export class ActiveEngine implements EngineSource, vscode.Disposable {
   history(): ScanHistorySource | undefined {
     if (this.remoteValue) return this.remoteValue.history;
     if (this.missing) return undefined;
-    const dir = this.local.config?.state_dir;
-    return dir ? localScanHistory(dir) : undefined;
+    const dir = (this.local.viewConfig ?? this.local.config)?.state_dir;
+    if (!dir) return undefined;
+    if (this.localHistory?.dir !== dir) this.localHistory = { dir, source: localScanHistory(dir) };
+    return this.localHistory.source;
   }
 
   /** The exclude list of the engine the views show; undefined when local mode has no configuration. */
   excludeList(): ExcludeListStore | undefined {
     if (this.remoteValue) return this.remoteValue.excludeList;
-    const config = this.missing ? undefined : this.local.config;
+    const config = this.missing ? undefined : (this.local.viewConfig ?? this.local.config);
     return config ? localExcludeList(config, () => this.local.requestRescan()) : undefined;
   }
 
   /** The quarantine of the engine the views show; undefined when local mode has no configuration. */
   quarantine(): QuarantineStore | undefined {
     if (this.remoteValue) return this.remoteValue.quarantine;
-    const config = this.missing ? undefined : this.local.config;
+    const config = this.missing ? undefined : (this.local.viewConfig ?? this.local.config);
     return config ? localQuarantine(config, this.local.logger) : undefined;
   }
 
@@ -110,7 +113,7 @@ export class ActiveEngine implements EngineSource, vscode.Disposable {
   get historyKey(): string {
     if (this.remoteValue) return `remote|${this.remoteValue.label}|${this.remoteValue.config.state_dir}`;
     if (this.missing) return `missing|${this.missing.label}`;
-    return `local|${this.local.config?.state_dir ?? ''}`;
+    return `local|${(this.local.viewConfig ?? this.local.config)?.state_dir ?? ''}`;
   }
 
   get remote(): RemoteWorkspace | undefined {

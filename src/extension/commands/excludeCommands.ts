@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
+import { tn } from '../../common/l10n';
 import type { ExcludeListStore } from '../../viewModel/engineActions';
-import { suggestExcludes, validateNewPattern } from '../../viewModel/excludeEditing';
+import { newPatternWarning, suggestExcludes, validateNewPattern } from '../../viewModel/excludeEditing';
 import { editExcludeList, readExcludeEntries } from '../excludeQuickPick';
 import { type KdsServices, isFolderItem, missingEngine, registerCommand, requireTrust } from '../services';
 
@@ -10,38 +11,49 @@ function store(s: KdsServices): ExcludeListStore {
 }
 
 /** The list as a file: local, or kds-cn:/path on the connected Central Node (validated on save). */
-function openRaw(s: KdsServices): () => Thenable<unknown> {
-  return () => (s.active?.remote ? vscode.commands.executeCommand('kds.remote.openExcludeList') : vscode.window.showTextDocument(vscode.Uri.file(s.active?.config?.exclude_list ?? s.engine.config!.exclude_list)));
+function openRaw(s: KdsServices, list: ExcludeListStore): () => Thenable<unknown> {
+  return () => (s.active?.remote ? vscode.commands.executeCommand('kds.remote.openExcludeList') : vscode.window.showTextDocument(vscode.Uri.file(list.label)));
 }
 
 export function registerExcludeCommands(s: KdsServices): void {
   registerCommand(s, 'kds.editExcludeList', async () => {
     requireTrust();
-    await editExcludeList(store(s), openRaw(s));
+    const list = store(s);
+    await editExcludeList(list, openRaw(s, list));
   });
 
   registerCommand(s, 'kds.addToExcludeList', async (arg?: unknown) => {
     requireTrust();
     const list = store(s);
     const existing = (await readExcludeEntries(list)).map((e) => e.pattern);
+    const opts = { caseSensitive: list.caseSensitive };
     let pattern: string | undefined;
     if (isFolderItem(arg) && arg.folder === 'in') {
-      const picks = suggestExcludes(arg.name).map((p, i) => ({
-        label: p,
-        description: i === 0 ? vscode.l10n.t('this file only') : vscode.l10n.t('every file with this extension'),
-        detail: validateNewPattern(p, existing),
-      }));
+      // A suggestion the list already has (in any case, for a case-insensitive list) is not offered.
+      const picks = suggestExcludes(arg.name)
+        .map((p, i) => ({ label: p, description: i === 0 ? vscode.l10n.t('this file only') : vscode.l10n.t('every file with this extension') }))
+        .filter((p) => !validateNewPattern(p.label, existing, opts));
+      if (picks.length === 0) {
+        void vscode.window.showInformationMessage(vscode.l10n.t('The exclude list already has an entry for "{0}".', arg.name));
+        return;
+      }
       pattern = (await vscode.window.showQuickPick(picks, { placeHolder: vscode.l10n.t('Exclude "{0}" by its name or by a mask', arg.name) }))?.label;
     } else {
       pattern = await vscode.window.showInputBox({
         prompt: vscode.l10n.t('File name or mask to add to the exclude list'),
         placeHolder: '*.tmp',
-        validateInput: (v) => (v.trim() ? validateNewPattern(v.trim(), existing) : undefined),
+        validateInput: (v) => {
+          if (!v.trim()) return undefined;
+          const problem = validateNewPattern(v.trim(), existing, opts);
+          if (problem) return problem;
+          const warning = newPatternWarning(v, opts);
+          return warning ? { message: warning, severity: vscode.InputBoxValidationSeverity.Warning } : undefined;
+        },
       });
       pattern = pattern?.trim();
     }
     if (!pattern) return;
-    const problem = validateNewPattern(pattern, existing);
+    const problem = validateNewPattern(pattern, existing, opts);
     if (problem) {
       void vscode.window.showWarningMessage(problem);
       return;
@@ -64,11 +76,11 @@ export function registerExcludeCommands(s: KdsServices): void {
       preselect = entries.filter((e) => mine.has(e.pattern)).map((e) => e.pattern);
     }
     const picked = await vscode.window.showQuickPick(
-      entries.map((e) => ({ label: e.pattern, description: vscode.l10n.t('matches {0} file(s) now in input', e.matches), picked: preselect.includes(e.pattern) })),
+      entries.map((e) => ({ label: e.pattern, description: tn(e.matches, 'matches {0} file now in input', 'matches {0} files now in input'), picked: preselect.includes(e.pattern) })),
       { canPickMany: true, placeHolder: vscode.l10n.t('Entries to remove from the exclude list') },
     );
     if (!picked?.length) return;
     for (const p of picked) await list.edit({ remove: p.label });
-    void vscode.window.setStatusBarMessage(vscode.l10n.t('{0} entries removed from the exclude list', picked.length), 4000);
+    void vscode.window.setStatusBarMessage(tn(picked.length, '{0} entry removed from the exclude list', '{0} entries removed from the exclude list'), 4000);
   });
 }

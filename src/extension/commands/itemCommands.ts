@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import * as vscode from 'vscode';
 import { run } from '../../centralNode/cnOps';
+import { canRevealInOs } from '../panels/verdictsPanel';
 import { type KdsServices, itemArgument, registerCommand } from '../services';
 
 export function registerItemCommands(s: KdsServices): void {
@@ -13,6 +14,14 @@ export function registerItemCommands(s: KdsServices): void {
     if (label) {
       await vscode.env.clipboard.writeText(item.path);
       void vscode.window.showInformationMessage(vscode.l10n.t('{0} is on the Central Node {1}: {2} (path copied).', item.name, label, item.path));
+      return;
+    }
+    // Hidden from the menus and the palette where it cannot work; a keybinding may still reach here.
+    if (!canRevealInOs()) {
+      const copy = vscode.l10n.t('Copy Path');
+      if ((await vscode.window.showInformationMessage(vscode.l10n.t('Reveal in OS is not available here (VS Code for the Web or a remote window). The file is at {0}', item.path), copy)) === copy) {
+        await vscode.env.clipboard.writeText(item.path);
+      }
       return;
     }
     await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(item.path));
