@@ -18,6 +18,7 @@ const commands: Record<string, Loader> = {
   demo: () => import('./demoCommand'),
   remote: () => import('./remoteCommand'),
   quarantine: () => import('./quarantineCommand'),
+  capture: () => import('./captureCommand'),
 };
 
 async function printOverview(): Promise<void> {

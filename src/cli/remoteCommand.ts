@@ -10,11 +10,13 @@ import { type EngineKind, type FolderKey, type ShareParams, layout } from '../ce
 import { findEngine, remoteIsRoot } from '../centralNode/cnOps';
 import { SshSession, type SudoOption } from '../ssh/sshSession';
 import type { HostKeyPolicy, SshAuth } from '../ssh/sshTarget';
-import { type CliCommand, UsageError, parseOptions } from './command';
+import { SshCaptureHost } from '../capture/sshCaptureHost';
+import { captureCli, captureOptionSpec } from './captureCommand';
+import { type CliCommand, UsageError, parseOptions, stdio } from './command';
 import { ExitCode } from '../common/exitCode';
 
 
-const help = `Usage: kds remote <setup|status|start|stop|logs|icap-log> --host HOST [options]
+const help = `Usage: kds remote <setup|status|start|stop|logs|icap-log|capture> --host HOST [options]
 
 Sets up and runs KDS on a KATA Central Node over SSH (docs/remote.md).
 
@@ -30,6 +32,8 @@ Sets up and runs KDS on a KATA Central Node over SSH (docs/remote.md).
   start|stop systemctl start|stop on the CN
   logs       follows the service log (tail -F log_file; --journal: journalctl -u)
   icap-log   prints or follows ${DEFAULT_ICAP_LOG_PATH}
+  capture    captures ICAP traffic on the CN with its tcpdump (as root, through sudo), downloads the
+             file, removes it from the CN and analyzes it (docs/capture.md)
 
 Connection:
   --host HOST            the Central Node (required)
@@ -60,6 +64,10 @@ Logs:
   --lines N              lines to print first (default 50)
   --no-follow            print and exit
   --journal              logs: read journalctl -u kata-dir-scanner instead of the log file
+
+Capture (the options of kds capture; --port is SSH's here, so the ICAP port is --icap-port):
+  --iface IFACE|any  --icap-port N (1344)  --duration S (60)  --packets N  --max-mb M (100)
+  --out FILE  --no-analyze  --slow-ms N  --json
 
 Exit codes: 0 done, 1 a step or remote command failed, 2 wrong arguments.`;
 
@@ -97,6 +105,7 @@ const options = {
   'no-follow': { type: 'boolean', default: false },
   journal: { type: 'boolean', default: false },
   name: { type: 'string' },
+  ...captureOptionSpec,
 } as const;
 
 type Values = ReturnType<typeof parseOptions<typeof options>>['values'];
@@ -196,7 +205,7 @@ async function connect(v: Values): Promise<{ session: SshSession; sudo: SudoOpti
 
 async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  const subs = ['setup', 'status', 'start', 'stop', 'logs', 'icap-log'];
+  const subs = ['setup', 'status', 'start', 'stop', 'logs', 'icap-log', 'capture'];
   if (!sub || !subs.includes(sub)) throw new UsageError(t('Name one of: {0}', subs.join(', ')));
   const { values: v } = parseOptions(rest, options);
   if (v.prefix !== undefined && !v.prefix.startsWith('/')) throw new UsageError(t('--prefix must be an absolute folder on the CN'));
@@ -249,6 +258,8 @@ async function run(argv: string[]): Promise<number> {
     switch (sub) {
       case 'setup':
         return await setup(session, sudo, v, { shares, folders, engine, unitName });
+      case 'capture':
+        return await captureCli(new SshCaptureHost(session, sudo), v, stdio, v.host!);
       default:
         return await operate(sub, session, sudo, v, unitName);
     }
@@ -360,7 +371,14 @@ async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Va
       let ok = true;
       if (prefix) print(t('--prefix: systemctl status skipped.'));
       else ok = (await show(['systemctl', 'status', '--no-pager', '--lines=10', name], false, [0, 3])) && ok;
-      const exec = await findEngine({ shell: async () => session, files: () => session.sftp() }, l.config).catch(() => undefined);
+      let exec: string[] | undefined;
+      try {
+        exec = await findEngine({ shell: async () => session, files: () => session.sftp() }, l.config, undefined, { runsAsRoot: !prefix });
+      } catch (err) {
+        // Not installed, or installed where root should not run it (trustedExecutable.ts): say which.
+        print(/is not installed/.test((err as Error).message) ? t('KDS is not installed in {0}.', l.installDir) : (err as Error).message);
+        return ExitCode.failure;
+      }
       if (!exec) {
         print(t('KDS is not installed in {0}.', l.installDir));
         return ExitCode.failure;

@@ -14,6 +14,8 @@ import { ItemDecorations } from './itemDecorations';
 import { LocalEngine, configuredLogLevel } from './localEngine';
 import { registerConfigEditorPanel } from './panels/configEditorPanel';
 import { registerIcapLogPanel } from './panels/icapLogPanel';
+import { registerIcapTrafficPanel } from './panels/icapTrafficPanel';
+import { registerCaptureCommands } from './commands/captureCommands';
 import { VerdictsService, registerVerdictsPanel } from './panels/verdictsPanel';
 import { type KdsServices, registerCommand, showError } from './services';
 import { KdsStatusBar } from './statusBar';
@@ -105,6 +107,7 @@ export function activate(context: vscode.ExtensionContext): void {
   registerCommand(services, 'kds.openVerdicts', () => verdictsPanel.open());
   const icapLogPanel = registerIcapLogPanel(context, log);
   registerCommand(services, 'kds.viewIcapLog', (arg?: unknown) => icapLogPanel.show(arg));
+  registerCaptureCommands(services, registerIcapTrafficPanel(context, log));
   const configEditor = registerConfigEditorPanel(services);
   // In Central Node mode the configuration is the CN's: its file, validated by the engine's parser on save.
   registerCommand(services, 'kds.editConfiguration', () => (active.remote ? vscode.commands.executeCommand('kds.remote.openConfiguration') : configEditor.open()));
