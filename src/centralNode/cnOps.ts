@@ -10,6 +10,9 @@ import { rootWriteArgv, unsafeFolderMessage } from './rootFileWrite';
 import { assertTrustedForRoot, trustedNodeOrThrow } from './trustedExecutable';
 import type { SftpFiles } from '../ssh/sftpFiles';
 import type { ExecResult, SudoOption } from '../ssh/sshSession';
+import type { RemoteTextFile } from '../viewModel/scanHistory';
+import type { ExcludeListStore } from '../viewModel/engineActions';
+import { addEntry, removeEntry, validatePattern } from '../engine/excludes';
 
 export interface CnShell {
   exec(argv: string[], opts?: { sudo?: SudoOption; stdin?: string | Buffer; timeoutMs?: number }): Promise<ExecResult>;
@@ -172,4 +175,71 @@ export function fallbackEventFileReader(first: EventFileReader, fallback: EventF
 export function serviceArgv(action: 'start' | 'stop' | 'restart' | 'reload' | 'status', unit: string): string[] {
   const name = unit.endsWith('.service') ? unit : `${unit}.service`;
   return action === 'status' ? ['systemctl', 'status', '--no-pager', '--lines=20', name] : ['systemctl', action, name];
+}
+
+/** SFTP's "no such file" (status 2), or `cat`'s through sudo. */
+export function isNoSuchFile(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === 2 || code === 'ENOENT' || /no such file/i.test((err as Error)?.message ?? '');
+}
+
+/**
+ * Files of the CN's state_dir for the views' history (remoteScanHistory): the version is size
+ * and mtime (SFTP stat, or `stat` through sudo when the SSH user may not look), the text as
+ * readRemoteText reads it.
+ */
+export function remoteTextFile(c: CnContext): RemoteTextFile {
+  return {
+    async version(path) {
+      try {
+        const st = await (await c.files()).exists(path);
+        return st ? `${st.size}:${st.mtimeMs}` : undefined;
+      } catch (err) {
+        if (!isPermissionDenied(err) || c.sudo === undefined) throw err;
+      }
+      const r = await run(c, ['stat', '-L', '-c', '%s:%Y', '--', path], true);
+      if (r.code !== 0) {
+        if (/no such file/i.test(r.stderr.toString('utf8'))) return undefined;
+        throw failure(`stat ${path}`, r);
+      }
+      return r.stdout.toString('utf8').trim();
+    },
+    read: (path) => readRemoteText(c, path),
+  };
+}
+
+/**
+ * The CN's exclude list as an ExcludeListStore: read and written on the CN (sudo when needed),
+ * validated before writing, then the service is asked to re-read it (`reload` says why it did
+ * not, or undefined when it did or there is no systemd and the next rescan reads it).
+ */
+export function cnExcludeList(
+  c: CnContext,
+  o: { path: string; label: string; caseSensitive: boolean; inputNames: () => Promise<string[]>; reload: () => Promise<string | undefined> },
+): ExcludeListStore {
+  const read = () =>
+    readRemoteText(c, o.path).catch((err: unknown) => {
+      if (isNoSuchFile(err)) return '';
+      throw err;
+    });
+  return {
+    label: o.label,
+    caseSensitive: o.caseSensitive,
+    read,
+    inputNames: o.inputNames,
+    async edit(edit) {
+      const text = await read();
+      let next = text;
+      if (edit.remove !== undefined) next = removeEntry(next, edit.remove);
+      if (edit.add !== undefined) {
+        const reason = validatePattern(edit.add);
+        if (reason) throw new Error(t('Cannot add "{0}" to the exclude list: {1}', edit.add.trim(), reason));
+        next = addEntry(next, edit.add);
+      }
+      if (next === text) return;
+      await writeRemoteText(c, o.path, next);
+      const problem = await o.reload();
+      if (problem) throw new Error(t('The exclude list {0} was saved, but the service did not re-read it: {1}', o.label, problem));
+    },
+  };
 }

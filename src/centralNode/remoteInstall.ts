@@ -67,6 +67,7 @@ export async function probeFacts(s: RemoteShell, l: Layout, sudo: SudoOption | u
     hasConfig: !!(await sftp.exists(l.config)),
     hasExcludeList: !!(await sftp.exists(l.exclude)),
     hasCertificate: !!(await sftp.exists(l.certPem)) && !!(await sftp.exists(l.certKey)),
+    hasUnit: !!(await sftp.exists(l.unit)),
   };
 }
 
@@ -97,8 +98,18 @@ export type Answer = 'yes' | 'skip' | 'quit';
 
 export interface InstallIo {
   print(line: string): void;
-  /** Asked before each step (not called with --yes). */
-  confirm(step: SetupStep): Promise<Answer>;
+  /** Asked before each step (not called with --yes); `index` counts from 1 of `total`. */
+  confirm(step: SetupStep, index: number, total: number): Promise<Answer>;
+  /** Wraps the running of a step's actions (e.g. in a progress notification). */
+  running?<T>(step: SetupStep, index: number, total: number, work: () => Promise<T>): Promise<T>;
+}
+
+/** How each step ended, for the summary: done, skipped by the user, left out (with why), blocked, or not reached. */
+export interface StepOutcome {
+  id: SetupStep['id'];
+  title: string;
+  outcome: 'done' | 'declined' | 'skipped' | 'blocked' | 'not run';
+  reason?: string;
 }
 
 export interface InstallOptions {
@@ -121,10 +132,12 @@ export class StepFailed extends Error {
 }
 
 /** Carries out the plan: shows each step's commands, asks, runs; rolls an upgrade back if the new engine does not start. */
-export async function runSetupPlan(s: RemoteShell, steps: SetupStep[], io: InstallIo, o: InstallOptions): Promise<{ ran: string[]; skipped: string[] }> {
+export async function runSetupPlan(s: RemoteShell, steps: SetupStep[], io: InstallIo, o: InstallOptions): Promise<{ ran: string[]; skipped: string[]; outcomes: StepOutcome[] }> {
   const sudo = !o.isRoot && !o.prefixMode;
   const ran: string[] = [];
   const skipped: string[] = [];
+  const outcomes: StepOutcome[] = [];
+  const outcome = (step: SetupStep, what: StepOutcome['outcome'], reason?: string) => outcomes.push({ id: step.id, title: step.title, outcome: what, ...(reason && { reason }) });
   const sftp = await s.sftp();
   for (const [i, step] of steps.entries()) {
     io.print('');
@@ -135,26 +148,39 @@ export async function runSetupPlan(s: RemoteShell, steps: SetupStep[], io: Insta
       io.print(`  ${t('Undo:')}`);
       for (const a of step.rollback) io.print(`    ${describeAction(a, o.prefixMode, sudo)}`);
     }
+    if (step.skipped !== undefined) {
+      io.print(t('  skipped: {0}', step.skipped));
+      skipped.push(step.id);
+      outcome(step, 'skipped', step.skipped);
+      continue;
+    }
     if (step.blocked) {
       io.print(t('  This step cannot run now (see above).'));
       skipped.push(step.id);
+      outcome(step, 'blocked', step.notes.join(' '));
       continue;
     }
     if (step.actions.length === 0) {
       io.print(t('  Nothing to do.'));
       ran.push(step.id);
+      outcome(step, 'done');
       continue;
     }
-    const answer = o.yes ? 'yes' : await io.confirm(step);
+    const answer = o.yes ? 'yes' : await io.confirm(step, i + 1, steps.length);
     if (answer === 'quit') {
       skipped.push(...steps.slice(i).map((x) => x.id));
+      for (const x of steps.slice(i)) outcome(x, 'not run');
       break;
     }
     if (answer === 'skip') {
       skipped.push(step.id);
+      outcome(step, 'declined');
       continue;
     }
-    for (const a of step.actions) await runAction(s, sftp, a, io, o);
+    const work = async () => {
+      for (const a of step.actions) await runAction(s, sftp, a, io, o);
+    };
+    await (io.running ? io.running(step, i + 1, steps.length, work) : work());
     if (step.verify && !o.prefixMode) {
       await sleep(o.settleMs ?? 5000);
       const failed: string[] = [];
@@ -172,8 +198,9 @@ export async function runSetupPlan(s: RemoteShell, steps: SetupStep[], io: Insta
       }
     }
     ran.push(step.id);
+    outcome(step, 'done');
   }
-  return { ran, skipped };
+  return { ran, skipped, outcomes };
 }
 
 function exec(s: RemoteShell, a: Extract<Action, { kind: 'run' }>, o: InstallOptions): Promise<ExecResult> {

@@ -45,6 +45,8 @@ export interface SetupStep {
   verify?: Action[];
   /** The step cannot run (e.g. mount.cifs missing); the notes say why. */
   blocked?: boolean;
+  /** The step is left out on purpose (e.g. no systemd on the CN): said, not asked, and the next steps still run. */
+  skipped?: string;
 }
 
 export interface ShareParams {
@@ -71,6 +73,11 @@ export interface SetupParams {
   prefix?: string;
   /** Skip the shares step when undefined (e.g. already mounted by hand). */
   shares?: ShareParams;
+  /**
+   * Instead of mounting shares: folders on the CN the administrator picked (created if missing,
+   * checked for writing). Ignored when `shares` is given.
+   */
+  folders?: Record<FolderKey, string>;
   credentialsPath?: string;
   unitName?: string;
   /** The local kata_dir_scanner.conf text (its folders and files are rewritten for the CN). */
@@ -107,6 +114,8 @@ export interface RemoteFacts {
   hasConfig: boolean;
   hasExcludeList: boolean;
   hasCertificate: boolean;
+  /** A unit file is already installed (so writing it keeps a backup). */
+  hasUnit?: boolean;
 }
 
 export function mapPath(prefix: string | undefined, path: string): string {
@@ -248,15 +257,15 @@ export const writabilityCheck = writabilityCheckArgv;
  * list, state and log in their installed places; every other key as the administrator wrote it.
  * An empty system_id gets `systemId`. Throws ConfigError when the result does not validate.
  */
-export function configForCn(text: string, l: Layout, systemId: () => string): { text: string; systemId: string; hadKataCa?: string } {
+export function configForCn(text: string, l: Layout, systemId: () => string, folders: Record<FolderKey, string> = l.folders): { text: string; systemId: string; hadKataCa?: string } {
   const raw = JSON.parse(text.replace(/^\uFEFF/, '')) as Record<string, unknown>;
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(t('The configuration is not a JSON object.'));
   const hadKataCa = typeof raw.kata_ca === 'string' && raw.kata_ca.trim() !== '' ? raw.kata_ca : undefined;
   const out: Record<string, unknown> = {
     ...raw,
-    in_dir: l.folders.in + '/',
-    out_dir: l.folders.out + '/',
-    qrnt_dir: l.folders.qrnt + '/',
+    in_dir: folders.in.replace(/\/+$/, '') + '/',
+    out_dir: folders.out.replace(/\/+$/, '') + '/',
+    qrnt_dir: folders.qrnt.replace(/\/+$/, '') + '/',
     cert_pem: l.certPem,
     cert_key: l.certKey,
     exclude_list: l.exclude,
@@ -322,7 +331,7 @@ export function buildSetupPlan(p: PlanInputs): SetupStep[] {
     });
     if (fstab.changed) {
       const backup = `${l.fstab}.kds-backup-${stamp(now)}`;
-      actions.push({ kind: 'write', path: l.fstab, mode: 0o644, data: fstab.text, root, backup, purpose: t('the three CIFS lines in fstab') });
+      actions.push({ kind: 'write', path: l.fstab, mode: 0o644, data: fstab.text, root, ...(f.fstab !== '' && { backup }), purpose: t('the three CIFS lines in fstab') });
       if (f.fstab !== '') rollback.push({ kind: 'run', argv: ['cp', '-p', backup, l.fstab], root: true, purpose: t('restore the previous fstab') });
       for (const line of fstab.added) notes.push(t('fstab: add {0}', line));
       for (const line of fstab.replaced) notes.push(t('fstab: comment out {0}', line));
@@ -335,6 +344,12 @@ export function buildSetupPlan(p: PlanInputs): SetupStep[] {
     actions.push({ kind: 'run', argv: ['mount', '-a'], root: true, needsRealSystem: true, purpose: t('mount everything in fstab') });
     for (const k of Object.keys(mountPoints) as FolderKey[]) actions.push({ kind: 'run', argv: writabilityCheck(l.folders[k]), root, purpose: t('check that {0} is writable', l.folders[k]) });
     steps.push({ id: 'mounts', title: t('Shares: mount points, credentials, fstab, mount -a'), actions, notes, rollback, ...(blocked && { blocked }) });
+  } else if (p.folders) {
+    // Folders the administrator picked on the CN: created when missing, then checked for writing.
+    const actions: Action[] = [];
+    for (const k of Object.keys(mountPoints) as FolderKey[]) actions.push({ kind: 'mkdir', path: p.folders[k], mode: 0o755, root, purpose: t('folder {0}', k) });
+    for (const k of Object.keys(mountPoints) as FolderKey[]) actions.push({ kind: 'run', argv: writabilityCheck(p.folders[k]), root, purpose: t('check that {0} is writable', p.folders[k]) });
+    steps.push({ id: 'mounts', title: t('Folders on the CN: {0}', Object.values(p.folders).join(', ')), actions, notes: [t('no shares are mounted: the service scans these folders on the CN')], rollback: [] });
   }
 
   // 2. Client certificate.
@@ -400,7 +415,7 @@ export function buildSetupPlan(p: PlanInputs): SetupStep[] {
     const name = `${unitName}.service`;
     const actions: Action[] = [
       { kind: 'mkdir', path: posix.dirname(l.unit), mode: 0o755, root, purpose: t('unit folder') },
-      { kind: 'write', path: l.unit, mode: 0o644, data: unit, root, backup: `${l.unit}.kds-backup-${stamp(now)}`, purpose: t('systemd unit (kds service)') },
+      { kind: 'write', path: l.unit, mode: 0o644, data: unit, root, ...(f.hasUnit && { backup: `${l.unit}.kds-backup-${stamp(now)}` }), purpose: t('systemd unit (kds service)') },
       { kind: 'mkdir', path: posix.dirname(l.logrotate), mode: 0o755, root, purpose: t('logrotate folder') },
       { kind: 'write', path: l.logrotate, mode: 0o644, data: logrotate, root, purpose: t('logrotate snippet') },
       { kind: 'run', argv: ['systemctl', 'daemon-reload'], root: true, needsRealSystem: true, purpose: t('reload the units') },
@@ -409,8 +424,11 @@ export function buildSetupPlan(p: PlanInputs): SetupStep[] {
       { kind: 'run', argv: ['systemctl', 'status', '--no-pager', '--lines=20', name], root: false, needsRealSystem: true, okCodes: [0, 1, 2, 3, 4], purpose: t('show its status') },
     ];
     const verify: Action[] = [{ kind: 'run', argv: ['systemctl', 'is-active', '--quiet', name], root: false, needsRealSystem: true, purpose: t('check that the service is running') }];
-    const notes = sys && !f.hasSystemd ? [t('systemd does not seem to run on the CN; systemctl will fail')] : [];
-    steps.push({ id: 'unit', title: t('Service {0}: unit, daemon-reload, enable, start', name), actions, notes, rollback: [], verify });
+    // Without systemd (a container, some appliances) there is nothing to install a unit into: the
+    // step is left out with a note, and the integration request and the summary still follow.
+    const noSystemd = sys && !f.hasSystemd;
+    const notes = noSystemd ? [t('systemd does not run on the CN (a container or an appliance without it): the service unit is not installed. Start the engine some other way: {0}', commandLine([...exec, 'run', '--config', l.config]))] : [];
+    steps.push({ id: 'unit', title: t('Service {0}: unit, daemon-reload, enable, start', name), actions, notes, rollback: [], verify, ...(noSystemd && { skipped: t('no systemd') }) });
   }
 
   // 5. Integration request from the CN.

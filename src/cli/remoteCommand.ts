@@ -1,15 +1,12 @@
-import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { t } from '../common/l10n';
-import { ConfigError } from '../engine/config';
 import { DEFAULT_ICAP_LOG_PATH } from '../icapLog/byteSource';
-import { writeClientCertificate } from '../pki/clientCertificateFiles';
 import { defaultKnownHostsFiles, defaultTrustStorePath } from '../ssh/hostKeyVerifier';
-import { type Answer, StepFailed, localEngineFiles, probeFacts, runSetupPlan } from '../centralNode/remoteInstall';
-import { type EngineKind, buildSetupPlan, chooseEngine, configForCn, layout } from '../centralNode/setupPlan';
+import { type Answer, StepFailed, probeFacts, runSetupPlan } from '../centralNode/remoteInstall';
+import { SetupInputError, prepareSetup, setupSummary } from '../centralNode/setupInputs';
+import { type EngineKind, type FolderKey, type ShareParams, layout } from '../centralNode/setupPlan';
 import { findEngine, remoteIsRoot } from '../centralNode/cnOps';
 import { SshSession, type SudoOption } from '../ssh/sshSession';
 import type { HostKeyPolicy, SshAuth } from '../ssh/sshTarget';
@@ -55,6 +52,8 @@ Set-up:
   --share-in NAME, --share-out NAME, --share-qrnt NAME   share names (default in, out, qrnt)
   --share-user NAME      share user; the password is asked, or taken from KDS_SHARE_PASSWORD
   --share-domain NAME    share domain (optional)
+  --in-dir DIR, --out-dir DIR, --qrnt-dir DIR   instead of shares: folders on the CN to scan
+                         (created when missing, checked for writing); all three together
   --engine auto|sea|js   single executable (npm run build:service) or bundled JavaScript (CN Node >= 18)
   --replace-config       replace an installed configuration (default: keep it)
   --new-certificate      make and upload a new client certificate even if the CN has one
@@ -94,6 +93,9 @@ const options = {
   'share-qrnt': { type: 'string' },
   'share-user': { type: 'string' },
   'share-domain': { type: 'string' },
+  'in-dir': { type: 'string' },
+  'out-dir': { type: 'string' },
+  'qrnt-dir': { type: 'string' },
   engine: { type: 'string' },
   'replace-config': { type: 'boolean', default: false },
   'new-certificate': { type: 'boolean', default: false },
@@ -217,11 +219,17 @@ async function run(argv: string[]): Promise<number> {
   if (!/^[A-Za-z0-9:_.@-]{1,200}$/.test(unitName)) throw new UsageError(t('--name may hold only letters, digits and : _ . @ - (got {0})', unitName));
 
   // Local inputs are checked before connecting.
-  let configText = '';
-  let shares;
+  let shares: ShareParams | undefined;
+  let folders: Record<FolderKey, string> | undefined;
   if (sub === 'setup') {
+    const dirs = [v['in-dir'], v['out-dir'], v['qrnt-dir']];
+    if (dirs.some((d) => d !== undefined)) {
+      if (!dirs.every((d) => d !== undefined && d.startsWith('/'))) throw new UsageError(t('--in-dir, --out-dir and --qrnt-dir go together, each an absolute folder on the CN'));
+      if (v['share-host']) throw new UsageError(t('Either --share-host or --in-dir/--out-dir/--qrnt-dir, not both'));
+      folders = { in: v['in-dir']!, out: v['out-dir']!, qrnt: v['qrnt-dir']! };
+    }
     try {
-      configText = await readFile(v.config!, 'utf8');
+      await readFile(v.config!, 'utf8');
     } catch (err) {
       process.stderr.write(t('Cannot read {0}: {1}', v.config!, (err as Error).message) + '\n');
       return ExitCode.usage;
@@ -252,7 +260,7 @@ async function run(argv: string[]): Promise<number> {
   try {
     switch (sub) {
       case 'setup':
-        return await setup(session, sudo, v, { configText, shares, engine, unitName });
+        return await setup(session, sudo, v, { shares, folders, engine, unitName });
       case 'capture':
         return await captureCli(new SshCaptureHost(session, sudo), v, stdio, v.host!);
       default:
@@ -267,7 +275,7 @@ async function setup(
   session: SshSession,
   sudo: SudoOption,
   v: Values,
-  o: { configText: string; shares: Parameters<typeof buildSetupPlan>[0]['shares']; engine: EngineKind | 'auto'; unitName: string },
+  o: { shares: ShareParams | undefined; folders: Record<FolderKey, string> | undefined; engine: EngineKind | 'auto'; unitName: string },
 ): Promise<number> {
   const prefix = v.prefix || undefined;
   const l = layout(prefix, o.unitName);
@@ -275,69 +283,29 @@ async function setup(
   print(t('Central Node: {0} {1}, Node.js {2}, {3}', facts.os, facts.arch, facts.nodeVersion ?? t('none'), facts.isRoot ? 'root' : t('not root: sudo is used')));
   if (prefix) print(t('--prefix {0}: every path on the CN is under it; mount and systemctl are skipped.', prefix));
 
-  const available = { sea: !!(await localEngineFiles('sea').catch(() => undefined)), js: true };
-  const choice = chooseEngine(facts, available, o.engine);
-  if (!choice.kind) {
-    process.stderr.write(t('No engine fits the CN: {0}', choice.reason) + '\n');
-    return ExitCode.failure;
-  }
-  const engineFiles = await localEngineFiles(choice.kind);
-  if (!engineFiles) {
-    process.stderr.write(t('The engine is not built: run npm run build (and npm run build:service for the single executable).') + '\n');
-    return ExitCode.failure;
-  }
-  print(t('Engine: {0}', choice.reason));
-
-  let cn;
+  let prepared;
   try {
-    cn = configForCn(o.configText, l, () => randomUUID());
-  } catch (err) {
-    process.stderr.write((err instanceof ConfigError ? err.message : t('{0}: {1}', v.config!, (err as Error).message)) + '\n');
-    return ExitCode.usage;
-  }
-  let kataCaText: string | undefined;
-  if (cn.hadKataCa) kataCaText = await readFile(resolve(dirname(resolve(v.config!)), cn.hadKataCa), 'utf8');
-  // The local exclude list (exclude_list, default exclude_list.txt beside the configuration).
-  let excludeText: string | undefined;
-  try {
-    const raw = JSON.parse(o.configText.replace(/^\uFEFF/, '')) as { exclude_list?: unknown };
-    const name = typeof raw.exclude_list === 'string' && raw.exclude_list.trim() ? raw.exclude_list : 'exclude_list.txt';
-    excludeText = await readFile(resolve(dirname(resolve(v.config!)), name), 'utf8');
-  } catch {
-    excludeText = undefined;
-  }
-
-  // The client certificate is made here, in a private temporary folder removed afterwards.
-  let certificate;
-  let certDir: string | undefined;
-  if (!facts.hasCertificate || v['new-certificate']) {
-    certDir = await mkdtemp(join(tmpdir(), 'kds-remote-cert-'));
-    const made = await writeClientCertificate(certDir, { commonName: `kds-${v.host}`, days: 365, force: true });
-    const files = {
-      'server.key': await readFile(made.paths['server.key'], 'utf8'),
-      'server.crt': await readFile(made.paths['server.crt'], 'utf8'),
-      'cert.pem': await readFile(made.paths['cert.pem'], 'utf8'),
-    };
-    certificate = { files, fingerprint256: made.made.fingerprint256 };
-  }
-  try {
-    const steps = buildSetupPlan({
-      prefix,
-      shares: o.shares,
+    prepared = await prepareSetup({
+      configPath: v.config!,
+      ...(prefix && { prefix }),
       unitName: o.unitName,
-      configText: o.configText,
-      configName: v.config!,
-      excludeText,
-      engine: engineFiles,
-      replaceConfig: v['replace-config'],
-      newCertificate: v['new-certificate'],
+      host: v.host!,
       facts,
-      cnConfigText: cn.text,
-      certificate,
-      kataCaText,
+      engine: o.engine,
+      ...(o.shares && { shares: o.shares }),
+      ...(o.folders && { folders: o.folders }),
+      ...(v['replace-config'] && { replaceConfig: true }),
+      ...(v['new-certificate'] && { newCertificate: true }),
     });
-    if (!o.shares) print(t('No --share-host: the shares step is left out (mount the shares by hand, see docs/service.md).'));
-    print(t('system_id {0}', cn.systemId));
+  } catch (err) {
+    process.stderr.write((err as Error).message + '\n');
+    return err instanceof SetupInputError && err.kind === 'input' ? ExitCode.usage : ExitCode.failure;
+  }
+  print(t('Engine: {0}', prepared.engineReason));
+  try {
+    const steps = prepared.steps;
+    if (!o.shares && !o.folders) print(t('No --share-host: the shares step is left out (mount the shares by hand, see docs/service.md).'));
+    print(t('system_id {0}', prepared.systemId));
     const confirm = async (): Promise<Answer> => {
       const a = await askLine(t('Run this step? [y]es / [s]kip / [q]uit: '));
       if (a === undefined) return 'quit';
@@ -357,14 +325,17 @@ async function setup(
     });
     print('');
     print(t('Done: {0}. Not run: {1}.', result.ran.join(', ') || '-', result.skipped.join(', ') || '-'));
-    if (certificate) print(t('Approve the integration request in the KATA web console (External systems): system_id {0}, certificate SHA-256 {1}.', cn.systemId, certificate.fingerprint256));
+    const summary = setupSummary(result.outcomes, prepared);
+    for (const line of summary.done) print(`  ${line}`);
+    if (summary.left.length) print(t('Left to do:'));
+    for (const line of summary.left) print(`  ${line}`);
     return result.skipped.length && steps.find((s) => s.blocked) ? ExitCode.failure : ExitCode.ok;
   } catch (err) {
     const where = err instanceof StepFailed ? `${err.step.title}: ` : '';
     process.stderr.write(t('Set-up stopped: {0}{1}', where, (err as Error).message) + '\n');
     return ExitCode.failure;
   } finally {
-    if (certDir) await rm(certDir, { recursive: true, force: true });
+    await prepared.dispose();
   }
 }
 

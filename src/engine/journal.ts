@@ -349,13 +349,21 @@ export class Journal {
 
 /** Reads a journal without taking it over (for `kds status` while the service runs). */
 export function readJournal(dir: string): { live: ScanEntry[]; finished: ScanEntry[] } {
-  const entries = new Map<string, ScanEntry>();
   let text = '';
   try {
     text = readFileSync(join(dir, fileName), 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
+  return parseJournal(text);
+}
+
+/** The journal file's name in state_dir (a follower elsewhere reads it by this name). */
+export const journalFileName = fileName;
+
+/** A journal's text as entries (read here, or over SFTP from a Central Node). */
+export function parseJournal(text: string): { live: ScanEntry[]; finished: ScanEntry[] } {
+  const entries = new Map<string, ScanEntry>();
   for (const line of text.split('\n')) {
     if (!line) continue;
     try {

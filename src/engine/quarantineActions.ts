@@ -33,6 +33,11 @@ export async function readQuarantineAudit(file: string): Promise<QuarantineAudit
   } catch {
     return [];
   }
+  return parseQuarantineAudit(text);
+}
+
+/** The audit's text as records (the file may have been read elsewhere, e.g. over SFTP from a Central Node). */
+export function parseQuarantineAudit(text: string): QuarantineAuditRecord[] {
   const out: QuarantineAuditRecord[] = [];
   for (const line of text.split('\n')) {
     if (!line) continue;

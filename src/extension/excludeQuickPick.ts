@@ -1,8 +1,7 @@
-import { readdir, readFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
-import type { KdsConfig } from '../engine/config';
 import { tn } from '../common/l10n';
-import { applyExcludeEdit, describeExcludeList, newPatternWarning, validateNewPattern } from '../viewModel/excludeEditing';
+import type { ExcludeListStore } from '../viewModel/engineActions';
+import { describeExcludeList, newPatternWarning, validateNewPattern } from '../viewModel/excludeEditing';
 
 interface EntryItem extends vscode.QuickPickItem {
   kind?: vscode.QuickPickItemKind;
@@ -10,34 +9,23 @@ interface EntryItem extends vscode.QuickPickItem {
   pattern: string;
 }
 
-/** The exclude list with how many files now in input each entry matches. */
-export async function readExcludeEntries(config: KdsConfig) {
-  const text = await readFile(config.exclude_list, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return '';
-    throw err;
-  });
-  const names = await inputNames(config.in_dir);
-  return describeExcludeList(text, names, { caseSensitive: config.exclude_case_sensitive });
-}
-
-async function inputNames(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir, { withFileTypes: true })).filter((d) => d.isFile()).map((d) => d.name);
-  } catch {
-    return [];
-  }
+/** The exclude list with how many files now in input each entry matches (local or on a Central Node). */
+export async function readExcludeEntries(store: ExcludeListStore) {
+  const [text, names] = await Promise.all([store.read(), store.inputNames()]);
+  return describeExcludeList(text, names, { caseSensitive: store.caseSensitive });
 }
 
 /**
- * Quick edit of exclude_list.txt: the entries with their match counts, type a name or mask to
- * add it, the trash button removes an entry. Comments in the file are kept. `onChanged` runs
- * after each write (the engine rescans and re-reads the list).
+ * Quick edit of exclude_list.txt, the same for the local engine and a Central Node: the entries
+ * with their match counts, type a name or mask to add it, the trash button removes an entry.
+ * Comments in the file are kept; the store makes the engine re-read the list. A failed write or
+ * re-read is shown, not only logged. `openRaw` opens the file itself.
  */
-export async function editExcludeList(config: KdsConfig, onChanged: () => void): Promise<void> {
+export async function editExcludeList(store: ExcludeListStore, openRaw: () => Thenable<unknown>): Promise<void> {
   const qp = vscode.window.createQuickPick<EntryItem>();
   const removeButton: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('trash'), tooltip: vscode.l10n.t('Remove from the exclude list') };
   const openButton: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('go-to-file'), tooltip: vscode.l10n.t('Open exclude_list.txt') };
-  qp.title = vscode.l10n.t('Exclude list: {0}', config.exclude_list);
+  qp.title = vscode.l10n.t('Exclude list: {0}', store.label);
   // A placeholder is one line that the quick pick cuts: the short request here, the why in the Add row.
   qp.placeholder = vscode.l10n.t('File name or mask to add, e.g. *.tmp');
   qp.buttons = [openButton];
@@ -48,7 +36,7 @@ export async function editExcludeList(config: KdsConfig, onChanged: () => void):
     const value = qp.value.trim();
     const items: EntryItem[] = [];
     if (value) {
-      const opts = { caseSensitive: config.exclude_case_sensitive };
+      const opts = { caseSensitive: store.caseSensitive };
       const problem = validateNewPattern(value, entries.map((e) => e.pattern), opts);
       const warning = problem ? undefined : newPatternWarning(value, opts);
       items.push(
@@ -68,11 +56,25 @@ export async function editExcludeList(config: KdsConfig, onChanged: () => void):
   const reload = async () => {
     qp.busy = true;
     try {
-      entries = await readExcludeEntries(config);
+      entries = await readExcludeEntries(store);
+    } catch (err) {
+      void vscode.window.showErrorMessage(vscode.l10n.t('Cannot read the exclude list {0}: {1}', store.label, (err as Error).message));
     } finally {
       qp.busy = false;
     }
     render();
+  };
+  const apply = async (edit: { add?: string; remove?: string }) => {
+    qp.busy = true;
+    try {
+      await store.edit(edit);
+      return true;
+    } catch (err) {
+      void vscode.window.showErrorMessage((err as Error).message);
+      return false;
+    } finally {
+      qp.busy = false;
+    }
   };
 
   const done = new Promise<void>((resolve) => {
@@ -80,20 +82,17 @@ export async function editExcludeList(config: KdsConfig, onChanged: () => void):
     qp.onDidTriggerButton(async (b) => {
       if (b === openButton) {
         qp.hide();
-        await vscode.window.showTextDocument(vscode.Uri.file(config.exclude_list));
+        await openRaw();
       }
     });
     qp.onDidTriggerItemButton(async (e) => {
-      await applyExcludeEdit(config.exclude_list, { remove: e.item.pattern });
-      onChanged();
+      await apply({ remove: e.item.pattern });
       await reload();
     });
     qp.onDidAccept(async () => {
       const picked = qp.selectedItems[0];
       if (!picked || picked.action !== 'add') return;
-      await applyExcludeEdit(config.exclude_list, { add: picked.pattern });
-      onChanged();
-      qp.value = '';
+      if (await apply({ add: picked.pattern })) qp.value = '';
       await reload();
     });
     qp.onDidHide(() => {

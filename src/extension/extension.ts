@@ -67,10 +67,9 @@ export function activate(context: vscode.ExtensionContext): void {
   // A tree view's message hides its welcome content, and the welcome content for these states
   // carries the buttons (Start Scanning, Manage Workspace Trust): show the message only above rows.
   const refreshInputMessage = () => {
-    const status = engine.status;
     const snap = active.snapshot();
     // A configuration the views do not show as it is (invalid, not applied yet) is said above each view.
-    const banner = active.remote ? undefined : configBannerText(engine.banner);
+    const banner = active.mode === 'remote' ? undefined : configBannerText(engine.banner);
     views.out.message = banner ?? capMessage(models.items('out').length);
     views.qrnt.message = banner ?? capMessage(models.items('qrnt').length);
     views.in.message = banner
@@ -81,8 +80,10 @@ export function activate(context: vscode.ExtensionContext): void {
           ? approvalHint(snap.identity, { wrap: true })
           : !vscode.workspace.isTrusted
           ? vscode.l10n.t('Scanning is off: this workspace is not trusted.')
-          : status.kind === 'ok' && !engine.running
-            ? vscode.l10n.t('Scanning is stopped.')
+          : active.configState === 'ok' && !active.running
+            ? active.mode === 'remote'
+              ? vscode.l10n.t('The KDS service on {0} is not running.', active.remoteLabel ?? '')
+              : vscode.l10n.t('Scanning is stopped.')
             : inputCapMessage(models);
   };
   context.subscriptions.push(
@@ -101,7 +102,7 @@ export function activate(context: vscode.ExtensionContext): void {
   registerSetupCommands(services);
   registerItemCommands(services);
 
-  const verdicts = new VerdictsService(engine, models);
+  const verdicts = new VerdictsService(active, models);
   context.subscriptions.push(verdicts);
   const verdictsPanel = registerVerdictsPanel(context, log, verdicts);
   registerCommand(services, 'kds.openVerdicts', () => verdictsPanel.open());
@@ -110,7 +111,8 @@ export function activate(context: vscode.ExtensionContext): void {
   registerCaptureCommands(services, registerIcapTrafficPanel(context, log));
   registerSupportCommands(services, icapLogPanel);
   const configEditor = registerConfigEditorPanel(services);
-  registerCommand(services, 'kds.editConfiguration', () => configEditor.open());
+  // In Central Node mode the configuration is the CN's: its file, validated by the engine's parser on save.
+  registerCommand(services, 'kds.editConfiguration', () => (active.remote ? vscode.commands.executeCommand('kds.remote.openConfiguration') : configEditor.open()));
 
   // The configuration file: reload when it changes on disk or kds.configPath points elsewhere.
   let watcher: vscode.FileSystemWatcher | undefined;

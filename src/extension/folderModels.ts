@@ -84,7 +84,7 @@ export class FolderModels implements vscode.Disposable {
       this.teardown();
       this.builtFor = key;
       // The CN's folders over SFTP; facts come from the followed event stream (no local journal, no KATA client here).
-      const opts = { source: remote.source, lister: remote.lister };
+      const opts = { source: remote.source, lister: remote.lister, history: remote.history };
       this.input = new InputFolderModel(remote.source, c.in_dir, { join: remote.lister.join });
       this.out = new DestinationFolderModel({ folder: 'out', dir: c.out_dir, ...opts });
       this.qrnt = new DestinationFolderModel({ folder: 'qrnt', dir: c.qrnt_dir, ...opts, ...(remote.threats && { threats: remote.threats }) });
@@ -93,6 +93,15 @@ export class FolderModels implements vscode.Disposable {
       this.cleanups.push(this.qrnt.onChange(() => this.changed.fire('qrnt')));
       this.timers.push(setInterval(() => void this.refresh().catch(() => undefined), remoteRefreshMs));
       await this.refresh().catch(() => undefined);
+      for (const f of ['in', 'out', 'qrnt'] as const) this.changed.fire(f);
+      return;
+    }
+    if (this.active?.notInstalled) {
+      // A Central Node without KDS: nothing to list; the views' welcome content offers Set Up.
+      const key = `missing|${this.active.notInstalled.label}`;
+      if (key === this.builtFor) return;
+      this.teardown();
+      this.builtFor = key;
       for (const f of ['in', 'out', 'qrnt'] as const) this.changed.fire(f);
       return;
     }

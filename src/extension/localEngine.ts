@@ -38,11 +38,13 @@ export class LocalEngine implements EngineSource, vscode.Disposable {
   private unsubscribe?: () => void;
   private transition: Promise<unknown> = Promise.resolve();
   private disposed = false;
+  /** Set while a Central Node is shown: the KDS log then mixes both, so this engine's lines say "[local]". */
+  logTag: string | undefined;
   /** Which configuration the views show and when a restart is offered (items 8 and 14 of issue 15). */
   private readonly follower = new ConfigFollower();
 
   constructor(private readonly channel: vscode.LogOutputChannel) {
-    this.logger = new KdsLogger({ level: configuredLogLevel(), sinks: [(r) => writeToChannel(channel, r), (r) => this.logListeners.forEach((l) => l(r))] });
+    this.logger = new KdsLogger({ level: configuredLogLevel(), sinks: [(r) => writeToChannel(channel, r, this.logTag), (r) => this.logListeners.forEach((l) => l(r))] });
   }
 
   get status(): ConfigStatus {
@@ -221,13 +223,13 @@ export function configuredLogLevel(): LogLevel {
   return v === 'debug' || v === 'warn' || v === 'error' ? v : 'info';
 }
 
-function writeToChannel(channel: vscode.LogOutputChannel, r: LogRecord): void {
+export function writeToChannel(channel: vscode.LogOutputChannel, r: LogRecord, tag?: string): void {
   const { time: _time, level, event, msg, ...fields } = r;
   const extra = Object.entries(fields)
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`)
     .join(' ');
-  const line = `[${event}] ${msg}${extra ? ' ' + extra : ''}`;
+  const line = `${tag ? `[${tag}] ` : ''}[${event}] ${msg}${extra ? ' ' + extra : ''}`;
   // The engine already filtered by its own level; the channel must not drop what it was handed.
   if (level === 'error') channel.error(line);
   else if (level === 'warn') channel.warn(line);

@@ -8,6 +8,7 @@ import type { FolderModels } from './folderModels';
 import { type LocalEngine, UntrustedWorkspaceError } from './localEngine';
 import type { ActiveEngine } from './centralNode/activeEngine';
 import type { RemoteController } from './centralNode/remoteCommands';
+import { RemoteAuthError } from '../centralNode/connectAdvice';
 
 /** What command modules need; built once in activate() and handed down. */
 export interface KdsServices {
@@ -50,6 +51,11 @@ export async function showError(s: KdsServices, err: unknown): Promise<void> {
     if ((await vscode.window.showErrorMessage(message, open)) === open) await vscode.commands.executeCommand('kds.openConfiguration');
     return;
   }
+  if (err instanceof RemoteAuthError) {
+    const settings = vscode.l10n.t('Open Settings');
+    if ((await vscode.window.showErrorMessage(message, settings)) === settings) await vscode.commands.executeCommand('workbench.action.openSettings', 'kds.remote');
+    return;
+  }
   const showLog = vscode.l10n.t('Show Log');
   if ((await vscode.window.showErrorMessage(message, showLog)) === showLog) s.log.show();
 }
@@ -69,6 +75,16 @@ export function requireConfig(s: KdsServices) {
   if (status.kind === 'ok') return status.config;
   if (status.kind === 'invalid') throw new ConfigError(status.error, status.path);
   throw new ConfigError(vscode.l10n.t('No KDS configuration: create kata_dir_scanner.conf or set kds.configPath.'), status.path ?? 'kata_dir_scanner.conf');
+}
+
+/** Why the active engine cannot act: a Central Node without KDS (Set Up), or no local configuration. Always throws. */
+export function missingEngine(s: KdsServices): never {
+  if (s.active?.notInstalled) {
+    s.remote?.require();
+    throw new Error(vscode.l10n.t('KDS is not installed on the Central Node {0}: run "KDS: Set Up Central Node" first.', s.active.notInstalled.label));
+  }
+  requireConfig(s);
+  throw new Error(vscode.l10n.t('No KDS configuration: create kata_dir_scanner.conf or set kds.configPath.'));
 }
 
 /**

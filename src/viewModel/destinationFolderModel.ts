@@ -1,17 +1,18 @@
 import { partialPrefix } from '../engine/delivery';
 import { type EngineEvent, type RoutedFile, verdictOf } from '../engine/events';
-import { readJournal } from '../engine/journal';
-import { quarantineAuditFile, readQuarantineAudit } from '../engine/quarantineActions';
 import type { ThreatNameLookup } from '../kata/threatNames';
 import { ChangeNotifier } from './changeNotifier';
 import type { EngineSource, FolderItem } from './contracts';
 import { type FolderLister, localFolderLister } from './folderLister';
+import { type ScanHistorySource, localScanHistory } from './scanHistory';
 
 export interface DestinationFolderModelOptions {
   folder: 'out' | 'qrnt';
   dir: string;
   /** The engine's state_dir: its journal tells verdict, hash and scan of files routed earlier. */
   stateDir?: string;
+  /** The same history read elsewhere (a Central Node's state_dir over SFTP); wins over stateDir. */
+  history?: ScanHistorySource;
   source?: EngineSource;
   threats?: ThreatNameLookup;
   /** How the folder is listed and watched; default the local file system (remote mode: SFTP). */
@@ -50,6 +51,7 @@ export class DestinationFolderModel {
   private running: Promise<void> | undefined;
   private again = false;
   private disposed = false;
+  private localHistory: ScanHistorySource | undefined;
 
   constructor(private readonly opts: DestinationFolderModelOptions) {
     this.notifier = new ChangeNotifier(opts.coalesceMs ?? 100);
@@ -194,10 +196,12 @@ export class DestinationFolderModel {
 
   private async journalFacts(): Promise<Map<string, ScanFacts>> {
     const out = new Map<string, ScanFacts>();
-    if (!this.opts.stateDir) return out;
+    const source = this.opts.history ?? (this.opts.stateDir ? (this.localHistory ??= localScanHistory(this.opts.stateDir)) : undefined);
+    if (!source) return out;
     let finished;
+    let audit;
     try {
-      finished = readJournal(this.opts.stateDir).finished;
+      ({ finished, audit } = await source());
     } catch {
       return out;
     }
@@ -209,7 +213,7 @@ export class DestinationFolderModel {
     if (this.opts.folder === 'out') {
       // A file released from quarantine keeps KATA's verdict, and says who released it. The
       // audit is oldest first, so a later release of the same name wins.
-      for (const r of await readQuarantineAudit(quarantineAuditFile(this.opts.stateDir))) {
+      for (const r of audit) {
         if (r.action !== 'release') continue;
         const scan = finished.find((e) => e.name === r.file && e.sha256 === r.sha256 && e.destination === 'qrnt');
         const at = Date.parse(r.time);

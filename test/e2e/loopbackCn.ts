@@ -194,3 +194,92 @@ export function placeCnIcapLog(fixture: string): PlacedIcapLog | undefined {
   }
   return { path: CN_ICAP_LOG, remove };
 }
+
+/**
+ * A Central Node that has never seen KDS, the way an administrator starts: the private sshd with
+ * kds-test, an empty prefix folder (owned by kds-test) standing in for / — no opt/kata-dir-scanner,
+ * no mnt folders, no service — and the embedded KATA (auto-approval) the set-up will point it at.
+ * `startService` runs what the set-up installed, as kds-test (there is no systemd here).
+ */
+export interface BareLoopbackCn {
+  sshd: TestSshd;
+  emulator: RunningEmulator;
+  prefix: string;
+  /** Where the set-up installs the configuration (kds.remote.configPath). */
+  configPath: string;
+  identityFile: string;
+  hostFingerprint: string;
+  /** Starts `node <prefix>/opt/kata-dir-scanner/app/bin/kds.js run --config …` as kds-test; resolves when its event stream exists. */
+  startService(stateDir: string): Promise<void>;
+  serviceLog(): string;
+  /** Puts a file into `dir` on the CN: written aside, owned by kds-test, renamed in. */
+  drop(dir: string, name: string, content: string): void;
+  stop(): Promise<void>;
+}
+
+export async function startBareLoopbackCn(base: string): Promise<BareLoopbackCn> {
+  const stops: Array<() => Promise<unknown> | unknown> = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await Promise.resolve(s()).catch(() => undefined);
+  };
+  try {
+    chmodSync(base, 0o755);
+    const sshd = await TestSshd.start();
+    stops.push(() => sshd.dispose());
+    const identityFile = join(base, 'id_cn');
+    sshd.authorize(keygen(identityFile));
+    const emulator = await startEmulator({ host: '127.0.0.1', port: 0, dataDir: join(base, 'kata'), autoApprove: true, verdictDelayMs: 50 });
+    stops.push(() => emulator.close());
+    const uid = Number(execFileSync('/usr/bin/id', ['-u', sshd.user], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('/usr/bin/id', ['-g', sshd.user], { encoding: 'utf8' }).trim());
+    const prefix = join(base, 'cn');
+    const staging = join(base, 'staging');
+    mkdirSync(prefix, { mode: 0o755 });
+    mkdirSync(staging, { mode: 0o755 });
+    chownSync(prefix, uid, gid);
+    chownSync(staging, uid, gid);
+    const configPath = join(prefix, 'opt/kata-dir-scanner/kata_dir_scanner.conf');
+    let stderr = '';
+    return {
+      sshd,
+      emulator,
+      prefix,
+      configPath,
+      identityFile,
+      hostFingerprint: keygenFingerprint(sshd.hostKeyPath + '.pub'),
+      serviceLog: () => stderr,
+      async startService(stateDir) {
+        const service: ChildProcess = spawn(process.execPath, [join(prefix, 'opt/kata-dir-scanner/app/bin/kds.js'), 'run', '--config', configPath], {
+          uid,
+          gid,
+          cwd: prefix,
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', KDS_LOCALE: 'en' },
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        service.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+        stops.push(async () => {
+          if (service.exitCode !== null || service.signalCode !== null) return;
+          const gone = new Promise((r) => service.once('exit', r));
+          service.kill('SIGTERM');
+          const timer = setTimeout(() => service.kill('SIGKILL'), 10_000);
+          await gone;
+          clearTimeout(timer);
+        });
+        await waitFor('the installed service to write its event stream', () => {
+          if (service.exitCode !== null) throw new Error(`the installed service exited with ${service.exitCode}: ${stderr}`);
+          return existsSync(join(stateDir, 'events.jsonl'));
+        }, 30_000);
+      },
+      drop(dir, name, content) {
+        const aside = join(staging, name);
+        writeFileSync(aside, content, { mode: 0o644 });
+        chownSync(aside, uid, gid);
+        renameSync(aside, join(dir, name));
+      },
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

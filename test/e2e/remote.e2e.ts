@@ -27,6 +27,7 @@ import {
   quickInput,
   quickPickRows,
   runCommand,
+  saveScreenshot,
   scenario,
   viewRows,
   waitFor,
@@ -162,6 +163,10 @@ describe('KDS remote mode in a real VS Code (code-server + Chromium + loopback C
         assert.match(grep, /blocking_advanced mode/);
         assert.match(grep, /verdict/);
         assert.ok(grep.includes(CN_ICAP_LOG), `the grep names ${CN_ICAP_LOG}: ${grep}`);
+        // Issue 15 item 6: after Disconnect the panel stops reading the CN and says so (no "connection is closed" every second).
+        await runCommand(p, 'KDS: Disconnect from Central Node');
+        await frame.getByText(/is closed: the log is not read until you connect again/).first().waitFor({ timeout: 30_000 });
+        await saveScreenshot(p, '10b-remote-icap-log-disconnected');
         t.diagnostic(`scenario took ${Date.now() - started} ms`);
       });
     } finally {

@@ -6,6 +6,9 @@ import type { RemoteEngineSource } from '../../centralNode/remoteEngineSource';
 import type { EngineSnapshot, EngineSource } from '../../viewModel/contracts';
 import type { FolderLister } from '../../viewModel/folderLister';
 import type { LocalEngine } from '../localEngine';
+import { type ScanHistorySource, localScanHistory } from '../../viewModel/scanHistory';
+import type { LogRecord } from '../../common/log';
+import { type ExcludeListStore, type QuarantineStore, localExcludeList, localQuarantine } from '../../viewModel/engineActions';
 
 /** What the views need of a connected Central Node (built by CnConnection). */
 export interface RemoteWorkspace {
@@ -15,12 +18,16 @@ export interface RemoteWorkspace {
   config: KdsConfig;
   source: RemoteEngineSource;
   lister: FolderLister;
-  /** Release or delete on the CN through the installed engine (`kds quarantine …` over SSH). */
-  quarantine(action: 'release' | 'delete', name: string, reason?: string): Promise<{ path: string; sha256: string }>;
+  /** Release or delete on the CN through the installed engine (`kds quarantine …` over SSH, audited there). */
+  quarantine: QuarantineStore;
+  /** The CN's exclude list, re-read by its service after an edit. */
+  excludeList: ExcludeListStore;
   /** The last `systemctl is-active` answer: true/false when systemd gave a definite one, undefined otherwise. */
   serviceActive?: () => boolean | undefined;
   /** Threat names the CN's service wrote into its event stream (see remoteThreats.ts). */
   threats?: ThreatNameLookup;
+  /** The CN's journal and quarantine audit (over SFTP): verdicts of files routed before the connection. */
+  history: ScanHistorySource;
 }
 
 /** Heartbeats are written every 30 s: a stream silent this long (while connected) is not a running service. */
@@ -41,18 +48,72 @@ export class ActiveEngine implements EngineSource, vscode.Disposable {
   private unsubscribeRemote: Array<() => void> = [];
   private readonly unsubscribeLocal: () => void;
   private remoteSince = 0;
+  private missing: { label: string; configPath: string } | undefined;
+  private localHistory: { dir: string; source: ScanHistorySource } | undefined;
+  private readonly logListeners = new Set<(r: LogRecord) => void>();
+  private readonly unsubscribeLocalLog: () => void;
   private lastRunning = false;
   private staleTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly local: LocalEngine) {
     this.subscriptions.push(local.onDidChangeState(() => this.changed.fire()));
     this.unsubscribeLocal = local.onEvent((e) => {
-      if (!this.remoteValue) this.forward(e);
+      if (this.mode === 'local') this.forward(e);
+    });
+    this.unsubscribeLocalLog = local.onLogRecord((r) => {
+      if (this.mode === 'local') for (const l of [...this.logListeners]) l(r);
     });
   }
 
   get mode(): 'local' | 'remote' {
-    return this.remoteValue ? 'remote' : 'local';
+    return this.remoteValue || this.missing ? 'remote' : 'local';
+  }
+
+  /** Connected to a Central Node where KDS is not installed yet (no configuration there): the views say so and offer Set Up. */
+  get notInstalled(): { label: string; configPath: string } | undefined {
+    return this.missing;
+  }
+
+  /** The label of the Central Node the views follow (installed or not). */
+  get remoteLabel(): string | undefined {
+    return this.remoteValue?.label ?? this.missing?.label;
+  }
+
+  /** The local engine's log records while local mode is shown (a CN's are not in this session's log). */
+  onLogRecord(listener: (record: LogRecord) => void): () => void {
+    this.logListeners.add(listener);
+    return () => this.logListeners.delete(listener);
+  }
+
+  /** Where the views read the history of finished files: the CN's journal over SFTP, else the local state_dir. */
+  history(): ScanHistorySource | undefined {
+    if (this.remoteValue) return this.remoteValue.history;
+    if (this.missing) return undefined;
+    const dir = (this.local.viewConfig ?? this.local.config)?.state_dir;
+    if (!dir) return undefined;
+    if (this.localHistory?.dir !== dir) this.localHistory = { dir, source: localScanHistory(dir) };
+    return this.localHistory.source;
+  }
+
+  /** The exclude list of the engine the views show; undefined when local mode has no configuration. */
+  excludeList(): ExcludeListStore | undefined {
+    if (this.remoteValue) return this.remoteValue.excludeList;
+    const config = this.missing ? undefined : (this.local.viewConfig ?? this.local.config);
+    return config ? localExcludeList(config, () => this.local.requestRescan()) : undefined;
+  }
+
+  /** The quarantine of the engine the views show; undefined when local mode has no configuration. */
+  quarantine(): QuarantineStore | undefined {
+    if (this.remoteValue) return this.remoteValue.quarantine;
+    const config = this.missing ? undefined : (this.local.viewConfig ?? this.local.config);
+    return config ? localQuarantine(config, this.local.logger) : undefined;
+  }
+
+  /** A key that changes whenever history() would read somewhere else. */
+  get historyKey(): string {
+    if (this.remoteValue) return `remote|${this.remoteValue.label}|${this.remoteValue.config.state_dir}`;
+    if (this.missing) return `missing|${this.missing.label}`;
+    return `local|${(this.local.viewConfig ?? this.local.config)?.state_dir ?? ''}`;
   }
 
   get remote(): RemoteWorkspace | undefined {
@@ -65,8 +126,8 @@ export class ActiveEngine implements EngineSource, vscode.Disposable {
   }
 
   /** 'ok' when there is a configuration to show (remote: always), else the local status. */
-  get configState(): 'none' | 'invalid' | 'ok' {
-    return this.remoteValue ? 'ok' : this.local.status.kind;
+  get configState(): 'none' | 'invalid' | 'ok' | 'notInstalled' {
+    return this.remoteValue ? 'ok' : this.missing ? 'notInstalled' : this.local.status.kind;
   }
 
   /**
@@ -76,6 +137,7 @@ export class ActiveEngine implements EngineSource, vscode.Disposable {
    */
   get running(): boolean {
     const r = this.remoteValue;
+    if (this.missing) return false;
     if (!r) return this.local.running;
     const systemd = r.serviceActive?.();
     if (systemd !== undefined) return systemd;
@@ -90,9 +152,18 @@ export class ActiveEngine implements EngineSource, vscode.Disposable {
     this.changed.fire();
   }
 
-  setRemote(remote: RemoteWorkspace | undefined): void {
+  /** Shows a Central Node without KDS (undefined: back to what setRemote said). */
+  setNotInstalled(missing: { label: string; configPath: string } | undefined): void {
+    if (missing) this.setRemote(undefined, missing);
+    else if (this.missing) this.setRemote(undefined);
+  }
+
+  setRemote(remote: RemoteWorkspace | undefined, missing?: { label: string; configPath: string }): void {
     for (const u of this.unsubscribeRemote.splice(0)) u();
     this.remoteValue = remote;
+    this.missing = remote ? undefined : missing;
+    // While a CN is shown, the local engine's lines in the shared KDS log say they are local.
+    this.local.logTag = this.mode === 'remote' ? vscode.l10n.t('local') : undefined;
     if (this.staleTimer) clearInterval(this.staleTimer);
     this.staleTimer = undefined;
     if (remote) {
@@ -121,7 +192,7 @@ export class ActiveEngine implements EngineSource, vscode.Disposable {
   }
 
   snapshot(): EngineSnapshot {
-    return this.remoteValue ? this.remoteValue.source.snapshot() : this.local.snapshot();
+    return this.remoteValue ? this.remoteValue.source.snapshot() : this.missing ? { running: false, approval: 'unknown', files: [] } : this.local.snapshot();
   }
 
   private forward(e: EngineEvent): void {
@@ -132,6 +203,7 @@ export class ActiveEngine implements EngineSource, vscode.Disposable {
     if (this.staleTimer) clearInterval(this.staleTimer);
     for (const u of this.unsubscribeRemote.splice(0)) u();
     this.unsubscribeLocal();
+    this.unsubscribeLocalLog();
     for (const s of this.subscriptions) s.dispose();
     this.changed.dispose();
   }

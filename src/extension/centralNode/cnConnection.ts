@@ -14,7 +14,8 @@ import type { RemoteProcess, SshSession, SudoOption } from '../../ssh/sshSession
 import type { HostKeyInfo, HostKeyPolicy, SshAuth, SshTarget } from '../../ssh/sshTarget';
 import type { RemoteWorkspace } from './activeEngine';
 import { threatsFromEvents } from '../../centralNode/remoteThreats';
-import { type CnContext, execEventFileReader, fallbackEventFileReader, findEngine, readRemoteText, remoteIsRoot, remoteQuarantine, run, serviceArgv, writeRemoteText } from '../../centralNode/cnOps';
+import { remoteScanHistory } from '../../viewModel/scanHistory';
+import { type CnContext, cnExcludeList, execEventFileReader, fallbackEventFileReader, findEngine, isNoSuchFile, readRemoteText, remoteIsRoot, remoteQuarantine, remoteTextFile, run, serviceArgv, writeRemoteText } from '../../centralNode/cnOps';
 
 export const defaultCnConfigPath = '/opt/kata-dir-scanner/kata_dir_scanner.conf';
 
@@ -121,8 +122,13 @@ export class CnConnection implements vscode.Disposable {
     return this.rootValue;
   }
 
-  /** Waits for the first connection; throws when it failed for good (host key, authentication) or was cancelled. */
-  async open(token?: vscode.CancellationToken): Promise<RemoteWorkspace> {
+  /**
+   * Waits for the first connection; throws when it failed for good (host key, authentication) or
+   * was cancelled. Resolves undefined when the CN answers but KDS is not installed there (no
+   * configuration at kds.remote.configPath): a normal state on a new CN, which "Set Up Central
+   * Node" fixes; the connection stays open for it.
+   */
+  async open(token?: vscode.CancellationToken): Promise<RemoteWorkspace | undefined> {
     const cancelled = new Promise<never>((_, reject) => token?.onCancellationRequested(() => reject(new vscode.CancellationError())));
     let session: SshSession;
     try {
@@ -133,8 +139,22 @@ export class CnConnection implements vscode.Disposable {
       throw err;
     }
     this.rootValue = await remoteIsRoot(session);
+    await this.rememberTypedSecrets();
+    return this.loadWorkspace();
+  }
+
+  /** (Re)reads the CN's configuration and starts following its service; undefined when KDS is not installed. */
+  async loadWorkspace(): Promise<RemoteWorkspace | undefined> {
+    await this.dropWorkspace();
     const c = this.cn();
-    const text = await readRemoteText(c, this.settings.configPath);
+    let text: string;
+    try {
+      text = await readRemoteText(c, this.settings.configPath);
+    } catch (err) {
+      if (isNoSuchFile(err)) return undefined;
+      throw err;
+    }
+    this.engine = undefined;
     const { config } = parseConfigText(text, this.settings.configPath);
     const reader = fallbackEventFileReader(
       sftpEventFileReader(() => this.rs.whenConnected()),
@@ -155,13 +175,33 @@ export class CnConnection implements vscode.Disposable {
       config,
       source,
       lister,
-      quarantine: (action, name, reason) => this.quarantine(action, name, reason),
+      // Files routed before this connection (or while it was down) get their verdicts from the CN's journal, as locally.
+      history: remoteScanHistory(remoteTextFile(c), config.state_dir),
+      quarantine: {
+        outDir: config.out_dir,
+        release: (name, user, reason) => this.quarantine('release', name, user, reason),
+        delete: (name, user, reason) => this.quarantine('delete', name, user, reason),
+      },
+      excludeList: cnExcludeList(c, {
+        path: config.exclude_list,
+        label: `${this.label}:${config.exclude_list}`,
+        caseSensitive: config.exclude_case_sensitive,
+        inputNames: async () => (await lister.list(config.in_dir).catch(() => [])).filter((e) => e.isFile).map((e) => e.name),
+        reload: () => this.reloadService(),
+      }),
       serviceActive: () => this.serviceActiveValue,
       threats: names.threats,
     };
     await this.checkServiceActive().catch(() => undefined);
-    await this.rememberTypedSecrets();
     return this.workspaceValue;
+  }
+
+  private async dropWorkspace(): Promise<void> {
+    const ws = this.workspaceValue;
+    this.workspaceValue = undefined;
+    this.stopThreats?.();
+    this.stopThreats = undefined;
+    await ws?.source.stop().catch(() => undefined);
   }
 
   /** The ops context (shell, SFTP, sudo as configured). */
@@ -194,9 +234,9 @@ export class CnConnection implements vscode.Disposable {
     return this.engine;
   }
 
-  async quarantine(action: 'release' | 'delete', name: string, reason?: string): Promise<{ path: string; sha256: string }> {
+  async quarantine(action: 'release' | 'delete', name: string, localUser: string, reason?: string): Promise<{ path: string; sha256: string }> {
     const engine = await this.engineArgv();
-    const user = `${safeUser()} (VS Code, ssh ${this.target.user})`;
+    const user = `${localUser} (VS Code, ssh ${this.target.user})`;
     const done = await remoteQuarantine(this.cn(), engine, this.settings.configPath, { action, name, user, ...(reason && { reason }), asRoot: this.needsSudo() });
     void this.workspaceValue?.source.poll().catch(() => 0);
     return done;
@@ -210,6 +250,19 @@ export class CnConnection implements vscode.Disposable {
     const out = (r.stdout.toString('utf8') + r.stderr.toString('utf8')).trimEnd();
     for (const line of out.split('\n')) if (line) this.channel.info(`  ${line}`);
     return r.code;
+  }
+
+  /**
+   * Asks the service to re-read its exclude list (`systemctl reload`, SIGHUP). Undefined when it
+   * did, or when there is no systemd to ask (the service reads the list on its next rescan);
+   * otherwise what systemctl said.
+   */
+  async reloadService(): Promise<string | undefined> {
+    if ((await this.checkServiceActive().catch(() => undefined)) === undefined) return undefined;
+    const argv = serviceArgv('reload', this.settings.serviceName);
+    const r = await run(this.cn(), argv, this.needsSudo());
+    if (r.code === 0) return undefined;
+    return (r.stderr.toString('utf8').trim() || r.stdout.toString('utf8').trim() || `exit code ${r.code}`) + ` ($ ${argv.join(' ')})`;
   }
 
   /**
@@ -367,8 +420,7 @@ export class CnConnection implements vscode.Disposable {
   async close(): Promise<void> {
     this.follow.wanted = false;
     this.follow.proc?.kill('TERM');
-    this.stopThreats?.();
-    await this.workspaceValue?.source.stop().catch(() => undefined);
+    await this.dropWorkspace();
     await this.rs.close().catch(() => undefined);
   }
 

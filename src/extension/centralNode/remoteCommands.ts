@@ -1,19 +1,18 @@
 import { type CnFileKind, requireCnFile } from '../../centralNode/cnFileAccess';
-import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import { parseConfigText } from '../../engine/config';
-import { addEntry, parseExcludeList, removeEntry } from '../../engine/excludes';
+import { parseExcludeList } from '../../engine/excludes';
 import type { ByteSource } from '../../icapLog/byteSource';
 import { DEFAULT_ICAP_LOG_PATH } from '../../icapLog/byteSource';
 import type { ConnectionStateEvent } from '../../ssh/reconnectingSession';
-import { type Answer, localEngineFiles, probeFacts, runSetupPlan } from '../../centralNode/remoteInstall';
-import { buildSetupPlan, chooseEngine, configForCn, describeAction, layout } from '../../centralNode/setupPlan';
+import { RemoteAuthError, authFailureAdvice } from '../../centralNode/connectAdvice';
+import { KdsLogger } from '../../common/log';
+import { SshAuthError } from '../../ssh/sshErrors';
+import { configuredLogLevel, writeToChannel } from '../localEngine';
+import { setupCentralNode } from './setupCentralNode';
 import { SshByteSource } from '../../ssh/sshByteSource';
-import { validateNewPattern } from '../../viewModel/excludeEditing';
 import { type KdsServices, registerCommand } from '../services';
-import type { ActiveEngine } from './activeEngine';
+import type { ActiveEngine, RemoteWorkspace } from './activeEngine';
 import { CnConnection, readCnSettings, secretKeysFor } from './cnConnection';
 
 export const cnScheme = 'kds-cn';
@@ -24,6 +23,9 @@ export class RemoteController implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
   private state: ConnectionStateEvent | undefined;
   private unsubscribe: (() => void) | undefined;
+  private readonly connectionChanged = new vscode.EventEmitter<{ label: string; connected: boolean }>();
+  /** A Central Node's connection went away or came back (panels bound to it stop and resume). */
+  readonly onDidChangeConnection = this.connectionChanged.event;
 
   constructor(
     private readonly s: KdsServices,
@@ -34,10 +36,35 @@ export class RemoteController implements vscode.Disposable {
     this.updateItem();
   }
 
-  /** The connection or an error telling the user to connect. */
+  /** The connection to a CN with KDS installed, or an error telling the user what to do. */
   require(): CnConnection {
+    if (this.connection && !this.connection.workspace && this.active.notInstalled) {
+      throw new Error(vscode.l10n.t('KDS is not installed on the Central Node {0}: run "KDS: Set Up Central Node" first.', this.connection.label));
+    }
     if (!this.connection?.workspace) throw new Error(vscode.l10n.t('Not connected to a Central Node: run "KDS: Connect to Central Node" first.'));
     return this.connection;
+  }
+
+  /** Tells a panel reading `label`'s files when that connection closes and opens again. */
+  bindingFor(label: string): { onDidChange(listener: (connected: boolean) => void): vscode.Disposable } {
+    return { onDidChange: (listener) => this.onDidChangeConnection((e) => e.label === label && listener(e.connected)) };
+  }
+
+  /** Reads the CN's configuration again (after Set Up) and shows the CN, installed or not. */
+  async reload(): Promise<void> {
+    const conn = this.connection;
+    if (!conn) return;
+    const ws = await conn.loadWorkspace();
+    if (this.connection !== conn) return;
+    this.show(conn, ws);
+  }
+
+  private show(conn: CnConnection, ws: RemoteWorkspace | undefined): void {
+    if (ws) this.active.setRemote(ws);
+    else {
+      this.active.setNotInstalled({ label: conn.label, configPath: conn.settings.configPath });
+      this.s.log.warn(vscode.l10n.t('KDS is not installed on the Central Node {0} (no {1}): run "KDS: Set Up Central Node".', conn.label, conn.settings.configPath));
+    }
   }
 
   async connect(): Promise<void> {
@@ -59,13 +86,24 @@ export class RemoteController implements vscode.Disposable {
       settings = readCnSettings();
     }
     await this.disconnect(true);
-    const conn = new CnConnection(this.s.context, settings, this.s.engine.logger, this.s.log);
+    // The CN's own lines in the shared KDS log say which CN they are from.
+    const label = `${settings.user}@${settings.host}${settings.port === 22 ? '' : ':' + settings.port}`;
+    const logger = new KdsLogger({ level: configuredLogLevel(), sinks: [(r) => writeToChannel(this.s.log, r, label)] });
+    const conn = new CnConnection(this.s.context, settings, logger, this.s.log);
     this.connection = conn;
+    let wasConnected = false;
     this.unsubscribe = conn.rs.onState((e) => {
       if (this.connection !== conn) return;
       this.state = e;
       this.updateItem();
-      if (e.state === 'closed' && this.active.remote) {
+      if (e.state === 'connected' && !wasConnected) {
+        wasConnected = true;
+        this.connectionChanged.fire({ label: conn.label, connected: true });
+      } else if (e.state !== 'connected' && wasConnected) {
+        wasConnected = false;
+        this.connectionChanged.fire({ label: conn.label, connected: false });
+      }
+      if (e.state === 'closed' && this.active.mode === 'remote') {
         this.active.setRemote(undefined);
         void vscode.commands.executeCommand('setContext', 'kds.remote.connected', false);
       }
@@ -76,7 +114,7 @@ export class RemoteController implements vscode.Disposable {
         (_p, token) => conn.open(token),
       );
       if (this.connection !== conn) return;
-      this.active.setRemote(ws);
+      this.show(conn, ws);
       await vscode.commands.executeCommand('setContext', 'kds.remote.connected', true);
       void vscode.window.setStatusBarMessage(vscode.l10n.t('KDS: connected to {0}', conn.label), 5000);
     } catch (err) {
@@ -88,8 +126,26 @@ export class RemoteController implements vscode.Disposable {
       }
       await conn.close();
       if (err instanceof vscode.CancellationError) return;
+      if (err instanceof SshAuthError) {
+        throw new RemoteAuthError(`${err.message} ${authFailureAdvice({ user: settings.user, ...(settings.identityFile && { identityFile: settings.identityFile }), useAgent: settings.useAgent, ...(process.env.SSH_AUTH_SOCK && { agentSocket: process.env.SSH_AUTH_SOCK }) })}`);
+      }
       throw err;
     }
+    // Not awaited: a Set Up that connected first must not wait for this answer.
+    void this.offerToStopLocalScanning(conn);
+  }
+
+  /** The local engine keeps scanning its own folders unless told otherwise: ask once per connection. */
+  private async offerToStopLocalScanning(conn: CnConnection): Promise<void> {
+    if (!this.s.engine.running) return;
+    const stop = vscode.l10n.t('Stop Local Scanning');
+    const keep = vscode.l10n.t('Keep Scanning');
+    const answer = await vscode.window.showInformationMessage(
+      vscode.l10n.t('The views now show {0}. The local engine is still scanning {1} in the background (its lines in the KDS log are marked [local]). Stop local scanning?', conn.label, this.s.engine.config?.in_dir ?? ''),
+      stop,
+      keep,
+    );
+    if (answer === stop) await this.s.engine.stop();
   }
 
   async disconnect(quiet = false): Promise<void> {
@@ -98,6 +154,7 @@ export class RemoteController implements vscode.Disposable {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     this.state = undefined;
+    if (conn) this.connectionChanged.fire({ label: conn.label, connected: false });
     this.active.setRemote(undefined);
     await vscode.commands.executeCommand('setContext', 'kds.remote.connected', false);
     this.updateItem();
@@ -153,6 +210,7 @@ export class RemoteController implements vscode.Disposable {
     this.unsubscribe?.();
     void this.connection?.close();
     this.item.dispose();
+    this.connectionChanged.dispose();
   }
 }
 
@@ -196,39 +254,11 @@ export function registerRemote(s: KdsServices, active: ActiveEngine): RemoteCont
   registerCommand(s, 'kds.remote.openIcapLog', async () => {
     const conn = rc.require();
     const factory = (): ByteSource => new SshByteSource(() => conn.rs.whenConnected(), DEFAULT_ICAP_LOG_PATH, conn.needsSudo() ? { sudo: conn.sudoOption() } : {});
-    await vscode.commands.executeCommand('kds.viewIcapLog', { byteSource: factory, label: `${conn.label}:${DEFAULT_ICAP_LOG_PATH}`, path: DEFAULT_ICAP_LOG_PATH });
+    await vscode.commands.executeCommand('kds.viewIcapLog', { byteSource: factory, label: `${conn.label}:${DEFAULT_ICAP_LOG_PATH}`, path: DEFAULT_ICAP_LOG_PATH, connection: rc.bindingFor(conn.label) });
   });
 
   s.context.subscriptions.push(vscode.workspace.registerFileSystemProvider(cnScheme, new CnFileSystem(rc), { isCaseSensitive: true }));
   return rc;
-}
-
-/** Exclude-list edits on the CN: the text is read, edited (with validation) and written back, then the service re-reads it (reload = SIGHUP). */
-export async function remoteExcludeEdit(rc: RemoteController, edit: { add?: string; remove?: string }): Promise<void> {
-  const conn = rc.require();
-  const path = conn.workspace!.config.exclude_list;
-  let text = '';
-  try {
-    text = await conn.readText(path);
-  } catch {
-    text = '';
-  }
-  if (edit.add) {
-    const problem = validateNewPattern(edit.add, parseExcludeList(text).entries.map((e) => e.pattern));
-    if (problem) throw new Error(problem);
-    text = addEntry(text, edit.add);
-  }
-  if (edit.remove) text = removeEntry(text, edit.remove);
-  await conn.writeText(path, text);
-  await conn.service('reload').catch(() => null);
-  void conn.workspace!.source.poll().catch(() => 0);
-}
-
-/** The exclude list's entries on the CN. */
-export async function remoteExcludeEntries(rc: RemoteController): Promise<string[]> {
-  const conn = rc.require();
-  const text = await conn.readText(conn.workspace!.config.exclude_list).catch(() => '');
-  return parseExcludeList(text).entries.map((e) => e.pattern);
 }
 
 /**
@@ -298,57 +328,4 @@ class CnFileSystem implements vscode.FileSystemProvider {
   rename(): void {
     throw vscode.FileSystemError.NoPermissions();
   }
-}
-
-/**
- * "KDS: Set Up Central Node": the same plan as `kds remote setup` (remote/setupPlan.ts), built
- * from the local configuration; each step's exact commands are shown in the KDS log and in a
- * modal that asks before anything runs.
- */
-async function setupCentralNode(s: KdsServices, rc: RemoteController): Promise<void> {
-  if (!rc.connection) await rc.connect();
-  const conn = rc.connection;
-  if (!conn) return;
-  const session = await conn.rs.whenConnected();
-  const localConfig = s.engine.configPath();
-  if (!localConfig) throw new Error(vscode.l10n.t('Open a folder with kata_dir_scanner.conf (or set kds.configPath): its settings are installed on the Central Node.'));
-  const configText = await readFile(localConfig, 'utf8');
-  const prefix = vscode.workspace.getConfiguration('kds.remote').get<string>('setupPrefix')?.trim() || undefined;
-  const l = layout(prefix, conn.settings.serviceName);
-  const sudo = conn.needsSudo() ? conn.sudoOption() : undefined;
-  const facts = await probeFacts(session, l, sudo);
-  // The engine uploaded to the CN ships in the .vsix (dist/kds.js + bin/kds.js, l10n/, schemas/): found in the extension's own folder.
-  const root = s.context.extensionPath;
-  const engineChoice = chooseEngine(facts, { sea: !!(await localEngineFiles('sea', root).catch(() => undefined)), js: true });
-  if (!engineChoice.kind) throw new Error(vscode.l10n.t('No engine fits the Central Node: {0}', engineChoice.reason));
-  const engineFiles = await localEngineFiles(engineChoice.kind, root);
-  if (!engineFiles) throw new Error(vscode.l10n.t('The KDS engine is missing from the extension folder {0} (dist/kds.js, bin/kds.js): reinstall the extension, or use "kds remote setup" from a KDS checkout.', root));
-  const cn = configForCn(configText, l, () => randomUUID());
-  let excludeText: string | undefined;
-  try {
-    const raw = JSON.parse(configText) as { exclude_list?: unknown };
-    excludeText = await readFile(resolve(dirname(localConfig), typeof raw.exclude_list === 'string' && raw.exclude_list ? raw.exclude_list : 'exclude_list.txt'), 'utf8');
-  } catch {
-    excludeText = undefined;
-  }
-  const kataCaText = cn.hadKataCa ? await readFile(resolve(dirname(localConfig), cn.hadKataCa), 'utf8') : undefined;
-  const steps = buildSetupPlan({ prefix, unitName: conn.settings.serviceName, configText, configName: localConfig, excludeText, engine: engineFiles, facts, cnConfigText: cn.text, kataCaText });
-  s.log.show(true);
-  const useSudo = conn.needsSudo() && !prefix;
-  const result = await runSetupPlan(
-    session,
-    steps,
-    {
-      print: (line) => s.log.info(`[setup] ${line}`),
-      confirm: async (step): Promise<Answer> => {
-        const run = vscode.l10n.t('Run This Step');
-        const skip = vscode.l10n.t('Skip');
-        const detail = [...step.notes, '', ...step.actions.map((a) => describeAction(a, !!prefix, useSudo))].join('\n');
-        const answer = await vscode.window.showWarningMessage(vscode.l10n.t('Set up {0}: {1}', conn.label, step.title), { modal: true, detail }, run, skip);
-        return answer === run ? 'yes' : answer === skip ? 'skip' : 'quit';
-      },
-    },
-    { prefixMode: !!prefix, isRoot: conn.isRoot, ...(sudo && { sudo }), yes: false, upgrade: !!facts.installedEngineSha256 },
-  );
-  void vscode.window.showInformationMessage(vscode.l10n.t('Set-up of {0}: done {1}; skipped {2}.', conn.label, result.ran.join(', ') || '—', result.skipped.join(', ') || '—'));
 }

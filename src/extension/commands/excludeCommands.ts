@@ -1,32 +1,32 @@
 import * as vscode from 'vscode';
 import { tn } from '../../common/l10n';
-import { applyExcludeEdit, newPatternWarning, suggestExcludes, validateNewPattern } from '../../viewModel/excludeEditing';
+import type { ExcludeListStore } from '../../viewModel/engineActions';
+import { newPatternWarning, suggestExcludes, validateNewPattern } from '../../viewModel/excludeEditing';
 import { editExcludeList, readExcludeEntries } from '../excludeQuickPick';
-import { remoteExcludeEdit, remoteExcludeEntries } from '../centralNode/remoteCommands';
-import { type KdsServices, activeConfig, isFolderItem, registerCommand, requireTrust } from '../services';
+import { type KdsServices, isFolderItem, missingEngine, registerCommand, requireTrust } from '../services';
+
+/** The exclude list of the engine the views show (a connected Central Node's, else the local one). */
+function store(s: KdsServices): ExcludeListStore {
+  return s.active?.excludeList() ?? missingEngine(s);
+}
+
+/** The list as a file: local, or kds-cn:/path on the connected Central Node (validated on save). */
+function openRaw(s: KdsServices, list: ExcludeListStore): () => Thenable<unknown> {
+  return () => (s.active?.remote ? vscode.commands.executeCommand('kds.remote.openExcludeList') : vscode.window.showTextDocument(vscode.Uri.file(list.label)));
+}
 
 export function registerExcludeCommands(s: KdsServices): void {
-  const changed = () => {
-    // The engine re-reads exclude_list.txt on every rescan; no restart needed.
-    s.engine.requestRescan();
-  };
-
   registerCommand(s, 'kds.editExcludeList', async () => {
     requireTrust();
-    // On a Central Node: its exclude list, validated on save and re-read by the service (reload).
-    if (s.active?.remote) {
-      await vscode.commands.executeCommand('kds.remote.openExcludeList');
-      return;
-    }
-    await editExcludeList(activeConfig(s), changed);
+    const list = store(s);
+    await editExcludeList(list, openRaw(s, list));
   });
 
   registerCommand(s, 'kds.addToExcludeList', async (arg?: unknown) => {
     requireTrust();
-    const remote = s.active?.remote && s.remote;
-    const config = remote ? undefined : activeConfig(s);
-    const existing = remote ? await remoteExcludeEntries(remote) : (await readExcludeEntries(config!)).map((e) => e.pattern);
-    const opts = { caseSensitive: (s.active?.remote?.config ?? config)?.exclude_case_sensitive };
+    const list = store(s);
+    const existing = (await readExcludeEntries(list)).map((e) => e.pattern);
+    const opts = { caseSensitive: list.caseSensitive };
     let pattern: string | undefined;
     if (isFolderItem(arg) && arg.folder === 'in') {
       // A suggestion the list already has (in any case, for a case-insensitive list) is not offered.
@@ -58,19 +58,14 @@ export function registerExcludeCommands(s: KdsServices): void {
       void vscode.window.showWarningMessage(problem);
       return;
     }
-    if (remote) await remoteExcludeEdit(remote, { add: pattern });
-    else {
-      await applyExcludeEdit(config!.exclude_list, { add: pattern });
-      changed();
-    }
+    await list.edit({ add: pattern });
     void vscode.window.setStatusBarMessage(vscode.l10n.t('"{0}" added to the exclude list', pattern), 4000);
   });
 
   registerCommand(s, 'kds.removeFromExcludeList', async (arg?: unknown) => {
     requireTrust();
-    const remote = s.active?.remote && s.remote;
-    const config = remote ? undefined : activeConfig(s);
-    const entries = remote ? (await remoteExcludeEntries(remote)).map((pattern) => ({ pattern, matches: 0 })) : await readExcludeEntries(config!);
+    const list = store(s);
+    const entries = await readExcludeEntries(list);
     if (entries.length === 0) {
       void vscode.window.showInformationMessage(vscode.l10n.t('The exclude list is empty.'));
       return;
@@ -85,11 +80,7 @@ export function registerExcludeCommands(s: KdsServices): void {
       { canPickMany: true, placeHolder: vscode.l10n.t('Entries to remove from the exclude list') },
     );
     if (!picked?.length) return;
-    for (const p of picked) {
-      if (remote) await remoteExcludeEdit(remote, { remove: p.label });
-      else await applyExcludeEdit(config!.exclude_list, { remove: p.label });
-    }
-    if (!remote) changed();
+    for (const p of picked) await list.edit({ remove: p.label });
     void vscode.window.setStatusBarMessage(tn(picked.length, '{0} entry removed from the exclude list', '{0} entries removed from the exclude list'), 4000);
   });
 }

@@ -1,9 +1,8 @@
 import * as vscode from 'vscode';
-import type { KdsConfig } from '../../engine/config';
-import { type QuarantineActionRequest, deleteFromQuarantine, quarantineAuditFile, releaseFromQuarantine } from '../../engine/quarantineActions';
 import type { FolderItem } from '../../viewModel/contracts';
+import type { QuarantineStore } from '../../viewModel/engineActions';
 import { verdictLook } from '../../viewModel/itemLooks';
-import { type KdsServices, activeConfig, currentUser, itemArgument, registerCommand, requireTrust } from '../services';
+import { type KdsServices, currentUser, itemArgument, missingEngine, registerCommand, requireTrust } from '../services';
 
 export function registerQuarantineCommands(s: KdsServices): void {
   registerCommand(s, 'kds.releaseFromQuarantine', async (arg?: unknown, selected?: unknown[]) => {
@@ -18,9 +17,14 @@ export function registerQuarantineCommands(s: KdsServices): void {
   });
 }
 
+/** The quarantine of the engine the views show (a connected Central Node's, else the local one). */
+function store(s: KdsServices): QuarantineStore {
+  return s.active?.quarantine() ?? missingEngine(s);
+}
+
 async function targets(s: KdsServices, arg: unknown, selected: unknown[] | undefined, placeHolder: string): Promise<FolderItem[]> {
   requireTrust();
-  activeConfig(s);
+  store(s);
   if (Array.isArray(selected) && selected.length > 1) return selected.filter((x): x is FolderItem => typeof x === 'object' && x !== null && (x as FolderItem).folder === 'qrnt');
   const one = await itemArgument(s, arg, ['qrnt'], placeHolder);
   return one ? [one] : [];
@@ -48,16 +52,11 @@ function where(s: KdsServices): string {
   return remote ? ' ' + vscode.l10n.t('on the Central Node {0}', remote.label) : '';
 }
 
-/** A local release or delete by the person at this VS Code, logged to the engine's log and audited beside its journal. */
-function localRequest(s: KdsServices, config: KdsConfig, item: FolderItem): QuarantineActionRequest {
-  return { qrntDir: config.qrnt_dir, name: item.name, user: currentUser(), logger: s.engine.logger, auditFile: quarantineAuditFile(config.state_dir) };
-}
-
 async function release(s: KdsServices, item: FolderItem): Promise<boolean> {
-  const config = activeConfig(s);
+  const quarantine = store(s);
   const ok = await confirmed(
     vscode.l10n.t('Release "{0}" from quarantine{1}?', item.name, where(s)),
-    vscode.l10n.t('KATA\'s verdict: {0}. The file will be moved to the output folder {1}, where users can open it. The release is recorded in the audit log with your user name.', describe(item), config.out_dir),
+    vscode.l10n.t('KATA\'s verdict: {0}. The file will be moved to the output folder {1}, where users can open it. The release is recorded in the audit log with your user name.', describe(item), quarantine.outDir),
     vscode.l10n.t('Release'),
   );
   if (!ok) return false;
@@ -67,26 +66,22 @@ async function release(s: KdsServices, item: FolderItem): Promise<boolean> {
     ignoreFocusOut: true,
   });
   if (reason === undefined) return false;
-  const remote = s.active?.remote;
   // On a Central Node the installed engine does it there (`kds quarantine release`), audited on the CN.
-  const done = remote
-    ? await remote.quarantine('release', item.name, reason.trim() || undefined)
-    : await releaseFromQuarantine({ ...localRequest(s, config, item), outDir: config.out_dir, reason: reason.trim() || undefined });
+  const done = await quarantine.release(item.name, currentUser(), reason.trim() || undefined);
   await s.models.refresh();
   void vscode.window.showInformationMessage(vscode.l10n.t('"{0}" was released to {1} (SHA-256 {2}).', item.name, done.path, done.sha256));
   return true;
 }
 
 async function remove(s: KdsServices, item: FolderItem): Promise<boolean> {
-  const config = activeConfig(s);
+  const quarantine = store(s);
   const ok = await confirmed(
     vscode.l10n.t('Delete "{0}" from quarantine{1} for good?', item.name, where(s)),
     vscode.l10n.t('KATA\'s verdict: {0}. The file cannot be restored afterwards. The deletion and the file\'s SHA-256 are recorded in the audit log with your user name.', describe(item)),
     vscode.l10n.t('Delete'),
   );
   if (!ok) return false;
-  const remote = s.active?.remote;
-  const done = remote ? await remote.quarantine('delete', item.name) : await deleteFromQuarantine(localRequest(s, config, item));
+  const done = await quarantine.delete(item.name, currentUser());
   await s.models.refresh();
   void vscode.window.showInformationMessage(vscode.l10n.t('"{0}" was deleted from quarantine (SHA-256 {1}).', item.name, done.sha256));
   return true;

@@ -17,11 +17,14 @@ export function registerScanningCommands(s: KdsServices): void {
     void vscode.window.setStatusBarMessage(vscode.l10n.t('KDS: scanning stopped'), 3000);
   });
   registerCommand(s, 'kds.rescan', async () => {
-    s.engine.requestRescan();
+    // Remote mode: the CN's service rescans on its own; read its event stream and list its folders now.
+    const remote = s.active?.remote;
+    if (remote) await remote.source.poll().catch(() => 0);
+    else s.engine.requestRescan();
     await s.models.refresh();
   });
   registerCommand(s, 'kds.showLog', () => s.log.show());
-  registerCommand(s, 'kds.openConfiguration', () => openConfiguration(s));
+  registerCommand(s, 'kds.openConfiguration', () => (s.active?.remote ? vscode.commands.executeCommand('kds.remote.openConfiguration') : openConfiguration(s)));
 }
 
 export async function startScanning(s: KdsServices): Promise<void> {

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, posix, relative } from 'node:path';
+import { writeRemoteText } from '../../centralNode/cnOps';
 import * as vscode from 'vscode';
 import { openWalkthrough } from '../walkthrough';
 import { KdsLogger } from '../../common/log';
@@ -93,8 +94,16 @@ async function openConsoleUrl(url: string): Promise<void> {
 
 async function dropEicar(s: KdsServices): Promise<void> {
   requireTrust();
-  const config = requireConfig(s);
   const name = `eicar-${new Date().toISOString().replace(/[:.]/g, '-')}.com`;
+  // Central Node mode: the sample goes into the CN's input folder, where its service scans it.
+  if (s.active?.remote && s.remote) {
+    const conn = s.remote.require();
+    const path = posix.join(s.active.remote.config.in_dir, name);
+    await writeRemoteText(conn.cn(), path, EICAR);
+    void vscode.window.setStatusBarMessage(vscode.l10n.t('Wrote {0}', `${conn.label}:${path}`), 5000);
+    return;
+  }
+  const config = requireConfig(s);
   await mkdir(config.in_dir, { recursive: true });
   await writeFile(join(config.in_dir, name), EICAR);
   s.engine.requestRescan();

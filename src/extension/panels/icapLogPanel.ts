@@ -48,6 +48,13 @@ interface LogTarget {
   local: boolean;
   /** A filter to start with (kata-logs opens its result with the search ICAP). */
   filter?: Partial<IcapLogViewFilter>;
+  /** A Central Node's log: tells when its connection went away (the panel stops and says so) and came back (it resumes). */
+  connection?: ConnectionBinding;
+}
+
+/** What a remote target's connection tells the panel. */
+export interface ConnectionBinding {
+  onDidChange(listener: (connected: boolean) => void): vscode.Disposable;
 }
 
 function localTarget(path: string): LogTarget {
@@ -62,10 +69,11 @@ function targetOf(arg: unknown): LogTarget | undefined {
     return { ...localTarget(f.path), filter: f.filter as Partial<IcapLogViewFilter> };
   }
   if (arg instanceof vscode.Uri) return arg.scheme === 'file' ? localTarget(arg.fsPath) : undefined;
-  const r = arg as { byteSource?: unknown; label?: unknown; path?: unknown } | undefined;
+  const r = arg as { byteSource?: unknown; label?: unknown; path?: unknown; connection?: unknown } | undefined;
   if (r && typeof r.byteSource === 'function' && typeof r.label === 'string') {
     const source = r.byteSource as () => ByteSource;
-    return { label: r.label, grepPath: typeof r.path === 'string' ? r.path : r.label, source, local: false };
+    const connection = typeof (r.connection as ConnectionBinding | undefined)?.onDidChange === 'function' ? (r.connection as ConnectionBinding) : undefined;
+    return { label: r.label, grepPath: typeof r.path === 'string' ? r.path : r.label, source, local: false, ...(connection && { connection }) };
   }
   return undefined;
 }
@@ -138,6 +146,7 @@ class IcapLogController implements PanelController<IcapLogRequest> {
   private filter: IcapLogViewFilter = defaultIcapLogViewFilter;
   private follow = false;
   private ready = false;
+  private connectionWatch: vscode.Disposable | undefined;
 
   constructor(
     private readonly host: PanelHost<IcapLogMessage>,
@@ -204,9 +213,25 @@ class IcapLogController implements PanelController<IcapLogRequest> {
   }
 
   dispose(): void {
+    this.connectionWatch?.dispose();
     this.session?.dispose();
     this.session = undefined;
     this.onDispose();
+  }
+
+  /** A Central Node's log: stop reading when its connection closes (saying so), read again when it is back. */
+  private watchConnection(target: LogTarget): void {
+    this.connectionWatch?.dispose();
+    this.connectionWatch = target.connection?.onDidChange((connected) => {
+      if (this.target !== target) return;
+      if (connected) {
+        if (!this.session) this.open(target);
+        return;
+      }
+      this.session?.dispose();
+      this.session = undefined;
+      void this.host.post({ type: 'error', message: vscode.l10n.t('The connection to {0} is closed: the log is not read until you connect again.', target.label) });
+    });
   }
 
   private postFile(): void {
@@ -240,6 +265,7 @@ class IcapLogController implements PanelController<IcapLogRequest> {
   private open(target: LogTarget): void {
     this.session?.dispose();
     this.session = undefined;
+    if (this.target !== target || !this.connectionWatch) this.watchConnection(target);
     this.target = target;
     const time = timeOptions();
     const post = (m: IcapLogMessage) => void this.host.post(m);

@@ -1,7 +1,5 @@
 import * as vscode from 'vscode';
 import { pluralTemplates } from '../../common/l10n';
-import { readJournal } from '../../engine/journal';
-import { quarantineAuditFile, readQuarantineAudit } from '../../engine/quarantineActions';
 import type { FileStage } from '../../engine/events';
 import type { FolderItem } from '../../viewModel/contracts';
 import { byteUnitTemplates, stageLook, verdictLook } from '../../viewModel/itemLooks';
@@ -9,7 +7,7 @@ import { VerdictHistory } from '../../viewModel/verdictHistory';
 import { type VerdictAction, type VerdictsMessage, type VerdictsRequest, type VerdictsStrings, parseVerdictsRequest, verdictsPanelType } from '../../webviewProtocol/verdicts';
 import type { VerdictRow } from '../../webviewProtocol/verdictsQuery';
 import type { FolderModels } from '../folderModels';
-import type { LocalEngine } from '../localEngine';
+import type { ActiveEngine } from '../centralNode/activeEngine';
 import { type PanelController, type PanelDefinition, type PanelHost, type RegisteredPanel, registerWebviewPanel } from './webviewPanel';
 
 /** Rows per `reset` message: 100 000 rows go as 20 messages of a few MB rather than one huge one. */
@@ -21,22 +19,23 @@ const resetChunk = 5000;
  */
 export class VerdictsService implements vscode.Disposable {
   readonly history = new VerdictHistory();
-  private stateDir: string | undefined;
+  private historyKey: string | undefined;
   private readonly resets = new vscode.EventEmitter<void>();
   /** Fires when the history was rebuilt (another state_dir): panels send the full table again. */
   readonly onDidReset = this.resets.event;
   private readonly disposables: Array<{ dispose(): void }> = [];
 
+  /** Follows the active engine: the local one, or the connected Central Node (its journal over SFTP and its event stream). */
   constructor(
-    private readonly engine: LocalEngine,
+    private readonly active: ActiveEngine,
     private readonly models: FolderModels,
   ) {
-    const offEvent = engine.onEvent((e) => this.history.onEngineEvent(e));
-    const offLog = engine.onLogRecord((r) => this.history.onLogRecord(r));
+    const offEvent = active.onEvent((e) => this.history.onEngineEvent(e));
+    const offLog = active.onLogRecord((r) => this.history.onLogRecord(r));
     this.disposables.push(
       { dispose: offEvent },
       { dispose: offLog },
-      engine.onDidChangeState(() => this.reloadIfMoved()),
+      active.onDidChangeState(() => this.reloadIfMoved()),
       models.onDidChange((f) => {
         if (f === 'qrnt') this.updateThreats();
         // A release or deletion changes both folders; the audit says which file went where.
@@ -62,27 +61,35 @@ export class VerdictsService implements vscode.Disposable {
   }
 
   private reloadIfMoved(): void {
-    const dir = this.engine.viewConfig?.state_dir;
-    if (dir === this.stateDir) return;
-    this.stateDir = dir;
+    const key = this.active.historyKey;
+    if (key === this.historyKey) return;
+    this.historyKey = key;
     this.history.clear();
-    if (dir) {
-      try {
-        this.history.loadJournal(readJournal(dir).finished);
-      } catch {
-        // An unreadable journal only means no history from before this session.
-      }
-    }
+    // Files in input now (the CN's come from its stream's snapshot), then the journal's finished scans.
+    for (const file of this.active.snapshot().files) this.history.onEngineEvent({ type: 'file', file });
     this.updateThreats();
     this.resets.fire();
-    void this.applyAudit();
+    const source = this.active.history();
+    if (!source) return;
+    void source().then(
+      ({ finished, audit }) => {
+        if (this.historyKey !== key) return;
+        this.history.loadJournal(finished);
+        this.history.applyQuarantineAudit(audit);
+        this.updateThreats();
+        this.resets.fire();
+      },
+      () => undefined, // An unreadable journal only means no history from before this session.
+    );
   }
 
+  /** Releases and deletions (local, or on the CN) from the quarantine audit of the engine shown. */
   private async applyAudit(): Promise<void> {
-    const dir = this.stateDir;
-    if (!dir) return;
-    const records = await readQuarantineAudit(quarantineAuditFile(dir));
-    if (dir === this.stateDir) this.history.applyQuarantineAudit(records);
+    const key = this.historyKey;
+    const source = this.active.history();
+    if (!source) return;
+    const { audit } = await source().catch(() => ({ audit: [] }));
+    if (key === this.historyKey) this.history.applyQuarantineAudit(audit);
   }
 
   private updateThreats(): void {

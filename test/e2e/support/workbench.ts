@@ -22,7 +22,7 @@ export async function openWorkbench(browser: Browser, url: string, opts: { local
   const page = await context.newPage();
   // KDS_E2E_TIMEOUT_MS: a busier machine (many parallel runs on 2 cores) needs longer locator waits.
   page.setDefaultTimeout(Number(process.env.KDS_E2E_TIMEOUT_MS) || 15_000);
-  await page.goto(url, { timeout: 60_000 });
+  await page.goto(url, { timeout: 90_000 });
   await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
   await page.locator('.statusbar').waitFor({ timeout: 60_000 });
   return page;
@@ -118,7 +118,8 @@ export async function pickQuickItem(page: Page, text: string | RegExp): Promise<
 /** Opens the KDS container from the activity bar (a click, like a person). */
 export async function openKdsContainer(page: Page, containerTitle = 'KDS'): Promise<void> {
   const icon = activityBarItem(page, containerTitle);
-  await icon.waitFor({ state: 'visible' });
+  // The icon appears once the extension host has read the extension; with other suites on the 2 cores that takes a while.
+  await icon.waitFor({ state: 'visible', timeout: 180_000 });
   const li = icon.locator('xpath=..');
   if ((await li.getAttribute('aria-selected')) !== 'true') await icon.click();
   await waitFor('the KDS container to open', async () => ((await li.getAttribute('aria-selected')) === 'true' ? true : undefined));

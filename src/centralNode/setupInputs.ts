@@ -1,0 +1,164 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { t } from '../common/l10n';
+import { writeClientCertificate } from '../pki/clientCertificateFiles';
+import { localEngineFiles, type StepOutcome } from './remoteInstall';
+import { type EngineKind, type FolderKey, type RemoteFacts, type SetupStep, type ShareParams, buildSetupPlan, chooseEngine, configForCn, layout } from './setupPlan';
+
+/**
+ * The one orchestration behind `kds remote setup` and "KDS: Set Up Central Node": from the
+ * local configuration, its kata_ca and exclude list, the facts probed on the CN and the
+ * administrator's answers, the plan's inputs — including a client certificate made in a private
+ * temporary folder when the CN has none — and the plan. The CLI and the extension differ only in
+ * how they ask and show.
+ */
+
+export interface SetupRequest {
+  /** The local kata_dir_scanner.conf; kata_ca and exclude_list are resolved beside it. */
+  configPath: string;
+  prefix?: string;
+  unitName: string;
+  /** The CN's host name, for the certificate's common name. */
+  host: string;
+  facts: RemoteFacts;
+  engine?: EngineKind | 'auto';
+  /** Where dist/ and bin/ of the engine to upload are (the package, or the extension's folder). */
+  engineRoot?: string;
+  shares?: ShareParams;
+  folders?: Record<FolderKey, string>;
+  replaceConfig?: boolean;
+  newCertificate?: boolean;
+  systemId?: () => string;
+  now?: Date;
+}
+
+export interface PreparedSetup {
+  steps: SetupStep[];
+  systemId: string;
+  /** Why this engine (single executable or bundled JavaScript). */
+  engineReason: string;
+  /** The certificate made for the CN now, if one was. */
+  certificate?: { fingerprint256: string };
+  /** Removes the temporary folder of the certificate; call when the plan ran (or was abandoned). */
+  dispose(): Promise<void>;
+}
+
+/** A local input is missing or wrong, or no engine fits (nothing was changed on the CN). */
+export class SetupInputError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'input' | 'engine' = 'input',
+  ) {
+    super(message);
+  }
+}
+
+/** Text as the engine reads it: a UTF-8 byte order mark is not part of the content. */
+async function readText(path: string): Promise<string> {
+  return (await readFile(path, 'utf8')).replace(/^\uFEFF/, '');
+}
+
+export async function prepareSetup(r: SetupRequest): Promise<PreparedSetup> {
+  let configText: string;
+  try {
+    configText = await readText(r.configPath);
+  } catch (err) {
+    throw new SetupInputError(t('Cannot read {0}: {1}', r.configPath, (err as Error).message));
+  }
+  const base = dirname(resolve(r.configPath));
+  const choice = chooseEngine(r.facts, { sea: !!(await localEngineFiles('sea', r.engineRoot).catch(() => undefined)), js: true }, r.engine ?? 'auto');
+  if (!choice.kind) throw new SetupInputError(t('No engine fits the CN: {0}', choice.reason), 'engine');
+  const engine = await localEngineFiles(choice.kind, r.engineRoot);
+  if (!engine) throw new SetupInputError(t('The engine is not built: run npm run build (and npm run build:service for the single executable).'), 'engine');
+
+  const l = layout(r.prefix, r.unitName);
+  let cn;
+  try {
+    cn = configForCn(configText, l, r.systemId ?? (() => randomUUID()), r.folders);
+  } catch (err) {
+    throw new SetupInputError(t('{0}: {1}', r.configPath, (err as Error).message));
+  }
+  let kataCaText: string | undefined;
+  if (cn.hadKataCa) {
+    try {
+      kataCaText = await readText(resolve(base, cn.hadKataCa));
+    } catch (err) {
+      throw new SetupInputError(t('Cannot read {0}: {1}', resolve(base, cn.hadKataCa), (err as Error).message));
+    }
+  }
+  // The local exclude list (exclude_list, default exclude_list.txt beside the configuration); none is an empty list.
+  let excludeText: string | undefined;
+  try {
+    const raw = JSON.parse(configText) as { exclude_list?: unknown };
+    const name = typeof raw.exclude_list === 'string' && raw.exclude_list.trim() ? raw.exclude_list : 'exclude_list.txt';
+    excludeText = await readText(resolve(base, name));
+  } catch {
+    excludeText = undefined;
+  }
+
+  let certDir: string | undefined;
+  const dispose = async () => {
+    if (certDir) await rm(certDir, { recursive: true, force: true });
+    certDir = undefined;
+  };
+  try {
+    let certificate;
+    if (!r.facts.hasCertificate || r.newCertificate) {
+      certDir = await mkdtemp(join(tmpdir(), 'kds-remote-cert-'));
+      const made = await writeClientCertificate(certDir, { commonName: `kds-${r.host}`, days: 365, force: true });
+      const files = {
+        'server.key': await readFile(made.paths['server.key'], 'utf8'),
+        'server.crt': await readFile(made.paths['server.crt'], 'utf8'),
+        'cert.pem': await readFile(made.paths['cert.pem'], 'utf8'),
+      };
+      certificate = { files, fingerprint256: made.made.fingerprint256 };
+    }
+    const steps = buildSetupPlan({
+      ...(r.prefix && { prefix: r.prefix }),
+      ...(r.shares && { shares: r.shares }),
+      ...(r.folders && { folders: r.folders }),
+      unitName: r.unitName,
+      configText,
+      configName: r.configPath,
+      ...(excludeText !== undefined && { excludeText }),
+      engine,
+      ...(r.replaceConfig && { replaceConfig: true }),
+      ...(r.newCertificate && { newCertificate: true }),
+      facts: r.facts,
+      cnConfigText: cn.text,
+      ...(certificate && { certificate }),
+      ...(kataCaText !== undefined && { kataCaText }),
+      ...(r.now && { now: r.now }),
+    });
+    return { steps, systemId: cn.systemId, engineReason: choice.reason, ...(certificate && { certificate: { fingerprint256: certificate.fingerprint256 } }), dispose };
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+}
+
+/**
+ * What the set-up did and what is left, one line each, for the CLI's last lines and the
+ * extension's summary: every step's outcome, then what the administrator still has to do.
+ */
+export function setupSummary(outcomes: StepOutcome[], s: { systemId: string; certificate?: { fingerprint256: string } }): { done: string[]; left: string[] } {
+  const done: string[] = [];
+  const left: string[] = [];
+  for (const o of outcomes) {
+    if (o.outcome === 'done') done.push(t('done: {0}', o.title));
+    else if (o.outcome === 'skipped') done.push(t('skipped ({0}): {1}', o.reason ?? '', o.title));
+    else if (o.outcome === 'declined') left.push(t('not run (you skipped it): {0}', o.title));
+    else if (o.outcome === 'blocked') left.push(t('cannot run yet: {0} — {1}', o.title, o.reason ?? ''));
+    else left.push(t('not run: {0}', o.title));
+    if (o.id === 'unit' && o.outcome === 'skipped') left.push(t('start the engine on the CN yourself: there is no systemd to run the service'));
+  }
+  const enrolled = outcomes.some((o) => o.id === 'enroll' && o.outcome === 'done');
+  left.push(
+    s.certificate
+      ? t('approve the integration request in the KATA web console (External systems){0}: system_id {1}, certificate SHA-256 {2}', enrolled ? '' : t(' after sending it'), s.systemId, s.certificate.fingerprint256)
+      : t('approve the integration in the KATA web console (External systems) if it is not approved yet: system_id {0}, the certificate already on the CN', s.systemId),
+  );
+  return { done, left };
+}

@@ -1,0 +1,155 @@
+import { existsSync } from 'node:fs';
+import * as vscode from 'vscode';
+import { type Answer, StepFailed, probeFacts, runSetupPlan } from '../../centralNode/remoteInstall';
+import { SetupInputError, prepareSetup, setupSummary } from '../../centralNode/setupInputs';
+import { type FolderKey, type RemoteFacts, type ShareParams, describeAction, layout, mountPoints } from '../../centralNode/setupPlan';
+import { ConfigError } from '../../engine/config';
+import type { KdsServices } from '../services';
+import type { RemoteController } from './remoteCommands';
+
+/**
+ * "KDS: Set Up Central Node": the same steps, questions and results as `kds remote setup`
+ * (centralNode/setupInputs.ts builds the plan for both). Connects first — a CN without KDS is a
+ * normal state —, asks where the scanned folders are, then shows each step with its exact
+ * commands in a modal titled "Step n/N" before it runs, runs it under a progress notification,
+ * and ends with a summary of what was done and what is left. Afterwards the views follow the CN.
+ */
+/** Commands shown in a step's modal; the rest are in the log. */
+const maxModalLines = 8;
+
+export async function setupCentralNode(s: KdsServices, rc: RemoteController): Promise<void> {
+  const localConfig = s.engine.configPath();
+  if (!localConfig || !existsSync(localConfig)) {
+    throw new ConfigError(vscode.l10n.t('Open a folder with kata_dir_scanner.conf (or set kds.configPath): its settings are installed on the Central Node.'), localConfig ?? 'kata_dir_scanner.conf');
+  }
+  if (!rc.connection) await rc.connect();
+  const conn = rc.connection;
+  if (!conn) return;
+  const session = await conn.rs.whenConnected();
+  const prefix = vscode.workspace.getConfiguration('kds.remote').get<string>('setupPrefix')?.trim() || undefined;
+  const l = layout(prefix, conn.settings.serviceName);
+  const sudo = conn.needsSudo() ? conn.sudoOption() : undefined;
+  const facts = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Looking at {0}…', conn.label) }, () => probeFacts(session, l, sudo));
+  s.log.info(vscode.l10n.t('[setup] Central Node {0}: {1} {2}, Node.js {3}, {4}', conn.label, facts.os, facts.arch, facts.nodeVersion ?? '—', facts.isRoot ? 'root' : 'sudo'));
+
+  const where = await askFolders(l.folders, facts);
+  if (!where) return;
+
+  let prepared;
+  try {
+    prepared = await prepareSetup({
+      configPath: localConfig,
+      ...(prefix && { prefix }),
+      unitName: conn.settings.serviceName,
+      host: conn.settings.host,
+      facts,
+      // The engine uploaded to the CN ships in the .vsix (dist/kds.js + bin/kds.js, l10n/, schemas/).
+      engineRoot: s.context.extensionPath,
+      ...where,
+    });
+  } catch (err) {
+    if (err instanceof SetupInputError && err.kind === 'input') throw new ConfigError(err.message, localConfig);
+    throw err;
+  }
+  s.log.show(true);
+  const useSudo = conn.needsSudo() && !prefix;
+  let outcome;
+  try {
+    outcome = await runSetupPlan(
+      session,
+      prepared.steps,
+      {
+        print: (line) => s.log.info(`[setup] ${line}`),
+        confirm: async (step, i, n): Promise<Answer> => {
+          const run = vscode.l10n.t('Run This Step');
+          const skip = vscode.l10n.t('Skip');
+          // The modal must fit the window (its buttons below the text): a long step shows its first
+          // commands and points at the KDS log, where runSetupPlan has just printed all of them.
+          const lines = step.actions.map((a) => describeAction(a, !!prefix, useSudo));
+          const shown = lines.length > maxModalLines ? [...lines.slice(0, maxModalLines - 1), vscode.l10n.t('… and {0} more (every command is in the KDS log above)', lines.length - maxModalLines + 1)] : lines;
+          const detail = [...step.notes, '', ...shown].join('\n');
+          const answer = await vscode.window.showWarningMessage(vscode.l10n.t('Step {0}/{1} on {2}: {3}', i, n, conn.label, step.title), { modal: true, detail }, run, skip);
+          return answer === run ? 'yes' : answer === skip ? 'skip' : 'quit';
+        },
+        running: async (step, i, n, work) =>
+          await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Step {0}/{1}: {2}', i, n, step.title) }, async (progress) => {
+            progress.report({ message: step.id === 'engine' ? vscode.l10n.t('uploading the engine to {0}…', conn.label) : vscode.l10n.t('on {0}…', conn.label) });
+            return work();
+          }),
+      },
+      { prefixMode: !!prefix, isRoot: conn.isRoot, ...(sudo && { sudo }), yes: false, upgrade: !!facts.installedEngineSha256 },
+    );
+  } catch (err) {
+    const where = err instanceof StepFailed ? `${err.step.title}: ` : '';
+    throw new Error(vscode.l10n.t('Set-up of {0} stopped: {1}{2}', conn.label, where, (err as Error).message));
+  } finally {
+    await prepared.dispose();
+  }
+
+  const summary = setupSummary(outcome.outcomes, prepared);
+  s.log.info(vscode.l10n.t('[setup] Summary for {0}:', conn.label));
+  for (const line of [...summary.done, ...summary.left]) s.log.info(`[setup]   ${line}`);
+  // The views follow the CN now that it has a configuration (or still say it has none).
+  await rc.reload();
+  const copy = vscode.l10n.t('Copy Fingerprint');
+  const close: vscode.MessageItem = { title: vscode.l10n.t('Close'), isCloseAffordance: true };
+  const items: vscode.MessageItem[] = prepared.certificate ? [{ title: copy }, close] : [close];
+  const detail = [vscode.l10n.t('Done:'), ...summary.done.map((x) => `• ${x}`), '', vscode.l10n.t('Left to do:'), ...summary.left.map((x) => `• ${x}`)].join('\n');
+  const answer = await vscode.window.showInformationMessage(vscode.l10n.t('Set-up of {0} finished.', conn.label), { modal: true, detail }, ...items);
+  if (answer?.title === copy && prepared.certificate) await vscode.env.clipboard.writeText(prepared.certificate.fingerprint256);
+}
+
+/**
+ * Where the scanned folders are: CIFS shares mounted by the set-up, folders on the CN (created
+ * when missing), or as they are (mounted by hand earlier). Undefined when cancelled.
+ */
+async function askFolders(defaults: Record<FolderKey, string>, facts: RemoteFacts): Promise<{ shares?: ShareParams; folders?: Record<FolderKey, string> } | undefined> {
+  const mount = { label: '$(server) ' + vscode.l10n.t('Mount the CIFS shares'), detail: vscode.l10n.t('//server/in, out and qrnt on {0}, {1}, {2}, with a credentials file readable by root only', mountPoints.in, mountPoints.out, mountPoints.qrnt), id: 'mount' as const };
+  const folders = { label: '$(folder) ' + vscode.l10n.t('Use folders on the Central Node'), detail: vscode.l10n.t('You pick them; they are created when missing'), id: 'folders' as const };
+  const keep = { label: '$(check) ' + vscode.l10n.t('The folders are already in place'), detail: vscode.l10n.t('{0}, {1}, {2} are mounted already; this step is left out', defaults.in, defaults.out, defaults.qrnt), id: 'keep' as const };
+  const picked = await vscode.window.showQuickPick([folders, mount, keep], {
+    title: vscode.l10n.t('Set Up Central Node: the folders KDS scans'),
+    placeHolder: facts.hasMountCifs ? vscode.l10n.t('Where are the input, output and quarantine folders?') : vscode.l10n.t('Where are the input, output and quarantine folders? (mount.cifs is not installed on the CN)'),
+    ignoreFocusOut: true,
+  });
+  if (!picked) return undefined;
+  if (picked.id === 'keep') return {};
+  if (picked.id === 'folders') {
+    const out: Partial<Record<FolderKey, string>> = {};
+    const names: Record<FolderKey, string> = { in: vscode.l10n.t('input'), out: vscode.l10n.t('output'), qrnt: vscode.l10n.t('quarantine') };
+    for (const k of ['in', 'out', 'qrnt'] as const) {
+      const v = await vscode.window.showInputBox({
+        title: vscode.l10n.t('Set Up Central Node: the {0} folder', names[k]),
+        prompt: vscode.l10n.t('An absolute folder on the Central Node; created when missing'),
+        value: defaults[k],
+        ignoreFocusOut: true,
+        validateInput: (x) => (x.trim().startsWith('/') && !/[\0\n]/.test(x) ? undefined : vscode.l10n.t('Write an absolute path, e.g. {0}', defaults[k])),
+      });
+      if (v === undefined) return undefined;
+      out[k] = v.trim();
+    }
+    return { folders: out as Record<FolderKey, string> };
+  }
+  const ask = (title: string, value = '', password = false, optional = false) =>
+    vscode.window.showInputBox({ title: vscode.l10n.t('Set Up Central Node: shares'), prompt: title, value, password, ignoreFocusOut: true, ...(!optional && { validateInput: (x: string) => (x.trim() ? undefined : vscode.l10n.t('This is needed')) }) });
+  const host = await ask(vscode.l10n.t('File server of the shares (host name or IP address)'));
+  if (host === undefined) return undefined;
+  const shareNames = await ask(vscode.l10n.t('Share names for input, output and quarantine, separated by commas'), 'in,out,qrnt');
+  if (shareNames === undefined) return undefined;
+  const [inName, outName, qrntName] = shareNames.split(',').map((x) => x.trim());
+  const user = await ask(vscode.l10n.t('User name on the file server'));
+  if (user === undefined) return undefined;
+  const password = await ask(vscode.l10n.t('Password of {0} on the file server (stored on the CN in a file readable by root only)', user), '', true);
+  if (password === undefined) return undefined;
+  const domain = await ask(vscode.l10n.t('Domain (optional)'), '', false, true);
+  if (domain === undefined) return undefined;
+  return {
+    shares: {
+      host: host.trim(),
+      names: { in: inName || 'in', out: outName || 'out', qrnt: qrntName || 'qrnt' },
+      user: user.trim(),
+      password,
+      ...(domain.trim() && { domain: domain.trim() }),
+    },
+  };
+}

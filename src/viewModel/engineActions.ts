@@ -1,0 +1,69 @@
+import { readdir, readFile } from 'node:fs/promises';
+import type { Logger } from '../common/log';
+import type { KdsConfig } from '../engine/config';
+import { deleteFromQuarantine, quarantineAuditFile, releaseFromQuarantine } from '../engine/quarantineActions';
+import { applyExcludeEdit } from './excludeEditing';
+
+/**
+ * What the commands change on the engine the views show, whichever it is: the exclude list and
+ * the quarantine. One interface, two back ends — the local engine here, a Central Node in
+ * extension/centralNode/cnOps.ts — so a command never branches on the mode.
+ */
+
+export interface ExcludeListStore {
+  /** Where the list is (shown in titles): a local path or user@host:/path. */
+  readonly label: string;
+  readonly caseSensitive: boolean;
+  /** The list's text; a missing list is empty. */
+  read(): Promise<string>;
+  /**
+   * Adds and/or removes one entry (comments and other lines kept), writes atomically, and makes
+   * the engine use it. Rejects with a message for the user when any of that failed.
+   */
+  edit(edit: { add?: string; remove?: string }): Promise<void>;
+  /** Names of the regular files in input now (for the entries' match counts). */
+  inputNames(): Promise<string[]>;
+}
+
+export interface QuarantineStore {
+  /** Where released files go (for the confirmation's text). */
+  readonly outDir: string;
+  release(name: string, user: string, reason?: string): Promise<{ path: string; sha256: string }>;
+  delete(name: string, user: string, reason?: string): Promise<{ path: string; sha256: string }>;
+}
+
+async function localInputNames(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir, { withFileTypes: true })).filter((d) => d.isFile()).map((d) => d.name);
+  } catch {
+    return [];
+  }
+}
+
+/** The local engine's exclude list; `onChanged` makes the engine re-read it (a rescan). */
+export function localExcludeList(config: KdsConfig, onChanged: () => void): ExcludeListStore {
+  return {
+    label: config.exclude_list,
+    caseSensitive: config.exclude_case_sensitive,
+    read: () =>
+      readFile(config.exclude_list, 'utf8').catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return '';
+        throw err;
+      }),
+    async edit(edit) {
+      await applyExcludeEdit(config.exclude_list, edit);
+      onChanged();
+    },
+    inputNames: () => localInputNames(config.in_dir),
+  };
+}
+
+/** Release and delete here, logged to the engine's log and audited beside its journal. */
+export function localQuarantine(config: KdsConfig, logger: Logger): QuarantineStore {
+  const request = (name: string, user: string, reason?: string) => ({ qrntDir: config.qrnt_dir, name, user, logger, auditFile: quarantineAuditFile(config.state_dir), ...(reason && { reason }) });
+  return {
+    outDir: config.out_dir,
+    release: (name, user, reason) => releaseFromQuarantine({ ...request(name, user, reason), outDir: config.out_dir }),
+    delete: (name, user, reason) => deleteFromQuarantine(request(name, user, reason)),
+  };
+}

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { runSetupPlan } from '../../src/centralNode/remoteInstall';
+import { prepareSetup, SetupInputError, setupSummary } from '../../src/centralNode/setupInputs';
+import { type Action, type RemoteFacts, describeAction } from '../../src/centralNode/setupPlan';
+import { packageRoot } from '../../src/common/packageRoot';
+
+const dir = mkdtempSync(join(tmpdir(), 'kds-setup-inputs-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const facts = (over: Partial<RemoteFacts> = {}): RemoteFacts => ({
+  os: 'Linux',
+  arch: 'x86_64',
+  nodeVersion: 'v20.11.1',
+  nodePath: '/usr/bin/node',
+  isRoot: true,
+  hasMountCifs: true,
+  hasSystemd: true,
+  fstab: '',
+  hasConfig: false,
+  hasExcludeList: false,
+  hasCertificate: false,
+  ...over,
+});
+
+/** A local set-up as an administrator has it: configuration with a UTF-8 BOM, kata_ca and exclude list beside it. */
+function localSetup(name: string): string {
+  const d = join(dir, name);
+  rmSync(d, { recursive: true, force: true });
+  mkdirSync(d);
+  writeFileSync(join(d, 'kata_ca.pem'), '\uFEFF-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n');
+  writeFileSync(join(d, 'exclude_list.txt'), '\uFEFF*.tmp\n');
+  const conf = join(d, 'kata_dir_scanner.conf');
+  writeFileSync(
+    conf,
+    '\uFEFF' + JSON.stringify({ in_dir: './in/', out_dir: './out/', qrnt_dir: './qrnt/', cert_pem: './cert.pem', cert_key: './server.key', kata_cn_addr: '10.0.0.1', kata_ca: 'kata_ca.pem', system_id: '' }),
+  );
+  return conf;
+}
+
+const writes = (actions: Action[]) => actions.filter((a): a is Extract<Action, { kind: 'write' }> => a.kind === 'write');
+const engineBuilt = existsSync(join(packageRoot(), 'dist', 'kds.js'));
+
+test('a fresh CN gets a client certificate made here; the temporary folder is removed afterwards; BOMs are not content', { skip: !engineBuilt && 'npm run build first (dist/kds.js)' }, async () => {
+  const before = new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('kds-remote-cert-')));
+  const prepared = await prepareSetup({ configPath: localSetup('fresh'), unitName: 'kata-dir-scanner', host: 'cn.example', facts: facts(), engine: 'js', systemId: () => 'sid-1' });
+  try {
+    const cert = prepared.steps.find((s) => s.id === 'certificate')!;
+    const files = writes(cert.actions);
+    assert.deepEqual(files.map((w) => w.path), ['/opt/kata-dir-scanner/server.key', '/opt/kata-dir-scanner/server.crt', '/opt/kata-dir-scanner/cert.pem']);
+    assert.ok(!cert.notes.some((n) => /already has a client certificate/.test(n)), 'no claim of an existing certificate on a fresh CN');
+    const crt = new X509Certificate(String(files[1]!.data));
+    assert.equal(crt.fingerprint256, prepared.certificate!.fingerprint256);
+    assert.match(crt.subject, /kds-cn\.example/);
+    const engine = prepared.steps.find((s) => s.id === 'engine')!;
+    const conf = writes(engine.actions).find((w) => w.path.endsWith('kata_dir_scanner.conf'))!;
+    const cfg = JSON.parse(String(conf.data));
+    assert.equal(cfg.system_id, 'sid-1');
+    assert.equal(cfg.cert_pem, '/opt/kata-dir-scanner/cert.pem');
+    assert.equal(writes(engine.actions).find((w) => w.path.endsWith('exclude_list.txt'))!.data, '*.tmp\n');
+    assert.ok(!String(writes(engine.actions).find((w) => w.path.endsWith('kata_ca.pem'))!.data).startsWith('\uFEFF'));
+    // Nothing on a fresh CN claims a backup of a file that is not there.
+    for (const s of prepared.steps) for (const a of s.actions) assert.doesNotMatch(describeAction(a, false, false), /kds-backup/);
+  } finally {
+    await prepared.dispose();
+  }
+  const left = readdirSync(tmpdir()).filter((n) => n.startsWith('kds-remote-cert-') && !before.has(n));
+  assert.deepEqual(left, []);
+});
+
+test('a CN with a certificate keeps it; folders picked on the CN replace the shares step', { skip: !engineBuilt && 'npm run build first (dist/kds.js)' }, async () => {
+  const folders = { in: '/srv/scan/in', out: '/srv/scan/out', qrnt: '/srv/scan/qrnt' };
+  const prepared = await prepareSetup({ configPath: localSetup('folders'), unitName: 'kata-dir-scanner', host: 'cn', facts: facts({ hasCertificate: true }), engine: 'js', folders });
+  try {
+    assert.equal(prepared.certificate, undefined);
+    const [first] = prepared.steps;
+    assert.equal(first!.id, 'mounts');
+    assert.deepEqual(first!.actions.filter((a) => a.kind === 'mkdir').map((a) => (a as { path: string }).path), Object.values(folders));
+    const conf = writes(prepared.steps.find((s) => s.id === 'engine')!.actions).find((w) => w.path.endsWith('kata_dir_scanner.conf'))!;
+    assert.equal(JSON.parse(String(conf.data)).in_dir, '/srv/scan/in/');
+  } finally {
+    await prepared.dispose();
+  }
+});
+
+test('a missing local configuration is an input error, before anything on the CN', async () => {
+  await assert.rejects(prepareSetup({ configPath: join(dir, 'nope.conf'), unitName: 'k', host: 'cn', facts: facts() }), (e: unknown) => e instanceof SetupInputError && e.kind === 'input');
+});
+
+test('no systemd: the unit step is skipped with a note, enroll still runs, and the summary says what is left', { skip: !engineBuilt && 'npm run build first (dist/kds.js)' }, async () => {
+  const prepared = await prepareSetup({ configPath: localSetup('nosystemd'), unitName: 'kata-dir-scanner', host: 'cn', facts: facts({ hasSystemd: false }), engine: 'js', systemId: () => 'sid-2' });
+  try {
+    const unit = prepared.steps.find((s) => s.id === 'unit')!;
+    assert.equal(unit.skipped, 'no systemd');
+    assert.ok(unit.notes.some((n) => /systemd does not run on the CN/.test(n)));
+    const ran: string[] = [];
+    const shell = {
+      async exec(argv: string[]) {
+        ran.push(argv.join(' '));
+        if (argv[0] === 'sha256sum') return { code: 1, stdout: Buffer.alloc(0), stderr: Buffer.from('No such file') };
+        if (argv[0] === 'systemctl') return { code: 1, stdout: Buffer.alloc(0), stderr: Buffer.from('System has not been booted with systemd as init system (PID 1). Can\'t operate.') };
+        return { code: 0, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
+      },
+      async sftp() {
+        return { async writeFileAtomic() {}, async unlink() {} } as never;
+      },
+    };
+    const lines: string[] = [];
+    const seen: string[] = [];
+    const result = await runSetupPlan(shell, prepared.steps, { print: (l) => lines.push(l), confirm: async (s, i, n) => (seen.push(`${i}/${n} ${s.id}`), 'yes') }, { prefixMode: false, isRoot: true, yes: false, upgrade: false, settleMs: 0 });
+    assert.ok(!ran.some((r) => r.startsWith('systemctl')), `no systemctl was run: ${ran.join('; ')}`);
+    assert.ok(ran.some((r) => r.includes(' enroll --config ')), 'the integration request was still sent');
+    assert.deepEqual(seen, ['1/4 certificate', '2/4 engine', '4/4 enroll']);
+    assert.deepEqual(result.outcomes.map((o) => [o.id, o.outcome]), [
+      ['certificate', 'done'],
+      ['engine', 'done'],
+      ['unit', 'skipped'],
+      ['enroll', 'done'],
+    ]);
+    assert.ok(lines.some((l) => /skipped: no systemd/.test(l)));
+    const summary = setupSummary(result.outcomes, prepared);
+    assert.ok(summary.left.some((l) => /no systemd/.test(l)));
+    assert.ok(summary.left.some((l) => l.includes('sid-2') && l.includes(prepared.certificate!.fingerprint256)));
+  } finally {
+    await prepared.dispose();
+  }
+});
