@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { t } from '../common/l10n';
-import type { SshSession, SudoOption } from '../ssh/sshSession';
+import type { SshSession } from '../ssh/sshSession';
+import type { SudoOption } from '../ssh/sudoPrompt';
 import { type CaptureHost, type HostProcess, isSafeExecutable, tcpdumpCandidates } from './captureHost';
 import { copyToNewFile } from './localCaptureHost';
 

@@ -8,7 +8,8 @@ import { type Answer, StepFailed, probeFacts, runSetupPlan } from '../centralNod
 import { SetupInputError, prepareSetup, setupSummary } from '../centralNode/setupInputs';
 import { type EngineKind, type FolderKey, type ShareParams, layout } from '../centralNode/setupPlan';
 import { findEngine, remoteIsRoot } from '../centralNode/cnOps';
-import { SshSession, type SudoOption } from '../ssh/sshSession';
+import { SshSession } from '../ssh/sshSession';
+import type { SudoOption } from '../ssh/sudoPrompt';
 import type { HostKeyPolicy, SshAuth } from '../ssh/sshTarget';
 import { SshCaptureHost } from '../capture/sshCaptureHost';
 import { captureCli, captureOptionSpec } from './captureCommand';

@@ -1,7 +1,8 @@
 import { t } from '../common/l10n';
 import { type ByteSource, IcapLogSourceError, type SourceStat } from '../icapLog/byteSource';
 import type { SftpFiles } from './sftpFiles';
-import type { ExecResult, SudoOption } from './sshSession';
+import type { ExecResult } from './sshSession';
+import type { SudoOption } from './sudoPrompt';
 
 /** What the byte source needs of an SSH session (SshSession has it). */
 export interface SshByteShell {

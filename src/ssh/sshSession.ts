@@ -9,7 +9,7 @@ import { Redactor } from './redact';
 import { SftpFiles } from './sftpFiles';
 import { checkShellQuoting } from './shellQuotingCheck';
 import { commandLine } from './shellCommand';
-import { SudoStderr, sudoCommand } from './sudoPrompt';
+import { type SudoOption, SudoStderr, sudoCommand } from './sudoPrompt';
 import { SshAuthError, SshClosedError, SshConnectError, SshError, SshTimeoutError, SudoError } from './sshErrors';
 import type { HostKeyPolicy, SshAuth, SshTarget } from './sshTarget';
 
@@ -22,9 +22,6 @@ export interface SshSessionOptions {
   /** ssh2's protocol trace at debug level (censored like everything else). */
   protocolDebug?: boolean;
 }
-
-/** true = `sudo -n` (fails if a password is needed); { password } = `sudo -S` with the prompt answered over stdin. */
-export type SudoOption = boolean | { password: () => Promise<string | undefined> };
 
 export interface ExecOptions {
   sudo?: SudoOption;

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { SudoOption } from './sshSession';
+
+/** true = `sudo -n` (fails if a password is needed); { password } = `sudo -S` with the prompt answered over stdin. */
+export type SudoOption = boolean | { password: () => Promise<string | undefined> };
 
 /** The argv that runs `argv` as root (or as is), with the unique prompt and marker sudo -S needs. */
 export interface SudoCommand {

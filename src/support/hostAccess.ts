@@ -6,7 +6,8 @@ import { PassThrough, type Readable } from 'node:stream';
 import { t } from '../common/l10n';
 import type { CnContext } from '../centralNode/cnOps';
 import type { SftpFiles } from '../ssh/sftpFiles';
-import type { SshSession, SudoOption } from '../ssh/sshSession';
+import type { SshSession } from '../ssh/sshSession';
+import type { SudoOption } from '../ssh/sudoPrompt';
 
 /**
  * Where the support commands run KATA's tools and read their results: this machine (KDS
