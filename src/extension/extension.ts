@@ -18,13 +18,14 @@ import { registerIcapLogPanel } from './panels/icapLogPanel';
 import { registerIcapTrafficPanel } from './panels/icapTrafficPanel';
 import { registerCaptureCommands } from './commands/captureCommands';
 import { VerdictsService, registerVerdictsPanel } from './panels/verdictsPanel';
-import { type KdsServices, registerCommand, showError } from './services';
+import { type KdsServices } from './services';
+import { registerCommand, showError } from './commandHost';
 import { KdsStatusBar } from './statusBar';
 import { approvalHint } from '../viewModel/statusSummary';
 import type { ConfigBanner } from '../viewModel/configFollow';
 import { capMessage } from '../viewModel/viewCap';
 import { ActiveEngine } from './centralNode/activeEngine';
-import { registerRemote } from './centralNode/remoteCommands';
+import { registerCentralNode } from './centralNode/remoteCommands';
 
 /** Set by activate() so deactivate() can let the engine finish its journal; nothing else is module state. */
 let shutdown: (() => Promise<void>) | undefined;
@@ -94,7 +95,7 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
     new KdsStatusBar(engine, models, active),
   );
-  services.remote = registerRemote(services, active);
+  services.centralNode = registerCentralNode(services, active);
 
   registerScanningCommands(services);
   registerQuarantineCommands(services);
@@ -112,7 +113,7 @@ export function activate(context: vscode.ExtensionContext): void {
   registerSupportCommands(services, icapLogPanel);
   const configEditor = registerConfigEditorPanel(services);
   // In Central Node mode the configuration is the CN's: its file, validated by the engine's parser on save.
-  registerCommand(services, 'kds.editConfiguration', () => (active.remote ? vscode.commands.executeCommand('kds.remote.openConfiguration') : configEditor.open()));
+  registerCommand(services, 'kds.editConfiguration', () => (active.centralNode ? vscode.commands.executeCommand('kds.remote.openConfiguration') : configEditor.open()));
 
   // The configuration file: reload when it changes on disk or kds.configPath points elsewhere.
   let watcher: vscode.FileSystemWatcher | undefined;
@@ -149,7 +150,7 @@ export function activate(context: vscode.ExtensionContext): void {
   );
 
   shutdown = async () => {
-    await services.remote?.disconnect(true).catch(() => undefined);
+    await services.centralNode?.disconnect(true).catch(() => undefined);
     await engine.stop();
   };
   refreshChrome();

@@ -76,7 +76,7 @@ export class FolderModels implements vscode.Disposable {
 
   private async rebuild(): Promise<void> {
     const generation = ++this.generation;
-    const remote = this.active?.remote;
+    const remote = this.active?.centralNode;
     if (remote) {
       const c = remote.config;
       const key = ['remote', remote.label, c.configPath, c.in_dir, c.out_dir, c.qrnt_dir].join('|');

@@ -5,59 +5,20 @@ import type { DemoSetup } from '../demo/demoSetup';
 import type { FolderItem, FolderKind } from '../viewModel/contracts';
 import { formatSize } from '../viewModel/itemLooks';
 import type { FolderModels } from './folderModels';
-import { type LocalEngine, UntrustedWorkspaceError } from './localEngine';
+import { UntrustedWorkspaceError } from './localEngine';
+import type { CommandHost } from './commandHost';
 import type { ActiveEngine } from './centralNode/activeEngine';
-import type { RemoteController } from './centralNode/remoteCommands';
-import { RemoteAuthError } from '../centralNode/connectAdvice';
+import type { CentralNodeController } from './centralNode/remoteCommands';
 
 /** What command modules need; built once in activate() and handed down. */
-export interface KdsServices {
-  context: vscode.ExtensionContext;
-  engine: LocalEngine;
+export interface KdsServices extends CommandHost {
   models: FolderModels;
-  log: vscode.LogOutputChannel;
   /** Local engine or connected Central Node: what the views and commands act on. */
   active?: ActiveEngine;
   /** The Central Node connection (remote mode). */
-  remote?: RemoteController;
+  centralNode?: CentralNodeController;
   /** The embedded KATA started by "Start Embedded KATA", if any. */
   demo: { current?: DemoSetup };
-}
-
-/** Registers a command whose failures become a notification (with a way forward) instead of a silent rejection. */
-export function registerCommand(s: KdsServices, id: string, handler: (...args: any[]) => unknown): void {
-  s.context.subscriptions.push(
-    vscode.commands.registerCommand(id, async (...args: unknown[]) => {
-      try {
-        return await handler(...args);
-      } catch (err) {
-        await showError(s, err);
-        return undefined;
-      }
-    }),
-  );
-}
-
-export async function showError(s: KdsServices, err: unknown): Promise<void> {
-  const message = err instanceof Error ? err.message : String(err);
-  s.log.error(message);
-  if (err instanceof UntrustedWorkspaceError) {
-    const manage = vscode.l10n.t('Manage Workspace Trust');
-    if ((await vscode.window.showWarningMessage(message, manage)) === manage) await vscode.commands.executeCommand('workbench.trust.manage');
-    return;
-  }
-  if (err instanceof ConfigError) {
-    const open = vscode.l10n.t('Open Configuration');
-    if ((await vscode.window.showErrorMessage(message, open)) === open) await vscode.commands.executeCommand('kds.openConfiguration');
-    return;
-  }
-  if (err instanceof RemoteAuthError) {
-    const settings = vscode.l10n.t('Open Settings');
-    if ((await vscode.window.showErrorMessage(message, settings)) === settings) await vscode.commands.executeCommand('workbench.action.openSettings', 'kds.remote');
-    return;
-  }
-  const showLog = vscode.l10n.t('Show Log');
-  if ((await vscode.window.showErrorMessage(message, showLog)) === showLog) s.log.show();
 }
 
 /** Refuses an action that changes files or talks to a server in an untrusted workspace. */
@@ -80,7 +41,7 @@ export function requireConfig(s: KdsServices) {
 /** Why the active engine cannot act: a Central Node without KDS (Set Up), or no local configuration. Always throws. */
 export function missingEngine(s: KdsServices): never {
   if (s.active?.notInstalled) {
-    s.remote?.require();
+    s.centralNode?.require();
     throw new Error(vscode.l10n.t('KDS is not installed on the Central Node {0}: run "KDS: Set Up Central Node" first.', s.active.notInstalled.label));
   }
   requireConfig(s);
@@ -93,7 +54,7 @@ export function missingEngine(s: KdsServices): never {
  * file is invalid), else the file's (requireConfig, which explains what is missing).
  */
 export function activeConfig(s: KdsServices) {
-  return s.active?.remote?.config ?? s.engine.viewConfig ?? requireConfig(s);
+  return s.active?.centralNode?.config ?? s.engine.viewConfig ?? requireConfig(s);
 }
 
 /** Who does it, for the audit log. */

@@ -36,7 +36,7 @@ export class KdsStatusBar implements vscode.Disposable {
   }
 
   update(): void {
-    if (!this.active?.remote && this.engine.status.kind === 'none') {
+    if (!this.active?.centralNode && this.engine.status.kind === 'none') {
       this.item.hide();
       return;
     }

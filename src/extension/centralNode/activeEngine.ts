@@ -11,7 +11,7 @@ import type { LogRecord } from '../../common/log';
 import { type ExcludeListStore, type QuarantineStore, localExcludeList, localQuarantine } from '../../viewModel/engineActions';
 
 /** What the views need of a connected Central Node (built by CnConnection). */
-export interface RemoteWorkspace {
+export interface CentralNodeWorkspace {
   /** user@host:port, for titles and the status bar. */
   label: string;
   /** The CN's kata_dir_scanner.conf as parsed there (paths are the CN's). */
@@ -36,10 +36,10 @@ export const remoteStaleMs = 95_000;
 /**
  * The one place that decides which engine the views, the status bar and the commands see: the
  * local engine, unless a Central Node is connected. Everything subscribes here, so switching
- * modes is setRemote().
+ * modes is setCentralNode().
  */
 export class ActiveEngine implements EngineSource, vscode.Disposable {
-  private remoteValue: RemoteWorkspace | undefined;
+  private remoteValue: CentralNodeWorkspace | undefined;
   private readonly changed = new vscode.EventEmitter<void>();
   /** Fires when the mode switched, the local configuration reloaded, or scanning started/stopped (either side). */
   readonly onDidChangeState = this.changed.event;
@@ -116,7 +116,7 @@ export class ActiveEngine implements EngineSource, vscode.Disposable {
     return `local|${(this.local.viewConfig ?? this.local.config)?.state_dir ?? ''}`;
   }
 
-  get remote(): RemoteWorkspace | undefined {
+  get centralNode(): CentralNodeWorkspace | undefined {
     return this.remoteValue;
   }
 
@@ -152,13 +152,13 @@ export class ActiveEngine implements EngineSource, vscode.Disposable {
     this.changed.fire();
   }
 
-  /** Shows a Central Node without KDS (undefined: back to what setRemote said). */
+  /** Shows a Central Node without KDS (undefined: back to what setCentralNode said). */
   setNotInstalled(missing: { label: string; configPath: string } | undefined): void {
-    if (missing) this.setRemote(undefined, missing);
-    else if (this.missing) this.setRemote(undefined);
+    if (missing) this.setCentralNode(undefined, missing);
+    else if (this.missing) this.setCentralNode(undefined);
   }
 
-  setRemote(remote: RemoteWorkspace | undefined, missing?: { label: string; configPath: string }): void {
+  setCentralNode(remote: CentralNodeWorkspace | undefined, missing?: { label: string; configPath: string }): void {
     for (const u of this.unsubscribeRemote.splice(0)) u();
     this.remoteValue = remote;
     this.missing = remote ? undefined : missing;

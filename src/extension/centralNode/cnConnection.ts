@@ -13,7 +13,7 @@ import { HostKeyChangedError, SshAuthError } from '../../ssh/sshErrors';
 import type { RemoteProcess, SshSession } from '../../ssh/sshSession';
 import type { SudoOption } from '../../ssh/sudoPrompt';
 import type { HostKeyInfo, HostKeyPolicy, SshAuth, SshTarget } from '../../ssh/sshTarget';
-import type { RemoteWorkspace } from './activeEngine';
+import type { CentralNodeWorkspace } from './activeEngine';
 import { threatsFromEvents } from '../../centralNode/remoteThreats';
 import { remoteScanHistory } from '../../viewModel/scanHistory';
 import { type CnContext, cnExcludeList, execEventFileReader, fallbackEventFileReader, findEngine, isNoSuchFile, readRemoteText, remoteIsRoot, remoteQuarantine, remoteTextFile, run, serviceArgv, writeRemoteText } from '../../centralNode/cnOps';
@@ -79,13 +79,13 @@ export function secretKeysFor(s: CnSettings): string[] {
  * One connection to a Central Node: a ReconnectingSession (keepalive, back-off), credentials
  * asked through VS Code and kept in SecretStorage only when the user agrees, host keys checked
  * against known_hosts (read only) and KDS's trust store with a modal for unknown keys, and the
- * RemoteWorkspace (event stream + SFTP folder listing) the views use.
+ * CentralNodeWorkspace (event stream + SFTP folder listing) the views use.
  */
 export class CnConnection implements vscode.Disposable {
   readonly rs: ReconnectingSession;
   private readonly typed = new Map<string, string>();
   private sudoPasswordValue: string | undefined;
-  private workspaceValue: RemoteWorkspace | undefined;
+  private workspaceValue: CentralNodeWorkspace | undefined;
   private engine: string[] | undefined;
   private rootValue = false;
   private serviceActiveValue: boolean | undefined;
@@ -115,7 +115,7 @@ export class CnConnection implements vscode.Disposable {
     return `${this.target.user}@${this.target.host}${this.target.port === 22 ? '' : ':' + this.target.port}`;
   }
 
-  get workspace(): RemoteWorkspace | undefined {
+  get workspace(): CentralNodeWorkspace | undefined {
     return this.workspaceValue;
   }
 
@@ -129,7 +129,7 @@ export class CnConnection implements vscode.Disposable {
    * configuration at kds.remote.configPath): a normal state on a new CN, which "Set Up Central
    * Node" fixes; the connection stays open for it.
    */
-  async open(token?: vscode.CancellationToken): Promise<RemoteWorkspace | undefined> {
+  async open(token?: vscode.CancellationToken): Promise<CentralNodeWorkspace | undefined> {
     const cancelled = new Promise<never>((_, reject) => token?.onCancellationRequested(() => reject(new vscode.CancellationError())));
     let session: SshSession;
     try {
@@ -145,7 +145,7 @@ export class CnConnection implements vscode.Disposable {
   }
 
   /** (Re)reads the CN's configuration and starts following its service; undefined when KDS is not installed. */
-  async loadWorkspace(): Promise<RemoteWorkspace | undefined> {
+  async loadWorkspace(): Promise<CentralNodeWorkspace | undefined> {
     await this.dropWorkspace();
     const c = this.cn();
     let text: string;

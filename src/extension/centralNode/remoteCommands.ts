@@ -11,14 +11,14 @@ import { SshAuthError } from '../../ssh/sshErrors';
 import { configuredLogLevel, writeToChannel } from '../localEngine';
 import { setupCentralNode } from './setupCentralNode';
 import { SshByteSource } from '../../ssh/sshByteSource';
-import { type KdsServices, registerCommand } from '../services';
-import type { ActiveEngine, RemoteWorkspace } from './activeEngine';
+import { type CommandHost, registerCommand } from '../commandHost';
+import type { ActiveEngine, CentralNodeWorkspace } from './activeEngine';
 import { CnConnection, readCnSettings, secretKeysFor } from './cnConnection';
 
 export const cnScheme = 'kds-cn';
 
 /** The Central Node side of the extension: connection, service, set-up, remote files. */
-export class RemoteController implements vscode.Disposable {
+export class CentralNodeController implements vscode.Disposable {
   connection: CnConnection | undefined;
   private readonly item: vscode.StatusBarItem;
   private state: ConnectionStateEvent | undefined;
@@ -28,7 +28,7 @@ export class RemoteController implements vscode.Disposable {
   readonly onDidChangeConnection = this.connectionChanged.event;
 
   constructor(
-    private readonly s: KdsServices,
+    private readonly s: CommandHost,
     private readonly active: ActiveEngine,
   ) {
     this.item = vscode.window.createStatusBarItem('kds.remote', vscode.StatusBarAlignment.Left, 51);
@@ -59,8 +59,8 @@ export class RemoteController implements vscode.Disposable {
     this.show(conn, ws);
   }
 
-  private show(conn: CnConnection, ws: RemoteWorkspace | undefined): void {
-    if (ws) this.active.setRemote(ws);
+  private show(conn: CnConnection, ws: CentralNodeWorkspace | undefined): void {
+    if (ws) this.active.setCentralNode(ws);
     else {
       this.active.setNotInstalled({ label: conn.label, configPath: conn.settings.configPath });
       this.s.log.warn(vscode.l10n.t('KDS is not installed on the Central Node {0} (no {1}): run "KDS: Set Up Central Node".', conn.label, conn.settings.configPath));
@@ -104,7 +104,7 @@ export class RemoteController implements vscode.Disposable {
         this.connectionChanged.fire({ label: conn.label, connected: false });
       }
       if (e.state === 'closed' && this.active.mode === 'remote') {
-        this.active.setRemote(undefined);
+        this.active.setCentralNode(undefined);
         void vscode.commands.executeCommand('setContext', 'kds.remote.connected', false);
       }
     });
@@ -155,7 +155,7 @@ export class RemoteController implements vscode.Disposable {
     this.unsubscribe = undefined;
     this.state = undefined;
     if (conn) this.connectionChanged.fire({ label: conn.label, connected: false });
-    this.active.setRemote(undefined);
+    this.active.setCentralNode(undefined);
     await vscode.commands.executeCommand('setContext', 'kds.remote.connected', false);
     this.updateItem();
     if (conn) {
@@ -214,8 +214,8 @@ export class RemoteController implements vscode.Disposable {
   }
 }
 
-export function registerRemote(s: KdsServices, active: ActiveEngine): RemoteController {
-  const rc = new RemoteController(s, active);
+export function registerCentralNode(s: CommandHost, active: ActiveEngine): CentralNodeController {
+  const rc = new CentralNodeController(s, active);
   s.context.subscriptions.push(rc);
   void vscode.commands.executeCommand('setContext', 'kds.remote.connected', false);
 
@@ -269,7 +269,7 @@ export function registerRemote(s: KdsServices, active: ActiveEngine): RemoteCont
 class CnFileSystem implements vscode.FileSystemProvider {
   private readonly emitter = new vscode.EventEmitter<vscode.FileChangeEvent[]>();
   readonly onDidChangeFile = this.emitter.event;
-  constructor(private readonly rc: RemoteController) {}
+  constructor(private readonly rc: CentralNodeController) {}
   watch(): vscode.Disposable {
     return new vscode.Disposable(() => undefined);
   }

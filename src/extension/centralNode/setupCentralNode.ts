@@ -4,8 +4,8 @@ import { type Answer, StepFailed, probeFacts, runSetupPlan } from '../../central
 import { SetupInputError, prepareSetup, setupSummary } from '../../centralNode/setupInputs';
 import { type FolderKey, type RemoteFacts, type ShareParams, describeAction, layout, mountPoints } from '../../centralNode/setupPlan';
 import { ConfigError } from '../../engine/config';
-import type { KdsServices } from '../services';
-import type { RemoteController } from './remoteCommands';
+import type { CommandHost } from '../commandHost';
+import type { CnConnection } from './cnConnection';
 
 /**
  * "KDS: Set Up Central Node": the same steps, questions and results as `kds remote setup`
@@ -17,7 +17,14 @@ import type { RemoteController } from './remoteCommands';
 /** Commands shown in a step's modal; the rest are in the log. */
 const maxModalLines = 8;
 
-export async function setupCentralNode(s: KdsServices, rc: RemoteController): Promise<void> {
+/** What set-up needs of the Central Node controller: its connection, to connect, and to reload the views. */
+export interface SetupConnection {
+  readonly connection: CnConnection | undefined;
+  connect(): Promise<void>;
+  reload(): Promise<void>;
+}
+
+export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Promise<void> {
   const localConfig = s.engine.configPath();
   if (!localConfig || !existsSync(localConfig)) {
     throw new ConfigError(vscode.l10n.t('Open a folder with kata_dir_scanner.conf (or set kds.configPath): its settings are installed on the Central Node.'), localConfig ?? 'kata_dir_scanner.conf');

@@ -7,7 +7,8 @@ import { LocalCaptureHost } from '../../capture/localCaptureHost';
 import { SshCaptureHost } from '../../capture/sshCaptureHost';
 import { CaptureError, runCapture } from '../../capture/tcpdumpRunner';
 import type { IcapTrafficPanel } from '../panels/icapTrafficPanel';
-import { type KdsServices, registerCommand } from '../services';
+import { type KdsServices } from '../services';
+import { registerCommand } from '../commandHost';
 
 /** The capture being run, so the status bar's Stop (and kds.stopCapture) can end it. */
 let running: AbortController | undefined;
@@ -23,7 +24,7 @@ function settings() {
 }
 
 async function chooseHost(s: KdsServices): Promise<{ host: CaptureHost; origin: string } | undefined> {
-  const conn = s.remote?.connection?.workspace ? s.remote.connection : undefined;
+  const conn = s.centralNode?.connection?.workspace ? s.centralNode.connection : undefined;
   if (!conn) return { host: new LocalCaptureHost(), origin: vscode.l10n.t('this computer') };
   const local = { label: vscode.l10n.t('This computer'), description: vscode.l10n.t('tcpdump here (needs root)') };
   const cn = { label: vscode.l10n.t('Central Node {0}', conn.label), description: vscode.l10n.t('tcpdump on the CN over SSH (sudo)') };

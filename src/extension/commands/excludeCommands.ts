@@ -3,7 +3,8 @@ import { tn } from '../../common/l10n';
 import type { ExcludeListStore } from '../../viewModel/engineActions';
 import { newPatternWarning, suggestExcludes, validateNewPattern } from '../../viewModel/excludeEditing';
 import { editExcludeList, readExcludeEntries } from '../excludeQuickPick';
-import { type KdsServices, isFolderItem, missingEngine, registerCommand, requireTrust } from '../services';
+import { type KdsServices, isFolderItem, missingEngine, requireTrust } from '../services';
+import { registerCommand } from '../commandHost';
 
 /** The exclude list of the engine the views show (a connected Central Node's, else the local one). */
 function store(s: KdsServices): ExcludeListStore {
@@ -12,7 +13,7 @@ function store(s: KdsServices): ExcludeListStore {
 
 /** The list as a file: local, or kds-cn:/path on the connected Central Node (validated on save). */
 function openRaw(s: KdsServices, list: ExcludeListStore): () => Thenable<unknown> {
-  return () => (s.active?.remote ? vscode.commands.executeCommand('kds.remote.openExcludeList') : vscode.window.showTextDocument(vscode.Uri.file(list.label)));
+  return () => (s.active?.centralNode ? vscode.commands.executeCommand('kds.remote.openExcludeList') : vscode.window.showTextDocument(vscode.Uri.file(list.label)));
 }
 
 export function registerExcludeCommands(s: KdsServices): void {

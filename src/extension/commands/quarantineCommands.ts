@@ -2,7 +2,8 @@ import * as vscode from 'vscode';
 import type { FolderItem } from '../../viewModel/contracts';
 import type { QuarantineStore } from '../../viewModel/engineActions';
 import { verdictLook } from '../../viewModel/itemLooks';
-import { type KdsServices, currentUser, itemArgument, missingEngine, registerCommand, requireTrust } from '../services';
+import { type KdsServices, currentUser, itemArgument, missingEngine, requireTrust } from '../services';
+import { registerCommand } from '../commandHost';
 
 export function registerQuarantineCommands(s: KdsServices): void {
   registerCommand(s, 'kds.releaseFromQuarantine', async (arg?: unknown, selected?: unknown[]) => {
@@ -48,7 +49,7 @@ async function confirmed(question: string, detail: string, confirm: string): Pro
 
 /** "on kds@cn.example:22" when the file is on a connected Central Node, so the question names the machine. */
 function where(s: KdsServices): string {
-  const remote = s.active?.remote;
+  const remote = s.active?.centralNode;
   return remote ? ' ' + vscode.l10n.t('on the Central Node {0}', remote.label) : '';
 }
 

@@ -3,14 +3,15 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as vscode from 'vscode';
 import { originalTemplate } from '../../engine/config';
-import { type KdsServices, registerCommand } from '../services';
+import { type KdsServices } from '../services';
+import { registerCommand } from '../commandHost';
 
 export function registerScanningCommands(s: KdsServices): void {
   registerCommand(s, 'kds.startScanning', () => startScanning(s));
   registerCommand(s, 'kds.stopScanning', async () => {
     // Remote mode: the scanner is the Central Node's service.
-    if (s.active?.mode === 'remote' && s.remote) {
-      await s.remote.serviceAction('stop');
+    if (s.active?.mode === 'remote' && s.centralNode) {
+      await s.centralNode.serviceAction('stop');
       return;
     }
     await s.engine.stop();
@@ -18,23 +19,23 @@ export function registerScanningCommands(s: KdsServices): void {
   });
   registerCommand(s, 'kds.rescan', async () => {
     // Remote mode: the CN's service rescans on its own; read its event stream and list its folders now.
-    const remote = s.active?.remote;
+    const remote = s.active?.centralNode;
     if (remote) await remote.source.poll().catch(() => 0);
     else s.engine.requestRescan();
     await s.models.refresh();
   });
   registerCommand(s, 'kds.showLog', () => s.log.show());
-  registerCommand(s, 'kds.openConfiguration', () => (s.active?.remote ? vscode.commands.executeCommand('kds.remote.openConfiguration') : openConfiguration(s)));
+  registerCommand(s, 'kds.openConfiguration', () => (s.active?.centralNode ? vscode.commands.executeCommand('kds.remote.openConfiguration') : openConfiguration(s)));
 }
 
 export async function startScanning(s: KdsServices): Promise<void> {
   // Remote mode: start the Central Node's service (systemctl), not the local engine.
-  if (s.active?.mode === 'remote' && s.remote) {
+  if (s.active?.mode === 'remote' && s.centralNode) {
     if (s.active.running) {
-      void vscode.window.showInformationMessage(vscode.l10n.t('The KDS service on {0} is already running.', s.active.remote!.label));
+      void vscode.window.showInformationMessage(vscode.l10n.t('The KDS service on {0} is already running.', s.active.centralNode!.label));
       return;
     }
-    await s.remote.serviceAction('start');
+    await s.centralNode.serviceAction('start');
     return;
   }
   if (s.engine.running) {

@@ -13,7 +13,8 @@ import { collectTestScan, submitIntegrationRequest } from '../../kata/integratio
 import { KataError } from '../../kata/errors';
 import { fingerprint256 } from '../../pki/certs';
 import { CertificateFilesExist, writeClientCertificate } from '../../pki/clientCertificateFiles';
-import { type KdsServices, registerCommand, requireConfig, requireTrust } from '../services';
+import { type KdsServices, requireConfig, requireTrust } from '../services';
+import { registerCommand } from '../commandHost';
 import { startScanning } from './scanningCommands';
 
 const demoFolder = 'kds-demo';
@@ -96,9 +97,9 @@ async function dropEicar(s: KdsServices): Promise<void> {
   requireTrust();
   const name = `eicar-${new Date().toISOString().replace(/[:.]/g, '-')}.com`;
   // Central Node mode: the sample goes into the CN's input folder, where its service scans it.
-  if (s.active?.remote && s.remote) {
-    const conn = s.remote.require();
-    const path = posix.join(s.active.remote.config.in_dir, name);
+  if (s.active?.centralNode && s.centralNode) {
+    const conn = s.centralNode.require();
+    const path = posix.join(s.active.centralNode.config.in_dir, name);
     await writeRemoteText(conn.cn(), path, EICAR);
     void vscode.window.setStatusBarMessage(vscode.l10n.t('Wrote {0}', `${conn.label}:${path}`), 5000);
     return;

@@ -4,7 +4,8 @@ import { collect } from '../../support/collectFlow';
 import { type KataLogKind, fetchKataLogs, grepFiles } from '../../support/kataLogs';
 import type { IcapLogPanel } from '../panels/icapLogPanel';
 import { hostFor, registerSupportRequestPanel } from '../panels/supportRequestPanel';
-import { type KdsServices, registerCommand } from '../services';
+import { type KdsServices } from '../services';
+import { registerCommand } from '../commandHost';
 
 /**
  * KATA's own logs and the support request in VS Code (docs/support.md): the same modules as

@@ -37,7 +37,7 @@ export function registerSupportRequestPanel(s: KdsServices): RegisteredPanel {
 
 /** Where the support data comes from: the connected Central Node, else this computer. */
 export async function hostFor(s: KdsServices): Promise<{ host: HostAccess; configPath?: string; secrets: string[] }> {
-  const conn = s.remote?.connection;
+  const conn = s.centralNode?.connection;
   if (conn?.workspace) {
     const session = await conn.rs.whenConnected();
     const secrets: string[] = [];
