@@ -103,3 +103,23 @@ test('webview/ (browser code) imports only webview/ and src/webviewProtocol/', (
   );
   assert.deepEqual(offences, []);
 });
+
+test('no import cycle between files of src/ (type-only imports count too)', () => {
+  const files = sources(join(root, 'src'));
+  const known = new Set(files);
+  const edges = new Map(files.map((f) => [f, relativeImports(f).map((t) => (known.has(t) ? t : `${t}.ts`)).filter((t) => known.has(t))]));
+  const state = new Map<string, 'open' | 'done'>();
+  const cycles: string[] = [];
+  const visit = (f: string, path: string[]): void => {
+    if (state.get(f) === 'done') return;
+    if (state.get(f) === 'open') {
+      cycles.push([...path.slice(path.indexOf(f)), f].map((p) => relative(root, p)).join(' -> '));
+      return;
+    }
+    state.set(f, 'open');
+    for (const g of edges.get(f) ?? []) visit(g, [...path, f]);
+    state.set(f, 'done');
+  };
+  for (const f of files) visit(f, []);
+  assert.deepEqual(cycles, []);
+});
