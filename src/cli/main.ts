@@ -17,6 +17,7 @@ const commands: Record<string, Loader> = {
   demo: () => import('./demoCommand'),
   remote: () => import('./remoteCommand'),
   quarantine: () => import('./quarantineCommand'),
+  icap: () => import('./icapCommand'),
 };
 
 const version = '0.1.0';

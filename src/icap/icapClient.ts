@@ -1,0 +1,299 @@
+import { connect as netConnect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { type EncapsulatedSections, type IcapHead, IcapMessageParser, IcapParseError, encodeChunk, lastChunk } from './icapMessage';
+
+/** How a connection or transaction failed, in the words a support engineer needs. */
+export type IcapFailureKind =
+  | 'dns'
+  | 'refused'
+  | 'unreachable'
+  | 'connect-timeout'
+  | 'reset'
+  | 'closed-without-answer'
+  | 'closed-mid-answer'
+  | 'no-answer'
+  | 'answer-stalled'
+  | 'tls'
+  | 'http'
+  | 'not-icap'
+  | 'protocol';
+
+export class IcapClientError extends Error {
+  constructor(
+    readonly kind: IcapFailureKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'IcapClientError';
+  }
+}
+
+export interface IcapResponse {
+  head: IcapHead & { kind: 'response' };
+  sections: EncapsulatedSections;
+  /** Decoded encapsulated body (at most `maxKeepBytes`). */
+  body: Buffer;
+  bodyBytes: number;
+}
+
+export interface TransactionResult {
+  /** Final answer (not a 100 Continue). */
+  response: IcapResponse;
+  /** The server asked for the rest of the body with 100 Continue. */
+  continued: boolean;
+  /** A 100 Continue after the whole body was sent (`ieof`): ignored as erratum 5893 advises. */
+  strayContinue: boolean;
+  previewBytes?: number;
+  ieofSent: boolean;
+  /** From the first byte written to the first byte of the answer, ms. */
+  ttfbMs: number;
+  totalMs: number;
+  /** Bytes written for the request (head, sections, chunks). */
+  requestBytes: number;
+  /** The raw ICAP head of the final answer as received. */
+  rawHead: string;
+  /** The connection cannot be reused (server said Connection: close, or the transaction failed). */
+  closed: boolean;
+}
+
+export interface TransactionSpec {
+  /** Start line, ICAP headers and encapsulated HTTP heads (serializeIcapRequest). */
+  head: Buffer;
+  /** Encapsulated body; undefined when the request has none (null-body). */
+  body?: Buffer;
+  /** Send a preview of this many bytes (the request head must carry the same Preview header). */
+  preview?: number;
+  timeoutMs: number;
+}
+
+function describeSocketError(err: NodeJS.ErrnoException, host: string, port: number): IcapClientError {
+  switch (err.code) {
+    case 'ECONNREFUSED':
+      return new IcapClientError('refused', `connection refused by ${host}:${port}: nothing listens there (or a firewall rejects it)`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new IcapClientError('dns', `cannot resolve host name ${host}`);
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return new IcapClientError('unreachable', `${host} is unreachable from here (${err.code})`);
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return new IcapClientError('reset', `${host}:${port} reset the connection`);
+    default:
+      return new IcapClientError('reset', `${host}:${port}: ${err.code ?? err.message}`);
+  }
+}
+
+/** What the first bytes of an answer say about the peer when they are not ICAP. */
+function sniffNonIcap(first: Buffer, host: string, port: number): IcapClientError | undefined {
+  if (first.length === 0) return undefined;
+  // TLS record types: 0x15 alert, 0x16 handshake, followed by version 3.x.
+  if ((first[0] === 0x15 || first[0] === 0x16) && (first.length < 2 || first[1] === 0x03)) {
+    return new IcapClientError('tls', `${host}:${port} answered with TLS: it expects ICAP over TLS (icaps://), not plain ICAP`);
+  }
+  const text = first.subarray(0, 5).toString('latin1');
+  if (text === 'HTTP/') return new IcapClientError('http', `${host}:${port} is an HTTP server, not an ICAP server`);
+  if (first.length >= 5 && text !== 'ICAP/') {
+    return new IcapClientError('not-icap', `${host}:${port} is not an ICAP server: it answered ${JSON.stringify(first.subarray(0, 24).toString('latin1'))}`);
+  }
+  return undefined;
+}
+
+/**
+ * One ICAP connection, used the way a proxy uses it: one transaction at a time, kept open for
+ * the next one unless the server says `Connection: close`.
+ */
+export class IcapConnection {
+  private readonly parser: IcapMessageParser;
+  private sniffed = false;
+  private ended = false;
+  private endedError: IcapClientError | undefined;
+  private listener: ((e: { data?: Buffer; error?: IcapClientError; end?: boolean }) => void) | undefined;
+
+  private constructor(
+    private readonly socket: Socket,
+    readonly host: string,
+    readonly port: number,
+    readonly connectMs: number,
+    private readonly maxKeepBytes: number,
+  ) {
+    this.parser = new IcapMessageParser({ maxHeadBytes: 256 * 1024 });
+    socket.on('data', (d: Buffer) => this.listener?.({ data: d }));
+    socket.on('error', (err) => {
+      this.endedError = describeSocketError(err, host, port);
+      this.ended = true;
+      this.listener?.({ error: this.endedError });
+    });
+    socket.on('close', () => {
+      this.ended = true;
+      this.listener?.({ end: true });
+    });
+  }
+
+  static connect(host: string, port: number, timeoutMs: number, maxKeepBytes = 1 << 20): Promise<IcapConnection> {
+    return new Promise((resolve, reject) => {
+      const started = performance.now();
+      const socket = netConnect({ host, port });
+      socket.setNoDelay(true);
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new IcapClientError('connect-timeout', `no answer to the TCP connect to ${host}:${port} within ${Math.round(timeoutMs / 1000)} s: the port is filtered or the host is down`));
+      }, timeoutMs);
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(describeSocketError(err, host, port));
+      });
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        resolve(new IcapConnection(socket, host, port, performance.now() - started, maxKeepBytes));
+      });
+    });
+  }
+
+  get usable(): boolean {
+    return !this.ended && !this.socket.destroyed;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  /** Sends one request (with preview and 100 Continue handling) and reads its final answer. */
+  transact(spec: TransactionSpec): Promise<TransactionResult> {
+    if (!this.usable) return Promise.reject(this.endedError ?? new IcapClientError('closed-without-answer', `the connection to ${this.host}:${this.port} is closed`));
+    return new Promise((resolve, reject) => {
+      const started = performance.now();
+      let ttfb: number | undefined;
+      let requestBytes = 0;
+      let continued = false;
+      let strayContinue = false;
+      let ieofSent = false;
+      let restToSend: Buffer | undefined;
+      let head: (IcapHead & { kind: 'response' }) | undefined;
+      let sections: EncapsulatedSections | undefined;
+      const kept: Buffer[] = [];
+      let keptBytes = 0;
+      let bodyBytes = 0;
+      let received = 0;
+      let done = false;
+
+      const finish = (err?: IcapClientError, result?: TransactionResult) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.listener = undefined;
+        if (err) {
+          this.socket.destroy();
+          reject(err);
+        } else resolve(result!);
+      };
+      const timer = setTimeout(() => {
+        const secs = Math.round(spec.timeoutMs / 1000);
+        finish(
+          received === 0
+            ? new IcapClientError('no-answer', `${this.host}:${this.port} accepted the connection but sent no answer within ${secs} s (the server hangs, or it is not an ICAP server)`)
+            : new IcapClientError('answer-stalled', `${this.host}:${this.port} started answering but did not finish within ${secs} s`),
+        );
+      }, spec.timeoutMs);
+
+      const write = (b: Buffer) => {
+        requestBytes += b.length;
+        this.socket.write(b);
+      };
+
+      const onEvents = (events: ReturnType<IcapMessageParser['push']>) => {
+        for (const ev of events) {
+          if (ev.type === 'head') {
+            if (ev.head.kind !== 'response') throw new IcapClientError('protocol', 'the server sent a request instead of a response');
+            head = ev.head as IcapHead & { kind: 'response' };
+          } else if (ev.type === 'sections') sections = ev.sections;
+          else if (ev.type === 'data') {
+            bodyBytes += ev.data.length;
+            if (keptBytes < this.maxKeepBytes) {
+              const part = ev.data.subarray(0, this.maxKeepBytes - keptBytes);
+              kept.push(Buffer.from(part));
+              keptBytes += part.length;
+            }
+          } else if (ev.type === 'end') {
+            if (!head) continue;
+            if (head.status === 100) {
+              if (restToSend) {
+                continued = true;
+                const rest = restToSend;
+                restToSend = undefined;
+                write(Buffer.concat([encodeChunk(rest), lastChunk()]));
+              } else {
+                strayContinue = true;
+              }
+              head = undefined;
+              sections = undefined;
+              continue;
+            }
+            const closing = /\bclose\b/i.test(head.headers.get('Connection') ?? '');
+            if (closing) this.socket.end();
+            finish(undefined, {
+              response: { head, sections: sections ?? { body: 'null-body' }, body: Buffer.concat(kept), bodyBytes },
+              continued,
+              strayContinue,
+              previewBytes: spec.preview,
+              ieofSent,
+              ttfbMs: ttfb ?? 0,
+              totalMs: performance.now() - started,
+              requestBytes,
+              rawHead: formatHead(head),
+              closed: closing,
+            });
+            return;
+          }
+        }
+      };
+
+      this.listener = (e) => {
+        if (done) return;
+        if (e.error) return finish(received === 0 && e.error.kind === 'reset' ? new IcapClientError('reset', `${this.host}:${this.port} reset the connection without answering`) : e.error);
+        if (e.end) {
+          return finish(
+            received === 0
+              ? new IcapClientError('closed-without-answer', `${this.host}:${this.port} closed the connection without answering (not an ICAP server, or it refuses this client)`)
+              : new IcapClientError('closed-mid-answer', `${this.host}:${this.port} closed the connection in the middle of its answer`),
+          );
+        }
+        const data = e.data!;
+        if (received === 0) ttfb = performance.now() - started;
+        received += data.length;
+        try {
+          if (!this.sniffed) {
+            const bad = sniffNonIcap(data, this.host, this.port);
+            if (bad) return finish(bad);
+            if (data.length >= 5) this.sniffed = true;
+          }
+          onEvents(this.parser.push(data));
+        } catch (err) {
+          if (err instanceof IcapClientError) return finish(err);
+          if (err instanceof IcapParseError) return finish(new IcapClientError('protocol', `malformed ICAP answer from ${this.host}:${this.port}: ${err.message}`));
+          return finish(new IcapClientError('protocol', (err as Error).message));
+        }
+      };
+
+      // Request: head, then body as the preview rules say.
+      const body = spec.body;
+      if (!body) {
+        write(spec.head);
+      } else if (spec.preview !== undefined) {
+        const previewPart = body.subarray(0, spec.preview);
+        ieofSent = previewPart.length === body.length;
+        if (!ieofSent) restToSend = body.subarray(spec.preview);
+        write(Buffer.concat([spec.head, encodeChunk(previewPart), lastChunk(ieofSent)]));
+      } else {
+        write(Buffer.concat([spec.head, encodeChunk(body), lastChunk()]));
+      }
+    });
+  }
+}
+
+/** The raw ICAP head of a parsed answer, for display. */
+export function formatHead(head: IcapHead): string {
+  const first = head.kind === 'response' ? `ICAP/${head.version} ${head.status} ${head.reason}` : `${head.method} ${head.uri} ICAP/${head.version}`;
+  return `${first}\n${head.headers.list.map(([k, v]) => `${k}: ${v.replace(/\n/g, '\n\t')}`).join('\n')}`;
+}
