@@ -1,4 +1,5 @@
 import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { type EncapsulatedSections, type IcapHead, IcapMessageParser, IcapParseError, encodeChunk, lastChunk } from './icapMessage';
 
@@ -108,6 +109,7 @@ export class IcapConnection {
   private sniffed = false;
   private ended = false;
   private endedError: IcapClientError | undefined;
+  private early: Buffer[] = [];
   private listener: ((e: { data?: Buffer; error?: IcapClientError; end?: boolean }) => void) | undefined;
 
   private constructor(
@@ -118,7 +120,8 @@ export class IcapConnection {
     private readonly maxKeepBytes: number,
   ) {
     this.parser = new IcapMessageParser({ maxHeadBytes: 256 * 1024 });
-    socket.on('data', (d: Buffer) => this.listener?.({ data: d }));
+    // Bytes that arrive between transactions (a banner, a stray answer) wait for the next one.
+    socket.on('data', (d: Buffer) => (this.listener ? this.listener({ data: d }) : this.early.push(d)));
     socket.on('error', (err) => {
       this.endedError = describeSocketError(err, host, port);
       this.ended = true;
@@ -161,7 +164,7 @@ export class IcapConnection {
 
   /** Sends one request (with preview and 100 Continue handling) and reads its final answer. */
   transact(spec: TransactionSpec): Promise<TransactionResult> {
-    if (!this.usable) return Promise.reject(this.endedError ?? new IcapClientError('closed-without-answer', `the connection to ${this.host}:${this.port} is closed`));
+    if (!this.usable && this.early.length === 0) return Promise.reject(this.endedError ?? new IcapClientError('closed-without-answer', `the connection to ${this.host}:${this.port} is closed`));
     return new Promise((resolve, reject) => {
       const started = performance.now();
       let ttfb: number | undefined;
@@ -276,6 +279,9 @@ export class IcapConnection {
         }
       };
 
+      for (const d of this.early.splice(0)) this.listener({ data: d });
+      if (done) return;
+      if (this.ended) return this.listener({ end: true });
       // Request: head, then body as the preview rules say.
       const body = spec.body;
       if (!body) {
@@ -296,4 +302,24 @@ export class IcapConnection {
 export function formatHead(head: IcapHead): string {
   const first = head.kind === 'response' ? `ICAP/${head.version} ${head.status} ${head.reason}` : `${head.method} ${head.uri} ICAP/${head.version}`;
   return `${first}\n${head.headers.list.map(([k, v]) => `${k}: ${v.replace(/\n/g, '\n\t')}`).join('\n')}`;
+}
+
+/**
+ * Whether host:port completes a TLS handshake. Only asked after plain ICAP got no answer, to tell
+ * "an icaps:// server" from "a dead port"; nothing is sent over the connection, so the
+ * certificate is not checked here (no trust is placed in it).
+ */
+export function speaksTls(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ host, port, rejectUnauthorized: false, servername: /^[\d.:]+$/.test(host) ? undefined : host });
+    const done = (v: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once('secureConnect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.once('close', () => done(false));
+  });
 }

@@ -1,4 +1,4 @@
-import { IcapClientError, type IcapFailureKind, IcapConnection, type TransactionResult } from './icapClient';
+import { IcapClientError, type IcapFailureKind, IcapConnection, speaksTls, type TransactionResult } from './icapClient';
 import { IcapHeaders, type IcapUri, parseHttpHead, serializeHttpHead, serializeIcapRequest } from './icapMessage';
 import { probeEicar } from './probeSamples';
 
@@ -305,6 +305,12 @@ export class IcapProber {
       body: 'none',
     });
     const result = await this.run(step, head, undefined, undefined, {});
+    if (!result && (step.failure === 'closed-without-answer' || step.failure === 'reset' || step.failure === 'no-answer')) {
+      if (await speaksTls(this.uri.host, this.uri.port, Math.min(this.timeoutMs, 5000))) {
+        step.failure = 'tls';
+        step.error = `${this.uri.host}:${this.uri.port} speaks TLS: it expects ICAP over TLS (icaps://), not plain ICAP`;
+      }
+    }
     if (result && result.response.head.status === 200) {
       step.options = optionsFacts(200, result.response.head.headers);
       step.warnings.push(...optionsWarnings(step.options, result.response.head.headers));
