@@ -358,8 +358,8 @@ export async function startIcapServer(opts: IcapServerOptions): Promise<RunningI
         }
         case 'data': {
           if (!tx) return;
+          if (tx.size < HEAD_BYTES) tx.headBytes.push(Buffer.from(ev.data.subarray(0, HEAD_BYTES - tx.size)));
           tx.size += ev.data.length;
-          if (tx.size <= HEAD_BYTES) tx.headBytes.push(Buffer.from(ev.data));
           if (tx.tooLarge) return;
           if (tx.size > opts.maxObjectSize) {
             tx.tooLarge = true;

@@ -225,6 +225,12 @@ export const defaultParserLimits: IcapParserLimits = Object.freeze({
   maxBodyBytes: Infinity,
 });
 
+const MAX_START_LINE = 8192;
+
+function isTokenByte(b: number): boolean {
+  return (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
+}
+
 type State =
   | { s: 'head' }
   | { s: 'sections'; entities: EncapsulatedEntity[]; total: number }
@@ -306,6 +312,11 @@ export class IcapMessageParser {
         case 'head': {
           // Skip stray CRLFs between messages, as HTTP servers do.
           while (this.buf.length >= 2 && this.buf[0] === 0x0d && this.buf[1] === 0x0a) this.buf = this.buf.subarray(2);
+          // Reject what cannot become a start line at once, rather than waiting for the head timeout.
+          if (this.buf.length > 0 && !isTokenByte(this.buf[0]!)) throw new IcapParseError('not an ICAP message', 400, 'start-line');
+          const firstEol = this.buf.indexOf('\r\n', 0, 'latin1');
+          if (firstEol < 0 && this.buf.length > MAX_START_LINE) throw new IcapParseError('start line too long', 400, 'start-line');
+          if (firstEol > MAX_START_LINE) throw new IcapParseError('start line too long', 400, 'start-line');
           const end = this.buf.indexOf('\r\n\r\n', 0, 'latin1');
           if (end < 0) {
             if (this.buf.length > this.limits.maxHeadBytes) throw new IcapParseError('ICAP head too large', 431, 'head-too-large');
@@ -322,7 +333,7 @@ export class IcapMessageParser {
           const enc = head.headers.get('Encapsulated');
           if (enc === undefined) {
             // Tolerated: OPTIONS requests, 100 Continue and many error answers come without it.
-            if (head.kind === 'request' && head.method !== 'OPTIONS') throw new IcapParseError('missing Encapsulated header', 400, 'encapsulated');
+            if (head.kind === 'request' && (head.method === 'REQMOD' || head.method === 'RESPMOD')) throw new IcapParseError('missing Encapsulated header', 400, 'encapsulated');
             events.push({ type: 'sections', sections: { body: 'null-body' } });
             events.push({ type: 'end' });
             this.state = { s: 'head' };
