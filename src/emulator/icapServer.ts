@@ -91,6 +91,16 @@ export interface RunningIcapServer {
 
 const SERVICES = { respmod: 'RESPMOD', reqmod: 'REQMOD' } as const;
 const PREVIEW = 1024;
+/** Larger previews are refused: a preview is held in memory. */
+const MAX_PREVIEW = 1024 * 1024;
+/**
+ * A proxy that cannot keep a whole large object (Squid, beyond its buffer) sends no Allow: 204 and
+ * stops sending the body until the answer starts. Without Allow: 204 and past this many bytes, the
+ * unchanged message is echoed as it arrives, with its last chunk held back until the verdict: a
+ * detection then aborts the connection (the client gets a broken transfer, as with c-icap's
+ * trickling), since the head is already sent. Smaller objects are answered whole (block page).
+ */
+const STREAM_AFTER = 32 * 1024;
 const OPTIONS_TTL = 300;
 
 function hostForUrl(host: string): string {
@@ -122,6 +132,13 @@ interface Transaction {
   spool?: FileHandle;
   size: number;
   tooLarge: boolean;
+  /** 100 Continue was sent: the preview is over. */
+  continued: boolean;
+  /** Echo already under way (see STREAM_AFTER); `held` is the last chunk, kept back until the verdict. */
+  streaming: boolean;
+  held?: Buffer;
+  /** Body bytes kept in memory until streaming starts (at most STREAM_AFTER). */
+  early: Buffer[];
   sha256: ReturnType<typeof createHash>;
   md5: ReturnType<typeof createHash>;
   scanId: string;
@@ -300,12 +317,17 @@ export async function startIcapServer(opts: IcapServerOptions): Promise<RunningI
             allow204: (head.headers.get('Allow') ?? '').split(',').some((x) => x.trim() === '204'),
             size: 0,
             tooLarge: false,
+            continued: false,
+            streaming: false,
+            early: [],
             sha256: createHash('sha256'),
             md5: createHash('md5'),
             scanId: randomUUID(),
             headBytes: [],
           };
-          if (tx.preview && !/^\s*\d{1,9}\s*$/.test(head.headers.get('Preview')!)) throw new Refusal(400, 'bad Preview header');
+          if (tx.preview && (!/^\s*\d{1,9}\s*$/.test(head.headers.get('Preview')!) || Number(head.headers.get('Preview')) > MAX_PREVIEW)) {
+            throw new Refusal(400, `bad Preview header (a number up to ${MAX_PREVIEW})`);
+          }
           if (method === 'OPTIONS') {
             count(200);
             log.options(peer, service);
@@ -358,20 +380,22 @@ export async function startIcapServer(opts: IcapServerOptions): Promise<RunningI
         }
         case 'data': {
           if (!tx) return;
-          if (tx.size < HEAD_BYTES) tx.headBytes.push(Buffer.from(ev.data.subarray(0, HEAD_BYTES - tx.size)));
-          tx.size += ev.data.length;
+          const data = ev.data;
+          if (tx.size < HEAD_BYTES) tx.headBytes.push(Buffer.from(data.subarray(0, HEAD_BYTES - tx.size)));
+          tx.size += data.length;
+          await streamEcho(tx, data);
           if (tx.tooLarge) return;
           if (tx.size > opts.maxObjectSize) {
             tx.tooLarge = true;
-            // Without a 204 the whole message would have to be echoed: it cannot be kept, so refuse.
-            if (!tx.allow204 && !tx.preview) throw new Refusal(413, `object larger than ${opts.maxObjectSize} bytes and no Allow: 204`);
+            // Without a 204 or a running echo the whole message would have to be kept: refuse.
+            if (!tx.allow204 && !tx.streaming && !(tx.preview && !tx.continued)) throw new Refusal(413, `object larger than ${opts.maxObjectSize} bytes and no Allow: 204`);
             await tx.spool?.close();
             tx.spool = undefined;
             return;
           }
-          tx.sha256.update(ev.data);
-          tx.md5.update(ev.data);
-          await tx.spool!.write(ev.data);
+          tx.sha256.update(data);
+          tx.md5.update(data);
+          await tx.spool!.write(data);
           return;
         }
         case 'bodyEnd':
@@ -386,6 +410,7 @@ export async function startIcapServer(opts: IcapServerOptions): Promise<RunningI
               return parser.nextMessage();
             }
             write(Buffer.from('ICAP/1.0 100 Continue\r\n\r\n', 'latin1'));
+            tx.continued = true;
             return parser.continueBody();
           }
           await finishTransaction(tx, peer, false);
@@ -394,8 +419,31 @@ export async function startIcapServer(opts: IcapServerOptions): Promise<RunningI
       }
     }
 
+    /** Echo as the body arrives once it is large and 204 is not allowed (see STREAM_AFTER). */
+    async function streamEcho(current: Transaction, data: Buffer): Promise<void> {
+      if (current.allow204) return;
+      if (!current.streaming) {
+        // Kept from the first byte (the preview included), so the echo is whole.
+        if (current.size <= STREAM_AFTER || (current.preview && !current.continued)) {
+          current.early.push(Buffer.from(data));
+          return;
+        }
+        current.streaming = true;
+        write(echoHead(current));
+        const all = Buffer.concat([...current.early, data]);
+        current.early = [];
+        write(encodeChunk(all.subarray(0, all.length - data.length)));
+        current.held = Buffer.from(data);
+        return;
+      }
+      write(encodeChunk(current.held!));
+      current.held = Buffer.from(data);
+      if (socket.writableNeedDrain) await new Promise<void>((r) => socket.once('drain', () => r()));
+    }
+
     async function finishTransaction(current: Transaction, from: string, afterPreview: boolean): Promise<void> {
-      const may204 = current.allow204 || current.preview || afterPreview;
+      // RFC 3507: 204 needs Allow: 204, except as the answer to a preview (before any 100 Continue).
+      const may204 = current.allow204 || (current.preview && !current.continued) || afterPreview;
       const url = urlOf(current);
       log.accepted(current.method, from, url, mode);
       if (current.spool) {
@@ -411,7 +459,15 @@ export async function startIcapServer(opts: IcapServerOptions): Promise<RunningI
       } else {
         blockWith = await scan(current, from, url, answerMode);
       }
-      if (blockWith) {
+      if (current.streaming) {
+        if (blockWith) {
+          log.error(from, 'aborted', `detection in an object already being echoed (no Allow: 204): connection aborted, scan_id=${current.scanId}`);
+          socket.destroy();
+        } else {
+          count(200);
+          write(Buffer.concat([encodeChunk(current.held ?? Buffer.alloc(0)), lastChunk()]));
+        }
+      } else if (blockWith) {
         count(200);
         const threat = blockWith.threats[0]?.name ?? 'unknown';
         const page = blockPage(threat, url, current.scanId);
@@ -441,11 +497,10 @@ export async function startIcapServer(opts: IcapServerOptions): Promise<RunningI
       if (tx === current) tx = undefined;
     }
 
-    /** Sends the message back unchanged (the client did not allow 204). */
-    async function echo(current: Transaction): Promise<void> {
+    function echoHead(current: Transaction): Buffer {
       const isResp = current.method === 'RESPMOD';
       const hasBody = current.sections?.body !== 'null-body';
-      const head = serializeIcapResponse({
+      return serializeIcapResponse({
         status: 200,
         reason: 'OK',
         headers: { ISTag: istag(), 'X-KDS-Scan-ID': current.scanId },
@@ -453,7 +508,12 @@ export async function startIcapServer(opts: IcapServerOptions): Promise<RunningI
         resHdr: isResp ? current.sections?.resHdr : undefined,
         body: hasBody ? (isResp ? 'res-body' : 'req-body') : 'none',
       });
-      write(head);
+    }
+
+    /** Sends the message back unchanged (the client did not allow 204). */
+    async function echo(current: Transaction): Promise<void> {
+      const hasBody = current.sections?.body !== 'null-body';
+      write(echoHead(current));
       if (!hasBody || !current.spoolPath) return;
       for await (const piece of createReadStream(current.spoolPath, { highWaterMark: 64 * 1024 })) {
         if (socket.destroyed) return;
