@@ -3,8 +3,8 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { t } from '../common/l10n';
 import { CertificateFilesExist, writeClientCertificate } from '../pki/clientCertificateFiles';
-import { type CliCommand, ExitCode, UsageError } from './command';
-import { parseOptions } from './main';
+import { type CliCommand, UsageError, parseOptions } from './command';
+import { ExitCode } from '../common/exitCode';
 
 const help = `Usage: kds cert --out DIR [--days N] [--cn NAME] [--force]
 

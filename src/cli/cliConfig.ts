@@ -1,6 +1,7 @@
 import { t } from '../common/l10n';
 import { ConfigError, loadConfig } from '../engine/config';
-import { type CommandIo, ExitCode, stdio } from './command';
+import { type CommandIo, stdio } from './command';
+import { ExitCode } from '../common/exitCode';
 
 /** What loadConfig gives: the configuration and the warnings about it. */
 export type LoadedConfig = Awaited<ReturnType<typeof loadConfig>>;

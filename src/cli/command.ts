@@ -1,13 +1,4 @@
-/** Exit codes shared by every `kds` sub-command (documented in README and in `kds --help`). */
-export const ExitCode = {
-  ok: 0,
-  /** The operation ran and failed: a check did not pass, the server refused, a file is missing. */
-  failure: 1,
-  /** Wrong arguments or a configuration file that does not validate. */
-  usage: 2,
-  /** KATA has not (yet) approved this external system: 401/403. */
-  notApproved: 3,
-} as const;
+import { parseArgs } from 'node:util';
 
 export interface CliCommand {
   name: string;
@@ -32,3 +23,16 @@ export const stdio: CommandIo = {
 
 /** Thrown for bad arguments; main prints the message with the command's usage and exits 2. */
 export class UsageError extends Error {}
+
+/** parseArgs with the strictness every sub-command wants; errors become usage errors. */
+export function parseOptions<T extends NonNullable<Parameters<typeof parseArgs>[0]>['options']>(
+  argv: string[],
+  options: T,
+  allowPositionals = false,
+) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}

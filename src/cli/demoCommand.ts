@@ -5,8 +5,8 @@ import { EICAR } from '../emulator/eicar';
 import { startDemo } from '../demo/demoSetup';
 import { loadConfig } from '../engine/config';
 import { createEngineFromConfig } from '../engine/engineFromConfig';
-import { type CliCommand, ExitCode } from './command';
-import { parseOptions } from './main';
+import { type CliCommand, parseOptions } from './command';
+import { ExitCode } from '../common/exitCode';
 import { serviceLogger } from './serviceLogger';
 
 export const command: CliCommand = {

@@ -6,8 +6,8 @@ import { EmulatorOptionError, emulatorDefaults, resolveOptions } from '../emulat
 import { type IcapMode, startEmulator } from '../emulator/server';
 import { portIsFree } from '../common/portIsFree';
 import { canonicalFingerprint, type IntegrationRequest, SystemsRegistry } from '../emulator/systemsRegistry';
-import { type CliCommand, ExitCode, UsageError } from './command';
-import { parseOptions } from './main';
+import { type CliCommand, UsageError, parseOptions } from './command';
+import { ExitCode } from '../common/exitCode';
 
 export const command: CliCommand = {
   name: 'emulate',

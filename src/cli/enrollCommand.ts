@@ -1,11 +1,11 @@
 import { t } from '../common/l10n';
-import { KataClient } from '../engine/kataClient';
+import { KataClient } from '../kata/client';
 import { KataCredentialsError, kataClientOptions, loadKataCredentials } from '../engine/kataClientFromConfig';
-import { KataError } from '../engine/kataErrors';
-import { collectTestScan, submitIntegrationRequest } from '../engine/integrationRequest';
+import { KataError } from '../kata/errors';
+import { collectTestScan, submitIntegrationRequest } from '../kata/integrationRequest';
 import { loadConfigForCommand, reportMissingConfig } from './cliConfig';
-import { type CliCommand, type CommandIo, ExitCode, UsageError, stdio } from './command';
-import { parseOptions } from './main';
+import { type CliCommand, type CommandIo, UsageError, stdio, parseOptions } from './command';
+import { ExitCode } from '../common/exitCode';
 
 const help = `Usage: kds enroll --config FILE [--wait SECONDS]
 

@@ -1,6 +1,7 @@
-import { parseArgs } from 'node:util';
 import { initL10n, t } from '../common/l10n';
-import { type CliCommand, ExitCode, UsageError } from './command';
+import { kdsVersion as version } from '../common/version';
+import { type CliCommand, UsageError } from './command';
+import { ExitCode } from '../common/exitCode';
 
 type Loader = () => Promise<{ command: CliCommand }>;
 
@@ -20,17 +21,11 @@ const commands: Record<string, Loader> = {
   icap: () => import('./icapCommand'),
 };
 
-const version = '0.1.0';
-
 async function printOverview(): Promise<void> {
   const lines = [t('KDS — KATA Directory Scanner {0}', version), '', t('Usage: kds <command> [options]'), '', t('Commands:')];
   for (const [name, load] of Object.entries(commands)) {
-    try {
-      const { command } = await load();
-      lines.push(`  ${name.padEnd(9)} ${t(command.summary)}`);
-    } catch {
-      // A command that is not built yet is simply not listed.
-    }
+    const { command } = await load();
+    lines.push(`  ${name.padEnd(12)} ${t(command.summary)}`);
   }
   lines.push('', t('Run "kds <command> --help" for the options of a command.'));
   lines.push('', t('Exit codes: 0 success, 1 failure, 2 usage or configuration error, 3 not approved by KATA.'));
@@ -66,18 +61,5 @@ export async function main(argv: string[]): Promise<number> {
       return ExitCode.usage;
     }
     throw err;
-  }
-}
-
-/** parseArgs with the strictness every sub-command wants; errors become usage errors. */
-export function parseOptions<T extends NonNullable<Parameters<typeof parseArgs>[0]>['options']>(
-  argv: string[],
-  options: T,
-  allowPositionals = false,
-) {
-  try {
-    return parseArgs({ args: argv, options, allowPositionals, strict: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
   }
 }

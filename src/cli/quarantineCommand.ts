@@ -2,8 +2,8 @@ import { userInfo } from 'node:os';
 import { t } from '../common/l10n';
 import { QuarantineActionError, deleteFromQuarantine, quarantineAuditFile, releaseFromQuarantine } from '../engine/quarantineActions';
 import { loadConfigForCommand } from './cliConfig';
-import { type CliCommand, ExitCode, UsageError } from './command';
-import { parseOptions } from './main';
+import { type CliCommand, UsageError, parseOptions } from './command';
+import { ExitCode } from '../common/exitCode';
 import { serviceLogger } from './serviceLogger';
 
 function osUser(): string {

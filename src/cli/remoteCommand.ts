@@ -5,16 +5,17 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { t } from '../common/l10n';
 import { ConfigError } from '../engine/config';
+import { DEFAULT_ICAP_LOG_PATH } from '../icapLog/byteSource';
 import { writeClientCertificate } from '../pki/clientCertificateFiles';
-import { defaultKnownHostsFiles, defaultTrustStorePath } from '../remote/hostKeyVerifier';
-import { type Answer, StepFailed, localEngineFiles, probeFacts, runSetupPlan } from '../remote/remoteInstall';
-import { type EngineKind, buildSetupPlan, chooseEngine, configForCn, engineExec, layout } from '../remote/setupPlan';
-import { SshSession, type SudoOption } from '../remote/sshSession';
-import type { HostKeyPolicy, SshAuth } from '../remote/sshTarget';
-import { type CliCommand, ExitCode, UsageError } from './command';
-import { parseOptions } from './main';
+import { defaultKnownHostsFiles, defaultTrustStorePath } from '../ssh/hostKeyVerifier';
+import { type Answer, StepFailed, localEngineFiles, probeFacts, runSetupPlan } from '../centralNode/remoteInstall';
+import { type EngineKind, buildSetupPlan, chooseEngine, configForCn, layout } from '../centralNode/setupPlan';
+import { findEngine, remoteIsRoot } from '../centralNode/cnOps';
+import { SshSession, type SudoOption } from '../ssh/sshSession';
+import type { HostKeyPolicy, SshAuth } from '../ssh/sshTarget';
+import { type CliCommand, UsageError, parseOptions } from './command';
+import { ExitCode } from '../common/exitCode';
 
-export const icapLogPath = '/var/log/kaspersky/services/preprocessor_icap/preprocessor_icap.log';
 
 const help = `Usage: kds remote <setup|status|start|stop|logs|icap-log> --host HOST [options]
 
@@ -31,7 +32,7 @@ Sets up and runs KDS on a KATA Central Node over SSH (docs/remote.md).
   status     systemctl status and "kds status --json" on the CN
   start|stop systemctl start|stop on the CN
   logs       follows the service log (tail -F log_file; --journal: journalctl -u)
-  icap-log   prints or follows ${icapLogPath}
+  icap-log   prints or follows ${DEFAULT_ICAP_LOG_PATH}
 
 Connection:
   --host HOST            the Central Node (required)
@@ -353,22 +354,6 @@ async function setup(
   }
 }
 
-/** The installed engine's argv on the CN (single executable first, then the bundled JavaScript). */
-async function installedExec(session: SshSession, prefix: string | undefined): Promise<string[] | undefined> {
-  const l = layout(prefix);
-  const sftp = await session.sftp();
-  if (await sftp.exists(l.seaExecutable)) return engineExec('sea', l);
-  if (await sftp.exists(l.jsLauncher)) {
-    const node = await session.exec(['sh', '-c', 'command -v node']);
-    return engineExec('js', l, node.stdout.toString('utf8').trim() || '/usr/bin/node');
-  }
-  return undefined;
-}
-
-async function isRoot(session: SshSession): Promise<boolean> {
-  return (await session.exec(['id', '-u'])).stdout.toString('utf8').trim() === '0';
-}
-
 /** Streams a remote command to this terminal until it ends or Ctrl-C. */
 async function stream(session: SshSession, argv: string[], sudo: SudoOption | undefined): Promise<number> {
   const proc = session.spawn(argv, sudo ? { sudo } : {});
@@ -387,7 +372,7 @@ async function stream(session: SshSession, argv: string[], sudo: SudoOption | un
 async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Values, unitName: string): Promise<number> {
   const prefix = v.prefix || undefined;
   const l = layout(prefix, unitName);
-  const root = await isRoot(session);
+  const root = await remoteIsRoot(session);
   // Under --prefix the files belong to the SSH user: nothing needs sudo.
   const asRoot = root || prefix ? undefined : sudo;
   const lines = String(Math.max(0, Number.parseInt(v.lines ?? '50', 10) || 50));
@@ -404,7 +389,7 @@ async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Va
       let ok = true;
       if (prefix) print(t('--prefix: systemctl status skipped.'));
       else ok = (await show(['systemctl', 'status', '--no-pager', '--lines=10', name], false, [0, 3])) && ok;
-      const exec = await installedExec(session, prefix);
+      const exec = await findEngine({ shell: async () => session, files: () => session.sftp() }, l.config).catch(() => undefined);
       if (!exec) {
         print(t('KDS is not installed in {0}.', l.installDir));
         return ExitCode.failure;
@@ -433,7 +418,7 @@ async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Va
       return stream(session, ['tail', '-n', lines, ...(v['no-follow'] ? [] : ['-F']), logFile], asRoot);
     }
     case 'icap-log': {
-      const path = prefix ? join(prefix, icapLogPath) : icapLogPath;
+      const path = prefix ? join(prefix, DEFAULT_ICAP_LOG_PATH) : DEFAULT_ICAP_LOG_PATH;
       const readable = (await session.exec(['test', '-r', path])).code === 0;
       return stream(session, ['tail', '-n', lines, ...(v['no-follow'] ? [] : ['-F']), path], readable ? undefined : asRoot);
     }

@@ -1,11 +1,11 @@
 import { t } from '../common/l10n';
 import { createEngineFromConfig } from '../engine/engineFromConfig';
-import { EventJournal } from '../engine/eventJournal';
+import { EventStreamWriter } from '../engine/eventStream';
 import type { EngineEvent } from '../engine/events';
-import { ThreatNameLookup } from '../engine/threatNames';
+import { ThreatNameLookup } from '../kata/threatNames';
 import { loadConfigForCommand } from './cliConfig';
-import { type CliCommand, ExitCode } from './command';
-import { parseOptions } from './main';
+import { type CliCommand, parseOptions } from './command';
+import { ExitCode } from '../common/exitCode';
 import { serviceLogger } from './serviceLogger';
 
 export const command: CliCommand = {
@@ -64,13 +64,13 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
 
     let built;
     // The event stream (<state_dir>/events.jsonl) that `kds remote` and the extension follow over SSH.
-    let events: EventJournal | undefined;
+    let events: EventStreamWriter | undefined;
     // Events wait here only behind a detected file whose threat name is being looked up (order kept).
     let tail: Promise<void> = Promise.resolve();
     try {
       built = await createEngineFromConfig(config, logger);
       const engine = built.engine;
-      events = EventJournal.open(config.state_dir, {
+      events = EventStreamWriter.open(config.state_dir, {
         snapshot: () => engine.snapshot(),
         onError: (err) => logger.warn('event-stream', t('cannot write the event stream in {0}: {1}', config.state_dir, err.message)),
       });

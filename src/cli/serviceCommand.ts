@@ -4,8 +4,8 @@ import { t } from '../common/l10n';
 import { packageRoot } from '../common/packageRoot';
 import { defaultUnitName, renderLogrotate, renderServiceUnit } from '../engine/serviceUnit';
 import { loadConfigForCommand } from './cliConfig';
-import { type CliCommand, ExitCode, UsageError } from './command';
-import { parseOptions } from './main';
+import { type CliCommand, UsageError, parseOptions } from './command';
+import { ExitCode } from '../common/exitCode';
 
 const help = `Usage: kds service --config FILE [--exec PATH] [--name NAME] [--unit-only | --logrotate-only]
 

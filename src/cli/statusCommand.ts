@@ -4,8 +4,8 @@ import { listInput } from '../engine/inputListing';
 import { type ScanEntry, readJournal } from '../engine/journal';
 import { readFile } from 'node:fs/promises';
 import { loadConfigForCommand } from './cliConfig';
-import { type CliCommand, ExitCode } from './command';
-import { parseOptions } from './main';
+import { type CliCommand, parseOptions } from './command';
+import { ExitCode } from '../common/exitCode';
 
 export const command: CliCommand = {
   name: 'status',

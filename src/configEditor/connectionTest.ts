@@ -1,4 +1,4 @@
-import { type CheckItem, type CheckStatus, collectChecks } from '../cli/checkCommand';
+import { type CheckItem, type CheckStatus, collectChecks } from '../engine/configChecks';
 
 /**
  * "Test connection" of the configuration editor: the checklist of `kds check`, as data.

@@ -1,4 +1,5 @@
-import { type ConfigProblem, knownKeys, locateJsonError, requiredKeys, validateConfigObject } from '../engine/config';
+import { locateJsonError } from '../common/jsonSyntax';
+import { type ConfigProblem, knownKeys, requiredKeys, validateConfigObject } from '../engine/config';
 import { t } from '../common/l10n';
 import { formFields, formKeyOrder } from './formModel';
 

@@ -4,7 +4,7 @@ import type { Logger } from '../common/log';
 import { fingerprint256, splitPem } from '../pki/certs';
 import type { KdsConfig } from './config';
 import { ExcludeListWatcher } from './excludes';
-import type { KataClient } from './kataClient';
+import type { KataClient } from '../kata/client';
 import { createKataClient } from './kataClientFromConfig';
 import { MountPointGuard, mountOf, shouldPoll } from './mounts';
 import { type EngineOptions, type ExcludeSource, type ScannerApi, ScannerEngine } from './scanner';

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { t } from '../common/l10n';
 import { splitPem } from '../pki/certs';
 import type { KdsConfig } from './config';
-import { KataClient, type KataClientOptions } from './kataClient';
+import { KataClient, type KataClientOptions } from '../kata/client';
 
 /** A certificate, key or CA file named in the configuration cannot be used. */
 export class KataCredentialsError extends Error {

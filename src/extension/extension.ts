@@ -17,8 +17,8 @@ import { VerdictsService, registerVerdictsPanel } from './panels/verdictsPanel';
 import { type KdsServices, registerCommand, showError } from './services';
 import { KdsStatusBar } from './statusBar';
 import { approvalHint } from '../viewModel/statusSummary';
-import { ActiveEngine } from './remote/activeEngine';
-import { registerRemote } from './remote/remoteCommands';
+import { ActiveEngine } from './centralNode/activeEngine';
+import { registerRemote } from './centralNode/remoteCommands';
 
 /** Set by activate() so deactivate() can let the engine finish its journal; nothing else is module state. */
 let shutdown: (() => Promise<void>) | undefined;

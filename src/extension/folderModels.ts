@@ -1,12 +1,12 @@
 import * as vscode from 'vscode';
-import type { KataClient } from '../engine/kataClient';
+import type { KataClient } from '../kata/client';
 import { createKataClient } from '../engine/kataClientFromConfig';
-import { ThreatNameLookup } from '../engine/threatNames';
+import { ThreatNameLookup } from '../kata/threatNames';
 import type { FolderItem, FolderKind } from '../viewModel/contracts';
 import { DestinationFolderModel } from '../viewModel/destinationFolderModel';
 import { InputFolderModel } from '../viewModel/inputFolderModel';
 import type { LocalEngine } from './localEngine';
-import type { ActiveEngine } from './remote/activeEngine';
+import type { ActiveEngine } from './centralNode/activeEngine';
 
 const threatRefreshMs = 60_000;
 const destinationRefreshMs = 30_000;

@@ -6,8 +6,8 @@ import type { FolderItem, FolderKind } from '../viewModel/contracts';
 import { formatSize } from '../viewModel/itemLooks';
 import type { FolderModels } from './folderModels';
 import { type LocalEngine, UntrustedWorkspaceError } from './localEngine';
-import type { ActiveEngine } from './remote/activeEngine';
-import type { RemoteController } from './remote/remoteCommands';
+import type { ActiveEngine } from './centralNode/activeEngine';
+import type { RemoteController } from './centralNode/remoteCommands';
 
 /** What command modules need; built once in activate() and handed down. */
 export interface KdsServices {

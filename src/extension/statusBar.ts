@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { statusSummary } from '../viewModel/statusSummary';
 import type { FolderModels } from './folderModels';
 import type { LocalEngine } from './localEngine';
-import type { ActiveEngine } from './remote/activeEngine';
+import type { ActiveEngine } from './centralNode/activeEngine';
 
 const debounceMs = 500;
 

@@ -1,8 +1,8 @@
 /**
  * The contract between the pure view-model layer (src/viewModel, plain Node, unit-tested) and
  * the VS Code layer (src/extension). The views never look at the engine directly: they consume
- * an EngineSource, which in local mode wraps the in-process ScannerEngine and in remote mode
- * (later) follows the service's JSON-lines event stream over SSH.
+ * an EngineSource, which in local mode wraps the in-process ScannerEngine and in Central Node
+ * mode follows the service's JSON-lines event stream over SSH (src/centralNode/remoteEngineSource.ts).
  */
 import type { ApprovalState, EngineEvent, FileRecord, FileStage, Verdict } from '../engine/events';
 import type { Destination } from '../engine/journal';

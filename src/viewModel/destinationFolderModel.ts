@@ -2,7 +2,7 @@ import { partialPrefix } from '../engine/delivery';
 import { type EngineEvent, type RoutedFile, verdictOf } from '../engine/events';
 import { readJournal } from '../engine/journal';
 import { quarantineAuditFile, readQuarantineAudit } from '../engine/quarantineActions';
-import type { ThreatNameLookup } from '../engine/threatNames';
+import type { ThreatNameLookup } from '../kata/threatNames';
 import { ChangeNotifier } from './changeNotifier';
 import type { EngineSource, FolderItem } from './contracts';
 import { type FolderLister, localFolderLister } from './folderLister';

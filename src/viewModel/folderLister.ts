@@ -15,7 +15,7 @@ export interface ListedEntry {
 
 /**
  * How a folder view lists its folder: the local file system (default) or the Central Node over
- * SFTP (src/remote/sftpFolderLister.ts). A missing folder lists as empty or throws; both are
+ * SFTP (src/centralNode/sftpFolderLister.ts). A missing folder lists as empty or throws; both are
  * shown as an empty view.
  */
 export interface FolderLister {

@@ -7,8 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SshSession, type SshSessionOptions } from '../../src/remote/sshSession';
-import type { HostKeyPolicy, SshAuth, SshTarget } from '../../src/remote/sshTarget';
+import { SshSession, type SshSessionOptions } from '../../src/ssh/sshSession';
+import type { HostKeyPolicy, SshAuth, SshTarget } from '../../src/ssh/sshTarget';
 import { keygen, type TestSshd } from './sshd';
 
 export interface SshdClient {

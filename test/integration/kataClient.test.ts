@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { KataClient, type KataClientOptions } from '../../src/engine/kataClient';
-import { KataError, type KataErrorKind } from '../../src/engine/kataErrors';
+import { KataClient, type KataClientOptions } from '../../src/kata/client';
+import { KataError, type KataErrorKind } from '../../src/kata/errors';
 import { normaliseFingerprint } from '../../src/pki/certs';
 import { ScriptedKataServer, type TestPki, testPki } from '../helpers/scriptedKataServer';
 

@@ -4,7 +4,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type CheckItem, runCheck } from '../../src/cli/checkCommand';
+import { runCheck } from '../../src/cli/checkCommand';
+import type { CheckItem } from '../../src/engine/configChecks';
 import { runEnroll } from '../../src/cli/enrollCommand';
 import { type KeyAndCert, createSelfSigned, normaliseFingerprint } from '../../src/pki/certs';
 import { ScriptedKataServer, type TestPki, testPki } from '../helpers/scriptedKataServer';

@@ -5,8 +5,8 @@ import { appendFileSync, chmodSync, chownSync, mkdtempSync, renameSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { SshByteSource } from '../../src/remote/sshByteSource';
-import type { SshSession } from '../../src/remote/sshSession';
+import { SshByteSource } from '../../src/ssh/sshByteSource';
+import type { SshSession } from '../../src/ssh/sshSession';
 import { sshdUnavailable, TestSshd } from '../helpers/sshd';
 import { allowPasswordlessSudo, connectToSshd, uidOf } from '../helpers/sshSessionForTests';
 

@@ -1,6 +1,6 @@
 /**
  * RemoteEngineSource over a real sshd (127.0.0.1): the service's event stream written by
- * EventJournal on "the CN" (this machine), followed over SFTP, resumed after a forced drop
+ * EventStreamWriter on "the CN" (this machine), followed over SFTP, resumed after a forced drop
  * without loss or duplicates; snapshots replace state and are told to views as events.
  */
 import assert from 'node:assert/strict';
@@ -8,11 +8,11 @@ import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { EventJournal } from '../../src/engine/eventJournal';
+import { EventStreamWriter } from '../../src/engine/eventStream';
 import type { EngineEvent, FileRecord } from '../../src/engine/events';
-import { ReconnectingSession } from '../../src/remote/reconnectingSession';
-import { RemoteEngineSource } from '../../src/remote/remoteEngineSource';
-import { sftpEventFileReader } from '../../src/remote/sftpEventReader';
+import { ReconnectingSession } from '../../src/ssh/reconnectingSession';
+import { RemoteEngineSource } from '../../src/centralNode/remoteEngineSource';
+import { sftpEventFileReader } from '../../src/centralNode/sftpEventReader';
 import { InputFolderModel } from '../../src/viewModel/inputFolderModel';
 import { sshdUnavailable, TestSshd } from '../helpers/sshd';
 import { sshdClient, uidOf } from '../helpers/sshSessionForTests';
@@ -48,7 +48,7 @@ after(async () => {
 
 test('events over SFTP: snapshot, events, a forced drop and reconnect — nothing lost, nothing twice', { skip, timeout: 60_000 }, async () => {
   let files = [rec('a.txt'), rec('b.txt')];
-  const journal = EventJournal.open(stateDir, { snapshot: () => ({ running: true, approval: 'approved', files }), heartbeatMs: 0 });
+  const journal = EventStreamWriter.open(stateDir, { snapshot: () => ({ running: true, approval: 'approved', files }), heartbeatMs: 0 });
   journal.append({ type: 'running', running: true });
   journal.append({ type: 'file', file: rec('c.txt', 'submitted') });
 

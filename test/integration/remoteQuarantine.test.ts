@@ -8,9 +8,9 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
-import { findEngine, remoteQuarantine, type CnContext } from '../../src/extension/remote/cnOps';
-import { sftpPerSession } from '../../src/remote/sftpFolderLister';
-import type { SshSession } from '../../src/remote/sshSession';
+import { findEngine, remoteQuarantine, type CnContext } from '../../src/centralNode/cnOps';
+import { sftpPerSession } from '../../src/centralNode/sftpFolderLister';
+import type { SshSession } from '../../src/ssh/sshSession';
 import { sshdUnavailable, TestSshd } from '../helpers/sshd';
 import { connectToSshd, uidOf } from '../helpers/sshSessionForTests';
 

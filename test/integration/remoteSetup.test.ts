@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EICAR } from '../../src/emulator/eicar';
 import { startEmulator } from '../../src/emulator/server';
-import type { JournalRecord } from '../../src/engine/eventJournal';
-import { EventFollower, type EventFileReader } from '../../src/remote/eventFollower';
-import { ReconnectingSession } from '../../src/remote/reconnectingSession';
-import { sftpEventFileReader } from '../../src/remote/sftpEventReader';
+import type { EventStreamRecord } from '../../src/engine/eventStream';
+import { EventFollower, type EventFileReader } from '../../src/centralNode/eventFollower';
+import { ReconnectingSession } from '../../src/ssh/reconnectingSession';
+import { sftpEventFileReader } from '../../src/centralNode/sftpEventReader';
 import { waitFor } from '../helpers/engineHarness';
 import { ensureBuilt, kdsBin, repoRoot } from '../helpers/kdsProcess';
 import { TestSshd, sshdUnavailable } from '../helpers/sshd';
@@ -168,7 +168,7 @@ test('kds remote setup --prefix, the remote service routes files, events followe
   const states: string[] = [];
   session.onState((e) => states.push(e.state));
   const reader: EventFileReader = sftpEventFileReader(() => session.whenConnected());
-  const records: JournalRecord[] = [];
+  const records: EventStreamRecord[] = [];
   const errors: string[] = [];
   const follower = new EventFollower(reader, stateDir, { start: 'oldest', pollMs: 200, onRecord: (r) => records.push(r), onError: (e) => errors.push(e.message) });
   follower.start();
@@ -212,7 +212,7 @@ test('kds remote setup --prefix, the remote service routes files, events followe
   const onDisk = readFileSync(join(stateDir, 'events.jsonl'), 'utf8')
     .split('\n')
     .filter((l) => l.trim())
-    .map((l) => (JSON.parse(l) as JournalRecord).seq);
+    .map((l) => (JSON.parse(l) as EventStreamRecord).seq);
   const got = records.map((r) => r.seq);
   assert.deepEqual(got, onDisk.slice(0, got.length));
   for (let i = 1; i < got.length; i++) assert.equal(got[i], got[i - 1]! + 1);

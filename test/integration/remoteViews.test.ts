@@ -7,9 +7,9 @@ import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, syml
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { readRemoteText, writeRemoteText, type CnContext } from '../../src/extension/remote/cnOps';
-import { SftpFolderLister, sftpPerSession } from '../../src/remote/sftpFolderLister';
-import type { SshSession } from '../../src/remote/sshSession';
+import { readRemoteText, writeRemoteText, type CnContext } from '../../src/centralNode/cnOps';
+import { SftpFolderLister, sftpPerSession } from '../../src/centralNode/sftpFolderLister';
+import type { SshSession } from '../../src/ssh/sshSession';
 import { DestinationFolderModel } from '../../src/viewModel/destinationFolderModel';
 import { sshdUnavailable, TestSshd } from '../helpers/sshd';
 import { allowPasswordlessSudo, connectToSshd, uidOf } from '../helpers/sshSessionForTests';

@@ -3,9 +3,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { formatText, KdsLogger } from '../../src/common/log';
-import { SshAuthError } from '../../src/remote/sshErrors';
-import { SshSession } from '../../src/remote/sshSession';
-import type { HostKeyPolicy, SshAuth } from '../../src/remote/sshTarget';
+import { SshAuthError } from '../../src/ssh/sshErrors';
+import { SshSession } from '../../src/ssh/sshSession';
+import type { HostKeyPolicy, SshAuth } from '../../src/ssh/sshTarget';
 import { keygen, TestAgent, TestSshd } from '../helpers/sshd';
 
 let sshd: TestSshd;

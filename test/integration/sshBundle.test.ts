@@ -31,7 +31,7 @@ test("a bundle made with scripts/build.mjs's externals uses ssh2 without its opt
   const entry = join(dir, 'entry.ts');
   writeFileSync(
     entry,
-    `import { SshSession } from ${JSON.stringify(join(repo, 'src', 'remote', 'sshSession'))};
+    `import { SshSession } from ${JSON.stringify(join(repo, 'src', 'ssh', 'sshSession'))};
 const [port, user, key, kh] = process.argv.slice(2);
 SshSession.connect({ host: '127.0.0.1', port: Number(port), user }, { privateKeyPath: key }, { knownHostsFiles: [kh], onUnknown: async () => false })
   .then(async (s) => { const r = await s.exec(['echo', 'bundled ssh ok']); process.stdout.write(r.stdout); await s.close(); })

@@ -4,9 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { formatText, KdsLogger } from '../../src/common/log';
-import { commandLine, quoteArg } from '../../src/remote/shellCommand';
-import { SshTimeoutError, SudoError } from '../../src/remote/sshErrors';
-import type { SshSession } from '../../src/remote/sshSession';
+import { commandLine, quoteArg } from '../../src/ssh/shellCommand';
+import { SshTimeoutError, SudoError } from '../../src/ssh/sshErrors';
+import type { SshSession } from '../../src/ssh/sshSession';
 import { TestSshd } from '../helpers/sshd';
 import { connectToSshd } from '../helpers/sshSessionForTests';
 

@@ -3,10 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { hashHostName, parseKnownHosts, entryMatches } from '../../src/remote/knownHosts';
-import { HostKeyChangedError, HostKeyNotTrustedError } from '../../src/remote/sshErrors';
-import { SshSession } from '../../src/remote/sshSession';
-import type { HostKeyInfo, HostKeyPolicy, SshAuth } from '../../src/remote/sshTarget';
+import { hashHostName, parseKnownHosts, entryMatches } from '../../src/ssh/knownHosts';
+import { HostKeyChangedError, HostKeyNotTrustedError } from '../../src/ssh/sshErrors';
+import { SshSession } from '../../src/ssh/sshSession';
+import type { HostKeyInfo, HostKeyPolicy, SshAuth } from '../../src/ssh/sshTarget';
 import { keygen, TestSshd } from '../helpers/sshd';
 
 let sshd: TestSshd;

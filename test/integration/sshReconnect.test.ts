@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { formatText, KdsLogger } from '../../src/common/log';
-import { type ConnectionStateEvent, ReconnectingSession } from '../../src/remote/reconnectingSession';
-import { HostKeyChangedError, SshConnectError } from '../../src/remote/sshErrors';
-import type { HostKeyPolicy } from '../../src/remote/sshTarget';
+import { type ConnectionStateEvent, ReconnectingSession } from '../../src/ssh/reconnectingSession';
+import { HostKeyChangedError, SshConnectError } from '../../src/ssh/sshErrors';
+import type { HostKeyPolicy } from '../../src/ssh/sshTarget';
 import { freePort, TestSshd } from '../helpers/sshd';
 import { sshdClient } from '../helpers/sshSessionForTests';
 

@@ -15,7 +15,7 @@ import {
   layout,
   mapPath,
   writabilityCheck,
-} from '../../src/remote/setupPlan';
+} from '../../src/centralNode/setupPlan';
 
 const SID = '0f8fad5b-d9cb-469f-a165-70867728950e';
 const original = JSON.stringify({ in_dir: '/mnt/in/', out_dir: '/mnt/out/', qrnt_dir: '/mnt/qrnt/', cert_pem: '/opt/kata-dir-scanner/cert.pem', cert_key: '/opt/kata-dir-scanner/server.key', kata_cn_addr: 'localhost', system_id: '' });
@@ -215,7 +215,7 @@ test('engine choice: SEA on linux-x64, else bundled JS with Node >= 18, else a r
 });
 
 test('runSetupPlan: a failed start after an upgrade restores the previous engine and restarts it', async () => {
-  const { runSetupPlan } = await import('../../src/remote/remoteInstall');
+  const { runSetupPlan } = await import('../../src/centralNode/remoteInstall');
   const ran: string[] = [];
   const written: string[] = [];
   const ok = (stdout = '') => ({ code: 0, stdout: Buffer.from(stdout), stderr: Buffer.alloc(0) });

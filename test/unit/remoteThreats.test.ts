@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { EngineEvent, RoutedFile } from '../../src/engine/events';
-import { threatsFromEvents } from '../../src/extension/remote/remoteThreats';
+import { threatsFromEvents } from '../../src/centralNode/remoteThreats';
 
 function routed(name: string, sha256: string, threat?: string): EngineEvent {
   const file: RoutedFile = { name, size: 1, sha256, scanId: 's', verdict: threat ? 'detect' : 'not detected', rawState: threat ? 'detect' : 'not detected', destination: threat ? 'qrnt' : 'out', path: `/q/${name}`, submittedAt: 1, routedAt: 2, ...(threat && { threat }) };

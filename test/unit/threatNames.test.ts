@@ -5,8 +5,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KdsLogger, type LogRecord } from '../../src/common/log';
 import { EICAR } from '../../src/emulator/eicar';
-import type { DetectsQuery } from '../../src/engine/kataClient';
-import { type DetectsSource, ThreatNameLookup } from '../../src/engine/threatNames';
+import type { DetectsQuery } from '../../src/kata/client';
+import { type DetectsSource, ThreatNameLookup } from '../../src/kata/threatNames';
 import { startHarness, waitFor } from '../helpers/engineHarness';
 
 type Page = Awaited<ReturnType<DetectsSource['detects']>>;

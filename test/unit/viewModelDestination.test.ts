@@ -5,7 +5,7 @@ import { mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EngineEvent, RoutedFile } from '../../src/engine/events';
 import { Journal } from '../../src/engine/journal';
-import { ThreatNameLookup } from '../../src/engine/threatNames';
+import { ThreatNameLookup } from '../../src/kata/threatNames';
 import { KdsLogger } from '../../src/common/log';
 import { quarantineAuditFile, releaseFromQuarantine } from '../../src/engine/quarantineActions';
 import type { EngineSnapshot, EngineSource } from '../../src/viewModel/contracts';

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { applyExcludeEdit, suggestExcludes, validateNewPattern } from '../../viewModel/excludeEditing';
 import { editExcludeList, readExcludeEntries } from '../excludeQuickPick';
-import { remoteExcludeEdit, remoteExcludeEntries } from '../remote/remoteCommands';
+import { remoteExcludeEdit, remoteExcludeEntries } from '../centralNode/remoteCommands';
 import { type KdsServices, isFolderItem, registerCommand, requireConfig, requireTrust } from '../services';
 
 export function registerExcludeCommands(s: KdsServices): void {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import * as vscode from 'vscode';
-import { type ByteSource, LocalFileSource, defaultIcapLogPath } from '../../icapLog/byteSource';
+import { type ByteSource, DEFAULT_ICAP_LOG_PATH, LocalFileSource, defaultIcapLogPath } from '../../icapLog/byteSource';
 import type { TimeOptions } from '../../icapLog/lineTime';
 import { IcapLogFilterError, compileFilter, grepCommandLine, grepPipeline } from '../../icapLog/logFilter';
 import { IcapLogViewerSession, toLogFilter, toViewLine } from '../../icapLog/viewerSession';
@@ -273,7 +273,7 @@ function icapLogStrings(): IcapLogStrings {
   return {
     title: vscode.l10n.t('KDS ICAP Log'),
     openFile: vscode.l10n.t('Open File…'),
-    noFile: vscode.l10n.t('No ICAP log is open. The default log {0} does not exist on this machine; open a log file.', '/var/log/kaspersky/services/preprocessor_icap/preprocessor_icap.log'),
+    noFile: vscode.l10n.t('No ICAP log is open. The default log {0} does not exist on this machine; open a log file.', DEFAULT_ICAP_LOG_PATH),
     filters: vscode.l10n.t('Filters'),
     mode: vscode.l10n.t('Scan mode'),
     modeAll: vscode.l10n.t('All modes'),

@@ -1,8 +1,8 @@
 import * as vscode from 'vscode';
 import type { KdsConfig } from '../../engine/config';
 import type { EngineEvent } from '../../engine/events';
-import type { ThreatNameLookup } from '../../engine/threatNames';
-import type { RemoteEngineSource } from '../../remote/remoteEngineSource';
+import type { ThreatNameLookup } from '../../kata/threatNames';
+import type { RemoteEngineSource } from '../../centralNode/remoteEngineSource';
 import type { EngineSnapshot, EngineSource } from '../../viewModel/contracts';
 import type { FolderLister } from '../../viewModel/folderLister';
 import type { LocalEngine } from '../localEngine';

@@ -1,10 +1,10 @@
 import { open, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { EngineEvent } from '../engine/events';
-import { type JournalRecord, eventFileName, rotatedEventFileName } from '../engine/eventJournal';
+import { type EventStreamRecord, eventFileName, rotatedEventFileName } from '../engine/eventStream';
 
 /**
- * Follows the event stream `kds run` writes (engine/eventJournal.ts) through a reader that may be
+ * Follows the event stream `kds run` writes (engine/eventStream.ts) through a reader that may be
  * the local file system or SFTP on the Central Node. Delivers every record exactly once and in
  * seq order, across rotations of events.jsonl and across reconnects (keep the follower, replace
  * or refresh its reader: it resumes after the last seq it delivered).
@@ -59,8 +59,8 @@ export interface EventFollowerOptions {
   pollMs?: number;
   /** Largest read per request (default 1 MiB). */
   chunkBytes?: number;
-  onRecord?: (record: JournalRecord) => void;
-  onEvent?: (event: EngineEvent, record: JournalRecord) => void;
+  onRecord?: (record: EventStreamRecord) => void;
+  onEvent?: (event: EngineEvent, record: EventStreamRecord) => void;
   /** Records from..to were rotated away before they could be read (the follower was too slow). */
   onGap?: (from: number, to: number) => void;
   /** The stream started again from a lower seq (state_dir was emptied): views should reset. */
@@ -253,9 +253,9 @@ export class EventFollower {
 
   private deliver(line: string): number {
     if (!line.trim()) return 0;
-    let record: JournalRecord;
+    let record: EventStreamRecord;
     try {
-      record = JSON.parse(line) as JournalRecord;
+      record = JSON.parse(line) as EventStreamRecord;
     } catch {
       return 0; // a line torn by a crash of the writer; the writer ended it with a newline
     }

@@ -1,13 +1,13 @@
-import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
-import { type AnyAuthMethod, Client, type ClientChannel, type ConnectConfig, utils as sshUtils, type ParsedKey } from 'ssh2';
+import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import type { Logger } from '../common/log';
 import { t } from '../common/l10n';
+import { AuthSteps } from './authSteps';
 import { hostKeyInfo, preferredHostKeyAlgorithms, verifyHostKey } from './hostKeyVerifier';
 import { Redactor } from './redact';
 import { SftpFiles } from './sftpFiles';
 import { commandLine } from './shellCommand';
+import { SudoStderr, sudoCommand } from './sudoPrompt';
 import { SshAuthError, SshClosedError, SshConnectError, SshError, SshTimeoutError, SudoError } from './sshErrors';
 import type { HostKeyPolicy, SshAuth, SshTarget } from './sshTarget';
 
@@ -52,8 +52,6 @@ export interface RemoteProcess {
   /** Sends the signal (default TERM) and closes the channel. */
   kill(signal?: string): void;
 }
-
-type AuthStep = { method: 'agent' | 'publickey' | 'keyboard-interactive' | 'password'; needs: string };
 
 /** One authenticated SSH connection. Create with SshSession.connect. */
 export class SshSession {
@@ -106,14 +104,6 @@ export class SshSession {
     const serverHostKey = await preferredHostKeyAlgorithms(hostKeys, target.host, target.port);
     const client = new Client();
 
-    const steps: AuthStep[] = [];
-    if (auth.agent) steps.push({ method: 'agent', needs: 'publickey' });
-    if (auth.privateKeyPath) steps.push({ method: 'publickey', needs: 'publickey' });
-    if (auth.keyboardInteractive || auth.password) steps.push({ method: 'keyboard-interactive', needs: 'keyboard-interactive' });
-    if (auth.password) steps.push({ method: 'password', needs: 'password' });
-    let stepIndex = 0;
-    const tried: string[] = [];
-    let parsedKey: ParsedKey | undefined;
     let hostVerified = false;
 
     log.info('ssh.connect', t('Connecting to {0}@{1}:{2} over SSH.', target.user, target.host, target.port), where);
@@ -132,91 +122,12 @@ export class SshSession {
         reject(e);
       };
 
-      const keyFor = async (): Promise<ParsedKey | undefined> => {
-        if (parsedKey) return parsedKey;
-        const data = await readFile(auth.privateKeyPath!);
-        let k = sshUtils.parseKey(data);
-        if (k instanceof Error && /encrypted|passphrase/i.test(k.message)) {
-          const pp = auth.passphrase ? await auth.passphrase() : undefined;
-          redactor.add(pp);
-          if (pp === undefined) {
-            log.warn('ssh.auth', t('The private key {0} is encrypted and no passphrase was given.', auth.privateKeyPath!), where);
-            return undefined;
-          }
-          k = sshUtils.parseKey(data, pp);
-        }
-        if (k instanceof Error) {
-          log.warn('ssh.auth', t('Cannot use the private key {0}: {1}', auth.privateKeyPath!, redactor.text(k.message)), where);
-          return undefined;
-        }
-        parsedKey = Array.isArray(k) ? (k[0] as ParsedKey) : k;
-        return parsedKey;
-      };
-
-      const keyboardPrompt = (
-        name: string,
-        instructions: string,
-        _lang: string,
-        prompts: Array<{ prompt: string; echo?: boolean }>,
-        finish: (answers: string[]) => void,
-      ): void => {
-        const list = prompts.map((p) => ({ prompt: p.prompt, echo: p.echo === true }));
-        const answer = async (): Promise<string[]> => {
-          if (list.length === 0) return [];
-          if (auth.keyboardInteractive) return (await auth.keyboardInteractive(name, instructions, list)) ?? [];
-          // No keyboard-interactive handler: answer a lone hidden "Password:" prompt like ssh(1) does.
-          if (auth.password && list.length === 1 && !list[0]!.echo && /password/i.test(list[0]!.prompt)) {
-            const pw = await auth.password();
-            return pw === undefined ? [] : [pw];
-          }
-          return [];
-        };
-        answer().then(
-          (answers) => {
-            for (const a of answers) redactor.add(a);
-            log.debug('ssh.auth', t('Answering {0} keyboard-interactive prompt(s).', list.length), { ...where, answers });
-            finish(answers);
-          },
-          (e: Error) => fail(e),
-        );
-      };
-
-      const nextMethod = async (methodsLeft: string[] | null): Promise<AnyAuthMethod | false> => {
-        while (stepIndex < steps.length) {
-          const step = steps[stepIndex++]!;
-          if (methodsLeft && methodsLeft.length && !methodsLeft.includes(step.needs)) continue;
-          const username = target.user;
-          switch (step.method) {
-            case 'agent':
-              tried.push('agent');
-              return { type: 'agent', username, agent: auth.agent! };
-            case 'publickey': {
-              const key = await keyFor();
-              if (!key) continue;
-              tried.push('publickey');
-              return { type: 'publickey', username, key };
-            }
-            case 'keyboard-interactive':
-              // With only a password function, prefer plain "password" when the server offers it.
-              if (!auth.keyboardInteractive && (!methodsLeft || methodsLeft.includes('password'))) continue;
-              tried.push('keyboard-interactive');
-              return { type: 'keyboard-interactive', username, prompt: keyboardPrompt };
-            case 'password': {
-              const password = await auth.password!();
-              if (password === undefined) continue;
-              redactor.add(password);
-              tried.push('password');
-              return { type: 'password', username, password };
-            }
-          }
-        }
-        return false;
-      };
+      const steps = new AuthSteps(auth, target.user, redactor, log, where, (e) => fail(e));
 
       client.on('ready', () => {
         if (settled) return;
         settled = true;
-        log.info('ssh.connected', t('Connected to {0}@{1}:{2}.', target.user, target.host, target.port), { ...where, auth: tried[tried.length - 1] });
+        log.info('ssh.connected', t('Connected to {0}@{1}:{2}.', target.user, target.host, target.port), { ...where, auth: steps.tried[steps.tried.length - 1] });
         resolve(new SshSession(client, target, redactor, log));
       });
       client.on('error', (e: Error & { level?: string }) => {
@@ -224,7 +135,7 @@ export class SshSession {
         log.debug('ssh.error', redactor.text(e.message), { ...where, level: e.level });
         if (settled || e.level === 'agent') return;
         if (hostKeyError) return fail(hostKeyError);
-        if (e.level === 'client-authentication') return fail(new SshAuthError(target.user, target.host, target.port, tried));
+        if (e.level === 'client-authentication') return fail(new SshAuthError(target.user, target.host, target.port, steps.tried));
         if (e.level === 'client-timeout') return fail(new SshConnectError(target.host, target.port, t('no answer within {0} ms', opts.readyTimeoutMs ?? 20000), { cause: e }));
         fail(new SshConnectError(target.host, target.port, redactor.text(e.message), { cause: e }));
       });
@@ -261,7 +172,7 @@ export class SshSession {
             next(false);
             return;
           }
-          nextMethod(methodsLeft).then(next, (e: Error) => fail(e));
+          steps.next(methodsLeft).then(next, (e: Error) => fail(e));
         }) as unknown as ConnectConfig['authHandler'],
       };
       if (serverHostKey) config.algorithms = { serverHostKey: serverHostKey as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] };
@@ -337,22 +248,9 @@ export class SshSession {
 
   /** Starts argv with streaming stdin/stdout/stderr. */
   spawn(argv: string[], opts: { sudo?: SudoOption } = {}): RemoteProcess {
-    const id = randomBytes(8).toString('hex');
-    const prompt = `[kds-sudo-${id}] password: `;
-    const marker = `kds-sudo-ready-${id}`;
-    let full: string[];
+    const sudo = sudoCommand(argv, opts.sudo);
     const sudoPassword = typeof opts.sudo === 'object' ? opts.sudo.password : undefined;
-    if (sudoPassword) {
-      // sudo -S reads the password from stdin after printing our unique prompt on stderr. The
-      // tiny sh wrapper (run by sudo, arguments passed as "$@", not parsed) prints a marker once
-      // sudo let it run, so KDS knows when stdin belongs to the command and not to sudo.
-      full = ['sudo', '-S', '-p', prompt, '--', '/bin/sh', '-c', 'printf "%s\\n" "$0" >&2 && exec "$@"', marker, ...argv];
-    } else if (opts.sudo) {
-      full = ['sudo', '-n', '--', ...argv];
-    } else {
-      full = argv;
-    }
-    const cmd = commandLine(full);
+    const cmd = commandLine(sudo.argv);
     const stdout = new PassThrough();
     const stderr = new PassThrough();
     // The channel's 'close' may end stderr before sudo's last output or 'end' is handled.
@@ -396,56 +294,38 @@ export class SshSession {
           ch.stderr.pipe(stderr);
           startStdin();
         } else {
-          let phase: 'auth' | 'run' = 'auth';
-          let buf = '';
+          const reader = new SudoStderr(sudo.prompt!, sudo.marker!);
           let prompts = 0;
           ch.stderr.on('data', (d: Buffer) => {
-            if (phase === 'run') {
-              writeErr(d);
-              return;
-            }
-            buf += d.toString('latin1');
-            for (;;) {
-              const m = buf.indexOf(marker + '\n');
-              const p = buf.indexOf(prompt);
-              if (m >= 0 && (p < 0 || m < p)) {
-                if (m > 0) writeErr(Buffer.from(buf.slice(0, m), 'latin1'));
-                const rest = buf.slice(m + marker.length + 1);
-                buf = '';
-                phase = 'run';
-                if (rest) writeErr(Buffer.from(rest, 'latin1'));
-                startStdin();
-                return;
-              }
-              if (p < 0) return;
-              if (p > 0) writeErr(Buffer.from(buf.slice(0, p), 'latin1'));
-              buf = buf.slice(p + prompt.length);
-              prompts++;
-              if (prompts > 1) {
+            for (const e of reader.push(d)) {
+              if (e.kind === 'text') writeErr(e.data);
+              else if (e.kind === 'ready') startStdin();
+              else if (++prompts > 1) {
                 failure = new SudoError(t('sudo on {0} did not accept the password.', this.target.host));
                 ch.close();
                 return;
-              }
-              sudoPassword().then(
-                (pw) => {
-                  if (pw === undefined) {
-                    failure = new SudoError(t('sudo on {0} needs a password and none was given.', this.target.host));
+              } else {
+                sudoPassword().then(
+                  (pw) => {
+                    if (pw === undefined) {
+                      failure = new SudoError(t('sudo on {0} needs a password and none was given.', this.target.host));
+                      ch.close();
+                      return;
+                    }
+                    this.redactor.add(pw);
+                    ch.write(pw + '\n');
+                  },
+                  (e: Error) => {
+                    failure = e;
                     ch.close();
-                    return;
-                  }
-                  this.redactor.add(pw);
-                  ch.write(pw + '\n');
-                },
-                (e: Error) => {
-                  failure = e;
-                  ch.close();
-                },
-              );
+                  },
+                );
+              }
             }
           });
           ch.stderr.on('end', () => {
-            if (phase === 'auth' && buf) writeErr(Buffer.from(buf, 'latin1'));
-            buf = '';
+            const rest = reader.end();
+            if (rest) writeErr(rest);
           });
         }
         ch.stderr.on('end', () => stderr.end());

@@ -3,18 +3,18 @@ import assert from 'node:assert/strict';
 import { appendFileSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EngineEvent } from '../../src/engine/events';
-import { EventJournal, type JournalRecord, lastSeqOf } from '../../src/engine/eventJournal';
-import { type EventFileReader, EventFollower, localEventFileReader } from '../../src/remote/eventFollower';
+import { EventStreamWriter, type EventStreamRecord, lastSeqOf } from '../../src/engine/eventStream';
+import { type EventFileReader, EventFollower, localEventFileReader } from '../../src/centralNode/eventFollower';
 import { tempDir } from '../helpers/tempDirs';
 
 const ev = (i: number): EngineEvent => ({ type: 'file-removed', name: `file-${i}.txt` });
 const snapshot = () => ({ running: true, approval: 'approved' as const, files: [] });
 
-function lines(path: string): JournalRecord[] {
+function lines(path: string): EventStreamRecord[] {
   return readFileSync(path, 'utf8')
     .split('\n')
     .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as JournalRecord);
+    .map((l) => JSON.parse(l) as EventStreamRecord);
 }
 
 function collector(dir: string, opts: ConstructorParameters<typeof EventFollower>[2] = {}, reader: EventFileReader = localEventFileReader) {
@@ -38,7 +38,7 @@ function assertContiguous(seqs: number[]): void {
 
 test('every line has seq and time; the file starts with segment, start and snapshot', () => {
   const dir = tempDir();
-  const j = EventJournal.open(dir, { snapshot });
+  const j = EventStreamWriter.open(dir, { snapshot });
   j.append(ev(1));
   j.append(ev(2));
   j.close();
@@ -51,17 +51,17 @@ test('every line has seq and time; the file starts with segment, start and snaps
 
 test('nothing is written before the first record (a run that cannot lock state_dir leaves it alone)', () => {
   const dir = tempDir();
-  const j = EventJournal.open(dir, { snapshot });
+  const j = EventStreamWriter.open(dir, { snapshot });
   j.close();
   assert.throws(() => statSync(join(dir, 'events.jsonl')));
 });
 
 test('seq continues across restarts and rotations; rotation keeps one older file', () => {
   const dir = tempDir();
-  let j = EventJournal.open(dir, { snapshot, maxBytes: 4096 });
+  let j = EventStreamWriter.open(dir, { snapshot, maxBytes: 4096 });
   for (let i = 0; i < 100; i++) j.append(ev(i));
   j.close();
-  j = EventJournal.open(dir, { snapshot, maxBytes: 4096 });
+  j = EventStreamWriter.open(dir, { snapshot, maxBytes: 4096 });
   for (let i = 100; i < 200; i++) j.append(ev(i));
   j.close();
   const rotated = lines(join(dir, 'events.1.jsonl'));
@@ -75,11 +75,11 @@ test('seq continues across restarts and rotations; rotation keeps one older file
 
 test('a line torn by a crash is ended on the next start and skipped by followers', async () => {
   const dir = tempDir();
-  const j = EventJournal.open(dir, { snapshot });
+  const j = EventStreamWriter.open(dir, { snapshot });
   j.append(ev(1));
   j.close();
   appendFileSync(join(dir, 'events.jsonl'), '{"seq":5,"time":"2024-');
-  const j2 = EventJournal.open(dir, { snapshot });
+  const j2 = EventStreamWriter.open(dir, { snapshot });
   assert.equal(j2.lastSeq, 4);
   j2.append(ev(2));
   j2.close();
@@ -92,7 +92,7 @@ test('a line torn by a crash is ended on the next start and skipped by followers
 test('a write failure is reported once and does not throw', () => {
   const dir = tempDir();
   const errors: Error[] = [];
-  const j = EventJournal.open(join(dir, 'missing'), { onError: (e) => errors.push(e) });
+  const j = EventStreamWriter.open(join(dir, 'missing'), { onError: (e) => errors.push(e) });
   j.append(ev(1));
   j.append(ev(2));
   j.close();
@@ -101,7 +101,7 @@ test('a write failure is reported once and does not throw', () => {
 
 test('follower: delivers in order, resumes with no duplicates, handles partial lines', async () => {
   const dir = tempDir();
-  const j = EventJournal.open(dir, { snapshot });
+  const j = EventStreamWriter.open(dir, { snapshot });
   const c = collector(dir);
   assert.equal(await c.f.poll(), 0);
   j.append(ev(1));
@@ -114,7 +114,7 @@ test('follower: delivers in order, resumes with no duplicates, handles partial l
   assert.deepEqual(c.names, ['file-1.txt']);
   j.close();
   // The writer's next start ends the torn line; the follower skips it.
-  const j2 = EventJournal.open(dir, { snapshot });
+  const j2 = EventStreamWriter.open(dir, { snapshot });
   j2.append(ev(2));
   await c.f.poll();
   assert.deepEqual(c.names, ['file-1.txt', 'file-2.txt']);
@@ -130,7 +130,7 @@ test('follower: delivers in order, resumes with no duplicates, handles partial l
 
 test('follower: rotation between polls, during reads, and several rotations — nothing lost or repeated', async () => {
   const dir = tempDir();
-  const j = EventJournal.open(dir, { snapshot, maxBytes: 4096 });
+  const j = EventStreamWriter.open(dir, { snapshot, maxBytes: 4096 });
   const c = collector(dir, { start: 'oldest', chunkBytes: 300 });
   let n = 0;
   for (let round = 0; round < 60; round++) {
@@ -149,7 +149,7 @@ test('follower: a rotation in the middle of a chunked read does not mix files', 
   const dir = tempDir();
   // About 80 lines a file and at most 24 new lines a round: at most one rotation between two
   // reads, which the follower must survive without loss (two would lose lines legitimately).
-  const j = EventJournal.open(dir, { snapshot, maxBytes: 8192 });
+  const j = EventStreamWriter.open(dir, { snapshot, maxBytes: 8192 });
   let appendOnRead = 0;
   // A reader that makes the writer append (and so rotate) while the follower is reading.
   const reader: EventFileReader = {
@@ -180,7 +180,7 @@ test('follower: a rotation in the middle of a chunked read does not mix files', 
 
 test('follower: too slow for two rotations reports the gap; state_dir emptied reports a reset', async () => {
   const dir = tempDir();
-  let j = EventJournal.open(dir, { snapshot, maxBytes: 4096 });
+  let j = EventStreamWriter.open(dir, { snapshot, maxBytes: 4096 });
   const c = collector(dir, { start: 'oldest' });
   j.append(ev(0));
   await c.f.poll();
@@ -193,7 +193,7 @@ test('follower: too slow for two rotations reports the gap; state_dir emptied re
 
   rmSync(join(dir, 'events.jsonl'));
   rmSync(join(dir, 'events.1.jsonl'));
-  j = EventJournal.open(dir, { snapshot });
+  j = EventStreamWriter.open(dir, { snapshot });
   j.append(ev(1000));
   await c.f.poll();
   await c.f.poll();
@@ -205,7 +205,7 @@ test('follower: too slow for two rotations reports the gap; state_dir emptied re
 test('follower: starting at the current file begins with its snapshot', async () => {
   const dir = tempDir();
   writeFileSync(join(dir, 'unrelated'), '');
-  const j = EventJournal.open(dir, { snapshot, maxBytes: 4096 });
+  const j = EventStreamWriter.open(dir, { snapshot, maxBytes: 4096 });
   for (let k = 0; k < 150; k++) j.append(ev(k));
   j.close();
   const kinds: string[] = [];

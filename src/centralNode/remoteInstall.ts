@@ -5,8 +5,8 @@ import { join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { t } from '../common/l10n';
 import { packageRoot } from '../common/packageRoot';
-import type { SftpFiles } from './sftpFiles';
-import type { ExecResult, SudoOption } from './sshSession';
+import type { SftpFiles } from '../ssh/sftpFiles';
+import type { ExecResult, SudoOption } from '../ssh/sshSession';
 import { type Action, type EngineFiles, type EngineKind, type Layout, type RemoteFacts, type SetupStep, describeAction } from './setupPlan';
 
 /** What the installer needs of an SSH session (SshSession has it; tests may fake it). */

@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import { t } from '../common/l10n';
 import { parseConfigText } from '../engine/config';
 import { renderLogrotate, renderServiceUnit } from '../engine/serviceUnit';
-import { commandLine } from './shellCommand';
+import { commandLine } from '../ssh/shellCommand';
 
 /**
  * `kds remote setup` as data: what each step will run on the Central Node (argv lists only,

@@ -4,15 +4,15 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { t } from '../common/l10n';
-import { type DetectsPage, parseDetectsBody } from './kataDetectsParser';
-import { KataError, errorFromStatus, errorFromTransport } from './kataErrors';
-import { type ScanState, parseStatesBody, snippet } from './kataStateParser';
-import { type KataTlsSettings, type ServerCertificateReport, bareHost, createKataConnector, probeServerCertificate } from './kataTls';
+import { type DetectsPage, parseDetectsBody } from './detectsParser';
+import { KataError, errorFromStatus, errorFromTransport } from './errors';
+import { type ScanState, parseStatesBody, snippet } from './stateParser';
+import { type KataTlsSettings, type ServerCertificateReport, bareHost, createKataConnector, probeServerCertificate } from './tls';
 import { buildMultipartFrame } from './multipartBody';
 
-export type { Detect, DetectObject, DetectsPage } from './kataDetectsParser';
-export type { ScanState } from './kataStateParser';
-export type { ServerCertificateReport } from './kataTls';
+export type { Detect, DetectObject, DetectsPage } from './detectsParser';
+export type { ScanState } from './stateParser';
+export type { ServerCertificateReport } from './tls';
 
 export interface KataClientOptions {
   host: string;

@@ -3,8 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KataApi } from './kataClient';
-import { KataError } from './kataErrors';
+import type { KataApi } from './client';
+import { KataError } from './errors';
 
 const requestName = 'kds-integration-request.txt';
 

@@ -4,10 +4,10 @@
  * without sudo, read the event stream when SFTP may not. Every command is an argv list.
  */
 import { posix } from 'node:path';
-import { t } from '../../common/l10n';
-import type { EventFileReader } from '../../remote/eventFollower';
-import type { SftpFiles } from '../../remote/sftpFiles';
-import type { ExecResult, SudoOption } from '../../remote/sshSession';
+import { t } from '../common/l10n';
+import type { EventFileReader } from './eventFollower';
+import type { SftpFiles } from '../ssh/sftpFiles';
+import type { ExecResult, SudoOption } from '../ssh/sshSession';
 
 export interface CnShell {
   exec(argv: string[], opts?: { sudo?: SudoOption; stdin?: string | Buffer; timeoutMs?: number }): Promise<ExecResult>;

@@ -1,6 +1,6 @@
 import { t } from '../common/l10n';
-import { KataError } from './kataErrors';
-import { snippet } from './kataStateParser';
+import { KataError } from './errors';
+import { snippet } from './stateParser';
 
 /** Hashes and name of a file object inside an alert; hashes lower-case hex for comparison. */
 export interface DetectObject {

@@ -1,5 +1,5 @@
 import { t } from '../common/l10n';
-import { KataError } from './kataErrors';
+import { KataError } from './errors';
 
 /** One entry of GET scans/state after normalisation. */
 export interface ScanState {

@@ -1,5 +1,5 @@
 import type { EventFileReader } from './eventFollower';
-import type { SftpFiles } from './sftpFiles';
+import type { SftpFiles } from '../ssh/sftpFiles';
 
 /** What the reader needs of a session: SshSession, or the current one of a ReconnectingSession. */
 export interface SftpSource {

@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import type { FolderLister, ListedEntry } from '../viewModel/folderLister';
-import type { SftpFiles } from './sftpFiles';
+import type { SftpFiles } from '../ssh/sftpFiles';
 
 /**
  * A folder on the Central Node listed over SFTP (one READDIR round trip per batch of names; the

@@ -4,7 +4,7 @@ import * as tls from 'node:tls';
 import { buildConnector } from 'undici';
 import { t } from '../common/l10n';
 import { normaliseFingerprint } from '../pki/certs';
-import { KataError, errorFromTransport } from './kataErrors';
+import { KataError, errorFromTransport } from './errors';
 
 /** Everything the TLS layer needs to know about trust and identity. */
 export interface KataTlsSettings {

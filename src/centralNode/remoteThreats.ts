@@ -1,5 +1,5 @@
-import type { EngineEvent } from '../../engine/events';
-import { type DetectsSource, ThreatNameLookup } from '../../engine/threatNames';
+import type { EngineEvent } from '../engine/events';
+import { type DetectsSource, ThreatNameLookup } from '../kata/threatNames';
 
 /**
  * Threat names in remote mode. The VS Code side has no KATA client; the CN's service looks the

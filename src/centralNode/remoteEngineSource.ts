@@ -1,5 +1,5 @@
 import type { ApprovalState, EngineEvent, FileRecord } from '../engine/events';
-import type { JournalRecord } from '../engine/eventJournal';
+import type { EventStreamRecord } from '../engine/eventStream';
 import type { EngineSnapshot, EngineSource } from '../viewModel/contracts';
 import { EventFollower, type EventFileReader, type FollowStart } from './eventFollower';
 
@@ -16,7 +16,7 @@ export interface RemoteEngineSourceOptions {
 
 /**
  * The engine on the Central Node as an EngineSource: the service's event stream
- * (<state_dir>/events.jsonl, engine/eventJournal.ts) followed through an EventFileReader (SFTP in
+ * (<state_dir>/events.jsonl, engine/eventStream.ts) followed through an EventFileReader (SFTP in
  * the extension), resumed after reconnects without loss or duplicates (remote/eventFollower.ts).
  * It keeps the same state a local engine's snapshot() has (running, approval, input files) and
  * passes every event on to the views. A `snapshot` record in the stream (a new file after
@@ -31,7 +31,7 @@ export class RemoteEngineSource implements EngineSource {
   private approval: ApprovalState = 'unknown';
   private approvalInfo = { systemId: '', fingerprint256: '' };
   private readonly follower: EventFollower;
-  private lastRecord: JournalRecord | undefined;
+  private lastRecord: EventStreamRecord | undefined;
   private lastRecordAtMs: number | undefined;
   private started = false;
   private readonly now: () => number;
@@ -127,7 +127,7 @@ export class RemoteEngineSource implements EngineSource {
     }
   }
 
-  private onRecord(r: JournalRecord): void {
+  private onRecord(r: EventStreamRecord): void {
     this.lastRecord = r;
     this.lastRecordAtMs = this.now();
     if (r.kind === 'snapshot') this.applySnapshot(r.snapshot);

@@ -22,7 +22,7 @@ import type { ApprovalState, EngineEvent, FileRecord } from './events';
 
 export const eventFileName = 'events.jsonl';
 export const rotatedEventFileName = 'events.1.jsonl';
-export const eventJournalFormat = 1;
+export const eventStreamFormat = 1;
 
 export interface EngineSnapshot {
   running: boolean;
@@ -34,7 +34,7 @@ interface Base {
   seq: number;
   time: string;
 }
-export type JournalRecord =
+export type EventStreamRecord =
   | (Base & { kind: 'segment'; format: number; pid: number })
   | (Base & { kind: 'start'; pid: number; version?: string })
   | (Base & { kind: 'snapshot'; snapshot: EngineSnapshot })
@@ -43,9 +43,9 @@ export type JournalRecord =
 
 /** Records without the seq and time the journal adds. */
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-type Body = DistributiveOmit<JournalRecord, 'seq' | 'time'>;
+type Body = DistributiveOmit<EventStreamRecord, 'seq' | 'time'>;
 
-export interface EventJournalOptions {
+export interface EventStreamOptions {
   /** Rotate once events.jsonl is larger (default 8 MiB). */
   maxBytes?: number;
   /** A heartbeat line this often while open (default 30 s; 0 = none). */
@@ -106,7 +106,7 @@ function endsWithNewline(fd: number): boolean {
   return b[0] === 0x0a;
 }
 
-export class EventJournal {
+export class EventStreamWriter {
   private fd?: number;
   private seq: number;
   private size = 0;
@@ -121,7 +121,7 @@ export class EventJournal {
 
   private constructor(
     readonly dir: string,
-    private readonly o: EventJournalOptions,
+    private readonly o: EventStreamOptions,
   ) {
     this.path = join(dir, eventFileName);
     this.rotatedPath = join(dir, rotatedEventFileName);
@@ -134,8 +134,8 @@ export class EventJournal {
    * Prepares the journal in `dir` (which must exist). Nothing is written until the first record,
    * so a `kds run` that fails to take the state_dir lock leaves the stream untouched.
    */
-  static open(dir: string, options: EventJournalOptions = {}): EventJournal {
-    return new EventJournal(dir, options);
+  static open(dir: string, options: EventStreamOptions = {}): EventStreamWriter {
+    return new EventStreamWriter(dir, options);
   }
 
   /** The seq of the last line written (or found on open). */
@@ -212,7 +212,7 @@ export class EventJournal {
   }
 
   private header(): void {
-    this.line({ kind: 'segment', format: eventJournalFormat, pid: process.pid });
+    this.line({ kind: 'segment', format: eventStreamFormat, pid: process.pid });
     if (this.o.snapshot) this.line({ kind: 'snapshot', snapshot: this.o.snapshot() });
   }
 
