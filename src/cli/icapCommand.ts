@@ -3,8 +3,8 @@ import { basename } from 'node:path';
 import { t } from '../common/l10n';
 import { DISCOVER_PATHS, type DiscoverResult, IcapProber, type ProbeReport, type ProbeStep, discover } from '../icap/icapProbe';
 import { ICAP_DEFAULT_PORT, parseIcapUri } from '../icap/icapMessage';
-import { type CliCommand, type CommandIo, ExitCode, UsageError, stdio } from './command';
-import { parseOptions } from './main';
+import { ExitCode } from '../common/exitCode';
+import { type CliCommand, type CommandIo, UsageError, parseOptions, stdio } from './command';
 
 export const command: CliCommand = {
   name: 'icap',
