@@ -17,7 +17,7 @@ import { type CliCommand, UsageError, parseOptions } from './command';
 import { ExitCode } from '../common/exitCode';
 
 
-const help = `Usage: kds remote <setup|status|start|stop|logs|icap-log> --host HOST [options]
+const help = `Usage: kds remote <setup|status|start|stop|logs|icap-log|icap-probe> --host HOST [options]
 
 Sets up and runs KDS on a KATA Central Node over SSH (docs/remote.md).
 
@@ -194,8 +194,15 @@ async function connect(v: Values): Promise<{ session: SshSession; sudo: SudoOpti
 
 async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  const subs = ['setup', 'status', 'start', 'stop', 'logs', 'icap-log'];
+  const subs = ['setup', 'status', 'start', 'stop', 'logs', 'icap-log', 'icap-probe'];
   if (!sub || !subs.includes(sub)) throw new UsageError(t('Name one of: {0}', subs.join(', ')));
+  let probeArgs: string[] = [];
+  if (sub === 'icap-probe') {
+    const split = splitProbeArgs(rest);
+    rest.splice(0, rest.length, ...split.remote);
+    probeArgs = split.probe;
+    if (probeArgs.length === 0) throw new UsageError(t('Give the icap:// URL (or --discover HOST) to probe from the Central Node.'));
+  }
   const { values: v } = parseOptions(rest, options);
   if (v.prefix !== undefined && !v.prefix.startsWith('/')) throw new UsageError(t('--prefix must be an absolute folder on the CN'));
   if (sub === 'setup' && !v.config) throw new UsageError(t('--config FILE is required for setup'));
@@ -242,7 +249,7 @@ async function run(argv: string[]): Promise<number> {
       case 'setup':
         return await setup(session, sudo, v, { configText, shares, engine, unitName });
       default:
-        return await operate(sub, session, sudo, v, unitName);
+        return await operate(sub, session, sudo, v, unitName, probeArgs);
     }
   } finally {
     await session.close();
@@ -369,7 +376,48 @@ async function stream(session: SshSession, argv: string[], sudo: SudoOption | un
   }
 }
 
-async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Values, unitName: string): Promise<number> {
+/** Separates the SSH connection options of `kds remote` from the arguments meant for `kds icap probe`. */
+export function splitProbeArgs(argv: string[]): { remote: string[]; probe: string[] } {
+  const remote: string[] = [];
+  const probe: string[] = [];
+  const table = options as Record<string, { type: string }>;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const m = /^--([^=]+)(=.*)?$/.exec(a);
+    const spec = m ? table[m[1]!] : undefined;
+    if (!m || !spec || ['timeout', 'json'].includes(m[1]!)) {
+      probe.push(a);
+      // A probe option's value goes with it.
+      if (m && !m[2] && ['file', 'url', 'preview', 'timeout', 'discover'].includes(m[1]!) && i + 1 < argv.length) probe.push(argv[++i]!);
+      continue;
+    }
+    remote.push(a);
+    if (spec.type === 'string' && !m[2] && i + 1 < argv.length) remote.push(argv[++i]!);
+  }
+  return { remote, probe };
+}
+
+/** Runs `kds icap probe` with the installed engine on the CN, passing its output and exit code through. */
+async function remoteProbe(session: SshSession, exec: string[], probeArgs: string[]): Promise<number> {
+  if (probeArgs.some((a) => a === '--file' || a.startsWith('--file='))) {
+    // The file is read where the probe runs: on the CN.
+    print(t('Note: --file names a file on the Central Node.'));
+  }
+  const proc = session.spawn([...exec, 'icap', 'probe', ...probeArgs]);
+  proc.stdout.pipe(process.stdout);
+  proc.stderr.pipe(process.stderr);
+  const stop = () => proc.kill('TERM');
+  process.once('SIGINT', stop);
+  try {
+    const x = await proc.exit;
+    if (x.code === 0 || x.code === 1 || x.code === 2) return x.code;
+    return ExitCode.failure;
+  } finally {
+    process.off('SIGINT', stop);
+  }
+}
+
+async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Values, unitName: string, probeArgs: string[] = []): Promise<number> {
   const prefix = v.prefix || undefined;
   const l = layout(prefix, unitName);
   const root = await remoteIsRoot(session);
@@ -416,6 +464,14 @@ async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Va
         // the default place
       }
       return stream(session, ['tail', '-n', lines, ...(v['no-follow'] ? [] : ['-F']), logFile], asRoot);
+    }
+    case 'icap-probe': {
+      const exec = await findEngine({ shell: async () => session, files: () => session.sftp() }, l.config).catch(() => undefined);
+      if (!exec) {
+        print(t('KDS is not installed in {0}.', l.installDir));
+        return ExitCode.failure;
+      }
+      return remoteProbe(session, exec, probeArgs);
     }
     case 'icap-log': {
       const path = prefix ? join(prefix, DEFAULT_ICAP_LOG_PATH) : DEFAULT_ICAP_LOG_PATH;
