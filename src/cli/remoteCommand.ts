@@ -33,6 +33,10 @@ Sets up and runs KDS on a KATA Central Node over SSH (docs/remote.md).
   start|stop systemctl start|stop on the CN
   logs       follows the service log (tail -F log_file; --journal: journalctl -u)
   icap-log   prints or follows ${DEFAULT_ICAP_LOG_PATH}
+  icap-probe runs "kds icap probe" ON the CN with the other arguments, e.g.
+             kds remote icap-probe --host CN icap://SENSOR:1344/respmod --eicar
+             (what matters is often whether the CN or proxy side reaches the ICAP server,
+             not this machine); same output and exit codes as kds icap probe
 
 Connection:
   --host HOST            the Central Node (required)
