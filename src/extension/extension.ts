@@ -74,7 +74,10 @@ export function activate(context: vscode.ExtensionContext): void {
       if (f === 'qrnt') refreshChrome();
       else if (f === 'in') refreshInputMessage();
     }),
-    new KdsStatusBar(engine, models, active),
+    new KdsStatusBar(engine, models, active, () => {
+      const icap = services.demo.current?.emulator.icap;
+      return icap ? { url: icap.url, mode: icap.mode() } : undefined;
+    }),
   );
   services.remote = registerRemote(services, active);
 
@@ -88,7 +91,7 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(verdicts);
   const verdictsPanel = registerVerdictsPanel(context, log, verdicts);
   registerCommand(services, 'kds.openVerdicts', () => verdictsPanel.open());
-  const icapLogPanel = registerIcapLogPanel(context, log);
+  const icapLogPanel = registerIcapLogPanel(context, log, () => services.demo.current?.emulator.icap?.logPath);
   registerCommand(services, 'kds.viewIcapLog', (arg?: unknown) => icapLogPanel.show(arg));
   const configEditor = registerConfigEditorPanel(services);
   registerCommand(services, 'kds.editConfiguration', () => configEditor.open());
