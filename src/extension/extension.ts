@@ -13,6 +13,7 @@ import { ItemDecorations } from './itemDecorations';
 import { LocalEngine, configuredLogLevel } from './localEngine';
 import { registerConfigEditorPanel } from './panels/configEditorPanel';
 import { registerIcapLogPanel } from './panels/icapLogPanel';
+import { registerIcapProbePanel } from './panels/icapProbePanel';
 import { VerdictsService, registerVerdictsPanel } from './panels/verdictsPanel';
 import { type KdsServices, registerCommand, showError } from './services';
 import { KdsStatusBar } from './statusBar';
@@ -93,6 +94,8 @@ export function activate(context: vscode.ExtensionContext): void {
   registerCommand(services, 'kds.openVerdicts', () => verdictsPanel.open());
   const icapLogPanel = registerIcapLogPanel(context, log, () => services.demo.current?.emulator.icap?.logPath);
   registerCommand(services, 'kds.viewIcapLog', (arg?: unknown) => icapLogPanel.show(arg));
+  const icapProbe = registerIcapProbePanel(services);
+  registerCommand(services, 'kds.probeIcap', (url?: unknown) => icapProbe.probe(typeof url === 'string' ? url : undefined));
   const configEditor = registerConfigEditorPanel(services);
   registerCommand(services, 'kds.editConfiguration', () => configEditor.open());
 
