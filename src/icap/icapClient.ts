@@ -1,3 +1,4 @@
+import { t } from '../common/l10n';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { performance } from 'node:perf_hooks';
@@ -70,18 +71,18 @@ export interface TransactionSpec {
 function describeSocketError(err: NodeJS.ErrnoException, host: string, port: number): IcapClientError {
   switch (err.code) {
     case 'ECONNREFUSED':
-      return new IcapClientError('refused', `connection refused by ${host}:${port}: nothing listens there (or a firewall rejects it)`);
+      return new IcapClientError('refused', t('connection refused by {0}:{1}: nothing listens there (or a firewall rejects it)', host, port));
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return new IcapClientError('dns', `cannot resolve host name ${host}`);
+      return new IcapClientError('dns', t('cannot resolve host name {0}', host));
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
-      return new IcapClientError('unreachable', `${host} is unreachable from here (${err.code})`);
+      return new IcapClientError('unreachable', t('{0} is unreachable from here ({1})', host, err.code ?? ''));
     case 'ECONNRESET':
     case 'EPIPE':
-      return new IcapClientError('reset', `${host}:${port} reset the connection`);
+      return new IcapClientError('reset', t('{0}:{1} reset the connection', host, port));
     default:
-      return new IcapClientError('reset', `${host}:${port}: ${err.code ?? err.message}`);
+      return new IcapClientError('reset', t('{0}:{1}: {2}', host, port, err.code ?? err.message));
   }
 }
 
@@ -90,12 +91,12 @@ function sniffNonIcap(first: Buffer, host: string, port: number): IcapClientErro
   if (first.length === 0) return undefined;
   // TLS record types: 0x15 alert, 0x16 handshake, followed by version 3.x.
   if ((first[0] === 0x15 || first[0] === 0x16) && (first.length < 2 || first[1] === 0x03)) {
-    return new IcapClientError('tls', `${host}:${port} answered with TLS: it expects ICAP over TLS (icaps://), not plain ICAP`);
+    return new IcapClientError('tls', t('{0}:{1} answered with TLS: it expects ICAP over TLS (icaps://), not plain ICAP', host, port));
   }
   const text = first.subarray(0, 5).toString('latin1');
-  if (text === 'HTTP/') return new IcapClientError('http', `${host}:${port} is an HTTP server, not an ICAP server`);
+  if (text === 'HTTP/') return new IcapClientError('http', t('{0}:{1} is an HTTP server, not an ICAP server', host, port));
   if (first.length >= 5 && text !== 'ICAP/') {
-    return new IcapClientError('not-icap', `${host}:${port} is not an ICAP server: it answered ${JSON.stringify(first.subarray(0, 24).toString('latin1'))}`);
+    return new IcapClientError('not-icap', t('{0}:{1} is not an ICAP server: it answered {2}', host, port, JSON.stringify(first.subarray(0, 24).toString('latin1'))));
   }
   return undefined;
 }
@@ -140,7 +141,7 @@ export class IcapConnection {
       socket.setNoDelay(true);
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(new IcapClientError('connect-timeout', `no answer to the TCP connect to ${host}:${port} within ${Math.round(timeoutMs / 1000)} s: the port is filtered or the host is down`));
+        reject(new IcapClientError('connect-timeout', t('no answer to the TCP connect to {0}:{1} within {2} s: the port is filtered or the host is down', host, port, Math.round(timeoutMs / 1000))));
       }, timeoutMs);
       socket.once('error', (err) => {
         clearTimeout(timer);
@@ -164,7 +165,7 @@ export class IcapConnection {
 
   /** Sends one request (with preview and 100 Continue handling) and reads its final answer. */
   transact(spec: TransactionSpec): Promise<TransactionResult> {
-    if (!this.usable && this.early.length === 0) return Promise.reject(this.endedError ?? new IcapClientError('closed-without-answer', `the connection to ${this.host}:${this.port} is closed`));
+    if (!this.usable && this.early.length === 0) return Promise.reject(this.endedError ?? new IcapClientError('closed-without-answer', t('the connection to {0}:{1} is closed', this.host, this.port)));
     return new Promise((resolve, reject) => {
       const started = performance.now();
       let ttfb: number | undefined;
@@ -195,8 +196,8 @@ export class IcapConnection {
         const secs = Math.round(spec.timeoutMs / 1000);
         finish(
           received === 0
-            ? new IcapClientError('no-answer', `${this.host}:${this.port} accepted the connection but sent no answer within ${secs} s (the server hangs, or it is not an ICAP server)`)
-            : new IcapClientError('answer-stalled', `${this.host}:${this.port} started answering but did not finish within ${secs} s`),
+            ? new IcapClientError('no-answer', t('{0}:{1} accepted the connection but sent no answer within {2} s (the server hangs, or it is not an ICAP server)', this.host, this.port, secs))
+            : new IcapClientError('answer-stalled', t('{0}:{1} started answering but did not finish within {2} s', this.host, this.port, secs)),
         );
       }, spec.timeoutMs);
 
@@ -254,12 +255,12 @@ export class IcapConnection {
 
       this.listener = (e) => {
         if (done) return;
-        if (e.error) return finish(received === 0 && e.error.kind === 'reset' ? new IcapClientError('reset', `${this.host}:${this.port} reset the connection without answering`) : e.error);
+        if (e.error) return finish(received === 0 && e.error.kind === 'reset' ? new IcapClientError('reset', t('{0}:{1} reset the connection without answering', this.host, this.port)) : e.error);
         if (e.end) {
           return finish(
             received === 0
-              ? new IcapClientError('closed-without-answer', `${this.host}:${this.port} closed the connection without answering (not an ICAP server, or it refuses this client)`)
-              : new IcapClientError('closed-mid-answer', `${this.host}:${this.port} closed the connection in the middle of its answer`),
+              ? new IcapClientError('closed-without-answer', t('{0}:{1} closed the connection without answering (not an ICAP server, or it refuses this client)', this.host, this.port))
+              : new IcapClientError('closed-mid-answer', t('{0}:{1} closed the connection in the middle of its answer', this.host, this.port)),
           );
         }
         const data = e.data!;
@@ -274,7 +275,7 @@ export class IcapConnection {
           onEvents(this.parser.push(data));
         } catch (err) {
           if (err instanceof IcapClientError) return finish(err);
-          if (err instanceof IcapParseError) return finish(new IcapClientError('protocol', `malformed ICAP answer from ${this.host}:${this.port}: ${err.message}`));
+          if (err instanceof IcapParseError) return finish(new IcapClientError('protocol', t('malformed ICAP answer from {0}:{1}: {2}', this.host, this.port, err.message)));
           return finish(new IcapClientError('protocol', (err as Error).message));
         }
       };

@@ -1,3 +1,4 @@
+import { t } from '../common/l10n';
 import { IcapClientError, type IcapFailureKind, IcapConnection, speaksTls, type TransactionResult } from './icapClient';
 import { IcapHeaders, type IcapUri, parseHttpHead, serializeHttpHead, serializeIcapRequest } from './icapMessage';
 import { probeEicar } from './probeSamples';
@@ -170,20 +171,20 @@ function optionsFacts(status: number, h: IcapHeaders): OptionsFacts {
 
 function optionsWarnings(o: OptionsFacts, h: IcapHeaders): string[] {
   const w: string[] = [];
-  if (!o.istag) w.push('no ISTag: RFC 3507 requires it in every answer, and proxies cache by it');
-  else if (o.istag.replace(/^"|"$/g, '').length > 32) w.push('ISTag longer than 32 bytes');
-  if (!o.methods) w.push('no Methods header: the proxy cannot tell which method this service takes');
-  else if (!/\b(RESPMOD|REQMOD)\b/.test(o.methods)) w.push(`Methods "${o.methods}" names neither RESPMOD nor REQMOD`);
-  if (o.optionsTtl === 0) w.push('Options-TTL is 0: the proxy will ask OPTIONS before every transaction');
-  if (h.has('Options-TTL') && o.optionsTtl === undefined) w.push(`Options-TTL "${h.get('Options-TTL')}" is not a number`);
+  if (!o.istag) w.push(t('no ISTag: RFC 3507 requires it in every answer, and proxies cache by it'));
+  else if (o.istag.replace(/^"|"$/g, '').length > 32) w.push(t('ISTag longer than 32 bytes'));
+  if (!o.methods) w.push(t('no Methods header: the proxy cannot tell which method this service takes'));
+  else if (!/\b(RESPMOD|REQMOD)\b/.test(o.methods)) w.push(t('Methods "{0}" names neither RESPMOD nor REQMOD', o.methods));
+  if (o.optionsTtl === 0) w.push(t('Options-TTL is 0: the proxy will ask OPTIONS before every transaction'));
+  if (h.has('Options-TTL') && o.optionsTtl === undefined) w.push(t('Options-TTL "{0}" is not a number', h.get('Options-TTL') ?? ''));
   if (o.maxConnections !== undefined && o.maxConnections < LOW_MAX_CONNECTIONS) {
-    w.push(`Max-Connections ${o.maxConnections} is low: a busy proxy opens more connections, then queues or bypasses the service`);
+    w.push(t('Max-Connections {0} is low: a busy proxy opens more connections, then queues or bypasses the service', o.maxConnections));
   }
-  if (!o.encapsulated) w.push('no Encapsulated header in the OPTIONS answer (RFC 3507 requires it)');
-  if (h.has('Preview') && o.preview === undefined) w.push(`Preview "${h.get('Preview')}" is not a number`);
+  if (!o.encapsulated) w.push(t('no Encapsulated header in the OPTIONS answer (RFC 3507 requires it)'));
+  if (h.has('Preview') && o.preview === undefined) w.push(t('Preview "{0}" is not a number', h.get('Preview') ?? ''));
   const transfer = [o.transferPreview, o.transferIgnore, o.transferComplete].filter((x): x is string => x !== undefined);
   if (transfer.length && transfer.filter((x) => x.split(',').some((e) => e.trim() === '*')).length !== 1) {
-    w.push('exactly one of Transfer-Preview / -Ignore / -Complete should contain "*"');
+    w.push(t('exactly one of Transfer-Preview / -Ignore / -Complete should contain "*"'));
   }
   return w;
 }
@@ -264,7 +265,7 @@ export class IcapProber {
         try {
           httpHeaders = parseHttpHead(r.sections.resHdr).headers;
         } catch {
-          step.warnings.push('the encapsulated HTTP response head is malformed');
+          step.warnings.push(t('the encapsulated HTTP response head is malformed'));
         }
       }
       step.verdict = verdictHeaders(r.head.headers, httpHeaders);
@@ -272,10 +273,10 @@ export class IcapProber {
       step.modification = mod.modification;
       step.httpStatus = mod.httpStatus;
       step.detected = isDetection(step.verdict) || (step.expectsDetection && mod.modification === 'blocked');
-      if (!r.head.headers.has('ISTag')) step.warnings.push('no ISTag in the answer');
-      if (result.strayContinue) step.warnings.push('100 Continue after the whole body was sent (ieof): ignored');
+      if (!r.head.headers.has('ISTag')) step.warnings.push(t('no ISTag in the answer'));
+      if (result.strayContinue) step.warnings.push(t('100 Continue after the whole body was sent (ieof): ignored'));
       if (r.head.status === 204 && preview === undefined && !/\b204\b/.test(head.toString('latin1').split('\r\n\r\n')[0]!.match(/^Allow:.*$/im)?.[0] ?? '')) {
-        step.warnings.push('204 without a preview although the request did not offer Allow: 204');
+        step.warnings.push(t('204 without a preview although the request did not offer Allow: 204'));
       }
       if (r.head.status !== 200 && r.head.status !== 204) {
         step.outcome = 'failed';
@@ -308,7 +309,7 @@ export class IcapProber {
     if (!result && (step.failure === 'closed-without-answer' || step.failure === 'reset' || step.failure === 'no-answer')) {
       if (await speaksTls(this.uri.host, this.uri.port, Math.min(this.timeoutMs, 5000))) {
         step.failure = 'tls';
-        step.error = `${this.uri.host}:${this.uri.port} speaks TLS: it expects ICAP over TLS (icaps://), not plain ICAP`;
+        step.error = t('{0}:{1} speaks TLS: it expects ICAP over TLS (icaps://), not plain ICAP', this.uri.host, this.uri.port);
       }
     }
     if (result && result.response.head.status === 200) {
@@ -358,7 +359,7 @@ export class IcapProber {
       type = 'application/octet-stream';
     } else if (name === 'respmod-file') {
       content = this.opts.file!.content;
-      title = `RESPMOD: HTTP response with ${this.opts.file!.name}`;
+      title = t('RESPMOD: HTTP response with {0}', this.opts.file!.name);
       path = encodeURIComponent(this.opts.file!.name);
       type = 'application/octet-stream';
     } else {
@@ -459,19 +460,19 @@ export function conclude(steps: ProbeStep[], eicarTested: boolean): ProbeReport[
   const opt = steps[0];
   if (!opt) return { kind: 'error', text: 'no step ran' };
   if (opt.outcome === 'failed') {
-    if (opt.failure && UNREACHABLE.includes(opt.failure)) return { kind: 'unreachable', text: `unreachable: ${opt.error}` };
-    if (opt.failure && NOT_ICAP.includes(opt.failure)) return { kind: 'not-icap', text: `not an ICAP server: ${opt.error}` };
-    if (opt.failure === 'no-answer' || opt.failure === 'answer-stalled') return { kind: 'timed-out', text: `timed out: ${opt.error}` };
-    if (opt.status === 404) return { kind: 'service-not-found', text: 'service not found (ICAP 404): check the service path in the proxy configuration' };
-    if (opt.status === 405) return { kind: 'method-not-allowed', text: 'method not allowed (ICAP 405)' };
-    return { kind: 'error', text: `OPTIONS failed: ${opt.error}` };
+    if (opt.failure && UNREACHABLE.includes(opt.failure)) return { kind: 'unreachable', text: t('unreachable: {0}', opt.error ?? '') };
+    if (opt.failure && NOT_ICAP.includes(opt.failure)) return { kind: 'not-icap', text: t('not an ICAP server: {0}', opt.error ?? '') };
+    if (opt.failure === 'no-answer' || opt.failure === 'answer-stalled') return { kind: 'timed-out', text: t('timed out: {0}', opt.error ?? '') };
+    if (opt.status === 404) return { kind: 'service-not-found', text: t('service not found (ICAP 404): check the service path in the proxy configuration') };
+    if (opt.status === 405) return { kind: 'method-not-allowed', text: t('method not allowed (ICAP 405)') };
+    return { kind: 'error', text: t('OPTIONS failed: {0}', opt.error ?? '') };
   }
   const failed = steps.find((s) => s.outcome === 'failed');
   if (failed) {
-    if (failed.failure === 'no-answer' || failed.failure === 'answer-stalled') return { kind: 'timed-out', text: `timed out in ${failed.title}: ${failed.error}` };
-    if (failed.status === 405) return { kind: 'method-not-allowed', text: `method not allowed (ICAP 405) in ${failed.title}` };
-    if (failed.status === 404) return { kind: 'service-not-found', text: `service not found (ICAP 404) in ${failed.title}` };
-    return { kind: 'error', text: `${failed.title} failed: ${failed.error}` };
+    if (failed.failure === 'no-answer' || failed.failure === 'answer-stalled') return { kind: 'timed-out', text: t('timed out in {0}: {1}', t(failed.title), failed.error ?? '') };
+    if (failed.status === 405) return { kind: 'method-not-allowed', text: t('method not allowed (ICAP 405) in {0}', t(failed.title)) };
+    if (failed.status === 404) return { kind: 'service-not-found', text: t('service not found (ICAP 404) in {0}', t(failed.title)) };
+    return { kind: 'error', text: t('{0} failed: {1}', t(failed.title), failed.error ?? '') };
   }
   if (eicarTested) {
     const eicarSteps = steps.filter((s) => s.expectsDetection);
@@ -479,13 +480,13 @@ export function conclude(steps: ProbeStep[], eicarTested: boolean): ProbeReport[
     const flagged = eicarSteps.filter((s) => s.detected);
     if (eicarSteps.length && blocked.length === eicarSteps.length) {
       const how = blocked.map((s) => (s.httpStatus ? `HTTP ${s.httpStatus}` : s.modification)).join(', ');
-      return { kind: 'detects-eicar', text: `detects EICAR and blocks it (${how})` };
+      return { kind: 'detects-eicar', text: t('detects EICAR and blocks it ({0})', how) };
     }
-    if (flagged.length) return { kind: 'does-not-block', text: 'detects EICAR but does not block it (monitoring mode)' };
-    if (eicarSteps.length) return { kind: 'does-not-block', text: 'does not block EICAR (monitoring mode, or no detection)' };
+    if (flagged.length) return { kind: 'does-not-block', text: t('detects EICAR but does not block it (monitoring mode)') };
+    if (eicarSteps.length) return { kind: 'does-not-block', text: t('does not block EICAR (monitoring mode, or no detection)') };
   }
   const methods = steps.slice(1).map((s) => s.method);
-  return { kind: 'reachable', text: `reachable: answers ${['OPTIONS', ...new Set(methods)].join(', ')} as an ICAP service` };
+  return { kind: 'reachable', text: t('reachable: answers {0} as an ICAP service', ['OPTIONS', ...new Set(methods)].join(', ')) };
 }
 
 export interface DiscoverResult {
