@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Journal } from '../src/engine/journal';
 import { listInput } from '../src/engine/inputListing';
 import { benchIcapLog200m } from './bench/icapLog200m';
+import { benchIcapServer200 } from './bench/icapServer200';
 import { benchVerdicts100k } from './bench/verdicts100k';
 import { benchViewModel10k } from './bench/viewModel10k';
 import { createSite, median, percentile, sleep, waitUntil, type KdsProcess } from './bench/kdsProcess';
@@ -182,6 +183,8 @@ async function main(): Promise<void> {
   for (const r of await benchVerdicts100k()) row(r.name, r.value);
   process.stdout.write('\nICAP log viewer, 200 MB log\n');
   for (const r of await benchIcapLog200m()) row(r.name, r.value);
+  process.stdout.write('\nEmbedded KATA ICAP server\n');
+  for (const r of await benchIcapServer200(quick ? 2 : 5)) row(r.name, r.value);
   const width = Math.max(...rows.map(([w]) => w.length));
   process.stdout.write(`\nSummary (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
   process.stdout.write(`| ${'What'.padEnd(width)} | Figure |\n|${'-'.repeat(width + 2)}|--------|\n`);
