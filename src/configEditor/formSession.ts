@@ -90,11 +90,20 @@ export class FormSession {
     return this.isNew || this.fields.some((f) => this.inputs[f.key] !== this.loadedInputs[f.key]);
   }
 
-  /** Problems by key ('' for the whole file), as the engine would report them. */
+  /** The user changed a control since the file was (re)loaded: closing the form would lose that. */
+  get edited(): boolean {
+    return this.fields.some((f) => this.inputs[f.key] !== this.loadedInputs[f.key]);
+  }
+
+  /**
+   * Problems by key ('' for the whole file), as the engine would report them — without the
+   * engine's "<file>: " prefix, since the form shows the file once in its header.
+   */
   errors(): Record<string, string> {
     if (this.parseError) return {};
     const out: Record<string, string> = {};
-    for (const p of validateForm(this.values, this.path)) out[p.key] ??= p.message;
+    const prefix = `${this.path}: `;
+    for (const p of validateForm(this.values, this.path)) out[p.key] ??= this.path && p.message.startsWith(prefix) ? p.message.slice(prefix.length) : p.message;
     return out;
   }
 

@@ -4,7 +4,7 @@
  */
 import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
-import { t } from '../common/l10n';
+import { t, tn } from '../common/l10n';
 import { ConfigError, type KdsConfig, loadConfig, parseConfigText } from './config';
 import { parseExcludeList } from './excludes';
 import { KataClient } from '../kata/client';
@@ -152,8 +152,8 @@ async function checkExcludeList(config: KdsConfig): Promise<CheckItem> {
     id: 'exclude_list',
     status: list.invalid.length ? 'warn' : 'ok',
     title: list.invalid.length
-      ? t('Exclude list {0}: {1} entries, {2} invalid lines ignored', file, list.entries.length, list.invalid.length)
-      : t('Exclude list {0}: {1} entries', file, list.entries.length),
+      ? tn(list.entries.length, 'Exclude list {1}: {0} entry; invalid lines ignored: {2}', 'Exclude list {1}: {0} entries; invalid lines ignored: {2}', file, list.invalid.length)
+      : tn(list.entries.length, 'Exclude list {1}: {0} entry', 'Exclude list {1}: {0} entries', file),
     details,
   };
 }

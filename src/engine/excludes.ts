@@ -1,6 +1,6 @@
 import { Minimatch, type MinimatchOptions } from 'minimatch';
 import { readFile, stat } from 'node:fs/promises';
-import { t } from '../common/l10n';
+import { t, tn } from '../common/l10n';
 import type { Logger } from '../common/log';
 
 export interface ExcludeEntry {
@@ -200,7 +200,7 @@ export class ExcludeListWatcher {
     this.problem = undefined;
     this.list = parseExcludeList(text, this.options);
     const log = this.options.logger;
-    log?.info('excludes.loaded', t('Exclude list loaded: {0} entries', this.list.entries.length), { file: this.path, entries: this.list.entries.length });
+    log?.info('excludes.loaded', tn(this.list.entries.length, 'Exclude list loaded: {0} entry', 'Exclude list loaded: {0} entries'), { file: this.path, entries: this.list.entries.length });
     for (const bad of this.list.invalid) {
       log?.warn('excludes.invalid', t('Exclude list line {0} is ignored: {1}', bad.line, bad.reason), { file: this.path, line: bad.line, text: bad.text });
     }

@@ -1,7 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import type { KdsConfig } from '../engine/config';
-import { applyExcludeEdit, describeExcludeList, validateNewPattern } from '../viewModel/excludeEditing';
+import { tn } from '../common/l10n';
+import { applyExcludeEdit, describeExcludeList, newPatternWarning, validateNewPattern } from '../viewModel/excludeEditing';
 
 interface EntryItem extends vscode.QuickPickItem {
   kind?: vscode.QuickPickItemKind;
@@ -37,7 +38,8 @@ export async function editExcludeList(config: KdsConfig, onChanged: () => void):
   const removeButton: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('trash'), tooltip: vscode.l10n.t('Remove from the exclude list') };
   const openButton: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('go-to-file'), tooltip: vscode.l10n.t('Open exclude_list.txt') };
   qp.title = vscode.l10n.t('Exclude list: {0}', config.exclude_list);
-  qp.placeholder = vscode.l10n.t('Type a file name or mask (e.g. *.tmp) to add it; files that match stay in input and are never sent to KATA');
+  // A placeholder is one line that the quick pick cuts: the short request here, the why in the Add row.
+  qp.placeholder = vscode.l10n.t('File name or mask to add, e.g. *.tmp');
   qp.buttons = [openButton];
   qp.ignoreFocusOut = true;
   let entries: Array<{ pattern: string; matches: number }> = [];
@@ -46,16 +48,20 @@ export async function editExcludeList(config: KdsConfig, onChanged: () => void):
     const value = qp.value.trim();
     const items: EntryItem[] = [];
     if (value) {
-      const problem = validateNewPattern(value, entries.map((e) => e.pattern));
+      const opts = { caseSensitive: config.exclude_case_sensitive };
+      const problem = validateNewPattern(value, entries.map((e) => e.pattern), opts);
+      const warning = problem ? undefined : newPatternWarning(value, opts);
       items.push(
         problem
           ? { label: `$(error) ${value}`, detail: problem, action: 'invalid', pattern: value, alwaysShow: true }
-          : { label: `$(add) ${vscode.l10n.t('Add "{0}"', value)}`, action: 'add', pattern: value, alwaysShow: true },
+          : warning
+            ? { label: `$(warning) ${vscode.l10n.t('Add "{0}" anyway', value)}`, detail: warning, action: 'add', pattern: value, alwaysShow: true }
+            : { label: `$(add) ${vscode.l10n.t('Add "{0}"', value)}`, detail: vscode.l10n.t('Files that match stay in input and are never sent to KATA'), action: 'add', pattern: value, alwaysShow: true },
       );
     }
     if (entries.length) items.push({ label: vscode.l10n.t('Current entries'), kind: vscode.QuickPickItemKind.Separator, action: 'entry', pattern: '' });
     for (const e of entries) {
-      items.push({ label: e.pattern, description: vscode.l10n.t('matches {0} file(s) now in input', e.matches), buttons: [removeButton], action: 'entry', pattern: e.pattern });
+      items.push({ label: e.pattern, description: tn(e.matches, 'matches {0} file now in input', 'matches {0} files now in input'), buttons: [removeButton], action: 'entry', pattern: e.pattern });
     }
     qp.items = items;
   };

@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import * as vscode from 'vscode';
-import { initL10n } from '../common/l10n';
+import { initL10n, tn } from '../common/l10n';
 import type { FolderKind } from '../viewModel/contracts';
 import { registerExcludeCommands } from './commands/excludeCommands';
 import { registerItemCommands } from './commands/itemCommands';
@@ -18,6 +19,8 @@ import { VerdictsService, registerVerdictsPanel } from './panels/verdictsPanel';
 import { type KdsServices, registerCommand, showError } from './services';
 import { KdsStatusBar } from './statusBar';
 import { approvalHint } from '../viewModel/statusSummary';
+import type { ConfigBanner } from '../viewModel/configFollow';
+import { capMessage } from '../viewModel/viewCap';
 import { ActiveEngine } from './centralNode/activeEngine';
 import { registerRemote } from './centralNode/remoteCommands';
 
@@ -50,7 +53,13 @@ export function activate(context: vscode.ExtensionContext): void {
     void vscode.commands.executeCommand('setContext', 'kds.configState', active.configState);
     void vscode.commands.executeCommand('setContext', 'kds.running', active.running);
     const count = models.items('qrnt').length;
-    views.qrnt.badge = count > 0 ? { value: count, tooltip: vscode.l10n.t('{0} file(s) in quarantine', count) } : undefined;
+    // The walkthrough ticks its steps on these (what succeeded), not on a command being started.
+    const snap = active.snapshot();
+    void vscode.commands.executeCommand('setContext', 'kds.approval', snap.approval);
+    void vscode.commands.executeCommand('setContext', 'kds.inQuarantine', count > 0);
+    const certPem = engine.viewConfig?.cert_pem;
+    void vscode.commands.executeCommand('setContext', 'kds.hasClientCertificate', !!certPem && existsSync(certPem));
+    views.qrnt.badge = count > 0 ? { value: count, tooltip: tn(count, '{0} file in quarantine', '{0} files in quarantine') } : undefined;
     refreshInputMessage();
   };
   // A tree view's message hides its welcome content, and the welcome content for these states
@@ -58,22 +67,27 @@ export function activate(context: vscode.ExtensionContext): void {
   const refreshInputMessage = () => {
     const status = engine.status;
     const snap = active.snapshot();
-    views.in.message =
-      models.items('in').length === 0
-        ? undefined
+    // A configuration the views do not show as it is (invalid, not applied yet) is said above each view.
+    const banner = active.remote ? undefined : configBannerText(engine.banner);
+    views.out.message = banner ?? capMessage(models.items('out').length);
+    views.qrnt.message = banner ?? capMessage(models.items('qrnt').length);
+    views.in.message = banner
+      ? banner
+      : models.items('in').length === 0
+        ? inputCapMessage(models)
         : (snap.approval === 'pending' || snap.approval === 'rejected') && snap.identity
           ? approvalHint(snap.identity, { wrap: true })
           : !vscode.workspace.isTrusted
           ? vscode.l10n.t('Scanning is off: this workspace is not trusted.')
           : status.kind === 'ok' && !engine.running
             ? vscode.l10n.t('Scanning is stopped.')
-            : undefined;
+            : inputCapMessage(models);
   };
   context.subscriptions.push(
     active.onDidChangeState(refreshChrome),
     models.onDidChange((f) => {
       if (f === 'qrnt') refreshChrome();
-      else if (f === 'in') refreshInputMessage();
+      else refreshInputMessage();
     }),
     new KdsStatusBar(engine, models, active, () => {
       const icap = services.demo.current?.emulator.icap;
@@ -119,7 +133,8 @@ export function activate(context: vscode.ExtensionContext): void {
       if (e.affectsConfiguration('kds.logLevel')) engine.setLogLevel(configuredLogLevel());
       if (e.affectsConfiguration('kds.configPath')) {
         watchConfig();
-        void engine.reload();
+        // While scanning, the views stay with the running engine and a restart is offered.
+        void reloadAndOfferRestart(services);
       }
     }),
     vscode.workspace.onDidChangeWorkspaceFolders(() => {
@@ -155,16 +170,47 @@ async function autoStart(s: KdsServices): Promise<void> {
   }
 }
 
+/** A restart prompt still waiting for an answer: a newer change does not stack a second one. */
+let restartPrompt: Thenable<unknown> | undefined;
+
 async function reloadAndOfferRestart(s: KdsServices): Promise<void> {
-  const status = await s.engine.reload();
+  const { status, decision } = await s.engine.reloadAndDecide();
   if (!s.engine.running) return;
-  if (status.kind !== 'ok') {
-    void vscode.window.showWarningMessage(vscode.l10n.t('The KDS configuration changed and has errors; scanning continues with the previous settings.'));
+  if (decision.warnInvalid && status.kind === 'invalid') {
+    void vscode.window.showWarningMessage(vscode.l10n.t('The KDS configuration has errors; scanning continues with the settings it started with. {0}', status.error));
     return;
   }
+  if (!decision.offerRestart || restartPrompt) return;
   const restart = vscode.l10n.t('Restart Scanning');
-  if ((await vscode.window.showInformationMessage(vscode.l10n.t('The KDS configuration changed. Restart scanning to apply it?'), restart)) === restart) {
-    await s.engine.stop();
-    await startScanning(s).catch((err) => showError(s, err));
+  const prompt = vscode.window.showInformationMessage(
+    vscode.l10n.t('The KDS configuration changed. Restart scanning to apply it? Until then, scanning and the views keep the settings it started with.'),
+    restart,
+  );
+  restartPrompt = prompt;
+  const answer = await prompt;
+  restartPrompt = undefined;
+  if (answer !== restart) return;
+  await s.engine.stop();
+  await startScanning(s).catch((err) => showError(s, err));
+}
+
+function inputCapMessage(models: FolderModels): string | undefined {
+  return capMessage(models.items('in').length);
+}
+
+/** The banner above the views for a configuration they do not show as it is (see ConfigFollower). */
+function configBannerText(banner: ConfigBanner | undefined): string | undefined {
+  if (!banner) return undefined;
+  switch (banner.kind) {
+    case 'invalid':
+      return banner.showing === 'running'
+        ? vscode.l10n.t('{0} — scanning continues with the settings it started with; the views show its folders.', banner.error)
+        : banner.showing === 'last-valid'
+          ? vscode.l10n.t('{0} — the views show the folders of the last valid configuration.', banner.error)
+          : banner.error;
+    case 'restart-pending':
+      return vscode.l10n.t('The configuration changed: restart scanning to apply it. Until then the views show the folders scanning uses ({0}).', banner.path);
+    case 'missing':
+      return vscode.l10n.t('kds.configPath names {0}, which does not exist; scanning continues with {1}.', banner.path ?? '', banner.runningPath);
   }
 }

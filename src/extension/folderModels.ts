@@ -51,13 +51,6 @@ export class FolderModels implements vscode.Disposable {
     return this.items(folder).find((i) => i.name === name);
   }
 
-  /** Files moved to quarantine since local midnight. */
-  quarantinedToday(): number {
-    const midnight = new Date();
-    midnight.setHours(0, 0, 0, 0);
-    return this.qrnt?.countSince(midnight.getTime()) ?? 0;
-  }
-
   async refresh(): Promise<void> {
     await Promise.all([this.out?.refresh(), this.qrnt?.refresh()]);
   }
@@ -103,7 +96,8 @@ export class FolderModels implements vscode.Disposable {
       for (const f of ['in', 'out', 'qrnt'] as const) this.changed.fire(f);
       return;
     }
-    const config = this.engine.config;
+    // The running engine's folders until it restarts; while the file is invalid, the last valid ones.
+    const config = this.engine.viewConfig;
     const key = config ? [config.configPath, config.in_dir, config.out_dir, config.qrnt_dir, config.state_dir, this.engine.running].join('|') : '';
     if (key === this.builtFor) return;
     this.teardown();

@@ -3,6 +3,7 @@ import type { FolderItem, FolderKind } from '../viewModel/contracts';
 import { formatAge, formatSize, stageLook, verdictLook } from '../viewModel/itemLooks';
 import type { FolderModels } from './folderModels';
 import { itemUri } from './kdsUri';
+import { capItems, viewItemCap } from '../viewModel/viewCap';
 
 const refreshDebounceMs = 300;
 /** Ages ("3 min") go stale; re-render visible trees this often. */
@@ -39,9 +40,13 @@ export class FolderTreeProvider implements vscode.TreeDataProvider<KdsTreeElemen
     return this.models.items(this.folder);
   }
 
+  /** The newest rows up to viewItemCap; the view's message says how many there are in all. */
   getChildren(element?: KdsTreeElement): KdsTreeElement[] {
     if (element) return [];
-    return [...this.items()].sort((a, b) => newest(b) - newest(a) || a.name.localeCompare(b.name));
+    const items = this.items();
+    // The models keep their lists newest first already; a copy is sorted only when small.
+    const sorted = items.length <= viewItemCap ? [...items].sort((a, b) => newest(b) - newest(a) || a.name.localeCompare(b.name)) : items;
+    return capItems(sorted).shown;
   }
 
   getParent(): undefined {

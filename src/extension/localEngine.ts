@@ -6,6 +6,7 @@ import { ConfigError, type KdsConfig, loadConfig } from '../engine/config';
 import { type ConfiguredEngine, createEngineFromConfig } from '../engine/engineFromConfig';
 import type { EngineEvent } from '../engine/events';
 import type { EngineSnapshot, EngineSource } from '../viewModel/contracts';
+import { type ConfigBanner, ConfigFollower, type ReloadDecision } from '../viewModel/configFollow';
 
 export const defaultConfigName = 'kata_dir_scanner.conf';
 
@@ -37,6 +38,8 @@ export class LocalEngine implements EngineSource, vscode.Disposable {
   private unsubscribe?: () => void;
   private transition: Promise<unknown> = Promise.resolve();
   private disposed = false;
+  /** Which configuration the views show and when a restart is offered (items 8 and 14 of issue 15). */
+  private readonly follower = new ConfigFollower();
 
   constructor(private readonly channel: vscode.LogOutputChannel) {
     this.logger = new KdsLogger({ level: configuredLogLevel(), sinks: [(r) => writeToChannel(channel, r), (r) => this.logListeners.forEach((l) => l(r))] });
@@ -48,6 +51,20 @@ export class LocalEngine implements EngineSource, vscode.Disposable {
 
   get config(): KdsConfig | undefined {
     return this.current.kind === 'ok' ? this.current.config : undefined;
+  }
+
+  /**
+   * The configuration the views show: the running engine's until it is restarted (even when the
+   * file or kds.configPath changed since), else the file's, else — while the file is invalid —
+   * its last valid content.
+   */
+  get viewConfig(): KdsConfig | undefined {
+    return this.follower.viewConfig();
+  }
+
+  /** Why the views do not show the file as it is now, if they do not. */
+  get banner(): ConfigBanner | undefined {
+    return this.follower.banner();
   }
 
   get running(): boolean {
@@ -86,7 +103,12 @@ export class LocalEngine implements EngineSource, vscode.Disposable {
   }
 
   /** Reads the configuration again; never throws (the outcome is in `status`). */
-  reload(): Promise<ConfigStatus> {
+  async reload(): Promise<ConfigStatus> {
+    return (await this.reloadAndDecide()).status;
+  }
+
+  /** reload(), plus whether to offer a restart or warn of an invalid file (each once per distinct change). */
+  reloadAndDecide(): Promise<{ status: ConfigStatus; decision: ReloadDecision }> {
     return this.serialise(async () => {
       const path = this.configPath();
       if (!path || !existsSync(path)) {
@@ -102,8 +124,9 @@ export class LocalEngine implements EngineSource, vscode.Disposable {
           this.logger.error('config', message, { file: path });
         }
       }
+      const decision = this.follower.loaded(this.current);
       this.stateChanged.fire();
-      return this.current;
+      return { status: this.current, decision };
     });
   }
 
@@ -116,6 +139,7 @@ export class LocalEngine implements EngineSource, vscode.Disposable {
       if (!path) throw new ConfigError(vscode.l10n.t('Open a folder or set kds.configPath first.'), defaultConfigName);
       const { config, warnings } = await loadConfig(path);
       this.current = { kind: 'ok', path, config, warnings };
+      this.follower.loaded(this.current);
       try {
         this.fileSink = new FileSink(config.log_file, config.log_format === 'json' ? formatJson : formatText);
       } catch (err) {
@@ -137,11 +161,13 @@ export class LocalEngine implements EngineSource, vscode.Disposable {
           if (event.type === 'running' || event.type === 'approval') this.stateChanged.fire();
         });
         this.configured = configured;
+        this.follower.started(config);
         await configured.engine.start();
       } catch (err) {
         this.unsubscribe?.();
         this.unsubscribe = undefined;
         this.configured = undefined;
+        this.follower.stopped();
         await configured?.close().catch(() => undefined);
         removeSink?.();
         sink?.close();
@@ -162,6 +188,7 @@ export class LocalEngine implements EngineSource, vscode.Disposable {
         this.unsubscribe?.();
         this.unsubscribe = undefined;
         this.configured = undefined;
+        this.follower.stopped();
         await configured.close().catch(() => undefined);
         this.fileSink?.close();
         this.fileSink = undefined;

@@ -71,9 +71,13 @@ export function requireConfig(s: KdsServices) {
   throw new ConfigError(vscode.l10n.t('No KDS configuration: create kata_dir_scanner.conf or set kds.configPath.'), status.path ?? 'kata_dir_scanner.conf');
 }
 
-/** The configuration the views show: the connected Central Node's, else the local one (requireConfig). */
+/**
+ * The configuration the views show and their commands act on: the connected Central Node's, else
+ * the local engine's view (the running engine's until a restart; the last valid one while the
+ * file is invalid), else the file's (requireConfig, which explains what is missing).
+ */
 export function activeConfig(s: KdsServices) {
-  return s.active?.remote?.config ?? requireConfig(s);
+  return s.active?.remote?.config ?? s.engine.viewConfig ?? requireConfig(s);
 }
 
 /** Who does it, for the audit log. */

@@ -6,7 +6,7 @@ import type { ActiveEngine } from './centralNode/activeEngine';
 
 const debounceMs = 500;
 
-/** Scanning state and counts (pending, quarantined today); a click opens the Verdicts panel, the tooltip links both. */
+/** Scanning state and counts (pending, in quarantine now); a click opens the Verdicts panel, the tooltip links both. */
 export class KdsStatusBar implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
   private pending?: NodeJS.Timeout;
@@ -43,7 +43,7 @@ export class KdsStatusBar implements vscode.Disposable {
       return;
     }
     const snap = (this.active ?? this.engine).snapshot();
-    const summary = statusSummary({ running: snap.running, approval: snap.approval, files: snap.files, quarantinedToday: this.models.quarantinedToday(), identity: snap.identity });
+    const summary = statusSummary({ running: snap.running, approval: snap.approval, files: snap.files, inQuarantine: this.models.items('qrnt').length, identity: snap.identity });
     this.item.text = summary.text;
     const tooltip = new vscode.MarkdownString(undefined, true);
     tooltip.appendText(summary.tooltip);

@@ -66,7 +66,7 @@ export function compileFilter(spec: IcapLogFilter): CompiledFilter {
       try {
         re = new RegExp(search.text, search.ignoreCase ? 'i' : '');
       } catch (err) {
-        throw new IcapLogFilterError(t('Invalid regular expression {0}: {1}', search.text, (err as Error).message), 'search');
+        throw new IcapLogFilterError(t('Invalid regular expression {0}: {1}', search.text, regexProblem(err)), 'search');
       }
       tests.push((line) => re.test(line));
     } else if (search.ignoreCase) {
@@ -138,4 +138,10 @@ export function grepCommandLine(spec: IcapLogFilter, file: string): string {
   return stages
     .map((argv, i) => ['grep', ...argv.map(shellQuote), ...(i === 0 ? [shellQuote(file)] : [])].join(' '))
     .join(' | ');
+}
+
+/** V8's reason without its own "Invalid regular expression: /…/: " prefix, which would say it twice. */
+export function regexProblem(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.replace(/^Invalid regular expression: \/[\s\S]*\/[a-z]*: /, '');
 }

@@ -42,8 +42,6 @@ export class DestinationFolderModel {
   private list: FolderItem[] = [];
   /** Decorations ask per file; a Map keeps that O(1) with 10 000 files. */
   private byName = new Map<string, FolderItem>();
-  /** When each item arrived: routedAt when known, otherwise the inode change time of the placement. */
-  private arrived = new Map<string, number>();
   private readonly fromEvents = new Map<string, ScanFacts>();
   private readonly notifier: ChangeNotifier;
   private readonly unsubscribe: (() => void) | undefined;
@@ -69,13 +67,6 @@ export class DestinationFolderModel {
 
   get(name: string): FolderItem | undefined {
     return this.byName.get(name);
-  }
-
-  /** Files that arrived at or after `ms` (e.g. local midnight for "quarantined today"). */
-  countSince(ms: number): number {
-    let n = 0;
-    for (const at of this.arrived.values()) if (at >= ms) n++;
-    return n;
   }
 
   onChange(listener: () => void): () => void {
@@ -185,7 +176,6 @@ export class DestinationFolderModel {
     items.sort((a, b) => arrived.get(b.name)! - arrived.get(a.name)! || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const changed = !sameItems(this.list, items);
     if (changed) this.setList(items);
-    this.arrived = arrived;
     // Facts of files gone from the folder are dropped, except those routed while it was being listed.
     for (const [name, f] of this.fromEvents) if (!arrived.has(name) && (f.routedAt ?? 0) < startedAt) this.fromEvents.delete(name);
     if (changed) this.notifier.changed();

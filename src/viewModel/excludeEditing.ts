@@ -40,12 +40,32 @@ export function suggestExcludes(fileName: string): string[] {
   return [...new Set(out)].filter((p) => validatePattern(p) === undefined);
 }
 
-/** Why `pattern` cannot be added to a list that already has `existing`, localised; undefined if it can. */
-export function validateNewPattern(pattern: string, existing: readonly string[]): string | undefined {
+/**
+ * Why `pattern` cannot be added to a list that already has `existing`, localised; undefined if
+ * it can. With a case-insensitive list (the default), `*.TMP` is the entry `*.tmp` again.
+ */
+export function validateNewPattern(pattern: string, existing: readonly string[], opts: ExcludeOptions = {}): string | undefined {
   const reason = validatePattern(pattern);
   if (reason) return reason;
   const p = pattern.trim();
-  if (existing.some((e) => e.trim() === p)) return t('"{0}" is already in the exclude list', p);
+  const fold = (s: string) => (opts.caseSensitive ? s : s.toLowerCase()).normalize('NFC');
+  const same = existing.find((e) => fold(e.trim()) === fold(p));
+  if (same === p) return t('"{0}" is already in the exclude list', p);
+  if (same !== undefined) return t('"{0}" is already in the exclude list as "{1}" (the list ignores case)', p, same.trim());
+  return undefined;
+}
+
+/** Names that no sensible entry matches all of: an entry matching each of them excludes (nearly) every file. */
+const everyNameProbes = ['report.pdf', 'README', '.hidden', 'a', 'Zz9-_ ~!.x'];
+
+/**
+ * A warning for a valid entry that is probably a mistake: one matching every file name (`*`,
+ * `**`, `*?`…) stops KDS sending anything to KATA. Undefined when there is nothing to warn of.
+ */
+export function newPatternWarning(pattern: string, opts: ExcludeOptions = {}): string | undefined {
+  if (validatePattern(pattern)) return undefined;
+  const list = parseExcludeList(pattern, opts);
+  if (everyNameProbes.every((n) => list.matches(n))) return t('"{0}" matches every file name: nothing would be sent to KATA any more', pattern.trim());
   return undefined;
 }
 

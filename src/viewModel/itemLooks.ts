@@ -1,6 +1,7 @@
 import { t } from '../common/l10n';
 import type { FileStage, Verdict } from '../engine/events';
 import type { ItemLook } from './contracts';
+import { type ByteUnitTemplates, formatBytes } from '../webviewProtocol/byteSize';
 
 /**
  * How stages and verdicts look in trees, decorations and the status bar. Colours are theme
@@ -51,30 +52,14 @@ export function verdictLook(verdict: Verdict | undefined): ItemLook {
   }
 }
 
-const sizeUnits = ['B', 'KiB', 'MiB', 'GiB', 'TiB'] as const;
-
-/** Binary units, one decimal below 10 so that "1.5 MiB" and "15 MiB" both read well. */
+/** Binary units, one decimal below 10 so that "1.5 MiB" and "15 MiB" both read well (src/webviewProtocol/byteSize.ts). */
 export function formatSize(bytes: number): string {
-  if (!Number.isFinite(bytes) || bytes < 0) return '?';
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < sizeUnits.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  const n = unit === 0 ? String(value) : value < 10 ? value.toFixed(1) : String(Math.round(value));
-  switch (sizeUnits[unit]) {
-    case 'B':
-      return t('{0} B', n);
-    case 'KiB':
-      return t('{0} KiB', n);
-    case 'MiB':
-      return t('{0} MiB', n);
-    case 'GiB':
-      return t('{0} GiB', n);
-    default:
-      return t('{0} TiB', n);
-  }
+  return formatBytes(bytes, byteUnitTemplates());
+}
+
+/** The translated unit templates, also sent to the webviews so that they show sizes the same way. */
+export function byteUnitTemplates(): ByteUnitTemplates {
+  return { B: t('{0} B', '{0}'), KiB: t('{0} KiB', '{0}'), MiB: t('{0} MiB', '{0}'), GiB: t('{0} GiB', '{0}'), TiB: t('{0} TiB', '{0}') };
 }
 
 /** How long ago `ms` (an epoch time) was, in the largest whole unit; a clock skew reads as 0 s. */

@@ -1,4 +1,4 @@
-import { t } from '../common/l10n';
+import { t, tn } from '../common/l10n';
 import type { ApprovalState, FileRecord, FileStage } from '../engine/events';
 import type { EngineIdentity } from './contracts';
 import { stageLook } from './itemLooks';
@@ -19,7 +19,7 @@ const idle = new Set<FileStage>(['excluded', 'too-large', 'unreadable']);
 const needsAttention = new Set<FileStage>(['unreadable', 'awaiting-approval', 'missing']);
 
 /** The status bar line and its tooltip; pure, so every wording is unit-tested. */
-export function statusSummary(input: { running: boolean; approval: ApprovalState; files: FileRecord[]; quarantinedToday: number; identity?: EngineIdentity }): StatusSummary {
+export function statusSummary(input: { running: boolean; approval: ApprovalState; files: FileRecord[]; inQuarantine: number; identity?: EngineIdentity }): StatusSummary {
   const byStage = new Map<FileStage, number>();
   let pending = 0;
   let attention = 0;
@@ -34,7 +34,8 @@ export function statusSummary(input: { running: boolean; approval: ApprovalState
   else if (input.approval === 'pending') text = `$(shield) ${t('KDS: awaiting approval in KATA')}`;
   else if (input.approval === 'rejected') text = `$(error) ${t('KDS: integration rejected by KATA')}`;
   else text = pending > 0 ? `$(shield) ${t('KDS: {0} pending', pending)}` : '$(shield) KDS';
-  if (input.quarantinedToday > 0) text += ` $(bug) ${input.quarantinedToday}`;
+  // Files in quarantine now (not "today": a release lowers the count, as a person expects).
+  if (input.inQuarantine > 0) text += ` $(bug) ${input.inQuarantine}`;
 
   const lines: string[] = [];
   lines.push(input.running ? t('Scanner running') : t('Scanner stopped'));
@@ -42,9 +43,9 @@ export function statusSummary(input: { running: boolean; approval: ApprovalState
   else if (input.approval === 'rejected') lines.push(t('The KATA administrator rejected this integration'));
   else if (input.approval === 'unknown') lines.push(t('Approval by KATA not known yet'));
   if ((input.approval === 'pending' || input.approval === 'rejected') && input.identity) lines.push(approvalHint(input.identity));
-  lines.push(t('Files in input: {0}, waiting for a verdict: {1}', input.files.length, pending));
+  lines.push(tn(input.files.length, '{0} file in input', '{0} files in input') + ', ' + tn(pending, '{0} waiting for a verdict', '{0} waiting for a verdict'));
   for (const [stage, n] of [...byStage].sort((a, b) => b[1] - a[1])) lines.push(`  ${stageLook(stage).label}: ${n}`);
-  lines.push(t('Quarantined today: {0}', input.quarantinedToday));
+  lines.push(tn(input.inQuarantine, '{0} file in quarantine now', '{0} files in quarantine now'));
 
   const warning = !input.running || input.approval === 'pending' || input.approval === 'rejected' || attention > 0;
   return { text, tooltip: lines.join('\n'), pending, warning };

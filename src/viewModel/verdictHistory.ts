@@ -41,6 +41,16 @@ interface Entry {
   changes: StateChange[];
 }
 
+/** The fields of a quarantine audit record (src/engine/quarantineActions.ts) the history needs. */
+export interface QuarantineAction {
+  time: string;
+  user: string;
+  action: 'release' | 'delete';
+  file: string;
+  sha256: string;
+  to?: string;
+}
+
 export interface VerdictChanges {
   upserted: VerdictRow[];
   removed: string[];
@@ -59,6 +69,7 @@ export class VerdictHistory {
   private readonly maxLines: number;
   private readonly maxLogged: number;
   private threatOf: ((sha256: string) => string | undefined) | undefined;
+  private readonly auditApplied = new Set<string>();
 
   constructor(opts: VerdictHistoryOptions = {}) {
     this.maxRows = opts.maxRows ?? 200_000;
@@ -105,6 +116,7 @@ export class VerdictHistory {
     for (const id of this.byId.keys()) this.removedIds.add(id);
     this.byId.clear();
     this.current.clear();
+    this.auditApplied.clear();
     this.dirty.clear();
     this.cached = undefined;
     this.notifier.changed();
@@ -278,6 +290,29 @@ export class VerdictHistory {
     }
     pushChange(e, { at: Date.now(), state: 'removed' });
     this.touch(e.row.id);
+  }
+
+  /**
+   * Releases and deletions from the quarantine audit (oldest first; each applied once): the row of
+   * the version that was in quarantine then says where the file is now, so the panel stops
+   * offering "Release" for a file that is gone.
+   */
+  applyQuarantineAudit(records: readonly QuarantineAction[]): void {
+    for (const r of records) {
+      const at = Date.parse(r.time);
+      const key = `${r.time}\u0000${r.action}\u0000${r.file}\u0000${r.sha256}`;
+      if (this.auditApplied.has(key) || !Number.isFinite(at)) continue;
+      this.auditApplied.add(key);
+      const sha = r.sha256.toLowerCase();
+      for (const [id, e] of this.byId) {
+        if (e.row.destination !== 'qrnt' || e.row.name !== r.file || e.row.sha256?.toLowerCase() !== sha || e.row.time > at) continue;
+        e.row = { ...e.row, destination: r.action === 'release' ? 'released' : 'deleted' };
+        if (r.action === 'release') e.path = r.to;
+        else e.path = undefined;
+        pushChange(e, { at, state: r.action === 'release' ? 'released' : 'deleted', detail: r.user });
+        this.touch(id);
+      }
+    }
   }
 
   private threatFor(row: VerdictRow): string | undefined {

@@ -12,8 +12,8 @@ export const configEditorPanelType = 'kds.configEditor';
 export const configEditorStringIds = [
   'title', 'file', 'required', 'browse', 'browseLabel', 'save', 'revert', 'test', 'testing', 'openAsText', 'reload', 'overwrite',
   'changedOnDisk', 'changedOnDiskHint', 'parseError', 'newFile', 'noPath', 'unknownKeys', 'unknownKeysHint',
-  'problems', 'valid', 'saved', 'unsaved', 'wholeFile', 'defaultValue', 'notSet', 'auto', 'yes', 'no',
-  'exitCode', 'testResult0', 'testResult1', 'testResult2', 'testResult3', 'statusOk', 'statusWarn', 'statusFail', 'saveBlocked',
+  'problems#one', 'problems#few', 'problems#many', 'problems#other', 'valid', 'saved', 'unsaved', 'wholeFile', 'defaultValue', 'notSet', 'auto', 'yes', 'no',
+  'exitCode', 'testResult0', 'testResult1', 'testResult2', 'testResult3', 'statusOk', 'statusWarn', 'statusFail', 'saveBlocked', 'close',
 ] as const;
 export type ConfigEditorStringId = (typeof configEditorStringIds)[number];
 export type ConfigEditorStrings = StringsOf<ConfigEditorStringId>;

@@ -4,6 +4,7 @@
  * vscode, no DOM, no Node — and no import of src/icapLog (which uses Node), so the shapes the
  * webview needs are restated here; the host maps the core's types onto them.
  */
+import type { ByteUnitTemplates } from './byteSize';
 import { type ReadyMessage, type StringsOf, hasOnlyKeys, isBoundedString, isOneOf, isRecord, messageOf } from './protocolGuards';
 
 export const icapLogPanelType = 'kds.icapLog';
@@ -12,9 +13,10 @@ export const icapLogPanelType = 'kds.icapLog';
 export const icapLogStringIds = [
   'title', 'openFile', 'noFile', 'filters', 'mode', 'modeAll', 'modeSimple', 'modeAdvanced', 'verdictOnly',
   'search', 'searchPlaceholder', 'regex', 'matchCase', 'timeFrom', 'timeTo', 'timePlaceholder', 'follow', 'fieldsAsColumns',
-  'copyGrep', 'grepTimeOmitted', 'countDone', 'countRunning', 'countFailed', 'countCancelled', 'loadingEarlier', 'searchingEarlier',
-  'startOfFile', 'noMatches', 'rotated', 'truncated', 'skipped', 'lineShortened', 'partialLine', 'linesLabel', 'colLine',
-  'details', 'close', 'fileSize', 'heldLimit',
+  'copyGrep', 'grepTimeOmitted', 'countDone#one', 'countDone#few', 'countDone#many', 'countDone#other',
+  'countRunning#one', 'countRunning#few', 'countRunning#many', 'countRunning#other', 'countFailed', 'countCancelled', 'loadingEarlier', 'searchingEarlier',
+  'startOfFile', 'noMatches', 'rotated', 'truncated', 'skipped#one', 'skipped#few', 'skipped#many', 'skipped#other', 'lineShortened', 'partialLine', 'linesLabel', 'colLine',
+  'details', 'close', 'fileSize', 'heldLimit#one', 'heldLimit#few', 'heldLimit#many', 'heldLimit#other', 'colVerdict',
 ] as const;
 export type IcapLogStringId = (typeof icapLogStringIds)[number];
 export type IcapLogStrings = StringsOf<IcapLogStringId>;
@@ -62,7 +64,7 @@ export interface IcapViewLine {
  * `tail` page starts a new epoch; messages of an older epoch are stale.
  */
 export type IcapLogMessage =
-  | { type: 'init'; strings: IcapLogStrings; locale: string; /** A file the host was asked to open (command argument); otherwise the webview restores its own. */ path?: string }
+  | { type: 'init'; strings: IcapLogStrings; locale: string; /** Sizes as everywhere in KDS (byteSize.ts). */ byteUnits: ByteUnitTemplates; /** A file the host was asked to open (command argument); otherwise the webview restores its own. */ path?: string }
   /** A file is open (or none: path undefined) with this filter; the list is emptied until the next `tail` page. */
   | { type: 'file'; path?: string; grep: string; grepTimeOmitted: boolean; follow: boolean }
   /** The filter was rejected: nothing else changed. */

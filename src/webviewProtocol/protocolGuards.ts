@@ -48,3 +48,8 @@ export interface ReadyMessage {
 
 /** Translated strings sent by the host (built with vscode.l10n.t); the webview holds no user-visible text of its own. */
 export type StringsOf<K extends string> = Record<K, string>;
+
+/** The plural forms a webview may need (CLDR categories; English uses one/other, Russian one/few/many). */
+export const pluralForms = ['one', 'few', 'many', 'other'] as const;
+/** String ids of a plural message: `<id>#one`, `<id>#few`, `<id>#many`, `<id>#other`. */
+export type PluralIds<K extends string> = `${K}#${(typeof pluralForms)[number]}`;

@@ -4,7 +4,8 @@
  * and webview/verdicts (browser). Pure TS: no vscode, no DOM.
  */
 import { type ReadyMessage, type StringsOf, hasOnlyKeys, isBoundedString, isOneOf, messageOf } from './protocolGuards';
-import type { VerdictKey, VerdictRow } from './verdictsQuery';
+import type { ByteUnitTemplates } from './byteSize';
+import type { VerdictDestination, VerdictKey, VerdictRow } from './verdictsQuery';
 
 export const verdictsPanelType = 'kds.verdicts';
 
@@ -13,8 +14,8 @@ export const verdictsStringIds = [
   'title', 'search', 'searchPlaceholder', 'filterVerdict', 'allVerdicts', 'counts', 'chartTitle', 'chartEmpty',
   'colTime', 'colName', 'colSize', 'colSha256', 'colVerdict', 'colThreat', 'colDuration', 'colDestination',
   'verdict.not detected', 'verdict.detect', 'verdict.error', 'verdict.timeout', 'verdict.unknown', 'verdict.pending',
-  'dest.out', 'dest.qrnt', 'details', 'detailsEmpty', 'fullSha256', 'scanId', 'path', 'rawState', 'stateChanges', 'logLines', 'noLogLines',
-  'release', 'rescan', 'copyHash', 'reveal', 'close', 'rowsShown', 'loading', 'sortAscending', 'sortDescending', 'tableLabel', 'tabChanges', 'tabLog',
+  'dest.out', 'dest.qrnt', 'dest.released', 'dest.deleted', 'details', 'detailsEmpty', 'fullSha256', 'scanId', 'path', 'rawState', 'stateChanges', 'logLines', 'noLogLines',
+  'release', 'rescan', 'copyHash', 'reveal', 'close', 'rowsShown#one', 'rowsShown#few', 'rowsShown#many', 'rowsShown#other', 'loading', 'sortAscending', 'sortDescending', 'tableLabel', 'tabChanges', 'tabLog',
 ] as const;
 export type VerdictsStringId = (typeof verdictsStringIds)[number];
 export type VerdictsStrings = StringsOf<VerdictsStringId>;
@@ -37,7 +38,7 @@ export interface VerdictDetails {
   verdict?: VerdictKey;
   rawState?: string;
   threat?: string;
-  destination?: 'out' | 'qrnt';
+  destination?: VerdictDestination;
   changes: StateChange[];
   logLines: string[];
 }
@@ -54,6 +55,10 @@ export type VerdictsMessage =
       stateLabels: Record<string, string>;
       /** BCP 47 tag for number and date formatting. */
       locale: string;
+      /** Sizes as the trees show them (src/webviewProtocol/byteSize.ts). */
+      byteUnits: ByteUnitTemplates;
+      /** "Reveal in OS" works here (not in VS Code for the Web, not for a Central Node's files). */
+      canReveal: boolean;
     }
   /** The full table, in chunks (large tables are not sent as one message); `last` marks the final chunk. */
   | { type: 'reset'; rows: VerdictRow[]; last: boolean }

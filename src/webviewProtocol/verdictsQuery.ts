@@ -26,8 +26,11 @@ export interface VerdictRow {
   threat?: string;
   /** submitted → verdict. */
   durationMs?: number;
-  destination?: 'out' | 'qrnt';
+  /** Where the file is now: where KDS put it, or `released` (from quarantine to output) / `deleted` (from quarantine) since. */
+  destination?: VerdictDestination;
 }
+
+export type VerdictDestination = 'out' | 'qrnt' | 'released' | 'deleted';
 
 export type VerdictColumn = 'time' | 'name' | 'size' | 'sha256' | 'verdict' | 'threat' | 'duration' | 'destination';
 export const verdictColumns: readonly VerdictColumn[] = ['time', 'name', 'size', 'sha256', 'verdict', 'threat', 'duration', 'destination'];

@@ -17,7 +17,7 @@ import type { Page } from 'playwright-core';
 import type { DemoSetup } from '../../src/demo/demoSetup';
 import { skipReason } from './support/codeServer';
 import { demoWorkspace } from './support/fixtures';
-import { closeQuickInput, openKdsContainer, quickInput, saveScreenshot, scenario, statusBarText, viewTitles, waitFor, welcomeText } from './support/workbench';
+import { closeQuickInput, openKdsContainer, quickInput, runCommand, saveScreenshot, scenario, statusBarText, viewTitles, waitFor, webviewFrame, welcomeText } from './support/workbench';
 import { WorkbenchHost } from './support/workbenchHost';
 
 const skip = skipReason();
@@ -61,6 +61,28 @@ describe('KDS in Russian (code-server --locale ru + a stand-in language pack)', 
       await row.first().waitFor({ state: 'visible' });
       await saveScreenshot(p, '8-russian-palette');
       await closeQuickInput(p);
+    });
+  });
+
+  test('8b (issue 15 item 13). The walkthrough in Russian only: no English beside it', async (t) => {
+    await scenario(t, () => page, '8b-russian-walkthrough', async () => {
+      const p = page!;
+      await runCommand(p, 'Открыть руководство «Начало работы»');
+      const page0 = p.locator('.gettingStartedContainer');
+      await waitFor('the KDS walkthrough in Russian', async () => (/Начало работы с KDS/.test(await page0.innerText()) ? true : undefined), 30_000);
+      // The step's page (a markdown webview) and the steps: Russian, not "Create the configuration / …".
+      const text = await page0.innerText();
+      assert.match(text, /Создайте конфигурацию/);
+      assert.doesNotMatch(text, /Create the configuration|Client certificate|Generate a client certificate/);
+      // The step's markdown is a webview (two iframes deep, like the KDS panels).
+      const md = webviewFrame(p);
+      const body = await waitFor('the step page', async () => {
+        const b = (await md.locator('body').innerText().catch(() => '')).trim();
+        return b.length > 20 ? b : undefined;
+      }, 30_000);
+      t.diagnostic(body.slice(0, 120));
+      assert.match(body, /[А-Яа-яЁё]/);
+      assert.doesNotMatch(body, /\b(the|and|with|KDS reads)\b/);
     });
   });
 });

@@ -129,3 +129,19 @@ test('field and group infos for the webview', () => {
   const groups = formGroupInfos();
   assert.deepEqual(groups.flatMap((g) => g.keys).sort(), fields.map((f) => f.key).sort());
 });
+
+test('a field error does not repeat the file path (the form names the file once); edited tracks what closing would lose', () => {
+  const s = open(TEXT);
+  assert.equal(s.edited, false);
+  s.edit('poll_interval_s', '12a');
+  assert.equal(s.edited, true);
+  const message = s.state(false).errors.poll_interval_s ?? '';
+  assert.match(message, /^"poll_interval_s"/);
+  assert.ok(!message.includes(FILE), message);
+  s.edit('poll_interval_s', '');
+  assert.equal(s.edited, false);
+  // A new file is "dirty" (Save creates it) but not edited: closing it loses nothing typed.
+  const fresh = open(undefined);
+  assert.equal(fresh.state(false).dirty, true);
+  assert.equal(fresh.edited, false);
+});

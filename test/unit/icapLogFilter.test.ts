@@ -155,3 +155,10 @@ test('very long lines are counted once and matched (also across chunk boundaries
   const r = await countMatches(new BufferByteSource(data), compileFilter({ verdictOnly: true }), { chunkBytes: 1000, maxMatchBytes: 1000 });
   assert.deepEqual([r.matched, r.lines], [2, 4]);
 });
+
+test('an invalid regular expression is explained once, not "Invalid regular expression x: Invalid regular expression: /x/: …"', () => {
+  assert.throws(() => compileFilter({ search: { text: 'icar(', regex: true } }), (err: Error) => {
+    assert.equal(err.message, 'Invalid regular expression icar(: Unterminated group');
+    return true;
+  });
+});

@@ -55,3 +55,21 @@ test('package.nls.ru.json translates every key of package.nls.json', () => {
   const ru = JSON.parse(readFileSync(join(root, 'package.nls.ru.json'), 'utf8')) as Record<string, string>;
   assert.deepEqual(Object.keys(en).filter((k) => !ru[k]), []);
 });
+
+/** Every tn(n, 'one', 'other') and pluralTemplates(id, 'one', 'other') call: its English plural. */
+function pluralStrings(): Map<string, string> {
+  const found = new Map<string, string>();
+  const re = /\b(?:tn\(\s*[^,]+|pluralTemplates\(\s*'[^']*'),\s*'((?:[^'\\]|\\.)*)',\s*'((?:[^'\\]|\\.)*)'/g;
+  for (const file of sources(join(root, 'src'))) {
+    for (const m of readFileSync(file, 'utf8').matchAll(re)) found.set(unescape(m[2]!), file);
+  }
+  return found;
+}
+
+test('every plural has the three Russian forms (one, few, many) under "<English plural>/plural:<form>"', () => {
+  const ru = JSON.parse(readFileSync(join(root, 'l10n', 'bundle.l10n.ru.json'), 'utf8')) as Record<string, string>;
+  const plurals = pluralStrings();
+  assert.ok(plurals.size > 5, 'the plural calls were found');
+  const missing = [...plurals].flatMap(([other, f]) => ['one', 'few', 'many'].filter((c) => !ru[`${other}/plural:${c}`]).map((c) => `${f.slice(root.length + 1)}: ${other} (${c})`));
+  assert.deepEqual(missing, []);
+});

@@ -123,3 +123,28 @@ test('a new version of a file after its verdict becomes a new row', () => {
   assert.equal(h.details('unknown'), undefined);
   h.dispose();
 });
+
+test('item 11: after a release or a deletion the row no longer says "quarantine" (the quarantine audit)', () => {
+  const h = new VerdictHistory({ coalesceMs: 0 });
+  h.onEngineEvent({ type: 'routed', file: routed({ scanId: 'r1', name: 'eicar.com', sha256: 'AA'.repeat(32), routedAt: 5000 }) });
+  h.onEngineEvent({ type: 'routed', file: routed({ scanId: 'r2', name: 'other.com', sha256: 'bb'.repeat(32), routedAt: 5000 }) });
+  assert.equal(h.row('r1')!.destination, 'qrnt');
+  h.takeChanges();
+  const release = { time: new Date(9000).toISOString(), user: 'alice', action: 'release' as const, file: 'eicar.com', sha256: 'aa'.repeat(32), to: '/o/eicar.com' };
+  const del = { time: new Date(9500).toISOString(), user: 'bob', action: 'delete' as const, file: 'other.com', sha256: 'bb'.repeat(32) };
+  h.applyQuarantineAudit([release, del]);
+  assert.equal(h.row('r1')!.destination, 'released');
+  assert.equal(h.details('r1')!.path, '/o/eicar.com');
+  assert.deepEqual(h.details('r1')!.changes.at(-1), { at: 9000, state: 'released', detail: 'alice' });
+  assert.equal(h.row('r2')!.destination, 'deleted');
+  assert.equal(h.details('r2')!.path, undefined);
+  assert.deepEqual(h.takeChanges().upserted.map((r) => r.id).sort(), ['r1', 'r2']);
+  // The audit is read again after every folder change: records already applied change nothing.
+  h.applyQuarantineAudit([release, del]);
+  assert.deepEqual(h.takeChanges().upserted, []);
+  // A newer version routed to quarantine after the release is not touched by it.
+  h.onEngineEvent({ type: 'routed', file: routed({ scanId: 'r3', name: 'eicar.com', sha256: 'aa'.repeat(32), routedAt: 12000 }) });
+  h.applyQuarantineAudit([release]);
+  assert.equal(h.row('r3')!.destination, 'qrnt');
+  h.dispose();
+});

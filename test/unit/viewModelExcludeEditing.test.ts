@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseExcludeList } from '../../src/engine/excludes';
-import { applyExcludeEdit, describeExcludeList, suggestExcludes, validateNewPattern } from '../../src/viewModel/excludeEditing';
+import { applyExcludeEdit, describeExcludeList, newPatternWarning, suggestExcludes, validateNewPattern } from '../../src/viewModel/excludeEditing';
 import { tempDir } from '../helpers/tempDirs';
 
 test('describeExcludeList counts the input files each entry matches, shadowed or not', () => {
@@ -73,4 +73,15 @@ test('applyExcludeEdit: a missing file is empty; a duplicate changes nothing; an
   assert.equal(readFileSync(path, 'utf8'), 'a.txt\n');
   assert.equal(await applyExcludeEdit(join(dir, 'none.txt'), { remove: 'q' }), '');
   assert.deepEqual(readdirSync(dir), ['exclude_list.txt']);
+});
+
+test('a case-insensitive list already has *.TMP when it has *.tmp; a case-sensitive one does not', () => {
+  assert.match(validateNewPattern('*.TMP', ['*.tmp'])!, /already in the exclude list as "\*\.tmp"/);
+  assert.equal(validateNewPattern('*.TMP', ['*.tmp'], { caseSensitive: true }), undefined);
+  assert.match(validateNewPattern('*.tmp', ['*.tmp'], { caseSensitive: true })!, /already in the exclude list/);
+});
+
+test('an entry matching every file name gets a warning (**, *, *?), an ordinary mask does not', () => {
+  for (const p of ['**', '*', '*?', '?*']) assert.match(newPatternWarning(p) ?? '', /matches every file name/, p);
+  for (const p of ['*.tmp', 'report.pdf', '*.*', '[a-z]*']) assert.equal(newPatternWarning(p), undefined, p);
 });

@@ -31,8 +31,10 @@ export interface VirtualTableOptions<R> {
   onSort?(columnId: string): void;
   /** The active row changed (arrow keys, click). */
   onSelect?(row: R | undefined): void;
-  /** Enter or double-click on a row. */
+  /** Enter or double-click on a row (and a single click with `activateOnClick`). */
   onActivate?(row: R): void;
+  /** A single click activates too (a details pane beside the list, as in VS Code's own lists). */
+  activateOnClick?: boolean;
   /** Scrolled (for persisting the position). */
   onScroll?(scrollTop: number): void;
   /** Labels for the sort state, read by screen readers. */
@@ -74,11 +76,13 @@ export class VirtualTable<R> {
     this.viewport.addEventListener('keydown', (e) => this.onKey(e));
     this.viewport.addEventListener('click', (e) => {
       const i = this.indexOfEvent(e);
-      if (i !== undefined) this.setActive(i, true);
+      if (i === undefined) return;
+      this.setActive(i, true);
+      if (o.activateOnClick && this.rows[i]) o.onActivate?.(this.rows[i]);
     });
     this.viewport.addEventListener('dblclick', (e) => {
       const i = this.indexOfEvent(e);
-      if (i !== undefined && this.rows[i]) o.onActivate?.(this.rows[i]);
+      if (i !== undefined && this.rows[i] && !o.activateOnClick) o.onActivate?.(this.rows[i]);
     });
     new ResizeObserver(() => this.schedule()).observe(this.viewport);
   }

@@ -174,12 +174,15 @@ function buildUi(S: Strings<ConfigEditorStringId>, fields: FormFieldInfo[], grou
   const unknownList = h('dl', { class: 'unknown kds-mono' });
   const unknownSection = h('section', { class: 'group', 'aria-labelledby': 'unknown-h', hidden: true },
     h('h2', { id: 'unknown-h' }, S.t('unknownKeys')), h('p', { class: 'kds-muted' }, S.t('unknownKeysHint')), unknownList);
-  const testBody = h('div', {});
-  const testSection = h('section', { class: 'group test', 'aria-labelledby': 'test-h', 'aria-live': 'polite', hidden: true }, h('h2', { id: 'test-h' }, S.t('test')), testBody);
+  const testBody = h('div', { 'data-testid': 'test-result' });
+  const closeTest = button({ label: S.t('close'), appearance: 'secondary', onClick: () => { testSection.hidden = true; (test.el as HTMLElement).focus(); } });
+  const testSection = h('section', { class: 'group test', 'aria-labelledby': 'test-h', 'aria-live': 'polite', hidden: true }, h('h2', { id: 'test-h' }, S.t('test'), closeTest.el), testBody);
 
-    // The header, the changed-on-disk banner and the last notice stay in view while scrolling.
-  const top = h('div', { class: 'top' }, header, changedBanner, noticeBanner);
-  root.append(h('main', { class: 'editor' }, top, noPathBanner, parseBanner, newBanner, wholeFileError, testSection, form, unknownSection));
+  // The header, the changed-on-disk banner, the last notice and the connection test's result stay
+  // in view while scrolling: the result shows next to the button that asked for it, wherever the
+  // form is scrolled to.
+  const top = h('div', { class: 'top' }, header, changedBanner, noticeBanner, testSection);
+  root.append(h('main', { class: 'editor' }, top, noPathBanner, parseBanner, newBanner, wholeFileError, form, unknownSection));
 
   return {
     render(s) {
@@ -196,7 +199,7 @@ function buildUi(S: Strings<ConfigEditorStringId>, fields: FormFieldInfo[], grou
       const errorCount = Object.keys(s.errors).length;
       wholeFileError.hidden = !s.errors[''];
       wholeFileError.textContent = s.errors[''] ?? '';
-      statusLine.textContent = s.parseError ? '' : [s.dirty ? S.t('unsaved') : S.t('saved'), errorCount ? S.t('problems', errorCount) : S.t('valid')].join(' ');
+      statusLine.textContent = s.parseError ? '' : [s.dirty ? S.t('unsaved') : S.t('saved'), errorCount ? S.tn('problems', errorCount) : S.t('valid')].join(' ');
       statusLine.classList.toggle('bad', errorCount > 0);
       // With a typed edit still waiting for its debounce, Save stays usable: it sends the edit first
       // and the host refuses an invalid form with a notice.
@@ -282,7 +285,7 @@ function fieldUi(S: Strings<ConfigEditorStringId>, info: FormFieldInfo): FieldUi
   }
   control.el.setAttribute('aria-describedby', `${errId} ${descId}`);
   control.el.id = `field-${info.key}`;
-  const desc = h('p', { class: 'desc', id: descId }, h('code', {}, info.key), ' — ', info.description);
+  const desc = h('p', { class: 'desc', id: descId }, h('code', {}, info.key), ' — ', ...withCode(info.description));
   if (info.placeholder && info.kind !== 'enum' && info.kind !== 'tristate') desc.append(' ', h('span', { class: 'kds-muted' }, S.t('defaultValue', info.placeholder)));
   const error = h('div', { class: 'error', id: errId, 'aria-live': 'polite', hidden: true });
   const row = h('div', { class: `field kind-${info.kind}` }, inputRow, error, desc);
@@ -292,4 +295,9 @@ function fieldUi(S: Strings<ConfigEditorStringId>, info: FormFieldInfo): FieldUi
 function setControl(f: FieldUi, v: InputValue): void {
   if (f.info.kind === 'boolean') (f.control as Control<boolean>).value = v === true;
   else (f.control as Control<string>).value = typeof v === 'string' ? v : String(v);
+}
+
+/** `text` with its `backticked` parts as <code> (the schema's descriptions use Markdown's backticks). */
+function withCode(text: string): Array<Node | string> {
+  return text.split(/(`[^`]+`)/).filter(Boolean).map((part) => (part.length > 2 && part.startsWith('`') && part.endsWith('`') ? h('code', {}, part.slice(1, -1)) : part));
 }

@@ -17,6 +17,8 @@ const overscan = 10;
 export interface LogListOptions {
   label: string;
   lineHeader: string;
+  /** Header of the verdict column: a long line's verdict, at its end, would otherwise be cut off. */
+  verdictHeader: string;
   /** Tooltip of the "shortened" marker: (shown bytes, all bytes). */
   shortenedTitle(shown: number, total: number): string;
   partialTitle: string;
@@ -94,16 +96,16 @@ export class LogList {
     return this.lines[0];
   }
 
-  /** Field keys shown as columns after the line (empty: the line only, no header). */
+  /** Field keys shown as columns after the line; the verdict column always leads. */
   setColumns(keys: string[]): void {
     if (keys.join('\0') === this.columns.join('\0') && this.header.childElementCount) return;
     this.columns = keys;
-    this.template = ['minmax(20em, 1fr)', ...keys.map(() => 'minmax(6em, 12em)')].join(' ');
+    // A fixed width: each row is its own grid, so a content-sized column would shift every line differently.
+    this.template = ['9em', 'minmax(20em, 1fr)', ...keys.map(() => 'minmax(6em, 12em)')].join(' ');
     clear(this.header);
     this.header.style.gridTemplateColumns = this.template;
-    for (const label of [this.o.lineHeader, ...keys]) this.header.append(h('div', { role: 'columnheader', class: 'kds-vt-cell', title: label }, label));
-    this.header.hidden = keys.length === 0;
-    this.el.setAttribute('aria-colcount', String(keys.length + 1));
+    for (const label of [this.o.verdictHeader, this.o.lineHeader, ...keys]) this.header.append(h('div', { role: 'columnheader', class: 'kds-vt-cell', title: label }, label));
+    this.el.setAttribute('aria-colcount', String(keys.length + 2));
     for (const row of this.pool) row.remove();
     this.pool.length = 0;
     this.render();
@@ -193,6 +195,7 @@ export class LogList {
       const row = h('div', { class: 'kds-vt-row ll-row', role: 'row', tabindex: -1 });
       row.style.gridTemplateColumns = this.template;
       row.style.height = `${rh}px`;
+      row.append(h('div', { role: 'gridcell', class: 'kds-vt-cell ll-verdict' }));
       row.append(h('div', { role: 'gridcell', class: 'kds-vt-cell ll-text' }));
       for (let c = 0; c < this.columns.length; c++) row.append(h('div', { role: 'gridcell', class: 'kds-vt-cell ll-field' }));
       this.pool.push(row);
@@ -223,7 +226,12 @@ export class LogList {
   }
 
   private draw(row: HTMLElement, line: IcapViewLine): void {
-    const cell = row.children[0] as HTMLElement;
+    const verdictCell = row.children[0] as HTMLElement;
+    const verdictSpan = line.spans.find(([, , kind]) => kind === 'verdict');
+    verdictCell.textContent = verdictSpan ? line.text.slice(verdictSpan[0], verdictSpan[1]) : '';
+    verdictCell.className = `kds-vt-cell ll-verdict${verdictSpan ? ` hl-verdict v-${line.verdict ?? 'other'}` : ''}`;
+    verdictCell.title = verdictCell.textContent;
+    const cell = row.children[1] as HTMLElement;
     clear(cell);
     renderHighlighted(cell, line, maxRowChars);
     const cut = line.text.length > maxRowChars;
@@ -235,7 +243,7 @@ export class LogList {
     cell.title = line.text.length > 300 ? `${line.text.slice(0, 300)}…` : line.text;
     const values = new Map(line.fields ?? []);
     for (let c = 0; c < this.columns.length; c++) {
-      const f = row.children[c + 1] as HTMLElement;
+      const f = row.children[c + 2] as HTMLElement;
       const v = values.get(this.columns[c]!) ?? '';
       f.textContent = v;
       f.title = v;

@@ -21,6 +21,7 @@ import {
   maxTimeInputLength,
 } from '../../src/webviewProtocol/icapLog';
 import { LogList, renderHighlighted } from './logList';
+import { type ByteUnitTemplates, formatBytes, localeNumber } from '../../src/webviewProtocol/byteSize';
 
 /** Lines held in the page at most (about 100 000 × a few hundred bytes). */
 const maxHeldLines = 100_000;
@@ -48,6 +49,7 @@ let startCursor = 0;
 let atStart = true;
 let loading = false;
 let fileSize = 0;
+let byteUnits: ByteUnitTemplates | undefined;
 
 function currentFilter(): IcapLogViewFilter {
   return {
@@ -65,6 +67,7 @@ channel.onMessage((m) => {
   switch (m.type) {
     case 'init':
       S = pageStrings(m);
+      byteUnits = m.byteUnits;
       ui = buildUi(S);
       if (m.path) save({ path: m.path });
       channel.post({ type: 'view', path: saved.path, filter: currentFilter(), follow: saved.follow });
@@ -100,7 +103,7 @@ channel.onMessage((m) => {
       }
       if (m.epoch !== epoch || !ui) return;
       if (m.skippedBytes) {
-        ui.notice(S!.t('skipped', S!.formatNumber(m.skippedBytes)));
+        ui.notice(S!.tn('skipped', m.skippedBytes));
         ui.list.reset(m.lines);
         atStart = false;
         startCursor = m.lines[0]?.offset ?? m.size;
@@ -193,7 +196,9 @@ function buildUi(s: Strings<IcapLogStringId>) {
   verdict.el.setAttribute('data-testid', 'icap-verdict-only');
   const search = textField({ label: s.t('search'), placeholder: s.t('searchPlaceholder'), value: saved.text, maxLength: maxSearchLength, onInput: (v) => (save({ text: v }), postFilterSoon()) });
   search.el.classList.add('search');
+  search.el.setAttribute('data-testid', 'icap-search');
   const regex = checkbox({ label: s.t('regex'), checked: saved.regex, onChange: (v) => (save({ regex: v }), postFilter()) });
+  regex.el.setAttribute('data-testid', 'icap-regex');
   const matchCase = checkbox({ label: s.t('matchCase'), checked: saved.matchCase, onChange: (v) => (save({ matchCase: v }), postFilter()) });
   const from = textField({ label: s.t('timeFrom'), placeholder: s.t('timePlaceholder'), value: saved.timeFrom, maxLength: maxTimeInputLength, onInput: (v) => (save({ timeFrom: v }), postFilterSoon()) });
   const to = textField({ label: s.t('timeTo'), placeholder: s.t('timePlaceholder'), value: saved.timeTo, maxLength: maxTimeInputLength, onInput: (v) => (save({ timeTo: v }), postFilterSoon()) });
@@ -218,6 +223,7 @@ function buildUi(s: Strings<IcapLogStringId>) {
   const list = new LogList({
     label: s.t('linesLabel'),
     lineHeader: s.t('colLine'),
+    verdictHeader: s.t('colVerdict'),
     shortenedTitle: (shown, total) => s.t('lineShortened', s.formatNumber(shown), s.formatNumber(total)),
     partialTitle: s.t('partialLine'),
     onNearTop: () => maybeLoadEarlier(),
@@ -295,8 +301,8 @@ function buildUi(s: Strings<IcapLogStringId>) {
         return;
       }
       const n = h('span', { class: 'n', 'data-testid': 'icap-count', 'data-state': c.state }, String(c.matched));
-      if (c.state === 'done') countBox.append(...fill(s.t('countDone'), [n, s.formatNumber(c.lines)]));
-      else countBox.append(...fill(s.t('countRunning'), [n, String(c.total ? Math.floor((100 * c.done) / c.total) : 0)]));
+      if (c.state === 'done') countBox.append(...fill(s.form('countDone', c.matched), [n, s.formatNumber(c.lines)]));
+      else countBox.append(...fill(s.form('countRunning', c.matched), [n, String(c.total ? Math.floor((100 * c.done) / c.total) : 0)]));
     },
     notice(text: string) {
       noticeEl.textContent = text;
@@ -308,7 +314,7 @@ function buildUi(s: Strings<IcapLogStringId>) {
     },
     /** After lines changed: sizes, columns, the empty message. */
     afterLines() {
-      sizeEl.textContent = s.t('fileSize', s.formatNumber(fileSize));
+      sizeEl.textContent = s.t('fileSize', byteUnits ? formatBytes(fileSize, byteUnits, localeNumber(s.locale)) : s.formatNumber(fileSize));
       errorEl.hidden = true;
       updateColumns();
       empty.hidden = list.length > 0 || !atStart;
@@ -316,7 +322,7 @@ function buildUi(s: Strings<IcapLogStringId>) {
     },
     /** The line above the list: loading / searching / start of the file / limit. */
     showEdge(limit = false) {
-      if (limit) edgeEl.textContent = s.t('heldLimit', s.formatNumber(maxHeldLines));
+      if (limit) edgeEl.textContent = s.tn('heldLimit', maxHeldLines);
       else if (loading) edgeEl.textContent = list.length || startCursor < fileSize ? s.t('searchingEarlier', String(fileSize ? Math.ceil((100 * startCursor) / fileSize) : 0)) : s.t('loadingEarlier');
       else edgeEl.textContent = atStart && list.length ? s.t('startOfFile') : '';
     },

@@ -10,8 +10,10 @@ import { VirtualTable } from '../components/virtualTable';
 import { pageStrings, type Strings } from '../shared/l10n';
 import { createChannel, persistedViewState, throttledSetState } from '../shared/vscodeApi';
 import type { VerdictAction, VerdictDetails, VerdictsMessage, VerdictsRequest, VerdictsStringId } from '../../src/webviewProtocol/verdicts';
+import { type ByteUnitTemplates, formatBytes, localeNumber } from '../../src/webviewProtocol/byteSize';
 import {
   type VerdictColumn,
+  type VerdictDestination,
   type VerdictKey,
   type VerdictQuery,
   type VerdictRow,
@@ -44,6 +46,8 @@ const rows = new Map<string, VerdictRow>();
 let incoming: VerdictRow[] = [];
 let S: Strings<VerdictsStringId> | undefined;
 let stateLabels: Record<string, string> = {};
+let byteUnits: ByteUnitTemplates | undefined;
+let canReveal = false;
 let ui: ReturnType<typeof buildUi> | undefined;
 let restoredScroll = false;
 let recomputeTimer: number | undefined;
@@ -60,6 +64,8 @@ channel.onMessage((m) => {
     case 'init':
       S = pageStrings(m);
       stateLabels = m.stateLabels;
+      byteUnits = m.byteUnits;
+      canReveal = m.canReveal;
       ui = buildUi(S);
       break;
     case 'reset':
@@ -110,15 +116,9 @@ function requestDetails(id: string): void {
   channel.post({ type: 'details', id });
 }
 
+/** The trees' format ("5 B", "1.5 KiB"), numbers in the user's locale. */
 function formatSize(s: Strings<VerdictsStringId>, bytes: number): string {
-  const units = ['byte', 'kilobyte', 'megabyte', 'gigabyte'] as const;
-  let v = bytes;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return new Intl.NumberFormat(s.locale, { style: 'unit', unit: units[u], unitDisplay: 'short', maximumFractionDigits: u ? 1 : 0 }).format(v);
+  return byteUnits ? formatBytes(bytes, byteUnits, localeNumber(s.locale)) : s.formatNumber(bytes);
 }
 
 function formatDuration(s: Strings<VerdictsStringId>, ms: number | undefined): string {
@@ -131,7 +131,7 @@ function verdictText(s: Strings<VerdictsStringId>, r: { verdict?: VerdictKey; st
   return r.stage ? stateLabels[r.stage] ?? r.stage : s.t('verdict.pending');
 }
 
-function destText(s: Strings<VerdictsStringId>, d: 'out' | 'qrnt' | undefined): string {
+function destText(s: Strings<VerdictsStringId>, d: VerdictDestination | undefined): string {
   return d ? s.t(`dest.${d}`) : '';
 }
 
@@ -177,21 +177,27 @@ function buildUi(s: Strings<VerdictsStringId>) {
     rowId: (r) => r.id,
     sortLabels: { ascending: s.t('sortAscending'), descending: s.t('sortDescending') },
     columns: [
-      { id: 'time', label: s.t('colTime'), width: 'minmax(13em, 1.4fr)', text: (r) => s.formatTime(r.time) },
-      { id: 'name', label: s.t('colName'), width: 'minmax(10em, 3fr)', text: (r) => r.name },
+      { id: 'time', label: s.t('colTime'), width: 'minmax(12em, 1.2fr)', text: (r) => s.formatTime(r.time) },
+      { id: 'name', label: s.t('colName'), width: 'minmax(10em, 2.4fr)', text: (r) => r.name },
       { id: 'size', label: s.t('colSize'), width: 'minmax(5em, 0.8fr)', end: true, text: (r) => formatSize(s, r.size) },
       { id: 'sha256', label: s.t('colSha256'), width: 'minmax(7em, 1fr)', text: (r) => (r.sha256 ? r.sha256.slice(0, 12) : ''), title: (r) => r.sha256 ?? '', className: () => 'kds-mono' },
       { id: 'verdict', label: s.t('colVerdict'), width: 'minmax(7em, 1.1fr)', text: (r) => verdictText(s, r), className: (r) => verdictClass(verdictKeyOf(r)) },
       { id: 'threat', label: s.t('colThreat'), width: 'minmax(7em, 1.5fr)', text: (r) => r.threat ?? '' },
       { id: 'duration', label: s.t('colDuration'), width: 'minmax(7em, 0.8fr)', end: true, text: (r) => formatDuration(s, r.durationMs) },
-      { id: 'destination', label: s.t('colDestination'), width: 'minmax(6em, 0.9fr)', text: (r) => destText(s, r.destination) },
+      { id: 'destination', label: s.t('colDestination'), width: 'minmax(10em, 1.5fr)', text: (r) => destText(s, r.destination), title: (r) => destText(s, r.destination) },
     ],
     onSort: (col) => {
       save({ sort: col, descending: saved.sort === col ? !saved.descending : col === 'time' || col === 'size' || col === 'duration' });
       table.setSort(saved.sort, saved.descending);
       recompute(false);
     },
-    onSelect: (r) => save({ selectedId: r?.id ?? '' }),
+    onSelect: (r) => {
+      save({ selectedId: r?.id ?? '' });
+      // With the details open, moving through the list with the arrow keys shows each row's details.
+      if (r && !details.hidden && r.id !== saved.detailsId) requestDetails(r.id);
+    },
+    // A single click, Enter or a double-click opens the details.
+    activateOnClick: true,
     onActivate: (r) => {
       requestDetails(r.id);
       details.hidden = false;
@@ -232,7 +238,7 @@ function buildUi(s: Strings<VerdictsStringId>) {
   details.append(
     h('h2', {}, title, closeButton.el),
     fields,
-    h('div', { class: 'actions kds-row-gap' }, actions.release.el, actions.rescan.el, actions.copyHash.el, actions.reveal.el),
+    h('div', { class: 'actions kds-row-gap' }, actions.release.el, actions.rescan.el, actions.copyHash.el, ...(canReveal ? [actions.reveal.el] : [])),
     detailTabs.el,
   );
 
@@ -253,7 +259,7 @@ function buildUi(s: Strings<VerdictsStringId>) {
       for (const k of verdictKeys) {
         counts.append(h('li', { class: verdictClass(k) }, h('span', { class: 'n' }, s.formatNumber(c[k])), s.t(`verdict.${k}`)));
       }
-      shownLabel.textContent = s.t('rowsShown', s.formatNumber(shown), s.formatNumber(all.length));
+      shownLabel.textContent = s.tn('rowsShown', all.length, s.formatNumber(shown));
       clear(chartSlot);
       const buckets = verdictBuckets(all);
       if (buckets.length === 0) chartSlot.append(h('span', { class: 'kds-muted' }, s.t('chartEmpty')));
@@ -292,7 +298,9 @@ function buildUi(s: Strings<VerdictsStringId>) {
         changes.append(h('li', {}, `${s.formatTime(c.at)} — ${stateLabels[c.state] ?? c.state}${c.detail ? ` (${c.detail})` : ''}`));
       }
       log.textContent = d.logLines.length ? d.logLines.join('\n') : s.t('noLogLines');
+      // Only a file still in quarantine can be released (not one released or deleted since).
       actions.release.disabled = d.destination !== 'qrnt';
+      actions.release.el.hidden = d.destination === 'released' || d.destination === 'deleted';
       actions.copyHash.disabled = !d.sha256;
       actions.reveal.disabled = !d.path;
     },

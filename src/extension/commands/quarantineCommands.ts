@@ -31,10 +31,21 @@ function describe(item: FolderItem): string {
   return item.threat ? `${verdict}: ${item.threat}` : verdict;
 }
 
-/** A modal warning whose only way forward is the `confirm` button; true when it was chosen. */
+/**
+ * A modal warning whose only way forward is the `confirm` button; true when it was chosen. The
+ * dialog's first button is the one Enter presses, so the first is the safe "Keep in Quarantine"
+ * and the destructive one has to be chosen on purpose (Escape and Cancel keep the file too).
+ */
 async function confirmed(question: string, detail: string, confirm: string): Promise<boolean> {
-  const answer = await vscode.window.showWarningMessage(question, { modal: true, detail }, confirm);
+  const keep = vscode.l10n.t('Keep in Quarantine');
+  const answer = await vscode.window.showWarningMessage(question, { modal: true, detail }, keep, confirm);
   return answer === confirm;
+}
+
+/** "on kds@cn.example:22" when the file is on a connected Central Node, so the question names the machine. */
+function where(s: KdsServices): string {
+  const remote = s.active?.remote;
+  return remote ? ' ' + vscode.l10n.t('on the Central Node {0}', remote.label) : '';
 }
 
 /** A local release or delete by the person at this VS Code, logged to the engine's log and audited beside its journal. */
@@ -45,7 +56,7 @@ function localRequest(s: KdsServices, config: KdsConfig, item: FolderItem): Quar
 async function release(s: KdsServices, item: FolderItem): Promise<boolean> {
   const config = activeConfig(s);
   const ok = await confirmed(
-    vscode.l10n.t('Release "{0}" from quarantine?', item.name),
+    vscode.l10n.t('Release "{0}" from quarantine{1}?', item.name, where(s)),
     vscode.l10n.t('KATA\'s verdict: {0}. The file will be moved to the output folder {1}, where users can open it. The release is recorded in the audit log with your user name.', describe(item), config.out_dir),
     vscode.l10n.t('Release'),
   );
@@ -69,7 +80,7 @@ async function release(s: KdsServices, item: FolderItem): Promise<boolean> {
 async function remove(s: KdsServices, item: FolderItem): Promise<boolean> {
   const config = activeConfig(s);
   const ok = await confirmed(
-    vscode.l10n.t('Delete "{0}" from quarantine for good?', item.name),
+    vscode.l10n.t('Delete "{0}" from quarantine{1} for good?', item.name, where(s)),
     vscode.l10n.t('KATA\'s verdict: {0}. The file cannot be restored afterwards. The deletion and the file\'s SHA-256 are recorded in the audit log with your user name.', describe(item)),
     vscode.l10n.t('Delete'),
   );

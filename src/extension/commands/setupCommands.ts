@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import * as vscode from 'vscode';
+import { openWalkthrough } from '../walkthrough';
 import { KdsLogger } from '../../common/log';
 import { startDemo } from '../../demo/demoSetup';
 import { EICAR } from '../../emulator/eicar';
@@ -16,7 +17,6 @@ import { startScanning } from './scanningCommands';
 
 const demoFolder = 'kds-demo';
 const demoPort = 8443;
-export const walkthroughId = 'gettingStarted';
 
 export function registerSetupCommands(s: KdsServices): void {
   registerCommand(s, 'kds.startEmbeddedKata', () => startEmbeddedKata(s));
@@ -24,9 +24,7 @@ export function registerSetupCommands(s: KdsServices): void {
   registerCommand(s, 'kds.sendIntegrationRequest', () => sendIntegrationRequest(s));
   registerCommand(s, 'kds.openEmbeddedConsole', () => openConsole(s));
   registerCommand(s, 'kds.dropEicarSample', () => dropEicar(s));
-  registerCommand(s, 'kds.openWalkthrough', () =>
-    vscode.commands.executeCommand('workbench.action.openWalkthrough', `${s.context.extension.id}#${walkthroughId}`, false),
-  );
+  registerCommand(s, 'kds.openWalkthrough', () => openWalkthrough(s.context.extension.id));
 }
 
 function workspaceRoot(): string {
@@ -176,6 +174,8 @@ async function sendIntegrationRequest(s: KdsServices): Promise<void> {
       }
     },
   );
+  // The walkthrough ticks its integration and approval steps on what happened, not on the click.
+  void vscode.commands.executeCommand('setContext', 'kds.integrationOutcome', outcome);
   const copy = vscode.l10n.t('Copy Fingerprint');
   let message: string;
   if (outcome === 'approved') {

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import * as vscode from 'vscode';
+import { pluralTemplates, tn } from '../../common/l10n';
 import { testConnection } from '../../configEditor/connectionTest';
 import { changedSince, fingerprintFile, saveConfig } from '../../configEditor/fileWatch';
 import { FormSession, formFieldInfos, formGroupInfos } from '../../configEditor/formSession';
@@ -23,13 +24,28 @@ import { type PanelController, type PanelHost, type RegisteredPanel, registerWeb
  * restart when it is running — nothing to do here.
  */
 export function registerConfigEditorPanel(s: KdsServices): RegisteredPanel {
-  return registerWebviewPanel<ConfigEditorRequest, ConfigEditorMessage>(s.context, s.log, {
+  const closed: ClosedWithEdits = {};
+  const panel: RegisteredPanel = registerWebviewPanel<ConfigEditorRequest, ConfigEditorMessage>(s.context, s.log, {
     viewType: configEditorPanelType,
     bundle: 'configEditor',
     title: () => vscode.l10n.t('KDS Configuration'),
     parse: parseConfigEditorRequest,
-    create: (host) => new ConfigEditorController(host, s),
+    create: (host) => new ConfigEditorController(host, s, closed, () => panel.open()),
   });
+  return panel;
+}
+
+/**
+ * A WebviewPanel cannot veto its closing (only a CustomEditor can, and this form is not an editor
+ * of the file's text: it validates before writing, keeps unknown keys and refuses to save an
+ * invalid form). So, as honestly as a panel can: the tab's title carries "●" while there are
+ * unsaved edits, and closing it then asks Save / Don't Save / Cancel, as editors do — Cancel
+ * (or Escape) reopens the form with the edits; nothing is dropped without the user's word.
+ */
+interface ClosedWithEdits {
+  /** The session of a form closed with unsaved edits, handed to the form reopened by Cancel. */
+  session?: FormSession;
+  notice?: FormState['notice'];
 }
 
 class ConfigEditorController implements PanelController<ConfigEditorRequest> {
@@ -41,7 +57,14 @@ class ConfigEditorController implements PanelController<ConfigEditorRequest> {
   constructor(
     private readonly host: PanelHost<ConfigEditorMessage>,
     private readonly s: KdsServices,
-  ) {}
+    private readonly closed: ClosedWithEdits,
+    private readonly reopen: () => void,
+  ) {
+    if (closed.session) {
+      this.session = closed.session;
+      closed.session = undefined;
+    }
+  }
 
   async onRequest(r: ConfigEditorRequest): Promise<void> {
     switch (r.type) {
@@ -49,7 +72,9 @@ class ConfigEditorController implements PanelController<ConfigEditorRequest> {
         // Also after hide/show (the page reloads): the session and its edits live on here.
         await this.host.post({ type: 'init', strings: strings(), locale: vscode.env.language, fields: formFieldInfos(), groups: formGroupInfos() });
         if (!this.session || this.session.path !== this.path()) await this.load();
-        this.post(true);
+        else this.watch(this.session.path);
+        this.post(true, this.closed.notice);
+        this.closed.notice = undefined;
         return;
       case 'edit': {
         const session = this.session;
@@ -83,7 +108,54 @@ class ConfigEditorController implements PanelController<ConfigEditorRequest> {
 
   dispose(): void {
     this.watcher?.dispose();
+    this.watcher = undefined;
+    this.watcherPath = '';
     for (const d of this.disposables) d.dispose();
+    const session = this.session;
+    if (session?.path && session.edited && !session.parseError) void this.askToSave(session);
+  }
+
+  /** The tab was closed with unsaved edits: Save / Don't Save / Cancel (reopens the form with them). */
+  private async askToSave(session: FormSession): Promise<void> {
+    const save = vscode.l10n.t('Save');
+    const dontSave = vscode.l10n.t("Don't Save");
+    const answer = await vscode.window.showWarningMessage(
+      vscode.l10n.t('Do you want to save the changes you made to {0}?', basename(session.path)),
+      { modal: true, detail: vscode.l10n.t("The KDS Configuration tab was closed with unsaved changes to {0}. They are lost if you don't save them.", session.path) },
+      save,
+      dontSave,
+    );
+    if (answer === dontSave) return;
+    if (answer === save) {
+      const notice = await this.writeSession(session, false);
+      if (notice.kind === 'info') {
+        void vscode.window.setStatusBarMessage(notice.text, 5000);
+        return;
+      }
+      this.closed.notice = notice; // not saved: show why, with the edits, in the reopened form
+    }
+    this.closed.session = session;
+    this.reopen();
+  }
+
+  /** Writes the form; the notice says what happened (an error keeps the form dirty). */
+  private async writeSession(session: FormSession, overwrite: boolean): Promise<NonNullable<FormState['notice']>> {
+    // Safer of the two: an invalid form is never written (the service would refuse to start).
+    const problems = Object.keys(session.errors()).length;
+    if (problems > 0) return { kind: 'error', text: tn(problems, 'The form has {0} problem; fix it before saving.', 'The form has {0} problems; fix them before saving.') };
+    const text = session.render();
+    try {
+      const result = await saveConfig(session.path, text, session.fingerprint, { overwrite });
+      if (!result.ok) {
+        session.changedOnDisk = true;
+        return { kind: 'error', text: vscode.l10n.t('The file changed on disk since you opened it.') };
+      }
+      session.saved(text, result.fingerprint);
+      this.s.log.info(`[config-editor] saved ${session.path}`);
+      return { kind: 'info', text: vscode.l10n.t('Saved {0}.', session.path) };
+    } catch (err) {
+      return { kind: 'error', text: vscode.l10n.t('Cannot save {0}: {1}', session.path, (err as Error).message) };
+    }
   }
 
   /** The configuration file, absolute ('' without a workspace folder and kds.configPath). */
@@ -93,7 +165,11 @@ class ConfigEditorController implements PanelController<ConfigEditorRequest> {
   }
 
   private post(replaceInputs: boolean, notice?: FormState['notice']): void {
-    if (this.session) void this.host.post({ type: 'state', state: this.session.state(replaceInputs, notice) });
+    if (!this.session) return;
+    // The tab says "●" while closing it would lose edits, as an editor's tab does.
+    const title = vscode.l10n.t('KDS Configuration');
+    this.host.panel.title = this.session.edited && !this.session.parseError ? `● ${title}` : title;
+    void this.host.post({ type: 'state', state: this.session.state(replaceInputs, notice) });
   }
 
   private async load(): Promise<void> {
@@ -166,26 +242,12 @@ class ConfigEditorController implements PanelController<ConfigEditorRequest> {
       return;
     }
     if (session.parseError) return;
-    // Safer of the two: an invalid form is never written (the service would refuse to start).
-    const problems = Object.keys(session.errors()).length;
-    if (problems > 0) {
-      this.post(false, { kind: 'error', text: vscode.l10n.t('The form has {0} problem(s); fix them before saving.', problems) });
+    const notice = await this.writeSession(session, overwrite);
+    if (notice.kind === 'error' && session.changedOnDisk) {
+      this.post(false);
       return;
     }
-    const text = session.render();
-    try {
-      const result = await saveConfig(session.path, text, session.fingerprint, { overwrite });
-      if (!result.ok) {
-        session.changedOnDisk = true;
-        this.post(false);
-        return;
-      }
-      session.saved(text, result.fingerprint);
-      this.s.log.info(`[config-editor] saved ${session.path}`);
-      this.post(true, { kind: 'info', text: vscode.l10n.t('Saved {0}.', session.path) });
-    } catch (err) {
-      this.post(false, { kind: 'error', text: vscode.l10n.t('Cannot save {0}: {1}', session.path, (err as Error).message) });
-    }
+    this.post(notice.kind === 'info', notice);
   }
 
   private async test(): Promise<void> {
@@ -233,7 +295,7 @@ function strings(): ConfigEditorStrings {
     noPath: vscode.l10n.t('Open a folder or set kds.configPath first.'),
     unknownKeys: vscode.l10n.t('Other keys in the file'),
     unknownKeysHint: vscode.l10n.t('KDS does not know these keys; they are kept as they are when you save.'),
-    problems: vscode.l10n.t('{0} problem(s): fix them to save.'),
+    ...pluralTemplates('problems', '{0} problem: fix it to save.', '{0} problems: fix them to save.'),
     valid: vscode.l10n.t('The configuration is valid.'),
     saved: vscode.l10n.t('No unsaved changes.'),
     unsaved: vscode.l10n.t('Unsaved changes.'),
@@ -252,5 +314,6 @@ function strings(): ConfigEditorStrings {
     statusWarn: vscode.l10n.t('warning'),
     statusFail: vscode.l10n.t('failed'),
     saveBlocked: vscode.l10n.t('Save is available once the form is valid.'),
+    close: vscode.l10n.t('Close'),
   };
 }

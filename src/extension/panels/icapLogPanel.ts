@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import * as vscode from 'vscode';
+import { pluralTemplates } from '../../common/l10n';
+import { byteUnitTemplates } from '../../viewModel/itemLooks';
 import { type ByteSource, DEFAULT_ICAP_LOG_PATH, LocalFileSource, defaultIcapLogPath } from '../../icapLog/byteSource';
 import type { TimeOptions } from '../../icapLog/lineTime';
 import { IcapLogFilterError, compileFilter, grepCommandLine, grepPipeline } from '../../icapLog/logFilter';
@@ -157,7 +159,7 @@ class IcapLogController implements PanelController<IcapLogRequest> {
         // Also after the tab was hidden and shown (the page reloads): the webview answers with `view`.
         this.ready = false;
         const shown = (this.requestedTarget ?? this.target)?.label;
-        await this.host.post({ type: 'init', strings: icapLogStrings(), locale: vscode.env.language, ...(shown ? { path: shown } : {}) });
+        await this.host.post({ type: 'init', strings: icapLogStrings(), locale: vscode.env.language, byteUnits: byteUnitTemplates(), ...(shown ? { path: shown } : {}) });
         return;
       }
       case 'view': {
@@ -297,8 +299,8 @@ function icapLogStrings(): IcapLogStrings {
     fieldsAsColumns: vscode.l10n.t('Fields as columns'),
     copyGrep: vscode.l10n.t('Copy grep command'),
     grepTimeOmitted: vscode.l10n.t('The time range has no grep equivalent: the command leaves it out.'),
-    countDone: vscode.l10n.t('{0} matching lines (of {1})'),
-    countRunning: vscode.l10n.t('Counting… {0} matching lines so far ({1}% of the file read)'),
+    ...pluralTemplates('countDone', '{0} matching line (of {1})', '{0} matching lines (of {1})'),
+    ...pluralTemplates('countRunning', 'Counting… {0} matching line so far ({1}% of the file read)', 'Counting… {0} matching lines so far ({1}% of the file read)'),
     countFailed: vscode.l10n.t('Counting failed: {0}'),
     countCancelled: vscode.l10n.t('Counting…'),
     loadingEarlier: vscode.l10n.t('Loading earlier lines…'),
@@ -307,7 +309,7 @@ function icapLogStrings(): IcapLogStrings {
     noMatches: vscode.l10n.t('No lines match the filter.'),
     rotated: vscode.l10n.t('The log was rotated: showing the new file.'),
     truncated: vscode.l10n.t('The log was truncated: showing it from the start.'),
-    skipped: vscode.l10n.t('{0} bytes of new log lines arrived at once and were skipped; showing the latest lines.'),
+    ...pluralTemplates('skipped', '{0} byte of new log lines arrived at once and was skipped; showing the latest lines.', '{0} bytes of new log lines arrived at once and were skipped; showing the latest lines.'),
     lineShortened: vscode.l10n.t('Line shortened: {0} of {1} bytes shown'),
     partialLine: vscode.l10n.t('The line is still being written'),
     linesLabel: vscode.l10n.t('ICAP log lines'),
@@ -315,6 +317,7 @@ function icapLogStrings(): IcapLogStrings {
     details: vscode.l10n.t('Line details'),
     close: vscode.l10n.t('Close'),
     fileSize: vscode.l10n.t('Size: {0}'),
-    heldLimit: vscode.l10n.t('Only the newest {0} lines are kept in the view; narrow the filter to see earlier ones.'),
+    ...pluralTemplates('heldLimit', 'Only the newest {0} line is kept in the view; narrow the filter to see earlier ones.', 'Only the newest {0} lines are kept in the view; narrow the filter to see earlier ones.'),
+    colVerdict: vscode.l10n.t('Verdict'),
   };
 }

@@ -1,8 +1,10 @@
 import * as vscode from 'vscode';
+import { pluralTemplates } from '../../common/l10n';
 import { readJournal } from '../../engine/journal';
+import { quarantineAuditFile, readQuarantineAudit } from '../../engine/quarantineActions';
 import type { FileStage } from '../../engine/events';
 import type { FolderItem } from '../../viewModel/contracts';
-import { stageLook, verdictLook } from '../../viewModel/itemLooks';
+import { byteUnitTemplates, stageLook, verdictLook } from '../../viewModel/itemLooks';
 import { VerdictHistory } from '../../viewModel/verdictHistory';
 import { type VerdictAction, type VerdictsMessage, type VerdictsRequest, type VerdictsStrings, parseVerdictsRequest, verdictsPanelType } from '../../webviewProtocol/verdicts';
 import type { VerdictRow } from '../../webviewProtocol/verdictsQuery';
@@ -37,6 +39,8 @@ export class VerdictsService implements vscode.Disposable {
       engine.onDidChangeState(() => this.reloadIfMoved()),
       models.onDidChange((f) => {
         if (f === 'qrnt') this.updateThreats();
+        // A release or deletion changes both folders; the audit says which file went where.
+        if (f === 'qrnt' || f === 'out') void this.applyAudit();
       }),
       this.resets,
     );
@@ -44,7 +48,8 @@ export class VerdictsService implements vscode.Disposable {
   }
 
   /** The file a row stands for, as the trees' commands expect it (a FolderItem), when it still exists. */
-  itemFor(row: VerdictRow, folder: 'in' | 'out' | 'qrnt' | undefined = row.destination ?? 'in'): FolderItem | undefined {
+  itemFor(row: VerdictRow, folder: 'in' | 'out' | 'qrnt' | undefined = folderOf(row)): FolderItem | undefined {
+    if (!folder) return undefined;
     const item = this.models.get(folder, row.name);
     if (!item) return undefined;
     if (item.sha256 && row.sha256 && item.sha256 !== row.sha256) return undefined; // another version of the same name
@@ -57,7 +62,7 @@ export class VerdictsService implements vscode.Disposable {
   }
 
   private reloadIfMoved(): void {
-    const dir = this.engine.config?.state_dir;
+    const dir = this.engine.viewConfig?.state_dir;
     if (dir === this.stateDir) return;
     this.stateDir = dir;
     this.history.clear();
@@ -70,6 +75,14 @@ export class VerdictsService implements vscode.Disposable {
     }
     this.updateThreats();
     this.resets.fire();
+    void this.applyAudit();
+  }
+
+  private async applyAudit(): Promise<void> {
+    const dir = this.stateDir;
+    if (!dir) return;
+    const records = await readQuarantineAudit(quarantineAuditFile(dir));
+    if (dir === this.stateDir) this.history.applyQuarantineAudit(records);
   }
 
   private updateThreats(): void {
@@ -108,7 +121,14 @@ class VerdictsController implements PanelController<VerdictsRequest> {
     switch (r.type) {
       case 'ready':
         // Also sent after the webview was hidden and shown again (its page reloads): send everything again.
-        await this.host.post({ type: 'init', strings: verdictsStrings(), stateLabels: stateLabels(), locale: vscode.env.language });
+        await this.host.post({
+          type: 'init',
+          strings: verdictsStrings(),
+          stateLabels: stateLabels(),
+          locale: vscode.env.language,
+          byteUnits: byteUnitTemplates(),
+          canReveal: canRevealInOs(),
+        });
         this.sendAll();
         this.offChange ??= history.onChange(() => {
           const { upserted, removed } = history.takeChanges();
@@ -162,6 +182,7 @@ class VerdictsController implements PanelController<VerdictsRequest> {
         return;
       }
       case 'reveal': {
+        if (!canRevealInOs()) return;
         const item = this.service.itemFor(row) ?? this.detachedItem(row);
         if (!item) {
           void vscode.window.showInformationMessage(vscode.l10n.t('"{0}" is no longer where KDS put it.', row.name));
@@ -177,7 +198,7 @@ class VerdictsController implements PanelController<VerdictsRequest> {
   private detachedItem(row: VerdictRow): FolderItem | undefined {
     const path = this.service.history.placedPath(row.id);
     if (!path && !row.sha256) return undefined;
-    return { folder: row.destination ?? 'in', name: row.name, path: path ?? '', size: row.size, mtimeMs: row.time, sha256: row.sha256, verdict: row.verdict, scanId: this.service.history.scanIdOf(row.id) };
+    return { folder: folderOf(row) ?? 'in', name: row.name, path: path ?? '', size: row.size, mtimeMs: row.time, sha256: row.sha256, verdict: row.verdict, scanId: this.service.history.scanIdOf(row.id) };
   }
 }
 
@@ -207,6 +228,8 @@ function verdictsStrings(): VerdictsStrings {
     'verdict.pending': vscode.l10n.t('no verdict'),
     'dest.out': vscode.l10n.t('output'),
     'dest.qrnt': vscode.l10n.t('quarantine'),
+    'dest.released': vscode.l10n.t('released to output'),
+    'dest.deleted': vscode.l10n.t('deleted'),
     details: vscode.l10n.t('File details'),
     detailsEmpty: vscode.l10n.t('This file is no longer in the history.'),
     fullSha256: vscode.l10n.t('SHA-256'),
@@ -221,7 +244,8 @@ function verdictsStrings(): VerdictsStrings {
     copyHash: vscode.l10n.t('Copy SHA-256'),
     reveal: vscode.l10n.t('Reveal in OS'),
     close: vscode.l10n.t('Close'),
-    rowsShown: vscode.l10n.t('{0} of {1} files'),
+    // Plural by the total: {0} is the total, {1} the rows shown.
+    ...pluralTemplates('rowsShown', '{1} of {0} file', '{1} of {0} files'),
     loading: vscode.l10n.t('Loading…'),
     sortAscending: vscode.l10n.t('sorted ascending'),
     sortDescending: vscode.l10n.t('sorted descending'),
@@ -243,5 +267,26 @@ function stateLabels(): Record<string, string> {
     removed: vscode.l10n.t('left input'),
     abandoned: vscode.l10n.t('abandoned'),
     interrupted: vscode.l10n.t('interrupted'),
+    released: vscode.l10n.t('released from quarantine'),
+    deleted: vscode.l10n.t('deleted from quarantine'),
   };
+}
+
+/** The folder a row's file is in now, for the tree commands; undefined once deleted. */
+function folderOf(row: VerdictRow): 'in' | 'out' | 'qrnt' | undefined {
+  switch (row.destination) {
+    case undefined:
+      return 'in';
+    case 'released':
+      return 'out';
+    case 'deleted':
+      return undefined;
+    default:
+      return row.destination;
+  }
+}
+
+/** VS Code for the Web has no "revealFileInOS", and a Central Node's file is not on this machine. */
+export function canRevealInOs(): boolean {
+  return vscode.env.uiKind === vscode.UIKind.Desktop && vscode.env.remoteName === undefined;
 }

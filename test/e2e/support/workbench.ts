@@ -20,8 +20,9 @@ export async function launchBrowser(): Promise<Browser> {
 export async function openWorkbench(browser: Browser, url: string, opts: { locale?: string } = {}): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, ...(opts.locale ? { locale: opts.locale } : {}) });
   const page = await context.newPage();
-  page.setDefaultTimeout(15_000);
-  await page.goto(url);
+  // KDS_E2E_TIMEOUT_MS: a busier machine (many parallel runs on 2 cores) needs longer locator waits.
+  page.setDefaultTimeout(Number(process.env.KDS_E2E_TIMEOUT_MS) || 15_000);
+  await page.goto(url, { timeout: 60_000 });
   await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
   await page.locator('.statusbar').waitFor({ timeout: 60_000 });
   return page;
