@@ -155,6 +155,8 @@ class ProbeController {
       await this.host.post({ type: 'start', uri: url, where: conn ? conn.label : vscode.l10n.t('this computer') });
       const report = conn ? await this.remote(conn, url) : await this.local(url);
       await this.host.post({ type: 'done', conclusion: report.conclusion.text, exitCode: report.exitCode });
+      // The walkthrough's "see ICAP blocking in action" step ticks once a probe has run to its end.
+      void vscode.commands.executeCommand('setContext', 'kds.icapProbed', true);
     } catch (err) {
       await this.host.post({ type: 'error', message: (err as Error).message });
     } finally {
