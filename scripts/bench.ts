@@ -10,6 +10,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Journal } from '../src/engine/journal';
 import { listInput } from '../src/engine/inputListing';
+import { benchCapture } from './bench/capture1g';
 import { benchIcapLog200m } from './bench/icapLog200m';
 import { benchIcapServer200 } from './bench/icapServer200';
 import { benchVerdicts100k } from './bench/verdicts100k';
@@ -185,6 +186,8 @@ async function main(): Promise<void> {
   for (const r of await benchIcapLog200m()) row(r.name, r.value);
   process.stdout.write('\nEmbedded KATA ICAP server\n');
   for (const r of await benchIcapServer200(quick ? 2 : 5)) row(r.name, r.value);
+  process.stdout.write('\nICAP capture analysis\n');
+  for (const r of await benchCapture(quick ? 128 : 1024)) row(r.name, r.value);
   const width = Math.max(...rows.map(([w]) => w.length));
   process.stdout.write(`\nSummary (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
   process.stdout.write(`| ${'What'.padEnd(width)} | Figure |\n|${'-'.repeat(width + 2)}|--------|\n`);

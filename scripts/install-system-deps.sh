@@ -10,13 +10,18 @@ command -v yara >/dev/null 2>&1 || need+=(yara)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 { command -v ssh-keygen && command -v ssh-agent && command -v ssh-add; } >/dev/null 2>&1 || need+=(openssh-client)
 command -v sudo >/dev/null 2>&1 || need+=(sudo)
-# The ICAP kit's tests run the real peers on 127.0.0.1: c-icap (server, and c-icap-client), Squid
-# (an ICAP client), curl through Squid; tcpdump/tshark for capture (docs/icap-kit.md).
-[ -x /usr/bin/c-icap ] && [ -x /usr/bin/c-icap-client ] || need+=(c-icap)
+# The capture tests (test/integration/capture*.test.ts) capture real ICAP traffic between
+# c-icap-client / Squid and a c-icap server with tcpdump on lo, and check the analysis against
+# tshark's ICAP dissector. tshark's package asks a debconf question: DEBIAN_FRONTEND below.
+[ -x /usr/bin/tcpdump ] || need+=(tcpdump)
+[ -x /usr/bin/tshark ] || need+=(tshark)
+{ [ -x /usr/bin/c-icap ] && [ -x /usr/bin/c-icap-client ]; } || need+=(c-icap)
 [ -x /usr/sbin/squid ] || need+=(squid)
+# test/integration/sshShellQuoting.test.ts: a CN user whose login shell is fish (not POSIX quoting).
+command -v fish >/dev/null 2>&1 || need+=(fish)
+# The ICAP kit's tests (test/integration/icap*.test.ts, docs/icap-kit.md) use the same c-icap and
+# Squid, and curl through the proxy.
 command -v curl >/dev/null 2>&1 || need+=(curl)
-command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
-command -v tshark >/dev/null 2>&1 || need+=(tshark)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
@@ -25,11 +30,10 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-# Installing openssh-server must not start a system sshd on port 22 (the tests run their own on
-# a free port): deny service starts during the install unless a policy is already in place.
+# Installing openssh-server, c-icap or squid must not start a system service (the tests run their
+# own on free ports): deny service starts during the install unless a policy is already in place.
 policy_added=
-# Likewise c-icap and squid must not start system services on 1344/3128 (the tests run their own).
-if [[ " ${need[*]} " =~ " "(openssh-server|c-icap|squid)" " ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy_added=1
 fi
 cleanup() { if [ -n "$policy_added" ]; then rm -f /usr/sbin/policy-rc.d; fi; }

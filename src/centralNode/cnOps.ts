@@ -6,6 +6,8 @@
 import { posix } from 'node:path';
 import { t } from '../common/l10n';
 import type { EventFileReader } from './eventFollower';
+import { rootWriteArgv, unsafeFolderMessage } from './rootFileWrite';
+import { assertTrustedForRoot, trustedNodeOrThrow } from './trustedExecutable';
 import type { SftpFiles } from '../ssh/sftpFiles';
 import type { ExecResult, SudoOption } from '../ssh/sshSession';
 
@@ -48,16 +50,23 @@ export async function remoteIsRoot(shell: CnShell): Promise<boolean> {
  * beside the configuration (`<dir>/kata-dir-scanner`), else the bundled JavaScript
  * (`node <dir>/app/bin/kds.js`), as `kds remote setup` installs them.
  */
-export async function findEngine(c: CnContext, configPath: string, override?: string[]): Promise<string[]> {
+export async function findEngine(c: CnContext, configPath: string, override?: string[], opts: { runsAsRoot?: boolean } = {}): Promise<string[]> {
   if (override && override.length) return override;
   const dir = posix.dirname(configPath);
   const sftp = await c.files();
   const sea = posix.join(dir, 'kata-dir-scanner');
-  if (await sftp.exists(sea)) return [sea];
+  // Run as root (sudo, or a root SSH user): only a program (and Node) that root alone controls
+  // (trustedExecutable.ts). runsAsRoot false (a --prefix test install): nothing runs as root.
+  const trusted = (paths: string[]) => (opts.runsAsRoot === false ? Promise.resolve() : assertTrustedForRoot(paths, sftp));
+  if (await sftp.exists(sea)) {
+    await trusted([sea]);
+    return [sea];
+  }
   const js = posix.join(dir, 'app/bin/kds.js');
   if (await sftp.exists(js)) {
+    await trusted([js, posix.join(dir, 'app/dist/kds.js')]);
     const node = await run(c, ['sh', '-c', 'command -v node'], false);
-    return [node.stdout.toString('utf8').trim() || '/usr/bin/node', js];
+    return [await trustedNodeOrThrow(node.stdout.toString('utf8').trim() || undefined, sftp), js];
   }
   throw new Error(t('KDS is not installed on the Central Node in {0}: run "KDS: Set Up Central Node" first.', dir));
 }
@@ -69,7 +78,8 @@ export async function remoteQuarantine(
   configPath: string,
   o: { action: 'release' | 'delete'; name: string; user: string; reason?: string; asRoot: boolean },
 ): Promise<{ path: string; sha256: string }> {
-  const argv = [...engine, 'quarantine', o.action, '--config', configPath, '--user', o.user, '--json', ...(o.reason ? ['--reason', o.reason] : []), '--', o.name];
+  // --opt=VALUE: a value that starts with "-" would otherwise be read as an option.
+  const argv = [...engine, 'quarantine', o.action, `--config=${configPath}`, `--user=${o.user}`, '--json', ...(o.reason ? [`--reason=${o.reason}`] : []), '--', o.name];
   const r = await run(c, argv, o.asRoot);
   const line = r.stdout.toString('utf8').trim().split('\n').pop() ?? '';
   let parsed: { ok?: boolean; path?: string; sha256?: string; error?: string } | undefined;
@@ -97,8 +107,9 @@ export async function readRemoteText(c: CnContext, path: string): Promise<string
 
 /**
  * Replaces a file on the CN atomically: SFTP (temporary name, fsync, rename) when the SSH user
- * may write the folder, otherwise through sudo: the content goes over stdin to a temporary file
- * beside the target, takes the target's owner and mode, and is renamed over it.
+ * may write the folder, otherwise through sudo: the content goes over stdin to a mktemp file
+ * beside the target, takes the target's owner and mode, and is renamed over it — only in a folder
+ * that is root's alone (rootFileWrite.ts), never through a path another user controls.
  */
 export async function writeRemoteText(c: CnContext, path: string, text: string, mode = 0o644): Promise<void> {
   const sftp = await c.files();
@@ -109,8 +120,9 @@ export async function writeRemoteText(c: CnContext, path: string, text: string, 
   } catch (err) {
     if (!isPermissionDenied(err) || c.sudo === undefined) throw err;
   }
-  const script = 'tmp="$1.kds-new.$$" && cat > "$tmp" && { chown --reference="$1" "$tmp" 2>/dev/null; chmod --reference="$1" "$tmp" 2>/dev/null || chmod "$2" "$tmp"; } && mv -f "$tmp" "$1"';
-  const r = await run(c, ['sh', '-c', script, 'kds-write', path, (st?.mode ?? mode).toString(8)], true, { stdin: text });
+  const r = await run(c, rootWriteArgv({ target: path, mode: (st?.mode ?? mode) & 0o7777, source: '-', keepOwner: true }), true, { stdin: text });
+  const refused = unsafeFolderMessage(r.code, r.stderr.toString('utf8'), path);
+  if (refused) throw new Error(refused);
   if (r.code !== 0) throw failure(`write ${path}`, r);
 }
 

@@ -7,6 +7,8 @@ import { t } from '../common/l10n';
 import { packageRoot } from '../common/packageRoot';
 import type { SftpFiles } from '../ssh/sftpFiles';
 import type { ExecResult, SudoOption } from '../ssh/sshSession';
+import { rootWriteArgv, unsafeFolderMessage } from './rootFileWrite';
+import { firstTrusted, nodeCandidates } from './trustedExecutable';
 import { type Action, type EngineFiles, type EngineKind, type Layout, type RemoteFacts, type SetupStep, describeAction } from './setupPlan';
 
 /** What the installer needs of an SSH session (SshSession has it; tests may fake it). */
@@ -30,8 +32,10 @@ async function out(r: Promise<ExecResult>): Promise<{ ok: boolean; text: string 
 export async function probeFacts(s: RemoteShell, l: Layout, sudo: SudoOption | undefined): Promise<RemoteFacts> {
   const sftp = await s.sftp();
   const [os, arch, uid] = await Promise.all([out(s.exec(['uname', '-s'])), out(s.exec(['uname', '-m'])), out(s.exec(['id', '-u']))]);
-  const nodePath = await out(s.exec(['sh', '-c', 'command -v node']));
-  const nodeVersion = nodePath.ok && nodePath.text ? await out(s.exec([nodePath.text, '--version'])) : undefined;
+  // Root will run this Node (unit, enroll): the SSH user's `command -v node` only if root alone controls it.
+  const userNode = await out(s.exec(['sh', '-c', 'command -v node']));
+  const node = await firstTrusted(nodeCandidates(userNode.ok ? userNode.text : undefined), sftp);
+  const nodeVersion = node.path ? await out(s.exec([node.path, '--version'])) : undefined;
   const cifs = await out(s.exec(['sh', '-c', 'command -v mount.cifs || test -x /sbin/mount.cifs || test -x /usr/sbin/mount.cifs']));
   const systemd = await out(s.exec(['test', '-d', '/run/systemd/system']));
   let fstab = '';
@@ -53,7 +57,8 @@ export async function probeFacts(s: RemoteShell, l: Layout, sudo: SudoOption | u
   return {
     os: os.text,
     arch: arch.text,
-    ...(nodeVersion?.ok && { nodeVersion: nodeVersion.text, nodePath: nodePath.text }),
+    ...(nodeVersion?.ok && { nodeVersion: nodeVersion.text, nodePath: node.path }),
+    ...(node.refused.length > 0 && { nodeRefused: node.refused }),
     isRoot,
     hasMountCifs: cifs.ok,
     hasSystemd: systemd.ok,
@@ -194,6 +199,8 @@ async function runAction(s: RemoteShell, sftp: SftpFiles, a: Action, io: Install
         return;
       }
       const r = await s.exec(a.argv, opt);
+      const refused = unsafeFolderMessage(r.code, r.stderr.toString('utf8'), a.argv[a.argv.length - 1]!);
+      if (refused) throw new Error(refused);
       const text = (r.stdout.toString('utf8') + r.stderr.toString('utf8')).trimEnd();
       if (text) for (const line of text.split('\n')) io.print(`    ${line}`);
       check(r, a.argv.join(' '), a.okCodes);
@@ -216,16 +223,19 @@ async function runAction(s: RemoteShell, sftp: SftpFiles, a: Action, io: Install
         return;
       }
       if (!exists) check(await s.exec(['mkdir', '-p', posix.dirname(a.path)], opt), `mkdir ${posix.dirname(a.path)}`);
-      if (exists && a.backup) check(await s.exec(['cp', '-p', a.path, a.backup], opt), `cp ${a.path}`);
       if (!asRoot) {
+        if (exists && a.backup) check(await s.exec(['cp', '-p', a.path, a.backup], opt), `cp ${a.path}`);
         await sftp.writeFileAtomic(a.path, data, a.mode);
       } else {
-        // SFTP runs as the SSH user: upload privately, then put it in place as root, atomically.
+        // SFTP runs as the SSH user: upload privately, then root puts it in place (only in a
+        // folder that is root's alone, through a mktemp name, renamed over the target).
         const tmp = `/tmp/.kds-upload-${randomBytes(8).toString('hex')}`;
         await sftp.writeFileAtomic(tmp, data, 0o600);
         try {
-          const place = ['sh', '-c', 'install -m "$1" -T "$2" "$3.kds-new" && mv -f "$3.kds-new" "$3"', 'kds-install', mode, tmp, a.path];
-          check(await s.exec(place, opt), `install ${a.path}`);
+          const r = await s.exec(rootWriteArgv({ target: a.path, mode: a.mode, source: tmp, ...(exists && a.backup && { backup: a.backup }) }), opt);
+          const refused = unsafeFolderMessage(r.code, r.stderr.toString('utf8'), a.path);
+          if (refused) throw new Error(refused);
+          check(r, `install ${a.path}`);
         } finally {
           await sftp.unlink(tmp).catch(() => undefined);
         }

@@ -3,6 +3,8 @@ import { t } from '../common/l10n';
 import { parseConfigText } from '../engine/config';
 import { renderLogrotate, renderServiceUnit } from '../engine/serviceUnit';
 import { commandLine } from '../ssh/shellCommand';
+import { rootOnlyFolderArgv, writabilityCheckArgv } from './rootFileWrite';
+import { untrustedNodeMessage } from './trustedExecutable';
 
 /**
  * `kds remote setup` as data: what each step will run on the Central Node (argv lists only,
@@ -89,9 +91,11 @@ export interface SetupParams {
 export interface RemoteFacts {
   os: string;
   arch: string;
-  /** `node --version` on the CN, if it has Node. */
+  /** `node --version` of the Node root may run (nodePath: trustedExecutable.ts), if there is one. */
   nodeVersion?: string;
   nodePath?: string;
+  /** Why each Node found before it (or instead of it) is not safe for root to run. */
+  nodeRefused?: string[];
   isRoot: boolean;
   hasMountCifs: boolean;
   hasSystemd: boolean;
@@ -148,7 +152,7 @@ export function nodeMajor(version: string | undefined): number | undefined {
  * Which engine the CN gets: the single executable where it is linux-x64 and one was built,
  * otherwise the bundled JavaScript where the CN has Node ≥ 18. Undefined + reason otherwise.
  */
-export function chooseEngine(facts: Pick<RemoteFacts, 'os' | 'arch' | 'nodeVersion'>, available: { sea: boolean; js: boolean }, wanted: EngineKind | 'auto' = 'auto'): { kind?: EngineKind; reason: string } {
+export function chooseEngine(facts: Pick<RemoteFacts, 'os' | 'arch' | 'nodeVersion' | 'nodeRefused'>, available: { sea: boolean; js: boolean }, wanted: EngineKind | 'auto' = 'auto'): { kind?: EngineKind; reason: string } {
   const linuxX64 = facts.os.trim() === 'Linux' && ['x86_64', 'amd64'].includes(facts.arch.trim());
   const major = nodeMajor(facts.nodeVersion);
   const seaOk = available.sea && linuxX64;
@@ -160,7 +164,9 @@ export function chooseEngine(facts: Pick<RemoteFacts, 'os' | 'arch' | 'nodeVersi
   if (jsOk) return { kind: 'js', reason: t('bundled JavaScript run by the CN\'s Node.js {0}', facts.nodeVersion!.trim()) };
   return {
     reason:
-      major === undefined
+      major === undefined && facts.nodeRefused?.length
+        ? untrustedNodeMessage(facts.nodeRefused)
+        : major === undefined
         ? t('the CN has no Node.js and no single executable fits it; run npm run build:service on linux-x64')
         : t('the CN\'s Node.js {0} is older than 18 and no single executable fits it', facts.nodeVersion!.trim()),
   };
@@ -232,10 +238,8 @@ export function credentialsFileContent(user: string, password: string, domain?: 
   return `username=${user}\npassword=${password}\n${domain ? `domain=${domain}\n` : ''}`;
 }
 
-/** A command that creates a file in `dir`, removes it and fails if either is refused. */
-export function writabilityCheck(dir: string): string[] {
-  return ['sh', '-c', 'f="$1/.kds-write-test.$$" && : > "$f" && rm -f "$f"', 'kds-write-test', dir];
-}
+/** A command that creates a file in `dir` (mktemp: a share user cannot plant a link for it), removes it and fails if either is refused. */
+export const writabilityCheck = writabilityCheckArgv;
 
 // ----------------------------------------------------------------- configuration
 
@@ -383,6 +387,7 @@ export function buildSetupPlan(p: PlanInputs): SetupStep[] {
     actions.push({ kind: 'mkdir', path: l.stateDir, mode: 0o700, root, purpose: t('journal folder (state_dir)') });
     const logDir = posix.dirname(parseConfigText(p.cnConfigText, l.config).config.log_file);
     actions.push({ kind: 'mkdir', path: logDir, mode: 0o755, root, purpose: t('log folder') });
+    actions.push({ kind: 'run', argv: rootOnlyFolderArgv(l.installDir), root: true, needsRealSystem: true, purpose: t('check that {0} and every folder above it belong to root and cannot be written by others (root runs the engine from there)', l.installDir) });
     actions.push({ kind: 'run', argv: [...exec, '--version'], root: false, purpose: t('check that the engine starts on the CN') });
     steps.push({ id: 'engine', title: t('Engine, configuration and exclude list in {0}', l.installDir), actions, notes, rollback });
   }

@@ -19,6 +19,7 @@ const commands: Record<string, Loader> = {
   remote: () => import('./remoteCommand'),
   quarantine: () => import('./quarantineCommand'),
   icap: () => import('./icapCommand'),
+  capture: () => import('./captureCommand'),
 };
 
 async function printOverview(): Promise<void> {

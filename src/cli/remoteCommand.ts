@@ -13,11 +13,13 @@ import { type EngineKind, buildSetupPlan, chooseEngine, configForCn, layout } fr
 import { findEngine, remoteIsRoot } from '../centralNode/cnOps';
 import { SshSession, type SudoOption } from '../ssh/sshSession';
 import type { HostKeyPolicy, SshAuth } from '../ssh/sshTarget';
-import { type CliCommand, UsageError, parseOptions } from './command';
+import { SshCaptureHost } from '../capture/sshCaptureHost';
+import { captureCli, captureOptionSpec } from './captureCommand';
+import { type CliCommand, UsageError, parseOptions, stdio } from './command';
 import { ExitCode } from '../common/exitCode';
 
 
-const help = `Usage: kds remote <setup|status|start|stop|logs|icap-log|icap-probe> --host HOST [options]
+const help = `Usage: kds remote <setup|status|start|stop|logs|icap-log|icap-probe|capture> --host HOST [options]
 
 Sets up and runs KDS on a KATA Central Node over SSH (docs/remote.md).
 
@@ -37,6 +39,8 @@ Sets up and runs KDS on a KATA Central Node over SSH (docs/remote.md).
              kds remote icap-probe --host CN icap://SENSOR:1344/respmod --eicar
              (what matters is often whether the CN or proxy side reaches the ICAP server,
              not this machine); same output and exit codes as kds icap probe
+  capture    captures ICAP traffic on the CN with its tcpdump (as root, through sudo), downloads the
+             file, removes it from the CN and analyzes it (docs/capture.md)
 
 Connection:
   --host HOST            the Central Node (required)
@@ -65,6 +69,10 @@ Logs:
   --lines N              lines to print first (default 50)
   --no-follow            print and exit
   --journal              logs: read journalctl -u kata-dir-scanner instead of the log file
+
+Capture (the options of kds capture; --port is SSH's here, so the ICAP port is --icap-port):
+  --iface IFACE|any  --icap-port N (1344)  --duration S (60)  --packets N  --max-mb M (100)
+  --out FILE  --no-analyze  --slow-ms N  --json
 
 Exit codes: 0 done, 1 a step or remote command failed, 2 wrong arguments.`;
 
@@ -99,6 +107,7 @@ const options = {
   'no-follow': { type: 'boolean', default: false },
   journal: { type: 'boolean', default: false },
   name: { type: 'string' },
+  ...captureOptionSpec,
 } as const;
 
 type Values = ReturnType<typeof parseOptions<typeof options>>['values'];
@@ -198,7 +207,7 @@ async function connect(v: Values): Promise<{ session: SshSession; sudo: SudoOpti
 
 async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  const subs = ['setup', 'status', 'start', 'stop', 'logs', 'icap-log', 'icap-probe'];
+  const subs = ['setup', 'status', 'start', 'stop', 'logs', 'icap-log', 'icap-probe', 'capture'];
   if (!sub || !subs.includes(sub)) throw new UsageError(t('Name one of: {0}', subs.join(', ')));
   let probeArgs: string[] = [];
   if (sub === 'icap-probe') {
@@ -252,6 +261,8 @@ async function run(argv: string[]): Promise<number> {
     switch (sub) {
       case 'setup':
         return await setup(session, sudo, v, { configText, shares, engine, unitName });
+      case 'capture':
+        return await captureCli(new SshCaptureHost(session, sudo), v, stdio, v.host!);
       default:
         return await operate(sub, session, sudo, v, unitName, probeArgs);
     }
@@ -441,7 +452,14 @@ async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Va
       let ok = true;
       if (prefix) print(t('--prefix: systemctl status skipped.'));
       else ok = (await show(['systemctl', 'status', '--no-pager', '--lines=10', name], false, [0, 3])) && ok;
-      const exec = await findEngine({ shell: async () => session, files: () => session.sftp() }, l.config).catch(() => undefined);
+      let exec: string[] | undefined;
+      try {
+        exec = await findEngine({ shell: async () => session, files: () => session.sftp() }, l.config, undefined, { runsAsRoot: !prefix });
+      } catch (err) {
+        // Not installed, or installed where root should not run it (trustedExecutable.ts): say which.
+        print(/is not installed/.test((err as Error).message) ? t('KDS is not installed in {0}.', l.installDir) : (err as Error).message);
+        return ExitCode.failure;
+      }
       if (!exec) {
         print(t('KDS is not installed in {0}.', l.installDir));
         return ExitCode.failure;

@@ -1,5 +1,6 @@
 import { t } from '../common/l10n';
 import { createEngineFromConfig } from '../engine/engineFromConfig';
+import { privateKeyFileProblems } from '../engine/kataClientFromConfig';
 import { EventStreamWriter } from '../engine/eventStream';
 import type { EngineEvent } from '../engine/events';
 import { ThreatNameLookup } from '../kata/threatNames';
@@ -32,10 +33,11 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
     const loaded = await loadConfigForCommand(values.config);
     if (!loaded) return ExitCode.usage;
     const { config, warnings } = loaded;
+    const toStderr = values['log-stderr'] === true || process.stderr.isTTY === true;
     const log = serviceLogger({
       logFile: config.log_file,
       format: config.log_format,
-      toStderr: values['log-stderr'] === true || process.stderr.isTTY === true,
+      toStderr,
       level: values.debug ? 'debug' : 'info',
     });
     const { logger } = log;
@@ -67,6 +69,18 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
     let events: EventStreamWriter | undefined;
     // Events wait here only behind a detected file whose threat name is being looked up (order kept).
     let tail: Promise<void> = Promise.resolve();
+    const keyProblems = await privateKeyFileProblems(config);
+    if (keyProblems.length) {
+      for (const k of keyProblems) {
+        const message = t('Refusing to start: {0}. Fix it with: {1}', k.problem, k.fix.join(' && '));
+        logger.error('key-permissions', message, { file: k.file });
+        // Also where systemctl status and a terminal show it, whatever the log settings.
+        if (!toStderr) process.stderr.write(message + '\n');
+      }
+      detach();
+      log.close();
+      return ExitCode.usage;
+    }
     try {
       built = await createEngineFromConfig(config, logger);
       const engine = built.engine;

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { checkTrustedExecutable, localInspector } from '../centralNode/trustedExecutable';
 import { t } from '../common/l10n';
 import { packageRoot } from '../common/packageRoot';
 import { defaultUnitName, renderLogrotate, renderServiceUnit } from '../engine/serviceUnit';
@@ -61,6 +62,13 @@ async function run(argv: string[]): Promise<number> {
 
   const exec = values.exec ? [resolve(values.exec)] : defaultExec();
   if (values.exec && !existsSync(exec[0]!)) process.stderr.write(t('Warning: {0} does not exist on this machine', exec[0]!) + '\n');
+  else {
+    // The unit runs these as root: whoever can replace one of them gets root at the next start.
+    for (const p of exec) {
+      const v = await checkTrustedExecutable(p, localInspector);
+      if (!v.ok) process.stderr.write(t('Warning: {0} is not safe for a root service to run: {1}. Install the single executable owned by root (kds remote setup does) or pass --exec with one.', p, v.reason) + '\n');
+    }
+  }
 
   let unit: string;
   try {

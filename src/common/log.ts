@@ -1,4 +1,5 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { hasInvisibleControls, jsonWithVisibleControls } from './displayText';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -75,7 +76,8 @@ const fieldOrder = ['file', 'scanId', 'state', 'size', 'sha256', 'durationMs'];
 
 /**
  * One line per record. Values are JSON-quoted when they hold spaces, quotes or control
- * characters, so a file name with a newline cannot forge a second log line.
+ * characters (C1, U+2028/2029 and bidi overrides escaped too), so a file name with a newline
+ * cannot forge a second log line nor a terminal escape or right-to-left override hide its end.
  */
 export function formatText(r: LogRecord): string {
   const parts = [r.time, r.level.toUpperCase().padEnd(5), r.event, quoteIfNeeded(r.msg)];
@@ -95,11 +97,12 @@ function order(k: string): number {
 }
 
 function quoteIfNeeded(s: string): string {
-  return /^[^\s"\\\u0000-\u001f\u007f]*$/.test(s) && s !== '' ? s : JSON.stringify(s);
+  return /^[^\s"\\\u0000-\u001f\u007f]*$/.test(s) && s !== '' && !hasInvisibleControls(s) ? s : jsonWithVisibleControls(s);
 }
 
+/** JSON, with C1 controls, line separators and bidi overrides escaped too (JSON.stringify leaves them raw). */
 export function formatJson(r: LogRecord): string {
-  return JSON.stringify(r);
+  return jsonWithVisibleControls(r);
 }
 
 /**

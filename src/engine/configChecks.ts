@@ -8,11 +8,11 @@ import { t, tn } from '../common/l10n';
 import { ConfigError, type KdsConfig, loadConfig, parseConfigText } from './config';
 import { parseExcludeList } from './excludes';
 import { KataClient } from '../kata/client';
-import { type ClientIdentity, KataCredentialsError, kataClientOptions, loadClientIdentity, loadKataCa } from './kataClientFromConfig';
+import { type ClientIdentity, KataCredentialsError, kataClientOptions, loadClientIdentity, loadKataCa, privateKeyFileProblems } from './kataClientFromConfig';
 import { KataError } from '../kata/errors';
 import { colonHex } from '../kata/tls';
 import { isNetworkFs, mountOf, shouldPoll } from './mounts';
-import { normaliseFingerprint, splitPem } from '../pki/certs';
+import { normaliseFingerprint } from '../pki/certs';
 import { ExitCode } from '../common/exitCode';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -192,18 +192,9 @@ async function checkClientCertificate(config: KdsConfig, items: CheckItem[]): Pr
   }
   items.push({ id: 'client_cert', status, title, details });
 
-  const keyFiles = new Set([config.cert_key]);
-  if (splitPem(await readFile(config.cert_pem, 'utf8').catch(() => '')).privateKey) keyFiles.add(config.cert_pem);
-  for (const file of keyFiles) {
-    const mode = (await stat(file).catch(() => undefined))?.mode;
-    if (mode !== undefined && (mode & 0o044) !== 0) {
-      items.push({
-        id: 'key_permissions',
-        status: 'warn',
-        title: t('{0} holds the private key and is readable by other users (mode {1})', file, (mode & 0o777).toString(8).padStart(4, '0')),
-        details: [t('Restrict it: chmod 600 {0}', file)],
-      });
-    }
+  for (const k of await privateKeyFileProblems(config)) {
+    // `kds run` refuses to start on this, so it is a failure here too.
+    items.push({ id: 'key_permissions', status: 'fail', title: k.problem, details: [t('Fix it with: {0}', k.fix.join(' && '))] });
   }
   return identity;
 }

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, readdir, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, lstat, open, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fsyncDir } from '../common/fsync';
+import { type FileVersion, sameVersion } from './fileVersion';
 
 /** Temporary copies in a destination folder carry this prefix; only KDS creates such names. */
 export const partialPrefix = '.kds-partial-';
@@ -15,30 +16,49 @@ export type DeliveryResult =
 const chunkSize = 1 << 20;
 
 /**
+ * Permissions of a delivered copy. `source`: the source's permission bits (no set-id or sticky
+ * bits) and, when the service runs as root, its owner and group: what users expect of output.
+ * `private`: mode 0600, owned by the service, so nothing in quarantine can be executed or
+ * changed by whoever could write to input.
+ */
+export type CopyPermissions = 'source' | 'private';
+
+/**
  * Places a copy of `source` at `destDir/name`, replacing any file of that name, without ever
  * leaving a partial file under the final name: copy to a temporary name in the destination
  * folder while hashing, fsync, compare the hash with the one KATA scanned, rename over the
  * target, fsync the folder. A copy (rather than rename) works the same across file systems
  * (EXDEV) and guarantees that the bytes delivered are the bytes hashed. The source is left in
  * place: the caller records the delivery durably before removing it.
+ *
+ * `source` is best an open handle (the engine's one open of this version: it is read from offset
+ * 0 and not closed here); a path is opened once with O_NOFOLLOW|O_NONBLOCK.
  */
 export async function deliver(opts: {
-  source: string;
+  source: string | FileHandle;
+  /** With a handle: the size checked on it. Exactly this many bytes are copied (and hashed). */
+  size?: number;
   destDir: string;
   name: string;
   expectedSha256?: string;
   /** Unique per delivery; becomes part of the temporary name. */
   tag: string;
+  permissions?: CopyPermissions;
+  /** Makes the rename durable; the engine passes its grouped folder fsync. */
+  syncDir?: (dir: string) => Promise<void>;
 }): Promise<DeliveryResult> {
-  let src;
-  try {
-    src = await open(opts.source, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { ok: false, reason: 'missing' };
-    if (code === 'ELOOP') return { ok: false, reason: 'not-regular' };
-    throw err;
-  }
+  let src: FileHandle;
+  const ownHandle = typeof opts.source === 'string';
+  if (typeof opts.source === 'string') {
+    try {
+      src = await open(opts.source, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return { ok: false, reason: 'missing' };
+      if (code === 'ELOOP') return { ok: false, reason: 'not-regular' };
+      throw err;
+    }
+  } else src = opts.source;
   const tmp = join(opts.destDir, `${partialPrefix}${opts.tag.replace(/[^A-Za-z0-9_-]/g, '')}`);
   let dst;
   let keepTmp = false;
@@ -47,10 +67,11 @@ export async function deliver(opts: {
     if (!st.isFile()) return { ok: false, reason: 'not-regular' };
     dst = await open(tmp, 'wx', 0o600);
     const hash = createHash('sha256');
-    const buf = Buffer.allocUnsafe(chunkSize);
+    const limit = opts.size ?? Infinity;
+    const buf = Buffer.allocUnsafe(Math.max(1, Math.min(chunkSize, st.size + 1)));
     let bytes = 0;
-    for (;;) {
-      const { bytesRead } = await src.read(buf, 0, chunkSize, null);
+    while (bytes < limit) {
+      const { bytesRead } = await src.read(buf, 0, Math.min(buf.length, limit - bytes), bytes);
       if (bytesRead === 0) break;
       const chunk = buf.subarray(0, bytesRead);
       hash.update(chunk);
@@ -62,8 +83,10 @@ export async function deliver(opts: {
     if (opts.expectedSha256 && sha256 !== opts.expectedSha256.toLowerCase()) {
       return { ok: false, reason: 'changed', sha256 };
     }
-    await dst.chmod(st.mode & 0o777).catch(() => undefined);
-    if (process.getuid?.() === 0) await dst.chown(st.uid, st.gid).catch(() => undefined);
+    if ((opts.permissions ?? 'source') === 'source') {
+      await dst.chmod(st.mode & 0o777).catch(() => undefined);
+      if (process.getuid?.() === 0 && (st.uid !== 0 || st.gid !== (process.getgid?.() ?? 0))) await dst.chown(st.uid, st.gid).catch(() => undefined);
+    }
     await dst.utimes(st.atimeMs / 1000, st.mtimeMs / 1000).catch(() => undefined);
     await dst.sync();
     await dst.close();
@@ -71,23 +94,42 @@ export async function deliver(opts: {
     const target = join(opts.destDir, opts.name);
     await rename(tmp, target);
     keepTmp = true;
-    await fsyncDir(opts.destDir);
+    await (opts.syncDir ?? fsyncDir)(opts.destDir);
     return { ok: true, path: target, sha256, bytes };
   } finally {
-    await src.close().catch(() => undefined);
+    if (ownHandle) await src.close().catch(() => undefined);
     if (dst) await dst.close().catch(() => undefined);
     if (!keepTmp) await unlink(tmp).catch(() => undefined);
   }
 }
 
-/** Removes the source once its copy is durable elsewhere; a source already gone is fine. */
-export async function removeSource(path: string): Promise<void> {
+/**
+ * Removes the source once its copy is durable elsewhere; a source already gone is fine. With
+ * `expect`, only that very version is removed: a file put in its place meanwhile (another inode,
+ * or the same one rewritten) stays, and 'replaced' is returned.
+ */
+export async function removeSource(
+  path: string,
+  opts: { expect?: FileVersion; syncDir?: (dir: string) => Promise<void> } = {},
+): Promise<'removed' | 'gone' | 'replaced'> {
+  if (opts.expect) {
+    try {
+      const st = await lstat(path);
+      if (!st.isFile() || !sameVersion(opts.expect, st)) return 'replaced';
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+      throw err;
+    }
+  }
+  let result: 'removed' | 'gone' = 'removed';
   try {
     await unlink(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    result = 'gone';
   }
-  await fsyncDir(dirname(path));
+  await (opts.syncDir ?? fsyncDir)(dirname(path));
+  return result;
 }
 
 /** Temporary copies left by a crash; the originals are still in input, so these are safe to drop. */

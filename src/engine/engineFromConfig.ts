@@ -7,7 +7,8 @@ import { ExcludeListWatcher } from './excludes';
 import type { KataClient } from '../kata/client';
 import { createKataClient } from './kataClientFromConfig';
 import { MountPointGuard, mountOf, shouldPoll } from './mounts';
-import { type EngineOptions, type ExcludeSource, type ScannerApi, ScannerEngine } from './scanner';
+import type { ScannerApi } from '../kata/scannerApi';
+import { type EngineOptions, type ExcludeSource, ScannerEngine } from './scanner';
 
 export interface ConfiguredEngine {
   engine: ScannerEngine;

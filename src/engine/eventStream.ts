@@ -110,6 +110,8 @@ export class EventStreamWriter {
   private fd?: number;
   private seq: number;
   private size = 0;
+  /** Bytes of the segment line and snapshot at the head of the current file. */
+  private headerBytes = 0;
   private failing = false;
   private startWritten = false;
   private closed = false;
@@ -177,7 +179,11 @@ export class EventStreamWriter {
         this.startWritten = true;
       }
       this.line(body);
-      if (this.size > this.maxBytes) this.rotate();
+      // The head snapshot does not count: with many files in input it alone may pass maxBytes,
+      // and counting it would rotate (and write it again) at every line.
+      // It is also written again only after four times its size of events, so a big snapshot
+      // (100 000 files in input) is not rewritten every few thousand events.
+      if (this.size - this.headerBytes > Math.max(this.maxBytes, 4 * this.headerBytes)) this.rotate();
       this.failing = false;
     } catch (err) {
       // The event stream is for watchers; losing it must never stop the scanning.
@@ -208,12 +214,14 @@ export class EventStreamWriter {
     // A line torn by a crash is ended here so the next one starts cleanly; followers skip it.
     if (!endsWithNewline(fd)) writeSync(fd, '\n');
     this.size = fstatSync(fd).size;
+    this.headerBytes = 0;
     if (this.size === 0) this.header();
   }
 
   private header(): void {
     this.line({ kind: 'segment', format: eventStreamFormat, pid: process.pid });
     if (this.o.snapshot) this.line({ kind: 'snapshot', snapshot: this.o.snapshot() });
+    this.headerBytes = this.size;
   }
 
   private rotate(): void {

@@ -21,6 +21,35 @@ export type FileStage =
   /** Gone from input while KATA had it (share unmounted, renamed away); its scan is kept. */
   | 'missing';
 
+/**
+ * The life of a file in input, in one place: for each stage, the stages it may move to. The
+ * scanner changes a stage only through this table (ScannerEngine.setStage). Staying in a stage
+ * with a new reason is always allowed. A new version of the file (other size, mtime, inode) sends
+ * any stage back to `settling`. A file starts in `settling`, or, when the journal says KATA
+ * already has this very version, in `submitted` or `routing`. It leaves the table when it is
+ * delivered, gone from input, or no longer a regular single-link file. See docs/engine-lifecycle.md.
+ */
+export const stageTransitions: Readonly<Record<FileStage, readonly FileStage[]>> = {
+  settling: ['queued', 'awaiting-approval', 'excluded', 'too-large'],
+  queued: ['uploading', 'awaiting-approval', 'excluded', 'too-large', 'settling'],
+  'awaiting-approval': ['uploading', 'queued', 'excluded', 'too-large', 'settling'],
+  excluded: ['queued', 'awaiting-approval', 'too-large', 'settling'],
+  'too-large': ['queued', 'awaiting-approval', 'excluded', 'settling'],
+  unreadable: ['queued', 'excluded', 'settling'],
+  uploading: ['submitted', 'awaiting-approval', 'retrying', 'unreadable', 'too-large', 'settling'],
+  retrying: ['queued', 'routing', 'awaiting-approval', 'excluded', 'too-large', 'missing', 'settling'],
+  submitted: ['routing', 'missing', 'settling'],
+  routing: ['retrying', 'missing', 'settling'],
+  missing: ['submitted', 'routing', 'settling'],
+};
+
+/** Stages a file can be first seen in. */
+export const initialStages: readonly FileStage[] = ['settling', 'submitted', 'routing'];
+
+export function canMoveStage(from: FileStage, to: FileStage): boolean {
+  return from === to || stageTransitions[from].includes(to);
+}
+
 /** The normalised outcome of a scan. `unknown` covers any state KATA documents nowhere. */
 export type Verdict = 'not detected' | 'detect' | 'error' | 'timeout' | 'unknown';
 
@@ -62,7 +91,7 @@ export interface RoutedFile {
 export type ApprovalState = 'unknown' | 'approved' | 'pending' | 'rejected';
 
 /** Why a directory entry in input is never scanned. */
-export type IgnoredKind = 'directory' | 'symlink' | 'fifo' | 'socket' | 'device' | 'bad-name';
+export type IgnoredKind = 'directory' | 'symlink' | 'fifo' | 'socket' | 'device' | 'bad-name' | 'hard-link';
 
 export type EngineEvent =
   | { type: 'file'; file: FileRecord }

@@ -13,18 +13,24 @@ export interface Listing {
   ignored: Array<{ name: string; kind: IgnoredKind }>;
 }
 
+/** What readdir alone tells: names that may be regular files, and entries that are certainly not. */
+export interface InputNames {
+  candidates: string[];
+  ignored: Array<{ name: string; kind: IgnoredKind }>;
+}
+
 const statBatch = 64;
 
 /**
- * The regular files directly in `dir`. Everything else is reported as ignored: subfolders,
- * symlinks (never followed, so a link cannot smuggle /etc/shadow into KATA or out of quarantine),
- * FIFOs (opening one would block), sockets, devices, and names that are not valid UTF-8 (they
- * could not be written back under the same name).
+ * The names in `dir` from one readdir, without a stat: entries whose type readdir reports as
+ * something else than a regular file are ignored. Subfolders, symlinks (never followed, so a
+ * link cannot smuggle /etc/shadow into KATA or out of quarantine), FIFOs (opening one would
+ * block), sockets, devices, and names that are not valid UTF-8 (they could not be written back
+ * under the same name).
  */
-export async function listInput(dir: string): Promise<Listing> {
+export async function readInputNames(dir: string): Promise<InputNames> {
   const entries = (await readdir(dir, { withFileTypes: true, encoding: 'buffer' })) as unknown as Dirent<Buffer>[];
-  const out: Listing = { files: [], ignored: [] };
-  const candidates: string[] = [];
+  const out: InputNames = { candidates: [], ignored: [] };
   for (const d of entries) {
     const name = d.name.toString('utf8');
     if (!Buffer.from(name, 'utf8').equals(d.name)) {
@@ -32,9 +38,17 @@ export async function listInput(dir: string): Promise<Listing> {
       continue;
     }
     const kind = direntKind(d);
-    if (kind === undefined) candidates.push(name);
+    if (kind === undefined) out.candidates.push(name);
     else out.ignored.push({ name, kind });
   }
+  return out;
+}
+
+/** The regular single-link files directly in `dir` with their lstat; everything else as ignored. */
+export async function listInput(dir: string): Promise<Listing> {
+  const names = await readInputNames(dir);
+  const out: Listing = { files: [], ignored: names.ignored };
+  const candidates = names.candidates;
   for (let i = 0; i < candidates.length; i += statBatch) {
     const batch = candidates.slice(i, i + statBatch);
     const stats = await Promise.all(batch.map((name) => lstat(join(dir, name)).catch(() => undefined)));
@@ -59,8 +73,12 @@ function direntKind(d: Dirent<Buffer>): IgnoredKind | undefined {
   return undefined;
 }
 
-function statsKind(st: Stats): IgnoredKind | undefined {
-  if (st.isFile()) return undefined;
+/**
+ * undefined for a regular file with one link. A file with more links has other names, perhaps
+ * outside input (a hard link to /etc/shadow made by someone who can write here): never scanned.
+ */
+export function statsKind(st: Stats): IgnoredKind | undefined {
+  if (st.isFile()) return st.nlink > 1 ? 'hard-link' : undefined;
   if (st.isDirectory()) return 'directory';
   if (st.isSymbolicLink()) return 'symlink';
   if (st.isFIFO()) return 'fifo';

@@ -1,5 +1,9 @@
-import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const writeAsync = promisify(write);
+const fdatasyncAsync = promisify(fdatasync);
 
 export type Destination = 'out' | 'qrnt';
 
@@ -18,6 +22,8 @@ export interface ScanEntry {
   size: number;
   mtimeMs: number;
   ino: number;
+  /** Device of the file; absent in journals written before it was recorded. */
+  dev?: number;
   intentAt: number;
   sha256?: string;
   submittedAt?: number;
@@ -31,8 +37,17 @@ export interface ScanEntry {
   resultCleared?: boolean;
 }
 
+export interface IntentRecord {
+  scanId: string;
+  name: string;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  dev?: number;
+}
+
 type Op =
-  | { op: 'intent'; scanId: string; name: string; size: number; mtimeMs: number; ino: number; at: number }
+  | ({ op: 'intent'; at: number } & IntentRecord)
   | { op: 'submitted'; scanId: string; sha256: string; at: number }
   | { op: 'verdict'; scanId: string; state: string; destination: Destination; at: number }
   | { op: 'placed'; scanId: string; path: string; at: number }
@@ -42,6 +57,7 @@ type Op =
 function applyOp(entries: Map<string, ScanEntry>, op: Op): ScanEntry | undefined {
   if (op.op === 'intent') {
     const e: ScanEntry = { scanId: op.scanId, name: op.name, size: op.size, mtimeMs: op.mtimeMs, ino: op.ino, intentAt: op.at };
+    if (op.dev !== undefined) e.dev = op.dev;
     entries.set(op.scanId, e);
     return e;
   }
@@ -71,20 +87,41 @@ function applyOp(entries: Map<string, ScanEntry>, op: Op): ScanEntry | undefined
   return e;
 }
 
+function isLive(e: ScanEntry): boolean {
+  return !e.outcome || !e.resultCleared;
+}
+
 const fileName = 'journal.jsonl';
 /** How many finished scans survive a compaction, for `kds status` and the extension's history. */
 const keepFinished = 1000;
+/** Lines a caller may queue without yielding to the event loop before they are written synchronously. */
+const maxQueuedLines = 4096;
+/** Lines allowed beyond twice the compacted size before the journal compacts itself. */
+const compactSlackLines = 4096;
 
 /**
- * Append-only, fsync'ed record of every submission. Each step is written before the action it
- * allows (an upload, a removal from input), so after a crash at any instant the engine knows
- * which results to poll, which deliveries to finish and which stray results to delete. A torn
- * last line from a crash is ignored.
+ * Append-only, fdatasync'ed record of every submission. Each step is durable before the action it
+ * allows (an upload, a delivery, a removal from input) is taken, so after a crash at any instant
+ * the engine knows which results to poll, which deliveries to finish and which stray results to
+ * delete. A torn last line from a crash is ignored.
+ *
+ * Group commit: a step is applied in memory at once and its line queued; every line queued in the
+ * same turn of the event loop (and while the previous write is in flight) goes out in one write
+ * and one fdatasync. Each step's promise settles when its own line is durable, and callers await
+ * it before acting. The file compacts itself when it holds far more lines than the live entries
+ * need, so its size follows what is pending.
  */
 export class Journal {
   private fd: number;
   private readonly entries = new Map<string, ScanEntry>();
-  private appended = 0;
+  private readonly liveIds = new Set<string>();
+  /** name → scanId of its newest unfinished entry. */
+  private readonly activeByName = new Map<string, string>();
+  private queued: string[] = [];
+  private batch?: { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void };
+  private flushing = false;
+  private closed = false;
+  private lines = 0;
 
   private constructor(private readonly dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -102,7 +139,19 @@ export class Journal {
 
   /** Entries that still need work: not finished, or finished with a result to delete. */
   live(): ScanEntry[] {
-    return [...this.entries.values()].filter((e) => !e.outcome || !e.resultCleared);
+    const out: ScanEntry[] = [];
+    for (const id of this.liveIds) out.push(this.entries.get(id)!);
+    return out;
+  }
+
+  get liveCount(): number {
+    return this.liveIds.size;
+  }
+
+  /** The newest unfinished entry for a file name. */
+  activeFor(name: string): ScanEntry | undefined {
+    const id = this.activeByName.get(name);
+    return id === undefined ? undefined : this.entries.get(id);
   }
 
   /** Finished entries, newest first. */
@@ -117,43 +166,128 @@ export class Journal {
     return this.entries.get(scanId);
   }
 
-  intent(e: { scanId: string; name: string; size: number; mtimeMs: number; ino: number }): ScanEntry {
+  /** Lines in the file now (for tests of compaction and for the benchmark). */
+  get fileLines(): number {
+    return this.lines + this.queued.length;
+  }
+
+  intent(e: IntentRecord): Promise<void> {
     return this.write({ op: 'intent', ...e, at: Date.now() });
   }
-  submitted(scanId: string, sha256: string): ScanEntry {
+  submitted(scanId: string, sha256: string): Promise<void> {
     return this.write({ op: 'submitted', scanId, sha256, at: Date.now() });
   }
-  verdict(scanId: string, state: string, destination: Destination): ScanEntry {
+  verdict(scanId: string, state: string, destination: Destination): Promise<void> {
     return this.write({ op: 'verdict', scanId, state, destination, at: Date.now() });
   }
-  placed(scanId: string, path: string): ScanEntry {
+  placed(scanId: string, path: string): Promise<void> {
     return this.write({ op: 'placed', scanId, path, at: Date.now() });
   }
-  done(scanId: string, outcome: ScanOutcome): ScanEntry {
+  done(scanId: string, outcome: ScanOutcome): Promise<void> {
     return this.write({ op: 'done', scanId, outcome, at: Date.now() });
   }
-  cleared(scanId: string): ScanEntry {
+  cleared(scanId: string): Promise<void> {
     return this.write({ op: 'cleared', scanId, at: Date.now() });
   }
 
+  /** Resolves once every step recorded so far is durable. */
+  flushed(): Promise<void> {
+    if (this.queued.length === 0 && !this.flushing) return Promise.resolve();
+    return this.batch?.promise ?? this.write(undefined);
+  }
+
+  /** Writes what is queued (synchronously) and closes the file. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.queued.length) this.writeQueuedSync();
     closeSync(this.fd);
   }
 
-  private write(op: Op): ScanEntry {
-    const entry = this.apply(op);
-    if (!entry) throw new Error(`journal: unknown scanId ${op.scanId}`);
-    writeSync(this.fd, JSON.stringify(op) + '\n');
-    fdatasyncSync(this.fd);
-    if (++this.appended > 20_000) {
-      closeSync(this.fd);
-      this.fd = this.compact();
+  private write(op: Op | undefined): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('journal: closed'));
+    if (op) {
+      const entry = this.apply(op);
+      if (!entry) return Promise.reject(new Error(`journal: unknown scanId ${op.scanId}`));
+      this.queued.push(JSON.stringify(op) + '\n');
     }
-    return entry;
+    if (!this.batch) {
+      let resolve!: () => void;
+      let reject!: (err: Error) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      // A caller that does not await must not see an unhandled rejection; awaiting callers still do.
+      promise.catch(() => undefined);
+      this.batch = { promise, resolve, reject };
+      if (!this.flushing) setImmediate(() => void this.flush());
+    }
+    const mine = this.batch.promise;
+    if (this.queued.length >= maxQueuedLines && !this.flushing) this.writeQueuedSync();
+    return mine;
+  }
+
+  private writeQueuedSync(): void {
+    const batch = this.batch;
+    this.batch = undefined;
+    const data = this.queued.join('');
+    const n = this.queued.length;
+    this.queued = [];
+    try {
+      writeSync(this.fd, data);
+      fdatasyncSync(this.fd);
+      this.lines += n;
+      batch?.resolve();
+    } catch (err) {
+      batch?.reject(err as Error);
+    }
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing || this.closed) return;
+    this.flushing = true;
+    try {
+      while (this.batch && !this.closed) {
+        const batch = this.batch;
+        this.batch = undefined;
+        const data = Buffer.from(this.queued.join(''), 'utf8');
+        const n = this.queued.length;
+        this.queued = [];
+        try {
+          for (let off = 0; off < data.length; ) off += (await writeAsync(this.fd, data, off, data.length - off)).bytesWritten;
+          await fdatasyncAsync(this.fd);
+          this.lines += n;
+          batch.resolve();
+        } catch (err) {
+          batch.reject(err as Error);
+        }
+        if (this.lines > this.compactAtLines() && !this.closed) {
+          closeSync(this.fd);
+          this.fd = this.compact();
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  /** Twice what a compacted file would hold at most (six lines an entry), plus slack. */
+  private compactAtLines(): number {
+    return 2 * 6 * (this.liveIds.size + keepFinished) + compactSlackLines;
   }
 
   private apply(op: Op): ScanEntry | undefined {
-    return applyOp(this.entries, op);
+    const e = applyOp(this.entries, op);
+    if (!e) return undefined;
+    if (isLive(e)) this.liveIds.add(e.scanId);
+    else this.liveIds.delete(e.scanId);
+    if (!e.outcome) {
+      const cur = this.activeByName.get(e.name);
+      const curEntry = cur === undefined ? undefined : this.entries.get(cur);
+      if (!curEntry || curEntry.outcome || curEntry.intentAt <= e.intentAt) this.activeByName.set(e.name, e.scanId);
+    } else if (this.activeByName.get(e.name) === e.scanId) this.activeByName.delete(e.name);
+    return e;
   }
 
   private load(): void {
@@ -164,23 +298,29 @@ export class Journal {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
     }
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      try {
-        this.apply(JSON.parse(line) as Op);
-      } catch {
-        // Only the last line can be torn by a crash; nothing after it was acknowledged.
+    let start = 0;
+    while (start < text.length) {
+      let end = text.indexOf('\n', start);
+      if (end < 0) end = text.length;
+      if (end > start) {
+        try {
+          this.apply(JSON.parse(text.slice(start, end)) as Op);
+        } catch {
+          // Only the last line can be torn by a crash; nothing after it was acknowledged.
+        }
       }
+      start = end + 1;
     }
   }
 
   /** Rewrites the journal as one record per entry (live ones and the newest finished ones). */
   private compact(): number {
-    const keep = new Set([...this.live(), ...this.finished()].map((e) => e.scanId));
+    const keep = new Set(this.liveIds);
+    for (const e of this.finished()) keep.add(e.scanId);
     for (const id of [...this.entries.keys()]) if (!keep.has(id)) this.entries.delete(id);
     const lines: string[] = [];
     for (const e of this.entries.values()) {
-      lines.push(JSON.stringify({ op: 'intent', scanId: e.scanId, name: e.name, size: e.size, mtimeMs: e.mtimeMs, ino: e.ino, at: e.intentAt }));
+      lines.push(JSON.stringify({ op: 'intent', scanId: e.scanId, name: e.name, size: e.size, mtimeMs: e.mtimeMs, ino: e.ino, ...(e.dev !== undefined ? { dev: e.dev } : {}), at: e.intentAt }));
       if (e.sha256) lines.push(JSON.stringify({ op: 'submitted', scanId: e.scanId, sha256: e.sha256, at: e.submittedAt }));
       if (e.state && e.destination) lines.push(JSON.stringify({ op: 'verdict', scanId: e.scanId, state: e.state, destination: e.destination, at: e.verdictAt }));
       if (e.placedPath) lines.push(JSON.stringify({ op: 'placed', scanId: e.scanId, path: e.placedPath, at: Date.now() }));
@@ -189,9 +329,12 @@ export class Journal {
     }
     const tmp = this.path + '.tmp';
     const fd = openSync(tmp, 'w', 0o600);
-    writeSync(fd, lines.length ? lines.join('\n') + '\n' : '');
-    fsyncSync(fd);
-    closeSync(fd);
+    try {
+      writeSync(fd, lines.length ? lines.join('\n') + '\n' : '');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, this.path);
     const dirFd = openSync(this.dir, 'r');
     try {
@@ -199,7 +342,7 @@ export class Journal {
     } finally {
       closeSync(dirFd);
     }
-    this.appended = 0;
+    this.lines = lines.length;
     return openSync(this.path, 'a', 0o600);
   }
 }
@@ -223,7 +366,7 @@ export function readJournal(dir: string): { live: ScanEntry[]; finished: ScanEnt
   }
   const all = [...entries.values()];
   return {
-    live: all.filter((e) => !e.outcome || !e.resultCleared),
+    live: all.filter(isLive),
     finished: all.filter((e) => e.outcome).sort((a, b) => (b.doneAt ?? 0) - (a.doneAt ?? 0)),
   };
 }

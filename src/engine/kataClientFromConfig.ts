@@ -1,5 +1,6 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { t } from '../common/l10n';
 import { splitPem } from '../pki/certs';
 import type { KdsConfig } from './config';
@@ -138,4 +139,57 @@ export function kataClientOptions(config: KdsConfig, credentials: KataCredential
 /** The KATA client for a loaded configuration; throws KataCredentialsError for unusable PEM files. */
 export async function createKataClient(config: KdsConfig, extra: { requestTimeoutMs?: number } = {}): Promise<KataClient> {
   return new KataClient(kataClientOptions(config, await loadKataCredentials(config), extra));
+}
+
+/** A private key file others could read, change or own, and the command that fixes it. */
+export interface KeyFileProblem {
+  file: string;
+  problem: string;
+  /** Exact shell commands, e.g. `chmod 600 /opt/kata-dir-scanner/server.key`. */
+  fix: string[];
+}
+
+/**
+ * The files holding the client's private key (cert_key, and cert_pem when it carries the key
+ * too) must belong to the user the service runs as and be neither readable nor writable by group
+ * or others: a readable key lets anyone pose as this scanner to KATA, a writable one lets them
+ * swap in their own identity. `kds run` refuses to start on any problem; `kds check` reports it.
+ */
+export async function privateKeyFileProblems(config: Pick<KdsConfig, 'cert_pem' | 'cert_key'>, uid = process.getuid?.()): Promise<KeyFileProblem[]> {
+  if (uid === undefined) return []; // no POSIX owners (Windows)
+  const files = new Set([config.cert_key]);
+  if (config.cert_pem !== config.cert_key && splitPem(await readFile(config.cert_pem, 'utf8').catch(() => '')).privateKey) files.add(config.cert_pem);
+  const out: KeyFileProblem[] = [];
+  for (const file of files) {
+    const st = await stat(file).catch(() => undefined);
+    if (!st) continue; // a missing or unreadable file is reported by loadClientIdentity
+    const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+    const problems: string[] = [];
+    const fix: string[] = [];
+    if (st.uid !== uid) {
+      problems.push(t('it belongs to uid {0}, not to the user the service runs as (uid {1})', st.uid, uid));
+      fix.push(`chown ${quoteArg(uid === 0 ? 'root' : String(safeUserName(uid)))}: ${quoteArg(file)}`);
+    }
+    if (st.mode & 0o066) {
+      const how = st.mode & 0o022 ? (st.mode & 0o044 ? t('readable and writable by group or others') : t('writable by group or others')) : t('readable by group or others');
+      problems.push(t('it is {0} (mode {1})', how, mode));
+      fix.push(`chmod 600 ${quoteArg(file)}`);
+    }
+    if (problems.length) out.push({ file, problem: t('{0} holds the private key, but {1}', file, problems.join('; ')), fix });
+  }
+  return out;
+}
+
+/** A word for the printed chmod/chown command line (POSIX shell single quotes when needed). */
+function quoteArg(s: string): string {
+  return /^[A-Za-z0-9_@%+:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function safeUserName(uid: number): string | number {
+  try {
+    const me = userInfo();
+    return me.uid === uid ? me.username : uid;
+  } catch {
+    return uid;
+  }
 }

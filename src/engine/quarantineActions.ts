@@ -7,7 +7,7 @@ import { t } from '../common/l10n';
 import type { Logger } from '../common/log';
 import { deliver, removeSource } from './delivery';
 
-export type QuarantineErrorCode = 'bad-name' | 'missing' | 'not-regular' | 'changed';
+export type QuarantineErrorCode = 'bad-name' | 'missing' | 'not-regular' | 'hard-link' | 'changed';
 
 /** A refusal the UI can show as is (the message is localised) or branch on (the code). */
 export class QuarantineActionError extends Error {
@@ -67,8 +67,13 @@ function checkName(name: string): void {
   }
 }
 
-/** lstat, so that a symlink planted in quarantine is refused instead of followed. */
-async function checkRegular(path: string, name: string): Promise<void> {
+/**
+ * lstat, so that a symlink planted in quarantine is refused instead of followed. With
+ * `refuseHardLinks`, a file with more than one name is refused too: the other name may be a
+ * root-only file (e.g. /etc/shadow linked in by someone who can write the folder), and releasing
+ * would copy it to the output share.
+ */
+async function checkRegular(path: string, name: string, refuseHardLinks?: Logger): Promise<void> {
   let st;
   try {
     st = await lstat(path);
@@ -78,6 +83,11 @@ async function checkRegular(path: string, name: string): Promise<void> {
   }
   if (st.isSymbolicLink()) throw new QuarantineActionError('not-regular', t('{0} is a symbolic link, not a quarantined file; it was left alone', name));
   if (!st.isFile()) throw new QuarantineActionError('not-regular', t('{0} is not a regular file; it was left alone', name));
+  if (refuseHardLinks && st.nlink > 1) {
+    const message = t('{0} has {1} hard links (another name for the same file exists); it is not released and was left alone', name, st.nlink);
+    refuseHardLinks.warn('quarantine.hardLink', message, { file: name, nlink: st.nlink, ino: st.ino });
+    throw new QuarantineActionError('hard-link', message);
+  }
 }
 
 async function hashFile(path: string, name: string): Promise<string> {
@@ -132,10 +142,10 @@ export interface QuarantineActionRequest {
 }
 
 /** The path of the named file in quarantine, once the name and the file have passed the checks above. */
-async function quarantinedPath(opts: QuarantineActionRequest): Promise<string> {
+async function quarantinedPath(opts: QuarantineActionRequest, refuseHardLinks = false): Promise<string> {
   checkName(opts.name);
   const path = join(opts.qrntDir, opts.name);
-  await checkRegular(path, opts.name);
+  await checkRegular(path, opts.name, refuseHardLinks ? opts.logger : undefined);
   return path;
 }
 
@@ -178,7 +188,7 @@ async function logAndAudit(
  * it is atomic, works across file systems, and the audit names the exact bytes released.
  */
 export async function releaseFromQuarantine(opts: QuarantineActionRequest & { outDir: string }): Promise<{ path: string; sha256: string }> {
-  const from = await quarantinedPath(opts);
+  const from = await quarantinedPath(opts, true);
   const result = await deliver({ source: from, destDir: opts.outDir, name: opts.name, tag: `release-${process.pid}-${randomBytes(6).toString('hex')}` });
   if (!result.ok) {
     if (result.reason === 'missing') throw new QuarantineActionError('missing', t('{0} is no longer in quarantine', opts.name));

@@ -1,32 +1,30 @@
 import { randomUUID } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
-import { lstat, open } from 'node:fs/promises';
+import { constants, type Stats, type FSWatcher, watch } from 'node:fs';
+import { type FileHandle, lstat, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FSWatcher } from 'chokidar';
 import { t } from '../common/l10n';
 import type { Logger } from '../common/log';
+import { isKataError } from '../kata/errors';
+import type { ScannerApi } from '../kata/scannerApi';
+import { ApprovalTracker } from './approval';
 import { backoffDelay } from './backoff';
+import { CircuitBreaker } from './circuitBreaker';
 import { deliver, removePartials, removeSource } from './delivery';
+import { DirSyncer } from './dirSync';
 import {
   type ApprovalState,
   type EngineEvent,
   type FileRecord,
   type FileStage,
   type IgnoredKind,
+  canMoveStage,
   destinationOf,
   verdictOf,
 } from './events';
+import { type FileVersion, sameVersion } from './fileVersion';
 import { type Destination, Journal, type ScanEntry } from './journal';
-import { listInput } from './inputListing';
+import { readInputNames, statsKind } from './inputListing';
 import { DirectoryLockedError, lockDirectory } from '../common/dirLock';
-
-/** What the engine needs from KATA; KataClient provides it, tests may wrap it. */
-export interface ScannerApi {
-  submit(path: string, opts: { scanId: string; fileName: string; size: number; signal?: AbortSignal }): Promise<{ sha256: string; bytes: number }>;
-  states(): Promise<Array<{ scanId: string; state: string }>>;
-  deleteResult(scanId: string): Promise<void>;
-  filters(): Promise<{ maxObjectSize?: number; version?: string }>;
-}
 
 /** The exclude list as the engine sees it: re-read cheaply before every rescan. */
 export interface ExcludeSource {
@@ -62,54 +60,123 @@ export interface EngineOptions {
   stopGraceMs?: number;
 }
 
+/**
+ * What the engine keeps per file in input: plain values only (no timers, closures, handles or
+ * per-file log text), so 100 000 waiting files cost a few hundred bytes each. Timing is done by a
+ * handful of engine-wide queues and timers; open handles live in `handles`, keyed by name.
+ */
 interface Rec extends FileRecord {
   ino: number;
+  dev: number;
   stableSince: number;
-  /** Version key (size, mtime, inode) whose one-time messages were already logged. */
-  loggedVersion?: string;
-  abort?: AbortController;
+  /** One-time messages (excluded, too large, unreadable) were logged for this version. */
+  logged: boolean;
+  /** In uploadQueue (not yet taken). */
+  inQueue: boolean;
+  /** The rescan generation that last saw it in input. */
+  seen: number;
 }
 
 type Listener = (event: EngineEvent) => void;
 
-const tickMs = 100;
 const filtersRefreshMs = 10 * 60_000;
-const approvalLogEveryMs = 60_000;
 const missingForgetMs = 24 * 3_600_000;
+/** With this many scans outstanding, verdicts are polled more often than poll_interval_s. */
+const earlyPollOutstanding = 32;
+const earlyPollMs = 250;
+/** Deliveries (copy, fsync, rename) and DELETEs of results running at once. */
+const maxDeliveries = 8;
+const maxDeletes = 4;
+/**
+ * Open handles kept from upload to delivery. Beyond this many outstanding scans, a handle is
+ * closed after its upload and the delivery opens the file once more, with the same checks.
+ */
+const maxHeldHandles = 1024;
+/** With change events, a rescan stats only new and changed names; all of them this often. */
+const fullRestatMs = 5 * 60_000;
+/** The longest time between two listings of input while change events work. */
+const fullListMaxMs = 60_000;
+const openFlags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
- * The directory-scanning service: finds complete files in input, submits them, polls the
- * verdicts, delivers each file to output or quarantine, and journals every step so a crash
- * at any point loses nothing. Emits typed events and keeps a snapshot for the views.
+ * The directory-scanning service: one state machine per file (stages and their allowed moves are
+ * the table in events.ts), driven by events and completions rather than a clock: a file found by
+ * a change event or a rescan settles for stable_ms, is opened once and checked, uploaded from
+ * that handle, its verdict polled, then delivered from the same handle to output or quarantine.
+ * Uploads, polls and deliveries run side by side; every step is journaled (group-committed)
+ * before it is acted on, so a crash at any point loses nothing.
  */
 export class ScannerEngine {
   private readonly records = new Map<string, Rec>();
   private readonly ignoredLogged = new Map<string, IgnoredKind>();
   private readonly listeners = new Set<Listener>();
+  /** Open handles of the current version of files being uploaded, waiting for a verdict, or delivered. */
+  private readonly handles = new Map<string, { fh: FileHandle; version: Required<FileVersion> }>();
+  private readonly uploadAborts = new Map<string, AbortController>();
   private readonly routing = new Set<string>();
   private readonly clearing = new Set<string>();
   private readonly lastLog = new Map<string, number>();
+  private readonly approval: ApprovalTracker;
+  private readonly breaker: CircuitBreaker;
+  private readonly dirSync = new DirSyncer();
   private journal?: Journal;
   private unlock?: () => Promise<void>;
   private watcher?: FSWatcher;
-  private timers: NodeJS.Timeout[] = [];
   private running = false;
   private uploads = 0;
-  private pausedUntil = 0;
-  private failureStreak = 0;
-  private approval: ApprovalState = 'unknown';
   private effectiveMax: number;
-  private rescanning?: Promise<void>;
-  private rescanAgain = false;
-  private polling = false;
   private folderState = new Map<string, string | undefined>();
   private readonly retryBaseMs: number;
   private readonly retryMaxMs: number;
+
+  // Work queues: FIFO arrays with a head index; entries are checked when taken (lazy removal).
+  private settleQueue: Rec[] = [];
+  private settleDueAt: number[] = [];
+  private settleHead = 0;
+  private uploadQueue: Rec[] = [];
+  private uploadHead = 0;
+  private routeQueue: ScanEntry[] = [];
+  private readonly routeQueued = new Set<string>();
+  /** Files in `submitted` (waiting for a verdict). */
+  private outstanding = 0;
+  private deleteQueue: string[] = [];
+  private deletes = 0;
+  /** Records with a nextAttemptAt: retries of uploads and deliveries, unreadable files. */
+  private readonly waiting = new Set<Rec>();
+
+  // Engine-wide timers, each armed for the earliest thing it waits for.
+  private settleTimer?: NodeJS.Timeout;
+  private wakeTimer?: NodeJS.Timeout;
+  private wakeAt = 0;
+  private pollTimer?: NodeJS.Timeout;
+  private pollAt = 0;
+  private rescanTimer?: NodeJS.Timeout;
+  private changeTimer?: NodeJS.Timeout;
+  private readonly intervals: NodeJS.Timeout[] = [];
+
+  private rescanning?: Promise<void>;
+  private rescanAgain = false;
+  private generation = 0;
+  private lastFullStat = 0;
+  private lastList = 0;
+  /** Names a change event mentioned since the last rescan. */
+  private changed = new Set<string>();
+  private polling = false;
+  private pollFailures = 0;
 
   constructor(private readonly o: EngineOptions) {
     this.effectiveMax = o.maxFileSizeBytes;
     this.retryBaseMs = o.retryBaseMs ?? 1000;
     this.retryMaxMs = o.retryMaxMs ?? 5 * 60_000;
+    this.approval = new ApprovalTracker({
+      logger: o.logger,
+      systemId: o.systemId,
+      fingerprint256: o.fingerprint256,
+      retryBaseMs: this.retryBaseMs,
+      retryMaxMs: this.retryMaxMs,
+      onChange: (before, after) => this.approvalChanged(before, after),
+    });
+    this.breaker = new CircuitBreaker({ windowMs: 30_000, windowSize: 40, minSamples: 10, openRatio: 0.8, baseMs: this.retryBaseMs, maxMs: Math.min(this.retryMaxMs, 60_000) });
   }
 
   onEvent(listener: Listener): () => void {
@@ -120,14 +187,14 @@ export class ScannerEngine {
   snapshot(): { running: boolean; approval: ApprovalState; files: FileRecord[]; identity: { systemId: string; fingerprint256: string } } {
     return {
       running: this.running,
-      approval: this.approval,
+      approval: this.approval.state,
       files: [...this.records.values()].map(publicView),
       identity: { systemId: this.o.systemId, fingerprint256: this.o.fingerprint256 },
     };
   }
 
   get approvalState(): ApprovalState {
-    return this.approval;
+    return this.approval.state;
   }
 
   async start(): Promise<void> {
@@ -149,12 +216,12 @@ export class ScannerEngine {
       const removed = await removePartials(dir);
       if (removed.length) o.logger.info('recovered', t('removed {0} incomplete copies left by an interruption', removed.length), { dir });
     }
-    this.recoverJournal();
+    await this.recoverJournal();
     this.running = true;
     this.emit({ type: 'running', running: true });
     // A delivery cut between removing the source and journaling "done" never shows up in input
     // again, so no rescan would finish it: finish those now (route() sees the source is gone).
-    for (const e of this.journal.live()) if (e.placedPath && !e.outcome) void this.route(e);
+    for (const e of this.journal.live()) if (e.placedPath && !e.outcome) this.enqueueRoute(e);
     o.logger.info('started', t('scanning'), {
       in_dir: o.inDir,
       out_dir: o.outDir,
@@ -162,28 +229,30 @@ export class ScannerEngine {
       mode: o.useEvents ? 'events+rescan' : 'polling',
       poll_interval_ms: o.pollIntervalMs,
     });
-    if (o.useEvents) await this.startWatcher();
+    if (o.useEvents) this.startWatcher();
     void this.refreshFilters();
     await this.rescan();
-    this.every(tickMs, () => this.tick());
-    this.every(o.pollIntervalMs, () => {
-      void this.rescan();
-      void this.poll();
-    });
+    this.schedulePoll(o.pollIntervalMs);
+    this.every(o.pollIntervalMs, () => void this.rescan());
     this.every(filtersRefreshMs, () => void this.refreshFilters());
   }
 
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    for (const t of this.timers) clearInterval(t);
-    this.timers = [];
-    await this.watcher?.close();
+    for (const i of this.intervals) clearInterval(i);
+    this.intervals.length = 0;
+    for (const tm of [this.settleTimer, this.wakeTimer, this.pollTimer, this.rescanTimer, this.changeTimer]) if (tm) clearTimeout(tm);
+    this.watcher?.close();
     this.watcher = undefined;
+    const busy = () => this.uploads > 0 || this.routing.size > 0 || this.deletes > 0 || this.rescanning !== undefined || this.polling;
     const deadline = Date.now() + (this.o.stopGraceMs ?? 5000);
-    while ((this.uploads > 0 || this.routing.size > 0 || this.rescanning) && Date.now() < deadline) await sleep(50);
-    for (const rec of this.records.values()) rec.abort?.abort();
-    while ((this.uploads > 0 || this.routing.size > 0) && Date.now() < deadline + 2000) await sleep(50);
+    while (busy() && Date.now() < deadline) await sleep(20);
+    for (const a of this.uploadAborts.values()) a.abort();
+    while (busy() && Date.now() < deadline + 2000) await sleep(20);
+    await this.journal?.flushed().catch(() => undefined);
+    for (const held of this.handles.values()) await held.fh.close().catch(() => undefined);
+    this.handles.clear();
     this.journal?.close();
     await this.unlock?.();
     this.o.logger.info('stopped', t('scanning stopped'));
@@ -192,56 +261,65 @@ export class ScannerEngine {
 
   /** Forces a rescan now (e.g. after the user dropped files, or from the Rescan command). */
   requestRescan(): void {
-    void this.rescan();
+    void this.rescan(true);
   }
 
   // ---------------------------------------------------------------- recovery
 
-  private recoverJournal(): void {
+  private async recoverJournal(): Promise<void> {
     const j = this.journal!;
+    let interrupted = 0;
     for (const e of j.live()) {
-      if (e.outcome) continue;
-      if (!e.submittedAt) {
-        // Cut between intent and KATA's answer: KATA may or may not have it. Upload again under a
-        // new scanId; the old one is deleted if a result for it ever shows up.
-        j.done(e.scanId, 'interrupted');
-        this.o.logger.info('recovered', t('upload was interrupted; the file will be submitted again'), { file: e.name, scanId: e.scanId });
-      }
+      if (e.outcome || e.submittedAt) continue;
+      // Cut between intent and KATA's answer: KATA may or may not have it. Upload again under a
+      // new scanId; the old one is deleted if a result for it ever shows up.
+      void j.done(e.scanId, 'interrupted');
+      interrupted++;
+      if (interrupted <= 20) this.o.logger.info('recovered', t('upload was interrupted; the file will be submitted again'), { file: e.name, scanId: e.scanId });
     }
-  }
-
-  /** The active (unfinished) journal entry for a name, if any. */
-  private activeEntry(name: string): ScanEntry | undefined {
-    let found: ScanEntry | undefined;
-    for (const e of this.journal!.live()) if (!e.outcome && e.name === name && (!found || e.intentAt > found.intentAt)) found = e;
-    return found;
+    await j.flushed();
   }
 
   // ---------------------------------------------------------------- intake
 
-  private async startWatcher(): Promise<void> {
+  /**
+   * One inotify watch on the input folder (not one per file): each event names the entry that
+   * changed, so a rescan stats only those. Events are a hint; periodic rescans catch what they miss.
+   */
+  private startWatcher(): void {
     try {
-      const { watch } = await import('chokidar');
-      const w = watch(this.o.inDir, { depth: 0, ignoreInitial: true, followSymlinks: false, ignorePermissionErrors: true });
-      w.on('all', () => this.scheduleRescan());
-      w.on('error', (err) => this.o.logger.debug('watch-error', String(err)));
+      const w = watch(this.o.inDir, { persistent: false, encoding: 'utf8' }, (_type, name) => {
+        if (name) this.changed.add(name);
+        else {
+          this.lastFullStat = 0;
+          this.lastList = 0;
+        }
+        if (!this.changeTimer) {
+          this.changeTimer = setTimeout(() => {
+            this.changeTimer = undefined;
+            void this.rescan();
+          }, 20);
+        }
+      });
+      w.on('error', (err) => {
+        this.o.logger.debug('watch-error', String(err));
+        w.close();
+        if (this.watcher === w) this.watcher = undefined;
+        this.lastFullStat = 0;
+        this.lastList = 0;
+      });
       this.watcher = w;
     } catch (err) {
       this.o.logger.warn('watch-error', t('change events unavailable, relying on rescans: {0}', String(err)));
     }
   }
 
-  private rescanTimer?: NodeJS.Timeout;
-  private scheduleRescan(): void {
-    if (this.rescanTimer) return;
-    this.rescanTimer = setTimeout(() => {
-      this.rescanTimer = undefined;
-      void this.rescan();
-    }, 50);
-  }
-
-  private rescan(): Promise<void> {
+  private rescan(full = false): Promise<void> {
     if (!this.running) return Promise.resolve();
+    if (full) {
+      this.lastFullStat = 0;
+      this.lastList = 0;
+    }
     if (this.rescanning) {
       this.rescanAgain = true;
       return this.rescanning;
@@ -266,7 +344,7 @@ export class ScannerEngine {
     if (await o.excludes.refresh()) {
       o.logger.info('exclude-list', t('exclude list changed; re-evaluating files in input'));
       for (const rec of this.records.values()) {
-        if (['excluded', 'queued', 'retrying', 'awaiting-approval', 'too-large'].includes(rec.stage)) this.classify(rec);
+        if (['excluded', 'queued', 'retrying', 'awaiting-approval', 'too-large'].includes(rec.stage) && !rec.scanId) this.classify(rec);
       }
     }
     const unusable = await this.folderProblem(o.inDir);
@@ -274,80 +352,190 @@ export class ScannerEngine {
       this.setFolder('in', o.inDir, unusable);
       return;
     }
+    if (this.watcher && this.folderState.has('in') && this.folderState.get('in') === undefined && Date.now() - this.lastList < this.listEveryMs()) {
+      await this.rescanChanged();
+      this.pump();
+      return;
+    }
+    this.lastList = Date.now();
     let listing;
     try {
-      listing = await listInput(o.inDir);
+      listing = await readInputNames(o.inDir);
     } catch (err) {
       this.setFolder('in', o.inDir, errText(err));
       return;
     }
     const wasDown = this.folderState.get('in') !== undefined;
     this.setFolder('in', o.inDir, undefined);
-    if (wasDown && o.useEvents && !this.watcher) await this.startWatcher();
+    if (wasDown) {
+      // The folder may be another one now (renamed back, share remounted): watch it afresh, stat all.
+      this.watcher?.close();
+      this.watcher = undefined;
+      this.lastFullStat = 0;
+    }
+    if (o.useEvents && !this.watcher) {
+      this.startWatcher();
+      this.lastFullStat = 0;
+    }
+    const now = Date.now();
+    // Without change events every name is stat'ed each time; with them only new and changed ones.
+    const statAll = !this.watcher || now - this.lastFullStat >= fullRestatMs;
+    if (statAll) this.lastFullStat = now;
+    const changed = this.changed;
+    this.changed = new Set();
+    const gen = ++this.generation;
 
-    const seen = new Set<string>();
+    const ignoredNow = new Set<string>();
     for (const ig of listing.ignored) {
-      seen.add(ig.name);
-      if (this.ignoredLogged.get(ig.name) !== ig.kind) {
-        this.ignoredLogged.set(ig.name, ig.kind);
-        o.logger.info('ignored', t('not a regular file in input ({0}); it is never scanned', ig.kind), { file: ig.name });
-        this.emit({ type: 'ignored', name: ig.name, kind: ig.kind });
+      ignoredNow.add(ig.name);
+      this.ignore(ig.name, ig.kind);
+    }
+    const toStat: string[] = [];
+    for (const name of listing.candidates) {
+      const rec = this.records.get(name);
+      if (rec && !statAll && !changed.has(name) && rec.stage !== 'missing') rec.seen = gen;
+      else toStat.push(name);
+    }
+    for (let i = 0; i < toStat.length; i += 64) {
+      const batch = toStat.slice(i, i + 64);
+      const stats = await Promise.all(batch.map((name) => lstat(join(o.inDir, name)).catch(() => undefined)));
+      for (let k = 0; k < batch.length; k++) {
+        const name = batch[k]!;
+        const st = stats[k];
+        if (!st) continue; // vanished between readdir and lstat
+        const kind = statsKind(st);
+        if (kind) {
+          ignoredNow.add(name);
+          this.ignore(name, kind, st.nlink);
+          continue;
+        }
+        this.observe(name, st, gen);
       }
-      if (this.records.has(ig.name)) this.gone(ig.name);
     }
-    for (const name of [...this.ignoredLogged.keys()]) if (!seen.has(name)) this.ignoredLogged.delete(name);
-    for (const f of listing.files) {
-      seen.add(f.name);
-      this.observe(f.name, f.stats);
-    }
-    for (const name of [...this.records.keys()]) if (!seen.has(name)) this.gone(name);
+    for (const name of [...this.ignoredLogged.keys()]) if (!ignoredNow.has(name)) this.ignoredLogged.delete(name);
+    for (const rec of this.records.values()) if (rec.seen !== gen) this.gone(rec.name);
+    this.pump();
   }
 
-  private observe(name: string, st: Stats): void {
+  /**
+   * With change events, a folder of many files is listed only now and then (a listing of 100 000
+   * names is 100 ms of CPU and tens of MB of garbage); in between, only the names events reported
+   * are looked at. Small folders are listed at every rescan, as without events.
+   */
+  private listEveryMs(): number {
+    return Math.min(fullListMaxMs, this.o.pollIntervalMs * Math.max(1, Math.floor(this.records.size / 1000)));
+  }
+
+  private async rescanChanged(): Promise<void> {
+    const names = [...this.changed];
+    this.changed = new Set();
+    for (let i = 0; i < names.length; i += 64) {
+      const batch = names.slice(i, i + 64);
+      const stats = await Promise.all(batch.map((name) => lstat(join(this.o.inDir, name)).catch(() => undefined)));
+      for (let k = 0; k < batch.length; k++) {
+        const name = batch[k]!;
+        const st = stats[k];
+        if (name.includes('/')) continue;
+        if (!st) {
+          this.ignoredLogged.delete(name);
+          if (this.records.has(name)) this.gone(name);
+          continue;
+        }
+        const kind = statsKind(st);
+        if (kind) this.ignore(name, kind, st.nlink);
+        else {
+          this.ignoredLogged.delete(name);
+          this.observe(name, st, this.generation);
+        }
+      }
+    }
+  }
+
+  private ignore(name: string, kind: IgnoredKind, nlink?: number): void {
+    if (this.ignoredLogged.get(name) !== kind) {
+      this.ignoredLogged.set(name, kind);
+      if (kind === 'hard-link')
+        this.o.logger.warn('ignored', t('the file has {0} hard links; a file with other names elsewhere is never scanned or moved, and stays in input', nlink ?? 2), { file: name });
+      else this.o.logger.info('ignored', t('not a regular file in input ({0}); it is never scanned', kind), { file: name });
+      this.emit({ type: 'ignored', name, kind });
+    }
+    if (this.records.has(name)) this.gone(name, true);
+  }
+
+  private observe(name: string, st: Stats, gen: number): void {
     const now = Date.now();
     let rec = this.records.get(name);
     if (!rec) {
-      rec = { name, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, stage: 'settling', firstSeen: now, changedAt: now, stableSince: now, attempts: 0 };
+      const e = this.journal!.activeFor(name);
+      const known = e !== undefined && sameVersion(e, st);
+      rec = {
+        name,
+        size: st.size,
+        mtimeMs: st.mtimeMs,
+        ino: st.ino,
+        dev: st.dev,
+        stage: known ? (e.state ? 'routing' : 'submitted') : 'settling',
+        firstSeen: now,
+        changedAt: now,
+        stableSince: now,
+        attempts: 0,
+        logged: false,
+        inQueue: false,
+        seen: gen,
+      };
       this.records.set(name, rec);
-      const e = this.activeEntry(name);
-      if (e && sameVersion(e, st)) {
+      if (known) {
         rec.scanId = e.scanId;
         rec.sha256 = e.sha256;
         rec.submittedAt = e.submittedAt;
-        this.setStage(rec, e.state ? 'routing' : 'submitted');
-        if (e.state) void this.route(e);
+        if (rec.stage === 'submitted') this.outstanding++;
+        this.emitFile(rec);
+        if (e.state) this.enqueueRoute(e);
         return;
       }
       if (e) this.abandon(e, t('file changed while KATA was scanning it'));
-      this.setStage(rec, 'settling');
+      this.emitFile(rec);
+      this.settle(rec);
       return;
     }
-    if (rec.size === st.size && rec.mtimeMs === st.mtimeMs && rec.ino === st.ino) {
+    rec.seen = gen;
+    if (sameVersion(rec, st)) {
       if (rec.stage === 'missing') {
         const e = rec.scanId ? this.journal!.get(rec.scanId) : undefined;
-        this.setStage(rec, e?.state ? 'routing' : 'submitted', 'back in input');
-        if (e?.state) void this.route(e);
+        if (e?.state) {
+          this.setStage(rec, 'routing', 'back in input');
+          this.enqueueRoute(e);
+        } else this.setStage(rec, 'submitted', 'back in input');
       }
       return;
     }
-    // A new version: whatever KATA said about the old bytes does not apply to these.
-    rec.abort?.abort();
+    if (rec.scanId && this.routing.has(rec.scanId)) return; // the delivery checks the version itself
+    this.newVersion(rec, st);
+  }
+
+  /** A new version: whatever KATA said about the old bytes does not apply to these. */
+  private newVersion(rec: Rec, st: Stats): void {
+    this.uploadAborts.get(rec.name)?.abort();
+    this.dropHandle(rec.name);
     if (rec.scanId) {
       const e = this.journal!.get(rec.scanId);
       if (e && !e.outcome) this.abandon(e, t('file changed after it was submitted; it will be submitted again'));
     }
-    Object.assign(rec, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, changedAt: now, stableSince: now, attempts: 0 });
+    const now = Date.now();
+    Object.assign(rec, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev, changedAt: now, attempts: 0, logged: false });
     rec.scanId = undefined;
     rec.sha256 = undefined;
     rec.submittedAt = undefined;
     rec.nextAttemptAt = undefined;
-    this.setStage(rec, 'settling');
+    this.waiting.delete(rec);
+    this.settle(rec);
   }
 
-  private gone(name: string): void {
+  private gone(name: string, notRegular = false): void {
     const rec = this.records.get(name)!;
     const e = rec.scanId ? this.journal!.get(rec.scanId) : undefined;
-    if (e && !e.outcome && !this.routing.has(e.scanId)) {
+    if (e && !e.outcome && this.routing.has(e.scanId)) return;
+    if (e && !e.outcome && !notRegular) {
       // Keep the scan: a share that was unmounted for a moment must not cost a rescan of everything.
       if (rec.stage !== 'missing') {
         this.setStage(rec, 'missing', 'no longer in input');
@@ -359,252 +547,433 @@ export class ScannerEngine {
       }
       return;
     }
-    if (this.routing.has(rec.scanId ?? '')) return;
-    rec.abort?.abort();
+    if (e && !e.outcome) this.abandon(e, t('file is no longer a regular file; it will be submitted again when it is one'));
+    this.uploadAborts.get(name)?.abort();
     this.forget(name);
   }
 
   private forget(name: string): void {
+    const rec = this.records.get(name);
+    if (rec) this.waiting.delete(rec);
+    if (rec?.stage === 'submitted') this.outstanding--;
     this.records.delete(name);
+    this.dropHandle(name);
     this.emit({ type: 'file-removed', name });
   }
 
-  // ---------------------------------------------------------------- per-file decisions
+  // ---------------------------------------------------------------- settling
 
-  private ticking = false;
-  private async tick(): Promise<void> {
-    if (!this.running || this.ticking) return;
-    this.ticking = true;
-    try {
-      const now = Date.now();
-      for (const rec of [...this.records.values()]) {
-        if (rec.stage === 'settling' && now - rec.stableSince >= this.o.stableMs) await this.checkStable(rec);
-        else if (rec.stage === 'unreadable' && rec.nextAttemptAt !== undefined && now >= rec.nextAttemptAt) this.setStage(rec, 'queued');
-      }
-      this.pump();
-    } finally {
-      this.ticking = false;
-    }
+  /** (Re)starts the stable_ms wait. The queue is in due order: every push is due stable_ms from now. */
+  private settle(rec: Rec): void {
+    rec.stableSince = Date.now();
+    this.setStage(rec, 'settling');
+    this.settleQueue.push(rec);
+    this.settleDueAt.push(rec.stableSince + this.o.stableMs);
+    this.armSettle();
   }
 
-  private async checkStable(rec: Rec): Promise<void> {
-    let st: Stats;
-    try {
-      st = await lstat(join(this.o.inDir, rec.name));
-    } catch {
-      return; // the next rescan decides whether it is gone
+  /** An entry is stale when its file left settling or was pushed again (changed) since. */
+  private settleEntryLive(i: number): boolean {
+    const rec = this.settleQueue[i]!;
+    return rec.stage === 'settling' && this.records.get(rec.name) === rec && rec.stableSince + this.o.stableMs === this.settleDueAt[i];
+  }
+
+  private armSettle(): void {
+    if (this.settleTimer || !this.running) return;
+    while (this.settleHead < this.settleQueue.length && !this.settleEntryLive(this.settleHead)) this.settleHead++;
+    if (this.settleHead > 1024 && this.settleHead * 2 > this.settleQueue.length) {
+      this.settleQueue = this.settleQueue.slice(this.settleHead);
+      this.settleDueAt = this.settleDueAt.slice(this.settleHead);
+      this.settleHead = 0;
     }
-    if (!st.isFile()) return;
-    if (st.size !== rec.size || st.mtimeMs !== rec.mtimeMs || st.ino !== rec.ino) {
-      Object.assign(rec, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, changedAt: Date.now(), stableSince: Date.now() });
+    if (this.settleHead >= this.settleQueue.length) {
+      this.settleQueue = [];
+      this.settleDueAt = [];
+      this.settleHead = 0;
       return;
     }
-    if (rec.stage === 'settling') this.classify(rec);
+    const delay = Math.max(0, this.settleDueAt[this.settleHead]! - Date.now());
+    this.settleTimer = setTimeout(() => {
+      this.settleTimer = undefined;
+      void this.settleDue().catch((err) => this.o.logger.error('internal', String((err as Error)?.stack ?? err)));
+    }, delay);
+  }
+
+  private async settleDue(): Promise<void> {
+    if (!this.running) return;
+    const now = Date.now();
+    const due: Rec[] = [];
+    while (this.settleHead < this.settleQueue.length && this.settleDueAt[this.settleHead]! <= now) {
+      if (this.settleEntryLive(this.settleHead)) due.push(this.settleQueue[this.settleHead]!);
+      this.settleHead++;
+    }
+    for (let i = 0; i < due.length; i += 64) {
+      const batch = due.slice(i, i + 64);
+      const stats = await Promise.all(batch.map((r) => lstat(join(this.o.inDir, r.name)).catch(() => undefined)));
+      batch.forEach((rec, k) => this.checkStable(rec, stats[k]));
+    }
+    this.armSettle();
+    this.pump();
+  }
+
+  private checkStable(rec: Rec, st: Stats | undefined): void {
+    if (this.records.get(rec.name) !== rec || rec.stage !== 'settling') return;
+    if (!st) {
+      this.changed.add(rec.name); // the next rescan decides whether it is gone
+      this.scheduleRescanSoon();
+      return;
+    }
+    if (statsKind(st)) {
+      this.changed.add(rec.name);
+      this.scheduleRescanSoon();
+      return;
+    }
+    if (!sameVersion(rec, st)) {
+      Object.assign(rec, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev, changedAt: Date.now() });
+      this.settle(rec);
+      return;
+    }
+    this.classify(rec);
+  }
+
+  private scheduleRescanSoon(): void {
+    if (this.changeTimer || !this.running) return;
+    this.changeTimer = setTimeout(() => {
+      this.changeTimer = undefined;
+      void this.rescan();
+    }, 20);
   }
 
   /** Decides what a complete file is: excluded, too large, or ready to submit. */
   private classify(rec: Rec): void {
-    const version = `${rec.size}:${rec.mtimeMs}:${rec.ino}`;
-    const firstTime = rec.loggedVersion !== version;
     const hit = this.o.excludes.matches(rec.name);
     if (hit) {
-      if (firstTime || rec.stage !== 'excluded') this.o.logger.info('excluded', t('matches exclude list entry "{0}"; stays in input', hit.pattern), { file: rec.name, size: rec.size });
-      rec.loggedVersion = version;
+      if (!rec.logged || rec.stage !== 'excluded') this.o.logger.info('excluded', t('matches exclude list entry "{0}"; stays in input', hit.pattern), { file: rec.name, size: rec.size });
+      rec.logged = true;
+      this.dropHandle(rec.name);
       this.setStage(rec, 'excluded', hit.pattern);
       return;
     }
     // KATA refused this very version with 413: re-evaluating (an exclude-list edit) must not upload it again.
-    if (rec.stage === 'too-large' && rec.reason === '413' && !firstTime) return;
+    if (rec.stage === 'too-large' && rec.reason === '413' && rec.logged) return;
     if (rec.size > this.effectiveMax) {
-      if (firstTime || rec.stage !== 'too-large')
+      if (!rec.logged || rec.stage !== 'too-large')
         this.o.logger.info('too-large', t('larger than the {0} byte limit; stays in input untouched', this.effectiveMax), { file: rec.name, size: rec.size });
-      rec.loggedVersion = version;
+      rec.logged = true;
+      this.dropHandle(rec.name);
       this.setStage(rec, 'too-large', `limit ${this.effectiveMax}`);
       return;
     }
-    // While KATA refuses this system, a complete file waits for the approval, and says so.
-    const ready: FileStage = this.approval === 'pending' || this.approval === 'rejected' ? 'awaiting-approval' : 'queued';
-    if (rec.stage !== ready) this.setStage(rec, ready);
+    this.waiting.delete(rec);
+    rec.nextAttemptAt = undefined;
+    this.ready(rec);
+  }
+
+  /** Puts a complete file in line for an upload (waiting for approval while KATA refuses us). */
+  private ready(rec: Rec, reason?: string): void {
+    this.setStage(rec, this.approval.refusing ? 'awaiting-approval' : 'queued', reason);
+    if (!rec.inQueue) {
+      rec.inQueue = true;
+      this.uploadQueue.push(rec);
+    }
   }
 
   // ---------------------------------------------------------------- uploads
 
+  /** Starts as many uploads as slots allow; called whenever something may have freed one. */
   private pump(): void {
     if (!this.running) return;
     const now = Date.now();
-    if (now < this.pausedUntil) return;
-    const candidates = [...this.records.values()]
-      .filter(
-        (r) =>
-          r.stage === 'queued' ||
-          ((r.stage === 'retrying' || r.stage === 'awaiting-approval') && !r.scanId && (r.nextAttemptAt ?? 0) <= now),
-      )
-      .sort((a, b) => a.firstSeen - b.firstSeen);
-    for (const rec of candidates) {
-      // While KATA refuses us, one upload at a time probes whether the administrator has approved.
-      const limit = this.approval === 'approved' || this.approval === 'unknown' ? this.o.maxInflight : 1;
-      if (this.uploads >= limit || Date.now() < this.pausedUntil) break;
+    let slots = this.approval.uploadSlots(this.o.maxInflight, now) - this.uploads;
+    while (slots > 0 && this.breaker.allows(now)) {
+      const rec = this.nextUpload();
+      if (!rec) break;
+      this.breaker.started();
       void this.upload(rec);
+      slots--;
     }
+    if (this.approval.refusing && now < this.approval.probeAt && this.uploadHead < this.uploadQueue.length) this.wakeAtTime(this.approval.probeAt);
+    if (this.breaker.isOpen && now < this.breaker.pausedUntil) this.wakeAtTime(this.breaker.pausedUntil);
+  }
+
+  private nextUpload(): Rec | undefined {
+    while (this.uploadHead < this.uploadQueue.length) {
+      const rec = this.uploadQueue[this.uploadHead++]!;
+      rec.inQueue = false;
+      if (this.records.get(rec.name) !== rec) continue;
+      if (rec.stage === 'queued' || rec.stage === 'awaiting-approval') {
+        if (this.uploadHead > 1024 && this.uploadHead * 2 > this.uploadQueue.length) {
+          this.uploadQueue = this.uploadQueue.slice(this.uploadHead);
+          this.uploadHead = 0;
+        }
+        return rec;
+      }
+    }
+    this.uploadQueue = [];
+    this.uploadHead = 0;
+    return undefined;
+  }
+
+  /**
+   * Opens this version once (no symlink followed, no FIFO waited on) and checks the handle: a
+   * regular file with one link, of exactly the settled device, inode, size and mtime. That handle
+   * is what gets hashed, uploaded and later copied; the path is not opened again.
+   */
+  private async openVersion(name: string, v: FileVersion): Promise<{ fh: FileHandle } | { problem: 'missing' | 'not-regular' | 'hard-link' | 'changed'; st?: Stats }> {
+    const held = this.handles.get(name);
+    if (held && sameVersion(v, held.version)) return { fh: held.fh };
+    let fh: FileHandle;
+    try {
+      fh = await open(join(this.o.inDir, name), openFlags);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return { problem: 'missing' };
+      if (code === 'ELOOP' || code === 'ENXIO' || code === 'EISDIR') return { problem: 'not-regular' };
+      throw err;
+    }
+    let st: Stats;
+    try {
+      st = await fh.stat();
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
+    const problem = !st.isFile() ? 'not-regular' : st.nlink !== 1 ? 'hard-link' : !sameVersion(v, st) ? 'changed' : undefined;
+    if (problem) {
+      await fh.close().catch(() => undefined);
+      return { problem, st };
+    }
+    if (this.handles.size < maxHeldHandles && !this.handles.has(name)) this.handles.set(name, { fh, version: { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev } });
+    return { fh };
+  }
+
+  private dropHandle(name: string): void {
+    const held = this.handles.get(name);
+    if (!held) return;
+    this.handles.delete(name);
+    void held.fh.close().catch(() => undefined);
   }
 
   private async upload(rec: Rec): Promise<void> {
     const o = this.o;
     const j = this.journal!;
-    const path = join(o.inDir, rec.name);
     this.uploads++;
     this.setStage(rec, 'uploading');
     const scanId = randomUUID();
     const abort = new AbortController();
-    rec.abort = abort;
+    this.uploadAborts.set(rec.name, abort);
     const started = Date.now();
-    let entry: ScanEntry | undefined;
+    let intent = false;
+    let slotHeld = true;
+    let fh: FileHandle | undefined;
     try {
-      const st = await lstat(path);
-      if (!st.isFile() || st.size !== rec.size || st.mtimeMs !== rec.mtimeMs || st.ino !== rec.ino) {
-        this.requeue(rec);
+      const opened = await this.openVersion(rec.name, rec);
+      if ('problem' in opened) {
+        this.openRefused(rec, opened.problem, opened.st);
         return;
       }
-      await assertReadable(path);
-      entry = j.intent({ scanId, name: rec.name, size: rec.size, mtimeMs: rec.mtimeMs, ino: rec.ino });
+      fh = opened.fh;
+      if (abort.signal.aborted) throw abort.signal.reason;
+      await j.intent({ scanId, name: rec.name, size: rec.size, mtimeMs: rec.mtimeMs, ino: rec.ino, dev: rec.dev });
+      intent = true;
+      if (abort.signal.aborted) throw abort.signal.reason;
       rec.scanId = scanId;
-      const { sha256 } = await o.api.submit(path, { scanId, fileName: rec.name, size: rec.size, signal: abort.signal });
-      j.submitted(scanId, sha256);
+      const { sha256 } = await o.api.submit(fh, { scanId, fileName: rec.name, size: rec.size, signal: abort.signal });
+      // The upload slot is free as soon as KATA has the file; recording it need not hold the slot.
+      slotHeld = false;
+      this.uploads--;
+      this.pump();
+      const now = Date.now();
+      this.breaker.record(true, now);
+      this.approval.accepted();
+      const submitted = j.submitted(scanId, sha256);
       if (this.records.get(rec.name) !== rec || rec.scanId !== scanId) {
         // Changed or removed while uploading: this result will never be used.
-        j.done(scanId, 'abandoned');
-        void this.clearResult(scanId);
+        void j.done(scanId, 'abandoned');
+        this.enqueueDelete(scanId);
         return;
       }
+      await submitted;
       rec.sha256 = sha256;
-      rec.submittedAt = Date.now();
+      rec.submittedAt = now;
       rec.attempts = 0;
-      this.failureStreak = 0;
-      this.setApproval('approved');
       this.setStage(rec, 'submitted');
-      o.logger.info('submitted', t('sent to KATA'), { file: rec.name, scanId, size: rec.size, sha256, durationMs: Date.now() - started });
+      if (this.handles.get(rec.name)?.fh !== fh) await fh.close().catch(() => undefined);
+      o.logger.info('submitted', t('sent to KATA'), { file: rec.name, scanId, size: rec.size, sha256, durationMs: now - started });
+      this.schedulePoll(this.pollDelay());
     } catch (err) {
-      if (entry) {
-        j.done(scanId, 'interrupted');
+      if (intent) {
+        void j.done(scanId, 'interrupted');
         // Only a request KATA may have accepted can leave a result behind.
-        if (definitelyRefused(err)) j.cleared(scanId);
+        if (definitelyRefused(err)) void j.cleared(scanId);
       }
       if (rec.scanId === scanId) rec.scanId = undefined;
-      this.uploadFailed(rec, err);
+      if (fh && this.handles.get(rec.name)?.fh !== fh) await fh.close().catch(() => undefined);
+      this.uploadFailed(rec, err, abort.signal.aborted);
     } finally {
-      this.uploads--;
-      if (rec.abort === abort) rec.abort = undefined;
+      if (slotHeld) this.uploads--;
+      if (this.uploadAborts.get(rec.name) === abort) this.uploadAborts.delete(rec.name);
+      this.pump();
     }
   }
 
-  private uploadFailed(rec: Rec, err: unknown): void {
-    const o = this.o;
-    const kind = errKind(err);
-    const code = (err as NodeJS.ErrnoException).code;
+  /** The open found something other than the settled version: never uploaded. */
+  private openRefused(rec: Rec, problem: 'missing' | 'not-regular' | 'hard-link' | 'changed', st?: Stats): void {
     if (this.records.get(rec.name) !== rec) return;
-    if (kind === 'aborted' || kind === 'changed' || abortedByUs(err, rec)) {
-      if (rec.stage === 'uploading') this.requeue(rec);
+    if (problem === 'hard-link') {
+      this.ignore(rec.name, 'hard-link', st?.nlink);
       return;
     }
-    if (code === 'ENOENT') return; // the next rescan removes it
-    if (code === 'EACCES' || code === 'EPERM' || code === 'EISDIR') {
-      const version = `${rec.size}:${rec.mtimeMs}:${rec.ino}`;
-      if (rec.loggedVersion !== version) o.logger.warn('unreadable', t('cannot read the file ({0}); it stays in input and is retried', code ?? ''), { file: rec.name });
-      rec.loggedVersion = version;
-      rec.nextAttemptAt = Date.now() + 60_000;
-      this.setStage(rec, 'unreadable', code);
+    if (problem === 'changed' && st) {
+      this.newVersion(rec, st);
       return;
     }
-    if (kind === 'too-large') {
+    // Gone, or swapped for a symlink, FIFO or folder: the next rescan sees what it is now.
+    this.settle(rec);
+    this.changed.add(rec.name);
+    this.scheduleRescanSoon();
+  }
+
+  private uploadFailed(rec: Rec, err: unknown, aborted: boolean): void {
+    const o = this.o;
+    if (this.records.get(rec.name) !== rec) return;
+    const code = (err as NodeJS.ErrnoException)?.code;
+    if (aborted || (err as Error)?.name === 'AbortError' || isKataError(err, 'changed')) {
+      if (rec.stage === 'uploading') {
+        this.dropHandle(rec.name);
+        this.settle(rec);
+        this.changed.add(rec.name);
+        this.scheduleRescanSoon();
+      }
+      return;
+    }
+    if (code === 'ENOENT') {
+      this.settle(rec);
+      this.changed.add(rec.name);
+      this.scheduleRescanSoon();
+      return;
+    }
+    if (code === 'EACCES' || code === 'EPERM') {
+      if (!rec.logged) o.logger.warn('unreadable', t('cannot read the file ({0}); it stays in input and is retried', code), { file: rec.name });
+      rec.logged = true;
+      this.retryAt(rec, Date.now() + 60_000, 'unreadable', code);
+      return;
+    }
+    if (isKataError(err, 'too-large')) {
       o.logger.info('too-large', t('KATA refused the file as too large (413); it stays in input untouched'), { file: rec.name, size: rec.size });
-      rec.loggedVersion = `${rec.size}:${rec.mtimeMs}:${rec.ino}`;
+      rec.logged = true;
+      this.dropHandle(rec.name);
       this.setStage(rec, 'too-large', '413');
       return;
     }
-    rec.attempts++;
     const now = Date.now();
-    if (kind === 'unauthorized' || kind === 'forbidden') {
-      this.setApproval(kind === 'unauthorized' ? 'pending' : 'rejected');
-      this.failureStreak++;
-      this.pausedUntil = now + backoffDelay(this.failureStreak, this.retryBaseMs, Math.min(this.retryMaxMs, 60_000));
-      rec.nextAttemptAt = this.pausedUntil;
-      this.setStage(rec, 'awaiting-approval', String(statusOf(err) ?? kind));
-      this.logApproval();
+    if (this.approval.refused(err, now)) {
+      this.breaker.record(true, now); // KATA answered; approval is tracked on its own
+      this.dropHandle(rec.name);
+      this.ready(rec, String((err as { status?: number }).status ?? ''));
       return;
     }
-    const retryAfter = (err as { retryAfterMs?: number }).retryAfterMs;
-    this.failureStreak++;
-    const delay = retryAfter && retryAfter > 0 ? Math.min(retryAfter, this.retryMaxMs) : backoffDelay(this.failureStreak, this.retryBaseMs, this.retryMaxMs);
-    // 429 and transport failures concern KATA as a whole, not this file: hold every upload.
-    this.pausedUntil = Math.max(this.pausedUntil, now + delay);
-    rec.nextAttemptAt = now + Math.max(delay, backoffDelay(rec.attempts, this.retryBaseMs, this.retryMaxMs));
-    this.setStage(rec, 'retrying', kind ?? code ?? 'error');
-    this.logLimited(`upload-${kind}`, 'warn', 'upload-failed', t('upload failed ({0}): {1}; the file stays in input and is retried', kind ?? code ?? 'error', (err as Error).message), {
+    // One failed request is retried on its own; the others keep flowing (the breaker steps in
+    // only when failures are the rule).
+    const retryAfter = isKataError(err) ? err.retryAfterMs : undefined;
+    this.breaker.record(false, now, retryAfter);
+    rec.attempts++;
+    const delay = Math.max(backoffDelay(rec.attempts, this.retryBaseMs, this.retryMaxMs), Math.min(retryAfter ?? 0, this.retryMaxMs));
+    const kind = isKataError(err) ? err.kind : (code ?? 'error');
+    this.retryAt(rec, now + delay, 'retrying', kind);
+    this.logLimited(`upload-${kind}`, 'warn', 'upload-failed', t('upload failed ({0}): {1}; the file stays in input and is retried', kind, (err as Error)?.message ?? String(err)), {
       file: rec.name,
       retryInMs: delay,
     });
   }
 
-  private requeue(rec: Rec): void {
-    if (this.records.get(rec.name) === rec && rec.stage === 'uploading') this.setStage(rec, 'settling');
+  private retryAt(rec: Rec, at: number, stage: 'retrying' | 'unreadable', reason: string): void {
+    rec.nextAttemptAt = at;
+    this.setStage(rec, stage, reason);
+    this.waiting.add(rec);
+    this.wakeAtTime(at);
   }
 
-  private logApproval(): void {
+  // ---------------------------------------------------------------- one timer for all retries
+
+  private wakeAtTime(at: number): void {
+    if (!this.running) return;
+    if (this.wakeTimer && this.wakeAt <= at) return;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeAt = at;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.wake();
+    }, Math.max(0, at - Date.now()));
+  }
+
+  private wake(): void {
+    if (!this.running) return;
     const now = Date.now();
-    if (now - (this.lastLog.get('approval') ?? 0) < approvalLogEveryMs) return;
-    this.lastLog.set('approval', now);
-    const o = this.o;
-    const msg =
-      this.approval === 'rejected'
-        ? t('KATA rejected this external system (403): in the KATA web console, External systems, accept system_id {0} with certificate SHA-256 {1}', o.systemId, o.fingerprint256)
-        : t('KATA has not approved this external system yet (401): in the KATA web console, External systems, accept system_id {0} with certificate SHA-256 {1}', o.systemId, o.fingerprint256);
-    o.logger.warn('awaiting-approval', msg, {
-      system_id: o.systemId,
-      fingerprint256: o.fingerprint256,
-    });
+    let next = Infinity;
+    for (const rec of [...this.waiting]) {
+      const at = rec.nextAttemptAt ?? 0;
+      if (at > now) {
+        next = Math.min(next, at);
+        continue;
+      }
+      this.waiting.delete(rec);
+      rec.nextAttemptAt = undefined;
+      if (this.records.get(rec.name) !== rec) continue;
+      const e = rec.scanId ? this.journal!.get(rec.scanId) : undefined;
+      if (e?.state && !e.outcome) {
+        this.setStage(rec, 'routing');
+        this.enqueueRoute(e);
+      } else if (!rec.scanId && (rec.stage === 'retrying' || rec.stage === 'unreadable')) this.ready(rec);
+    }
+    if (next < Infinity) this.wakeAtTime(next);
+    this.pump();
   }
 
-  private setApproval(state: ApprovalState): void {
-    if (this.approval === state) return;
-    const before = this.approval;
-    this.approval = state;
-    if (state === 'pending' || state === 'rejected') {
-      // A new state is news (pending → rejected, say): the next warning is not held back by the last one.
-      this.lastLog.delete('approval');
+  private approvalChanged(before: ApprovalState, after: ApprovalState): void {
+    if (after === 'pending' || after === 'rejected') {
       for (const rec of this.records.values()) if (rec.stage === 'queued') this.setStage(rec, 'awaiting-approval');
     }
-    if (state === 'approved' && (before === 'pending' || before === 'rejected')) {
-      this.o.logger.info('approved', t('KATA accepts this external system now'));
-      this.failureStreak = 0;
-      this.pausedUntil = 0;
-      for (const rec of this.records.values()) {
-        if (rec.stage !== 'awaiting-approval' || rec.scanId) continue;
-        rec.nextAttemptAt = undefined;
-        this.setStage(rec, 'queued');
-      }
+    if (after === 'approved' && (before === 'pending' || before === 'rejected')) {
+      for (const rec of this.records.values()) if (rec.stage === 'awaiting-approval' && !rec.scanId) this.ready(rec);
+      queueMicrotask(() => this.pump());
     }
-    this.emit({ type: 'approval', state, systemId: this.o.systemId, fingerprint256: this.o.fingerprint256 });
+    this.emit({ type: 'approval', state: after, systemId: this.o.systemId, fingerprint256: this.o.fingerprint256 });
   }
 
   private async refreshFilters(): Promise<void> {
     try {
       const f = await this.o.api.filters();
-      this.setApproval('approved');
+      this.approval.accepted();
       if (f.maxObjectSize && f.maxObjectSize > 0 && f.maxObjectSize < this.effectiveMax) {
         this.effectiveMax = f.maxObjectSize;
         this.o.logger.info('limits', t('KATA accepts objects up to {0} bytes', f.maxObjectSize), { version: f.version });
         for (const rec of this.records.values()) if (rec.stage === 'queued') this.classify(rec);
       }
     } catch (err) {
-      const kind = errKind(err);
-      if (kind === 'unauthorized' || kind === 'forbidden') {
-        this.setApproval(kind === 'unauthorized' ? 'pending' : 'rejected');
-        this.logApproval();
-      } else this.o.logger.debug('limits', t("could not read KATA's limits: {0}", (err as Error).message));
+      if (!this.approval.refused(err)) this.o.logger.debug('limits', t("could not read KATA's limits: {0}", (err as Error).message));
     }
+    this.pump();
   }
 
   // ---------------------------------------------------------------- verdicts
+
+  /** Polls sooner than poll_interval_s while many scans are outstanding, so verdicts do not pile up. */
+  private pollDelay(): number {
+    return this.outstanding >= earlyPollOutstanding ? Math.min(earlyPollMs, this.o.pollIntervalMs) : this.o.pollIntervalMs;
+  }
+
+  private schedulePoll(delay: number): void {
+    if (!this.running && this.journal) return;
+    const at = Date.now() + delay;
+    if (this.pollTimer && this.pollAt <= at) return;
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.pollAt = at;
+    this.pollTimer = setTimeout(() => {
+      this.pollTimer = undefined;
+      void this.poll();
+    }, delay);
+  }
 
   private async poll(): Promise<void> {
     if (!this.running || this.polling) return;
@@ -612,56 +981,71 @@ export class ScannerEngine {
     const live = j.live();
     const waiting = live.filter((e) => e.submittedAt && !e.outcome && !e.state);
     const strays = live.filter((e) => (e.outcome || e.state) && !e.resultCleared);
-    if (waiting.length === 0 && strays.length === 0) return;
+    if (waiting.length === 0 && strays.length === 0) {
+      this.schedulePoll(this.o.pollIntervalMs);
+      return;
+    }
     this.polling = true;
+    let ok = false;
     try {
       let results: Array<{ scanId: string; state: string }> = [];
       try {
         results = await this.o.api.states();
-        if (waiting.length) this.setApproval('approved');
+        ok = true;
+        this.pollFailures = 0;
+        this.approval.accepted();
       } catch (err) {
-        const kind = errKind(err);
-        if (kind === 'unauthorized' || kind === 'forbidden') {
-          this.setApproval(kind === 'unauthorized' ? 'pending' : 'rejected');
-          this.logApproval();
-        } else this.logLimited(`poll-${kind}`, 'warn', 'poll-failed', t('could not read scan results ({0}): {1}; will retry', kind ?? 'error', (err as Error).message));
+        this.pollFailures++;
+        if (!this.approval.refused(err)) {
+          const kind = isKataError(err) ? err.kind : 'error';
+          this.logLimited(`poll-${kind}`, 'warn', 'poll-failed', t('could not read scan results ({0}): {1}; will retry', kind, (err as Error).message));
+        }
       }
       const now = Date.now();
+      const verdicts: Array<Promise<void>> = [];
       for (const r of results) {
         const e = j.get(r.scanId);
         if (!e) continue; // not ours: another instance may share this system_id
         if (e.outcome || e.state) {
-          if (!e.resultCleared) void this.clearResult(e.scanId);
+          if (!e.resultCleared) this.enqueueDelete(e.scanId);
           continue;
         }
         if (!e.submittedAt) continue;
         if (r.state.trim().toLowerCase() === 'processing') continue;
-        this.verdictFor(e, r.state);
+        verdicts.push(this.verdictFor(e, r.state));
       }
       for (const e of waiting) {
         if (!e.state && !e.outcome && now - e.submittedAt! > this.o.scanTimeoutMs) {
           this.o.logger.warn('scan-timeout', t('no verdict within {0} s; the file goes to quarantine', Math.round(this.o.scanTimeoutMs / 1000)), { file: e.name, scanId: e.scanId });
-          this.verdictFor(e, 'kds-timeout');
+          verdicts.push(this.verdictFor(e, 'kds-timeout'));
         }
       }
       for (const e of live) {
         // A scan whose file never came back (deleted while the service was down) cannot be delivered.
-        if (!e.outcome && !this.records.has(e.name) && now - e.intentAt > missingForgetMs) this.abandon(e, t('gone from input for 24 hours'));
+        if (!e.outcome && !this.records.has(e.name) && !this.routing.has(e.scanId) && now - e.intentAt > missingForgetMs) this.abandon(e, t('gone from input for 24 hours'));
       }
       for (const e of strays) {
         // A result we wait for forever would keep the journal entry alive: give up after the scan timeout.
-        if (!e.resultCleared && now - e.intentAt > this.o.scanTimeoutMs) j.cleared(e.scanId);
+        if (!e.resultCleared && now - e.intentAt > this.o.scanTimeoutMs) void j.cleared(e.scanId);
       }
+      await Promise.all(verdicts);
     } finally {
       this.polling = false;
+      const delay = ok ? this.pollDelay() : Math.min(this.o.pollIntervalMs, backoffDelay(this.pollFailures, Math.min(this.retryBaseMs, this.o.pollIntervalMs), this.o.pollIntervalMs));
+      this.schedulePoll(delay);
     }
   }
 
-  private verdictFor(e: ScanEntry, rawState: string): void {
+  /** Records the verdict durably, then (and only then) deletes KATA's result and delivers. */
+  private async verdictFor(e: ScanEntry, rawState: string): Promise<void> {
     const verdict = rawState === 'kds-timeout' ? 'timeout' : verdictOf(rawState);
     const destination = destinationOf(verdict);
-    this.journal!.verdict(e.scanId, rawState, destination);
-    const rec = this.records.get(e.name);
+    try {
+      await this.journal!.verdict(e.scanId, rawState, destination);
+    } catch (err) {
+      this.o.logger.error('journal', t('cannot write the journal: {0}', (err as Error).message));
+      return;
+    }
     this.o.logger.info('verdict', destination === 'out' ? t('{0} → output', verdict) : t('{0} → quarantine', verdict), {
       file: e.name,
       scanId: e.scanId,
@@ -670,37 +1054,72 @@ export class ScannerEngine {
       sha256: e.sha256,
       durationMs: Date.now() - (e.submittedAt ?? e.intentAt),
     });
-    void this.clearResult(e.scanId);
+    this.enqueueDelete(e.scanId);
+    const rec = this.records.get(e.name);
     if (rec && rec.scanId === e.scanId && rec.stage !== 'missing') {
       this.setStage(rec, 'routing');
-      void this.route(e);
+      this.enqueueRoute(e);
+    }
+  }
+
+  private enqueueDelete(scanId: string): void {
+    if (this.clearing.has(scanId)) return;
+    this.clearing.add(scanId);
+    this.deleteQueue.push(scanId);
+    this.pumpDeletes();
+  }
+
+  private pumpDeletes(): void {
+    while (this.deletes < maxDeletes && this.deleteQueue.length) {
+      const scanId = this.deleteQueue.shift()!;
+      this.deletes++;
+      void this.clearResult(scanId).finally(() => {
+        this.deletes--;
+        this.clearing.delete(scanId);
+        this.pumpDeletes();
+      });
     }
   }
 
   private async clearResult(scanId: string): Promise<void> {
-    if (this.clearing.has(scanId)) return;
-    this.clearing.add(scanId);
     try {
       await this.o.api.deleteResult(scanId);
-      this.journal?.cleared(scanId);
+      await this.journal?.cleared(scanId);
     } catch (err) {
+      // A result still there shows up in the next poll, which asks again.
       this.o.logger.debug('delete-failed', t('could not delete the result at KATA: {0}; will retry', (err as Error).message), { scanId });
-    } finally {
-      this.clearing.delete(scanId);
     }
   }
 
   private abandon(e: ScanEntry, why: string): void {
-    this.journal!.done(e.scanId, 'abandoned');
+    void this.journal!.done(e.scanId, 'abandoned');
     this.o.logger.info('abandoned', why, { file: e.name, scanId: e.scanId });
-    void this.clearResult(e.scanId);
+    this.enqueueDelete(e.scanId);
   }
 
   // ---------------------------------------------------------------- delivery
 
+  private enqueueRoute(e: ScanEntry): void {
+    if (this.routing.has(e.scanId) || this.routeQueued.has(e.scanId)) return;
+    this.routeQueued.add(e.scanId);
+    this.routeQueue.push(e);
+    this.pumpRoutes();
+  }
+
+  private pumpRoutes(): void {
+    while (this.running && this.routing.size < maxDeliveries && this.routeQueue.length) {
+      const e = this.routeQueue.shift()!;
+      this.routeQueued.delete(e.scanId);
+      if (e.outcome || this.routing.has(e.scanId)) continue;
+      this.routing.add(e.scanId);
+      void this.route(e).finally(() => {
+        this.routing.delete(e.scanId);
+        this.pumpRoutes();
+      });
+    }
+  }
+
   private async route(e: ScanEntry): Promise<void> {
-    if (this.routing.has(e.scanId) || !this.running) return;
-    this.routing.add(e.scanId);
     const o = this.o;
     const j = this.journal!;
     const rec = this.records.get(e.name);
@@ -708,44 +1127,82 @@ export class ScannerEngine {
     const destDir = e.destination === 'out' ? o.outDir : o.qrntDir;
     const folder: Destination = e.destination ?? 'qrnt';
     try {
-      let st: Stats | undefined;
-      try {
-        st = await lstat(source);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
-      if (!st || !sameVersion(e, st)) {
-        if (e.placedPath) {
-          // Delivered before a crash; what is in input now is something else (or nothing).
-          j.done(e.scanId, 'routed');
-          o.logger.info('recovered', t('delivered before an interruption; finished'), { file: e.name, scanId: e.scanId, path: e.placedPath });
-        } else if (st) {
-          this.abandon(e, t('file changed after it was scanned; it will be submitted again'));
-        } else if (rec) this.setStage(rec, 'missing', 'no longer in input');
-        return;
-      }
-      const problem = await this.folderProblem(destDir);
-      if (problem !== undefined) {
-        this.setFolder(folder, destDir, problem);
-        if (rec) this.routeLater(rec, problem);
-        return;
-      }
       let path = e.placedPath;
       if (!path) {
-        const res = await deliver({ source, destDir, name: e.name, expectedSha256: e.sha256, tag: e.scanId });
+        // Delivered only while this very version is in input: not when it was renamed away (or
+        // its share unmounted) after the upload, even though its handle is still open.
+        let st: Stats | undefined;
+        try {
+          st = await lstat(source);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        }
+        if (!st) {
+          if (rec && rec.scanId === e.scanId) this.setStage(rec, 'missing', 'no longer in input');
+          return;
+        }
+        const problem = await this.destinationProblem(destDir);
+        if (problem !== undefined) {
+          this.setFolder(folder, destDir, problem);
+          if (rec) this.routeLater(rec, problem);
+          return;
+        }
+        // The handle held since the upload, unless the file in input is now another version.
+        const opened = await this.openVersion(e.name, e);
+        if ('problem' in opened) {
+          if (opened.problem === 'missing') {
+            if (rec && rec.scanId === e.scanId) this.setStage(rec, 'missing', 'no longer in input');
+          } else {
+            this.abandon(e, opened.problem === 'changed' ? t('file changed after it was scanned; it will be submitted again') : t('file is no longer a regular file; it will be submitted again when it is one'));
+            if (rec && rec.scanId === e.scanId) {
+              if (opened.problem === 'hard-link') this.ignore(e.name, 'hard-link', opened.st?.nlink);
+              else if (opened.st && opened.problem === 'changed') this.newVersion(rec, opened.st);
+              else this.forget(e.name);
+            }
+          }
+          return;
+        }
+        const res = await deliver({
+          source: opened.fh,
+          size: e.size,
+          destDir,
+          name: e.name,
+          expectedSha256: e.sha256,
+          tag: e.scanId,
+          permissions: folder === 'qrnt' ? 'private' : 'source',
+          syncDir: (d) => this.dirSync.sync(d),
+        });
+        if (this.handles.get(e.name)?.fh !== opened.fh) await opened.fh.close().catch(() => undefined);
         if (!res.ok) {
-          if (res.reason === 'missing') {
-            if (rec) this.setStage(rec, 'missing', 'no longer in input');
-          } else this.abandon(e, res.reason === 'changed' ? t('file content changed after it was scanned; it will be submitted again') : t('file is no longer a regular file; it will be submitted again when it is one'));
+          this.abandon(e, res.reason === 'changed' ? t('file content changed after it was scanned; it will be submitted again') : t('file is no longer a regular file; it will be submitted again when it is one'));
+          if (rec && rec.scanId === e.scanId) {
+            this.dropHandle(e.name);
+            this.settle(rec);
+            this.changed.add(e.name);
+            this.scheduleRescanSoon();
+          }
           return;
         }
         path = res.path;
-        j.placed(e.scanId, path);
+        await j.placed(e.scanId, path);
       }
-      await removeSource(source);
-      j.done(e.scanId, 'routed');
+      // Only the version that was delivered leaves input; a file put in its place stays.
+      const removed = await removeSource(source, { expect: e, syncDir: (d) => this.dirSync.sync(d) });
+      this.dropHandle(e.name);
+      await j.done(e.scanId, 'routed');
       this.setFolder(folder, destDir, undefined);
-      if (rec && this.records.get(e.name) === rec) this.forget(e.name);
+      const now = this.records.get(e.name);
+      if (now && now.scanId === e.scanId) {
+        if (removed === 'replaced') {
+          now.scanId = undefined;
+          this.changed.add(e.name);
+          this.scheduleRescanSoon();
+          this.settle(now);
+        } else this.forget(e.name);
+      }
+      if (e.placedPath && !rec && removed === 'gone') {
+        o.logger.info('recovered', t('delivered before an interruption; finished'), { file: e.name, scanId: e.scanId, path });
+      }
       const verdict = e.state === 'kds-timeout' ? 'timeout' : verdictOf(e.state ?? '');
       o.logger.info('routed', folder === 'out' ? t('moved to output') : t('moved to quarantine'), {
         file: e.name,
@@ -771,30 +1228,30 @@ export class ScannerEngine {
         },
       });
     } catch (err) {
+      this.folderOkAt.delete(destDir);
       this.setFolder(folder, destDir, errText(err));
-      if (rec) this.routeLater(rec, errText(err));
-    } finally {
-      this.routing.delete(e.scanId);
+      if (rec && rec.scanId === e.scanId) this.routeLater(rec, errText(err));
     }
   }
 
   private routeLater(rec: Rec, why: string): void {
     rec.attempts++;
-    rec.nextAttemptAt = Date.now() + backoffDelay(rec.attempts, this.retryBaseMs, this.retryMaxMs);
-    this.setStage(rec, 'retrying', why);
-    const scanId = rec.scanId;
-    const t = setTimeout(() => {
-      this.timers = this.timers.filter((x) => x !== t);
-      const e = scanId ? this.journal?.get(scanId) : undefined;
-      if (this.running && e && e.state && !e.outcome && this.records.get(rec.name) === rec) {
-        this.setStage(rec, 'routing');
-        void this.route(e);
-      }
-    }, rec.nextAttemptAt - Date.now());
-    this.timers.push(t);
+    this.retryAt(rec, Date.now() + backoffDelay(rec.attempts, this.retryBaseMs, this.retryMaxMs), 'retrying', why);
   }
 
   // ---------------------------------------------------------------- helpers
+
+  /** Destination checks passed within the last second are not repeated for every file of a batch. */
+  private readonly folderOkAt = new Map<string, number>();
+
+  private async destinationProblem(dir: string): Promise<string | undefined> {
+    const now = Date.now();
+    if (now - (this.folderOkAt.get(dir) ?? 0) < 1000) return undefined;
+    const problem = await this.folderProblem(dir);
+    if (problem === undefined) this.folderOkAt.set(dir, now);
+    else this.folderOkAt.delete(dir);
+    return problem;
+  }
 
   private async folderProblem(dir: string): Promise<string | undefined> {
     if (this.o.folderGuard) {
@@ -819,10 +1276,21 @@ export class ScannerEngine {
     this.emit({ type: 'folder', folder, available: problem === undefined, path, ...(problem !== undefined ? { reason: problem } : {}) });
   }
 
+  /** Every stage change goes through the table in events.ts. */
   private setStage(rec: Rec, stage: FileStage, reason?: string): void {
+    if (!canMoveStage(rec.stage, stage)) {
+      this.o.logger.error('internal', `stage change ${rec.stage} → ${stage} is not in the lifecycle table`, { file: rec.name });
+    }
+    if (rec.stage === stage && rec.reason === reason) return;
+    if (rec.stage === 'submitted') this.outstanding--;
+    if (stage === 'submitted') this.outstanding++;
     rec.stage = stage;
     rec.reason = reason;
-    this.emit({ type: 'file', file: publicView(rec) });
+    this.emitFile(rec);
+  }
+
+  private emitFile(rec: Rec): void {
+    if (this.listeners.size) this.emit({ type: 'file', file: publicView(rec) });
   }
 
   private emit(event: EngineEvent): void {
@@ -846,7 +1314,7 @@ export class ScannerEngine {
   }
 
   private every(ms: number, fn: () => unknown): void {
-    this.timers.push(
+    this.intervals.push(
       setInterval(() => {
         try {
           const r = fn();
@@ -860,41 +1328,33 @@ export class ScannerEngine {
 }
 
 function publicView(rec: Rec): FileRecord {
-  const { ino: _ino, stableSince: _s, loggedVersion: _l, abort: _a, ...view } = rec;
-  return { ...view };
-}
-
-function sameVersion(e: { size: number; mtimeMs: number; ino: number }, st: Stats): boolean {
-  return st.isFile() && st.size === e.size && st.mtimeMs === e.mtimeMs && st.ino === e.ino;
-}
-
-function errKind(err: unknown): string | undefined {
-  return (err as { kind?: string })?.kind;
-}
-
-function statusOf(err: unknown): number | undefined {
-  return (err as { status?: number })?.status;
+  const view: FileRecord = {
+    name: rec.name,
+    size: rec.size,
+    mtimeMs: rec.mtimeMs,
+    stage: rec.stage,
+    firstSeen: rec.firstSeen,
+    changedAt: rec.changedAt,
+    attempts: rec.attempts,
+  };
+  if (rec.reason !== undefined) view.reason = rec.reason;
+  if (rec.scanId !== undefined) view.scanId = rec.scanId;
+  if (rec.sha256 !== undefined) view.sha256 = rec.sha256;
+  if (rec.submittedAt !== undefined) view.submittedAt = rec.submittedAt;
+  if (rec.nextAttemptAt !== undefined) view.nextAttemptAt = rec.nextAttemptAt;
+  return view;
 }
 
 /** KATA answered and did not take the object, so no result can appear for this scanId. */
 function definitelyRefused(err: unknown): boolean {
-  const kind = errKind(err);
-  return ['unauthorized', 'forbidden', 'too-large', 'busy', 'bad-request', 'tls', 'changed'].includes(kind ?? '');
-}
-
-function abortedByUs(err: unknown, rec: Rec): boolean {
-  return (err as Error)?.name === 'AbortError' || (rec.abort?.signal.aborted ?? false);
+  return isKataError(err) && ['unauthorized', 'forbidden', 'too-large', 'busy', 'bad-request', 'tls', 'changed'].includes(err.kind);
 }
 
 function errText(err: unknown): string {
   return (err as NodeJS.ErrnoException)?.code ?? (err as Error)?.message ?? String(err);
 }
 
-async function assertReadable(path: string): Promise<void> {
-  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  await fh.close();
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+

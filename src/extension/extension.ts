@@ -15,6 +15,8 @@ import { LocalEngine, configuredLogLevel } from './localEngine';
 import { registerConfigEditorPanel } from './panels/configEditorPanel';
 import { registerIcapLogPanel } from './panels/icapLogPanel';
 import { registerIcapProbePanel } from './panels/icapProbePanel';
+import { registerIcapTrafficPanel } from './panels/icapTrafficPanel';
+import { registerCaptureCommands } from './commands/captureCommands';
 import { VerdictsService, registerVerdictsPanel } from './panels/verdictsPanel';
 import { type KdsServices, registerCommand, showError } from './services';
 import { KdsStatusBar } from './statusBar';
@@ -110,6 +112,7 @@ export function activate(context: vscode.ExtensionContext): void {
   registerCommand(services, 'kds.viewIcapLog', (arg?: unknown) => icapLogPanel.show(arg));
   const icapProbe = registerIcapProbePanel(services);
   registerCommand(services, 'kds.probeIcap', (url?: unknown) => icapProbe.probe(typeof url === 'string' ? url : undefined));
+  registerCaptureCommands(services, registerIcapTrafficPanel(context, log));
   const configEditor = registerConfigEditorPanel(services);
   registerCommand(services, 'kds.editConfiguration', () => configEditor.open());
 

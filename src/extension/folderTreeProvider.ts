@@ -1,5 +1,7 @@
 import * as vscode from 'vscode';
+import { visibleText } from '../common/displayText';
 import type { FolderItem, FolderKind } from '../viewModel/contracts';
+import { itemTooltipMarkdown } from '../viewModel/itemTooltip';
 import { formatAge, formatSize, stageLook, verdictLook } from '../viewModel/itemLooks';
 import type { FolderModels } from './folderModels';
 import { itemUri } from './kdsUri';
@@ -54,14 +56,15 @@ export class FolderTreeProvider implements vscode.TreeDataProvider<KdsTreeElemen
   }
 
   getTreeItem(item: KdsTreeElement): vscode.TreeItem {
-    const row = new vscode.TreeItem(item.name, vscode.TreeItemCollapsibleState.None);
+    // A name may hold newlines or a right-to-left override (invoice<U+202E>gpj.exe): shown as escapes.
+    const row = new vscode.TreeItem(visibleText(item.name), vscode.TreeItemCollapsibleState.None);
     row.id = `${item.folder}/${item.name}`;
     row.resourceUri = itemUri(item);
     const look = item.folder === 'in' ? (item.stage ? stageLook(item.stage) : undefined) : verdictLook(item.verdict);
     const parts = [formatSize(item.size), formatAge(item.mtimeMs)];
     if (look) parts.push(look.label);
-    if (item.threat) parts.push(item.threat);
-    if (item.released) parts.push(vscode.l10n.t('released by {0}', item.released.by));
+    if (item.threat) parts.push(visibleText(item.threat));
+    if (item.released) parts.push(vscode.l10n.t('released by {0}', visibleText(item.released.by)));
     row.description = parts.join(' · ');
     row.iconPath = new vscode.ThemeIcon(look?.icon ?? 'file', look?.color ? new vscode.ThemeColor(look.color) : undefined);
     row.contextValue = contextValueOf(item);
@@ -95,26 +98,8 @@ function newest(item: FolderItem): number {
 }
 
 function tooltipOf(item: FolderItem): vscode.MarkdownString {
-  const md = new vscode.MarkdownString(undefined, true);
+  const md = new vscode.MarkdownString(itemTooltipMarkdown(item, (ms) => new Date(ms).toLocaleString(vscode.env.language)), false);
   md.supportHtml = false;
   md.isTrusted = false;
-  const code = (s: string) => '`' + s.replace(/`/g, "'") + '`';
-  const time = (ms: number) => new Date(ms).toLocaleString(vscode.env.language);
-  md.appendMarkdown(`**${escapeMd(item.name)}**\n\n`);
-  const rows: Array<[string, string]> = [[vscode.l10n.t('Path'), code(item.path)], [vscode.l10n.t('Size'), `${formatSize(item.size)} (${item.size})`]];
-  if (item.folder === 'in' && item.stage) rows.push([vscode.l10n.t('State'), escapeMd(stageLook(item.stage).label) + (item.stageReason ? ` — ${escapeMd(item.stageReason)}` : '')]);
-  if (item.folder !== 'in') rows.push([vscode.l10n.t('Verdict'), escapeMd(verdictLook(item.verdict).label) + (item.rawState ? ` (${code(item.rawState)})` : '')]);
-  if (item.threat) rows.push([vscode.l10n.t('Threat'), escapeMd(item.threat)]);
-  if (item.sha256) rows.push(['SHA-256', code(item.sha256)]);
-  if (item.scanId) rows.push(['scanId', code(item.scanId)]);
-  rows.push([vscode.l10n.t('Modified'), time(item.mtimeMs)]);
-  if (item.submittedAt) rows.push([vscode.l10n.t('Submitted'), time(item.submittedAt)]);
-  if (item.routedAt) rows.push([vscode.l10n.t('Moved'), time(item.routedAt)]);
-  if (item.released) rows.push([vscode.l10n.t('Released from quarantine'), escapeMd(vscode.l10n.t('by {0}, {1}', item.released.by, time(item.released.at)))]);
-  md.appendMarkdown(rows.map(([k, v]) => `${escapeMd(k)}: ${v}`).join('  \n'));
   return md;
-}
-
-function escapeMd(s: string): string {
-  return s.replace(/[\\`*_{}[\]()#+\-.!<>|~]/g, '\\$&');
 }

@@ -93,6 +93,20 @@ export function countText(text: string, filter: CompiledFilter): { matched: numb
   let lines = 1;
   for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lines++;
   if (filter.matchesAll) return { matched: lines, lines };
+  if (filter.countLines) {
+    // A user regex: one exchange with its worker per chunk, not one per line.
+    const candidates: string[] = [];
+    const lit = filter.requiredLiterals[0];
+    let ls = 0;
+    for (;;) {
+      const le = text.indexOf('\n', ls);
+      const line = text.slice(ls, le < 0 ? text.length : le);
+      if (lit === undefined || line.includes(lit)) candidates.push(line);
+      if (le < 0) break;
+      ls = le + 1;
+    }
+    return { matched: filter.countLines(candidates), lines };
+  }
   let matched = 0;
   const lit = filter.requiredLiterals[0];
   if (lit !== undefined) {

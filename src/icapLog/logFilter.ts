@@ -1,4 +1,5 @@
 import { t } from '../common/l10n';
+import { GuardedRegex } from './guardedRegex';
 import { extractLineTime, parseTimeInput, type TimeOptions } from './lineTime';
 
 export type IcapMode = 'all' | 'blocking_simple' | 'blocking_advanced';
@@ -40,8 +41,12 @@ export interface CompiledFilter {
    * the counter jumps between their occurrences instead of looking at every line.
    */
   readonly requiredLiterals: readonly string[];
-  /** Test one line: its text without the terminating `\n` (a `\r` of CRLF kept, as grep sees it). */
+  /** Test one line: its text without the terminating `\n` (a `\r` of CRLF kept, as grep sees it). Throws RegexTooSlowError past the regex's time budget. */
   test(line: string): boolean;
+  /** With a user regex: counts the matching lines of a batch in one exchange with the regex worker (guardedRegex.ts). */
+  countLines?(lines: string[]): number;
+  /** Stops the regex worker, if any. */
+  dispose(): void;
   /** Epoch-ms bounds when a time range is set. */
   readonly fromMs?: number;
   readonly toMs?: number;
@@ -52,8 +57,9 @@ function escapeRegExp(s: string): string {
 }
 
 /** Validate and compile a filter. Throws IcapLogFilterError (message already translated). */
-export function compileFilter(spec: IcapLogFilter): CompiledFilter {
+export function compileFilter(spec: IcapLogFilter, opts: { regexBudgetMs?: number } = {}): CompiledFilter {
   const literals: string[] = [];
+  let guarded: GuardedRegex | undefined;
   const tests: Array<(line: string) => boolean> = [];
   const mode = spec.mode ?? 'all';
   if (mode !== 'all') literals.push(MODE_TEXT[mode]);
@@ -62,13 +68,13 @@ export function compileFilter(spec: IcapLogFilter): CompiledFilter {
   if (search && search.text !== '') {
     if (/[\r\n]/.test(search.text)) throw new IcapLogFilterError(t('The search text cannot contain a line break.'), 'search');
     if (search.regex) {
-      let re: RegExp;
       try {
-        re = new RegExp(search.text, search.ignoreCase ? 'i' : '');
+        new RegExp(search.text, search.ignoreCase ? 'i' : '');
       } catch (err) {
         throw new IcapLogFilterError(t('Invalid regular expression {0}: {1}', search.text, regexProblem(err)), 'search');
       }
-      tests.push((line) => re.test(line));
+      // The user's pattern never runs on this thread: lines come from whoever can reach the proxy.
+      guarded = new GuardedRegex(search.text, search.ignoreCase ? 'i' : '', opts.regexBudgetMs);
     } else if (search.ignoreCase) {
       const re = new RegExp(escapeRegExp(search.text), 'i');
       tests.push((line) => re.test(line));
@@ -98,13 +104,22 @@ export function compileFilter(spec: IcapLogFilter): CompiledFilter {
       return !!found && found.epochMs >= lo && found.epochMs <= hi;
     });
   }
-  const matchesAll = literals.length === 0 && tests.length === 0;
-  const test = (line: string): boolean => {
+  const matchesAll = literals.length === 0 && tests.length === 0 && !guarded;
+  const cheap = (line: string): boolean => {
     for (const lit of literals) if (!line.includes(lit)) return false;
     for (const f of tests) if (!f(line)) return false;
     return true;
   };
-  const out: CompiledFilter = { spec, matchesAll, requiredLiterals: literals, test };
+  const regex = guarded;
+  const test = regex ? (line: string): boolean => cheap(line) && regex.test(line) : cheap;
+  const out: CompiledFilter = {
+    spec,
+    matchesAll,
+    requiredLiterals: literals,
+    test,
+    ...(regex && { countLines: (lines: string[]) => regex.countMatching(lines.filter(cheap)) }),
+    dispose: () => regex?.dispose(),
+  };
   return Object.assign(out, fromMs !== undefined ? { fromMs } : {}, toMs !== undefined ? { toMs } : {});
 }
 

@@ -172,7 +172,9 @@ export class IcapLogViewerSession {
 
   /** Replaces the filter (throws IcapLogFilterError and changes nothing when invalid); returns the new epoch. */
   setFilter(spec: IcapLogFilter): number {
-    this.filter = compileFilter(spec);
+    const next = compileFilter(spec);
+    this.filter.dispose();
+    this.filter = next;
     void this.restart();
     return this.epochN;
   }
@@ -234,6 +236,7 @@ export class IcapLogViewerSession {
     this.disposed = true;
     this.setFollow(false);
     this.countAbort?.abort();
+    this.filter.dispose();
     void this.source.close();
   }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ReadStream } from 'node:fs';
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
@@ -9,10 +9,12 @@ import { KataError, errorFromStatus, errorFromTransport } from './errors';
 import { type ScanState, parseStatesBody, snippet } from './stateParser';
 import { type KataTlsSettings, type ServerCertificateReport, bareHost, createKataConnector, probeServerCertificate } from './tls';
 import { buildMultipartFrame } from './multipartBody';
+import type { KataFilters, ScannerApi, SubmitOptions, SubmitResult } from './scannerApi';
 
 export type { Detect, DetectObject, DetectsPage } from './detectsParser';
 export type { ScanState } from './stateParser';
 export type { ServerCertificateReport } from './tls';
+export type { KataFilters, SubmitOptions, SubmitResult } from './scannerApi';
 
 export interface KataClientOptions {
   host: string;
@@ -34,27 +36,6 @@ export interface KataClientOptions {
   requestTimeoutMs?: number;
 }
 
-export interface SubmitOptions {
-  scanId: string;
-  /** Sent as the file part's name; any characters are allowed. */
-  fileName: string;
-  /** The size the caller saw; the upload fails with kind `changed` if the file is not exactly this long. */
-  size: number;
-  signal?: AbortSignal;
-}
-
-export interface SubmitResult {
-  /** SHA-256 (lower-case hex) of exactly the bytes sent. */
-  sha256: string;
-  bytes: number;
-}
-
-export interface KataFilters {
-  /** Largest object KATA accepts; bytes assumed (the docs give no unit). */
-  maxObjectSize?: number;
-  version?: string;
-}
-
 export interface DetectsQuery {
   /** Cursor from the previous page; alerts already returned are not repeated. */
   token?: string;
@@ -64,9 +45,10 @@ export interface DetectsQuery {
   detectTypes?: string[];
 }
 
-/** What the scanner needs from KATA; tests of other modules can implement it with a fake. */
-export interface KataApi {
-  submit(path: string, opts: SubmitOptions): Promise<SubmitResult>;
+/** Everything KDS asks of KATA (the engine needs only ScannerApi); tests of other modules can implement it with a fake. */
+export interface KataApi extends ScannerApi {
+  /** A path is opened once with O_NOFOLLOW|O_NONBLOCK and must be a regular file; a handle is read from offset 0 and left open. */
+  submit(source: string | FileHandle, opts: SubmitOptions): Promise<SubmitResult>;
   states(): Promise<ScanState[]>;
   deleteResult(scanId: string): Promise<void>;
   deleteAll(): Promise<void>;
@@ -77,6 +59,8 @@ export interface KataApi {
 }
 
 const defaultTimeoutMs = 60_000;
+/** Upload read size: memory per upload stays at a few of these whatever the file size. */
+const chunkBytes = 64 * 1024;
 const maxConnectTimeoutMs = 15_000;
 /** Bodies KDS parses (state lists, alerts) are small; this only stops a runaway server. */
 const maxJsonBytes = 64 * 1024 * 1024;
@@ -136,7 +120,8 @@ export class KataClient implements KataApi {
     });
   }
 
-  async submit(path: string, opts: SubmitOptions): Promise<SubmitResult> {
+  async submit(source: string | FileHandle, opts: SubmitOptions): Promise<SubmitResult> {
+    const path = typeof source === 'string' ? source : opts.fileName;
     const frame = buildMultipartFrame({
       fields: [
         ['scanId', opts.scanId],
@@ -144,37 +129,40 @@ export class KataClient implements KataApi {
       ],
       file: { field: 'content', fileName: opts.fileName, size: opts.size },
     });
-    const handle = await openForUpload(path);
+    const handle = typeof source === 'string' ? await openForUpload(source) : source;
     const hash = createHash('sha256');
     let bytes = 0;
     let localError: unknown;
-    let fileStream: ReadStream | undefined;
     try {
       const stat = await handle.stat();
+      if (!stat.isFile()) throw new KataError('changed', t('The file {0} is not a regular file', path));
       if (stat.size !== opts.size) throw changedError(path, opts.size, stat.size);
       const size = opts.size;
-      // `end` is inclusive: asking for one byte more than expected is how growth is noticed.
-      const file = handle.createReadStream({ start: 0, end: size, autoClose: false, highWaterMark: 64 * 1024 });
-      fileStream = file;
+      // Positional reads from offset 0: the handle may be shared (the engine copies from it later),
+      // and a stream over a FileHandle would close it when done.
       async function* parts(): AsyncGenerator<Buffer> {
         try {
           yield frame.head;
-          for await (const chunk of file as AsyncIterable<Buffer>) {
-            if (bytes + chunk.length > size) throw changedError(path, size, `>${size}`);
-            hash.update(chunk);
-            bytes += chunk.length;
-            yield chunk;
+          for (;;) {
+            // One byte more than expected is how growth is noticed.
+            const want = Math.min(chunkBytes, size - bytes + 1);
+            const chunk = Buffer.allocUnsafe(want);
+            const { bytesRead } = await handle.read(chunk, 0, want, bytes);
+            if (bytesRead === 0) break;
+            if (bytes + bytesRead > size) throw changedError(path, size, `>${size}`);
+            const data = chunk.subarray(0, bytesRead);
+            hash.update(data);
+            bytes += bytesRead;
+            yield data;
           }
           if (bytes !== size) throw changedError(path, size, bytes);
           yield frame.tail;
         } catch (err) {
           localError ??= err;
           throw err;
-        } finally {
-          file.destroy();
         }
       }
-      const body = Readable.from(parts(), { objectMode: false, highWaterMark: 64 * 1024 });
+      const body = Readable.from(parts(), { objectMode: false, highWaterMark: chunkBytes });
       const answer = await this.call('POST', 'scans', this.instanceQuery(), 'POST scans', {
         body,
         headers: { 'content-type': frame.contentType, 'content-length': String(frame.contentLength) },
@@ -188,9 +176,7 @@ export class KataClient implements KataApi {
       if (bytes !== size) throw new KataError('protocol', t('KATA answered before the whole file was sent ({0} of {1} bytes)', bytes, size), { status: answer.status });
       return { sha256: hash.digest('hex'), bytes };
     } finally {
-      // The generator may never have started (e.g. the connection failed first).
-      fileStream?.destroy();
-      await handle.close().catch(() => undefined);
+      if (typeof source === 'string') await handle.close().catch(() => undefined);
     }
   }
 
@@ -340,13 +326,16 @@ async function readText(body: Dispatcher.ResponseData['body'], keep: number, str
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** One open, never following a symlink, never blocking on a FIFO. */
 async function openForUpload(path: string): Promise<FileHandle> {
   try {
-    return await open(path, 'r');
+    return await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
       throw new KataError('changed', t('The file {0} disappeared before it could be sent', path), { cause: err });
     }
+    if (code === 'ELOOP') throw new KataError('changed', t('The file {0} is not a regular file', path), { cause: err });
     // Other local failures (EACCES, EISDIR…) are not KATA's business; the caller sees them as they are.
     throw err;
   }

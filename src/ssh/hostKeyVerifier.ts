@@ -90,8 +90,9 @@ const rsaAlgorithms = ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
 const defaultOrder = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', ...rsaAlgorithms];
 
 /**
- * Like OpenSSH, prefer the host key algorithms already known for this host, so a server with
- * several host keys presents the one we can check. undefined = ssh2's default order.
+ * The host key algorithms to offer the server: when any key is known for the host, only the
+ * known types, so a man in the middle cannot make a new type look like an unknown host (OpenSSH
+ * only prefers them; KDS refuses the others). undefined = nothing known: ssh2's default order.
  */
 export async function preferredHostKeyAlgorithms(policy: HostKeyPolicy, host: string, port: number): Promise<string[] | undefined> {
   let matches: KnownHostEntry[];
@@ -106,7 +107,13 @@ export async function preferredHostKeyAlgorithms(policy: HostKeyPolicy, host: st
     for (const a of e.algorithm === 'ssh-rsa' ? rsaAlgorithms : [e.algorithm]) if (defaultOrder.includes(a)) known.add(a);
   }
   if (known.size === 0) return undefined;
-  return [...defaultOrder.filter((a) => known.has(a)), ...defaultOrder.filter((a) => !known.has(a))];
+  return defaultOrder.filter((a) => known.has(a));
+}
+
+/** The fingerprints of the live keys known for a host (any type), for a "changed" message. */
+export async function knownKeysOf(policy: HostKeyPolicy, host: string, port: number): Promise<Array<{ sha256: string; source: string }>> {
+  const matches = await knownEntries(policy, host, port);
+  return matches.filter((e) => e.marker === undefined).map((e) => ({ sha256: sha256Fingerprint(e.key), source: e.source.replace(/[:#]\d+$/, '') }));
 }
 
 export function hostKeyInfo(host: string, port: number, key: Buffer): HostKeyInfo {
@@ -117,7 +124,8 @@ export type HostKeyVerdict = { status: 'known'; source: string } | { status: 'ac
 
 /**
  * Decides about the key a server presented, before any credential is sent. Known and matching →
- * 'known'; revoked, or another key of the same type known for the host → HostKeyChangedError;
+ * 'known'; revoked, or any other key known for the host (of any type: a new type offered by a
+ * man in the middle is a change, not a new host) → HostKeyChangedError;
  * unknown → policy.onUnknown, then remembered in the trust store, or HostKeyNotTrustedError.
  */
 export async function verifyHostKey(policy: HostKeyPolicy, info: HostKeyInfo, logger?: Logger): Promise<HostKeyVerdict> {
@@ -127,12 +135,11 @@ export async function verifyHostKey(policy: HostKeyPolicy, info: HostKeyInfo, lo
   const live = matches.filter((e) => e.marker === undefined);
   const same = live.find((e) => e.key.equals(info.key));
   if (same) return { status: 'known', source: same.source };
-  const other = live.filter((e) => e.algorithm === info.algorithm);
-  if (other.length) {
+  if (live.length) {
     throw new HostKeyChangedError(
       info,
       'changed',
-      other.map((e) => ({ sha256: sha256Fingerprint(e.key), source: e.source.replace(/[:#]\d+$/, '') })),
+      live.map((e) => ({ sha256: sha256Fingerprint(e.key), source: e.source.replace(/[:#]\d+$/, '') })),
     );
   }
   const accepted = await policy.onUnknown({ ...info, key: Buffer.from(info.key) });

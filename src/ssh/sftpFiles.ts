@@ -50,6 +50,10 @@ export class SftpFiles {
     return toStat(await this.call<Stats>((cb) => this.sftp.lstat(path, cb)));
   }
 
+  readlink(path: string): Promise<string> {
+    return this.call<string>((cb) => this.sftp.readlink(path, cb));
+  }
+
   /** undefined when nothing is there. */
   async exists(path: string): Promise<RemoteStat | undefined> {
     try {

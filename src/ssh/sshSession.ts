@@ -3,9 +3,11 @@ import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import type { Logger } from '../common/log';
 import { t } from '../common/l10n';
 import { AuthSteps } from './authSteps';
+import { hostKeyTypeChanged, isHostKeyAlgorithmMismatch } from './hostKeyProbe';
 import { hostKeyInfo, preferredHostKeyAlgorithms, verifyHostKey } from './hostKeyVerifier';
 import { Redactor } from './redact';
 import { SftpFiles } from './sftpFiles';
+import { checkShellQuoting } from './shellQuotingCheck';
 import { commandLine } from './shellCommand';
 import { SudoStderr, sudoCommand } from './sudoPrompt';
 import { SshAuthError, SshClosedError, SshConnectError, SshError, SshTimeoutError, SudoError } from './sshErrors';
@@ -128,13 +130,31 @@ export class SshSession {
         if (settled) return;
         settled = true;
         log.info('ssh.connected', t('Connected to {0}@{1}:{2}.', target.user, target.host, target.port), { ...where, auth: steps.tried[steps.tried.length - 1] });
-        resolve(new SshSession(client, target, redactor, log));
+        const session = new SshSession(client, target, redactor, log);
+        // Every command is quoted for a POSIX shell: refuse a login shell that reads quotes otherwise.
+        checkShellQuoting((argv) => session.exec(argv, { timeoutMs: opts.readyTimeoutMs ?? 20000 }), where).then(
+          () => resolve(session),
+          (e: Error) => {
+            log.error('ssh.shell', e.message, where);
+            void session.close();
+            reject(e);
+          },
+        );
       });
       client.on('error', (e: Error & { level?: string }) => {
         lastError = e;
         log.debug('ssh.error', redactor.text(e.message), { ...where, level: e.level });
         if (settled || e.level === 'agent') return;
         if (hostKeyError) return fail(hostKeyError);
+        if (serverHostKey && isHostKeyAlgorithmMismatch(e)) {
+          settled = true; // the probe's answer is the outcome; 'close' must not settle first
+          void hostKeyTypeChanged(target, hostKeys, opts.readyTimeoutMs ?? 20000).then((err) => {
+            settled = false;
+            log.error('ssh.hostKey', err.message, where);
+            fail(err);
+          });
+          return;
+        }
         if (e.level === 'client-authentication') return fail(new SshAuthError(target.user, target.host, target.port, steps.tried));
         if (e.level === 'client-timeout') return fail(new SshConnectError(target.host, target.port, t('no answer within {0} ms', opts.readyTimeoutMs ?? 20000), { cause: e }));
         fail(new SshConnectError(target.host, target.port, redactor.text(e.message), { cause: e }));

@@ -6,7 +6,7 @@ import { KdsLogger, type LogRecord } from '../../src/common/log';
 import { loadConfig, type KdsConfig } from '../../src/engine/config';
 import { createEngineFromConfig, type ConfiguredEngine } from '../../src/engine/engineFromConfig';
 import type { EngineEvent, RoutedFile } from '../../src/engine/events';
-import type { ScannerApi } from '../../src/engine/scanner';
+import type { ScannerApi } from '../../src/kata/scannerApi';
 import { type RunningEmulator, startEmulator } from '../../src/emulator/server';
 import { clientCertFiles, engineConfig } from './engineConfig';
 

@@ -1,188 +1,251 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server } from 'node:http';
-import { connect, createServer, type AddressInfo } from 'node:net';
+/**
+ * Real ICAP peers and capture tools on loopback for the capture tests: a private c-icap server
+ * (its echo service), c-icap-client, tcpdump on lo and tshark as the oracle. See
+ * /work/shared/reference/icap-peers-on-loopback.md. Every process started here is stopped by pid.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
-import { after, type TestContext } from 'node:test';
-import { tempDir } from './tempDirs';
+import type { TestContext } from 'node:test';
+import { promisify } from 'node:util';
+import { freePort } from './sshd';
+
+const run = promisify(execFile);
+
+export const tools = {
+  tcpdump: '/usr/bin/tcpdump',
+  tshark: '/usr/bin/tshark',
+  cIcap: '/usr/bin/c-icap',
+  cIcapClient: '/usr/bin/c-icap-client',
+  squid: '/usr/sbin/squid',
+} as const;
 
 /**
- * Real ICAP peers on 127.0.0.1 for the tests: c-icap (a reference ICAP server, with its echo
- * service) and Squid (a reference ICAP client). Recipe: /work/shared/reference/icap-peers-on-loopback.md.
+ * Skips the test when a tool is missing (with the reason), or fails it under CI=true where
+ * scripts/install-system-deps.sh must have installed them. Returns false when skipped.
  */
-
-const CICAP = '/usr/bin/c-icap';
-const SQUID = '/usr/sbin/squid';
-
-/** Skips the test when the tool is missing; under CI=true a missing tool fails it instead. */
-export function requireTool(t: TestContext, path: string, pkg: string): boolean {
-  if (existsSync(path)) return true;
-  const msg = `${path} is missing: install the Debian package ${pkg} (scripts/install-system-deps.sh does it as root)`;
-  if (process.env.CI === 'true') throw new Error(msg);
-  t.skip(msg);
+export function needTools(t: TestContext, names: Array<keyof typeof tools>, root = false): boolean {
+  const missing = names.filter((n) => !existsSync(tools[n])).map((n) => tools[n]);
+  const why = missing.length
+    ? `${missing.join(', ')} missing: run scripts/install-system-deps.sh as root (c-icap squid tcpdump tshark)`
+    : root && process.getuid?.() !== 0
+      ? 'capturing on lo needs root (tcpdump)'
+      : undefined;
+  if (!why) return true;
+  if (process.env.CI === 'true') throw new Error(why);
+  t.skip(why);
   return false;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Waits (bounded) until something accepts TCP connections on the port. */
-export async function waitForPort(port: number, what: string, child?: ChildProcess, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
   for (;;) {
-    if (child && child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode} before listening`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: '127.0.0.1', port });
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`${what} did not listen on 127.0.0.1:${port} within ${timeoutMs / 1000} s`);
-    await new Promise((r) => setTimeout(r, 100));
+    if (await check()) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-/** Stops a child by its pid and waits (bounded) for it to exit. */
-export async function stopChild(child: ChildProcess, timeoutMs = 15_000): Promise<void> {
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', killAfterMs = 10_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  await exited;
+  const gone = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+  await gone;
   clearTimeout(timer);
 }
 
 export interface CIcapServer {
   port: number;
-  dir: string;
   accessLog: string;
+  /** Access log lines: `<date>, <client> <server> <METHOD> <service> <status>`. */
+  accessLines(): string[];
   stop(): Promise<void>;
 }
 
-/** c-icap in the foreground on 127.0.0.1 with the stock echo service; `echoConf` adds echo.* lines. */
-export async function startCIcap(echoConf: string[] = []): Promise<CIcapServer> {
-  const dir = tempDir('kds-cicap-');
+/** c-icap with its echo service on 127.0.0.1:<free port>, everything in `dir`. */
+export async function startCIcap(dir: string): Promise<CIcapServer> {
   const port = await freePort();
-  const stock = readFileSync('/etc/c-icap/c-icap.conf', 'utf8');
-  const drop = /^\s*(Port|PidFile|CommandsSocket|User|Group|ServerLog|AccessLog|StartServers|MaxServers)\b/;
-  const conf = [
-    ...stock.split('\n').filter((l) => !drop.test(l)),
+  const overridden = new Set(['Port', 'PidFile', 'CommandsSocket', 'User', 'Group', 'ServerLog', 'AccessLog']);
+  const base = readFileSync('/etc/c-icap/c-icap.conf', 'utf8')
+    .split('\n')
+    .filter((l) => !overridden.has(l.trim().split(/\s+/)[0] ?? ''));
+  const accessLog = join(dir, 'c-icap-access.log');
+  base.push(
     `Port 127.0.0.1:${port}`,
-    `PidFile ${dir}/c-icap.pid`,
-    `CommandsSocket ${dir}/c-icap.ctl`,
+    `PidFile ${join(dir, 'c-icap.pid')}`,
+    `CommandsSocket ${join(dir, 'c-icap.ctl')}`,
     'User root',
     'Group root',
-    'StartServers 1',
-    'MaxServers 2',
-    `ServerLog ${dir}/server.log`,
-    `AccessLog ${dir}/access.log`,
-    ...echoConf,
-  ].join('\n');
-  writeFileSync(join(dir, 'c-icap.conf'), conf);
-  const child = spawn(CICAP, ['-N', '-f', join(dir, 'c-icap.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  const stop = () => stopChild(child);
-  after(stop);
-  try {
-    await waitForPort(port, 'c-icap', child);
-  } catch (err) {
-    await stop();
-    throw new Error(`${(err as Error).message}\n${output}`);
+    `ServerLog ${join(dir, 'c-icap-server.log')}`,
+    `AccessLog ${accessLog}`,
+  );
+  const conf = join(dir, 'c-icap.conf');
+  writeFileSync(conf, base.join('\n') + '\n');
+  const child = spawn(tools.cIcap, ['-N', '-f', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  await waitFor('c-icap to listen', async () => {
+    if (child.exitCode !== null) throw new Error(`c-icap exited: ${stderr}`);
+    return portOpen(port);
+  });
+  return {
+    port,
+    accessLog,
+    accessLines: () => (existsSync(accessLog) ? readFileSync(accessLog, 'utf8').split('\n').filter(Boolean) : []),
+    stop: () => stopProcess(child),
+  };
+}
+
+/** Runs c-icap-client against 127.0.0.1:port with `args`; resolves with its output. */
+export async function icapClient(port: number, args: string[]): Promise<string> {
+  const r = await run(tools.cIcapClient, ['-i', '127.0.0.1', '-p', String(port), ...args], { timeout: 30_000 });
+  return r.stdout + r.stderr;
+}
+
+export interface RunningTcpdump {
+  /** SIGINT, then the exit; tcpdump flushes and prints its counts. */
+  stop(): Promise<string>;
+}
+
+/**
+ * tcpdump -i lo writing `out`, started only when it says "listening on". --immediate-mode: with
+ * TPACKET_V3 packets otherwise wait in a kernel block and those still there at SIGINT are lost.
+ */
+export async function startTcpdump(out: string, filter: string[], extra: string[] = []): Promise<RunningTcpdump> {
+  const child = spawn(tools.tcpdump, ['-i', 'lo', '-nn', '-s', '0', '-U', '--immediate-mode', '-B', '32768', ...(process.getuid?.() === 0 ? ['-Z', 'root'] : []), ...extra, '-w', out, ...filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  await waitFor('tcpdump to listen', () => {
+    if (child.exitCode !== null) throw new Error(`tcpdump exited: ${stderr}`);
+    return stderr.includes('listening on');
+  });
+  return {
+    stop: async () => {
+      await stopProcess(child, 'SIGINT');
+      return stderr;
+    },
+  };
+}
+
+export interface TsharkMessage {
+  frame: number;
+  request?: { method: string; uri: string };
+  response?: { status: number };
+}
+
+/**
+ * Wireshark's ICAP dissector's reading of a capture (requests and answers in frame order): the
+ * first line of each ICAP PDU from PDML (the Info column is overwritten by the encapsulated HTTP).
+ */
+export async function tsharkIcap(file: string, port: number): Promise<TsharkMessage[]> {
+  const r = await run(tools.tshark, ['-n', '-r', file, '-d', `tcp.port==${port},icap`, '-Y', 'icap', '-T', 'pdml'], {
+    timeout: 120_000,
+    maxBuffer: 256 << 20,
+  });
+  const out: TsharkMessage[] = [];
+  let frame = 0;
+  let inIcap = false;
+  for (const line of r.stdout.split('\n')) {
+    const f = /<field name="frame\.number"[^>]* show="(\d+)"/.exec(line);
+    if (f) frame = Number(f[1]);
+    if (line.includes('<proto name="icap"')) {
+      inIcap = true;
+      continue;
+    }
+    if (!inIcap) continue;
+    inIcap = false;
+    const show = /<field name="" show="([^"]*)"/.exec(line)?.[1]?.replace(/\\r\\n$/, '') ?? '';
+    const req = /^([A-Z]+) (icaps?:\/\/\S+) ICAP\/1\.\d/.exec(show);
+    const res = /^ICAP\/1\.\d (\d{3})/.exec(show);
+    if (req) out.push({ frame, request: { method: req[1]!, uri: req[2]!.replace(/&amp;/g, '&') } });
+    else if (res) out.push({ frame, response: { status: Number(res[1]) } });
   }
-  return { port, dir, accessLog: join(dir, 'access.log'), stop };
+  return out;
+}
+
+/**
+ * The transactions as tshark sees them: requests in order, each paired with the next final
+ * (non-100) answer on the wire. Good for loopback captures with one client at a time.
+ */
+export function tsharkTransactions(messages: TsharkMessage[]): Array<{ method: string; uri: string; status: number | null }> {
+  const out: Array<{ method: string; uri: string; status: number | null }> = [];
+  const waiting: number[] = [];
+  for (const m of messages) {
+    if (m.request) {
+      out.push({ ...m.request, status: null });
+      waiting.push(out.length - 1);
+    } else if (m.response && m.response.status !== 100) {
+      const i = waiting.shift();
+      if (i !== undefined) out[i]!.status = m.response.status;
+    }
+  }
+  return out;
 }
 
 export interface SquidProxy {
   port: number;
-  dir: string;
-  accessLog: string;
-  cacheLog: string;
   stop(): Promise<void>;
 }
 
-/** Squid on 127.0.0.1 with `icapUri` as its essential RESPMOD (and optional REQMOD) service. */
-export async function startSquid(respmodUri: string, opts: { reqmodUri?: string; previewSize?: number } = {}): Promise<SquidProxy> {
-  const dir = tempDir('kds-squid-');
-  // Squid drops privileges to "proxy": it must be able to write its logs and pid here.
-  chmodSync(dir, 0o777);
+/** Squid on 127.0.0.1:<free port> sending RESPMOD (with preview) to icap://127.0.0.1:<icapPort>/<service>. */
+export async function startSquid(dir: string, icapPort: number, service = 'echo'): Promise<SquidProxy> {
+  const { chmodSync, chownSync, mkdirSync } = await import('node:fs');
+  const { execFileSync } = await import('node:child_process');
   const port = await freePort();
-  const conf = [
-    `http_port 127.0.0.1:${port}`,
-    `pid_filename ${dir}/squid.pid`,
-    `access_log stdio:${dir}/squid-access.log`,
-    `cache_log ${dir}/squid-cache.log`,
-    'cache deny all',
-    'cache_mem 8 MB',
-    `coredump_dir ${dir}`,
-    'dns_nameservers 127.0.0.1',
-    'shutdown_lifetime 1 second',
-    'acl localnet src 127.0.0.1/32',
-    'http_access allow localnet',
-    'http_access deny all',
-    'icap_enable on',
-    'icap_preview_enable on',
-    `icap_preview_size ${opts.previewSize ?? 1024}`,
-    'icap_persistent_connections on',
-    `icap_service svc_resp respmod_precache bypass=0 ${respmodUri}`,
-    'adaptation_access svc_resp allow all',
-    ...(opts.reqmodUri ? [`icap_service svc_req reqmod_precache bypass=0 ${opts.reqmodUri}`, 'adaptation_access svc_req allow all'] : []),
-    `icap_log ${dir}/icap.log icap_squid`,
-  ].join('\n');
-  writeFileSync(join(dir, 'squid.conf'), conf);
-  // A fresh Squid needs its (empty) cache structures; with "cache deny all" there are none to make.
-  const child = spawn(SQUID, ['-N', '-f', join(dir, 'squid.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  const stop = () => stopChild(child, 20_000);
-  after(stop);
-  try {
-    await waitForPort(port, 'squid', child);
-  } catch (err) {
-    await stop();
-    const cache = existsSync(join(dir, 'squid-cache.log')) ? readFileSync(join(dir, 'squid-cache.log'), 'utf8') : '';
-    throw new Error(`${(err as Error).message}\n${output}\n${cache}`);
-  }
-  return { port, dir, accessLog: join(dir, 'squid-access.log'), cacheLog: join(dir, 'squid-cache.log'), stop };
+  const home = join(dir, 'squid');
+  mkdirSync(home, { recursive: true });
+  // Squid drops privileges to "proxy": its folder must be writable by it, and `dir` passable.
+  chmodSync(dir, 0o711);
+  const uid = Number(execFileSync('/usr/bin/id', ['-u', 'proxy'], { encoding: 'utf8' }).trim());
+  const gid = Number(execFileSync('/usr/bin/id', ['-g', 'proxy'], { encoding: 'utf8' }).trim());
+  chownSync(home, uid, gid);
+  const conf = join(home, 'squid.conf');
+  writeFileSync(
+    conf,
+    [
+      `http_port 127.0.0.1:${port}`,
+      `pid_filename ${home}/squid.pid`,
+      `access_log stdio:${home}/squid-access.log`,
+      `cache_log ${home}/squid-cache.log`,
+      'cache deny all',
+      'cache_mem 8 MB',
+      `coredump_dir ${home}`,
+      'dns_nameservers 127.0.0.1',
+      'shutdown_lifetime 1 second',
+      'acl localnet src 127.0.0.1/32',
+      'http_access allow localnet',
+      'http_access deny all',
+      'icap_enable on',
+      'icap_preview_enable on',
+      'icap_preview_size 1024',
+      `icap_service svc_resp respmod_precache bypass=0 icap://127.0.0.1:${icapPort}/${service}`,
+      'adaptation_access svc_resp allow all',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(tools.squid, ['-N', '-f', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  await waitFor(
+    'squid to listen',
+    async () => {
+      if (child.exitCode !== null) throw new Error(`squid exited: ${stderr}\n${existsSync(join(home, 'squid-cache.log')) ? readFileSync(join(home, 'squid-cache.log'), 'utf8') : ''}`);
+      return portOpen(port);
+    },
+    60_000,
+  );
+  return { port, stop: () => stopProcess(child, 'SIGTERM', 15_000) };
 }
-
-/** A local HTTP origin serving in-memory files by path. */
-export async function startOrigin(files: Record<string, Buffer>): Promise<{ port: number; server: Server }> {
-  const server = createHttpServer((req, res) => {
-    const body = files[req.url ?? ''];
-    if (!body) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length });
-    res.end(body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  server.keepAliveTimeout = 1000;
-  return { port: (server.address() as AddressInfo).port, server };
-}
-
-export function haveCurl(): boolean {
-  try {
-    execFileSync('curl', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-export const tools = { CICAP, SQUID, CICAP_CLIENT: '/usr/bin/c-icap-client' };

@@ -128,11 +128,11 @@ export class TestSshd {
     return sshd;
   }
 
-  /** Generates a new host key (the next launch uses it). */
-  newHostKey(): void {
+  /** Generates a new host key (the next launch uses it); `type` as ssh-keygen -t takes it. */
+  newHostKey(type = 'ed25519'): void {
     this.generation++;
-    this.hostKeyPath = join(this.dir, `ssh_host_ed25519_key.${this.generation}`);
-    keygen(this.hostKeyPath, { comment: 'kds-test-host' });
+    this.hostKeyPath = join(this.dir, `ssh_host_${type}_key.${this.generation}`);
+    keygen(this.hostKeyPath, { comment: 'kds-test-host', type });
   }
 
   /** 'ssh-ed25519 AAAA…' of the current host key. */
@@ -256,9 +256,9 @@ export class TestSshd {
   }
 
   /** Stops and starts again on the same port, optionally with a new host key. */
-  async restart(opts: { newHostKey?: boolean } = {}): Promise<void> {
+  async restart(opts: { newHostKey?: boolean; hostKeyType?: string } = {}): Promise<void> {
     await this.stop();
-    if (opts.newHostKey) this.newHostKey();
+    if (opts.newHostKey) this.newHostKey(opts.hostKeyType);
     await this.launch();
   }
 

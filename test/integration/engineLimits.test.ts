@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ScannerApi } from '../../src/engine/scanner';
+import type { ScannerApi } from '../../src/kata/scannerApi';
 import { logsOf, stageNow, startHarness, waitFor, waitRescans } from '../helpers/engineHarness';
 
 const MiB = 1024 * 1024;

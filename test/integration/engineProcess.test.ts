@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KdsLogger } from '../../src/common/log';
 import { createEngineFromConfig } from '../../src/engine/engineFromConfig';
@@ -22,7 +22,8 @@ test('a file nobody may read stays in input with an "unreadable" warning; the fi
     // Root reads everything, so the service runs as nobody, the way a hardened unit would.
     for (const d of [h.root, h.dirs.in, h.dirs.out, h.dirs.qrnt]) chmodSync(d, 0o777);
     chmodSync(join(h.root, 'client'), 0o755);
-    for (const f of [h.config.cert_pem, h.config.cert_key]) chmodSync(f, 0o644);
+    // The key belongs to the service's user and only it may read it (kds run refuses otherwise).
+    for (const f of [h.config.cert_pem, h.config.cert_key]) chownSync(f, 65534, 65534);
     const ca = join(h.root, 'kata-ca.pem');
     copyFileSync(h.emulator.caPemPath, ca);
     chmodSync(ca, 0o644);

@@ -8,7 +8,7 @@ import { after } from 'node:test';
 import { runIcap } from '../../src/cli/icapCommand';
 import { type CommandIo, UsageError } from '../../src/cli/command';
 import type { ProbeReport } from '../../src/icap/icapProbe';
-import { freePort, requireTool, startCIcap, tools } from '../helpers/icapPeers';
+import { freePort, requireTool, startCIcap, tools } from '../helpers/icapKitPeers';
 import { ensureTlsMaterial } from '../../src/emulator/tlsMaterial';
 import { tempDir } from '../helpers/tempDirs';
 import { KdsLogger } from '../../src/common/log';

@@ -11,7 +11,7 @@ import { IcapConnection } from '../../src/icap/icapClient';
 import { IcapMessageParser, encodeChunk, lastChunk, parseHttpHead, serializeHttpHead, serializeIcapRequest } from '../../src/icap/icapMessage';
 import { IcapProber } from '../../src/icap/icapProbe';
 import { probeEicar } from '../../src/icap/probeSamples';
-import { requireTool, tools } from '../helpers/icapPeers';
+import { requireTool, tools } from '../helpers/icapKitPeers';
 import { tempDir } from '../helpers/tempDirs';
 
 let emu: RunningEmulator;

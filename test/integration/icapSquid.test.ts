@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
 import type { IcapMode } from '../../src/emulator/icapServiceLog';
 import { probeEicar } from '../../src/icap/probeSamples';
-import { requireTool, startOrigin, startSquid, tools } from '../helpers/icapPeers';
+import { requireTool, startOrigin, startSquid, tools } from '../helpers/icapKitPeers';
 import { tempDir } from '../helpers/tempDirs';
 
 /** GET through the proxy with curl (a test tool here, never in the product); body and status. */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KdsLogger, type LogRecord } from '../../src/common/log';
 import { deleteFromQuarantine, QuarantineActionError, releaseFromQuarantine } from '../../src/engine/quarantineActions';
@@ -105,4 +105,23 @@ test('symlinks, directories, bad names and missing files are refused with a clea
   assert.deepEqual(readdirSync(s.qrnt).sort(), ['dir', 'link']);
   assert.deepEqual(readdirSync(s.out), []);
   assert.equal(existsSync(s.auditFile), false, 'refusals are not audited as actions');
+});
+
+test('a hard-linked file in quarantine (nlink > 1) is not released: refused, logged, left where it is', async () => {
+  const s = setup();
+  // A share user links a root-only file into quarantine (same file system) and asks for its release.
+  writeFileSync(join(s.root, 'shadow'), 'root:$y$secret:19000:0:99999:7:::\n', { mode: 0o600 });
+  linkSync(join(s.root, 'shadow'), join(s.qrnt, 'invoice.pdf'));
+  const base = { qrntDir: s.qrnt, outDir: s.out, user: 'mallory', logger: s.logger, auditFile: s.auditFile };
+  await assert.rejects(releaseFromQuarantine({ ...base, name: 'invoice.pdf' }), (err: unknown) => {
+    assert.ok(err instanceof QuarantineActionError);
+    assert.equal(err.code, 'hard-link');
+    assert.match(err.message, /hard link/);
+    return true;
+  });
+  assert.deepEqual(readdirSync(s.out), [], 'nothing released');
+  assert.deepEqual(readdirSync(s.qrnt), ['invoice.pdf'], 'left where it is');
+  assert.equal(statSync(join(s.root, 'shadow')).nlink, 2);
+  assert.equal(s.logs.filter((l) => l.event === 'quarantine.hardLink').length, 1);
+  assert.equal(existsSync(s.auditFile), false);
 });

@@ -92,3 +92,17 @@ test('over SSH: the extension releases and deletes on the CN with an argv (names
   const audit = readFileSync(join(root, 'state', 'quarantine-audit.jsonl'), 'utf8');
   assert.match(audit, /admin \(VS Code\)/);
 });
+
+test('over SSH: a --reason and a user that start with "-" reach the audit as they are (passed as --reason=VALUE)', { skip }, async () => {
+  const root = join(dir, 'cn-dash');
+  const conf = setupCn(root);
+  writeFileSync(join(root, 'qrnt', 'dash.exe'), 'x');
+  writeFileSync(join(root, 'qrnt', 'dash2.exe'), 'y');
+  execFileSync('/bin/chown', ['-R', `${uidOf(sshd.user)}:0`, root]);
+  const c: CnContext = { shell: async () => session, files: sftpPerSession(async () => session) };
+  const engine = await findEngine(c, conf, [process.execPath, kds]);
+  await remoteQuarantine(c, engine, conf, { action: 'release', name: 'dash.exe', user: '-admin', reason: '-- false positive, see ticket -42', asRoot: false });
+  await remoteQuarantine(c, engine, conf, { action: 'delete', name: 'dash2.exe', user: 'admin', reason: '-x', asRoot: false });
+  const audit = readFileSync(join(root, 'state', 'quarantine-audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+  assert.deepEqual(audit.map((a) => [a.action, a.user, a.reason]), [['release', '-admin', '-- false positive, see ticket -42'], ['delete', 'admin', '-x']]);
+});

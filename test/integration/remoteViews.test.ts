@@ -3,9 +3,9 @@
  * file edits (read/write with and without sudo), against a real sshd on 127.0.0.1.
  */
 import assert from 'node:assert/strict';
-import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { readRemoteText, writeRemoteText, type CnContext } from '../../src/centralNode/cnOps';
 import { SftpFolderLister, sftpPerSession } from '../../src/centralNode/sftpFolderLister';
@@ -88,8 +88,10 @@ test('CN files: read and written atomically over SFTP; root-only files through s
   await writeRemoteText(c, mine, '# comment\n*.tmp\n*.log\n');
   assert.equal(readFileSync(mine, 'utf8'), '# comment\n*.tmp\n*.log\n');
 
-  const rootDir = join(dir, 'opt');
-  mkdirSync(rootDir, { mode: 0o700 });
+  // Root writes only where every folder up to / is root's alone (dir belongs to the SSH user).
+  const rootDir = mkdtempSync(join(tmpdir(), 'kds-remote-views-opt-'));
+  chmodSync(rootDir, 0o700);
+  after(() => rmSync(rootDir, { recursive: true, force: true }));
   const conf = join(rootDir, 'kata_dir_scanner.conf');
   writeFileSync(conf, '{"a": 1}\n', { mode: 0o600 });
   assert.equal(await readRemoteText(c, conf), '{"a": 1}\n');
@@ -99,4 +101,26 @@ test('CN files: read and written atomically over SFTP; root-only files through s
   assert.equal(st.uid, 0, 'still owned by root');
   assert.equal(st.mode & 0o777, 0o600, 'mode kept');
   await assert.rejects(readRemoteText({ ...c, sudo: undefined }, conf));
+});
+
+test('CN files through sudo: never written as root in a folder another user can write (a planted link is not followed)', { skip }, async () => {
+  const c: CnContext = { shell: async () => session, files: sftpPerSession(async () => session), sudo: true };
+  // A folder a share user ("nobody") owns, with a file the SSH user cannot write: the sudo path.
+  const shared = mkdtempSync(join(tmpdir(), 'kds-remote-views-shared-'));
+  after(() => rmSync(shared, { recursive: true, force: true }));
+  const victim = join(shared, 'victim');
+  writeFileSync(victim, 'root-only secret\n', { mode: 0o600 });
+  const target = join(shared, 'owned-by-nobody', 'exclude_list.txt');
+  mkdirSync(dirname(target), { mode: 0o755 });
+  writeFileSync(target, 'old\n', { mode: 0o644 });
+  // Links at every name a root shell could pick for its temporary file ($1.kds-new.$$ for the next pids).
+  const last = Number(readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
+  for (let p = last; p < last + 2000; p++) symlinkSync(victim, `${target}.kds-new.${p}`);
+  chownSync(dirname(target), 65534, 65534);
+  await assert.rejects(writeRemoteText(c, target, 'new\n'), (e: Error) => {
+    assert.match(e.message, /Refused to write .* as root: the folder .*owned-by-nobody \(65534 drwxr-xr-x\) is not root's alone/);
+    return true;
+  });
+  assert.equal(readFileSync(victim, 'utf8'), 'root-only secret\n', 'the file behind the planted links is untouched');
+  assert.equal(readFileSync(target, 'utf8'), 'old\n');
 });

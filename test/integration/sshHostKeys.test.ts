@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { hostKeyInfo, preferredHostKeyAlgorithms, verifyHostKey } from '../../src/ssh/hostKeyVerifier';
 import { hashHostName, parseKnownHosts, entryMatches } from '../../src/ssh/knownHosts';
 import { HostKeyChangedError, HostKeyNotTrustedError } from '../../src/ssh/sshErrors';
 import { SshSession } from '../../src/ssh/sshSession';
@@ -188,4 +189,44 @@ test('a CHANGED key (sshd restarted with a new host key) is refused: HostKeyChan
   );
   assert.deepEqual(asked, []);
   assert.doesNotMatch(await sshdLogAfter(mark), noAuthAttempt);
+});
+
+test('a key of ANOTHER TYPE for a host known by its ed25519 key is a change, not "unknown": refused with both fingerprints, even when new keys would be accepted', async () => {
+  await sshd.restart({ newHostKey: true });
+  const knownKey = sshd.hostPublicKey();
+  const knownFp = sshd.hostFingerprint();
+  const kh = file(`[127.0.0.1]:${sshd.port} ${knownKey}\n`);
+  // The man in the middle presents only an ECDSA key.
+  await sshd.restart({ newHostKey: true, hostKeyType: 'ecdsa' });
+  const ecdsaFp = sshd.hostFingerprint();
+  const mark = sshd.log().length;
+  const { auth, asked } = recordingAuth();
+  const offered: string[] = [];
+  const acceptNew = async (info: HostKeyInfo): Promise<boolean> => {
+    offered.push(info.sha256);
+    return true; // what --accept-new-host-key answers
+  };
+  await assert.rejects(connect({ knownHostsFiles: [kh], onUnknown: acceptNew }, auth), (e: unknown) => {
+    assert.ok(e instanceof HostKeyChangedError, String(e));
+    assert.equal(e.reason, 'changed');
+    assert.equal(e.info.sha256, ecdsaFp);
+    assert.match(e.info.algorithm, /^ecdsa-sha2-/);
+    assert.deepEqual(e.known.map((k) => k.sha256), [knownFp]);
+    assert.ok(e.message.includes(knownFp) && e.message.includes(ecdsaFp), e.message);
+    return true;
+  });
+  assert.deepEqual(offered, [], 'never offered as an unknown key');
+  assert.deepEqual(asked, []);
+  assert.doesNotMatch(await sshdLogAfter(mark), noAuthAttempt);
+});
+
+test('verifyHostKey: any known key of the host makes a key of another type a change (also without the algorithm restriction)', async () => {
+  const ed = sshd.dir + '/type-a';
+  const ec = sshd.dir + '/type-b';
+  const edPub = keygen(ed).split(' ').slice(0, 2).join(' ');
+  const ecPub = keygen(ec, { type: 'ecdsa' }).split(' ').slice(0, 2).join(' ');
+  const kh = file(`cn.example ${edPub}\n`);
+  const info = hostKeyInfo('cn.example', 22, Buffer.from(ecPub.split(' ')[1]!, 'base64'));
+  await assert.rejects(verifyHostKey({ knownHostsFiles: [kh], onUnknown: async () => true }, info), (e: unknown) => e instanceof HostKeyChangedError && e.reason === 'changed');
+  assert.deepEqual(await preferredHostKeyAlgorithms({ knownHostsFiles: [kh], onUnknown: never }, 'cn.example', 22), ['ssh-ed25519'], 'only the known type is offered to the server');
 });

@@ -1,3 +1,4 @@
+import { rootOnlyFolderArgv } from '../../src/centralNode/rootFileWrite';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfigText } from '../../src/engine/config';
@@ -120,7 +121,7 @@ test('the plan for a fresh CN: steps, exact argv lists, modes', () => {
     ['/opt/kata-dir-scanner/kata_dir_scanner.conf', 0o600],
     ['/opt/kata-dir-scanner/exclude_list.txt', 0o644],
   ]);
-  assert.deepEqual(runs(engine!.actions), [['/opt/kata-dir-scanner/kata-dir-scanner', '--version']]);
+  assert.deepEqual(runs(engine!.actions), [rootOnlyFolderArgv('/opt/kata-dir-scanner'), ['/opt/kata-dir-scanner/kata-dir-scanner', '--version']]);
   assert.deepEqual(runs(unit!.actions), [
     ['systemctl', 'daemon-reload'],
     ['systemctl', 'enable', 'kata-dir-scanner.service'],
@@ -132,7 +133,7 @@ test('the plan for a fresh CN: steps, exact argv lists, modes', () => {
   assert.deepEqual(runs(enroll!.actions), [['/opt/kata-dir-scanner/kata-dir-scanner', 'enroll', '--config', '/opt/kata-dir-scanner/kata_dir_scanner.conf']]);
   // Shown before asking: sudo when not root, exact quoting.
   assert.equal(describeAction(mounts!.actions.find((a) => a.kind === 'run')!, false, true), '$ sudo mount -a    # mount everything in fstab');
-  assert.match(describeAction(runs(mounts!.actions)[1] && mounts!.actions.filter((a) => a.kind === 'run')[1]!, false, false), /^\$ sh -c 'f="\$1\/\.kds-write-test\.\$\$" && : > "\$f" && rm -f "\$f"' kds-write-test \/mnt\/in/);
+  assert.match(describeAction(runs(mounts!.actions)[1] && mounts!.actions.filter((a) => a.kind === 'run')[1]!, false, false), /^\$ sh -c 'f=\$\(mktemp -- "\$1\/\.kds-write-test\.XXXXXXXXXX"\) && rm -f -- "\$f"' kds-write-test \/mnt\/in/);
 });
 
 test('the configuration is rewritten for the CN, other keys kept, empty system_id filled', () => {
@@ -173,7 +174,8 @@ test('--prefix maps every absolute path and skips mount/systemctl', () => {
   const unit = String(writes(plan[3]!.actions).find((w) => w.path.endsWith('.service'))!.data);
   assert.match(unit, /^ExecStart="\/tmp\/cn root\/opt\/kata-dir-scanner\/kata-dir-scanner" run --config "\/tmp\/cn root\/opt/m);
   // Quoting of the shown commands: the space stays inside one argument.
-  assert.match(describeAction(plan[2]!.actions.find((a) => a.kind === 'run')!, true, false), /^\$ '\/tmp\/cn root\/opt\/kata-dir-scanner\/kata-dir-scanner' --version/);
+  assert.match(describeAction(plan[2]!.actions.filter((a) => a.kind === 'run')[1]!, true, false), /^\$ '\/tmp\/cn root\/opt\/kata-dir-scanner\/kata-dir-scanner' --version/);
+  assert.match(describeAction(plan[2]!.actions.filter((a) => a.kind === 'run')[0]!, true, false), /kds-root-only '\/tmp\/cn root\/opt\/kata-dir-scanner' \(skipped: --prefix, no real system\)/);
 });
 
 test('idempotent re-run and upgrade: keep config, exclude list, certificate; back up and roll back the engine', () => {
@@ -250,9 +252,9 @@ test('runSetupPlan: a failed start after an upgrade restores the previous engine
     'sudo mv /opt/kata-dir-scanner/kata-dir-scanner.previous /opt/kata-dir-scanner/kata-dir-scanner',
     'sudo systemctl restart kata-dir-scanner.service',
   ]);
-  // Root-owned files went through a private upload and `install` as root.
+  // Root-owned files went through a private upload, then a root-only-folder check and mktemp as root.
   assert.ok(written.every((p) => p.startsWith('/tmp/.kds-upload-')));
-  assert.ok(ran.some((r) => r.startsWith('sudo sh -c install -m "$1" -T "$2" "$3.kds-new" && mv -f "$3.kds-new" "$3" kds-install 0755 /tmp/.kds-upload-')));
+  assert.ok(ran.some((r) => r.startsWith('sudo sh -c kds_root_only() {') && r.includes('mktemp -- "$dir/.kds-new.XXXXXXXXXX"') && / kds-root-write \/opt\/kata-dir-scanner\/kata-dir-scanner 0755 \/tmp\/.kds-upload-[0-9a-f]+ {2}$/.test(r)), ran.join('\n'));
   assert.ok(ran.includes('sudo cp -a /opt/kata-dir-scanner/kata-dir-scanner /opt/kata-dir-scanner/kata-dir-scanner.previous'));
   assert.ok(lines.some((l) => l.includes('restoring the previous one')));
 });

@@ -190,7 +190,7 @@ export class CnConnection implements vscode.Disposable {
   }
 
   async engineArgv(): Promise<string[]> {
-    this.engine ??= await findEngine(this.cn(), this.settings.configPath, this.settings.engineCommand);
+    this.engine ??= await findEngine(this.cn(), this.settings.configPath, this.settings.engineCommand, { runsAsRoot: this.needsSudo() || this.isRoot });
     return this.engine;
   }
 

@@ -1,3 +1,4 @@
+import { type CnFileKind, requireCnFile } from '../../centralNode/cnFileAccess';
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -242,7 +243,17 @@ class CnFileSystem implements vscode.FileSystemProvider {
   watch(): vscode.Disposable {
     return new vscode.Disposable(() => undefined);
   }
+  /** Only the CN's configuration and exclude list (cnFileAccess.ts); everything else NoPermissions. */
+  private allowed(uri: vscode.Uri): CnFileKind {
+    const conn = this.rc.require();
+    try {
+      return requireCnFile(uri.path, { configPath: conn.settings.configPath, ...(conn.workspace && { excludeList: conn.workspace.config.exclude_list }) });
+    } catch (err) {
+      throw vscode.FileSystemError.NoPermissions((err as Error).message);
+    }
+  }
   async stat(uri: vscode.Uri): Promise<vscode.FileStat> {
+    this.allowed(uri);
     const conn = this.rc.require();
     const text = await conn.readText(uri.path).catch(() => {
       throw vscode.FileSystemError.FileNotFound(uri);
@@ -250,14 +261,16 @@ class CnFileSystem implements vscode.FileSystemProvider {
     return { type: vscode.FileType.File, ctime: 0, mtime: Date.now(), size: Buffer.byteLength(text) };
   }
   async readFile(uri: vscode.Uri): Promise<Uint8Array> {
+    this.allowed(uri);
     const conn = this.rc.require();
     return Buffer.from(await conn.readText(uri.path), 'utf8');
   }
   async writeFile(uri: vscode.Uri, content: Uint8Array): Promise<void> {
     const conn = this.rc.require();
     const text = Buffer.from(content).toString('utf8');
-    const isConfig = uri.path === conn.settings.configPath;
-    const isExclude = uri.path === conn.workspace!.config.exclude_list;
+    const kind = this.allowed(uri);
+    const isConfig = kind === 'config';
+    const isExclude = kind === 'exclude';
     if (isConfig) parseConfigText(text, uri.path); // throws ConfigError with the line: nothing is written
     if (isExclude) {
       const bad = parseExcludeList(text).invalid;

@@ -1,0 +1,81 @@
+import { backoffDelay } from './backoff';
+
+export interface CircuitBreakerOptions {
+  /** Outcomes older than this do not count. */
+  windowMs: number;
+  /** At most this many recent outcomes are kept. */
+  windowSize: number;
+  /** Fewer outcomes than this never open the breaker. */
+  minSamples: number;
+  /** Failure share (0..1) at or above which failures are "the rule". */
+  openRatio: number;
+  baseMs: number;
+  maxMs: number;
+  random?: () => number;
+}
+
+/**
+ * Global back-off for requests to KATA, only when failures are the rule. Each failed request is
+ * retried on its own (the caller's per-request backoff); this breaker opens when, over the recent
+ * window, most requests failed, and then lets nothing through until its pause (exponential with
+ * jitter, and never shorter than a Retry-After KATA sent) ends. After the pause one request goes
+ * through as a probe ("half-open"): a success closes the breaker, a failure opens it again longer.
+ */
+export class CircuitBreaker {
+  private readonly at: number[] = [];
+  private readonly ok: boolean[] = [];
+  private openUntil = 0;
+  private trips = 0;
+  private probing = false;
+
+  constructor(private readonly o: CircuitBreakerOptions) {}
+
+  get isOpen(): boolean {
+    return this.openUntil > 0;
+  }
+
+  /** When the current pause ends (0 when closed). */
+  get pausedUntil(): number {
+    return this.openUntil;
+  }
+
+  /** May a request start now? In half-open state, only the one probe. */
+  allows(now: number): boolean {
+    if (this.openUntil === 0) return true;
+    if (now < this.openUntil || this.probing) return false;
+    return true;
+  }
+
+  /** Call when a request allowed by allows() starts. */
+  started(): void {
+    if (this.openUntil !== 0) this.probing = true;
+  }
+
+  record(success: boolean, now: number, retryAfterMs?: number): void {
+    if (this.openUntil !== 0 && (this.probing || now >= this.openUntil)) {
+      this.probing = false;
+      if (success) {
+        this.openUntil = 0;
+        this.trips = 0;
+        this.at.length = 0;
+        this.ok.length = 0;
+      } else this.open(now, retryAfterMs);
+      return;
+    }
+    this.at.push(now);
+    this.ok.push(success);
+    while (this.at.length > this.o.windowSize || (this.at.length && now - this.at[0]! > this.o.windowMs)) {
+      this.at.shift();
+      this.ok.shift();
+    }
+    if (success || this.openUntil !== 0 || this.at.length < this.o.minSamples) return;
+    const failures = this.ok.reduce((n, v) => (v ? n : n + 1), 0);
+    if (failures / this.ok.length >= this.o.openRatio) this.open(now, retryAfterMs);
+  }
+
+  private open(now: number, retryAfterMs?: number): void {
+    this.trips++;
+    const pause = Math.max(backoffDelay(this.trips, this.o.baseMs, this.o.maxMs, this.o.random), Math.min(retryAfterMs ?? 0, this.o.maxMs));
+    this.openUntil = now + pause;
+  }
+}
