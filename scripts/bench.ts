@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { Journal } from '../src/engine/journal';
 import { benchCapture } from './bench/capture1g';
 import { benchIcapLog200m } from './bench/icapLog200m';
+import { benchIcapServer200 } from './bench/icapServer200';
 import { projectRoot } from './bench/kdsProcess';
 import { runTargets, type TargetResult } from './bench/targets';
 import { benchVerdicts100k } from './bench/verdicts100k';
@@ -111,6 +112,8 @@ async function main(): Promise<void> {
     for (const r of await benchVerdicts100k()) row(r.name, r.value);
     log('\nICAP log viewer, 200 MB log');
     for (const r of await benchIcapLog200m()) row(r.name, r.value);
+    log('\nEmbedded KATA ICAP server');
+    for (const r of await benchIcapServer200(quick ? 2 : 5)) row(r.name, r.value);
     log('\nICAP capture analysis');
     for (const r of await benchCapture(quick ? 128 : 1024)) row(r.name, r.value);
   }

@@ -19,6 +19,9 @@ command -v sudo >/dev/null 2>&1 || need+=(sudo)
 [ -x /usr/sbin/squid ] || need+=(squid)
 # test/integration/sshShellQuoting.test.ts: a CN user whose login shell is fish (not POSIX quoting).
 command -v fish >/dev/null 2>&1 || need+=(fish)
+# The ICAP kit's tests (test/integration/icap*.test.ts, docs/icap-kit.md) use the same c-icap and
+# Squid, and curl through the proxy.
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

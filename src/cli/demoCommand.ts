@@ -74,10 +74,17 @@ async function runDemo(dir: string, preferredPort: number): Promise<number> {
       t('KDS is running end to end on this machine.'),
       t('  Embedded KATA:   {0}  (CA certificate: {1})', emulator.url, rel(emulator.caPemPath)),
       t('  KATA console:    {0}  user admin, password in {1}', emulator.consoleUrl, rel(join(dir, 'kata', 'admin-password'))),
+      ...(emulator.icap
+        ? [
+            t('  ICAP server:     {0}  ({1} mode; point a proxy at {2})', emulator.icap.url, emulator.icap.mode(), emulator.icap.respmodUrl),
+            t('  ICAP log:        {0}', rel(emulator.icap.logPath)),
+          ]
+        : []),
       t('  Configuration:   {0}', rel(configPath)),
       '',
       t('Drop files into {0}: clean ones move to {1}, detections to {2}.', rel(join(dir, 'in')), rel(join(dir, 'out')), rel(join(dir, 'qrnt'))),
       t('Try: npx kds demo --eicar   (writes the EICAR test file into input)'),
+      ...(emulator.icap ? [t('     npx kds icap probe {0} --eicar   (the ICAP server blocks EICAR)', emulator.icap.respmodUrl)] : []),
       t('     npx kds demo --clean   (writes a harmless text file)'),
       t('Press Ctrl-C to stop.'),
       '',

@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import { KdsLogger, formatText, streamSink } from '../common/log';
 import { t } from '../common/l10n';
 import { EmulatorOptionError, emulatorDefaults, resolveOptions } from '../emulator/emulatorOptions';
-import { startEmulator } from '../emulator/server';
+import { type IcapMode, startEmulator } from '../emulator/server';
+import { portIsFree } from '../common/portIsFree';
 import { canonicalFingerprint, type IntegrationRequest, SystemsRegistry } from '../emulator/systemsRegistry';
 import { type CliCommand, UsageError, parseOptions } from './command';
 import { ExitCode } from '../common/exitCode';
@@ -33,6 +34,15 @@ Options:
   --faults SPEC            inject failures, e.g. 429=0.1,500=0.05,reset=0.02,latency=200
   --debug                  log every request
 
+ICAP server (KATA's proxy integration; services icap://HOST:PORT/respmod and /reqmod):
+  --icap-port N            ICAP port (default 1344, another free one if taken; 0 picks a free one)
+  --icap-host ADDR         ICAP address (default: the same as --host)
+  --icap-mode MODE         monitoring, blocking_simple (default) or blocking_advanced; also
+                           changeable in the console while running
+  --icap-advanced-wait-ms N  how long blocking_advanced waits for a slow verdict (default 2000)
+  --no-icap                no ICAP server
+  It writes DATA/preprocessor_icap.log (docs/icap-kit.md).
+
 approve / reject decide integration requests from the shell, also while the emulator runs.
 Without --fingerprint, approve takes the pending requests of SENSOR_ID and reject takes all
 of its requests. With --fingerprint, that certificate is decided even before its first use.
@@ -46,6 +56,13 @@ Details: docs/emulator.md. Exit codes: 0 success, 1 failure, 2 usage error.`,
     return serve(argv);
   },
 };
+
+/** The default ICAP port when free, else 0 (a free one) with a note: a second emulator still starts. */
+async function freeOrZero(host: string, port: number): Promise<number> {
+  if (await portIsFree(host, port)) return port;
+  process.stderr.write(t('Port {0} is in use: the ICAP server takes a free port instead.', port) + '\n');
+  return 0;
+}
 
 function wholeNumber(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -65,6 +82,11 @@ async function serve(argv: string[]): Promise<number> {
     'max-processing': { type: 'string' },
     faults: { type: 'string' },
     debug: { type: 'boolean' },
+    'icap-port': { type: 'string' },
+    'icap-host': { type: 'string' },
+    'icap-mode': { type: 'string' },
+    'icap-advanced-wait-ms': { type: 'string' },
+    'no-icap': { type: 'boolean' },
   });
   const logger = new KdsLogger({ level: values.debug ? 'debug' : 'info', sinks: [streamSink(process.stderr, formatText)] });
   const opts = {
@@ -77,6 +99,10 @@ async function serve(argv: string[]): Promise<number> {
     maxObjectSize: wholeNumber('--max-object-size', values['max-object-size']),
     maxProcessing: wholeNumber('--max-processing', values['max-processing']),
     faults: values.faults,
+    icapPort: values['no-icap'] ? undefined : (wholeNumber('--icap-port', values['icap-port']) ?? (await freeOrZero(values['icap-host'] ?? values.host ?? '127.0.0.1', emulatorDefaults.icapPort))),
+    icapHost: values['icap-host'],
+    icapMode: values['icap-mode'] as IcapMode | undefined,
+    icapAdvancedWaitMs: wholeNumber('--icap-advanced-wait-ms', values['icap-advanced-wait-ms']),
     logger,
   };
   try {
@@ -99,6 +125,10 @@ async function serve(argv: string[]): Promise<number> {
     t('CA certificate (clients must trust it): {0}', emulator.caPemPath),
     t('Console:       {0}  (user admin, password in {1})', emulator.consoleUrl, resolve(emulator.dataDir, 'admin-password')),
   ];
+  if (emulator.icap) {
+    lines.push(t('ICAP server:   {0}  ({1} mode; RESPMOD {2}, REQMOD {3})', emulator.icap.url, emulator.icap.mode(), emulator.icap.respmodUrl, emulator.icap.reqmodUrl));
+    lines.push(t('ICAP log:      {0}', emulator.icap.logPath));
+  }
   if (emulator.adminPasswordCreated) lines.push(t('Console password (shown only this once): {0}', emulator.adminPassword));
   lines.push(t('Press Ctrl-C to stop.'));
   process.stdout.write(lines.join('\n') + '\n');

@@ -18,6 +18,7 @@ const commands: Record<string, Loader> = {
   demo: () => import('./demoCommand'),
   remote: () => import('./remoteCommand'),
   quarantine: () => import('./quarantineCommand'),
+  icap: () => import('./icapCommand'),
   capture: () => import('./captureCommand'),
   // support (issue 11): KATA's own logs and the support-request bundle
   'kata-logs': () => import('./kataLogsCommand'),

@@ -17,7 +17,7 @@ import { type CliCommand, UsageError, parseOptions, stdio } from './command';
 import { ExitCode } from '../common/exitCode';
 
 
-const help = `Usage: kds remote <setup|status|start|stop|logs|icap-log|capture> --host HOST [options]
+const help = `Usage: kds remote <setup|status|start|stop|logs|icap-log|icap-probe|capture> --host HOST [options]
 
 Sets up and runs KDS on a KATA Central Node over SSH (docs/remote.md).
 
@@ -33,6 +33,10 @@ Sets up and runs KDS on a KATA Central Node over SSH (docs/remote.md).
   start|stop systemctl start|stop on the CN
   logs       follows the service log (tail -F log_file; --journal: journalctl -u)
   icap-log   prints or follows ${DEFAULT_ICAP_LOG_PATH}
+  icap-probe runs "kds icap probe" ON the CN with the other arguments, e.g.
+             kds remote icap-probe --host CN icap://SENSOR:1344/respmod --eicar
+             (what matters is often whether the CN or proxy side reaches the ICAP server,
+             not this machine); same output and exit codes as kds icap probe
   capture    captures ICAP traffic on the CN with its tcpdump (as root, through sudo), downloads the
              file, removes it from the CN and analyzes it (docs/capture.md)
 
@@ -209,8 +213,15 @@ export async function connect(v: ConnectionValues): Promise<{ session: SshSessio
 
 async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  const subs = ['setup', 'status', 'start', 'stop', 'logs', 'icap-log', 'capture'];
+  const subs = ['setup', 'status', 'start', 'stop', 'logs', 'icap-log', 'icap-probe', 'capture'];
   if (!sub || !subs.includes(sub)) throw new UsageError(t('Name one of: {0}', subs.join(', ')));
+  let probeArgs: string[] = [];
+  if (sub === 'icap-probe') {
+    const split = splitProbeArgs(rest);
+    rest.splice(0, rest.length, ...split.remote);
+    probeArgs = split.probe;
+    if (probeArgs.length === 0) throw new UsageError(t('Give the icap:// URL (or --discover HOST) to probe from the Central Node.'));
+  }
   const { values: v } = parseOptions(rest, options);
   if (v.prefix !== undefined && !v.prefix.startsWith('/')) throw new UsageError(t('--prefix must be an absolute folder on the CN'));
   if (sub === 'setup' && !v.config) throw new UsageError(t('--config FILE is required for setup'));
@@ -265,7 +276,7 @@ async function run(argv: string[]): Promise<number> {
       case 'capture':
         return await captureCli(new SshCaptureHost(session, sudo), v, stdio, v.host!);
       default:
-        return await operate(sub, session, sudo, v, unitName);
+        return await operate(sub, session, sudo, v, unitName, probeArgs);
     }
   } finally {
     await session.close();
@@ -355,7 +366,48 @@ async function stream(session: SshSession, argv: string[], sudo: SudoOption | un
   }
 }
 
-async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Values, unitName: string): Promise<number> {
+/** Separates the SSH connection options of `kds remote` from the arguments meant for `kds icap probe`. */
+export function splitProbeArgs(argv: string[]): { remote: string[]; probe: string[] } {
+  const remote: string[] = [];
+  const probe: string[] = [];
+  const table = options as Record<string, { type: string }>;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const m = /^--([^=]+)(=.*)?$/.exec(a);
+    const spec = m ? table[m[1]!] : undefined;
+    if (!m || !spec || ['timeout', 'json'].includes(m[1]!)) {
+      probe.push(a);
+      // A probe option's value goes with it.
+      if (m && !m[2] && ['file', 'url', 'preview', 'timeout', 'discover'].includes(m[1]!) && i + 1 < argv.length) probe.push(argv[++i]!);
+      continue;
+    }
+    remote.push(a);
+    if (spec.type === 'string' && !m[2] && i + 1 < argv.length) remote.push(argv[++i]!);
+  }
+  return { remote, probe };
+}
+
+/** Runs `kds icap probe` with the installed engine on the CN, passing its output and exit code through. */
+async function remoteProbe(session: SshSession, exec: string[], probeArgs: string[]): Promise<number> {
+  if (probeArgs.some((a) => a === '--file' || a.startsWith('--file='))) {
+    // The file is read where the probe runs: on the CN.
+    print(t('Note: --file names a file on the Central Node.'));
+  }
+  const proc = session.spawn([...exec, 'icap', 'probe', ...probeArgs]);
+  proc.stdout.pipe(process.stdout);
+  proc.stderr.pipe(process.stderr);
+  const stop = () => proc.kill('TERM');
+  process.once('SIGINT', stop);
+  try {
+    const x = await proc.exit;
+    if (x.code === 0 || x.code === 1 || x.code === 2) return x.code;
+    return ExitCode.failure;
+  } finally {
+    process.off('SIGINT', stop);
+  }
+}
+
+async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Values, unitName: string, probeArgs: string[] = []): Promise<number> {
   const prefix = v.prefix || undefined;
   const l = layout(prefix, unitName);
   const root = await remoteIsRoot(session);
@@ -409,6 +461,14 @@ async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Va
         // the default place
       }
       return stream(session, ['tail', '-n', lines, ...(v['no-follow'] ? [] : ['-F']), logFile], asRoot);
+    }
+    case 'icap-probe': {
+      const exec = await findEngine({ shell: async () => session, files: () => session.sftp() }, l.config).catch(() => undefined);
+      if (!exec) {
+        print(t('KDS is not installed in {0}.', l.installDir));
+        return ExitCode.failure;
+      }
+      return remoteProbe(session, exec, probeArgs);
     }
     case 'icap-log': {
       const path = prefix ? join(prefix, DEFAULT_ICAP_LOG_PATH) : DEFAULT_ICAP_LOG_PATH;

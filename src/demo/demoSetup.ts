@@ -4,6 +4,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { Logger } from '../common/log';
 import { type RunningEmulator, startEmulator } from '../emulator/server';
+import { portIsFree } from '../common/portIsFree';
+
+const ICAP_DEFAULT_PORT = 1344;
 import { writeClientCertificate } from '../pki/clientCertificateFiles';
 
 export interface DemoSetup {
@@ -63,7 +66,9 @@ export async function startDemo(dir: string, opts: { port: number; logger?: Logg
   if (!existsSync(excludePath)) {
     await writeFile(excludePath, '# One file name or mask a line; matching files are never sent to KATA and stay in input.\n# *.tmp\n');
   }
-  const emulatorOptions = { host: '127.0.0.1', dataDir: join(dir, 'kata'), autoApprove: true, logger: opts.logger };
+  // The ICAP server on KATA's port 1344 when it is free, else on any free port (a second demo, say).
+  const icapPort = (await portIsFree('127.0.0.1', ICAP_DEFAULT_PORT)) ? ICAP_DEFAULT_PORT : 0;
+  const emulatorOptions = { host: '127.0.0.1', dataDir: join(dir, 'kata'), autoApprove: true, logger: opts.logger, icapPort };
   let emulator: RunningEmulator;
   try {
     emulator = await startEmulator({ ...emulatorOptions, port: opts.port });

@@ -9,6 +9,26 @@ export interface ConsoleView {
   /** Per-response nonce that lets the CSP admit exactly our own <style> element. */
   nonce: string;
   apiUrl: string;
+  icap?: { respmodUrl: string; reqmodUrl: string; mode: string; logPath: string };
+}
+
+const modeLabels = (): Record<string, string> => ({
+  monitoring: t('monitoring (never changes traffic, detections become alerts)'),
+  blocking_simple: t('blocking_simple (detections replaced by a block page)'),
+  blocking_advanced: t('blocking_advanced (also waits for slower verdicts)'),
+});
+
+function icapSection(icap: NonNullable<ConsoleView['icap']>, csrfToken: string): string {
+  const options = Object.entries(modeLabels())
+    .map(([value, label]) => `<option value="${value}"${value === icap.mode ? ' selected' : ''}>${escapeHtml(label)}</option>`)
+    .join('');
+  return `<h2>${escapeHtml(t('ICAP server'))}</h2>
+<p>${escapeHtml(t('RESPMOD service: {0}', icap.respmodUrl))}<br>${escapeHtml(t('REQMOD service: {0}', icap.reqmodUrl))}<br>
+<span class="muted">${escapeHtml(t('Log: {0}', icap.logPath))}</span></p>
+<form method="post" action="/console/icap-mode">
+<input type="hidden" name="csrf" value="${escapeHtml(csrfToken)}">
+<label>${escapeHtml(t('Mode'))} <select name="mode">${options}</select></label>
+<button type="submit">${escapeHtml(t('Apply'))}</button></form>`;
 }
 
 /** Every value that reaches the page goes through here; sensor IDs and file names come from clients. */
@@ -91,6 +111,7 @@ export function renderConsole(view: ConsoleView): string {
 <body>
 <h1>${escapeHtml(t('KATA emulator console'))}</h1>
 <p class="muted">${escapeHtml(t('Scanner API: {0}', view.apiUrl))} · <a href="/console">${escapeHtml(t('Refresh'))}</a></p>
+${view.icap ? icapSection(view.icap, view.csrfToken) : ''}
 <h2>${escapeHtml(t('External systems'))}</h2>
 ${
   systems.length

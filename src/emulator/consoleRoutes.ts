@@ -4,6 +4,8 @@ import type { Logger } from '../common/log';
 import { t } from '../common/l10n';
 import { renderConsole } from './consolePage';
 import { readSmallBody, reply } from './httpReply';
+import type { RunningIcapServer } from './icapServer';
+import { ICAP_MODES, type IcapMode } from './icapServiceLog';
 import type { ScanStore } from './scanStore';
 import { canonicalFingerprint, type SystemsRegistry } from './systemsRegistry';
 
@@ -19,6 +21,7 @@ export interface ConsoleContext {
   store: ScanStore;
   logger: Logger;
   apiUrl: string;
+  icap?: RunningIcapServer;
 }
 
 function securityHeaders(nonce?: string): Record<string, string> {
@@ -83,6 +86,7 @@ export async function handleConsole(req: IncomingMessage, res: ServerResponse, c
       csrfToken: ctx.csrfToken,
       nonce,
       apiUrl: ctx.apiUrl,
+      icap: ctx.icap ? { respmodUrl: ctx.icap.respmodUrl, reqmodUrl: ctx.icap.reqmodUrl, mode: ctx.icap.mode(), logPath: ctx.icap.logPath } : undefined,
     });
     return reply(res, 200, req.method === 'HEAD' ? '' : html, { ...securityHeaders(nonce), 'Content-Type': 'text/html; charset=utf-8' });
   }
@@ -90,19 +94,43 @@ export async function handleConsole(req: IncomingMessage, res: ServerResponse, c
     if (req.method !== 'POST') return reply(res, 405, '', { ...securityHeaders(), Allow: 'POST' });
     return decide(req, res, ctx);
   }
+  if (path === `${CONSOLE_PATH}/icap-mode` && ctx.icap) {
+    if (req.method !== 'POST') return reply(res, 405, '', { ...securityHeaders(), Allow: 'POST' });
+    return changeIcapMode(req, res, ctx, ctx.icap);
+  }
   return reply(res, 404, t('Not found.'), securityHeaders());
 }
 
-async function decide(req: IncomingMessage, res: ServerResponse, ctx: ConsoleContext): Promise<void> {
+/** Reads a console form, checking its origin and CSRF token; undefined when already answered. */
+async function readForm(req: IncomingMessage, res: ServerResponse, ctx: ConsoleContext): Promise<URLSearchParams | undefined> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/x-www-form-urlencoded') return reply(res, 415, t('Expected a form.'), securityHeaders());
+  if (type !== 'application/x-www-form-urlencoded') {
+    reply(res, 415, t('Expected a form.'), securityHeaders());
+    return undefined;
+  }
   const body = await readSmallBody(req, 8192);
-  if (body === undefined) return;
+  if (body === undefined) return undefined;
   const form = new URLSearchParams(body);
   if (!sameOrigin(req) || !sameSecret(form.get('csrf') ?? '', ctx.csrfToken)) {
     ctx.logger.warn('emulator.console', t('Console form refused: missing or wrong CSRF token.'), { remoteAddress: req.socket.remoteAddress });
-    return reply(res, 403, t('The form is out of date or did not come from this console. Reload the page and try again.'), securityHeaders());
+    reply(res, 403, t('The form is out of date or did not come from this console. Reload the page and try again.'), securityHeaders());
+    return undefined;
   }
+  return form;
+}
+
+async function changeIcapMode(req: IncomingMessage, res: ServerResponse, ctx: ConsoleContext, icap: RunningIcapServer): Promise<void> {
+  const form = await readForm(req, res, ctx);
+  if (!form) return;
+  const mode = form.get('mode') as IcapMode;
+  if (!ICAP_MODES.includes(mode)) return reply(res, 400, t('Incomplete form.'), securityHeaders());
+  icap.setMode(mode, 'console');
+  reply(res, 303, '', { ...securityHeaders(), Location: CONSOLE_PATH });
+}
+
+async function decide(req: IncomingMessage, res: ServerResponse, ctx: ConsoleContext): Promise<void> {
+  const form = await readForm(req, res, ctx);
+  if (!form) return;
   const action = form.get('action');
   const sensorId = form.get('sensorId') ?? '';
   const fingerprint = canonicalFingerprint(form.get('fingerprint') ?? '');

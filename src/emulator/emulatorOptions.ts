@@ -2,6 +2,7 @@ import { t } from '../common/l10n';
 import type { Logger } from '../common/log';
 import type { StateShape } from './apiRoutes';
 import { type FaultPlan, FaultSpecError, parseFaults } from './faults';
+import { ICAP_MODES, type IcapMode } from './icapServiceLog';
 
 export interface EmulatorOptions {
   /** Address to listen on; default 127.0.0.1. */
@@ -22,6 +23,14 @@ export interface EmulatorOptions {
   maxProcessing?: number;
   /** `429=0.1,500=0.05,reset=0.02,latency=200`; see docs/emulator.md. */
   faults?: string;
+  /** Port of the ICAP server (0 picks a free one); undefined: no ICAP server. `kds emulate` uses 1344. */
+  icapPort?: number;
+  /** Address of the ICAP server; default: the same as `host`. */
+  icapHost?: string;
+  /** KATA's ICAP integration mode; default blocking_simple. */
+  icapMode?: IcapMode;
+  /** blocking_advanced waits this long for a slow (KDS-TEST-SLOW) verdict; default 2000 ms. */
+  icapAdvancedWaitMs?: number;
   logger?: Logger;
 }
 
@@ -35,6 +44,9 @@ export const emulatorDefaults = Object.freeze({
   // A client sending hundreds of objects a second with the default 300 ms delay keeps a few
   // hundred in processing; a lower limit would turn a speed test into a 429 test.
   maxProcessing: 1000,
+  icapPort: 1344,
+  icapMode: 'blocking_simple' as IcapMode,
+  icapAdvancedWaitMs: 2000,
 });
 
 export class EmulatorOptionError extends Error {}
@@ -49,6 +61,7 @@ export interface ResolvedOptions {
   maxObjectSize: number;
   maxProcessing: number;
   faults: FaultPlan;
+  icap?: { host: string; port: number; mode: IcapMode; advancedWaitMs: number };
 }
 
 function integer(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
@@ -75,6 +88,17 @@ export function resolveOptions(opts: EmulatorOptions): ResolvedOptions {
   const stateShape = opts.stateShape ?? emulatorDefaults.stateShape;
   if (stateShape !== 'array' && stateShape !== 'scans') throw new EmulatorOptionError(t('--state-shape must be "array" or "scans".'));
   const faults = faultPlanOf(opts.faults);
+  const icapMode = opts.icapMode ?? emulatorDefaults.icapMode;
+  if (!ICAP_MODES.includes(icapMode)) throw new EmulatorOptionError(t('--icap-mode must be one of {0}.', ICAP_MODES.join(', ')));
+  const icap =
+    opts.icapPort === undefined
+      ? undefined
+      : {
+          host: opts.icapHost || opts.host || emulatorDefaults.host,
+          port: integer('--icap-port', opts.icapPort, emulatorDefaults.icapPort, 0, 65535),
+          mode: icapMode,
+          advancedWaitMs: integer('--icap-advanced-wait-ms', opts.icapAdvancedWaitMs, emulatorDefaults.icapAdvancedWaitMs, 0, 3_600_000),
+        };
   return {
     host: opts.host || emulatorDefaults.host,
     port: integer('--port', opts.port, emulatorDefaults.port, 0, 65535),
@@ -85,5 +109,6 @@ export function resolveOptions(opts: EmulatorOptions): ResolvedOptions {
     maxObjectSize: integer('--max-object-size', opts.maxObjectSize, emulatorDefaults.maxObjectSize, 1, 2 ** 40),
     maxProcessing: integer('--max-processing', opts.maxProcessing, emulatorDefaults.maxProcessing, 1, 1_000_000),
     faults,
+    icap,
   };
 }

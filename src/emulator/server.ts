@@ -16,6 +16,7 @@ import { DetectionEngine, SLOW_FACTOR } from './detection';
 import { type EmulatorOptions, EmulatorOptionError, faultPlanOf, type ResolvedOptions, resolveOptions } from './emulatorOptions';
 import { describeFaults, type FaultPlan } from './faults';
 import { reply } from './httpReply';
+import { type IcapDetection, type IcapMode, type RunningIcapServer, startIcapServer } from './icapServer';
 import { ScanStore } from './scanStore';
 import { canonicalFingerprint, type Decision, type IntegrationRequest, SystemsRegistry } from './systemsRegistry';
 import { ensureTlsMaterial } from './tlsMaterial';
@@ -44,6 +45,8 @@ export interface RunningEmulator {
   reject(sensorId: string, fingerprint?: string): Promise<IntegrationRequest[]>;
   /** The external systems table. */
   systems(): Promise<IntegrationRequest[]>;
+  /** The ICAP server (icap://HOST:PORT/respmod and /reqmod), when started with an ICAP port. */
+  icap?: RunningIcapServer;
   /** Replaces the fault plan while running (same syntax as --faults; '' for none). */
   setFaults(spec: string): void;
   stats(): EmulatorStats;
@@ -51,6 +54,10 @@ export interface RunningEmulator {
 }
 
 const version = `kds-emulator-${packageJson.version}`;
+
+/** The sensor ID under which ICAP detections appear in the alerts (console, GET detects of no real sensor). */
+export const ICAP_SENSOR_ID = 'ICAP';
+export type { IcapMode };
 
 function hostForUrl(host: string): string {
   if (host === '0.0.0.0') return '127.0.0.1';
@@ -135,6 +142,44 @@ async function start(options: ResolvedOptions, dataDir: string, objectsDir: stri
   };
   let consoleCtx: ConsoleContext | undefined;
 
+  let icap: RunningIcapServer | undefined;
+  if (options.icap) {
+    const onDetection = (d: IcapDetection) => {
+      logger.warn('emulator.icap', t('ICAP detection: {0} in {1} ({2} mode, {3})', d.verdict.threats.map((x) => x.name).join(', '), d.url, d.mode, d.action), { scanId: d.scanId, sha256: d.sha256 });
+      const byTechnology = new Map<string, string[]>();
+      for (const threat of d.verdict.threats) byTechnology.set(threat.technology, [...(byTechnology.get(threat.technology) ?? []), threat.name]);
+      void store.addAlerts(
+        [...byTechnology].map(([technology, threats]) => ({
+          sensorId: ICAP_SENSOR_ID,
+          sensorInstanceId: d.method,
+          scanId: d.scanId,
+          eventTime: d.at,
+          detectTime: new Date().toISOString(),
+          technology: technology as 'am' | 'yara',
+          importance: technology === 'am' ? ('high' as const) : ('medium' as const),
+          fileName: d.url,
+          size: d.size,
+          sha256: d.sha256,
+          md5: d.md5,
+          threats,
+        })),
+      );
+    };
+    icap = await startIcapServer({
+      host: options.icap.host,
+      port: options.icap.port,
+      mode: options.icap.mode,
+      dataDir,
+      engine,
+      logger,
+      maxObjectSize: options.maxObjectSize,
+      slowVerdictMs: options.verdictDelayMs * SLOW_FACTOR,
+      advancedWaitMs: options.icap.advancedWaitMs,
+      onDetection,
+      version: packageJson.version,
+    });
+  }
+
   async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // A client that dies mid-upload makes Node emit 'aborted' on the request one tick after it
     // checked for listeners; if pipeline() removed its own in between, the error would be
@@ -167,7 +212,10 @@ async function start(options: ResolvedOptions, dataDir: string, objectsDir: stri
   server.on('request', (req: IncomingMessage, res: ServerResponse) => void dispatch(req, res));
 
   await new Promise<void>((resolveListen, rejectListen) => {
-    server.once('error', rejectListen);
+    server.once('error', (err) => {
+      void icap?.close();
+      rejectListen(err);
+    });
     server.listen(options.port, options.host, () => {
       server.off('error', rejectListen);
       resolveListen();
@@ -176,7 +224,7 @@ async function start(options: ResolvedOptions, dataDir: string, objectsDir: stri
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const url = `https://${hostForUrl(options.host)}:${port}`;
-  consoleCtx = { password: admin.password, csrfToken: randomBytes(32).toString('hex'), registry, store, logger, apiUrl: url + API_PREFIX };
+  consoleCtx = { password: admin.password, csrfToken: randomBytes(32).toString('hex'), registry, store, logger, apiUrl: url + API_PREFIX, icap };
 
   // A restart with a shorter --verdict-delay-ms should not leave old scans waiting longer than that.
   const now = Date.now();
@@ -218,6 +266,7 @@ async function start(options: ResolvedOptions, dataDir: string, objectsDir: stri
       await registry.refresh();
       return registry.list();
     },
+    icap,
     setFaults(spec) {
       faults = faultPlanOf(spec);
     },
@@ -238,6 +287,7 @@ async function start(options: ResolvedOptions, dataDir: string, objectsDir: stri
       closing ??= (async () => {
         const closed = new Promise<void>((done) => server.close(() => done()));
         server.closeAllConnections();
+        await icap?.close();
         await scheduler.close();
         await closed;
         await store.close();

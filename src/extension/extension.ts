@@ -15,6 +15,7 @@ import { ItemDecorations } from './itemDecorations';
 import { LocalEngine, configuredLogLevel } from './localEngine';
 import { registerConfigEditorPanel } from './panels/configEditorPanel';
 import { registerIcapLogPanel } from './panels/icapLogPanel';
+import { registerIcapProbePanel } from './panels/icapProbePanel';
 import { registerIcapTrafficPanel } from './panels/icapTrafficPanel';
 import { registerCaptureCommands } from './commands/captureCommands';
 import { VerdictsService, registerVerdictsPanel } from './panels/verdictsPanel';
@@ -93,7 +94,10 @@ export function activate(context: vscode.ExtensionContext): void {
       if (f === 'qrnt') refreshChrome();
       else refreshInputMessage();
     }),
-    new KdsStatusBar(engine, models, active),
+    new KdsStatusBar(engine, models, active, () => {
+      const icap = services.demo.current?.emulator.icap;
+      return icap ? { url: icap.url, mode: icap.mode() } : undefined;
+    }),
   );
   services.centralNode = registerCentralNode(services, active);
 
@@ -107,8 +111,10 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(verdicts);
   const verdictsPanel = registerVerdictsPanel(context, log, verdicts);
   registerCommand(services, 'kds.openVerdicts', () => verdictsPanel.open());
-  const icapLogPanel = registerIcapLogPanel(context, log);
+  const icapLogPanel = registerIcapLogPanel(context, log, () => services.demo.current?.emulator.icap?.logPath);
   registerCommand(services, 'kds.viewIcapLog', (arg?: unknown) => icapLogPanel.show(arg));
+  const icapProbe = registerIcapProbePanel(services);
+  registerCommand(services, 'kds.probeIcap', (url?: unknown) => icapProbe.probe(typeof url === 'string' ? url : undefined));
   registerCaptureCommands(services, registerIcapTrafficPanel(context, log));
   registerSupportCommands(services, icapLogPanel);
   const configEditor = registerConfigEditorPanel(services);

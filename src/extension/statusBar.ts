@@ -18,6 +18,8 @@ export class KdsStatusBar implements vscode.Disposable {
     private readonly models: FolderModels,
     /** When given, the counts follow the active engine (a connected Central Node, else the local one). */
     private readonly active?: ActiveEngine,
+    /** The embedded KATA's ICAP server while it runs (shown in the tooltip). */
+    private readonly embeddedIcap?: () => { url: string; mode: string } | undefined,
   ) {
     this.item = vscode.window.createStatusBarItem('kds.status', vscode.StatusBarAlignment.Left, 50);
     this.item.name = vscode.l10n.t('KDS scanning state');
@@ -45,8 +47,13 @@ export class KdsStatusBar implements vscode.Disposable {
     this.item.text = summary.text;
     const tooltip = new vscode.MarkdownString(undefined, true);
     tooltip.appendText(summary.tooltip);
+    const icap = this.embeddedIcap?.();
+    if (icap) {
+      tooltip.appendText('\n' + vscode.l10n.t('Embedded KATA ICAP server: {0} ({1} mode)', icap.url, icap.mode));
+    }
     tooltip.appendMarkdown(`\n\n[$(list-flat) ${vscode.l10n.t('Open Verdicts')}](command:kds.openVerdicts) · [$(shield) ${vscode.l10n.t('Show Quarantine')}](command:kds.quarantine.focus)`);
-    tooltip.isTrusted = { enabledCommands: ['kds.openVerdicts', 'kds.quarantine.focus'] };
+    if (icap) tooltip.appendMarkdown(` · [$(output) ${vscode.l10n.t('View ICAP Log')}](command:kds.viewIcapLog)`);
+    tooltip.isTrusted = { enabledCommands: ['kds.openVerdicts', 'kds.quarantine.focus', 'kds.viewIcapLog'] };
     this.item.tooltip = tooltip;
     this.item.backgroundColor = summary.warning ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
     this.item.show();

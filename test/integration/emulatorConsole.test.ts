@@ -21,7 +21,7 @@ const dirs: string[] = [];
 before(async () => {
   dataDir = await tempDataDir();
   dirs.push(dataDir);
-  emu = await startEmulator({ dataDir, port: 0 });
+  emu = await startEmulator({ dataDir, port: 0, icapPort: 0 });
   client = await newClient(emu, 'console');
   // A browser has no client certificate; the console must not need one.
   browser = anonymousAgent(emu);
@@ -200,4 +200,19 @@ test('kds emulate: prints URL, CA and console (password on first start only), st
   for (const bad of [['--faults', 'boom=0.1'], ['--state-shape', 'list'], ['--port', 'eighty'], ['--max-processing', '0'], ['--unknown']]) {
     await assert.rejects(emulateCommand.run(['--data', dir, ...bad]), UsageError, bad.join(' '));
   }
+});
+
+test('console: the ICAP server section shows the services and switches the mode (CSRF-checked)', async () => {
+  const { html, csrf } = await consolePage();
+  assert.match(html, new RegExp(`RESPMOD service: icap://127\\.0\\.0\\.1:${emu.icap!.port}/respmod`));
+  assert.match(html, /<option value="blocking_simple" selected>/);
+  const bad = form({ mode: 'monitoring', csrf: 'f'.repeat(64) });
+  assert.equal((await call(emu, browser, 'POST', '/console/icap-mode', { body: bad.body, headers: { ...bad.headers, ...basic(emu.adminPassword) } })).status, 403);
+  assert.equal(emu.icap!.mode(), 'blocking_simple');
+  const unknown = form({ mode: 'blocking_everything', csrf });
+  assert.equal((await call(emu, browser, 'POST', '/console/icap-mode', { body: unknown.body, headers: { ...unknown.headers, ...basic(emu.adminPassword) } })).status, 400);
+  const good = form({ mode: 'monitoring', csrf });
+  assert.equal((await call(emu, browser, 'POST', '/console/icap-mode', { body: good.body, headers: { ...good.headers, ...basic(emu.adminPassword) } })).status, 303);
+  assert.equal(emu.icap!.mode(), 'monitoring');
+  assert.match((await consolePage()).html, /<option value="monitoring" selected>/);
 });

@@ -52,7 +52,7 @@ test('kds remote setup --prefix, the remote service routes files, events followe
   });
   const sshd = await TestSshd.start();
   cleanups.push(() => sshd.dispose());
-  const emu = await startEmulator({ host: '127.0.0.1', port: 0, dataDir: join(work, 'kata'), autoApprove: true, verdictDelayMs: 50 });
+  const emu = await startEmulator({ host: '127.0.0.1', port: 0, dataDir: join(work, 'kata'), autoApprove: true, verdictDelayMs: 50, icapPort: 0 });
   cleanups.push(() => emu.close());
 
   const uid = Number(execFileSync('id', ['-u', sshd.user], { encoding: 'utf8' }).trim());
@@ -137,6 +137,15 @@ test('kds remote setup --prefix, the remote service routes files, events followe
   assert.match(again.stdout, /already has a client certificate/);
   assert.match(again.stdout, /same engine is already installed/);
   assert.match(again.stdout, /fstab already has the three lines/);
+
+  // kds remote icap-probe runs the probe ON the CN with the installed engine: same output, same exit code.
+  const connArgs = ['--host', sshd.host, '--port', String(sshd.port), '--user', sshd.user, '--password-stdin', '--prefix', prefix];
+  const probe = await runAsync([kdsBin, 'remote', 'icap-probe', ...connArgs, `${emu.icap!.respmodUrl}`, '--eicar'], { env, input: sshd.password + '\n', timeoutMs: 120_000 });
+  assert.equal(probe.status, 0, `${probe.stdout}\n${probe.stderr}`);
+  assert.match(probe.stdout, /Conclusion: icap:\/\/127\.0\.0\.1:\d+\/respmod: detects EICAR and blocks it \(HTTP 403\)/);
+  const refused = await runAsync([kdsBin, 'remote', 'icap-probe', ...connArgs, 'icap://127.0.0.1:1/respmod', '--timeout', '5'], { env, input: sshd.password + '\n', timeoutMs: 120_000 });
+  assert.equal(refused.status, 1, refused.stdout + refused.stderr);
+  assert.match(refused.stdout, /unreachable: connection refused/);
 
   // The service, started directly as the SSH user (there is no systemd here).
   const service: ChildProcess = spawn(process.execPath, [join(opt, 'app/bin/kds.js'), 'run', '--config', join(opt, 'kata_dir_scanner.conf')], {

@@ -87,11 +87,16 @@ function configuredLogPath(): string | undefined {
   return folder?.uri.scheme === 'file' ? resolve(folder.uri.fsPath, value) : undefined;
 }
 
-/** The log to open without an argument: `kds.icapLogPath` when it exists, else KATA's default (undefined: ask). */
-function logPathToOpen(warn: boolean): string | undefined {
+/**
+ * The log to open without an argument: `kds.icapLogPath` when it exists, else the running embedded
+ * KATA's preprocessor_icap.log (the demo), else KATA's default (undefined: ask).
+ */
+function logPathToOpen(warn: boolean, embedded?: () => string | undefined): string | undefined {
   const configured = configuredLogPath();
   if (configured && existsSync(configured)) return configured;
   if (configured && warn) void vscode.window.showWarningMessage(vscode.l10n.t('The ICAP log {0} (setting kds.icapLogPath) does not exist.', configured));
+  const demo = embedded?.();
+  if (demo && existsSync(demo)) return demo;
   return defaultIcapLogPath();
 }
 
@@ -107,7 +112,8 @@ async function pickLogFile(): Promise<string | undefined> {
   return picked?.[0]?.fsPath;
 }
 
-export function registerIcapLogPanel(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): IcapLogPanel {
+/** `embeddedLog`: the embedded KATA's ICAP log while it runs (opened by default, see logPathToOpen). */
+export function registerIcapLogPanel(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, embeddedLog?: () => string | undefined): IcapLogPanel {
   let live: IcapLogController | undefined;
   let pendingTarget: LogTarget | undefined;
   const panel = registerWebviewPanel<IcapLogRequest, IcapLogMessage>(context, log, {
@@ -128,7 +134,7 @@ export function registerIcapLogPanel(context: vscode.ExtensionContext, log: vsco
     async show(arg?: unknown) {
       let target = targetOf(arg);
       if (!target && !live) {
-        const path = logPathToOpen(true) ?? (await pickLogFile());
+        const path = logPathToOpen(true, embeddedLog) ?? (await pickLogFile());
         if (!path) return;
         target = localTarget(path);
       }
