@@ -13,7 +13,7 @@ import type { ExecResult } from '../ssh/sshSession';
 import type { SudoOption } from '../ssh/sudoPrompt';
 import type { RemoteTextFile } from '../viewModel/scanHistory';
 import type { ExcludeListStore } from '../viewModel/engineActions';
-import { addEntry, removeEntry, validatePattern } from '../engine/excludes';
+import { editExcludeText } from '../viewModel/excludeEditing';
 
 export interface CnShell {
   exec(argv: string[], opts?: { sudo?: SudoOption; stdin?: string | Buffer; timeoutMs?: number }): Promise<ExecResult>;
@@ -230,13 +230,7 @@ export function cnExcludeList(
     inputNames: o.inputNames,
     async edit(edit) {
       const text = await read();
-      let next = text;
-      if (edit.remove !== undefined) next = removeEntry(next, edit.remove);
-      if (edit.add !== undefined) {
-        const reason = validatePattern(edit.add);
-        if (reason) throw new Error(t('Cannot add "{0}" to the exclude list: {1}', edit.add.trim(), reason));
-        next = addEntry(next, edit.add);
-      }
+      const next = editExcludeText(text, edit);
       if (next === text) return;
       await writeRemoteText(c, o.path, next);
       const problem = await o.reload();

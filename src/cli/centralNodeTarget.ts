@@ -2,17 +2,6 @@ import { t } from '../common/l10n';
 import { type HostAccess, LocalHostAccess, SshHostAccess } from '../support/hostAccess';
 import { type ConnectionValues, askLine, connect } from './remoteCommand';
 
-/** The connection options of `kds remote`, for the commands that act on a Central Node. */
-export const connectionOptions = {
-  host: { type: 'string' },
-  port: { type: 'string' },
-  user: { type: 'string' },
-  identity: { type: 'string' },
-  'known-hosts': { type: 'string' },
-  'accept-new-host-key': { type: 'boolean', default: false },
-  'password-stdin': { type: 'boolean', default: false },
-} as const;
-
 export interface OpenedHost {
   host: HostAccess;
   /** Passwords typed or piped for SSH/sudo: they must be scrubbed from whatever is kept. */

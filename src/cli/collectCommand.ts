@@ -3,7 +3,8 @@ import { t } from '../common/l10n';
 import { type CollectUi, collect, humanSize } from '../support/collectFlow';
 import { KataToolFailed, MissingKataTool } from '../support/kataTools';
 import { DownloadInterrupted } from '../support/resumableDownload';
-import { confirm, connectionOptions, openHost } from './centralNodeTarget';
+import { confirm, openHost } from './centralNodeTarget';
+import { connectionOptions } from './remoteCommand';
 import { ExitCode } from '../common/exitCode';
 import { type CliCommand, UsageError, parseOptions } from './command';
 

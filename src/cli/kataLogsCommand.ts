@@ -3,7 +3,8 @@ import { t } from '../common/l10n';
 import { IcapLogFilterError } from '../icapLog/logFilter';
 import { type KataLogKind, fetchKataLogs, grepFiles } from '../support/kataLogs';
 import { KataToolFailed, MissingKataTool } from '../support/kataTools';
-import { connectionOptions, openHost } from './centralNodeTarget';
+import { openHost } from './centralNodeTarget';
+import { connectionOptions } from './remoteCommand';
 import { ExitCode } from '../common/exitCode';
 import { type CliCommand, UsageError, parseOptions } from './command';
 

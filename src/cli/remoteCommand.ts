@@ -8,7 +8,7 @@ import { type Answer, StepFailed, probeFacts, runSetupPlan } from '../centralNod
 import { SetupInputError, prepareSetup, setupSummary } from '../centralNode/setupInputs';
 import { type EngineKind, type FolderKey, type ShareParams, layout } from '../centralNode/setupPlan';
 import { findEngine, remoteIsRoot } from '../centralNode/cnOps';
-import { SshSession } from '../ssh/sshSession';
+import { type RemoteExit, SshSession } from '../ssh/sshSession';
 import type { SudoOption } from '../ssh/sudoPrompt';
 import type { HostKeyPolicy, SshAuth } from '../ssh/sshTarget';
 import { SshCaptureHost } from '../capture/sshCaptureHost';
@@ -83,7 +83,8 @@ export const command: CliCommand = {
   run,
 };
 
-const options = {
+/** The connection options of `kds remote`, shared by every command that acts on a Central Node. */
+export const connectionOptions = {
   host: { type: 'string' },
   port: { type: 'string' },
   user: { type: 'string' },
@@ -91,6 +92,10 @@ const options = {
   'known-hosts': { type: 'string' },
   'accept-new-host-key': { type: 'boolean', default: false },
   'password-stdin': { type: 'boolean', default: false },
+} as const;
+
+const options = {
+  ...connectionOptions,
   config: { type: 'string' },
   'share-host': { type: 'string' },
   'share-in': { type: 'string' },
@@ -351,19 +356,24 @@ async function setup(
   }
 }
 
-/** Streams a remote command to this terminal until it ends or Ctrl-C. */
-async function stream(session: SshSession, argv: string[], sudo: SudoOption | undefined): Promise<number> {
+/** Streams a remote command to this terminal until it ends or Ctrl-C; resolves with how it ended. */
+async function stream(session: SshSession, argv: string[], sudo?: SudoOption): Promise<RemoteExit> {
   const proc = session.spawn(argv, sudo ? { sudo } : {});
   proc.stdout.pipe(process.stdout);
   proc.stderr.pipe(process.stderr);
   const stop = () => proc.kill('TERM');
   process.once('SIGINT', stop);
   try {
-    const x = await proc.exit;
-    return x.code === 0 || x.signal ? ExitCode.ok : ExitCode.failure;
+    return await proc.exit;
   } finally {
     process.off('SIGINT', stop);
   }
+}
+
+/** A followed log (tail -F, journalctl -f) ends with Ctrl-C: that is success. */
+async function follow(session: SshSession, argv: string[], sudo: SudoOption | undefined): Promise<number> {
+  const x = await stream(session, argv, sudo);
+  return x.code === 0 || x.signal ? ExitCode.ok : ExitCode.failure;
 }
 
 /** Separates the SSH connection options of `kds remote` from the arguments meant for `kds icap probe`. */
@@ -393,18 +403,8 @@ async function remoteProbe(session: SshSession, exec: string[], probeArgs: strin
     // The file is read where the probe runs: on the CN.
     print(t('Note: --file names a file on the Central Node.'));
   }
-  const proc = session.spawn([...exec, 'icap', 'probe', ...probeArgs]);
-  proc.stdout.pipe(process.stdout);
-  proc.stderr.pipe(process.stderr);
-  const stop = () => proc.kill('TERM');
-  process.once('SIGINT', stop);
-  try {
-    const x = await proc.exit;
-    if (x.code === 0 || x.code === 1 || x.code === 2) return x.code;
-    return ExitCode.failure;
-  } finally {
-    process.off('SIGINT', stop);
-  }
+  const x = await stream(session, [...exec, 'icap', 'probe', ...probeArgs]);
+  return x.code === 0 || x.code === 1 || x.code === 2 ? x.code : ExitCode.failure;
 }
 
 async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Values, unitName: string, probeArgs: string[] = []): Promise<number> {
@@ -450,7 +450,7 @@ async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Va
       }
       return (await show(['systemctl', sub, name], true)) && (await show(['systemctl', 'status', '--no-pager', '--lines=5', name], false, [0, 3])) ? ExitCode.ok : ExitCode.failure;
     case 'logs': {
-      if (v.journal) return stream(session, ['journalctl', '-u', name, '-n', lines, '--no-pager', ...(v['no-follow'] ? [] : ['-f'])], asRoot);
+      if (v.journal) return follow(session, ['journalctl', '-u', name, '-n', lines, '--no-pager', ...(v['no-follow'] ? [] : ['-f'])], asRoot);
       // The log_file of the installed configuration.
       let logFile = l.logFile;
       try {
@@ -460,7 +460,7 @@ async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Va
       } catch {
         // the default place
       }
-      return stream(session, ['tail', '-n', lines, ...(v['no-follow'] ? [] : ['-F']), logFile], asRoot);
+      return follow(session, ['tail', '-n', lines, ...(v['no-follow'] ? [] : ['-F']), logFile], asRoot);
     }
     case 'icap-probe': {
       const exec = await findEngine({ shell: async () => session, files: () => session.sftp() }, l.config).catch(() => undefined);
@@ -473,7 +473,7 @@ async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Va
     case 'icap-log': {
       const path = prefix ? join(prefix, DEFAULT_ICAP_LOG_PATH) : DEFAULT_ICAP_LOG_PATH;
       const readable = (await session.exec(['test', '-r', path])).code === 0;
-      return stream(session, ['tail', '-n', lines, ...(v['no-follow'] ? [] : ['-F']), path], readable ? undefined : asRoot);
+      return follow(session, ['tail', '-n', lines, ...(v['no-follow'] ? [] : ['-F']), path], readable ? undefined : asRoot);
     }
   }
   return ExitCode.usage;

@@ -37,14 +37,8 @@ export interface ScanEntry {
   resultCleared?: boolean;
 }
 
-export interface IntentRecord {
-  scanId: string;
-  name: string;
-  size: number;
-  mtimeMs: number;
-  ino: number;
-  dev?: number;
-}
+/** What is known of a version before it is submitted: recorded first, so a crash mid-upload is found again. */
+export type IntentRecord = Pick<ScanEntry, 'scanId' | 'name' | 'size' | 'mtimeMs' | 'ino' | 'dev'>;
 
 type Op =
   | ({ op: 'intent'; at: number } & IntentRecord)

@@ -69,6 +69,18 @@ export function newPatternWarning(pattern: string, opts: ExcludeOptions = {}): s
   return undefined;
 }
 
+/** The exclude list's text with one entry removed and/or one added (refused when the pattern is not valid). */
+export function editExcludeText(text: string, edit: { add?: string; remove?: string }): string {
+  let next = text;
+  if (edit.remove !== undefined) next = removeEntry(next, edit.remove);
+  if (edit.add !== undefined) {
+    const reason = validatePattern(edit.add);
+    if (reason) throw new Error(t('Cannot add "{0}" to the exclude list: {1}', edit.add.trim(), reason));
+    next = addEntry(next, edit.add);
+  }
+  return next;
+}
+
 /**
  * Adds and/or removes one entry in the exclude list file and returns the new text. Comments
  * and other lines stay as they are. The file is replaced atomically (temporary file in the
@@ -84,13 +96,7 @@ export async function applyExcludeEdit(path: string, edit: { add?: string; remov
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  let next = text;
-  if (edit.remove !== undefined) next = removeEntry(next, edit.remove);
-  if (edit.add !== undefined) {
-    const reason = validatePattern(edit.add);
-    if (reason) throw new Error(t('Cannot add "{0}" to the exclude list: {1}', edit.add.trim(), reason));
-    next = addEntry(next, edit.add);
-  }
+  const next = editExcludeText(text, edit);
   if (next === text) return text;
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.kds-tmp-${randomBytes(6).toString('hex')}`);
