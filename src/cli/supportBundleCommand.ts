@@ -6,6 +6,7 @@ import { findLeaks, writeBundle } from '../support/bundleContents';
 import { compose, discover, gather } from '../support/supportBundle';
 import { CHECKLIST, type SummaryLanguage, type SupportAnswers, missingRequired, parseAnswers } from '../support/supportSummary';
 import { collect, humanSize } from '../support/collectFlow';
+import { recentCaptures } from '../support/recentCaptures';
 import { confirm, openHost } from './centralNodeTarget';
 import { connectionOptions } from './remoteCommand';
 import { progressPrinter } from './collectCommand';
@@ -31,6 +32,8 @@ before anything is written.
                        (without it the questions are asked on the terminal; what KDS found is the default)
   --language en|ru     the language of summary.md (default: the answers file's, else the UI's)
   --add FILE           a file to include (repeat): pcaps go to captures/, others to attachments/
+  --no-captures        leave out the captures \`kds capture\` saved in this folder in the last 7 days
+                       (icap-capture-*.pcap; included by default)
   --no-kata-logs       leave out log-history / log-detects
   --no-collect         leave out kata-collect (it can take minutes)
   --grep TEXT          what the log extracts keep (default ICAP, case-insensitive)
@@ -56,6 +59,7 @@ const options = {
   answers: { type: 'string' },
   language: { type: 'string' },
   add: { type: 'string', multiple: true },
+  'no-captures': { type: 'boolean', default: false },
   'no-kata-logs': { type: 'boolean', default: false },
   'no-collect': { type: 'boolean', default: false },
   grep: { type: 'string' },
@@ -90,6 +94,8 @@ async function run(argv: string[]): Promise<number> {
     }
   }
   const addFiles = (v.add ?? []).map((f) => resolve(f));
+  // The captures `kds capture` saved here lately go in too (listed with the contents before writing).
+  if (!v['no-captures']) for (const f of await recentCaptures(process.cwd())) if (!addFiles.includes(f)) addFiles.push(f);
   for (const f of addFiles) {
     const st = await stat(f).catch(() => undefined);
     if (!st?.isFile()) throw new UsageError(t('--add {0}: not a readable file', f));

@@ -7,6 +7,7 @@ import { findLeaks, type PreparedEntry, writeBundle } from '../../support/bundle
 import { type HostAccess, LocalHostAccess, SshHostAccess } from '../../support/hostAccess';
 import type { SecretScrubber } from '../../support/secretScrub';
 import { compose, type Discovery, discover, gather } from '../../support/supportBundle';
+import { recentCaptures } from '../../support/recentCaptures';
 import { CHECKLIST, CHECKLIST_KEYS, type SupportAnswers } from '../../support/supportSummary';
 import {
   type SupportRequestMessage,
@@ -138,6 +139,8 @@ class SupportRequestController implements PanelController<SupportRequestRequest>
 
   private async init(): Promise<void> {
     await this.guard(async () => {
+      // The captures "KDS: Capture ICAP Traffic" saved lately go in unless the user removes them.
+      for (const f of await recentCaptures(join(this.s.context.globalStorageUri.fsPath, 'captures'))) if (!this.files.includes(f)) this.files.push(f);
       const { host, d } = await this.discovery();
       const prefill: Record<string, string> = {};
       for (const [k, v] of Object.entries(d.prefill)) if (typeof v === 'string' && k !== 'language') prefill[k] = v;
