@@ -9,7 +9,7 @@ import { logsOf, startHarness, waitFor, waitRescans } from '../helpers/engineHar
 test('odd file names are delivered under exactly the same name', async () => {
   // What KATA received as the file name of each upload.
   const kataNames: string[] = [];
-  const kataLog = new KdsLogger({ level: 'info', sinks: [(r) => r.event === 'emulator.scan' && kataNames.push(String(r.file))] });
+  const kataLog = new KdsLogger({ level: 'debug', sinks: [(r) => r.event === 'emulator.scan' && kataNames.push(String(r.file))] });
   const h = await startHarness({ emulator: { logger: kataLog } });
   const long = 'L'.repeat(196) + '.txt';
   assert.equal(Buffer.byteLength(long), 200);
