@@ -1,5 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { t } from '../common/l10n';
+import { remoteIsRoot } from '../centralNode/cnOps';
 import type { SshSession } from '../ssh/sshSession';
 import type { SudoOption } from '../ssh/sudoPrompt';
 import { type CaptureHost, type HostProcess, isSafeExecutable, tcpdumpCandidates } from './captureHost';
@@ -33,7 +34,7 @@ export class SshCaptureHost implements CaptureHost {
   }
 
   private async isRootLogin(): Promise<boolean> {
-    if (this.root === undefined) this.root = (await this.session.exec(['id', '-u'])).stdout.toString('utf8').trim() === '0';
+    if (this.root === undefined) this.root = await remoteIsRoot(this.session);
     return this.root;
   }
 

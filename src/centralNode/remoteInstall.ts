@@ -8,6 +8,7 @@ import { packageRoot } from '../common/packageRoot';
 import type { SftpFiles } from '../ssh/sftpFiles';
 import type { ExecResult } from '../ssh/sshSession';
 import type { SudoOption } from '../ssh/sudoPrompt';
+import { remoteIsRoot } from './cnOps';
 import { rootWriteArgv, unsafeFolderMessage } from './rootFileWrite';
 import { firstTrusted, nodeCandidates } from './trustedExecutable';
 import { type Action, type EngineFiles, type EngineKind, type Layout, type RemoteFacts, type SetupStep, describeAction } from './setupPlan';
@@ -32,7 +33,7 @@ async function out(r: Promise<ExecResult>): Promise<{ ok: boolean; text: string 
 /** Reads what planning needs from the CN. Every probe is an argv list; none changes anything. */
 export async function probeFacts(s: RemoteShell, l: Layout, sudo: SudoOption | undefined): Promise<RemoteFacts> {
   const sftp = await s.sftp();
-  const [os, arch, uid] = await Promise.all([out(s.exec(['uname', '-s'])), out(s.exec(['uname', '-m'])), out(s.exec(['id', '-u']))]);
+  const [os, arch, isRoot] = await Promise.all([out(s.exec(['uname', '-s'])), out(s.exec(['uname', '-m'])), remoteIsRoot(s)]);
   // Root will run this Node (unit, enroll): the SSH user's `command -v node` only if root alone controls it.
   const userNode = await out(s.exec(['sh', '-c', 'command -v node']));
   const node = await firstTrusted(nodeCandidates(userNode.ok ? userNode.text : undefined), sftp);
@@ -45,7 +46,6 @@ export async function probeFacts(s: RemoteShell, l: Layout, sudo: SudoOption | u
   } catch {
     fstab = '';
   }
-  const isRoot = uid.text === '0';
   const asRoot = isRoot ? undefined : sudo;
   const hashOf = async (path: string) => {
     if (!(await sftp.exists(path))) return undefined;

@@ -4,7 +4,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { t } from '../common/l10n';
-import type { CnContext } from '../centralNode/cnOps';
+import { type CnContext, remoteIsRoot } from '../centralNode/cnOps';
 import type { SftpFiles } from '../ssh/sftpFiles';
 import type { SshSession } from '../ssh/sshSession';
 import type { SudoOption } from '../ssh/sudoPrompt';
@@ -92,7 +92,7 @@ export class SshHostAccess implements HostAccess {
   }
 
   isRoot(): Promise<boolean> {
-    return (this.root ??= this.session.exec(['id', '-u']).then((r) => r.stdout.toString('utf8').trim() === '0'));
+    return (this.root ??= remoteIsRoot(this.session));
   }
 
   owner(): Promise<string> {
