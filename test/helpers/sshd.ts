@@ -30,20 +30,23 @@ export function assertSshdAvailable(): void {
 }
 
 /**
- * The test user and its password: random per machine, kept root-only in /var/lib/kds-test so
- * test files running at the same time agree on it. Safe to call again and again.
+ * A test user and its password: random per machine, kept root-only in /var/lib/kds-test so
+ * test files running at the same time agree on it. Safe to call again and again. A test file
+ * that changes what sudo asks of its user (a password instead of NOPASSWD) takes a user of its
+ * own, since sudoers rules are per user and files run in parallel.
  */
-export function ensureTestUser(): { user: string; password: string } {
+export function ensureTestUser(name = TEST_USER): { user: string; password: string } {
   mkdirSync('/var/lib/kds-test', { recursive: true, mode: 0o700 });
+  const passwordFile = name === TEST_USER ? PASSWORD_FILE : `${PASSWORD_FILE}-${name}`;
   try {
-    writeFileSync(PASSWORD_FILE, `kds-pw-${randomBytes(12).toString('base64url')}\n`, { flag: 'wx', mode: 0o600 });
+    writeFileSync(passwordFile, `kds-pw-${randomBytes(12).toString('base64url')}\n`, { flag: 'wx', mode: 0o600 });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
   }
-  const password = readFileSync(PASSWORD_FILE, 'utf8').trim();
+  const password = readFileSync(passwordFile, 'utf8').trim();
   const exists = (): boolean => {
     try {
-      execFileSync('/usr/bin/id', ['-u', TEST_USER], { stdio: 'ignore' });
+      execFileSync('/usr/bin/id', ['-u', name], { stdio: 'ignore' });
       return true;
     } catch {
       return false;
@@ -51,13 +54,13 @@ export function ensureTestUser(): { user: string; password: string } {
   };
   if (!exists()) {
     try {
-      execFileSync('/usr/sbin/useradd', ['-m', '-s', '/bin/bash', TEST_USER], { stdio: 'pipe' });
+      execFileSync('/usr/sbin/useradd', ['-m', '-s', '/bin/bash', name], { stdio: 'pipe' });
     } catch (e) {
       if (!exists()) throw e; // another test file created it meanwhile otherwise
     }
   }
-  execFileSync('/usr/sbin/chpasswd', [], { input: `${TEST_USER}:${password}\n`, stdio: ['pipe', 'ignore', 'pipe'] });
-  return { user: TEST_USER, password };
+  execFileSync('/usr/sbin/chpasswd', [], { input: `${name}:${password}\n`, stdio: ['pipe', 'ignore', 'pipe'] });
+  return { user: name, password };
 }
 
 export function freePort(): Promise<number> {
@@ -95,6 +98,8 @@ async function waitFor<T>(what: string, fn: () => T | undefined | false, timeout
 export interface SshdOptions {
   /** Extra sshd_config lines. */
   extraConfig?: string[];
+  /** The user to log in as (default kds-test); see ensureTestUser. */
+  user?: string;
   usePam?: boolean;
 }
 
@@ -116,7 +121,7 @@ export class TestSshd {
   /** A private sshd with a fresh ed25519 host key; authorized_keys starts empty (see authorize()). */
   static async start(opts: SshdOptions = {}): Promise<TestSshd> {
     assertSshdAvailable();
-    const { user, password } = ensureTestUser();
+    const { user, password } = ensureTestUser(opts.user);
     // Privilege separation directory sshd insists on.
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
     const dir = mkdtempSync(join(tmpdir(), 'kds-sshd-'));

@@ -144,7 +144,7 @@ test('kds remote capture with a sudo that asks for the password (sudo -S, the SS
     t.skip(why);
     return;
   }
-  const sshd = await TestSshd.start();
+  const sshd = await TestSshd.start({ user: 'kds-test-cappw' });
   const sudoers = `/etc/sudoers.d/kds-test-capture-pw-${process.pid}`;
   writeFileSync(sudoers, `${sshd.user} ALL=(ALL:ALL) ALL\nDefaults:${sshd.user} timestamp_timeout=0, !lecture\n`, { mode: 0o440 });
   try {

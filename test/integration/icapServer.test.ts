@@ -103,7 +103,8 @@ test('detections become alerts under the ICAP sensor (console)', async () => {
   await emu.close(); // flushes the store
   emu = await startEmulator({ dataDir, port: 0, icapPort: 0, verdictDelayMs: 20, maxObjectSize: MAX, icapAdvancedWaitMs: 5000 });
   port = emu.icap!.port;
-  const alerts = JSON.parse(readFileSync(`${dataDir}/alerts.json`, 'utf8')) as { alerts: Array<{ sensorId: string; threats: string[] }> };
+  // Closing compacts the scan store into its snapshot: the alerts survived the restart there.
+  const alerts = JSON.parse(readFileSync(`${dataDir}/store.json`, 'utf8')) as { alerts: Array<{ sensorId: string; threats: string[] }> };
   assert.ok(alerts.alerts.some((a) => a.sensorId === ICAP_SENSOR_ID && a.threats.includes('EICAR-Test-File')));
 });
 

@@ -30,7 +30,7 @@ const lines: string[] = [];
 let remoteDir: string;
 
 before(async () => {
-  sshd = await TestSshd.start();
+  sshd = await TestSshd.start({ user: 'kds-test-exec' });
   session = await connectToSshd(sshd, 'id_exec', {
     logger: new KdsLogger({ level: 'debug', sinks: [(r) => lines.push(formatText(r))] }),
   });

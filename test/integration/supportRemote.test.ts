@@ -67,7 +67,7 @@ before(async () => {
   plant = [`sudo password ${password}`, `share_password=${configPassword}`, privateKey.trim()].join('\n') + '\n';
   stand = writeStandIns(dir, { plant, collectBytes: 24 * 1024 * 1024, secretName: configPassword, wording: 'Результат сохранён: {path}.' });
   // The stand-ins come first on the SSH user's PATH, as KATA's tools are on a Central Node's.
-  sshd = await TestSshd.start({ extraConfig: [`SetEnv PATH=${stand.bin}:/usr/local/bin:/usr/bin:/bin`] });
+  sshd = await TestSshd.start({ user: 'kds-test-support', extraConfig: [`SetEnv PATH=${stand.bin}:/usr/local/bin:/usr/bin:/bin`] });
   client = sshdClient(sshd, 'id_support');
   // sudo asks for the password (no NOPASSWD): the sudo password travels the documented way.
   sudoersFile = `/etc/sudoers.d/kds-test-support-${randomBytes(4).toString('hex')}`;
