@@ -463,7 +463,8 @@ async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Va
       return follow(session, ['tail', '-n', lines, ...(v['no-follow'] ? [] : ['-F']), logFile], asRoot);
     }
     case 'icap-probe': {
-      const exec = await findEngine({ shell: async () => session, files: () => session.sftp() }, l.config).catch(() => undefined);
+      // Under --prefix nothing runs as root, so the engine need not be root's alone.
+      const exec = await findEngine({ shell: async () => session, files: () => session.sftp() }, l.config, undefined, { runsAsRoot: !prefix }).catch(() => undefined);
       if (!exec) {
         print(t('KDS is not installed in {0}.', l.installDir));
         return ExitCode.failure;

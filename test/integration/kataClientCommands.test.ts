@@ -96,19 +96,22 @@ test('check: everything fine and approved → exit 0 with ✓ lines and the KATA
   assert.equal(server.requests.at(-1)!.clientFingerprint, pki.client.fingerprint256);
 });
 
-test('check: warnings (exclude list, key permissions, KATA limit below max_file_size_mb) still exit 0', async () => {
+test('check: warnings (exclude list, KATA limit below max_file_size_mb) still exit 0; a key others can read is a failure', async () => {
   server.reset();
   server.on('GET', 'scans/filters', { status: 200, body: { maxObjectSize: 1048576 } });
   const file = installation(server);
   const dir = resolve(file, '..');
   writeFileSync(join(dir, 'exclude_list.txt'), '*.doc\nsub/dir.txt\n');
-  chmodSync(join(dir, 'server.key'), 0o644);
   const r = await check(file);
   assert.equal(r.code, 0, r.stdout);
-  line(r.stdout, '!', '1 invalid lines');
+  line(r.stdout, '!', 'invalid lines ignored: 1');
   assert.match(r.stdout, /line 2: "sub\/dir.txt"/);
-  line(r.stdout, '!', /server\.key.*mode 0644/);
   line(r.stdout, '!', 'max_file_size_mb is 10');
+  // The same with the key readable by others: kds run would refuse it, so check fails (issue 13).
+  chmodSync(join(dir, 'server.key'), 0o644);
+  const bad = await check(file);
+  assert.equal(bad.code, 1, bad.stdout);
+  line(bad.stdout, '✗', /server\.key.*mode 0644/);
 });
 
 test('check: integration pending (401) → exit 3, naming system_id and certificate fingerprint', async () => {
