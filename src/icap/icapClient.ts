@@ -306,13 +306,18 @@ export function formatHead(head: IcapHead): string {
 }
 
 /**
- * Whether host:port completes a TLS handshake. Only asked after plain ICAP got no answer, to tell
- * "an icaps:// server" from "a dead port"; nothing is sent over the connection, so the
- * certificate is not checked here (no trust is placed in it).
+ * Whether host:port speaks TLS. Only asked after plain ICAP got no answer, to tell "an icaps://
+ * server" from "a dead port". The certificate is verified as always; a verification failure
+ * still proves the peer sent a TLS certificate, which is all this asks. Nothing is sent.
  */
+/** OpenSSL's verification errors (and Node's name check): raised only after the server's certificate arrived. */
+function certificateRefused(e: NodeJS.ErrnoException): boolean {
+  return /^(ERR_TLS_CERT_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH)/.test(e.code ?? '');
+}
+
 export function speaksTls(host: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = tlsConnect({ host, port, rejectUnauthorized: false, servername: /^[\d.:]+$/.test(host) ? undefined : host });
+    const socket = tlsConnect({ host, port, servername: /^[\d.:]+$/.test(host) ? undefined : host });
     const done = (v: boolean) => {
       clearTimeout(timer);
       socket.destroy();
@@ -320,7 +325,7 @@ export function speaksTls(host: string, port: number, timeoutMs: number): Promis
     };
     const timer = setTimeout(() => done(false), timeoutMs);
     socket.once('secureConnect', () => done(true));
-    socket.once('error', () => done(false));
+    socket.once('error', (e: NodeJS.ErrnoException) => done(certificateRefused(e)));
     socket.once('close', () => done(false));
   });
 }
