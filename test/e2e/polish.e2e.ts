@@ -67,6 +67,7 @@ describe('Issue 15: local-mode polish in a real VS Code (code-server + Chromium)
       assert.doesNotMatch(await quickInput(page!).locator('.quick-input-list .monaco-list-row.focused').first().innerText(), /KDS/);
       await page!.keyboard.press('Enter');
       await page!.locator('.gettingStartedContainer').first().waitFor({ state: 'visible' });
+      await waitFor('the walkthrough picker to close', async () => ((await quickInput(page!).isVisible()) ? undefined : true), 10_000);
       await runCommand(page!, 'KDS: Open Getting Started');
       const kds = page!.locator('.gettingStartedContainer .getting-started-category h2, .gettingStartedContainer .category-title').filter({ hasText: /Get started with KDS/ });
       await waitFor('the KDS walkthrough on screen', async () => ((await kds.count()) > 0 && (await kds.first().isVisible()) ? true : undefined), 20_000);

@@ -77,12 +77,15 @@ export async function quickPickRows(page: Page): Promise<string[]> {
 
 /** F1, type the command's title, pick the row that names it exactly, Enter. */
 export async function runCommand(page: Page, title: string): Promise<void> {
-  await closeQuickInput(page);
-  await page.locator('.monaco-workbench').click({ position: { x: 700, y: 5 } }).catch(() => undefined);
-  await page.keyboard.press('F1');
   const widget = quickInput(page);
-  await widget.waitFor({ state: 'visible' });
   const box = widget.locator('input.input');
+  // F1 can land while a previous quick input is still closing, and then opens nothing: press it again.
+  await waitFor('the command palette to open', async () => {
+    await closeQuickInput(page);
+    await page.locator('.monaco-workbench').click({ position: { x: 700, y: 5 } }).catch(() => undefined);
+    await page.keyboard.press('F1');
+    return (await box.waitFor({ state: 'visible', timeout: 5_000 }).then(() => true, () => false)) ? true : undefined;
+  }, 30_000);
   await box.fill(`>${title}`);
   const row = widget.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: exactText(title) }) });
   await waitFor(`command "${title}" in the palette`, async () => ((await row.count()) > 0 ? true : undefined), 15_000);
