@@ -36,7 +36,9 @@ export class KdsProcess {
     readonly logFile: string,
     probeMs = 10,
   ) {
-    this.child = spawn(process.execPath, ['--require', probe, kdsBin, 'run', '--config', confPath], {
+    // KDS_BENCH_CPU_PROF=DIR: a V8 CPU profile of each engine run, for finding where its time goes.
+    const prof = process.env.KDS_BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.KDS_BENCH_CPU_PROF] : [];
+    this.child = spawn(process.execPath, [...prof, '--require', probe, kdsBin, 'run', '--config', confPath], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, KDS_BENCH_PROBE_MS: String(probeMs) },
     });
@@ -86,10 +88,16 @@ export class KdsProcess {
 
   /** User + system CPU time of the process so far, in ms, from /proc (no probe involved). */
   cpuMs(): number {
+    const { user, system } = this.cpuSplitMs();
+    return user + system;
+  }
+
+  /** User and system (kernel: system calls, thread wake-ups) CPU time so far, in ms. */
+  cpuSplitMs(): { user: number; system: number } {
     const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // Fields 14 and 15 of stat(5); the slice above starts at field 3.
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+    return { user: (Number(fields[11]) * 1000) / clockTicks, system: (Number(fields[12]) * 1000) / clockTicks };
   }
 
   /** New log lines since the last call are appended; returns all lines read so far. */

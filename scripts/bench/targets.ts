@@ -189,6 +189,11 @@ async function kdsMoves(site: Site, prefix: string, count: number, timeoutMs: nu
   return { wallS: (end - t0) / 1000, fromReadyS: (end - readyAt) / 1000, delivered: watcher.count, complete, watcher, proc };
 }
 
+function cpuText(proc: KdsProcess): string {
+  const { user, system } = proc.cpuSplitMs();
+  return `${((user + system) / 1000).toFixed(1)} s (${(system / 1000).toFixed(1)} s in the kernel)`;
+}
+
 /** "N of M in S s" when a run gave up, for the figure column. */
 function partial(r: Moved, count: number): string {
   return r.complete ? '' : ` (gave up: ${r.delivered} of ${count} in ${r.wallS.toFixed(0)} s)`;
@@ -227,7 +232,7 @@ async function smallFiles(o: TargetOptions, results: TargetResult[]): Promise<nu
       const r = await kdsMoves(site, 'k-', count, o.runTimeoutS * 1000);
       kdsRate = r.delivered / r.wallS;
       const check = checkRouting(site, r.watcher, expected);
-      detail = `${r.wallS.toFixed(2)} s; emulator CPU ${((site.emulator.cpuMs() - cpu0) / 1000).toFixed(1)} s; misrouted ${check.misrouted}, duplicated ${check.duplicated}, missing ${check.missing}${partial(r, count)}`;
+      detail = `${r.wallS.toFixed(2)} s, ${r.fromReadyS.toFixed(2)} s after "started"; kds CPU ${cpuText(r.proc)}, emulator CPU ${((site.emulator.cpuMs() - cpu0) / 1000).toFixed(1)} s; misrouted ${check.misrouted}, duplicated ${check.duplicated}, missing ${check.missing}${partial(r, count)}`;
       o.log(`  kds run: ${fmtRate(kdsRate)} files/s (${detail})`);
       complete = r.complete;
     } catch (err) {

@@ -2,6 +2,7 @@ import { t } from '../common/l10n';
 import { createEngineFromConfig } from '../engine/engineFromConfig';
 import { privateKeyFileProblems } from '../engine/kataClientFromConfig';
 import { EventStreamWriter } from '../engine/eventStream';
+import { preferSmallHeap, releaseBurstGarbage } from '../common/heapRelease';
 import type { EngineEvent } from '../engine/events';
 import { ThreatNameLookup } from '../kata/threatNames';
 import { loadConfigForCommand } from './cliConfig';
@@ -82,9 +83,12 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
       return ExitCode.usage;
     }
     try {
-      built = await createEngineFromConfig(config, logger);
+      // A service process of its own: it may tune V8 and ask for a full collection after a burst.
+      preferSmallHeap();
+      built = await createEngineFromConfig(config, logger, { afterBurst: () => releaseBurstGarbage() });
       const engine = built.engine;
       events = EventStreamWriter.open(config.state_dir, {
+        coalesce: true,
         snapshot: () => engine.snapshot(),
         onError: (err) => logger.warn('event-stream', t('cannot write the event stream in {0}: {1}', config.state_dir, err.message)),
       });
@@ -108,6 +112,7 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
       await engine.start();
       events.writeSnapshot();
       events.startHeartbeat();
+      setTimeout(() => releaseBurstGarbage(true), 0);
     } catch (err) {
       logger.error('start-failed', t('Cannot start: {0}', (err as Error).message));
       events?.close();

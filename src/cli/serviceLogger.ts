@@ -15,8 +15,17 @@ export function serviceLogger(opts: { logFile: string; format: 'text' | 'json'; 
   let file: FileSink | undefined;
   let fileError: string | undefined;
   try {
-    file = new FileSink(opts.logFile, format);
+    file = new FileSink(opts.logFile, format, true);
     logger.addSink(file.write);
+    const sink = file;
+    // A fatal error's last lines are written on the way out ('exit' handlers run synchronously).
+    process.on('exit', () => {
+      try {
+        sink.flush();
+      } catch {
+        // nothing left to tell it to
+      }
+    });
   } catch (err) {
     fileError = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
   }

@@ -106,26 +106,50 @@ export function formatJson(r: LogRecord): string {
 }
 
 /**
- * Appends to a log file; reopen() after logrotate moved it (SIGHUP). Synchronous writes keep
- * lines whole and ordered even when the process is killed right after.
+ * Appends to a log file; reopen() after logrotate moved it (SIGHUP). Each write(2) holds whole
+ * lines, in order. With `coalesce`, the lines of one event-loop turn go out together at its end
+ * (a busy service logs several lines per file); flush() writes them at once, and the owner calls
+ * it on exit so that nothing said before a normal or fatal exit is lost.
  */
 export class FileSink {
   private fd: number | undefined;
+  private pending = '';
+  private flushScheduled = false;
   constructor(
     readonly path: string,
     private readonly format: (r: LogRecord) => string,
+    private readonly coalesce = false,
   ) {
     this.fd = openSync(path, 'a', 0o640);
   }
   readonly write: LogSink = (r) => {
-    if (this.fd !== undefined) writeSync(this.fd, this.format(r) + '\n');
+    if (this.fd === undefined) return;
+    if (!this.coalesce) {
+      writeSync(this.fd, this.format(r) + '\n');
+      return;
+    }
+    this.pending += this.format(r) + '\n';
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
   };
+  flush(): void {
+    this.flushScheduled = false;
+    if (!this.pending || this.fd === undefined) return;
+    const data = Buffer.from(this.pending, 'utf8');
+    this.pending = '';
+    let off = 0;
+    while (off < data.length) off += writeSync(this.fd, data, off);
+  }
   reopen(): void {
+    this.flush();
     const old = this.fd;
     this.fd = openSync(this.path, 'a', 0o640);
     if (old !== undefined) closeSync(old);
   }
   close(): void {
+    this.flush();
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }

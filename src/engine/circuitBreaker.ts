@@ -1,5 +1,8 @@
 import { backoffDelay } from './backoff';
 
+/** However flaky KATA is, a file that failed this many times in a row backs off on its own. */
+const maxExplainedRun = 16;
+
 export interface CircuitBreakerOptions {
   /** Outcomes older than this do not count. */
   windowMs: number;
@@ -37,6 +40,24 @@ export class CircuitBreaker {
   /** When the current pause ends (0 when closed). */
   get pausedUntil(): number {
     return this.openUntil;
+  }
+
+  /**
+   * How many failures in a row one request may see from a KATA that fails only now and then at
+   * the recent rate before that stops being bad luck (a run that long has a chance below 1 in
+   * 10 000): up to there a file is retried promptly; past it, its own backoff grows. 0 when the
+   * window is too small to tell or nothing failed, so a lone failure backs off as before.
+   */
+  explainedRun(now: number): number {
+    let n = 0;
+    let failures = 0;
+    for (let i = 0; i < this.at.length; i++) {
+      if (now - this.at[i]! > this.o.windowMs) continue;
+      n++;
+      if (!this.ok[i]) failures++;
+    }
+    if (n < this.o.minSamples || failures === 0 || failures === n) return 0;
+    return Math.min(maxExplainedRun, Math.ceil(Math.log(1e-4) / Math.log(failures / n)));
   }
 
   /** May a request start now? In half-open state, only the one probe. */

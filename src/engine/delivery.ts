@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
+import { type Stats, constants } from 'node:fs';
 import { type FileHandle, lstat, open, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fsyncDir } from '../common/fsync';
@@ -14,6 +14,8 @@ export type DeliveryResult =
   | { ok: false; reason: 'changed' | 'missing' | 'not-regular'; sha256?: string };
 
 const chunkSize = 1 << 20;
+const runAsRoot = process.getuid?.() === 0;
+const ourGid = process.getgid?.() ?? 0;
 
 /**
  * Permissions of a delivered copy. `source`: the source's permission bits (no set-id or sticky
@@ -38,6 +40,8 @@ export async function deliver(opts: {
   source: string | FileHandle;
   /** With a handle: the size checked on it. Exactly this many bytes are copied (and hashed). */
   size?: number;
+  /** With a handle: its fstat from when it was opened and checked (mode, owner and times are copied from it). */
+  sourceStats?: Stats;
   destDir: string;
   name: string;
   expectedSha256?: string;
@@ -63,7 +67,7 @@ export async function deliver(opts: {
   let dst;
   let keepTmp = false;
   try {
-    const st = await src.stat();
+    const st = opts.sourceStats && !ownHandle ? opts.sourceStats : await src.stat();
     if (!st.isFile()) return { ok: false, reason: 'not-regular' };
     dst = await open(tmp, 'wx', 0o600);
     const hash = createHash('sha256');
@@ -85,7 +89,7 @@ export async function deliver(opts: {
     }
     if ((opts.permissions ?? 'source') === 'source') {
       await dst.chmod(st.mode & 0o777).catch(() => undefined);
-      if (process.getuid?.() === 0 && (st.uid !== 0 || st.gid !== (process.getgid?.() ?? 0))) await dst.chown(st.uid, st.gid).catch(() => undefined);
+      if (runAsRoot && (st.uid !== 0 || st.gid !== ourGid)) await dst.chown(st.uid, st.gid).catch(() => undefined);
     }
     await dst.utimes(st.atimeMs / 1000, st.mtimeMs / 1000).catch(() => undefined);
     await dst.sync();

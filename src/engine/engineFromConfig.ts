@@ -6,7 +6,7 @@ import type { KdsConfig } from './config';
 import { ExcludeListWatcher } from './excludes';
 import type { KataClient } from '../kata/client';
 import { createKataClient } from './kataClientFromConfig';
-import { MountPointGuard, mountOf, shouldPoll } from './mounts';
+import { MountPointGuard, isNetworkFs, mountOf, shouldPoll } from './mounts';
 import type { ScannerApi } from '../kata/scannerApi';
 import { type EngineOptions, type ExcludeSource, ScannerEngine } from './scanner';
 
@@ -28,7 +28,7 @@ export interface ConfiguredEngine {
 export async function createEngineFromConfig(
   config: KdsConfig,
   logger: Logger,
-  overrides: Partial<Pick<EngineOptions, 'retryBaseMs' | 'retryMaxMs' | 'stopGraceMs'>> & { wrapApi?: (api: ScannerApi) => ScannerApi } = {},
+  overrides: Partial<Pick<EngineOptions, 'retryBaseMs' | 'retryMaxMs' | 'stopGraceMs' | 'afterBurst'>> & { wrapApi?: (api: ScannerApi) => ScannerApi } = {},
 ): Promise<ConfiguredEngine> {
   if (config.insecure) {
     logger.warn(
@@ -73,10 +73,13 @@ export async function createEngineFromConfig(
     scanTimeoutMs: config.scan_timeout_s * 1000,
     maxInflight: config.max_inflight,
     useEvents: !polling,
+    // Only a local file system stamps times with this machine's clock.
+    inputClockIsOurs: inMount !== undefined && !isNetworkFs(inMount.fsType),
     folderGuard: async (dir) => ((await guards.get(dir)?.stillMounted()) === false ? t('the share is not mounted') : undefined),
     retryBaseMs: overrides.retryBaseMs,
     retryMaxMs: overrides.retryMaxMs,
     stopGraceMs: overrides.stopGraceMs,
+    afterBurst: overrides.afterBurst,
   });
   return { engine, client, excludes, fingerprint256: fp, polling, close: () => client.close() };
 }

@@ -14,7 +14,7 @@ import type { ApprovalState, EngineEvent, FileRecord } from './events';
  *   by a `snapshot` of the engine's state, so reading one file from its start rebuilds the view.
  * - Bounded: when events.jsonl passes `maxBytes` it becomes events.1.jsonl (replacing the older
  *   one) and a new events.jsonl starts. At most about 2 × maxBytes are kept.
- * - Lines are appended with one write(2) each on an O_APPEND descriptor, without fsync: after
+ * - Lines are appended with one write(2) each (or one per event-loop turn, `coalesce`) on an O_APPEND descriptor, without fsync: after
  *   a power cut the last events may be missing, never reordered or half-mixed with others; a
  *   torn last line is ended with a newline on the next start and skipped by followers. The
  *   durable record of what happened to files is the scan journal (journal.ts), not this.
@@ -23,6 +23,8 @@ import type { ApprovalState, EngineEvent, FileRecord } from './events';
 export const eventFileName = 'events.jsonl';
 export const rotatedEventFileName = 'events.1.jsonl';
 export const eventStreamFormat = 1;
+/** Files per write when a snapshot is written in pieces. */
+const snapshotChunkFiles = 500;
 
 export interface EngineSnapshot {
   running: boolean;
@@ -53,6 +55,12 @@ export interface EventStreamOptions {
   /** The engine's state, written at the start of every file and after `start`. */
   snapshot?: () => EngineSnapshot;
   version?: string;
+  /**
+   * Events appended in one turn of the event loop go out in one write(2) at its end instead of
+   * one each (a busy engine emits several events per file). Heartbeats, snapshots and close()
+   * write what is waiting first, so the order of lines never changes.
+   */
+  coalesce?: boolean;
   /** Called once per failure streak when a line cannot be written (disk full…); the engine goes on. */
   onError?: (err: Error) => void;
   now?: () => Date;
@@ -116,6 +124,9 @@ export class EventStreamWriter {
   private startWritten = false;
   private closed = false;
   private heartbeat?: NodeJS.Timeout;
+  /** Events of this turn (coalesce): their seq is given when they are written, so it stays in file order. */
+  private pending: Array<{ body: Body; time: Date }> = [];
+  private flushScheduled = false;
   private readonly maxBytes: number;
   private readonly now: () => Date;
   readonly path: string;
@@ -149,20 +160,39 @@ export class EventStreamWriter {
   startHeartbeat(): void {
     const every = this.o.heartbeatMs ?? 30_000;
     if (every > 0 && !this.heartbeat && !this.closed) {
-      this.heartbeat = setInterval(() => this.write({ kind: 'heartbeat', pid: process.pid }), every);
+      this.heartbeat = setInterval(() => this.writeNow({ kind: 'heartbeat', pid: process.pid }), every);
       this.heartbeat.unref();
     }
   }
 
   append(event: EngineEvent): void {
-    this.write({ kind: 'event', event });
+    if (!this.o.coalesce) {
+      this.write([{ body: { kind: 'event', event }, time: this.now() }]);
+      return;
+    }
+    if (this.closed) return;
+    this.pending.push({ body: { kind: 'event', event }, time: this.now() });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Writes the events appended so far (coalesce); done on its own at the end of each turn. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (!this.pending.length) return;
+    const lines = this.pending;
+    this.pending = [];
+    this.write(lines);
   }
 
   writeSnapshot(): void {
-    if (this.o.snapshot) this.write({ kind: 'snapshot', snapshot: this.o.snapshot() });
+    if (this.o.snapshot) this.writeNow({ kind: 'snapshot', snapshot: this.o.snapshot() });
   }
 
   close(): void {
+    this.flush();
     this.closed = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = undefined;
@@ -170,7 +200,12 @@ export class EventStreamWriter {
     this.fd = undefined;
   }
 
-  private write(body: Body): void {
+  private writeNow(body: Body): void {
+    this.flush();
+    this.write([{ body, time: this.now() }]);
+  }
+
+  private write(records: Array<{ body: Body; time: Date }>): void {
     if (this.closed) return;
     try {
       if (this.fd === undefined) this.openFile();
@@ -178,7 +213,7 @@ export class EventStreamWriter {
         this.line({ kind: 'start', pid: process.pid, ...(this.o.version !== undefined && { version: this.o.version }) });
         this.startWritten = true;
       }
-      this.line(body);
+      this.lines(records);
       // The head snapshot does not count: with many files in input it alone may pass maxBytes,
       // and counting it would rotate (and write it again) at every line.
       // It is also written again only after four times its size of events, so a big snapshot
@@ -201,10 +236,46 @@ export class EventStreamWriter {
   }
 
   private line(body: Body): void {
-    const record = { seq: this.seq + 1, time: this.now().toISOString(), ...body };
-    const data = Buffer.from(JSON.stringify(record) + '\n', 'utf8');
-    writeSync(this.fd!, data);
-    this.seq += 1;
+    this.lines([{ body, time: this.now() }]);
+  }
+
+  /** One write(2) for all: a line is either wholly in the file or not at all (O_APPEND). */
+  private lines(records: Array<{ body: Body; time: Date }>): void {
+    let text = '';
+    for (const r of records) {
+      if (r.body.kind === 'snapshot' && r.body.snapshot.files.length > snapshotChunkFiles) {
+        this.put(text);
+        text = '';
+        this.bigSnapshot(r.body.snapshot, r.time);
+        continue;
+      }
+      text += JSON.stringify({ seq: ++this.seq, time: r.time.toISOString(), ...r.body }) + '\n';
+    }
+    this.put(text);
+  }
+
+  /**
+   * A snapshot of many files (100 000 waiting in input) is one line of tens of MB: written in
+   * pieces of a few hundred files, so it never exists whole in memory as a string and a buffer.
+   * A crash in the middle leaves a torn line, which the next start ends and followers skip.
+   */
+  private bigSnapshot(snapshot: EngineSnapshot, time: Date): void {
+    const { files, ...rest } = snapshot;
+    const head = JSON.stringify({ seq: ++this.seq, time: time.toISOString(), kind: 'snapshot' }).slice(0, -1);
+    const restJson = JSON.stringify(rest).slice(0, -1);
+    this.put(`${head},"snapshot":${restJson}${restJson.length > 1 ? ',' : ''}"files":[`);
+    for (let i = 0; i < files.length; i += snapshotChunkFiles) {
+      const piece = files.slice(i, i + snapshotChunkFiles).map((f) => JSON.stringify(f)).join(',');
+      this.put(i === 0 ? piece : `,${piece}`);
+    }
+    this.put(']}}\n');
+  }
+
+  private put(text: string): void {
+    if (!text) return;
+    const data = Buffer.from(text, 'utf8');
+    let off = 0;
+    while (off < data.length) off += writeSync(this.fd!, data, off);
     this.size += data.length;
   }
 

@@ -53,6 +53,14 @@ export interface EngineOptions {
   maxInflight: number;
   /** Kernel change events are a hint only; rescans every pollIntervalMs find what they miss. */
   useEvents: boolean;
+  /**
+   * Input's file times come from this machine's clock (a local file system): a file whose status
+   * last changed at least stable_ms ago has already been stable that long, so it skips the wait.
+   * Not on a share, whose server's clock may be behind ours.
+   */
+  inputClockIsOurs?: boolean;
+  /** Called after a rescan that listed many files (the service frees the burst's garbage then). */
+  afterBurst?: () => void;
   folderGuard?: FolderGuard;
   retryBaseMs?: number;
   retryMaxMs?: number;
@@ -96,6 +104,8 @@ const maxHeldHandles = 1024;
 const fullRestatMs = 5 * 60_000;
 /** The longest time between two listings of input while change events work. */
 const fullListMaxMs = 60_000;
+/** A listing of at least this many files counts as a burst (see EngineOptions.afterBurst). */
+const burstFiles = 10_000;
 const openFlags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
@@ -111,7 +121,7 @@ export class ScannerEngine {
   private readonly ignoredLogged = new Map<string, IgnoredKind>();
   private readonly listeners = new Set<Listener>();
   /** Open handles of the current version of files being uploaded, waiting for a verdict, or delivered. */
-  private readonly handles = new Map<string, { fh: FileHandle; version: Required<FileVersion> }>();
+  private readonly handles = new Map<string, { fh: FileHandle; version: Required<FileVersion>; stats: Stats }>();
   private readonly uploadAborts = new Map<string, AbortController>();
   private readonly routing = new Set<string>();
   private readonly clearing = new Set<string>();
@@ -415,6 +425,8 @@ export class ScannerEngine {
     for (const name of [...this.ignoredLogged.keys()]) if (!ignoredNow.has(name)) this.ignoredLogged.delete(name);
     for (const rec of this.records.values()) if (rec.seen !== gen) this.gone(rec.name);
     this.pump();
+    // Once this rescan's locals are gone: what they held is what the callback frees.
+    if (listing.candidates.length >= burstFiles && this.o.afterBurst) setTimeout(this.o.afterBurst, 0);
   }
 
   /**
@@ -494,6 +506,12 @@ export class ScannerEngine {
         return;
       }
       if (e) this.abandon(e, t('file changed while KATA was scanning it'));
+      // ctime, not mtime: a copy tool may set an old mtime first and write afterwards; any write,
+      // rename or metadata change moves ctime to now, and nobody can set it back.
+      if (this.o.inputClockIsOurs && now - st.ctimeMs >= this.o.stableMs && now - st.mtimeMs >= this.o.stableMs) {
+        this.classify(rec);
+        return;
+      }
       this.emitFile(rec);
       this.settle(rec);
       return;
@@ -719,9 +737,9 @@ export class ScannerEngine {
    * regular file with one link, of exactly the settled device, inode, size and mtime. That handle
    * is what gets hashed, uploaded and later copied; the path is not opened again.
    */
-  private async openVersion(name: string, v: FileVersion): Promise<{ fh: FileHandle } | { problem: 'missing' | 'not-regular' | 'hard-link' | 'changed'; st?: Stats }> {
+  private async openVersion(name: string, v: FileVersion): Promise<{ fh: FileHandle; st: Stats } | { problem: 'missing' | 'not-regular' | 'hard-link' | 'changed'; st?: Stats }> {
     const held = this.handles.get(name);
-    if (held && sameVersion(v, held.version)) return { fh: held.fh };
+    if (held && sameVersion(v, held.version)) return { fh: held.fh, st: held.stats };
     let fh: FileHandle;
     try {
       fh = await open(join(this.o.inDir, name), openFlags);
@@ -743,8 +761,8 @@ export class ScannerEngine {
       await fh.close().catch(() => undefined);
       return { problem, st };
     }
-    if (this.handles.size < maxHeldHandles && !this.handles.has(name)) this.handles.set(name, { fh, version: { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev } });
-    return { fh };
+    if (this.handles.size < maxHeldHandles && !this.handles.has(name)) this.handles.set(name, { fh, version: { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev }, stats: st });
+    return { fh, st };
   }
 
   private dropHandle(name: string): void {
@@ -878,13 +896,28 @@ export class ScannerEngine {
     const retryAfter = isKataError(err) ? err.retryAfterMs : undefined;
     this.breaker.record(false, now, retryAfter);
     rec.attempts++;
-    const delay = Math.max(backoffDelay(rec.attempts, this.retryBaseMs, this.retryMaxMs), Math.min(retryAfter ?? 0, this.retryMaxMs));
+    const delay = Math.max(this.retryDelay(rec.attempts, now), Math.min(retryAfter ?? 0, this.retryMaxMs));
     const kind = isKataError(err) ? err.kind : (code ?? 'error');
     this.retryAt(rec, now + delay, 'retrying', kind);
     this.logLimited(`upload-${kind}`, 'warn', 'upload-failed', t('upload failed ({0}): {1}; the file stays in input and is retried', kind, (err as Error)?.message ?? String(err)), {
       file: rec.name,
       retryInMs: delay,
     });
+  }
+
+  /**
+   * The wait before retrying a request that failed `attempts` times in a row. While KATA answers
+   * most requests and this one's failures are within what its failure rate explains, the retry is
+   * prompt (a fraction of retry_base); beyond that, exponential backoff counts only the failures
+   * that bad luck does not explain. Failures as the rule are the circuit breaker's business.
+   */
+  private retryDelay(attempts: number, now: number): number {
+    const excess = attempts - this.breaker.explainedRun(now);
+    if (excess <= 0) {
+      const prompt = Math.max(1, Math.round(this.retryBaseMs / 4));
+      return backoffDelay(0, prompt, prompt);
+    }
+    return backoffDelay(excess, this.retryBaseMs, this.retryMaxMs);
   }
 
   private retryAt(rec: Rec, at: number, stage: 'retrying' | 'unreadable', reason: string): void {
@@ -1031,7 +1064,7 @@ export class ScannerEngine {
       await Promise.all(verdicts);
     } finally {
       this.polling = false;
-      const delay = ok ? this.pollDelay() : Math.min(this.o.pollIntervalMs, backoffDelay(this.pollFailures, Math.min(this.retryBaseMs, this.o.pollIntervalMs), this.o.pollIntervalMs));
+      const delay = ok ? this.pollDelay() : Math.min(this.o.pollIntervalMs, this.retryDelay(this.pollFailures, Date.now()));
       this.schedulePoll(delay);
     }
   }
@@ -1165,6 +1198,7 @@ export class ScannerEngine {
         const res = await deliver({
           source: opened.fh,
           size: e.size,
+          sourceStats: opened.st,
           destDir,
           name: e.name,
           expectedSha256: e.sha256,

@@ -61,6 +61,14 @@ export interface KataApi extends ScannerApi {
 const defaultTimeoutMs = 60_000;
 /** Upload read size: memory per upload stays at a few of these whatever the file size. */
 const chunkBytes = 64 * 1024;
+/** Uploads up to this size are read whole before the request and sent as one buffer. */
+const oneBufferBytes = chunkBytes;
+
+async function collect(parts: AsyncIterable<Buffer>): Promise<Buffer> {
+  const all: Buffer[] = [];
+  for await (const p of parts) all.push(p);
+  return Buffer.concat(all);
+}
 const maxConnectTimeoutMs = 15_000;
 /** Bodies KDS parses (state lists, alerts) are small; this only stops a runaway server. */
 const maxJsonBytes = 64 * 1024 * 1024;
@@ -134,9 +142,13 @@ export class KataClient implements KataApi {
     let bytes = 0;
     let localError: unknown;
     try {
-      const stat = await handle.stat();
-      if (!stat.isFile()) throw new KataError('changed', t('The file {0} is not a regular file', path));
-      if (stat.size !== opts.size) throw changedError(path, opts.size, stat.size);
+      // A handle comes from a caller that checked it is a regular file (the engine's one open of
+      // this version); the reads below notice any change of length either way.
+      if (typeof source === 'string') {
+        const stat = await handle.stat();
+        if (!stat.isFile()) throw new KataError('changed', t('The file {0} is not a regular file', path));
+        if (stat.size !== opts.size) throw changedError(path, opts.size, stat.size);
+      }
       const size = opts.size;
       // Positional reads from offset 0: the handle may be shared (the engine copies from it later),
       // and a stream over a FileHandle would close it when done.
@@ -154,6 +166,8 @@ export class KataClient implements KataApi {
             hash.update(data);
             bytes += bytesRead;
             yield data;
+            // A regular file's read comes back short only at its end: no extra read to see 0.
+            if (bytes === size && bytesRead < want) break;
           }
           if (bytes !== size) throw changedError(path, size, bytes);
           yield frame.tail;
@@ -162,7 +176,9 @@ export class KataClient implements KataApi {
           throw err;
         }
       }
-      const body = Readable.from(parts(), { objectMode: false, highWaterMark: chunkBytes });
+      // A small file goes out as one buffer (one write on the socket, no stream machinery); a
+      // large one is streamed, never held in memory whole.
+      const body = frame.contentLength <= oneBufferBytes ? await collect(parts()) : Readable.from(parts(), { objectMode: false, highWaterMark: chunkBytes });
       const answer = await this.call('POST', 'scans', this.instanceQuery(), 'POST scans', {
         body,
         headers: { 'content-type': frame.contentType, 'content-length': String(frame.contentLength) },
@@ -261,7 +277,7 @@ export class KataClient implements KataApi {
     query: Array<[string, string]>,
     what: string,
     extra: {
-      body?: Readable;
+      body?: Readable | Buffer;
       headers?: Record<string, string>;
       signal?: AbortSignal;
       maxBytes?: number;
@@ -282,7 +298,7 @@ export class KataClient implements KataApi {
         ...(extra.signal ? { signal: extra.signal } : {}),
       });
     } catch (err) {
-      extra.body?.destroy();
+      if (extra.body instanceof Readable) extra.body.destroy();
       if (extra.signal?.aborted) throw extra.signal.reason ?? err;
       throw errorFromTransport(err, `${this.where} (${what})`);
     }

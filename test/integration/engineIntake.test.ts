@@ -80,6 +80,21 @@ test('a file written slowly is submitted once, whole', async () => {
   assert.deepEqual(readdirSync(h.dirs.in), []);
 });
 
+test('a file unchanged for stable_ms before the engine found it is sent without waiting again; a new one waits', async () => {
+  const h = await startHarness({ conf: { stable_ms: 1500 }, startEngine: false });
+  const old = join(h.dirs.in, 'weekend-backlog.txt');
+  writeFileSync(old, 'left here on Friday\n');
+  const written = lstatSync(old).ctimeMs;
+  // Its status has not changed for stable_ms by the time the engine lists it.
+  await waitFor('the file to be 1.5 s old', () => Date.now() - written >= 1600, 10_000);
+  await h.start();
+  writeFileSync(join(h.dirs.in, 'just-arrived.txt'), 'arrived after the start\n');
+  await waitFor('both routed', () => h.routed.length === 2);
+  assert.equal(stagesOf(h, 'weekend-backlog.txt').includes('settling'), false, `backlog: ${stagesOf(h, 'weekend-backlog.txt').join(',')}`);
+  assert.equal(stagesOf(h, 'just-arrived.txt')[0], 'settling', 'a new file waits stable_ms');
+  assert.deepEqual(readdirSync(h.dirs.out).sort(), ['just-arrived.txt', 'weekend-backlog.txt']);
+});
+
 test('snapshot shows the stage of every input file; events follow a file from settling to routed', async () => {
   const h = await startHarness({
     emulator: { verdictDelayMs: 200 },

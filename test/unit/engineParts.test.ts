@@ -49,6 +49,23 @@ test('circuit breaker: scattered failures (45 %) never open it; failures as the 
   assert.equal(b.allows(after + 2), true);
 });
 
+test('circuit breaker: the run of failures a flaky KATA explains grows with its failure rate, and is 0 when nothing or everything fails', () => {
+  const b = (outcomes: boolean[]) => {
+    const br = new CircuitBreaker({ windowMs: 30_000, windowSize: 40, minSamples: 10, openRatio: 0.8, baseMs: 100, maxMs: 10_000 });
+    outcomes.forEach((ok, i) => br.record(ok, i));
+    return br.explainedRun(outcomes.length);
+  };
+  const mix = (failures: number, of: number) => Array.from({ length: of }, (_, i) => i >= failures);
+  assert.equal(b(mix(0, 40)), 0, 'nothing failed: a failure backs off at once');
+  assert.equal(b(mix(3, 5)), 0, 'too few samples to tell');
+  assert.equal(b(mix(4, 40)), 4, '10 %: 0.1^4 = 1e-4');
+  assert.equal(b(mix(18, 40)), 12, '45 %: 0.45^12 < 1e-4');
+  assert.equal(b(mix(31, 40)), 16, 'capped: a file failing that often backs off whatever the rate');
+  const old = new CircuitBreaker({ windowMs: 1000, windowSize: 40, minSamples: 10, openRatio: 0.8, baseMs: 100, maxMs: 10_000 });
+  mix(18, 40).forEach((ok, i) => old.record(ok, i));
+  assert.equal(old.explainedRun(5000), 0, 'outcomes older than the window do not count');
+});
+
 test('folder fsyncs are grouped: many callers share a sync that started after their call', async () => {
   const started: number[] = [];
   let calls = 0;

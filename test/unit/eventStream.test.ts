@@ -49,6 +49,52 @@ test('every line has seq and time; the file starts with segment, start and snaps
   assert.equal(statSync(join(dir, 'events.jsonl')).mode & 0o777, 0o600);
 });
 
+test('coalesce: the events of one turn go out together at its end, in order; heartbeats, snapshots and close keep the order', async () => {
+  const dir = tempDir();
+  const path = join(dir, 'events.jsonl');
+  const j = EventStreamWriter.open(dir, { snapshot, coalesce: true, maxBytes: 4096 });
+  j.append(ev(1));
+  j.append(ev(2));
+  assert.throws(() => statSync(path), 'nothing written within the turn');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(lines(path).map((r) => r.kind), ['segment', 'snapshot', 'start', 'event', 'event']);
+  j.append(ev(3));
+  j.writeSnapshot();
+  j.append(ev(4));
+  for (let i = 5; i < 200; i++) j.append(ev(i)); // passes maxBytes: rotates after the batch
+  j.close();
+  const all = [...lines(join(dir, 'events.1.jsonl')), ...lines(path)];
+  assertContiguous(all.map((r) => r.seq));
+  const names = all.filter((r) => r.kind === 'event').map((r) => (r as { event: { name: string } }).event.name);
+  assert.deepEqual(names, Array.from({ length: 199 }, (_, i) => `file-${i + 1}.txt`));
+  const at = (name: string) => all.findIndex((r) => r.kind === 'event' && (r as { event: { name: string } }).event.name === name);
+  const snap = all.findIndex((r, i) => r.kind === 'snapshot' && i > 2);
+  assert.ok(at('file-3.txt') < snap && snap < at('file-4.txt'), 'writeSnapshot() writes the events appended before it first');
+  j.append(ev(999));
+  await new Promise((r) => setImmediate(r));
+  assert.ok(!readFileSync(path, 'utf8').includes('file-999'), 'nothing after close');
+});
+
+test('a snapshot of many files is written in pieces and reads back as the same one line', () => {
+  const dir = tempDir();
+  const files = Array.from({ length: 1234 }, (_, i) => ({ name: `f-${i} "q"\n.bin`, size: i, mtimeMs: i, stage: 'awaiting-approval' as const, firstSeen: 1, changedAt: 2, attempts: 0 }));
+  const big = { running: true, approval: 'pending' as const, files, identity: { systemId: 's', fingerprint256: 'AB' } };
+  const j = EventStreamWriter.open(dir, { snapshot: () => big });
+  j.append(ev(1));
+  j.writeSnapshot();
+  j.append(ev(2));
+  j.close();
+  const recs = lines(join(dir, 'events.jsonl'));
+  assert.deepEqual(recs.map((r) => r.kind), ['segment', 'snapshot', 'start', 'event', 'snapshot', 'event']);
+  assertContiguous(recs.map((r) => r.seq));
+  for (const r of recs.filter((x) => x.kind === 'snapshot')) assert.deepEqual((r as { snapshot: unknown }).snapshot, big);
+  const empty = tempDir();
+  const k = EventStreamWriter.open(empty, { snapshot: () => ({ running: false, approval: 'unknown' as const, files: [] }) });
+  k.append(ev(1));
+  k.close();
+  assert.deepEqual((lines(join(empty, 'events.jsonl'))[1] as { snapshot: unknown }).snapshot, { running: false, approval: 'unknown', files: [] });
+});
+
 test('nothing is written before the first record (a run that cannot lock state_dir leaves it alone)', () => {
   const dir = tempDir();
   const j = EventStreamWriter.open(dir, { snapshot });
