@@ -92,9 +92,16 @@ const missingForgetMs = 24 * 3_600_000;
 /** With this many scans outstanding, verdicts are polled more often than poll_interval_s. */
 const earlyPollOutstanding = 32;
 const earlyPollMs = 250;
-/** Deliveries (copy, fsync, rename) and DELETEs of results running at once. */
-const maxDeliveries = 8;
-const maxDeletes = 4;
+/**
+ * Deliveries (copy, fsync, rename, journal, unlink) running at once, by weight: a small file
+ * counts 1, a large one 8, so 64 small ones overlap (each mostly waits for grouped fsyncs, and
+ * the more wait together the fewer fsyncs there are) while large copies stay at 8 × 1 MiB buffers.
+ */
+const deliveryBudget = 64;
+const largeDeliveryBytes = 1 << 20;
+const largeDeliveryWeight = 8;
+/** DELETEs of results at KATA running at once. */
+const maxDeletes = 8;
 /**
  * Open handles kept from upload to delivery. Beyond this many outstanding scans, a handle is
  * closed after its upload and the delivery opens the file once more, with the same checks.
@@ -150,6 +157,11 @@ export class ScannerEngine {
   /** Files in `submitted` (waiting for a verdict). */
   private outstanding = 0;
   private deleteQueue: string[] = [];
+  /** Uploads opened and journaled, waiting for a request slot (see postSlot). */
+  private preparing = 0;
+  private readonly postWaiters: Array<() => void> = [];
+  /** Weight of the deliveries running (see deliveryBudget). */
+  private deliveryLoad = 0;
   private deletes = 0;
   /** Records with a nextAttemptAt: retries of uploads and deliveries, unreadable files. */
   private readonly waiting = new Set<Rec>();
@@ -255,7 +267,7 @@ export class ScannerEngine {
     for (const tm of [this.settleTimer, this.wakeTimer, this.pollTimer, this.rescanTimer, this.changeTimer]) if (tm) clearTimeout(tm);
     this.watcher?.close();
     this.watcher = undefined;
-    const busy = () => this.uploads > 0 || this.routing.size > 0 || this.deletes > 0 || this.rescanning !== undefined || this.polling;
+    const busy = () => this.uploads > 0 || this.preparing > 0 || this.routing.size > 0 || this.deletes > 0 || this.rescanning !== undefined || this.polling;
     const deadline = Date.now() + (this.o.stopGraceMs ?? 5000);
     while (busy() && Date.now() < deadline) await sleep(20);
     for (const a of this.uploadAborts.values()) a.abort();
@@ -702,7 +714,12 @@ export class ScannerEngine {
   private pump(): void {
     if (!this.running) return;
     const now = Date.now();
-    let slots = this.approval.uploadSlots(this.o.maxInflight, now) - this.uploads;
+    this.grantPosts(now);
+    const allowed = this.approval.uploadSlots(this.o.maxInflight, now);
+    // In normal operation as many files again are prepared ahead of a free slot; while KATA
+    // refuses us or the breaker is open, not one more than may be sent.
+    const ahead = allowed === this.o.maxInflight && !this.breaker.isOpen ? this.o.maxInflight : 0;
+    let slots = allowed + ahead - this.uploads - this.preparing;
     while (slots > 0 && this.breaker.allows(now)) {
       const rec = this.nextUpload();
       if (!rec) break;
@@ -775,14 +792,15 @@ export class ScannerEngine {
   private async upload(rec: Rec): Promise<void> {
     const o = this.o;
     const j = this.journal!;
-    this.uploads++;
+    this.preparing++;
+    let phase: 'preparing' | 'posting' | 'posted' = 'preparing';
     this.setStage(rec, 'uploading');
     const scanId = randomUUID();
     const abort = new AbortController();
     this.uploadAborts.set(rec.name, abort);
     const started = Date.now();
     let intent = false;
-    let slotHeld = true;
+    let sent = false;
     let fh: FileHandle | undefined;
     try {
       const opened = await this.openVersion(rec.name, rec);
@@ -794,11 +812,15 @@ export class ScannerEngine {
       if (abort.signal.aborted) throw abort.signal.reason;
       await j.intent({ scanId, name: rec.name, size: rec.size, mtimeMs: rec.mtimeMs, ino: rec.ino, dev: rec.dev });
       intent = true;
+      await this.postSlot();
+      this.preparing--;
+      phase = 'posting';
       if (abort.signal.aborted) throw abort.signal.reason;
       rec.scanId = scanId;
+      sent = true;
       const { sha256 } = await o.api.submit(fh, { scanId, fileName: rec.name, size: rec.size, signal: abort.signal });
       // The upload slot is free as soon as KATA has the file; recording it need not hold the slot.
-      slotHeld = false;
+      phase = 'posted';
       this.uploads--;
       this.pump();
       const now = Date.now();
@@ -823,16 +845,36 @@ export class ScannerEngine {
       if (intent) {
         void j.done(scanId, 'interrupted');
         // Only a request KATA may have accepted can leave a result behind.
-        if (definitelyRefused(err)) void j.cleared(scanId);
+        if (!sent || definitelyRefused(err)) void j.cleared(scanId);
       }
       if (rec.scanId === scanId) rec.scanId = undefined;
       if (fh && this.handles.get(rec.name)?.fh !== fh) await fh.close().catch(() => undefined);
       this.uploadFailed(rec, err, abort.signal.aborted);
     } finally {
-      if (slotHeld) this.uploads--;
+      if (phase === 'preparing') this.preparing--;
+      if (phase === 'posting') this.uploads--;
       if (this.uploadAborts.get(rec.name) === abort) this.uploadAborts.delete(rec.name);
       this.pump();
     }
+  }
+
+  /**
+   * Waits for one of the max_inflight request slots. A file is opened and its intent journaled
+   * (an fdatasync) before it gets one, so slots are busy only while requests are on the wire.
+   */
+  private postSlot(): Promise<void> {
+    return new Promise((resolve) => {
+      this.postWaiters.push(() => {
+        this.uploads++;
+        resolve();
+      });
+      this.grantPosts(Date.now());
+    });
+  }
+
+  private grantPosts(now: number): void {
+    const allowed = this.approval.uploadSlots(this.o.maxInflight, now);
+    while (this.postWaiters.length && this.uploads < allowed) this.postWaiters.shift()!();
   }
 
   /** The open found something other than the settled version: never uploaded. */
@@ -1117,7 +1159,8 @@ export class ScannerEngine {
   private async clearResult(scanId: string): Promise<void> {
     try {
       await this.o.api.deleteResult(scanId);
-      await this.journal?.cleared(scanId);
+      // Not awaited: if it is lost in a crash, the next poll asks KATA again and a 404 is fine.
+      void this.journal?.cleared(scanId).catch(() => undefined);
     } catch (err) {
       // A result still there shows up in the next poll, which asks again.
       this.o.logger.debug('delete-failed', t('could not delete the result at KATA: {0}; will retry', (err as Error).message), { scanId });
@@ -1140,13 +1183,18 @@ export class ScannerEngine {
   }
 
   private pumpRoutes(): void {
-    while (this.running && this.routing.size < maxDeliveries && this.routeQueue.length) {
-      const e = this.routeQueue.shift()!;
+    while (this.running && this.routeQueue.length) {
+      const e = this.routeQueue[0]!;
+      const weight = e.size > largeDeliveryBytes ? largeDeliveryWeight : 1;
+      if (this.deliveryLoad + weight > deliveryBudget && this.routing.size > 0) break;
+      this.routeQueue.shift();
       this.routeQueued.delete(e.scanId);
       if (e.outcome || this.routing.has(e.scanId)) continue;
       this.routing.add(e.scanId);
+      this.deliveryLoad += weight;
       void this.route(e).finally(() => {
         this.routing.delete(e.scanId);
+        this.deliveryLoad -= weight;
         this.pumpRoutes();
       });
     }
