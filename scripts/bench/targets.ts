@@ -296,13 +296,15 @@ async function bigFiles(o: TargetOptions, results: TargetResult[], count: number
     let detail = '';
     let complete = false;
     try {
+      const cpu0 = site.emulator.cpuMs();
       const r = await kdsMoves(site, prefix, count, o.runTimeoutS * 1000);
+      const cpu = `kds CPU ${cpuText(r.proc)}, emulator CPU ${((site.emulator.cpuMs() - cpu0) / 1000).toFixed(1)} s`;
       // From the engine's "started" line (process start-up is not part of moving bytes; the
       // stability wait, the verdict delay and the polls are).
       rate = (r.delivered * sizeMiB) / r.fromReadyS;
       complete = r.complete;
       detail = `${fmtRate(rate)} MiB/s = ${(rate / reference).toFixed(2)} of ${reference.toFixed(0)} MiB/s${partial(r, count)}`;
-      o.log(`  kds run: ${detail} (${r.fromReadyS.toFixed(1)} s from "started", ${r.wallS.toFixed(1)} s from spawn)`);
+      o.log(`  kds run: ${detail} (${r.fromReadyS.toFixed(1)} s from "started", ${r.wallS.toFixed(1)} s from spawn; ${cpu})`);
     } catch (err) {
       detail = `failed: ${(err as Error).message}`;
       o.log(`  kds run: ${detail}`);

@@ -107,7 +107,10 @@ const maxDeletes = 8;
  * closed after its upload and the delivery opens the file once more, with the same checks.
  */
 const maxHeldHandles = 1024;
-/** With change events, a rescan stats only new and changed names; all of them this often. */
+/**
+ * With change events, a rescan stats only new and changed names, plus a rolling slice of the
+ * others sized so that each is looked at once in this time: no burst of 100 000 stats at once.
+ */
 const fullRestatMs = 5 * 60_000;
 /** The longest time between two listings of input while change events work. */
 const fullListMaxMs = 60_000;
@@ -180,6 +183,7 @@ export class ScannerEngine {
   private rescanAgain = false;
   private generation = 0;
   private lastFullStat = 0;
+  private restatCursor?: Iterator<string>;
   private lastList = 0;
   /** Names a change event mentioned since the last rescan. */
   private changed = new Set<string>();
@@ -369,6 +373,7 @@ export class ScannerEngine {
         if (['excluded', 'queued', 'retrying', 'awaiting-approval', 'too-large'].includes(rec.stage) && !rec.scanId) this.classify(rec);
       }
     }
+    if (this.watcher) this.addRestatSlice();
     const unusable = await this.folderProblem(o.inDir);
     if (unusable !== undefined) {
       this.setFolder('in', o.inDir, unusable);
@@ -401,7 +406,7 @@ export class ScannerEngine {
     }
     const now = Date.now();
     // Without change events every name is stat'ed each time; with them only new and changed ones.
-    const statAll = !this.watcher || now - this.lastFullStat >= fullRestatMs;
+    const statAll = !this.watcher || this.lastFullStat === 0;
     if (statAll) this.lastFullStat = now;
     const changed = this.changed;
     this.changed = new Set();
@@ -439,6 +444,21 @@ export class ScannerEngine {
     this.pump();
     // Once this rescan's locals are gone: what they held is what the callback frees.
     if (listing.candidates.length >= burstFiles && this.o.afterBurst) setTimeout(this.o.afterBurst, 0);
+  }
+
+  /** Queues the next few known names for an lstat (see fullRestatMs). */
+  private addRestatSlice(): void {
+    let n = Math.ceil((this.records.size * this.o.pollIntervalMs) / fullRestatMs);
+    while (n > 0 && this.records.size > 0) {
+      this.restatCursor ??= this.records.keys();
+      const next = this.restatCursor.next();
+      if (next.done) {
+        this.restatCursor = undefined;
+        continue;
+      }
+      this.changed.add(next.value);
+      n--;
+    }
   }
 
   /**
@@ -831,14 +851,18 @@ export class ScannerEngine {
         // Changed or removed while uploading: this result will never be used.
         void j.done(scanId, 'abandoned');
         this.enqueueDelete(scanId);
+        if (this.handles.get(rec.name)?.fh !== fh) await fh.close().catch(() => undefined);
         return;
       }
       await submitted;
+      if (this.handles.get(rec.name)?.fh !== fh) await fh.close().catch(() => undefined);
+      // Changed while the step was being made durable: the new version abandoned this scan.
+      if (this.records.get(rec.name) !== rec || rec.scanId !== scanId) return;
       rec.sha256 = sha256;
       rec.submittedAt = now;
       rec.attempts = 0;
-      this.setStage(rec, 'submitted');
-      if (this.handles.get(rec.name)?.fh !== fh) await fh.close().catch(() => undefined);
+      // Gone from input meanwhile, it stays `missing` (its scan is kept, see gone()).
+      if (rec.stage === 'uploading') this.setStage(rec, 'submitted');
       o.logger.info('submitted', t('sent to KATA'), { file: rec.name, scanId, size: rec.size, sha256, durationMs: now - started });
       this.schedulePoll(this.pollDelay());
     } catch (err) {

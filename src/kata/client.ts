@@ -62,7 +62,7 @@ const defaultTimeoutMs = 60_000;
 /** Upload read size: memory per upload stays at a few of these whatever the file size. */
 const chunkBytes = 64 * 1024;
 /** Uploads up to this size are read whole before the request and sent as one buffer. */
-const oneBufferBytes = chunkBytes;
+const oneBufferBytes = 64 * 1024;
 
 async function collect(parts: AsyncIterable<Buffer>): Promise<Buffer> {
   const all: Buffer[] = [];
