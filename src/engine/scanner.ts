@@ -162,7 +162,7 @@ export class ScannerEngine {
   private deleteQueue: string[] = [];
   /** Uploads opened and journaled, waiting for a request slot (see postSlot). */
   private preparing = 0;
-  private readonly postWaiters: Array<() => void> = [];
+  private readonly postWaiters: Array<(granted: boolean) => void> = [];
   /** Weight of the deliveries running (see deliveryBudget). */
   private deliveryLoad = 0;
   private deletes = 0;
@@ -813,7 +813,7 @@ export class ScannerEngine {
     const o = this.o;
     const j = this.journal!;
     this.preparing++;
-    let phase: 'preparing' | 'posting' | 'posted' = 'preparing';
+    let phase: 'preparing' | 'cancelled' | 'posting' | 'posted' = 'preparing';
     this.setStage(rec, 'uploading');
     const scanId = randomUUID();
     const abort = new AbortController();
@@ -832,8 +832,17 @@ export class ScannerEngine {
       if (abort.signal.aborted) throw abort.signal.reason;
       await j.intent({ scanId, name: rec.name, size: rec.size, mtimeMs: rec.mtimeMs, ino: rec.ino, dev: rec.dev });
       intent = true;
-      await this.postSlot();
+      const granted = await this.postSlot();
       this.preparing--;
+      if (!granted) {
+        // KATA started refusing us while this file waited: back in line, nothing was sent.
+        phase = 'cancelled';
+        void j.done(scanId, 'interrupted');
+        void j.cleared(scanId);
+        if (this.handles.get(rec.name)?.fh !== fh) await fh.close().catch(() => undefined);
+        if (this.records.get(rec.name) === rec && rec.stage === 'uploading') this.ready(rec);
+        return;
+      }
       phase = 'posting';
       if (abort.signal.aborted) throw abort.signal.reason;
       rec.scanId = scanId;
@@ -886,11 +895,13 @@ export class ScannerEngine {
    * Waits for one of the max_inflight request slots. A file is opened and its intent journaled
    * (an fdatasync) before it gets one, so slots are busy only while requests are on the wire.
    */
-  private postSlot(): Promise<void> {
+  private postSlot(): Promise<boolean> {
+    // While KATA refuses us, a file waits in line (awaiting approval), not holding an open intent.
+    if (this.approval.refusing && this.uploads >= this.approval.uploadSlots(this.o.maxInflight, Date.now())) return Promise.resolve(false);
     return new Promise((resolve) => {
-      this.postWaiters.push(() => {
-        this.uploads++;
-        resolve();
+      this.postWaiters.push((granted) => {
+        if (granted) this.uploads++;
+        resolve(granted);
       });
       this.grantPosts(Date.now());
     });
@@ -898,7 +909,7 @@ export class ScannerEngine {
 
   private grantPosts(now: number): void {
     const allowed = this.approval.uploadSlots(this.o.maxInflight, now);
-    while (this.postWaiters.length && this.uploads < allowed) this.postWaiters.shift()!();
+    while (this.postWaiters.length && this.uploads < allowed) this.postWaiters.shift()!(true);
   }
 
   /** The open found something other than the settled version: never uploaded. */
@@ -1031,6 +1042,7 @@ export class ScannerEngine {
 
   private approvalChanged(before: ApprovalState, after: ApprovalState): void {
     if (after === 'pending' || after === 'rejected') {
+      for (const waiter of this.postWaiters.splice(0)) waiter(false);
       for (const rec of this.records.values()) if (rec.stage === 'queued') this.setStage(rec, 'awaiting-approval');
     }
     if (after === 'approved' && (before === 'pending' || before === 'rejected')) {
