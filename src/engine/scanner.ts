@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { constants, type Stats, type FSWatcher, watch } from 'node:fs';
-import { type FileHandle, lstat, open } from 'node:fs/promises';
+import { type FileHandle, lstat, open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { t } from '../common/l10n';
 import type { Logger } from '../common/log';
@@ -184,6 +184,8 @@ export class ScannerEngine {
   private generation = 0;
   private lastFullStat = 0;
   private restatCursor?: Iterator<string>;
+  /** Input's own times just before the last listing (see inputUnchangedSinceListing). */
+  private listedFolder?: { mtimeMs: number; ctimeMs: number; ino: number; dev: number; at: number };
   private lastList = 0;
   /** Names a change event mentioned since the last rescan. */
   private changed = new Set<string>();
@@ -379,12 +381,17 @@ export class ScannerEngine {
       this.setFolder('in', o.inDir, unusable);
       return;
     }
-    if (this.watcher && this.folderState.has('in') && this.folderState.get('in') === undefined && Date.now() - this.lastList < this.listEveryMs()) {
+    const watching = this.watcher && this.folderState.has('in') && this.folderState.get('in') === undefined;
+    if (watching && (Date.now() - this.lastList < this.listEveryMs() || (this.lastList !== 0 && (await this.inputUnchangedSinceListing())))) {
       await this.rescanChanged();
       this.pump();
       return;
     }
     this.lastList = Date.now();
+    this.listedFolder = await stat(o.inDir).then(
+      (st) => ({ mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, dev: st.dev, at: this.lastList }),
+      () => undefined,
+    );
     let listing;
     try {
       listing = await readInputNames(o.inDir);
@@ -444,6 +451,22 @@ export class ScannerEngine {
     this.pump();
     // Once this rescan's locals are gone: what they held is what the callback frees.
     if (listing.candidates.length >= burstFiles && this.o.afterBurst) setTimeout(this.o.afterBurst, 0);
+  }
+
+  /**
+   * No name was added, removed or renamed in input since the last listing: its folder's times
+   * are those seen just before it, and they were already a second old then (file times are
+   * coarse, so a change in the same tick as that look would not show). The periodic listing is
+   * a safety net under change events; this spares a folder of 100 000 waiting files from being
+   * read again and again for nothing.
+   */
+  private async inputUnchangedSinceListing(): Promise<boolean> {
+    const before = this.listedFolder;
+    if (!before || before.at - Math.max(before.mtimeMs, before.ctimeMs) < 1000) return false;
+    const st = await stat(this.o.inDir).catch(() => undefined);
+    if (!st || st.mtimeMs !== before.mtimeMs || st.ctimeMs !== before.ctimeMs || st.ino !== before.ino || st.dev !== before.dev) return false;
+    this.lastList = Date.now();
+    return true;
   }
 
   /** Queues the next few known names for an lstat (see fullRestatMs). */
