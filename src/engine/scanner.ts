@@ -825,6 +825,11 @@ export class ScannerEngine {
     return { fh, st };
   }
 
+  /** Closes a handle this step opened, unless it is the one kept for the file until delivery. */
+  private async closeUnlessHeld(name: string, fh: FileHandle): Promise<void> {
+    if (this.handles.get(name)?.fh !== fh) await fh.close().catch(() => undefined);
+  }
+
   private dropHandle(name: string): void {
     const held = this.handles.get(name);
     if (!held) return;
@@ -862,7 +867,7 @@ export class ScannerEngine {
         phase = 'cancelled';
         void j.done(scanId, 'interrupted');
         void j.cleared(scanId);
-        if (this.handles.get(rec.name)?.fh !== fh) await fh.close().catch(() => undefined);
+        await this.closeUnlessHeld(rec.name, fh);
         if (this.records.get(rec.name) === rec && rec.stage === 'uploading') this.ready(rec);
         return;
       }
@@ -883,11 +888,11 @@ export class ScannerEngine {
         // Changed or removed while uploading: this result will never be used.
         void j.done(scanId, 'abandoned');
         this.enqueueDelete(scanId);
-        if (this.handles.get(rec.name)?.fh !== fh) await fh.close().catch(() => undefined);
+        await this.closeUnlessHeld(rec.name, fh);
         return;
       }
       await submitted;
-      if (this.handles.get(rec.name)?.fh !== fh) await fh.close().catch(() => undefined);
+      await this.closeUnlessHeld(rec.name, fh);
       // Changed while the step was being made durable: the new version abandoned this scan.
       if (this.records.get(rec.name) !== rec || rec.scanId !== scanId) return;
       rec.sha256 = sha256;
@@ -904,7 +909,7 @@ export class ScannerEngine {
         if (!sent || definitelyRefused(err)) void j.cleared(scanId);
       }
       if (rec.scanId === scanId) rec.scanId = undefined;
-      if (fh && this.handles.get(rec.name)?.fh !== fh) await fh.close().catch(() => undefined);
+      if (fh) await this.closeUnlessHeld(rec.name, fh);
       this.uploadFailed(rec, err, abort.signal.aborted);
     } finally {
       if (phase === 'preparing') this.preparing--;
@@ -1313,7 +1318,7 @@ export class ScannerEngine {
           permissions: folder === 'qrnt' ? 'private' : 'source',
           syncDir: (d) => this.dirSync.sync(d),
         });
-        if (this.handles.get(e.name)?.fh !== opened.fh) await opened.fh.close().catch(() => undefined);
+        await this.closeUnlessHeld(e.name, opened.fh);
         if (!res.ok) {
           this.abandon(e, res.reason === 'changed' ? t('file content changed after it was scanned; it will be submitted again') : t('file is no longer a regular file; it will be submitted again when it is one'));
           if (rec && rec.scanId === e.scanId) {

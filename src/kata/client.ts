@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { buffer as readWhole } from 'node:stream/consumers';
 import { Agent, type Dispatcher } from 'undici';
 import { t } from '../common/l10n';
 import { type DetectsPage, parseDetectsBody } from './detectsParser';
@@ -64,11 +65,6 @@ const chunkBytes = 64 * 1024;
 /** Uploads up to this size are read whole before the request and sent as one buffer. */
 const oneBufferBytes = 64 * 1024;
 
-async function collect(parts: AsyncIterable<Buffer>): Promise<Buffer> {
-  const all: Buffer[] = [];
-  for await (const p of parts) all.push(p);
-  return Buffer.concat(all);
-}
 const maxConnectTimeoutMs = 15_000;
 /** Bodies KDS parses (state lists, alerts) are small; this only stops a runaway server. */
 const maxJsonBytes = 64 * 1024 * 1024;
@@ -178,7 +174,7 @@ export class KataClient implements KataApi {
       }
       // A small file goes out as one buffer (one write on the socket, no stream machinery); a
       // large one is streamed, never held in memory whole.
-      const body = frame.contentLength <= oneBufferBytes ? await collect(parts()) : Readable.from(parts(), { objectMode: false, highWaterMark: chunkBytes });
+      const body = frame.contentLength <= oneBufferBytes ? await readWhole(parts()) : Readable.from(parts(), { objectMode: false, highWaterMark: chunkBytes });
       const answer = await this.call('POST', 'scans', this.instanceQuery(), 'POST scans', {
         body,
         headers: { 'content-type': frame.contentType, 'content-length': String(frame.contentLength) },

@@ -114,13 +114,9 @@ export interface SquidProxy {
   stop(): Promise<void>;
 }
 
-/** Squid on 127.0.0.1 with `icapUri` as its essential RESPMOD (and optional REQMOD) service. */
-export async function startSquid(respmodUri: string, opts: { reqmodUri?: string; previewSize?: number } = {}): Promise<SquidProxy> {
-  const dir = tempDir('kds-squid-');
-  // Squid drops privileges to "proxy": it must be able to write its logs and pid here.
-  chmodSync(dir, 0o777);
-  const port = await freePort();
-  const conf = [
+/** squid.conf for a Squid on 127.0.0.1:`port` keeping everything under `dir`, sending RESPMOD (and optionally REQMOD) with preview. */
+export function squidConfig(dir: string, port: number, respmodUri: string, opts: { reqmodUri?: string; previewSize?: number } = {}): string {
+  return [
     `http_port 127.0.0.1:${port}`,
     `pid_filename ${dir}/squid.pid`,
     `access_log stdio:${dir}/squid-access.log`,
@@ -142,6 +138,15 @@ export async function startSquid(respmodUri: string, opts: { reqmodUri?: string;
     ...(opts.reqmodUri ? [`icap_service svc_req reqmod_precache bypass=0 ${opts.reqmodUri}`, 'adaptation_access svc_req allow all'] : []),
     `icap_log ${dir}/icap.log icap_squid`,
   ].join('\n');
+}
+
+/** Squid on 127.0.0.1 with `icapUri` as its essential RESPMOD (and optional REQMOD) service. */
+export async function startSquid(respmodUri: string, opts: { reqmodUri?: string; previewSize?: number } = {}): Promise<SquidProxy> {
+  const dir = tempDir('kds-squid-');
+  // Squid drops privileges to "proxy": it must be able to write its logs and pid here.
+  chmodSync(dir, 0o777);
+  const port = await freePort();
+  const conf = squidConfig(dir, port, respmodUri, opts);
   writeFileSync(join(dir, 'squid.conf'), conf);
   // A fresh Squid needs its (empty) cache structures; with "cache deny all" there are none to make.
   const child = spawn(SQUID, ['-N', '-f', join(dir, 'squid.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -9,6 +9,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { promisify } from 'node:util';
+import { squidConfig } from './icapKitPeers';
 import { freePort } from './sshd';
 
 const run = promisify(execFile);
@@ -213,29 +214,7 @@ export async function startSquid(dir: string, icapPort: number, service = 'echo'
   const gid = Number(execFileSync('/usr/bin/id', ['-g', 'proxy'], { encoding: 'utf8' }).trim());
   chownSync(home, uid, gid);
   const conf = join(home, 'squid.conf');
-  writeFileSync(
-    conf,
-    [
-      `http_port 127.0.0.1:${port}`,
-      `pid_filename ${home}/squid.pid`,
-      `access_log stdio:${home}/squid-access.log`,
-      `cache_log ${home}/squid-cache.log`,
-      'cache deny all',
-      'cache_mem 8 MB',
-      `coredump_dir ${home}`,
-      'dns_nameservers 127.0.0.1',
-      'shutdown_lifetime 1 second',
-      'acl localnet src 127.0.0.1/32',
-      'http_access allow localnet',
-      'http_access deny all',
-      'icap_enable on',
-      'icap_preview_enable on',
-      'icap_preview_size 1024',
-      `icap_service svc_resp respmod_precache bypass=0 icap://127.0.0.1:${icapPort}/${service}`,
-      'adaptation_access svc_resp allow all',
-      '',
-    ].join('\n'),
-  );
+  writeFileSync(conf, `${squidConfig(home, port, `icap://127.0.0.1:${icapPort}/${service}`)}\n`);
   const child = spawn(tools.squid, ['-N', '-f', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
