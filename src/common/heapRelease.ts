@@ -26,7 +26,8 @@ function collector(): (() => void) | undefined {
 }
 
 /** Collects now unless it did so less than 20 s ago (or `always`); true when it did. */
-export function releaseBurstGarbage(always = false, now = Date.now()): boolean {
+export function releaseBurstGarbage(always = false): boolean {
+  const now = Date.now();
   if (!always && now - lastAt < minIntervalMs) return false;
   const gc = collector();
   if (!gc) return false;
