@@ -79,16 +79,18 @@ export async function quickPickRows(page: Page): Promise<string[]> {
 export async function runCommand(page: Page, title: string): Promise<void> {
   const widget = quickInput(page);
   const box = widget.locator('input.input');
-  // F1 can land while a previous quick input is still closing, and then opens nothing: press it again.
-  await waitFor('the command palette to open', async () => {
+  const row = widget.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: exactText(title) }) });
+  // The palette can fail to open (F1 landing while another quick input closes) or be closed again
+  // by an editor that takes the focus as it finishes opening (Getting Started): then start over.
+  await waitFor(`command "${title}" in the palette`, async () => {
     await closeQuickInput(page);
     await page.locator('.monaco-workbench').click({ position: { x: 700, y: 5 } }).catch(() => undefined);
     await page.keyboard.press('F1');
-    return (await box.waitFor({ state: 'visible', timeout: 5_000 }).then(() => true, () => false)) ? true : undefined;
-  }, 30_000);
-  await box.fill(`>${title}`);
-  const row = widget.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: exactText(title) }) });
-  await waitFor(`command "${title}" in the palette`, async () => ((await row.count()) > 0 ? true : undefined), 15_000);
+    if (!(await box.waitFor({ state: 'visible', timeout: 5_000 }).then(() => true, () => false))) return undefined;
+    if (!(await box.fill(`>${title}`, { timeout: 5_000 }).then(() => true, () => false))) return undefined;
+    const listed = await waitFor(`"${title}" listed`, async () => ((await row.count()) > 0 ? true : undefined), 10_000).catch(() => false);
+    return listed && (await widget.isVisible()) ? true : undefined;
+  }, 60_000);
   await row.first().click();
   await waitFor(`the palette to close after "${title}"`, async () => ((await widget.isVisible()) ? undefined : true), 5_000).catch(() => undefined);
 }
