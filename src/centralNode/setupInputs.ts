@@ -163,7 +163,11 @@ export function setupSummary(outcomes: StepOutcome[], s: { systemId: string; cer
   const fingerprint = s.certificate?.fingerprint256 ?? fingerprintIn(enroll?.last?.output ?? '');
   if (enroll?.outcome === 'done' && enroll.last?.code === 0) {
     // `kds enroll` exits 0 only when KATA accepted its test scan: the integration is approved.
-    done.push(t('KATA has approved this external system (system_id {0}): its test scan was accepted, so scanning works.', s.systemId));
+    done.push(
+      fingerprint
+        ? t('KATA has approved this external system (system_id {0}, certificate SHA-256 {1}): its test scan was accepted, so scanning works.', s.systemId, fingerprint)
+        : t('KATA has approved this external system (system_id {0}): its test scan was accepted, so scanning works.', s.systemId),
+    );
   } else if (enroll?.outcome === 'done' && enroll.last?.code === 3 && /\b403\b/.test(enroll.last.output)) {
     left.push(t('KATA rejected the integration of system_id {0} (HTTP 403): accept it in the KATA web console (External systems), or set up again with a new system_id. Certificate SHA-256 to compare: {1}', s.systemId, fingerprint ?? t('the one kds enroll printed')));
   } else if (enroll?.outcome === 'done' && enroll.last?.code === 3) {

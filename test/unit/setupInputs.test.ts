@@ -138,7 +138,7 @@ test('the set-up summary says what is true: approved when the test scan was acce
   const enroll = (code: number, output: string) => [...before, { id: 'enroll' as const, title: 'Integration request from the CN', outcome: 'done' as const, last: { code, output } }];
 
   const approved = setupSummary(enroll(0, 'Sending the integration request to KATA at 127.0.0.1:443\nKATA has already approved this external system: the test scan 1234 was accepted.'), { systemId: 'sid-1', certificate: { fingerprint256: fp } });
-  assert.ok(approved.done.some((l) => /KATA has approved this external system \(system_id sid-1\)/.test(l)), approved.done.join('\n'));
+  assert.ok(approved.done.some((l) => l.startsWith(`KATA has approved this external system (system_id sid-1, certificate SHA-256 ${fp})`)), approved.done.join('\n'));
   assert.deepEqual(approved.left, [], 'nothing is left to approve');
 
   const pending = setupSummary(enroll(3, `  client certificate SHA-256: ${fp}\nIntegration request sent; it is pending (HTTP 401).`), { systemId: 'sid-2' });
