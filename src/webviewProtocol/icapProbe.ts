@@ -8,9 +8,9 @@ export const icapProbePanelType = 'kds.icapProbe';
 
 export const icapProbeStringIds = [
   'title', 'running', 'where', 'colStep', 'colStatus', 'colVerdict', 'colMessage', 'colTimes', 'rawHeaders', 'warnings',
-  'noVerdict', 'again', 'failure', 'ok', 'conclusion', 'options', 'noAnswer',
+  'noVerdict', 'conclusion', 'options', 'noAnswer',
   'url', 'urlHelp', 'what', 'whatRespmod', 'whatReqmod', 'whatDiscover', 'eicar', 'file', 'noFile', 'chooseFile', 'clearFile',
-  'probe', 'next', 'showLog', 'showLogHelp', 'mode', 'discovering', 'colPath', 'colMethods', 'probeThis', 'found', 'badUrl',
+  'probe', 'next', 'showLog', 'showLogHelp', 'mode', 'discovering', 'colPath', 'colMethods', 'probeThis',
 ] as const;
 export type IcapProbeStringId = (typeof icapProbeStringIds)[number];
 export type IcapProbeStrings = StringsOf<IcapProbeStringId>;
@@ -69,13 +69,12 @@ export type IcapProbeMessage =
 /** Webview → host. */
 export type IcapProbeRequest =
   | { type: 'ready' }
-  | { type: 'again' }
   | ({ type: 'run' } & ProbeForm)
   | { type: 'chooseFile' }
   | { type: 'clearFile' }
   | { type: 'showLog' };
 
-const requestTypes = ['ready', 'again', 'run', 'chooseFile', 'clearFile', 'showLog'] as const;
+const requestTypes = ['ready', 'run', 'chooseFile', 'clearFile', 'showLog'] as const;
 
 export const maxProbeUrlLength = 2048;
 

@@ -48,9 +48,6 @@ function strings(): IcapProbeStrings {
     rawHeaders: t('Details and raw ICAP headers'),
     warnings: t('Warnings'),
     noVerdict: t('(no verdict headers)'),
-    again: t('Probe Again'),
-    failure: t('Failure'),
-    ok: t('OK'),
     conclusion: t('Conclusion'),
     options: t('OPTIONS'),
     noAnswer: t('no answer'),
@@ -74,8 +71,6 @@ function strings(): IcapProbeStrings {
     colPath: t('Service path'),
     colMethods: t('Methods'),
     probeThis: t('Probe This Service'),
-    found: t('answers'),
-    badUrl: t('Not an icap://HOST[:PORT]/SERVICE URL.'),
   };
 }
 
@@ -191,8 +186,6 @@ class ProbeController {
         await this.s.context.globalState.update(FORM_KEY, this.form);
         return this.start();
       }
-      case 'again':
-        return this.start();
       case 'chooseFile':
         return this.chooseFile();
       case 'clearFile':
