@@ -81,11 +81,11 @@ export async function benchSmbShare(opts: { quick: boolean; log: (line: string) 
         const kdsSamba = samba.cpuSeconds() - sambaKds0;
         const rate = count / wallS;
         opts.log(`  kds run (verified copy): ${rate.toFixed(1)} files/s, ${wallS.toFixed(1)} s; kds CPU ${kdsCpu.toFixed(1)} s, Samba + smbnetfs CPU ${kdsSamba.toFixed(1)} s`);
-        const mib = (r: number) => (size >= MB ? `, ${((r * size) / MB).toFixed(1)} MiB/s` : '');
+        const mib = size >= MB ? ` (${((rate * size) / MB).toFixed(1)} vs ${((baseRate * size) / MB).toFixed(1)} MiB/s)` : '';
         figures.push({
           name: `SMB share, ${count} × ${label}: kds run vs the yardstick, same run`,
           value:
-            `${(rate / baseRate).toFixed(2)}× (${rate.toFixed(1)} vs ${baseRate.toFixed(1)} files/s${mib(rate)} vs${mib(baseRate).slice(1)}); ` +
+            `${(rate / baseRate).toFixed(2)}× (${rate.toFixed(1)} vs ${baseRate.toFixed(1)} files/s${mib}); ` +
             `CPU s: kds ${kdsCpu.toFixed(1)}, Samba+smbnetfs ${kdsSamba.toFixed(1)} (yardstick's run ${baseSamba.toFixed(1)})`,
         });
       } finally {
