@@ -11,7 +11,7 @@ import { partialPrefix } from '../../src/engine/delivery';
 import { readJournal } from '../../src/engine/journal';
 import { asidePrefix } from '../../src/engine/sourceRemoval';
 import { clientCertFiles, engineConfig } from '../helpers/engineConfig';
-import { type Harness, logsOf, startHarness, waitFor } from '../helpers/engineHarness';
+import { type Harness, logsOf, startHarness, waitFor, waitRescans } from '../helpers/engineHarness';
 import { ensureBuilt, kdsBin } from '../helpers/kdsProcess';
 import { mulberry32 } from '../helpers/prng';
 import { type SambaShare, needSamba, sambaUnavailable, startSamba } from '../helpers/samba';
@@ -77,7 +77,8 @@ test('the share goes away under KDS (smbd stopped, then the mount gone) and come
   await s.stopServer();
   await waitFor('input reported unavailable', () => h.events.some((e) => e.type === 'folder' && e.folder === 'in' && !e.available), 30_000);
   await waitFor('the verdicts arrive while the share is down', () => [...first.keys()].every((n) => logsOf(h, 'verdict', n).length > 0), 30_000);
-  await waitFor('output reported unavailable', () => h.events.some((e) => e.type === 'folder' && e.folder === 'out' && !e.available), 30_000);
+  // Each delivery tried meanwhile finds the file gone from view (or output unavailable) and waits.
+  await waitRescans(h, 3);
   assert.equal(h.routed.length, 0);
   await s.startServer();
   await waitFor('the first batch delivered after the server came back', () => [...first.keys()].every((n) => h.routed.some((r) => r.name === n)), 90_000);
@@ -161,11 +162,24 @@ test('kill -9 of `kds run` while it delivers on the share: every file in exactly
     files.set(name, { body, dest: bad ? 'qrnt' : 'out' });
   }
   const names = [...files.keys()];
+  // The producer: smbnetfs answers EIO for a moment when the machine is very busy; a producer
+  // tries again (bounded), as any program writing to a share would.
+  const produce = async (path: string, body: Buffer) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        writeFileSync(path, body);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EIO' || attempt >= 10) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  };
   const t0 = Date.now();
   let kills = 0;
   for (let wave = 0; wave < 6; wave++) {
     // Half the files from another host, half through the mount.
-    for (const name of names.slice(wave * 6, wave * 6 + 6)) writeFileSync(join(wave % 2 ? f.share.in : f.served.in, name), files.get(name)!.body);
+    for (const name of names.slice(wave * 6, wave * 6 + 6)) await produce(join(wave % 2 ? f.share.in : f.served.in, name), files.get(name)!.body);
     child = start();
     await new Promise((r) => setTimeout(r, 2500 + Math.floor(rand() * 2500)));
     assert.ok(child.exitCode === null && child.signalCode === null, `${replay}: kds run exited by itself before kill ${kills + 1}`);
