@@ -5,6 +5,7 @@ import { EICAR } from '../emulator/eicar';
 import { startDemo } from '../demo/demoSetup';
 import { loadConfig } from '../engine/config';
 import { createEngineFromConfig } from '../engine/engineFromConfig';
+import { attachEventStream } from '../engine/engineEventStream';
 import { type CliCommand, parseOptions } from './command';
 import { ExitCode } from '../common/exitCode';
 import { serviceLogger } from './serviceLogger';
@@ -65,7 +66,19 @@ async function runDemo(dir: string, preferredPort: number): Promise<number> {
   const { config } = await loadConfig(configPath);
   const log = serviceLogger({ logFile: config.log_file, format: 'text', toStderr: true });
   const built = await createEngineFromConfig(config, log.logger);
-  await built.engine.start();
+  // Written like `kds run`'s: a VS Code window on this folder shows what this process does.
+  const events = attachEventStream(built, config, log.logger);
+  try {
+    await built.engine.start();
+  } catch (err) {
+    events.abort();
+    await built.close();
+    await emulator.close();
+    log.close();
+    emulatorLog.close();
+    throw err;
+  }
+  events.started();
 
   const rel = (p: string) => relative(process.cwd(), p) || '.';
   process.stdout.write(
@@ -99,6 +112,7 @@ async function runDemo(dir: string, preferredPort: number): Promise<number> {
       process.stdout.write(t('Stopping…') + '\n');
       void (async () => {
         await built.engine.stop();
+        await events.close();
         await built.close();
         await emulator.close();
         log.close();

@@ -22,7 +22,8 @@ import { VerdictsService, registerVerdictsPanel } from './panels/verdictsPanel';
 import { type KdsServices } from './services';
 import { registerCommand, showError } from './commandHost';
 import { KdsStatusBar } from './statusBar';
-import { approvalHint } from '../viewModel/statusSummary';
+import { approvalHint, elsewhereText } from '../viewModel/statusSummary';
+import { formatSince } from './statusBar';
 import type { ConfigBanner } from '../viewModel/configFollow';
 import { capMessage } from '../viewModel/viewCap';
 import { ActiveEngine } from './centralNode/activeEngine';
@@ -56,6 +57,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const refreshChrome = () => {
     void vscode.commands.executeCommand('setContext', 'kds.configState', active.configState);
     void vscode.commands.executeCommand('setContext', 'kds.running', active.running);
+    void vscode.commands.executeCommand('setContext', 'kds.elsewhere', active.mode === 'local' && !!engine.elsewhere);
     const count = models.items('qrnt').length;
     // The walkthrough ticks its steps on these (what succeeded), not on a command being started.
     const snap = active.snapshot();
@@ -72,10 +74,16 @@ export function activate(context: vscode.ExtensionContext): void {
     const snap = active.snapshot();
     // A configuration the views do not show as it is (invalid, not applied yet) is said above each view.
     const banner = active.mode === 'remote' ? undefined : configBannerText(engine.banner);
-    views.out.message = banner ?? capMessage(models.items('out').length);
-    views.qrnt.message = banner ?? capMessage(models.items('qrnt').length);
+    // Another process scans this configuration: every view says so (its files are shown as it reports them).
+    const other = active.mode === 'remote' ? undefined : engine.elsewhere;
+    const elsewhere = other ? elsewhereText({ pid: other.pid, since: formatSince(other.since) }) : undefined;
+    const withElsewhere = (cap: string | undefined) => (elsewhere ? [elsewhere, cap].filter(Boolean).join(' ') : cap);
+    views.out.message = banner ?? withElsewhere(capMessage(models.items('out').length));
+    views.qrnt.message = banner ?? withElsewhere(capMessage(models.items('qrnt').length));
     views.in.message = banner
       ? banner
+      : elsewhere
+        ? withElsewhere(engine.elsewhereHasStream ? inputCapMessage(models) : vscode.l10n.t('It writes no event stream here, so the states of the files in input are not shown.'))
       : models.items('in').length === 0
         ? inputCapMessage(models)
         : (snap.approval === 'pending' || snap.approval === 'rejected') && snap.identity
@@ -171,6 +179,12 @@ export async function deactivate(): Promise<void> {
 async function autoStart(s: KdsServices): Promise<void> {
   if (!vscode.workspace.getConfiguration('kds').get<boolean>('autoStart')) return;
   if (!vscode.workspace.isTrusted || s.engine.status.kind !== 'ok' || s.engine.running) return;
+  // Another process scans this configuration: the views follow it; starting is the person's choice.
+  const other = await s.engine.checkElsewhere();
+  if (other) {
+    s.log.info(`[autoStart] not started: pid ${other.pid} scans this configuration (${other.command ?? other.kind})`);
+    return;
+  }
   try {
     await startScanning(s);
   } catch (err) {

@@ -3,6 +3,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as vscode from 'vscode';
 import { originalTemplate } from '../../engine/config';
+import { type StateDirOwner, stopStateDirOwner } from '../../engine/stateDirOwner';
+import { formatSince } from '../statusBar';
 import { type KdsServices } from '../services';
 import { registerCommand } from '../commandHost';
 
@@ -21,7 +23,10 @@ export function registerScanningCommands(s: KdsServices): void {
     // Remote mode: the CN's service rescans on its own; read its event stream and list its folders now.
     const remote = s.active?.centralNode;
     if (remote) await remote.source.poll().catch(() => 0);
-    else s.engine.requestRescan();
+    else {
+      s.engine.requestRescan();
+      await s.engine.pollElsewhere();
+    }
     await s.models.refresh();
   });
   registerCommand(s, 'kds.showLog', () => s.log.show());
@@ -42,9 +47,71 @@ export async function startScanning(s: KdsServices): Promise<void> {
     void vscode.window.showInformationMessage(vscode.l10n.t('KDS is already scanning.'));
     return;
   }
+  const other = await s.engine.checkElsewhere();
+  if (other && !(await takeOverFrom(s, other))) return;
   await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: vscode.l10n.t('KDS: starting the scanner…') }, () => s.engine.start());
   const config = s.engine.config;
   if (config) void vscode.window.setStatusBarMessage(vscode.l10n.t('KDS: scanning {0}', config.in_dir), 5000);
+}
+
+/** Why KDS cannot stop the other process itself, and what the person can do instead. */
+function whyNotStoppable(other: StateDirOwner): string {
+  switch (other.kind) {
+    case 'service':
+      return vscode.l10n.t('It runs as the systemd service {0}: stop it with "systemctl stop {0}", then start scanning here.', other.unit ?? '');
+    case 'vscode':
+      return vscode.l10n.t('It is another VS Code window: stop scanning there, then start it here.');
+    case 'kds':
+      return vscode.l10n.t('It belongs to another user: stop it as that user, then start scanning here.');
+    case 'unknown':
+      return vscode.l10n.t('KDS cannot tell what that process is, so it does not stop it: stop it where it was started.');
+  }
+}
+
+/**
+ * Start Scanning while another process scans this configuration: watch it (the views already
+ * follow it), or — only for a `kds run` / `kds demo` this user started — stop it (SIGTERM, after a
+ * modal confirmation naming its command line) and start here. True when this window may start now.
+ */
+async function takeOverFrom(s: KdsServices, other: StateDirOwner): Promise<boolean> {
+  const since = formatSince(other.since);
+  const what = other.pid
+    ? vscode.l10n.t('KDS is already scanning this configuration in another process (pid {0}, since {1}).', other.pid, since)
+    : vscode.l10n.t('KDS is already scanning this configuration in another process (since {0}).', since);
+  const watch = vscode.l10n.t('Watch It');
+  const stop = vscode.l10n.t('Stop It and Start Here');
+  const note = other.canStop ? vscode.l10n.t('The views show what it does.') : whyNotStoppable(other) + ' ' + vscode.l10n.t('The views show what it does.');
+  const answer = await vscode.window.showInformationMessage(`${what} ${note}`, ...(other.canStop ? [watch, stop] : [watch]));
+  if (answer === watch) await vscode.commands.executeCommand('kds.input.focus');
+  if (answer !== stop) return false;
+  const confirm = vscode.l10n.t('Stop and Start Here');
+  const demo = /\bdemo\b/.test(other.command ?? '');
+  const detail = [
+    vscode.l10n.t('Command line: {0}', other.command ?? '?'),
+    vscode.l10n.t('KDS sends it SIGTERM, as Ctrl-C would: it finishes the files in progress, then exits. Then scanning starts in this window.'),
+    ...(demo ? [vscode.l10n.t('It is "kds demo": its embedded KATA stops too, so files wait in input until a KATA answers again (KDS: Start Embedded KATA starts one here).')] : []),
+  ].join('\n\n');
+  const sure = await vscode.window.showWarningMessage(vscode.l10n.t('Stop the KDS process {0}?', other.pid), { modal: true, detail }, confirm);
+  if (sure !== confirm) return false;
+  const config = s.engine.viewConfig ?? s.engine.config;
+  if (!config) return false;
+  const outcome = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Waiting for the KDS process {0} to finish its work in progress…', other.pid) },
+    () => stopStateDirOwner(config.state_dir, other),
+  );
+  s.log.info(`[scanning] stopping pid ${other.pid} (${other.command ?? '?'}): ${outcome}`);
+  if (outcome === 'stopped') {
+    await s.engine.checkElsewhere();
+    return true;
+  }
+  const message =
+    outcome === 'changed'
+      ? vscode.l10n.t('The state folder is now held by another process than the one you confirmed; nothing was stopped. Run Start Scanning again.')
+      : outcome === 'timeout'
+        ? vscode.l10n.t('The KDS process {0} is still finishing its work after a minute; scanning was not started here. Run Start Scanning again once it has stopped.', other.pid)
+        : whyNotStoppable(other);
+  void vscode.window.showWarningMessage(message);
+  return false;
 }
 
 /** Opens kata_dir_scanner.conf; when there is none, offers to create one or pick an existing file. */
