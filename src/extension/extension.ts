@@ -56,6 +56,8 @@ export function activate(context: vscode.ExtensionContext): void {
 
   const refreshChrome = () => {
     void vscode.commands.executeCommand('setContext', 'kds.configState', active.configState);
+    const status = engine.status;
+    void vscode.commands.executeCommand('setContext', 'kds.configsFound', active.mode === 'local' && status.kind === 'none' && !!status.found?.length);
     void vscode.commands.executeCommand('setContext', 'kds.running', active.running);
     void vscode.commands.executeCommand('setContext', 'kds.elsewhere', active.mode === 'local' && !!engine.elsewhere);
     const count = models.items('qrnt').length;
@@ -143,6 +145,12 @@ export function activate(context: vscode.ExtensionContext): void {
   };
   context.subscriptions.push({ dispose: () => watcher?.dispose() });
   watchConfig();
+  // A configuration made elsewhere in the workspace (npm start in a terminal) is offered without a reload of the window.
+  const discovery = vscode.workspace.createFileSystemWatcher('**/kata_dir_scanner.conf', false, true, false);
+  const rediscover = () => {
+    if (engine.status.kind === 'none') void engine.reload();
+  };
+  context.subscriptions.push(discovery, discovery.onDidCreate(rediscover), discovery.onDidDelete(rediscover));
 
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {

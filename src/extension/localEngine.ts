@@ -10,11 +10,13 @@ import { OtherProcessEngine } from '../centralNode/otherProcessEngine';
 import type { EngineEvent } from '../engine/events';
 import type { EngineSnapshot, EngineSource } from '../viewModel/contracts';
 import { type ConfigBanner, ConfigFollower, type ReloadDecision } from '../viewModel/configFollow';
+import { findConfigurations } from '../viewModel/configDiscovery';
 
 export const defaultConfigName = 'kata_dir_scanner.conf';
 
 export type ConfigStatus =
-  | { kind: 'none'; path?: string }
+  /** `found`: kata_dir_scanner.conf files elsewhere in the workspace (kds-demo/…), offered by Open Configuration. */
+  | { kind: 'none'; path?: string; found?: string[] }
   | { kind: 'invalid'; path: string; error: string }
   | { kind: 'ok'; path: string; config: KdsConfig; warnings: string[] };
 
@@ -143,7 +145,11 @@ export class LocalEngine implements EngineSource, vscode.Disposable {
     return this.serialise(async () => {
       const path = this.configPath();
       if (!path || !existsSync(path)) {
-        this.current = { kind: 'none', path };
+        const setting = vscode.workspace.getConfiguration('kds').get<string>('configPath')?.trim();
+        const roots = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
+        // Only when nothing was chosen: a kds.configPath naming a missing file is an error to show, not to guess past.
+        const found = setting ? [] : await findConfigurations(roots).catch(() => []);
+        this.current = found.length ? { kind: 'none', path, found } : { kind: 'none', path };
       } else {
         try {
           const { config, warnings } = await loadConfig(path);

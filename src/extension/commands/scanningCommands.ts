@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, isAbsolute, relative } from 'node:path';
 import * as vscode from 'vscode';
 import { originalTemplate } from '../../engine/config';
 import { type StateDirOwner, stopStateDirOwner } from '../../engine/stateDirOwner';
 import { formatSince } from '../statusBar';
+import { workspaceRelative } from '../../viewModel/configDiscovery';
 import { type KdsServices } from '../services';
 import { registerCommand } from '../commandHost';
 
@@ -52,6 +53,17 @@ export async function startScanning(s: KdsServices): Promise<void> {
   await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: vscode.l10n.t('KDS: starting the scanner…') }, () => s.engine.start());
   const config = s.engine.config;
   if (config) void vscode.window.setStatusBarMessage(vscode.l10n.t('KDS: scanning {0}', config.in_dir), 5000);
+}
+
+/** Points kds.configPath at `file` (relative to the first workspace folder when inside it), loads and opens it. */
+async function useConfiguration(s: KdsServices, file: string): Promise<void> {
+  const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  const rel = root ? relative(root, file) : '';
+  const value = root && rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
+  const target = vscode.workspace.workspaceFolders?.length ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
+  await vscode.workspace.getConfiguration('kds').update('configPath', value, target);
+  await s.engine.reload();
+  await vscode.window.showTextDocument(vscode.Uri.file(file));
 }
 
 /** Why KDS cannot stop the other process itself, and what the person can do instead. */
@@ -124,9 +136,28 @@ export async function openConfiguration(s: KdsServices): Promise<void> {
   const create = { label: '$(new-file) ' + vscode.l10n.t('Create kata_dir_scanner.conf in the workspace'), id: 'create' };
   const choose = { label: '$(folder-opened) ' + vscode.l10n.t('Choose an existing configuration file…'), id: 'choose' };
   const demo = { label: '$(beaker) ' + vscode.l10n.t('Start the embedded KATA and a demo set-up'), id: 'demo' };
-  const options = path ? [create, choose, demo] : [choose];
-  const picked = await vscode.window.showQuickPick(options, { placeHolder: vscode.l10n.t('There is no KDS configuration yet') });
+  // kata_dir_scanner.conf files elsewhere in the workspace (kds-demo/ from npm start, say) come first.
+  const status = s.engine.status;
+  const roots = (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
+  const found = (status.kind === 'none' ? (status.found ?? []) : []).map((file) => ({
+    label: '$(file) ' + workspaceRelative(roots, file),
+    description: vscode.l10n.t('found in the workspace'),
+    id: 'found',
+    file,
+  }));
+  const separator = (label: string) => ({ label, kind: vscode.QuickPickItemKind.Separator, id: '' });
+  const options = [
+    ...(found.length ? [separator(vscode.l10n.t('Found in the workspace')), ...found, separator(vscode.l10n.t('Other'))] : []),
+    ...(path ? [create, choose, demo] : [choose]),
+  ];
+  const picked = await vscode.window.showQuickPick(options, {
+    placeHolder: found.length ? vscode.l10n.t('Use a configuration found in the workspace, or make one') : vscode.l10n.t('There is no KDS configuration yet'),
+  });
   if (!picked) return;
+  if (picked.id === 'found' && 'file' in picked && typeof picked.file === 'string') {
+    await useConfiguration(s, picked.file);
+    return;
+  }
   if (picked.id === 'demo') {
     await vscode.commands.executeCommand('kds.startEmbeddedKata');
     return;
@@ -134,10 +165,7 @@ export async function openConfiguration(s: KdsServices): Promise<void> {
   if (picked.id === 'choose') {
     const uris = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: vscode.l10n.t('Use This Configuration'), filters: { [vscode.l10n.t('KDS configuration')]: ['conf', 'json'] } });
     if (!uris?.[0]) return;
-    const target = vscode.workspace.workspaceFolders?.length ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
-    await vscode.workspace.getConfiguration('kds').update('configPath', uris[0].fsPath, target);
-    await s.engine.reload();
-    await vscode.window.showTextDocument(uris[0]);
+    await useConfiguration(s, uris[0].fsPath);
     return;
   }
   if (!path) return;
