@@ -91,6 +91,7 @@ async function runDemo(dir: string, preferredPort: number): Promise<number> {
         ? [
             t('  ICAP server:     {0}  ({1} mode; point a proxy at {2})', emulator.icap.url, emulator.icap.mode(), emulator.icap.respmodUrl),
             t('  ICAP log:        {0}', rel(emulator.icap.logPath)),
+            t('  ICAP mode:       switch it with: npx kds emulate mode monitoring|blocking_simple|blocking_advanced --data {0}', rel(emulator.dataDir)),
           ]
         : []),
       t('  Configuration:   {0}', rel(configPath)),

@@ -28,6 +28,7 @@ import type { ConfigBanner } from '../viewModel/configFollow';
 import { capMessage } from '../viewModel/viewCap';
 import { ActiveEngine } from './centralNode/activeEngine';
 import { registerCentralNode } from './centralNode/remoteCommands';
+import { registerEmbeddedIcapMode } from './embeddedIcapMode';
 
 /** Set by activate() so deactivate() can let the engine finish its journal; nothing else is module state. */
 let shutdown: (() => Promise<void>) | undefined;
@@ -126,6 +127,8 @@ export function activate(context: vscode.ExtensionContext): void {
   const icapProbe = registerIcapProbePanel(services);
   registerCommand(services, 'kds.probeIcap', (url?: unknown) => icapProbe.probe(typeof url === 'string' ? url : undefined));
   registerCaptureCommands(services, registerIcapTrafficPanel(context, log));
+  const icapMode = registerEmbeddedIcapMode(services);
+  context.subscriptions.push(active.onDidChangeState(() => void icapMode.refresh()));
   registerSupportCommands(services, icapLogPanel);
   const configEditor = registerConfigEditorPanel(services);
   // In Central Node mode the configuration is the CN's: its file, validated by the engine's parser on save.
