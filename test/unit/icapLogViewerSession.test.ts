@@ -245,7 +245,7 @@ test('toLogFilter and toViewLine', () => {
 });
 
 test('toViewLine: mode, threat and URL for the columns, wherever on the line (issue 23 point 16)', () => {
-  const at = (text: string) => toViewLine({ offset: 0, byteLength: text.length + 1, text });
+  const at = (text: string) => toViewLine({ offset: 0, byteLength: text.length + 1, text, eol: '\n' });
   const accepted = at('2026-05-02 07:00:37.120 [18156] INFO preprocessor_icap: RESPMOD request from 127.0.0.1:50312 url=http://example.com/eicar.com accepted in monitoring mode');
   assert.equal(accepted.mode, 'monitoring');
   assert.equal(accepted.url, 'http://example.com/eicar.com');
