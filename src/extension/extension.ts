@@ -29,6 +29,7 @@ import { capMessage } from '../viewModel/viewCap';
 import { ActiveEngine } from './centralNode/activeEngine';
 import { registerCentralNode } from './centralNode/remoteCommands';
 import { registerEmbeddedIcapMode } from './embeddedIcapMode';
+import { registerDocsCommand } from './docsCommand';
 
 /** Set by activate() so deactivate() can let the engine finish its journal; nothing else is module state. */
 let shutdown: (() => Promise<void>) | undefined;
@@ -117,6 +118,7 @@ export function activate(context: vscode.ExtensionContext): void {
   registerExcludeCommands(services);
   registerSetupCommands(services);
   registerItemCommands(services);
+  registerDocsCommand(services);
 
   const verdicts = new VerdictsService(active, models);
   context.subscriptions.push(verdicts);
