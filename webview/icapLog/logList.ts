@@ -24,7 +24,7 @@ const overscan = 10;
 export interface LogColumn {
   id: string;
   label: string;
-  /** A CSS grid track (fixed, so that every row — its own grid — lines up). */
+  /** A CSS grid track in rem (fixed, so that every row — its own grid — lines up with the header). */
   width: string;
   /** Extra class of its cells (ll-verdict keeps the verdict colour). */
   className?: string;
@@ -148,7 +148,8 @@ export class LogList {
     if (key === this.columns.map((c) => `${c.id}:${c.label}:${c.width}`).join('\0') && this.header.childElementCount) return;
     this.columns = columns;
     // Fixed widths: each row is its own grid, so a content-sized column would shift every line differently.
-    this.template = [...columns.map((c) => c.width), 'minmax(16em, 1fr)'].join(' ');
+    // In rem, not em: the rows are in the editor's font and the header in the UI's, and the columns must line up.
+    this.template = [...columns.map((c) => c.width), 'minmax(16rem, 1fr)'].join(' ');
     clear(this.header);
     this.header.style.gridTemplateColumns = this.template;
     for (const c of columns) this.header.append(h('div', { role: 'columnheader', class: 'kds-vt-cell', title: c.label }, c.label));

@@ -274,7 +274,7 @@ function buildUi(s: Strings<IcapLogStringId>) {
   const verdictColumn: LogColumn = {
     id: 'verdict',
     label: s.t('colVerdict'),
-    width: '9em',
+    width: '6.5rem',
     className: 'll-verdict',
     value: verdictText,
     valueClass: (l) => (verdictText(l) ? `hl-verdict v-${l.verdict ?? 'other'}` : undefined),
@@ -289,11 +289,11 @@ function buildUi(s: Strings<IcapLogStringId>) {
     for (const l of list.all()) for (const [k] of l.fields ?? []) if (!shownKeys.test(k)) freq.set(k, (freq.get(k) ?? 0) + 1);
     const keys = [...freq].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, maxFieldColumns).map(([k]) => k);
     list.setColumns([
-      { id: 'mode', label: s.t('colMode'), width: '10em', className: 'll-mode', value: (l) => l.mode ?? '' },
+      { id: 'mode', label: s.t('colMode'), width: '9rem', className: 'll-mode', value: (l) => l.mode ?? '' },
       verdictColumn,
-      { id: 'threat', label: s.t('colThreat'), width: '13em', className: 'll-threat', value: (l) => l.threat ?? '' },
-      { id: 'url', label: s.t('colUrl'), width: '16em', className: 'll-url', value: (l) => l.url ?? '' },
-      ...keys.map((k) => ({ id: `field:${k}`, label: k, width: '8em', className: 'll-field', value: (l: IcapViewLine) => l.fields?.find(([key]) => key === k)?.[1] ?? '' })),
+      { id: 'threat', label: s.t('colThreat'), width: '10rem', className: 'll-threat', value: (l) => l.threat ?? '' },
+      { id: 'url', label: s.t('colUrl'), width: '12rem', className: 'll-url', value: (l) => l.url ?? '' },
+      ...keys.map((k) => ({ id: `field:${k}`, label: k, width: '6.5rem', className: 'll-field', value: (l: IcapViewLine) => l.fields?.find(([key]) => key === k)?.[1] ?? '' })),
     ]);
   }
 
