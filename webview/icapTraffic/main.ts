@@ -89,33 +89,45 @@ function detailRow(r: TrafficRow, cols: number): HTMLTableRowElement {
 }
 
 /**
- * The table's columns: fixed widths that fit what they hold (the time, a status, two addresses),
- * the service URI and the HTTP request line sharing the rest; a long value is cut with "…" and
- * shown whole in its tooltip and in the expanded row.
+ * The table's columns. Each is as wide as what it holds in the rows shown (the longest value, in
+ * characters, up to a cap per column), so "icap://127.0.0.1:1344/respmod" stays on one line and a
+ * 200-character URL does not push everything else away; a value longer than its cap is cut with
+ * "…" and shown whole in its tooltip and in the expanded row.
  */
 interface TrafficColumn {
   id: IcapTrafficStringId;
   sort?: SortKey;
-  /** A CSS width for <col>; none: a share of the remaining width. */
-  width?: string;
+  /** Widest this column gets, in characters. */
+  cap: number;
+  /** A monospace column (its characters are wider than the table's). */
+  mono?: boolean;
   className?: string;
   text(r: TrafficRow): string;
 }
 
 function columns(s: Strings<IcapTrafficStringId>): TrafficColumn[] {
   return [
-    { id: 'colTime', sort: 'time', width: '9.5em', className: 'kds-mono', text: (r) => r.time.slice(11, 23) },
-    { id: 'colClient', sort: 'client', width: '17em', className: 'kds-mono', text: (r) => `${r.client} → ${r.server}` },
-    { id: 'colMethod', sort: 'method', width: '6.5em', text: (r) => r.method ?? '?' },
-    { id: 'colUri', sort: 'uri', className: 'kds-mono uri', text: (r) => r.uri ?? '?' },
-    { id: 'colStatus', sort: 'status', width: '8em', className: 'status', text: (r) => (r.status === null ? s.t('noAnswer') : `${r.status} ${r.reason ?? ''}`.trim()) },
-    { id: 'colFlow', width: '7em', text: (r) => r.flow },
-    { id: 'colVerdict', width: '12em', text: (r) => r.verdict.map(([k, v]) => `${k}: ${v}`).join('; ') },
-    { id: 'colHttp', className: 'kds-mono', text: (r) => r.httpRequest ?? '' },
-    { id: 'colHttpResponse', width: '12em', className: 'kds-mono', text: (r) => [r.httpStatus, r.adaptedHttpStatus && `→ ${r.adaptedHttpStatus}`].filter(Boolean).join(' ') },
-    { id: 'colBytes', sort: 'bytes', width: '9em', className: 'num', text: (r) => `${s.formatNumber(r.requestBytes)} / ${s.formatNumber(r.responseBytes)}` },
-    { id: 'colLatency', sort: 'latency', width: '6.5em', className: 'num', text: (r) => (r.latencyMs === null ? '' : `${s.formatNumber(Math.round(r.latencyMs * 10) / 10)} ms`) },
+    { id: 'colTime', sort: 'time', cap: 12, mono: true, className: 'kds-mono', text: (r) => r.time.slice(11, 23) },
+    { id: 'colClient', sort: 'client', cap: 36, mono: true, className: 'kds-mono', text: (r) => `${r.client} → ${r.server}` },
+    { id: 'colMethod', sort: 'method', cap: 8, text: (r) => r.method ?? '?' },
+    { id: 'colUri', sort: 'uri', cap: 44, mono: true, className: 'kds-mono uri', text: (r) => r.uri ?? '?' },
+    { id: 'colStatus', sort: 'status', cap: 26, className: 'status', text: (r) => (r.status === null ? s.t('noAnswer') : `${r.status} ${r.reason ?? ''}`.trim()) },
+    { id: 'colFlow', cap: 24, text: (r) => r.flow },
+    { id: 'colVerdict', cap: 36, text: (r) => r.verdict.map(([k, v]) => `${k}: ${v}`).join('; ') },
+    { id: 'colHttp', cap: 60, mono: true, className: 'kds-mono', text: (r) => r.httpRequest ?? '' },
+    { id: 'colHttpResponse', cap: 40, mono: true, className: 'kds-mono', text: (r) => [r.httpStatus, r.adaptedHttpStatus && `→ ${r.adaptedHttpStatus}`].filter(Boolean).join(' ') },
+    { id: 'colBytes', sort: 'bytes', cap: 18, className: 'num', text: (r) => `${s.formatNumber(r.requestBytes)} / ${s.formatNumber(r.responseBytes)}` },
+    { id: 'colLatency', sort: 'latency', cap: 11, className: 'num', text: (r) => (r.latencyMs === null ? '' : `${s.formatNumber(Math.round(r.latencyMs * 10) / 10)} ms`) },
   ];
+}
+
+/** Widths in ch that fit the header and the values of `shown` (sort arrows and padding included). */
+function widths(cols: TrafficColumn[], shown: TrafficRow[], s: Strings<IcapTrafficStringId>): number[] {
+  return cols.map((c) => {
+    let longest = s.t(c.id).length + (c.sort ? 2 : 0);
+    for (const r of shown) longest = Math.max(longest, Math.min(c.cap, c.text(r).length * (c.mono ? 1.15 : 1)));
+    return Math.ceil(Math.min(Math.max(longest, 4), c.cap * (c.mono ? 1.15 : 1))) + 2;
+  });
 }
 
 function render(): void {
@@ -132,12 +144,15 @@ function render(): void {
   });
   countLine.textContent = S.t('shownOf', S.formatNumber(Math.min(shown.length, maxRowsShown)), S.formatNumber(rows.length));
   const cols = columns(S);
+  const fit = widths(cols, shown.slice(0, maxRowsShown), S);
   const colgroup = h('colgroup', {});
-  for (const c of cols) {
+  cols.forEach((c, i) => {
     const col = h('col', { class: `c-${c.id}` });
-    if (c.width) col.style.width = c.width;
+    col.style.width = `${fit[i]}ch`;
     colgroup.append(col);
-  }
+  });
+  // As wide as the columns want, at least the panel: narrow panels scroll sideways.
+  table.style.width = `max(100%, ${fit.reduce((a, b) => a + b, 0)}ch)`;
   table.append(colgroup, h('thead', {}, h('tr', {}, ...cols.map((c) => headerCell(S!.t(c.id), c.sort)))));
   const body = h('tbody', {});
   if (!rows.length) body.append(h('tr', {}, h('td', { colspan: cols.length, class: 'kds-muted' }, S.t('noTransactions'))));

@@ -131,7 +131,7 @@ export function registerCaptureCommands(s: KdsServices, panel: IcapTrafficPanel)
       const result = await vscode.window.withProgress(
         {
           location: vscode.ProgressLocation.Notification,
-          title: vscode.l10n.t('ICAP capture on {0} (port {1}, {2}); Cancel stops and analyzes:', where.origin, o.port, o.iface === 'any' ? vscode.l10n.t('all interfaces') : o.iface),
+          title: vscode.l10n.t('Capturing ICAP traffic on {0} (port {1}, {2}; Cancel stops and analyzes)', where.origin, o.port, o.iface === 'any' ? vscode.l10n.t('all interfaces') : o.iface),
           cancellable: true,
         },
         (progress, token) => {
