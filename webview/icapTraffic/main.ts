@@ -125,8 +125,8 @@ function columns(s: Strings<IcapTrafficStringId>): TrafficColumn[] {
 function widths(cols: TrafficColumn[], shown: TrafficRow[], s: Strings<IcapTrafficStringId>): number[] {
   return cols.map((c) => {
     let longest = s.t(c.id).length + (c.sort ? 2 : 0);
-    for (const r of shown) longest = Math.max(longest, Math.min(c.cap, c.text(r).length * (c.mono ? 1.15 : 1)));
-    return Math.ceil(Math.min(Math.max(longest, 4), c.cap * (c.mono ? 1.15 : 1))) + 2;
+    for (const r of shown) longest = Math.max(longest, Math.min(c.cap, c.text(r).length * (c.mono ? 1.05 : 1)));
+    return Math.ceil(Math.min(Math.max(longest, 4), c.cap * (c.mono ? 1.05 : 1))) + 2;
   });
 }
 
