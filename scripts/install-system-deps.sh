@@ -22,6 +22,11 @@ command -v fish >/dev/null 2>&1 || need+=(fish)
 # The ICAP kit's tests (test/integration/icap*.test.ts, docs/icap-kit.md) use the same c-icap and
 # Squid, and curl through the proxy.
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# The engine package (npm run package:deb, scripts/build-deb.ts): strip for the single executable,
+# dpkg-deb to build it, lintian to check it (test/integration/debPackage.test.ts).
+command -v strip >/dev/null 2>&1 || need+=(binutils)
+command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
+command -v lintian >/dev/null 2>&1 || need+=(lintian)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
