@@ -189,5 +189,5 @@ export function chooseEngine(
   if (viaJs.kind) return viaJs;
   const sea = executable('sea');
   if (sea.kind) return sea;
-  return { reason: t('{0}; and the single executable cannot be used: {1}', viaJs.reason, sea.reason) };
+  return { reason: t('{0}; and the single executable cannot be used: {1}', viaJs.reason.replace(/\.$/, ''), sea.reason) };
 }

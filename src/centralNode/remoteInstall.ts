@@ -39,7 +39,10 @@ export async function probeFacts(s: RemoteShell, l: Layout, sudo: SudoOption | u
   const [os, arch, isRoot] = await Promise.all([out(s.exec(['uname', '-s'])), out(s.exec(['uname', '-m'])), remoteIsRoot(s)]);
   // Root will run this Node (unit, enroll): the SSH user's `command -v node` only if root alone controls it.
   const userNode = await out(s.exec(['sh', '-c', 'command -v node']));
-  const node = await firstTrusted(nodeCandidates(userNode.ok ? userNode.text : undefined), sftp);
+  // Only candidates that are there: a CN without any Node.js is told so, not why each absent path fails.
+  const present: string[] = [];
+  for (const c of nodeCandidates(userNode.ok ? userNode.text : undefined)) if (c.startsWith('/') && (await sftp.exists(c).catch(() => undefined))) present.push(c);
+  const node = await firstTrusted(present, sftp);
   const nodeVersion = node.path ? await out(s.exec([node.path, '--version'])) : undefined;
   const cifs = await out(s.exec(['sh', '-c', 'command -v mount.cifs || test -x /sbin/mount.cifs || test -x /usr/sbin/mount.cifs']));
   const systemd = await out(s.exec(['test', '-d', '/run/systemd/system']));

@@ -16,8 +16,8 @@ import type { PrivateRoot } from './privateRoot';
 export const systemctlStandIn = String.raw`#!/bin/sh
 # systemctl stand-in for KDS tests (test/helpers/systemdStandIn.ts).
 state=/run/kds-systemctl
-mkdir -p "$state"
-echo "$*" >> "$state/calls.log"
+# is-active and status come from the SSH user too: calls.log is writable by all, the rest is root's.
+echo "$*" >> "$state/calls.log" 2>/dev/null || true
 action=
 units=
 signal=TERM
@@ -38,7 +38,8 @@ unitfile() {
   return 1
 }
 pidof_unit() { [ -f "$state/$1.pid" ] && cat "$state/$1.pid"; }
-active() { p=$(pidof_unit "$1") && [ -n "$p" ] && kill -0 "$p" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null; }
+alive() { [ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+active() { p=$(pidof_unit "$1") && [ -n "$p" ] && alive "$p"; }
 enabled() { ls /etc/systemd/system/*.wants/"$1" >/dev/null 2>&1; }
 start() {
   u=$1
@@ -53,7 +54,7 @@ stop() {
   p=$(pidof_unit "$1") || return 0
   kill -TERM "$p" 2>/dev/null || true
   i=0
-  while kill -0 "$p" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+  while alive "$p" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
   rm -f "$state/$1.pid"
 }
 wants() { sed -n 's/^WantedBy=//p' "$(unitfile "$1")" | head -n 1; }
@@ -90,6 +91,7 @@ exit $rc
 export async function installSystemdStandIn(root: PrivateRoot): Promise<void> {
   await root.writeFile('/usr/bin/systemctl', systemctlStandIn, 0o755);
   await root.run(['mkdir', '-p', '/run/systemd/system', '/run/kds-systemctl']);
+  await root.run(['sh', '-c', ': > /run/kds-systemctl/calls.log && chmod 0666 /run/kds-systemctl/calls.log']);
   // A policy-rc.d left by an apt-get run on the host would tell deb-systemd-invoke not to start anything.
   await root.run(['rm', '-f', '/usr/sbin/policy-rc.d']);
 }
