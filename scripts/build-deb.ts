@@ -66,6 +66,36 @@ function depends(requires: EngineManifest['requires']): string {
   return `libc6 (>= ${requires.glibc}), libstdc++6 (>= ${gcc}), libgcc-s1 | libgcc1`;
 }
 
+/**
+ * One build at a time: test files running in parallel may all ask for the package. The lock
+ * holds the builder's pid; a lock whose process is gone is taken over.
+ */
+function lock(): () => void {
+  const path = join(root, 'dist', '.build-deb.lock');
+  mkdirSync(dirname(path), { recursive: true });
+  for (let waited = 0; ; waited += 500) {
+    try {
+      writeFileSync(path, String(process.pid), { flag: 'wx' });
+      return () => rmSync(path, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const holder = Number(readFileSync(path, 'utf8').trim());
+    let alive = false;
+    try {
+      process.kill(holder, 0);
+      alive = holder > 0;
+    } catch {
+      alive = false;
+    }
+    if (!alive) rmSync(path, { force: true });
+    else if (waited > 30 * 60_000) throw new Error(`build-deb: ${path} is held by process ${holder} for 30 minutes`);
+    else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+  }
+}
+
+const unlock = lock();
+process.on('exit', unlock);
 const { exe, manifest } = ensureEngine();
 const debName = `${debPackageName}_${version}_amd64.deb`;
 const debPath = join(out, debName);
