@@ -1,5 +1,5 @@
 import { t } from '../common/l10n';
-import type { EngineManifest } from './engineManifest';
+import { type EngineManifest, debPackageName } from './engineManifest';
 import { megabytes } from './engineUpload';
 import { untrustedNodeMessage } from './trustedExecutable';
 
@@ -168,6 +168,8 @@ export function chooseEngine(
   const executable = (how: 'sea' | 'deb'): EngineChoice => {
     if (!m) return { reason: t('this KDS has no engine package (npm run package:deb builds it; the .vsix carries it)') };
     if (how === 'deb' && o.prefix) return { reason: t('the Debian package installs into the real system, not under --prefix') };
+    // Writing over a file dpkg owns would leave its database wrong: the package is upgraded as a package.
+    if (how === 'sea' && f.debInstalled && !o.prefix) return { reason: t('the package {0} {1} is installed on the CN: upgrade it as a package (--engine deb), or remove it first (apt-get remove {0})', debPackageName, f.debInstalled) };
     const problems = executableProblems(f, m, how, installDir);
     if (problems.length) return { reason: problems.join('; ') };
     return how === 'sea'

@@ -227,6 +227,7 @@ test('engine choice: JS where root may run the CN\'s Node >= 18, else the single
   assert.equal(chooseEngine({ ...host, nodeVersion: 'v20.11.1' }, { package: m, js: true }, 'deb').kind, 'deb');
   assert.match(chooseEngine(host, { package: m, js: true }, 'deb', { prefix: true }).reason, /not under --prefix/);
   assert.equal(chooseEngine({ ...host, nodeVersion: 'v20.11.1' }, { package: m, js: true }, 'sea').kind, 'sea');
+  assert.match(chooseEngine({ ...host, debInstalled: '0.0.9' }, { package: m, js: true }, 'sea').reason, /the package kata-dir-scanner 0\.0\.9 is installed on the CN: upgrade it as a package \(--engine deb\)/);
   assert.match(chooseEngine(host, { js: true }).reason, /the CN has no Node\.js; and the single executable cannot be used: this KDS has no engine package/);
   // What the executable needs, each said plainly.
   const why = (over: object) => chooseEngine({ ...host, ...over }, { package: m, js: true }).reason;
