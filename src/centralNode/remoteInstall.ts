@@ -266,7 +266,8 @@ async function runAction(s: RemoteShell, sftp: SftpFiles, a: Action, io: Install
       const argv = a.how === 'apt' ? rootPackageInstallArgv(common) : rootEngineFromPackageArgv({ ...common, member: a.package.member, checkRootOnly: a.root });
       const r = await s.exec(argv, opt);
       const text = (r.stdout.toString('utf8') + r.stderr.toString('utf8')).trimEnd();
-      if (a.how === 'apt' && text) for (const line of text.split('\n')) io.print(`    ${line}`);
+      // apt-get redraws its progress with carriage returns: each line as it was left.
+      if (a.how === 'apt' && text) for (const line of text.split('\n')) io.print(`    ${line.replace(/\r+$/, '').split('\r').pop()}`);
       const failed = engineInstallMessage(r.code, r.stderr.toString('utf8'), a.target);
       // A package that arrived damaged is sent again next time; any other failure keeps it for the next try.
       if (failed && /kds-sha256-mismatch\tpackage/.test(r.stderr.toString('utf8'))) await sftp.unlink(up.path).catch(() => undefined);
