@@ -4,7 +4,7 @@ import { t } from '../common/l10n';
 import { EICAR } from '../emulator/eicar';
 import { startDemo } from '../demo/demoSetup';
 import { loadConfig } from '../engine/config';
-import { createEngineFromConfig } from '../engine/engineFromConfig';
+import { type ConfiguredEngine, createEngineFromConfig } from '../engine/engineFromConfig';
 import { type CliCommand, parseOptions } from './command';
 import { ExitCode } from '../common/exitCode';
 import { serviceLogger } from './serviceLogger';
@@ -58,14 +58,31 @@ function stamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-');
 }
 
+async function startEngine(configPath: string): Promise<{ log: ReturnType<typeof serviceLogger>; built: ConfiguredEngine }> {
+  const { config } = await loadConfig(configPath);
+  const log = serviceLogger({ logFile: config.log_file, format: 'text', toStderr: true });
+  let built: ConfiguredEngine | undefined;
+  try {
+    built = await createEngineFromConfig(config, log.logger);
+    await built.engine.start();
+    return { log, built };
+  } catch (err) {
+    await built?.close();
+    log.close();
+    throw err;
+  }
+}
+
 async function runDemo(dir: string, preferredPort: number): Promise<number> {
   await mkdir(dir, { recursive: true });
   const emulatorLog = serviceLogger({ logFile: join(dir, 'kata-emulator.log'), format: 'text', toStderr: false });
   const { configPath, emulator } = await startDemo(dir, { port: preferredPort, logger: emulatorLog.logger });
-  const { config } = await loadConfig(configPath);
-  const log = serviceLogger({ logFile: config.log_file, format: 'text', toStderr: true });
-  const built = await createEngineFromConfig(config, log.logger);
-  await built.engine.start();
+  const { log, built } = await startEngine(configPath).catch(async (err: unknown) => {
+    // The embedded KATA would otherwise keep the process alive after the error is printed.
+    await emulator.close();
+    emulatorLog.close();
+    throw err;
+  });
 
   const rel = (p: string) => relative(process.cwd(), p) || '.';
   process.stdout.write(

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { type Stats, constants } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { type FileHandle, lstat, open, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fsyncDir } from '../common/fsync';
+import { flushRenamed, fsyncDir } from '../common/fsync';
+import { hostPlatform, openNoFollow, type Platform } from '../common/platform';
 import { type FileVersion, sameVersion } from './fileVersion';
 
 /** Temporary copies in a destination folder carry this prefix; only KDS creates such names. */
@@ -34,7 +35,7 @@ export type CopyPermissions = 'source' | 'private';
  * place: the caller records the delivery durably before removing it.
  *
  * `source` is best an open handle (the engine's one open of this version: it is read from offset
- * 0 and not closed here); a path is opened once with O_NOFOLLOW|O_NONBLOCK.
+ * 0 and not closed here); a path is opened once without following a link (openNoFollow).
  */
 export async function deliver(opts: {
   source: string | FileHandle;
@@ -50,12 +51,14 @@ export async function deliver(opts: {
   permissions?: CopyPermissions;
   /** Makes the rename durable; the engine passes its grouped folder fsync. */
   syncDir?: (dir: string) => Promise<void>;
+  platform?: Platform;
 }): Promise<DeliveryResult> {
+  const platform = opts.platform ?? hostPlatform;
   let src: FileHandle;
   const ownHandle = typeof opts.source === 'string';
   if (typeof opts.source === 'string') {
     try {
-      src = await open(opts.source, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      src = await openNoFollow(opts.source, platform);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return { ok: false, reason: 'missing' };
@@ -87,7 +90,7 @@ export async function deliver(opts: {
     if (opts.expectedSha256 && sha256 !== opts.expectedSha256.toLowerCase()) {
       return { ok: false, reason: 'changed', sha256 };
     }
-    if ((opts.permissions ?? 'source') === 'source') {
+    if ((opts.permissions ?? 'source') === 'source' && platform.permissionBits) {
       await dst.chmod(st.mode & 0o777).catch(() => undefined);
       if (runAsRoot && (st.uid !== 0 || st.gid !== ourGid)) await dst.chown(st.uid, st.gid).catch(() => undefined);
     }
@@ -98,7 +101,8 @@ export async function deliver(opts: {
     const target = join(opts.destDir, opts.name);
     await rename(tmp, target);
     keepTmp = true;
-    await (opts.syncDir ?? fsyncDir)(opts.destDir);
+    await flushRenamed(target, platform);
+    await (opts.syncDir ?? ((dir: string) => fsyncDir(dir, platform)))(opts.destDir);
     return { ok: true, path: target, sha256, bytes };
   } finally {
     if (ownHandle) await src.close().catch(() => undefined);

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { constants, type Stats, type FSWatcher, watch } from 'node:fs';
-import { type FileHandle, lstat, open, stat } from 'node:fs/promises';
+import { type Stats, type FSWatcher, watch } from 'node:fs';
+import { type FileHandle, lstat, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { t } from '../common/l10n';
 import type { Logger } from '../common/log';
+import { nameProblem, nameProblemText, openNoFollow } from '../common/platform';
 import { isKataError } from '../kata/errors';
 import type { ScannerApi } from '../kata/scannerApi';
 import { ApprovalTracker } from './approval';
@@ -116,7 +117,6 @@ const fullRestatMs = 5 * 60_000;
 const fullListMaxMs = 60_000;
 /** A listing of at least this many files counts as a burst (see EngineOptions.afterBurst). */
 const burstFiles = 10_000;
-const openFlags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
  * The directory-scanning service: one state machine per file (stages and their allowed moves are
@@ -503,6 +503,10 @@ export class ScannerEngine {
         const name = batch[k]!;
         const st = stats[k];
         if (name.includes('/')) continue;
+        if (st && nameProblem(name)) {
+          this.ignore(name, 'forbidden-name');
+          continue;
+        }
         if (!st) {
           this.ignoredLogged.delete(name);
           if (this.records.has(name)) this.gone(name);
@@ -523,6 +527,8 @@ export class ScannerEngine {
       this.ignoredLogged.set(name, kind);
       if (kind === 'hard-link')
         this.o.logger.warn('ignored', t('the file has {0} hard links; a file with other names elsewhere is never scanned or moved, and stays in input', nlink ?? 2), { file: name });
+      else if (kind === 'forbidden-name')
+        this.o.logger.warn('ignored', t('{0}; the file is never scanned or moved, and stays in input until it is renamed', nameProblemText(nameProblem(name) ?? 'forbidden-character')), { file: name });
       else this.o.logger.info('ignored', t('not a regular file in input ({0}); it is never scanned', kind), { file: name });
       this.emit({ type: 'ignored', name, kind });
     }
@@ -802,7 +808,7 @@ export class ScannerEngine {
     if (held && sameVersion(v, held.version)) return { fh: held.fh, st: held.stats };
     let fh: FileHandle;
     try {
-      fh = await open(join(this.o.inDir, name), openFlags);
+      fh = await openNoFollow(join(this.o.inDir, name));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return { problem: 'missing' };
@@ -974,6 +980,15 @@ export class ScannerEngine {
       this.settle(rec);
       this.changed.add(rec.name);
       this.scheduleRescanSoon();
+      return;
+    }
+    if (code === 'EBUSY') {
+      // Windows: another program holds the file without sharing it (still writing it, say). Not
+      // KATA's failure, so the circuit breaker does not hear of it.
+      if (!rec.logged) o.logger.warn('unreadable', t('the file is open in another program that does not share it ({0}); it stays in input and is retried', code), { file: rec.name });
+      rec.logged = true;
+      rec.attempts++;
+      this.retryAt(rec, Date.now() + backoffDelay(rec.attempts, this.retryBaseMs, 60_000), 'unreadable', code);
       return;
     }
     if (code === 'EACCES' || code === 'EPERM') {
