@@ -271,13 +271,15 @@ export class ScannerEngine {
     for (const i of this.intervals) clearInterval(i);
     this.intervals.length = 0;
     for (const tm of [this.settleTimer, this.wakeTimer, this.pollTimer, this.rescanTimer, this.changeTimer]) if (tm) clearTimeout(tm);
-    this.watcher?.close();
-    this.watcher = undefined;
+    this.closeWatcher();
     const busy = () => this.uploads > 0 || this.preparing > 0 || this.routing.size > 0 || this.deletes > 0 || this.rescanning !== undefined || this.polling;
     const deadline = Date.now() + (this.o.stopGraceMs ?? 5000);
     while (busy() && Date.now() < deadline) await sleep(20);
     for (const a of this.uploadAborts.values()) a.abort();
     while (busy() && Date.now() < deadline + 2000) await sleep(20);
+    // A rescan that was running when stop began may have started a watcher after the close above;
+    // left open, it would hold the input folder (on Windows nobody could remove or rename it).
+    this.closeWatcher();
     await this.journal?.flushed().catch(() => undefined);
     for (const held of this.handles.values()) await held.fh.close().catch(() => undefined);
     this.handles.clear();
@@ -285,6 +287,11 @@ export class ScannerEngine {
     await this.unlock?.();
     this.o.logger.info('stopped', t('scanning stopped'));
     this.emit({ type: 'running', running: false });
+  }
+
+  private closeWatcher(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
   }
 
   /** Forces a rescan now (e.g. after the user dropped files, or from the Rescan command). */
@@ -407,7 +414,7 @@ export class ScannerEngine {
       this.watcher = undefined;
       this.lastFullStat = 0;
     }
-    if (o.useEvents && !this.watcher) {
+    if (o.useEvents && !this.watcher && this.running) {
       this.startWatcher();
       this.lastFullStat = 0;
     }
