@@ -22,7 +22,7 @@ export interface Platform {
   readonly noFollowFlag: number;
   /** open(2) flag that keeps an open of a FIFO from blocking; 0 on Windows (no FIFOs in folders). */
   readonly nonBlockFlag: number;
-  /** Names Windows cannot hold (or would turn into another name or a device) are refused in input. */
+  /** Windows' naming rules apply: input names it cannot open are refused, output names made portable. */
   readonly windowsNames: boolean;
   /**
    * Copies keep the source's permission bits. Windows has only a read-only attribute behind
@@ -97,37 +97,30 @@ export async function openNoFollow(path: string, platform: Platform = hostPlatfo
 
 // ---------------------------------------------------------------- names
 
-export type NameProblem = 'forbidden-character' | 'reserved-device' | 'trailing-dot-or-space';
-
-const reservedDevice = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(\.[^.]*)?$/i;
+export type NameProblem = 'forbidden-character';
 
 /**
- * Why Windows cannot hold `name` as it is, or undefined. A share served from Linux can list
- * such names; on Windows they would become something else: `a:b` an alternate data stream of
- * `a`, `report.` the file `report` (another name, which a delivery would replace), `CON` or
- * `nul.txt` a device, and `<>"|?*` and control characters are refused by the file system.
+ * Why Windows cannot open a file by `name`, or undefined. A share served from Linux (or Wine's
+ * view of a Linux folder) can list such names, but on Windows `a:b` opens the alternate data
+ * stream `b` of the file `a`, `\` and `/` separate folders, and `<>"|?*` and control characters
+ * are refused outright. Device names (CON, NUL…) and a trailing dot or space are not here: Node
+ * opens absolute paths in their `\\?\` form, which takes them literally, and the delivery gives
+ * them a name Windows users can open (destinationNames.ts).
  */
 export function windowsNameProblem(name: string): NameProblem | undefined {
-  if (/[<>:"/\\|?*\x00-\x1f]/.test(name)) return 'forbidden-character';
-  if (/[. ]$/.test(name)) return 'trailing-dot-or-space';
-  if (reservedDevice.test(name.replace(/[ .]+$/, ''))) return 'reserved-device';
-  return undefined;
+  return /[<>:"/\\|?*\x00-\x1f]/.test(name) ? 'forbidden-character' : undefined;
 }
 
-/** Why this platform cannot take `name` from input and write it to output unchanged; undefined when it can. */
+/** Why this platform cannot take `name` from input as it is; undefined when it can. */
 export function nameProblem(name: string, platform: Platform = hostPlatform): NameProblem | undefined {
   return platform.windowsNames ? windowsNameProblem(name) : undefined;
 }
 
-/** The reason in words, for the log line and the views. */
+/** The reason in words, for the log line. */
 export function nameProblemText(problem: NameProblem): string {
   switch (problem) {
     case 'forbidden-character':
-      return t('the name holds a character Windows does not allow in file names (< > : " / \\ | ? * or a control character)');
-    case 'reserved-device':
-      return t('the name is a Windows device name (CON, PRN, AUX, NUL, COM1…, LPT1…)');
-    case 'trailing-dot-or-space':
-      return t('the name ends with a dot or a space, which Windows drops');
+      return t('the name holds a character Windows cannot open in a file name (< > : " / \\ | ? * or a control character; a colon would name an alternate data stream)');
   }
 }
 
