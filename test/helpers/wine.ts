@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { build } from 'esbuild';
@@ -57,6 +57,9 @@ export async function bundleForWine(entries: string[]): Promise<string[]> {
     // ssh2's optional native helpers, as in scripts/build.mjs.
     external: ['cpu-features', './crypto/build/Release/sshcrypto.node'],
   });
+  // ssh2 finds its pagent.exe (Pageant's go-between) at <bundle folder>/../util/, as in dist/.
+  mkdirSync(join(wineDir, 'util'), { recursive: true });
+  copyFileSync(join(repoRoot, 'node_modules', 'ssh2', 'util', 'pagent.exe'), join(wineDir, 'util', 'pagent.exe'));
   return entries.map((e) => join(outdir, e.split('/').pop()!.replace(/\.ts$/, '.js')));
 }
 

@@ -35,6 +35,7 @@ const suites = [
   'test/integration/engineStop.test.ts',
   'test/wine/windowsPlatform.wine.ts',
   'test/wine/windowsEngine.wine.ts',
+  'test/wine/sshAgent.wine.ts',
 ];
 
 /**
