@@ -100,17 +100,26 @@ export async function deliver(opts: {
     const limit = opts.expect?.size ?? Infinity;
     const buf = Buffer.allocUnsafe(Math.max(1, Math.min(chunkSize, st.size + 1)));
     let bytes = 0;
+    // With an expected size, each read asks for one byte more than is left: a source longer than
+    // the scanned version (a client's cached size can be stale) shows without a read of its own.
+    const extra = opts.expect ? 1 : 0;
+    let lookedPast = false;
     while (bytes < limit) {
-      const { bytesRead } = await on('source', 'read', src.read(buf, 0, Math.min(buf.length, limit - bytes), bytes));
+      const want = Math.min(buf.length, limit - bytes + extra);
+      lookedPast = want > limit - bytes;
+      const { bytesRead } = await on('source', 'read', src.read(buf, 0, want, bytes));
       if (bytesRead === 0) break;
+      if (bytes + bytesRead > limit) return { ok: false, reason: 'changed' };
       const chunk = buf.subarray(0, bytesRead);
       hash.update(chunk);
       let off = 0;
       while (off < bytesRead) off += (await on('destination', 'write', dst.write(chunk, off, bytesRead - off))).bytesWritten;
       bytes += bytesRead;
     }
-    // Exactly the scanned size: shorter, or longer than it (a client's cached size can be stale), is another version.
-    if (opts.expect && (bytes !== limit || (await on('source', 'read', src.read(buf, 0, 1, bytes))).bytesRead !== 0)) return { ok: false, reason: 'changed' };
+    // Exactly the scanned size: a shorter source is another version too.
+    if (opts.expect && bytes !== limit) return { ok: false, reason: 'changed' };
+    // The last read filled the buffer (or there was none): look past the scanned size once.
+    if (opts.expect && !lookedPast && (await on('source', 'read', src.read(buf, 0, 1, bytes))).bytesRead !== 0) return { ok: false, reason: 'changed' };
     const sha256 = hash.digest('hex');
     if (opts.expectedSha256 && sha256 !== opts.expectedSha256.toLowerCase()) {
       return { ok: false, reason: 'changed', sha256 };

@@ -329,7 +329,7 @@ export class ScannerEngine {
    */
   private async recoverAsides(): Promise<void> {
     for (const e of this.journal!.live()) {
-      if (!e.state || e.outcome) continue;
+      if (!e.state || e.outcome || this.asides.has(e.scanId) || this.routing.has(e.scanId)) continue;
       const there = await lstat(join(this.o.inDir, asideName(e.scanId))).then(
         () => true,
         () => false,
@@ -439,6 +439,8 @@ export class ScannerEngine {
       this.watcher?.close();
       this.watcher = undefined;
       this.lastFullStat = 0;
+      // Files set aside before an interruption, when the start could not look (the share was down).
+      void this.recoverAsides();
     }
     if (o.useEvents && !this.watcher && this.running) {
       this.startWatcher();
