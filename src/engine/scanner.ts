@@ -27,7 +27,7 @@ import {
 import { type FileVersion, sameVersion } from './fileVersion';
 import { type Destination, Journal, type ScanEntry } from './journal';
 import { readInputNames, statsKind } from './inputListing';
-import { asideName, isReservedInputName, removeAside, returnAside, takeAside } from './sourceRemoval';
+import { asideName, isReservedInputName, removeAside, removeLeftoverAsides, returnAside, takeAside } from './sourceRemoval';
 import { DirectoryLockedError, lockDirectory } from '../common/dirLock';
 
 /** The exclude list as the engine sees it: re-read cheaply before every rescan. */
@@ -256,6 +256,15 @@ export class ScannerEngine {
     this.running = true;
     this.emit({ type: 'running', running: true });
     await this.recoverAsides();
+    for (const left of await removeLeftoverAsides(o.inDir, this.journal.finished(), { fileIds: o.inputFileIds !== false })) {
+      o.logger.info(
+        'recovered',
+        left.kind === 'removed'
+          ? t('a file already delivered was still in input under its set-aside name (a power cut undid its removal); removed')
+          : t('a set-aside name of a finished delivery holds other bytes; they are back in input as a new file'),
+        { file: left.name, scanId: left.scanId },
+      );
+    }
     // A delivery cut between removing the source and journaling "done" never shows up in input
     // again, so no rescan would finish it: finish those now (route() sees the source is gone).
     for (const e of this.journal.live()) if (e.placedPath && !e.outcome) this.enqueueRoute(e);

@@ -105,6 +105,27 @@ export async function removeAside(
 }
 
 /**
+ * Aside files of deliveries the journal has finished, still in input: on Windows the unlink of an
+ * aside file cannot be made durable (no folder flush), so a power cut can bring one back after its
+ * copy was placed and "done" journaled. Each that is still the delivered version (its bytes read
+ * again) is removed; anything else under such a name goes back to input as a new file.
+ */
+export async function removeLeftoverAsides(
+  inDir: string,
+  finished: ReadonlyArray<FileVersion & { scanId: string; name: string; outcome?: string; placedPath?: string; sha256?: string }>,
+  o: RemovalOptions,
+): Promise<Array<{ name: string; scanId: string; kind: 'removed' | 'returned' }>> {
+  const out: Array<{ name: string; scanId: string; kind: 'removed' | 'returned' }> = [];
+  for (const e of finished) {
+    if (e.outcome !== 'routed' || !e.placedPath || !e.sha256) continue;
+    if (!(await lstatOrUndefined(join(inDir, asideName(e.scanId))))) continue;
+    const r = await removeAside(inDir, e.name, e.scanId, e, o, e.sha256);
+    if (r.kind !== 'gone') out.push({ name: e.name, scanId: e.scanId, kind: r.kind });
+  }
+  return out;
+}
+
+/**
  * Puts an aside file back in input as a new file, whatever it holds (its copy was refused: other
  * bytes than the scanned ones). 'gone' when there is none.
  */
