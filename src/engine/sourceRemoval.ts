@@ -112,12 +112,15 @@ export async function removeAside(
  */
 export async function removeLeftoverAsides(
   inDir: string,
-  finished: ReadonlyArray<FileVersion & { scanId: string; name: string; outcome?: string; placedPath?: string; sha256?: string }>,
+  finished: ReadonlyArray<FileVersion & { scanId: string; name: string; outcome?: string; placedPath?: string; sha256?: string; doneAt?: number }>,
   o: RemovalOptions,
 ): Promise<Array<{ name: string; scanId: string; kind: 'removed' | 'returned' }>> {
   const out: Array<{ name: string; scanId: string; kind: 'removed' | 'returned' }> = [];
+  // A power cut undoes only what the file system had not yet written: the last moments before the
+  // stop. Deliveries finished more than a minute before the last one are not looked at again.
+  const last = Math.max(0, ...finished.map((e) => e.doneAt ?? 0));
   for (const e of finished) {
-    if (e.outcome !== 'routed' || !e.placedPath || !e.sha256) continue;
+    if (e.outcome !== 'routed' || !e.placedPath || !e.sha256 || (e.doneAt ?? 0) < last - 60_000) continue;
     if (!(await lstatOrUndefined(join(inDir, asideName(e.scanId))))) continue;
     const r = await removeAside(inDir, e.name, e.scanId, e, o, e.sha256);
     if (r.kind !== 'gone') out.push({ name: e.name, scanId: e.scanId, kind: r.kind });
