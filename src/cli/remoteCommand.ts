@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline/promises';
 import { t } from '../common/l10n';
 import { packageRoot } from '../common/packageRoot';
 import { DEFAULT_ICAP_LOG_PATH } from '../icapLog/byteSource';
+import { findSshAgent } from '../ssh/agentChoice';
 import { defaultKnownHostsFiles, defaultTrustStorePath } from '../ssh/hostKeyVerifier';
 import { type Answer, StepFailed, probeFacts, runSetupPlan } from '../centralNode/remoteInstall';
 import { SetupInputError, prepareSetup, setupSummary } from '../centralNode/setupInputs';
@@ -49,7 +50,8 @@ Connection:
   --host HOST            the Central Node (required)
   --port N               SSH port (default 22)
   --user NAME            SSH user (default: $USER)
-  --identity FILE        private key (otherwise ssh-agent via SSH_AUTH_SOCK, then password)
+  --identity FILE        private key (otherwise the SSH agent: SSH_AUTH_SOCK, on Windows
+                         the OpenSSH agent's pipe or Pageant; then password)
   --known-hosts FILE     known_hosts to trust (default: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts)
   --accept-new-host-key  trust an unknown host key without asking (first contact in scripts; off by default)
   --password-stdin       read the SSH password (also used for sudo) from the first line of standard input;
@@ -188,13 +190,13 @@ export async function connect(v: ConnectionValues): Promise<{ session: SshSessio
   if (!v.host) throw new UsageError(t('--host HOST is required'));
   const port = v.port === undefined ? 22 : Number(v.port);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(t('--port must be a TCP port number (got {0})', v.port ?? ''));
-  const user = v.user ?? process.env.USER ?? process.env.LOGNAME;
+  const user = v.user ?? process.env.USER ?? process.env.LOGNAME ?? process.env.USERNAME;
   if (!user) throw new UsageError(t('--user NAME is required (no $USER)'));
   let password: string | undefined = process.env.KDS_SSH_PASSWORD || undefined;
   if (v['password-stdin']) password = await readStdinLine();
   const askedPassword = async () => password ?? (password = await askHidden(t('Password for {0}@{1}: ', user, v.host!)));
   const auth: SshAuth = {
-    ...(process.env.SSH_AUTH_SOCK && !v.identity && { agent: process.env.SSH_AUTH_SOCK }),
+    ...(!v.identity && { agent: () => findSshAgent() }),
     ...(v.identity && { privateKeyPath: resolve(v.identity), passphrase: () => askHidden(t('Passphrase for {0}: ', v.identity!)) }),
     password: askedPassword,
     keyboardInteractive: async (_name, _instructions, prompts) => {
