@@ -4,7 +4,9 @@ import { privateKeyFileProblems } from '../engine/kataClientFromConfig';
 import { EventStreamWriter } from '../engine/eventStream';
 import { preferSmallHeap, releaseBurstGarbage } from '../common/heapRelease';
 import type { EngineEvent } from '../engine/events';
+import { ThreatNamedEvents } from '../engine/threatNamedEvents';
 import { ThreatNameLookup } from '../kata/threatNames';
+import { ServiceObservability } from '../observability/serviceObservability';
 import { loadConfigForCommand } from './cliConfig';
 import { type CliCommand, parseOptions } from './command';
 import { ExitCode } from '../common/exitCode';
@@ -68,8 +70,10 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
     let built;
     // The event stream (<state_dir>/events.jsonl) that `kds remote` and the extension follow over SSH.
     let events: EventStreamWriter | undefined;
-    // Events wait here only behind a detected file whose threat name is being looked up (order kept).
-    let tail: Promise<void> = Promise.resolve();
+    // Metrics, health and SIEM events (metrics_listen, siem), when configured.
+    let observability: ServiceObservability | undefined;
+    // Events wait only behind a detected file whose threat name is being looked up (order kept).
+    let published: ThreatNamedEvents | undefined;
     const keyProblems = await privateKeyFileProblems(config);
     if (keyProblems.length) {
       for (const k of keyProblems) {
@@ -93,28 +97,23 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
         onError: (err) => logger.warn('event-stream', t('cannot write the event stream in {0}: {1}', config.state_dir, err.message)),
       });
       const journal = events;
+      observability = await ServiceObservability.start({ config, engine, client: built.client, logger, fingerprint256: built.fingerprint256 });
+      const watchers = observability;
+      const publish = (e: EngineEvent) => {
+        journal.append(e);
+        watchers?.published(e);
+      };
       // Threat names for the stream: the VS Code side has no KATA client in remote mode.
-      const threats = new ThreatNameLookup(built.client, { minIntervalMs: 500, logger });
-      let waiting = 0;
-      engine.onEvent((e) => {
-        if (waiting === 0 && !isDetect(e)) {
-          journal.append(e);
-          return;
-        }
-        waiting++;
-        tail = tail
-          .then(() => withThreatName(e, threats))
-          .then((ev) => journal.append(ev))
-          .finally(() => {
-            waiting--;
-          });
-      });
+      const named = new ThreatNamedEvents(new ThreatNameLookup(built.client, { minIntervalMs: 500, logger }), publish);
+      published = named;
+      engine.onEvent((e) => named.push(e));
       await engine.start();
       events.writeSnapshot();
       events.startHeartbeat();
       setTimeout(() => releaseBurstGarbage(true), 0);
     } catch (err) {
       logger.error('start-failed', t('Cannot start: {0}', (err as Error).message));
+      await observability?.close(0);
       events?.close();
       await built?.close();
       detach();
@@ -137,8 +136,9 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
         logger.info('signal', t('{0} received; finishing work in progress', signal));
         void engine
           .stop()
-          .then(() => tail)
+          .then(() => published?.drained())
           .then(() => built.close())
+          .then(() => observability?.close())
           .finally(() => {
             events?.close();
             detach();
@@ -150,24 +150,3 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
     });
   },
 };
-
-function isDetect(e: EngineEvent): e is Extract<EngineEvent, { type: 'routed' }> {
-  return e.type === 'routed' && e.file.verdict === 'detect' && !!e.file.sha256;
-}
-
-/** Threat name wait for a detected file: KATA's alert may trail its verdict a little. */
-const threatWaitMs = 3000;
-
-/** A `routed` detect event with the threat name from KATA's alerts when it can be had within threatWaitMs; other events as they are. */
-async function withThreatName(e: EngineEvent, threats: ThreatNameLookup): Promise<EngineEvent> {
-  if (!isDetect(e)) return e;
-  const end = Date.now() + threatWaitMs;
-  for (;;) {
-    const name = threats.lookup(e.file.sha256);
-    if (name) return { ...e, file: { ...e.file, threat: name } };
-    if (Date.now() >= end) return e;
-    await threats.refresh();
-    if (threats.lookup(e.file.sha256)) continue;
-    await new Promise((r) => setTimeout(r, 600));
-  }
-}
