@@ -2,6 +2,9 @@ import type { ApprovalState, EngineEvent, Verdict } from '../engine/events';
 import type { QuarantineAuditRecord } from '../engine/quarantineActions';
 import type { SiemEvent, SiemEventClass } from './siemEvent';
 
+/** Versions remembered as already reported too large (the oldest are forgotten first). */
+const tooLargeRemembered = 10_000;
+
 const quarantineClass: Record<Exclude<Verdict, 'not detected'>, SiemEventClass> = {
   detect: 'file-detected',
   error: 'file-error',
@@ -18,7 +21,10 @@ const quarantineClass: Record<Exclude<Verdict, 'not detected'>, SiemEventClass> 
 export class EngineSiemEvents {
   private approval: ApprovalState = 'unknown';
   private readonly folderDown = new Set<string>();
-  /** Names whose current version was already reported too large. */
+  /**
+   * Versions (name, size, mtime) already reported too large: the same file seen again (the input
+   * share came back, the service restarted its listing) is not news; a new version is.
+   */
   private readonly tooLarge = new Set<string>();
 
   constructor(
@@ -43,26 +49,21 @@ export class EngineSiemEvents {
         });
         return;
       }
-      case 'file':
-        if (e.file.stage !== 'too-large') {
-          // Any other stage: a later "too large" is news again (a new version, a lowered limit).
-          if (e.file.stage === 'settling') this.tooLarge.delete(e.file.name);
-          return;
-        }
-        if (this.tooLarge.has(e.file.name)) return;
-        this.tooLarge.add(e.file.name);
+      case 'file': {
+        if (e.file.stage !== 'too-large') return;
+        const version = `${e.file.name}\0${e.file.size}\0${e.file.mtimeMs}`;
+        if (this.tooLarge.has(version)) return;
+        this.tooLarge.add(version);
+        if (this.tooLarge.size > tooLargeRemembered) this.tooLarge.delete(this.tooLarge.values().next().value!);
         this.emit({
           cls: 'file-too-large',
           time: this.now(),
           share: this.share,
           file: { name: e.file.name, size: e.file.size },
-          ...(e.file.reason !== undefined && { reason: e.file.reason === '413' ? 'KATA refused it (413)' : e.file.reason }),
+          ...(e.file.reason !== undefined && { reason: tooLargeReason(e.file.reason) }),
         });
         return;
-      case 'file-removed':
-      case 'ignored':
-        this.tooLarge.delete(e.name);
-        return;
+      }
       case 'approval': {
         const before = this.approval;
         this.approval = e.state;
@@ -85,6 +86,13 @@ export class EngineSiemEvents {
         return;
     }
   }
+}
+
+/** The engine's reason for "too large" ('413', 'limit N') in words. */
+function tooLargeReason(reason: string): string {
+  if (reason === '413') return 'KATA refused it as too large (HTTP 413)';
+  const limit = /^limit (\d+)$/.exec(reason);
+  return limit ? `larger than the limit of ${limit[1]} bytes` : reason;
 }
 
 /** A release or deletion from the quarantine audit as a SIEM event (its time is the action's). */

@@ -211,7 +211,7 @@ export class SyslogSender {
       this.o.logger.warn('siem-unreachable', t('the SIEM receiver {0}:{1} is unreachable ({2}); events wait in the queue (at most {3}) and are sent when it is back', this.o.host, this.o.port, reason, this.o.queueSize));
     }
     this.attempts++;
-    const delay = backoffDelay(this.attempts, this.o.retryBaseMs ?? 500, this.o.retryMaxMs ?? 30_000);
+    const delay = backoffDelay(this.attempts, this.o.retryBaseMs ?? 500, this.o.retryMaxMs ?? 10_000);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.connect();
