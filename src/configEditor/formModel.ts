@@ -23,8 +23,8 @@ export interface FieldDescriptor {
   required: boolean;
   /** One of the seven keys of the original kata_dir_scanner.conf. */
   original: boolean;
-  /** The schema's default: the value the engine uses when the key is absent (for required keys: the template's value). */
-  default: unknown;
+  /** The schema's default: the value the engine uses when the key is absent (for required keys: the template's value); absent when it depends on other keys (siem.port). */
+  default?: unknown;
   /** 'enum': the allowed values; 'tristate': ["auto", true, false]. */
   enumValues?: unknown[];
   /** Numbers: inclusive bounds; exclusiveMin for max_file_size_mb (> 0). */
@@ -99,8 +99,9 @@ function describe(key: string, group: GroupId, p: ConfigPropertySchema): FieldDe
     kind,
     required: requiredKeys.includes(key),
     original,
-    default: original ? originalTemplate[key as keyof typeof originalTemplate] : p.default,
   };
+  const def = original ? originalTemplate[key as keyof typeof originalTemplate] : p.default;
+  if (def !== undefined) d.default = def;
   if (p.enum) d.enumValues = [...p.enum];
   if (p.minimum !== undefined) d.min = p.minimum;
   if (p.maximum !== undefined) d.max = p.maximum;

@@ -136,6 +136,11 @@ describe('KDS Central Node journey from a bare CN (code-server + Chromium + loop
         assert.ok(value.startsWith(c.prefix + '/mnt/'), `the default ${which} folder is the CN's /mnt one: ${value}`);
         await box.locator('input.input').press('Enter');
       }
+      // The metrics endpoint, as kds remote setup asks it: left empty (none).
+      const metrics = quickInput(p);
+      await waitFor('the metrics question', async () => ((await metrics.innerText()).includes('metrics') ? true : undefined), 60_000);
+      assert.equal(await metrics.locator('input.input').inputValue(), '');
+      await metrics.locator('input.input').press('Enter');
       const steps: string[] = [];
       for (let i = 1; ; i++) {
         const box = dialog(p);
