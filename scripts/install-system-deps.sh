@@ -35,7 +35,7 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 # syslog over TLS, on free ports; the packages' services are not started (policy-rc.d below).
 { [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ]; } || need+=(prometheus)
 [ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)
-[ -e /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so ] || need+=(rsyslog-gnutls)
+dpkg -s rsyslog-gnutls >/dev/null 2>&1 || need+=(rsyslog-gnutls)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

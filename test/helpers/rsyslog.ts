@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -8,11 +8,18 @@ import { waitFor } from './engineHarness';
 import { freePort } from './sshd';
 
 export const rsyslogdBin = '/usr/sbin/rsyslogd';
-const gtlsModule = '/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so';
+/** rsyslog's gnutls network stream driver (package rsyslog-gnutls), in the multiarch folder of this machine. */
+function gtlsModule(): string | undefined {
+  for (const arch of existsSync('/usr/lib') ? readdirSync('/usr/lib') : []) {
+    const p = `/usr/lib/${arch}/rsyslog/lmnsd_gtls.so`;
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
 
 /** Debian's rsyslog and rsyslog-gnutls (scripts/install-system-deps.sh): skipped without them outside CI; under CI=true that is a failure. */
 export function needRsyslog(t: TestContext): boolean {
-  if (existsSync(rsyslogdBin) && existsSync(gtlsModule)) return true;
+  if (existsSync(rsyslogdBin) && gtlsModule()) return true;
   const why = `${rsyslogdBin} or its TLS module is missing: run scripts/install-system-deps.sh as root (rsyslog rsyslog-gnutls)`;
   if (process.env.CI === 'true') throw new Error(why);
   t.skip(why);
