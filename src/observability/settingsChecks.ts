@@ -28,14 +28,19 @@ function tryBind(a: Extract<ListenAddress, { kind: 'tcp' }>): Promise<string | u
   });
 }
 
-/** The first line of GET / if a KDS endpoint answers there, else undefined. */
+/** Whether a KDS endpoint answers GET / there. */
 function kdsAnswers(a: ListenAddress, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = get(a.kind === 'unix' ? { socketPath: a.path, path: '/' } : { host: a.host, port: a.port, path: '/' }, (res) => {
+    // No keep-alive: the connection ends with the answer, whoever listens there.
+    const where = a.kind === 'unix' ? { socketPath: a.path } : { host: a.host, port: a.port };
+    const req = get({ ...where, path: '/', agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d.slice(0, 200)));
-      res.on('end', () => resolve(body.startsWith('KATA Directory Scanner')));
+      res.on('end', () => {
+        req.destroy();
+        resolve(body.startsWith('KATA Directory Scanner'));
+      });
       res.on('error', () => resolve(false));
     });
     req.setTimeout(timeoutMs, () => req.destroy());
