@@ -212,6 +212,7 @@ export class SyslogSender {
     }
     this.attempts++;
     const delay = backoffDelay(this.attempts, this.o.retryBaseMs ?? 500, this.o.retryMaxMs ?? 10_000);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.connect();
@@ -221,7 +222,8 @@ export class SyslogSender {
 
   private pump(): void {
     if (!this.connected) {
-      this.connect();
+      // While a reconnect waits for its backoff, new messages only queue: they never force an attempt.
+      if (!this.retryTimer) this.connect();
       return;
     }
     if (this.failed.length && this.inFlight === 0) {

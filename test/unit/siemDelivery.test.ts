@@ -78,6 +78,28 @@ test('the sender never blocks: while the receiver is down it queues up to queue_
   sender.close();
 });
 
+test('while the receiver is down, new messages wait for the backoff: they never force a connection attempt each', async () => {
+  let connections = 0;
+  // Accepts and drops every connection at once: each attempt "succeeds", then fails.
+  const flaky = createServer((s) => {
+    connections++;
+    s.destroy();
+  });
+  await new Promise<void>((r) => flaky.listen(0, '127.0.0.1', () => r()));
+  const { logger: log, logs } = logger();
+  const sender = new SyslogSender({ transport: 'tcp', host: '127.0.0.1', port: (flaky.address() as AddressInfo).port, framing: 'lf', queueSize: 1000, logger: log, retryBaseMs: 60_000, retryMaxMs: 60_000 });
+  sender.start();
+  await waitFor('the first connection dropped', () => connections === 1 && logs.some((r) => r.event === 'siem-unreachable'));
+  for (let i = 0; i < 200; i++) sender.send(`m${i}`);
+  // Let every queued callback and socket event of those sends run.
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => flaky.getConnections(() => r(undefined)));
+  assert.equal(connections, 1, 'no attempt before the backoff ends');
+  assert.equal(sender.queued, 200);
+  sender.close();
+  await new Promise<void>((r) => flaky.close(() => r()));
+});
+
 test('octet-counted framing survives a receiver that reads the stream in arbitrary pieces', async () => {
   const chunks: Buffer[] = [];
   const server = createServer((s) => s.on('data', (d: Buffer) => chunks.push(d)));
