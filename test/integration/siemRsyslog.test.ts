@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { KdsLogger, type LogRecord } from '../../src/common/log';
 import { loadConfig } from '../../src/engine/config';
 import { ThreatNamedEvents } from '../../src/engine/threatNamedEvents';
@@ -37,6 +38,12 @@ test('SIEM over TLS with the client certificate: every event of a scripted run r
   const clientCert = splitPem(readFileSync(h.config.cert_pem, 'utf8')).certificates[0]!;
   const rs = await startRsyslog(join(h.root, 'rsyslog'), [clientCert]);
   t.after(() => rs.stop());
+  // This receiver really demands a client certificate: a TLS sender without one is cut off.
+  await new Promise<void>((resolve) => {
+    const anonymous = tlsConnect({ host: '127.0.0.1', port: rs.ports.tls, ca: readFileSync(rs.caPath, 'utf8') });
+    anonymous.on('error', () => undefined);
+    anonymous.on('close', () => resolve());
+  });
   const confPath = join(h.root, 'siem.conf');
   writeFileSync(confPath, JSON.stringify({ ...JSON.parse(readFileSync(h.configPath, 'utf8')), siem: { host: '127.0.0.1', port: rs.ports.tls, transport: 'tls', ca: rs.caPath, client_cert: true } }));
   const { config } = await loadConfig(confPath);
