@@ -1,11 +1,8 @@
 import { t } from '../common/l10n';
 import { createEngineFromConfig } from '../engine/engineFromConfig';
 import { privateKeyFileProblems } from '../engine/kataClientFromConfig';
-import { EventStreamWriter } from '../engine/eventStream';
+import { type AttachedEventStream, attachEventStream } from '../engine/engineEventStream';
 import { preferSmallHeap, releaseBurstGarbage } from '../common/heapRelease';
-import type { EngineEvent } from '../engine/events';
-import { ThreatNamedEvents } from '../engine/threatNamedEvents';
-import { ThreatNameLookup } from '../kata/threatNames';
 import { ServiceObservability } from '../observability/serviceObservability';
 import { loadConfigForCommand } from './cliConfig';
 import { type CliCommand, parseOptions } from './command';
@@ -68,12 +65,10 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
     };
 
     let built;
-    // The event stream (<state_dir>/events.jsonl) that `kds remote` and the extension follow over SSH.
-    let events: EventStreamWriter | undefined;
+    // The event stream (<state_dir>/events.jsonl) that `kds remote` and the extension follow.
+    let events: AttachedEventStream | undefined;
     // Metrics, health and SIEM events (metrics_listen, siem), when configured.
     let observability: ServiceObservability | undefined;
-    // Events wait only behind a detected file whose threat name is being looked up (order kept).
-    let published: ThreatNamedEvents | undefined;
     const keyProblems = await privateKeyFileProblems(config);
     if (keyProblems.length) {
       for (const k of keyProblems) {
@@ -91,30 +86,17 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
       preferSmallHeap();
       built = await createEngineFromConfig(config, logger, { afterBurst: () => releaseBurstGarbage() });
       const engine = built.engine;
-      events = EventStreamWriter.open(config.state_dir, {
-        coalesce: true,
-        snapshot: () => engine.snapshot(),
-        onError: (err) => logger.warn('event-stream', t('cannot write the event stream in {0}: {1}', config.state_dir, err.message)),
-      });
-      const journal = events;
       observability = await ServiceObservability.start({ config, engine, client: built.client, logger, fingerprint256: built.fingerprint256 });
       const watchers = observability;
-      const publish = (e: EngineEvent) => {
-        journal.append(e);
-        watchers?.published(e);
-      };
-      // Threat names for the stream: the VS Code side has no KATA client in remote mode.
-      const named = new ThreatNamedEvents(new ThreatNameLookup(built.client, { minIntervalMs: 500, logger }), publish);
-      published = named;
-      engine.onEvent((e) => named.push(e));
+      // The SIEM takes the events as the stream publishes them: detections with their threat names.
+      events = attachEventStream(built, config, logger, watchers ? { also: (e) => watchers.published(e) } : {});
       await engine.start();
-      events.writeSnapshot();
-      events.startHeartbeat();
+      events.started();
       setTimeout(() => releaseBurstGarbage(true), 0);
     } catch (err) {
       logger.error('start-failed', t('Cannot start: {0}', (err as Error).message));
+      events?.abort();
       await observability?.close(0);
-      events?.close();
       await built?.close();
       detach();
       log.close();
@@ -136,11 +118,10 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
         logger.info('signal', t('{0} received; finishing work in progress', signal));
         void engine
           .stop()
-          .then(() => published?.drained())
+          .then(() => events?.close())
           .then(() => built.close())
           .then(() => observability?.close())
           .finally(() => {
-            events?.close();
             detach();
             log.close();
             resolve(ExitCode.ok);

@@ -6,10 +6,9 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { KdsLogger, type LogRecord } from '../../src/common/log';
 import { loadConfig } from '../../src/engine/config';
-import { ThreatNamedEvents } from '../../src/engine/threatNamedEvents';
+import { attachEventStream } from '../../src/engine/engineEventStream';
 import { EICAR } from '../../src/emulator/eicar';
 import { type RunningEmulator, startEmulator } from '../../src/emulator/server';
-import { ThreatNameLookup } from '../../src/kata/threatNames';
 import { splitPem } from '../../src/pki/certs';
 import { visibleValue } from '../../src/observability/cefFormat';
 import { ServiceObservability } from '../../src/observability/serviceObservability';
@@ -58,13 +57,13 @@ test('SIEM over TLS with the client certificate: every event of a scripted run r
     fingerprint256: h.fingerprint256,
     tuning: { kataUnreachableAfterMs: 500, probeIdleMs: 150, auditIntervalMs: 100, siemRetryBaseMs: 50, siemRetryMaxMs: 500 },
   }))!;
-  const named = new ThreatNamedEvents(new ThreatNameLookup(h.built.client, { minIntervalMs: 200 }), (e) => obs.published(e));
-  h.built.engine.onEvent((e) => named.push(e));
+  const stream = attachEventStream(h.built, config, logger, { also: (e) => obs.published(e) });
 
   const got = () => rs.messages('tls');
   const arrived = (cls: string) => waitFor(`${cls} at rsyslog`, () => got().some((l) => classOf(l) === cls), 30_000);
 
   await h.start();
+  stream.started();
   await arrived('service-start');
 
   // Verdicts: a detection with a hostile name, a scan error, a timeout reported by KATA; a file too large.
@@ -107,9 +106,11 @@ test('SIEM over TLS with the client certificate: every event of a scripted run r
   await arrived('quarantine-release');
   await arrived('quarantine-delete');
 
-  await h.stop();
-  await named.drained();
+  // As kds run stops: the engine, the published events (threat names waited for), then the rest.
+  await h.built.engine.stop();
+  await stream.close();
   await obs.close();
+  await h.stop();
   await arrived('service-stop');
 
   // Exactly once each, in the order they happened.
