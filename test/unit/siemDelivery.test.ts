@@ -3,8 +3,10 @@ import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import { createServer as createTlsServer } from 'node:tls';
 import { join } from 'node:path';
 import { KdsLogger, type LogRecord } from '../../src/common/log';
+import { createCa, issueServerCert } from '../../src/pki/certs';
 import { quarantineAuditFile } from '../../src/engine/quarantineActions';
 import { AuditFollower, auditCursorFileName } from '../../src/observability/auditFollower';
 import { SyslogSender } from '../../src/observability/syslogSender';
@@ -98,6 +100,63 @@ test('while the receiver is down, new messages wait for the backoff: they never 
   assert.equal(sender.queued, 200);
   sender.close();
   await new Promise<void>((r) => flaky.close(() => r()));
+});
+
+test('TLS verifies the receiver: a certificate from another CA or for another name gets no event (kept in the queue); the right one gets them', async () => {
+  const ca = await createCa({ commonName: 'SIEM test CA', days: 1 });
+  const otherCa = await createCa({ commonName: 'Someone else', days: 1 });
+  const right = await issueServerCert(ca, { commonName: 'siem', days: 1, dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  const otherName = await issueServerCert(ca, { commonName: 'siem', days: 1, dnsNames: ['siem.example.invalid'], ipAddresses: [] });
+  const strangers = await issueServerCert(otherCa, { commonName: 'siem', days: 1, dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  /** A TLS receiver with that certificate, recording the lines it decrypts and the handshakes it completed. */
+  async function tlsReceiver(cert: { certPem: string; keyPem: string }) {
+    const lines: string[] = [];
+    let handshakes = 0;
+    const server = createTlsServer({ cert: cert.certPem, key: cert.keyPem }, (s) => {
+      handshakes++;
+      s.setEncoding('utf8');
+      let buf = '';
+      s.on('data', (d: string) => {
+        buf += d;
+        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+          lines.push(buf.slice(0, nl));
+          buf = buf.slice(nl + 1);
+        }
+      });
+      s.on('error', () => undefined);
+    });
+    server.on('tlsClientError', () => undefined);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    return { port: (server.address() as AddressInfo).port, lines, handshakes: () => handshakes, close: () => new Promise<void>((r) => server.close(() => r())) };
+  }
+  for (const [what, cert, reason] of [
+    ['a certificate from a CA other than siem.ca', strangers, /certificate|self.signed|verify/i],
+    ['a certificate that does not name siem.host', otherName, /altnames|127\.0\.0\.1|certificate/i],
+  ] as const) {
+    const r = await tlsReceiver(cert);
+    const { logger: log, logs } = logger();
+    const sender = new SyslogSender({ transport: 'tls', host: '127.0.0.1', port: r.port, framing: 'lf', queueSize: 10, logger: log, tls: { ca: ca.certPem }, retryBaseMs: 60_000, retryMaxMs: 60_000 });
+    sender.start();
+    sender.send('secret-event');
+    await waitFor(`the sender refused ${what}`, () => logs.some((x) => x.event === 'siem-unreachable'));
+    assert.match(logs.find((x) => x.event === 'siem-unreachable')!.msg, reason, what);
+    assert.equal(r.handshakes(), 0, `${what}: no TLS session was completed`);
+    assert.deepEqual(r.lines, [], `${what}: nothing was sent`);
+    assert.equal(sender.queued, 1, `${what}: the event waits in the queue`);
+    assert.equal(sender.isConnected, false);
+    sender.close();
+    await r.close();
+  }
+  const r = await tlsReceiver(right);
+  const { logger: log } = logger();
+  const sender = new SyslogSender({ transport: 'tls', host: '127.0.0.1', port: r.port, framing: 'lf', queueSize: 10, logger: log, tls: { ca: ca.certPem } });
+  sender.start();
+  sender.send('event-1');
+  sender.send('event-2');
+  await waitFor('both events arrived', () => r.lines.length === 2);
+  assert.deepEqual(r.lines, ['event-1', 'event-2']);
+  sender.close();
+  await r.close();
 });
 
 test('octet-counted framing survives a receiver that reads the stream in arbitrary pieces', async () => {
