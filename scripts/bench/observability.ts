@@ -4,7 +4,9 @@
  * interleaved: without metrics or SIEM; with metrics (scraped every second) and a SIEM over TCP
  * that takes every event; with metrics and a SIEM that refuses connections (the queue fills,
  * events are dropped). It prints, per way, the median wall time from the first file written to
- * the last one delivered and the median CPU time of the `kds run` process (from /proc).
+ * the last one delivered and the median CPU time of the `kds run` process (from /proc); with the
+ * SIEM up, it also waits until every detection has reached the SIEM (a run fails if one does not
+ * within a minute) and prints how long after the last file that was.
  *
  *   KDS_BENCH_OBS_FILES=400  files per run      KDS_BENCH_OBS_ROUNDS=3  rounds per way
  */
@@ -24,6 +26,7 @@ const kdsBin = join(__dirname, '..', '..', 'bin', 'kds.js');
 const ticks = 100; // USER_HZ on Linux
 
 type Way = 'off' | 'on' | 'siem-down';
+type RunResult = { wallS: number; cpuS: number; siemAtLastFile: number; siemEvents: number; siemLagS: number };
 
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -52,7 +55,7 @@ function until(what: string, cond: () => boolean, timeoutMs: number): Promise<vo
   });
 }
 
-async function run(way: Way, root: string, kata: { port: number; caPemPath: string }, siemPort: number, received: { n: number }): Promise<{ wallS: number; cpuS: number; siemEvents: number }> {
+async function run(way: Way, root: string, kata: { port: number; caPemPath: string }, siemPort: number, received: { n: number }): Promise<RunResult> {
   const dir = mkdtempSync(join(root, `${way}-`));
   const dirs = { in: join(dir, 'in'), out: join(dir, 'out'), qrnt: join(dir, 'qrnt') };
   for (const d of Object.values(dirs)) mkdirSync(d);
@@ -88,8 +91,12 @@ async function run(way: Way, root: string, kata: { port: number; caPemPath: stri
     await until('all delivered', () => readdirSync(dirs.qrnt).length === files, 300_000);
     const wallS = (performance.now() - t0) / 1000;
     const cpuS = cpuSeconds(child.pid!) - cpu0;
+    const atLast = received.n - before;
+    // With the SIEM up, every detection reaches it; how long after the last file is part of the figure.
+    if (way === 'on') await until('every detection at the SIEM', () => received.n - before === files, 60_000);
+    const siemLagS = (performance.now() - t0) / 1000 - wallS;
     if (scraper) clearInterval(scraper);
-    return { wallS, cpuS, siemEvents: received.n - before };
+    return { wallS, cpuS, siemAtLastFile: atLast, siemEvents: received.n - before, siemLagS };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
@@ -103,20 +110,29 @@ async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'kds-bench-obs-'));
   const kata = await startEmulator({ host: '127.0.0.1', port: 0, dataDir: join(root, 'kata'), autoApprove: true, verdictDelayMs: 50 });
   const received = { n: 0 };
+  // Octet-counted frames (the default framing): only whole messages are counted, one detection each.
   const siem: Server = createServer((s) => {
-    s.setEncoding('utf8');
-    s.on('data', (d: string) => (received.n += (d.match(/ CEF:0\|/g) ?? []).length));
+    let buf = Buffer.alloc(0);
+    s.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      for (let sp = buf.indexOf(0x20); sp > 0; sp = buf.indexOf(0x20)) {
+        const len = Number(buf.subarray(0, sp).toString('latin1'));
+        if (buf.length < sp + 1 + len) break;
+        if (buf.subarray(sp + 1, sp + 1 + len).includes('|file-detected|')) received.n++;
+        buf = buf.subarray(sp + 1 + len);
+      }
+    });
   });
   await new Promise<void>((r) => siem.listen(0, '127.0.0.1', () => r()));
   const siemPort = (siem.address() as AddressInfo).port;
   const downPort = await freePort();
-  const results: Record<Way, Array<{ wallS: number; cpuS: number; siemEvents: number }>> = { off: [], on: [], 'siem-down': [] };
+  const results: Record<Way, RunResult[]> = { off: [], on: [], 'siem-down': [] };
   try {
     for (let r = 0; r < rounds; r++) {
       for (const way of ['off', 'on', 'siem-down'] as const) {
         const res = await run(way, root, kata, way === 'siem-down' ? downPort : siemPort, received);
         results[way].push(res);
-        process.stdout.write(`round ${r + 1} ${way.padEnd(9)} ${res.wallS.toFixed(2)} s wall, ${res.cpuS.toFixed(2)} s CPU of kds run, ${res.siemEvents} SIEM events received\n`);
+        process.stdout.write(`round ${r + 1} ${way.padEnd(9)} ${res.wallS.toFixed(2)} s wall, ${res.cpuS.toFixed(2)} s CPU of kds run, ${res.siemAtLastFile} detections at the SIEM when the last file was routed${way === 'on' ? `, all ${res.siemEvents} ${res.siemLagS.toFixed(2)} s later` : ''}\n`);
       }
     }
   } finally {
@@ -127,7 +143,8 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${files} EICAR files, median of ${rounds} rounds:\n`);
   for (const way of ['off', 'on', 'siem-down'] as const) {
     const label = { off: 'no metrics, no SIEM', on: 'metrics scraped + SIEM (TCP) up', 'siem-down': 'metrics scraped + SIEM refusing' }[way];
-    process.stdout.write(`  ${label.padEnd(34)} ${median(results[way].map((x) => x.wallS)).toFixed(2)} s wall   ${median(results[way].map((x) => x.cpuS)).toFixed(2)} s CPU\n`);
+    const lag = way === 'on' ? `   every detection at the SIEM ${median(results[way].map((x) => x.siemLagS)).toFixed(2)} s after the last file` : '';
+    process.stdout.write(`  ${label.padEnd(34)} ${median(results[way].map((x) => x.wallS)).toFixed(2)} s wall   ${median(results[way].map((x) => x.cpuS)).toFixed(2)} s CPU${lag}\n`);
   }
 }
 
