@@ -221,26 +221,38 @@ test('SIEM over TCP (LF framing): rsyslog stopped mid-run, scanning goes on, the
   assert.equal(rs.messages('tcp').filter((l) => classOf(l) === 'service-stop').length, 1);
 });
 
-test('SIEM over UDP in rfc5424-json: the events arrive as JSON with the exact file name', async (t) => {
+test('SIEM over UDP, in CEF and in rfc5424-json: start, detection and stop arrive once each; the hostile name escaped in CEF, exact in JSON', async (t) => {
   if (!needRsyslog(t)) return;
-  const h = await startHarness({ startEngine: false });
-  const rs = await startRsyslog(join(h.root, 'rsyslog'), []);
-  t.after(() => rs.stop());
-  writeFileSync(h.configPath, JSON.stringify({ ...JSON.parse(readFileSync(h.configPath, 'utf8')), siem: { host: '127.0.0.1', port: rs.ports.udp, transport: 'udp', format: 'rfc5424-json' } }));
-  const kds = spawnKds(['run', '--config', h.configPath]);
-  t.after(() => stopChild(kds));
-  await waitFor('service-start over UDP', () => rs.messages('udp').some((l) => classOf(l) === 'service-start'), 30_000);
-  writeFileSync(join(h.dirs.in, hostile), EICAR);
-  await waitFor('the detection over UDP', () => rs.messages('udp').some((l) => classOf(l) === 'file-detected'), 30_000);
-  kds.child.kill('SIGTERM');
-  assert.equal(await kds.exited, 0, kds.stderr());
-  await waitFor('service-stop over UDP', () => rs.messages('udp').some((l) => classOf(l) === 'service-stop'), 30_000);
-  const line = rs.messages('udp').find((l) => classOf(l) === 'file-detected')!;
-  assert.doesNotMatch(line, /[\u0000-\u001f\u202a-\u202e]/);
-  const event = JSON.parse(parseRfc5424(line).msg) as { event: string; file: { name: string; sha256: string }; severity: number; share: string; threat?: string };
-  assert.equal(event.event, 'file-detected');
-  assert.equal(event.file.name, hostile);
-  assert.equal(event.severity, 8);
-  assert.equal(event.share, 'default');
-  assert.ok(event.threat);
+  for (const format of ['cef', 'rfc5424-json'] as const) {
+    const h = await startHarness({ startEngine: false });
+    const rs = await startRsyslog(join(h.root, 'rsyslog'), []);
+    t.after(() => rs.stop());
+    writeFileSync(h.configPath, JSON.stringify({ ...JSON.parse(readFileSync(h.configPath, 'utf8')), siem: { host: '127.0.0.1', port: rs.ports.udp, transport: 'udp', format } }));
+    const kds = spawnKds(['run', '--config', h.configPath]);
+    t.after(() => stopChild(kds));
+    await waitFor(`${format}: service-start over UDP`, () => rs.messages('udp').some((l) => classOf(l) === 'service-start'), 30_000);
+    writeFileSync(join(h.dirs.in, hostile), EICAR);
+    await waitFor(`${format}: the detection over UDP`, () => rs.messages('udp').some((l) => classOf(l) === 'file-detected'), 30_000);
+    kds.child.kill('SIGTERM');
+    assert.equal(await kds.exited, 0, kds.stderr());
+    await waitFor(`${format}: service-stop over UDP`, () => rs.messages('udp').some((l) => classOf(l) === 'service-stop'), 30_000);
+    assert.deepEqual(rs.messages('udp').map(classOf), ['service-start', 'file-detected', 'service-stop'], format);
+    const line = rs.messages('udp').find((l) => classOf(l) === 'file-detected')!;
+    assert.doesNotMatch(line, /[\u0000-\u001f\u202a-\u202e\u2066-\u2069]/);
+    if (format === 'cef') {
+      const cef = parseCef(parseRfc5424(line).msg);
+      assert.equal(cef.classId, 'file-detected');
+      assert.equal(cef.ext.fname, 'invoice|2024=paid\\\\final\\nline2 счёт\\u202Egpj.exe');
+      assert.equal(cef.ext.cs1Label, 'threat');
+      assert.match(cef.ext.fileHash!, /^[0-9a-f]{64}$/);
+    } else {
+      const event = JSON.parse(parseRfc5424(line).msg) as { event: string; file: { name: string; sha256: string }; severity: number; share: string; threat?: string };
+      assert.equal(event.event, 'file-detected');
+      assert.equal(event.file.name, hostile);
+      assert.equal(event.severity, 8);
+      assert.equal(event.share, 'default');
+      assert.ok(event.threat);
+    }
+    await rs.stop();
+  }
 });
