@@ -35,6 +35,12 @@ command -v lintian >/dev/null 2>&1 || need+=(lintian)
 [ -x /usr/bin/smbnetfs ] || need+=(smbnetfs)
 { [ -x /usr/sbin/ip ] && [ -x /usr/bin/ss ]; } || need+=(iproute2)
 { [ -x /usr/bin/unshare ] && [ -x /usr/bin/nsenter ]; } || need+=(util-linux)
+# The observability tests (test/integration/metricsPrometheus.test.ts, siemRsyslog.test.ts,
+# monitoringDocs.test.ts) run their own Prometheus (and promtool) and rsyslogd with gnutls for
+# syslog over TLS, on free ports; the packages' services are not started (policy-rc.d below).
+{ [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ]; } || need+=(prometheus)
+[ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)
+dpkg -s rsyslog-gnutls >/dev/null 2>&1 || need+=(rsyslog-gnutls)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
@@ -43,7 +49,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-# Installing openssh-server, c-icap, squid or samba must not start a system service (the tests run their
+# Installing openssh-server, c-icap, squid, samba, prometheus or rsyslog must not start a system service (the tests run their
 # own on free ports): deny service starts during the install unless a policy is already in place.
 policy_added=
 if [ ! -e /usr/sbin/policy-rc.d ]; then

@@ -38,6 +38,8 @@ export interface SetupRequest {
   folders?: Record<FolderKey, string>;
   replaceConfig?: boolean;
   newCertificate?: boolean;
+  /** Where the CN's service serves metrics (metrics_listen); '' for none; undefined keeps the local configuration's. */
+  metricsListen?: string;
   systemId?: () => string;
   now?: Date;
 }
@@ -94,7 +96,7 @@ export async function prepareSetup(r: SetupRequest): Promise<PreparedSetup> {
   const l = layout(r.prefix, r.unitName);
   let cn;
   try {
-    cn = configForCn(configText, l, r.systemId ?? (() => randomUUID()), r.folders);
+    cn = configForCn(configText, l, r.systemId ?? (() => randomUUID()), r.folders, r.metricsListen);
   } catch (err) {
     throw new SetupInputError(t('{0}: {1}', r.configPath, (err as Error).message));
   }
@@ -144,6 +146,7 @@ export async function prepareSetup(r: SetupRequest): Promise<PreparedSetup> {
       engine,
       ...(r.replaceConfig && { replaceConfig: true }),
       ...(r.newCertificate && { newCertificate: true }),
+      ...(r.metricsListen && { metricsListen: r.metricsListen }),
       facts: r.facts,
       cnConfigText: cn.text,
       ...(certificate && { certificate }),

@@ -99,6 +99,8 @@ export interface SetupParams {
   replaceConfig?: boolean;
   /** Make and upload a new client certificate even if the CN has one. */
   newCertificate?: boolean;
+  /** The metrics endpoint the administrator asked for (already in cnConfigText); said when the installed configuration is kept. */
+  metricsListen?: string;
   /** Time for backup names (tests fix it). */
   now?: Date;
 }
@@ -236,7 +238,14 @@ export const writabilityCheck = writabilityCheckArgv;
  * list, state and log in their installed places; every other key as the administrator wrote it.
  * An empty system_id gets `systemId`. Throws ConfigError when the result does not validate.
  */
-export function configForCn(text: string, l: Layout, systemId: () => string, folders: Record<FolderKey, string> = l.folders): { text: string; systemId: string; hadKataCa?: string } {
+export function configForCn(
+  text: string,
+  l: Layout,
+  systemId: () => string,
+  folders: Record<FolderKey, string> = l.folders,
+  /** The administrator's answer for the metrics endpoint: an address sets metrics_listen, '' turns it off, undefined keeps the local one. */
+  metricsListen?: string,
+): { text: string; systemId: string; hadKataCa?: string } {
   const raw = JSON.parse(text.replace(/^\uFEFF/, '')) as Record<string, unknown>;
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(t('The configuration is not a JSON object.'));
   const hadKataCa = typeof raw.kata_ca === 'string' && raw.kata_ca.trim() !== '' ? raw.kata_ca : undefined;
@@ -253,6 +262,10 @@ export function configForCn(text: string, l: Layout, systemId: () => string, fol
     system_id: typeof raw.system_id === 'string' && raw.system_id !== '' ? raw.system_id : systemId(),
     ...(hadKataCa !== undefined && { kata_ca: l.kataCa }),
   };
+  if (metricsListen !== undefined) {
+    if (metricsListen.trim() === '') delete out.metrics_listen;
+    else out.metrics_listen = metricsListen.trim();
+  }
   const result = JSON.stringify(out, null, 2) + '\n';
   parseConfigText(result, l.config);
   return { text: result, systemId: out.system_id as string, ...(hadKataCa !== undefined && { hadKataCa }) };
@@ -397,7 +410,10 @@ export function buildSetupPlan(p: PlanInputs): SetupStep[] {
     if (oldKernel) notes.push(oldKernel);
     if (!f.hasConfig || p.replaceConfig) {
       actions.push({ kind: 'write', path: l.config, mode: 0o600, data: p.cnConfigText, root, ...(f.hasConfig && { backup: `${l.config}.kds-backup-${stamp(now)}` }), purpose: t('configuration (folders and files rewritten for the CN)') });
-    } else notes.push(t('the installed configuration {0} is kept (--replace-config replaces it)', l.config));
+    } else {
+      notes.push(t('the installed configuration {0} is kept (--replace-config replaces it)', l.config));
+      if (p.metricsListen) notes.push(t('so metrics_listen is not set to {0}: use --replace-config, or add "metrics_listen": "{0}" to {1} and restart the service', p.metricsListen, l.config));
+    }
     if (p.kataCaText !== undefined && (!f.hasConfig || p.replaceConfig)) actions.push({ kind: 'write', path: l.kataCa, mode: 0o644, data: p.kataCaText, root, purpose: t('the KATA certificate to trust (kata_ca)') });
     if (!f.hasExcludeList) actions.push({ kind: 'write', path: l.exclude, mode: 0o644, data: p.excludeText ?? '', root, purpose: t('exclude list') });
     else notes.push(t('the installed exclude list is kept'));

@@ -1,6 +1,7 @@
 import { t } from '../common/l10n';
 import { ExitCode } from '../common/exitCode';
 import { type CheckItem, type CheckOptions, type CheckStatus, collectChecks } from '../engine/configChecks';
+import { observabilityChecks } from '../observability/settingsChecks';
 import { reportMissingConfig } from './cliConfig';
 import { type CliCommand, type CommandIo, parseOptions, stdio } from './command';
 
@@ -12,7 +13,9 @@ Items: the configuration; the input, output and quarantine folders (exist, are f
 are writable, which file system they are on); the exclude list; the client certificate
 and key (readable, match, expiry, file permissions); kata_ca; the connection to KATA and
 the verification of its certificate (the server's fingerprint is printed so it can be
-pinned with kata_cert_sha256); whether KATA has approved this external system.
+pinned with kata_cert_sha256); whether KATA has approved this external system; when
+configured, the metrics endpoint (metrics_listen free, or served by a running KDS) and the
+SIEM (its CA, and a TCP or TLS connection to it).
 
 Options:
   --config FILE   kata_dir_scanner.conf (required)
@@ -34,7 +37,7 @@ export async function runCheck(argv: string[], io: CommandIo, options: CheckOpti
   const { values } = parseOptions(argv, { config: { type: 'string' }, json: { type: 'boolean' } });
   // The file itself is loaded by collectChecks, which reports a bad one as a failed item.
   if (!values.config) return reportMissingConfig(io);
-  const { configPath, exitCode, items } = await collectChecks(values.config, options);
+  const { configPath, exitCode, items } = await collectChecks(values.config, { more: (c) => observabilityChecks(c), ...options });
   if (values.json) io.out(JSON.stringify({ config: configPath, exitCode, items }, null, 2) + '\n');
   else io.out(render(items, exitCode));
   return exitCode;

@@ -21,6 +21,7 @@ import { SshCaptureHost } from '../capture/sshCaptureHost';
 import { captureCli, captureOptionSpec } from './captureCommand';
 import { type CliCommand, UsageError, parseOptions, stdio } from './command';
 import { ExitCode } from '../common/exitCode';
+import { parseListenAddress } from '../common/listenAddress';
 
 
 const help = `Usage: kds remote <setup|status|start|stop|logs|icap-log|icap-probe|capture> --host HOST [options]
@@ -72,6 +73,9 @@ Set-up:
                          when it is installed, else js when the CN has Node.js >= 18, else sea
   --replace-config       replace an installed configuration (default: keep it)
   --new-certificate      make and upload a new client certificate even if the CN has one
+  --metrics-listen ADDR  serve Prometheus metrics and health from the CN's service: a port (127.0.0.1 only),
+                         ADDRESS:PORT or a Unix socket path; "" for none (asked on a terminal when not given;
+                         written into a new or replaced configuration; docs/monitoring.md)
   --yes                  run every step without asking
   --prefix DIR           (tests) a folder on the CN standing in for /; mount and systemctl are skipped
 
@@ -119,6 +123,7 @@ const options = {
   engine: { type: 'string' },
   'replace-config': { type: 'boolean', default: false },
   'new-certificate': { type: 'boolean', default: false },
+  'metrics-listen': { type: 'string' },
   yes: { type: 'boolean', default: false },
   prefix: { type: 'string' },
   lines: { type: 'string' },
@@ -248,6 +253,7 @@ async function run(argv: string[]): Promise<number> {
   // Local inputs are checked before connecting.
   let shares: ShareParams | undefined;
   let folders: Record<FolderKey, string> | undefined;
+  let metricsListen: string | undefined = v['metrics-listen'];
   if (sub === 'setup') {
     const dirs = [v['in-dir'], v['out-dir'], v['qrnt-dir']];
     if (dirs.some((d) => d !== undefined)) {
@@ -273,6 +279,15 @@ async function run(argv: string[]): Promise<number> {
         ...(v['share-domain'] && { domain: v['share-domain'] }),
       };
     }
+    if (metricsListen === undefined && !v.yes && process.stdin.isTTY) {
+      metricsListen = (await askLine(t('Serve Prometheus metrics from the CN\'s service? Address (e.g. 127.0.0.1:9464, a port, or a Unix socket path; empty: keep the configuration\'s): '))) ?? '';
+      // Empty: as the local configuration says.
+      if (metricsListen.trim() === '') metricsListen = undefined;
+    }
+    if (metricsListen !== undefined && metricsListen.trim() !== '') {
+      const parsed = parseListenAddress(metricsListen);
+      if ('problem' in parsed) throw new UsageError(t('--metrics-listen {0}: {1}', metricsListen, parsed.problem));
+    }
   }
 
   let conn;
@@ -287,7 +302,7 @@ async function run(argv: string[]): Promise<number> {
   try {
     switch (sub) {
       case 'setup':
-        return await setup(session, sudo, v, { shares, folders, engine, unitName });
+        return await setup(session, sudo, v, { shares, folders, engine, unitName, metricsListen });
       case 'capture':
         return await captureCli(new SshCaptureHost(session, sudo), v, stdio, v.host!);
       default:
@@ -302,7 +317,7 @@ async function setup(
   session: SshSession,
   sudo: SudoOption,
   v: Values,
-  o: { shares: ShareParams | undefined; folders: Record<FolderKey, string> | undefined; engine: EngineKind | 'auto'; unitName: string },
+  o: { shares: ShareParams | undefined; folders: Record<FolderKey, string> | undefined; engine: EngineKind | 'auto'; unitName: string; metricsListen: string | undefined },
 ): Promise<number> {
   const prefix = v.prefix || undefined;
   const l = layout(prefix, o.unitName);
@@ -323,6 +338,7 @@ async function setup(
       ...(o.folders && { folders: o.folders }),
       ...(v['replace-config'] && { replaceConfig: true }),
       ...(v['new-certificate'] && { newCertificate: true }),
+      ...(o.metricsListen !== undefined && { metricsListen: o.metricsListen }),
       buildPackage: buildEnginePackage,
     });
   } catch (err) {

@@ -3,6 +3,7 @@ import { createEngineFromConfig } from '../engine/engineFromConfig';
 import { privateKeyFileProblems } from '../engine/kataClientFromConfig';
 import { type AttachedEventStream, attachEventStream } from '../engine/engineEventStream';
 import { preferSmallHeap, releaseBurstGarbage } from '../common/heapRelease';
+import { ServiceObservability } from '../observability/serviceObservability';
 import { loadConfigForCommand } from './cliConfig';
 import { type CliCommand, parseOptions } from './command';
 import { ExitCode } from '../common/exitCode';
@@ -66,6 +67,8 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
     let built;
     // The event stream (<state_dir>/events.jsonl) that `kds remote` and the extension follow.
     let events: AttachedEventStream | undefined;
+    // Metrics, health and SIEM events (metrics_listen, siem), when configured.
+    let observability: ServiceObservability | undefined;
     const keyProblems = await privateKeyFileProblems(config);
     if (keyProblems.length) {
       for (const k of keyProblems) {
@@ -83,13 +86,17 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
       preferSmallHeap();
       built = await createEngineFromConfig(config, logger, { afterBurst: () => releaseBurstGarbage() });
       const engine = built.engine;
-      events = attachEventStream(built, config, logger);
+      observability = await ServiceObservability.start({ config, engine, client: built.client, logger, fingerprint256: built.fingerprint256 });
+      const watchers = observability;
+      // The SIEM takes the events as the stream publishes them: detections with their threat names.
+      events = attachEventStream(built, config, logger, watchers ? { also: (e) => watchers.published(e) } : {});
       await engine.start();
       events.started();
       setTimeout(() => releaseBurstGarbage(true), 0);
     } catch (err) {
       logger.error('start-failed', t('Cannot start: {0}', (err as Error).message));
       events?.abort();
+      await observability?.close(0);
       await built?.close();
       detach();
       log.close();
@@ -113,6 +120,7 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
           .stop()
           .then(() => events?.close())
           .then(() => built.close())
+          .then(() => observability?.close())
           .finally(() => {
             detach();
             log.close();

@@ -1,11 +1,12 @@
 import { type CheckItem, type CheckStatus, collectChecks } from '../engine/configChecks';
+import { observabilityChecks } from '../observability/settingsChecks';
 
 /**
  * "Test connection" of the configuration editor: the checklist of `kds check`, as data.
  */
 
 export interface ConnectionCheckItem {
-  /** Stable identifier: config, in_dir, out_dir, qrnt_dir, exclude_list, client_cert, key_permissions, kata_ca, insecure, kata_tls, kata_approval, max_object_size. */
+  /** Stable identifier: config, in_dir, out_dir, qrnt_dir, exclude_list, client_cert, key_permissions, kata_ca, insecure, kata_tls, kata_approval, max_object_size, metrics_listen, siem. */
   id: string;
   status: CheckStatus;
   /** Localised, as `kds check` prints it. */
@@ -30,7 +31,7 @@ export interface ConnectionTestOptions {
 
 /** Runs every check of `kds check` on `configPath` and returns the checklist (JSON-serialisable). */
 export async function testConnection(configPath: string, options: ConnectionTestOptions = {}): Promise<ConnectionTestResult> {
-  const r = await collectChecks(configPath, options);
+  const r = await collectChecks(configPath, { ...options, more: (c) => observabilityChecks(c) });
   return { configPath: r.configPath, exitCode: r.exitCode, items: r.items.map(toItem) };
 }
 

@@ -1,5 +1,5 @@
 import { t } from '../common/l10n';
-import { type ConfigPropertySchema, configProperties, originalTemplate, requiredKeys } from '../engine/config';
+import { type ConfigPropertySchema, configProperties, configSubProperties, originalTemplate, requiredKeys } from '../engine/config';
 
 /**
  * The form of the configuration editor, derived from the JSON Schema the engine validates with.
@@ -8,9 +8,10 @@ import { type ConfigPropertySchema, configProperties, originalTemplate, required
 
 export type FieldKind = 'folder' | 'file' | 'string' | 'integer' | 'number' | 'boolean' | 'enum' | 'tristate';
 
-export type GroupId = 'folders' | 'connection' | 'trust' | 'scanning' | 'logging' | 'other';
+export type GroupId = 'folders' | 'connection' | 'trust' | 'scanning' | 'logging' | 'monitoring' | 'other';
 
 export interface FieldDescriptor {
+  /** A top-level key, or `parent.key` for a key inside an object-valued one (siem.host). */
   key: string;
   group: GroupId;
   /** Localised title from the schema. */
@@ -22,8 +23,8 @@ export interface FieldDescriptor {
   required: boolean;
   /** One of the seven keys of the original kata_dir_scanner.conf. */
   original: boolean;
-  /** The schema's default: the value the engine uses when the key is absent (for required keys: the template's value). */
-  default: unknown;
+  /** The schema's default: the value the engine uses when the key is absent (for required keys: the template's value); absent when it depends on other keys (siem.port). */
+  default?: unknown;
   /** 'enum': the allowed values; 'tristate': ["auto", true, false]. */
   enumValues?: unknown[];
   /** Numbers: inclusive bounds; exclusiveMin for max_file_size_mb (> 0). */
@@ -55,10 +56,14 @@ const layout: ReadonlyArray<{ id: GroupId; keys: readonly string[] }> = [
   { id: 'trust', keys: ['cert_pem', 'cert_key', 'kata_ca', 'kata_cert_sha256', 'insecure'] },
   { id: 'scanning', keys: ['exclude_list', 'exclude_case_sensitive', 'max_file_size_mb', 'stable_ms', 'poll_interval_s', 'scan_timeout_s', 'max_inflight', 'use_polling'] },
   { id: 'logging', keys: ['log_file', 'log_format'] },
+  {
+    id: 'monitoring',
+    keys: ['metrics_listen', 'siem.host', 'siem.port', 'siem.transport', 'siem.format', 'siem.ca', 'siem.client_cert', 'siem.framing', 'siem.facility', 'siem.queue_size'],
+  },
 ];
 
 const folderKeys = new Set(['in_dir', 'out_dir', 'qrnt_dir', 'state_dir']);
-const fileKeys = new Set(['cert_pem', 'cert_key', 'kata_ca', 'exclude_list', 'log_file']);
+const fileKeys = new Set(['cert_pem', 'cert_key', 'kata_ca', 'exclude_list', 'log_file', 'siem.ca']);
 
 function groupTitle(id: GroupId): string {
   switch (id) {
@@ -67,6 +72,7 @@ function groupTitle(id: GroupId): string {
     case 'trust': return t('Certificates & trust');
     case 'scanning': return t('Scanning');
     case 'logging': return t('Logging');
+    case 'monitoring': return t('Monitoring and SIEM');
     case 'other': return t('Other');
   }
 }
@@ -93,8 +99,9 @@ function describe(key: string, group: GroupId, p: ConfigPropertySchema): FieldDe
     kind,
     required: requiredKeys.includes(key),
     original,
-    default: original ? originalTemplate[key as keyof typeof originalTemplate] : p.default,
   };
+  const def = original ? originalTemplate[key as keyof typeof originalTemplate] : p.default;
+  if (def !== undefined) d.default = def;
   if (p.enum) d.enumValues = [...p.enum];
   if (p.minimum !== undefined) d.min = p.minimum;
   if (p.maximum !== undefined) d.max = p.maximum;
@@ -108,9 +115,23 @@ function describe(key: string, group: GroupId, p: ConfigPropertySchema): FieldDe
   return d;
 }
 
+/**
+ * The schema's keys as form fields: a key whose value is an object (siem) is not one field but
+ * one per sub-key, named `parent.key`.
+ */
+function fieldSchemas(): Record<string, ConfigPropertySchema> {
+  const out: Record<string, ConfigPropertySchema> = {};
+  for (const [key, p] of Object.entries(configProperties())) {
+    const sub = configSubProperties(key);
+    if (Object.keys(sub).length === 0) out[key] = p;
+    else for (const [k, q] of Object.entries(sub)) out[`${key}.${k}`] = q;
+  }
+  return out;
+}
+
 /** Every key of the schema as a field, in form order (group by group). Localised with the current locale. */
 export function formFields(): FieldDescriptor[] {
-  const props = configProperties();
+  const props = fieldSchemas();
   const fields: FieldDescriptor[] = [];
   const placed = new Set<string>();
   for (const g of layout) {
@@ -142,7 +163,7 @@ export function formKeyOrder(): string[] {
 /** The English texts of the schema that the form shows through t() (titles, descriptions, pattern hints). */
 export function schemaTexts(): string[] {
   const out = new Set<string>();
-  for (const p of Object.values(configProperties())) {
+  for (const p of [...Object.values(configProperties()), ...Object.values(fieldSchemas())]) {
     for (const s of [p.title, p.description, p.patternErrorMessage]) if (s) out.add(s);
   }
   return [...out];

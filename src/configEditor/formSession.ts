@@ -103,7 +103,11 @@ export class FormSession {
     if (this.parseError) return {};
     const out: Record<string, string> = {};
     const prefix = `${this.path}: `;
-    for (const p of validateForm(this.values, this.path)) out[p.key] ??= this.path && p.message.startsWith(prefix) ? p.message.slice(prefix.length) : p.message;
+    for (const p of validateForm(this.values, this.path)) {
+      // A problem of a key the form has no field for (siem given as something else than an object) concerns the whole file.
+      const key = this.byKey.has(p.key) ? p.key : '';
+      out[key] ??= this.path && p.message.startsWith(prefix) ? p.message.slice(prefix.length) : p.message;
+    }
     return out;
   }
 

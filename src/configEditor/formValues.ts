@@ -1,11 +1,13 @@
 import { locateJsonError } from '../common/jsonSyntax';
-import { type ConfigProblem, knownKeys, requiredKeys, validateConfigObject } from '../engine/config';
+import { type ConfigProblem, configSubProperties, knownKeys, requiredKeys, validateConfigObject } from '../engine/config';
 import { t } from '../common/l10n';
 import { formFields, formKeyOrder } from './formModel';
 
 /**
  * Values of the configuration form: from the text of kata_dir_scanner.conf to the form and back.
- * Keys that the schema does not know are carried through untouched.
+ * Keys that the schema does not know are carried through untouched. The sub-keys of an
+ * object-valued key (siem) are form values of their own, `siem.host` and so on; they are nested
+ * again for validation and for the file.
  */
 
 export interface FormParseError {
@@ -18,9 +20,9 @@ export interface FormParseError {
 }
 
 export interface LoadedForm {
-  /** Schema keys present in the file, with their values as written (not resolved, not defaulted). */
+  /** Schema keys present in the file, with their values as written (not resolved, not defaulted); `siem.host` for siem's. */
   values: Record<string, unknown>;
-  /** Keys the schema does not know, with their values verbatim, in file order. */
+  /** Keys the schema does not know, with their values verbatim, in file order (`siem.x` for one inside siem). */
   unknown: Record<string, unknown>;
   /** Set when the text is not a JSON object; values and unknown are then empty. */
   parseError?: FormParseError;
@@ -28,6 +30,29 @@ export interface LoadedForm {
 
 const known = new Set(knownKeys);
 const required = new Set(requiredKeys);
+/** Keys whose value is an object of sub-keys, each a form value of its own. */
+const objectKeys = new Set(knownKeys.filter((k) => Object.keys(configSubProperties(k)).length > 0));
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** The object key a dotted form key belongs to ('siem' for 'siem.host'), if it is one. */
+function parentOf(key: string): string | undefined {
+  const dot = key.indexOf('.');
+  return dot > 0 && objectKeys.has(key.slice(0, dot)) ? key.slice(0, dot) : undefined;
+}
+
+/** Dotted keys back into their objects, in the order given; other keys as they are. */
+function nest(flat: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(flat)) {
+    const parent = parentOf(k);
+    if (parent === undefined) out[k] = v;
+    else out[parent] = { ...(isPlainObject(out[parent]) ? out[parent] : {}), [k.slice(parent.length + 1)]: v };
+  }
+  return out;
+}
 
 /**
  * Splits the text of a configuration file into form values and unknown keys. `file` names the
@@ -57,7 +82,12 @@ export function loadForm(text: string, file: string): LoadedForm {
   }
   const values: Record<string, unknown> = {};
   const unknown: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(data as Record<string, unknown>)) (known.has(k) ? values : unknown)[k] = v;
+  for (const [k, v] of Object.entries(data as Record<string, unknown>)) {
+    if (objectKeys.has(k) && isPlainObject(v)) {
+      const sub = configSubProperties(k);
+      for (const [sk, sv] of Object.entries(v)) ((sk in sub ? values : unknown) as Record<string, unknown>)[`${k}.${sk}`] = sv;
+    } else (known.has(k) ? values : unknown)[k] = v;
+  }
   return { values, unknown };
 }
 
@@ -70,9 +100,9 @@ function isEmpty(key: string, v: unknown): boolean {
   return v === undefined || (!required.has(key) && (v === '' || v === null));
 }
 
-/** The values as they would be written: empty optional fields dropped. */
+/** The values as they would be written: empty optional fields dropped, sub-keys nested in their objects. */
 export function cleanValues(values: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(values).filter(([k, v]) => !isEmpty(k, v)));
+  return nest(Object.fromEntries(Object.entries(values).filter(([k, v]) => !isEmpty(k, v))));
 }
 
 /**
@@ -92,24 +122,43 @@ export function validateForm(values: Record<string, unknown>, file: string): Con
  * A key both in `values` and in `unknown` takes the value from `values`.
  */
 export function renderConfig(values: Record<string, unknown>, unknown: Record<string, unknown>, originalText?: string): string {
-  const clean = cleanValues(values);
-  const all: Record<string, unknown> = { ...unknown, ...clean };
-  for (const k of Object.keys(unknown)) if (known.has(k) && !(k in clean)) delete all[k];
+  const original = originalObject(originalText);
+  const flatClean = Object.fromEntries(Object.entries(values).filter(([k, v]) => !isEmpty(k, v)));
+  const flatAll: Record<string, unknown> = { ...unknown, ...flatClean };
+  for (const k of Object.keys(unknown)) if (known.has(k) && !(k in flatClean)) delete flatAll[k];
+  const all = nest(withSubKeysOrdered(flatAll, original));
+  const clean = nest(flatClean);
   const out: Record<string, unknown> = {};
-  for (const k of originalOrder(originalText)) if (k in all) out[k] = all[k];
-  for (const k of formKeyOrder()) if (k in clean && !(k in out)) out[k] = clean[k];
+  for (const k of Object.keys(original)) if (k in all) out[k] = all[k];
+  for (const k of formKeyOrder().map((f) => parentOf(f) ?? f)) if (k in clean && !(k in out)) out[k] = all[k];
   for (const k of Object.keys(all)) if (!(k in out)) out[k] = all[k];
   const text = JSON.stringify(out, null, 2) + '\n';
   return originalText?.includes('\r\n') ? text.replace(/\n/g, '\r\n') : text;
 }
 
-function originalOrder(text: string | undefined): string[] {
-  if (!text) return [];
+/** Sub-keys of each object in the order the file had them, then the schema's, then any others. */
+function withSubKeysOrdered(flat: Record<string, unknown>, original: Record<string, unknown>): Record<string, unknown> {
+  const rank = (key: string): number => {
+    const parent = parentOf(key)!;
+    const sub = key.slice(parent.length + 1);
+    const inFile = Object.keys(isPlainObject(original[parent]) ? original[parent] : {}).indexOf(sub);
+    if (inFile >= 0) return inFile;
+    const inSchema = Object.keys(configSubProperties(parent)).indexOf(sub);
+    return inSchema >= 0 ? 1000 + inSchema : 2000;
+  };
+  const entries = Object.entries(flat);
+  const plain = entries.filter(([k]) => parentOf(k) === undefined);
+  const dotted = entries.filter(([k]) => parentOf(k) !== undefined).sort(([a], [b]) => rank(a) - rank(b));
+  return Object.fromEntries([...plain, ...dotted]);
+}
+
+function originalObject(text: string | undefined): Record<string, unknown> {
+  if (!text) return {};
   try {
     const data: unknown = JSON.parse(text.replace(/^\uFEFF/, ''));
-    return data && typeof data === 'object' && !Array.isArray(data) ? Object.keys(data) : [];
+    return isPlainObject(data) ? data : {};
   } catch {
-    return [];
+    return {};
   }
 }
 

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { t } from '../common/l10n';
 import { locateJsonError } from '../common/jsonSyntax';
+import { type ListenAddress, parseListenAddress } from '../common/listenAddress';
 import { samePathName } from '../common/platform';
 import { normaliseFingerprint } from '../pki/certs';
 // Bundled at build time; the same file ships in schemas/ for the editor's jsonValidation.
@@ -42,7 +43,33 @@ export interface KdsConfig {
   /** Absolute. */
   log_file: string;
   log_format: 'text' | 'json';
+  /** Where /metrics, /healthz and /readyz are served; absent: no endpoint. */
+  metrics_listen?: ListenAddress;
+  /** Where SIEM events go; absent: none are sent (siem.host empty or not set). */
+  siem?: SiemSettings;
 }
+
+export type SiemTransport = 'tcp' | 'tls' | 'udp';
+export type SiemFormat = 'cef' | 'rfc5424-json';
+
+export interface SiemSettings {
+  /** Without brackets for an IPv6 address. */
+  host: string;
+  port: number;
+  transport: SiemTransport;
+  format: SiemFormat;
+  /** Absolute path of a PEM (tls). */
+  ca?: string;
+  /** tls: present cert_pem / cert_key to the receiver. */
+  client_cert: boolean;
+  framing: 'octet-counting' | 'lf';
+  /** The syslog facility's number (RFC 5424). */
+  facility: number;
+  queue_size: number;
+}
+
+/** RFC 5424 facility names, in the order of their numbers. */
+export const syslogFacilities = ['kern', 'user', 'mail', 'daemon', 'auth', 'syslog', 'lpr', 'news', 'uucp', 'cron', 'authpriv', 'ftp', 'ntp', 'audit', 'alert', 'clock', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'] as const;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -75,8 +102,13 @@ export interface ConfigPropertySchema {
 
 const schema = schemaJson as unknown as {
   required: string[];
-  properties: Record<string, ConfigPropertySchema>;
+  properties: Record<string, ConfigPropertySchema & { properties?: Record<string, ConfigPropertySchema> }>;
 };
+
+/** The sub-keys of an object-valued key (siem), in the schema's order; {} for other keys. */
+export function configSubProperties(key: string): Record<string, ConfigPropertySchema> {
+  return schema.properties[key]?.properties ?? {};
+}
 
 /** The schema's properties by key, in the schema's order. */
 export function configProperties(): Record<string, ConfigPropertySchema> {
@@ -143,8 +175,9 @@ export function parseConfigText(text: string, file: string): { config: KdsConfig
     const errors = validate.errors ?? [];
     for (const e of errors) {
       if (e.keyword !== 'additionalProperties') continue;
-      const key = String(e.params.additionalProperty);
-      const near = closestKey(key);
+      const parent = e.instancePath.split('/')[1];
+      const key = parent ? `${parent}.${String(e.params.additionalProperty)}` : String(e.params.additionalProperty);
+      const near = closestKey(key, parent ? Object.keys(configSubProperties(parent)).map((k) => `${parent}.${k}`) : knownKeys);
       warnings.push(
         near
           ? t('{0}: unknown key "{1}" is ignored (did you mean "{2}"?)', file, key, near)
@@ -190,6 +223,14 @@ export function parseConfigText(text: string, file: string): { config: KdsConfig
     use_polling: value<'auto' | boolean>('use_polling'),
     log_format: value<'text' | 'json'>('log_format'),
   };
+  const listen = value<string>('metrics_listen').trim();
+  if (listen !== '') {
+    const parsed = parseListenAddress(listen);
+    if ('problem' in parsed) throw new ConfigError(t('{0}: "{1}" is not usable: {2} (got {3})', file, 'metrics_listen', parsed.problem, shown(listen)), file, 'metrics_listen');
+    config.metrics_listen = parsed;
+  }
+  const siem = siemSettings(raw.siem, base, file, warnings);
+  if (siem) config.siem = siem;
 
   // The same folder twice would route a file back into the input, or make verdicts indistinguishable.
   const folders = ['in_dir', 'out_dir', 'qrnt_dir'] as const;
@@ -211,6 +252,33 @@ export function parseConfigText(text: string, file: string): { config: KdsConfig
     );
   }
   return { config, warnings };
+}
+
+/** The `siem` object as settings, or undefined while its host is empty (off). */
+function siemSettings(raw: unknown, base: string, file: string, warnings: string[]): SiemSettings | undefined {
+  const o = (raw ?? {}) as Record<string, unknown>;
+  const sub = configSubProperties('siem');
+  const value = <T>(key: string): T => (key in o ? o[key] : sub[key]!.default) as T;
+  const host = value<string>('host').trim().replace(/^\[(.*)\]$/, '$1');
+  if (host === '') {
+    if (Object.keys(o).length > 0) warnings.push(t('{0}: "siem.host" is empty, so no SIEM events are sent', file));
+    return undefined;
+  }
+  const transport = value<SiemTransport>('transport');
+  const ca = value<string>('ca').trim();
+  const clientCert = value<boolean>('client_cert');
+  if (transport !== 'tls' && (ca !== '' || clientCert)) warnings.push(t('{0}: "siem.ca" and "siem.client_cert" apply to "transport": "tls" only; they are ignored with "{1}"', file, transport));
+  return {
+    host,
+    port: typeof o.port === 'number' ? o.port : transport === 'tls' ? 6514 : 514,
+    transport,
+    format: value<SiemFormat>('format'),
+    ...(ca !== '' && transport === 'tls' && { ca: stripTrailingSlash(resolve(base, ca)) }),
+    client_cert: clientCert && transport === 'tls',
+    framing: value<'octet-counting' | 'lf'>('framing'),
+    facility: syslogFacilities.indexOf(value<(typeof syslogFacilities)[number]>('facility')),
+    queue_size: value<number>('queue_size'),
+  };
 }
 
 /** One problem of a configuration object, for the form editor: the key it concerns and the engine's message. */
@@ -288,9 +356,13 @@ function describeError(e: ErrorObject, raw: Record<string, unknown>, file: strin
     const example = JSON.stringify(schema.properties[key]?.default);
     return new ConfigError(t('{0}: "{1}" is missing; add it, for example "{1}": {2}', file, key, example), file, key);
   }
-  const key = e.instancePath.split('/')[1] ?? '';
-  const got = shown(raw[key]);
-  const prop = schema.properties[key] ?? {};
+  const [, top = '', sub] = e.instancePath.split('/');
+  if (top === 'siem' && sub === undefined) {
+    return new ConfigError(t('{0}: "{1}" must be an object such as {2} (got {3})', file, top, '{"host": "siem.example.local", "transport": "tls"}', shown(raw[top])), file, top);
+  }
+  const key = sub !== undefined ? `${top}.${sub}` : top;
+  const got = shown(sub !== undefined ? (raw[top] as Record<string, unknown>)[sub] : raw[top]);
+  const prop = (sub !== undefined ? configSubProperties(top)[sub] : schema.properties[top]) ?? {};
   const fail = (message: string) => new ConfigError(message, file, key);
 
   if (key === 'system_id') {
@@ -310,10 +382,14 @@ function describeError(e: ErrorObject, raw: Record<string, unknown>, file: strin
   if (prop.enum) return fail(t('{0}: "{1}" must be one of {2} (got {3})', file, key, prop.enum.map((v) => JSON.stringify(v)).join(', '), got));
   switch (key) {
     case 'kata_cn_addr':
+    case 'siem.host':
       return fail(t('{0}: "{1}" must be a host name or IP address, without scheme, port or path (got {2})', file, key, got));
     case 'kata_cert_sha256':
       return fail(t('{0}: "{1}" must be a SHA-256 fingerprint: 64 hexadecimal digits, optionally in pairs separated by colons, or empty (got {2})', file, key, got));
+    case 'metrics_listen':
+      return fail(t('{0}: "{1}" must be a port (9464), an address and port (127.0.0.1:9464, [::1]:9464), the absolute path of a Unix socket, or empty (got {2})', file, key, got));
     case 'kata_ca':
+    case 'siem.ca':
       return fail(t('{0}: "{1}" must be the path of a PEM file, or empty (got {2})', file, key, got));
     case 'sensor_instance_id':
       return fail(t('{0}: "{1}" must be a string of at most 200 characters without control characters, or empty (got {2})', file, key, got));
@@ -331,10 +407,10 @@ function emptySystemId(file: string): ConfigError {
 }
 
 /** A known key one or two typos away, for the unknown-key warning. */
-function closestKey(key: string): string | undefined {
+function closestKey(key: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = 3;
-  for (const k of knownKeys) {
+  for (const k of candidates) {
     const d = editDistance(key.toLowerCase(), k);
     if (d < bestDistance) {
       best = k;

@@ -31,6 +31,8 @@ export interface CheckItem {
 export interface CheckOptions {
   /** Per-request limit for the KATA calls; the CLI uses 15 s. */
   requestTimeoutMs?: number;
+  /** Items of other layers (the metrics endpoint and the SIEM, src/observability), checked after the rest. */
+  more?: (config: KdsConfig) => Promise<CheckItem[]>;
 }
 
 const day = 86_400_000;
@@ -58,7 +60,10 @@ export async function collectChecks(configFile: string, options: CheckOptions & 
     if (!(err instanceof ConfigError)) throw err;
     items.push({ id: 'config', status: 'fail', title: t('Configuration {0} does not validate', configFile), details: [err.message] });
   }
-  if (config) await checkAll(config, items, options);
+  if (config) {
+    await checkAll(config, items, options);
+    if (options.more) items.push(...(await options.more(config)));
+  }
   return { configPath: config?.configPath ?? configFile, exitCode: exitCodeOf(items, config !== undefined), items };
 }
 

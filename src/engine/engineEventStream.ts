@@ -24,7 +24,13 @@ export interface AttachedEventStream {
  * A detected file's `routed` event waits (briefly) for KATA's threat name, in order: the
  * follower has no KATA client of its own.
  */
-export function attachEventStream(built: ConfiguredEngine, config: KdsConfig, logger: Logger, o: { version?: string } = {}): AttachedEventStream {
+export function attachEventStream(
+  built: ConfiguredEngine,
+  config: KdsConfig,
+  logger: Logger,
+  /** `also`: another consumer of the published events, in the same order (the service's SIEM events). */
+  o: { version?: string; also?: (e: EngineEvent) => void } = {},
+): AttachedEventStream {
   const engine = built.engine;
   const events = EventStreamWriter.open(config.state_dir, {
     coalesce: true,
@@ -33,18 +39,22 @@ export function attachEventStream(built: ConfiguredEngine, config: KdsConfig, lo
     onError: (err) => logger.warn('event-stream', t('cannot write the event stream in {0}: {1}', config.state_dir, err.message)),
   });
   const threats = new ThreatNameLookup(built.client, { minIntervalMs: 500, logger });
+  const publish = (e: EngineEvent) => {
+    events.append(e);
+    o.also?.(e);
+  };
   // Events wait here only behind a detected file whose threat name is being looked up (order kept).
   let tail: Promise<void> = Promise.resolve();
   let waiting = 0;
   const unsubscribe = engine.onEvent((e) => {
     if (waiting === 0 && !isDetect(e)) {
-      events.append(e);
+      publish(e);
       return;
     }
     waiting++;
     tail = tail
       .then(() => withThreatName(e, threats))
-      .then((ev) => events.append(ev))
+      .then((ev) => publish(ev))
       .finally(() => {
         waiting--;
       });

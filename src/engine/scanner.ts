@@ -233,6 +233,11 @@ export class ScannerEngine {
     return this.approval.state;
   }
 
+  /** One request to KATA now (its limits), e.g. a health probe while idle; the answer updates approval like any other. */
+  probeKata(): Promise<void> {
+    return this.refreshFilters();
+  }
+
   async start(): Promise<void> {
     const o = this.o;
     try {

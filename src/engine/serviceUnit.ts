@@ -42,8 +42,10 @@ function underHome(path: string): boolean {
 export function renderServiceUnit(config: KdsConfig, options: ServiceUnitOptions): string {
   const unitName = options.unitName ?? defaultUnitName;
   const folders = [config.in_dir, config.out_dir, config.qrnt_dir];
-  const writable = unique([...folders, config.state_dir, dirname(config.log_file)]);
-  const readOnlyNeeds = [config.configPath, config.cert_pem, config.cert_key, config.exclude_list, ...(config.kata_ca ? [config.kata_ca] : []), ...options.exec];
+  // The metrics endpoint's Unix socket is created (and replaced) in its folder.
+  const socketDir = config.metrics_listen?.kind === 'unix' ? [dirname(config.metrics_listen.path)] : [];
+  const writable = unique([...folders, config.state_dir, dirname(config.log_file), ...socketDir]);
+  const readOnlyNeeds = [config.configPath, config.cert_pem, config.cert_key, config.exclude_list, ...(config.kata_ca ? [config.kata_ca] : []), ...(config.siem?.ca ? [config.siem.ca] : []), ...options.exec];
   // ProtectHome=yes would hide a configured path under /home; read-only keeps them visible and
   // ReadWritePaths= still opens the folders that must be written.
   const protectHome = [...writable, ...readOnlyNeeds].some(underHome) ? 'read-only' : 'yes';
@@ -63,7 +65,7 @@ export function renderServiceUnit(config: KdsConfig, options: ServiceUnitOptions
     '[Service]',
     'Type=simple',
     // ReadWritePaths= fails on a missing folder; "+" creates them outside the sandbox first.
-    `ExecStartPre=+/bin/mkdir -p ${[config.state_dir, dirname(config.log_file)].map((p) => systemdWord(p, 'exec')).join(' ')}`,
+    `ExecStartPre=+/bin/mkdir -p ${unique([config.state_dir, dirname(config.log_file), ...socketDir]).map((p) => systemdWord(p, 'exec')).join(' ')}`,
     `ExecStart=${execStart}`,
     '# SIGHUP reopens the log file and re-reads the exclude list.',
     'ExecReload=/bin/kill -HUP $MAINPID',

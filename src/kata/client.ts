@@ -59,6 +59,22 @@ export interface KataApi extends ScannerApi {
   close(): Promise<void>;
 }
 
+/**
+ * One request to KATA as a monitor sees it: which operation (a fixed name, never a scan id), the
+ * HTTP status when KATA answered, otherwise the kind of failure, and how long it took.
+ */
+export interface KataRequestObservation {
+  /** 'POST scans', 'GET scans/state', 'DELETE scans/<scanId>', 'DELETE scans', 'GET scans/filters', 'GET detects'. */
+  operation: string;
+  /** Set when KATA answered. */
+  status?: number;
+  /** Set when it did not (a KataError kind such as 'network', 'timeout', 'tls'), or 'aborted'. */
+  failure?: string;
+  durationMs: number;
+}
+
+export type KataRequestObserver = (o: KataRequestObservation) => void;
+
 const defaultTimeoutMs = 60_000;
 /** Upload read size: memory per upload stays at a few of these whatever the file size. */
 const chunkBytes = 64 * 1024;
@@ -93,6 +109,7 @@ export class KataClient implements KataApi {
   private readonly agent: Agent;
   private readonly tlsSettings: KataTlsSettings;
   private readonly sensorInstanceId: string | undefined;
+  private readonly observers = new Set<KataRequestObserver>();
 
   constructor(options: KataClientOptions) {
     const host = bareHost(options.host);
@@ -251,6 +268,12 @@ export class KataClient implements KataApi {
     return parseDetectsBody(answer.text);
   }
 
+  /** Tells `observer` about every request from now on (metrics); returns the way to stop. */
+  observeRequests(observer: KataRequestObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
   probeServerCertificate(): Promise<ServerCertificateReport> {
     return probeServerCertificate(this.tlsSettings);
   }
@@ -283,6 +306,16 @@ export class KataClient implements KataApi {
   ): Promise<Answer> {
     const qs = query.map(([k, v]) => `${encodeURIComponent(k)}=${extra.preEncoded ? v : encodeURIComponent(v)}`).join('&');
     const path = this.basePath + relPath + (qs ? `?${qs}` : '');
+    const started = performance.now();
+    const observe = (o: { status?: number; failure?: string }) => {
+      for (const observer of this.observers) {
+        try {
+          observer({ operation: what, ...o, durationMs: performance.now() - started });
+        } catch {
+          // A monitor must never fail a request.
+        }
+      }
+    };
     let res: Dispatcher.ResponseData;
     try {
       res = await this.agent.request({
@@ -295,14 +328,22 @@ export class KataClient implements KataApi {
       });
     } catch (err) {
       if (extra.body instanceof Readable) extra.body.destroy();
-      if (extra.signal?.aborted) throw extra.signal.reason ?? err;
-      throw errorFromTransport(err, `${this.where} (${what})`);
+      if (extra.signal?.aborted) {
+        observe({ failure: 'aborted' });
+        throw extra.signal.reason ?? err;
+      }
+      const failed = errorFromTransport(err, `${this.where} (${what})`);
+      observe({ failure: failed.kind });
+      throw failed;
     }
     const isSuccess = res.statusCode >= 200 && res.statusCode <= 299;
     try {
       const text = await readText(res.body, isSuccess && extra.maxBytes ? extra.maxBytes : keepErrorBytes, isSuccess && extra.maxBytes !== undefined);
+      observe({ status: res.statusCode });
       return { status: res.statusCode, headers: res.headers, text };
     } catch (err) {
+      // KATA answered (the status line came); the body broke or was too large.
+      observe({ status: res.statusCode });
       if (err instanceof KataError) throw err;
       if (extra.signal?.aborted) throw extra.signal.reason ?? err;
       throw errorFromTransport(err, `${this.where} (${what})`);

@@ -99,11 +99,11 @@ export type ConfigEditorRequest =
   /** After a window reload: the edits kept by the webview's setState, re-applied by the host. */
   | { type: 'restore'; inputs: Record<string, InputValue>; baseSha256: string };
 
-/** Config keys are short snake_case identifiers. */
-export const keyPattern = /^[a-z][a-z0-9_]{0,63}$/;
+/** Config keys are short snake_case identifiers; a key inside an object-valued key is `parent.key` (siem.host). */
+export const keyPattern = /^[a-z][a-z0-9_]{0,63}(?:\.[a-z][a-z0-9_]{0,63})?$/;
 /** Longest value of one field (paths, exclude globs file names, ids): generous but bounded. */
 export const maxInputLength = 4096;
-/** At most this many keys in a `restore` (the schema has ~25). */
+/** At most this many keys in a `restore` (the schema has ~35 with the sub-keys of siem). */
 export const maxRestoreKeys = 64;
 
 const requestTypes = ['ready', 'edit', 'browse', 'save', 'overwrite', 'reload', 'test', 'openAsText', 'restore'] as const;

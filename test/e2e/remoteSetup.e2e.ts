@@ -140,6 +140,9 @@ describe('KDS Central Node journey from a bare CN (code-server + Chromium + loop
           await waitFor(`the ${which} folder question`, async () => ((await box.innerText()).includes(`the ${which} folder`) ? true : undefined), 60_000);
           await box.locator('input.input').press('Enter');
         }
+        const metrics = quickInput(p);
+        await waitFor('the metrics question', async () => ((await metrics.innerText()).includes('metrics') ? true : undefined), 60_000);
+        await metrics.locator('input.input').press('Enter');
         const message = await waitForNotification(p, /No engine fits the Central Node/, 60_000);
         t.diagnostic(message);
         assert.match(message, /glibc 2\.17; the engine \(Node\.js v\d+\.\d+\.\d+ inside\) needs glibc 2\.28 or later/);
@@ -166,6 +169,11 @@ describe('KDS Central Node journey from a bare CN (code-server + Chromium + loop
         assert.ok(value.startsWith(c.prefix + '/mnt/'), `the default ${which} folder is the CN's /mnt one: ${value}`);
         await box.locator('input.input').press('Enter');
       }
+      // The metrics endpoint, as kds remote setup asks it: left empty (none).
+      const metrics = quickInput(p);
+      await waitFor('the metrics question', async () => ((await metrics.innerText()).includes('metrics') ? true : undefined), 60_000);
+      assert.equal(await metrics.locator('input.input').inputValue(), '');
+      await metrics.locator('input.input').press('Enter');
       const steps: string[] = [];
       for (let i = 1; ; i++) {
         const box = dialog(p);

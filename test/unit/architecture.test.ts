@@ -20,14 +20,15 @@ const mayImport: Record<string, readonly string[]> = {
   icap: ['common'],
   emulator: ['common', 'pki', 'icap'],
   engine: ['common', 'pki', 'kata'],
+  observability: ['common', 'pki', 'kata', 'engine'],
   viewModel: ['common', 'engine', 'kata', 'webviewProtocol'],
-  configEditor: ['common', 'engine', 'kata', 'pki', 'webviewProtocol'],
+  configEditor: ['common', 'engine', 'kata', 'pki', 'webviewProtocol', 'observability'],
   centralNode: ['common', 'engine', 'kata', 'pki', 'ssh', 'viewModel'],
   capture: ['common', 'icap', 'ssh', 'centralNode'],
   demo: ['common', 'emulator', 'pki'],
   support: ['common', 'engine', 'kata', 'pki', 'ssh', 'centralNode', 'icapLog', 'icap', 'capture', 'viewModel', 'webviewProtocol'],
-  cli: ['common', 'pki', 'kata', 'icapLog', 'ssh', 'icap', 'emulator', 'engine', 'viewModel', 'centralNode', 'capture', 'demo', 'support', 'configEditor'],
-  extension: ['common', 'pki', 'kata', 'webviewProtocol', 'icapLog', 'ssh', 'icap', 'emulator', 'engine', 'viewModel', 'configEditor', 'centralNode', 'capture', 'demo', 'support'],
+  cli: ['common', 'pki', 'kata', 'icapLog', 'ssh', 'icap', 'emulator', 'engine', 'viewModel', 'centralNode', 'capture', 'demo', 'support', 'configEditor', 'observability'],
+  extension: ['common', 'pki', 'kata', 'webviewProtocol', 'icapLog', 'ssh', 'icap', 'emulator', 'engine', 'viewModel', 'configEditor', 'centralNode', 'capture', 'demo', 'support', 'observability'],
 };
 
 function sources(dir: string): string[] {

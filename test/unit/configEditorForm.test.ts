@@ -26,7 +26,10 @@ function engineMessage(text: string): string {
 
 test('every schema property has exactly one descriptor, none lands in "other", and groups follow the layout', () => {
   const fields = formFields();
-  const props = Object.keys((configSchema() as { properties: object }).properties);
+  // An object-valued key (siem) is one field per sub-key, named parent.key.
+  const props = Object.entries((configSchema() as { properties: Record<string, { properties?: object }> }).properties).flatMap(([k, p]) =>
+    p.properties ? Object.keys(p.properties).map((s) => `${k}.${s}`) : [k],
+  );
   assert.deepEqual([...fields.map((f) => f.key)].sort(), [...props].sort());
   assert.equal(new Set(fields.map((f) => f.key)).size, fields.length);
   assert.deepEqual(fields.filter((f) => f.group === 'other').map((f) => f.key), [], 'add new schema keys to the layout in formModel.ts');
@@ -38,6 +41,7 @@ test('every schema property has exactly one descriptor, none lands in "other", a
       ['trust', ['cert_pem', 'cert_key', 'kata_ca', 'kata_cert_sha256', 'insecure']],
       ['scanning', ['exclude_list', 'exclude_case_sensitive', 'max_file_size_mb', 'stable_ms', 'poll_interval_s', 'scan_timeout_s', 'max_inflight', 'use_polling']],
       ['logging', ['log_file', 'log_format']],
+      ['monitoring', ['metrics_listen', 'siem.host', 'siem.port', 'siem.transport', 'siem.format', 'siem.ca', 'siem.client_cert', 'siem.framing', 'siem.facility', 'siem.queue_size']],
     ],
   );
   for (const f of fields) {
@@ -59,6 +63,8 @@ test('descriptor kinds, bounds, enums and defaults come from the schema', () => 
       exclude_list: 'file', exclude_case_sensitive: 'boolean', max_file_size_mb: 'number', stable_ms: 'integer',
       poll_interval_s: 'integer', scan_timeout_s: 'integer', max_inflight: 'integer', use_polling: 'tristate',
       log_file: 'file', log_format: 'enum',
+      metrics_listen: 'string', 'siem.host': 'string', 'siem.port': 'integer', 'siem.transport': 'enum', 'siem.format': 'enum', 'siem.ca': 'file',
+      'siem.client_cert': 'boolean', 'siem.framing': 'enum', 'siem.facility': 'enum', 'siem.queue_size': 'integer',
     },
   );
   assert.deepEqual([by.kata_cn_port!.min, by.kata_cn_port!.max, by.kata_cn_port!.default], [1, 65535, 443]);

@@ -303,3 +303,20 @@ test('runSetupPlan: a failed start after an upgrade restores the previous engine
   assert.ok(ran.includes('sudo cp -a /opt/kata-dir-scanner/app /opt/kata-dir-scanner/app.previous'));
   assert.ok(lines.some((l) => l.includes('restoring the previous one')));
 });
+
+test('metrics from kds remote setup: the address goes into the CN configuration, the unit lets its socket through; a kept configuration says how to add it', () => {
+  const withSocket = configForCn(original, layout(undefined), () => SID, undefined, '/run/kata-dir-scanner/metrics.sock');
+  assert.equal((JSON.parse(withSocket.text) as { metrics_listen: string }).metrics_listen, '/run/kata-dir-scanner/metrics.sock');
+  const plan = buildSetupPlan(inputs({ cnConfigText: withSocket.text, metricsListen: '/run/kata-dir-scanner/metrics.sock' }));
+  const unit = writes(plan.find((s) => s.id === 'unit')!.actions).find((w) => w.path.endsWith('.service'))!.data as string;
+  assert.match(unit, /^ReadWritePaths=.* \/run\/kata-dir-scanner$/m);
+  assert.equal((JSON.parse(configForCn(original, layout(undefined), () => SID, undefined, '127.0.0.1:9464').text) as { metrics_listen: string }).metrics_listen, '127.0.0.1:9464');
+  // '' turns a local metrics_listen off on the CN; undefined keeps it.
+  const local = JSON.stringify({ ...JSON.parse(original), metrics_listen: '9464' });
+  assert.equal('metrics_listen' in JSON.parse(configForCn(local, layout(undefined), () => SID, undefined, '').text), false);
+  assert.equal((JSON.parse(configForCn(local, layout(undefined), () => SID).text) as { metrics_listen: string }).metrics_listen, '9464');
+  assert.throws(() => configForCn(original, layout(undefined), () => SID, undefined, '[::1:9464'), /metrics_listen/);
+
+  const kept = buildSetupPlan(inputs({ metricsListen: '127.0.0.1:9464', facts: facts({ hasConfig: true }) }));
+  assert.match(kept.find((s) => s.id === 'engine')!.notes.join('\n'), /metrics_listen is not set to 127\.0\.0\.1:9464: use --replace-config, or add "metrics_listen": "127\.0\.0\.1:9464"/);
+});

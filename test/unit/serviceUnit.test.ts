@@ -172,3 +172,21 @@ test('PrivateTmp is left out when a configured path lies under /tmp or /var/tmp 
     assert.deepEqual(directive(renderServiceUnit(config, { exec: EXEC }), 'PrivateTmp'), expected, JSON.stringify(over));
   }
 });
+
+test('the sandbox lets the metrics endpoint and the SIEM through: the socket folder is writable and created, a CA under /root stays visible', () => {
+  const base = { ...originalTemplate, system_id: SID };
+  const conf = (over: Record<string, unknown>) => parseConfigText(JSON.stringify({ ...base, ...over }), '/opt/kata-dir-scanner/kata_dir_scanner.conf').config;
+  // A TCP endpoint and a TCP/TLS/UDP SIEM need nothing of the unit: it restricts neither address families nor IP addresses.
+  const tcp = renderServiceUnit(conf({ metrics_listen: '127.0.0.1:9464', siem: { host: 'siem.example.local', transport: 'tls' } }), { exec: EXEC });
+  assert.deepEqual(tcp, renderServiceUnit(original(), { exec: EXEC }));
+  for (const name of ['RestrictAddressFamilies', 'IPAddressDeny', 'IPAddressAllow', 'PrivateNetwork', 'SocketBindDeny']) assert.deepEqual(directive(tcp, name), [], name);
+
+  const unix = renderServiceUnit(conf({ metrics_listen: '/run/kata-dir-scanner/metrics.sock' }), { exec: EXEC });
+  assert.deepEqual(directive(unix, 'ReadWritePaths'), ['/mnt/in /mnt/out /mnt/qrnt /opt/kata-dir-scanner/kds-state /var/log /run/kata-dir-scanner']);
+  assert.deepEqual(directive(unix, 'ExecStartPre'), ['+/bin/mkdir -p /opt/kata-dir-scanner/kds-state /var/log /run/kata-dir-scanner']);
+  // A socket in /tmp must be the real /tmp, where a client can reach it.
+  assert.deepEqual(directive(renderServiceUnit(conf({ metrics_listen: '/tmp/kds/metrics.sock' }), { exec: EXEC }), 'PrivateTmp'), []);
+
+  const ca = renderServiceUnit(conf({ siem: { host: '192.0.2.20', transport: 'tls', ca: '/root/siem-ca.pem' } }), { exec: EXEC });
+  assert.deepEqual(directive(ca, 'ProtectHome'), ['read-only']);
+});

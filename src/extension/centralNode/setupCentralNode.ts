@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as vscode from 'vscode';
 import { type Answer, StepFailed, probeFacts, runSetupPlan } from '../../centralNode/remoteInstall';
 import { type EngineKind, chooseEngine } from '../../centralNode/engineChoice';
@@ -6,6 +6,7 @@ import { findEnginePackage } from '../../centralNode/engineManifest';
 import { megabytes } from '../../centralNode/engineUpload';
 import { SetupInputError, prepareSetup, setupSummary } from '../../centralNode/setupInputs';
 import { type FolderKey, type RemoteFacts, type ShareParams, describeAction, layout, mountPoints } from '../../centralNode/setupPlan';
+import { parseListenAddress } from '../../common/listenAddress';
 import { ConfigError } from '../../engine/config';
 import type { CommandHost } from '../commandHost';
 import type { CnConnection } from './cnConnection';
@@ -46,6 +47,8 @@ export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Pro
   if (!where) return;
   const engine = await askEngine(s.context.extensionPath, facts, !!prefix, l.installDir, conn.label);
   if (!engine) return;
+  const metricsListen = await askMetrics(localConfig);
+  if (metricsListen === undefined) return;
 
   let prepared;
   try {
@@ -60,6 +63,7 @@ export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Pro
       engineRoot: s.context.extensionPath,
       engine,
       ...where,
+      metricsListen,
     });
   } catch (err) {
     if (err instanceof SetupInputError && err.kind === 'input') throw new ConfigError(err.message, localConfig);
@@ -125,6 +129,33 @@ export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Pro
   const detail = [vscode.l10n.t('Done:'), ...summary.done.map((x) => `• ${x}`), ...(summary.left.length ? ['', vscode.l10n.t('Left to do:'), ...summary.left.map((x) => `• ${x}`)] : [])].join('\n');
   const answer = await vscode.window.showInformationMessage(vscode.l10n.t('Set-up of {0} finished.', conn.label), { modal: true, detail }, ...items);
   if (answer?.title === copy && prepared.certificate) await vscode.env.clipboard.writeText(prepared.certificate.fingerprint256);
+}
+
+/**
+ * Where the CN's service serves Prometheus metrics and health (metrics_listen), as `kds remote
+ * setup` asks it: the local configuration's value is offered; empty turns the endpoint off.
+ * Undefined when cancelled.
+ */
+async function askMetrics(localConfig: string): Promise<string | undefined> {
+  let current = '';
+  try {
+    const raw = JSON.parse(readFileSync(localConfig, 'utf8').replace(/^\uFEFF/, '')) as { metrics_listen?: unknown };
+    if (typeof raw.metrics_listen === 'string') current = raw.metrics_listen;
+  } catch {
+    // prepareSetup reports a configuration it cannot read
+  }
+  return vscode.window.showInputBox({
+    title: vscode.l10n.t('Set Up Central Node: metrics'),
+    prompt: vscode.l10n.t('Serve Prometheus metrics and health (/metrics, /healthz, /readyz) from the CN\'s service at: a port (127.0.0.1 only), ADDRESS:PORT or a Unix socket path. Empty: none.'),
+    placeHolder: '127.0.0.1:9464',
+    value: current,
+    ignoreFocusOut: true,
+    validateInput: (x) => {
+      if (x.trim() === '') return undefined;
+      const parsed = parseListenAddress(x);
+      return 'problem' in parsed ? parsed.problem : undefined;
+    },
+  });
 }
 
 /**
