@@ -7,6 +7,7 @@ import { LocalCaptureHost } from '../capture/localCaptureHost';
 import { CaptureError, type CaptureOptions, type CaptureProgress, runCapture } from '../capture/tcpdumpRunner';
 import { ExitCode } from '../common/exitCode';
 import { type CliCommand, type CommandIo, UsageError, parseOptions, stdio } from './command';
+import { escapedIo } from './terminalOutput';
 
 const help = `Usage: kds capture [--iface IFACE|any] [--port 1344] [--duration S] [--packets N] [--max-mb M] [--out FILE.pcap] [--json]
        kds capture analyze FILE [--port N] [--json]
@@ -96,10 +97,11 @@ export async function analyzeCli(file: string, o: { port?: number; slowMs?: numb
   try {
     a = await analyzeCaptureFile(resolve(file), { port: o.port, slowMs: o.slowMs });
   } catch (e) {
-    io.err(t('Cannot read {0}: {1}', file, (e as Error).message) + '\n');
+    escapedIo(io).err(t('Cannot read {0}: {1}', file, (e as Error).message) + '\n');
     return ExitCode.failure;
   }
-  io.out(o.json ? JSON.stringify(a, null, 2) + '\n' : analysisText(a));
+  // The analysis carries what the capture holds (reason phrases, headers, URIs).
+  escapedIo(io).out(o.json ? JSON.stringify(a, null, 2) + '\n' : analysisText(a));
   return a.problems.some((p) => p.code === 'not-a-capture') ? ExitCode.failure : ExitCode.ok;
 }
 
@@ -144,7 +146,7 @@ export async function captureCli(host: CaptureHost, v: CaptureValues, io: Comman
   } catch (e) {
     progress.end();
     if (e instanceof CaptureError) {
-      io.err(e.message + '\n');
+      escapedIo(io).err(e.message + '\n');
       return ExitCode.failure;
     }
     throw e;
@@ -156,6 +158,6 @@ export async function captureCli(host: CaptureHost, v: CaptureValues, io: Comman
   io.err(t('Saved {0}: {1} packet(s), {2} bytes ({3}).', result.file, result.packets, result.bytes, why) + '\n');
   if (v['no-analyze']) return ExitCode.ok;
   const a = await analyzeCaptureFile(result.file, { port, slowMs });
-  io.out(v.json ? JSON.stringify({ capture: result, ...a }, null, 2) + '\n' : '\n' + analysisText(a));
+  escapedIo(io).out(v.json ? JSON.stringify({ capture: result, ...a }, null, 2) + '\n' : '\n' + analysisText(a));
   return ExitCode.ok;
 }
