@@ -23,7 +23,9 @@ import { type LinkTimeout, PeerLink } from './icapPeerLink';
 import { scanObject } from './icapScan';
 
 /** Larger previews are refused: a preview is held in memory until the answer. */
-export const MAX_PREVIEW = 64 * 1024;
+const MAX_PREVIEW = 64 * 1024;
+/** Default minimum of body bytes per idle window (a slow drip keeps no slot). */
+const MIN_BODY_BYTES_PER_WINDOW = 8 * 1024;
 /**
  * A proxy that cannot keep a whole large object (Squid, beyond its buffer) sends no Allow: 204 and
  * stops sending the body until the answer starts. Without Allow: 204 and past this many bytes, the
@@ -31,7 +33,7 @@ export const MAX_PREVIEW = 64 * 1024;
  * detection then aborts the connection (the client gets a broken transfer, as with c-icap's
  * trickling), since the head is already sent. Smaller objects are answered whole (block page).
  */
-export const STREAM_AFTER = 32 * 1024;
+const STREAM_AFTER = 32 * 1024;
 
 /** Answers that end the connection: the rest of the stream cannot be trusted to be framed. */
 class Refusal extends Error {
@@ -99,7 +101,7 @@ export async function serveIcapConnection(ctx: IcapServerContext, socket: Socket
     {
       headTimeoutMs: opts.headTimeoutMs ?? 15_000,
       idleTimeoutMs: opts.idleTimeoutMs ?? 120_000,
-      minBodyBytesPerWindow: opts.minBodyBytesPerWindow ?? 8 * 1024,
+      minBodyBytesPerWindow: opts.minBodyBytesPerWindow ?? MIN_BODY_BYTES_PER_WINDOW,
     },
     { chunk: onChunk, timeout: onTimeout, failed: (err) => opts.logger.error('emulator.icap', t('ICAP connection failed: {0}', err.message)) },
   );
@@ -128,7 +130,7 @@ export async function serveIcapConnection(ctx: IcapServerContext, socket: Socket
         link.destroy();
         return;
       case 'slow-body': {
-        const why = `body arrived too slowly (${to.bytes} bytes in ${to.windowMs} ms, fewer than ${opts.minBodyBytesPerWindow ?? 8 * 1024})`;
+        const why = `body arrived too slowly (${to.bytes} bytes in ${to.windowMs} ms, fewer than ${opts.minBodyBytesPerWindow ?? MIN_BODY_BYTES_PER_WINDOW})`;
         // Once the echo has started, no answer can follow it.
         if (tx?.streaming) {
           log.error(peer, 'closed', why);

@@ -209,6 +209,17 @@ test('point 4: 60 000 pipelined OPTIONS from a client that does not read: the se
   c.socket.destroy();
 });
 
+test('point 4: a client that reads none of its answers for the idle time is disconnected, and its spool file goes', async () => {
+  const { s, dir } = await server({ idleTimeoutMs: 1500 });
+  const c = await client(s.port);
+  c.socket.pause();
+  c.socket.write(respmodHead(s.port, {}));
+  void flood(c.socket, encodeChunk(Buffer.alloc(256 * 1024, 0x47)), 256 * MiB);
+  await Promise.race([c.closed, new Promise((r) => setTimeout(r, 60_000))]);
+  assert.ok(c.isClosed(), 'the server closed the connection');
+  assert.ok(await waitFor(() => spoolFiles(dir).length === 0, 20_000), `spool files left: ${spoolFiles(dir).join(', ')}`);
+});
+
 test('point 5: a body dripping one byte at a time is cut off (408), a stray CRLF does not keep an idle connection, a steady slow body passes', async () => {
   const { s } = await server({ idleTimeoutMs: 2000, headTimeoutMs: 2000, minBodyBytesPerWindow: 8 * 1024 });
   // One body byte every 200 ms: 10 bytes a window, far below the minimum.
