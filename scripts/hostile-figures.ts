@@ -10,8 +10,8 @@
  *      the server's CPU in the 5 s after, how long SIGTERM takes.
  *   4. 300 000 pipelined OPTIONS from a client that never reads: peak RSS, requests taken.
  * Capture (`kds capture analyze FILE --json` of ROOT's build, under /usr/bin/time):
- *   7. 300 000 one-SYN connections (21 MB); 16 000-line ICAP heads (20 MB); with --big, 1 GB of each
- *      and the 1 GB single-body capture: peak RSS and CPU seconds.
+ *   7. 300 000 one-SYN connections (21 MB); 16 000-line ICAP heads (20 MB); with --big, 1 GB of each,
+ *      1 GB of small transactions and the 1 GB single-body capture: peak RSS and CPU seconds.
  *   8. 100 000 one-byte segments in descending order (7 MB): CPU seconds.
  * Not a test: nothing is asserted; it prints what it measured. Needs root for nothing; uses /tmp.
  */
@@ -198,6 +198,9 @@ function captureFigures(): void {
   writeLongHeads(f('heads-1g.pcap'), 1e9, 16_000);
   analyze('7. 1 GB of 16 000-line ICAP heads', f('heads-1g.pcap'));
   rmSync(f('heads-1g.pcap'));
+  writeLongHeads(f('small-1g.pcap'), 1e9, 2);
+  analyze('7. 1 GB of small transactions (3 million)', f('small-1g.pcap'));
+  rmSync(f('small-1g.pcap'));
   writeBigCapture(f('body-1g.pcap'), 1 << 30);
   analyze('7. 1 GB, one RESPMOD body', f('body-1g.pcap'));
   rmSync(f('body-1g.pcap'));

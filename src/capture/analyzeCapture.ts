@@ -1,4 +1,6 @@
 import { stat } from 'node:fs/promises';
+import { getHeapStatistics } from 'node:v8';
+import { releaseBurstGarbage } from '../common/heapRelease';
 import { t } from '../common/l10n';
 import type { CapturedPacket, CaptureProblem } from './capturedPacket';
 import { ConnectionTally } from './connectionTally';
@@ -57,6 +59,21 @@ function plausibleTime(time: number): boolean {
 
 /** Analysis work between two looks at the clock, the cancel signal and the progress. */
 const sliceMs = 50;
+
+/**
+ * What the analysis keeps is bounded, but V8 lets garbage grow to several times what is live
+ * before it collects (a 1 GB capture makes a lot of it): past this ceiling a collection is asked
+ * for, so the peak stays near what is used. The ceiling follows what is live after it.
+ */
+class HeapCeiling {
+  private ceiling = 64 << 20;
+
+  check(): void {
+    if (getHeapStatistics().used_heap_size <= this.ceiling) return;
+    releaseBurstGarbage(true);
+    this.ceiling = Math.max(64 << 20, getHeapStatistics().used_heap_size * 1.5 + (32 << 20));
+  }
+}
 
 function iso(time: number | undefined): string | null {
   return time === undefined ? null : new Date(Math.round(time * 1000)).toISOString();
@@ -137,6 +154,7 @@ export async function analyzeCaptureFile(path: string, opts: AnalyzeOptions = {}
       }
       let lastReport = 0;
       let sliceStart = performance.now();
+      const heap = new HeapCeiling();
       for (let p = await source?.next(); p; p = await source!.next()) {
         packets++;
         if (!plausibleTime(p.time)) {
@@ -154,6 +172,7 @@ export async function analyzeCaptureFile(path: string, opts: AnalyzeOptions = {}
         // Cancel, progress and the event loop are looked after by the clock, whatever a packet costs.
         if ((packets & 63) === 0 && performance.now() - sliceStart > sliceMs) {
           if (opts.signal?.aborted) throw opts.signal.reason;
+          heap.check();
           if (opts.onProgress && win.offset - lastReport > 8 << 20) {
             lastReport = win.offset;
             opts.onProgress(win.offset, size);

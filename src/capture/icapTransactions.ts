@@ -78,7 +78,7 @@ export interface CollectorLimits {
   maxWaiting: number;
 }
 
-export const defaultCollectorLimits: Readonly<CollectorLimits> = Object.freeze({ maxTransactions: 50_000, detailChars: 24 << 20, maxWaiting: 1000 });
+export const defaultCollectorLimits: Readonly<CollectorLimits> = Object.freeze({ maxTransactions: 20_000, detailChars: 24 << 20, maxWaiting: 1000 });
 
 /** Per header field kept: its characters and about this much for the array and strings around them. */
 const headerOverhead = 64;

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { t } from '../common/l10n';
 import { type CaptureAnalysis, analyzeCaptureFile, defaultIcapPort } from '../capture/analyzeCapture';
-import { analysisText } from '../capture/analysisText';
+import { analysisJson, analysisText } from '../capture/analysisText';
 import type { CaptureHost } from '../capture/captureHost';
 import { LocalCaptureHost } from '../capture/localCaptureHost';
 import { CaptureError, type CaptureOptions, type CaptureProgress, runCapture } from '../capture/tcpdumpRunner';
@@ -101,8 +101,13 @@ export async function analyzeCli(file: string, o: { port?: number; slowMs?: numb
     return ExitCode.failure;
   }
   // The analysis carries what the capture holds (reason phrases, headers, URIs).
-  escapedIo(io).out(o.json ? JSON.stringify(a, null, 2) + '\n' : analysisText(a));
+  printAnalysis(escapedIo(io), a, o.json === true);
   return a.problems.some((p) => p.code === 'not-a-capture') ? ExitCode.failure : ExitCode.ok;
+}
+
+function printAnalysis(io: CommandIo, a: CaptureAnalysis, json: boolean, extra?: Record<string, unknown>): void {
+  if (!json) io.out(analysisText(a));
+  else for (const piece of analysisJson(a, extra)) io.out(piece);
 }
 
 /** Shown while capturing: on a terminal one line rewritten in place. */
@@ -158,6 +163,7 @@ export async function captureCli(host: CaptureHost, v: CaptureValues, io: Comman
   io.err(t('Saved {0}: {1} packet(s), {2} bytes ({3}).', result.file, result.packets, result.bytes, why) + '\n');
   if (v['no-analyze']) return ExitCode.ok;
   const a = await analyzeCaptureFile(result.file, { port, slowMs });
-  escapedIo(io).out(v.json ? JSON.stringify({ capture: result, ...a }, null, 2) + '\n' : '\n' + analysisText(a));
+  if (!v.json) io.out('\n');
+  printAnalysis(escapedIo(io), a, v.json === true, { capture: result });
   return ExitCode.ok;
 }

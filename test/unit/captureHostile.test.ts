@@ -10,6 +10,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { analyzeCaptureFile } from '../../src/capture/analyzeCapture';
+import { analysisJson } from '../../src/capture/analysisText';
 import { HeldSegments } from '../../src/capture/heldSegments';
 import { maxHeaderLines, maxHeaderText } from '../../src/capture/icapMessageStream';
 import { impossibleTimePcapng, writeDescendingSegments, writeLongHeads, writeManySyns } from '../helpers/hostileCaptures';
@@ -56,6 +57,8 @@ test('point 7: ICAP heads of 16 000 header lines: every transaction read (as tsh
   assert.equal(a.bounds.droppedHeaderLines, n * (16_003 - maxHeaderLines - 1));
   assert.ok(codes(a).includes('header-lines-dropped'), codes(a).join());
   if (haveTshark) assert.deepEqual(essentials(a.transactions), essentials(tsharkTransactions(await tsharkIcap(path, 1344))));
+  // --json is written a transaction at a time, the same text as one JSON.stringify.
+  assert.equal([...analysisJson(a)].join(''), JSON.stringify(a, null, 2) + '\n');
 });
 
 test('point 7: past the budget for header text, listed transactions keep their start line and verdict headers only, and the diagnosis says how many', async () => {
