@@ -7,7 +7,7 @@ import { ConnectionTally } from './connectionTally';
 import { type AnalysisBounds, type Finding, diagnose } from './diagnosis';
 import { FileWindow } from './fileWindow';
 import { maxHeaderLines } from './icapMessageStream';
-import { type CollectorLimits, type ConnectionSink, type IcapTransaction, TransactionCollector, defaultCollectorLimits } from './icapTransactions';
+import { type CollectorLimits, type ConnectionIcap, type ConnectionSink, type IcapTransaction, TransactionCollector, defaultCollectorLimits } from './icapTransactions';
 import { linkTypeName, networkPayload, supportedLinkTypes } from './linkLayer';
 import { PcapReader, isPcapMagic } from './pcapReader';
 import { PcapngReader, isPcapngMagic } from './pcapngReader';
@@ -101,8 +101,9 @@ export async function analyzeCaptureFile(path: string, opts: AnalyzeOptions = {}
   // Connections are folded into counts as they are let go: per kind, so the ICAP ones can be told apart at the end.
   const tallies = new Map<string, ConnectionTally>();
   const icapPorts = new Set<number>();
-  const tallyOf = (s: ConnectionSummary, icap: boolean) => {
-    const kind = opts.port !== undefined ? 'all' : icap ? 'icap' : s.aPort === defaultIcapPort || s.bPort === defaultIcapPort ? 'default' : `port:${s.bPort}`;
+  const tallyOf = (s: ConnectionSummary, icap: ConnectionIcap) => {
+    const base = opts.port !== undefined ? 'all' : icap.icap ? 'icap' : s.aPort === defaultIcapPort || s.bPort === defaultIcapPort ? 'default' : `port:${s.bPort}`;
+    const kind = icap.ownOnly ? `own ${base}` : base;
     let tally = tallies.get(kind);
     if (!tally) tallies.set(kind, (tally = new ConnectionTally()));
     return tally;
@@ -113,7 +114,7 @@ export async function analyzeCaptureFile(path: string, opts: AnalyzeOptions = {}
       retired(summary, sink) {
         const icap = sink?.close() ?? { icap: false };
         if (icap.serverPort !== undefined) icapPorts.add(icap.serverPort);
-        tallyOf(summary, icap.icap).add(summary);
+        tallyOf(summary, icap).add(summary);
       },
     },
     reassemblyLimits,
@@ -216,9 +217,15 @@ export async function analyzeCaptureFile(path: string, opts: AnalyzeOptions = {}
   }
   reassembler.finish();
   const transactions = collector.finish();
+  // Relevant: on the port asked for, or ICAP, or on 1344, or on a port where ICAP was found. KDS's own probe connections count, but not in the findings.
   const relevant = new ConnectionTally();
+  const proxySide = new ConnectionTally();
   for (const [kind, tally] of tallies) {
-    if (kind === 'all' || kind === 'icap' || kind === 'default' || (kind.startsWith('port:') && icapPorts.has(Number(kind.slice(5))))) relevant.addAll(tally);
+    const base = kind.replace(/^own /, '');
+    if (base === 'all' || base === 'icap' || base === 'default' || (base.startsWith('port:') && icapPorts.has(Number(base.slice(5))))) {
+      relevant.addAll(tally);
+      if (base === kind) proxySide.addAll(tally);
+    }
   }
   const connections = relevant.counts();
   const ports = opts.port !== undefined ? [opts.port] : icapPorts.size ? [...icapPorts].sort((x, y) => x - y) : [defaultIcapPort];
@@ -234,7 +241,8 @@ export async function analyzeCaptureFile(path: string, opts: AnalyzeOptions = {}
   const findings = diagnose({
     ports,
     packets,
-    connections,
+    connections: proxySide.counts(),
+    connectionsSeen: connections.connections,
     transactions,
     totalTransactions: collector.totalTransactions,
     problems,

@@ -1,3 +1,4 @@
+import { type ProbeTrafficKind, probeTraffic } from '../icap/probeMarker';
 import { DetailBudget, type IcapMessage, IcapMessageStream, copyText } from './icapMessageStream';
 import type { ConnectionSummary, Direction, MemoryGauge, StreamSink } from './tcpReassembly';
 
@@ -34,6 +35,8 @@ export interface IcapTransaction {
   notes: string[];
   requestHeaders: string | null;
   responseHeaders: string | null;
+  /** KDS's own probe or discovery request (src/icap/probeMarker.ts), or null: the proxy's. */
+  kdsProbe: ProbeTrafficKind | null;
 }
 
 interface Pair {
@@ -44,6 +47,8 @@ interface Pair {
   conn: ConnectionSummary;
   /** In the list (else only counted, and paired so later answers go to the right request). */
   listed?: boolean;
+  /** KDS's own request by its ICAP head (X-KDS-Probe, User-Agent), read before the head may be slimmed. */
+  probeHead?: ProbeTrafficKind;
 }
 
 function header(m: IcapMessage | undefined, name: string): string | undefined {
@@ -62,6 +67,8 @@ export interface ConnectionIcap {
   icap: boolean;
   /** The port of the side that answered (the ICAP server), when known. */
   serverPort?: number;
+  /** Every request in it was KDS's own probe (src/icap/probeMarker.ts): it says nothing about the proxy. */
+  ownOnly?: boolean;
 }
 
 /** A connection's two message streams; `close()` ends them. */
@@ -117,6 +124,8 @@ export class TransactionCollector {
     const waiting: [Pair[], Pair[]] = [[], []];
     let requestDir: Direction | undefined;
     let responseDir: Direction | undefined;
+    let ownRequests = 0;
+    let otherRequests = 0;
     const onMessage = (dir: Direction) => (m: IcapMessage) => {
       if (m.droppedHeaderLines) {
         this.droppedHeaderLines += m.droppedHeaderLines;
@@ -124,7 +133,10 @@ export class TransactionCollector {
       }
       if (m.kind === 'request') {
         requestDir ??= dir;
-        const p: Pair = { request: m, continueSeen: false, clientDir: dir, conn };
+        const probeHead = probeTraffic(m.headerText, undefined);
+        if (probeHead) ownRequests++;
+        else otherRequests++;
+        const p: Pair = { request: m, continueSeen: false, clientDir: dir, conn, probeHead };
         const queue = waiting[dir];
         queue.push(p);
         if (queue.length > this.limits.maxWaiting) queue.shift();
@@ -156,7 +168,7 @@ export class TransactionCollector {
       close() {
         for (const s of streams) s.finish();
         const clientDir = requestDir ?? (responseDir === undefined ? undefined : responseDir === 0 ? 1 : 0);
-        return { icap: clientDir !== undefined, serverPort: clientDir === undefined ? undefined : clientDir === 0 ? conn.bPort : conn.aPort };
+        return { icap: clientDir !== undefined, serverPort: clientDir === undefined ? undefined : clientDir === 0 ? conn.bPort : conn.aPort, ownOnly: ownRequests > 0 && otherRequests === 0 };
       },
     };
   }
@@ -243,5 +255,6 @@ function toTransaction(p: Pair): IcapTransaction {
     notes,
     requestHeaders: q?.headerText ?? null,
     responseHeaders: r?.headerText ?? null,
+    kdsProbe: p.probeHead ?? probeTraffic(undefined, httpRequest) ?? null,
   };
 }

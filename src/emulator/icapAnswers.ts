@@ -37,8 +37,13 @@ export function errorAnswer(status: number, istag: string, close: boolean): Buff
   return serializeIcapResponse({ status, reason: icapReasons[status] ?? 'Error', headers: { ISTag: istag, ...(close && { Connection: 'close' }) }, body: 'none' });
 }
 
-export function noContentAnswer(istag: string, scanId: string): Buffer {
-  return serializeIcapResponse({ status: 204, reason: 'No Content', headers: { ISTag: istag, 'X-KDS-Scan-ID': scanId }, body: 'none' });
+/** Tells the client (the probe) that the object passed because the verdict wait expired, not because it is clean. */
+function verdictNote(waitedOutMs: number | undefined): Record<string, string> {
+  return waitedOutMs === undefined ? {} : { 'X-KDS-Verdict': `timeout; waited_ms=${waitedOutMs}` };
+}
+
+export function noContentAnswer(istag: string, scanId: string, waitedOutMs?: number): Buffer {
+  return serializeIcapResponse({ status: 204, reason: 'No Content', headers: { ISTag: istag, 'X-KDS-Scan-ID': scanId, ...verdictNote(waitedOutMs) }, body: 'none' });
 }
 
 /** ICAP 200 with an HTTP 403 block page naming the threat, and the verdict headers proxies log. */
@@ -62,13 +67,13 @@ export function blockAnswer(o: { threat: string; url: string; scanId: string; is
 }
 
 /** The head of an echo (the message sent back unchanged): the encapsulated HTTP head the client sent. */
-export function echoHead(o: { method: 'REQMOD' | 'RESPMOD'; sections: EncapsulatedSections | undefined; istag: string; scanId: string }): Buffer {
+export function echoHead(o: { method: 'REQMOD' | 'RESPMOD'; sections: EncapsulatedSections | undefined; istag: string; scanId: string; waitedOutMs?: number }): Buffer {
   const isResp = o.method === 'RESPMOD';
   const hasBody = o.sections?.body !== 'null-body';
   return serializeIcapResponse({
     status: 200,
     reason: 'OK',
-    headers: { ISTag: o.istag, 'X-KDS-Scan-ID': o.scanId },
+    headers: { ISTag: o.istag, 'X-KDS-Scan-ID': o.scanId, ...verdictNote(o.waitedOutMs) },
     reqHdr: isResp ? undefined : o.sections?.reqHdr,
     resHdr: isResp ? o.sections?.resHdr : undefined,
     body: hasBody ? (isResp ? 'res-body' : 'req-body') : 'none',

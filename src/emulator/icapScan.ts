@@ -19,12 +19,17 @@ export interface ReceivedObject {
 
 const verdictWord = (v: Verdict) => (v.state === 'detect' ? 'detected' : v.state === 'not detected' ? 'clean' : v.state);
 
+/** What the answer must say: the verdict to block with, or how long blocking_advanced waited before letting the object through. */
+export interface ScanOutcome {
+  block?: Verdict;
+  waitedOutMs?: number;
+}
+
 /**
- * Runs the detection as the mode says; returns the verdict when the object must be blocked.
- * A slow verdict (KDS-TEST-SLOW) gets its own copy of the spool file, since it may outlive the
- * answer (which removes the spool file).
+ * Runs the detection as the mode says. A slow verdict (KDS-TEST-SLOW) gets its own copy of the
+ * spool file, since it may outlive the answer (which removes the spool file).
  */
-export async function scanObject(ctx: IcapServerContext, o: ReceivedObject, answerMode: IcapMode): Promise<Verdict | undefined> {
+export async function scanObject(ctx: IcapServerContext, o: ReceivedObject, answerMode: IcapMode): Promise<ScanOutcome> {
   const { log, opts } = ctx;
   const report = (verdict: Verdict, action: 'blocked' | 'passed') => {
     if (verdict.state !== 'detect') return;
@@ -46,7 +51,7 @@ export async function scanObject(ctx: IcapServerContext, o: ReceivedObject, answ
     report(verdict, blocking ? 'blocked' : 'passed');
     return blocking ? verdict : undefined;
   };
-  if (!o.slow) return decide(await opts.engine.examine({ path: o.path, size: o.size, sha256: o.sha256 }, ctx.stopping));
+  if (!o.slow) return { block: decide(await opts.engine.examine({ path: o.path, size: o.size, sha256: o.sha256 }, ctx.stopping)) };
 
   const path = `${o.path}.slow`;
   await rename(o.path, path);
@@ -75,15 +80,16 @@ export async function scanObject(ctx: IcapServerContext, o: ReceivedObject, answ
     // now and the verdict arrives later, as an alert when it is a detection.
     log.verdict({ scanId: o.scanId, size: o.size, sha256: o.sha256, verdict: 'pending', action: 'passed', note: `slow analysis, ${answerMode} mode does not wait` });
     lateResult();
-    return undefined;
+    return {};
   }
   const waitOut = new AbortController();
   const outcome = await Promise.race([slowJob, sleep(opts.advancedWaitMs, 'waited-out' as const, { signal: waitOut.signal }).catch(() => 'aborted' as const)]);
   waitOut.abort();
   if (outcome === 'waited-out' || outcome === 'aborted') {
-    log.verdict({ scanId: o.scanId, size: o.size, sha256: o.sha256, verdict: 'timeout', action: 'passed', waitedMs: Date.now() - started, note: 'no verdict within the blocking_advanced wait, object let through' });
+    const waitedOutMs = Date.now() - started;
+    log.verdict({ scanId: o.scanId, size: o.size, sha256: o.sha256, verdict: 'timeout', action: 'passed', waitedMs: waitedOutMs, note: 'no verdict within the blocking_advanced wait, object let through' });
     lateResult();
-    return undefined;
+    return { waitedOutMs };
   }
-  return decide(outcome, Date.now() - started);
+  return { block: decide(outcome, Date.now() - started) };
 }

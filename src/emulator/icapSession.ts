@@ -20,7 +20,7 @@ import { HEAD_BYTES, testMarkerOf } from './detection';
 import { SERVICES, type ServiceName, blockAnswer, echoHead, errorAnswer, noContentAnswer, optionsAnswer } from './icapAnswers';
 import type { IcapServerContext } from './icapContext';
 import { type LinkTimeout, PeerLink } from './icapPeerLink';
-import { scanObject } from './icapScan';
+import { type ScanOutcome, scanObject } from './icapScan';
 
 /** Larger previews are refused: a preview is held in memory until the answer. */
 const MAX_PREVIEW = 64 * 1024;
@@ -71,6 +71,8 @@ interface Transaction {
   md5: ReturnType<typeof createHash>;
   scanId: string;
   headBytes: Buffer[];
+  /** blocking_advanced gave up waiting for the verdict after this many ms and let the object through. */
+  waitedOutMs?: number;
 }
 
 function urlOf(tx: Transaction): string {
@@ -350,19 +352,21 @@ export async function serveIcapConnection(ctx: IcapServerContext, socket: Socket
       await current.spool.close();
       current.spool = undefined;
     }
-    let blockWith: Awaited<ReturnType<typeof scanObject>>;
+    let outcome: ScanOutcome = {};
     if (current.sections?.body === 'null-body') {
       log.notScanned(current.scanId, 'no HTTP body in the message');
     } else if (current.tooLarge) {
       log.notScanned(current.scanId, `object larger than ${opts.maxObjectSize} bytes, passed`);
     } else {
       const slow = testMarkerOf(Buffer.concat(current.headBytes)) === 'slow';
-      blockWith = await scanObject(
+      outcome = await scanObject(
         ctx,
         { scanId: current.scanId, method: current.method as 'REQMOD' | 'RESPMOD', url, peer, path: current.spoolPath!, size: current.size, sha256: current.sha256.digest('hex'), md5: current.md5.digest('hex'), slow },
         mode,
       );
     }
+    current.waitedOutMs = outcome.waitedOutMs;
+    const blockWith = outcome.block;
     if (current.streaming) {
       if (blockWith) {
         log.error(peer, 'aborted', `detection in an object already being echoed (no Allow: 204): connection aborted, scan_id=${current.scanId}`);
@@ -376,7 +380,7 @@ export async function serveIcapConnection(ctx: IcapServerContext, socket: Socket
       link.write(blockAnswer({ threat: blockWith.threats[0]?.name ?? 'unknown', url, scanId: current.scanId, istag: ctx.istag() }));
     } else if (may204) {
       ctx.count(204);
-      link.write(noContentAnswer(ctx.istag(), current.scanId));
+      link.write(noContentAnswer(ctx.istag(), current.scanId, current.waitedOutMs));
     } else {
       ctx.count(200);
       await echo(current);
@@ -387,7 +391,7 @@ export async function serveIcapConnection(ctx: IcapServerContext, socket: Socket
 
   /** Sends the message back unchanged (the client did not allow 204). */
   async function echo(current: Transaction): Promise<void> {
-    link.write(echoHead({ method: current.method as 'REQMOD' | 'RESPMOD', sections: current.sections, istag: ctx.istag(), scanId: current.scanId }));
+    link.write(echoHead({ method: current.method as 'REQMOD' | 'RESPMOD', sections: current.sections, istag: ctx.istag(), scanId: current.scanId, waitedOutMs: current.waitedOutMs }));
     if (current.sections?.body === 'null-body' || !current.spoolPath) return;
     const pieces = createReadStream(current.spoolPath, { highWaterMark: 64 * 1024 });
     try {
