@@ -84,13 +84,13 @@ test('kds icap probe against a hostile server: text shows the escapes, --json an
   const port = await hostileIcapServer();
   const url = `icap://127.0.0.1:${port}/respmod`;
   const text = capture();
-  await runIcap(['probe', url, '--timeout', '20'], text);
+  await runIcap(['probe', url, '--timeout', '20', '--no-save'], text);
   assert.doesNotMatch(text.text(), raw, JSON.stringify(text.text()));
   assert.match(text.text(), /\\u001B\]0;pwned\\u0007/);
   assert.match(text.text(), /\\u009B31m/);
 
   const json = capture();
-  await runIcap(['probe', url, '--json', '--timeout', '20'], json);
+  await runIcap(['probe', url, '--json', '--timeout', '20', '--no-save'], json);
   assert.doesNotMatch(json.text(), raw);
   const report = JSON.parse(json.text()) as { steps: Array<{ reason?: string; verdict: Record<string, string>; options?: { methods?: string; service?: string; istag?: string } }> };
   assert.equal(report.steps[0]!.reason, `OK${title}${clear}`);
@@ -99,7 +99,7 @@ test('kds icap probe against a hostile server: text shows the escapes, --json an
   assert.ok(report.steps.some((s) => s.verdict["X-Virus-ID"] === `${osc8}EICAR${title}`), JSON.stringify(report.steps));
 
   const jsonl = capture();
-  await runIcap(['probe', url, '--jsonl', '--timeout', '20'], jsonl);
+  await runIcap(['probe', url, '--jsonl', '--timeout', '20', '--no-save'], jsonl);
   assert.doesNotMatch(jsonl.text(), raw);
   const lines = jsonl.text().trim().split('\n').map((l) => JSON.parse(l) as { type: string; step?: { reason?: string } });
   assert.equal(lines[0]!.step!.reason, `OK${title}${clear}`);
