@@ -53,7 +53,11 @@ export function analyzeCaptureIsolated(file: string, opts: IsolatedAnalysisOptio
       return;
     }
     signal?.addEventListener('abort', onAbort, { once: true });
+    // V8 prints its native stack after "heap out of memory": the tail alone may no longer hold the words.
+    let outOfMemory = false;
     child.stderr!.on('data', (d: Buffer) => {
+      const text = stderr.slice(-200) + d.toString('utf8');
+      if (/heap out of memory|Allocation failed/i.test(text)) outOfMemory = true;
       stderr = (stderr + d.toString('utf8')).slice(-4000);
     });
     child.on('message', (m: AnalysisMessage) => {
@@ -64,7 +68,7 @@ export function analyzeCaptureIsolated(file: string, opts: IsolatedAnalysisOptio
     child.on('error', (err) => settle(() => reject(err)));
     // 'close' comes after the last message from the child has been handled.
     child.on('close', (code, sig) => {
-      if (/heap out of memory|Allocation failed/i.test(stderr)) {
+      if (outOfMemory) {
         settle(() => reject(new Error(t('The analysis of {0} needed more memory than its limit ({1} MB) and was stopped.', file, heapMb))));
       } else {
         const why = stderr.trim().split('\n').slice(-3).join(' ') || (sig ? `signal ${sig}` : `exit code ${code}`);

@@ -54,3 +54,17 @@ test('a capture that needs more than the child\'s heap limit ends the child with
   const a = await analyzeCaptureIsolated(path);
   assert.ok(a.totalTransactions > 1000, String(a.totalTransactions));
 });
+
+test('point 7: the captures that exhausted the analysis before its bounds (300 000 one-SYN connections, 16 000-line ICAP heads) fit a 128 MB heap', async () => {
+  // Before the bounds these needed 924 MiB and 509 MiB, and a 128 MB heap ended in "heap out of memory".
+  const syns = join(dir, 'syns-300k.pcap');
+  writeManySyns(syns, 300_000);
+  const a = await analyzeCaptureIsolated(syns, { heapMb: 128 });
+  assert.equal(a.connections, 300_000);
+  assert.ok(a.findings.some((f) => f.code === 'syn-unanswered'), a.findings.map((f) => f.code).join());
+  const heads = join(dir, 'heads-20m.pcap');
+  writeLongHeads(heads, 20 << 20, 16_000);
+  const b = await analyzeCaptureIsolated(heads, { heapMb: 128, port: 1344 });
+  assert.ok(b.totalTransactions >= 300, String(b.totalTransactions));
+  assert.equal(b.bounds.messagesWithDroppedLines, b.transactions.length);
+});
