@@ -151,6 +151,19 @@ test("the embedded KATA's ICAP log: a URL with controls and bytes above ASCII is
   assert.match(line, /url=http:\/\/x\.test\/%1B\]0;pwned%07%9B31m%E2%80%AE%85 accepted in monitoring mode/);
 });
 
+test('kds support-bundle prints what the host gave (here a log path in its configuration) with visible escapes', async () => {
+  ensureBuilt();
+  const dir = tempDir('kds-peer-text-bundle-');
+  const config = join(dir, 'kata_dir_scanner.conf');
+  const logFile = join(dir, `${title}kds${clear}.log`);
+  writeFileSync(config, JSON.stringify({ in_dir: join(dir, 'in'), out_dir: join(dir, 'out'), qrnt_dir: join(dir, 'q'), kata_cn_addr: '127.0.0.1', kata_cn_port: 1, cert_pem: join(dir, 'c.pem'), cert_key: join(dir, 'k.pem'), system_id: 'x', log_file: logFile }));
+  writeFileSync(join(dir, 'answers.json'), '{}');
+  const r = await kds(['support-bundle', '--config', config, '--answers', join(dir, 'answers.json'), '--yes', '--no-collect', '--no-kata-logs', '--no-icap-log', '--no-captures', '--out', join(dir, 'bundle.tar.gz')]);
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.doesNotMatch(r.stdout + r.stderr, raw, JSON.stringify(r.stdout));
+  assert.match(r.stdout, /not included: The KDS log .*\\u001B\]0;pwned\\u0007kds\\u001B\[2J\\u001B\[H\.log could not be read/);
+});
+
 const skip = sshdUnavailable();
 let sshd: TestSshd;
 let client: SshdClient;
