@@ -20,6 +20,8 @@ mkdirSync('util', { recursive: true });
 copyFileSync('node_modules/ssh2/util/pagent.exe', 'util/pagent.exe');
 // The VS Code extension: everything bundled (vsce package --no-dependencies); 'vscode' is provided by the host.
 await build({ ...common, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist', external: [...common.external, 'vscode'] });
+// Capture analysis from VS Code runs in a child process with its own heap limit (src/capture/isolatedAnalysis.ts).
+await build({ ...common, entryPoints: { captureAnalysis: 'src/capture/analysisProcess.ts' }, outdir: 'dist' });
 // Webview panels (browser code): every webview/<panel>/main.ts becomes dist/webview/<panel>.js.
 // webview/components and webview/shared are libraries, not panels (they have no main.ts).
 const panels = readdirSync('webview', { withFileTypes: true })

@@ -87,3 +87,23 @@ export function analysisText(a: CaptureAnalysis): string {
   }
   return out.join('\n') + '\n';
 }
+
+/**
+ * `kds capture analyze --json`, piece by piece: the same text as JSON.stringify({ ...extra, ...a }, null, 2),
+ * without ever holding it whole (20 000 transactions with their headers make a large string).
+ */
+export function* analysisJson(a: CaptureAnalysis, extra: Record<string, unknown> = {}): Generator<string> {
+  const entries = Object.entries({ ...extra, ...a });
+  yield '{\n';
+  for (const [i, [key, value]] of entries.entries()) {
+    const comma = i < entries.length - 1 ? ',' : '';
+    if (key !== 'transactions' || !Array.isArray(value) || value.length === 0) {
+      yield `  ${JSON.stringify(key)}: ${JSON.stringify(value, null, 2).replace(/\n/g, '\n  ')}${comma}\n`;
+      continue;
+    }
+    yield `  ${JSON.stringify(key)}: [\n`;
+    for (const [j, x] of value.entries()) yield `    ${JSON.stringify(x, null, 2).replace(/\n/g, '\n    ')}${j < value.length - 1 ? ',' : ''}\n`;
+    yield `  ]${comma}\n`;
+  }
+  yield '}\n';
+}

@@ -1,13 +1,17 @@
 import { stat } from 'node:fs/promises';
+import { getHeapStatistics } from 'node:v8';
+import { releaseBurstGarbage } from '../common/heapRelease';
 import { t } from '../common/l10n';
 import type { CapturedPacket, CaptureProblem } from './capturedPacket';
-import { type Finding, diagnose } from './diagnosis';
+import { ConnectionTally } from './connectionTally';
+import { type AnalysisBounds, type Finding, diagnose } from './diagnosis';
 import { FileWindow } from './fileWindow';
-import { type IcapTransaction, TransactionCollector } from './icapTransactions';
+import { maxHeaderLines } from './icapMessageStream';
+import { type CollectorLimits, type ConnectionIcap, type ConnectionSink, type IcapTransaction, TransactionCollector, defaultCollectorLimits } from './icapTransactions';
 import { linkTypeName, networkPayload, supportedLinkTypes } from './linkLayer';
 import { PcapReader, isPcapMagic } from './pcapReader';
 import { PcapngReader, isPcapngMagic } from './pcapngReader';
-import { TcpReassembler } from './tcpReassembly';
+import { type ConnectionSummary, type ReassemblyLimits, MemoryGauge, TcpReassembler, defaultReassemblyLimits } from './tcpReassembly';
 import { tcpSegment } from './tcpSegment';
 
 export const defaultIcapPort = 1344;
@@ -18,6 +22,8 @@ export interface AnalyzeOptions {
   /** Answers slower than this are reported (default 5000 ms). */
   slowMs?: number;
   maxTransactions?: number;
+  /** The memory bounds (tests make them small). */
+  limits?: Partial<ReassemblyLimits & CollectorLimits>;
   /** Called now and then with the bytes read so far. */
   onProgress?: (bytesRead: number, fileSize: number) => void;
   signal?: AbortSignal;
@@ -38,8 +44,35 @@ export interface CaptureAnalysis {
   transactions: IcapTransaction[];
   totalTransactions: number;
   problems: CaptureProblem[];
+  /** What the analysis left out to stay within its memory (all zero for an ordinary capture). */
+  bounds: AnalysisBounds;
   findings: Finding[];
   diagnosis: string[];
+}
+
+/** Latest time a capture can claim (the end of year 9999): later, or negative, or not a number, is no time at all. */
+const latestTime = 253_402_300_799;
+
+function plausibleTime(time: number): boolean {
+  return Number.isFinite(time) && time >= 0 && time <= latestTime;
+}
+
+/** Analysis work between two looks at the clock, the cancel signal and the progress. */
+const sliceMs = 50;
+
+/**
+ * What the analysis keeps is bounded, but V8 lets garbage grow to several times what is live
+ * before it collects (a 1 GB capture makes a lot of it): past this ceiling a collection is asked
+ * for, so the peak stays near what is used. The ceiling follows what is live after it.
+ */
+class HeapCeiling {
+  private ceiling = 64 << 20;
+
+  check(): void {
+    if (getHeapStatistics().used_heap_size <= this.ceiling) return;
+    releaseBurstGarbage(true);
+    this.ceiling = Math.max(64 << 20, getHeapStatistics().used_heap_size * 1.5 + (32 << 20));
+  }
 }
 
 function iso(time: number | undefined): string | null {
@@ -52,22 +85,49 @@ interface PacketSource {
 
 /**
  * Reads a pcap or pcapng file once, front to back, and returns its ICAP transactions and
- * diagnosis. Memory stays flat whatever the file size (bodies are counted, not kept). A damaged
- * file gives what could be read plus a problem saying what is wrong; it never throws for the
- * file's content (only for a file that cannot be opened).
+ * diagnosis. Memory is bounded whatever the file holds (bodies are counted, not kept; connections,
+ * held segments, header lines and header text have caps, and what passes one is counted in
+ * `bounds`). A damaged file gives what could be read plus a problem saying what is wrong; it
+ * never throws for the file's content (only for a file that cannot be opened, or when cancelled).
  */
 export async function analyzeCaptureFile(path: string, opts: AnalyzeOptions = {}): Promise<CaptureAnalysis> {
   const problems: CaptureProblem[] = [];
   const problem = (p: CaptureProblem) => problems.push(p);
   const size = (await stat(path)).size;
-  const collector = new TransactionCollector(opts.maxTransactions);
-  const reassembler = new TcpReassembler((c) => collector.sinkFor(c));
+  const reassemblyLimits: ReassemblyLimits = { ...defaultReassemblyLimits, ...opts.limits };
+  const collectorLimits: CollectorLimits = { ...defaultCollectorLimits, ...(opts.maxTransactions !== undefined && { maxTransactions: opts.maxTransactions }), ...opts.limits };
+  const gauge = new MemoryGauge();
+  const collector = new TransactionCollector(collectorLimits, gauge);
+  // Connections are folded into counts as they are let go: per kind, so the ICAP ones can be told apart at the end.
+  const tallies = new Map<string, ConnectionTally>();
+  const icapPorts = new Set<number>();
+  const tallyOf = (s: ConnectionSummary, icap: ConnectionIcap) => {
+    const base = opts.port !== undefined ? 'all' : icap.icap ? 'icap' : s.aPort === defaultIcapPort || s.bPort === defaultIcapPort ? 'default' : `port:${s.bPort}`;
+    const kind = icap.ownOnly ? `own ${base}` : base;
+    let tally = tallies.get(kind);
+    if (!tally) tallies.set(kind, (tally = new ConnectionTally()));
+    return tally;
+  };
+  const reassembler = new TcpReassembler<ConnectionSink>(
+    {
+      open: (summary) => collector.sinkFor(summary),
+      retired(summary, sink) {
+        const icap = sink?.close() ?? { icap: false };
+        if (icap.serverPort !== undefined) icapPorts.add(icap.serverPort);
+        tallyOf(summary, icap).add(summary);
+      },
+    },
+    reassemblyLimits,
+    gauge,
+  );
   const linkTypes = new Set<number>();
   let packets = 0;
   let first: number | undefined;
   let last: number | undefined;
   let cut = 0;
   let cutTo = 0;
+  let badTimes = 0;
+  let firstBadTime: { packet: number; time: number } | undefined;
   const unsupported = new Map<number, number>();
   let format: CaptureAnalysis['format'] = null;
 
@@ -94,23 +154,33 @@ export async function analyzeCaptureFile(path: string, opts: AnalyzeOptions = {}
         });
       }
       let lastReport = 0;
+      let sliceStart = performance.now();
+      const heap = new HeapCeiling();
       for (let p = await source?.next(); p; p = await source!.next()) {
         packets++;
-        if (first === undefined) first = p.time;
-        last = p.time;
+        if (!plausibleTime(p.time)) {
+          // A time no clock gives (if_tsresol 0 and all ones, say) is that packet's problem: it takes the time of the one before.
+          badTimes++;
+          firstBadTime ??= { packet: p.number, time: p.time };
+          p.time = last ?? first ?? 0;
+        } else if (first === undefined) first = p.time;
+        if (first !== undefined) last = p.time;
         linkTypes.add(p.linkType);
         if (p.data.length < p.originalLength && !p.truncatedInFile) {
           cut++;
           cutTo = p.data.length;
         }
-        if ((packets & 0x3fff) === 0) {
+        // Cancel, progress and the event loop are looked after by the clock, whatever a packet costs.
+        if ((packets & 63) === 0 && performance.now() - sliceStart > sliceMs) {
           if (opts.signal?.aborted) throw opts.signal.reason;
+          heap.check();
           if (opts.onProgress && win.offset - lastReport > 8 << 20) {
             lastReport = win.offset;
             opts.onProgress(win.offset, size);
           }
-          // Let timers and I/O callbacks run during a long analysis.
           await new Promise((r) => setImmediate(r));
+          if (opts.signal?.aborted) throw opts.signal.reason;
+          sliceStart = performance.now();
         }
         if (!supportedLinkTypes.has(p.linkType)) {
           unsupported.set(p.linkType, (unsupported.get(p.linkType) ?? 0) + 1);
@@ -134,37 +204,65 @@ export async function analyzeCaptureFile(path: string, opts: AnalyzeOptions = {}
   for (const [lt, n] of unsupported) {
     problem({ code: 'unsupported-link-type', message: t('{0} packet(s) have a link type KDS does not read ({1}) and were skipped.', n, linkTypeName(lt)) });
   }
-  const all = reassembler.finish();
+  if (firstBadTime) {
+    problem({
+      code: 'bad-time',
+      message: t(
+        '{0} packet(s) have an impossible time stamp (the first: packet {1}, {2} seconds after 1970): each was given the time of the packet before it, the rest of the capture is analyzed as usual.',
+        badTimes,
+        firstBadTime.packet,
+        String(firstBadTime.time),
+      ),
+    });
+  }
+  reassembler.finish();
   const transactions = collector.finish();
-  const serverOf = new Map(transactions.map((x) => [x.client, x.server]));
-  const icapPorts = new Set<number>();
-  for (const c of collector.icapConnections) icapPorts.add(serverOf.get(c.b) === c.a ? c.aPort : c.bPort);
-  const relevant = all.filter((c) =>
-    opts.port !== undefined ? true : collector.icapConnections.has(c) || c.aPort === defaultIcapPort || c.bPort === defaultIcapPort || icapPorts.has(c.bPort),
-  );
+  // Relevant: on the port asked for, or ICAP, or on 1344, or on a port where ICAP was found. KDS's own probe connections count, but not in the findings.
+  const relevant = new ConnectionTally();
+  const proxySide = new ConnectionTally();
+  for (const [kind, tally] of tallies) {
+    const base = kind.replace(/^own /, '');
+    if (base === 'all' || base === 'icap' || base === 'default' || (base.startsWith('port:') && icapPorts.has(Number(base.slice(5))))) {
+      relevant.addAll(tally);
+      if (base === kind) proxySide.addAll(tally);
+    }
+  }
+  const connections = relevant.counts();
   const ports = opts.port !== undefined ? [opts.port] : icapPorts.size ? [...icapPorts].sort((x, y) => x - y) : [defaultIcapPort];
+  const bounds: AnalysisBounds = {
+    connectionsSetAside: reassembler.setAside,
+    maxConnections: reassemblyLimits.maxConnections,
+    droppedHeaderLines: collector.droppedHeaderLines,
+    messagesWithDroppedLines: collector.messagesWithDroppedLines,
+    maxHeaderLines,
+    messagesWithoutDetails: collector.slimmedMessages,
+    detailChars: collectorLimits.detailChars,
+  };
   const findings = diagnose({
     ports,
     packets,
-    connections: relevant,
+    connections: proxySide.counts(),
+    connectionsSeen: connections.connections,
     transactions,
     totalTransactions: collector.totalTransactions,
     problems,
     slowMs: opts.slowMs ?? 5000,
+    bounds,
   });
   return {
     file: path,
     format,
     linkTypes: [...linkTypes].map(linkTypeName),
     packets,
-    icapPackets: relevant.reduce((n, c) => n + c.packets, 0),
+    icapPackets: connections.packets,
     firstPacketTime: iso(first),
     lastPacketTime: iso(last),
-    connections: relevant.length,
+    connections: connections.connections,
     ports,
     transactions,
     totalTransactions: collector.totalTransactions,
     problems,
+    bounds,
     findings,
     diagnosis: findings.map((f) => f.text),
   };

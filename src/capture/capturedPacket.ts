@@ -14,6 +14,6 @@ export interface CapturedPacket {
 
 /** Something wrong with the file itself, reported beside whatever could be read. */
 export interface CaptureProblem {
-  code: 'empty' | 'not-a-capture' | 'truncated-record' | 'bad-record' | 'snaplen-cut' | 'unsupported-link-type' | 'unsupported-block';
+  code: 'empty' | 'not-a-capture' | 'truncated-record' | 'bad-record' | 'snaplen-cut' | 'unsupported-link-type' | 'unsupported-block' | 'bad-time';
   message: string;
 }

@@ -1,7 +1,7 @@
 import { t } from '../common/l10n';
 import type { CaptureProblem } from './capturedPacket';
+import type { ConnectionCounts, EndpointCounts } from './connectionTally';
 import type { IcapTransaction } from './icapTransactions';
-import type { ConnectionSummary } from './tcpReassembly';
 
 export interface Finding {
   code: string;
@@ -13,19 +13,78 @@ export interface DiagnosisFacts {
   /** The port the analysis looked at, or the ports where ICAP was found. */
   ports: number[];
   packets: number;
-  /** The connections that are (or were meant to be) ICAP. */
-  connections: ConnectionSummary[];
+  /** The connections that are (or were meant to be) ICAP, counted; those that carried only KDS's own probe are left out. */
+  connections: ConnectionCounts;
+  /** All of them, KDS's own included. */
+  connectionsSeen: number;
   transactions: IcapTransaction[];
   totalTransactions: number;
   problems: CaptureProblem[];
   /** An answer slower than this is reported (ms). */
   slowMs: number;
+  /** Where the analysis' memory bounds were reached (analyzeCapture.ts). */
+  bounds?: AnalysisBounds;
 }
 
+/** What the analysis left out to stay within its memory, counted (all zero for an ordinary capture). */
+export interface AnalysisBounds {
+  /** Connections let go before their end (too many at once, or too many bytes held). */
+  connectionsSetAside: number;
+  /** The most connections followed at once. */
+  maxConnections: number;
+  /** Header lines past the per-message cap, and the messages that had them. */
+  droppedHeaderLines: number;
+  messagesWithDroppedLines: number;
+  maxHeaderLines: number;
+  /** Listed messages whose header text was not kept, and the budget for it (characters). */
+  messagesWithoutDetails: number;
+  detailChars: number;
+}
+
+/** "a ×3, b and 5 more". */
+function countedText(e: EndpointCounts): string {
+  const listed = e.top.map(([k, n]) => (n > 1 ? `${k} ×${n}` : k)).join(', ');
+  return e.others ? t('{0} and {1} more', listed, e.others) : listed;
+}
+
+/** Where the analysis had to leave something out to keep its memory bounded. */
+function boundsFindings(b: AnalysisBounds | undefined, add: (code: string, severity: Finding['severity'], text: string) => void): void {
+  if (!b) return;
+  if (b.connectionsSetAside) {
+    add(
+      'connections-set-aside',
+      'warning',
+      t(
+        '{0} connection(s) were set aside before their end to keep the analysis within its memory (more than {1} at once, or too many bytes held): their later packets count as new connections and their messages may show as incomplete.',
+        b.connectionsSetAside,
+        b.maxConnections,
+      ),
+    );
+  }
+  if (b.messagesWithDroppedLines) {
+    add('header-lines-dropped', 'info', t('{0} message(s) had more than {1} header lines: {2} lines were counted, not kept.', b.messagesWithDroppedLines, b.maxHeaderLines, b.droppedHeaderLines));
+  }
+  if (b.messagesWithoutDetails) {
+    add(
+      'details-not-kept',
+      'info',
+      t('The header text of {0} listed message(s) was not kept (the analysis keeps at most {1} MB of it): their start lines and verdict headers are listed.', b.messagesWithoutDetails, Math.round(b.detailChars / 1048576)),
+    );
+  }
+}
+
+/** "a ×3, b": the first 16 distinct values (each at most 200 characters), the rest counted. */
 function countBy<T>(items: T[], key: (x: T) => string): string {
   const m = new Map<string, number>();
-  for (const x of items) m.set(key(x), (m.get(key(x)) ?? 0) + 1);
-  return [...m].map(([k, n]) => (n > 1 ? `${k} ×${n}` : k)).join(', ');
+  let others = 0;
+  for (const x of items) {
+    const k = key(x).slice(0, 200);
+    const had = m.get(k);
+    if (had !== undefined) m.set(k, had + 1);
+    else if (m.size < 16) m.set(k, 1);
+    else others++;
+  }
+  return countedText({ top: [...m], others });
 }
 
 /** What each 4xx answer means for the proxy's configuration; codes not listed get no explanation. */
@@ -58,7 +117,8 @@ export function diagnose(f: DiagnosisFacts): Finding[] {
   const portText = f.ports.join(', ') || '1344';
   if (f.problems.some((p) => p.code === 'not-a-capture' || p.code === 'empty')) return out;
 
-  if (f.connections.length === 0) {
+  const conns = f.connections;
+  if (f.connectionsSeen === 0) {
     add(
       'no-packets',
       'error',
@@ -72,45 +132,36 @@ export function diagnose(f: DiagnosisFacts): Finding[] {
 
   const own = f.transactions.filter((x) => x.kdsProbe);
   const theirs = f.transactions.filter((x) => !x.kdsProbe);
-  // Connections that carried only KDS's own requests say nothing about the proxy either.
-  const proxyClients = new Set(theirs.map((x) => x.client));
-  const ownClients = new Set(own.map((x) => x.client).filter((c) => !proxyClients.has(c)));
-  const connections = f.connections.filter((c) => !ownClients.has(c.a) && !ownClients.has(c.b));
-  const refused = connections.filter((c) => c.synSeen && !c.synAckSeen && c.resetBy.includes('b'));
-  const unanswered = connections.filter((c) => c.synSeen && !c.synAckSeen && !c.resetBy.includes('b'));
-  if (unanswered.length) {
+  if (conns.unanswered) {
     add(
       'syn-unanswered',
       'error',
       t(
         '{0} connection attempt(s) to {1} got no answer (SYN without SYN-ACK): the ICAP server is not listening there or a firewall drops the packets.',
-        unanswered.length,
-        countBy(unanswered, (c) => c.b),
+        conns.unanswered,
+        countedText(conns.unansweredTo),
       ),
     );
   }
-  if (refused.length) {
-    add('refused', 'error', t('{0} connection attempt(s) to {1} were refused (RST): nothing listens on that port.', refused.length, countBy(refused, (c) => c.b)));
+  if (conns.refused) {
+    add('refused', 'error', t('{0} connection attempt(s) to {1} were refused (RST): nothing listens on that port.', conns.refused, countedText(conns.refusedTo)));
   }
-  const reset = connections.filter((c) => c.resetBy.length && !refused.includes(c));
-  if (reset.length) {
-    const byServer = reset.filter((c) => c.resetBy.includes('b')).length;
-    const byClient = reset.filter((c) => c.resetBy.includes('a')).length;
+  if (conns.reset) {
     add(
       'resets',
       'warning',
       t(
         '{0} connection(s) were reset ({1} by the server, {2} by the client). A reset by the server during a transaction means the ICAP service failed or refused more connections (Max-Connections); by the client, that the proxy gave up (icap_io_timeout) or restarted.',
-        reset.length,
-        byServer,
-        byClient,
+        conns.reset,
+        conns.resetByServer,
+        conns.resetByClient,
       ),
     );
   }
-  const midway = connections.filter((c) => c.startedMidway);
-  if (midway.length) {
-    add('started-midway', 'info', t('{0} connection(s) were already open when the capture began: their first messages may be missing.', midway.length));
+  if (conns.startedMidway) {
+    add('started-midway', 'info', t('{0} connection(s) were already open when the capture began: their first messages may be missing.', conns.startedMidway));
   }
+  boundsFindings(f.bounds, add);
 
   if (own.length) {
     const kinds = [...new Set(own.map((x) => x.kdsProbe))];
@@ -127,7 +178,7 @@ export function diagnose(f: DiagnosisFacts): Finding[] {
     }
   }
   const tx = theirs;
-  const withData = connections.some((c) => c.synAckSeen || c.packets > 3);
+  const withData = conns.withData;
   if (tx.length === 0) {
     if (withData) add('no-icap', 'error', t('There is TCP traffic on port {0} but no ICAP message could be read: is it ICAP over TLS, or another protocol on that port?', portText));
     return out;
@@ -184,7 +235,7 @@ export function diagnose(f: DiagnosisFacts): Finding[] {
   }
   const slow = tx.filter((x) => x.latencyMs !== null && x.latencyMs > f.slowMs);
   if (slow.length) {
-    const slowest = Math.max(...slow.map((x) => x.latencyMs!));
+    const slowest = slow.reduce((m, x) => Math.max(m, x.latencyMs!), 0);
     add(
       'slow',
       'warning',

@@ -1,10 +1,14 @@
 /**
  * A streaming ICAP message parser for one direction of a reassembled TCP connection. It keeps
- * only start lines and header blocks (bounded); encapsulated bodies are followed chunk by chunk
- * and counted, never stored, so a body of any size costs nothing. A hole in the stream inside
- * a body chunk only shortens that chunk; anywhere else it ends the message as incomplete and the
- * parser looks for the next start line (also how a capture that begins mid-connection syncs).
+ * only start lines and header blocks (bounded: a block of 64 KiB, the first maxHeaderLines header
+ * lines, the first maxHeaderText characters); encapsulated bodies are followed chunk by chunk and
+ * counted, never stored, so a body of any size costs nothing. A hole in the stream inside a body
+ * chunk only shortens that chunk; anywhere else it ends the message as incomplete and the parser
+ * looks for the next start line (also how a capture that begins mid-connection syncs). Bytes are
+ * appended to a growing buffer and every search resumes where the last one stopped, so a stream
+ * delivered a byte at a time costs what it costs delivered at once.
  */
+import type { MemoryGauge } from './tcpReassembly';
 
 export interface IcapMessage {
   kind: 'request' | 'response';
@@ -17,9 +21,14 @@ export interface IcapMessage {
   reason?: string;
   /** The ICAP header block as sent (start line included, at most maxHeaderText characters). */
   headerText: string;
+  /** The first maxHeaderLines header fields (and Encapsulated, Preview and Allow wherever they are). */
   headers: Array<[string, string]>;
+  /** Header lines past maxHeaderLines: counted, not kept. */
+  droppedHeaderLines: number;
   /** Encapsulated HTTP header blocks (req-hdr, res-hdr) as sent, bounded. */
   httpHeaders: string[];
+  /** `lines`: only start lines are kept from here on (the analysis' budget for details is spent, or the message is not listed). */
+  detail: 'full' | 'lines';
   /** Bytes of this message in the stream (headers, encapsulated headers, chunked body). */
   bytes: number;
   /** Body bytes (chunk data) in the stream, counted even when not captured. */
@@ -34,6 +43,28 @@ export interface IcapMessage {
   missingBytes: number;
 }
 
+/** Characters of header text the analysis may still keep, shared by all its streams. */
+export class DetailBudget {
+  constructor(public left: number) {}
+
+  take(chars: number): boolean {
+    if (chars > this.left) return false;
+    this.left -= chars;
+    return true;
+  }
+}
+
+/** The first line of a header block (at most 1 KiB), as a string of its own. */
+export function firstLineOf(text: string): string {
+  const end = text.search(/\r?\n/);
+  return copyText(end < 0 ? text : text.slice(0, end), 1024);
+}
+
+/** At most `max` characters of `s`, not sharing memory with `s` (a slice would keep all of it alive). */
+export function copyText(s: string, max: number): string {
+  return Buffer.from(s.length > max ? s.slice(0, max) : s, 'latin1').toString('latin1');
+}
+
 export interface MessageSink {
   /** The start line and headers are read (the body may follow). */
   message(m: IcapMessage): void;
@@ -42,16 +73,22 @@ export interface MessageSink {
 }
 
 export const maxHeaderText = 16 * 1024;
+export const maxHeaderLines = 256;
 const maxHeaderBlock = 64 * 1024;
 const maxLine = 4096;
+/** Kept wherever they are in a head: they decide how the message is framed and paired. */
+const framingHeaders = new Set(['encapsulated', 'preview', 'allow']);
+const empty = Buffer.alloc(0);
 
 const requestLine = /^([A-Z][A-Z0-9_-]{1,31}) (icaps?:\/\/\S+) ICAP\/1\.\d\s*$/;
 const responseLine = /^ICAP\/1\.\d (\d{3})(?: (.*))?$/;
-const startPattern = /(?:^|\n)((?:[A-Z][A-Z0-9_-]{1,31} icaps?:\/\/\S+ ICAP\/1\.\d)|(?:ICAP\/1\.\d \d{3}))/;
+const startLine = /^(?:[A-Z][A-Z0-9_-]{1,31} icaps?:\/\/\S+ ICAP\/1\.\d|ICAP\/1\.\d \d{3})/;
 
 type State =
-  | { s: 'seek' }
-  | { s: 'headers' }
+  /** `at`: the next candidate start (a line start); `inLine`: the bytes from `at` on belong to a line already given up. */
+  | { s: 'seek'; at: number; inLine: boolean }
+  /** `scan`: where the search for the blank line resumes. */
+  | { s: 'headers'; scan: number }
   | { s: 'encap'; left: number; keep: number; parts: Buffer[] }
   | { s: 'chunkSize' }
   | { s: 'chunkData'; left: number }
@@ -61,8 +98,15 @@ type State =
   | { s: 'afterPreview' };
 
 export class IcapMessageStream {
-  private state: State = { s: 'seek' };
-  private buf: Buffer = Buffer.alloc(0);
+  private state: State = { s: 'seek', at: 0, inLine: false };
+  /** Unconsumed bytes are store[head, tail). */
+  private store: Buffer = empty;
+  private head = 0;
+  private tail = 0;
+  /** The store is this stream's (else a view of the bytes being pushed). */
+  private owned = false;
+  /** Where the search for a line end resumes (relative to head); reset by every consume. */
+  private lfFrom = 0;
   private current: IcapMessage | undefined;
   /** Encapsulated header block lengths still to read, then whether a chunked body follows. */
   private encapPlan: number[] = [];
@@ -70,13 +114,34 @@ export class IcapMessageStream {
   private sawPreview = false;
   private sawAnyMessage = false;
   private time = 0;
+  private counted = 0;
 
-  constructor(private readonly sink: MessageSink) {}
+  constructor(
+    private readonly sink: MessageSink,
+    private readonly gauge?: MemoryGauge,
+    private readonly budget = new DetailBudget(Infinity),
+  ) {}
 
   push(data: Buffer, time: number): void {
     this.time = time;
-    this.buf = this.buf.length ? Buffer.concat([this.buf, data]) : data;
+    if (this.length === 0) {
+      // Nothing held: parse the caller's bytes in place and keep a copy of only what is left over.
+      this.store = data;
+      this.head = 0;
+      this.tail = data.length;
+      this.owned = false;
+    } else this.append(data);
     this.run();
+    if (!this.owned && this.length) {
+      const rest = this.length;
+      const own = Buffer.allocUnsafeSlow(Math.max(4096, 2 * rest));
+      this.store.copy(own, 0, this.head, this.tail);
+      this.store = own;
+      this.head = 0;
+      this.tail = rest;
+      this.owned = true;
+    }
+    this.account();
   }
 
   /** `bytes` of the stream are not in the capture. */
@@ -89,7 +154,7 @@ export class IcapMessageStream {
       m.missingBytes += bytes;
       m.bytes += bytes;
     }
-    if (st.s === 'chunkData' && this.buf.length === 0 && bytes <= st.left) {
+    if (st.s === 'chunkData' && this.length === 0 && bytes <= st.left) {
       // Only body bytes are missing: the message stays in step.
       st.left -= bytes;
       if (m) m.bodyBytes += bytes;
@@ -99,17 +164,56 @@ export class IcapMessageStream {
     // Out of step: look for the next start line. Until then the bytes count toward this message.
     if (m && !m.complete && !m.incomplete) m.incomplete = 'gap';
     if (!m) this.sawPreview = false;
-    this.consume(this.buf.length);
-    this.state = { s: 'seek' };
+    this.consume(this.length);
+    this.seek();
+    this.account();
   }
 
-  /** End of capture. */
+  /** End of capture (or of the connection): what is held is let go. */
   finish(): void {
     if (this.current && !this.current.complete && !this.current.incomplete && this.state.s !== 'afterPreview') {
       this.current.incomplete = 'end-of-capture';
     }
-    if (this.state.s === 'seek' && this.buf.length && !this.sawAnyMessage) this.sink.skipped(this.buf.length);
+    if (this.state.s === 'seek' && this.length && !this.sawAnyMessage) this.sink.skipped(this.length);
     this.endMessage();
+    this.head = this.tail = 0;
+    this.account();
+  }
+
+  private get length(): number {
+    return this.tail - this.head;
+  }
+
+  private bytesView(): Buffer {
+    return this.store.subarray(this.head, this.tail);
+  }
+
+  /** Appends with room to spare: each byte is copied a bounded number of times on average, however small the pieces. */
+  private append(data: Buffer): void {
+    const live = this.length;
+    if (!this.owned || this.tail + data.length > this.store.length) {
+      const fits = this.owned && 2 * (live + data.length) <= this.store.length;
+      const next = fits ? this.store : Buffer.allocUnsafeSlow(Math.max(4096, 2 * (live + data.length)));
+      this.store.copy(next, 0, this.head, this.tail);
+      this.store = next;
+      this.head = 0;
+      this.tail = live;
+      this.owned = true;
+    }
+    data.copy(this.store, this.tail);
+    this.tail += data.length;
+  }
+
+  /** Keeps the gauge at what this stream holds; an emptied buffer is let go (an idle stream holds nothing). */
+  private account(): void {
+    if (this.length === 0) {
+      this.store = empty;
+      this.head = this.tail = 0;
+      this.owned = false;
+    }
+    const now = this.owned ? this.store.length : 0;
+    if (this.gauge) this.gauge.used += now - this.counted;
+    this.counted = now;
   }
 
   private endMessage(): void {
@@ -117,17 +221,32 @@ export class IcapMessageStream {
     this.sawPreview = false;
   }
 
-  private consume(n: number): Buffer {
-    const b = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
+  private consume(n: number): void {
+    this.head += n;
+    if (this.head >= this.tail) this.head = this.tail = 0;
+    this.lfFrom = 0;
     if (this.current) this.current.bytes += n;
-    return b;
+  }
+
+  private seek(): void {
+    this.state = { s: 'seek', at: 0, inLine: false };
   }
 
   /** Index just past the next line end (LF), or -1. */
   private lineEnd(): number {
-    const i = this.buf.indexOf(0x0a);
-    return i < 0 ? -1 : i + 1;
+    const view = this.bytesView();
+    const i = view.indexOf(0x0a, this.lfFrom);
+    if (i < 0) {
+      this.lfFrom = view.length;
+      return -1;
+    }
+    return i + 1;
+  }
+
+  private skip(n: number): void {
+    if (n <= 0) return;
+    if (!this.sawAnyMessage) this.sink.skipped(n);
+    this.consume(n);
   }
 
   private run(): void {
@@ -135,66 +254,98 @@ export class IcapMessageStream {
       const st = this.state;
       switch (st.s) {
         case 'seek': {
-          const text = this.buf.toString('latin1', 0, Math.min(this.buf.length, maxHeaderBlock));
-          const m = startPattern.exec(text);
-          if (!m) {
-            // Keep a tail that could hold the beginning of a start line.
-            if (this.buf.length > maxLine) {
-              const drop = this.buf.length - maxLine;
-              if (!this.sawAnyMessage) this.sink.skipped(drop);
-              this.consume(drop);
+          const view = this.bytesView();
+          if (st.inLine) {
+            // The rest of a line that cannot start a message: up to its end.
+            const lf = view.indexOf(0x0a, st.at);
+            if (lf < 0) {
+              this.skip(view.length);
+              st.at = 0;
+              return;
+            }
+            st.at = lf + 1;
+            st.inLine = false;
+          }
+          const lf = view.indexOf(0x0a, st.at);
+          if (lf < 0) {
+            // Wait for the candidate line to end, unless it is too long to be a start line.
+            this.skip(st.at);
+            st.at = 0;
+            if (this.length > maxLine) {
+              this.skip(this.length);
+              st.inLine = true;
             }
             return;
           }
-          const at = m.index + (text[m.index] === '\n' ? 1 : 0);
-          if (at > 0) {
-            if (!this.sawAnyMessage) this.sink.skipped(at);
-            this.consume(at);
+          const line = view.toString('latin1', st.at, Math.min(lf, st.at + maxLine));
+          if (startLine.test(line)) {
+            this.skip(st.at);
+            this.state = { s: 'headers', scan: 0 };
+            break;
           }
-          this.state = { s: 'headers' };
+          st.at = lf + 1;
           break;
         }
         case 'headers': {
-          const text = this.buf.toString('latin1', 0, Math.min(this.buf.length, maxHeaderBlock));
-          const end = /\r?\n\r?\n/.exec(text);
-          if (!end) {
-            if (this.buf.length >= maxHeaderBlock) {
-              this.buf = this.buf.subarray(1);
-              this.state = { s: 'seek' };
+          const view = this.bytesView();
+          let end = -1;
+          let blockLength = 0;
+          for (let i = view.indexOf(0x0a, st.scan); i >= 0 && i < maxHeaderBlock; i = view.indexOf(0x0a, i + 1)) {
+            // The head ends at LF (CR) LF; a line end whose next bytes have not arrived is looked at again.
+            if (i + 1 >= view.length || (view[i + 1] === 0x0d && i + 2 >= view.length)) {
+              st.scan = i;
+              break;
+            }
+            if (view[i + 1] === 0x0a || (view[i + 1] === 0x0d && view[i + 2] === 0x0a)) {
+              end = i > 0 && view[i - 1] === 0x0d ? i - 1 : i;
+              blockLength = view[i + 1] === 0x0a ? i + 2 : i + 3;
+              break;
+            }
+            st.scan = i + 1;
+          }
+          if (end < 0) {
+            if (this.length >= maxHeaderBlock) {
+              this.consume(1);
+              this.seek();
               break;
             }
             return;
           }
-          const blockLength = end.index + end[0].length;
           this.endMessage();
-          this.startMessage(text.slice(0, end.index));
+          this.startMessage(view.subarray(0, end));
           this.consume(blockLength);
           this.afterHeaders();
           break;
         }
         case 'encap': {
-          if (this.buf.length === 0) return;
-          const n = Math.min(st.left, this.buf.length);
-          const part = this.consume(n);
+          if (this.length === 0) return;
+          const n = Math.min(st.left, this.length);
+          const part = this.bytesView().subarray(0, n);
           if (st.keep > 0) {
             const k = part.subarray(0, st.keep);
             st.parts.push(Buffer.from(k));
             st.keep -= k.length;
           }
+          this.consume(n);
           st.left -= n;
           if (st.left > 0) return;
-          this.current?.httpHeaders.push(Buffer.concat(st.parts).toString('latin1'));
+          const m = this.current;
+          if (m) {
+            const text = Buffer.concat(st.parts).toString('latin1');
+            m.httpHeaders.push(m.detail === 'full' && this.budget.take(text.length) ? text : firstLineOf(text));
+          }
           this.nextEncap();
           break;
         }
         case 'chunkSize': {
           const e = this.lineEnd();
           if (e < 0) {
-            if (this.buf.length > maxLine) this.malformed();
+            if (this.length > maxLine) this.malformed();
             else return;
             break;
           }
-          const line = this.consume(e).toString('latin1').trim();
+          const line = this.bytesView().toString('latin1', 0, Math.min(e, maxLine)).trim();
+          this.consume(e);
           const m = /^([0-9a-fA-F]+)\s*(;.*)?$/.exec(line);
           if (!m) {
             if (line === '') break; // tolerate a stray blank line between chunks
@@ -211,8 +362,8 @@ export class IcapMessageStream {
           break;
         }
         case 'chunkData': {
-          if (this.buf.length === 0) return;
-          const n = Math.min(st.left, this.buf.length);
+          if (this.length === 0) return;
+          const n = Math.min(st.left, this.length);
           this.consume(n);
           if (this.current) this.current.bodyBytes += n;
           st.left -= n;
@@ -223,7 +374,7 @@ export class IcapMessageStream {
         case 'chunkEnd': {
           const e = this.lineEnd();
           if (e < 0) {
-            if (this.buf.length > 2) this.malformed();
+            if (this.length > 2) this.malformed();
             else return;
             break;
           }
@@ -234,12 +385,13 @@ export class IcapMessageStream {
         case 'trailer': {
           const e = this.lineEnd();
           if (e < 0) {
-            if (this.buf.length > maxLine) this.malformed();
+            if (this.length > maxLine) this.malformed();
             else return;
             break;
           }
-          const line = this.consume(e).toString('latin1');
-          if (line.trim() !== '') break;
+          const blank = this.bytesView().toString('latin1', 0, Math.min(e, maxLine)).trim() === '';
+          this.consume(e);
+          if (!blank) break;
           const m = this.current;
           if (m && m.kind === 'request' && this.sawPreview && !m.ieof && !m.complete) {
             // The preview is over; the rest of the body may follow after 100 Continue.
@@ -250,12 +402,12 @@ export class IcapMessageStream {
           }
           if (m) m.complete = true;
           this.endMessage();
-          this.state = { s: 'seek' };
+          this.seek();
           break;
         }
         case 'afterPreview': {
-          if (this.buf.length === 0) return;
-          const text = this.buf.toString('latin1', 0, Math.min(this.buf.length, 64));
+          if (this.length === 0) return;
+          const text = this.bytesView().toString('latin1', 0, Math.min(this.length, 64));
           if (/^[0-9a-fA-F]+\s*(;[^\n]*)?\r?\n/.test(text)) {
             if (this.current) this.current.complete = false;
             this.state = { s: 'chunkSize' };
@@ -263,7 +415,7 @@ export class IcapMessageStream {
             return; // a chunk-size line still arriving
           } else {
             this.endMessage();
-            this.state = { s: 'seek' };
+            this.seek();
           }
           break;
         }
@@ -274,18 +426,40 @@ export class IcapMessageStream {
   private malformed(): void {
     if (this.current && !this.current.incomplete) this.current.incomplete = 'malformed';
     this.endMessage();
-    this.buf = this.buf.subarray(1);
-    this.state = { s: 'seek' };
+    this.consume(1);
+    this.seek();
   }
 
-  private startMessage(block: string): void {
-    const lines = block.split(/\r?\n/);
-    const first = lines[0]!;
+  /** Reads the head block (start line and headers, without the blank line): each line decoded on its own, so nothing keeps the whole block alive. */
+  private startMessage(block: Buffer): void {
+    const lineEnd = (from: number) => {
+      const i = block.indexOf(0x0a, from);
+      return i < 0 ? block.length : i;
+    };
+    const decode = (from: number, to: number) => block.toString('latin1', from, to > from && block[to - 1] === 0x0d ? to - 1 : to);
+    let at = lineEnd(0);
+    const first = decode(0, at);
     const headers: Array<[string, string]> = [];
-    for (const line of lines.slice(1)) {
+    let dropped = 0;
+    let kept = 0;
+    let lastKept = false;
+    for (let from = at + 1; from <= block.length && at < block.length; from = at + 1) {
+      at = lineEnd(from);
+      const line = decode(from, at);
       const c = line.indexOf(':');
-      if (c > 0) headers.push([line.slice(0, c).trim(), line.slice(c + 1).trim()]);
-      else if (/^[ \t]/.test(line) && headers.length) headers[headers.length - 1]![1] += ' ' + line.trim();
+      if (c > 0) {
+        const name = line.slice(0, c).trim();
+        if (kept < maxHeaderLines || (framingHeaders.has(name.toLowerCase()) && !headers.some(([n]) => n.toLowerCase() === name.toLowerCase()))) {
+          headers.push([name, line.slice(c + 1).trim()]);
+          kept++;
+          lastKept = true;
+        } else {
+          dropped++;
+          lastKept = false;
+        }
+      } else if (/^[ \t]/.test(line) && headers.length) {
+        if (lastKept) headers[headers.length - 1]![1] += ' ' + line.trim();
+      }
     }
     const req = requestLine.exec(first);
     const res = responseLine.exec(first);
@@ -293,9 +467,11 @@ export class IcapMessageStream {
       kind: req ? 'request' : 'response',
       time: this.time,
       startLine: first,
-      headerText: block.length > maxHeaderText ? block.slice(0, maxHeaderText) : block,
+      headerText: block.toString('latin1', 0, Math.min(block.length, maxHeaderText)),
       headers,
+      droppedHeaderLines: dropped,
       httpHeaders: [],
+      detail: 'full',
       bytes: 0,
       bodyBytes: 0,
       ieof: false,
@@ -339,7 +515,7 @@ export class IcapMessageStream {
     if (this.encapPlan.length === 0 && !this.hasBody) {
       m.complete = true;
       this.endMessage();
-      this.state = { s: 'seek' };
+      this.seek();
       return;
     }
     this.nextEncap();
@@ -358,6 +534,6 @@ export class IcapMessageStream {
     }
     if (this.current) this.current.complete = true;
     this.endMessage();
-    this.state = { s: 'seek' };
+    this.seek();
   }
 }

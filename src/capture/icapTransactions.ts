@@ -1,6 +1,6 @@
 import { type ProbeTrafficKind, probeTraffic } from '../icap/probeMarker';
-import { type IcapMessage, IcapMessageStream } from './icapMessageStream';
-import type { ConnectionSummary, Direction, StreamSink } from './tcpReassembly';
+import { DetailBudget, type IcapMessage, IcapMessageStream, copyText } from './icapMessageStream';
+import type { ConnectionSummary, Direction, MemoryGauge, StreamSink } from './tcpReassembly';
 
 /** One ICAP request and its answer, as `kds capture analyze --json` prints it (docs/capture.md). */
 export interface IcapTransaction {
@@ -45,6 +45,10 @@ interface Pair {
   continueSeen: boolean;
   clientDir: Direction;
   conn: ConnectionSummary;
+  /** In the list (else only counted, and paired so later answers go to the right request). */
+  listed?: boolean;
+  /** KDS's own request by its ICAP head (X-KDS-Probe, User-Agent), read before the head may be slimmed. */
+  probeHead?: ProbeTrafficKind;
 }
 
 function header(m: IcapMessage | undefined, name: string): string | undefined {
@@ -57,63 +61,148 @@ function firstLine(text: string | undefined): string | null {
   return line ? line : null;
 }
 
+/** What a connection turned out to be, once it is let go. */
+export interface ConnectionIcap {
+  /** At least one ICAP message was read in it. */
+  icap: boolean;
+  /** The port of the side that answered (the ICAP server), when known. */
+  serverPort?: number;
+  /** Every request in it was KDS's own probe (src/icap/probeMarker.ts): it says nothing about the proxy. */
+  ownOnly?: boolean;
+}
+
+/** A connection's two message streams; `close()` ends them. */
+export interface ConnectionSink extends StreamSink {
+  close(): ConnectionIcap;
+}
+
+export interface CollectorLimits {
+  /** Transactions listed (the rest are counted). */
+  maxTransactions: number;
+  /** Characters of header text kept for the listed transactions; past it, start lines only. */
+  detailChars: number;
+  /** Requests of one connection waiting for their answer; older ones are taken as unanswered. */
+  maxWaiting: number;
+}
+
+export const defaultCollectorLimits: Readonly<CollectorLimits> = Object.freeze({ maxTransactions: 20_000, detailChars: 24 << 20, maxWaiting: 1000 });
+
+/** Per header field kept: its characters and about this much for the array and strings around them. */
+const headerOverhead = 64;
+
 /**
  * Pairs the messages of every connection into transactions: ICAP answers come in request
  * order on a connection (RFC 3507 4.1), so the n-th final answer belongs to the n-th request;
- * 100 Continue marks the waiting request without answering it.
+ * 100 Continue marks the waiting request without answering it. Memory is bounded: the list,
+ * the header text kept for it and the requests waiting for an answer all have a cap, and what
+ * passes a cap is counted.
  */
 export class TransactionCollector {
   private readonly pairs: Pair[] = [];
-  private readonly open: Array<{ streams: [IcapMessageStream, IcapMessageStream] }> = [];
+  private readonly limits: CollectorLimits;
+  private readonly budget: DetailBudget;
   totalTransactions = 0;
   droppedTransactions = 0;
+  /** Listed messages whose header details were not kept (the budget was spent). */
+  slimmedMessages = 0;
+  /** Header lines past the per-message cap, over all messages. */
+  droppedHeaderLines = 0;
+  /** Messages with such lines. */
+  messagesWithDroppedLines = 0;
   /** Bytes at the start of streams that belonged to a message begun before the capture. */
   skippedBytes = 0;
-  /** Connections in which at least one ICAP message was read. */
-  readonly icapConnections = new Set<ConnectionSummary>();
 
-  constructor(private readonly maxTransactions = 50_000) {}
+  constructor(
+    limits: Partial<CollectorLimits> = {},
+    private readonly gauge?: MemoryGauge,
+  ) {
+    this.limits = { ...defaultCollectorLimits, ...limits };
+    this.budget = new DetailBudget(this.limits.detailChars);
+  }
 
-  sinkFor(conn: ConnectionSummary): StreamSink {
+  sinkFor(conn: ConnectionSummary): ConnectionSink {
     const waiting: [Pair[], Pair[]] = [[], []];
+    let requestDir: Direction | undefined;
+    let responseDir: Direction | undefined;
+    let ownRequests = 0;
+    let otherRequests = 0;
     const onMessage = (dir: Direction) => (m: IcapMessage) => {
-      this.icapConnections.add(conn);
+      if (m.droppedHeaderLines) {
+        this.droppedHeaderLines += m.droppedHeaderLines;
+        this.messagesWithDroppedLines++;
+      }
       if (m.kind === 'request') {
-        const p: Pair = { request: m, continueSeen: false, clientDir: dir, conn };
-        waiting[dir].push(p);
-        this.add(p);
+        requestDir ??= dir;
+        const probeHead = probeTraffic(m.headerText, undefined);
+        if (probeHead) ownRequests++;
+        else otherRequests++;
+        const p: Pair = { request: m, continueSeen: false, clientDir: dir, conn, probeHead };
+        const queue = waiting[dir];
+        queue.push(p);
+        if (queue.length > this.limits.maxWaiting) queue.shift();
+        this.add(p, m);
         return;
       }
+      responseDir ??= dir;
       const queue = waiting[dir === 0 ? 1 : 0];
       if (m.status === 100) {
         const p = queue[0];
         if (p) p.continueSeen = true;
+        m.detail = 'lines';
         return;
       }
       const p = queue.shift();
-      if (p) p.response = m;
-      else this.add({ response: m, continueSeen: false, clientDir: dir === 0 ? 1 : 0, conn });
+      if (p) {
+        if (p.listed) {
+          p.response = this.keep(m);
+        } else m.detail = 'lines';
+      } else this.add({ response: m, continueSeen: false, clientDir: dir === 0 ? 1 : 0, conn }, m);
     };
     const streams: [IcapMessageStream, IcapMessageStream] = [
-      new IcapMessageStream({ message: onMessage(0), skipped: (n) => (this.skippedBytes += n) }),
-      new IcapMessageStream({ message: onMessage(1), skipped: (n) => (this.skippedBytes += n) }),
+      new IcapMessageStream({ message: onMessage(0), skipped: (n) => (this.skippedBytes += n) }, this.gauge, this.budget),
+      new IcapMessageStream({ message: onMessage(1), skipped: (n) => (this.skippedBytes += n) }, this.gauge, this.budget),
     ];
-    this.open.push({ streams });
     return {
       data: (dir, bytes, time) => streams[dir].push(bytes, time),
       gap: (dir, bytes, time) => streams[dir].gap(bytes, time),
+      close() {
+        for (const s of streams) s.finish();
+        const clientDir = requestDir ?? (responseDir === undefined ? undefined : responseDir === 0 ? 1 : 0);
+        return { icap: clientDir !== undefined, serverPort: clientDir === undefined ? undefined : clientDir === 0 ? conn.bPort : conn.aPort, ownOnly: ownRequests > 0 && otherRequests === 0 };
+      },
     };
   }
 
-  private add(p: Pair): void {
+  private add(p: Pair, m: IcapMessage): void {
     this.totalTransactions++;
-    if (this.pairs.length < this.maxTransactions) this.pairs.push(p);
-    else this.droppedTransactions++;
+    if (this.pairs.length < this.limits.maxTransactions) {
+      p.listed = true;
+      if (p.request) p.request = this.keep(m);
+      else p.response = this.keep(m);
+      this.pairs.push(p);
+    } else {
+      this.droppedTransactions++;
+      // Not listed: only its place in the connection's order is kept, so later answers pair right.
+      m.detail = 'lines';
+      p.request = p.response = undefined;
+    }
+  }
+
+  /** Charges a listed message's header text to the budget, or keeps only its start line and the headers that matter. */
+  private keep(m: IcapMessage): IcapMessage {
+    const cost = m.headerText.length + m.headers.reduce((n, [k, v]) => n + k.length + v.length + headerOverhead, 0);
+    if (this.budget.take(cost)) return m;
+    this.slimmedMessages++;
+    m.detail = 'lines';
+    m.headerText = copyText(m.startLine, 1024);
+    m.headers = m.headers
+      .filter(([n]) => /^(encapsulated|preview|allow|istag)$|^x-/i.test(n))
+      .slice(0, 32)
+      .map(([n, v]) => [copyText(n, 256), copyText(v, 1024)]);
+    return m;
   }
 
   finish(): IcapTransaction[] {
-    for (const o of this.open) for (const s of o.streams) s.finish();
-    this.open.length = 0;
     return this.pairs.map(toTransaction);
   }
 }
@@ -166,6 +255,6 @@ function toTransaction(p: Pair): IcapTransaction {
     notes,
     requestHeaders: q?.headerText ?? null,
     responseHeaders: r?.headerText ?? null,
-    kdsProbe: probeTraffic(q?.headerText, httpRequest) ?? null,
+    kdsProbe: p.probeHead ?? probeTraffic(undefined, httpRequest) ?? null,
   };
 }

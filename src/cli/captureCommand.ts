@@ -1,12 +1,13 @@
 import { resolve } from 'node:path';
 import { t } from '../common/l10n';
 import { type CaptureAnalysis, analyzeCaptureFile, defaultIcapPort } from '../capture/analyzeCapture';
-import { analysisText } from '../capture/analysisText';
+import { analysisJson, analysisText } from '../capture/analysisText';
 import type { CaptureHost } from '../capture/captureHost';
 import { LocalCaptureHost } from '../capture/localCaptureHost';
 import { CaptureError, type CaptureOptions, type CaptureProgress, runCapture } from '../capture/tcpdumpRunner';
 import { ExitCode } from '../common/exitCode';
 import { type CliCommand, type CommandIo, UsageError, parseOptions, stdio } from './command';
+import { escapedIo } from './terminalOutput';
 
 const help = `Usage: kds capture [--iface IFACE|any] [--port 1344] [--duration S] [--packets N] [--max-mb M] [--out FILE.pcap] [--json]
        kds capture analyze FILE [--port N] [--json]
@@ -96,11 +97,17 @@ export async function analyzeCli(file: string, o: { port?: number; slowMs?: numb
   try {
     a = await analyzeCaptureFile(resolve(file), { port: o.port, slowMs: o.slowMs });
   } catch (e) {
-    io.err(t('Cannot read {0}: {1}', file, (e as Error).message) + '\n');
+    escapedIo(io).err(t('Cannot read {0}: {1}', file, (e as Error).message) + '\n');
     return ExitCode.failure;
   }
-  io.out(o.json ? JSON.stringify(a, null, 2) + '\n' : analysisText(a));
+  // The analysis carries what the capture holds (reason phrases, headers, URIs).
+  printAnalysis(escapedIo(io), a, o.json === true);
   return a.problems.some((p) => p.code === 'not-a-capture') ? ExitCode.failure : ExitCode.ok;
+}
+
+function printAnalysis(io: CommandIo, a: CaptureAnalysis, json: boolean, extra?: Record<string, unknown>): void {
+  if (!json) io.out(analysisText(a));
+  else for (const piece of analysisJson(a, extra)) io.out(piece);
 }
 
 /** Shown while capturing: on a terminal one line rewritten in place. */
@@ -149,7 +156,7 @@ export async function captureCli(host: CaptureHost, v: CaptureValues, io: Comman
   } catch (e) {
     progress.end();
     if (e instanceof CaptureError) {
-      io.err(e.message + '\n');
+      escapedIo(io).err(e.message + '\n');
       return ExitCode.failure;
     }
     throw e;
@@ -161,6 +168,7 @@ export async function captureCli(host: CaptureHost, v: CaptureValues, io: Comman
   io.err(t('Saved {0}: {1} packet(s), {2} bytes ({3}).', result.file, result.packets, result.bytes, why) + '\n');
   if (v['no-analyze']) return ExitCode.ok;
   const a = await analyzeCaptureFile(result.file, { port, slowMs });
-  io.out(v.json ? JSON.stringify({ capture: result, ...a }, null, 2) + '\n' : '\n' + analysisText(a));
+  if (!v.json) io.out('\n');
+  printAnalysis(escapedIo(io), a, v.json === true, { capture: result });
   return ExitCode.ok;
 }

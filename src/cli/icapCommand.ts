@@ -8,6 +8,7 @@ import type { Conclusion } from '../icap/probeConclusion';
 import { defaultProbeReportPath, saveProbeReport } from '../icap/probeReportFile';
 import { ExitCode } from '../common/exitCode';
 import { type CliCommand, type CommandIo, UsageError, parseOptions, stdio } from './command';
+import { escapedIo } from './terminalOutput';
 
 export const command: CliCommand = {
   name: 'icap',
@@ -45,7 +46,9 @@ conclusion line), 2 usage error. Details: docs/icap-kit.md.`,
   run: (argv) => runIcap(argv, stdio),
 };
 
-export async function runIcap(argv: string[], io: CommandIo): Promise<number> {
+export async function runIcap(argv: string[], rawIo: CommandIo): Promise<number> {
+  // Everything printed below may carry what the server sent (reason phrase, ISTag, Methods, Service, X-Virus-ID…).
+  const io = escapedIo(rawIo);
   const [action, ...rest] = argv;
   if (action !== 'probe') throw new UsageError(t('Unknown action "{0}". Use "kds icap probe".', action ?? ''));
   const { values, positionals } = parseOptions(

@@ -6,7 +6,8 @@ import { KataToolFailed, MissingKataTool } from '../support/kataTools';
 import { openHost } from './centralNodeTarget';
 import { connectionOptions } from './remoteCommand';
 import { ExitCode } from '../common/exitCode';
-import { type CliCommand, UsageError, parseOptions } from './command';
+import { type CliCommand, UsageError, parseOptions, stdio } from './command';
+import { escapedIo } from './terminalOutput';
 
 const help = `Usage: kds kata-logs history|detects [--grep TEXT] [--since DATE] [--out DIR] [connection options]
 
@@ -49,6 +50,8 @@ async function run(argv: string[]): Promise<number> {
   const [kind, ...rest] = argv;
   if (kind !== 'history' && kind !== 'detects') throw new UsageError(t('Name one of: {0}', 'history, detects'));
   const { values: v } = parseOptions(rest, options);
+  // KATA's logs hold what anyone who reaches the proxy wrote (URLs, file names): every line is escaped.
+  const io = escapedIo(stdio);
   const maxLines = v['max-lines'] === undefined ? 200 : Number(v['max-lines']);
   if (!Number.isInteger(maxLines) || maxLines < 0) throw new UsageError(t('--max-lines must be a whole number'));
   const outDir = resolve(v.out ?? `kata-logs-${kind}-${stamp()}`);
@@ -64,33 +67,33 @@ async function run(argv: string[]): Promise<number> {
     opened = await openHost(v);
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    process.stderr.write(t('Cannot connect: {0}', (err as Error).message) + '\n');
+    io.err(t('Cannot connect: {0}', (err as Error).message) + '\n');
     return ExitCode.failure;
   }
   try {
     const fetched = await fetchKataLogs(opened.host, kind as KataLogKind, outDir);
     const results = await grepFiles(fetched.files, { pattern: v.grep ?? 'ICAP', ...(v.since && { since: v.since }), maxLines });
     if (v.json) {
-      process.stdout.write(JSON.stringify({ kind, host: opened.host.where, out: outDir, pattern: v.grep ?? 'ICAP', since: v.since ?? null, files: results.map((r) => ({ file: r.file, lines: r.lines, matched: r.matched })) }, null, 2) + '\n');
+      io.out(JSON.stringify({ kind, host: opened.host.where, out: outDir, pattern: v.grep ?? 'ICAP', since: v.since ?? null, files: results.map((r) => ({ file: r.file, lines: r.lines, matched: r.matched })) }, null, 2) + '\n');
       return ExitCode.ok;
     }
     const pattern = v.grep ?? 'ICAP';
     for (const r of results) {
-      process.stdout.write(`==> ${r.file} <==\n`);
-      for (const line of r.matches) process.stdout.write(line + '\n');
-      if (r.matched > r.matches.length) process.stdout.write(t('… {0} more matching lines in the file.', r.matched - r.matches.length) + '\n');
-      process.stdout.write('\n');
+      io.out(`==> ${r.file} <==\n`);
+      for (const line of r.matches) io.out(line + '\n');
+      if (r.matched > r.matches.length) io.out(t('… {0} more matching lines in the file.', r.matched - r.matches.length) + '\n');
+      io.out('\n');
     }
-    for (const r of results) process.stdout.write(t('{0}: {1} of {2} lines match "{3}"', join(r.file), r.matched, r.lines, pattern) + '\n');
-    if (!fetched.cleaned) process.stderr.write(t('The temporary folder on {0} could not be removed; remove it by hand.', opened.host.where) + '\n');
-    if (results.every((r) => r.matched === 0)) process.stdout.write(t('No line matches "{0}": KATA has not logged ICAP traffic in this period. Check that the proxy sends requests to port 1344 (kds capture) and the ICAP log (kds remote icap-log).', pattern) + '\n');
+    for (const r of results) io.out(t('{0}: {1} of {2} lines match "{3}"', join(r.file), r.matched, r.lines, pattern) + '\n');
+    if (!fetched.cleaned) io.err(t('The temporary folder on {0} could not be removed; remove it by hand.', opened.host.where) + '\n');
+    if (results.every((r) => r.matched === 0)) io.out(t('No line matches "{0}": KATA has not logged ICAP traffic in this period. Check that the proxy sends requests to port 1344 (kds capture) and the ICAP log (kds remote icap-log).', pattern) + '\n');
     return ExitCode.ok;
   } catch (err) {
     if (err instanceof MissingKataTool || err instanceof KataToolFailed) {
-      process.stderr.write(err.message + '\n');
+      io.err(err.message + '\n');
       return ExitCode.failure;
     }
-    process.stderr.write(t('kata-logs failed: {0}', (err as Error).message) + '\n');
+    io.err(t('kata-logs failed: {0}', (err as Error).message) + '\n');
     return ExitCode.failure;
   } finally {
     await opened.close();

@@ -20,6 +20,8 @@ import type { HostKeyPolicy, SshAuth } from '../ssh/sshTarget';
 import { SshCaptureHost } from '../capture/sshCaptureHost';
 import { captureCli, captureOptionSpec } from './captureCommand';
 import { type CliCommand, UsageError, parseOptions, stdio } from './command';
+import { terminalText } from '../common/displayText';
+import { escapingStream } from './terminalOutput';
 import { ExitCode } from '../common/exitCode';
 import { parseListenAddress } from '../common/listenAddress';
 
@@ -411,8 +413,9 @@ async function buildEnginePackage(): Promise<void> {
 /** Streams a remote command to this terminal until it ends or Ctrl-C; resolves with how it ended. */
 async function stream(session: SshSession, argv: string[], sudo?: SudoOption): Promise<RemoteExit> {
   const proc = session.spawn(argv, sudo ? { sudo } : {});
-  proc.stdout.pipe(process.stdout);
-  proc.stderr.pipe(process.stderr);
+  // Logs and the remote probe carry what others wrote (URLs, a server's headers): escaped for the terminal.
+  proc.stdout.pipe(escapingStream()).pipe(process.stdout);
+  proc.stderr.pipe(escapingStream()).pipe(process.stderr);
   const stop = () => proc.kill('TERM');
   process.once('SIGINT', stop);
   try {
@@ -470,8 +473,8 @@ async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Va
   const show = async (argv: string[], useSudo: boolean, okCodes = [0]) => {
     print(`$ ${useSudo && asRoot ? 'sudo ' : ''}${argv.join(' ')}`);
     const r = await session.exec(argv, useSudo && asRoot ? { sudo: asRoot } : {});
-    process.stdout.write(r.stdout);
-    process.stderr.write(r.stderr);
+    process.stdout.write(terminalText(r.stdout.toString('utf8')));
+    process.stderr.write(terminalText(r.stderr.toString('utf8')));
     return r.code !== null && okCodes.includes(r.code);
   };
   switch (sub) {

@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { terminalText } from '../common/displayText';
 import { currentLocale, t } from '../common/l10n';
 import { findLeaks, writeBundle } from '../support/bundleContents';
 import { defaultProbeReportPath } from '../icap/probeReportFile';
@@ -78,7 +79,9 @@ const options = {
   yes: { type: 'boolean', default: false },
 } as const;
 
-const print = (line: string) => void process.stdout.write(line + '\n');
+// What the host gave (its configuration, its tools' errors and output, names in archives) is printed with visible escapes.
+const print = (line: string) => void process.stdout.write(terminalText(line) + '\n');
+const printError = (line: string) => void process.stderr.write(terminalText(line) + '\n');
 
 async function run(argv: string[]): Promise<number> {
   const { values: v } = parseOptions(argv, options);
@@ -110,7 +113,7 @@ async function run(argv: string[]): Promise<number> {
     opened = await openHost(v);
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    process.stderr.write(t('Cannot connect: {0}', (err as Error).message) + '\n');
+    printError(t('Cannot connect: {0}', (err as Error).message));
     return ExitCode.failure;
   }
   const work = await mkdtemp(join(tmpdir(), 'kds-support-'));
@@ -166,13 +169,13 @@ async function run(argv: string[]): Promise<number> {
     const leaks = await findLeaks(outFile, d.scrubber);
     if (leaks.length) {
       await rm(outFile, { force: true });
-      process.stderr.write(t('A secret was still found in the archive, so it was deleted: {0}', leaks.join('; ')) + '\n');
+      printError(t('A secret was still found in the archive, so it was deleted: {0}', leaks.join('; ')));
       return ExitCode.failure;
     }
     print(t('Written {0}: {1}, SHA-256 {2}. Attach it to the support request.', outFile, humanSize(written.size), written.sha256));
     return ExitCode.ok;
   } catch (err) {
-    process.stderr.write(t('support-bundle failed: {0}', (err as Error).message) + '\n');
+    printError(t('support-bundle failed: {0}', (err as Error).message));
     return ExitCode.failure;
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { visibleText } from '../common/displayText';
 
 export const ICAP_LOG_NAME = 'preprocessor_icap.log';
 
@@ -11,13 +12,15 @@ function stamp(d = new Date()): string {
 }
 
 /**
- * The URL comes from the proxy's client: percent-encode what would break the one-line format or
- * make a grep for `verdict` / `… mode` count a line it should not.
+ * The URL comes from the proxy's client: percent-encode what would break the one-line format,
+ * reach a terminal raw (controls, bytes above ASCII: a URL is ASCII on the wire) or make a grep
+ * for `verdict` / `… mode` count a line it should not.
  */
 function safeUrl(url: string): string {
-  const pct = (c: string) => `%${c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`;
-  // Whitespace encoded, no " mode" can appear; "verdict" gets its second letter encoded.
-  return url.replace(/[\s"]/g, pct).replace(/verdict/gi, (m) => m[0] + pct(m[1]!) + m.slice(2));
+  const pct = (c: string) =>
+    [...Buffer.from(c, c.charCodeAt(0) > 0xff ? 'utf8' : 'latin1')].map((b) => `%${b.toString(16).padStart(2, '0').toUpperCase()}`).join('');
+  // Whitespace and controls encoded, no " mode" can appear; "verdict" gets its second letter encoded.
+  return url.replace(/[^\x21-\x7e]|"/gu, pct).replace(/verdict/gi, (m) => m[0] + pct(m[1]!) + m.slice(2));
 }
 
 /**
@@ -40,8 +43,8 @@ export class IcapServiceLog {
 
   private write(level: 'INFO' | 'WARN' | 'ERROR', text: string): void {
     if (this.fd === undefined) return;
-    // One line per record, whatever the peer put in a URL.
-    const clean = text.replace(/[\r\n]+/g, ' ');
+    // One line per record, and nothing a terminal would act on, whatever the peer put in a URL or a header.
+    const clean = visibleText(text.replace(/[\r\n]+/g, ' '));
     writeSync(this.fd, `${stamp()} [${process.pid}] ${level} preprocessor_icap: ${clean}\n`);
   }
 

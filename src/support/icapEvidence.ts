@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import { analyzeCaptureFile } from '../capture/analyzeCapture';
+import { type CaptureAnalysis, analyzeCaptureFile } from '../capture/analyzeCapture';
 import { analysisText } from '../capture/analysisText';
 import { t } from '../common/l10n';
 import { DEFAULT_ICAP_LOG_PATH } from '../icapLog/byteSource';
@@ -27,6 +27,8 @@ export interface IcapEvidenceOptions {
   /** Pcaps KDS took itself, and those the person added. */
   captures: Array<{ file: string; addedBy: 'kds' | 'user' }>;
   onStep?: (text: string) => void;
+  /** How a capture is analyzed (VS Code: in a child process with its own memory limit); default in-process. */
+  analyzeCapture?: (file: string) => Promise<CaptureAnalysis>;
 }
 
 export interface GatheredEvidence {
@@ -94,7 +96,7 @@ export async function gatherIcapEvidence(host: HostAccess, o: IcapEvidenceOption
     sources.push({ name: entry, about: c.addedBy === 'kds' ? t('traffic capture KDS took') : t('traffic capture added by the user'), file: c.file });
     step(t('Reading the capture {0}…', name));
     try {
-      const a = await analyzeCaptureFile(c.file);
+      const a = await (o.analyzeCapture ?? analyzeCaptureFile)(c.file);
       const analysisEntry = `${entry}.analysis.txt`;
       sources.push({ name: analysisEntry, about: t('the transactions and diagnosis of {0}', name), data: analysisText({ ...a, file: name }) });
       const ev: CaptureEvidence = {

@@ -5,7 +5,7 @@ import { findEngine } from '../centralNode/cnOps';
 import type { BundleSource, PreparedEntry } from './bundleContents';
 import { prepareBundle } from './bundleContents';
 import type { EvidenceSummary } from './evidenceSummary';
-import { gatherIcapEvidence } from './icapEvidence';
+import { type IcapEvidenceOptions, gatherIcapEvidence } from './icapEvidence';
 import { type HostAccess, LocalHostAccess, SshHostAccess } from './hostAccess';
 import { type KataLogKind, fetchKataLogs, grepFiles } from './kataLogs';
 import { MissingKataTool } from './kataTools';
@@ -84,6 +84,8 @@ export interface GatherOptions {
   onStep?: (text: string) => void;
   /** Called with each "not included" note as soon as it is known. */
   onNote?: (text: string) => void;
+  /** How a capture is analyzed (VS Code: in a child process with its own memory limit). */
+  analyzeCapture?: IcapEvidenceOptions['analyzeCapture'];
 }
 
 export interface Gathered {
@@ -134,6 +136,7 @@ export async function gather(host: HostAccess, d: Discovery, o: GatherOptions): 
     ...(o.probeReports && { probeReports: o.probeReports }),
     captures: [...(o.captures ?? []).map((file) => ({ file, addedBy: 'kds' as const })), ...o.addFiles.filter(isCapture).map((file) => ({ file, addedBy: 'user' as const }))],
     onStep: step,
+    ...(o.analyzeCapture && { analyzeCapture: o.analyzeCapture }),
   });
   sources.push(...icap.sources);
   for (const n of icap.notes) note(n);

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import { formatJson, formatText, type LogRecord } from '../../src/common/log';
-import { markdownCode, markdownText, visibleText } from '../../src/common/displayText';
+import { markdownCode, markdownText, terminalText, visibleText } from '../../src/common/displayText';
+import { escapingStream } from '../../src/cli/terminalOutput';
 import { itemTooltipMarkdown } from '../../src/viewModel/itemTooltip';
 import type { FolderItem } from '../../src/viewModel/contracts';
 
@@ -66,4 +67,34 @@ test('markdownCode fences around backticks; markdownText escapes every ASCII pun
   assert.equal(markdownCode('a``b'), '```a``b```');
   assert.equal(markdownCode('`x'), '`` `x ``');
   assert.equal(markdownText('[x](y)'), '\\[x\\]\\(y\\)');
+});
+
+test('terminal text: escapes, ESC sequences, C1, bidi and invisible format characters made visible; the layout\'s newlines and tabs kept; JSON stays JSON', () => {
+  const peer = ['OK\u001b]0;pwned\u0007\u001b[2J', 'a\u009b31mb', 'cr\roverwrite', 'zw\u200bsp', 'wj\u2060x', 'tag\udb40\udc41x', 'ann\ufff9x', ...hostile];
+  for (const s of peer) {
+    const out = terminalText(`${s}\n\t${s}`);
+    assert.doesNotMatch(out.replace(/[\n\t]/g, ''), raw, JSON.stringify(out));
+    assert.doesNotMatch(out, /\udb40/);
+    assert.equal(out.split('\n').length, 2 + (s.match(/\n/g)?.length ?? 0) * 2, JSON.stringify(out));
+    const json = terminalText(JSON.stringify({ s, list: [s] }, null, 2));
+    assert.deepEqual(JSON.parse(json), { s, list: [s] });
+    assert.doesNotMatch(json.replace(/\n/g, ''), raw);
+  }
+  assert.equal(terminalText('OK\u001b]0;t\u0007'), 'OK\\u001B]0;t\\u0007');
+  assert.equal(terminalText('a\r\nb\tc'), 'a\\r\nb\tc');
+  assert.equal(terminalText('отчёт — ✓'), 'отчёт — ✓');
+});
+
+test('the escaping stream decodes UTF-8 across chunk boundaries before escaping; invalid bytes never pass raw', async () => {
+  const input = Buffer.concat([Buffer.from('x\u009by \u202e z\u001b[2J\n', 'utf8'), Buffer.from([0x9b, 0x0a])]);
+  for (const cut of [1, 2, 3, 6, 7, input.length - 2]) {
+    const s = escapingStream();
+    const parts: Buffer[] = [];
+    s.on('data', (d: Buffer) => parts.push(d));
+    s.write(input.subarray(0, cut));
+    s.end(input.subarray(cut));
+    await new Promise((r) => s.on('end', r));
+    const out = Buffer.concat(parts).toString('utf8');
+    assert.equal(out, 'x\\u009By \\u202E z\\u001B[2J\n\ufffd\n', `cut at ${cut}`);
+  }
 });

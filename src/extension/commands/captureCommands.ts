@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { analyzeCaptureFile, defaultIcapPort } from '../../capture/analyzeCapture';
+import { defaultIcapPort } from '../../capture/analyzeCapture';
+import { analyzeCaptureIsolated } from '../../capture/isolatedAnalysis';
 import type { CaptureHost } from '../../capture/captureHost';
 import { LocalCaptureHost } from '../../capture/localCaptureHost';
 import { SshCaptureHost } from '../../capture/sshCaptureHost';
@@ -152,7 +153,7 @@ export function registerCaptureCommands(s: KdsServices, panel: IcapTrafficPanel)
         },
       );
       s.log.info(`[capture] ${result.host}: ${result.packets} packets, ${result.bytes} bytes, ${result.stoppedBy}; ${result.command.join(' ')}`);
-      const analysis = await analyzeCaptureFile(result.file, { port: o.port });
+      const analysis = await analyzeCaptureIsolated(result.file, { port: o.port });
       panel.show({ analysis, pcap: result.file, origin: where.origin });
     } catch (e) {
       if (e instanceof CaptureError) throw new Error(e.message);
@@ -184,7 +185,8 @@ export function registerCaptureCommands(s: KdsServices, panel: IcapTrafficPanel)
         const controller = new AbortController();
         token.onCancellationRequested(() => controller.abort());
         let last = 0;
-        return analyzeCaptureFile(file, {
+        // In a child process with its own memory limit: no capture can exhaust the extension host.
+        return analyzeCaptureIsolated(file, {
           signal: controller.signal,
           onProgress: (done, total) => {
             const pct = total ? Math.floor((done / total) * 100) : 100;

@@ -8,6 +8,7 @@ import { type HostAccess, LocalHostAccess, SshHostAccess } from '../../support/h
 import type { SecretScrubber } from '../../support/secretScrub';
 import { defaultProbeReportPath } from '../../icap/probeReportFile';
 import { compose, type Discovery, discover, gather, mergeAnswers, prefillNotes } from '../../support/supportBundle';
+import { analyzeCaptureIsolated } from '../../capture/isolatedAnalysis';
 import { recentCaptures } from '../../support/recentCaptures';
 import { CHECKLIST, CHECKLIST_KEYS, type SupportAnswers } from '../../support/supportSummary';
 import {
@@ -180,6 +181,8 @@ class SupportRequestController implements PanelController<SupportRequestRequest>
       const collectDir = vscode.Uri.joinPath(this.s.context.globalStorageUri, 'collect').fsPath;
       const g = await gather(host, d, {
         kataLogs: r.kataLogs,
+        // A pcap the person adds is anyone's file: analyzed outside the extension host (docs/capture.md).
+        analyzeCapture: (file) => analyzeCaptureIsolated(file),
         ...(r.collect && {
           collect: async () =>
             (
