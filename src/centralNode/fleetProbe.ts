@@ -11,6 +11,7 @@ import type { NodeStatus } from '../engine/nodeStatus';
 import type { Logger } from '../common/log';
 import { HostKeyChangedError, HostKeyNotTrustedError, SshAuthError, SshConnectError, SshError, SshTimeoutError, SudoError } from '../ssh/sshErrors';
 import { SshSession } from '../ssh/sshSession';
+import type { SftpFiles } from '../ssh/sftpFiles';
 import type { SudoOption } from '../ssh/sudoPrompt';
 import type { HostKeyPolicy, SshAuth } from '../ssh/sshTarget';
 import type { CnProbe, UnitState } from '../viewModel/fleetStatus';
@@ -23,6 +24,24 @@ export type ProbeSession = Pick<SshSession, 'exec' | 'sftp'>;
 const commandTimeoutMs = 30_000;
 
 /**
+ * One SFTP channel per session for every probe on it: a session kept open between rounds (or
+ * borrowed from the connected CN) would otherwise gain a channel per round until sshd's
+ * MaxSessions refuses the next one.
+ */
+const sftpOf = new WeakMap<ProbeSession, Promise<SftpFiles>>();
+function sharedSftp(session: ProbeSession): Promise<SftpFiles> {
+  let p = sftpOf.get(session);
+  if (!p) {
+    p = session.sftp();
+    sftpOf.set(session, p);
+    p.catch(() => {
+      if (sftpOf.get(session) === p) sftpOf.delete(session);
+    });
+  }
+  return p;
+}
+
+/**
  * Looks at a CN over an open session. `sudo` is how root is reached without asking (a stored
  * password, or `sudo -n`); undefined runs everything as the SSH user.
  */
@@ -30,8 +49,8 @@ export async function probeSession(session: ProbeSession, entry: CentralNodeEntr
   const isRoot = await remoteIsRoot(session);
   // Under a set-up prefix (tests) the files are the SSH user's: nothing runs as root.
   const asRoot = !isRoot && entry.sudo !== 'never' && !entry.setupPrefix;
-  const c: CnContext = { shell: async () => session, files: () => session.sftp(), ...(asRoot && sudo !== undefined && { sudo }) };
-  const sftp = await session.sftp();
+  const c: CnContext = { shell: async () => session, files: () => sharedSftp(session), ...(asRoot && sudo !== undefined && { sudo }) };
+  const sftp = await sharedSftp(session);
   try {
     if (!(await sftp.exists(entry.configPath))) return { at: now(), outcome: 'not-installed' };
   } catch (err) {

@@ -155,6 +155,8 @@ describe('fleet status over real sshd', { skip, timeout: 240_000 }, () => {
     try {
       assert.equal((await probeEntry(cn, c, { timeoutMs: 60_000 })).status?.service.running, true);
       assert.ok(c.isOpen(cn));
+      // More rounds than sshd's MaxSessions (10) allows channels at once: none may be left open.
+      for (let round = 0; round < 11; round++) assert.equal((await probeEntry(cn, c, { timeoutMs: 60_000 })).outcome, 'ok', `round ${round}`);
       rmSync(join(installed.state, 'lock'));
       const second = await probeEntry(cn, c, { timeoutMs: 60_000 });
       assert.equal(second.status?.service.running, false);
