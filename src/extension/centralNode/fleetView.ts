@@ -53,7 +53,8 @@ export class FleetView implements vscode.TreeDataProvider<FleetElement>, vscode.
     private readonly rc: CentralNodeController,
     private readonly settings: FleetSettings,
   ) {
-    const logger = new KdsLogger({ level: configuredLogLevel(), sinks: [(r) => writeToChannel(s.log, r, vscode.l10n.t('Central Nodes'))] });
+    // Rounds connect again and again: their routine lines only at debug level, failures always.
+    const logger = new KdsLogger({ level: configuredLogLevel() === 'debug' ? 'debug' : 'warn', sinks: [(r) => writeToChannel(s.log, r, vscode.l10n.t('Central Nodes'))] });
     const connector = new SshFleetConnector({
       auth: (e) => ({
         ...(e.useAgent && process.env.SSH_AUTH_SOCK && { agent: process.env.SSH_AUTH_SOCK }),
