@@ -58,7 +58,10 @@ async function rowMenu(page: Page, label: string, item: string): Promise<void> {
   await row.first().click({ button: 'right' });
   const entry = page.locator('.context-view .monaco-menu .action-item .action-label').filter({ hasText: new RegExp(`^${escapeRe(item)}$`) });
   await entry.first().waitFor({ state: 'visible', timeout: 15_000 });
-  await entry.first().click();
+  // Pointing at an item focuses it; Enter runs it (a click right after the menu opened can be taken for the end of the right-click).
+  await entry.first().hover();
+  await page.keyboard.press('Enter');
+  await page.locator('.context-view .monaco-menu').first().waitFor({ state: 'hidden', timeout: 15_000 });
 }
 
 /** The view's Refresh button (its title bar), as a person would click it. */
@@ -163,14 +166,14 @@ describe('Several Central Nodes in one window (code-server + Chromium + two loop
       t.diagnostic(`Charlie: ${row.text}`);
       assert.equal(saved()[2]!.identityFile, a.identityFile);
 
-      await rowMenu(p, 'Charlie', 'Rename…');
+      await rowMenu(p, 'Charlie', 'Rename Central Node…');
       await box.waitFor({ state: 'visible' });
       await box.fill('Charlie 2');
       await box.press('Enter');
       await waitForRow(p, VIEW, 'Charlie 2', undefined, 30_000);
       assert.deepEqual(savedNames(), ['Alpha', 'Bravo', 'Charlie 2']);
 
-      await rowMenu(p, 'Charlie 2', 'Remove');
+      await rowMenu(p, 'Charlie 2', 'Remove Central Node');
       await answerDialog(p, /Remove "Charlie 2"/, 'Remove');
       await waitFor('Charlie 2 removed', () => (savedNames().length === 2 ? true : undefined), 30_000);
       assert.deepEqual(savedNames(), ['Alpha', 'Bravo']);
