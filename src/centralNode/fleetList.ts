@@ -3,9 +3,9 @@
  * the file `kds fleet status --file` reads, in one form. Each entry is checked on its own, so one
  * wrong entry is shown with its problem while the others are still watched.
  */
-import { homedir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { userInfo } from 'node:os';
 import { t } from '../common/l10n';
+import { expandUserPath } from '../ssh/userPaths';
 
 export const defaultCnConfigPath = '/opt/kata-dir-scanner/kata_dir_scanner.conf';
 export const defaultServiceName = 'kata-dir-scanner';
@@ -50,10 +50,6 @@ export function cnId(e: Pick<CentralNodeEntry, 'user' | 'host' | 'port'>): strin
 /** user@host, with :port when it is not 22: how a CN is shown. */
 export function cnLabel(e: Pick<CentralNodeEntry, 'user' | 'host' | 'port'>): string {
   return `${e.user}@${e.host}${e.port === 22 ? '' : ':' + e.port}`;
-}
-
-export function expandHome(p: string): string {
-  return p === '~' ? homedir() : p.startsWith('~/') ? join(homedir(), p.slice(2)) : p;
 }
 
 export function localUserName(): string {
@@ -134,10 +130,10 @@ export function parseEntry(raw: unknown): CentralNodeEntry | { problem: string; 
     host,
     port,
     user,
-    ...(identity && { identityFile: expandHome(identity) }),
+    ...(identity && { identityFile: expandUserPath(identity) }),
     useAgent: raw.useAgent !== false,
     sudo: raw.sudo === 'never' ? 'never' : 'auto',
-    knownHostsFiles: ((raw.knownHostsFiles as string[] | undefined) ?? []).filter((x) => x.trim()).map((x) => expandHome(x.trim())),
+    knownHostsFiles: ((raw.knownHostsFiles as string[] | undefined) ?? []).filter((x) => x.trim()).map((x) => expandUserPath(x.trim())),
     configPath: typeof raw.configPath === 'string' && raw.configPath ? raw.configPath : defaultCnConfigPath,
     serviceName,
     ...(engineCommand?.length && { engineCommand }),

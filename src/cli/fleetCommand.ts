@@ -5,6 +5,7 @@ import { jsonWithVisibleControls, visibleText } from '../common/displayText';
 import { ExitCode } from '../common/exitCode';
 import { type CentralNodeEntry, type CentralNodeList, cnId, cnLabel, parseCentralNodeList } from '../centralNode/fleetList';
 import { SshFleetConnector, probeFleet } from '../centralNode/fleetProbe';
+import { findSshAgent } from '../ssh/agentChoice';
 import { defaultKnownHostsFiles, defaultTrustStorePath } from '../ssh/hostKeyVerifier';
 import type { SshAuth } from '../ssh/sshTarget';
 import { type CnAssessment, type CnProbe, assessCn, needsAttention } from '../viewModel/fleetStatus';
@@ -27,7 +28,8 @@ configPath, serviceName, engineCommand). A settings.json holding "kds.centralNod
 Nothing is asked: host keys are verified strictly against each entry's knownHostsFiles,
 ~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts and KDS's trust store (keys accepted with
 kds remote); an unknown or changed key is reported for that Central Node, never accepted.
-Authentication: ssh-agent (SSH_AUTH_SOCK), the entry's identityFile (without passphrase),
+Authentication: the SSH agent (SSH_AUTH_SOCK; on Windows the OpenSSH agent or Pageant), the
+entry's identityFile (without passphrase),
 and the password in KDS_SSH_PASSWORD if set (also used for sudo; otherwise sudo -n).
 
 Options:
@@ -99,7 +101,7 @@ export async function runFleet(argv: string[], io: CommandIo, env: NodeJS.Proces
 function cliAuth(e: CentralNodeEntry, env: NodeJS.ProcessEnv): SshAuth {
   const password = env.KDS_SSH_PASSWORD || undefined;
   return {
-    ...(e.useAgent && env.SSH_AUTH_SOCK && { agent: env.SSH_AUTH_SOCK }),
+    ...(e.useAgent && { agent: () => findSshAgent({ env }) }),
     ...(e.identityFile && { privateKeyPath: resolve(e.identityFile), passphrase: async () => undefined }),
     ...(password !== undefined && { password: async () => password }),
   };

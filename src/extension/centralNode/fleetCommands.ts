@@ -79,7 +79,7 @@ async function addCentralNode(s: CommandHost, fleet: FleetView): Promise<void> {
   const how = await vscode.window.showQuickPick(
     [
       { label: '$(key) ' + vscode.l10n.t('A private key file…'), detail: vscode.l10n.t('Its passphrase, if any, is asked when connecting and kept only if you agree'), id: 'key' as const },
-      { label: '$(shield) ' + vscode.l10n.t('The SSH agent'), detail: agent ? vscode.l10n.t('SSH_AUTH_SOCK is {0}', agent) : vscode.l10n.t('No agent is reachable from VS Code now (SSH_AUTH_SOCK is not set)'), id: 'agent' as const },
+      { label: '$(shield) ' + vscode.l10n.t('The SSH agent'), detail: agent ? vscode.l10n.t('SSH_AUTH_SOCK is {0}', agent) : vscode.l10n.t('SSH_AUTH_SOCK is not set here; on Windows the OpenSSH agent or Pageant is looked for'), id: 'agent' as const },
       { label: '$(lock) ' + vscode.l10n.t('A password'), detail: vscode.l10n.t('Asked when connecting; kept in VS Code\'s secret storage only if you agree'), id: 'password' as const },
     ],
     { title, placeHolder: vscode.l10n.t('How KDS signs in to {0}', `${user}@${uh.host}`), ignoreFocusOut: true },

@@ -5,6 +5,7 @@ import { KdsLogger } from '../../common/log';
 import { type CentralNodeEntry, type InvalidEntry, cnId, cnLabel, parseCentralNodeList, parseEntry } from '../../centralNode/fleetList';
 import { FleetMonitor } from '../../centralNode/fleetMonitor';
 import { SshFleetConnector } from '../../centralNode/fleetProbe';
+import { findSshAgent } from '../../ssh/agentChoice';
 import { defaultKnownHostsFiles } from '../../ssh/hostKeyVerifier';
 import { type CnAssessment, type ShareRow, assessCn, fleetBarText } from '../../viewModel/fleetStatus';
 import type { CommandHost } from '../commandHost';
@@ -57,7 +58,7 @@ export class FleetView implements vscode.TreeDataProvider<FleetElement>, vscode.
     const logger = new KdsLogger({ level: configuredLogLevel() === 'debug' ? 'debug' : 'warn', sinks: [(r) => writeToChannel(s.log, r, vscode.l10n.t('Central Nodes'))] });
     const connector = new SshFleetConnector({
       auth: (e) => ({
-        ...(e.useAgent && process.env.SSH_AUTH_SOCK && { agent: process.env.SSH_AUTH_SOCK }),
+        ...(e.useAgent && { agent: () => findSshAgent() }),
         ...(e.identityFile && { privateKeyPath: e.identityFile, passphrase: async () => s.context.secrets.get(secretKey.passphrase(e.identityFile!)) }),
         password: async () => s.context.secrets.get(secretKey.password(e)),
       }),
