@@ -225,7 +225,8 @@ describe('Several Central Nodes in one window (code-server + Chromium + two loop
       }
       await answerDialog(p, /finished/, 'Close');
       const conf = JSON.parse(readFileSync(b.configPath, 'utf8')) as Record<string, string>;
-      assert.ok(existsSync(join(b.prefix, 'opt/kata-dir-scanner/app/bin/kds.js')), 'the engine was installed on Bravo');
+      // Bravo has no Node.js (like a stock CN): the single executable from the .vsix's engine package.
+      assert.ok(existsSync(join(b.prefix, 'opt/kata-dir-scanner/kata-dir-scanner')), 'the engine was installed on Bravo');
       await b.startService(conf.state_dir!);
       b.drop(conf.in_dir!, 'bravo-clean.txt', 'a clean file on Bravo\n');
       b.drop(conf.in_dir!, 'bravo-eicar.com', EICAR);
