@@ -2,7 +2,8 @@
  * Several Central Nodes in one window (issue 21), in the real VS Code (code-server + Chromium):
  * two loopback CNs behind two real sshd — "Alpha" with KDS and its service running, "Bravo" bare
  * — saved in the User setting kds.centralNodes. Their host keys are not trusted yet: the Central
- * Nodes view shows both and says so without asking anything (12a). Add Central Node… (user@host:
+ * Nodes view shows both and says so without asking anything, and none of the workspace's own
+ * kds.centralNodes (12a). Add Central Node… (user@host:
  * port, a name, the key file, the host key modal) saves a third, which is renamed and removed
  * again (12b). Connect on Alpha (the host key modal once): the views follow Alpha (12c). Connect
  * on Bravo says KDS is not installed; Set Up installs it; its files, not Alpha's, are in Output
@@ -90,6 +91,12 @@ describe('Several Central Nodes in one window (code-server + Chromium + two loop
     mkdirSync(ws);
     writeFileSync(join(ws, 'kata_ca.pem'), bravo.emulator.caPem);
     writeFileSync(join(ws, 'exclude_list.txt'), '*.skip\n');
+    // A repository's settings never add a Central Node (issue 19 point 1), in either spelling VS Code reads.
+    mkdirSync(join(ws, '.vscode'));
+    writeFileSync(
+      join(ws, '.vscode/settings.json'),
+      JSON.stringify({ 'kds.centralNodes': [{ name: 'Repo flat', host: '127.0.0.1', port: 1 }], kds: { centralNodes: [{ name: 'Repo nested', host: '127.0.0.1', port: 2 }] } }, null, 2) + '\n',
+    );
     writeFileSync(
       join(ws, 'kata_dir_scanner.conf'),
       JSON.stringify({ in_dir: './in/', out_dir: './out/', qrnt_dir: './qrnt/', cert_pem: './cert.pem', cert_key: './server.key', kata_cn_addr: '127.0.0.1', kata_cn_port: bravo.emulator.port, kata_ca: 'kata_ca.pem', system_id: '', exclude_list: 'exclude_list.txt', stable_ms: 300, poll_interval_s: 1 }, null, 2) + '\n',
@@ -113,7 +120,7 @@ describe('Several Central Nodes in one window (code-server + Chromium + two loop
     await host.stop(page, async () => alpha?.stop(), async () => bravo?.stop());
   });
 
-  test('12a. both saved CNs are in the view; their unknown host keys are said, not asked about', async (t) => {
+  test('12a. both saved CNs are in the view, none of the workspace\'s; their unknown host keys are said, not asked about', async (t) => {
     page = await host.open(ws);
     await scenario(t, () => page, '12a-fleet-host-keys', async () => {
       const p = page!;
@@ -121,6 +128,7 @@ describe('Several Central Nodes in one window (code-server + Chromium + two loop
       const a = await waitForRow(p, VIEW, 'Alpha', /host key not trusted/, 90_000);
       const b = await waitForRow(p, VIEW, 'Bravo', /host key not trusted/, 90_000);
       t.diagnostic(`Alpha: ${a.text}; Bravo: ${b.text}`);
+      assert.deepEqual((await viewRows(p, VIEW)).map((r) => r.label), ['Alpha', 'Bravo'], 'the workspace\'s kds.centralNodes is not read');
       assert.equal(await dialog(p).count(), 0, 'no modal in the background');
       const bar = await waitFor('the Central Nodes status bar entry', async () => {
         const e = await statusBarEntry(p, 'kds.fleet');
@@ -158,7 +166,16 @@ describe('Several Central Nodes in one window (code-server + Chromium + two loop
       // VS Code's own file dialog (in the browser: a path box): the key's path, Enter.
       await waitFor('the file dialog', async () => ((await quickInput(p).isVisible()) && (await box.inputValue()).startsWith('/') ? true : undefined), 30_000);
       await box.fill(a.identityFile);
-      await box.press('Enter');
+      // The dialog lists the folder as the path is typed and may take an Enter during that for nothing: Enter again until it closes.
+      let pressedAt = 0;
+      await waitFor('the file dialog to take the key', async () => {
+        if (!(await quickInput(p).isVisible())) return true;
+        if (Date.now() - pressedAt > 2_000 && (await box.inputValue()) === a.identityFile) {
+          pressedAt = Date.now();
+          await box.press('Enter', { timeout: 2_000 }).catch(() => undefined);
+        }
+        return undefined;
+      }, 30_000);
       const shown = await answerDialog(p, new RegExp(`host key of localhost:${a.sshd.port} is not known[\\s\\S]*${escapeRe(a.hostFingerprint)}`), 'Trust and Connect');
       t.diagnostic(`host key modal: ${JSON.stringify(shown)}`);
       await waitFor('Charlie saved in the User settings', () => (savedNames().includes('Charlie') ? true : undefined), 30_000);
