@@ -16,7 +16,7 @@ import { listInput } from './inputListing';
 import { partialPrefix } from './delivery';
 import { type ScanEntry, readJournal } from './journal';
 import { type MountEntry, parseMounts } from './mounts';
-import { type FolderKey, type LoggedProblem, type StreamFacts, lastLoggedProblem, streamFacts } from './serviceTrail';
+import { type FolderKey, type LoggedProblem, type StreamFacts, lastLoggedProblems, streamFacts } from './serviceTrail';
 import { stateDirLockName } from './stateDirOwner';
 
 /** Bumped when a field changes meaning; new fields may appear without a bump. */
@@ -46,6 +46,8 @@ export interface ShareStatus {
   /** Files in the quarantine folder now; undefined when it cannot be listed. */
   inQuarantine?: number;
   folders: FolderHealth[];
+  /** The share's newest WARN or ERROR line in log_file: with one share any such line, with several the newest naming it. */
+  lastProblem?: LoggedProblem;
 }
 
 export interface NodeServiceState {
@@ -73,7 +75,7 @@ export interface NodeStatus {
   configPath: string;
   service: NodeServiceState;
   shares: ShareStatus[];
-  /** The newest WARN or ERROR line of log_file. */
+  /** The newest WARN or ERROR line of log_file, whatever it names. */
   lastProblem?: LoggedProblem;
   /** The journal could not be read (counts are 0 then). */
   journalError?: string;
@@ -93,10 +95,11 @@ const journalKeepsFinished = 1000;
 export async function gatherNodeStatus(config: KdsConfig, o: NodeStatusOptions = {}): Promise<NodeStatus> {
   const now = o.now ?? new Date();
   const dayStart = new Date(now.getFullYear(), now.getMonth(), now.getDate());
-  const [facts, lock, lastProblem, mounts, fstab] = await Promise.all([
+  const shareList = sharesOf(config);
+  const [facts, lock, problems, mounts, fstab] = await Promise.all([
     streamFacts(config.state_dir).catch((): StreamFacts => ({ approval: 'unknown', folders: [] })),
     readDirectoryLock(config.state_dir, stateDirLockName).catch(() => undefined),
-    lastLoggedProblem(config.log_file),
+    lastLoggedProblems(config.log_file, shareList.length > 1 ? shareList.map((s) => s.name) : []),
     o.mountsText !== undefined ? parseMounts(o.mountsText) : readFile('/proc/self/mounts', 'utf8').then(parseMounts, () => undefined),
     o.fstabText !== undefined ? parseMounts(o.fstabText) : readFile('/etc/fstab', 'utf8').then(parseMounts, () => [] as MountEntry[]),
   ]);
@@ -108,8 +111,10 @@ export async function gatherNodeStatus(config: KdsConfig, o: NodeStatusOptions =
     journalError = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
   }
   const shares: ShareStatus[] = [];
-  for (const share of sharesOf(config)) {
+  for (const share of shareList) {
     const problemOf = (folder: FolderKey) => facts.folders.find((f) => f.folder === folder && !f.available);
+    // One share: every line is about it (a one-share service names no share on its lines).
+    const shareProblem = shareList.length > 1 ? problems.byShare.get(share.name) : problems.newest;
     shares.push({
       name: share.name,
       ...(await inputCounts(share)),
@@ -118,6 +123,7 @@ export async function gatherNodeStatus(config: KdsConfig, o: NodeStatusOptions =
       folders: await Promise.all(
         (['in', 'out', 'qrnt'] as const).map((folder) => folderHealth(folder, share[`${folder}_dir`], mounts, fstab, running(lock) ? problemOf(folder)?.reason : undefined)),
       ),
+      ...(shareProblem && { lastProblem: shareProblem }),
     });
   }
   const service: NodeServiceState = {
@@ -138,7 +144,7 @@ export async function gatherNodeStatus(config: KdsConfig, o: NodeStatusOptions =
     configPath: config.configPath,
     service,
     shares,
-    ...(lastProblem && { lastProblem }),
+    ...(problems.newest && { lastProblem: problems.newest }),
     ...(journalError && { journalError }),
   };
 }

@@ -82,24 +82,43 @@ export interface LoggedProblem {
   level: 'warn' | 'error';
   event: string;
   message: string;
+  /** The share the line names (`share=NAME` / `"share"`): a service with several shares names it on every line about a file or folder. */
+  share?: string;
+}
+
+export interface LoggedProblems {
+  /** The newest WARN or ERROR line, whatever it names. */
+  newest?: LoggedProblem;
+  /** The newest one that names no share (KATA, the certificate, the journal…). */
+  service?: LoggedProblem;
+  /** Per share asked for, the newest one that names it. */
+  byShare: Map<string, LoggedProblem>;
 }
 
 const maxMessage = 400;
 
 /**
- * The newest WARN or ERROR line among the last `maxBytes` of the service's log (text or JSON
- * format, see common/log.ts). Undefined when there is none or the log cannot be read.
+ * The newest WARN or ERROR lines among the last `maxBytes` of the service's log (text or JSON
+ * format, see common/log.ts): the newest of all, the newest naming no share, and per share in
+ * `shares` the newest naming it. Reading stops once all are found; a log that cannot be read
+ * gives none.
  */
-export async function lastLoggedProblem(logFile: string, maxBytes = 1024 * 1024): Promise<LoggedProblem | undefined> {
+export async function lastLoggedProblems(logFile: string, shares: readonly string[], maxBytes = 1024 * 1024): Promise<LoggedProblems> {
+  const found: LoggedProblems = { byShare: new Map() };
+  const wanted = new Set(shares);
   try {
     for await (const line of linesFromEnd(logFile, maxBytes)) {
       const p = parseProblemLine(line);
-      if (p) return p;
+      if (!p) continue;
+      found.newest ??= p;
+      if (p.share === undefined) found.service ??= p;
+      else if (wanted.has(p.share) && !found.byShare.has(p.share)) found.byShare.set(p.share, p);
+      if (found.service && found.byShare.size === wanted.size) break;
     }
   } catch {
     // Unreadable (permissions, a folder): no answer rather than a failure of the whole status.
   }
-  return undefined;
+  return found;
 }
 
 /** A log line of level warn or error, in either of the service's formats; undefined otherwise. */
@@ -107,9 +126,15 @@ export function parseProblemLine(line: string): LoggedProblem | undefined {
   const clip = (s: string) => (s.length > maxMessage ? s.slice(0, maxMessage - 1) + '…' : s);
   if (line.startsWith('{')) {
     try {
-      const r = JSON.parse(line) as { time?: unknown; level?: unknown; event?: unknown; msg?: unknown };
+      const r = JSON.parse(line) as { time?: unknown; level?: unknown; event?: unknown; msg?: unknown; share?: unknown };
       if ((r.level === 'warn' || r.level === 'error') && typeof r.time === 'string') {
-        return { time: r.time, level: r.level, event: typeof r.event === 'string' ? r.event : '', message: clip(typeof r.msg === 'string' ? r.msg : '') };
+        return {
+          time: r.time,
+          level: r.level,
+          event: typeof r.event === 'string' ? r.event : '',
+          message: clip(typeof r.msg === 'string' ? r.msg : ''),
+          ...(typeof r.share === 'string' && { share: r.share }),
+        };
       }
     } catch {
       return undefined;
@@ -119,7 +144,30 @@ export function parseProblemLine(line: string): LoggedProblem | undefined {
   // TIME LEVEL event message fields… (formatText)
   const m = /^(\S+) (WARN|ERROR)\s+(\S+) (.*)$/.exec(line);
   if (!m) return undefined;
-  return { time: m[1]!, level: m[2] === 'WARN' ? 'warn' : 'error', event: m[3]!, message: clip(unquoteMessage(m[4]!)) };
+  const share = shareField(m[4]!);
+  return { time: m[1]!, level: m[2] === 'WARN' ? 'warn' : 'error', event: m[3]!, message: clip(unquoteMessage(m[4]!)), ...(share !== undefined && { share }) };
+}
+
+/**
+ * `share=NAME` among the fields after the message (the message is one token, or JSON-quoted).
+ * Fields are read one by one, so a quoted value holding " share=" is not taken for the field.
+ */
+function shareField(rest: string): string | undefined {
+  const quoted = /^"(?:[^"\\]|\\.)*"/.exec(rest);
+  let fields = quoted ? rest.slice(quoted[0].length) : rest.replace(/^\S*/, '');
+  const field = /^ +([^\s=]+)=("(?:[^"\\]|\\.)*"|[^\s"]*)/;
+  for (let f = field.exec(fields); f; f = field.exec(fields)) {
+    if (f[1] === 'share') {
+      if (!f[2]!.startsWith('"')) return f[2] || undefined;
+      try {
+        return JSON.parse(f[2]!) as string;
+      } catch {
+        return undefined;
+      }
+    }
+    fields = fields.slice(f[0].length);
+  }
+  return undefined;
 }
 
 /** The message of a text line comes JSON-quoted when it holds spaces; the fields after it stay as written. */

@@ -6,6 +6,7 @@
 import { t, tn } from '../common/l10n';
 import { visibleText } from '../common/displayText';
 import type { NodeStatus, ShareStatus } from '../engine/nodeStatus';
+import type { LoggedProblem } from '../engine/serviceTrail';
 
 /** How one look at a Central Node ended. */
 export type ProbeOutcome =
@@ -92,6 +93,11 @@ function approvalText(a: string): string {
   }
 }
 
+/** The service's last warning or error, as the tooltip shows it. */
+function problemLine(lp: LoggedProblem): string {
+  return lp.level === 'error' ? t('Last error ({0}): {1} {2}', shown(lp.time), shown(lp.event), shown(lp.message)) : t('Last warning ({0}): {1} {2}', shown(lp.time), shown(lp.event), shown(lp.message));
+}
+
 function shareRow(s: ShareStatus): ShareRow {
   const plus = s.countsAtLeast ? '+' : '';
   const counts = t('{0} waiting · {1}{2} out · {3}{4} quarantined today', s.waiting, s.outToday, plus, s.qrntToday, plus);
@@ -105,6 +111,7 @@ function shareRow(s: ShareStatus): ShareRow {
     ...(s.skipped ? [tn(s.skipped, '{0} file stays in input (excluded, too large, not a regular file)', '{0} files stay in input (excluded, too large, not regular files)')] : []),
     ...(s.countsAtLeast ? [t('More files were handled today than the journal keeps: the counts are lower bounds.')] : []),
     ...s.folders.map((f) => (f.ok ? t('{0}: {1} — fine', f.folder, shown(f.path)) : t('{0}: {1} — {2}', f.folder, shown(f.path), shown(f.problem ?? '')))),
+    ...(s.lastProblem ? [problemLine(s.lastProblem)] : []),
   ];
   return {
     name: shown(s.name),
@@ -159,8 +166,7 @@ export function assessCn(probe: CnProbe | undefined, o: { checking?: boolean; no
   if (st) {
     details.push(approvalText(st.service.approval));
     if (st.service.runningVersion && st.service.runningVersion !== st.version) details.push(t('The running engine is {0}; {1} is installed (restart the service to use it).', shown(st.service.runningVersion), shown(st.version)));
-    const lp = st.lastProblem;
-    if (lp) details.push(lp.level === 'error' ? t('Last error ({0}): {1} {2}', shown(lp.time), shown(lp.event), shown(lp.message)) : t('Last warning ({0}): {1} {2}', shown(lp.time), shown(lp.event), shown(lp.message)));
+    if (st.lastProblem) details.push(problemLine(st.lastProblem));
     if (st.journalError) details.push(t('The journal cannot be read: {0}', shown(st.journalError)));
   } else if (probe.legacyPending !== undefined) {
     details.push(tn(probe.legacyPending, '{0} file with KATA or waiting to be moved', '{0} files with KATA or waiting to be moved'));

@@ -76,6 +76,23 @@ test('a lost KATA approval, a share not mounted and a growing quarantine are eac
   assert.match(a.shares[0]!.description, /^in folder \/mnt\/in: not mounted/);
 });
 
+test('each share\'s tooltip names its own last warning or error; the CN\'s tooltip the newest of all', () => {
+  const lp = (share: string, event: string, level: 'warn' | 'error' = 'warn') => ({ time: '2025-01-01T09:59:00.000Z', level, event, message: `${event} happened`, share });
+  const a = assessCn(
+    ok({
+      status: status({
+        shares: [share({ name: 'hr', lastProblem: lp('hr', 'renamed') }), share({ name: 'fin' })],
+        lastProblem: { ...lp('hr', 'renamed'), time: '2025-01-01T09:59:30.000Z', event: 'kata', message: 'KATA did not answer', level: 'error' },
+      }),
+    }),
+    { now },
+  );
+  assert.match(a.shares[0]!.tooltip, /Last warning \(2025-01-01T09:59:00.000Z\): renamed renamed happened/);
+  assert.doesNotMatch(a.shares[1]!.tooltip, /Last (warning|error)/, 'fin has none of its own');
+  assert.ok(a.details.some((d) => /^Last error \(2025-01-01T09:59:30.000Z\): kata KATA did not answer/.test(d)), a.details.join('|'));
+  assert.equal(a.health, 'ok', 'a logged warning alone is not an alarm');
+});
+
 test('unreachable, host key, sign-in and not installed are told apart, each with its reason', () => {
   const un = assessCn({ at: now, outcome: 'unreachable', reason: 'Cannot connect to h:22 over SSH: ECONNREFUSED' }, { now });
   assert.equal(un.health, 'unreachable');

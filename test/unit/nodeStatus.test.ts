@@ -7,7 +7,7 @@ import { EventStreamWriter } from '../../src/engine/eventStream';
 import { FileSink, KdsLogger, formatJson, formatText } from '../../src/common/log';
 import { linesFromEnd } from '../../src/engine/fileTail';
 import { countsToday, folderHealth, gatherNodeStatus } from '../../src/engine/nodeStatus';
-import { lastLoggedProblem, parseProblemLine, streamFacts } from '../../src/engine/serviceTrail';
+import { lastLoggedProblems, parseProblemLine, streamFacts } from '../../src/engine/serviceTrail';
 import { parseMounts } from '../../src/engine/mounts';
 import type { ScanEntry } from '../../src/engine/journal';
 import { tempDir } from '../helpers/tempDirs';
@@ -44,7 +44,7 @@ test('the newest WARN or ERROR line of the log, in text and JSON format; info li
     log.warn('folder-unavailable', 'out folder is unavailable (ENOSPC); waiting for it, nothing is moved meanwhile', { path: '/mnt/out' });
     log.info('routed', 'moved to output', { file: 'a.txt' });
     sink.close();
-    const p = await lastLoggedProblem(join(dir, name));
+    const p = (await lastLoggedProblems(join(dir, name), [])).newest;
     assert.ok(p, name);
     assert.equal(p.level, 'warn');
     assert.equal(p.event, 'folder-unavailable');
@@ -53,6 +53,34 @@ test('the newest WARN or ERROR line of the log, in text and JSON format; info li
   assert.equal(parseProblemLine('2024-01-01T00:00:00.000Z INFO  routed moved'), undefined);
   assert.equal(parseProblemLine('{"level":"info","time":"x","msg":"m"}'), undefined);
   assert.deepEqual(parseProblemLine('2024-01-01T00:00:00.000Z ERROR journal "cannot write the journal: EIO"'), { time: '2024-01-01T00:00:00.000Z', level: 'error', event: 'journal', message: 'cannot write the journal: EIO' });
+});
+
+test('per share: the newest problem naming each share, the newest naming none, in text and JSON; a quoted value holding " share=" is not the field', async () => {
+  const dir = tempDir();
+  for (const [name, format] of [['text.log', formatText], ['json.log', formatJson]] as const) {
+    const sink = new FileSink(join(dir, name), format);
+    const log = new KdsLogger({ level: 'debug', sinks: [sink.write] });
+    log.warn('folder-unavailable', 'out folder is unavailable (ENOSPC); waiting for it, nothing is moved meanwhile', { share: 'hr', path: '/mnt/hr/out' });
+    log.error('kata', 'KATA did not answer', { url: 'https://kata.example' });
+    log.warn('renamed', 'delivered as b_1.txt', { share: 'fin', file: 'b.txt' });
+    log.warn('scan-timeout', 'no verdict; the file goes to quarantine', { file: 'odd share=hr name.txt', share: 'sales team' });
+    log.info('routed', 'moved to output', { share: 'hr', file: 'a.txt' });
+    sink.close();
+    const p = await lastLoggedProblems(join(dir, name), ['hr', 'fin', 'sales team', 'legal']);
+    assert.equal(p.newest?.event, 'scan-timeout', name);
+    assert.equal(p.newest?.share, 'sales team', `${name}: the file field's " share=hr" is inside its quotes`);
+    assert.equal(p.service?.event, 'kata', name);
+    assert.equal(p.service?.share, undefined, name);
+    assert.deepEqual(
+      [...p.byShare].map(([k, v]) => [k, v.event]).sort(),
+      [['fin', 'renamed'], ['hr', 'folder-unavailable'], ['sales team', 'scan-timeout']],
+      `${name}: legal has no line; info lines do not count`,
+    );
+  }
+  assert.equal(parseProblemLine('2024-01-01T00:00:00.000Z WARN  renamed share=hr file=a')?.share, undefined, 'an unquoted message is one token: share=hr is the message');
+  assert.equal(parseProblemLine('2024-01-01T00:00:00.000Z WARN  renamed moved share=hr file=a')?.share, 'hr');
+  assert.equal(parseProblemLine('2024-01-01T00:00:00.000Z WARN  renamed moved file="x share=hr"')?.share, undefined);
+  assert.deepEqual(await lastLoggedProblems(join(dir, 'missing.log'), ['hr']), { byShare: new Map() });
 });
 
 test('the event stream tells approval, running and the folders since the last start', async () => {
@@ -163,6 +191,7 @@ test('gatherNodeStatus: one share "default" with waiting, skipped, today\'s coun
   assert.equal(s.inQuarantine, 1, 'KDS\'s partial copy is not a file in quarantine');
   assert.deepEqual(s.folders.map((f) => f.ok), [true, true, true]);
   assert.equal(stopped.lastProblem?.event, 'scan-timeout');
+  assert.equal(s.lastProblem?.event, 'scan-timeout', 'one share: every problem line is about it');
   assert.match(stopped.lastProblem!.message, /^no verdict within 600 s/);
 
   writeFileSync(join(state, 'lock'), `${process.pid}\n`);
