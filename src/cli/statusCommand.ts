@@ -26,8 +26,8 @@ Options:
   --recent N      how many routed files to list
   --summary       one JSON object for the Central Nodes view and kds fleet status: the
                   engine's version, whether it runs, KATA's approval, per share the files
-                  waiting, moved to output and quarantine today, folder health, and the
-                  newest warning or error of the log
+                  waiting, moved to output and quarantine today, folder health and the
+                  share's last warning or error, and the newest warning or error of the log
 
 Exit codes: 0 shown, 1 the journal could not be read, 2 configuration error.`,
   async run(argv) {
