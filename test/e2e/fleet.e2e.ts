@@ -7,7 +7,8 @@
  * port, a name, the key file, the host key modal) saves a third, which is renamed and removed
  * again (12b). Connect on Alpha (the host key modal once): the views follow Alpha (12c). Connect
  * on Bravo says KDS is not installed; Set Up installs it; its files, not Alpha's, are in Output
- * and Verdicts (12d). Connect on Alpha switches back (12e). Alpha's service stops: the view and
+ * and Verdicts (12d). Connect on Alpha switches back (12e); View Central Node ICAP Log follows the
+ * CN connected from the view (12e2). Alpha's service stops: the view and
  * the status bar say it needs attention (12f). Every assertion reads the workbench's DOM.
  */
 import assert from 'node:assert/strict';
@@ -16,7 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { sshdUnavailable } from '../helpers/sshd';
-import { type BareLoopbackCn, type LoopbackCn, startBareLoopbackCn, startLoopbackCn } from './loopbackCn';
+import { type BareLoopbackCn, CN_ICAP_LOG, type LoopbackCn, placeCnIcapLog, startBareLoopbackCn, startLoopbackCn } from './loopbackCn';
 import { repoRoot, skipReason } from './support/codeServer';
 import { EICAR } from './support/fixtures';
 import {
@@ -165,14 +166,16 @@ describe('Several Central Nodes in one window (code-server + Chromium + two loop
       await pickQuickItem(p, /A private key file/);
       // VS Code's own file dialog (in the browser: a path box): the key's path, Enter.
       await waitFor('the file dialog', async () => ((await quickInput(p).isVisible()) && (await box.inputValue()).startsWith('/') ? true : undefined), 30_000);
-      await box.fill(a.identityFile);
-      // The dialog lists the folder as the path is typed and may take an Enter during that for nothing: Enter again until it closes.
+      // The dialog lists the folder as the path is typed and may take an Enter during that for nothing, and
+      // it may still put its own starting folder in the box after the path was typed (seen: "/root/.ssh"
+      // with ".ssh" selected): type the path again when it was replaced, Enter again until the dialog closes.
       let pressedAt = 0;
       await waitFor('the file dialog to take the key', async () => {
         if (!(await quickInput(p).isVisible())) return true;
-        if (Date.now() - pressedAt > 2_000 && (await box.inputValue()) === a.identityFile) {
+        if (Date.now() - pressedAt > 2_000) {
           pressedAt = Date.now();
-          await box.press('Enter', { timeout: 2_000 }).catch(() => undefined);
+          if ((await box.inputValue().catch(() => a.identityFile)) !== a.identityFile) await box.fill(a.identityFile, { timeout: 2_000 }).catch(() => undefined);
+          else await box.press('Enter', { timeout: 2_000 }).catch(() => undefined);
         }
         return undefined;
       }, 30_000);
@@ -281,6 +284,38 @@ describe('Several Central Nodes in one window (code-server + Chromium + two loop
       }, 60_000);
       t.diagnostic(`Verdicts: ${JSON.stringify(rows)}`);
     });
+  });
+
+  test('12e2. View Central Node ICAP Log follows the CN connected from the view: Alpha\'s, then Bravo\'s, then Alpha\'s again', async (t) => {
+    assert.ok(page);
+    // Both loopback CNs are this machine: the fixture log is placed once, as in remote.e2e.ts 10b, unless a
+    // real one is there — then that one is only read (the panel's path is all this looks at); each panel names its CN's sshd port.
+    const placed = existsSync(CN_ICAP_LOG) ? undefined : placeCnIcapLog(join(repoRoot, 'test/fixtures/icap/kata-preprocessor.log'));
+    assert.ok(existsSync(CN_ICAP_LOG), `${CN_ICAP_LOG} is there (placed as root)`);
+    try {
+      await scenario(t, () => page, '12e2-fleet-icap-log', async () => {
+        const p = page!;
+        const showsLogOf = async (name: string, port: number) => {
+          await runCommand(p, 'KDS: View Central Node ICAP Log');
+          const frame = await webviewShowing(p, '[data-testid="icap-path"]');
+          const text = await waitFor(`the ICAP log panel to name ${name}'s log`, async () => {
+            const shown = await frame.locator('[data-testid="icap-path"]').innerText();
+            return shown.includes(`127.0.0.1:${port}:`) && shown.includes(CN_ICAP_LOG) ? shown : undefined;
+          }, 60_000);
+          t.diagnostic(`${name}: ${text}`);
+        };
+        await showsLogOf('Alpha', alpha!.sshd.port);
+        await rowAction(p, 'Bravo', 'Connect');
+        await waitForRow(p, 'Output', 'bravo-clean.txt', /not detected/, 90_000);
+        await showsLogOf('Bravo', bravo!.sshd.port);
+        await saveScreenshot(p, '12e2-fleet-icap-log-bravo');
+        await rowAction(p, 'Alpha', 'Connect');
+        await waitForRow(p, 'Output', 'alpha-clean.txt', /not detected/, 90_000);
+        await showsLogOf('Alpha', alpha!.sshd.port);
+      });
+    } finally {
+      placed?.remove();
+    }
   });
 
   test('12f. Alpha\'s service stops: its row and the status bar say it needs attention', async (t) => {
