@@ -17,6 +17,7 @@ const commands: Record<string, Loader> = {
   status: () => import('./statusCommand'),
   demo: () => import('./demoCommand'),
   remote: () => import('./remoteCommand'),
+  fleet: () => import('./fleetCommand'),
   quarantine: () => import('./quarantineCommand'),
   icap: () => import('./icapCommand'),
   capture: () => import('./captureCommand'),

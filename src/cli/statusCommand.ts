@@ -6,11 +6,13 @@ import { readFile } from 'node:fs/promises';
 import { loadConfigForCommand } from './cliConfig';
 import { type CliCommand, parseOptions } from './command';
 import { ExitCode } from '../common/exitCode';
+import { gatherNodeStatus } from '../engine/nodeStatus';
+import { jsonWithVisibleControls } from '../common/displayText';
 
 export const command: CliCommand = {
   name: 'status',
   summary: 'Show pending, skipped and recently routed files',
-  help: `Usage: kds status --config FILE [--json] [--recent N]
+  help: `Usage: kds status --config FILE [--json] [--recent N] [--summary]
 
 Reads the service's journal (state_dir) and the input folder, without disturbing a running
 service, and shows:
@@ -22,6 +24,10 @@ Options:
   --config FILE   kata_dir_scanner.conf (required)
   --json          machine-readable output
   --recent N      how many routed files to list
+  --summary       one JSON object for the Central Nodes view and kds fleet status: the
+                  engine's version, whether it runs, KATA's approval, per share the files
+                  waiting, moved to output and quarantine today, folder health and the
+                  share's last warning or error, and the newest warning or error of the log
 
 Exit codes: 0 shown, 1 the journal could not be read, 2 configuration error.`,
   async run(argv) {
@@ -29,10 +35,15 @@ Exit codes: 0 shown, 1 the journal could not be read, 2 configuration error.`,
       config: { type: 'string' },
       json: { type: 'boolean' },
       recent: { type: 'string' },
+      summary: { type: 'boolean' },
     });
     const loaded = await loadConfigForCommand(values.config);
     if (!loaded) return ExitCode.usage;
     const { config } = loaded;
+    if (values.summary) {
+      process.stdout.write(jsonWithVisibleControls(await gatherNodeStatus(config)) + '\n');
+      return ExitCode.ok;
+    }
     const recentCount = Math.max(0, Number.parseInt(values.recent ?? '20', 10) || 20);
     let journal;
     try {

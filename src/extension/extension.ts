@@ -28,6 +28,8 @@ import type { ConfigBanner } from '../viewModel/configFollow';
 import { capMessage } from '../viewModel/viewCap';
 import { ActiveEngine } from './centralNode/activeEngine';
 import { registerCentralNode } from './centralNode/remoteCommands';
+import { FleetView } from './centralNode/fleetView';
+import { registerFleetCommands } from './centralNode/fleetCommands';
 import { registerEmbeddedIcapMode } from './embeddedIcapMode';
 import { registerDocsCommand } from './docsCommand';
 
@@ -112,6 +114,13 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
   );
   services.centralNode = registerCentralNode(services, active);
+  // The saved Central Nodes at a glance; Connect on one makes it the CN above.
+  const fleet = new FleetView(services, services.centralNode, {
+    savedRaw: () => userLevelSetting('kds.centralNodes'),
+    remote: (key) => userLevelSetting(key),
+  });
+  context.subscriptions.push(fleet);
+  registerFleetCommands(services, fleet, services.centralNode);
 
   registerScanningCommands(services);
   registerQuarantineCommands(services);
@@ -248,4 +257,11 @@ function configBannerText(banner: ConfigBanner | undefined): string | undefined 
     case 'missing':
       return vscode.l10n.t('kds.configPath names {0}, which does not exist; scanning continues with {1}.', banner.path ?? '', banner.runningPath);
   }
+}
+
+/** A setting's User/Machine value (else its default); a workspace's value never counts. */
+function userLevelSetting<T>(key: string): T | undefined {
+  const dot = key.lastIndexOf('.');
+  const i = vscode.workspace.getConfiguration(key.slice(0, dot)).inspect<T>(key.slice(dot + 1));
+  return i?.globalValue !== undefined ? i.globalValue : i?.defaultValue;
 }

@@ -71,11 +71,11 @@ describe('KDS in Russian (code-server --locale ru + a stand-in language pack)', 
     await scenario(t, () => page, '8-russian', async () => {
       const p = page!;
       await openKdsContainer(p);
-      const titles = await waitFor('the three KDS views', async () => {
+      const titles = await waitFor('the four KDS views', async () => {
         const shown = (await viewTitles(p)).map((s) => s.toLowerCase());
-        return shown.length === 3 ? shown : undefined;
+        return shown.length === 4 ? shown : undefined;
       });
-      assert.deepEqual(titles, ['входная папка', 'выходная папка', 'карантин']);
+      assert.deepEqual(titles, ['входная папка', 'выходная папка', 'карантин', 'центральные узлы']);
       const status = await waitFor('the KDS status bar entry', async () => (await statusBarText(p)) || undefined, 30_000);
       assert.equal(status, 'KDS остановлен');
       assert.equal(await welcomeText(p, 'Выходная папка'), 'Чистых файлов пока нет.');

@@ -36,6 +36,8 @@ export interface LoopbackCn {
   serviceLog(): string;
   /** Puts a file into the CN's input folder the way an upload would: written aside, owned by kds-test, renamed in. */
   drop(name: string, content: string): void;
+  /** Stops the CN's service (SIGTERM, as systemctl stop would), leaving sshd and KATA up. */
+  stopService(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -104,14 +106,15 @@ export async function startLoopbackCn(base: string): Promise<LoopbackCn> {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     service.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    stops.push(async () => {
+    const stopService = async () => {
       if (service.exitCode !== null || service.signalCode !== null) return;
       const gone = new Promise((r) => service.once('exit', r));
       service.kill('SIGTERM');
       const timer = setTimeout(() => service.kill('SIGKILL'), 10_000);
       await gone;
       clearTimeout(timer);
-    });
+    };
+    stops.push(stopService);
     await waitFor('the CN service to write its event stream', () => {
       if (service.exitCode !== null) throw new Error(`the CN service exited with ${service.exitCode}: ${stderr}`);
       return existsSync(join(stateDir, 'events.jsonl'));
@@ -129,6 +132,7 @@ export async function startLoopbackCn(base: string): Promise<LoopbackCn> {
       identityFile,
       hostFingerprint: keygenFingerprint(sshd.hostKeyPath + '.pub'),
       serviceLog: () => stderr,
+      stopService,
       drop(name, content) {
         const aside = join(staging, name);
         writeFileSync(aside, content, { mode: 0o644 });

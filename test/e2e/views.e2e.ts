@@ -62,11 +62,11 @@ describe('KDS in a real VS Code (code-server + Chromium)', { skip, timeout: 600_
     page = await host.open(ws);
     await scenario(t, () => page, '1-container-welcome', async () => {
       await openKdsContainer(page!);
-      const titles = await waitFor('the three KDS views', async () => {
+      const titles = await waitFor('the four KDS views', async () => {
         const shown = (await viewTitles(page!)).map((s) => s.toLowerCase());
-        return shown.length === 3 ? shown : undefined;
+        return shown.length === 4 ? shown : undefined;
       });
-      assert.deepEqual(titles, ['input', 'output', 'quarantine']);
+      assert.deepEqual(titles, ['input', 'output', 'quarantine', 'central nodes']);
       const welcome = await waitFor('the welcome content in Input', async () => (await welcomeText(page!, 'Input')) || undefined);
       assert.match(welcome, /No KDS configuration in this workspace/);
       for (const button of ['Open or Create Configuration', 'Start Embedded KATA and Demo', 'Read the Getting Started Walkthrough']) {

@@ -38,3 +38,11 @@ test('item 10: Reveal in OS is hidden where VS Code has no revealFileInOS (web, 
   assert.ok(entries.length >= 2);
   for (const m of entries) assert.match(m.when ?? '', /!isWeb && !remoteName/);
 });
+
+test('issue 21: kds.centralNodes (where KDS connects, which host keys it reads) is user/machine level only and restricted in untrusted workspaces', () => {
+  const m = manifest as typeof manifest & { capabilities: { untrustedWorkspaces: { restrictedConfigurations: string[] } } };
+  const scope = manifest.contributes.configuration.properties['kds.centralNodes']?.scope;
+  assert.ok(scope === 'machine' || scope === 'application', `scope ${scope} lets a workspace set it`);
+  assert.ok(m.capabilities.untrustedWorkspaces.restrictedConfigurations.includes('kds.centralNodes'));
+  // That a workspace's value (flat or nested) is not read is shown in the real VS Code: test/e2e/fleet.e2e.ts, 12a.
+});

@@ -16,6 +16,7 @@ import type { RemoteProcess, SshSession } from '../../ssh/sshSession';
 import type { SudoOption } from '../../ssh/sudoPrompt';
 import type { HostKeyInfo, HostKeyPolicy, SshAuth, SshTarget } from '../../ssh/sshTarget';
 import type { CentralNodeWorkspace } from './activeEngine';
+import type { CentralNodeEntry } from '../../centralNode/fleetList';
 import { threatsFromEvents } from '../../centralNode/remoteThreats';
 import { remoteScanHistory } from '../../viewModel/scanHistory';
 import { type CnContext, cnExcludeList, execEventFileReader, fallbackEventFileReader, findEngine, isNoSuchFile, readRemoteText, remoteIsRoot, remoteQuarantine, remoteTextFile, run, serviceArgv, writeRemoteText } from '../../centralNode/cnOps';
@@ -33,6 +34,28 @@ export interface CnSettings {
   sudo: 'auto' | 'never';
   serviceName: string;
   engineCommand?: string[];
+  /** The saved Central Node's name (kds.centralNodes); undefined for the kds.remote.* settings. */
+  name?: string;
+  /** Tests: Set Up takes every path on the CN under this folder (else kds.remote.setupPrefix). */
+  setupPrefix?: string;
+}
+
+/** A saved Central Node (kds.centralNodes) as connection settings: the same connection as kds.remote.* gives. */
+export function cnSettingsFromEntry(e: CentralNodeEntry): CnSettings {
+  return {
+    host: e.host,
+    port: e.port,
+    user: e.user,
+    ...(e.identityFile && { identityFile: e.identityFile }),
+    useAgent: e.useAgent,
+    configPath: e.configPath,
+    knownHostsFiles: [...e.knownHostsFiles, ...defaultKnownHostsFiles()],
+    sudo: e.sudo,
+    serviceName: e.serviceName,
+    ...(e.engineCommand?.length && { engineCommand: e.engineCommand }),
+    name: e.name,
+    ...(e.setupPrefix && { setupPrefix: e.setupPrefix }),
+  };
 }
 
 export function readCnSettings(): CnSettings {
@@ -61,7 +84,8 @@ function safeUser(): string {
   }
 }
 
-const secretKey = {
+/** Where SecretStorage keeps a CN's password (per user@host:port) and a key file's passphrase. */
+export const secretKey = {
   password: (t: SshTarget) => `kds.remote.password:${t.user}@${t.host}:${t.port}`,
   passphrase: (file: string) => `kds.remote.passphrase:${file}`,
 };
@@ -140,6 +164,28 @@ export class CnConnection implements vscode.Disposable {
     this.rootValue = await remoteIsRoot(session);
     await this.rememberTypedSecrets();
     return this.loadWorkspace();
+  }
+
+  /**
+   * Connects once to check the host key (the usual modal) and the credentials (asked, and offered
+   * for SecretStorage), then closes: what "Add Central Node" does before saving one.
+   */
+  async verify(token?: vscode.CancellationToken): Promise<void> {
+    const cancelled = new Promise<never>((_, reject) => token?.onCancellationRequested(() => reject(new vscode.CancellationError())));
+    try {
+      await Promise.race([this.rs.whenConnected(), cancelled]);
+      await this.rememberTypedSecrets();
+    } catch (err) {
+      if (err instanceof SshAuthError) await this.forgetStoredPassword();
+      throw err;
+    } finally {
+      await this.close();
+    }
+  }
+
+  /** The sudo password this connection already has (stored, typed for SSH or for sudo), without asking. */
+  async knownSudoPassword(): Promise<string | undefined> {
+    return this.sudoPasswordValue ?? this.typed.get(secretKey.password(this.target)) ?? (await this.context.secrets.get(secretKey.password(this.target)));
   }
 
   /** (Re)reads the CN's configuration and starts following its service; undefined when KDS is not installed. */

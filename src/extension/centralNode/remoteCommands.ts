@@ -14,7 +14,9 @@ import { setupCentralNode } from './setupCentralNode';
 import { SshByteSource } from '../../ssh/sshByteSource';
 import { type CommandHost, registerCommand } from '../commandHost';
 import type { ActiveEngine, CentralNodeWorkspace } from './activeEngine';
-import { CnConnection, readCnSettings, secretKeysFor } from './cnConnection';
+import { CnConnection, cnSettingsFromEntry, readCnSettings, secretKeysFor } from './cnConnection';
+import { type CentralNodeEntry, cnId, cnLabel } from '../../centralNode/fleetList';
+import { visibleText } from '../../common/displayText';
 
 export const cnScheme = 'kds-cn';
 
@@ -27,6 +29,11 @@ export class CentralNodeController implements vscode.Disposable {
   private readonly connectionChanged = new vscode.EventEmitter<{ label: string; connected: boolean }>();
   /** A Central Node's connection went away or came back (panels bound to it stop and resume). */
   readonly onDidChangeConnection = this.connectionChanged.event;
+  private readonly serviceChanged = new vscode.EventEmitter<void>();
+  /** The connected CN's service was started, stopped or set up from here (the Central Nodes view looks again). */
+  readonly onDidChangeService = this.serviceChanged.event;
+  /** The saved Central Nodes (kds.centralNodes), offered by Connect when there are any (set by the Central Nodes view). */
+  savedEntries: () => CentralNodeEntry[] = () => [];
 
   constructor(
     private readonly s: CommandHost,
@@ -51,6 +58,11 @@ export class CentralNodeController implements vscode.Disposable {
     return { onDidChange: (listener) => this.onDidChangeConnection((e) => e.label === label && listener(e.connected)) };
   }
 
+  /** user@host:port of the CN the views show (connected or connecting), if any. */
+  get activeId(): string | undefined {
+    return this.connection ? cnId(this.connection.target) : undefined;
+  }
+
   /** Reads the CN's configuration again (after Set Up) and shows the CN, installed or not. */
   async reload(): Promise<void> {
     const conn = this.connection;
@@ -58,6 +70,17 @@ export class CentralNodeController implements vscode.Disposable {
     const ws = await conn.loadWorkspace();
     if (this.connection !== conn) return;
     this.show(conn, ws);
+    this.serviceChanged.fire();
+  }
+
+  /** Connect from the palette with saved Central Nodes: which one (or a new one). Undefined = cancelled. */
+  private async pickSaved(saved: CentralNodeEntry[]): Promise<CentralNodeEntry | 'settings' | 'add' | undefined> {
+    const remoteHost = readCnSettings().host;
+    type Item = vscode.QuickPickItem & { pick: CentralNodeEntry | 'settings' | 'add' };
+    const items: Item[] = saved.map((e) => ({ label: `$(server) ${visibleText(e.name)}`, description: cnLabel(e) + (cnId(e) === this.activeId ? ' · ' + vscode.l10n.t('connected') : ''), pick: e }));
+    if (remoteHost) items.push({ label: `$(settings-gear) ${remoteHost}`, description: vscode.l10n.t('from the kds.remote settings'), pick: 'settings' });
+    items.push({ label: `$(add) ${vscode.l10n.t('Add Central Node…')}`, pick: 'add' });
+    return (await vscode.window.showQuickPick(items, { title: vscode.l10n.t('Connect to Central Node'), placeHolder: vscode.l10n.t('The views, Verdicts and the Central Node commands follow the one you pick') }))?.pick;
   }
 
   private show(conn: CnConnection, ws: CentralNodeWorkspace | undefined): void {
@@ -68,8 +91,21 @@ export class CentralNodeController implements vscode.Disposable {
     }
   }
 
-  async connect(): Promise<void> {
-    let settings = readCnSettings();
+  /**
+   * Makes a CN the one the views follow: `entry` (a saved Central Node), else — from the palette —
+   * one picked from the saved ones, else the kds.remote.* settings.
+   */
+  async connect(entry?: CentralNodeEntry): Promise<void> {
+    if (!entry) {
+      const saved = this.savedEntries();
+      if (saved.length) {
+        const pick = await this.pickSaved(saved);
+        if (!pick) return;
+        if (pick === 'add') return void (await vscode.commands.executeCommand('kds.centralNodes.add'));
+        if (pick !== 'settings') entry = pick;
+      }
+    }
+    let settings = entry ? cnSettingsFromEntry(entry) : readCnSettings();
     if (!settings.host) {
       const typed = await vscode.window.showInputBox({
         title: vscode.l10n.t('Connect to Central Node'),
@@ -176,6 +212,7 @@ export class CentralNodeController implements vscode.Disposable {
     await conn.checkServiceActive().catch(() => undefined);
     await conn.workspace?.source.poll().catch(() => 0);
     if (this.connection === conn) this.active.refresh();
+    this.serviceChanged.fire();
     if (code === 0) {
       void vscode.window.setStatusBarMessage(vscode.l10n.t('KDS: systemctl {0} done on {1}', action, conn.label), 4000);
       return true;
@@ -213,6 +250,7 @@ export class CentralNodeController implements vscode.Disposable {
     void this.connection?.close();
     this.item.dispose();
     this.connectionChanged.dispose();
+    this.serviceChanged.dispose();
   }
 }
 

@@ -37,7 +37,7 @@ export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Pro
   const conn = rc.connection;
   if (!conn) return;
   const session = await conn.rs.whenConnected();
-  const prefix = vscode.workspace.getConfiguration('kds.remote').get<string>('setupPrefix')?.trim() || undefined;
+  const prefix = conn.settings.setupPrefix ?? (vscode.workspace.getConfiguration('kds.remote').get<string>('setupPrefix')?.trim() || undefined);
   const l = layout(prefix, conn.settings.serviceName);
   const sudo = conn.needsSudo() ? conn.sudoOption() : undefined;
   const facts = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Looking at {0}…', conn.label) }, () => probeFacts(session, l, sudo));
