@@ -27,6 +27,7 @@ import type { ConfigBanner } from '../viewModel/configFollow';
 import { capMessage } from '../viewModel/viewCap';
 import { ActiveEngine } from './centralNode/activeEngine';
 import { registerCentralNode } from './centralNode/remoteCommands';
+import { UserLevelConfig } from './userLevelConfig';
 
 /** Set by activate() so deactivate() can let the engine finish its journal; nothing else is module state. */
 let shutdown: (() => Promise<void>) | undefined;
@@ -99,7 +100,11 @@ export function activate(context: vscode.ExtensionContext): void {
       return icap ? { url: icap.url, mode: icap.mode() } : undefined;
     }),
   );
-  services.centralNode = registerCentralNode(services, active);
+  const userConfig = new UserLevelConfig(log);
+  context.subscriptions.push(userConfig);
+  // A workspace that tries to set what runs as root on a Central Node is told so at once.
+  void userConfig.checkWorkspaceFiles();
+  services.centralNode = registerCentralNode(services, active, userConfig);
 
   registerScanningCommands(services);
   registerQuarantineCommands(services);

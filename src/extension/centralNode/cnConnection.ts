@@ -14,6 +14,7 @@ import type { RemoteProcess, SshSession } from '../../ssh/sshSession';
 import type { SudoOption } from '../../ssh/sudoPrompt';
 import type { HostKeyInfo, HostKeyPolicy, SshAuth, SshTarget } from '../../ssh/sshTarget';
 import type { CentralNodeWorkspace } from './activeEngine';
+import type { UserLevelConfig } from '../userLevelConfig';
 import { threatsFromEvents } from '../../centralNode/remoteThreats';
 import { remoteScanHistory } from '../../viewModel/scanHistory';
 import { type CnContext, cnExcludeList, execEventFileReader, fallbackEventFileReader, findEngine, isNoSuchFile, readRemoteText, remoteIsRoot, remoteQuarantine, remoteTextFile, run, serviceArgv, writeRemoteText } from '../../centralNode/cnOps';
@@ -37,20 +38,20 @@ function expandHome(p: string): string {
   return p === '~' ? homedir() : p.startsWith('~/') ? join(homedir(), p.slice(2)) : p;
 }
 
-export function readCnSettings(): CnSettings {
-  const c = vscode.workspace.getConfiguration('kds.remote');
-  const identity = c.get<string>('identityFile')?.trim();
-  const engineCommand = c.get<string[]>('engineCommand')?.filter((x) => typeof x === 'string' && x !== '');
+/** The `kds.remote.*` settings from the User/Machine level only (userLevelConfig.ts): never a workspace's. */
+export function readCnSettings(cfg: UserLevelConfig): CnSettings {
+  const identity = cfg.get<string>('kds.remote.identityFile')?.trim();
+  const engineCommand = cfg.get<string[]>('kds.remote.engineCommand')?.filter((x) => typeof x === 'string' && x !== '');
   return {
-    host: c.get<string>('host')?.trim() ?? '',
-    port: c.get<number>('port') ?? 22,
-    user: c.get<string>('user')?.trim() || safeUser(),
+    host: cfg.get<string>('kds.remote.host')?.trim() ?? '',
+    port: cfg.get<number>('kds.remote.port') ?? 22,
+    user: cfg.get<string>('kds.remote.user')?.trim() || safeUser(),
     ...(identity && { identityFile: expandHome(identity) }),
-    useAgent: c.get<boolean>('useAgent') ?? true,
-    configPath: c.get<string>('configPath')?.trim() || defaultCnConfigPath,
-    knownHostsFiles: [...(c.get<string[]>('knownHostsFiles') ?? []).map(expandHome), ...defaultKnownHostsFiles()],
-    sudo: c.get<string>('sudo') === 'never' ? 'never' : 'auto',
-    serviceName: c.get<string>('serviceName')?.trim() || 'kata-dir-scanner',
+    useAgent: cfg.get<boolean>('kds.remote.useAgent') ?? true,
+    configPath: cfg.get<string>('kds.remote.configPath')?.trim() || defaultCnConfigPath,
+    knownHostsFiles: [...(cfg.get<string[]>('kds.remote.knownHostsFiles') ?? []).map(expandHome), ...defaultKnownHostsFiles()],
+    sudo: cfg.get<string>('kds.remote.sudo') === 'never' ? 'never' : 'auto',
+    serviceName: cfg.get<string>('kds.remote.serviceName')?.trim() || 'kata-dir-scanner',
     ...(engineCommand?.length && { engineCommand }),
   };
 }

@@ -11,7 +11,8 @@ import { SshAuthError } from '../../ssh/sshErrors';
 import { configuredLogLevel, writeToChannel } from '../localEngine';
 import { setupCentralNode } from './setupCentralNode';
 import { SshByteSource } from '../../ssh/sshByteSource';
-import { type CommandHost, registerCommand } from '../commandHost';
+import { type CommandHost, registerCommand, requireTrustForCentralNode } from '../commandHost';
+import type { UserLevelConfig } from '../userLevelConfig';
 import type { ActiveEngine, CentralNodeWorkspace } from './activeEngine';
 import { CnConnection, readCnSettings, secretKeysFor } from './cnConnection';
 
@@ -30,6 +31,8 @@ export class CentralNodeController implements vscode.Disposable {
   constructor(
     private readonly s: CommandHost,
     private readonly active: ActiveEngine,
+    /** kds.remote.* from the User/Machine level only. */
+    readonly userConfig: UserLevelConfig,
   ) {
     this.item = vscode.window.createStatusBarItem('kds.remote', vscode.StatusBarAlignment.Left, 51);
     this.item.name = vscode.l10n.t('KDS Central Node connection');
@@ -38,6 +41,7 @@ export class CentralNodeController implements vscode.Disposable {
 
   /** The connection to a CN with KDS installed, or an error telling the user what to do. */
   require(): CnConnection {
+    requireTrustForCentralNode();
     if (this.connection && !this.connection.workspace && this.active.notInstalled) {
       throw new Error(vscode.l10n.t('KDS is not installed on the Central Node {0}: run "KDS: Set Up Central Node" first.', this.connection.label));
     }
@@ -68,7 +72,9 @@ export class CentralNodeController implements vscode.Disposable {
   }
 
   async connect(): Promise<void> {
-    let settings = readCnSettings();
+    requireTrustForCentralNode();
+    await this.userConfig.checkWorkspaceFiles();
+    let settings = readCnSettings(this.userConfig);
     if (!settings.host) {
       const typed = await vscode.window.showInputBox({
         title: vscode.l10n.t('Connect to Central Node'),
@@ -83,7 +89,7 @@ export class CentralNodeController implements vscode.Disposable {
       await cfg.update('host', m[2], vscode.ConfigurationTarget.Global);
       if (m[1]) await cfg.update('user', m[1], vscode.ConfigurationTarget.Global);
       if (m[3]) await cfg.update('port', Number(m[3]), vscode.ConfigurationTarget.Global);
-      settings = readCnSettings();
+      settings = readCnSettings(this.userConfig);
     }
     await this.disconnect(true);
     // The CN's own lines in the shared KDS log say which CN they are from.
@@ -214,15 +220,15 @@ export class CentralNodeController implements vscode.Disposable {
   }
 }
 
-export function registerCentralNode(s: CommandHost, active: ActiveEngine): CentralNodeController {
-  const rc = new CentralNodeController(s, active);
+export function registerCentralNode(s: CommandHost, active: ActiveEngine, userConfig: UserLevelConfig): CentralNodeController {
+  const rc = new CentralNodeController(s, active, userConfig);
   s.context.subscriptions.push(rc);
   void vscode.commands.executeCommand('setContext', 'kds.remote.connected', false);
 
   registerCommand(s, 'kds.remote.connect', () => rc.connect());
   registerCommand(s, 'kds.remote.disconnect', () => rc.disconnect());
   registerCommand(s, 'kds.remote.forgetSecrets', async () => {
-    const keys = secretKeysFor(readCnSettings());
+    const keys = secretKeysFor(readCnSettings(rc.userConfig));
     for (const k of keys) await s.context.secrets.delete(k);
     void vscode.window.showInformationMessage(vscode.l10n.t('KDS forgot the stored SSH password and passphrase for the configured Central Node.'));
   });

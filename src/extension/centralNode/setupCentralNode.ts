@@ -4,8 +4,9 @@ import { type Answer, StepFailed, probeFacts, runSetupPlan } from '../../central
 import { SetupInputError, prepareSetup, setupSummary } from '../../centralNode/setupInputs';
 import { type FolderKey, type RemoteFacts, type ShareParams, describeAction, layout, mountPoints } from '../../centralNode/setupPlan';
 import { ConfigError } from '../../engine/config';
-import type { CommandHost } from '../commandHost';
+import { type CommandHost, requireTrustForCentralNode } from '../commandHost';
 import type { CnConnection } from './cnConnection';
+import type { UserLevelConfig } from '../userLevelConfig';
 
 /**
  * "KDS: Set Up Central Node": the same steps, questions and results as `kds remote setup`
@@ -22,9 +23,11 @@ export interface SetupConnection {
   readonly connection: CnConnection | undefined;
   connect(): Promise<void>;
   reload(): Promise<void>;
+  readonly userConfig: UserLevelConfig;
 }
 
 export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Promise<void> {
+  requireTrustForCentralNode();
   const localConfig = s.engine.configPath();
   if (!localConfig || !existsSync(localConfig)) {
     throw new ConfigError(vscode.l10n.t('Open a folder with kata_dir_scanner.conf (or set kds.configPath): its settings are installed on the Central Node.'), localConfig ?? 'kata_dir_scanner.conf');
@@ -33,7 +36,7 @@ export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Pro
   const conn = rc.connection;
   if (!conn) return;
   const session = await conn.rs.whenConnected();
-  const prefix = vscode.workspace.getConfiguration('kds.remote').get<string>('setupPrefix')?.trim() || undefined;
+  const prefix = rc.userConfig.get<string>('kds.remote.setupPrefix')?.trim() || undefined;
   const l = layout(prefix, conn.settings.serviceName);
   const sudo = conn.needsSudo() ? conn.sudoOption() : undefined;
   const facts = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Looking at {0}…', conn.label) }, () => probeFacts(session, l, sudo));
