@@ -48,6 +48,10 @@ let epoch = -1;
 let startCursor = 0;
 let atStart = true;
 let loading = false;
+/** The user cancelled a page search: earlier lines are asked for again only when they say so. */
+let searchStopped = false;
+/** A file is open and its first (tail) page has not arrived yet. */
+let tailPending = false;
 let fileSize = 0;
 let byteUnits: ByteUnitTemplates | undefined;
 
@@ -76,7 +80,10 @@ channel.onMessage((m) => {
     case 'file':
       save({ path: m.path ?? '' });
       epoch = -1;
+      tailPending = !!m.path;
+      searchStopped = false;
       ui?.showFile(m.path, m.grep, m.grepTimeOmitted);
+      ui?.showSearchingSoon();
       break;
     case 'filterError':
       ui?.showFilterError(m.field, m.message);
@@ -85,10 +92,13 @@ channel.onMessage((m) => {
       if (m.kind === 'tail') {
         epoch = m.epoch;
         loading = false;
+        tailPending = false;
+        searchStopped = m.stopped === 'cancelled';
         ui?.list.reset(m.lines);
       } else {
         if (m.epoch !== epoch) return;
         loading = false;
+        if (m.stopped === 'cancelled') searchStopped = true;
         ui?.list.prepend(m.lines);
       }
       startCursor = m.startCursor;
@@ -121,6 +131,8 @@ channel.onMessage((m) => {
     case 'error':
       ui?.showError(m.message);
       loading = false;
+      tailPending = false;
+      ui?.showEdge();
       break;
   }
 });
@@ -128,7 +140,7 @@ channel.post({ type: 'ready' });
 
 /** Ask for the page before the first line held while the top of the list is in view. */
 function maybeLoadEarlier(): void {
-  if (!ui || loading || atStart || epoch < 0 || !ui.list.nearTop()) {
+  if (!ui || loading || atStart || epoch < 0 || searchStopped || !ui.list.nearTop()) {
     ui?.showEdge();
     return;
   }
@@ -219,7 +231,21 @@ function buildUi(s: Strings<IcapLogStringId>) {
   const statusRow = h('div', { class: 'kds-row-gap status-row' }, countBox, copyBtn.el, grepText, grepNote);
   const noticeEl = h('div', { class: 'notice', role: 'status', hidden: true });
   const errorEl = h('div', { class: 'error', role: 'alert', hidden: true });
-  const edgeEl = h('div', { class: 'edge kds-muted', role: 'status' });
+  // Above the list: loading / searching (with Cancel) / search stopped (with Continue) / start of the file.
+  const edgeText = h('span', { 'data-testid': 'icap-edge' });
+  const cancelBtn = button({ label: s.t('cancelSearch'), appearance: 'secondary', onClick: () => channel.post({ type: 'cancelSearch' }) });
+  cancelBtn.el.setAttribute('data-testid', 'icap-cancel-search');
+  const continueBtn = button({
+    label: s.t('continueSearch'),
+    appearance: 'secondary',
+    onClick: () => {
+      searchStopped = false;
+      maybeLoadEarlier();
+    },
+  });
+  continueBtn.el.setAttribute('data-testid', 'icap-continue-search');
+  const edgeEl = h('div', { class: 'edge kds-muted kds-row-gap', role: 'status' }, edgeText, cancelBtn.el, continueBtn.el);
+  let searchingTimer: number | undefined;
 
   const list = new LogList({
     label: s.t('linesLabel'),
@@ -288,7 +314,15 @@ function buildUi(s: Strings<IcapLogStringId>) {
       list.reset([]);
       empty.hidden = !!path;
       empty.textContent = path ? '' : s.t('noFile');
-      edgeEl.textContent = '';
+      this.showEdge();
+    },
+    /** The first page of a slow filter can take a while: say so (with Cancel) unless it arrives within 300 ms. */
+    showSearchingSoon() {
+      if (searchingTimer !== undefined) window.clearTimeout(searchingTimer);
+      searchingTimer = window.setTimeout(() => {
+        searchingTimer = undefined;
+        this.showEdge();
+      }, 300);
     },
     showFilterError(field: string | undefined, message: string) {
       filterError.hidden = !field;
@@ -323,9 +357,13 @@ function buildUi(s: Strings<IcapLogStringId>) {
     },
     /** The line above the list: loading / searching / start of the file / limit. */
     showEdge(limit = false) {
-      if (limit) edgeEl.textContent = s.tn('heldLimit', maxHeldLines);
-      else if (loading) edgeEl.textContent = list.length || startCursor < fileSize ? s.t('searchingEarlier', String(fileSize ? Math.ceil((100 * startCursor) / fileSize) : 0)) : s.t('loadingEarlier');
-      else edgeEl.textContent = atStart && list.length ? s.t('startOfFile') : '';
+      if (limit) edgeText.textContent = s.tn('heldLimit', maxHeldLines);
+      else if (tailPending) edgeText.textContent = searchingTimer === undefined ? s.t('searching') : '';
+      else if (loading) edgeText.textContent = list.length || startCursor < fileSize ? s.t('searchingEarlier', String(fileSize ? Math.ceil((100 * startCursor) / fileSize) : 0)) : s.t('loadingEarlier');
+      else if (searchStopped && !atStart) edgeText.textContent = s.t('searchStopped');
+      else edgeText.textContent = atStart && list.length ? s.t('startOfFile') : '';
+      cancelBtn.el.hidden = limit || !((tailPending && searchingTimer === undefined) || loading);
+      continueBtn.el.hidden = limit || loading || tailPending || !searchStopped || atStart;
     },
   };
 }
