@@ -191,10 +191,29 @@ export function fallbackEventFileReader(first: EventFileReader, fallback: EventF
   return { size: wrap((r) => r.size.bind(r)), read: wrap((r) => r.read.bind(r)) };
 }
 
-/** systemctl argv for the service (`reload` re-reads the exclude list via SIGHUP). */
-export function serviceArgv(action: 'start' | 'stop' | 'restart' | 'reload' | 'status', unit: string): string[] {
-  const name = unit.endsWith('.service') ? unit : `${unit}.service`;
-  return action === 'status' ? ['systemctl', 'status', '--no-pager', '--lines=20', name] : ['systemctl', action, name];
+/**
+ * Why `name` cannot be the service's unit name (undefined: it can). It goes into systemctl's and
+ * journalctl's argv and into /etc/systemd/system/<name>.service, written as root: only the
+ * characters of systemd unit names, and never a leading "-", which systemctl would read as an
+ * option (`-H.service` = "connect to the host .service").
+ */
+export function unitNameProblem(name: string): string | undefined {
+  if (!/^[A-Za-z0-9:_.@-]{1,200}$/.test(name)) return t('may hold only letters, digits and : _ . @ - (got {0})', name);
+  if (name.startsWith('-')) return t('must not start with "-" (got {0}): systemctl would read it as an option', name);
+  return undefined;
+}
+
+/** `<unit>.service`, or an error saying what is wrong with the name. */
+export function serviceUnit(unit: string): string {
+  const problem = unitNameProblem(unit);
+  if (problem) throw new Error(t('The service name {0}', problem));
+  return unit.endsWith('.service') ? unit : `${unit}.service`;
+}
+
+/** systemctl argv for the service (`reload` re-reads the exclude list via SIGHUP); `--` ends the options. */
+export function serviceArgv(action: 'start' | 'stop' | 'restart' | 'reload' | 'status' | 'is-active', unit: string): string[] {
+  const name = serviceUnit(unit);
+  return action === 'status' ? ['systemctl', 'status', '--no-pager', '--lines=20', '--', name] : ['systemctl', action, '--', name];
 }
 
 /** SFTP's "no such file" (status 2), or `cat`'s through sudo. */

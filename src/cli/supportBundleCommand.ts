@@ -6,7 +6,8 @@ import { findLeaks, writeBundle } from '../support/bundleContents';
 import { compose, discover, gather } from '../support/supportBundle';
 import { CHECKLIST, type SummaryLanguage, type SupportAnswers, missingRequired, parseAnswers } from '../support/supportSummary';
 import { collect, humanSize } from '../support/collectFlow';
-import { recentCaptures } from '../support/recentCaptures';
+import { type FoundCapture, recentCaptures } from '../support/recentCaptures';
+import { checkAttachable } from '../support/scrubFiles';
 import { confirm, openHost } from './centralNodeTarget';
 import { connectionOptions } from './remoteCommand';
 import { progressPrinter } from './collectCommand';
@@ -93,13 +94,17 @@ async function run(argv: string[]): Promise<number> {
       throw new UsageError(t('Cannot use the answers file {0}: {1}', v.answers, (e as Error).message));
     }
   }
-  const addFiles = (v.add ?? []).map((f) => resolve(f));
-  // The captures `kds capture` saved here lately go in too (listed with the contents before writing).
-  if (!v['no-captures']) for (const f of await recentCaptures(process.cwd())) if (!addFiles.includes(f)) addFiles.push(f);
-  for (const f of addFiles) {
+  const added = (v.add ?? []).map((f) => resolve(f));
+  for (const f of added) {
     const st = await stat(f).catch(() => undefined);
     if (!st?.isFile()) throw new UsageError(t('--add {0}: not a readable file', f));
+    // A compressed or container format KDS cannot check for secrets is refused now, with the reason.
+    const refused = await checkAttachable(f);
+    if (refused) throw new UsageError(`--add: ${refused}`);
   }
+  const addFiles: Array<string | FoundCapture> = [...added];
+  // The captures `kds capture` saved here lately go in too (listed with the contents before writing).
+  if (!v['no-captures']) for (const c of await recentCaptures(process.cwd())) if (!added.includes(c.path)) addFiles.push(c);
   const language: SummaryLanguage = (v.language as SummaryLanguage | undefined) ?? answers.language ?? (currentLocale() === 'ru' ? 'ru' : 'en');
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
   const outFile = resolve(v.out ?? `kds-support-${stamp}.tar.gz`);

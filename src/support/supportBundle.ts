@@ -7,6 +7,7 @@ import { prepareBundle } from './bundleContents';
 import { type HostAccess, LocalHostAccess, SshHostAccess } from './hostAccess';
 import { type KataLogKind, fetchKataLogs, grepFiles } from './kataLogs';
 import { MissingKataTool } from './kataTools';
+import type { FoundCapture } from './recentCaptures';
 import { kdsVersion } from '../common/version';
 import { INSTALLED_CONFIG, formatErrorRange, readKdsConfig, readKdsLogTail, recentErrorRange, serviceStatus } from './kdsSources';
 import { SecretScrubber } from './secretScrub';
@@ -64,7 +65,8 @@ export interface GatherOptions {
   kataLogs: boolean;
   /** Runs kds collect (download, verification, removal question) and returns the local archive. */
   collect?: () => Promise<string | undefined>;
-  addFiles: string[];
+  /** Files the user added (paths), and captures KDS found by listing (opened only if still the inode listed). */
+  addFiles: Array<string | FoundCapture>;
   /** Local private folder for downloads. */
   workDir: string;
   grep?: string;
@@ -130,9 +132,10 @@ export async function gather(host: HostAccess, d: Discovery, o: GatherOptions): 
       notes.push((e as Error).message);
     }
   }
-  for (const f of o.addFiles) {
+  for (const a of o.addFiles) {
+    const f = typeof a === 'string' ? a : a.path;
     const isPcap = /\.(pcap|pcapng|cap)$/i.test(f);
-    sources.push({ name: `${isPcap ? 'captures' : 'attachments'}/${basename(f)}`, about: isPcap ? t('traffic capture added by the user') : t('file added by the user'), file: f });
+    sources.push({ name: `${isPcap ? 'captures' : 'attachments'}/${basename(f)}`, about: isPcap ? t('traffic capture added by the user') : t('file added by the user'), file: f, ...(typeof a !== 'string' && { expect: { dev: a.dev, ino: a.ino } }) });
   }
   return { sources, notes };
 }
@@ -145,7 +148,7 @@ export interface Composed {
 /** Scrubs every source into `staging` and puts summary.md (in `language`) first. */
 export async function compose(d: Discovery, g: Gathered, answers: SupportAnswers, language: SummaryLanguage, staging: string, now = new Date()): Promise<Composed> {
   const facts = d.facts;
-  const entries = await prepareBundle(g.sources, d.scrubber, staging);
+  const entries = await prepareBundle(g.sources, d.scrubber, staging, g.notes);
   const factsJson = Buffer.from(d.scrubber.text(JSON.stringify({ kdsVersion: d.kdsVersion, ...facts }, null, 2) + '\n'));
   entries.push({ name: 'facts.json', about: language === 'ru' ? 'сведения о системе, собранные KDS' : 'system facts found by KDS', size: factsJson.length, data: factsJson });
   const merged: SupportAnswers = { ...d.prefill, ...Object.fromEntries(Object.entries(answers).filter(([, v]) => typeof v === 'string' && v.trim() !== '')) };

@@ -17,7 +17,7 @@ import type { CentralNodeWorkspace } from './activeEngine';
 import type { UserLevelConfig } from '../userLevelConfig';
 import { threatsFromEvents } from '../../centralNode/remoteThreats';
 import { remoteScanHistory } from '../../viewModel/scanHistory';
-import { type CnContext, cnExcludeList, execEventFileReader, fallbackEventFileReader, findEngine, isNoSuchFile, readRemoteText, remoteIsRoot, remoteQuarantine, remoteTextFile, run, serviceArgv, writeRemoteText } from '../../centralNode/cnOps';
+import { type CnContext, cnExcludeList, execEventFileReader, fallbackEventFileReader, findEngine, isNoSuchFile, readRemoteText, remoteIsRoot, remoteQuarantine, remoteTextFile, run, serviceArgv, serviceUnit, unitNameProblem, writeRemoteText } from '../../centralNode/cnOps';
 
 export const defaultCnConfigPath = '/opt/kata-dir-scanner/kata_dir_scanner.conf';
 
@@ -51,9 +51,15 @@ export function readCnSettings(cfg: UserLevelConfig): CnSettings {
     configPath: cfg.get<string>('kds.remote.configPath')?.trim() || defaultCnConfigPath,
     knownHostsFiles: [...(cfg.get<string[]>('kds.remote.knownHostsFiles') ?? []).map(expandHome), ...defaultKnownHostsFiles()],
     sudo: cfg.get<string>('kds.remote.sudo') === 'never' ? 'never' : 'auto',
-    serviceName: cfg.get<string>('kds.remote.serviceName')?.trim() || 'kata-dir-scanner',
+    serviceName: validServiceName(cfg.get<string>('kds.remote.serviceName')?.trim() || 'kata-dir-scanner'),
     ...(engineCommand?.length && { engineCommand }),
   };
+}
+
+function validServiceName(name: string): string {
+  const problem = unitNameProblem(name);
+  if (problem) throw new Error(vscode.l10n.t('The setting kds.remote.serviceName {0}', problem));
+  return name;
 }
 
 function safeUser(): string {
@@ -273,10 +279,9 @@ export class CnConnection implements vscode.Disposable {
    * event stream decides whether the service runs.
    */
   async checkServiceActive(): Promise<boolean | undefined> {
-    const name = this.settings.serviceName.endsWith('.service') ? this.settings.serviceName : `${this.settings.serviceName}.service`;
     let answer: boolean | undefined;
     try {
-      const r = await run(this.cn(), ['systemctl', 'is-active', name], false, { timeoutMs: 10_000 });
+      const r = await run(this.cn(), serviceArgv('is-active', this.settings.serviceName), false, { timeoutMs: 10_000 });
       const word = r.stdout.toString('utf8').trim().split('\n')[0]?.trim() ?? '';
       answer = ['active', 'activating', 'reloading', 'refreshing'].includes(word) ? true : ['inactive', 'failed', 'deactivating'].includes(word) ? false : undefined;
     } catch {
@@ -323,7 +328,7 @@ export class CnConnection implements vscode.Disposable {
   private async startFollowing(): Promise<void> {
     const session = await this.rs.whenConnected();
     const logFile = this.workspaceValue?.config.log_file;
-    const argv = logFile ? ['tail', '-n', '50', '-F', logFile] : ['journalctl', '-u', `${this.settings.serviceName}.service`, '-n', '50', '-f', '--no-pager'];
+    const argv = logFile ? ['tail', '-n', '50', '-F', '--', logFile] : ['journalctl', `--unit=${serviceUnit(this.settings.serviceName)}`, '-n', '50', '-f', '--no-pager'];
     const sudo = this.needsSudo() ? this.sudoOption() : undefined;
     const proc = session.spawn(argv, sudo ? { sudo } : {});
     this.follow.proc = proc;

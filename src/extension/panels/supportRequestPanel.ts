@@ -7,7 +7,8 @@ import { findLeaks, type PreparedEntry, writeBundle } from '../../support/bundle
 import { type HostAccess, LocalHostAccess, SshHostAccess } from '../../support/hostAccess';
 import type { SecretScrubber } from '../../support/secretScrub';
 import { compose, type Discovery, discover, gather } from '../../support/supportBundle';
-import { recentCaptures } from '../../support/recentCaptures';
+import { type FoundCapture, recentCaptures } from '../../support/recentCaptures';
+import { checkAttachable } from '../../support/scrubFiles';
 import { CHECKLIST, CHECKLIST_KEYS, type SupportAnswers } from '../../support/supportSummary';
 import {
   type SupportRequestMessage,
@@ -82,6 +83,8 @@ function strings(): Record<SupportRequestStringId, string> {
 
 class SupportRequestController implements PanelController<SupportRequestRequest> {
   private files: string[] = [];
+  /** Captures KDS listed itself: added only while still the inode listed (scrubFiles.openBundleSource). */
+  private readonly found = new Map<string, FoundCapture>();
   private prepared: { entries: PreparedEntry[]; top: string; staging: string; scrubber: SecretScrubber } | undefined;
   private busy = false;
 
@@ -102,7 +105,13 @@ class SupportRequestController implements PanelController<SupportRequestRequest>
           openLabel: vscode.l10n.t('Add to Support Request'),
           filters: { [vscode.l10n.t('Traffic captures')]: ['pcap', 'pcapng', 'cap'], [vscode.l10n.t('All files')]: ['*'] },
         });
-        for (const u of picked ?? []) if (u.scheme === 'file' && !this.files.includes(u.fsPath)) this.files.push(u.fsPath);
+        for (const u of picked ?? []) {
+          if (u.scheme !== 'file' || this.files.includes(u.fsPath)) continue;
+          // A format KDS cannot check for secrets (xz, p12…) is refused now, with the reason.
+          const refused = await checkAttachable(u.fsPath).catch((e: Error) => e.message);
+          if (refused) void vscode.window.showWarningMessage(refused);
+          else this.files.push(u.fsPath);
+        }
         await this.host.post({ type: 'files', files: this.files });
         return;
       }
@@ -140,7 +149,11 @@ class SupportRequestController implements PanelController<SupportRequestRequest>
   private async init(): Promise<void> {
     await this.guard(async () => {
       // The captures "KDS: Capture ICAP Traffic" saved lately go in unless the user removes them.
-      for (const f of await recentCaptures(join(this.s.context.globalStorageUri.fsPath, 'captures'))) if (!this.files.includes(f)) this.files.push(f);
+      for (const c of await recentCaptures(join(this.s.context.globalStorageUri.fsPath, 'captures'))) {
+        if (this.files.includes(c.path)) continue;
+        this.files.push(c.path);
+        this.found.set(c.path, c);
+      }
       const { host, d } = await this.discovery();
       const prefill: Record<string, string> = {};
       for (const [k, v] of Object.entries(d.prefill)) if (typeof v === 'string' && k !== 'language') prefill[k] = v;
@@ -180,7 +193,7 @@ class SupportRequestController implements PanelController<SupportRequestRequest>
               })
             ).download.local,
         }),
-        addFiles: this.files,
+        addFiles: this.files.map((f) => this.found.get(f) ?? f),
         workDir: work,
         onStep: progress,
       });
