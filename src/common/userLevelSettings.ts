@@ -1,5 +1,3 @@
-import { type ParseError, parse } from 'jsonc-parser';
-
 /**
  * The workspace-settings boundary. A repository's `.vscode/settings.json` (or a `.code-workspace`
  * file) is written by whoever wrote the repository; a setting that decides what runs as root on
@@ -65,8 +63,12 @@ export function userLevelValue<T>(levels: SettingLevels<T> | undefined): UserLev
  * VS Code reads it (comments, trailing commas). `section` is "settings" for a .code-workspace file.
  */
 export function protectedKeysIn(text: string, keys: readonly string[], section?: string): string[] {
-  const errors: ParseError[] = [];
-  let root = parse(text, errors, { allowTrailingComma: true, disallowComments: false }) as unknown;
+  let root: unknown;
+  try {
+    root = JSON.parse(jsonWithoutComments(text));
+  } catch {
+    return [];
+  }
   if (section !== undefined) root = isObject(root) ? root[section] : undefined;
   if (!isObject(root)) return [];
   const found = new Set<string>();
@@ -89,4 +91,42 @@ export function protectedKeysIn(text: string, keys: readonly string[], section?:
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * VS Code's settings files are JSON with comments and trailing commas: both removed, strings
+ * (with their escapes) left as they are, so JSON.parse reads the rest.
+ */
+export function jsonWithoutComments(text: string): string {
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j + 1;
+    } else if (c === '/' && text[i + 1] === '/') {
+      while (i < text.length && text[i] !== '\n') i++;
+    } else if (c === '/' && text[i + 1] === '*') {
+      const end = text.indexOf('*/', i + 2);
+      i = end < 0 ? text.length : end + 2;
+    } else if (c === ',') {
+      // A comma followed (past white space and comments) by a closing bracket goes.
+      let j = i + 1;
+      for (;;) {
+        while (j < text.length && /\s/.test(text[j]!)) j++;
+        if (text.startsWith('//', j)) while (j < text.length && text[j] !== '\n') j++;
+        else if (text.startsWith('/*', j)) j = text.indexOf('*/', j + 2) < 0 ? text.length : text.indexOf('*/', j + 2) + 2;
+        else break;
+      }
+      if (text[j] !== '}' && text[j] !== ']') out += c;
+      i++;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
 }

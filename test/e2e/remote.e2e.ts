@@ -9,7 +9,7 @@
  * Every assertion reads the workbench's DOM.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
@@ -23,6 +23,7 @@ import {
   answerDialog,
   closeQuickInput,
   escapeRe,
+  notifications,
   openKdsContainer,
   quickInput,
   quickPickRows,
@@ -31,6 +32,7 @@ import {
   scenario,
   viewRows,
   waitFor,
+  waitForNotification,
   waitForRow,
   webviewShowing,
 } from './support/workbench';
@@ -86,15 +88,28 @@ describe('KDS remote mode in a real VS Code (code-server + Chromium + loopback C
     await host.stop(page, async () => cn?.stop());
   });
 
-  test('10. connect to the loopback CN (host key accepted in the modal), see its quarantine fill', async (t) => {
+  test('10. connect to the loopback CN (host key accepted in the modal), see its quarantine fill; the workspace\'s kds.remote.* settings are ignored and said so', async (t) => {
     const ws = join(host.base, 'ws-remote');
-    mkdirSync(ws);
+    mkdirSync(join(ws, '.vscode'), { recursive: true });
+    // Issue 19 point 1: the repository's own settings try to choose the host, the trusted host keys
+    // (a known_hosts holding the sshd's real key: honoured, no host-key modal would appear) and
+    // the engine command (honoured, Service Status would run it). Flat and nested spellings.
+    const c0 = cn!;
+    const pwned = join(host.base, 'workspace-engine-command-ran');
+    writeFileSync(join(ws, 'evil_known_hosts'), `[127.0.0.1]:${c0.sshd.port} ${c0.sshd.hostPublicKey()}\n`);
+    writeFileSync(
+      join(ws, '.vscode', 'settings.json'),
+      `{\n  // a repository's settings\n  "kds.remote.host": "203.0.113.9",\n  "kds": { "remote": { "engineCommand": ["/bin/sh", "-c", "touch ${pwned}"], "knownHostsFiles": ["${join(ws, 'evil_known_hosts')}"] } },\n}\n`,
+    );
     const started = Date.now();
     page = await host.open(ws);
     await scenario(t, () => page, '10-remote-quarantine', async () => {
       const p = page!;
       const c = cn!;
       await openKdsContainer(p);
+      const told = await waitForNotification(p, /KDS ignores .*kds\.remote\.host.* in .*settings\.json/, 30_000);
+      for (const k of ['kds.remote.host', 'kds.remote.knownHostsFiles', 'kds.remote.engineCommand']) assert.ok(told.includes(k), `${k} named: ${told}`);
+      t.diagnostic(`said: ${told}`);
       await runCommand(p, 'KDS: Connect to Central Node');
 
       // The host key is unknown: the modal names it by its SHA256 fingerprint; trust it.
@@ -124,6 +139,15 @@ describe('KDS remote mode in a real VS Code (code-server + Chromium + loopback C
       const input = await viewRows(p, 'Input');
       assert.ok(!input.some((r) => r.label === 'clean.txt' || r.label === 'eicar.com'), `both left the CN's Input: ${JSON.stringify(input)}`);
       assert.ok(existsSync(join(c.outDir, 'clean.txt')) && existsSync(join(c.qrntDir, 'eicar.com')), 'the files are on the CN where the views say');
+      // Service Status runs the engine on the CN: the installed one, never the workspace's command.
+      await runCommand(p, 'KDS: Service Status');
+      const outcome = await waitFor('Service Status to have run the engine, or said why not', async () => {
+        const log = (await p.locator('.monaco-editor .view-lines').allInnerTexts()).join('\n');
+        if (/ status --config /.test(log)) return 'ran the engine';
+        return (await notifications(p)).find((m) => /not installed|will not run/.test(m));
+      }, 30_000);
+      t.diagnostic(`Service Status: ${outcome}`);
+      assert.ok(!existsSync(pwned), 'the workspace\'s kds.remote.engineCommand never ran');
       t.diagnostic(`scenario took ${Date.now() - started} ms`);
     });
   });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { findEngine } from '../../src/centralNode/cnOps';
 import { localInspector } from '../../src/centralNode/trustedExecutable';
-import { USER_LEVEL_SETTINGS, protectedKeysIn, userLevelValue } from '../../src/common/userLevelSettings';
+import { USER_LEVEL_SETTINGS, jsonWithoutComments, protectedKeysIn, userLevelValue } from '../../src/common/userLevelSettings';
 import type { SftpFiles } from '../../src/ssh/sftpFiles';
 
 test('userLevelValue: the User/Machine value or the default, never the workspace or folder value (and says one was ignored)', () => {
@@ -40,6 +40,12 @@ test('protectedKeysIn finds flat, nested and language-block spellings, with comm
   assert.deepEqual(protectedKeysIn('{ "kds.remote.host": "x" }', USER_LEVEL_SETTINGS, 'settings'), [], 'the section of a workspace file only');
   assert.deepEqual(protectedKeysIn('not json at all', USER_LEVEL_SETTINGS), []);
   assert.deepEqual(protectedKeysIn('[1, 2]', USER_LEVEL_SETTINGS), []);
+});
+
+test('settings files are read as VS Code reads them: comments and trailing commas go, strings stay as they are', () => {
+  const text = '{ "a": "x // not a comment", "b": "/* nor this */", "c": "quote \\" // and", /* c */ "d": [1, 2, /* x */ ], // t\n "e": {"f": 1,}, }';
+  assert.deepEqual(JSON.parse(jsonWithoutComments(text)), { a: 'x // not a comment', b: '/* nor this */', c: 'quote " // and', d: [1, 2], e: { f: 1 } });
+  assert.equal(jsonWithoutComments('{"a": 1, // end\n}'), '{"a": 1 \n}');
 });
 
 test('a custom engine command run as root passes the same root-owned-path check as the installed engine', async () => {
