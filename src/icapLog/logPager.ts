@@ -194,21 +194,14 @@ export class LogPager {
     let bytesRead = 0;
     const found: IcapLogLine[] = [];
     // Lines waiting for the regex worker, newest first; `scanned`: every line from here to the cursor was decided.
-    let pending: Candidate[] = [];
-    let pendingBytes = 0;
+    const pending = new PendingLines();
     let scanned = cursor;
-    const decide = async (): Promise<void> => {
-      const batch = pending;
-      pending = [];
-      pendingBytes = 0;
-      const answers = await filter!.matchLines(batch.map((c) => c.text), { lane: 'page', ...stop.run });
-      for (let i = 0; i < answers.length; i++) {
-        if (answers[i]) found.push(batch[i]!.line());
-        scanned = batch[i]!.start;
-        if (found.length >= n) return;
-      }
-      if (answers.length < batch.length) stop.early();
-    };
+    const decide = () =>
+      pending.decide(filter!, stop, (c, matched) => {
+        if (matched) found.push(c.line());
+        scanned = c.start;
+        return found.length >= n;
+      });
     const prepend = async (): Promise<number> => {
       const from = Math.max(0, winStart - this.chunkBytes);
       const chunk = await this.source.read(from, winStart - from);
@@ -250,9 +243,7 @@ export class LogPager {
         return l;
       };
       if (filter?.hasRegex) {
-        pending.push({ text: matchText(content, contentLen, eol), start, end: lineEnd, line });
-        pendingBytes += content.length;
-        if (pending.length >= batchLines || pendingBytes >= batchBytes) await decide();
+        if (pending.add({ text: matchText(content, contentLen, eol), start, end: lineEnd, line }, content.length)) await decide();
       } else {
         if (!filter || filter.test(matchText(content, contentLen, eol))) found.push(line());
         scanned = lineStart;
@@ -261,7 +252,7 @@ export class LogPager {
       lineEnd = lineStart;
       window = window.subarray(0, at);
     }
-    if (pending.length && found.length < n && !stop.stopped) await decide();
+    if (pending.size && found.length < n && !stop.stopped) await decide();
     return {
       lines: found.reverse(),
       startCursor: scanned,
@@ -294,24 +285,16 @@ export class LogPager {
     /** A batch filled the page before its last line: lines after the page's end were read but not taken. */
     let dropped = false;
     // Lines waiting for the regex worker, oldest first; `decided`: every line before it was decided.
-    let waiting: Candidate[] = [];
-    let waitingBytes = 0;
+    const waiting = new PendingLines();
     let decided = cursor;
     const decide = async (): Promise<void> => {
-      const batch = waiting;
-      waiting = [];
-      waitingBytes = 0;
-      const answers = await filter!.matchLines(batch.map((c) => c.text), { lane: 'page', ...stop.run });
-      for (let i = 0; i < answers.length; i++) {
-        if (answers[i]) lines.push(batch[i]!.line());
-        decided = batch[i]!.end;
-        if (lines.length >= n) {
-          full = true;
-          if (i + 1 < batch.length) dropped = true;
-          return;
-        }
-      }
-      if (answers.length < batch.length) stop.early();
+      const r = await waiting.decide(filter!, stop, (c, matched) => {
+        if (matched) lines.push(c.line());
+        decided = c.end;
+        return lines.length >= n;
+      });
+      if (r === 'full') full = true;
+      if (r === 'full-early') full = dropped = true;
     };
     const emit = async (eol: IcapLogLine['eol']): Promise<void> => {
       const contentLen = lineBytes - (eol === '\r\n' ? 1 : 0);
@@ -327,9 +310,7 @@ export class LogPager {
       // A partial last line is not consumed: the next page or poll starts at it again.
       const lineEnd = eol ? start + lineBytes + 1 : start;
       if (filter?.hasRegex) {
-        waiting.push({ text: matchText(content, contentLen, eol), start, end: lineEnd, line });
-        waitingBytes += content.length;
-        if (waiting.length >= batchLines || waitingBytes >= batchBytes || !eol) await decide();
+        if (waiting.add({ text: matchText(content, contentLen, eol), start, end: lineEnd, line }, content.length) || !eol) await decide();
       } else {
         if (!filter || filter.test(matchText(content, contentLen, eol))) lines.push(line());
         decided = lineEnd;
@@ -371,7 +352,7 @@ export class LogPager {
       pos += chunk.length;
     }
     if (!brokeEarly && lineBytes > 0 && lines.length < n) await emit('');
-    if (waiting.length && !full && !stop.stopped) await decide();
+    if (waiting.size && !full && !stop.stopped) await decide();
     return {
       lines,
       startCursor: cursor,
@@ -389,6 +370,43 @@ export class LogPager {
 /** Lines a regex filter decides in one exchange with its worker, at most. */
 const batchLines = 256;
 const batchBytes = 1024 * 1024;
+
+/** Lines read but not decided yet: the regex worker answers for a batch of them at once. */
+class PendingLines {
+  private items: Candidate[] = [];
+  private bytes = 0;
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  /** Adds a line; true when the batch is full and should be decided now. */
+  add(c: Candidate, bytes: number): boolean {
+    this.items.push(c);
+    this.bytes += bytes;
+    return this.items.length >= batchLines || this.bytes >= batchBytes;
+  }
+
+  /**
+   * Asks the worker about the batch and hands each answer to `take`, in order, until `take` says
+   * the page is full ('full', or 'full-early' when lines after it were read but not taken).
+   * Fewer answers than lines: the page's budget or cancel stopped the worker ('stopped').
+   */
+  async decide(filter: CompiledFilter, stop: ReturnType<typeof stopper>, take: (c: Candidate, matched: boolean) => boolean): Promise<'done' | 'full' | 'full-early' | 'stopped'> {
+    const batch = this.items;
+    this.items = [];
+    this.bytes = 0;
+    const answers = await filter.matchLines(batch.map((c) => c.text), { lane: 'page', ...stop.run });
+    for (let i = 0; i < answers.length; i++) {
+      if (take(batch[i]!, answers[i]!)) return i + 1 < batch.length ? 'full-early' : 'full';
+    }
+    if (answers.length < batch.length) {
+      stop.early();
+      return 'stopped';
+    }
+    return 'done';
+  }
+}
 
 /** A line read but not yet decided (its regex answer is pending). */
 interface Candidate {

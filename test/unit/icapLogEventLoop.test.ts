@@ -16,9 +16,9 @@ import { LogPager } from '../../src/icapLog/logPager';
 import { IcapLogViewerSession, type SessionPage } from '../../src/icapLog/viewerSession';
 
 const hostile = (i: number) => `2024-05-01 10:00:${String(i % 60).padStart(2, '0')} [info] blocking_simple mode verdict=clean url=http://x/${'a'.repeat(30)} ${'b'.repeat(27_000)}`;
-const log = Buffer.from(Array.from({ length: 40 }, (_, i) => hostile(i)).join('\n') + '\n');
-/** Generous: the old pager blocked for every line of the page in a row (here 40 × 0.1–0.4 s). */
-const maxStallMs = 1000;
+const log = Buffer.from(Array.from({ length: 80 }, (_, i) => hostile(i)).join('\n') + '\n');
+/** Generous (a busy CI machine delays timers too): the old pager blocked for every line of the page in a row (here 80 × 0.1–0.4 s: 18.7 s measured on a busy machine). */
+const maxStallMs = 2000;
 
 /**
  * The longest the event loop went without a turn while `work` ran: a 10 ms interval timer notes
