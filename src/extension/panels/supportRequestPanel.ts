@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
@@ -38,7 +38,7 @@ export function registerSupportRequestPanel(s: KdsServices): RegisteredPanel {
 }
 
 /** Where the support data comes from: the connected Central Node, else this computer. */
-export async function hostFor(s: KdsServices): Promise<{ host: HostAccess; configPath?: string; secrets: string[] }> {
+export async function hostFor(s: KdsServices): Promise<{ host: HostAccess; configPath?: string; secrets: string[]; privateKeyTexts?: string[] }> {
   const conn = s.centralNode?.connection;
   if (conn?.workspace) {
     const session = await conn.rs.whenConnected();
@@ -47,7 +47,9 @@ export async function hostFor(s: KdsServices): Promise<{ host: HostAccess; confi
       const v = await s.context.secrets.get(k);
       if (v) secrets.push(v);
     }
-    return { host: new SshHostAccess(session, conn.needsSudo() ? conn.sudoOption() : false), configPath: conn.settings.configPath, secrets };
+    // The SSH key KDS signs in with is a known key too: none of its forms may reach the bundle.
+    const identity = conn.settings.identityFile ? await readFile(conn.settings.identityFile, 'utf8').catch(() => undefined) : undefined;
+    return { host: new SshHostAccess(session, conn.needsSudo() ? conn.sudoOption() : false), configPath: conn.settings.configPath, secrets, ...(identity && { privateKeyTexts: [identity] }) };
   }
   const configPath = s.engine.configPath();
   return { host: new LocalHostAccess(), ...(configPath && { configPath }), secrets: [] };
@@ -142,7 +144,7 @@ class SupportRequestController implements PanelController<SupportRequestRequest>
 
   private async discovery(): Promise<{ host: HostAccess; d: Discovery }> {
     const h = await hostFor(this.s);
-    const d = await discover(h.host, { ...(h.configPath && { configPath: h.configPath }), secrets: h.secrets });
+    const d = await discover(h.host, { ...(h.configPath && { configPath: h.configPath }), secrets: h.secrets, ...(h.privateKeyTexts && { privateKeyTexts: h.privateKeyTexts }) });
     return { host: h.host, d };
   }
 
