@@ -30,6 +30,14 @@ command -v unzip >/dev/null 2>&1 || need+=(unzip)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 command -v bzip2 >/dev/null 2>&1 || need+=(bzip2)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
+# The SMB tests (test/integration/smb*.test.ts, test/helpers/samba.ts) serve a folder with Samba's
+# smbd on 127.0.0.1:445 in a private network namespace (unshare/nsenter from util-linux, ip and ss
+# from iproute2) and mount it with smbnetfs through FUSE. The samba package's services are not
+# started by the install (policy-rc.d below).
+[ -x /usr/sbin/smbd ] || need+=(samba)
+[ -x /usr/bin/smbnetfs ] || need+=(smbnetfs)
+{ [ -x /usr/sbin/ip ] && [ -x /usr/bin/ss ]; } || need+=(iproute2)
+{ [ -x /usr/bin/unshare ] && [ -x /usr/bin/nsenter ]; } || need+=(util-linux)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
@@ -38,7 +46,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-# Installing openssh-server, c-icap or squid must not start a system service (the tests run their
+# Installing openssh-server, c-icap, squid or samba must not start a system service (the tests run their
 # own on free ports): deny service starts during the install unless a policy is already in place.
 policy_added=
 if [ ! -e /usr/sbin/policy-rc.d ]; then

@@ -6,7 +6,7 @@ import type { KdsConfig } from './config';
 import { ExcludeListWatcher } from './excludes';
 import type { KataClient } from '../kata/client';
 import { createKataClient } from './kataClientFromConfig';
-import { MountPointGuard, isNetworkFs, mountOf, shouldPoll } from './mounts';
+import { MountPointGuard, hasStableFileIds, isNetworkFs, isSmbFs, mountOf, shouldPoll } from './mounts';
 import type { ScannerApi } from '../kata/scannerApi';
 import { type EngineOptions, type ExcludeSource, ScannerEngine } from './scanner';
 
@@ -75,6 +75,8 @@ export async function createEngineFromConfig(
     useEvents: !polling,
     // Only a local file system stamps times with this machine's clock.
     inputClockIsOurs: inMount !== undefined && !isNetworkFs(inMount.fsType),
+    inputFileIds: hasStableFileIds(inMount),
+    portableNames: { out: await refusesWindowsNames(config.out_dir), qrnt: await refusesWindowsNames(config.qrnt_dir) },
     folderGuard: async (dir) => ((await guards.get(dir)?.stillMounted()) === false ? t('the share is not mounted') : undefined),
     retryBaseMs: overrides.retryBaseMs,
     retryMaxMs: overrides.retryMaxMs,
@@ -82,6 +84,13 @@ export async function createEngineFromConfig(
     afterBurst: overrides.afterBurst,
   });
   return { engine, client, excludes, fingerprint256: fp, polling, close: () => client.close() };
+}
+
+/** Whether names in `dir` follow Windows' rules: an SMB share, or any folder on Windows. */
+async function refusesWindowsNames(dir: string): Promise<boolean> {
+  if (process.platform === 'win32') return true;
+  const mount = await mountOf(dir);
+  return mount !== undefined && isSmbFs(mount.fsType);
 }
 
 function excludeSource(watcher: ExcludeListWatcher): ExcludeSource {

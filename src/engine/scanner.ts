@@ -9,7 +9,9 @@ import type { ScannerApi } from '../kata/scannerApi';
 import { ApprovalTracker } from './approval';
 import { backoffDelay } from './backoff';
 import { CircuitBreaker } from './circuitBreaker';
-import { deliver, removePartials, removeSource } from './delivery';
+import { DeliveryError, deliver, removePartials } from './delivery';
+import { DestinationPauses, attributeDestinationError } from './destinationHealth';
+import { portableName } from './destinationNames';
 import { DirSyncer } from './dirSync';
 import {
   type ApprovalState,
@@ -24,6 +26,7 @@ import {
 import { type FileVersion, sameVersion } from './fileVersion';
 import { type Destination, Journal, type ScanEntry } from './journal';
 import { readInputNames, statsKind } from './inputListing';
+import { asideName, isReservedInputName, removeAside, returnAside, takeAside } from './sourceRemoval';
 import { DirectoryLockedError, lockDirectory } from '../common/dirLock';
 
 /** The exclude list as the engine sees it: re-read cheaply before every rescan. */
@@ -62,6 +65,10 @@ export interface EngineOptions {
   /** Called after a rescan that listed many files (the service frees the burst's garbage then). */
   afterBurst?: () => void;
   folderGuard?: FolderGuard;
+  /** Input's file system has stable file ids (see sameVersion); true unless told otherwise. */
+  inputFileIds?: boolean;
+  /** Destinations whose names follow Windows' rules (an SMB share): see destinationNames.ts. */
+  portableNames?: Partial<Record<Destination, boolean>>;
   retryBaseMs?: number;
   retryMaxMs?: number;
   /** How long stop() waits for uploads and deliveries in progress before aborting them. */
@@ -71,7 +78,7 @@ export interface EngineOptions {
 /**
  * What the engine keeps per file in input: plain values only (no timers, closures, handles or
  * per-file log text), so 100 000 waiting files cost a few hundred bytes each. Timing is done by a
- * handful of engine-wide queues and timers; open handles live in `handles`, keyed by name.
+ * handful of engine-wide queues and timers; a file is open only while it is uploaded or copied.
  */
 interface Rec extends FileRecord {
   ino: number;
@@ -83,6 +90,8 @@ interface Rec extends FileRecord {
   inQueue: boolean;
   /** The rescan generation that last saw it in input. */
   seen: number;
+  /** Another file came under this name while this one's delivery was under way: look again after it. */
+  newerSeen?: boolean;
 }
 
 type Listener = (event: EngineEvent) => void;
@@ -102,11 +111,6 @@ const largeDeliveryBytes = 1 << 20;
 const largeDeliveryWeight = 8;
 /** DELETEs of results at KATA running at once. */
 const maxDeletes = 8;
-/**
- * Open handles kept from upload to delivery. Beyond this many outstanding scans, a handle is
- * closed after its upload and the delivery opens the file once more, with the same checks.
- */
-const maxHeldHandles = 1024;
 /**
  * With change events, a rescan stats only new and changed names, plus a rolling slice of the
  * others sized so that each is looked at once in this time: no burst of 100 000 stats at once.
@@ -130,8 +134,6 @@ export class ScannerEngine {
   private readonly records = new Map<string, Rec>();
   private readonly ignoredLogged = new Map<string, IgnoredKind>();
   private readonly listeners = new Set<Listener>();
-  /** Open handles of the current version of files being uploaded, waiting for a verdict, or delivered. */
-  private readonly handles = new Map<string, { fh: FileHandle; version: Required<FileVersion>; stats: Stats }>();
   private readonly uploadAborts = new Map<string, AbortController>();
   private readonly routing = new Set<string>();
   private readonly clearing = new Set<string>();
@@ -139,6 +141,11 @@ export class ScannerEngine {
   private readonly approval: ApprovalTracker;
   private readonly breaker: CircuitBreaker;
   private readonly dirSync = new DirSyncer();
+  private readonly destinationPauses: DestinationPauses<Destination>;
+  /** Scans whose file is under its aside name in input (see sourceRemoval.ts). */
+  private readonly asides = new Set<string>();
+  /** Deliveries to retry that have no file record (found aside at start): scanId → when, and failures so far. */
+  private readonly routeRetries = new Map<string, { at: number; attempts: number }>();
   private journal?: Journal;
   private unlock?: () => Promise<void>;
   private watcher?: FSWatcher;
@@ -204,6 +211,7 @@ export class ScannerEngine {
       retryMaxMs: this.retryMaxMs,
       onChange: (before, after) => this.approvalChanged(before, after),
     });
+    this.destinationPauses = new DestinationPauses(this.retryBaseMs, Math.min(this.retryMaxMs, 60_000));
     this.breaker = new CircuitBreaker({ windowMs: 30_000, windowSize: 40, minSamples: 10, openRatio: 0.8, baseMs: this.retryBaseMs, maxMs: Math.min(this.retryMaxMs, 60_000) });
   }
 
@@ -247,6 +255,7 @@ export class ScannerEngine {
     await this.recoverJournal();
     this.running = true;
     this.emit({ type: 'running', running: true });
+    await this.recoverAsides();
     // A delivery cut between removing the source and journaling "done" never shows up in input
     // again, so no rescan would finish it: finish those now (route() sees the source is gone).
     for (const e of this.journal.live()) if (e.placedPath && !e.outcome) this.enqueueRoute(e);
@@ -279,8 +288,6 @@ export class ScannerEngine {
     for (const a of this.uploadAborts.values()) a.abort();
     while (busy() && Date.now() < deadline + 2000) await sleep(20);
     await this.journal?.flushed().catch(() => undefined);
-    for (const held of this.handles.values()) await held.fh.close().catch(() => undefined);
-    this.handles.clear();
     this.journal?.close();
     await this.unlock?.();
     this.o.logger.info('stopped', t('scanning stopped'));
@@ -308,6 +315,24 @@ export class ScannerEngine {
     await j.flushed();
   }
 
+  /**
+   * Deliveries cut after their file was renamed aside: the aside file is in input under a name
+   * intake ignores, so no rescan would find it. Each goes on from where it was (the journal says
+   * whether its copy was placed).
+   */
+  private async recoverAsides(): Promise<void> {
+    for (const e of this.journal!.live()) {
+      if (!e.state || e.outcome || this.asides.has(e.scanId) || this.routing.has(e.scanId)) continue;
+      const there = await lstat(join(this.o.inDir, asideName(e.scanId))).then(
+        () => true,
+        () => false,
+      );
+      if (!there) continue;
+      this.asides.add(e.scanId);
+      this.enqueueRoute(e);
+    }
+  }
+
   // ---------------------------------------------------------------- intake
 
   /**
@@ -317,6 +342,7 @@ export class ScannerEngine {
   private startWatcher(): void {
     try {
       const w = watch(this.o.inDir, { persistent: false, encoding: 'utf8' }, (_type, name) => {
+        if (name && isReservedInputName(name)) return;
         if (name) this.changed.add(name);
         else {
           this.lastFullStat = 0;
@@ -406,6 +432,8 @@ export class ScannerEngine {
       this.watcher?.close();
       this.watcher = undefined;
       this.lastFullStat = 0;
+      // Files set aside before an interruption, when the start could not look (the share was down).
+      void this.recoverAsides();
     }
     if (o.useEvents && !this.watcher) {
       this.startWatcher();
@@ -502,7 +530,7 @@ export class ScannerEngine {
       for (let k = 0; k < batch.length; k++) {
         const name = batch[k]!;
         const st = stats[k];
-        if (name.includes('/')) continue;
+        if (name.includes('/') || isReservedInputName(name)) continue;
         if (!st) {
           this.ignoredLogged.delete(name);
           if (this.records.has(name)) this.gone(name);
@@ -534,7 +562,7 @@ export class ScannerEngine {
     let rec = this.records.get(name);
     if (!rec) {
       const e = this.journal!.activeFor(name);
-      const known = e !== undefined && sameVersion(e, st);
+      const known = e !== undefined && this.sameVersion(e, st);
       rec = {
         name,
         size: st.size,
@@ -560,7 +588,8 @@ export class ScannerEngine {
         if (e.state) this.enqueueRoute(e);
         return;
       }
-      if (e) this.abandon(e, t('file changed while KATA was scanning it'));
+      // Not while that scan's file is being delivered from its aside name: this is another file.
+      if (e && !this.routing.has(e.scanId) && !this.asides.has(e.scanId)) this.abandon(e, t('file changed while KATA was scanning it'));
       // ctime, not mtime: a copy tool may set an old mtime first and write afterwards; any write,
       // rename or metadata change moves ctime to now, and nobody can set it back.
       if (this.o.inputClockIsOurs && now - st.ctimeMs >= this.o.stableMs && now - st.mtimeMs >= this.o.stableMs) {
@@ -572,7 +601,7 @@ export class ScannerEngine {
       return;
     }
     rec.seen = gen;
-    if (sameVersion(rec, st)) {
+    if (this.sameVersion(rec, st)) {
       if (rec.stage === 'missing') {
         const e = rec.scanId ? this.journal!.get(rec.scanId) : undefined;
         if (e?.state) {
@@ -582,14 +611,17 @@ export class ScannerEngine {
       }
       return;
     }
-    if (rec.scanId && this.routing.has(rec.scanId)) return; // the delivery checks the version itself
+    if (rec.scanId && (this.routing.has(rec.scanId) || this.asides.has(rec.scanId))) {
+      // The scanned file is being moved out under its aside name; this one is looked at after that.
+      rec.newerSeen = true;
+      return;
+    }
     this.newVersion(rec, st);
   }
 
   /** A new version: whatever KATA said about the old bytes does not apply to these. */
   private newVersion(rec: Rec, st: Stats): void {
     this.uploadAborts.get(rec.name)?.abort();
-    this.dropHandle(rec.name);
     if (rec.scanId) {
       const e = this.journal!.get(rec.scanId);
       if (e && !e.outcome) this.abandon(e, t('file changed after it was submitted; it will be submitted again'));
@@ -607,7 +639,7 @@ export class ScannerEngine {
   private gone(name: string, notRegular = false): void {
     const rec = this.records.get(name)!;
     const e = rec.scanId ? this.journal!.get(rec.scanId) : undefined;
-    if (e && !e.outcome && this.routing.has(e.scanId)) return;
+    if (e && !e.outcome && (this.routing.has(e.scanId) || this.asides.has(e.scanId))) return;
     if (e && !e.outcome && !notRegular) {
       // Keep the scan: a share that was unmounted for a moment must not cost a rescan of everything.
       if (rec.stage !== 'missing') {
@@ -630,7 +662,6 @@ export class ScannerEngine {
     if (rec) this.waiting.delete(rec);
     if (rec?.stage === 'submitted') this.outstanding--;
     this.records.delete(name);
-    this.dropHandle(name);
     this.emit({ type: 'file-removed', name });
   }
 
@@ -701,7 +732,7 @@ export class ScannerEngine {
       this.scheduleRescanSoon();
       return;
     }
-    if (!sameVersion(rec, st)) {
+    if (!this.sameVersion(rec, st)) {
       Object.assign(rec, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev, changedAt: Date.now() });
       this.settle(rec);
       return;
@@ -723,7 +754,6 @@ export class ScannerEngine {
     if (hit) {
       if (!rec.logged || rec.stage !== 'excluded') this.o.logger.info('excluded', t('matches exclude list entry "{0}"; stays in input', hit.pattern), { file: rec.name, size: rec.size });
       rec.logged = true;
-      this.dropHandle(rec.name);
       this.setStage(rec, 'excluded', hit.pattern);
       return;
     }
@@ -733,7 +763,6 @@ export class ScannerEngine {
       if (!rec.logged || rec.stage !== 'too-large')
         this.o.logger.info('too-large', t('larger than the {0} byte limit; stays in input untouched', this.effectiveMax), { file: rec.name, size: rec.size });
       rec.logged = true;
-      this.dropHandle(rec.name);
       this.setStage(rec, 'too-large', `limit ${this.effectiveMax}`);
       return;
     }
@@ -795,11 +824,10 @@ export class ScannerEngine {
   /**
    * Opens this version once (no symlink followed, no FIFO waited on) and checks the handle: a
    * regular file with one link, of exactly the settled device, inode, size and mtime. That handle
-   * is what gets hashed, uploaded and later copied; the path is not opened again.
+   * is what gets hashed and uploaded, and it is closed right after: SMB and Windows refuse to
+   * rename or delete a file someone holds open, and the delivery checks the bytes again by hash.
    */
   private async openVersion(name: string, v: FileVersion): Promise<{ fh: FileHandle; st: Stats } | { problem: 'missing' | 'not-regular' | 'hard-link' | 'changed'; st?: Stats }> {
-    const held = this.handles.get(name);
-    if (held && sameVersion(v, held.version)) return { fh: held.fh, st: held.stats };
     let fh: FileHandle;
     try {
       fh = await open(join(this.o.inDir, name), openFlags);
@@ -816,25 +844,17 @@ export class ScannerEngine {
       await fh.close().catch(() => undefined);
       throw err;
     }
-    const problem = !st.isFile() ? 'not-regular' : st.nlink !== 1 ? 'hard-link' : !sameVersion(v, st) ? 'changed' : undefined;
+    const problem = !st.isFile() ? 'not-regular' : st.nlink !== 1 ? 'hard-link' : !this.sameVersion(v, st) ? 'changed' : undefined;
     if (problem) {
       await fh.close().catch(() => undefined);
       return { problem, st };
     }
-    if (this.handles.size < maxHeldHandles && !this.handles.has(name)) this.handles.set(name, { fh, version: { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev }, stats: st });
     return { fh, st };
   }
 
-  /** Closes a handle this step opened, unless it is the one kept for the file until delivery. */
-  private async closeUnlessHeld(name: string, fh: FileHandle): Promise<void> {
-    if (this.handles.get(name)?.fh !== fh) await fh.close().catch(() => undefined);
-  }
-
-  private dropHandle(name: string): void {
-    const held = this.handles.get(name);
-    if (!held) return;
-    this.handles.delete(name);
-    void held.fh.close().catch(() => undefined);
+  /** Same version of a file in input (inode numbers count only where they identify files). */
+  private sameVersion(v: FileVersion, st: Stats | Required<FileVersion>): boolean {
+    return sameVersion(v, st, this.o.inputFileIds !== false);
   }
 
   private async upload(rec: Rec): Promise<void> {
@@ -867,7 +887,7 @@ export class ScannerEngine {
         phase = 'cancelled';
         void j.done(scanId, 'interrupted');
         void j.cleared(scanId);
-        await this.closeUnlessHeld(rec.name, fh);
+        await fh.close().catch(() => undefined);
         if (this.records.get(rec.name) === rec && rec.stage === 'uploading') this.ready(rec);
         return;
       }
@@ -888,11 +908,11 @@ export class ScannerEngine {
         // Changed or removed while uploading: this result will never be used.
         void j.done(scanId, 'abandoned');
         this.enqueueDelete(scanId);
-        await this.closeUnlessHeld(rec.name, fh);
+        await fh.close().catch(() => undefined);
         return;
       }
       await submitted;
-      await this.closeUnlessHeld(rec.name, fh);
+      await fh.close().catch(() => undefined);
       // Changed while the step was being made durable: the new version abandoned this scan.
       if (this.records.get(rec.name) !== rec || rec.scanId !== scanId) return;
       rec.sha256 = sha256;
@@ -909,7 +929,7 @@ export class ScannerEngine {
         if (!sent || definitelyRefused(err)) void j.cleared(scanId);
       }
       if (rec.scanId === scanId) rec.scanId = undefined;
-      if (fh) await this.closeUnlessHeld(rec.name, fh);
+      if (fh) await fh.close().catch(() => undefined);
       this.uploadFailed(rec, err, abort.signal.aborted);
     } finally {
       if (phase === 'preparing') this.preparing--;
@@ -963,7 +983,6 @@ export class ScannerEngine {
     const code = (err as NodeJS.ErrnoException)?.code;
     if (aborted || (err as Error)?.name === 'AbortError' || isKataError(err, 'changed')) {
       if (rec.stage === 'uploading') {
-        this.dropHandle(rec.name);
         this.settle(rec);
         this.changed.add(rec.name);
         this.scheduleRescanSoon();
@@ -985,14 +1004,12 @@ export class ScannerEngine {
     if (isKataError(err, 'too-large')) {
       o.logger.info('too-large', t('KATA refused the file as too large (413); it stays in input untouched'), { file: rec.name, size: rec.size });
       rec.logged = true;
-      this.dropHandle(rec.name);
       this.setStage(rec, 'too-large', '413');
       return;
     }
     const now = Date.now();
     if (this.approval.refused(err, now)) {
       this.breaker.record(true, now); // KATA answered; approval is tracked on its own
-      this.dropHandle(rec.name);
       this.ready(rec, String((err as { status?: number }).status ?? ''));
       return;
     }
@@ -1063,6 +1080,16 @@ export class ScannerEngine {
         this.setStage(rec, 'routing');
         this.enqueueRoute(e);
       } else if (!rec.scanId && (rec.stage === 'retrying' || rec.stage === 'unreadable')) this.ready(rec);
+    }
+    for (const [scanId, r] of this.routeRetries) {
+      if (r.at > now) {
+        next = Math.min(next, r.at);
+        continue;
+      }
+      r.at = Infinity; // due: taken now; set again if it fails again
+      const e = this.journal!.get(scanId);
+      if (e?.state && !e.outcome) this.enqueueRoute(e);
+      else this.routeRetries.delete(scanId);
     }
     if (next < Infinity) this.wakeAtTime(next);
     this.pump();
@@ -1161,7 +1188,7 @@ export class ScannerEngine {
       }
       for (const e of live) {
         // A scan whose file never came back (deleted while the service was down) cannot be delivered.
-        if (!e.outcome && !this.records.has(e.name) && !this.routing.has(e.scanId) && now - e.intentAt > missingForgetMs) this.abandon(e, t('gone from input for 24 hours'));
+        if (!e.outcome && !this.records.has(e.name) && !this.routing.has(e.scanId) && !this.asides.has(e.scanId) && now - e.intentAt > missingForgetMs) this.abandon(e, t('gone from input for 24 hours'));
       }
       for (const e of strays) {
         // A result we wait for forever would keep the journal entry alive: give up after the scan timeout.
@@ -1264,125 +1291,222 @@ export class ScannerEngine {
     }
   }
 
+  /**
+   * Moves a scanned file out of input (see sourceRemoval.ts): its handles are closed, it is
+   * renamed aside and checked, copied (hash checked), the copy journaled as placed, then the aside
+   * file is checked again and unlinked. A failure on the source is this file's (retried with
+   * backoff); only a failure of the destination folder pauses deliveries to that folder.
+   */
   private async route(e: ScanEntry): Promise<void> {
     const o = this.o;
     const j = this.journal!;
-    const rec = this.records.get(e.name);
-    const source = join(o.inDir, e.name);
-    const destDir = e.destination === 'out' ? o.outDir : o.qrntDir;
     const folder: Destination = e.destination ?? 'qrnt';
+    const destDir = folder === 'out' ? o.outDir : o.qrntDir;
+    const removal = { fileIds: o.inputFileIds !== false, syncDir: (d: string) => this.dirSync.sync(d) };
+    // Placed by an earlier process: nothing vouches for the bytes in input now but their hash.
+    const recovering = e.placedPath !== undefined;
+    let path = e.placedPath;
     try {
-      let path = e.placedPath;
       if (!path) {
-        // Delivered only while this very version is in input: not when it was renamed away (or
-        // its share unmounted) after the upload, even though its handle is still open.
-        let st: Stats | undefined;
-        try {
-          st = await lstat(source);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        }
-        if (!st) {
-          if (rec && rec.scanId === e.scanId) this.setStage(rec, 'missing', 'no longer in input');
+        const wait = this.destinationPauses.waitFor(folder, Date.now());
+        if (wait) {
+          this.routeLater(e, wait.until, wait.reason, false);
           return;
         }
         const problem = await this.destinationProblem(destDir);
         if (problem !== undefined) {
-          this.setFolder(folder, destDir, problem);
-          if (rec) this.routeLater(rec, problem);
+          this.destinationDown(e, folder, destDir, problem);
           return;
         }
-        // The handle held since the upload, unless the file in input is now another version.
-        const opened = await this.openVersion(e.name, e);
-        if ('problem' in opened) {
-          if (opened.problem === 'missing') {
-            if (rec && rec.scanId === e.scanId) this.setStage(rec, 'missing', 'no longer in input');
-          } else {
-            this.abandon(e, opened.problem === 'changed' ? t('file changed after it was scanned; it will be submitted again') : t('file is no longer a regular file; it will be submitted again when it is one'));
-            if (rec && rec.scanId === e.scanId) {
-              if (opened.problem === 'hard-link') this.ignore(e.name, 'hard-link', opened.st?.nlink);
-              else if (opened.st && opened.problem === 'changed') this.newVersion(rec, opened.st);
-              else this.forget(e.name);
-            }
-          }
+        const taken = await takeAside(o.inDir, e.name, e.scanId, e, removal);
+        if (taken.kind === 'missing') {
+          this.destinationPauses.untried(folder);
+          this.asides.delete(e.scanId);
+          const rec = this.records.get(e.name);
+          if (rec && rec.scanId === e.scanId) this.setStage(rec, 'missing', 'no longer in input');
           return;
         }
+        if (taken.kind === 'changed') {
+          this.destinationPauses.untried(folder);
+          this.sentBack(e, taken.returnedAs, t('file changed after it was scanned; it will be submitted again'));
+          return;
+        }
+        this.asides.add(e.scanId);
+        path = await this.copyOut(e, folder, destDir, taken.path);
+        if (path === undefined) return;
+        await j.placed(e.scanId, path);
+      }
+      let removed = await removeAside(o.inDir, e.name, e.scanId, e, removal, recovering ? e.sha256 : undefined);
+      if (removed.kind === 'gone' && recovering) {
+        // Placed before an interruption that came before the rename aside (a journal written by
+        // the engine before it set files aside): the source may still be under its name.
+        const taken = await takeAside(o.inDir, e.name, e.scanId, e, removal);
+        if (taken.kind === 'aside') removed = await removeAside(o.inDir, e.name, e.scanId, e, removal, e.sha256);
+        else if (taken.kind === 'changed') removed = { kind: 'returned', returnedAs: taken.returnedAs };
+      }
+      this.asides.delete(e.scanId);
+      this.routeRetries.delete(e.scanId);
+      await j.done(e.scanId, 'routed');
+      if (removed.kind === 'returned') {
+        o.logger.info('returned', t('the file changed while it was moved out of input; the scanned version was delivered, the new one stays in input as {0} and will be scanned', removed.returnedAs), {
+          file: e.name,
+          scanId: e.scanId,
+        });
+        this.changed.add(removed.returnedAs);
+      }
+      const now = this.records.get(e.name);
+      if (now && now.scanId === e.scanId) {
+        const look = now.newerSeen || removed.kind === 'returned';
+        this.forget(e.name);
+        if (look) this.changed.add(e.name);
+      }
+      if (this.changed.size) this.scheduleRescanSoon();
+      if (recovering && removed.kind !== 'returned') {
+        o.logger.info('recovered', t('delivered before an interruption; finished'), { file: e.name, scanId: e.scanId, path });
+      }
+      this.routedEvent(e, folder, path);
+    } catch (err) {
+      this.destinationPauses.untried(folder);
+      this.routeFailed(e, errText(err), err);
+    }
+  }
+
+  /**
+   * Copies the aside file to the destination. A refused copy (other bytes than the scanned ones)
+   * sends the file back to input; a failure of the destination folder pauses that folder; any
+   * other failure is this file's. Returns the placed path, or undefined when it was not placed.
+   */
+  private async copyOut(e: ScanEntry, folder: Destination, destDir: string, source: string): Promise<string | undefined> {
+    const o = this.o;
+    let name = this.o.portableNames?.[folder] ? portableName(e.name) : e.name;
+    for (;;) {
+      try {
         const res = await deliver({
-          source: opened.fh,
-          size: e.size,
-          sourceStats: opened.st,
+          source,
+          expect: e,
+          fileIds: o.inputFileIds !== false,
           destDir,
-          name: e.name,
+          name,
           expectedSha256: e.sha256,
           tag: e.scanId,
           permissions: folder === 'qrnt' ? 'private' : 'source',
           syncDir: (d) => this.dirSync.sync(d),
         });
-        await this.closeUnlessHeld(e.name, opened.fh);
         if (!res.ok) {
-          this.abandon(e, res.reason === 'changed' ? t('file content changed after it was scanned; it will be submitted again') : t('file is no longer a regular file; it will be submitted again when it is one'));
-          if (rec && rec.scanId === e.scanId) {
-            this.dropHandle(e.name);
-            this.settle(rec);
-            this.changed.add(e.name);
-            this.scheduleRescanSoon();
-          }
-          return;
+          this.destinationPauses.untried(folder);
+          const back = await returnAside(o.inDir, e.name, e.scanId, { fileIds: o.inputFileIds !== false, syncDir: (d) => this.dirSync.sync(d) });
+          const why =
+            res.reason === 'not-regular'
+              ? t('file is no longer a regular file; it will be submitted again when it is one')
+              : t('file content changed after it was scanned; it will be submitted again');
+          this.sentBack(e, back.kind === 'returned' ? back.returnedAs : e.name, why);
+          return undefined;
         }
-        path = res.path;
-        await j.placed(e.scanId, path);
+        this.destinationPauses.ok(folder);
+        this.setFolder(folder, destDir, undefined);
+        if (name !== e.name) {
+          o.logger.warn('renamed', t('the {0} folder does not accept this name; delivered as {1}', folder, name), { file: e.name, scanId: e.scanId, path: res.path });
+        }
+        return res.path;
+      } catch (err) {
+        if (!(err instanceof DeliveryError) || err.side !== 'destination') throw err;
+        const fault = await attributeDestinationError(destDir, err.code);
+        if (fault.scope === 'folder') {
+          this.destinationDown(e, folder, destDir, fault.reason);
+          return undefined;
+        }
+        this.destinationPauses.ok(folder);
+        // A name the folder refuses (EINVAL, EIO through smbnetfs…): once more under a name it takes.
+        if (err.step === 'rename' && portableName(name) !== name) {
+          name = portableName(name);
+          continue;
+        }
+        throw new Error(t('{0} in the {1} folder failed for this file: {2}', err.step, folder, fault.reason), { cause: err });
       }
-      // Only the version that was delivered leaves input; a file put in its place stays.
-      const removed = await removeSource(source, { expect: e, syncDir: (d) => this.dirSync.sync(d) });
-      this.dropHandle(e.name);
-      await j.done(e.scanId, 'routed');
-      this.setFolder(folder, destDir, undefined);
-      const now = this.records.get(e.name);
-      if (now && now.scanId === e.scanId) {
-        if (removed === 'replaced') {
-          now.scanId = undefined;
-          this.changed.add(e.name);
-          this.scheduleRescanSoon();
-          this.settle(now);
-        } else this.forget(e.name);
-      }
-      if (e.placedPath && !rec && removed === 'gone') {
-        o.logger.info('recovered', t('delivered before an interruption; finished'), { file: e.name, scanId: e.scanId, path });
-      }
-      const verdict = e.state === 'kds-timeout' ? 'timeout' : verdictOf(e.state ?? '');
-      o.logger.info('routed', folder === 'out' ? t('moved to output') : t('moved to quarantine'), {
-        file: e.name,
-        scanId: e.scanId,
-        state: e.state,
-        size: e.size,
-        sha256: e.sha256,
-        durationMs: Date.now() - e.intentAt,
-      });
-      this.emit({
-        type: 'routed',
-        file: {
-          name: e.name,
-          size: e.size,
-          sha256: e.sha256 ?? '',
-          scanId: e.scanId,
-          verdict,
-          rawState: e.state ?? '',
-          destination: folder,
-          path,
-          submittedAt: e.submittedAt ?? e.intentAt,
-          routedAt: Date.now(),
-        },
-      });
-    } catch (err) {
-      this.folderOkAt.delete(destDir);
-      this.setFolder(folder, destDir, errText(err));
-      if (rec && rec.scanId === e.scanId) this.routeLater(rec, errText(err));
     }
   }
 
-  private routeLater(rec: Rec, why: string): void {
-    rec.attempts++;
-    this.retryAt(rec, Date.now() + backoffDelay(rec.attempts, this.retryBaseMs, this.retryMaxMs), 'retrying', why);
+  /** The file under this scan is not the scanned version: it went back to input (as `returnedAs`) to be scanned anew. */
+  private sentBack(e: ScanEntry, returnedAs: string, why: string): void {
+    this.asides.delete(e.scanId);
+    this.routeRetries.delete(e.scanId);
+    this.abandon(e, returnedAs === e.name ? why : `${why} (${returnedAs})`);
+    const rec = this.records.get(e.name);
+    if (rec && rec.scanId === e.scanId) {
+      rec.scanId = undefined;
+      rec.sha256 = undefined;
+      rec.submittedAt = undefined;
+      rec.newerSeen = undefined;
+      this.settle(rec);
+    }
+    this.changed.add(e.name);
+    this.changed.add(returnedAs);
+    this.scheduleRescanSoon();
+  }
+
+  /** The destination folder failed as a folder: deliveries to it (and only to it) pause. */
+  private destinationDown(e: ScanEntry, folder: Destination, destDir: string, reason: string): void {
+    const at = this.destinationPauses.failed(folder, reason, Date.now());
+    this.folderOkAt.delete(destDir);
+    this.setFolder(folder, destDir, reason);
+    this.routeLater(e, at, reason, false);
+  }
+
+  /** This file's delivery failed (its source, a name the destination refuses…): it alone retries, with backoff. */
+  private routeFailed(e: ScanEntry, reason: string, err: unknown): void {
+    const rec = this.records.get(e.name);
+    const own = rec && rec.scanId === e.scanId && rec.stage !== 'missing' ? rec : undefined;
+    const attempts = own ? ++own.attempts : (this.routeRetries.get(e.scanId)?.attempts ?? 0) + 1;
+    const at = this.routeLater(e, Date.now() + backoffDelay(attempts, this.retryBaseMs, this.retryMaxMs), reason, true);
+    // The first failure and then every doubling: a file stuck for hours does not flood the log.
+    const level = (attempts & (attempts - 1)) === 0 ? 'warn' : 'debug';
+    const detail = (err as Error)?.message ?? reason;
+    this.o.logger[level]('delivery-failed', t('could not move the file out of input ({0}): {1}; it is retried', reason, detail), {
+      file: e.name,
+      scanId: e.scanId,
+      attempts,
+      retryInMs: at - Date.now(),
+    });
+  }
+
+  /** Retries the delivery at `at`: through the file's record, or on its own when it has none (found aside at start). */
+  private routeLater(e: ScanEntry, at: number, why: string, counted: boolean): number {
+    const rec = this.records.get(e.name);
+    if (rec && rec.scanId === e.scanId && rec.stage !== 'missing') {
+      this.retryAt(rec, at, 'retrying', why);
+      return at;
+    }
+    const before = this.routeRetries.get(e.scanId);
+    this.routeRetries.set(e.scanId, { at, attempts: (before?.attempts ?? 0) + (counted ? 1 : 0) });
+    this.wakeAtTime(at);
+    return at;
+  }
+
+  private routedEvent(e: ScanEntry, folder: Destination, path: string): void {
+    const verdict = e.state === 'kds-timeout' ? 'timeout' : verdictOf(e.state ?? '');
+    this.o.logger.info('routed', folder === 'out' ? t('moved to output') : t('moved to quarantine'), {
+      file: e.name,
+      scanId: e.scanId,
+      state: e.state,
+      size: e.size,
+      sha256: e.sha256,
+      durationMs: Date.now() - e.intentAt,
+    });
+    this.emit({
+      type: 'routed',
+      file: {
+        name: e.name,
+        size: e.size,
+        sha256: e.sha256 ?? '',
+        scanId: e.scanId,
+        verdict,
+        rawState: e.state ?? '',
+        destination: folder,
+        path,
+        submittedAt: e.submittedAt ?? e.intentAt,
+        routedAt: Date.now(),
+      },
+    });
   }
 
   // ---------------------------------------------------------------- helpers

@@ -18,6 +18,7 @@ export const icapLogStringIds = [
   'startOfFile', 'noMatches', 'rotated', 'truncated', 'skipped#one', 'skipped#few', 'skipped#many', 'skipped#other', 'lineShortened', 'partialLine', 'linesLabel', 'colLine',
   'details', 'close', 'fileSize', 'heldLimit#one', 'heldLimit#few', 'heldLimit#many', 'heldLimit#other', 'colVerdict',
   'searching', 'cancelSearch', 'searchStopped', 'continueSearch',
+  'colMode', 'colThreat', 'colUrl', 'wrapLines', 'filterInvalid',
 ] as const;
 export type IcapLogStringId = (typeof icapLogStringIds)[number];
 export type IcapLogStrings = StringsOf<IcapLogStringId>;
@@ -58,6 +59,12 @@ export interface IcapViewLine {
   verdict?: IcapVerdictClass;
   /** key=value / key: value fields, in order. */
   fields?: Array<[string, string]>;
+  /** What people look for on a line, for the columns: KATA's scan mode named on it, */
+  mode?: string;
+  /** the threat name, */
+  threat?: string;
+  /** and the object's URL (else the ICAP service's). */
+  url?: string;
 }
 
 /**

@@ -363,5 +363,10 @@ function icapLogStrings(): IcapLogStrings {
     cancelSearch: vscode.l10n.t('Cancel'),
     searchStopped: vscode.l10n.t('Search stopped.'),
     continueSearch: vscode.l10n.t('Continue Searching'),
+    colMode: vscode.l10n.t('Mode'),
+    colThreat: vscode.l10n.t('Threat'),
+    colUrl: vscode.l10n.t('URL'),
+    wrapLines: vscode.l10n.t('Wrap lines'),
+    filterInvalid: vscode.l10n.t('The filter is not valid: no lines, count or grep command are shown until it is fixed.'),
   };
 }
