@@ -137,9 +137,12 @@ describe('KDS webview panels in a real VS Code (code-server + Chromium)', { skip
       const edge = frame.locator('[data-testid="icap-edge"]');
       const cancel = frame.locator('[data-testid="icap-cancel-search"]');
       const more = frame.locator('[data-testid="icap-continue-search"]');
-      await cancel.waitFor({ state: 'visible', timeout: 30_000 });
-      t.diagnostic(`while searching: ${await edge.innerText()}`);
-      assert.match(await edge.innerText(), /Searching/);
+      // Each filter change above started a search of its own: wait for this one's "Searching…" with Cancel.
+      const searching = await waitFor('"Searching…" with Cancel', async () => {
+        const text = await edge.innerText();
+        return /Searching/.test(text) && (await cancel.isVisible()) ? text : undefined;
+      }, 30_000);
+      t.diagnostic(`while searching: ${searching}`);
       await cancel.click();
       await waitFor('"Search stopped." with Continue Searching', async () => ((await edge.innerText()).includes('Search stopped.') && (await more.isVisible()) && !(await cancel.isVisible()) ? true : undefined), 30_000);
       // VS Code itself answered meanwhile: the palette opens and lists a command.

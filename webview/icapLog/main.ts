@@ -102,7 +102,8 @@ channel.onMessage((m) => {
         epoch = m.epoch;
         loading = false;
         tailPending = false;
-        searchStopped = m.stopped === 'cancelled';
+        // Cancelled: also when the page left the host before the Cancel reached it (searchStopped is set on click).
+        if (m.stopped === 'cancelled') searchStopped = true;
         ui?.list.reset(m.lines);
       } else {
         if (m.epoch !== epoch) return;
@@ -119,6 +120,7 @@ channel.onMessage((m) => {
     case 'append':
       if (m.reset) {
         ui?.notice(S!.t(m.reset === 'rotated' ? 'rotated' : 'truncated'));
+        searchStopped = false;
         return; // a new tail page follows
       }
       if (m.epoch !== epoch || !ui) return;
@@ -245,7 +247,15 @@ function buildUi(s: Strings<IcapLogStringId>) {
   const errorEl = h('div', { class: 'error', role: 'alert', hidden: true });
   // Above the list: loading / searching (with Cancel) / search stopped (with Continue) / start of the file.
   const edgeText = h('span', { 'data-testid': 'icap-edge' });
-  const cancelBtn = button({ label: s.t('cancelSearch'), appearance: 'secondary', onClick: () => channel.post({ type: 'cancelSearch' }) });
+  const cancelBtn = button({
+    label: s.t('cancelSearch'),
+    appearance: 'secondary',
+    onClick: () => {
+      // Sticky here: a page already on its way (ended by its time budget) must not start the next one.
+      searchStopped = true;
+      channel.post({ type: 'cancelSearch' });
+    },
+  });
   cancelBtn.el.setAttribute('data-testid', 'icap-cancel-search');
   const continueBtn = button({
     label: s.t('continueSearch'),
