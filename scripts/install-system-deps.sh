@@ -30,6 +30,11 @@ command -v unzip >/dev/null 2>&1 || need+=(unzip)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 command -v bzip2 >/dev/null 2>&1 || need+=(bzip2)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
+# The engine package (npm run package:deb, scripts/build-deb.ts): strip for the single executable,
+# dpkg-deb to build it, lintian to check it (test/integration/debPackage.test.ts).
+command -v strip >/dev/null 2>&1 || need+=(binutils)
+command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
+command -v lintian >/dev/null 2>&1 || need+=(lintian)
 # The SMB tests (test/integration/smb*.test.ts, test/helpers/samba.ts) serve a folder with Samba's
 # smbd on 127.0.0.1:445 in a private network namespace (unshare/nsenter from util-linux, ip and ss
 # from iproute2) and mount it with smbnetfs through FUSE. The samba package's services are not

@@ -6,6 +6,7 @@ import type { KdsConfig } from './config';
 import { ExcludeListWatcher } from './excludes';
 import type { KataClient } from '../kata/client';
 import { createKataClient } from './kataClientFromConfig';
+import { hostPlatform } from '../common/platform';
 import { MountPointGuard, hasStableFileIds, isNetworkFs, isSmbFs, mountOf, shouldPoll } from './mounts';
 import type { ScannerApi } from '../kata/scannerApi';
 import { type EngineOptions, type ExcludeSource, ScannerEngine } from './scanner';
@@ -88,7 +89,7 @@ export async function createEngineFromConfig(
 
 /** Whether names in `dir` follow Windows' rules: an SMB share, or any folder on Windows. */
 async function refusesWindowsNames(dir: string): Promise<boolean> {
-  if (process.platform === 'win32') return true;
+  if (hostPlatform.windowsNames) return true;
   const mount = await mountOf(dir);
   return mount !== undefined && isSmbFs(mount.fsType);
 }

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { constants, type Stats, type FSWatcher, watch } from 'node:fs';
-import { type FileHandle, lstat, open, stat } from 'node:fs/promises';
+import { type Stats, type FSWatcher, watch } from 'node:fs';
+import { type FileHandle, lstat, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { t } from '../common/l10n';
 import type { Logger } from '../common/log';
+import { nameProblem, nameProblemText, openNoFollow } from '../common/platform';
 import { isKataError } from '../kata/errors';
 import type { ScannerApi } from '../kata/scannerApi';
 import { ApprovalTracker } from './approval';
@@ -26,7 +27,7 @@ import {
 import { type FileVersion, sameVersion } from './fileVersion';
 import { type Destination, Journal, type ScanEntry } from './journal';
 import { readInputNames, statsKind } from './inputListing';
-import { asideName, isReservedInputName, removeAside, returnAside, takeAside } from './sourceRemoval';
+import { asideName, isReservedInputName, removeAside, removeLeftoverAsides, returnAside, takeAside } from './sourceRemoval';
 import { DirectoryLockedError, lockDirectory } from '../common/dirLock';
 
 /** The exclude list as the engine sees it: re-read cheaply before every rescan. */
@@ -120,7 +121,6 @@ const fullRestatMs = 5 * 60_000;
 const fullListMaxMs = 60_000;
 /** A listing of at least this many files counts as a burst (see EngineOptions.afterBurst). */
 const burstFiles = 10_000;
-const openFlags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
  * The directory-scanning service: one state machine per file (stages and their allowed moves are
@@ -256,6 +256,15 @@ export class ScannerEngine {
     this.running = true;
     this.emit({ type: 'running', running: true });
     await this.recoverAsides();
+    for (const left of await removeLeftoverAsides(o.inDir, this.journal.finished(), { fileIds: o.inputFileIds !== false })) {
+      o.logger.info(
+        'recovered',
+        left.kind === 'removed'
+          ? t('a file already delivered was still in input under its set-aside name (a power cut undid its removal); removed')
+          : t('a set-aside name of a finished delivery holds other bytes; they are back in input as a new file'),
+        { file: left.name, scanId: left.scanId },
+      );
+    }
     // A delivery cut between removing the source and journaling "done" never shows up in input
     // again, so no rescan would finish it: finish those now (route() sees the source is gone).
     for (const e of this.journal.live()) if (e.placedPath && !e.outcome) this.enqueueRoute(e);
@@ -280,18 +289,25 @@ export class ScannerEngine {
     for (const i of this.intervals) clearInterval(i);
     this.intervals.length = 0;
     for (const tm of [this.settleTimer, this.wakeTimer, this.pollTimer, this.rescanTimer, this.changeTimer]) if (tm) clearTimeout(tm);
-    this.watcher?.close();
-    this.watcher = undefined;
+    this.closeWatcher();
     const busy = () => this.uploads > 0 || this.preparing > 0 || this.routing.size > 0 || this.deletes > 0 || this.rescanning !== undefined || this.polling;
     const deadline = Date.now() + (this.o.stopGraceMs ?? 5000);
     while (busy() && Date.now() < deadline) await sleep(20);
     for (const a of this.uploadAborts.values()) a.abort();
     while (busy() && Date.now() < deadline + 2000) await sleep(20);
+    // A rescan that was running when stop began may have started a watcher after the close above;
+    // left open, it would hold the input folder (on Windows nobody could remove or rename it).
+    this.closeWatcher();
     await this.journal?.flushed().catch(() => undefined);
     this.journal?.close();
     await this.unlock?.();
     this.o.logger.info('stopped', t('scanning stopped'));
     this.emit({ type: 'running', running: false });
+  }
+
+  private closeWatcher(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
   }
 
   /** Forces a rescan now (e.g. after the user dropped files, or from the Rescan command). */
@@ -435,7 +451,7 @@ export class ScannerEngine {
       // Files set aside before an interruption, when the start could not look (the share was down).
       void this.recoverAsides();
     }
-    if (o.useEvents && !this.watcher) {
+    if (o.useEvents && !this.watcher && this.running) {
       this.startWatcher();
       this.lastFullStat = 0;
     }
@@ -531,6 +547,10 @@ export class ScannerEngine {
         const name = batch[k]!;
         const st = stats[k];
         if (name.includes('/') || isReservedInputName(name)) continue;
+        if (st && nameProblem(name)) {
+          this.ignore(name, 'forbidden-name');
+          continue;
+        }
         if (!st) {
           this.ignoredLogged.delete(name);
           if (this.records.has(name)) this.gone(name);
@@ -551,6 +571,8 @@ export class ScannerEngine {
       this.ignoredLogged.set(name, kind);
       if (kind === 'hard-link')
         this.o.logger.warn('ignored', t('the file has {0} hard links; a file with other names elsewhere is never scanned or moved, and stays in input', nlink ?? 2), { file: name });
+      else if (kind === 'forbidden-name')
+        this.o.logger.warn('ignored', t('{0}; the file is never scanned or moved, and stays in input until it is renamed', nameProblemText(nameProblem(name) ?? 'forbidden-character')), { file: name });
       else this.o.logger.info('ignored', t('not a regular file in input ({0}); it is never scanned', kind), { file: name });
       this.emit({ type: 'ignored', name, kind });
     }
@@ -830,7 +852,7 @@ export class ScannerEngine {
   private async openVersion(name: string, v: FileVersion): Promise<{ fh: FileHandle; st: Stats } | { problem: 'missing' | 'not-regular' | 'hard-link' | 'changed'; st?: Stats }> {
     let fh: FileHandle;
     try {
-      fh = await open(join(this.o.inDir, name), openFlags);
+      fh = await openNoFollow(join(this.o.inDir, name));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return { problem: 'missing' };
@@ -993,6 +1015,15 @@ export class ScannerEngine {
       this.settle(rec);
       this.changed.add(rec.name);
       this.scheduleRescanSoon();
+      return;
+    }
+    if (code === 'EBUSY') {
+      // Windows: another program holds the file without sharing it (still writing it, say). Not
+      // KATA's failure, so the circuit breaker does not hear of it.
+      if (!rec.logged) o.logger.warn('unreadable', t('the file is open in another program that does not share it ({0}); it stays in input and is retried', code), { file: rec.name });
+      rec.logged = true;
+      rec.attempts++;
+      this.retryAt(rec, Date.now() + backoffDelay(rec.attempts, this.retryBaseMs, 60_000), 'unreadable', code);
       return;
     }
     if (code === 'EACCES' || code === 'EPERM') {

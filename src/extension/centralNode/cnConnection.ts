@@ -3,7 +3,9 @@ import { isAbsolute, join } from 'node:path';
 import * as vscode from 'vscode';
 import type { Logger } from '../../common/log';
 import { parseConfigText } from '../../engine/config';
+import { findSshAgent } from '../../ssh/agentChoice';
 import { defaultKnownHostsFiles } from '../../ssh/hostKeyVerifier';
+import { expandUserPath } from '../../ssh/userPaths';
 import { ReconnectingSession, type ConnectionStateEvent } from '../../ssh/reconnectingSession';
 import { RemoteEngineSource } from '../../centralNode/remoteEngineSource';
 import { sftpEventFileReader } from '../../centralNode/sftpEventReader';
@@ -34,10 +36,6 @@ export interface CnSettings {
   engineCommand?: string[];
 }
 
-function expandHome(p: string): string {
-  return p === '~' ? homedir() : p.startsWith('~/') ? join(homedir(), p.slice(2)) : p;
-}
-
 /** The `kds.remote.*` settings from the User/Machine level only (userLevelConfig.ts): never a workspace's. */
 export function readCnSettings(cfg: UserLevelConfig): CnSettings {
   const identity = cfg.get<string>('kds.remote.identityFile')?.trim();
@@ -46,10 +44,10 @@ export function readCnSettings(cfg: UserLevelConfig): CnSettings {
     host: cfg.get<string>('kds.remote.host')?.trim() ?? '',
     port: cfg.get<number>('kds.remote.port') ?? 22,
     user: cfg.get<string>('kds.remote.user')?.trim() || safeUser(),
-    ...(identity && { identityFile: expandHome(identity) }),
+    ...(identity && { identityFile: expandUserPath(identity) }),
     useAgent: cfg.get<boolean>('kds.remote.useAgent') ?? true,
     configPath: cfg.get<string>('kds.remote.configPath')?.trim() || defaultCnConfigPath,
-    knownHostsFiles: [...(cfg.get<string[]>('kds.remote.knownHostsFiles') ?? []).map(expandHome), ...defaultKnownHostsFiles()],
+    knownHostsFiles: [...(cfg.get<string[]>('kds.remote.knownHostsFiles') ?? []).map((p) => expandUserPath(p)), ...defaultKnownHostsFiles()],
     sudo: cfg.get<string>('kds.remote.sudo') === 'never' ? 'never' : 'auto',
     serviceName: validServiceName(cfg.get<string>('kds.remote.serviceName')?.trim() || 'kata-dir-scanner'),
     ...(engineCommand?.length && { engineCommand }),
@@ -361,10 +359,9 @@ export class CnConnection implements vscode.Disposable {
 
   private auth(): SshAuth {
     const s = this.settings;
-    const agent = s.useAgent ? process.env.SSH_AUTH_SOCK : undefined;
     const pwKey = secretKey.password(this.target);
     return {
-      ...(agent && { agent }),
+      ...(s.useAgent && { agent: () => findSshAgent() }),
       ...(s.identityFile && {
         privateKeyPath: isAbsolute(s.identityFile) ? s.identityFile : join(homedir(), s.identityFile),
         passphrase: () => this.secret(secretKey.passphrase(s.identityFile!), vscode.l10n.t('Passphrase of the private key {0}', s.identityFile!)),
