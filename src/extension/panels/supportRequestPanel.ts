@@ -20,6 +20,7 @@ import {
 } from '../../webviewProtocol/supportRequest';
 import { secretKeysFor } from '../centralNode/cnConnection';
 import type { KdsServices } from '../services';
+import { requireTrustForCentralNode } from '../commandHost';
 import { logPathToOpen } from './icapLogPanel';
 import { type PanelController, type PanelHost, type RegisteredPanel, registerWebviewPanel } from './webviewPanel';
 
@@ -43,6 +44,8 @@ export function registerSupportRequestPanel(s: KdsServices): RegisteredPanel {
 export async function hostFor(s: KdsServices): Promise<{ host: HostAccess; configPath?: string; secrets: string[]; icapLog?: string; privateKeyTexts?: string[] }> {
   const conn = s.centralNode?.connection;
   if (conn?.workspace) {
+    // kata-collect, systemctl and reading root's files on the CN: only in a trusted workspace.
+    requireTrustForCentralNode();
     const session = await conn.rs.whenConnected();
     const secrets: string[] = [];
     for (const k of secretKeysFor(conn.settings)) {
