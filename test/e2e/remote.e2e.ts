@@ -9,7 +9,7 @@
  * Every assertion reads the workbench's DOM.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
@@ -36,6 +36,7 @@ import {
   waitForRow,
   webviewShowing,
 } from './support/workbench';
+import { FatalWait } from './support/wait';
 import { WorkbenchHost } from './support/workbenchHost';
 
 const skip = skipReason() ?? sshdUnavailable();
@@ -63,10 +64,15 @@ describe('KDS remote mode in a real VS Code (code-server + Chromium + loopback C
   let cn: LoopbackCn | undefined;
   let page: Page | undefined;
   let icapLog: PlacedIcapLog | undefined;
+  let userEngine = '';
 
   before(async () => {
     const base = host.newBase('kds-e2e-remote-');
     cn = await startLoopbackCn(base);
+    // The User's own engine command: this checkout's engine (the loopback CN's, run as kds-test
+    // there), through a wrapper that leaves a mark when it runs.
+    userEngine = join(cn.prefix, 'user-engine.sh');
+    writeFileSync(userEngine, `#!/bin/sh\ntouch '${userEngine}.ran'\nexec '${process.execPath}' '${join(repoRoot, 'bin/kds.js')}' "$@"\n`, { mode: 0o755 });
     await host.start({
       dir: join(base, 'code-server'),
       settings: {
@@ -79,6 +85,8 @@ describe('KDS remote mode in a real VS Code (code-server + Chromium + loopback C
         'kds.remote.sudo': 'never',
         // No known_hosts entry for the sshd: the unknown key is shown in the modal and accepted there.
         'kds.remote.knownHostsFiles': [],
+        // Honoured (a User setting), while the workspace's below is not.
+        'kds.remote.engineCommand': [userEngine],
       },
     });
   });
@@ -139,14 +147,15 @@ describe('KDS remote mode in a real VS Code (code-server + Chromium + loopback C
       const input = await viewRows(p, 'Input');
       assert.ok(!input.some((r) => r.label === 'clean.txt' || r.label === 'eicar.com'), `both left the CN's Input: ${JSON.stringify(input)}`);
       assert.ok(existsSync(join(c.outDir, 'clean.txt')) && existsSync(join(c.qrntDir, 'eicar.com')), 'the files are on the CN where the views say');
-      // Service Status runs the engine on the CN: the installed one, never the workspace's command.
+      // Service Status runs the engine on the CN: the User's engine command, never the workspace's.
+      rmSync(`${userEngine}.ran`, { force: true });
       await runCommand(p, 'KDS: Service Status');
-      const outcome = await waitFor('Service Status to have run the engine, or said why not', async () => {
-        const log = (await p.locator('.monaco-editor .view-lines').allInnerTexts()).join('\n');
-        if (/ status --config /.test(log)) return 'ran the engine';
-        return (await notifications(p)).find((m) => /not installed|will not run/.test(m));
+      await waitFor('Service Status to have run the User\'s engine command', async () => {
+        const said = (await notifications(p)).find((m) => /not installed|will not run/.test(m));
+        if (said) throw new FatalWait(`Service Status did not run the User's engine command: ${said}`);
+        return existsSync(`${userEngine}.ran`) ? true : undefined;
       }, 30_000);
-      t.diagnostic(`Service Status: ${outcome}`);
+      t.diagnostic(`Service Status ran the User's engine command ${userEngine}`);
       assert.ok(!existsSync(pwned), 'the workspace\'s kds.remote.engineCommand never ran');
       t.diagnostic(`scenario took ${Date.now() - started} ms`);
     });
