@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { analyzeCaptureFile } from '../../src/capture/analyzeCapture';
-import { type CIcapServer, icapClient, needTools, startCIcap, startTcpdump, tsharkIcap, tsharkTransactions } from '../helpers/icapPeers';
+import { type CIcapServer, icapClient, needTools, startCIcap, startTcpdump, tsharkIcap, tsharkTransactions, waitForCapturedAnswers } from '../helpers/icapPeers';
 import { tempDir } from '../helpers/tempDirs';
 
 /** What both readers must agree on, transaction for transaction. */
@@ -34,14 +34,7 @@ test('real c-icap traffic captured by tcpdump on lo: the analysis agrees with ts
     // OPTIONS first): wait for all ten.
     const end = Date.now() + 20_000;
     while (server.accessLines().length < 10 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-    // c-icap logs a transaction as it answers, and tcpdump may not have read the answer's
-    // packets off the socket yet: stopping it then loses them (seen in CI as "OPTIONS null").
-    // tcpdump -U writes each packet as it reads it, so wait until the file holds every answer.
-    while (Date.now() < end) {
-      const sofar = await analyzeCaptureFile(pcap, { port: server.port }).catch(() => undefined);
-      if (sofar && sofar.transactions.length >= 10 && sofar.transactions.every((x) => x.status !== null)) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitForCapturedAnswers(pcap, server.port, 10);
     await dump.stop();
 
     const ours = await analyzeCaptureFile(pcap, { port: server.port });
