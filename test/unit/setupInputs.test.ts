@@ -47,8 +47,19 @@ const writes = (actions: Action[]) => actions.filter((a): a is Extract<Action, {
 const engineBuilt = existsSync(join(packageRoot(), 'dist', 'kds.js'));
 
 test('a fresh CN gets a client certificate made here; the temporary folder is removed afterwards; BOMs are not content', { skip: !engineBuilt && 'npm run build first (dist/kds.js)' }, async () => {
-  const before = new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('kds-remote-cert-')));
-  const prepared = await prepareSetup({ configPath: localSetup('fresh'), unitName: 'kata-dir-scanner', host: 'cn.example', facts: facts(), engine: 'js', systemId: () => 'sid-1' });
+  // A temporary root of this test's own: test files run in parallel, and another one's set-up
+  // may hold its own kds-remote-cert-* folder in the shared tmpdir at the same moment.
+  const ownTmp = mkdtempSync(join(tmpdir(), 'kds-setup-tmp-'));
+  const sharedTmp = process.env.TMPDIR;
+  process.env.TMPDIR = ownTmp;
+  let prepared: Awaited<ReturnType<typeof prepareSetup>>;
+  try {
+    prepared = await prepareSetup({ configPath: localSetup('fresh'), unitName: 'kata-dir-scanner', host: 'cn.example', facts: facts(), engine: 'js', systemId: () => 'sid-1' });
+  } finally {
+    if (sharedTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = sharedTmp;
+  }
+  assert.equal(readdirSync(ownTmp).filter((n) => n.startsWith('kds-remote-cert-')).length, 1, 'the certificate was made in a temporary folder');
   try {
     const cert = prepared.steps.find((s) => s.id === 'certificate')!;
     const files = writes(cert.actions);
@@ -69,8 +80,8 @@ test('a fresh CN gets a client certificate made here; the temporary folder is re
   } finally {
     await prepared.dispose();
   }
-  const left = readdirSync(tmpdir()).filter((n) => n.startsWith('kds-remote-cert-') && !before.has(n));
-  assert.deepEqual(left, []);
+  assert.deepEqual(readdirSync(ownTmp), [], 'the temporary folder is removed afterwards');
+  rmSync(ownTmp, { recursive: true, force: true });
 });
 
 test('a CN with a certificate keeps it; folders picked on the CN replace the shares step', { skip: !engineBuilt && 'npm run build first (dist/kds.js)' }, async () => {
