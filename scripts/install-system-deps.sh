@@ -22,6 +22,14 @@ command -v fish >/dev/null 2>&1 || need+=(fish)
 # The ICAP kit's tests (test/integration/icap*.test.ts, docs/icap-kit.md) use the same c-icap and
 # Squid, and curl through the proxy.
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# The support bundle's tests (test/unit/supportScrubEncodings.test.ts, supportTarArchive.test.ts):
+# keys in every encoding made by openssl, archives made by GNU tar, zip, xz, bzip2 and zstd.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v zip >/dev/null 2>&1 || need+=(zip)
+command -v unzip >/dev/null 2>&1 || need+=(unzip)
+command -v xz >/dev/null 2>&1 || need+=(xz-utils)
+command -v bzip2 >/dev/null 2>&1 || need+=(bzip2)
+command -v zstd >/dev/null 2>&1 || need+=(zstd)
 # The engine package (npm run package:deb, scripts/build-deb.ts): strip for the single executable,
 # dpkg-deb to build it, lintian to check it (test/integration/debPackage.test.ts).
 command -v strip >/dev/null 2>&1 || need+=(binutils)

@@ -7,7 +7,7 @@ import { posix } from 'node:path';
 import { t } from '../common/l10n';
 import type { EventFileReader } from './eventFollower';
 import { rootWriteArgv, unsafeFolderMessage } from './rootFileWrite';
-import { assertTrustedForRoot, trustedNodeOrThrow } from './trustedExecutable';
+import { type PathInspector, assertTrustedForRoot, trustedNodeOrThrow } from './trustedExecutable';
 import type { SftpFiles } from '../ssh/sftpFiles';
 import type { ExecResult } from '../ssh/sshSession';
 import type { SudoOption } from '../ssh/sudoPrompt';
@@ -55,9 +55,12 @@ export async function remoteIsRoot(shell: CnShell): Promise<boolean> {
  * (`node <dir>/app/bin/kds.js`), as `kds remote setup` installs them.
  */
 export async function findEngine(c: CnContext, configPath: string, override?: string[], opts: { runsAsRoot?: boolean } = {}): Promise<string[]> {
-  if (override && override.length) return override;
-  const dir = posix.dirname(configPath);
   const sftp = await c.files();
+  if (override && override.length) {
+    if (opts.runsAsRoot !== false) await assertTrustedCommandForRoot(override, sftp);
+    return override;
+  }
+  const dir = posix.dirname(configPath);
   const sea = posix.join(dir, 'kata-dir-scanner');
   // Run as root (sudo, or a root SSH user): only a program (and Node) that root alone controls
   // (trustedExecutable.ts). runsAsRoot false (a --prefix test install): nothing runs as root.
@@ -73,6 +76,22 @@ export async function findEngine(c: CnContext, configPath: string, override?: st
     return [await trustedNodeOrThrow(node.stdout.toString('utf8').trim() || undefined, sftp), js];
   }
   throw new Error(t('KDS is not installed on the Central Node in {0}: run "KDS: Set Up Central Node" first.', dir));
+}
+
+/**
+ * A custom engine command (kds.remote.engineCommand) root is to run: held to the same rule as
+ * the installed engine (trustedExecutable.ts). Every word must be the absolute path of a file only
+ * root controls — the program, then the scripts it loads —, so no option (`node --require=…`,
+ * `sh -c …`) and no relative path can bring in code from elsewhere; options belong in a
+ * root-owned wrapper script.
+ */
+export async function assertTrustedCommandForRoot(argv: string[], fs: PathInspector): Promise<void> {
+  for (const word of argv) {
+    if (!word.startsWith('/')) {
+      throw new Error(t('KDS will not run the engine command {0} as root: {1} is not the absolute path of a file. Each word of kds.remote.engineCommand must be a program or script only root controls; put options in a root-owned wrapper script.', JSON.stringify(argv), JSON.stringify(word)));
+    }
+  }
+  await assertTrustedForRoot(argv, fs);
 }
 
 /** `kds quarantine release|delete` on the CN; the audit names `user`. */
@@ -172,10 +191,29 @@ export function fallbackEventFileReader(first: EventFileReader, fallback: EventF
   return { size: wrap((r) => r.size.bind(r)), read: wrap((r) => r.read.bind(r)) };
 }
 
-/** systemctl argv for the service (`reload` re-reads the exclude list via SIGHUP). */
-export function serviceArgv(action: 'start' | 'stop' | 'restart' | 'reload' | 'status', unit: string): string[] {
-  const name = unit.endsWith('.service') ? unit : `${unit}.service`;
-  return action === 'status' ? ['systemctl', 'status', '--no-pager', '--lines=20', name] : ['systemctl', action, name];
+/**
+ * Why `name` cannot be the service's unit name (undefined: it can). It goes into systemctl's and
+ * journalctl's argv and into /etc/systemd/system/<name>.service, written as root: only the
+ * characters of systemd unit names, and never a leading "-", which systemctl would read as an
+ * option (`-H.service` = "connect to the host .service").
+ */
+export function unitNameProblem(name: string): string | undefined {
+  if (!/^[A-Za-z0-9:_.@-]{1,200}$/.test(name)) return t('may hold only letters, digits and : _ . @ - (got {0})', name);
+  if (name.startsWith('-')) return t('must not start with "-" (got {0}): systemctl would read it as an option', name);
+  return undefined;
+}
+
+/** `<unit>.service`, or an error saying what is wrong with the name. */
+export function serviceUnit(unit: string): string {
+  const problem = unitNameProblem(unit);
+  if (problem) throw new Error(t('The service name {0}', problem));
+  return unit.endsWith('.service') ? unit : `${unit}.service`;
+}
+
+/** systemctl argv for the service (`reload` re-reads the exclude list via SIGHUP); `--` ends the options. */
+export function serviceArgv(action: 'start' | 'stop' | 'restart' | 'reload' | 'status' | 'is-active', unit: string): string[] {
+  const name = serviceUnit(unit);
+  return action === 'status' ? ['systemctl', 'status', '--no-pager', '--lines=20', '--', name] : ['systemctl', action, '--', name];
 }
 
 /** SFTP's "no such file" (status 2), or `cat`'s through sudo. */

@@ -13,7 +13,7 @@ import { SetupInputError, prepareSetup, setupSummary } from '../centralNode/setu
 import type { EngineKind } from '../centralNode/engineChoice';
 import { megabytes } from '../centralNode/engineUpload';
 import { type FolderKey, type ShareParams, layout } from '../centralNode/setupPlan';
-import { findEngine, remoteIsRoot } from '../centralNode/cnOps';
+import { findEngine, remoteIsRoot, unitNameProblem } from '../centralNode/cnOps';
 import { type RemoteExit, SshSession } from '../ssh/sshSession';
 import type { SudoOption } from '../ssh/sudoPrompt';
 import type { HostKeyPolicy, SshAuth } from '../ssh/sshTarget';
@@ -250,7 +250,8 @@ async function run(argv: string[]): Promise<number> {
   const engine = (v.engine ?? 'auto') as EngineKind | 'auto';
   if (!['auto', 'sea', 'deb', 'js'].includes(engine)) throw new UsageError(t('--engine must be auto, sea, deb or js'));
   const unitName = v.name ?? 'kata-dir-scanner';
-  if (!/^[A-Za-z0-9:_.@-]{1,200}$/.test(unitName)) throw new UsageError(t('--name may hold only letters, digits and : _ . @ - (got {0})', unitName));
+  const nameProblem = unitNameProblem(unitName);
+  if (nameProblem) throw new UsageError(t('--name {0}', nameProblem));
 
   // Local inputs are checked before connecting.
   let shares: ShareParams | undefined;
@@ -481,7 +482,7 @@ async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Va
     case 'status': {
       let ok = true;
       if (prefix) print(t('--prefix: systemctl status skipped.'));
-      else ok = (await show(['systemctl', 'status', '--no-pager', '--lines=10', name], false, [0, 3])) && ok;
+      else ok = (await show(['systemctl', 'status', '--no-pager', '--lines=10', '--', name], false, [0, 3])) && ok;
       let exec: string[] | undefined;
       try {
         exec = await findEngine({ shell: async () => session, files: () => session.sftp() }, l.config, undefined, { runsAsRoot: !prefix });
@@ -503,19 +504,19 @@ async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Va
         print(t('--prefix: there is no systemd to {0} the service with; start the installed engine directly.', sub));
         return ExitCode.usage;
       }
-      return (await show(['systemctl', sub, name], true)) && (await show(['systemctl', 'status', '--no-pager', '--lines=5', name], false, [0, 3])) ? ExitCode.ok : ExitCode.failure;
+      return (await show(['systemctl', sub, '--', name], true)) && (await show(['systemctl', 'status', '--no-pager', '--lines=5', '--', name], false, [0, 3])) ? ExitCode.ok : ExitCode.failure;
     case 'logs': {
-      if (v.journal) return follow(session, ['journalctl', '-u', name, '-n', lines, '--no-pager', ...(v['no-follow'] ? [] : ['-f'])], asRoot);
+      if (v.journal) return follow(session, ['journalctl', `--unit=${name}`, '-n', lines, '--no-pager', ...(v['no-follow'] ? [] : ['-f'])], asRoot);
       // The log_file of the installed configuration.
       let logFile = l.logFile;
       try {
-        const cfgText = (await session.exec(['cat', l.config], asRoot ? { sudo: asRoot } : {})).stdout.toString('utf8');
+        const cfgText = (await session.exec(['cat', '--', l.config], asRoot ? { sudo: asRoot } : {})).stdout.toString('utf8');
         const lf = (JSON.parse(cfgText) as { log_file?: unknown }).log_file;
         if (typeof lf === 'string' && lf.startsWith('/')) logFile = lf;
       } catch {
         // the default place
       }
-      return follow(session, ['tail', '-n', lines, ...(v['no-follow'] ? [] : ['-F']), logFile], asRoot);
+      return follow(session, ['tail', '-n', lines, ...(v['no-follow'] ? [] : ['-F']), '--', logFile], asRoot);
     }
     case 'icap-probe': {
       // Under --prefix nothing runs as root, so the engine need not be root's alone.
@@ -529,7 +530,7 @@ async function operate(sub: string, session: SshSession, sudo: SudoOption, v: Va
     case 'icap-log': {
       const path = prefix ? join(prefix, DEFAULT_ICAP_LOG_PATH) : DEFAULT_ICAP_LOG_PATH;
       const readable = (await session.exec(['test', '-r', path])).code === 0;
-      return follow(session, ['tail', '-n', lines, ...(v['no-follow'] ? [] : ['-F']), path], readable ? undefined : asRoot);
+      return follow(session, ['tail', '-n', lines, ...(v['no-follow'] ? [] : ['-F']), '--', path], readable ? undefined : asRoot);
     }
   }
   return ExitCode.usage;

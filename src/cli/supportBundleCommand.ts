@@ -10,6 +10,7 @@ import { CHECKLIST, type SummaryLanguage, type SupportAnswers, missingRequired, 
 import { askChecklist } from './checklistQuestions';
 import { collect, humanSize } from '../support/collectFlow';
 import { recentCaptures } from '../support/recentCaptures';
+import { checkAttachable } from '../support/scrubFiles';
 import { confirm, openHost } from './centralNodeTarget';
 import { connectionOptions } from './remoteCommand';
 import { progressPrinter } from './collectCommand';
@@ -96,11 +97,14 @@ async function run(argv: string[]): Promise<number> {
   }
   const addFiles = (v.add ?? []).map((f) => resolve(f));
   // The captures `kds capture` saved here lately go in too (listed with the contents before writing).
-  const captures = v['no-captures'] ? [] : (await recentCaptures(process.cwd())).filter((f) => !addFiles.includes(f));
+  const captures = v['no-captures'] ? [] : (await recentCaptures(process.cwd())).filter((c) => !addFiles.includes(c.path));
   if (v['no-icap-log'] && v['icap-log'] !== undefined) throw new UsageError(t('Use either --icap-log PATH or --no-icap-log.'));
   for (const f of addFiles) {
     const st = await stat(f).catch(() => undefined);
     if (!st?.isFile()) throw new UsageError(t('--add {0}: not a readable file', f));
+    // A compressed or container format KDS cannot check for secrets is refused now, with the reason.
+    const refused = await checkAttachable(f);
+    if (refused) throw new UsageError(`--add: ${refused}`);
   }
   const language: SummaryLanguage = (v.language as SummaryLanguage | undefined) ?? answers.language ?? (currentLocale() === 'ru' ? 'ru' : 'en');
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');

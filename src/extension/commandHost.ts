@@ -28,6 +28,18 @@ export function registerCommand(s: CommandHost, id: string, handler: (...args: a
   );
 }
 
+/**
+ * Central Node commands run programs as root there (sudo, or a root SSH user): none of them in an
+ * untrusted workspace (Restricted Mode), whose files anyone who wrote the repository controls.
+ */
+export function requireTrustForCentralNode(): void {
+  if (!vscode.workspace.isTrusted) {
+    throw new UntrustedWorkspaceError(
+      vscode.l10n.t('Central Node commands are off in an untrusted workspace: they run commands as root on the Central Node. Trust the workspace first.'),
+    );
+  }
+}
+
 export async function showError(s: CommandHost, err: unknown): Promise<void> {
   const message = err instanceof Error ? err.message : String(err);
   s.log.error(message);

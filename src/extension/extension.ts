@@ -30,6 +30,8 @@ import { ActiveEngine } from './centralNode/activeEngine';
 import { registerCentralNode } from './centralNode/remoteCommands';
 import { FleetView } from './centralNode/fleetView';
 import { registerFleetCommands } from './centralNode/fleetCommands';
+import { UserLevelConfig } from './userLevelConfig';
+import type { UserLevelSetting } from '../common/userLevelSettings';
 import { registerEmbeddedIcapMode } from './embeddedIcapMode';
 import { registerDocsCommand } from './docsCommand';
 
@@ -113,11 +115,15 @@ export function activate(context: vscode.ExtensionContext): void {
       return icap ? { url: icap.url, mode: icap.mode() } : undefined;
     }),
   );
-  services.centralNode = registerCentralNode(services, active);
+  const userConfig = new UserLevelConfig(log);
+  context.subscriptions.push(userConfig);
+  // A workspace that tries to set what runs as root on a Central Node is told so at once.
+  void userConfig.checkWorkspaceFiles();
+  services.centralNode = registerCentralNode(services, active, userConfig);
   // The saved Central Nodes at a glance; Connect on one makes it the CN above.
   const fleet = new FleetView(services, services.centralNode, {
-    savedRaw: () => userLevelSetting('kds.centralNodes'),
-    remote: (key) => userLevelSetting(key),
+    savedRaw: () => userConfig.get('kds.centralNodes'),
+    remote: (key) => userConfig.get(key as UserLevelSetting),
   });
   context.subscriptions.push(fleet);
   registerFleetCommands(services, fleet, services.centralNode);
@@ -257,11 +263,4 @@ function configBannerText(banner: ConfigBanner | undefined): string | undefined 
     case 'missing':
       return vscode.l10n.t('kds.configPath names {0}, which does not exist; scanning continues with {1}.', banner.path ?? '', banner.runningPath);
   }
-}
-
-/** A setting's User/Machine value (else its default); a workspace's value never counts. */
-function userLevelSetting<T>(key: string): T | undefined {
-  const dot = key.lastIndexOf('.');
-  const i = vscode.workspace.getConfiguration(key.slice(0, dot)).inspect<T>(key.slice(dot + 1));
-  return i?.globalValue !== undefined ? i.globalValue : i?.defaultValue;
 }

@@ -1,4 +1,5 @@
 import type { ByteSource } from './byteSource';
+import type { RegexRunOptions } from './guardedRegex';
 import type { CompiledFilter } from './logFilter';
 import { DEFAULT_MAX_MATCH_BYTES } from './logLine';
 
@@ -40,9 +41,10 @@ export async function countMatches(source: ByteSource, filter: CompiledFilter, o
   // bytes of the line in progress (its first maxMatch bytes) and whether more of it was dropped
   let carry: Buffer | undefined;
   let carryOverflow = false;
-  const testLine = (buf: Buffer, from: number, to: number): void => {
+  const run = { ...(opts.signal && { signal: opts.signal }), lane: 'count' as const };
+  const testLine = async (buf: Buffer, from: number, to: number): Promise<void> => {
     lines++;
-    if (filter.matchesAll || filter.test(buf.toString('utf8', from, to))) matched++;
+    if (filter.matchesAll || (filter.hasRegex ? await filter.countLines([buf.toString('utf8', from, to)], run) : filter.test(buf.toString('utf8', from, to)))) matched++;
   };
   while (pos < end) {
     opts.signal?.throwIfAborted();
@@ -65,14 +67,14 @@ export async function countMatches(source: ByteSource, filter: CompiledFilter, o
         continue;
       }
       const line = carryOverflow ? carry : Buffer.concat([carry, chunk.subarray(0, Math.min(nl, maxMatch - carry.length))]);
-      testLine(line, 0, line.length);
+      await testLine(line, 0, line.length);
       carry = undefined;
       carryOverflow = false;
       start = nl + 1;
     }
     const lastNl = chunk.lastIndexOf(0x0a);
     if (lastNl >= start) {
-      const r = countText(chunk.toString('utf8', start, lastNl), filter);
+      const r = await countText(chunk.toString('utf8', start, lastNl), filter, run);
       matched += r.matched;
       lines += r.lines;
       start = lastNl + 1;
@@ -84,17 +86,20 @@ export async function countMatches(source: ByteSource, filter: CompiledFilter, o
     }
     opts.onProgress?.(pos, end, matched);
   }
-  if (carry) testLine(carry, 0, carry.length);
+  if (carry) await testLine(carry, 0, carry.length);
   return { matched, lines, bytes: pos, generation: st.generation };
 }
 
-/** Count lines of `text` (lines separated by '\n', no trailing '\n') and those the filter accepts. */
-export function countText(text: string, filter: CompiledFilter): { matched: number; lines: number } {
+/**
+ * Count lines of `text` (lines separated by '\n', no trailing '\n') and those the filter accepts.
+ * A user regex is awaited in its worker (one exchange per chunk, not per line): this thread's
+ * event loop keeps running however long the pattern takes.
+ */
+export async function countText(text: string, filter: CompiledFilter, run: Omit<RegexRunOptions, 'deadline'> = {}): Promise<{ matched: number; lines: number }> {
   let lines = 1;
   for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lines++;
   if (filter.matchesAll) return { matched: lines, lines };
-  if (filter.countLines) {
-    // A user regex: one exchange with its worker per chunk, not one per line.
+  if (filter.hasRegex) {
     const candidates: string[] = [];
     const lit = filter.requiredLiterals[0];
     let ls = 0;
@@ -105,7 +110,7 @@ export function countText(text: string, filter: CompiledFilter): { matched: numb
       if (le < 0) break;
       ls = le + 1;
     }
-    return { matched: filter.countLines(candidates), lines };
+    return { matched: await filter.countLines(candidates, run), lines };
   }
   let matched = 0;
   const lit = filter.requiredLiterals[0];

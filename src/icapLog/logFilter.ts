@@ -1,5 +1,5 @@
 import { t } from '../common/l10n';
-import { GuardedRegex } from './guardedRegex';
+import { GuardedRegex, type RegexRunOptions } from './guardedRegex';
 import { extractLineTime, parseTimeInput, type TimeOptions } from './lineTime';
 
 export type IcapMode = 'all' | 'blocking_simple' | 'blocking_advanced';
@@ -41,10 +41,22 @@ export interface CompiledFilter {
    * the counter jumps between their occurrences instead of looking at every line.
    */
   readonly requiredLiterals: readonly string[];
-  /** Test one line: its text without the terminating `\n` (a `\r` of CRLF kept, as grep sees it). Throws RegexTooSlowError past the regex's time budget. */
+  /**
+   * Test one line on this thread: its text without the terminating `\n` (a `\r` of CRLF kept, as
+   * grep sees it). Only for a filter without a user regex (`hasRegex` false): a regex runs in its
+   * worker, through matchLines/countLines, never on the caller's thread.
+   */
   test(line: string): boolean;
-  /** With a user regex: counts the matching lines of a batch in one exchange with the regex worker (guardedRegex.ts). */
-  countLines?(lines: string[]): number;
+  /** A user regex is part of the filter: lines must go through matchLines/countLines. */
+  readonly hasRegex: boolean;
+  /**
+   * Which of `lines` pass, in order: the conditions above on this thread, a user regex in its
+   * worker (guardedRegex.ts) with a budget per line. Fewer answers than lines when stopped early
+   * (signal, deadline). Rejects with RegexTooSlowError past the regex's budget.
+   */
+  matchLines(lines: string[], opts?: RegexRunOptions): Promise<boolean[]>;
+  /** How many of `lines` pass (a batch per exchange with the regex worker); rejects with the signal's reason when it aborts. */
+  countLines(lines: string[], opts?: Omit<RegexRunOptions, 'deadline'>): Promise<number>;
   /** Stops the regex worker, if any. */
   dispose(): void;
   /** Epoch-ms bounds when a time range is set. */
@@ -111,13 +123,34 @@ export function compileFilter(spec: IcapLogFilter, opts: { regexBudgetMs?: numbe
     return true;
   };
   const regex = guarded;
-  const test = regex ? (line: string): boolean => cheap(line) && regex.test(line) : cheap;
   const out: CompiledFilter = {
     spec,
     matchesAll,
     requiredLiterals: literals,
-    test,
-    ...(regex && { countLines: (lines: string[]) => regex.countMatching(lines.filter(cheap)) }),
+    hasRegex: !!regex,
+    test: regex
+      ? () => {
+          throw new Error('A filter with a regular expression is tested with matchLines(), in its worker.');
+        }
+      : cheap,
+    async matchLines(lines, o = {}) {
+      const pass = lines.map(cheap);
+      if (!regex) return pass;
+      const candidates = lines.filter((_, i) => pass[i]);
+      const tested = await regex.matchLines(candidates, o);
+      const answers: boolean[] = [];
+      let c = 0;
+      for (let i = 0; i < lines.length; i++) {
+        if (!pass[i]) answers.push(false);
+        else if (c < tested.length) answers.push(tested[c++]!);
+        else break;
+      }
+      return answers;
+    },
+    async countLines(lines, o = {}) {
+      const candidates = lines.filter(cheap);
+      return regex ? regex.countMatching(candidates, o) : candidates.length;
+    },
     dispose: () => regex?.dispose(),
   };
   return Object.assign(out, fromMs !== undefined ? { fromMs } : {}, toMs !== undefined ? { toMs } : {});

@@ -22,6 +22,14 @@ export interface PageOptions {
    * a big file); the page then ends at a line boundary and `atStart`/`atEnd` stay false. Default: no limit.
    */
   maxScanBytes?: number;
+  /**
+   * Stop after about this many milliseconds with the lines found so far (a user regex that is slow
+   * on every line): the page ends at a line boundary with `stopped: 'time'`, like maxScanBytes.
+   * The regex runs in its worker and is awaited, so the caller's event loop is never held. Default: none.
+   */
+  timeBudgetMs?: number;
+  /** Cancel the search: the page ends where it was (`stopped: 'cancelled'`) with the lines found so far. */
+  signal?: AbortSignal;
 }
 
 /** A run of consecutive lines of the file (only the matching ones when filtered). */
@@ -40,6 +48,8 @@ export interface LogPage {
   generation: number;
   /** File size when the page was read. */
   size: number;
+  /** The page ended early because its time budget ran out or it was cancelled; the cursors say where. */
+  stopped?: 'time' | 'cancelled';
 }
 
 export interface FollowUpdate {
@@ -106,7 +116,7 @@ export class LogPager {
   }
 
   /** Lines appended since the last tail()/pollNew(); detects rotation and truncation. */
-  async pollNew(opts: { filter?: CompiledFilter; tailLines?: number } = {}): Promise<FollowUpdate> {
+  async pollNew(opts: { filter?: CompiledFilter; tailLines?: number; timeBudgetMs?: number } = {}): Promise<FollowUpdate> {
     const st = await this.source.stat();
     let reset: FollowUpdate['reset'];
     if (this.followGen !== undefined && st.generation !== this.followGen) reset = st.lastChange ?? 'rotated';
@@ -120,7 +130,7 @@ export class LogPager {
       this.anchor = Buffer.alloc(0);
     }
     this.followGen = st.generation;
-    const filterOpts: PageOptions = opts.filter ? { filter: opts.filter } : {};
+    const filterOpts: PageOptions = { ...(opts.filter && { filter: opts.filter }), ...(opts.timeBudgetMs !== undefined && { timeBudgetMs: opts.timeBudgetMs }) };
     let page: LogPage;
     let skippedBytes: number | undefined;
     if (st.size - this.followPos > this.maxFollowBytes) {
@@ -177,11 +187,21 @@ export class LogPager {
     const need = filter ? this.maxMatchBytes : this.maxDisplayBytes;
     const keep = need + this.chunkBytes + 2;
     const maxScan = opts.maxScanBytes ?? Infinity;
+    const stop = stopper(opts);
     let window: Buffer = Buffer.alloc(0);
     let winStart = cursor;
     let partialStart = -1;
     let bytesRead = 0;
     const found: IcapLogLine[] = [];
+    // Lines waiting for the regex worker, newest first; `scanned`: every line from here to the cursor was decided.
+    const pending = new PendingLines();
+    let scanned = cursor;
+    const decide = () =>
+      pending.decide(filter!, stop, (c, matched) => {
+        if (matched) found.push(c.line());
+        scanned = c.start;
+        return found.length >= n;
+      });
     const prepend = async (): Promise<number> => {
       const from = Math.max(0, winStart - this.chunkBytes);
       const chunk = await this.source.read(from, winStart - from);
@@ -192,7 +212,7 @@ export class LogPager {
       return chunk.length;
     };
     let lineEnd = cursor;
-    while (found.length < n && lineEnd > 0 && bytesRead < maxScan) {
+    while (found.length < n && lineEnd > 0 && bytesRead < maxScan && !stop.stopped) {
       while (winStart > Math.max(0, lineEnd - 2)) await prepend();
       let eol: IcapLogLine['eol'] = '';
       if (window[lineEnd - 1 - winStart] === 0x0a) eol = lineEnd >= 2 && window[lineEnd - 2 - winStart] === 0x0d ? '\r\n' : '\n';
@@ -216,23 +236,33 @@ export class LogPager {
       const contentLen = lineEnd - eol.length - lineStart;
       const at = lineStart - winStart;
       const content = window.subarray(at, at + Math.min(contentLen, need));
-      if (!filter || filter.test(matchText(content, contentLen, eol))) {
-        const line = makeLine(lineStart, content, contentLen, eol, this.maxDisplayBytes);
-        if (!eol) line.partial = true;
-        found.push(line);
+      const start = lineStart;
+      const line = (): IcapLogLine => {
+        const l = makeLine(start, content, contentLen, eol, this.maxDisplayBytes);
+        if (!eol) l.partial = true;
+        return l;
+      };
+      if (filter?.hasRegex) {
+        if (pending.add({ text: matchText(content, contentLen, eol), start, end: lineEnd, line }, content.length)) await decide();
+      } else {
+        if (!filter || filter.test(matchText(content, contentLen, eol))) found.push(line());
+        scanned = lineStart;
+        stop.check();
       }
       lineEnd = lineStart;
       window = window.subarray(0, at);
     }
+    if (pending.size && found.length < n && !stop.stopped) await decide();
     return {
       lines: found.reverse(),
-      startCursor: lineEnd,
+      startCursor: scanned,
       endCursor: partialStart >= 0 ? partialStart : cursor,
-      atStart: lineEnd === 0,
+      atStart: scanned === 0,
       atEnd: cursor >= size,
       bytesRead,
       generation,
       size,
+      ...(stop.reason && { stopped: stop.reason }),
     };
   }
 
@@ -240,6 +270,7 @@ export class LogPager {
     const filter = opts.filter && !opts.filter.matchesAll ? opts.filter : undefined;
     const need = filter ? this.maxMatchBytes : this.maxDisplayBytes;
     const maxScan = opts.maxScanBytes ?? Infinity;
+    const stop = stopper(opts);
     const lines: IcapLogLine[] = [];
     let lineNo = firstLineNo;
     let pos = cursor;
@@ -249,15 +280,42 @@ export class LogPager {
     let lineBytes = 0;
     let lastByte = -1;
     let bytesRead = 0;
-    let stopped = false;
-    const emit = (eol: IcapLogLine['eol']): void => {
+    let full = false;
+    let brokeEarly = false;
+    /** A batch filled the page before its last line: lines after the page's end were read but not taken. */
+    let dropped = false;
+    // Lines waiting for the regex worker, oldest first; `decided`: every line before it was decided.
+    const waiting = new PendingLines();
+    let decided = cursor;
+    const decide = async (): Promise<void> => {
+      const r = await waiting.decide(filter!, stop, (c, matched) => {
+        if (matched) lines.push(c.line());
+        decided = c.end;
+        return lines.length >= n;
+      });
+      if (r === 'full') full = true;
+      if (r === 'full-early') full = dropped = true;
+    };
+    const emit = async (eol: IcapLogLine['eol']): Promise<void> => {
       const contentLen = lineBytes - (eol === '\r\n' ? 1 : 0);
       const content = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
-      if (!filter || filter.test(matchText(content, contentLen, eol))) {
-        const line = makeLine(lineStart, content, contentLen, eol, this.maxDisplayBytes);
-        if (!eol) line.partial = true;
-        if (lineNo !== undefined) line.lineNo = lineNo;
-        lines.push(line);
+      const start = lineStart;
+      const no = lineNo;
+      const line = (): IcapLogLine => {
+        const l = makeLine(start, content, contentLen, eol, this.maxDisplayBytes);
+        if (!eol) l.partial = true;
+        if (no !== undefined) l.lineNo = no;
+        return l;
+      };
+      // A partial last line is not consumed: the next page or poll starts at it again.
+      const lineEnd = eol ? start + lineBytes + 1 : start;
+      if (filter?.hasRegex) {
+        if (waiting.add({ text: matchText(content, contentLen, eol), start, end: lineEnd, line }, content.length) || !eol) await decide();
+      } else {
+        if (!filter || filter.test(matchText(content, contentLen, eol))) lines.push(line());
+        decided = lineEnd;
+        if (lines.length >= n) full = true;
+        stop.check();
       }
       if (lineNo !== undefined) lineNo++;
     };
@@ -268,43 +326,118 @@ export class LogPager {
       let i = 0;
       while (i < chunk.length) {
         const nl = chunk.indexOf(0x0a, i);
-        const stop = nl < 0 ? chunk.length : nl;
-        if (stop > i) {
-          const take = Math.min(stop - i, need + 1 - kept);
+        const stopAt = nl < 0 ? chunk.length : nl;
+        if (stopAt > i) {
+          const take = Math.min(stopAt - i, need + 1 - kept);
           if (take > 0) {
             pending.push(chunk.subarray(i, i + take));
             kept += take;
           }
-          lineBytes += stop - i;
-          lastByte = chunk[stop - 1]!;
+          lineBytes += stopAt - i;
+          lastByte = chunk[stopAt - 1]!;
         }
         if (nl < 0) break;
-        emit(lineBytes > 0 && lastByte === 0x0d ? '\r\n' : '\n');
+        await emit(lineBytes > 0 && lastByte === 0x0d ? '\r\n' : '\n');
         lineStart = pos + nl + 1;
         pending = [];
         kept = 0;
         lineBytes = 0;
         lastByte = -1;
         i = nl + 1;
-        if (lines.length >= n || bytesRead >= maxScan) {
-          stopped = true;
+        if (full || stop.stopped || bytesRead >= maxScan) {
+          brokeEarly = true;
           break outer;
         }
       }
       pos += chunk.length;
     }
-    if (!stopped && lineBytes > 0 && lines.length < n) emit('');
+    if (!brokeEarly && lineBytes > 0 && lines.length < n) await emit('');
+    if (waiting.size && !full && !stop.stopped) await decide();
     return {
       lines,
       startCursor: cursor,
-      endCursor: lineStart,
+      endCursor: decided,
       atStart: cursor === 0,
-      atEnd: !stopped || lineStart >= end,
+      atEnd: (!brokeEarly && !dropped && !stop.stopped) || decided >= end,
       bytesRead,
       generation,
       size: end,
+      ...(stop.reason && { stopped: stop.reason }),
     };
   }
+}
+
+/** Lines a regex filter decides in one exchange with its worker, at most. */
+const batchLines = 256;
+const batchBytes = 1024 * 1024;
+
+/** Lines read but not decided yet: the regex worker answers for a batch of them at once. */
+class PendingLines {
+  private items: Candidate[] = [];
+  private bytes = 0;
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  /** Adds a line; true when the batch is full and should be decided now. */
+  add(c: Candidate, bytes: number): boolean {
+    this.items.push(c);
+    this.bytes += bytes;
+    return this.items.length >= batchLines || this.bytes >= batchBytes;
+  }
+
+  /**
+   * Asks the worker about the batch and hands each answer to `take`, in order, until `take` says
+   * the page is full ('full', or 'full-early' when lines after it were read but not taken).
+   * Fewer answers than lines: the page's budget or cancel stopped the worker ('stopped').
+   */
+  async decide(filter: CompiledFilter, stop: ReturnType<typeof stopper>, take: (c: Candidate, matched: boolean) => boolean): Promise<'done' | 'full' | 'full-early' | 'stopped'> {
+    const batch = this.items;
+    this.items = [];
+    this.bytes = 0;
+    const answers = await filter.matchLines(batch.map((c) => c.text), { lane: 'page', ...stop.run });
+    for (let i = 0; i < answers.length; i++) {
+      if (take(batch[i]!, answers[i]!)) return i + 1 < batch.length ? 'full-early' : 'full';
+    }
+    if (answers.length < batch.length) {
+      stop.early();
+      return 'stopped';
+    }
+    return 'done';
+  }
+}
+
+/** A line read but not yet decided (its regex answer is pending). */
+interface Candidate {
+  text: string;
+  /** Its first byte, and the offset after its terminator (the start for a partial line). */
+  start: number;
+  end: number;
+  line(): IcapLogLine;
+}
+
+/** A page's time budget and cancellation: why and whether it stops early. */
+function stopper(opts: PageOptions) {
+  const deadline = opts.timeBudgetMs !== undefined ? Date.now() + opts.timeBudgetMs : undefined;
+  const s = {
+    reason: undefined as LogPage['stopped'],
+    get stopped(): boolean {
+      return s.reason !== undefined;
+    },
+    /** For the regex worker: stop after the current line when either comes. */
+    run: { ...(opts.signal && { signal: opts.signal }), ...(deadline !== undefined && { deadline }) },
+    /** The worker stopped before the batch ended: say why. */
+    early(): void {
+      s.reason ??= opts.signal?.aborted ? 'cancelled' : 'time';
+    },
+    /** Between lines decided on this thread. */
+    check(): void {
+      if (opts.signal?.aborted) s.reason ??= 'cancelled';
+      else if (deadline !== undefined && Date.now() >= deadline) s.reason ??= 'time';
+    },
+  };
+  return s;
 }
 
 /** The text a filter sees: the line without '\n' (CR of CRLF kept, as grep sees it), up to the match limit. */

@@ -21,6 +21,8 @@ export interface SessionPage {
   startCursor: number;
   atStart: boolean;
   size: number;
+  /** The search for this page ended early: its time budget ran out (the view asks for the next page) or the user cancelled it. */
+  stopped?: 'time' | 'cancelled';
 }
 
 export interface SessionAppend {
@@ -63,6 +65,8 @@ export interface ViewerSessionOptions {
   countChunkBytes?: number;
   /** At most one `running` count event per this many ms. Default 250. */
   progressIntervalMs?: number;
+  /** Time one page request may search (a slow regex on every line); the page then ends with what it found. Default 1000 ms. */
+  pageTimeBudgetMs?: number;
   pager?: PagerOptions;
 }
 
@@ -156,6 +160,9 @@ export class IcapLogViewerSession {
   private invalidFilter = false;
   private readonly pageLines: number;
   private readonly maxScanBytes: number;
+  private readonly pageTimeBudgetMs: number;
+  /** The page search in progress (tail or earlier lines): cancelSearch() and a new epoch stop it. */
+  private pageAbort: AbortController | undefined;
 
   /** Throws IcapLogFilterError for an invalid filter (nothing started). Call start() next. */
   constructor(
@@ -168,6 +175,7 @@ export class IcapLogViewerSession {
     this.pager = new LogPager(source, opts.pager);
     this.pageLines = opts.pageLines ?? 200;
     this.maxScanBytes = opts.maxScanBytes ?? 8 * 1024 * 1024;
+    this.pageTimeBudgetMs = opts.pageTimeBudgetMs ?? 1000;
   }
 
   get epoch(): number {
@@ -219,19 +227,36 @@ export class IcapLogViewerSession {
     this.invalidFilter = true;
     this.epochN++;
     this.countAbort?.abort();
+    this.pageAbort?.abort();
     this.counted = undefined;
   }
 
   /** Earlier lines before `cursor` (a page's startCursor) for the view of `epoch`; stale requests are ignored. */
   async pageBefore(epoch: number, cursor: number): Promise<void> {
     if (epoch !== this.epochN || this.disposed) return;
+    const signal = this.newPageSearch();
     try {
-      const page = await this.pager.pageBefore(cursor, this.pageLines, { filter: this.filter, maxScanBytes: this.maxScanBytes });
+      const page = await this.pager.pageBefore(cursor, this.pageLines, this.pageOptions(signal));
       if (epoch !== this.epochN || this.disposed || page.generation !== this.generation) return;
-      this.events.page({ epoch, kind: 'before', lines: page.lines, startCursor: page.startCursor, atStart: page.atStart, size: page.size });
+      this.events.page({ epoch, kind: 'before', lines: page.lines, startCursor: page.startCursor, atStart: page.atStart, size: page.size, ...(page.stopped && { stopped: page.stopped }) });
     } catch (err) {
       if (epoch === this.epochN && !this.disposed) this.events.error(err);
     }
+  }
+
+  /** Stops the page search in progress; its page arrives with the lines found so far (`stopped: 'cancelled'`). */
+  cancelSearch(): void {
+    this.pageAbort?.abort();
+  }
+
+  private newPageSearch(): AbortSignal {
+    this.pageAbort?.abort();
+    this.pageAbort = new AbortController();
+    return this.pageAbort.signal;
+  }
+
+  private pageOptions(signal: AbortSignal) {
+    return { filter: this.filter, maxScanBytes: this.maxScanBytes, timeBudgetMs: this.pageTimeBudgetMs, signal };
   }
 
   /** Follow mode: poll for new lines every followIntervalMs. */
@@ -249,7 +274,7 @@ export class IcapLogViewerSession {
     return this.onPager(async () => {
       if (this.disposed || this.invalidFilter) return;
       const epoch = this.epochN;
-      const u = await this.pager.pollNew({ filter: this.filter, tailLines: this.pageLines });
+      const u = await this.pager.pollNew({ filter: this.filter, tailLines: this.pageLines, timeBudgetMs: this.pageTimeBudgetMs });
       if (epoch !== this.epochN || this.disposed) return;
       if (u.reset) {
         this.events.reset(u.reset, epoch);
@@ -277,6 +302,7 @@ export class IcapLogViewerSession {
 
   dispose(): void {
     this.disposed = true;
+    this.pageAbort?.abort();
     this.setFollow(false);
     this.countAbort?.abort();
     this.filter.dispose();
@@ -304,12 +330,13 @@ export class IcapLogViewerSession {
     const epoch = ++this.epochN;
     this.countAbort?.abort();
     this.counted = undefined;
+    const signal = this.newPageSearch();
     const tail = this.onPager(async () => {
       if (epoch !== this.epochN || this.disposed) return;
-      const page = await this.pager.tail(this.pageLines, { filter: this.filter, maxScanBytes: this.maxScanBytes });
+      const page = await this.pager.tail(this.pageLines, this.pageOptions(signal));
       if (epoch !== this.epochN || this.disposed) return;
       this.generation = page.generation;
-      this.events.page({ epoch, kind: 'tail', lines: page.lines, startCursor: page.startCursor, atStart: page.atStart, size: page.size });
+      this.events.page({ epoch, kind: 'tail', lines: page.lines, startCursor: page.startCursor, atStart: page.atStart, size: page.size, ...(page.stopped && { stopped: page.stopped }) });
     });
     this.fullCount(epoch);
     return tail;

@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip, gunzipSync, gzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createGzip } from 'node:zlib';
+import { unzipSync } from 'fflate';
 import { t } from '../common/l10n';
-import { SecretScrubber } from './secretScrub';
+import { type FileIdentity, UnscrubbableFile, openBundleSource, peekStream, scrubFile, sniffFormat } from './scrubFiles';
+import type { SecretScrubber } from './secretScrub';
 import { readTar, TarWriter } from './tarArchive';
 
 /**
@@ -21,9 +23,14 @@ export interface BundleSource {
   /** What it is, for the preview and summary.md. */
   about: string;
   data?: Buffer | string;
-  /** A local file (pcaps, the downloaded kata-collect archive). */
+  /** A local file (pcaps, the downloaded kata-collect archive, files the user adds). */
   file?: string;
-  /** A tar.gz whose entries are scrubbed one by one (the kata-collect archive). */
+  /**
+   * The file was found by listing a folder (a recent capture): it must still be that inode,
+   * opened without following a link (scrubFiles.openBundleSource).
+   */
+  expect?: FileIdentity;
+  /** The kata-collect archive: its listing goes in beside it. */
   tarGz?: boolean;
 }
 
@@ -36,84 +43,14 @@ export interface PreparedEntry {
   file?: string;
 }
 
-/** Files bigger than this are not loaded for scrubbing; the user is told to attach them by hand. */
-export const MAX_SCRUB_BYTES = 1024 * 1024 * 1024;
-
-const isTarGz = (name: string) => /\.(tar\.gz|tgz)$/i.test(name);
-const isPlainGz = (name: string) => /\.gz$/i.test(name) && !isTarGz(name);
-
-/** Scrubs one entry's content by type: nested tar.gz and .gz are opened, scrubbed, packed again. */
-async function scrubContent(name: string, data: Buffer, scrubber: SecretScrubber, depth: number): Promise<Buffer> {
-  if (depth < 3 && isTarGz(name)) {
-    return scrubTarGzBuffer(data, scrubber, depth + 1);
-  }
-  if (depth < 3 && isPlainGz(name)) {
-    try {
-      const inner = gunzipSync(data);
-      const scrubbed = scrubber.content(inner);
-      return scrubbed === inner ? data : gzipSync(scrubbed);
-    } catch {
-      return scrubber.bytes(data);
-    }
-  }
-  return scrubber.content(data);
-}
-
-async function scrubTarGzBuffer(data: Buffer, scrubber: SecretScrubber, depth: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  const gz = createGzip();
-  gz.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise<void>((resolve, reject) => {
-    gz.on('end', resolve);
-    gz.on('error', reject);
-  });
-  const tar = new TarWriter(gz);
-  // Nested archives keep files and folders only, like the outer one.
-  for await (const e of readTar(Readable.from([data]).pipe(createGunzip()))) {
-    const name = scrubber.text(e.name);
-    if (e.type === 'directory') await tar.addDirectory(name, e.mtimeMs);
-    else if (e.type === 'file') await tar.addBuffer(name, await scrubContent(e.name, e.data, scrubber, depth), { mode: e.mode & 0o644, mtimeMs: e.mtimeMs });
-  }
-  await tar.finish();
-  await done;
-  return Buffer.concat(chunks);
-}
-
 /**
- * A tar.gz scrubbed entry by entry into `outPath` (names and contents; symlinks and devices are
- * left out). Returns the listing (names and sizes) for the bundle.
+ * Scrubs every source into `staging` (a private folder) and returns what will be written. Each
+ * file is opened once and read from that handle; archives are scrubbed entry by entry
+ * (scrubFiles.ts); a file KDS cannot check throws UnscrubbableFile, naming it and saying why.
+ * A file KDS found by listing (`expect`) that is no longer what was listed is left out, with a
+ * line in `notes`.
  */
-export async function scrubTarGz(inPath: string, outPath: string, scrubber: SecretScrubber): Promise<string[]> {
-  const fh = await open(outPath, 'wx', 0o600);
-  const gz = createGzip();
-  const sink = pipeline(gz, createWriteStream('', { fd: fh.fd, autoClose: false }));
-  const tar = new TarWriter(gz);
-  const listing: string[] = [];
-  try {
-    for await (const e of readTar(createReadStream(inPath).pipe(createGunzip()))) {
-      const name = scrubber.text(e.name);
-      if (e.type === 'directory') {
-        await tar.addDirectory(name, e.mtimeMs);
-        listing.push(`${name}/`);
-      } else if (e.type === 'file') {
-        const content = await scrubContent(e.name, e.data, scrubber, 1);
-        await tar.addBuffer(name, content, { mode: e.mode & 0o644, mtimeMs: e.mtimeMs });
-        listing.push(`${name}\t${content.length}`);
-      } else {
-        listing.push(`${name} (${e.type}, ${t('left out')})`);
-      }
-    }
-    await tar.finish();
-    await sink;
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  return listing;
-}
-
-/** Scrubs every source into `staging` (a private folder) and returns what will be written. */
-export async function prepareBundle(sources: BundleSource[], scrubber: SecretScrubber, staging: string): Promise<PreparedEntry[]> {
+export async function prepareBundle(sources: BundleSource[], scrubber: SecretScrubber, staging: string, notes?: string[]): Promise<PreparedEntry[]> {
   const out: PreparedEntry[] = [];
   let n = 0;
   for (const s of sources) {
@@ -124,19 +61,30 @@ export async function prepareBundle(sources: BundleSource[], scrubber: SecretScr
       continue;
     }
     if (!s.file) continue;
-    const st = await stat(s.file);
-    if (s.tarGz) {
-      const file = join(staging, `${n++}-${basename(s.name)}`);
-      const listing = await scrubTarGz(s.file, file, scrubber);
-      out.push({ name: s.name, about: s.about, size: (await stat(file)).size, file });
-      const text = Buffer.from(listing.join('\n') + '\n', 'utf8');
-      out.push({ name: `${s.name.replace(/\.(tar\.gz|tgz)$/i, '')}.listing.txt`, about: t('names and sizes inside {0}', basename(s.name)), size: text.length, data: text });
-      continue;
+    let src;
+    try {
+      src = await openBundleSource(s.file, s.expect);
+    } catch (err) {
+      // A file KDS found itself (a recent capture) that changed since: left out and said so.
+      if (s.expect && notes && (err instanceof UnscrubbableFile || (err as NodeJS.ErrnoException).code === 'ENOENT')) {
+        notes.push(err instanceof UnscrubbableFile ? err.message : t('{0} is gone: it was left out.', s.file));
+        continue;
+      }
+      throw err;
     }
-    if (st.size > MAX_SCRUB_BYTES) throw new Error(t('{0} is {1} bytes, more than KDS checks for secrets; attach it to the request by hand.', s.file, String(st.size)));
-    const raw = await readFile(s.file);
-    const data = await scrubContent(s.name, raw, scrubber, 1);
-    out.push({ name: s.name, about: s.about, size: data.length, data });
+    let scrubbed;
+    try {
+      scrubbed = await scrubFile(src.fh, src.size, s.file, scrubber, staging);
+    } finally {
+      await src.fh.close();
+    }
+    const file = join(staging, `${n++}-${basename(s.name)}`);
+    await rename(scrubbed.path, file);
+    out.push({ name: s.name, about: s.about, size: scrubbed.size, file });
+    if (scrubbed.listing && (s.tarGz || scrubbed.listing.some((l) => / \(.*\)$/.test(l)))) {
+      const text = Buffer.from(scrubbed.listing.join('\n') + '\n', 'utf8');
+      out.push({ name: `${s.name.replace(/\.(tar\.gz|tgz|tar|zip|gz)$/i, '')}.listing.txt`, about: t('names and sizes inside {0}', basename(s.name)), size: text.length, data: text });
+    }
   }
   return out;
 }
@@ -159,7 +107,14 @@ export async function writeBundle(entries: PreparedEntry[], top: string, outPath
     await tar.addDirectory(top);
     for (const e of entries) {
       if (e.data) await tar.addBuffer(`${top}/${e.name}`, e.data, { mode: 0o644 });
-      else if (e.file) await tar.addFile(`${top}/${e.name}`, e.file);
+      else if (e.file) {
+        const fh = await open(e.file, 'r');
+        try {
+          await tar.addHandle(`${top}/${e.name}`, fh, (await fh.stat()).size);
+        } finally {
+          await fh.close();
+        }
+      }
     }
     await tar.finish();
     await sink;
@@ -174,24 +129,42 @@ export async function writeBundle(entries: PreparedEntry[], top: string, outPath
   return { size, sha256: hash.digest('hex') };
 }
 
-/** Every known secret found anywhere in the written bundle (nested archives opened): should be empty. */
+/**
+ * Every known secret or key found anywhere in the written bundle, nested archives opened, read
+ * window by window (a bundle holding a 1 GiB capture is checked in bounded memory). Should be empty.
+ */
 export async function findLeaks(bundlePath: string, scrubber: SecretScrubber): Promise<string[]> {
   const found: string[] = [];
-  const check = async (name: string, data: Buffer, depth: number): Promise<void> => {
-    // Only where, never what: the report must not quote any part of a secret.
-    if (scrubber.leaks(Buffer.from(name, 'utf8')).length) found.push(t('{0} (its name)', name));
-    const n = scrubber.leaks(data).length;
-    if (n) found.push(t('{0} ({1} secrets)', name, n));
-    if (depth < 4 && isTarGz(name)) {
-      for await (const e of readTar(Readable.from([data]).pipe(createGunzip()))) await check(`${name}!${e.name}`, e.data, depth + 1);
-    } else if (depth < 4 && isPlainGz(name)) {
-      try {
-        await check(name.replace(/\.gz$/i, ''), gunzipSync(data), depth + 1);
-      } catch {
-        // not gzip after all: already checked as bytes
-      }
+  // Only where, never what: the report must not quote any part of a secret.
+  const check = async (name: string, content: AsyncIterable<Buffer>, depth: number): Promise<void> => {
+    if (scrubber.leaks(Buffer.from(name, 'utf8')).total) found.push(t('{0} (its name)', name));
+    const [first, all] = await peekStream(content, 512);
+    const format = sniffFormat(first, name);
+    if (depth < 4 && format === 'gzip') return check(name.replace(/\.(gz|tgz)$/i, ''), Readable.from(all).pipe(createGunzip()), depth + 1);
+    if (depth < 4 && format === 'tar') {
+      for await (const e of readTar(Readable.from(all))) if (e.type === 'file') await check(`${name}!${e.name}`, e.content, depth + 1);
+      return;
     }
+    if (depth < 4 && format === 'zip') {
+      const parts: Buffer[] = [];
+      for await (const c of all) parts.push(c);
+      let entries: Record<string, Uint8Array> = {};
+      try {
+        entries = unzipSync(Buffer.concat(parts));
+      } catch {
+        // not a readable zip after all: checked as bytes below
+        entries = { '': Buffer.concat(parts) };
+      }
+      for (const [inner, data] of Object.entries(entries)) await check(inner ? `${name}!${inner}` : name, Readable.from([Buffer.from(data)]), depth + 1);
+      return;
+    }
+    const scan = scrubber.leakScan();
+    for await (const c of all) scan.push(c);
+    scan.end();
+    const { secrets, privateKeys } = scan.leaked;
+    if (secrets) found.push(t('{0} ({1} secrets)', name, secrets));
+    if (privateKeys) found.push(t('{0} ({1} private keys)', name, privateKeys));
   };
-  for await (const e of readTar(createReadStream(bundlePath).pipe(createGunzip()))) await check(e.name, e.data, 0);
+  for await (const e of readTar(createReadStream(bundlePath).pipe(createGunzip()))) if (e.type === 'file') await check(e.name, e.content, 0);
   return found;
 }

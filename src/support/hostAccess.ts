@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { t } from '../common/l10n';
 import { type CnContext, remoteIsRoot } from '../centralNode/cnOps';
+import { type PathInspector, firstTrusted, localInspector } from '../centralNode/trustedExecutable';
 import type { SftpFiles } from '../ssh/sftpFiles';
 import type { SshSession } from '../ssh/sshSession';
 import type { SudoOption } from '../ssh/sudoPrompt';
@@ -25,6 +26,8 @@ export interface HostAccess {
   read(path: string, start: number): Readable;
   /** The numeric uid:gid of the user KDS acts as (to hand root-made files back to it). */
   owner(): Promise<string>;
+  /** lstat/readlink of the host's files, for the root-owned-path check of what root runs. */
+  inspector(): Promise<PathInspector>;
   isRoot(): Promise<boolean>;
 }
 
@@ -34,16 +37,32 @@ export interface HostExec {
   stderr: Buffer;
 }
 
+/** Where tools are looked for first: the system's own folders (a user's PATH cannot shadow them). */
+export const SYSTEM_TOOL_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
 /**
- * Absolute path of a tool: the user's PATH plus the system folders (a non-root PATH lacks
- * sbin), passed as "$1" to a fixed script so the name is never parsed by the shell.
+ * A tool KDS may run as root: the first `name` in the system folders, then `extraDirs` (KATA's),
+ * then the acting user's PATH, that root alone controls — the file and every folder and link on
+ * its way belong to root and are not writable by others (trustedExecutable.ts, the check the
+ * engine passes). A `systemctl` or `kata-collect` in `~/bin` or another folder early in PATH is
+ * never run; `refused` says why each one found was not taken.
  */
-export async function resolveTool(host: HostAccess, name: string, extraDirs: string[] = []): Promise<string | undefined> {
+export async function findTrustedTool(host: HostAccess, name: string, extraDirs: string[] = []): Promise<{ path?: string; refused: string[] }> {
   if (!/^[A-Za-z0-9_.+-]+$/.test(name)) throw new Error(t('Not a tool name: {0}', name));
-  const dirs = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin', ...extraDirs].join(':');
-  const r = await host.exec(['/bin/sh', '-c', 'PATH="$PATH:$2"; command -v -- "$1"', 'sh', name, dirs]);
-  const path = r.stdout.toString('utf8').trim().split('\n')[0] ?? '';
-  return r.code === 0 && path.startsWith('/') ? path : undefined;
+  const r = await host.exec(['/bin/sh', '-c', 'printf "%s" "$PATH"']);
+  const userPath = r.code === 0 ? r.stdout.toString('utf8').split(':') : [];
+  const dirs = [...new Set([...SYSTEM_TOOL_DIRS, ...extraDirs, ...userPath].filter((d) => d.startsWith('/')))];
+  const existing: string[] = [];
+  for (const d of dirs) {
+    const p = posix.join(d, name);
+    if ((await host.stat(p))?.type === 'file') existing.push(p);
+  }
+  return firstTrusted(existing, await host.inspector());
+}
+
+/** The tool's absolute path when one that root may run exists (findTrustedTool), else undefined. */
+export async function resolveTool(host: HostAccess, name: string, extraDirs: string[] = []): Promise<string | undefined> {
+  return (await findTrustedTool(host, name, extraDirs)).path;
 }
 
 /** A private folder (mktemp -d, mode 0700) owned by the acting user. */
@@ -95,6 +114,10 @@ export class SshHostAccess implements HostAccess {
     return (this.root ??= remoteIsRoot(this.session));
   }
 
+  inspector(): Promise<PathInspector> {
+    return this.sftp();
+  }
+
   owner(): Promise<string> {
     return (this.ownerIds ??= Promise.all([this.session.exec(['id', '-u']), this.session.exec(['id', '-g'])]).then(([u, g]) => `${u.stdout.toString().trim()}:${g.stdout.toString().trim()}`));
   }
@@ -136,6 +159,10 @@ export class LocalHostAccess implements HostAccess {
 
   async isRoot(): Promise<boolean> {
     return process.getuid?.() === 0;
+  }
+
+  async inspector(): Promise<PathInspector> {
+    return localInspector;
   }
 
   async owner(): Promise<string> {

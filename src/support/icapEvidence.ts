@@ -9,6 +9,7 @@ import type { BundleSource } from './bundleContents';
 import type { CaptureEvidence, EvidenceSummary } from './evidenceSummary';
 import { type HostAccess, SshHostAccess } from './hostAccess';
 import { extractIcapLog, hostZoneOffset, parseProblemWindow } from './icapLogExtract';
+import { type FileIdentity, openBundleSource } from './scrubFiles';
 
 /**
  * The ICAP evidence a KATA engineer asks for first, gathered for the support bundle: the
@@ -25,7 +26,8 @@ export interface IcapEvidenceOptions {
   /** Local files that may hold the latest probe report (VS Code's storage, the CLI's state folder). */
   probeReports?: string[];
   /** Pcaps KDS took itself, and those the person added. */
-  captures: Array<{ file: string; addedBy: 'kds' | 'user' }>;
+  /** `expect`: a capture KDS found by listing must still be that inode (scrubFiles.openBundleSource), or it is left out. */
+  captures: Array<{ file: string; addedBy: 'kds' | 'user'; expect?: FileIdentity }>;
   onStep?: (text: string) => void;
   /** How a capture is analyzed (VS Code: in a child process with its own memory limit); default in-process. */
   analyzeCapture?: (file: string) => Promise<CaptureAnalysis>;
@@ -93,7 +95,18 @@ export async function gatherIcapEvidence(host: HostAccess, o: IcapEvidenceOption
   for (const c of o.captures) {
     const name = basename(c.file);
     const entry = `captures/${name}`;
-    sources.push({ name: entry, about: c.addedBy === 'kds' ? t('traffic capture KDS took') : t('traffic capture added by the user'), file: c.file });
+    if (c.expect) {
+      // Swapped since it was listed (a link to a root-only file, another inode): neither attached nor analysed.
+      const still = await openBundleSource(c.file, c.expect).then(
+        async (src) => (await src.fh.close(), undefined),
+        (e: Error) => e.message,
+      );
+      if (still !== undefined) {
+        notes.push(still);
+        continue;
+      }
+    }
+    sources.push({ name: entry, about: c.addedBy === 'kds' ? t('traffic capture KDS took') : t('traffic capture added by the user'), file: c.file, ...(c.expect && { expect: c.expect }) });
     step(t('Reading the capture {0}…', name));
     try {
       const a = await (o.analyzeCapture ?? analyzeCaptureFile)(c.file);

@@ -1,5 +1,5 @@
 import { t } from '../common/l10n';
-import { type HostAccess, LocalHostAccess, resolveTool } from './hostAccess';
+import { type HostAccess, LocalHostAccess, findTrustedTool } from './hostAccess';
 
 /** Folders where KATA installations keep their own command-line tools, besides the system ones. */
 export const KATA_TOOL_DIRS = ['/opt/kaspersky/kata/bin', '/opt/kaspersky/apt/bin', '/opt/kaspersky/bin'];
@@ -35,9 +35,12 @@ export function localToolDirs(env: NodeJS.ProcessEnv = process.env): string[] {
   return (env.KDS_KATA_TOOL_DIRS ?? '').split(':').filter((d) => d.startsWith('/') && !d.split('/').includes('..'));
 }
 
-/** Absolute path of a KATA tool, or MissingKataTool. */
+/** Absolute path of a KATA tool root may run (findTrustedTool), or MissingKataTool / KataToolFailed saying why. */
 export async function kataTool(host: HostAccess, name: string): Promise<string> {
-  const path = await resolveTool(host, name, [...(host instanceof LocalHostAccess ? localToolDirs() : []), ...KATA_TOOL_DIRS]);
-  if (!path) throw new MissingKataTool(name, host.where);
-  return path;
+  const found = await findTrustedTool(host, name, [...(host instanceof LocalHostAccess ? localToolDirs() : []), ...KATA_TOOL_DIRS]);
+  if (found.path) return found.path;
+  if (found.refused.length) {
+    throw new KataToolFailed(t('{0} was found on {1} only where root must not run it from: {2}. KDS runs KATA\'s tools as root only from folders that root alone can change.', name, host.where, found.refused.join('; ')));
+  }
+  throw new MissingKataTool(name, host.where);
 }

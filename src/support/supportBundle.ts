@@ -9,6 +9,7 @@ import { type IcapEvidenceOptions, gatherIcapEvidence } from './icapEvidence';
 import { type HostAccess, LocalHostAccess, SshHostAccess } from './hostAccess';
 import { type KataLogKind, fetchKataLogs, grepFiles } from './kataLogs';
 import { MissingKataTool } from './kataTools';
+import type { FoundCapture } from './recentCaptures';
 import { kdsVersion } from '../common/version';
 import { INSTALLED_CONFIG, formatErrorRange, readKdsConfig, readKdsLogTail, recentErrorRange, serviceStatus } from './kdsSources';
 import { SecretScrubber } from './secretScrub';
@@ -70,8 +71,8 @@ export interface GatherOptions {
   collect?: () => Promise<string | undefined>;
   /** Files the person added (pcaps go to captures/ with their analysis, the rest to attachments/). */
   addFiles: string[];
-  /** Captures KDS took itself (recentCaptures), labelled as such. */
-  captures?: string[];
+  /** Captures KDS took itself (recentCaptures), labelled as such: each goes in only while it is still the inode listed. */
+  captures?: FoundCapture[];
   /** preprocessor_icap.log on the host: undefined = KATA's default path, false = leave it out. */
   icapLog?: string | false;
   /** The "Date and time of the problem" answer: which lines of preprocessor_icap.log to take. */
@@ -134,7 +135,7 @@ export async function gather(host: HostAccess, d: Discovery, o: GatherOptions): 
     ...(o.icapLog !== undefined && { icapLog: o.icapLog }),
     ...(o.problemTime && { problemTime: o.problemTime }),
     ...(o.probeReports && { probeReports: o.probeReports }),
-    captures: [...(o.captures ?? []).map((file) => ({ file, addedBy: 'kds' as const })), ...o.addFiles.filter(isCapture).map((file) => ({ file, addedBy: 'user' as const }))],
+    captures: [...(o.captures ?? []).map((c) => ({ file: c.path, expect: { dev: c.dev, ino: c.ino }, addedBy: 'kds' as const })), ...o.addFiles.filter(isCapture).map((file) => ({ file, addedBy: 'user' as const }))],
     onStep: step,
     ...(o.analyzeCapture && { analyzeCapture: o.analyzeCapture }),
   });
@@ -184,7 +185,7 @@ export async function compose(d: Discovery, g: Gathered, answers: SupportAnswers
   const merged = mergeAnswers(d.prefill, answers);
   // A version the person corrected replaces the one KDS found, in facts.json as in summary.md.
   const facts = factsWithAnswers(d.facts, merged);
-  const entries = await prepareBundle(g.sources, d.scrubber, staging);
+  const entries = await prepareBundle(g.sources, d.scrubber, staging, g.notes);
   const factsJson = Buffer.from(d.scrubber.text(JSON.stringify({ kdsVersion: d.kdsVersion, ...facts }, null, 2) + '\n'));
   entries.push({ name: 'facts.json', about: language === 'ru' ? 'сведения о системе, собранные KDS' : 'system facts found by KDS', size: factsJson.length, data: factsJson });
   // The table lists the other entries: the summary is the file being read.

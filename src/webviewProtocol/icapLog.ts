@@ -17,6 +17,7 @@ export const icapLogStringIds = [
   'countRunning#one', 'countRunning#few', 'countRunning#many', 'countRunning#other', 'countFailed', 'countCancelled', 'loadingEarlier', 'searchingEarlier',
   'startOfFile', 'noMatches', 'rotated', 'truncated', 'skipped#one', 'skipped#few', 'skipped#many', 'skipped#other', 'lineShortened', 'partialLine', 'linesLabel', 'colLine',
   'details', 'close', 'fileSize', 'heldLimit#one', 'heldLimit#few', 'heldLimit#many', 'heldLimit#other', 'colVerdict',
+  'searching', 'cancelSearch', 'searchStopped', 'continueSearch',
   'colMode', 'colThreat', 'colUrl', 'wrapLines', 'filterInvalid',
 ] as const;
 export type IcapLogStringId = (typeof icapLogStringIds)[number];
@@ -76,8 +77,12 @@ export type IcapLogMessage =
   | { type: 'file'; path?: string; grep: string; grepTimeOmitted: boolean; follow: boolean }
   /** The filter was rejected: nothing else changed. */
   | { type: 'filterError'; field: 'search' | 'timeFrom' | 'timeTo'; message: string }
-  /** `tail` replaces the list; `before` prepends. `startCursor` is for the next pageBefore. */
-  | { type: 'page'; epoch: number; kind: 'tail' | 'before'; lines: IcapViewLine[]; startCursor: number; atStart: boolean; size: number }
+  /**
+   * `tail` replaces the list; `before` prepends. `startCursor` is for the next pageBefore.
+   * `stopped`: the search ended early — its time budget ran out (ask for the next page as usual)
+   * or the user cancelled it (ask again only when the user says so).
+   */
+  | { type: 'page'; epoch: number; kind: 'tail' | 'before'; lines: IcapViewLine[]; startCursor: number; atStart: boolean; size: number; stopped?: 'time' | 'cancelled' }
   /** New lines in follow mode; `reset` = rotated/truncated (list emptied first). */
   | { type: 'append'; epoch: number; lines: IcapViewLine[]; reset?: 'rotated' | 'truncated'; skippedBytes?: number; size: number }
   | { type: 'count'; epoch: number; state: 'running' | 'done' | 'error'; matched: number; lines: number; done: number; total: number; error?: string }
@@ -92,14 +97,16 @@ export type IcapLogRequest =
   | { type: 'follow'; on: boolean }
   | { type: 'pageBefore'; epoch: number; cursor: number }
   | { type: 'openFile' }
-  | { type: 'copyGrep' };
+  | { type: 'copyGrep' }
+  /** Stop the page search in progress (a slow filter): its page comes with what was found. */
+  | { type: 'cancelSearch' };
 
 /** Limits on what the webview may send. */
 export const maxPathLength = 4096;
 export const maxSearchLength = 1000;
 export const maxTimeInputLength = 64;
 
-const requestTypes = ['ready', 'view', 'filter', 'follow', 'pageBefore', 'openFile', 'copyGrep'] as const;
+const requestTypes = ['ready', 'view', 'filter', 'follow', 'pageBefore', 'openFile', 'copyGrep', 'cancelSearch'] as const;
 const filterKeys = ['mode', 'verdictOnly', 'text', 'regex', 'matchCase', 'timeFrom', 'timeTo'] as const;
 
 /** A fresh, validated filter, or undefined. */
@@ -128,6 +135,7 @@ export function parseIcapLogRequest(raw: unknown): IcapLogRequest | undefined {
     case 'ready':
     case 'openFile':
     case 'copyGrep':
+    case 'cancelSearch':
       return hasOnlyKeys(m, ['type']) ? { type: m.type } : undefined;
     case 'view': {
       if (!hasOnlyKeys(m, ['type', 'path', 'filter', 'follow']) || !isBoundedString(m.path, maxPathLength) || typeof m.follow !== 'boolean') return undefined;

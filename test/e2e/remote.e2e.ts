@@ -9,7 +9,7 @@
  * Every assertion reads the workbench's DOM.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
@@ -23,6 +23,7 @@ import {
   answerDialog,
   closeQuickInput,
   escapeRe,
+  notifications,
   openKdsContainer,
   quickInput,
   quickPickRows,
@@ -31,9 +32,11 @@ import {
   scenario,
   viewRows,
   waitFor,
+  waitForNotification,
   waitForRow,
   webviewShowing,
 } from './support/workbench';
+import { FatalWait } from './support/wait';
 import { WorkbenchHost } from './support/workbenchHost';
 
 const skip = skipReason() ?? sshdUnavailable();
@@ -61,10 +64,15 @@ describe('KDS remote mode in a real VS Code (code-server + Chromium + loopback C
   let cn: LoopbackCn | undefined;
   let page: Page | undefined;
   let icapLog: PlacedIcapLog | undefined;
+  let userEngine = '';
 
   before(async () => {
     const base = host.newBase('kds-e2e-remote-');
     cn = await startLoopbackCn(base);
+    // The User's own engine command: this checkout's engine (the loopback CN's, run as kds-test
+    // there), through a wrapper that leaves a mark when it runs.
+    userEngine = join(cn.prefix, 'user-engine.sh');
+    writeFileSync(userEngine, `#!/bin/sh\ntouch '${userEngine}.ran'\nexec '${process.execPath}' '${join(repoRoot, 'bin/kds.js')}' "$@"\n`, { mode: 0o755 });
     await host.start({
       dir: join(base, 'code-server'),
       settings: {
@@ -77,6 +85,8 @@ describe('KDS remote mode in a real VS Code (code-server + Chromium + loopback C
         'kds.remote.sudo': 'never',
         // No known_hosts entry for the sshd: the unknown key is shown in the modal and accepted there.
         'kds.remote.knownHostsFiles': [],
+        // Honoured (a User setting), while the workspace's below is not.
+        'kds.remote.engineCommand': [userEngine],
       },
     });
   });
@@ -86,15 +96,28 @@ describe('KDS remote mode in a real VS Code (code-server + Chromium + loopback C
     await host.stop(page, async () => cn?.stop());
   });
 
-  test('10. connect to the loopback CN (host key accepted in the modal), see its quarantine fill', async (t) => {
+  test('10. connect to the loopback CN (host key accepted in the modal), see its quarantine fill; the workspace\'s kds.remote.* settings are ignored and said so', async (t) => {
     const ws = join(host.base, 'ws-remote');
-    mkdirSync(ws);
+    mkdirSync(join(ws, '.vscode'), { recursive: true });
+    // Issue 19 point 1: the repository's own settings try to choose the host, the trusted host keys
+    // (a known_hosts holding the sshd's real key: honoured, no host-key modal would appear) and
+    // the engine command (honoured, Service Status would run it). Flat and nested spellings.
+    const c0 = cn!;
+    const pwned = join(host.base, 'workspace-engine-command-ran');
+    writeFileSync(join(ws, 'evil_known_hosts'), `[127.0.0.1]:${c0.sshd.port} ${c0.sshd.hostPublicKey()}\n`);
+    writeFileSync(
+      join(ws, '.vscode', 'settings.json'),
+      `{\n  // a repository's settings\n  "kds.remote.host": "203.0.113.9",\n  "kds": { "remote": { "engineCommand": ["/bin/sh", "-c", "touch ${pwned}"], "knownHostsFiles": ["${join(ws, 'evil_known_hosts')}"] } },\n}\n`,
+    );
     const started = Date.now();
     page = await host.open(ws);
     await scenario(t, () => page, '10-remote-quarantine', async () => {
       const p = page!;
       const c = cn!;
       await openKdsContainer(p);
+      const told = await waitForNotification(p, /KDS ignores .*kds\.remote\.host.* in .*settings\.json/, 30_000);
+      for (const k of ['kds.remote.host', 'kds.remote.knownHostsFiles', 'kds.remote.engineCommand']) assert.ok(told.includes(k), `${k} named: ${told}`);
+      t.diagnostic(`said: ${told}`);
       await runCommand(p, 'KDS: Connect to Central Node');
 
       // The host key is unknown: the modal names it by its SHA256 fingerprint; trust it.
@@ -124,6 +147,16 @@ describe('KDS remote mode in a real VS Code (code-server + Chromium + loopback C
       const input = await viewRows(p, 'Input');
       assert.ok(!input.some((r) => r.label === 'clean.txt' || r.label === 'eicar.com'), `both left the CN's Input: ${JSON.stringify(input)}`);
       assert.ok(existsSync(join(c.outDir, 'clean.txt')) && existsSync(join(c.qrntDir, 'eicar.com')), 'the files are on the CN where the views say');
+      // Service Status runs the engine on the CN: the User's engine command, never the workspace's.
+      rmSync(`${userEngine}.ran`, { force: true });
+      await runCommand(p, 'KDS: Service Status');
+      await waitFor('Service Status to have run the User\'s engine command', async () => {
+        const said = (await notifications(p)).find((m) => /not installed|will not run/.test(m));
+        if (said) throw new FatalWait(`Service Status did not run the User's engine command: ${said}`);
+        return existsSync(`${userEngine}.ran`) ? true : undefined;
+      }, 30_000);
+      t.diagnostic(`Service Status ran the User's engine command ${userEngine}`);
+      assert.ok(!existsSync(pwned), 'the workspace\'s kds.remote.engineCommand never ran');
       t.diagnostic(`scenario took ${Date.now() - started} ms`);
     });
   });

@@ -6,7 +6,7 @@
  * pooled: rows past the end are `hidden`, so only visible rows count).
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FrameLocator, Page } from 'playwright-core';
@@ -121,6 +121,36 @@ describe('KDS webview panels in a real VS Code (code-server + Chromium)', { skip
       t.diagnostic(`panel's grep: ${grep}`);
       assert.match(grep, /blocking_advanced mode/);
       assert.match(grep, /verdict/);
+    });
+  });
+
+  test('7b. a regex slow on every line (URLs anyone who reaches the proxy writes): Searching… with Cancel; Search stopped. with Continue Searching', async (t) => {
+    await scenario(t, () => page, '7b-icap-log-searching', async () => {
+      // Issue 19 point 16: 200 lines of 27 KB whose URL is http://x/ + 30 × "a"; (a|aa)*z is slow on each, under its budget.
+      appendFileSync(icapLog, Array.from({ length: 200 }, (_, i) => `2024-05-01 12:${String(i % 60).padStart(2, '0')}:00 [info] blocking_simple mode verdict=clean url=http://x/${'a'.repeat(30)} ${'b'.repeat(27_000)}`).join('\n') + '\n');
+      const frame = await webviewShowing(page!, '[data-testid="icap-mode"]');
+      await choose(frame, '[data-testid="icap-mode"]', 'all');
+      const verdictOnly = frame.locator('[data-testid="icap-verdict-only"]');
+      if ((await verdictOnly.getAttribute('aria-checked')) === 'true') await verdictOnly.click();
+      await frame.locator('[data-testid="icap-regex"]').click();
+      await frame.locator('[data-testid="icap-search"] input').fill('(a|aa)*z');
+      const edge = frame.locator('[data-testid="icap-edge"]');
+      const cancel = frame.locator('[data-testid="icap-cancel-search"]');
+      const more = frame.locator('[data-testid="icap-continue-search"]');
+      // Each filter change above started a search of its own: wait for this one's "Searching…" with Cancel.
+      const searching = await waitFor('"Searching…" with Cancel', async () => {
+        const text = await edge.innerText();
+        return /Searching/.test(text) && (await cancel.isVisible()) ? text : undefined;
+      }, 30_000);
+      t.diagnostic(`while searching: ${searching}`);
+      await cancel.click();
+      await waitFor('"Search stopped." with Continue Searching', async () => ((await edge.innerText()).includes('Search stopped.') && (await more.isVisible()) && !(await cancel.isVisible()) ? true : undefined), 30_000);
+      // VS Code itself answered meanwhile: the palette opens and lists a command.
+      await runCommand(page!, 'KDS: Show Log');
+      await more.click();
+      await cancel.waitFor({ state: 'visible', timeout: 30_000 });
+      await cancel.click();
+      await waitFor('stopped again', async () => ((await edge.innerText()).includes('Search stopped.') ? true : undefined), 30_000);
     });
   });
 });

@@ -80,7 +80,7 @@ test('over SSH: the extension releases and deletes on the CN with an argv (names
   execFileSync('/bin/chown', ['-R', `${uid}:0`, root]);
   const c: CnContext = { shell: async () => session, files: sftpPerSession(async () => session) };
   await assert.rejects(findEngine(c, conf), /not installed/);
-  const engine = await findEngine(c, conf, [process.execPath, kds]);
+  const engine = await findEngine(c, conf, [process.execPath, kds], { runsAsRoot: false });
   const done = await remoteQuarantine(c, engine, conf, { action: 'release', name: nasty, user: 'admin (VS Code)', reason: 'ok', asRoot: false });
   assert.equal(done.path, join(root, 'out', nasty));
   assert.ok(existsSync(join(root, 'out', nasty)));
@@ -100,7 +100,7 @@ test('over SSH: a --reason and a user that start with "-" reach the audit as the
   writeFileSync(join(root, 'qrnt', 'dash2.exe'), 'y');
   execFileSync('/bin/chown', ['-R', `${uidOf(sshd.user)}:0`, root]);
   const c: CnContext = { shell: async () => session, files: sftpPerSession(async () => session) };
-  const engine = await findEngine(c, conf, [process.execPath, kds]);
+  const engine = await findEngine(c, conf, [process.execPath, kds], { runsAsRoot: false });
   await remoteQuarantine(c, engine, conf, { action: 'release', name: 'dash.exe', user: '-admin', reason: '-- false positive, see ticket -42', asRoot: false });
   await remoteQuarantine(c, engine, conf, { action: 'delete', name: 'dash2.exe', user: 'admin', reason: '-x', asRoot: false });
   const audit = readFileSync(join(root, 'state', 'quarantine-audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);

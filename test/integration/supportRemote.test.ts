@@ -251,7 +251,11 @@ test('kds support-bundle over SSH: secrets planted in config, KDS log, journal, 
   assert.match(readFileSync(all.files.find((f) => f.endsWith('icap/preprocessor_icap.log'))!, 'utf8'), /verdict=clean action=passed note="login \[removed by KDS\]"/);
   const check = JSON.parse(readFileSync(all.files.find((f) => f.endsWith('kds/check.json'))!, 'utf8')) as { items: Array<{ id: string }> };
   assert.ok(check.items.some((i) => i.id === 'config'), 'kds check --json of the installed engine on the CN');
-  assert.match(readFileSync(all.files.find((f) => f.endsWith('kds/service-status.txt'))!, 'utf8'), /Active: failed[\s\S]*share_password=\[removed by KDS\][\s\S]*kds\[1\]: sudo password \[removed by KDS\]/);
+  const status = readFileSync(all.files.find((f) => f.endsWith('kds/service-status.txt'))!, 'utf8');
+  // Tools run as root come from the system's folders first: a systemctl there wins over the stand-in first on PATH.
+  const systemSystemctl = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].map((d) => join(d, 'systemctl')).find((p) => existsSync(p));
+  if (systemSystemctl) assert.match(status, new RegExp(`^\\$ ${systemSystemctl.replace(/\//g, '\\/')} status`, 'm'), status);
+  else assert.match(status, /Active: failed[\s\S]*share_password=\[removed by KDS\][\s\S]*kds\[1\]: sudo password \[removed by KDS\]/);
   // The collect archive is inside, its entries scrubbed, the secret-named file renamed, the listing too.
   assert.ok(all.files.some((f) => f.includes('var/log/kaspersky/payload.bin')));
   assert.ok(all.files.some((f) => f.includes('[removed by KDS].txt')));

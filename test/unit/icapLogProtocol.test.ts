@@ -9,6 +9,7 @@ test('every request type is accepted and copied into a fresh object', () => {
     { type: 'ready' },
     { type: 'openFile' },
     { type: 'copyGrep' },
+    { type: 'cancelSearch' },
     { type: 'view', path: '/var/log/x.log', filter, follow: true },
     { type: 'view', path: '', filter: defaultIcapLogViewFilter, follow: false },
     { type: 'filter', filter },
@@ -27,7 +28,7 @@ test('every request type is accepted and copied into a fresh object', () => {
 
 test('malformed requests are rejected', () => {
   const bad: unknown[] = [
-    undefined, null, 'ready', [], {}, { type: 'nope' }, { type: 'ready', extra: 1 }, { type: 'openFile', path: '/etc/passwd' },
+    undefined, null, 'ready', [], {}, { type: 'nope' }, { type: 'ready', extra: 1 }, { type: 'openFile', path: '/etc/passwd' }, { type: 'cancelSearch', epoch: 1 },
     { type: 'follow' }, { type: 'follow', on: 'yes' },
     { type: 'pageBefore', epoch: 1 }, { type: 'pageBefore', epoch: 1, cursor: -1 }, { type: 'pageBefore', epoch: 1, cursor: 1.5 },
     { type: 'pageBefore', epoch: 1, cursor: '10' }, { type: 'pageBefore', epoch: 1, cursor: Number.MAX_SAFE_INTEGER + 2 }, { type: 'pageBefore', epoch: -1, cursor: 0 },

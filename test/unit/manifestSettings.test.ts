@@ -1,18 +1,44 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { USER_LEVEL_SETTINGS } from '../../src/common/userLevelSettings';
 import { join } from 'node:path';
 
 const root = join(__dirname, '..', '..');
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  capabilities: { untrustedWorkspaces: { restrictedConfigurations: string[] } };
   contributes: { configuration: { properties: Record<string, { scope?: string }> }; walkthroughs: Array<{ steps: Array<{ id: string; media: { markdown?: string }; completionEvents?: string[] }> }>; menus: Record<string, Array<{ command: string; when?: string }>> };
 };
 const nls = (lang: string) => JSON.parse(readFileSync(join(root, `package.nls${lang}.json`), 'utf8')) as Record<string, string>;
 
-test('the Central Node connection settings are findable in the User settings tab (machine-overridable, not machine)', () => {
-  const remote = Object.entries(manifest.contributes.configuration.properties).filter(([k]) => k.startsWith('kds.remote.'));
+test('issue 19 point 1: every setting that decides what runs as root on a CN, where KDS connects or which host keys it trusts is user/machine level only and restricted', () => {
+  const props = manifest.contributes.configuration.properties;
+  const remote = Object.keys(props).filter((k) => k.startsWith('kds.remote.'));
   assert.ok(remote.length >= 10);
-  assert.deepEqual(remote.filter(([, v]) => v.scope !== 'machine-overridable').map(([k]) => k), []);
+  assert.deepEqual(remote.filter((k) => !(USER_LEVEL_SETTINGS as readonly string[]).includes(k)), [], 'every kds.remote.* setting is read through the user-level rule');
+  for (const k of USER_LEVEL_SETTINGS) {
+    assert.ok(props[k], `${k} is in the manifest`);
+    assert.ok(['machine', 'application'].includes(props[k]!.scope ?? 'window'), `${k}: scope ${props[k]!.scope} lets a workspace set it`);
+    assert.ok(manifest.capabilities.untrustedWorkspaces.restrictedConfigurations.includes(k), `${k} is in restrictedConfigurations`);
+  }
+});
+
+test('issue 19 point 1: the extension never reads a user-level setting with get() (inspect() through UserLevelConfig only)', () => {
+  const offenders: string[] = [];
+  const walk = (dir: string): void => {
+    for (const n of readdirSync(dir)) {
+      const p = join(dir, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (p.endsWith('.ts')) {
+        const text = readFileSync(p, 'utf8');
+        const vars = [...text.matchAll(/(\w+)\s*=\s*vscode\.workspace\.getConfiguration\(\s*['"]kds\.remote['"]\s*\)/g)].map((m) => m[1]!);
+        if (/getConfiguration\(\s*['"]kds\.remote['"]\s*\)\s*\.\s*(get|inspect)\b|\.(get|inspect)(<[^>]*>)?\(\s*['"]remote\./.test(text)) offenders.push(p);
+        for (const v of vars) if (new RegExp(`\\b${v}\\.(get|inspect)\\b`).test(text)) offenders.push(`${p} (${v}.get)`);
+      }
+    }
+  };
+  walk(join(root, 'src', 'extension'));
+  assert.deepEqual(offenders, []);
 });
 
 test('item 13: each walkthrough page exists in English and Russian, one language per page; steps tick on success, not on a command', () => {

@@ -142,7 +142,8 @@ test('the bundle carries the ICAP log, the newest probe report and each capture\
   const host = new LocalHostAccess();
   const d: Discovery = { where: host.where, kdsVersion: '1.0.0', prefill: {}, scrubber: new SecretScrubber(), notes: [] };
   const work = mkdtempSync(join(dir, 'work-'));
-  const g = await gather(host, d, { kataLogs: false, addFiles: [userCapture], captures: [ownCapture], icapLog: log.path, problemTime: '2024-05-01 10:00', probeReports: [older, newer, join(dir, 'none.json')], workDir: work });
+  const own = statSync(ownCapture);
+  const g = await gather(host, d, { kataLogs: false, addFiles: [userCapture], captures: [{ path: ownCapture, dev: own.dev, ino: own.ino }], icapLog: log.path, problemTime: '2024-05-01 10:00', probeReports: [older, newer, join(dir, 'none.json')], workDir: work });
   const names = g.sources.map((x) => x.name);
   assert.deepEqual(names.filter((n) => !n.startsWith('kds/')), [
     'icap/preprocessor_icap.log',

@@ -12,6 +12,7 @@ import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
 import type { HostAccess, HostExec } from '../../src/support/hostAccess';
 import { SecretScrubber } from '../../src/support/secretScrub';
+import { localInspector } from '../../src/centralNode/trustedExecutable';
 import { type Discovery, compose, prefillNotes } from '../../src/support/supportBundle';
 import { CHECKLIST, factsWithAnswers, prefill, renderSummary } from '../../src/support/supportSummary';
 import { type SystemFacts, gatherFacts, kataPackages, parsePackageList, versionLine } from '../../src/support/systemFacts';
@@ -37,6 +38,7 @@ function fakeHost(packages: string | undefined): HostAccess {
     async stat() {
       return undefined;
     },
+    inspector: async () => localInspector,
     async readdir() {
       return [];
     },

@@ -51,6 +51,10 @@ let epoch = -1;
 let startCursor = 0;
 let atStart = true;
 let loading = false;
+/** The user cancelled a page search: earlier lines are asked for again only when they say so. */
+let searchStopped = false;
+/** A file is open and its first (tail) page has not arrived yet. */
+let tailPending = false;
 let fileSize = 0;
 let byteUnits: ByteUnitTemplates | undefined;
 
@@ -79,23 +83,32 @@ channel.onMessage((m) => {
     case 'file':
       save({ path: m.path ?? '' });
       epoch = -1;
+      tailPending = !!m.path;
+      searchStopped = false;
       ui?.showFile(m.path, m.grep, m.grepTimeOmitted);
+      ui?.showSearchingSoon();
       break;
     case 'filterError':
       ui?.showFilterError(m.field, m.message);
       // What is on screen answered the previous filter: it goes until the filter is valid again.
       epoch = -2;
       loading = false;
+      tailPending = false;
+      searchStopped = false;
       ui?.markStale();
       break;
     case 'page':
       if (m.kind === 'tail') {
         epoch = m.epoch;
         loading = false;
+        tailPending = false;
+        // Cancelled: also when the page left the host before the Cancel reached it (searchStopped is set on click).
+        if (m.stopped === 'cancelled') searchStopped = true;
         ui?.list.reset(m.lines);
       } else {
         if (m.epoch !== epoch) return;
         loading = false;
+        if (m.stopped === 'cancelled') searchStopped = true;
         ui?.list.prepend(m.lines);
       }
       startCursor = m.startCursor;
@@ -107,6 +120,7 @@ channel.onMessage((m) => {
     case 'append':
       if (m.reset) {
         ui?.notice(S!.t(m.reset === 'rotated' ? 'rotated' : 'truncated'));
+        searchStopped = false;
         return; // a new tail page follows
       }
       if (m.epoch !== epoch || !ui) return;
@@ -128,6 +142,8 @@ channel.onMessage((m) => {
     case 'error':
       ui?.showError(m.message);
       loading = false;
+      tailPending = false;
+      ui?.showEdge();
       break;
   }
 });
@@ -135,7 +151,7 @@ channel.post({ type: 'ready' });
 
 /** Ask for the page before the first line held while the top of the list is in view. */
 function maybeLoadEarlier(): void {
-  if (!ui || loading || atStart || epoch < 0 || !ui.list.nearTop()) {
+  if (!ui || loading || atStart || epoch < 0 || searchStopped || !ui.list.nearTop()) {
     ui?.showEdge();
     return;
   }
@@ -229,7 +245,29 @@ function buildUi(s: Strings<IcapLogStringId>) {
   const statusRow = h('div', { class: 'kds-row-gap status-row' }, countBox, copyBtn.el, grepText, grepNote);
   const noticeEl = h('div', { class: 'notice', role: 'status', hidden: true });
   const errorEl = h('div', { class: 'error', role: 'alert', hidden: true });
-  const edgeEl = h('div', { class: 'edge kds-muted', role: 'status' });
+  // Above the list: loading / searching (with Cancel) / search stopped (with Continue) / start of the file.
+  const edgeText = h('span', { 'data-testid': 'icap-edge' });
+  const cancelBtn = button({
+    label: s.t('cancelSearch'),
+    appearance: 'secondary',
+    onClick: () => {
+      // Sticky here: a page already on its way (ended by its time budget) must not start the next one.
+      searchStopped = true;
+      channel.post({ type: 'cancelSearch' });
+    },
+  });
+  cancelBtn.el.setAttribute('data-testid', 'icap-cancel-search');
+  const continueBtn = button({
+    label: s.t('continueSearch'),
+    appearance: 'secondary',
+    onClick: () => {
+      searchStopped = false;
+      maybeLoadEarlier();
+    },
+  });
+  continueBtn.el.setAttribute('data-testid', 'icap-continue-search');
+  const edgeEl = h('div', { class: 'edge kds-muted kds-row-gap', role: 'status' }, edgeText, cancelBtn.el, continueBtn.el);
+  let searchingTimer: number | undefined;
 
   const list = new LogList({
     label: s.t('linesLabel'),
@@ -316,7 +354,15 @@ function buildUi(s: Strings<IcapLogStringId>) {
       empty.hidden = !!path;
       empty.textContent = path ? '' : s.t('noFile');
       empty.removeAttribute('data-state');
-      edgeEl.textContent = '';
+      this.showEdge();
+    },
+    /** The first page of a slow filter can take a while: say so (with Cancel) unless it arrives within 300 ms. */
+    showSearchingSoon() {
+      if (searchingTimer !== undefined) window.clearTimeout(searchingTimer);
+      searchingTimer = window.setTimeout(() => {
+        searchingTimer = undefined;
+        this.showEdge();
+      }, 300);
     },
     /** The filter is invalid: no lines, count or grep of an earlier filter stay on screen. */
     markStale() {
@@ -327,7 +373,7 @@ function buildUi(s: Strings<IcapLogStringId>) {
       grepNote.hidden = true;
       copyBtn.disabled = true;
       noticeEl.hidden = true;
-      edgeEl.textContent = '';
+      this.showEdge();
       empty.hidden = false;
       empty.textContent = s.t('filterInvalid');
       empty.setAttribute('data-state', 'invalid-filter');
@@ -365,9 +411,13 @@ function buildUi(s: Strings<IcapLogStringId>) {
     },
     /** The line above the list: loading / searching / start of the file / limit. */
     showEdge(limit = false) {
-      if (limit) edgeEl.textContent = s.tn('heldLimit', maxHeldLines);
-      else if (loading) edgeEl.textContent = list.length || startCursor < fileSize ? s.t('searchingEarlier', String(fileSize ? Math.ceil((100 * startCursor) / fileSize) : 0)) : s.t('loadingEarlier');
-      else edgeEl.textContent = atStart && list.length ? s.t('startOfFile') : '';
+      if (limit) edgeText.textContent = s.tn('heldLimit', maxHeldLines);
+      else if (tailPending) edgeText.textContent = searchingTimer === undefined ? s.t('searching') : '';
+      else if (loading) edgeText.textContent = list.length || startCursor < fileSize ? s.t('searchingEarlier', String(fileSize ? Math.ceil((100 * startCursor) / fileSize) : 0)) : s.t('loadingEarlier');
+      else if (searchStopped && !atStart) edgeText.textContent = s.t('searchStopped');
+      else edgeText.textContent = atStart && list.length ? s.t('startOfFile') : '';
+      cancelBtn.el.hidden = limit || !((tailPending && searchingTimer === undefined) || loading);
+      continueBtn.el.hidden = limit || loading || tailPending || !searchStopped || atStart;
     },
   };
 }

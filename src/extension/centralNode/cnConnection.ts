@@ -17,9 +17,10 @@ import type { SudoOption } from '../../ssh/sudoPrompt';
 import type { HostKeyInfo, HostKeyPolicy, SshAuth, SshTarget } from '../../ssh/sshTarget';
 import type { CentralNodeWorkspace } from './activeEngine';
 import type { CentralNodeEntry } from '../../centralNode/fleetList';
+import type { UserLevelConfig } from '../userLevelConfig';
 import { threatsFromEvents } from '../../centralNode/remoteThreats';
 import { remoteScanHistory } from '../../viewModel/scanHistory';
-import { type CnContext, cnExcludeList, execEventFileReader, fallbackEventFileReader, findEngine, isNoSuchFile, readRemoteText, remoteIsRoot, remoteQuarantine, remoteTextFile, run, serviceArgv, writeRemoteText } from '../../centralNode/cnOps';
+import { type CnContext, cnExcludeList, execEventFileReader, fallbackEventFileReader, findEngine, isNoSuchFile, readRemoteText, remoteIsRoot, remoteQuarantine, remoteTextFile, run, serviceArgv, serviceUnit, unitNameProblem, writeRemoteText } from '../../centralNode/cnOps';
 
 export const defaultCnConfigPath = '/opt/kata-dir-scanner/kata_dir_scanner.conf';
 
@@ -58,22 +59,28 @@ export function cnSettingsFromEntry(e: CentralNodeEntry): CnSettings {
   };
 }
 
-export function readCnSettings(): CnSettings {
-  const c = vscode.workspace.getConfiguration('kds.remote');
-  const identity = c.get<string>('identityFile')?.trim();
-  const engineCommand = c.get<string[]>('engineCommand')?.filter((x) => typeof x === 'string' && x !== '');
+/** The `kds.remote.*` settings from the User/Machine level only (userLevelConfig.ts): never a workspace's. */
+export function readCnSettings(cfg: UserLevelConfig): CnSettings {
+  const identity = cfg.get<string>('kds.remote.identityFile')?.trim();
+  const engineCommand = cfg.get<string[]>('kds.remote.engineCommand')?.filter((x) => typeof x === 'string' && x !== '');
   return {
-    host: c.get<string>('host')?.trim() ?? '',
-    port: c.get<number>('port') ?? 22,
-    user: c.get<string>('user')?.trim() || safeUser(),
+    host: cfg.get<string>('kds.remote.host')?.trim() ?? '',
+    port: cfg.get<number>('kds.remote.port') ?? 22,
+    user: cfg.get<string>('kds.remote.user')?.trim() || safeUser(),
     ...(identity && { identityFile: expandUserPath(identity) }),
-    useAgent: c.get<boolean>('useAgent') ?? true,
-    configPath: c.get<string>('configPath')?.trim() || defaultCnConfigPath,
-    knownHostsFiles: [...(c.get<string[]>('knownHostsFiles') ?? []).map((p) => expandUserPath(p)), ...defaultKnownHostsFiles()],
-    sudo: c.get<string>('sudo') === 'never' ? 'never' : 'auto',
-    serviceName: c.get<string>('serviceName')?.trim() || 'kata-dir-scanner',
+    useAgent: cfg.get<boolean>('kds.remote.useAgent') ?? true,
+    configPath: cfg.get<string>('kds.remote.configPath')?.trim() || defaultCnConfigPath,
+    knownHostsFiles: [...(cfg.get<string[]>('kds.remote.knownHostsFiles') ?? []).map((p) => expandUserPath(p)), ...defaultKnownHostsFiles()],
+    sudo: cfg.get<string>('kds.remote.sudo') === 'never' ? 'never' : 'auto',
+    serviceName: validServiceName(cfg.get<string>('kds.remote.serviceName')?.trim() || 'kata-dir-scanner'),
     ...(engineCommand?.length && { engineCommand }),
   };
+}
+
+function validServiceName(name: string): string {
+  const problem = unitNameProblem(name);
+  if (problem) throw new Error(vscode.l10n.t('The setting kds.remote.serviceName {0}', problem));
+  return name;
 }
 
 function safeUser(): string {
@@ -316,10 +323,9 @@ export class CnConnection implements vscode.Disposable {
    * event stream decides whether the service runs.
    */
   async checkServiceActive(): Promise<boolean | undefined> {
-    const name = this.settings.serviceName.endsWith('.service') ? this.settings.serviceName : `${this.settings.serviceName}.service`;
     let answer: boolean | undefined;
     try {
-      const r = await run(this.cn(), ['systemctl', 'is-active', name], false, { timeoutMs: 10_000 });
+      const r = await run(this.cn(), serviceArgv('is-active', this.settings.serviceName), false, { timeoutMs: 10_000 });
       const word = r.stdout.toString('utf8').trim().split('\n')[0]?.trim() ?? '';
       answer = ['active', 'activating', 'reloading', 'refreshing'].includes(word) ? true : ['inactive', 'failed', 'deactivating'].includes(word) ? false : undefined;
     } catch {
@@ -366,7 +372,7 @@ export class CnConnection implements vscode.Disposable {
   private async startFollowing(): Promise<void> {
     const session = await this.rs.whenConnected();
     const logFile = this.workspaceValue?.config.log_file;
-    const argv = logFile ? ['tail', '-n', '50', '-F', logFile] : ['journalctl', '-u', `${this.settings.serviceName}.service`, '-n', '50', '-f', '--no-pager'];
+    const argv = logFile ? ['tail', '-n', '50', '-F', '--', logFile] : ['journalctl', `--unit=${serviceUnit(this.settings.serviceName)}`, '-n', '50', '-f', '--no-pager'];
     const sudo = this.needsSudo() ? this.sudoOption() : undefined;
     const proc = session.spawn(argv, sudo ? { sudo } : {});
     this.follow.proc = proc;

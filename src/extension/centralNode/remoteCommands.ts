@@ -12,7 +12,8 @@ import { SshAuthError } from '../../ssh/sshErrors';
 import { configuredLogLevel, writeToChannel } from '../localEngine';
 import { setupCentralNode } from './setupCentralNode';
 import { SshByteSource } from '../../ssh/sshByteSource';
-import { type CommandHost, registerCommand } from '../commandHost';
+import { type CommandHost, registerCommand, requireTrustForCentralNode } from '../commandHost';
+import type { UserLevelConfig } from '../userLevelConfig';
 import type { ActiveEngine, CentralNodeWorkspace } from './activeEngine';
 import { CnConnection, cnSettingsFromEntry, readCnSettings, secretKeysFor } from './cnConnection';
 import { type CentralNodeEntry, cnId, cnLabel } from '../../centralNode/fleetList';
@@ -38,6 +39,8 @@ export class CentralNodeController implements vscode.Disposable {
   constructor(
     private readonly s: CommandHost,
     private readonly active: ActiveEngine,
+    /** kds.remote.* from the User/Machine level only. */
+    readonly userConfig: UserLevelConfig,
   ) {
     this.item = vscode.window.createStatusBarItem('kds.remote', vscode.StatusBarAlignment.Left, 51);
     this.item.name = vscode.l10n.t('KDS Central Node connection');
@@ -46,6 +49,7 @@ export class CentralNodeController implements vscode.Disposable {
 
   /** The connection to a CN with KDS installed, or an error telling the user what to do. */
   require(): CnConnection {
+    requireTrustForCentralNode();
     if (this.connection && !this.connection.workspace && this.active.notInstalled) {
       throw new Error(vscode.l10n.t('KDS is not installed on the Central Node {0}: run "KDS: Set Up Central Node" first.', this.connection.label));
     }
@@ -75,7 +79,7 @@ export class CentralNodeController implements vscode.Disposable {
 
   /** Connect from the palette with saved Central Nodes: which one (or a new one). Undefined = cancelled. */
   private async pickSaved(saved: CentralNodeEntry[]): Promise<CentralNodeEntry | 'settings' | 'add' | undefined> {
-    const remoteHost = readCnSettings().host;
+    const remoteHost = readCnSettings(this.userConfig).host;
     type Item = vscode.QuickPickItem & { pick: CentralNodeEntry | 'settings' | 'add' };
     const items: Item[] = saved.map((e) => ({ label: `$(server) ${visibleText(e.name)}`, description: cnLabel(e) + (cnId(e) === this.activeId ? ' · ' + vscode.l10n.t('connected') : ''), pick: e }));
     if (remoteHost) items.push({ label: `$(settings-gear) ${remoteHost}`, description: vscode.l10n.t('from the kds.remote settings'), pick: 'settings' });
@@ -96,6 +100,8 @@ export class CentralNodeController implements vscode.Disposable {
    * one picked from the saved ones, else the kds.remote.* settings.
    */
   async connect(entry?: CentralNodeEntry): Promise<void> {
+    requireTrustForCentralNode();
+    await this.userConfig.checkWorkspaceFiles();
     if (!entry) {
       const saved = this.savedEntries();
       if (saved.length) {
@@ -105,7 +111,7 @@ export class CentralNodeController implements vscode.Disposable {
         if (pick !== 'settings') entry = pick;
       }
     }
-    let settings = entry ? cnSettingsFromEntry(entry) : readCnSettings();
+    let settings = entry ? cnSettingsFromEntry(entry) : readCnSettings(this.userConfig);
     if (!settings.host) {
       const typed = await vscode.window.showInputBox({
         title: vscode.l10n.t('Connect to Central Node'),
@@ -120,7 +126,7 @@ export class CentralNodeController implements vscode.Disposable {
       await cfg.update('host', m[2], vscode.ConfigurationTarget.Global);
       if (m[1]) await cfg.update('user', m[1], vscode.ConfigurationTarget.Global);
       if (m[3]) await cfg.update('port', Number(m[3]), vscode.ConfigurationTarget.Global);
-      settings = readCnSettings();
+      settings = readCnSettings(this.userConfig);
     }
     await this.disconnect(true);
     // The CN's own lines in the shared KDS log say which CN they are from.
@@ -254,15 +260,15 @@ export class CentralNodeController implements vscode.Disposable {
   }
 }
 
-export function registerCentralNode(s: CommandHost, active: ActiveEngine): CentralNodeController {
-  const rc = new CentralNodeController(s, active);
+export function registerCentralNode(s: CommandHost, active: ActiveEngine, userConfig: UserLevelConfig): CentralNodeController {
+  const rc = new CentralNodeController(s, active, userConfig);
   s.context.subscriptions.push(rc);
   void vscode.commands.executeCommand('setContext', 'kds.remote.connected', false);
 
   registerCommand(s, 'kds.remote.connect', () => rc.connect());
   registerCommand(s, 'kds.remote.disconnect', () => rc.disconnect());
   registerCommand(s, 'kds.remote.forgetSecrets', async () => {
-    const keys = secretKeysFor(readCnSettings());
+    const keys = secretKeysFor(readCnSettings(rc.userConfig));
     for (const k of keys) await s.context.secrets.delete(k);
     void vscode.window.showInformationMessage(vscode.l10n.t('KDS forgot the stored SSH password and passphrase for the configured Central Node.'));
   });

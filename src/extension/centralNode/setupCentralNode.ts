@@ -8,8 +8,9 @@ import { SetupInputError, prepareSetup, setupSummary } from '../../centralNode/s
 import { type FolderKey, type RemoteFacts, type ShareParams, describeAction, layout, mountPoints } from '../../centralNode/setupPlan';
 import { parseListenAddress } from '../../common/listenAddress';
 import { ConfigError } from '../../engine/config';
-import type { CommandHost } from '../commandHost';
+import { type CommandHost, requireTrustForCentralNode } from '../commandHost';
 import type { CnConnection } from './cnConnection';
+import type { UserLevelConfig } from '../userLevelConfig';
 
 /**
  * "KDS: Set Up Central Node": the same steps, questions and results as `kds remote setup`
@@ -26,9 +27,11 @@ export interface SetupConnection {
   readonly connection: CnConnection | undefined;
   connect(): Promise<void>;
   reload(): Promise<void>;
+  readonly userConfig: UserLevelConfig;
 }
 
 export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Promise<void> {
+  requireTrustForCentralNode();
   const localConfig = s.engine.configPath();
   if (!localConfig || !existsSync(localConfig)) {
     throw new ConfigError(vscode.l10n.t('Open a folder with kata_dir_scanner.conf (or set kds.configPath): its settings are installed on the Central Node.'), localConfig ?? 'kata_dir_scanner.conf');
@@ -37,7 +40,7 @@ export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Pro
   const conn = rc.connection;
   if (!conn) return;
   const session = await conn.rs.whenConnected();
-  const prefix = conn.settings.setupPrefix ?? (vscode.workspace.getConfiguration('kds.remote').get<string>('setupPrefix')?.trim() || undefined);
+  const prefix = conn.settings.setupPrefix ?? (rc.userConfig.get<string>('kds.remote.setupPrefix')?.trim() || undefined);
   const l = layout(prefix, conn.settings.serviceName);
   const sudo = conn.needsSudo() ? conn.sudoOption() : undefined;
   const facts = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Looking at {0}…', conn.label) }, () => probeFacts(session, l, sudo));

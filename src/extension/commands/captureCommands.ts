@@ -9,7 +9,7 @@ import { SshCaptureHost } from '../../capture/sshCaptureHost';
 import { CaptureError, runCapture } from '../../capture/tcpdumpRunner';
 import type { IcapTrafficPanel } from '../panels/icapTrafficPanel';
 import { type KdsServices } from '../services';
-import { registerCommand } from '../commandHost';
+import { registerCommand, requireTrustForCentralNode } from '../commandHost';
 import { CaptureClock } from '../../viewModel/captureClock';
 import { tn } from '../../common/l10n';
 
@@ -80,6 +80,8 @@ async function chooseHost(s: KdsServices): Promise<{ host: CaptureHost; origin: 
   const pick = await vscode.window.showQuickPick([cn, local], { title: vscode.l10n.t('Capture ICAP traffic where?') });
   if (!pick) return undefined;
   if (pick === local) return { host: new LocalCaptureHost(), origin: vscode.l10n.t('this computer') };
+  // tcpdump runs as root on the CN: like every Central Node command, only in a trusted workspace.
+  requireTrustForCentralNode();
   const session = await conn.rs.whenConnected();
   return { host: new SshCaptureHost(session, conn.needsSudo() ? conn.sudoOption() : false), origin: conn.label };
 }

@@ -208,6 +208,9 @@ class IcapLogController implements PanelController<IcapLogRequest> {
       case 'pageBefore':
         await this.session?.pageBefore(r.epoch, r.cursor);
         return;
+      case 'cancelSearch':
+        this.session?.cancelSearch();
+        return;
       case 'openFile': {
         const path = await pickLogFile();
         if (path) this.open(localTarget(path));
@@ -280,8 +283,8 @@ class IcapLogController implements PanelController<IcapLogRequest> {
     const time = timeOptions();
     const post = (m: IcapLogMessage) => void this.host.post(m);
     const events = {
-      page: (p: { epoch: number; kind: 'tail' | 'before'; lines: Parameters<typeof toViewLine>[0][]; startCursor: number; atStart: boolean; size: number }) =>
-        post({ type: 'page', epoch: p.epoch, kind: p.kind, lines: p.lines.map((l) => toViewLine(l, time)), startCursor: p.startCursor, atStart: p.atStart, size: p.size }),
+      page: (p: { epoch: number; kind: 'tail' | 'before'; lines: Parameters<typeof toViewLine>[0][]; startCursor: number; atStart: boolean; size: number; stopped?: 'time' | 'cancelled' }) =>
+        post({ type: 'page', epoch: p.epoch, kind: p.kind, lines: p.lines.map((l) => toViewLine(l, time)), startCursor: p.startCursor, atStart: p.atStart, size: p.size, ...(p.stopped && { stopped: p.stopped }) }),
       append: (a: { epoch: number; lines: Parameters<typeof toViewLine>[0][]; skippedBytes?: number; size: number }) =>
         post({ type: 'append', epoch: a.epoch, lines: a.lines.map((l) => toViewLine(l, time)), size: a.size, ...(a.skippedBytes ? { skippedBytes: a.skippedBytes } : {}) }),
       reset: (kind: 'rotated' | 'truncated', epoch: number) => post({ type: 'append', epoch, lines: [], reset: kind, size: 0 }),
@@ -360,6 +363,10 @@ function icapLogStrings(): IcapLogStrings {
     fileSize: vscode.l10n.t('Size: {0}'),
     ...pluralTemplates('heldLimit', 'Only the newest {0} line is kept in the view; narrow the filter to see earlier ones.', 'Only the newest {0} lines are kept in the view; narrow the filter to see earlier ones.'),
     colVerdict: vscode.l10n.t('Verdict'),
+    searching: vscode.l10n.t('Searching…'),
+    cancelSearch: vscode.l10n.t('Cancel'),
+    searchStopped: vscode.l10n.t('Search stopped.'),
+    continueSearch: vscode.l10n.t('Continue Searching'),
     colMode: vscode.l10n.t('Mode'),
     colThreat: vscode.l10n.t('Threat'),
     colUrl: vscode.l10n.t('URL'),

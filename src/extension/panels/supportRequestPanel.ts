@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
@@ -9,7 +9,8 @@ import type { SecretScrubber } from '../../support/secretScrub';
 import { defaultProbeReportPath } from '../../icap/probeReportFile';
 import { compose, type Discovery, discover, gather, mergeAnswers, prefillNotes } from '../../support/supportBundle';
 import { analyzeCaptureIsolated } from '../../capture/isolatedAnalysis';
-import { recentCaptures } from '../../support/recentCaptures';
+import { type FoundCapture, recentCaptures } from '../../support/recentCaptures';
+import { checkAttachable } from '../../support/scrubFiles';
 import { CHECKLIST, CHECKLIST_KEYS, type SupportAnswers } from '../../support/supportSummary';
 import {
   type SupportRequestMessage,
@@ -20,6 +21,7 @@ import {
 } from '../../webviewProtocol/supportRequest';
 import { secretKeysFor } from '../centralNode/cnConnection';
 import type { KdsServices } from '../services';
+import { requireTrustForCentralNode } from '../commandHost';
 import { logPathToOpen } from './icapLogPanel';
 import { type PanelController, type PanelHost, type RegisteredPanel, registerWebviewPanel } from './webviewPanel';
 
@@ -40,16 +42,20 @@ export function registerSupportRequestPanel(s: KdsServices): RegisteredPanel {
 }
 
 /** Where the support data comes from: the connected Central Node, else this computer. */
-export async function hostFor(s: KdsServices): Promise<{ host: HostAccess; configPath?: string; secrets: string[]; icapLog?: string }> {
+export async function hostFor(s: KdsServices): Promise<{ host: HostAccess; configPath?: string; secrets: string[]; icapLog?: string; privateKeyTexts?: string[] }> {
   const conn = s.centralNode?.connection;
   if (conn?.workspace) {
+    // kata-collect, systemctl and reading root's files on the CN: only in a trusted workspace.
+    requireTrustForCentralNode();
     const session = await conn.rs.whenConnected();
     const secrets: string[] = [];
     for (const k of secretKeysFor(conn.settings)) {
       const v = await s.context.secrets.get(k);
       if (v) secrets.push(v);
     }
-    return { host: new SshHostAccess(session, conn.needsSudo() ? conn.sudoOption() : false), configPath: conn.settings.configPath, secrets };
+    // The SSH key KDS signs in with is a known key too: none of its forms may reach the bundle.
+    const identity = conn.settings.identityFile ? await readFile(conn.settings.identityFile, 'utf8').catch(() => undefined) : undefined;
+    return { host: new SshHostAccess(session, conn.needsSudo() ? conn.sudoOption() : false), configPath: conn.settings.configPath, secrets, ...(identity && { privateKeyTexts: [identity] }) };
   }
   const configPath = s.engine.configPath();
   // The ICAP log the viewer opens here: kds.icapLogPath, the embedded KATA's, else KATA's default.
@@ -87,8 +93,8 @@ function strings(): Record<SupportRequestStringId, string> {
 
 class SupportRequestController implements PanelController<SupportRequestRequest> {
   private files: string[] = [];
-  /** The files of `files` that KDS added itself (its own captures): labelled as such in the bundle. */
-  private readonly own = new Set<string>();
+  /** The files of `files` that KDS added itself (its own captures): labelled as such, and attached only while still the inode listed. */
+  private readonly own = new Map<string, FoundCapture>();
   private prepared: { entries: PreparedEntry[]; top: string; staging: string; scrubber: SecretScrubber } | undefined;
   private busy = false;
 
@@ -109,7 +115,13 @@ class SupportRequestController implements PanelController<SupportRequestRequest>
           openLabel: vscode.l10n.t('Add to Support Request'),
           filters: { [vscode.l10n.t('Traffic captures')]: ['pcap', 'pcapng', 'cap'], [vscode.l10n.t('All files')]: ['*'] },
         });
-        for (const u of picked ?? []) if (u.scheme === 'file' && !this.files.includes(u.fsPath)) this.files.push(u.fsPath);
+        for (const u of picked ?? []) {
+          if (u.scheme !== 'file' || this.files.includes(u.fsPath)) continue;
+          // A format KDS cannot check for secrets (xz, p12…) is refused now, with the reason.
+          const refused = await checkAttachable(u.fsPath).catch((e: Error) => e.message);
+          if (refused) void vscode.window.showWarningMessage(refused);
+          else this.files.push(u.fsPath);
+        }
         await this.host.post({ type: 'files', files: this.files });
         return;
       }
@@ -140,17 +152,17 @@ class SupportRequestController implements PanelController<SupportRequestRequest>
 
   private async discovery(): Promise<{ host: HostAccess; d: Discovery; icapLog?: string }> {
     const h = await hostFor(this.s);
-    const d = await discover(h.host, { ...(h.configPath && { configPath: h.configPath }), secrets: h.secrets });
+    const d = await discover(h.host, { ...(h.configPath && { configPath: h.configPath }), secrets: h.secrets, ...(h.privateKeyTexts && { privateKeyTexts: h.privateKeyTexts }) });
     return { host: h.host, d, ...(h.icapLog && { icapLog: h.icapLog }) };
   }
 
   private async init(): Promise<void> {
     await this.guard(async () => {
       // The captures "KDS: Capture ICAP Traffic" saved lately go in unless the user removes them.
-      for (const f of await recentCaptures(join(this.s.context.globalStorageUri.fsPath, 'captures'))) {
-        if (this.files.includes(f)) continue;
-        this.files.push(f);
-        this.own.add(f);
+      for (const c of await recentCaptures(join(this.s.context.globalStorageUri.fsPath, 'captures'))) {
+        if (this.files.includes(c.path)) continue;
+        this.files.push(c.path);
+        this.own.set(c.path, c);
       }
       const { host, d } = await this.discovery();
       const prefill: Record<string, string> = {};
@@ -197,7 +209,7 @@ class SupportRequestController implements PanelController<SupportRequestRequest>
             ).download.local,
         }),
         addFiles: this.files.filter((f) => !this.own.has(f)),
-        captures: this.files.filter((f) => this.own.has(f)),
+        captures: this.files.flatMap((f) => this.own.get(f) ?? []),
         ...(icapLog && { icapLog }),
         ...(problemTime && { problemTime }),
         probeReports: [join(this.s.context.globalStorageUri.fsPath, 'icap-probe-latest.json'), defaultProbeReportPath()],

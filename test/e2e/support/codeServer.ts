@@ -92,6 +92,8 @@ export interface CodeServerOptions {
   locale?: string;
   languagePackStub?: boolean;
   settings?: Record<string, unknown>;
+  /** Workspace trust on (VS Code's default): a folder opened for the first time is in Restricted Mode. */
+  workspaceTrust?: boolean;
 }
 
 /**
@@ -113,7 +115,9 @@ export async function startCodeServer(base: string, opts: CodeServerOptions = {}
         'extensions.autoCheckUpdates': false,
         'extensions.autoUpdate': false,
         'extensions.ignoreRecommendations': true,
-        'security.workspace.trust.enabled': false,
+        'security.workspace.trust.enabled': !!opts.workspaceTrust,
+        // No start-up modal: the folder simply opens in Restricted Mode, as after "Don't Trust".
+        'security.workspace.trust.startupPrompt': 'never',
         'window.dialogStyle': 'custom',
         'workbench.enableExperiments': false,
         ...opts.settings,
@@ -137,7 +141,7 @@ export async function startCodeServer(base: string, opts: CodeServerOptions = {}
     '--user-data-dir', userDataDir,
     '--disable-telemetry',
     '--disable-update-check',
-    '--disable-workspace-trust',
+    ...(opts.workspaceTrust ? [] : ['--disable-workspace-trust']),
     '--disable-getting-started-override',
     '--ignore-last-opened',
   ];
