@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { terminalText } from '../common/displayText';
 import { t } from '../common/l10n';
 import { type CollectUi, collect, humanSize } from '../support/collectFlow';
 import { KataToolFailed, MissingKataTool } from '../support/kataTools';
@@ -58,6 +59,10 @@ export function progressPrinter(write: (s: string) => void): (done: number, tota
   };
 }
 
+// What the host gave (kata-collect's output and archive path, its errors) is printed with visible escapes.
+const print = (line: string) => void process.stdout.write(terminalText(line) + '\n');
+const printError = (line: string) => void process.stderr.write(terminalText(line) + '\n');
+
 async function run(argv: string[]): Promise<number> {
   const { values: v } = parseOptions(argv, options);
   if (v.new && v.archive) throw new UsageError(t('--new and --archive exclude each other'));
@@ -68,11 +73,11 @@ async function run(argv: string[]): Promise<number> {
     opened = await openHost(v);
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    process.stderr.write(t('Cannot connect: {0}', (err as Error).message) + '\n');
+    printError(t('Cannot connect: {0}', (err as Error).message));
     return ExitCode.failure;
   }
   const ui: CollectUi = {
-    print: (line) => void process.stdout.write(line + '\n'),
+    print,
     progress: progressPrinter((s) => void process.stderr.write(s)),
     confirmRemoval: async (state) => !v['keep-remote'] && (await confirm(t('Remove {0} on {1} now?', state.remotePath, opened.host.where), v.yes)),
   };
@@ -80,8 +85,8 @@ async function run(argv: string[]): Promise<number> {
     await collect(opened.host, outDir, ui, { fresh: v.new, ...(v.archive && { archive: v.archive }) });
     return ExitCode.ok;
   } catch (err) {
-    if (err instanceof MissingKataTool || err instanceof KataToolFailed || err instanceof DownloadInterrupted) process.stderr.write('\n' + err.message + '\n');
-    else process.stderr.write('\n' + t('collect failed: {0}', (err as Error).message) + '\n');
+    if (err instanceof MissingKataTool || err instanceof KataToolFailed || err instanceof DownloadInterrupted) printError('\n' + err.message);
+    else printError('\n' + t('collect failed: {0}', (err as Error).message));
     return ExitCode.failure;
   } finally {
     await opened.close();

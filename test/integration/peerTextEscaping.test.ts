@@ -190,9 +190,9 @@ after(async () => {
   if (sshDir) rmSync(sshDir, { recursive: true, force: true });
 });
 
-function kds(args: string[], input = ''): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function kds(args: string[], input = '', env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [kdsBin, ...args], { cwd: repoRoot, env: { ...process.env, KDS_LOCALE: 'en', SSH_AUTH_SOCK: '' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [kdsBin, ...args], { cwd: repoRoot, env: { ...process.env, KDS_LOCALE: 'en', SSH_AUTH_SOCK: '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -224,4 +224,16 @@ test('kds remote icap-log and kds kata-logs over SSH print hostile log lines wit
   assert.equal(k.status, 0, k.stderr + k.stdout);
   assert.doesNotMatch(k.stdout, raw, JSON.stringify(k.stdout));
   assert.match(k.stdout, /ICAP planted: .*url=http:\/\/x\/\\u001B\]0;pwned\\u0007/);
+});
+
+test("kds collect prints what kata-collect said when it failed with visible escapes", { skip: process.getuid?.() !== 0 && 'kata-collect runs as root' }, async () => {
+  ensureBuilt();
+  // A folder only root can change (KDS runs KATA's tools as root only from such folders), named in KDS_KATA_TOOL_DIRS.
+  const tools = tempDir('kds-peer-text-collect-');
+  chmodSync(tools, 0o755);
+  writeFileSync(join(tools, 'kata-collect'), `#!/bin/sh\nprintf 'collect failed at ${title.replace(/\x1b/g, '\\033').replace(/\x07/g, '\\007')}step${clear.replace(/\x1b/g, '\\033')}\\n' >&2\nexit 2\n`, { mode: 0o755 });
+  const r = await kds(['collect', '--out', join(tools, 'out'), '--yes'], '', { KDS_KATA_TOOL_DIRS: tools });
+  assert.notEqual(r.status, 0, r.stderr + r.stdout);
+  assert.doesNotMatch(r.stdout + r.stderr, raw, JSON.stringify(r.stderr));
+  assert.match(r.stderr, /kata-collect failed on .* \(exit code 2\): collect failed at \\u001B\]0;pwned\\u0007step\\u001B\[2J\\u001B\[H/);
 });
