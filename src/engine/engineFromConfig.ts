@@ -8,7 +8,8 @@ import type { KataClient } from '../kata/client';
 import { createKataClient } from './kataClientFromConfig';
 import { MountPointGuard, isNetworkFs, mountOf, shouldPoll } from './mounts';
 import type { ScannerApi } from '../kata/scannerApi';
-import { type EngineOptions, type ExcludeSource, ScannerEngine } from './scanner';
+import type { EngineOptions, ExcludeSource } from './engineOptions';
+import { ScannerEngine } from './scanner';
 
 export interface ConfiguredEngine {
   engine: ScannerEngine;

@@ -1,210 +1,124 @@
-import { randomUUID } from 'node:crypto';
-import { constants, type Stats, type FSWatcher, watch } from 'node:fs';
-import { type FileHandle, lstat, open, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { t } from '../common/l10n';
-import type { Logger } from '../common/log';
-import { isKataError } from '../kata/errors';
-import type { ScannerApi } from '../kata/scannerApi';
-import { ApprovalTracker } from './approval';
-import { backoffDelay } from './backoff';
-import { CircuitBreaker } from './circuitBreaker';
-import { deliver, removePartials, removeSource } from './delivery';
-import { DirSyncer } from './dirSync';
-import {
-  type ApprovalState,
-  type EngineEvent,
-  type FileRecord,
-  type FileStage,
-  type IgnoredKind,
-  canMoveStage,
-  destinationOf,
-  verdictOf,
-} from './events';
-import { type FileVersion, sameVersion } from './fileVersion';
-import { type Destination, Journal, type ScanEntry } from './journal';
-import { readInputNames, statsKind } from './inputListing';
 import { DirectoryLockedError, lockDirectory } from '../common/dirLock';
-
-/** The exclude list as the engine sees it: re-read cheaply before every rescan. */
-export interface ExcludeSource {
-  refresh(): Promise<boolean>;
-  matches(name: string): { pattern: string } | undefined;
-}
-
-/** Tells whether a folder is currently usable (e.g. its share is mounted). */
-export type FolderGuard = (dir: string) => Promise<string | undefined>;
-
-export interface EngineOptions {
-  inDir: string;
-  outDir: string;
-  qrntDir: string;
-  stateDir: string;
-  systemId: string;
-  /** SHA-256 of the client certificate, shown to administrators while approval is pending. */
-  fingerprint256: string;
-  api: ScannerApi;
-  excludes: ExcludeSource;
-  logger: Logger;
-  maxFileSizeBytes: number;
-  stableMs: number;
-  pollIntervalMs: number;
-  scanTimeoutMs: number;
-  maxInflight: number;
-  /** Kernel change events are a hint only; rescans every pollIntervalMs find what they miss. */
-  useEvents: boolean;
-  /**
-   * Input's file times come from this machine's clock (a local file system): a file whose status
-   * last changed at least stable_ms ago has already been stable that long, so it skips the wait.
-   * Not on a share, whose server's clock may be behind ours.
-   */
-  inputClockIsOurs?: boolean;
-  /** Called after a rescan that listed many files (the service frees the burst's garbage then). */
-  afterBurst?: () => void;
-  folderGuard?: FolderGuard;
-  retryBaseMs?: number;
-  retryMaxMs?: number;
-  /** How long stop() waits for uploads and deliveries in progress before aborting them. */
-  stopGraceMs?: number;
-}
-
-/**
- * What the engine keeps per file in input: plain values only (no timers, closures, handles or
- * per-file log text), so 100 000 waiting files cost a few hundred bytes each. Timing is done by a
- * handful of engine-wide queues and timers; open handles live in `handles`, keyed by name.
- */
-interface Rec extends FileRecord {
-  ino: number;
-  dev: number;
-  stableSince: number;
-  /** One-time messages (excluded, too large, unreadable) were logged for this version. */
-  logged: boolean;
-  /** In uploadQueue (not yet taken). */
-  inQueue: boolean;
-  /** The rescan generation that last saw it in input. */
-  seen: number;
-}
+import { ApprovalTracker } from './approval';
+import { CircuitBreaker } from './circuitBreaker';
+import { removePartials } from './delivery';
+import type { EngineOptions } from './engineOptions';
+import { type ApprovalState, type EngineEvent, type FileRecord, type FileStage, canMoveStage } from './events';
+import { FolderHealth } from './folderHealth';
+import { HeldHandles } from './heldHandles';
+import { Intake } from './intake';
+import { Journal } from './journal';
+import { Routing } from './routing';
+import type { Rec, StageContext } from './stageContext';
+import { Submission } from './submission';
+import { Verdicts } from './verdicts';
 
 type Listener = (event: EngineEvent) => void;
 
 const filtersRefreshMs = 10 * 60_000;
-const missingForgetMs = 24 * 3_600_000;
-/** With this many scans outstanding, verdicts are polled more often than poll_interval_s. */
-const earlyPollOutstanding = 32;
-const earlyPollMs = 250;
-/**
- * Deliveries (copy, fsync, rename, journal, unlink) running at once, by weight: a small file
- * counts 1, a large one 8, so 64 small ones overlap (each mostly waits for grouped fsyncs, and
- * the more wait together the fewer fsyncs there are) while large copies stay at 8 × 1 MiB buffers.
- */
-const deliveryBudget = 64;
-const largeDeliveryBytes = 1 << 20;
-const largeDeliveryWeight = 8;
-/** DELETEs of results at KATA running at once. */
-const maxDeletes = 8;
-/**
- * Open handles kept from upload to delivery. Beyond this many outstanding scans, a handle is
- * closed after its upload and the delivery opens the file once more, with the same checks.
- */
-const maxHeldHandles = 1024;
-/**
- * With change events, a rescan stats only new and changed names, plus a rolling slice of the
- * others sized so that each is looked at once in this time: no burst of 100 000 stats at once.
- */
-const fullRestatMs = 5 * 60_000;
-/** The longest time between two listings of input while change events work. */
-const fullListMaxMs = 60_000;
-/** A listing of at least this many files counts as a burst (see EngineOptions.afterBurst). */
-const burstFiles = 10_000;
-const openFlags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
  * The directory-scanning service: one state machine per file (stages and their allowed moves are
- * the table in events.ts), driven by events and completions rather than a clock: a file found by
- * a change event or a rescan settles for stable_ms, is opened once and checked, uploaded from
- * that handle, its verdict polled, then delivered from the same handle to output or quarantine.
- * Uploads, polls and deliveries run side by side; every step is journaled (group-committed)
- * before it is acted on, so a crash at any point loses nothing.
+ * the table in events.ts), driven by events and completions rather than a clock. Each stage of a
+ * file's life is a module with one owner — Intake (listing, watching, settling, classifying),
+ * Submission (preparing, uploading, retries), Verdicts (polling, deleting results), Routing
+ * (delivery, quarantine) — and this class is their coordinator: it owns the records, every stage
+ * change (through the table), the events, the journal's lifecycle and the one timer for retries.
+ * Every step is journaled (group-committed) before it is acted on, so a crash at any point loses
+ * nothing. See docs/engine-lifecycle.md.
  */
 export class ScannerEngine {
   private readonly records = new Map<string, Rec>();
-  private readonly ignoredLogged = new Map<string, IgnoredKind>();
-  private readonly listeners = new Set<Listener>();
-  /** Open handles of the current version of files being uploaded, waiting for a verdict, or delivered. */
-  private readonly handles = new Map<string, { fh: FileHandle; version: Required<FileVersion>; stats: Stats }>();
-  private readonly uploadAborts = new Map<string, AbortController>();
-  private readonly routing = new Set<string>();
-  private readonly clearing = new Set<string>();
-  private readonly lastLog = new Map<string, number>();
   private readonly approval: ApprovalTracker;
   private readonly breaker: CircuitBreaker;
-  private readonly dirSync = new DirSyncer();
-  private journal?: Journal;
-  private unlock?: () => Promise<void>;
-  private watcher?: FSWatcher;
+  private readonly handles: HeldHandles;
+  private readonly intake: Intake;
+  private readonly submission: Submission;
+  private readonly verdicts: Verdicts;
+  private readonly routing: Routing;
+  /** What the stages see of the engine (and of each other). */
+  private readonly ctx: StageContext;
   private running = false;
-  private uploads = 0;
-  private effectiveMax: number;
-  private folderState = new Map<string, string | undefined>();
-  private readonly retryBaseMs: number;
-  private readonly retryMaxMs: number;
-
-  // Work queues: FIFO arrays with a head index; entries are checked when taken (lazy removal).
-  private settleQueue: Rec[] = [];
-  private settleDueAt: number[] = [];
-  private settleHead = 0;
-  private uploadQueue: Rec[] = [];
-  private uploadHead = 0;
-  private routeQueue: ScanEntry[] = [];
-  private readonly routeQueued = new Set<string>();
   /** Files in `submitted` (waiting for a verdict). */
   private outstanding = 0;
-  private deleteQueue: string[] = [];
-  /** Uploads opened and journaled, waiting for a request slot (see postSlot). */
-  private preparing = 0;
-  private readonly postWaiters: Array<(granted: boolean) => void> = [];
-  /** Weight of the deliveries running (see deliveryBudget). */
-  private deliveryLoad = 0;
-  private deletes = 0;
+  private readonly listeners = new Set<Listener>();
+  private readonly lastLog = new Map<string, number>();
+  private openJournal?: Journal;
+  private unlock?: () => Promise<void>;
+  private readonly intervals: NodeJS.Timeout[] = [];
   /** Records with a nextAttemptAt: retries of uploads and deliveries, unreadable files. */
   private readonly waiting = new Set<Rec>();
-
-  // Engine-wide timers, each armed for the earliest thing it waits for.
-  private settleTimer?: NodeJS.Timeout;
   private wakeTimer?: NodeJS.Timeout;
   private wakeAt = 0;
-  private pollTimer?: NodeJS.Timeout;
-  private pollAt = 0;
-  private rescanTimer?: NodeJS.Timeout;
-  private changeTimer?: NodeJS.Timeout;
-  private readonly intervals: NodeJS.Timeout[] = [];
-
-  private rescanning?: Promise<void>;
-  private rescanAgain = false;
-  private generation = 0;
-  private lastFullStat = 0;
-  private restatCursor?: Iterator<string>;
-  /** Input's own times just before the last listing (see inputUnchangedSinceListing). */
-  private listedFolder?: { mtimeMs: number; ctimeMs: number; ino: number; dev: number; at: number };
-  private lastList = 0;
-  /** Names a change event mentioned since the last rescan. */
-  private changed = new Set<string>();
-  private polling = false;
-  private pollFailures = 0;
 
   constructor(private readonly o: EngineOptions) {
-    this.effectiveMax = o.maxFileSizeBytes;
-    this.retryBaseMs = o.retryBaseMs ?? 1000;
-    this.retryMaxMs = o.retryMaxMs ?? 5 * 60_000;
+    const retryBaseMs = o.retryBaseMs ?? 1000;
+    const retryMaxMs = o.retryMaxMs ?? 5 * 60_000;
     this.approval = new ApprovalTracker({
       logger: o.logger,
       systemId: o.systemId,
       fingerprint256: o.fingerprint256,
-      retryBaseMs: this.retryBaseMs,
-      retryMaxMs: this.retryMaxMs,
-      onChange: (before, after) => this.approvalChanged(before, after),
+      retryBaseMs,
+      retryMaxMs,
+      onChange: (before, after) => {
+        this.submission.approvalChanged(before, after);
+        this.emit({ type: 'approval', state: after, systemId: o.systemId, fingerprint256: o.fingerprint256 });
+      },
     });
-    this.breaker = new CircuitBreaker({ windowMs: 30_000, windowSize: 40, minSamples: 10, openRatio: 0.8, baseMs: this.retryBaseMs, maxMs: Math.min(this.retryMaxMs, 60_000) });
+    this.breaker = new CircuitBreaker({ windowMs: 30_000, windowSize: 40, minSamples: 10, openRatio: 0.8, baseMs: retryBaseMs, maxMs: Math.min(retryMaxMs, 60_000) });
+    this.handles = new HeldHandles(o.inDir);
+    const folders = new FolderHealth({ logger: o.logger, guard: o.folderGuard, emit: (e) => this.emit(e) });
+    const engine = this;
+    this.ctx = {
+      o,
+      records: this.records,
+      approval: this.approval,
+      breaker: this.breaker,
+      handles: this.handles,
+      folders,
+      retryBaseMs,
+      retryMaxMs,
+      get running() {
+        return engine.running;
+      },
+      get journal() {
+        return engine.journal;
+      },
+      get outstanding() {
+        return engine.outstanding;
+      },
+      get intake() {
+        return engine.intake;
+      },
+      get submission() {
+        return engine.submission;
+      },
+      get verdicts() {
+        return engine.verdicts;
+      },
+      get routing() {
+        return engine.routing;
+      },
+      track: (rec) => this.track(rec),
+      forget: (name) => this.forget(name),
+      setStage: (rec, stage, reason) => this.setStage(rec, stage, reason),
+      emitFile: (rec) => this.emitFile(rec),
+      emit: (event) => this.emit(event),
+      retryAt: (rec, at, stage, reason) => this.retryAt(rec, at, stage, reason),
+      cancelRetry: (rec) => this.cancelRetry(rec),
+      wakeAtTime: (at) => this.wakeAtTime(at),
+      logLimited: (key, level, event, msg, fields) => this.logLimited(key, level, event, msg, fields),
+    };
+    this.intake = new Intake(this.ctx);
+    this.submission = new Submission(this.ctx);
+    this.verdicts = new Verdicts(this.ctx);
+    this.routing = new Routing(this.ctx);
+  }
+
+  private get journal(): Journal {
+    if (!this.openJournal) throw new Error('the engine is not started');
+    return this.openJournal;
   }
 
   onEvent(listener: Listener): () => void {
@@ -235,7 +149,7 @@ export class ScannerEngine {
       throw err;
     }
     try {
-      this.journal = Journal.open(o.stateDir);
+      this.openJournal = Journal.open(o.stateDir);
     } catch (err) {
       await this.unlock();
       throw err;
@@ -249,7 +163,7 @@ export class ScannerEngine {
     this.emit({ type: 'running', running: true });
     // A delivery cut between removing the source and journaling "done" never shows up in input
     // again, so no rescan would finish it: finish those now (route() sees the source is gone).
-    for (const e of this.journal.live()) if (e.placedPath && !e.outcome) this.enqueueRoute(e);
+    for (const e of this.journal.live()) if (e.placedPath && !e.outcome) this.routing.enqueueRoute(e);
     o.logger.info('started', t('scanning'), {
       in_dir: o.inDir,
       out_dir: o.outDir,
@@ -257,12 +171,12 @@ export class ScannerEngine {
       mode: o.useEvents ? 'events+rescan' : 'polling',
       poll_interval_ms: o.pollIntervalMs,
     });
-    if (o.useEvents) this.startWatcher();
-    void this.refreshFilters();
-    await this.rescan();
-    this.schedulePoll(o.pollIntervalMs);
-    this.every(o.pollIntervalMs, () => void this.rescan());
-    this.every(filtersRefreshMs, () => void this.refreshFilters());
+    this.intake.start();
+    void this.submission.refreshFilters();
+    await this.intake.rescan();
+    this.verdicts.schedulePoll(o.pollIntervalMs);
+    this.every(o.pollIntervalMs, () => void this.intake.rescan());
+    this.every(filtersRefreshMs, () => void this.submission.refreshFilters());
   }
 
   async stop(): Promise<void> {
@@ -270,18 +184,17 @@ export class ScannerEngine {
     this.running = false;
     for (const i of this.intervals) clearInterval(i);
     this.intervals.length = 0;
-    for (const tm of [this.settleTimer, this.wakeTimer, this.pollTimer, this.rescanTimer, this.changeTimer]) if (tm) clearTimeout(tm);
-    this.watcher?.close();
-    this.watcher = undefined;
-    const busy = () => this.uploads > 0 || this.preparing > 0 || this.routing.size > 0 || this.deletes > 0 || this.rescanning !== undefined || this.polling;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.intake.stop();
+    this.verdicts.stop();
+    const busy = () => this.submission.busy || this.routing.busy || this.verdicts.busy || this.intake.busy;
     const deadline = Date.now() + (this.o.stopGraceMs ?? 5000);
     while (busy() && Date.now() < deadline) await sleep(20);
-    for (const a of this.uploadAborts.values()) a.abort();
+    this.submission.abortAll();
     while (busy() && Date.now() < deadline + 2000) await sleep(20);
-    await this.journal?.flushed().catch(() => undefined);
-    for (const held of this.handles.values()) await held.fh.close().catch(() => undefined);
-    this.handles.clear();
-    this.journal?.close();
+    await this.openJournal?.flushed().catch(() => undefined);
+    await this.handles.closeAll();
+    this.openJournal?.close();
     await this.unlock?.();
     this.o.logger.info('stopped', t('scanning stopped'));
     this.emit({ type: 'running', running: false });
@@ -289,13 +202,11 @@ export class ScannerEngine {
 
   /** Forces a rescan now (e.g. after the user dropped files, or from the Rescan command). */
   requestRescan(): void {
-    void this.rescan(true);
+    void this.intake.rescan(true);
   }
 
-  // ---------------------------------------------------------------- recovery
-
   private async recoverJournal(): Promise<void> {
-    const j = this.journal!;
+    const j = this.journal;
     let interrupted = 0;
     for (const e of j.live()) {
       if (e.outcome || e.submittedAt) continue;
@@ -308,321 +219,11 @@ export class ScannerEngine {
     await j.flushed();
   }
 
-  // ---------------------------------------------------------------- intake
+  // ---------------------------------------------------------------- the records
 
-  /**
-   * One inotify watch on the input folder (not one per file): each event names the entry that
-   * changed, so a rescan stats only those. Events are a hint; periodic rescans catch what they miss.
-   */
-  private startWatcher(): void {
-    try {
-      const w = watch(this.o.inDir, { persistent: false, encoding: 'utf8' }, (_type, name) => {
-        if (name) this.changed.add(name);
-        else {
-          this.lastFullStat = 0;
-          this.lastList = 0;
-        }
-        if (!this.changeTimer) {
-          this.changeTimer = setTimeout(() => {
-            this.changeTimer = undefined;
-            void this.rescan();
-          }, 20);
-        }
-      });
-      w.on('error', (err) => {
-        this.o.logger.debug('watch-error', String(err));
-        w.close();
-        if (this.watcher === w) this.watcher = undefined;
-        this.lastFullStat = 0;
-        this.lastList = 0;
-      });
-      this.watcher = w;
-    } catch (err) {
-      this.o.logger.warn('watch-error', t('change events unavailable, relying on rescans: {0}', String(err)));
-    }
-  }
-
-  private rescan(full = false): Promise<void> {
-    if (!this.running) return Promise.resolve();
-    if (full) {
-      this.lastFullStat = 0;
-      this.lastList = 0;
-    }
-    if (this.rescanning) {
-      this.rescanAgain = true;
-      return this.rescanning;
-    }
-    this.rescanning = (async () => {
-      try {
-        do {
-          this.rescanAgain = false;
-          await this.rescanOnce();
-        } while (this.rescanAgain && this.running);
-      } catch (err) {
-        this.o.logger.error('internal', t('rescan failed: {0}', (err as Error).stack ?? String(err)));
-      } finally {
-        this.rescanning = undefined;
-      }
-    })();
-    return this.rescanning;
-  }
-
-  private async rescanOnce(): Promise<void> {
-    const o = this.o;
-    if (await o.excludes.refresh()) {
-      o.logger.info('exclude-list', t('exclude list changed; re-evaluating files in input'));
-      for (const rec of this.records.values()) {
-        if (['excluded', 'queued', 'retrying', 'awaiting-approval', 'too-large'].includes(rec.stage) && !rec.scanId) this.classify(rec);
-      }
-    }
-    if (this.watcher) this.addRestatSlice();
-    const unusable = await this.folderProblem(o.inDir);
-    if (unusable !== undefined) {
-      this.setFolder('in', o.inDir, unusable);
-      return;
-    }
-    const watching = this.watcher && this.folderState.has('in') && this.folderState.get('in') === undefined;
-    if (watching && (Date.now() - this.lastList < this.listEveryMs() || (this.lastList !== 0 && (await this.inputUnchangedSinceListing())))) {
-      await this.rescanChanged();
-      this.pump();
-      return;
-    }
-    this.lastList = Date.now();
-    this.listedFolder = await stat(o.inDir).then(
-      (st) => ({ mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, dev: st.dev, at: this.lastList }),
-      () => undefined,
-    );
-    let listing;
-    try {
-      listing = await readInputNames(o.inDir);
-    } catch (err) {
-      this.setFolder('in', o.inDir, errText(err));
-      return;
-    }
-    const wasDown = this.folderState.get('in') !== undefined;
-    this.setFolder('in', o.inDir, undefined);
-    if (wasDown) {
-      // The folder may be another one now (renamed back, share remounted): watch it afresh, stat all.
-      this.watcher?.close();
-      this.watcher = undefined;
-      this.lastFullStat = 0;
-    }
-    if (o.useEvents && !this.watcher) {
-      this.startWatcher();
-      this.lastFullStat = 0;
-    }
-    const now = Date.now();
-    // Without change events every name is stat'ed each time; with them only new and changed ones.
-    const statAll = !this.watcher || this.lastFullStat === 0;
-    if (statAll) this.lastFullStat = now;
-    const changed = this.changed;
-    this.changed = new Set();
-    const gen = ++this.generation;
-
-    const ignoredNow = new Set<string>();
-    for (const ig of listing.ignored) {
-      ignoredNow.add(ig.name);
-      this.ignore(ig.name, ig.kind);
-    }
-    const toStat: string[] = [];
-    for (const name of listing.candidates) {
-      const rec = this.records.get(name);
-      if (rec && !statAll && !changed.has(name) && rec.stage !== 'missing') rec.seen = gen;
-      else toStat.push(name);
-    }
-    for (let i = 0; i < toStat.length; i += 64) {
-      const batch = toStat.slice(i, i + 64);
-      const stats = await Promise.all(batch.map((name) => lstat(join(o.inDir, name)).catch(() => undefined)));
-      for (let k = 0; k < batch.length; k++) {
-        const name = batch[k]!;
-        const st = stats[k];
-        if (!st) continue; // vanished between readdir and lstat
-        const kind = statsKind(st);
-        if (kind) {
-          ignoredNow.add(name);
-          this.ignore(name, kind, st.nlink);
-          continue;
-        }
-        this.observe(name, st, gen);
-      }
-    }
-    for (const name of [...this.ignoredLogged.keys()]) if (!ignoredNow.has(name)) this.ignoredLogged.delete(name);
-    for (const rec of this.records.values()) if (rec.seen !== gen) this.gone(rec.name);
-    this.pump();
-    // Once this rescan's locals are gone: what they held is what the callback frees.
-    if (listing.candidates.length >= burstFiles && this.o.afterBurst) setTimeout(this.o.afterBurst, 0);
-  }
-
-  /**
-   * No name was added, removed or renamed in input since the last listing: its folder's times
-   * are those seen just before it, and they were already a second old then (file times are
-   * coarse, so a change in the same tick as that look would not show). The periodic listing is
-   * a safety net under change events; this spares a folder of 100 000 waiting files from being
-   * read again and again for nothing.
-   */
-  private async inputUnchangedSinceListing(): Promise<boolean> {
-    const before = this.listedFolder;
-    if (!before || before.at - Math.max(before.mtimeMs, before.ctimeMs) < 1000) return false;
-    const st = await stat(this.o.inDir).catch(() => undefined);
-    if (!st || st.mtimeMs !== before.mtimeMs || st.ctimeMs !== before.ctimeMs || st.ino !== before.ino || st.dev !== before.dev) return false;
-    this.lastList = Date.now();
-    return true;
-  }
-
-  /** Queues the next few known names for an lstat (see fullRestatMs). */
-  private addRestatSlice(): void {
-    let n = Math.ceil((this.records.size * this.o.pollIntervalMs) / fullRestatMs);
-    while (n > 0 && this.records.size > 0) {
-      this.restatCursor ??= this.records.keys();
-      const next = this.restatCursor.next();
-      if (next.done) {
-        this.restatCursor = undefined;
-        continue;
-      }
-      this.changed.add(next.value);
-      n--;
-    }
-  }
-
-  /**
-   * With change events, a folder of many files is listed only now and then (a listing of 100 000
-   * names is 100 ms of CPU and tens of MB of garbage); in between, only the names events reported
-   * are looked at. Small folders are listed at every rescan, as without events.
-   */
-  private listEveryMs(): number {
-    return Math.min(fullListMaxMs, this.o.pollIntervalMs * Math.max(1, Math.floor(this.records.size / 1000)));
-  }
-
-  private async rescanChanged(): Promise<void> {
-    const names = [...this.changed];
-    this.changed = new Set();
-    for (let i = 0; i < names.length; i += 64) {
-      const batch = names.slice(i, i + 64);
-      const stats = await Promise.all(batch.map((name) => lstat(join(this.o.inDir, name)).catch(() => undefined)));
-      for (let k = 0; k < batch.length; k++) {
-        const name = batch[k]!;
-        const st = stats[k];
-        if (name.includes('/')) continue;
-        if (!st) {
-          this.ignoredLogged.delete(name);
-          if (this.records.has(name)) this.gone(name);
-          continue;
-        }
-        const kind = statsKind(st);
-        if (kind) this.ignore(name, kind, st.nlink);
-        else {
-          this.ignoredLogged.delete(name);
-          this.observe(name, st, this.generation);
-        }
-      }
-    }
-  }
-
-  private ignore(name: string, kind: IgnoredKind, nlink?: number): void {
-    if (this.ignoredLogged.get(name) !== kind) {
-      this.ignoredLogged.set(name, kind);
-      if (kind === 'hard-link')
-        this.o.logger.warn('ignored', t('the file has {0} hard links; a file with other names elsewhere is never scanned or moved, and stays in input', nlink ?? 2), { file: name });
-      else this.o.logger.info('ignored', t('not a regular file in input ({0}); it is never scanned', kind), { file: name });
-      this.emit({ type: 'ignored', name, kind });
-    }
-    if (this.records.has(name)) this.gone(name, true);
-  }
-
-  private observe(name: string, st: Stats, gen: number): void {
-    const now = Date.now();
-    let rec = this.records.get(name);
-    if (!rec) {
-      const e = this.journal!.activeFor(name);
-      const known = e !== undefined && sameVersion(e, st);
-      rec = {
-        name,
-        size: st.size,
-        mtimeMs: st.mtimeMs,
-        ino: st.ino,
-        dev: st.dev,
-        stage: known ? (e.state ? 'routing' : 'submitted') : 'settling',
-        firstSeen: now,
-        changedAt: now,
-        stableSince: now,
-        attempts: 0,
-        logged: false,
-        inQueue: false,
-        seen: gen,
-      };
-      this.records.set(name, rec);
-      if (known) {
-        rec.scanId = e.scanId;
-        rec.sha256 = e.sha256;
-        rec.submittedAt = e.submittedAt;
-        if (rec.stage === 'submitted') this.outstanding++;
-        this.emitFile(rec);
-        if (e.state) this.enqueueRoute(e);
-        return;
-      }
-      if (e) this.abandon(e, t('file changed while KATA was scanning it'));
-      // ctime, not mtime: a copy tool may set an old mtime first and write afterwards; any write,
-      // rename or metadata change moves ctime to now, and nobody can set it back.
-      if (this.o.inputClockIsOurs && now - st.ctimeMs >= this.o.stableMs && now - st.mtimeMs >= this.o.stableMs) {
-        this.classify(rec);
-        return;
-      }
-      this.emitFile(rec);
-      this.settle(rec);
-      return;
-    }
-    rec.seen = gen;
-    if (sameVersion(rec, st)) {
-      if (rec.stage === 'missing') {
-        const e = rec.scanId ? this.journal!.get(rec.scanId) : undefined;
-        if (e?.state) {
-          this.setStage(rec, 'routing', 'back in input');
-          this.enqueueRoute(e);
-        } else this.setStage(rec, 'submitted', 'back in input');
-      }
-      return;
-    }
-    if (rec.scanId && this.routing.has(rec.scanId)) return; // the delivery checks the version itself
-    this.newVersion(rec, st);
-  }
-
-  /** A new version: whatever KATA said about the old bytes does not apply to these. */
-  private newVersion(rec: Rec, st: Stats): void {
-    this.uploadAborts.get(rec.name)?.abort();
-    this.dropHandle(rec.name);
-    if (rec.scanId) {
-      const e = this.journal!.get(rec.scanId);
-      if (e && !e.outcome) this.abandon(e, t('file changed after it was submitted; it will be submitted again'));
-    }
-    const now = Date.now();
-    Object.assign(rec, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev, changedAt: now, attempts: 0, logged: false });
-    rec.scanId = undefined;
-    rec.sha256 = undefined;
-    rec.submittedAt = undefined;
-    rec.nextAttemptAt = undefined;
-    this.waiting.delete(rec);
-    this.settle(rec);
-  }
-
-  private gone(name: string, notRegular = false): void {
-    const rec = this.records.get(name)!;
-    const e = rec.scanId ? this.journal!.get(rec.scanId) : undefined;
-    if (e && !e.outcome && this.routing.has(e.scanId)) return;
-    if (e && !e.outcome && !notRegular) {
-      // Keep the scan: a share that was unmounted for a moment must not cost a rescan of everything.
-      if (rec.stage !== 'missing') {
-        this.setStage(rec, 'missing', 'no longer in input');
-        this.o.logger.info('missing', t('file left input while KATA had it; its scan is kept for 24 h'), { file: name, scanId: e.scanId });
-      }
-      if (Date.now() - rec.changedAt > missingForgetMs) {
-        this.abandon(e, t('gone from input for 24 hours'));
-        this.forget(name);
-      }
-      return;
-    }
-    if (e && !e.outcome) this.abandon(e, t('file is no longer a regular file; it will be submitted again when it is one'));
-    this.uploadAborts.get(name)?.abort();
-    this.forget(name);
+  private track(rec: Rec): void {
+    this.records.set(rec.name, rec);
+    if (rec.stage === 'submitted') this.outstanding++;
   }
 
   private forget(name: string): void {
@@ -630,400 +231,23 @@ export class ScannerEngine {
     if (rec) this.waiting.delete(rec);
     if (rec?.stage === 'submitted') this.outstanding--;
     this.records.delete(name);
-    this.dropHandle(name);
+    this.handles.drop(name);
     this.emit({ type: 'file-removed', name });
   }
 
-  // ---------------------------------------------------------------- settling
-
-  /** (Re)starts the stable_ms wait. The queue is in due order: every push is due stable_ms from now. */
-  private settle(rec: Rec): void {
-    rec.stableSince = Date.now();
-    this.setStage(rec, 'settling');
-    this.settleQueue.push(rec);
-    this.settleDueAt.push(rec.stableSince + this.o.stableMs);
-    this.armSettle();
+  private setStage(rec: Rec, stage: FileStage, reason?: string): void {
+    if (!canMoveStage(rec.stage, stage)) {
+      this.o.logger.error('internal', `stage change ${rec.stage} → ${stage} is not in the lifecycle table`, { file: rec.name });
+    }
+    if (rec.stage === stage && rec.reason === reason) return;
+    if (rec.stage === 'submitted') this.outstanding--;
+    if (stage === 'submitted') this.outstanding++;
+    rec.stage = stage;
+    rec.reason = reason;
+    this.emitFile(rec);
   }
 
-  /** An entry is stale when its file left settling or was pushed again (changed) since. */
-  private settleEntryLive(i: number): boolean {
-    const rec = this.settleQueue[i]!;
-    return rec.stage === 'settling' && this.records.get(rec.name) === rec && rec.stableSince + this.o.stableMs === this.settleDueAt[i];
-  }
-
-  private armSettle(): void {
-    if (this.settleTimer || !this.running) return;
-    while (this.settleHead < this.settleQueue.length && !this.settleEntryLive(this.settleHead)) this.settleHead++;
-    if (this.settleHead > 1024 && this.settleHead * 2 > this.settleQueue.length) {
-      this.settleQueue = this.settleQueue.slice(this.settleHead);
-      this.settleDueAt = this.settleDueAt.slice(this.settleHead);
-      this.settleHead = 0;
-    }
-    if (this.settleHead >= this.settleQueue.length) {
-      this.settleQueue = [];
-      this.settleDueAt = [];
-      this.settleHead = 0;
-      return;
-    }
-    const delay = Math.max(0, this.settleDueAt[this.settleHead]! - Date.now());
-    this.settleTimer = setTimeout(() => {
-      this.settleTimer = undefined;
-      void this.settleDue().catch((err) => this.o.logger.error('internal', String((err as Error)?.stack ?? err)));
-    }, delay);
-  }
-
-  private async settleDue(): Promise<void> {
-    if (!this.running) return;
-    const now = Date.now();
-    const due: Rec[] = [];
-    while (this.settleHead < this.settleQueue.length && this.settleDueAt[this.settleHead]! <= now) {
-      if (this.settleEntryLive(this.settleHead)) due.push(this.settleQueue[this.settleHead]!);
-      this.settleHead++;
-    }
-    for (let i = 0; i < due.length; i += 64) {
-      const batch = due.slice(i, i + 64);
-      const stats = await Promise.all(batch.map((r) => lstat(join(this.o.inDir, r.name)).catch(() => undefined)));
-      batch.forEach((rec, k) => this.checkStable(rec, stats[k]));
-    }
-    this.armSettle();
-    this.pump();
-  }
-
-  private checkStable(rec: Rec, st: Stats | undefined): void {
-    if (this.records.get(rec.name) !== rec || rec.stage !== 'settling') return;
-    if (!st) {
-      this.changed.add(rec.name); // the next rescan decides whether it is gone
-      this.scheduleRescanSoon();
-      return;
-    }
-    if (statsKind(st)) {
-      this.changed.add(rec.name);
-      this.scheduleRescanSoon();
-      return;
-    }
-    if (!sameVersion(rec, st)) {
-      Object.assign(rec, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev, changedAt: Date.now() });
-      this.settle(rec);
-      return;
-    }
-    this.classify(rec);
-  }
-
-  private scheduleRescanSoon(): void {
-    if (this.changeTimer || !this.running) return;
-    this.changeTimer = setTimeout(() => {
-      this.changeTimer = undefined;
-      void this.rescan();
-    }, 20);
-  }
-
-  /** Decides what a complete file is: excluded, too large, or ready to submit. */
-  private classify(rec: Rec): void {
-    const hit = this.o.excludes.matches(rec.name);
-    if (hit) {
-      if (!rec.logged || rec.stage !== 'excluded') this.o.logger.info('excluded', t('matches exclude list entry "{0}"; stays in input', hit.pattern), { file: rec.name, size: rec.size });
-      rec.logged = true;
-      this.dropHandle(rec.name);
-      this.setStage(rec, 'excluded', hit.pattern);
-      return;
-    }
-    // KATA refused this very version with 413: re-evaluating (an exclude-list edit) must not upload it again.
-    if (rec.stage === 'too-large' && rec.reason === '413' && rec.logged) return;
-    if (rec.size > this.effectiveMax) {
-      if (!rec.logged || rec.stage !== 'too-large')
-        this.o.logger.info('too-large', t('larger than the {0} byte limit; stays in input untouched', this.effectiveMax), { file: rec.name, size: rec.size });
-      rec.logged = true;
-      this.dropHandle(rec.name);
-      this.setStage(rec, 'too-large', `limit ${this.effectiveMax}`);
-      return;
-    }
-    this.waiting.delete(rec);
-    rec.nextAttemptAt = undefined;
-    this.ready(rec);
-  }
-
-  /** Puts a complete file in line for an upload (waiting for approval while KATA refuses us). */
-  private ready(rec: Rec, reason?: string): void {
-    this.setStage(rec, this.approval.refusing ? 'awaiting-approval' : 'queued', reason);
-    if (!rec.inQueue) {
-      rec.inQueue = true;
-      this.uploadQueue.push(rec);
-    }
-  }
-
-  // ---------------------------------------------------------------- uploads
-
-  /** Starts as many uploads as slots allow; called whenever something may have freed one. */
-  private pump(): void {
-    if (!this.running) return;
-    const now = Date.now();
-    this.grantPosts(now);
-    const allowed = this.approval.uploadSlots(this.o.maxInflight, now);
-    // In normal operation as many files again are prepared ahead of a free slot; while KATA
-    // refuses us or the breaker is open, not one more than may be sent.
-    const ahead = allowed === this.o.maxInflight && !this.breaker.isOpen ? this.o.maxInflight : 0;
-    let slots = allowed + ahead - this.uploads - this.preparing;
-    while (slots > 0 && this.breaker.allows(now)) {
-      const rec = this.nextUpload();
-      if (!rec) break;
-      this.breaker.started();
-      void this.upload(rec);
-      slots--;
-    }
-    if (this.approval.refusing && now < this.approval.probeAt && this.uploadHead < this.uploadQueue.length) this.wakeAtTime(this.approval.probeAt);
-    if (this.breaker.isOpen && now < this.breaker.pausedUntil) this.wakeAtTime(this.breaker.pausedUntil);
-  }
-
-  private nextUpload(): Rec | undefined {
-    while (this.uploadHead < this.uploadQueue.length) {
-      const rec = this.uploadQueue[this.uploadHead++]!;
-      rec.inQueue = false;
-      if (this.records.get(rec.name) !== rec) continue;
-      if (rec.stage === 'queued' || rec.stage === 'awaiting-approval') {
-        if (this.uploadHead > 1024 && this.uploadHead * 2 > this.uploadQueue.length) {
-          this.uploadQueue = this.uploadQueue.slice(this.uploadHead);
-          this.uploadHead = 0;
-        }
-        return rec;
-      }
-    }
-    this.uploadQueue = [];
-    this.uploadHead = 0;
-    return undefined;
-  }
-
-  /**
-   * Opens this version once (no symlink followed, no FIFO waited on) and checks the handle: a
-   * regular file with one link, of exactly the settled device, inode, size and mtime. That handle
-   * is what gets hashed, uploaded and later copied; the path is not opened again.
-   */
-  private async openVersion(name: string, v: FileVersion): Promise<{ fh: FileHandle; st: Stats } | { problem: 'missing' | 'not-regular' | 'hard-link' | 'changed'; st?: Stats }> {
-    const held = this.handles.get(name);
-    if (held && sameVersion(v, held.version)) return { fh: held.fh, st: held.stats };
-    let fh: FileHandle;
-    try {
-      fh = await open(join(this.o.inDir, name), openFlags);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return { problem: 'missing' };
-      if (code === 'ELOOP' || code === 'ENXIO' || code === 'EISDIR') return { problem: 'not-regular' };
-      throw err;
-    }
-    let st: Stats;
-    try {
-      st = await fh.stat();
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      throw err;
-    }
-    const problem = !st.isFile() ? 'not-regular' : st.nlink !== 1 ? 'hard-link' : !sameVersion(v, st) ? 'changed' : undefined;
-    if (problem) {
-      await fh.close().catch(() => undefined);
-      return { problem, st };
-    }
-    if (this.handles.size < maxHeldHandles && !this.handles.has(name)) this.handles.set(name, { fh, version: { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev }, stats: st });
-    return { fh, st };
-  }
-
-  /** Closes a handle this step opened, unless it is the one kept for the file until delivery. */
-  private async closeUnlessHeld(name: string, fh: FileHandle): Promise<void> {
-    if (this.handles.get(name)?.fh !== fh) await fh.close().catch(() => undefined);
-  }
-
-  private dropHandle(name: string): void {
-    const held = this.handles.get(name);
-    if (!held) return;
-    this.handles.delete(name);
-    void held.fh.close().catch(() => undefined);
-  }
-
-  private async upload(rec: Rec): Promise<void> {
-    const o = this.o;
-    const j = this.journal!;
-    this.preparing++;
-    let phase: 'preparing' | 'cancelled' | 'posting' | 'posted' = 'preparing';
-    this.setStage(rec, 'uploading');
-    const scanId = randomUUID();
-    const abort = new AbortController();
-    this.uploadAborts.set(rec.name, abort);
-    const started = Date.now();
-    let intent = false;
-    let sent = false;
-    let fh: FileHandle | undefined;
-    try {
-      const opened = await this.openVersion(rec.name, rec);
-      if ('problem' in opened) {
-        this.openRefused(rec, opened.problem, opened.st);
-        return;
-      }
-      fh = opened.fh;
-      if (abort.signal.aborted) throw abort.signal.reason;
-      await j.intent({ scanId, name: rec.name, size: rec.size, mtimeMs: rec.mtimeMs, ino: rec.ino, dev: rec.dev });
-      intent = true;
-      const granted = await this.postSlot();
-      this.preparing--;
-      if (!granted) {
-        // KATA started refusing us while this file waited: back in line, nothing was sent.
-        phase = 'cancelled';
-        void j.done(scanId, 'interrupted');
-        void j.cleared(scanId);
-        await this.closeUnlessHeld(rec.name, fh);
-        if (this.records.get(rec.name) === rec && rec.stage === 'uploading') this.ready(rec);
-        return;
-      }
-      phase = 'posting';
-      if (abort.signal.aborted) throw abort.signal.reason;
-      rec.scanId = scanId;
-      sent = true;
-      const { sha256 } = await o.api.submit(fh, { scanId, fileName: rec.name, size: rec.size, signal: abort.signal });
-      // The upload slot is free as soon as KATA has the file; recording it need not hold the slot.
-      phase = 'posted';
-      this.uploads--;
-      this.pump();
-      const now = Date.now();
-      this.breaker.record(true, now);
-      this.approval.accepted();
-      const submitted = j.submitted(scanId, sha256);
-      if (this.records.get(rec.name) !== rec || rec.scanId !== scanId) {
-        // Changed or removed while uploading: this result will never be used.
-        void j.done(scanId, 'abandoned');
-        this.enqueueDelete(scanId);
-        await this.closeUnlessHeld(rec.name, fh);
-        return;
-      }
-      await submitted;
-      await this.closeUnlessHeld(rec.name, fh);
-      // Changed while the step was being made durable: the new version abandoned this scan.
-      if (this.records.get(rec.name) !== rec || rec.scanId !== scanId) return;
-      rec.sha256 = sha256;
-      rec.submittedAt = now;
-      rec.attempts = 0;
-      // Gone from input meanwhile, it stays `missing` (its scan is kept, see gone()).
-      if (rec.stage === 'uploading') this.setStage(rec, 'submitted');
-      o.logger.info('submitted', t('sent to KATA'), { file: rec.name, scanId, size: rec.size, sha256, durationMs: now - started });
-      this.schedulePoll(this.pollDelay());
-    } catch (err) {
-      if (intent) {
-        void j.done(scanId, 'interrupted');
-        // Only a request KATA may have accepted can leave a result behind.
-        if (!sent || definitelyRefused(err)) void j.cleared(scanId);
-      }
-      if (rec.scanId === scanId) rec.scanId = undefined;
-      if (fh) await this.closeUnlessHeld(rec.name, fh);
-      this.uploadFailed(rec, err, abort.signal.aborted);
-    } finally {
-      if (phase === 'preparing') this.preparing--;
-      if (phase === 'posting') this.uploads--;
-      if (this.uploadAborts.get(rec.name) === abort) this.uploadAborts.delete(rec.name);
-      this.pump();
-    }
-  }
-
-  /**
-   * Waits for one of the max_inflight request slots. A file is opened and its intent journaled
-   * (an fdatasync) before it gets one, so slots are busy only while requests are on the wire.
-   */
-  private postSlot(): Promise<boolean> {
-    // While KATA refuses us, a file waits in line (awaiting approval), not holding an open intent.
-    if (this.approval.refusing && this.uploads >= this.approval.uploadSlots(this.o.maxInflight, Date.now())) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      this.postWaiters.push((granted) => {
-        if (granted) this.uploads++;
-        resolve(granted);
-      });
-      this.grantPosts(Date.now());
-    });
-  }
-
-  private grantPosts(now: number): void {
-    const allowed = this.approval.uploadSlots(this.o.maxInflight, now);
-    while (this.postWaiters.length && this.uploads < allowed) this.postWaiters.shift()!(true);
-  }
-
-  /** The open found something other than the settled version: never uploaded. */
-  private openRefused(rec: Rec, problem: 'missing' | 'not-regular' | 'hard-link' | 'changed', st?: Stats): void {
-    if (this.records.get(rec.name) !== rec) return;
-    if (problem === 'hard-link') {
-      this.ignore(rec.name, 'hard-link', st?.nlink);
-      return;
-    }
-    if (problem === 'changed' && st) {
-      this.newVersion(rec, st);
-      return;
-    }
-    // Gone, or swapped for a symlink, FIFO or folder: the next rescan sees what it is now.
-    this.settle(rec);
-    this.changed.add(rec.name);
-    this.scheduleRescanSoon();
-  }
-
-  private uploadFailed(rec: Rec, err: unknown, aborted: boolean): void {
-    const o = this.o;
-    if (this.records.get(rec.name) !== rec) return;
-    const code = (err as NodeJS.ErrnoException)?.code;
-    if (aborted || (err as Error)?.name === 'AbortError' || isKataError(err, 'changed')) {
-      if (rec.stage === 'uploading') {
-        this.dropHandle(rec.name);
-        this.settle(rec);
-        this.changed.add(rec.name);
-        this.scheduleRescanSoon();
-      }
-      return;
-    }
-    if (code === 'ENOENT') {
-      this.settle(rec);
-      this.changed.add(rec.name);
-      this.scheduleRescanSoon();
-      return;
-    }
-    if (code === 'EACCES' || code === 'EPERM') {
-      if (!rec.logged) o.logger.warn('unreadable', t('cannot read the file ({0}); it stays in input and is retried', code), { file: rec.name });
-      rec.logged = true;
-      this.retryAt(rec, Date.now() + 60_000, 'unreadable', code);
-      return;
-    }
-    if (isKataError(err, 'too-large')) {
-      o.logger.info('too-large', t('KATA refused the file as too large (413); it stays in input untouched'), { file: rec.name, size: rec.size });
-      rec.logged = true;
-      this.dropHandle(rec.name);
-      this.setStage(rec, 'too-large', '413');
-      return;
-    }
-    const now = Date.now();
-    if (this.approval.refused(err, now)) {
-      this.breaker.record(true, now); // KATA answered; approval is tracked on its own
-      this.dropHandle(rec.name);
-      this.ready(rec, String((err as { status?: number }).status ?? ''));
-      return;
-    }
-    // One failed request is retried on its own; the others keep flowing (the breaker steps in
-    // only when failures are the rule).
-    const retryAfter = isKataError(err) ? err.retryAfterMs : undefined;
-    this.breaker.record(false, now, retryAfter);
-    rec.attempts++;
-    const delay = Math.max(this.retryDelay(rec.attempts, now), Math.min(retryAfter ?? 0, this.retryMaxMs));
-    const kind = isKataError(err) ? err.kind : (code ?? 'error');
-    this.retryAt(rec, now + delay, 'retrying', kind);
-    this.logLimited(`upload-${kind}`, 'warn', 'upload-failed', t('upload failed ({0}): {1}; the file stays in input and is retried', kind, (err as Error)?.message ?? String(err)), {
-      file: rec.name,
-      retryInMs: delay,
-    });
-  }
-
-  /**
-   * The wait before retrying a request that failed `attempts` times in a row. While KATA answers
-   * most requests and this one's failures are within what its failure rate explains, the retry is
-   * prompt (a fraction of retry_base); beyond that, exponential backoff counts only the failures
-   * that bad luck does not explain. Failures as the rule are the circuit breaker's business.
-   */
-  private retryDelay(attempts: number, now: number): number {
-    const excess = attempts - this.breaker.explainedRun(now);
-    if (excess <= 0) {
-      const prompt = Math.max(1, Math.round(this.retryBaseMs / 4));
-      return backoffDelay(0, prompt, prompt);
-    }
-    return backoffDelay(excess, this.retryBaseMs, this.retryMaxMs);
-  }
+  // ---------------------------------------------------------------- one timer for all retries
 
   private retryAt(rec: Rec, at: number, stage: 'retrying' | 'unreadable', reason: string): void {
     rec.nextAttemptAt = at;
@@ -1032,7 +256,10 @@ export class ScannerEngine {
     this.wakeAtTime(at);
   }
 
-  // ---------------------------------------------------------------- one timer for all retries
+  private cancelRetry(rec: Rec): void {
+    rec.nextAttemptAt = undefined;
+    this.waiting.delete(rec);
+  }
 
   private wakeAtTime(at: number): void {
     if (!this.running) return;
@@ -1055,385 +282,19 @@ export class ScannerEngine {
         next = Math.min(next, at);
         continue;
       }
-      this.waiting.delete(rec);
-      rec.nextAttemptAt = undefined;
+      this.cancelRetry(rec);
       if (this.records.get(rec.name) !== rec) continue;
-      const e = rec.scanId ? this.journal!.get(rec.scanId) : undefined;
+      const e = rec.scanId ? this.journal.get(rec.scanId) : undefined;
       if (e?.state && !e.outcome) {
         this.setStage(rec, 'routing');
-        this.enqueueRoute(e);
-      } else if (!rec.scanId && (rec.stage === 'retrying' || rec.stage === 'unreadable')) this.ready(rec);
+        this.routing.enqueueRoute(e);
+      } else if (!rec.scanId && (rec.stage === 'retrying' || rec.stage === 'unreadable')) this.submission.ready(rec);
     }
     if (next < Infinity) this.wakeAtTime(next);
-    this.pump();
+    this.submission.pump();
   }
 
-  private approvalChanged(before: ApprovalState, after: ApprovalState): void {
-    if (after === 'pending' || after === 'rejected') {
-      for (const waiter of this.postWaiters.splice(0)) waiter(false);
-      for (const rec of this.records.values()) if (rec.stage === 'queued') this.setStage(rec, 'awaiting-approval');
-    }
-    if (after === 'approved' && (before === 'pending' || before === 'rejected')) {
-      for (const rec of this.records.values()) if (rec.stage === 'awaiting-approval' && !rec.scanId) this.ready(rec);
-      queueMicrotask(() => this.pump());
-    }
-    this.emit({ type: 'approval', state: after, systemId: this.o.systemId, fingerprint256: this.o.fingerprint256 });
-  }
-
-  private async refreshFilters(): Promise<void> {
-    try {
-      const f = await this.o.api.filters();
-      this.approval.accepted();
-      if (f.maxObjectSize && f.maxObjectSize > 0 && f.maxObjectSize < this.effectiveMax) {
-        this.effectiveMax = f.maxObjectSize;
-        this.o.logger.info('limits', t('KATA accepts objects up to {0} bytes', f.maxObjectSize), { version: f.version });
-        for (const rec of this.records.values()) if (rec.stage === 'queued') this.classify(rec);
-      }
-    } catch (err) {
-      if (!this.approval.refused(err)) this.o.logger.debug('limits', t("could not read KATA's limits: {0}", (err as Error).message));
-    }
-    this.pump();
-  }
-
-  // ---------------------------------------------------------------- verdicts
-
-  /** Polls sooner than poll_interval_s while many scans are outstanding, so verdicts do not pile up. */
-  private pollDelay(): number {
-    return this.outstanding >= earlyPollOutstanding ? Math.min(earlyPollMs, this.o.pollIntervalMs) : this.o.pollIntervalMs;
-  }
-
-  private schedulePoll(delay: number): void {
-    if (!this.running && this.journal) return;
-    const at = Date.now() + delay;
-    if (this.pollTimer && this.pollAt <= at) return;
-    if (this.pollTimer) clearTimeout(this.pollTimer);
-    this.pollAt = at;
-    this.pollTimer = setTimeout(() => {
-      this.pollTimer = undefined;
-      void this.poll();
-    }, delay);
-  }
-
-  private async poll(): Promise<void> {
-    if (!this.running || this.polling) return;
-    const j = this.journal!;
-    const live = j.live();
-    const waiting = live.filter((e) => e.submittedAt && !e.outcome && !e.state);
-    const strays = live.filter((e) => (e.outcome || e.state) && !e.resultCleared);
-    if (waiting.length === 0 && strays.length === 0) {
-      this.schedulePoll(this.o.pollIntervalMs);
-      return;
-    }
-    this.polling = true;
-    let ok = false;
-    try {
-      let results: Array<{ scanId: string; state: string }> = [];
-      try {
-        results = await this.o.api.states();
-        ok = true;
-        this.pollFailures = 0;
-        this.approval.accepted();
-      } catch (err) {
-        this.pollFailures++;
-        if (!this.approval.refused(err)) {
-          const kind = isKataError(err) ? err.kind : 'error';
-          this.logLimited(`poll-${kind}`, 'warn', 'poll-failed', t('could not read scan results ({0}): {1}; will retry', kind, (err as Error).message));
-        }
-      }
-      const now = Date.now();
-      const verdicts: Array<Promise<void>> = [];
-      for (const r of results) {
-        const e = j.get(r.scanId);
-        if (!e) continue; // not ours: another instance may share this system_id
-        if (e.outcome || e.state) {
-          if (!e.resultCleared) this.enqueueDelete(e.scanId);
-          continue;
-        }
-        if (!e.submittedAt) continue;
-        if (r.state.trim().toLowerCase() === 'processing') continue;
-        verdicts.push(this.verdictFor(e, r.state));
-      }
-      for (const e of waiting) {
-        if (!e.state && !e.outcome && now - e.submittedAt! > this.o.scanTimeoutMs) {
-          this.o.logger.warn('scan-timeout', t('no verdict within {0} s; the file goes to quarantine', Math.round(this.o.scanTimeoutMs / 1000)), { file: e.name, scanId: e.scanId });
-          verdicts.push(this.verdictFor(e, 'kds-timeout'));
-        }
-      }
-      for (const e of live) {
-        // A scan whose file never came back (deleted while the service was down) cannot be delivered.
-        if (!e.outcome && !this.records.has(e.name) && !this.routing.has(e.scanId) && now - e.intentAt > missingForgetMs) this.abandon(e, t('gone from input for 24 hours'));
-      }
-      for (const e of strays) {
-        // A result we wait for forever would keep the journal entry alive: give up after the scan timeout.
-        if (!e.resultCleared && now - e.intentAt > this.o.scanTimeoutMs) void j.cleared(e.scanId);
-      }
-      await Promise.all(verdicts);
-    } finally {
-      this.polling = false;
-      const delay = ok ? this.pollDelay() : Math.min(this.o.pollIntervalMs, this.retryDelay(this.pollFailures, Date.now()));
-      this.schedulePoll(delay);
-    }
-  }
-
-  /** Records the verdict durably, then (and only then) deletes KATA's result and delivers. */
-  private async verdictFor(e: ScanEntry, rawState: string): Promise<void> {
-    const verdict = rawState === 'kds-timeout' ? 'timeout' : verdictOf(rawState);
-    const destination = destinationOf(verdict);
-    try {
-      await this.journal!.verdict(e.scanId, rawState, destination);
-    } catch (err) {
-      this.o.logger.error('journal', t('cannot write the journal: {0}', (err as Error).message));
-      return;
-    }
-    this.o.logger.info('verdict', destination === 'out' ? t('{0} → output', verdict) : t('{0} → quarantine', verdict), {
-      file: e.name,
-      scanId: e.scanId,
-      state: rawState,
-      size: e.size,
-      sha256: e.sha256,
-      durationMs: Date.now() - (e.submittedAt ?? e.intentAt),
-    });
-    this.enqueueDelete(e.scanId);
-    const rec = this.records.get(e.name);
-    if (rec && rec.scanId === e.scanId && rec.stage !== 'missing') {
-      this.setStage(rec, 'routing');
-      this.enqueueRoute(e);
-    }
-  }
-
-  private enqueueDelete(scanId: string): void {
-    if (this.clearing.has(scanId)) return;
-    this.clearing.add(scanId);
-    this.deleteQueue.push(scanId);
-    this.pumpDeletes();
-  }
-
-  private pumpDeletes(): void {
-    while (this.deletes < maxDeletes && this.deleteQueue.length) {
-      const scanId = this.deleteQueue.shift()!;
-      this.deletes++;
-      void this.clearResult(scanId).finally(() => {
-        this.deletes--;
-        this.clearing.delete(scanId);
-        this.pumpDeletes();
-      });
-    }
-  }
-
-  private async clearResult(scanId: string): Promise<void> {
-    try {
-      await this.o.api.deleteResult(scanId);
-      // Not awaited: if it is lost in a crash, the next poll asks KATA again and a 404 is fine.
-      void this.journal?.cleared(scanId).catch(() => undefined);
-    } catch (err) {
-      // A result still there shows up in the next poll, which asks again.
-      this.o.logger.debug('delete-failed', t('could not delete the result at KATA: {0}; will retry', (err as Error).message), { scanId });
-    }
-  }
-
-  private abandon(e: ScanEntry, why: string): void {
-    void this.journal!.done(e.scanId, 'abandoned');
-    this.o.logger.info('abandoned', why, { file: e.name, scanId: e.scanId });
-    this.enqueueDelete(e.scanId);
-  }
-
-  // ---------------------------------------------------------------- delivery
-
-  private enqueueRoute(e: ScanEntry): void {
-    if (this.routing.has(e.scanId) || this.routeQueued.has(e.scanId)) return;
-    this.routeQueued.add(e.scanId);
-    this.routeQueue.push(e);
-    this.pumpRoutes();
-  }
-
-  private pumpRoutes(): void {
-    while (this.running && this.routeQueue.length) {
-      const e = this.routeQueue[0]!;
-      const weight = e.size > largeDeliveryBytes ? largeDeliveryWeight : 1;
-      if (this.deliveryLoad + weight > deliveryBudget && this.routing.size > 0) break;
-      this.routeQueue.shift();
-      this.routeQueued.delete(e.scanId);
-      if (e.outcome || this.routing.has(e.scanId)) continue;
-      this.routing.add(e.scanId);
-      this.deliveryLoad += weight;
-      void this.route(e).finally(() => {
-        this.routing.delete(e.scanId);
-        this.deliveryLoad -= weight;
-        this.pumpRoutes();
-      });
-    }
-  }
-
-  private async route(e: ScanEntry): Promise<void> {
-    const o = this.o;
-    const j = this.journal!;
-    const rec = this.records.get(e.name);
-    const source = join(o.inDir, e.name);
-    const destDir = e.destination === 'out' ? o.outDir : o.qrntDir;
-    const folder: Destination = e.destination ?? 'qrnt';
-    try {
-      let path = e.placedPath;
-      if (!path) {
-        // Delivered only while this very version is in input: not when it was renamed away (or
-        // its share unmounted) after the upload, even though its handle is still open.
-        let st: Stats | undefined;
-        try {
-          st = await lstat(source);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        }
-        if (!st) {
-          if (rec && rec.scanId === e.scanId) this.setStage(rec, 'missing', 'no longer in input');
-          return;
-        }
-        const problem = await this.destinationProblem(destDir);
-        if (problem !== undefined) {
-          this.setFolder(folder, destDir, problem);
-          if (rec) this.routeLater(rec, problem);
-          return;
-        }
-        // The handle held since the upload, unless the file in input is now another version.
-        const opened = await this.openVersion(e.name, e);
-        if ('problem' in opened) {
-          if (opened.problem === 'missing') {
-            if (rec && rec.scanId === e.scanId) this.setStage(rec, 'missing', 'no longer in input');
-          } else {
-            this.abandon(e, opened.problem === 'changed' ? t('file changed after it was scanned; it will be submitted again') : t('file is no longer a regular file; it will be submitted again when it is one'));
-            if (rec && rec.scanId === e.scanId) {
-              if (opened.problem === 'hard-link') this.ignore(e.name, 'hard-link', opened.st?.nlink);
-              else if (opened.st && opened.problem === 'changed') this.newVersion(rec, opened.st);
-              else this.forget(e.name);
-            }
-          }
-          return;
-        }
-        const res = await deliver({
-          source: opened.fh,
-          size: e.size,
-          sourceStats: opened.st,
-          destDir,
-          name: e.name,
-          expectedSha256: e.sha256,
-          tag: e.scanId,
-          permissions: folder === 'qrnt' ? 'private' : 'source',
-          syncDir: (d) => this.dirSync.sync(d),
-        });
-        await this.closeUnlessHeld(e.name, opened.fh);
-        if (!res.ok) {
-          this.abandon(e, res.reason === 'changed' ? t('file content changed after it was scanned; it will be submitted again') : t('file is no longer a regular file; it will be submitted again when it is one'));
-          if (rec && rec.scanId === e.scanId) {
-            this.dropHandle(e.name);
-            this.settle(rec);
-            this.changed.add(e.name);
-            this.scheduleRescanSoon();
-          }
-          return;
-        }
-        path = res.path;
-        await j.placed(e.scanId, path);
-      }
-      // Only the version that was delivered leaves input; a file put in its place stays.
-      const removed = await removeSource(source, { expect: e, syncDir: (d) => this.dirSync.sync(d) });
-      this.dropHandle(e.name);
-      await j.done(e.scanId, 'routed');
-      this.setFolder(folder, destDir, undefined);
-      const now = this.records.get(e.name);
-      if (now && now.scanId === e.scanId) {
-        if (removed === 'replaced') {
-          now.scanId = undefined;
-          this.changed.add(e.name);
-          this.scheduleRescanSoon();
-          this.settle(now);
-        } else this.forget(e.name);
-      }
-      if (e.placedPath && !rec && removed === 'gone') {
-        o.logger.info('recovered', t('delivered before an interruption; finished'), { file: e.name, scanId: e.scanId, path });
-      }
-      const verdict = e.state === 'kds-timeout' ? 'timeout' : verdictOf(e.state ?? '');
-      o.logger.info('routed', folder === 'out' ? t('moved to output') : t('moved to quarantine'), {
-        file: e.name,
-        scanId: e.scanId,
-        state: e.state,
-        size: e.size,
-        sha256: e.sha256,
-        durationMs: Date.now() - e.intentAt,
-      });
-      this.emit({
-        type: 'routed',
-        file: {
-          name: e.name,
-          size: e.size,
-          sha256: e.sha256 ?? '',
-          scanId: e.scanId,
-          verdict,
-          rawState: e.state ?? '',
-          destination: folder,
-          path,
-          submittedAt: e.submittedAt ?? e.intentAt,
-          routedAt: Date.now(),
-        },
-      });
-    } catch (err) {
-      this.folderOkAt.delete(destDir);
-      this.setFolder(folder, destDir, errText(err));
-      if (rec && rec.scanId === e.scanId) this.routeLater(rec, errText(err));
-    }
-  }
-
-  private routeLater(rec: Rec, why: string): void {
-    rec.attempts++;
-    this.retryAt(rec, Date.now() + backoffDelay(rec.attempts, this.retryBaseMs, this.retryMaxMs), 'retrying', why);
-  }
-
-  // ---------------------------------------------------------------- helpers
-
-  /** Destination checks passed within the last second are not repeated for every file of a batch. */
-  private readonly folderOkAt = new Map<string, number>();
-
-  private async destinationProblem(dir: string): Promise<string | undefined> {
-    const now = Date.now();
-    if (now - (this.folderOkAt.get(dir) ?? 0) < 1000) return undefined;
-    const problem = await this.folderProblem(dir);
-    if (problem === undefined) this.folderOkAt.set(dir, now);
-    else this.folderOkAt.delete(dir);
-    return problem;
-  }
-
-  private async folderProblem(dir: string): Promise<string | undefined> {
-    if (this.o.folderGuard) {
-      const p = await this.o.folderGuard(dir);
-      if (p !== undefined) return p;
-    }
-    try {
-      const st = await lstat(dir);
-      if (!st.isDirectory()) return 'not a folder';
-    } catch (err) {
-      return errText(err);
-    }
-    return undefined;
-  }
-
-  private setFolder(folder: 'in' | 'out' | 'qrnt', path: string, problem: string | undefined): void {
-    const before = this.folderState.has(folder) ? this.folderState.get(folder) : null;
-    if (before === problem) return;
-    this.folderState.set(folder, problem);
-    if (problem !== undefined) this.o.logger.warn('folder-unavailable', t('{0} folder is unavailable ({1}); waiting for it, nothing is moved meanwhile', folder, problem), { path });
-    else if (before !== null && before !== undefined) this.o.logger.info('folder-available', t('{0} folder is available again', folder), { path });
-    this.emit({ type: 'folder', folder, available: problem === undefined, path, ...(problem !== undefined ? { reason: problem } : {}) });
-  }
-
-  /** Every stage change goes through the table in events.ts. */
-  private setStage(rec: Rec, stage: FileStage, reason?: string): void {
-    if (!canMoveStage(rec.stage, stage)) {
-      this.o.logger.error('internal', `stage change ${rec.stage} → ${stage} is not in the lifecycle table`, { file: rec.name });
-    }
-    if (rec.stage === stage && rec.reason === reason) return;
-    if (rec.stage === 'submitted') this.outstanding--;
-    if (stage === 'submitted') this.outstanding++;
-    rec.stage = stage;
-    rec.reason = reason;
-    this.emitFile(rec);
-  }
+  // ---------------------------------------------------------------- events and the log
 
   private emitFile(rec: Rec): void {
     if (this.listeners.size) this.emit({ type: 'file', file: publicView(rec) });
@@ -1491,16 +352,6 @@ function publicView(rec: Rec): FileRecord {
   return view;
 }
 
-/** KATA answered and did not take the object, so no result can appear for this scanId. */
-function definitelyRefused(err: unknown): boolean {
-  return isKataError(err) && ['unauthorized', 'forbidden', 'too-large', 'busy', 'bad-request', 'tls', 'changed'].includes(err.kind);
-}
-
-function errText(err: unknown): string {
-  return (err as NodeJS.ErrnoException)?.code ?? (err as Error)?.message ?? String(err);
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
-

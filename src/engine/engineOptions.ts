@@ -1,0 +1,44 @@
+import type { Logger } from '../common/log';
+import type { ScannerApi } from '../kata/scannerApi';
+
+/** The exclude list as the engine sees it: re-read cheaply before every rescan. */
+export interface ExcludeSource {
+  refresh(): Promise<boolean>;
+  matches(name: string): { pattern: string } | undefined;
+}
+
+/** Tells whether a folder is currently usable (e.g. its share is mounted). */
+export type FolderGuard = (dir: string) => Promise<string | undefined>;
+
+export interface EngineOptions {
+  inDir: string;
+  outDir: string;
+  qrntDir: string;
+  stateDir: string;
+  systemId: string;
+  /** SHA-256 of the client certificate, shown to administrators while approval is pending. */
+  fingerprint256: string;
+  api: ScannerApi;
+  excludes: ExcludeSource;
+  logger: Logger;
+  maxFileSizeBytes: number;
+  stableMs: number;
+  pollIntervalMs: number;
+  scanTimeoutMs: number;
+  maxInflight: number;
+  /** Kernel change events are a hint only; rescans every pollIntervalMs find what they miss. */
+  useEvents: boolean;
+  /**
+   * Input's file times come from this machine's clock (a local file system): a file whose status
+   * last changed at least stable_ms ago has already been stable that long, so it skips the wait.
+   * Not on a share, whose server's clock may be behind ours.
+   */
+  inputClockIsOurs?: boolean;
+  /** Called after a rescan that listed many files (the service frees the burst's garbage then). */
+  afterBurst?: () => void;
+  folderGuard?: FolderGuard;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** How long stop() waits for uploads and deliveries in progress before aborting them. */
+  stopGraceMs?: number;
+}

@@ -1,0 +1,114 @@
+import type { Stats } from 'node:fs';
+import type { EngineEvent, FileRecord, FileStage, IgnoredKind } from './events';
+import type { ApprovalTracker } from './approval';
+import type { CircuitBreaker } from './circuitBreaker';
+import type { EngineOptions } from './engineOptions';
+import type { FolderHealth } from './folderHealth';
+import type { HeldHandles } from './heldHandles';
+import type { Journal, ScanEntry } from './journal';
+
+/**
+ * What the engine keeps per file in input: plain values only (no timers, closures, handles or
+ * per-file log text), so 100 000 waiting files cost a few hundred bytes each. Timing is done by a
+ * handful of engine-wide queues and timers; open handles live in HeldHandles, keyed by name.
+ */
+export interface Rec extends FileRecord {
+  ino: number;
+  dev: number;
+  stableSince: number;
+  /** One-time messages (excluded, too large, unreadable) were logged for this version. */
+  logged: boolean;
+  /** In the submission stage's upload queue (not yet taken). */
+  inQueue: boolean;
+  /** The rescan generation that last saw it in input. */
+  seen: number;
+}
+
+/**
+ * The stages of a file's life, each a module with one owner (docs/engine-lifecycle.md):
+ * intake.ts, submission.ts, verdicts.ts, routing.ts. These are what one stage may ask of another;
+ * ScannerEngine (scanner.ts) builds them and hands each the StageContext below.
+ */
+
+/** Listing, watching, settling, classifying (intake.ts). */
+export interface IntakeStage {
+  readonly busy: boolean;
+  /** (Re)starts the stable_ms wait of a file. */
+  settle(rec: Rec): void;
+  /** The next rescan, soon, looks at this name again and decides what it is now. */
+  recheck(name: string): void;
+  /** A new version of the file: whatever KATA said about the old bytes is dropped. */
+  newVersion(rec: Rec, st: Stats): void;
+  /** Not a regular single-link file (any more): it leaves the table and is reported once. */
+  ignore(name: string, kind: IgnoredKind, nlink?: number): void;
+  /** Excluded, too large, or in line for an upload. */
+  classify(rec: Rec): void;
+}
+
+/** Preparing, uploading, retries, approval (submission.ts). */
+export interface SubmissionStage {
+  readonly busy: boolean;
+  /** The largest object KATA accepts, from max_file_size_mb and KATA's own limit. */
+  readonly maxObjectSize: number;
+  /** Puts a complete file in line for an upload (awaiting approval while KATA refuses us). */
+  ready(rec: Rec, reason?: string): void;
+  /** Starts as many uploads as slots allow. */
+  pump(): void;
+  abortUpload(name: string): void;
+  /** The wait before retrying a request that failed `attempts` times in a row. */
+  retryDelay(attempts: number, now: number): number;
+}
+
+/** Polling verdicts, deleting results at KATA (verdicts.ts). */
+export interface VerdictStage {
+  readonly busy: boolean;
+  schedulePoll(delay: number): void;
+  pollDelay(): number;
+  /** Deletes the scan's result at KATA (soon, a few at a time). */
+  enqueueDelete(scanId: string): void;
+  /** This scan's result will never be used: journaled as abandoned, its result deleted. */
+  abandon(e: ScanEntry, why: string): void;
+}
+
+/** Delivery to output or quarantine, removal from input (routing.ts). */
+export interface RoutingStage {
+  readonly busy: boolean;
+  enqueueRoute(e: ScanEntry): void;
+  isRouting(scanId: string): boolean;
+}
+
+/** What ScannerEngine gives every stage: the records, the journal, the events and the other stages. */
+export interface StageContext {
+  readonly o: EngineOptions;
+  readonly running: boolean;
+  readonly records: ReadonlyMap<string, Rec>;
+  readonly journal: Journal;
+  readonly approval: ApprovalTracker;
+  readonly breaker: CircuitBreaker;
+  readonly handles: HeldHandles;
+  readonly folders: FolderHealth;
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  /** Files in `submitted` (waiting for a verdict). */
+  readonly outstanding: number;
+  readonly intake: IntakeStage;
+  readonly submission: SubmissionStage;
+  readonly verdicts: VerdictStage;
+  readonly routing: RoutingStage;
+  /** A new file in the table (its first stage set already). */
+  track(rec: Rec): void;
+  /** The file leaves the table. */
+  forget(name: string): void;
+  /** Every stage change goes through the table in events.ts. */
+  setStage(rec: Rec, stage: FileStage, reason?: string): void;
+  emitFile(rec: Rec): void;
+  emit(event: EngineEvent): void;
+  /** The file waits until `at`, then goes back to routing (it has a verdict) or in line for an upload. */
+  retryAt(rec: Rec, at: number, stage: 'retrying' | 'unreadable', reason: string): void;
+  /** The file no longer waits for a retry. */
+  cancelRetry(rec: Rec): void;
+  /** Wakes the engine at `at` (approval probes, the circuit breaker's pause). */
+  wakeAtTime(at: number): void;
+  /** A warning at most every 10 s per key (debug in between). */
+  logLimited(key: string, level: 'warn' | 'info', event: string, msg: string, fields?: Record<string, unknown>): void;
+}
