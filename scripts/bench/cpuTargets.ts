@@ -32,8 +32,13 @@ interface Round {
 interface Pair {
   yard: Round;
   kds: Round;
+  /** The engine of KDS_BENCH_KDS_BEFORE, on its own files in the same round. */
+  before?: Round;
   complete: boolean;
 }
+
+/** KDS_BENCH_KDS_BEFORE: another build's bin/kds.js, run in every round beside this one (before/after in the same minute). */
+const beforeBin = process.env.KDS_BENCH_KDS_BEFORE || undefined;
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -50,22 +55,30 @@ function files(prefix: string, count: number, size: number): Array<{ name: strin
   return Array.from({ length: count }, (_, i) => ({ name: `${prefix}${i}.bin`, body: randomBytes(size) }));
 }
 
-/** One round: the yardstick, then `kds run`, each on `count` fresh files of `size` bytes. */
+/** One round: the yardstick, then `kds run` (and the KDS_BENCH_KDS_BEFORE one), each on `count` fresh files of `size` bytes. */
 async function pairRound(o: TargetOptions, site: Site, tag: string, count: number, size: number, cpu?: number): Promise<Pair> {
   placeFiles(site, files(`y${tag}-`, count, size));
   const y = await runBaseline(site, { prefix: `y${tag}-`, count, pollIntervalS: POLL_S, timeoutMs: o.runTimeoutS * 1000, cpu });
   clearDestinations(site);
-  placeFiles(site, files(`k${tag}-`, count, size));
-  const k = await kdsMoves(site, `k${tag}-`, count, o.runTimeoutS * 1000, { probeMs: 0, cpu });
-  await k.proc.stop();
-  clearDestinations(site);
   const round = (wallS: number, c: { user: number; system: number }, n: number): Round => ({ rate: n / wallS, cpuPerFile: (c.user + c.system) / n, sysPerFile: c.system / n });
-  const pair = { yard: round(y.wallS, y.cpu, count), kds: round(k.wallS, k.cpu, k.delivered), complete: k.complete };
-  o.log(
-    `  round ${tag}: yardstick ${fmtRate(pair.yard.rate)} files/s, ${pair.yard.cpuPerFile.toFixed(2)} ms CPU a file; ` +
-      `kds ${fmtRate(pair.kds.rate)} files/s, ${pair.kds.cpuPerFile.toFixed(2)} ms CPU a file (${pair.kds.sysPerFile.toFixed(2)} in the kernel)` +
-      `${k.complete ? '' : ` (gave up: ${k.delivered} of ${count})`}; CPU ${(pair.kds.cpuPerFile / pair.yard.cpuPerFile).toFixed(2)}×, throughput ${(pair.kds.rate / pair.yard.rate).toFixed(2)}×`,
-  );
+  const runKds = async (prefix: string, bin?: string) => {
+    placeFiles(site, files(`${prefix}${tag}-`, count, size));
+    const r = await kdsMoves(site, `${prefix}${tag}-`, count, o.runTimeoutS * 1000, { probeMs: 0, cpu, ...(bin ? { bin } : {}) });
+    await r.proc.stop();
+    clearDestinations(site);
+    return r;
+  };
+  // With a "before" engine, the two take turns going first, so neither always finds the caches warmer.
+  const beforeFirst = beforeBin !== undefined && Number(tag) % 2 === 1;
+  const b0 = beforeFirst ? await runKds('b', beforeBin) : undefined;
+  const k = await runKds('k');
+  const b = beforeFirst ? b0 : beforeBin ? await runKds('b', beforeBin) : undefined;
+  const before = b ? round(b.wallS, b.cpu, b.delivered) : undefined;
+  const pair: Pair = { yard: round(y.wallS, y.cpu, count), kds: round(k.wallS, k.cpu, k.delivered), complete: k.complete, ...(before ? { before } : {}) };
+  const line = (r: Round) => `${fmtRate(r.rate)} files/s, ${r.cpuPerFile.toFixed(2)} ms CPU a file (${r.sysPerFile.toFixed(2)} in the kernel); CPU ${(r.cpuPerFile / pair.yard.cpuPerFile).toFixed(2)}×, throughput ${(r.rate / pair.yard.rate).toFixed(2)}×`;
+  o.log(`  round ${tag}: yardstick ${fmtRate(pair.yard.rate)} files/s, ${pair.yard.cpuPerFile.toFixed(2)} ms CPU a file`);
+  if (before) o.log(`    kds before (${beforeBin}): ${line(before)}`);
+  o.log(`    kds: ${line(pair.kds)}${k.complete ? '' : ` (gave up: ${k.delivered} of ${count})`}`);
   return pair;
 }
 
@@ -81,9 +94,14 @@ async function pairs(o: TargetOptions, title: string, count: number, size: numbe
   }
 }
 
-function summary(ps: Pair[]): { yard: Round; kds: Round; cpuRatio: number; rateRatio: number; complete: boolean } {
+function summary(ps: Pair[]): { yard: Round; kds: Round; cpuRatio: number; rateRatio: number; complete: boolean; before: string } {
   const pick = (f: (p: Pair) => number) => median(ps.map(f));
+  const bs = ps.filter((p) => p.before);
+  const b = (f: (p: Required<Pair>) => number) => median((bs as Array<Required<Pair>>).map(f));
   return {
+    before: bs.length
+      ? `; before: CPU ${b((p) => p.before.cpuPerFile / p.yard.cpuPerFile).toFixed(2)}× (${b((p) => p.before.cpuPerFile).toFixed(2)} ms), throughput ${b((p) => p.before.rate / p.yard.rate).toFixed(2)}×`
+      : '',
     yard: { rate: pick((p) => p.yard.rate), cpuPerFile: pick((p) => p.yard.cpuPerFile), sysPerFile: pick((p) => p.yard.sysPerFile) },
     kds: { rate: pick((p) => p.kds.rate), cpuPerFile: pick((p) => p.kds.cpuPerFile), sysPerFile: pick((p) => p.kds.sysPerFile) },
     cpuRatio: pick((p) => p.kds.cpuPerFile / p.yard.cpuPerFile),
@@ -98,13 +116,13 @@ async function smallCpu(o: TargetOptions, results: TargetResult[]): Promise<void
   const s = summary(await pairs(o, 'CPU per file', count, 1024, false));
   results.push({
     name: `client CPU per file, ${count} × 1 KiB, vs the yardstick`,
-    figure: `${s.cpuRatio.toFixed(2)}× (kds ${s.kds.cpuPerFile.toFixed(2)} ms, ${s.kds.sysPerFile.toFixed(2)} in the kernel; yardstick ${s.yard.cpuPerFile.toFixed(2)} ms)`,
+    figure: `${s.cpuRatio.toFixed(2)}× (kds ${s.kds.cpuPerFile.toFixed(2)} ms, ${s.kds.sysPerFile.toFixed(2)} in the kernel; yardstick ${s.yard.cpuPerFile.toFixed(2)} ms${s.before})`,
     target: '≤ 2×',
     met: s.complete && s.cpuRatio <= 2,
   });
   results.push({
     name: `throughput ${count} × 1 KiB vs the yardstick`,
-    figure: `${s.rateRatio.toFixed(2)}× (kds ${fmtRate(s.kds.rate)} files/s; yardstick ${fmtRate(s.yard.rate)})`,
+    figure: `${s.rateRatio.toFixed(2)}× (kds ${fmtRate(s.kds.rate)} files/s; yardstick ${fmtRate(s.yard.rate)}${s.before})`,
     target: '≥ 1.0×',
     met: s.complete && s.rateRatio >= 1,
   });
@@ -116,7 +134,7 @@ async function pinnedSmall(o: TargetOptions, results: TargetResult[]): Promise<v
   const s = summary(await pairs(o, 'Pinned', count, 1024, true));
   results.push({
     name: `throughput ${count} × 1 KiB, KATA and client on a core each (taskset)`,
-    figure: `${s.rateRatio.toFixed(2)}× (kds ${fmtRate(s.kds.rate)} files/s, ${s.kds.cpuPerFile.toFixed(2)} ms CPU a file; yardstick ${fmtRate(s.yard.rate)}, ${s.yard.cpuPerFile.toFixed(2)} ms)`,
+    figure: `${s.rateRatio.toFixed(2)}× (kds ${fmtRate(s.kds.rate)} files/s, ${s.kds.cpuPerFile.toFixed(2)} ms CPU a file; yardstick ${fmtRate(s.yard.rate)}, ${s.yard.cpuPerFile.toFixed(2)} ms${s.before})`,
     target: '≥ 0.9×',
     met: s.complete && s.rateRatio >= 0.9,
   });
@@ -128,7 +146,7 @@ async function largeCpu(o: TargetOptions, results: TargetResult[]): Promise<void
   const s = summary(await pairs(o, 'CPU per MiB', count, MB, false));
   results.push({
     name: `client CPU per MiB, ${count} × 1 MiB, vs the yardstick`,
-    figure: `${s.cpuRatio.toFixed(2)}× (kds ${s.kds.cpuPerFile.toFixed(2)} ms, ${s.kds.sysPerFile.toFixed(2)} in the kernel; yardstick ${s.yard.cpuPerFile.toFixed(2)} ms)`,
+    figure: `${s.cpuRatio.toFixed(2)}× (kds ${s.kds.cpuPerFile.toFixed(2)} ms, ${s.kds.sysPerFile.toFixed(2)} in the kernel; yardstick ${s.yard.cpuPerFile.toFixed(2)} ms${s.before})`,
     target: '≤ 2×',
     met: s.complete && s.cpuRatio <= 2,
   });

@@ -34,16 +34,18 @@ export class KdsProcess {
   /**
    * `probeMs`: the memory probe's sampling interval; 0 runs the engine without it (the CPU
    * figures compare the process with the yardstick, which has none). `cpu`: pinned to that core.
+   * `bin`: another build's bin/kds.js (KDS_BENCH_KDS_BEFORE).
    */
   constructor(
     confPath: string,
     readonly logFile: string,
     probeMs = 10,
     cpu?: number,
+    bin = kdsBin,
   ) {
     // KDS_BENCH_CPU_PROF=DIR: a V8 CPU profile of each engine run, for finding where its time goes.
     const prof = process.env.KDS_BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.KDS_BENCH_CPU_PROF] : [];
-    const [cmd, args] = pinnedCommand(cpu, [...prof, ...(probeMs > 0 ? ['--require', probe] : []), kdsBin, 'run', '--config', confPath]);
+    const [cmd, args] = pinnedCommand(cpu, [...prof, ...(probeMs > 0 ? ['--require', probe] : []), bin, 'run', '--config', confPath]);
     this.child = spawn(cmd, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, KDS_BENCH_PROBE_MS: String(probeMs) },

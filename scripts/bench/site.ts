@@ -56,6 +56,8 @@ export interface KdsRunOptions {
   probeMs?: number;
   /** Pin `kds run` to this core. */
   cpu?: number;
+  /** Another build's bin/kds.js instead of this one's (or KDS_BENCH_KDS). */
+  bin?: string;
 }
 
 export interface Site {
@@ -110,7 +112,7 @@ export async function makeSite(opts: { autoApprove?: boolean; faults?: string; m
   );
   let proc: KdsProcess | undefined;
   const spawnKds = (o: KdsRunOptions = {}) => {
-    proc = new KdsProcess(confPath, logFile, o.probeMs ?? 100, o.cpu);
+    proc = new KdsProcess(confPath, logFile, o.probeMs ?? 100, o.cpu, o.bin);
     return proc;
   };
   return {

@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import { type Stats, constants } from 'node:fs';
-import { type FileHandle, lstat, open, readdir, rename, unlink } from 'node:fs/promises';
+import { readdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { fsyncDir } from '../common/fsync';
 import { type FileVersion, sameVersion } from './fileVersion';
+import { type FolderFs, type OpenFile, folderFs } from './folderFs';
 
 /** Temporary copies in a destination folder carry this prefix; only KDS creates such names. */
 export const partialPrefix = '.kds-partial-';
@@ -14,6 +16,8 @@ export type DeliveryResult =
   | { ok: false; reason: 'changed' | 'missing' | 'not-regular'; sha256?: string };
 
 const chunkSize = 1 << 20;
+/** A long copy lets other work run this often, even when its calls do not wait (folderFs.ts). */
+const yieldEveryBytes = 8 << 20;
 const runAsRoot = process.getuid?.() === 0;
 const ourGid = process.getgid?.() ?? 0;
 
@@ -33,11 +37,11 @@ export type CopyPermissions = 'source' | 'private';
  * (EXDEV) and guarantees that the bytes delivered are the bytes hashed. The source is left in
  * place: the caller records the delivery durably before removing it.
  *
- * `source` is best an open handle (the engine's one open of this version: it is read from offset
+ * `source` is best an open file (the engine's one open of this version: it is read from offset
  * 0 and not closed here); a path is opened once with O_NOFOLLOW|O_NONBLOCK.
  */
 export async function deliver(opts: {
-  source: string | FileHandle;
+  source: string | OpenFile;
   /** With a handle: the size checked on it. Exactly this many bytes are copied (and hashed). */
   size?: number;
   /** With a handle: its fstat from when it was opened and checked (mode, owner and times are copied from it). */
@@ -50,12 +54,15 @@ export async function deliver(opts: {
   permissions?: CopyPermissions;
   /** Makes the rename durable; the engine passes its grouped folder fsync. */
   syncDir?: (dir: string) => Promise<void>;
+  /** How the destination folder is written (folderFs.ts); by default through the thread pool. */
+  fs?: FolderFs;
 }): Promise<DeliveryResult> {
-  let src: FileHandle;
+  const fs = opts.fs ?? folderFs(false);
+  let src: OpenFile;
   const ownHandle = typeof opts.source === 'string';
   if (typeof opts.source === 'string') {
     try {
-      src = await open(opts.source, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      src = await folderFs(false).open(opts.source, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return { ok: false, reason: 'missing' };
@@ -64,12 +71,12 @@ export async function deliver(opts: {
     }
   } else src = opts.source;
   const tmp = join(opts.destDir, `${partialPrefix}${opts.tag.replace(/[^A-Za-z0-9_-]/g, '')}`);
-  let dst;
+  let dst: OpenFile | undefined;
   let keepTmp = false;
   try {
     const st = opts.sourceStats && !ownHandle ? opts.sourceStats : await src.stat();
     if (!st.isFile()) return { ok: false, reason: 'not-regular' };
-    dst = await open(tmp, 'wx', 0o600);
+    dst = await fs.open(tmp, 'wx', 0o600);
     const hash = createHash('sha256');
     const limit = opts.size ?? Infinity;
     const buf = Buffer.allocUnsafe(Math.max(1, Math.min(chunkSize, st.size + 1)));
@@ -77,11 +84,10 @@ export async function deliver(opts: {
     while (bytes < limit) {
       const { bytesRead } = await src.read(buf, 0, Math.min(buf.length, limit - bytes), bytes);
       if (bytesRead === 0) break;
-      const chunk = buf.subarray(0, bytesRead);
-      hash.update(chunk);
-      let off = 0;
-      while (off < bytesRead) off += (await dst.write(chunk, off, bytesRead - off)).bytesWritten;
+      hash.update(buf.subarray(0, bytesRead));
+      await dst.write(buf, 0, bytesRead);
       bytes += bytesRead;
+      if (bytes % yieldEveryBytes < bytesRead) await yieldToLoop();
     }
     const sha256 = hash.digest('hex');
     if (opts.expectedSha256 && sha256 !== opts.expectedSha256.toLowerCase()) {
@@ -96,14 +102,14 @@ export async function deliver(opts: {
     await dst.close();
     dst = undefined;
     const target = join(opts.destDir, opts.name);
-    await rename(tmp, target);
+    await fs.rename(tmp, target);
     keepTmp = true;
     await (opts.syncDir ?? fsyncDir)(opts.destDir);
     return { ok: true, path: target, sha256, bytes };
   } finally {
     if (ownHandle) await src.close().catch(() => undefined);
     if (dst) await dst.close().catch(() => undefined);
-    if (!keepTmp) await unlink(tmp).catch(() => undefined);
+    if (!keepTmp) await fs.unlink(tmp).catch(() => undefined);
   }
 }
 
@@ -114,20 +120,17 @@ export async function deliver(opts: {
  */
 export async function removeSource(
   path: string,
-  opts: { expect?: FileVersion; syncDir?: (dir: string) => Promise<void> } = {},
+  opts: { expect?: FileVersion; syncDir?: (dir: string) => Promise<void>; fs?: FolderFs } = {},
 ): Promise<'removed' | 'gone' | 'replaced'> {
+  const fs = opts.fs ?? folderFs(false);
   if (opts.expect) {
-    try {
-      const st = await lstat(path);
-      if (!st.isFile() || !sameVersion(opts.expect, st)) return 'replaced';
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
-      throw err;
-    }
+    const st = await fs.lstatIfAny(path);
+    if (!st) return 'gone';
+    if (!st.isFile() || !sameVersion(opts.expect, st)) return 'replaced';
   }
   let result: 'removed' | 'gone' = 'removed';
   try {
-    await unlink(path);
+    await fs.unlink(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     result = 'gone';

@@ -6,6 +6,7 @@ import type { KdsConfig } from './config';
 import { ExcludeListWatcher } from './excludes';
 import type { KataClient } from '../kata/client';
 import { createKataClient } from './kataClientFromConfig';
+import { isLocalFsType } from './folderFs';
 import { MountPointGuard, isNetworkFs, mountOf, shouldPoll } from './mounts';
 import type { ScannerApi } from '../kata/scannerApi';
 import type { EngineOptions, ExcludeSource } from './engineOptions';
@@ -55,6 +56,7 @@ export async function createEngineFromConfig(
     });
   }
 
+  const [outMount, qrntMount] = await Promise.all([mountOf(config.out_dir), mountOf(config.qrnt_dir)]);
   const guards = new Map<string, MountPointGuard>();
   for (const dir of [config.in_dir, config.out_dir, config.qrnt_dir]) guards.set(dir, await MountPointGuard.capture(dir));
 
@@ -76,6 +78,7 @@ export async function createEngineFromConfig(
     useEvents: !polling,
     // Only a local file system stamps times with this machine's clock.
     inputClockIsOurs: inMount !== undefined && !isNetworkFs(inMount.fsType),
+    localFolders: { in: isLocalFsType(inMount?.fsType), out: isLocalFsType(outMount?.fsType), qrnt: isLocalFsType(qrntMount?.fsType) },
     folderGuard: async (dir) => ((await guards.get(dir)?.stillMounted()) === false ? t('the share is not mounted') : undefined),
     retryBaseMs: overrides.retryBaseMs,
     retryMaxMs: overrides.retryMaxMs,

@@ -34,6 +34,11 @@ export interface EngineOptions {
    * Not on a share, whose server's clock may be behind ours.
    */
   inputClockIsOurs?: boolean;
+  /**
+   * Folders on a local file system (folderFs.ts): file calls there are made synchronously, which
+   * costs a fraction of a trip through the thread pool; on a share they never are.
+   */
+  localFolders?: { in?: boolean; out?: boolean; qrnt?: boolean };
   /** Called after a rescan that listed many files (the service frees the burst's garbage then). */
   afterBurst?: () => void;
   folderGuard?: FolderGuard;

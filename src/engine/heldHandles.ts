@@ -1,7 +1,7 @@
 import { constants, type Stats } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type FileVersion, sameVersion } from './fileVersion';
+import type { FolderFs, OpenFile } from './folderFs';
 
 /**
  * Open handles kept from upload to delivery. Beyond this many outstanding scans, a handle is
@@ -18,20 +18,23 @@ export type OpenProblem = 'missing' | 'not-regular' | 'hard-link' | 'changed';
  * to the delivery, so the bytes copied are those of the file KATA scanned.
  */
 export class HeldHandles {
-  private readonly handles = new Map<string, { fh: FileHandle; version: Required<FileVersion>; stats: Stats }>();
+  private readonly handles = new Map<string, { fh: OpenFile; version: Required<FileVersion>; stats: Stats }>();
 
-  constructor(private readonly inDir: string) {}
+  constructor(
+    private readonly inDir: string,
+    private readonly fs: FolderFs,
+  ) {}
 
   /**
    * Opens this version once and checks the handle: a regular file with one link, of exactly
    * the settled device, inode, size and mtime. A handle already held for it is reused.
    */
-  async open(name: string, v: FileVersion): Promise<{ fh: FileHandle; st: Stats } | { problem: OpenProblem; st?: Stats }> {
+  async open(name: string, v: FileVersion): Promise<{ fh: OpenFile; st: Stats } | { problem: OpenProblem; st?: Stats }> {
     const held = this.handles.get(name);
     if (held && sameVersion(v, held.version)) return { fh: held.fh, st: held.stats };
-    let fh: FileHandle;
+    let fh: OpenFile;
     try {
-      fh = await open(join(this.inDir, name), openFlags);
+      fh = await this.fs.open(join(this.inDir, name), openFlags);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return { problem: 'missing' };
@@ -55,7 +58,7 @@ export class HeldHandles {
   }
 
   /** Closes a handle a step opened, unless it is the one kept for the file until delivery. */
-  async closeUnlessHeld(name: string, fh: FileHandle): Promise<void> {
+  async closeUnlessHeld(name: string, fh: OpenFile): Promise<void> {
     if (this.handles.get(name)?.fh !== fh) await fh.close().catch(() => undefined);
   }
 

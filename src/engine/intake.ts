@@ -1,6 +1,7 @@
 import { type Stats, type FSWatcher, watch } from 'node:fs';
-import { lstat, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { t } from '../common/l10n';
 import { errText } from './folderHealth';
 import type { IgnoredKind } from './events';
@@ -179,8 +180,10 @@ export class Intake implements IntakeStage {
       else toStat.push(name);
     }
     for (let i = 0; i < toStat.length; i += 64) {
+      // On a local file system the lstats do not wait: let other work run between slices.
+      if (i > 0 && i % 1024 === 0) await yieldToLoop();
       const batch = toStat.slice(i, i + 64);
-      const stats = await Promise.all(batch.map((name) => lstat(join(o.inDir, name)).catch(() => undefined)));
+      const stats = await Promise.all(batch.map((name) => this.ctx.fs.in.lstatIfAny(join(o.inDir, name)).catch(() => undefined)));
       for (let k = 0; k < batch.length; k++) {
         const name = batch[k]!;
         const st = stats[k];
@@ -246,8 +249,9 @@ export class Intake implements IntakeStage {
     const names = [...this.changed];
     this.changed = new Set();
     for (let i = 0; i < names.length; i += 64) {
+      if (i > 0 && i % 1024 === 0) await yieldToLoop();
       const batch = names.slice(i, i + 64);
-      const stats = await Promise.all(batch.map((name) => lstat(join(this.ctx.o.inDir, name)).catch(() => undefined)));
+      const stats = await Promise.all(batch.map((name) => this.ctx.fs.in.lstatIfAny(join(this.ctx.o.inDir, name)).catch(() => undefined)));
       for (let k = 0; k < batch.length; k++) {
         const name = batch[k]!;
         const st = stats[k];
@@ -435,7 +439,7 @@ export class Intake implements IntakeStage {
     }
     for (let i = 0; i < due.length; i += 64) {
       const batch = due.slice(i, i + 64);
-      const stats = await Promise.all(batch.map((r) => lstat(join(this.ctx.o.inDir, r.name)).catch(() => undefined)));
+      const stats = await Promise.all(batch.map((r) => this.ctx.fs.in.lstatIfAny(join(this.ctx.o.inDir, r.name)).catch(() => undefined)));
       batch.forEach((rec, k) => this.checkStable(rec, stats[k]));
     }
     this.armSettle();

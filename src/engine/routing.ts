@@ -1,5 +1,3 @@
-import type { Stats } from 'node:fs';
-import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { t } from '../common/l10n';
 import { backoffDelay } from './backoff';
@@ -80,12 +78,7 @@ export class Routing implements RoutingStage {
       if (!path) {
         // Delivered only while this very version is in input: not when it was renamed away (or
         // its share unmounted) after the upload, even though its handle is still open.
-        let st: Stats | undefined;
-        try {
-          st = await lstat(source);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        }
+        const st = await ctx.fs.in.lstatIfAny(source);
         if (!st) {
           if (rec && rec.scanId === e.scanId) ctx.setStage(rec, 'missing', 'no longer in input');
           return;
@@ -121,6 +114,7 @@ export class Routing implements RoutingStage {
           tag: e.scanId,
           permissions: folder === 'qrnt' ? 'private' : 'source',
           syncDir: (d) => this.dirSync.sync(d),
+          fs: ctx.fs[folder],
         });
         await handles.closeUnlessHeld(e.name, opened.fh);
         if (!res.ok) {
@@ -136,7 +130,7 @@ export class Routing implements RoutingStage {
         await j.placed(e.scanId, path);
       }
       // Only the version that was delivered leaves input; a file put in its place stays.
-      const removed = await removeSource(source, { expect: e, syncDir: (d) => this.dirSync.sync(d) });
+      const removed = await removeSource(source, { expect: e, syncDir: (d) => this.dirSync.sync(d), fs: ctx.fs.in });
       handles.drop(e.name);
       await j.done(e.scanId, 'routed');
       folders.set(folder, destDir, undefined);

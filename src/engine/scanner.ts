@@ -5,6 +5,7 @@ import { CircuitBreaker } from './circuitBreaker';
 import { removePartials } from './delivery';
 import type { EngineOptions } from './engineOptions';
 import { type ApprovalState, type EngineEvent, type FileRecord, type FileStage, canMoveStage } from './events';
+import { folderFs } from './folderFs';
 import { FolderHealth } from './folderHealth';
 import { HeldHandles } from './heldHandles';
 import { Intake } from './intake';
@@ -67,7 +68,9 @@ export class ScannerEngine {
       },
     });
     this.breaker = new CircuitBreaker({ windowMs: 30_000, windowSize: 40, minSamples: 10, openRatio: 0.8, baseMs: retryBaseMs, maxMs: Math.min(retryMaxMs, 60_000) });
-    this.handles = new HeldHandles(o.inDir);
+    const local = o.localFolders ?? {};
+    const fs = { in: folderFs(local.in === true), out: folderFs(local.out === true), qrnt: folderFs(local.qrnt === true) };
+    this.handles = new HeldHandles(o.inDir, fs.in);
     const folders = new FolderHealth({ logger: o.logger, guard: o.folderGuard, emit: (e) => this.emit(e) });
     const engine = this;
     this.ctx = {
@@ -77,6 +80,7 @@ export class ScannerEngine {
       breaker: this.breaker,
       handles: this.handles,
       folders,
+      fs,
       retryBaseMs,
       retryMaxMs,
       get running() {

@@ -3,6 +3,7 @@ import type { EngineEvent, FileRecord, FileStage, IgnoredKind } from './events';
 import type { ApprovalTracker } from './approval';
 import type { CircuitBreaker } from './circuitBreaker';
 import type { EngineOptions } from './engineOptions';
+import type { FolderFs } from './folderFs';
 import type { FolderHealth } from './folderHealth';
 import type { HeldHandles } from './heldHandles';
 import type { Journal, ScanEntry } from './journal';
@@ -87,6 +88,8 @@ export interface StageContext {
   readonly breaker: CircuitBreaker;
   readonly handles: HeldHandles;
   readonly folders: FolderHealth;
+  /** How each folder's files are read and written (synchronously on a local file system). */
+  readonly fs: { in: FolderFs; out: FolderFs; qrnt: FolderFs };
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
   /** Files in `submitted` (waiting for a verdict). */

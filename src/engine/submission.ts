@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import { t } from '../common/l10n';
 import { isKataError } from '../kata/errors';
 import { backoffDelay } from './backoff';
 import type { ApprovalState } from './events';
+import type { OpenFile } from './folderFs';
 import type { OpenProblem } from './heldHandles';
 import type { Rec, StageContext, SubmissionStage } from './stageContext';
 
@@ -104,7 +104,7 @@ export class Submission implements SubmissionStage {
     const started = Date.now();
     let intent = false;
     let sent = false;
-    let fh: FileHandle | undefined;
+    let fh: OpenFile | undefined;
     try {
       const opened = await handles.open(rec.name, rec);
       if ('problem' in opened) {
@@ -153,9 +153,18 @@ export class Submission implements SubmissionStage {
       rec.sha256 = sha256;
       rec.submittedAt = now;
       rec.attempts = 0;
-      // Gone from input meanwhile, it stays `missing` (its scan is kept, see Intake.gone).
-      if (rec.stage === 'uploading') ctx.setStage(rec, 'submitted');
       o.logger.info('submitted', t('sent to KATA'), { file: rec.name, scanId, size: rec.size, sha256, durationMs: now - started });
+      // Gone from input meanwhile, it stays `missing` (its scan is kept, see Intake.gone).
+      if (rec.stage === 'uploading') {
+        ctx.setStage(rec, 'submitted');
+        // A poll may have found its verdict while "submitted" was being made durable.
+        const e = j.get(scanId);
+        if (e?.state && !e.outcome) {
+          ctx.setStage(rec, 'routing');
+          ctx.routing.enqueueRoute(e);
+          return;
+        }
+      }
       ctx.verdicts.schedulePoll(ctx.verdicts.pollDelay());
     } catch (err) {
       if (intent) {

@@ -136,7 +136,9 @@ export class Verdicts implements VerdictStage {
     });
     this.enqueueDelete(e.scanId);
     const rec = ctx.records.get(e.name);
-    if (rec && rec.scanId === e.scanId && rec.stage !== 'missing') {
+    // Still `uploading` while its "submitted" step is being made durable: the submission hands it
+    // on once that is done. `missing`: routed when it is back in input.
+    if (rec && rec.scanId === e.scanId && rec.stage === 'submitted') {
       ctx.setStage(rec, 'routing');
       ctx.routing.enqueueRoute(e);
     }
