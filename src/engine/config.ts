@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { t } from '../common/l10n';
 import { locateJsonError } from '../common/jsonSyntax';
-import { normaliseFingerprint } from '../pki/certs';
+import { normaliseFingerprint } from '../pki/pemText';
 // Bundled at build time; the same file ships in schemas/ for the editor's jsonValidation.
 import schemaJson from '../../schemas/kata_dir_scanner.schema.json';
 

@@ -12,7 +12,7 @@ import { type ClientIdentity, KataCredentialsError, kataClientOptions, loadClien
 import { KataError } from '../kata/errors';
 import { colonHex } from '../kata/tls';
 import { isNetworkFs, mountOf, shouldPoll } from './mounts';
-import { normaliseFingerprint } from '../pki/certs';
+import { normaliseFingerprint } from '../pki/pemText';
 import { ExitCode } from '../common/exitCode';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';

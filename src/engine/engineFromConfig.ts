@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { t } from '../common/l10n';
 import type { Logger } from '../common/log';
-import { fingerprint256, splitPem } from '../pki/certs';
+import { fingerprint256, splitPem } from '../pki/pemText';
 import type { KdsConfig } from './config';
 import { ExcludeListWatcher } from './excludes';
 import type { KataClient } from '../kata/client';

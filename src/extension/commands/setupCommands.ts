@@ -11,7 +11,7 @@ import { KataClient } from '../../kata/client';
 import { kataClientOptions, loadKataCredentials } from '../../engine/kataClientFromConfig';
 import { collectTestScan, submitIntegrationRequest } from '../../kata/integrationRequest';
 import { KataError } from '../../kata/errors';
-import { fingerprint256 } from '../../pki/certs';
+import { fingerprint256 } from '../../pki/pemText';
 import { CertificateFilesExist, writeClientCertificate } from '../../pki/clientCertificateFiles';
 import { type KdsServices, requireConfig, requireTrust } from '../services';
 import { registerCommand } from '../commandHost';
