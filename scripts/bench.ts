@@ -14,6 +14,7 @@
  *   KDS_BENCH_ROUNDS=3     rounds of each yardstick/engine CPU comparison (medians reported; 1 with QUICK)
  *   KDS_BENCH_RUN_TIMEOUT_S=150     longest one engine run may take before its target is ✗
  *   KDS_BENCH_NO_DOCS=1    do not rewrite docs/benchmarks.md
+ *   KDS_BENCH_SMB=1        also the 1 KiB and 1 MiB sets on a real SMB share (root; samba, smbnetfs)
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -22,6 +23,7 @@ import { Journal } from '../src/engine/journal';
 import { benchCapture } from './bench/capture1g';
 import { benchIcapLog200m } from './bench/icapLog200m';
 import { benchIcapServer200 } from './bench/icapServer200';
+import { benchSmbShare } from './bench/smbShare';
 import { projectRoot } from './bench/kdsProcess';
 import type { TargetResult } from './bench/site';
 import { runTargets } from './bench/targets';
@@ -120,6 +122,7 @@ async function main(): Promise<void> {
     log('\nICAP capture analysis');
     for (const r of await benchCapture(quick ? 128 : 1024)) row(r.name, r.value);
   }
+  if (process.env.KDS_BENCH_SMB === '1') for (const r of await benchSmbShare({ quick, log })) row(r.name, r.value);
   const results = only === 'other' ? [] : await runTargets({
         quick,
         soakS,

@@ -22,6 +22,14 @@ command -v fish >/dev/null 2>&1 || need+=(fish)
 # The ICAP kit's tests (test/integration/icap*.test.ts, docs/icap-kit.md) use the same c-icap and
 # Squid, and curl through the proxy.
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# The SMB tests (test/integration/smb*.test.ts, test/helpers/samba.ts) serve a folder with Samba's
+# smbd on 127.0.0.1:445 in a private network namespace (unshare/nsenter from util-linux, ip and ss
+# from iproute2) and mount it with smbnetfs through FUSE. The samba package's services are not
+# started by the install (policy-rc.d below).
+[ -x /usr/sbin/smbd ] || need+=(samba)
+[ -x /usr/bin/smbnetfs ] || need+=(smbnetfs)
+{ [ -x /usr/sbin/ip ] && [ -x /usr/bin/ss ]; } || need+=(iproute2)
+{ [ -x /usr/bin/unshare ] && [ -x /usr/bin/nsenter ]; } || need+=(util-linux)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
@@ -30,7 +38,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-# Installing openssh-server, c-icap or squid must not start a system service (the tests run their
+# Installing openssh-server, c-icap, squid or samba must not start a system service (the tests run their
 # own on free ports): deny service starts during the install unless a policy is already in place.
 policy_added=
 if [ ! -e /usr/sbin/policy-rc.d ]; then

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type Stats, constants } from 'node:fs';
+import { constants } from 'node:fs';
 import { readdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
@@ -14,6 +14,31 @@ export type DeliveryResult =
   | { ok: true; path: string; sha256: string; bytes: number }
   /** The source's bytes are not the ones KATA scanned (or it is no longer a regular file). */
   | { ok: false; reason: 'changed' | 'missing' | 'not-regular'; sha256?: string };
+
+/**
+ * A delivery step failed. `side` says whose failure it is: reading the source is the file's
+ * trouble; writing the copy is the destination's (or, for a name the destination refuses, again
+ * the file's: the engine tells those apart by probing the folder).
+ */
+export class DeliveryError extends Error {
+  readonly code?: string;
+  constructor(
+    readonly side: 'source' | 'destination',
+    readonly step: string,
+    readonly cause: unknown,
+  ) {
+    super(`${step}: ${(cause as Error)?.message ?? String(cause)}`);
+    this.code = (cause as NodeJS.ErrnoException)?.code;
+  }
+}
+
+async function on<T>(side: 'source' | 'destination', step: string, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    throw new DeliveryError(side, step, err);
+  }
+}
 
 const chunkSize = 1 << 20;
 /** A long copy lets other work run this often, even when its calls do not wait (folderFs.ts). */
@@ -34,18 +59,19 @@ export type CopyPermissions = 'source' | 'private';
  * leaving a partial file under the final name: copy to a temporary name in the destination
  * folder while hashing, fsync, compare the hash with the one KATA scanned, rename over the
  * target, fsync the folder. A copy (rather than rename) works the same across file systems
- * (EXDEV) and guarantees that the bytes delivered are the bytes hashed. The source is left in
- * place: the caller records the delivery durably before removing it.
+ * (EXDEV) and guarantees that the bytes delivered are the bytes hashed. The source is opened
+ * once (O_NOFOLLOW|O_NONBLOCK), checked on that handle, read to its end and closed before this
+ * returns (SMB and Windows refuse to rename or delete a file this process holds open); it stays
+ * in place: the caller records the delivery durably before removing it.
  *
- * `source` is best an open file (the engine's one open of this version: it is read from offset
- * 0 and not closed here); a path is opened once with O_NOFOLLOW|O_NONBLOCK.
+ * Failures are thrown as DeliveryError, saying whether the source or the destination failed.
  */
 export async function deliver(opts: {
-  source: string | OpenFile;
-  /** With a handle: the size checked on it. Exactly this many bytes are copied (and hashed). */
-  size?: number;
-  /** With a handle: its fstat from when it was opened and checked (mode, owner and times are copied from it). */
-  sourceStats?: Stats;
+  source: string;
+  /** The version KATA scanned: the open handle must show it, and exactly its size is read. */
+  expect?: FileVersion;
+  /** Whether `expect`'s inode and device are compared (see sameVersion). */
+  fileIds?: boolean;
   destDir: string;
   name: string;
   expectedSha256?: string;
@@ -54,41 +80,51 @@ export async function deliver(opts: {
   permissions?: CopyPermissions;
   /** Makes the rename durable; the engine passes its grouped folder fsync. */
   syncDir?: (dir: string) => Promise<void>;
-  /** How the destination folder is written (folderFs.ts); by default through the thread pool. */
+  /** How the source's and the destination's folders are read and written (folderFs.ts); by default through the thread pool. */
+  sourceFs?: FolderFs;
   fs?: FolderFs;
 }): Promise<DeliveryResult> {
   const fs = opts.fs ?? folderFs(false);
   let src: OpenFile;
-  const ownHandle = typeof opts.source === 'string';
-  if (typeof opts.source === 'string') {
-    try {
-      src = await folderFs(false).open(opts.source, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return { ok: false, reason: 'missing' };
-      if (code === 'ELOOP') return { ok: false, reason: 'not-regular' };
-      throw err;
-    }
-  } else src = opts.source;
+  try {
+    src = await (opts.sourceFs ?? folderFs(false)).open(opts.source, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { ok: false, reason: 'missing' };
+    if (code === 'ELOOP' || code === 'ENXIO' || code === 'EISDIR') return { ok: false, reason: 'not-regular' };
+    throw new DeliveryError('source', 'open', err);
+  }
   const tmp = join(opts.destDir, `${partialPrefix}${opts.tag.replace(/[^A-Za-z0-9_-]/g, '')}`);
   let dst: OpenFile | undefined;
   let keepTmp = false;
   try {
-    const st = opts.sourceStats && !ownHandle ? opts.sourceStats : await src.stat();
+    const st = await on('source', 'stat', src.stat());
     if (!st.isFile()) return { ok: false, reason: 'not-regular' };
-    dst = await fs.open(tmp, 'wx', 0o600);
+    if (opts.expect && (st.nlink !== 1 || !sameVersion(opts.expect, st, opts.fileIds ?? true))) return { ok: false, reason: 'changed' };
+    dst = await on('destination', 'create', fs.open(tmp, 'wx', 0o600));
     const hash = createHash('sha256');
-    const limit = opts.size ?? Infinity;
+    const limit = opts.expect?.size ?? Infinity;
     const buf = Buffer.allocUnsafe(Math.max(1, Math.min(chunkSize, st.size + 1)));
     let bytes = 0;
+    // With an expected size, each read asks for one byte more than is left: a source longer than
+    // the scanned version (a client's cached size can be stale) shows without a read of its own.
+    const extra = opts.expect ? 1 : 0;
+    let lookedPast = false;
     while (bytes < limit) {
-      const { bytesRead } = await src.read(buf, 0, Math.min(buf.length, limit - bytes), bytes);
+      const want = Math.min(buf.length, limit - bytes + extra);
+      lookedPast = want > limit - bytes;
+      const { bytesRead } = await on('source', 'read', src.read(buf, 0, want, bytes));
       if (bytesRead === 0) break;
+      if (bytes + bytesRead > limit) return { ok: false, reason: 'changed' };
       hash.update(buf.subarray(0, bytesRead));
-      await dst.write(buf, 0, bytesRead);
+      await on('destination', 'write', dst.write(buf, 0, bytesRead));
       bytes += bytesRead;
       if (bytes % yieldEveryBytes < bytesRead) await yieldToLoop();
     }
+    // Exactly the scanned size: a shorter source is another version too.
+    if (opts.expect && bytes !== limit) return { ok: false, reason: 'changed' };
+    // The last read filled the buffer (or there was none): look past the scanned size once.
+    if (opts.expect && !lookedPast && (await on('source', 'read', src.read(buf, 0, 1, bytes))).bytesRead !== 0) return { ok: false, reason: 'changed' };
     const sha256 = hash.digest('hex');
     if (opts.expectedSha256 && sha256 !== opts.expectedSha256.toLowerCase()) {
       return { ok: false, reason: 'changed', sha256 };
@@ -98,39 +134,28 @@ export async function deliver(opts: {
       if (runAsRoot && (st.uid !== 0 || st.gid !== ourGid)) await dst.chown(st.uid, st.gid).catch(() => undefined);
     }
     await dst.utimes(st.atimeMs / 1000, st.mtimeMs / 1000).catch(() => undefined);
-    await dst.sync();
-    await dst.close();
+    await on('destination', 'fsync', dst.sync());
+    await on('destination', 'close', dst.close());
     dst = undefined;
+    // Closed before the rename and the caller's unlink of the source.
+    await src.close().catch(() => undefined);
     const target = join(opts.destDir, opts.name);
-    await fs.rename(tmp, target);
+    await on('destination', 'rename', fs.rename(tmp, target));
     keepTmp = true;
-    await (opts.syncDir ?? fsyncDir)(opts.destDir);
+    await on('destination', 'fsync folder', (opts.syncDir ?? fsyncDir)(opts.destDir));
     return { ok: true, path: target, sha256, bytes };
   } finally {
-    if (ownHandle) await src.close().catch(() => undefined);
+    await src.close().catch(() => undefined);
     if (dst) await dst.close().catch(() => undefined);
     if (!keepTmp) await fs.unlink(tmp).catch(() => undefined);
   }
 }
 
-/**
- * Removes the source once its copy is durable elsewhere; a source already gone is fine. With
- * `expect`, only that very version is removed: a file put in its place meanwhile (another inode,
- * or the same one rewritten) stays, and 'replaced' is returned.
- */
-export async function removeSource(
-  path: string,
-  opts: { expect?: FileVersion; syncDir?: (dir: string) => Promise<void>; fs?: FolderFs } = {},
-): Promise<'removed' | 'gone' | 'replaced'> {
-  const fs = opts.fs ?? folderFs(false);
-  if (opts.expect) {
-    const st = await fs.lstatIfAny(path);
-    if (!st) return 'gone';
-    if (!st.isFile() || !sameVersion(opts.expect, st)) return 'replaced';
-  }
+/** Removes a file once its copy is durable elsewhere (a release from quarantine); already gone is fine. */
+export async function removeSource(path: string, opts: { syncDir?: (dir: string) => Promise<void> } = {}): Promise<'removed' | 'gone'> {
   let result: 'removed' | 'gone' = 'removed';
   try {
-    await fs.unlink(path);
+    await unlink(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     result = 'gone';

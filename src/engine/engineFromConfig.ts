@@ -7,7 +7,7 @@ import { ExcludeListWatcher } from './excludes';
 import type { KataClient } from '../kata/client';
 import { createKataClient } from './kataClientFromConfig';
 import { isLocalFsType } from './folderFs';
-import { MountPointGuard, isNetworkFs, mountOf, shouldPoll } from './mounts';
+import { type MountEntry, MountPointGuard, hasStableFileIds, isNetworkFs, isSmbFs, mountOf, shouldPoll } from './mounts';
 import type { ScannerApi } from '../kata/scannerApi';
 import type { EngineOptions, ExcludeSource } from './engineOptions';
 import { ScannerEngine } from './scanner';
@@ -30,7 +30,7 @@ export interface ConfiguredEngine {
 export async function createEngineFromConfig(
   config: KdsConfig,
   logger: Logger,
-  overrides: Partial<Pick<EngineOptions, 'retryBaseMs' | 'retryMaxMs' | 'stopGraceMs' | 'afterBurst'>> & { wrapApi?: (api: ScannerApi) => ScannerApi } = {},
+  overrides: Partial<Pick<EngineOptions, 'retryBaseMs' | 'retryMaxMs' | 'stopGraceMs' | 'afterBurst' | 'localFolders'>> & { wrapApi?: (api: ScannerApi) => ScannerApi } = {},
 ): Promise<ConfiguredEngine> {
   if (config.insecure) {
     logger.warn(
@@ -78,7 +78,9 @@ export async function createEngineFromConfig(
     useEvents: !polling,
     // Only a local file system stamps times with this machine's clock.
     inputClockIsOurs: inMount !== undefined && !isNetworkFs(inMount.fsType),
-    localFolders: { in: isLocalFsType(inMount?.fsType), out: isLocalFsType(outMount?.fsType), qrnt: isLocalFsType(qrntMount?.fsType) },
+    localFolders: overrides.localFolders ?? { in: isLocalFsType(inMount?.fsType), out: isLocalFsType(outMount?.fsType), qrnt: isLocalFsType(qrntMount?.fsType) },
+    inputFileIds: hasStableFileIds(inMount),
+    portableNames: { out: isSmbMount(outMount), qrnt: isSmbMount(qrntMount) },
     folderGuard: async (dir) => ((await guards.get(dir)?.stillMounted()) === false ? t('the share is not mounted') : undefined),
     retryBaseMs: overrides.retryBaseMs,
     retryMaxMs: overrides.retryMaxMs,
@@ -86,6 +88,12 @@ export async function createEngineFromConfig(
     afterBurst: overrides.afterBurst,
   });
   return { engine, client, excludes, fingerprint256: fp, polling, close: () => client.close() };
+}
+
+/** Whether names in a folder on this mount follow Windows' rules: an SMB share, or any folder on Windows. */
+function isSmbMount(mount: MountEntry | undefined): boolean {
+  if (process.platform === 'win32') return true;
+  return mount !== undefined && isSmbFs(mount.fsType);
 }
 
 function excludeSource(watcher: ExcludeListWatcher): ExcludeSource {

@@ -1,5 +1,6 @@
 import type { Logger } from '../common/log';
 import type { ScannerApi } from '../kata/scannerApi';
+import type { Destination } from './journal';
 
 /** The exclude list as the engine sees it: re-read cheaply before every rescan. */
 export interface ExcludeSource {
@@ -42,6 +43,10 @@ export interface EngineOptions {
   /** Called after a rescan that listed many files (the service frees the burst's garbage then). */
   afterBurst?: () => void;
   folderGuard?: FolderGuard;
+  /** Input's file system has stable file ids (see sameVersion); true unless told otherwise. */
+  inputFileIds?: boolean;
+  /** Destinations whose names follow Windows' rules (an SMB share): see destinationNames.ts. */
+  portableNames?: Partial<Record<Destination, boolean>>;
   retryBaseMs?: number;
   retryMaxMs?: number;
   /** How long stop() waits for uploads and deliveries in progress before aborting them. */

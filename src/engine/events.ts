@@ -36,7 +36,8 @@ export const stageTransitions: Readonly<Record<FileStage, readonly FileStage[]>>
   excluded: ['queued', 'awaiting-approval', 'too-large', 'settling'],
   'too-large': ['queued', 'awaiting-approval', 'excluded', 'settling'],
   unreadable: ['queued', 'excluded', 'settling'],
-  uploading: ['submitted', 'awaiting-approval', 'retrying', 'unreadable', 'too-large', 'settling'],
+  // routing: the verdict can be polled before the upload's own journal step is durable.
+  uploading: ['submitted', 'routing', 'awaiting-approval', 'retrying', 'unreadable', 'too-large', 'settling'],
   retrying: ['queued', 'routing', 'awaiting-approval', 'excluded', 'too-large', 'missing', 'settling'],
   submitted: ['routing', 'missing', 'settling'],
   routing: ['retrying', 'missing', 'settling'],

@@ -23,8 +23,14 @@ export function versionOf(st: VersionStats): Required<FileVersion> {
   return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev };
 }
 
-export function sameVersion(v: FileVersion, st: VersionStats): boolean {
-  return v.size === st.size && v.mtimeMs === st.mtimeMs && v.ino === st.ino && (v.dev === undefined || v.dev === st.dev);
+/**
+ * `fileIds` false: the file system's inode numbers are not file ids (smbnetfs numbers whatever
+ * path the kernel looked up, and a file replaced on the server keeps the number; a number can
+ * also change for the same file), so only size and mtime tell versions apart there.
+ */
+export function sameVersion(v: FileVersion, st: VersionStats, fileIds = true): boolean {
+  if (v.size !== st.size || v.mtimeMs !== st.mtimeMs) return false;
+  return !fileIds || (v.ino === st.ino && (v.dev === undefined || v.dev === st.dev));
 }
 
 /** Same file (inode on the same device), whatever its content now. */

@@ -1,23 +1,40 @@
 import * as fs from 'node:fs';
 import type { Stats } from 'node:fs';
+import * as fsp from 'node:fs/promises';
 
 /**
  * The file-system calls the engine makes on one folder's files, with two back ends. On a local
  * file system (ext4, xfs, tmpfs, …) a call other than fsync is microseconds from the page cache,
  * and going through libuv's thread pool costs many times that (a hand-off to a thread, a wake-up,
- * a promise): there they are made synchronously. On a share (CIFS, NFS, FUSE) a call may wait on
- * the network, and the event loop must not: there every call goes through the thread pool. fsync
- * waits on the disk and always goes through the thread pool. Descriptors are plain numbers
- * (OpenFile), not FileHandles, whose tracking costs more than the calls themselves.
+ * a promise, a FileHandle to track): there the calls are made synchronously, on plain
+ * descriptors. On a share (CIFS, NFS, FUSE) a call may wait on the network, and the event loop
+ * must not: there every call goes through node:fs/promises and the thread pool. fsync waits on
+ * the disk and always goes through the thread pool.
  */
 export interface FolderFs {
   readonly local: boolean;
   lstat(path: string): Promise<Stats>;
-  /** lstat, with undefined for a name that is not there (no exception to build). */
+  /** lstat, with undefined for a name that is not there. */
   lstatIfAny(path: string): Promise<Stats | undefined>;
   open(path: string, flags: number | string, mode?: number): Promise<OpenFile>;
   rename(from: string, to: string): Promise<void>;
+  link(existing: string, newPath: string): Promise<void>;
   unlink(path: string): Promise<void>;
+}
+
+/** An open file of a FolderFs. close() may be called more than once (a descriptor number is reused). */
+export interface OpenFile {
+  /** Positional, never moving the file's offset (the shape of FileHandle.read the KATA client takes). */
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  stat(): Promise<Stats>;
+  /** Writes all of `buffer[offset, offset + length)` at the file's current offset. */
+  write(buffer: Buffer, offset: number, length: number): Promise<void>;
+  chmod(mode: number): Promise<void>;
+  chown(uid: number, gid: number): Promise<void>;
+  utimes(atimeS: number, mtimeS: number): Promise<void>;
+  /** Always through the thread pool: it waits for the disk. */
+  sync(): Promise<void>;
+  close(): Promise<void>;
 }
 
 /**
@@ -30,60 +47,84 @@ export function isLocalFsType(fsType: string | undefined): boolean {
   return fsType !== undefined && localTypes.has(fsType.toLowerCase());
 }
 
-/** A descriptor opened through a FolderFs; close() is safe to call twice (a number may be reused). */
-export class OpenFile {
+/** A descriptor used with synchronous calls (a local file system). */
+class SyncFile implements OpenFile {
   private closed = false;
 
-  constructor(
-    readonly fd: number,
-    private readonly local: boolean,
-  ) {}
+  constructor(private readonly fd: number) {}
 
-  /** The FileHandle-shaped read the KATA client and the delivery use: positional, never moving the offset. */
   read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
-    if (this.local) return settle(() => ({ bytesRead: fs.readSync(this.fd, buffer, offset, length, position) }));
-    return new Promise((resolve, reject) => fs.read(this.fd, buffer, offset, length, position, (err, bytesRead) => (err ? reject(err) : resolve({ bytesRead }))));
+    return settle(() => ({ bytesRead: fs.readSync(this.fd, buffer, offset, length, position) }));
   }
 
   stat(): Promise<Stats> {
-    if (this.local) return settle(() => fs.fstatSync(this.fd));
-    return callback<Stats>((cb) => fs.fstat(this.fd, cb));
+    return settle(() => fs.fstatSync(this.fd));
   }
 
-  /** Writes all of `buffer[offset, offset + length)` at the file's current offset. */
-  async write(buffer: Buffer, offset: number, length: number): Promise<void> {
-    while (length > 0) {
-      const n = this.local ? fs.writeSync(this.fd, buffer, offset, length) : await callback<number>((cb) => fs.write(this.fd, buffer, offset, length, null, cb));
-      offset += n;
-      length -= n;
-    }
+  write(buffer: Buffer, offset: number, length: number): Promise<void> {
+    return settle(() => {
+      for (let end = offset + length; offset < end; ) offset += fs.writeSync(this.fd, buffer, offset, end - offset);
+    });
   }
 
   chmod(mode: number): Promise<void> {
-    if (this.local) return settle(() => fs.fchmodSync(this.fd, mode));
-    return callback<void>((cb) => fs.fchmod(this.fd, mode, cb));
+    return settle(() => fs.fchmodSync(this.fd, mode));
   }
 
   chown(uid: number, gid: number): Promise<void> {
-    if (this.local) return settle(() => fs.fchownSync(this.fd, uid, gid));
-    return callback<void>((cb) => fs.fchown(this.fd, uid, gid, cb));
+    return settle(() => fs.fchownSync(this.fd, uid, gid));
   }
 
   utimes(atimeS: number, mtimeS: number): Promise<void> {
-    if (this.local) return settle(() => fs.futimesSync(this.fd, atimeS, mtimeS));
-    return callback<void>((cb) => fs.futimes(this.fd, atimeS, mtimeS, cb));
+    return settle(() => fs.futimesSync(this.fd, atimeS, mtimeS));
   }
 
-  /** Always through the thread pool: it waits for the disk. */
   sync(): Promise<void> {
-    return callback<void>((cb) => fs.fsync(this.fd, cb));
+    return new Promise((resolve, reject) => fs.fsync(this.fd, (err) => (err ? reject(err) : resolve())));
   }
 
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
-    if (this.local) return settle(() => fs.closeSync(this.fd));
-    return callback<void>((cb) => fs.close(this.fd, cb));
+    return settle(() => fs.closeSync(this.fd));
+  }
+}
+
+/** A FileHandle (a share: every call through the thread pool). */
+class HandleFile implements OpenFile {
+  constructor(private readonly fh: fsp.FileHandle) {}
+
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
+    return this.fh.read(buffer, offset, length, position);
+  }
+
+  stat(): Promise<Stats> {
+    return this.fh.stat();
+  }
+
+  async write(buffer: Buffer, offset: number, length: number): Promise<void> {
+    for (let end = offset + length; offset < end; ) offset += (await this.fh.write(buffer, offset, end - offset)).bytesWritten;
+  }
+
+  chmod(mode: number): Promise<void> {
+    return this.fh.chmod(mode);
+  }
+
+  chown(uid: number, gid: number): Promise<void> {
+    return this.fh.chown(uid, gid);
+  }
+
+  utimes(atimeS: number, mtimeS: number): Promise<void> {
+    return this.fh.utimes(atimeS, mtimeS);
+  }
+
+  sync(): Promise<void> {
+    return this.fh.sync();
+  }
+
+  close(): Promise<void> {
+    // FileHandle.close() settles at once when the handle is already closed.
+    return this.fh.close();
   }
 }
 
@@ -91,19 +132,24 @@ const localFs: FolderFs = {
   local: true,
   lstat: (path) => settle(() => fs.lstatSync(path)),
   lstatIfAny: (path) => settle(() => fs.lstatSync(path, { throwIfNoEntry: false })),
-  open: (path, flags, mode) => settle(() => new OpenFile(fs.openSync(path, flags, mode), true)),
+  open: (path, flags, mode) => settle(() => new SyncFile(fs.openSync(path, flags, mode))),
   rename: (from, to) => settle(() => fs.renameSync(from, to)),
+  link: (existing, newPath) => settle(() => fs.linkSync(existing, newPath)),
   unlink: (path) => settle(() => fs.unlinkSync(path)),
 };
 
 const sharedFs: FolderFs = {
   local: false,
-  lstat: (path) => callback<Stats>((cb) => fs.lstat(path, cb)),
+  lstat: (path) => fsp.lstat(path),
   lstatIfAny: (path) =>
-    new Promise((resolve, reject) => fs.lstat(path, (err, st) => (err ? ((err as NodeJS.ErrnoException).code === 'ENOENT' ? resolve(undefined) : reject(err)) : resolve(st)))),
-  open: async (path, flags, mode) => new OpenFile(await callback<number>((cb) => fs.open(path, flags, mode, cb)), false),
-  rename: (from, to) => callback<void>((cb) => fs.rename(from, to, cb)),
-  unlink: (path) => callback<void>((cb) => fs.unlink(path, cb)),
+    fsp.lstat(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    }),
+  open: async (path, flags, mode) => new HandleFile(await fsp.open(path, flags, mode)),
+  rename: (from, to) => fsp.rename(from, to),
+  link: (existing, newPath) => fsp.link(existing, newPath),
+  unlink: (path) => fsp.unlink(path),
 };
 
 /** The back end for a folder: `local` from its mount's type (isLocalFsType). */
@@ -118,8 +164,4 @@ function settle<T>(fn: () => T): Promise<T> {
   } catch (err) {
     return Promise.reject(err);
   }
-}
-
-function callback<T>(start: (cb: (err: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => start((err, value) => (err ? reject(err) : resolve(value))));
 }

@@ -2,6 +2,7 @@ import type { Dirent, Stats } from 'node:fs';
 import { lstat, opendir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { IgnoredKind } from './events';
+import { isReservedInputName } from './sourceRemoval';
 
 export interface ListedFile {
   name: string;
@@ -35,6 +36,8 @@ export async function readInputNames(dir: string): Promise<InputNames> {
   const out: InputNames = { candidates: [], ignored: [] };
   for await (const d of entries) {
     const name = d.name.toString('utf8');
+    // KDS's own (a file being moved out of input): never an input file of its own.
+    if (isReservedInputName(name)) continue;
     if (!Buffer.from(name, 'utf8').equals(d.name)) {
       out.ignored.push({ name: d.name.toString('latin1'), kind: 'bad-name' });
       continue;

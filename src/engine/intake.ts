@@ -5,8 +5,8 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { t } from '../common/l10n';
 import { errText } from './folderHealth';
 import type { IgnoredKind } from './events';
-import { sameVersion } from './fileVersion';
 import { readInputNames, statsKind } from './inputListing';
+import { isReservedInputName } from './sourceRemoval';
 import type { IntakeStage, Rec, StageContext } from './stageContext';
 
 const missingForgetMs = 24 * 3_600_000;
@@ -71,6 +71,7 @@ export class Intake implements IntakeStage {
   private startWatcher(): void {
     try {
       const w = watch(this.ctx.o.inDir, { persistent: false, encoding: 'utf8' }, (_type, name) => {
+        if (name && isReservedInputName(name)) return;
         if (name) this.changed.add(name);
         else {
           this.lastFullStat = 0;
@@ -155,6 +156,8 @@ export class Intake implements IntakeStage {
       this.watcher?.close();
       this.watcher = undefined;
       this.lastFullStat = 0;
+      // Files set aside before an interruption, when the start could not look (the share was down).
+      void this.ctx.routing.recoverAsides();
     }
     if (o.useEvents && !this.watcher) {
       this.startWatcher();
@@ -255,7 +258,7 @@ export class Intake implements IntakeStage {
       for (let k = 0; k < batch.length; k++) {
         const name = batch[k]!;
         const st = stats[k];
-        if (name.includes('/')) continue;
+        if (name.includes('/') || isReservedInputName(name)) continue;
         if (!st) {
           this.ignoredLogged.delete(name);
           if (this.ctx.records.has(name)) this.gone(name);
@@ -301,7 +304,7 @@ export class Intake implements IntakeStage {
     let rec = ctx.records.get(name);
     if (!rec) {
       const e = ctx.journal.activeFor(name);
-      const known = e !== undefined && sameVersion(e, st);
+      const known = e !== undefined && ctx.sameVersion(e, st);
       rec = {
         name,
         size: st.size,
@@ -327,7 +330,8 @@ export class Intake implements IntakeStage {
         return;
       }
       ctx.track(rec);
-      if (e) ctx.verdicts.abandon(e, t('file changed while KATA was scanning it'));
+      // Not while that scan's file is being delivered from its aside name: this is another file.
+      if (e && !ctx.routing.holds(e.scanId)) ctx.verdicts.abandon(e, t('file changed while KATA was scanning it'));
       // ctime, not mtime: a copy tool may set an old mtime first and write afterwards; any write,
       // rename or metadata change moves ctime to now, and nobody can set it back.
       if (ctx.o.inputClockIsOurs && now - st.ctimeMs >= ctx.o.stableMs && now - st.mtimeMs >= ctx.o.stableMs) {
@@ -339,7 +343,7 @@ export class Intake implements IntakeStage {
       return;
     }
     rec.seen = gen;
-    if (sameVersion(rec, st)) {
+    if (ctx.sameVersion(rec, st)) {
       if (rec.stage === 'missing') {
         const e = rec.scanId ? ctx.journal.get(rec.scanId) : undefined;
         if (e?.state) {
@@ -349,14 +353,17 @@ export class Intake implements IntakeStage {
       }
       return;
     }
-    if (rec.scanId && ctx.routing.isRouting(rec.scanId)) return; // the delivery checks the version itself
+    if (rec.scanId && ctx.routing.holds(rec.scanId)) {
+      // The scanned file is being moved out under its aside name; this one is looked at after that.
+      rec.newerSeen = true;
+      return;
+    }
     this.newVersion(rec, st);
   }
 
   newVersion(rec: Rec, st: Stats): void {
     const { ctx } = this;
     ctx.submission.abortUpload(rec.name);
-    ctx.handles.drop(rec.name);
     if (rec.scanId) {
       const e = ctx.journal.get(rec.scanId);
       if (e && !e.outcome) ctx.verdicts.abandon(e, t('file changed after it was submitted; it will be submitted again'));
@@ -374,7 +381,7 @@ export class Intake implements IntakeStage {
     const { ctx } = this;
     const rec = ctx.records.get(name)!;
     const e = rec.scanId ? ctx.journal.get(rec.scanId) : undefined;
-    if (e && !e.outcome && ctx.routing.isRouting(e.scanId)) return;
+    if (e && !e.outcome && ctx.routing.holds(e.scanId)) return;
     if (e && !e.outcome && !notRegular) {
       // Keep the scan: a share that was unmounted for a moment must not cost a rescan of everything.
       if (rec.stage !== 'missing') {
@@ -452,7 +459,7 @@ export class Intake implements IntakeStage {
       this.recheck(rec.name); // the next rescan decides whether it is gone, or what it is now
       return;
     }
-    if (!sameVersion(rec, st)) {
+    if (!this.ctx.sameVersion(rec, st)) {
       Object.assign(rec, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev, changedAt: Date.now() });
       this.settle(rec);
       return;
@@ -468,7 +475,6 @@ export class Intake implements IntakeStage {
     if (hit) {
       if (!rec.logged || rec.stage !== 'excluded') ctx.o.logger.info('excluded', t('matches exclude list entry "{0}"; stays in input', hit.pattern), { file: rec.name, size: rec.size });
       rec.logged = true;
-      ctx.handles.drop(rec.name);
       ctx.setStage(rec, 'excluded', hit.pattern);
       return;
     }
@@ -478,7 +484,6 @@ export class Intake implements IntakeStage {
     if (rec.size > limit) {
       if (!rec.logged || rec.stage !== 'too-large') ctx.o.logger.info('too-large', t('larger than the {0} byte limit; stays in input untouched', limit), { file: rec.name, size: rec.size });
       rec.logged = true;
-      ctx.handles.drop(rec.name);
       ctx.setStage(rec, 'too-large', `limit ${limit}`);
       return;
     }

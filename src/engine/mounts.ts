@@ -151,3 +151,23 @@ export class MountPointGuard {
     return isMountedNow(this.path, this.mountsFile);
   }
 }
+
+// Mounts of SMB shares: their names follow Windows' rules (see destinationNames.ts).
+const smbTypes = new Set(['cifs', 'smb3', 'smbfs', 'smb', 'smb2', 'fuse.smbnetfs']);
+
+/** The folder lies on an SMB share: names with `:`, `*`, `?`… or a trailing dot are refused there. */
+export function isSmbFs(fsType: string): boolean {
+  return smbTypes.has(fsType.toLowerCase());
+}
+
+/**
+ * Whether inode numbers on this mount identify files. Not on FUSE file systems that number
+ * paths (smbnetfs: a file replaced on the server keeps its number, and the same file can get
+ * another one once the kernel forgets it), nor on CIFS mounted with `noserverino`.
+ */
+export function hasStableFileIds(mount: MountEntry | undefined): boolean {
+  if (!mount) return true;
+  const type = mount.fsType.toLowerCase();
+  if (type === 'fuse' || type.startsWith('fuse.')) return false;
+  return !mount.options.includes('noserverino');
+}

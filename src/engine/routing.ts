@@ -1,12 +1,15 @@
 import { join } from 'node:path';
 import { t } from '../common/l10n';
 import { backoffDelay } from './backoff';
-import { deliver, removeSource } from './delivery';
+import { DeliveryError, deliver } from './delivery';
+import { DestinationPauses, attributeDestinationError } from './destinationHealth';
+import { portableName } from './destinationNames';
 import { DirSyncer } from './dirSync';
 import { verdictOf } from './events';
 import { errText } from './folderHealth';
 import type { Destination, ScanEntry } from './journal';
-import type { Rec, RoutingStage, StageContext } from './stageContext';
+import { type RemovalOptions, asideName, removeAside, returnAside, takeAside } from './sourceRemoval';
+import type { RoutingStage, StageContext } from './stageContext';
 
 /**
  * Deliveries (copy, fsync, rename, journal, unlink) running at once, by weight: a small file
@@ -18,10 +21,11 @@ const largeDeliveryBytes = 1 << 20;
 const largeDeliveryWeight = 8;
 
 /**
- * The last stage: a file with a journaled verdict is copied from its held handle to output or
- * quarantine (verified against the SHA-256 KATA scanned, fsync'ed), journaled as placed, removed
- * from input, and journaled as done. A destination that is unavailable pauses deliveries into it
- * (folder health) and the file is retried with backoff.
+ * The last stage: a file with a journaled verdict leaves input through the removal protocol of
+ * sourceRemoval.ts (renamed aside, checked, copied to output or quarantine with its hash
+ * verified, journaled as placed, unlinked) and is journaled as done. A failure on the source is
+ * this file's and is retried with backoff; only a failure of a destination folder pauses
+ * deliveries to that folder (folder health).
  */
 export class Routing implements RoutingStage {
   private readonly routing = new Set<string>();
@@ -30,15 +34,53 @@ export class Routing implements RoutingStage {
   /** Weight of the deliveries running (see deliveryBudget). */
   private deliveryLoad = 0;
   private readonly dirSync = new DirSyncer();
+  private readonly destinationPauses: DestinationPauses<Destination>;
+  /** Scans whose file is under its aside name in input (see sourceRemoval.ts). */
+  private readonly asides = new Set<string>();
+  /** Deliveries to retry that have no file record (found aside at start): scanId → when, and failures so far. */
+  private readonly routeRetries = new Map<string, { at: number; attempts: number }>();
 
-  constructor(private readonly ctx: StageContext) {}
+  constructor(private readonly ctx: StageContext) {
+    this.destinationPauses = new DestinationPauses(ctx.retryBaseMs, Math.min(ctx.retryMaxMs, 60_000));
+  }
 
   get busy(): boolean {
     return this.routing.size > 0;
   }
 
-  isRouting(scanId: string): boolean {
-    return this.routing.has(scanId);
+  holds(scanId: string): boolean {
+    return this.routing.has(scanId) || this.asides.has(scanId);
+  }
+
+  /**
+   * Deliveries cut after their file was renamed aside: the aside file is in input under a name
+   * intake ignores, so no rescan would find it. Each goes on from where it was (the journal says
+   * whether its copy was placed).
+   */
+  async recoverAsides(): Promise<void> {
+    const { ctx } = this;
+    for (const e of ctx.journal.live()) {
+      if (!e.state || e.outcome || this.asides.has(e.scanId) || this.routing.has(e.scanId)) continue;
+      const there = await ctx.fs.in.lstatIfAny(join(ctx.o.inDir, asideName(e.scanId))).catch(() => undefined);
+      if (!there) continue;
+      this.asides.add(e.scanId);
+      this.enqueueRoute(e);
+    }
+  }
+
+  wakeDue(now: number): number {
+    let next = Infinity;
+    for (const [scanId, r] of this.routeRetries) {
+      if (r.at > now) {
+        next = Math.min(next, r.at);
+        continue;
+      }
+      r.at = Infinity; // due: taken now; set again if it fails again
+      const e = this.ctx.journal.get(scanId);
+      if (e?.state && !e.outcome) this.enqueueRoute(e);
+      else this.routeRetries.delete(scanId);
+    }
+    return next;
   }
 
   enqueueRoute(e: ScanEntry): void {
@@ -66,118 +108,228 @@ export class Routing implements RoutingStage {
     }
   }
 
+  private removal(): RemovalOptions {
+    return { fileIds: this.ctx.o.inputFileIds !== false, syncDir: (d: string) => this.dirSync.sync(d), fs: this.ctx.fs.in };
+  }
+
+  /**
+   * Moves a scanned file out of input (see sourceRemoval.ts): its handles are closed, it is
+   * renamed aside and checked, copied (hash checked), the copy journaled as placed, then the aside
+   * file is checked again and unlinked. A failure on the source is this file's (retried with
+   * backoff); only a failure of the destination folder pauses deliveries to that folder.
+   */
   private async route(e: ScanEntry): Promise<void> {
     const { ctx } = this;
-    const { o, journal: j, folders, intake, handles } = ctx;
-    const rec = ctx.records.get(e.name);
-    const source = join(o.inDir, e.name);
-    const destDir = e.destination === 'out' ? o.outDir : o.qrntDir;
+    const { o, journal: j, folders, intake } = ctx;
     const folder: Destination = e.destination ?? 'qrnt';
+    const destDir = folder === 'out' ? o.outDir : o.qrntDir;
+    const removal = this.removal();
+    // Placed by an earlier process: nothing vouches for the bytes in input now but their hash.
+    const recovering = e.placedPath !== undefined;
+    let path = e.placedPath;
     try {
-      let path = e.placedPath;
       if (!path) {
-        // Delivered only while this very version is in input: not when it was renamed away (or
-        // its share unmounted) after the upload, even though its handle is still open.
-        const st = await ctx.fs.in.lstatIfAny(source);
-        if (!st) {
-          if (rec && rec.scanId === e.scanId) ctx.setStage(rec, 'missing', 'no longer in input');
+        const wait = this.destinationPauses.waitFor(folder, Date.now());
+        if (wait) {
+          this.routeLater(e, wait.until, wait.reason, false);
           return;
         }
         const problem = await folders.destinationProblem(destDir);
         if (problem !== undefined) {
-          folders.set(folder, destDir, problem);
-          if (rec) this.routeLater(rec, problem);
+          this.destinationDown(e, folder, destDir, problem);
           return;
         }
-        // The handle held since the upload, unless the file in input is now another version.
-        const opened = await handles.open(e.name, e);
-        if ('problem' in opened) {
-          if (opened.problem === 'missing') {
-            if (rec && rec.scanId === e.scanId) ctx.setStage(rec, 'missing', 'no longer in input');
-          } else {
-            ctx.verdicts.abandon(e, opened.problem === 'changed' ? t('file changed after it was scanned; it will be submitted again') : t('file is no longer a regular file; it will be submitted again when it is one'));
-            if (rec && rec.scanId === e.scanId) {
-              if (opened.problem === 'hard-link') intake.ignore(e.name, 'hard-link', opened.st?.nlink);
-              else if (opened.st && opened.problem === 'changed') intake.newVersion(rec, opened.st);
-              else ctx.forget(e.name);
-            }
-          }
+        const taken = await takeAside(o.inDir, e.name, e.scanId, e, removal);
+        if (taken.kind === 'missing') {
+          this.destinationPauses.untried(folder);
+          this.asides.delete(e.scanId);
+          const rec = ctx.records.get(e.name);
+          if (rec && rec.scanId === e.scanId) ctx.setStage(rec, 'missing', 'no longer in input');
           return;
         }
+        if (taken.kind === 'changed') {
+          this.destinationPauses.untried(folder);
+          this.sentBack(e, taken.returnedAs, t('file changed after it was scanned; it will be submitted again'));
+          return;
+        }
+        this.asides.add(e.scanId);
+        path = await this.copyOut(e, folder, destDir, taken.path);
+        if (path === undefined) return;
+        await j.placed(e.scanId, path);
+      }
+      let removed = await removeAside(o.inDir, e.name, e.scanId, e, removal, recovering ? e.sha256 : undefined);
+      if (removed.kind === 'gone' && recovering) {
+        // Placed before an interruption that came before the rename aside (a journal written by
+        // the engine before it set files aside): the source may still be under its name.
+        const taken = await takeAside(o.inDir, e.name, e.scanId, e, removal);
+        if (taken.kind === 'aside') removed = await removeAside(o.inDir, e.name, e.scanId, e, removal, e.sha256);
+        else if (taken.kind === 'changed') removed = { kind: 'returned', returnedAs: taken.returnedAs };
+      }
+      this.asides.delete(e.scanId);
+      this.routeRetries.delete(e.scanId);
+      await j.done(e.scanId, 'routed');
+      if (removed.kind === 'returned') {
+        o.logger.info('returned', t('the file changed while it was moved out of input; the scanned version was delivered, the new one stays in input as {0} and will be scanned', removed.returnedAs), {
+          file: e.name,
+          scanId: e.scanId,
+        });
+        intake.recheck(removed.returnedAs);
+      }
+      const now = ctx.records.get(e.name);
+      if (now && now.scanId === e.scanId) {
+        const look = now.newerSeen || removed.kind === 'returned';
+        ctx.forget(e.name);
+        if (look) intake.recheck(e.name);
+      }
+      if (recovering && removed.kind !== 'returned') {
+        o.logger.info('recovered', t('delivered before an interruption; finished'), { file: e.name, scanId: e.scanId, path });
+      }
+      this.routedEvent(e, folder, path);
+    } catch (err) {
+      this.destinationPauses.untried(folder);
+      this.routeFailed(e, errText(err), err);
+    }
+  }
+
+  /**
+   * Copies the aside file to the destination. A refused copy (other bytes than the scanned ones)
+   * sends the file back to input; a failure of the destination folder pauses that folder; any
+   * other failure is this file's. Returns the placed path, or undefined when it was not placed.
+   */
+  private async copyOut(e: ScanEntry, folder: Destination, destDir: string, source: string): Promise<string | undefined> {
+    const { ctx } = this;
+    const o = ctx.o;
+    let name = o.portableNames?.[folder] ? portableName(e.name) : e.name;
+    for (;;) {
+      try {
         const res = await deliver({
-          source: opened.fh,
-          size: e.size,
-          sourceStats: opened.st,
+          source,
+          expect: e,
+          fileIds: o.inputFileIds !== false,
           destDir,
-          name: e.name,
+          name,
           expectedSha256: e.sha256,
           tag: e.scanId,
           permissions: folder === 'qrnt' ? 'private' : 'source',
           syncDir: (d) => this.dirSync.sync(d),
+          sourceFs: ctx.fs.in,
           fs: ctx.fs[folder],
         });
-        await handles.closeUnlessHeld(e.name, opened.fh);
         if (!res.ok) {
-          ctx.verdicts.abandon(e, res.reason === 'changed' ? t('file content changed after it was scanned; it will be submitted again') : t('file is no longer a regular file; it will be submitted again when it is one'));
-          if (rec && rec.scanId === e.scanId) {
-            handles.drop(e.name);
-            intake.settle(rec);
-            intake.recheck(e.name);
-          }
-          return;
+          this.destinationPauses.untried(folder);
+          const back = await returnAside(o.inDir, e.name, e.scanId, this.removal());
+          const why =
+            res.reason === 'not-regular'
+              ? t('file is no longer a regular file; it will be submitted again when it is one')
+              : t('file content changed after it was scanned; it will be submitted again');
+          this.sentBack(e, back.kind === 'returned' ? back.returnedAs : e.name, why);
+          return undefined;
         }
-        path = res.path;
-        await j.placed(e.scanId, path);
+        this.destinationPauses.ok(folder);
+        ctx.folders.set(folder, destDir, undefined);
+        if (name !== e.name) {
+          o.logger.warn('renamed', t('the {0} folder does not accept this name; delivered as {1}', folder, name), { file: e.name, scanId: e.scanId, path: res.path });
+        }
+        return res.path;
+      } catch (err) {
+        if (!(err instanceof DeliveryError) || err.side !== 'destination') throw err;
+        const fault = await attributeDestinationError(destDir, err.code);
+        if (fault.scope === 'folder') {
+          this.destinationDown(e, folder, destDir, fault.reason);
+          return undefined;
+        }
+        this.destinationPauses.ok(folder);
+        // A name the folder refuses (EINVAL, EIO through smbnetfs…): once more under a name it takes.
+        if (err.step === 'rename' && portableName(name) !== name) {
+          name = portableName(name);
+          continue;
+        }
+        throw new Error(t('{0} in the {1} folder failed for this file: {2}', err.step, folder, fault.reason), { cause: err });
       }
-      // Only the version that was delivered leaves input; a file put in its place stays.
-      const removed = await removeSource(source, { expect: e, syncDir: (d) => this.dirSync.sync(d), fs: ctx.fs.in });
-      handles.drop(e.name);
-      await j.done(e.scanId, 'routed');
-      folders.set(folder, destDir, undefined);
-      const now = ctx.records.get(e.name);
-      if (now && now.scanId === e.scanId) {
-        if (removed === 'replaced') {
-          now.scanId = undefined;
-          intake.recheck(e.name);
-          intake.settle(now);
-        } else ctx.forget(e.name);
-      }
-      if (e.placedPath && !rec && removed === 'gone') {
-        o.logger.info('recovered', t('delivered before an interruption; finished'), { file: e.name, scanId: e.scanId, path });
-      }
-      const verdict = e.state === 'kds-timeout' ? 'timeout' : verdictOf(e.state ?? '');
-      o.logger.info('routed', folder === 'out' ? t('moved to output') : t('moved to quarantine'), {
-        file: e.name,
-        scanId: e.scanId,
-        state: e.state,
-        size: e.size,
-        sha256: e.sha256,
-        durationMs: Date.now() - e.intentAt,
-      });
-      ctx.emit({
-        type: 'routed',
-        file: {
-          name: e.name,
-          size: e.size,
-          sha256: e.sha256 ?? '',
-          scanId: e.scanId,
-          verdict,
-          rawState: e.state ?? '',
-          destination: folder,
-          path,
-          submittedAt: e.submittedAt ?? e.intentAt,
-          routedAt: Date.now(),
-        },
-      });
-    } catch (err) {
-      folders.doubt(destDir);
-      folders.set(folder, destDir, errText(err));
-      if (rec && rec.scanId === e.scanId) this.routeLater(rec, errText(err));
     }
   }
 
-  private routeLater(rec: Rec, why: string): void {
-    rec.attempts++;
-    this.ctx.retryAt(rec, Date.now() + backoffDelay(rec.attempts, this.ctx.retryBaseMs, this.ctx.retryMaxMs), 'retrying', why);
+  /** The file under this scan is not the scanned version: it went back to input (as `returnedAs`) to be scanned anew. */
+  private sentBack(e: ScanEntry, returnedAs: string, why: string): void {
+    const { ctx } = this;
+    this.asides.delete(e.scanId);
+    this.routeRetries.delete(e.scanId);
+    ctx.verdicts.abandon(e, returnedAs === e.name ? why : `${why} (${returnedAs})`);
+    const rec = ctx.records.get(e.name);
+    if (rec && rec.scanId === e.scanId) {
+      rec.scanId = undefined;
+      rec.sha256 = undefined;
+      rec.submittedAt = undefined;
+      rec.newerSeen = undefined;
+      ctx.intake.settle(rec);
+    }
+    ctx.intake.recheck(e.name);
+    ctx.intake.recheck(returnedAs);
+  }
+
+  /** The destination folder failed as a folder: deliveries to it (and only to it) pause. */
+  private destinationDown(e: ScanEntry, folder: Destination, destDir: string, reason: string): void {
+    const at = this.destinationPauses.failed(folder, reason, Date.now());
+    this.ctx.folders.doubt(destDir);
+    this.ctx.folders.set(folder, destDir, reason);
+    this.routeLater(e, at, reason, false);
+  }
+
+  /** This file's delivery failed (its source, a name the destination refuses…): it alone retries, with backoff. */
+  private routeFailed(e: ScanEntry, reason: string, err: unknown): void {
+    const { ctx } = this;
+    const rec = ctx.records.get(e.name);
+    const own = rec && rec.scanId === e.scanId && rec.stage !== 'missing' ? rec : undefined;
+    const attempts = own ? ++own.attempts : (this.routeRetries.get(e.scanId)?.attempts ?? 0) + 1;
+    const at = this.routeLater(e, Date.now() + backoffDelay(attempts, ctx.retryBaseMs, ctx.retryMaxMs), reason, true);
+    // The first failure and then every doubling: a file stuck for hours does not flood the log.
+    const level = (attempts & (attempts - 1)) === 0 ? 'warn' : 'debug';
+    const detail = (err as Error)?.message ?? reason;
+    ctx.o.logger[level]('delivery-failed', t('could not move the file out of input ({0}): {1}; it is retried', reason, detail), {
+      file: e.name,
+      scanId: e.scanId,
+      attempts,
+      retryInMs: at - Date.now(),
+    });
+  }
+
+  /** Retries the delivery at `at`: through the file's record, or on its own when it has none (found aside at start). */
+  private routeLater(e: ScanEntry, at: number, why: string, counted: boolean): number {
+    const rec = this.ctx.records.get(e.name);
+    if (rec && rec.scanId === e.scanId && rec.stage !== 'missing') {
+      this.ctx.retryAt(rec, at, 'retrying', why);
+      return at;
+    }
+    const before = this.routeRetries.get(e.scanId);
+    this.routeRetries.set(e.scanId, { at, attempts: (before?.attempts ?? 0) + (counted ? 1 : 0) });
+    this.ctx.wakeAtTime(at);
+    return at;
+  }
+
+  private routedEvent(e: ScanEntry, folder: Destination, path: string): void {
+    const verdict = e.state === 'kds-timeout' ? 'timeout' : verdictOf(e.state ?? '');
+    this.ctx.o.logger.info('routed', folder === 'out' ? t('moved to output') : t('moved to quarantine'), {
+      file: e.name,
+      scanId: e.scanId,
+      state: e.state,
+      size: e.size,
+      sha256: e.sha256,
+      durationMs: Date.now() - e.intentAt,
+    });
+    this.ctx.emit({
+      type: 'routed',
+      file: {
+        name: e.name,
+        size: e.size,
+        sha256: e.sha256 ?? '',
+        scanId: e.scanId,
+        verdict,
+        rawState: e.state ?? '',
+        destination: folder,
+        path,
+        submittedAt: e.submittedAt ?? e.intentAt,
+        routedAt: Date.now(),
+      },
+    });
   }
 }

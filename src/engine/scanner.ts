@@ -4,10 +4,10 @@ import { ApprovalTracker } from './approval';
 import { CircuitBreaker } from './circuitBreaker';
 import { removePartials } from './delivery';
 import type { EngineOptions } from './engineOptions';
+import { type FileVersion, type VersionStats, sameVersion } from './fileVersion';
 import { type ApprovalState, type EngineEvent, type FileRecord, type FileStage, canMoveStage } from './events';
 import { folderFs } from './folderFs';
 import { FolderHealth } from './folderHealth';
-import { HeldHandles } from './heldHandles';
 import { Intake } from './intake';
 import { Journal } from './journal';
 import { Routing } from './routing';
@@ -33,7 +33,6 @@ export class ScannerEngine {
   private readonly records = new Map<string, Rec>();
   private readonly approval: ApprovalTracker;
   private readonly breaker: CircuitBreaker;
-  private readonly handles: HeldHandles;
   private readonly intake: Intake;
   private readonly submission: Submission;
   private readonly verdicts: Verdicts;
@@ -70,7 +69,6 @@ export class ScannerEngine {
     this.breaker = new CircuitBreaker({ windowMs: 30_000, windowSize: 40, minSamples: 10, openRatio: 0.8, baseMs: retryBaseMs, maxMs: Math.min(retryMaxMs, 60_000) });
     const local = o.localFolders ?? {};
     const fs = { in: folderFs(local.in === true), out: folderFs(local.out === true), qrnt: folderFs(local.qrnt === true) };
-    this.handles = new HeldHandles(o.inDir, fs.in);
     const folders = new FolderHealth({ logger: o.logger, guard: o.folderGuard, emit: (e) => this.emit(e) });
     const engine = this;
     this.ctx = {
@@ -78,7 +76,6 @@ export class ScannerEngine {
       records: this.records,
       approval: this.approval,
       breaker: this.breaker,
-      handles: this.handles,
       folders,
       fs,
       retryBaseMs,
@@ -113,6 +110,7 @@ export class ScannerEngine {
       cancelRetry: (rec) => this.cancelRetry(rec),
       wakeAtTime: (at) => this.wakeAtTime(at),
       logLimited: (key, level, event, msg, fields) => this.logLimited(key, level, event, msg, fields),
+      sameVersion: (v: FileVersion, st: VersionStats) => sameVersion(v, st, o.inputFileIds !== false),
     };
     this.intake = new Intake(this.ctx);
     this.submission = new Submission(this.ctx);
@@ -165,6 +163,7 @@ export class ScannerEngine {
     await this.recoverJournal();
     this.running = true;
     this.emit({ type: 'running', running: true });
+    await this.routing.recoverAsides();
     // A delivery cut between removing the source and journaling "done" never shows up in input
     // again, so no rescan would finish it: finish those now (route() sees the source is gone).
     for (const e of this.journal.live()) if (e.placedPath && !e.outcome) this.routing.enqueueRoute(e);
@@ -197,7 +196,6 @@ export class ScannerEngine {
     this.submission.abortAll();
     while (busy() && Date.now() < deadline + 2000) await sleep(20);
     await this.openJournal?.flushed().catch(() => undefined);
-    await this.handles.closeAll();
     this.openJournal?.close();
     await this.unlock?.();
     this.o.logger.info('stopped', t('scanning stopped'));
@@ -235,7 +233,6 @@ export class ScannerEngine {
     if (rec) this.waiting.delete(rec);
     if (rec?.stage === 'submitted') this.outstanding--;
     this.records.delete(name);
-    this.handles.drop(name);
     this.emit({ type: 'file-removed', name });
   }
 
@@ -294,6 +291,7 @@ export class ScannerEngine {
         this.routing.enqueueRoute(e);
       } else if (!rec.scanId && (rec.stage === 'retrying' || rec.stage === 'unreadable')) this.submission.ready(rec);
     }
+    next = Math.min(next, this.routing.wakeDue(now));
     if (next < Infinity) this.wakeAtTime(next);
     this.submission.pump();
   }

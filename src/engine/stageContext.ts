@@ -3,15 +3,15 @@ import type { EngineEvent, FileRecord, FileStage, IgnoredKind } from './events';
 import type { ApprovalTracker } from './approval';
 import type { CircuitBreaker } from './circuitBreaker';
 import type { EngineOptions } from './engineOptions';
+import type { FileVersion, VersionStats } from './fileVersion';
 import type { FolderFs } from './folderFs';
 import type { FolderHealth } from './folderHealth';
-import type { HeldHandles } from './heldHandles';
 import type { Journal, ScanEntry } from './journal';
 
 /**
  * What the engine keeps per file in input: plain values only (no timers, closures, handles or
  * per-file log text), so 100 000 waiting files cost a few hundred bytes each. Timing is done by a
- * handful of engine-wide queues and timers; open handles live in HeldHandles, keyed by name.
+ * handful of engine-wide queues and timers; a file is open only while it is uploaded or copied.
  */
 export interface Rec extends FileRecord {
   ino: number;
@@ -23,6 +23,8 @@ export interface Rec extends FileRecord {
   inQueue: boolean;
   /** The rescan generation that last saw it in input. */
   seen: number;
+  /** Another file came under this name while this one's delivery was under way: look again after it. */
+  newerSeen?: boolean;
 }
 
 /**
@@ -75,7 +77,12 @@ export interface VerdictStage {
 export interface RoutingStage {
   readonly busy: boolean;
   enqueueRoute(e: ScanEntry): void;
-  isRouting(scanId: string): boolean;
+  /** The scan's file is being delivered, or lies in input under its aside name (sourceRemoval.ts). */
+  holds(scanId: string): boolean;
+  /** Deliveries cut after their file was set aside: found by their aside names and resumed. */
+  recoverAsides(): Promise<void>;
+  /** Starts the deliveries without a file record whose retry is due; the next due time (Infinity: none). */
+  wakeDue(now: number): number;
 }
 
 /** What ScannerEngine gives every stage: the records, the journal, the events and the other stages. */
@@ -86,7 +93,6 @@ export interface StageContext {
   readonly journal: Journal;
   readonly approval: ApprovalTracker;
   readonly breaker: CircuitBreaker;
-  readonly handles: HeldHandles;
   readonly folders: FolderHealth;
   /** How each folder's files are read and written (synchronously on a local file system). */
   readonly fs: { in: FolderFs; out: FolderFs; qrnt: FolderFs };
@@ -112,6 +118,8 @@ export interface StageContext {
   cancelRetry(rec: Rec): void;
   /** Wakes the engine at `at` (approval probes, the circuit breaker's pause). */
   wakeAtTime(at: number): void;
+  /** The same version of a file in input (inode numbers count only where they identify files). */
+  sameVersion(v: FileVersion, st: VersionStats): boolean;
   /** A warning at most every 10 s per key (debug in between). */
   logLimited(key: string, level: 'warn' | 'info', event: string, msg: string, fields?: Record<string, unknown>): void;
 }

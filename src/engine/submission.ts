@@ -1,12 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import type { Stats } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
+import { join } from 'node:path';
 import { t } from '../common/l10n';
 import { isKataError } from '../kata/errors';
 import { backoffDelay } from './backoff';
 import type { ApprovalState } from './events';
+import type { FileVersion } from './fileVersion';
 import type { OpenFile } from './folderFs';
-import type { OpenProblem } from './heldHandles';
 import type { Rec, StageContext, SubmissionStage } from './stageContext';
+
+const openFlags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+type OpenProblem = 'missing' | 'not-regular' | 'hard-link' | 'changed';
 
 /**
  * The second stage: a complete file waits in line for one of max_inflight request slots, is
@@ -94,7 +99,7 @@ export class Submission implements SubmissionStage {
 
   private async upload(rec: Rec): Promise<void> {
     const { ctx } = this;
-    const { o, journal: j, handles } = ctx;
+    const { o, journal: j } = ctx;
     this.preparing++;
     let phase: 'preparing' | 'cancelled' | 'posting' | 'posted' = 'preparing';
     ctx.setStage(rec, 'uploading');
@@ -106,7 +111,7 @@ export class Submission implements SubmissionStage {
     let sent = false;
     let fh: OpenFile | undefined;
     try {
-      const opened = await handles.open(rec.name, rec);
+      const opened = await this.openVersion(rec.name, rec);
       if ('problem' in opened) {
         this.openRefused(rec, opened.problem, opened.st);
         return;
@@ -122,7 +127,7 @@ export class Submission implements SubmissionStage {
         phase = 'cancelled';
         void j.done(scanId, 'interrupted');
         void j.cleared(scanId);
-        await handles.closeUnlessHeld(rec.name, fh);
+        await fh.close().catch(() => undefined);
         if (ctx.records.get(rec.name) === rec && rec.stage === 'uploading') this.ready(rec);
         return;
       }
@@ -143,28 +148,20 @@ export class Submission implements SubmissionStage {
         // Changed or removed while uploading: this result will never be used.
         void j.done(scanId, 'abandoned');
         ctx.verdicts.enqueueDelete(scanId);
-        await handles.closeUnlessHeld(rec.name, fh);
+        await fh.close().catch(() => undefined);
         return;
       }
       await submitted;
-      await handles.closeUnlessHeld(rec.name, fh);
+      await fh.close().catch(() => undefined);
       // Changed while the step was being made durable: the new version abandoned this scan.
       if (ctx.records.get(rec.name) !== rec || rec.scanId !== scanId) return;
       rec.sha256 = sha256;
       rec.submittedAt = now;
       rec.attempts = 0;
+      // Gone from input meanwhile, it stays `missing` (its scan is kept, see Intake.gone); polled
+      // already (its verdict came while this step was being made durable), it is `routing`.
+      if (rec.stage === 'uploading') ctx.setStage(rec, 'submitted');
       o.logger.info('submitted', t('sent to KATA'), { file: rec.name, scanId, size: rec.size, sha256, durationMs: now - started });
-      // Gone from input meanwhile, it stays `missing` (its scan is kept, see Intake.gone).
-      if (rec.stage === 'uploading') {
-        ctx.setStage(rec, 'submitted');
-        // A poll may have found its verdict while "submitted" was being made durable.
-        const e = j.get(scanId);
-        if (e?.state && !e.outcome) {
-          ctx.setStage(rec, 'routing');
-          ctx.routing.enqueueRoute(e);
-          return;
-        }
-      }
       ctx.verdicts.schedulePoll(ctx.verdicts.pollDelay());
     } catch (err) {
       if (intent) {
@@ -173,7 +170,7 @@ export class Submission implements SubmissionStage {
         if (!sent || definitelyRefused(err)) void j.cleared(scanId);
       }
       if (rec.scanId === scanId) rec.scanId = undefined;
-      if (fh) await handles.closeUnlessHeld(rec.name, fh);
+      if (fh) await fh.close().catch(() => undefined);
       this.uploadFailed(rec, err, abort.signal.aborted);
     } finally {
       if (phase === 'preparing') this.preparing--;
@@ -181,6 +178,37 @@ export class Submission implements SubmissionStage {
       if (this.uploadAborts.get(rec.name) === abort) this.uploadAborts.delete(rec.name);
       this.pump();
     }
+  }
+
+  /**
+   * Opens this version once (no symlink followed, no FIFO waited on) and checks the handle: a
+   * regular file with one link, of exactly the settled device, inode, size and mtime. That handle
+   * is what gets hashed and uploaded, and it is closed right after: SMB and Windows refuse to
+   * rename or delete a file someone holds open, and the delivery checks the bytes again by hash.
+   */
+  private async openVersion(name: string, v: FileVersion): Promise<{ fh: OpenFile; st: Stats } | { problem: OpenProblem; st?: Stats }> {
+    let fh: OpenFile;
+    try {
+      fh = await this.ctx.fs.in.open(join(this.ctx.o.inDir, name), openFlags);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return { problem: 'missing' };
+      if (code === 'ELOOP' || code === 'ENXIO' || code === 'EISDIR') return { problem: 'not-regular' };
+      throw err;
+    }
+    let st: Stats;
+    try {
+      st = await fh.stat();
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
+    const problem = !st.isFile() ? 'not-regular' : st.nlink !== 1 ? 'hard-link' : !this.ctx.sameVersion(v, st) ? 'changed' : undefined;
+    if (problem) {
+      await fh.close().catch(() => undefined);
+      return { problem, st };
+    }
+    return { fh, st };
   }
 
   /**
@@ -229,7 +257,6 @@ export class Submission implements SubmissionStage {
     const code = (err as NodeJS.ErrnoException)?.code;
     if (aborted || (err as Error)?.name === 'AbortError' || isKataError(err, 'changed')) {
       if (rec.stage === 'uploading') {
-        ctx.handles.drop(rec.name);
         intake.settle(rec);
         intake.recheck(rec.name);
       }
@@ -249,14 +276,12 @@ export class Submission implements SubmissionStage {
     if (isKataError(err, 'too-large')) {
       o.logger.info('too-large', t('KATA refused the file as too large (413); it stays in input untouched'), { file: rec.name, size: rec.size });
       rec.logged = true;
-      ctx.handles.drop(rec.name);
       ctx.setStage(rec, 'too-large', '413');
       return;
     }
     const now = Date.now();
     if (ctx.approval.refused(err, now)) {
       ctx.breaker.record(true, now); // KATA answered; approval is tracked on its own
-      ctx.handles.drop(rec.name);
       this.ready(rec, String((err as { status?: number }).status ?? ''));
       return;
     }

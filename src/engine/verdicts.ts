@@ -101,7 +101,7 @@ export class Verdicts implements VerdictStage {
       }
       for (const e of live) {
         // A scan whose file never came back (deleted while the service was down) cannot be delivered.
-        if (!e.outcome && !ctx.records.has(e.name) && !ctx.routing.isRouting(e.scanId) && now - e.intentAt > missingForgetMs) this.abandon(e, t('gone from input for 24 hours'));
+        if (!e.outcome && !ctx.records.has(e.name) && !ctx.routing.holds(e.scanId) && now - e.intentAt > missingForgetMs) this.abandon(e, t('gone from input for 24 hours'));
       }
       for (const e of strays) {
         // A result we wait for forever would keep the journal entry alive: give up after the scan timeout.
@@ -136,9 +136,7 @@ export class Verdicts implements VerdictStage {
     });
     this.enqueueDelete(e.scanId);
     const rec = ctx.records.get(e.name);
-    // Still `uploading` while its "submitted" step is being made durable: the submission hands it
-    // on once that is done. `missing`: routed when it is back in input.
-    if (rec && rec.scanId === e.scanId && rec.stage === 'submitted') {
+    if (rec && rec.scanId === e.scanId && rec.stage !== 'missing') {
       ctx.setStage(rec, 'routing');
       ctx.routing.enqueueRoute(e);
     }

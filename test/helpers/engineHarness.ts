@@ -43,6 +43,11 @@ export interface HarnessOptions {
   dirs?: Partial<{ in: string; out: string; qrnt: string }>;
   /** Written to exclude_list.txt (beside the config) before the engine is built. */
   excludeList?: string;
+  /**
+   * 'thread-pool': every file call through node:fs/promises, as on a share (src/engine/folderFs.ts),
+   * even on these local folders — for tests that step into those calls.
+   */
+  fileCalls?: 'thread-pool';
 }
 
 /**
@@ -85,7 +90,13 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   let rescans = 0;
   h.rescans = () => rescans;
   const build = async () => {
-    const built = await createEngineFromConfig(config, logger, { retryBaseMs: 50, retryMaxMs: 500, stopGraceMs: 2000, wrapApi: opts.wrapApi });
+    const built = await createEngineFromConfig(config, logger, {
+      retryBaseMs: 50,
+      retryMaxMs: 500,
+      stopGraceMs: 2000,
+      wrapApi: opts.wrapApi,
+      ...(opts.fileCalls === 'thread-pool' ? { localFolders: {} } : {}),
+    });
     // The engine re-reads the exclude list at the start of every rescan: count them there.
     const refresh = built.excludes.refresh.bind(built.excludes);
     built.excludes.refresh = (force?: boolean) => {

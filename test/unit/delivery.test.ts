@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { type Stats, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deliver, partialPrefix, removePartials, removeSource } from '../../src/engine/delivery';
 import { tempDir } from '../helpers/tempDirs';
@@ -75,4 +76,34 @@ test('partial copies left by a crash are removed, other files are not', async ()
   mkdirSync(join(dst, 'sub'));
   assert.deepEqual(await removePartials(dst), [`${partialPrefix}abc`]);
   assert.deepEqual(readdirSync(dst).sort(), ['keep.txt', 'sub']);
+});
+
+test('a source longer than the scanned version is refused even when its cached size says otherwise (a stale network client)', async (t) => {
+  const src = tempDir();
+  const dst = tempDir();
+  const scanned = Buffer.alloc(1024 * 1024, 1);
+  const probe = await open(join(src, '..'), 'r');
+  const FileHandleProto = Object.getPrototypeOf(probe) as { stat: (...a: unknown[]) => Promise<Stats> };
+  await probe.close();
+  const realStat = FileHandleProto.stat;
+  for (const [name, body, size] of [
+    ['small', Buffer.from('scanned, and written on afterwards'), 'scanned'.length],
+    ['one-buffer', Buffer.concat([scanned, Buffer.from('appended')]), scanned.length],
+  ] as const) {
+    writeFileSync(join(src, name), body);
+    const st = statSync(join(src, name));
+    // What a client with cached attributes shows: the scanned size.
+    const stale = t.mock.method(FileHandleProto, 'stat', async function (this: unknown, ...a: unknown[]) {
+      const real = await realStat.apply(this, a);
+      return Object.assign(real, { size });
+    });
+    const res = await deliver({ source: join(src, name), expect: { size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev }, destDir: dst, name, tag: name });
+    stale.mock.restore();
+    assert.equal(res.ok ? null : res.reason, 'changed', name);
+  }
+  assert.deepEqual(readdirSync(dst), [], 'no copy placed, no partial left');
+  writeFileSync(join(src, 'exact'), scanned);
+  const st = statSync(join(src, 'exact'));
+  const ok = await deliver({ source: join(src, 'exact'), expect: { size: scanned.length, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev }, destDir: dst, name: 'exact', expectedSha256: sha(scanned), tag: 'e' });
+  assert.equal(ok.ok, true);
 });
