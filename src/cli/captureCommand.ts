@@ -124,6 +124,11 @@ function progressPrinter(io: CommandIo, tty: boolean): { show(p: CaptureProgress
   };
 }
 
+/** "Capturing TCP port 1344 on all network interfaces of this computer…" (tcpdump's `any` is not a word to print). */
+export function captureStartLine(port: number, iface: string, host: string): string {
+  return iface === 'any' ? t('Capturing TCP port {0} on all network interfaces of {1}…', port, host) : t('Capturing TCP port {0} on interface {1} of {2}…', port, iface, host);
+}
+
 /** The capture part of kds capture and kds remote capture: one path for both hosts. */
 export async function captureCli(host: CaptureHost, v: CaptureValues, io: CommandIo, where: string): Promise<number> {
   const port = portOption('--port', v['icap-port']) ?? defaultIcapPort;
@@ -136,7 +141,7 @@ export async function captureCli(host: CaptureHost, v: CaptureValues, io: Comman
   const onSigint = () => controller.abort();
   process.on('SIGINT', onSigint);
   const options: CaptureOptions = { iface: v.iface ?? 'any', port, durationS: durationS || undefined, packets, maxMb: maxMb || undefined, out, signal: controller.signal };
-  io.err(t('Capturing port {0} on {1} of {2}…', port, options.iface, host.label) + '\n');
+  io.err(captureStartLine(port, options.iface, host.label) + '\n');
   const progress = progressPrinter(io, !v.json && !!process.stderr.isTTY);
   let result;
   try {

@@ -5,6 +5,7 @@ import { EICAR } from '../emulator/eicar';
 import { startDemo } from '../demo/demoSetup';
 import { loadConfig } from '../engine/config';
 import { createEngineFromConfig } from '../engine/engineFromConfig';
+import { attachEventStream } from '../engine/engineEventStream';
 import { type CliCommand, parseOptions } from './command';
 import { ExitCode } from '../common/exitCode';
 import { serviceLogger } from './serviceLogger';
@@ -23,7 +24,8 @@ Ctrl-C stops both. Running it again reuses DIR, its certificate and its approval
 
 Options:
   --dir DIR   the demo folder (default ./kds-demo)
-  --port N    port of the embedded KATA (default 8443; another free one if taken)
+  --port N    port of the embedded KATA (default: kata_cn_port of an existing DIR/kata_dir_scanner.conf,
+              else 8443; another free one if taken, and then kata_cn_port is changed to it)
   --eicar     only write the EICAR anti-virus test file into DIR/in and exit
   --clean     only write a harmless text file into DIR/in and exit
 
@@ -45,8 +47,8 @@ Exit codes: 0 stopped cleanly, 1 failure, 2 usage error.`,
       process.stdout.write(t('Wrote {0}', join(inDir, name)) + '\n');
       return ExitCode.ok;
     }
-    const port = values.port === undefined ? 8443 : Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    const port = values.port === undefined ? undefined : Number(values.port);
+    if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
       process.stderr.write(t('--port must be a number from 0 to 65535') + '\n');
       return ExitCode.usage;
     }
@@ -58,14 +60,31 @@ function stamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-');
 }
 
-async function runDemo(dir: string, preferredPort: number): Promise<number> {
+async function runDemo(dir: string, port: number | undefined): Promise<number> {
   await mkdir(dir, { recursive: true });
   const emulatorLog = serviceLogger({ logFile: join(dir, 'kata-emulator.log'), format: 'text', toStderr: false });
-  const { configPath, emulator } = await startDemo(dir, { port: preferredPort, logger: emulatorLog.logger });
+  const { configPath, emulator } = await startDemo(dir, {
+    ...(port !== undefined && { port }),
+    defaultPort: 8443,
+    logger: emulatorLog.logger,
+    onPortChanged: (c) => process.stdout.write(t('Port {0} (kata_cn_port in {1}) is in use: the embedded KATA listens on {2}, and kata_cn_port now says so.', c.configured, c.configPath, c.actual) + '\n'),
+  });
   const { config } = await loadConfig(configPath);
   const log = serviceLogger({ logFile: config.log_file, format: 'text', toStderr: true });
   const built = await createEngineFromConfig(config, log.logger);
-  await built.engine.start();
+  // Written like `kds run`'s: a VS Code window on this folder shows what this process does.
+  const events = attachEventStream(built, config, log.logger);
+  try {
+    await built.engine.start();
+  } catch (err) {
+    events.abort();
+    await built.close();
+    await emulator.close();
+    log.close();
+    emulatorLog.close();
+    throw err;
+  }
+  events.started();
 
   const rel = (p: string) => relative(process.cwd(), p) || '.';
   process.stdout.write(
@@ -78,6 +97,7 @@ async function runDemo(dir: string, preferredPort: number): Promise<number> {
         ? [
             t('  ICAP server:     {0}  ({1} mode; point a proxy at {2})', emulator.icap.url, emulator.icap.mode(), emulator.icap.respmodUrl),
             t('  ICAP log:        {0}', rel(emulator.icap.logPath)),
+            t('  ICAP mode:       switch it with: npx kds emulate mode monitoring|blocking_simple|blocking_advanced --data {0}', rel(emulator.dataDir)),
           ]
         : []),
       t('  Configuration:   {0}', rel(configPath)),
@@ -99,6 +119,7 @@ async function runDemo(dir: string, preferredPort: number): Promise<number> {
       process.stdout.write(t('Stopping…') + '\n');
       void (async () => {
         await built.engine.stop();
+        await events.close();
         await built.close();
         await emulator.close();
         log.close();

@@ -6,6 +6,8 @@ import { EmulatorOptionError, emulatorDefaults, resolveOptions } from '../emulat
 import { type IcapMode, startEmulator } from '../emulator/server';
 import { portIsFree } from '../common/portIsFree';
 import { canonicalFingerprint, type IntegrationRequest, SystemsRegistry } from '../emulator/systemsRegistry';
+import { icapModeStatus, isIcapMode, requestIcapMode } from '../emulator/icapModeFile';
+import { ICAP_MODES } from '../emulator/icapServiceLog';
 import { type CliCommand, UsageError, parseOptions } from './command';
 import { ExitCode } from '../common/exitCode';
 
@@ -16,6 +18,7 @@ export const command: CliCommand = {
        kds emulate approve --data DIR SENSOR_ID [--fingerprint FP]
        kds emulate reject --data DIR SENSOR_ID [--fingerprint FP]
        kds emulate list --data DIR
+       kds emulate mode [monitoring|blocking_simple|blocking_advanced] --data DIR
 
 Runs a KATA Central Node emulator that speaks the scanner API over mutual TLS, until Ctrl-C
 or SIGTERM. On first start it creates its CA (DIR/ca.pem, which clients must trust), a
@@ -38,7 +41,8 @@ ICAP server (KATA's proxy integration; services icap://HOST:PORT/respmod and /re
   --icap-port N            ICAP port (default 1344, another free one if taken; 0 picks a free one)
   --icap-host ADDR         ICAP address (default: the same as --host)
   --icap-mode MODE         monitoring, blocking_simple (default) or blocking_advanced; also
-                           changeable in the console while running
+                           switched while running (console, VS Code, kds emulate mode); the
+                           mode switched last is kept for the next start
   --icap-advanced-wait-ms N  how long blocking_advanced waits for a slow verdict (default 2000)
   --no-icap                no ICAP server
   It writes DATA/preprocessor_icap.log (docs/icap-kit.md).
@@ -48,11 +52,18 @@ Without --fingerprint, approve takes the pending requests of SENSOR_ID and rejec
 of its requests. With --fingerprint, that certificate is decided even before its first use.
 list prints the external systems table.
 
+mode prints the ICAP mode of the emulator on DIR (the one running there, else the one it starts
+with) or, given a mode, switches it: a running emulator switches within a second (the command
+waits for it to confirm), a stopped one starts in that mode. The console and VS Code switch the
+same way. KATA's modes: monitoring (objects pass, detections become alerts), blocking_simple
+(blocks what KATA knows at once), blocking_advanced (also waits a while for slower verdicts).
+
 Details: docs/emulator.md. Exit codes: 0 success, 1 failure, 2 usage error.`,
   async run(argv) {
     const action = argv[0];
     if (action === 'approve' || action === 'reject') return decide(action, argv.slice(1));
     if (action === 'list') return list(argv.slice(1));
+    if (action === 'mode') return mode(argv.slice(1));
     return serve(argv);
   },
 };
@@ -190,6 +201,31 @@ async function list(argv: string[]): Promise<number> {
     return ExitCode.ok;
   }
   process.stdout.write(rows.map(formatRow).join('\n') + '\n');
+  return ExitCode.ok;
+}
+
+async function mode(argv: string[]): Promise<number> {
+  const { values, positionals } = parseOptions(argv, { data: { type: 'string' } }, true);
+  if (positionals.length > 1) throw new UsageError(t('Give at most one mode: {0}.', ICAP_MODES.join(', ')));
+  const wanted = positionals[0];
+  if (wanted !== undefined && !isIcapMode(wanted)) throw new UsageError(t('"{0}" is not an ICAP mode; use one of {1}.', wanted, ICAP_MODES.join(', ')));
+  registryFor(values.data);
+  const dir = resolve(values.data!);
+  if (wanted === undefined) {
+    const now = await icapModeStatus(dir);
+    const shown = now.mode ?? emulatorDefaults.icapMode;
+    if (now.pid && now.icap) process.stdout.write(t('{0} (the emulator running on {1}, pid {2})', shown, dir, now.pid) + '\n');
+    else if (now.pid) process.stdout.write(t('{0} (the emulator running on {1}, pid {2}, has no ICAP server; it is the mode of its next start)', shown, dir, now.pid) + '\n');
+    else process.stdout.write(t('{0} (no emulator runs on {1}; it starts in this mode)', shown, dir) + '\n');
+    return ExitCode.ok;
+  }
+  const outcome = await requestIcapMode(dir, wanted, 'kds emulate mode');
+  if (outcome === 'applied') process.stdout.write(t('ICAP mode is now {0}.', wanted) + '\n');
+  else if (outcome === 'saved') process.stdout.write(t('No emulator runs on {0}: it starts in {1} mode.', dir, wanted) + '\n');
+  else {
+    process.stderr.write(t('The emulator running on {0} did not switch to {1} (does it run an ICAP server?); it starts in that mode next time.', dir, wanted) + '\n');
+    return ExitCode.failure;
+  }
   return ExitCode.ok;
 }
 

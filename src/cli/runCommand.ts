@@ -1,10 +1,8 @@
 import { t } from '../common/l10n';
 import { createEngineFromConfig } from '../engine/engineFromConfig';
 import { privateKeyFileProblems } from '../engine/kataClientFromConfig';
-import { EventStreamWriter } from '../engine/eventStream';
+import { type AttachedEventStream, attachEventStream } from '../engine/engineEventStream';
 import { preferSmallHeap, releaseBurstGarbage } from '../common/heapRelease';
-import type { EngineEvent } from '../engine/events';
-import { ThreatNameLookup } from '../kata/threatNames';
 import { loadConfigForCommand } from './cliConfig';
 import { type CliCommand, parseOptions } from './command';
 import { ExitCode } from '../common/exitCode';
@@ -66,10 +64,8 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
     };
 
     let built;
-    // The event stream (<state_dir>/events.jsonl) that `kds remote` and the extension follow over SSH.
-    let events: EventStreamWriter | undefined;
-    // Events wait here only behind a detected file whose threat name is being looked up (order kept).
-    let tail: Promise<void> = Promise.resolve();
+    // The event stream (<state_dir>/events.jsonl) that `kds remote` and the extension follow.
+    let events: AttachedEventStream | undefined;
     const keyProblems = await privateKeyFileProblems(config);
     if (keyProblems.length) {
       for (const k of keyProblems) {
@@ -87,35 +83,13 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
       preferSmallHeap();
       built = await createEngineFromConfig(config, logger, { afterBurst: () => releaseBurstGarbage() });
       const engine = built.engine;
-      events = EventStreamWriter.open(config.state_dir, {
-        coalesce: true,
-        snapshot: () => engine.snapshot(),
-        onError: (err) => logger.warn('event-stream', t('cannot write the event stream in {0}: {1}', config.state_dir, err.message)),
-      });
-      const journal = events;
-      // Threat names for the stream: the VS Code side has no KATA client in remote mode.
-      const threats = new ThreatNameLookup(built.client, { minIntervalMs: 500, logger });
-      let waiting = 0;
-      engine.onEvent((e) => {
-        if (waiting === 0 && !isDetect(e)) {
-          journal.append(e);
-          return;
-        }
-        waiting++;
-        tail = tail
-          .then(() => withThreatName(e, threats))
-          .then((ev) => journal.append(ev))
-          .finally(() => {
-            waiting--;
-          });
-      });
+      events = attachEventStream(built, config, logger);
       await engine.start();
-      events.writeSnapshot();
-      events.startHeartbeat();
+      events.started();
       setTimeout(() => releaseBurstGarbage(true), 0);
     } catch (err) {
       logger.error('start-failed', t('Cannot start: {0}', (err as Error).message));
-      events?.close();
+      events?.abort();
       await built?.close();
       detach();
       log.close();
@@ -137,10 +111,9 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
         logger.info('signal', t('{0} received; finishing work in progress', signal));
         void engine
           .stop()
-          .then(() => tail)
+          .then(() => events?.close())
           .then(() => built.close())
           .finally(() => {
-            events?.close();
             detach();
             log.close();
             resolve(ExitCode.ok);
@@ -150,24 +123,3 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
     });
   },
 };
-
-function isDetect(e: EngineEvent): e is Extract<EngineEvent, { type: 'routed' }> {
-  return e.type === 'routed' && e.file.verdict === 'detect' && !!e.file.sha256;
-}
-
-/** Threat name wait for a detected file: KATA's alert may trail its verdict a little. */
-const threatWaitMs = 3000;
-
-/** A `routed` detect event with the threat name from KATA's alerts when it can be had within threatWaitMs; other events as they are. */
-async function withThreatName(e: EngineEvent, threats: ThreatNameLookup): Promise<EngineEvent> {
-  if (!isDetect(e)) return e;
-  const end = Date.now() + threatWaitMs;
-  for (;;) {
-    const name = threats.lookup(e.file.sha256);
-    if (name) return { ...e, file: { ...e.file, threat: name } };
-    if (Date.now() >= end) return e;
-    await threats.refresh();
-    if (threats.lookup(e.file.sha256)) continue;
-    await new Promise((r) => setTimeout(r, 600));
-  }
-}

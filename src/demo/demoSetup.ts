@@ -43,13 +43,46 @@ export function demoConfig(kata: { port: number; ca: string; systemId: string })
   };
 }
 
+export interface DemoOptions {
+  /** The KATA port asked for explicitly (0: any free one); wins over the configuration's kata_cn_port. */
+  port?: number;
+  /** Without `port`: the port of a new set-up (8443); an existing one keeps its kata_cn_port. */
+  defaultPort?: number;
+  logger?: Logger;
+  /**
+   * The port written in the existing configuration is taken: may the embedded KATA use `actual`
+   * instead and the configuration say so? Not given: yes. False: the emulator is stopped again,
+   * the file is left alone and DemoPortDeclined is thrown.
+   */
+  confirmPortChange?: (change: { configPath: string; configured: number; actual: number }) => Promise<boolean>;
+  /** Told when kata_cn_port was changed in an existing configuration (the CLI prints it). */
+  onPortChanged?: (change: { configPath: string; configured: number; actual: number }) => void;
+}
+
+/** The person kept the configured port (confirmPortChange answered no). */
+export class DemoPortDeclined extends Error {}
+
+/** kata_cn_port of an existing demo configuration, when the file is a JSON object that has one. */
+function configuredPort(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const conf = JSON.parse(text) as { kata_cn_port?: unknown };
+    const port = conf?.kata_cn_port;
+    return typeof port === 'number' && Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A complete local set-up in `dir`: in/, out/, qrnt/, a client certificate, an exclude list,
  * the embedded KATA (auto-approving) and a kata_dir_scanner.conf that trusts its CA. Used by
  * `npm start` / `kds demo` and by the extension's "Start Embedded KATA". Reuses whatever a
- * previous run left (certificate, system_id, approvals).
+ * previous run left (certificate, system_id, approvals) and never rewrites a configuration that
+ * is already there: the KATA starts on its kata_cn_port, and only when that port is taken is the
+ * port changed in the file (after confirmPortChange), nothing else.
  */
-export async function startDemo(dir: string, opts: { port: number; logger?: Logger }): Promise<DemoSetup> {
+export async function startDemo(dir: string, opts: DemoOptions): Promise<DemoSetup> {
   for (const sub of ['in', 'out', 'qrnt', 'client', 'kata']) await mkdir(join(dir, sub), { recursive: true, mode: 0o700 });
   const statePath = join(dir, 'demo.json');
   let state: DemoState;
@@ -66,19 +99,34 @@ export async function startDemo(dir: string, opts: { port: number; logger?: Logg
   if (!existsSync(excludePath)) {
     await writeFile(excludePath, '# One file name or mask a line; matching files are never sent to KATA and stay in input.\n# *.tmp\n');
   }
+  const configPath = join(dir, 'kata_dir_scanner.conf');
+  const existing = await readFile(configPath, 'utf8').catch(() => undefined);
+  const configured = configuredPort(existing);
+  const wantedPort = opts.port ?? configured ?? opts.defaultPort ?? 8443;
   // The ICAP server on KATA's port 1344 when it is free, else on any free port (a second demo, say).
   const icapPort = (await portIsFree('127.0.0.1', ICAP_DEFAULT_PORT)) ? ICAP_DEFAULT_PORT : 0;
   const emulatorOptions = { host: '127.0.0.1', dataDir: join(dir, 'kata'), autoApprove: true, logger: opts.logger, icapPort };
   let emulator: RunningEmulator;
   try {
-    emulator = await startEmulator({ ...emulatorOptions, port: opts.port });
+    emulator = await startEmulator({ ...emulatorOptions, port: wantedPort });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
     emulator = await startEmulator({ ...emulatorOptions, port: 0 });
   }
-  // Rewritten at every start: the port may differ, and the file documents the set-up.
-  const configPath = join(dir, 'kata_dir_scanner.conf');
-  const conf = demoConfig({ port: emulator.port, ca: relative(dir, emulator.caPemPath), systemId: state.systemId });
-  await writeFile(configPath, JSON.stringify(conf, null, 2) + '\n');
+  if (existing === undefined) {
+    const conf = demoConfig({ port: emulator.port, ca: relative(dir, emulator.caPemPath), systemId: state.systemId });
+    await writeFile(configPath, JSON.stringify(conf, null, 2) + '\n');
+  } else if (configured !== undefined && configured !== emulator.port) {
+    const change = { configPath, configured, actual: emulator.port };
+    if (opts.confirmPortChange && !(await opts.confirmPortChange(change))) {
+      await emulator.close();
+      throw new DemoPortDeclined(`kata_cn_port ${configured} kept`);
+    }
+    // Only the port changes: whatever else the person edited in the file stays.
+    const conf = JSON.parse(existing) as Record<string, unknown>;
+    conf.kata_cn_port = emulator.port;
+    await writeFile(configPath, JSON.stringify(conf, null, 2) + '\n');
+    opts.onPortChanged?.(change);
+  }
   return { dir, configPath, emulator };
 }

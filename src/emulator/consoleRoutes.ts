@@ -22,6 +22,8 @@ export interface ConsoleContext {
   logger: Logger;
   apiUrl: string;
   icap?: RunningIcapServer;
+  /** Switches the ICAP mode and records it in the data folder (icapModeFile.ts); without it, the server alone. */
+  setIcapMode?: (mode: IcapMode, by: string) => Promise<void>;
 }
 
 function securityHeaders(nonce?: string): Record<string, string> {
@@ -124,7 +126,8 @@ async function changeIcapMode(req: IncomingMessage, res: ServerResponse, ctx: Co
   if (!form) return;
   const mode = form.get('mode') as IcapMode;
   if (!ICAP_MODES.includes(mode)) return reply(res, 400, t('Incomplete form.'), securityHeaders());
-  icap.setMode(mode, 'console');
+  if (ctx.setIcapMode) await ctx.setIcapMode(mode, 'console');
+  else icap.setMode(mode, 'console');
   reply(res, 303, '', { ...securityHeaders(), Location: CONSOLE_PATH });
 }
 

@@ -20,6 +20,7 @@ import { type IcapDetection, type IcapMode, type RunningIcapServer, startIcapSer
 import { ScanStore } from './scanStore';
 import { canonicalFingerprint, type Decision, type IntegrationRequest, SystemsRegistry } from './systemsRegistry';
 import { ensureTlsMaterial } from './tlsMaterial';
+import { followIcapModeFile, readIcapModeRequest } from './icapModeFile';
 import { VerdictScheduler } from './verdictScheduler';
 
 export type { EmulatorOptions } from './emulatorOptions';
@@ -47,6 +48,11 @@ export interface RunningEmulator {
   systems(): Promise<IntegrationRequest[]>;
   /** The ICAP server (icap://HOST:PORT/respmod and /reqmod), when started with an ICAP port. */
   icap?: RunningIcapServer;
+  /**
+   * Switches the ICAP server's mode and records it in the data folder (icap-mode.json, followed by
+   * `kds emulate mode`; the next start keeps it). The console and VS Code switch it this way.
+   */
+  setIcapMode(mode: IcapMode, by: string): Promise<void>;
   /** Replaces the fault plan while running (same syntax as --faults; '' for none). */
   setFaults(spec: string): void;
   stats(): EmulatorStats;
@@ -92,6 +98,11 @@ export async function startEmulator(opts: EmulatorOptions): Promise<RunningEmula
     throw err;
   }
   try {
+    // The mode switched last (console, `kds emulate mode`, VS Code) survives a restart unless --icap-mode says otherwise.
+    if (options.icap && opts.icapMode === undefined) {
+      const asked = await readIcapModeRequest(dataDir);
+      if (asked) options.icap = { ...options.icap, mode: asked.mode };
+    }
     return await start(options, dataDir, objectsDir, logger, unlock);
   } catch (err) {
     await unlock();
@@ -179,6 +190,11 @@ async function start(options: ResolvedOptions, dataDir: string, objectsDir: stri
       version: packageJson.version,
     });
   }
+  // Another process (kds emulate mode, VS Code on `kds demo`) switches the mode through the data folder.
+  const modeFile = icap ? await followIcapModeFile(dataDir, icap, { logger }).catch(async (err: Error) => {
+    await icap?.close();
+    throw err;
+  }) : undefined;
 
   async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // A client that dies mid-upload makes Node emit 'aborted' on the request one tick after it
@@ -224,7 +240,7 @@ async function start(options: ResolvedOptions, dataDir: string, objectsDir: stri
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const url = `https://${hostForUrl(options.host)}:${port}`;
-  consoleCtx = { password: admin.password, csrfToken: randomBytes(32).toString('hex'), registry, store, logger, apiUrl: url + API_PREFIX, icap };
+  consoleCtx = { password: admin.password, csrfToken: randomBytes(32).toString('hex'), registry, store, logger, apiUrl: url + API_PREFIX, icap, ...(modeFile && { setIcapMode: modeFile.set }) };
 
   // A restart with a shorter --verdict-delay-ms should not leave old scans waiting longer than that.
   const now = Date.now();
@@ -267,6 +283,10 @@ async function start(options: ResolvedOptions, dataDir: string, objectsDir: stri
       return registry.list();
     },
     icap,
+    async setIcapMode(mode, by) {
+      if (!modeFile) throw new Error(t('The embedded KATA runs without an ICAP server.'));
+      await modeFile.set(mode, by);
+    },
     setFaults(spec) {
       faults = faultPlanOf(spec);
     },
@@ -287,6 +307,7 @@ async function start(options: ResolvedOptions, dataDir: string, objectsDir: stri
       closing ??= (async () => {
         const closed = new Promise<void>((done) => server.close(() => done()));
         server.closeAllConnections();
+        modeFile?.stop();
         await icap?.close();
         await scheduler.close();
         await closed;

@@ -22,11 +22,14 @@ import { VerdictsService, registerVerdictsPanel } from './panels/verdictsPanel';
 import { type KdsServices } from './services';
 import { registerCommand, showError } from './commandHost';
 import { KdsStatusBar } from './statusBar';
-import { approvalHint } from '../viewModel/statusSummary';
+import { approvalHint, elsewhereText } from '../viewModel/statusSummary';
+import { formatSince } from './statusBar';
 import type { ConfigBanner } from '../viewModel/configFollow';
 import { capMessage } from '../viewModel/viewCap';
 import { ActiveEngine } from './centralNode/activeEngine';
 import { registerCentralNode } from './centralNode/remoteCommands';
+import { registerEmbeddedIcapMode } from './embeddedIcapMode';
+import { registerDocsCommand } from './docsCommand';
 
 /** Set by activate() so deactivate() can let the engine finish its journal; nothing else is module state. */
 let shutdown: (() => Promise<void>) | undefined;
@@ -55,7 +58,10 @@ export function activate(context: vscode.ExtensionContext): void {
 
   const refreshChrome = () => {
     void vscode.commands.executeCommand('setContext', 'kds.configState', active.configState);
+    const status = engine.status;
+    void vscode.commands.executeCommand('setContext', 'kds.configsFound', active.mode === 'local' && status.kind === 'none' && !!status.found?.length);
     void vscode.commands.executeCommand('setContext', 'kds.running', active.running);
+    void vscode.commands.executeCommand('setContext', 'kds.elsewhere', active.mode === 'local' && !!engine.elsewhere);
     const count = models.items('qrnt').length;
     // The walkthrough ticks its steps on these (what succeeded), not on a command being started.
     const snap = active.snapshot();
@@ -72,10 +78,16 @@ export function activate(context: vscode.ExtensionContext): void {
     const snap = active.snapshot();
     // A configuration the views do not show as it is (invalid, not applied yet) is said above each view.
     const banner = active.mode === 'remote' ? undefined : configBannerText(engine.banner);
-    views.out.message = banner ?? capMessage(models.items('out').length);
-    views.qrnt.message = banner ?? capMessage(models.items('qrnt').length);
+    // Another process scans this configuration: every view says so (its files are shown as it reports them).
+    const other = active.mode === 'remote' ? undefined : engine.elsewhere;
+    const elsewhere = other ? elsewhereText({ pid: other.pid, since: formatSince(other.since) }) : undefined;
+    const withElsewhere = (cap: string | undefined) => (elsewhere ? [elsewhere, cap].filter(Boolean).join(' ') : cap);
+    views.out.message = banner ?? withElsewhere(capMessage(models.items('out').length));
+    views.qrnt.message = banner ?? withElsewhere(capMessage(models.items('qrnt').length));
     views.in.message = banner
       ? banner
+      : elsewhere
+        ? withElsewhere(engine.elsewhereHasStream ? inputCapMessage(models) : vscode.l10n.t('It writes no event stream here, so the states of the files in input are not shown.'))
       : models.items('in').length === 0
         ? inputCapMessage(models)
         : (snap.approval === 'pending' || snap.approval === 'rejected') && snap.identity
@@ -106,6 +118,7 @@ export function activate(context: vscode.ExtensionContext): void {
   registerExcludeCommands(services);
   registerSetupCommands(services);
   registerItemCommands(services);
+  registerDocsCommand(services);
 
   const verdicts = new VerdictsService(active, models);
   context.subscriptions.push(verdicts);
@@ -116,6 +129,8 @@ export function activate(context: vscode.ExtensionContext): void {
   const icapProbe = registerIcapProbePanel(services);
   registerCommand(services, 'kds.probeIcap', (url?: unknown) => icapProbe.probe(typeof url === 'string' ? url : undefined));
   registerCaptureCommands(services, registerIcapTrafficPanel(context, log));
+  const icapMode = registerEmbeddedIcapMode(services);
+  context.subscriptions.push(active.onDidChangeState(() => void icapMode.refresh()));
   registerSupportCommands(services, icapLogPanel);
   const configEditor = registerConfigEditorPanel(services);
   // In Central Node mode the configuration is the CN's: its file, validated by the engine's parser on save.
@@ -135,6 +150,12 @@ export function activate(context: vscode.ExtensionContext): void {
   };
   context.subscriptions.push({ dispose: () => watcher?.dispose() });
   watchConfig();
+  // A configuration made elsewhere in the workspace (npm start in a terminal) is offered without a reload of the window.
+  const discovery = vscode.workspace.createFileSystemWatcher('**/kata_dir_scanner.conf', false, true, false);
+  const rediscover = () => {
+    if (engine.status.kind === 'none') void engine.reload();
+  };
+  context.subscriptions.push(discovery, discovery.onDidCreate(rediscover), discovery.onDidDelete(rediscover));
 
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {
@@ -171,6 +192,12 @@ export async function deactivate(): Promise<void> {
 async function autoStart(s: KdsServices): Promise<void> {
   if (!vscode.workspace.getConfiguration('kds').get<boolean>('autoStart')) return;
   if (!vscode.workspace.isTrusted || s.engine.status.kind !== 'ok' || s.engine.running) return;
+  // Another process scans this configuration: the views follow it; starting is the person's choice.
+  const other = await s.engine.checkElsewhere();
+  if (other) {
+    s.log.info(`[autoStart] not started: pid ${other.pid} scans this configuration (${other.command ?? other.kind})`);
+    return;
+  }
   try {
     await startScanning(s);
   } catch (err) {

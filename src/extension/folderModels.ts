@@ -56,6 +56,7 @@ export class FolderModels implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.disposed = true;
     this.subscription.dispose();
     this.teardown();
     this.changed.dispose();
@@ -75,6 +76,7 @@ export class FolderModels implements vscode.Disposable {
   }
 
   private async rebuild(): Promise<void> {
+    if (this.disposed) return;
     const generation = ++this.generation;
     const remote = this.active?.centralNode;
     if (remote) {
@@ -115,16 +117,23 @@ export class FolderModels implements vscode.Disposable {
       // The scanner's own client when scanning; otherwise a client of our own for threat names.
       let client: KataClient | undefined = this.engine.engine?.client;
       if (!client && vscode.workspace.isTrusted) {
+        let own: KataClient | undefined;
         try {
-          client = this.threatClient = await createKataClient(config);
+          own = await createKataClient(config);
         } catch {
-          client = undefined; // no certificate yet: threat names simply stay unknown
+          own = undefined; // no certificate yet: threat names simply stay unknown
         }
         if (generation !== this.generation) {
-          void this.threatClient?.close().catch(() => undefined);
-          this.threatClient = undefined;
+          void own?.close().catch(() => undefined);
+          // A rebuild that started meanwhile for the same folders saw them as built and returned:
+          // build them now, or the views would stay empty although the folders hold files.
+          if (this.builtFor === key) {
+            this.builtFor = '';
+            void this.rebuild();
+          }
           return;
         }
+        client = this.threatClient = own;
       }
       this.threats = client ? new ThreatNameLookup(client) : undefined;
       this.input = new InputFolderModel(this.engine, config.in_dir);
@@ -147,4 +156,5 @@ export class FolderModels implements vscode.Disposable {
   }
 
   private builtFor = '';
+  private disposed = false;
 }

@@ -4,14 +4,19 @@ import * as vscode from 'vscode';
 import { FileSink, KdsLogger, type LogLevel, type LogRecord, formatJson, formatText } from '../common/log';
 import { ConfigError, type KdsConfig, loadConfig } from '../engine/config';
 import { type ConfiguredEngine, createEngineFromConfig } from '../engine/engineFromConfig';
+import { type AttachedEventStream, attachEventStream } from '../engine/engineEventStream';
+import type { StateDirOwner } from '../engine/stateDirOwner';
+import { OtherProcessEngine } from '../centralNode/otherProcessEngine';
 import type { EngineEvent } from '../engine/events';
 import type { EngineSnapshot, EngineSource } from '../viewModel/contracts';
 import { type ConfigBanner, ConfigFollower, type ReloadDecision } from '../viewModel/configFollow';
+import { findConfigurations } from '../viewModel/configDiscovery';
 
 export const defaultConfigName = 'kata_dir_scanner.conf';
 
 export type ConfigStatus =
-  | { kind: 'none'; path?: string }
+  /** `found`: kata_dir_scanner.conf files elsewhere in the workspace (kds-demo/…), offered by Open Configuration. */
+  | { kind: 'none'; path?: string; found?: string[] }
   | { kind: 'invalid'; path: string; error: string }
   | { kind: 'ok'; path: string; config: KdsConfig; warnings: string[] };
 
@@ -34,6 +39,10 @@ export class LocalEngine implements EngineSource, vscode.Disposable {
   readonly onDidChangeState = this.stateChanged.event;
   private current: ConfigStatus = { kind: 'none' };
   private configured?: ConfiguredEngine;
+  private eventStream?: AttachedEventStream;
+  /** While this window does not scan: a KDS in another process on the same state_dir, followed through its event stream. */
+  private other?: OtherProcessEngine;
+  private unsubscribeOther: Array<() => void> = [];
   private fileSink?: FileSink;
   private unsubscribe?: () => void;
   private transition: Promise<unknown> = Promise.resolve();
@@ -77,6 +86,28 @@ export class LocalEngine implements EngineSource, vscode.Disposable {
     return this.configured;
   }
 
+  /** Another process scanning the configuration the views show (this window does not scan then). */
+  get elsewhere(): StateDirOwner | undefined {
+    return this.configured ? undefined : this.other?.owner;
+  }
+
+  /** Whether that process writes an event stream (its input files and their stages are known). */
+  get elsewhereHasStream(): boolean {
+    return !!this.elsewhere && !!this.other?.hasStream;
+  }
+
+  /** Looks at the state_dir lock now (before Start Scanning decides what to offer). */
+  async checkElsewhere(): Promise<StateDirOwner | undefined> {
+    this.syncOtherWatch();
+    await this.other?.check();
+    return this.elsewhere;
+  }
+
+  /** Reads the other process's event stream now (Rescan). */
+  async pollElsewhere(): Promise<void> {
+    await this.other?.poll();
+  }
+
   onEvent(listener: (event: EngineEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -89,7 +120,7 @@ export class LocalEngine implements EngineSource, vscode.Disposable {
   }
 
   snapshot(): EngineSnapshot {
-    return this.configured?.engine.snapshot() ?? idle;
+    return this.configured?.engine.snapshot() ?? (this.other?.owner ? this.other.snapshot() : idle);
   }
 
   setLogLevel(level: LogLevel): void {
@@ -114,7 +145,11 @@ export class LocalEngine implements EngineSource, vscode.Disposable {
     return this.serialise(async () => {
       const path = this.configPath();
       if (!path || !existsSync(path)) {
-        this.current = { kind: 'none', path };
+        const setting = vscode.workspace.getConfiguration('kds').get<string>('configPath')?.trim();
+        const roots = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
+        // Only when nothing was chosen: a kds.configPath naming a missing file is an error to show, not to guess past.
+        const found = setting ? [] : await findConfigurations(roots).catch(() => []);
+        this.current = found.length ? { kind: 'none', path, found } : { kind: 'none', path };
       } else {
         try {
           const { config, warnings } = await loadConfig(path);
@@ -127,6 +162,7 @@ export class LocalEngine implements EngineSource, vscode.Disposable {
         }
       }
       const decision = this.follower.loaded(this.current);
+      this.syncOtherWatch();
       this.stateChanged.fire();
       return { status: this.current, decision };
     });
@@ -164,8 +200,13 @@ export class LocalEngine implements EngineSource, vscode.Disposable {
         });
         this.configured = configured;
         this.follower.started(config);
+        // Like `kds run`: another window (or `kds remote` on this machine) can follow what this one does.
+        this.eventStream = attachEventStream(configured, config, this.logger);
         await configured.engine.start();
+        this.eventStream.started();
       } catch (err) {
+        this.eventStream?.abort();
+        this.eventStream = undefined;
         this.unsubscribe?.();
         this.unsubscribe = undefined;
         this.configured = undefined;
@@ -174,8 +215,10 @@ export class LocalEngine implements EngineSource, vscode.Disposable {
         removeSink?.();
         sink?.close();
         this.fileSink = undefined;
+        this.syncOtherWatch();
         throw err;
       }
+      this.syncOtherWatch();
       this.stateChanged.fire();
     });
   }
@@ -187,11 +230,14 @@ export class LocalEngine implements EngineSource, vscode.Disposable {
       try {
         await configured.engine.stop();
       } finally {
+        await this.eventStream?.close().catch(() => undefined);
+        this.eventStream = undefined;
         this.unsubscribe?.();
         this.unsubscribe = undefined;
         this.configured = undefined;
         this.follower.stopped();
         await configured.close().catch(() => undefined);
+        if (!this.disposed) this.syncOtherWatch();
         this.fileSink?.close();
         this.fileSink = undefined;
         if (!this.disposed) this.stateChanged.fire();
@@ -206,8 +252,41 @@ export class LocalEngine implements EngineSource, vscode.Disposable {
 
   dispose(): void {
     this.disposed = true;
+    this.setOtherWatch(undefined);
     void this.stop();
     this.stateChanged.dispose();
+  }
+
+  /** Follows another process on the shown configuration's state_dir while this window does not scan. */
+  private syncOtherWatch(): void {
+    const dir = this.configured || this.disposed ? undefined : this.viewConfig?.state_dir;
+    if (dir !== this.other?.stateDir) this.setOtherWatch(dir);
+  }
+
+  private setOtherWatch(stateDir: string | undefined): void {
+    const old = this.other;
+    for (const u of this.unsubscribeOther.splice(0)) u();
+    this.other = undefined;
+    if (old) void old.dispose();
+    if (!stateDir) return;
+    const other = new OtherProcessEngine(stateDir);
+    this.other = other;
+    this.unsubscribeOther.push(
+      other.onEvent((event) => {
+        if (this.configured || this.other !== other) return;
+        for (const l of [...this.listeners]) {
+          try {
+            l(event);
+          } catch (err) {
+            this.channel.error(String(err));
+          }
+        }
+      }),
+      other.onDidChange(() => {
+        if (this.other === other && !this.disposed) this.stateChanged.fire();
+      }),
+    );
+    other.start();
   }
 
   /** Config loads, starts and stops run one after another, never interleaved. */

@@ -43,7 +43,15 @@ export class KdsStatusBar implements vscode.Disposable {
       return;
     }
     const snap = (this.active ?? this.engine).snapshot();
-    const summary = statusSummary({ running: snap.running, approval: snap.approval, files: snap.files, inQuarantine: this.models.items('qrnt').length, identity: snap.identity });
+    const other = this.active?.mode === 'remote' ? undefined : this.engine.elsewhere;
+    const summary = statusSummary({
+      running: snap.running,
+      approval: snap.approval,
+      files: snap.files,
+      inQuarantine: this.models.items('qrnt').length,
+      identity: snap.identity,
+      ...(other && { elsewhere: { pid: other.pid, since: formatSince(other.since) } }),
+    });
     this.item.text = summary.text;
     const tooltip = new vscode.MarkdownString(undefined, true);
     tooltip.appendText(summary.tooltip);
@@ -65,4 +73,10 @@ export class KdsStatusBar implements vscode.Disposable {
     for (const s of this.subscriptions) s.dispose();
     this.item.dispose();
   }
+}
+
+/** When another process took its lock: the time alone today, else date and time. */
+export function formatSince(since: Date): string {
+  const today = new Date().toDateString() === since.toDateString();
+  return today ? since.toLocaleTimeString(vscode.env.language) : since.toLocaleString(vscode.env.language);
 }

@@ -84,7 +84,25 @@ export function toViewLine(line: IcapLogLine, time?: TimeOptions): IcapViewLine 
   if (line.partial) out.partial = true;
   if (p.verdict) out.verdict = p.verdict.class;
   if (p.fields.length) out.fields = p.fields.map((f) => [f.key, f.value]);
+  // The columns people read first (issue 23 point 16): mode, threat, URL — wherever on the line they are.
+  const mode = p.mode?.value ?? modeWord.exec(line.text)?.[1];
+  if (mode) out.mode = mode;
+  const threat = p.fields.find((f) => threatKeys.test(f.key) && f.value)?.value;
+  if (threat) out.threat = threat;
+  const url = p.fields.find((f) => urlKeys.test(f.key) && f.value)?.value ?? objectUrl(p.addresses);
+  if (url) out.url = url;
   return out;
+}
+
+/** KATA names its mode "<mode> mode"; the parser knows the two blocking ones, the emulator also writes monitoring. */
+const modeWord = /\b(monitoring|blocking_simple|blocking_advanced)\s+mode\b/;
+const threatKeys = /^(threat|threats|threat_name|virus|virus_name|malware|detection)$/i;
+const urlKeys = /^(url|uri|request_url|object_url)$/i;
+
+/** The object's http(s)/ftp URL when the line names one, else the ICAP service's. */
+function objectUrl(addresses: ReturnType<typeof parseIcapLine>['addresses']): string | undefined {
+  const urls = addresses.filter((a) => a.kind === 'url').map((a) => a.value);
+  return urls.find((u) => !/^icaps?:/i.test(u)) ?? urls[0];
 }
 
 /** Bytes [from, to) of another source, as a source of its own (to count an appended range). */
@@ -135,6 +153,7 @@ export class IcapLogViewerSession {
   private followTimer: ReturnType<typeof setTimeout> | undefined;
   private following = false;
   private disposed = false;
+  private invalidFilter = false;
   private readonly pageLines: number;
   private readonly maxScanBytes: number;
 
@@ -170,13 +189,37 @@ export class IcapLogViewerSession {
     await this.restart();
   }
 
-  /** Replaces the filter (throws IcapLogFilterError and changes nothing when invalid); returns the new epoch. */
+  /**
+   * Replaces the filter; returns the new epoch. An invalid one throws IcapLogFilterError, and the
+   * lines, count and grep command of the previous filter are stale from then on: a new epoch
+   * starts, the count is cancelled and nothing more (follow included) is delivered until a valid
+   * filter is set — the view must not show results that no longer answer what was typed.
+   */
   setFilter(spec: IcapLogFilter): number {
-    const next = compileFilter(spec);
+    let next: CompiledFilter;
+    try {
+      next = compileFilter(spec);
+    } catch (err) {
+      this.invalidate();
+      throw err;
+    }
+    this.invalidFilter = false;
     this.filter.dispose();
     this.filter = next;
     void this.restart();
     return this.epochN;
+  }
+
+  /** The last filter set was invalid: nothing is delivered until a valid one. */
+  get invalid(): boolean {
+    return this.invalidFilter;
+  }
+
+  private invalidate(): void {
+    this.invalidFilter = true;
+    this.epochN++;
+    this.countAbort?.abort();
+    this.counted = undefined;
   }
 
   /** Earlier lines before `cursor` (a page's startCursor) for the view of `epoch`; stale requests are ignored. */
@@ -204,7 +247,7 @@ export class IcapLogViewerSession {
   /** One follow step (the timer calls it; tests call it directly): new lines, rotation, count update. */
   poll(): Promise<void> {
     return this.onPager(async () => {
-      if (this.disposed) return;
+      if (this.disposed || this.invalidFilter) return;
       const epoch = this.epochN;
       const u = await this.pager.pollNew({ filter: this.filter, tailLines: this.pageLines });
       if (epoch !== this.epochN || this.disposed) return;

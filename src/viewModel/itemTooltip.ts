@@ -13,7 +13,9 @@ import { formatSize, stageLook, verdictLook } from './itemLooks';
 export function itemTooltipMarkdown(item: FolderItem, time: (ms: number) => string): string {
   const rows: Array<[string, string]> = [[t('Path'), markdownCode(item.path)], [t('Size'), markdownText(`${formatSize(item.size)} (${item.size})`)]];
   if (item.folder === 'in' && item.stage) rows.push([t('State'), markdownText(stageLook(item.stage).label) + (item.stageReason ? ` — ${markdownText(item.stageReason)}` : '')]);
-  if (item.folder !== 'in') rows.push([t('Verdict'), markdownText(verdictLook(item.verdict).label) + (item.rawState ? ` (${markdownCode(item.rawState)})` : '')]);
+  if (item.folder !== 'in') rows.push([t('Verdict'), markdownText(verdictLook(item.verdict).label)]);
+  // KATA's own word only where it says more than the verdict ("detect" is what "detected" shows).
+  if (item.folder !== 'in' && item.rawState !== undefined && item.rawState.trim().toLowerCase() !== (item.verdict ?? '')) rows.push([t('KATA state'), markdownCode(item.rawState)]);
   if (item.threat) rows.push([t('Threat'), markdownText(item.threat)]);
   if (item.sha256) rows.push(['SHA-256', markdownCode(item.sha256)]);
   if (item.scanId) rows.push(['scanId', markdownCode(item.scanId)]);

@@ -19,7 +19,15 @@ const idle = new Set<FileStage>(['excluded', 'too-large', 'unreadable']);
 const needsAttention = new Set<FileStage>(['unreadable', 'awaiting-approval', 'missing']);
 
 /** The status bar line and its tooltip; pure, so every wording is unit-tested. */
-export function statusSummary(input: { running: boolean; approval: ApprovalState; files: FileRecord[]; inQuarantine: number; identity?: EngineIdentity }): StatusSummary {
+export function statusSummary(input: {
+  running: boolean;
+  approval: ApprovalState;
+  files: FileRecord[];
+  inQuarantine: number;
+  identity?: EngineIdentity;
+  /** KDS scans this configuration in another process (this window only watches it); `since` already formatted. */
+  elsewhere?: { pid: number; since: string };
+}): StatusSummary {
   const byStage = new Map<FileStage, number>();
   let pending = 0;
   let attention = 0;
@@ -30,7 +38,9 @@ export function statusSummary(input: { running: boolean; approval: ApprovalState
   }
 
   let text: string;
-  if (!input.running) text = `$(circle-slash) ${t('KDS stopped')}`;
+  const other = input.elsewhere;
+  if (other) text = `$(broadcast) ${other.pid ? t('KDS (pid {0})', other.pid) : t('KDS (another process)')}` + (pending > 0 ? `: ${t('{0} pending', pending)}` : '');
+  else if (!input.running) text = `$(circle-slash) ${t('KDS stopped')}`;
   else if (input.approval === 'pending') text = `$(shield) ${t('KDS: awaiting approval in KATA')}`;
   else if (input.approval === 'rejected') text = `$(error) ${t('KDS: integration rejected by KATA')}`;
   else text = pending > 0 ? `$(shield) ${t('KDS: {0} pending', pending)}` : '$(shield) KDS';
@@ -38,7 +48,8 @@ export function statusSummary(input: { running: boolean; approval: ApprovalState
   if (input.inQuarantine > 0) text += ` $(bug) ${input.inQuarantine}`;
 
   const lines: string[] = [];
-  lines.push(input.running ? t('Scanner running') : t('Scanner stopped'));
+  if (other) lines.push(elsewhereText(other));
+  else lines.push(input.running ? t('Scanner running') : t('Scanner stopped'));
   if (input.approval === 'pending') lines.push(t('The integration is waiting for approval by the KATA administrator'));
   else if (input.approval === 'rejected') lines.push(t('The KATA administrator rejected this integration'));
   else if (input.approval === 'unknown') lines.push(t('Approval by KATA not known yet'));
@@ -47,8 +58,13 @@ export function statusSummary(input: { running: boolean; approval: ApprovalState
   for (const [stage, n] of [...byStage].sort((a, b) => b[1] - a[1])) lines.push(`  ${stageLook(stage).label}: ${n}`);
   lines.push(tn(input.inQuarantine, '{0} file in quarantine now', '{0} files in quarantine now'));
 
-  const warning = !input.running || input.approval === 'pending' || input.approval === 'rejected' || attention > 0;
+  const warning = (!input.running && !other) || input.approval === 'pending' || input.approval === 'rejected' || attention > 0;
   return { text, tooltip: lines.join('\n'), pending, warning };
+}
+
+/** "KDS is running in another process (pid N, since …)": the status bar's tooltip and the views' line. */
+export function elsewhereText(other: { pid: number; since: string }): string {
+  return other.pid ? t('KDS is running in another process (pid {0}, since {1}).', other.pid, other.since) : t('KDS is running in another process (since {0}); its state folder is not readable by you.', other.since);
 }
 
 /**

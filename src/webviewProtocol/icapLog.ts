@@ -17,6 +17,7 @@ export const icapLogStringIds = [
   'countRunning#one', 'countRunning#few', 'countRunning#many', 'countRunning#other', 'countFailed', 'countCancelled', 'loadingEarlier', 'searchingEarlier',
   'startOfFile', 'noMatches', 'rotated', 'truncated', 'skipped#one', 'skipped#few', 'skipped#many', 'skipped#other', 'lineShortened', 'partialLine', 'linesLabel', 'colLine',
   'details', 'close', 'fileSize', 'heldLimit#one', 'heldLimit#few', 'heldLimit#many', 'heldLimit#other', 'colVerdict',
+  'colMode', 'colThreat', 'colUrl', 'wrapLines', 'filterInvalid',
 ] as const;
 export type IcapLogStringId = (typeof icapLogStringIds)[number];
 export type IcapLogStrings = StringsOf<IcapLogStringId>;
@@ -57,6 +58,12 @@ export interface IcapViewLine {
   verdict?: IcapVerdictClass;
   /** key=value / key: value fields, in order. */
   fields?: Array<[string, string]>;
+  /** What people look for on a line, for the columns: KATA's scan mode named on it, */
+  mode?: string;
+  /** the threat name, */
+  threat?: string;
+  /** and the object's URL (else the ICAP service's). */
+  url?: string;
 }
 
 /**

@@ -10,7 +10,7 @@ export const icapTrafficPanelType = 'kds.icapTraffic';
 export const icapTrafficStringIds = [
   'title', 'summary', 'diagnosis', 'transactions', 'filterPlaceholder', 'savePcap', 'openWireshark', 'noTransactions', 'noMatch',
   'shownOf', 'colTime', 'colClient', 'colServer', 'colMethod', 'colUri', 'colStatus', 'colFlow', 'colVerdict', 'colHttp', 'colBytes',
-  'colLatency', 'noAnswer', 'requestHeaders', 'responseHeaders', 'notCaptured', 'notes', 'empty',
+  'colLatency', 'noAnswer', 'requestHeaders', 'responseHeaders', 'notCaptured', 'notes', 'empty', 'colHttpResponse',
 ] as const;
 export type IcapTrafficStringId = (typeof icapTrafficStringIds)[number];
 export type IcapTrafficStrings = StringsOf<IcapTrafficStringId>;

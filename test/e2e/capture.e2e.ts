@@ -3,6 +3,10 @@
  * (settings kds.capture.*) while c-icap-client talks to a private c-icap, stopped with
  * "KDS: Stop ICAP Capture", then the ICAP Traffic panel: the diagnosis, one row per transaction
  * (as many as tshark decodes), the filter, and a row expanded to its raw ICAP headers.
+ * Issue 23: the duration is chosen when starting and the time left is shown in the notification
+ * and the status bar, where the capture is extended (point 9); the table's columns fit their
+ * content, long values are cut with the whole value in a tooltip, the HTTP request and response
+ * are columns of their own (point 15). Screenshots test-results/capture-*.png.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -11,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { type CIcapServer, icapClient, needTools, startCIcap, tools } from '../helpers/icapPeers';
 import { skipReason } from './support/codeServer';
-import { openKdsContainer, runCommand, scenario, waitFor, waitForNotification, webviewShowing } from './support/workbench';
+import { notifications, openKdsContainer, pickQuickItem, runCommand, saveScreenshot, scenario, statusBarEntry, waitFor, waitForNotification, webviewShowing } from './support/workbench';
 import { WorkbenchHost } from './support/workbenchHost';
 
 const skip = skipReason();
@@ -30,7 +34,7 @@ describe('ICAP capture in a real VS Code (code-server + Chromium)', { skip, time
     mkdirSync(join(ws, '.vscode'), { recursive: true });
     writeFileSync(
       join(ws, '.vscode', 'settings.json'),
-      JSON.stringify({ 'kds.capture.interface': 'lo', 'kds.capture.port': server?.port ?? 1344, 'kds.capture.durationSeconds': 0 }, null, 2) + '\n',
+      JSON.stringify({ 'kds.capture.interface': 'lo', 'kds.capture.port': server?.port ?? 1344, 'kds.capture.durationSeconds': 60 }, null, 2) + '\n',
     );
     page = await host.open(ws);
     // The KDS container on screen: the extension's contributions (its commands) are loaded.
@@ -39,25 +43,63 @@ describe('ICAP capture in a real VS Code (code-server + Chromium)', { skip, time
 
   after(() => host.stop(page, async () => server?.stop()));
 
-  test('Capture ICAP Traffic: live count, Stop, the ICAP Traffic panel with diagnosis, filter and raw headers', async (t) => {
+  test('Capture ICAP Traffic: a chosen duration, the time left, extend; live count, Stop; the ICAP Traffic panel with diagnosis, filter, fitting columns and raw headers', async (t) => {
     if (!needTools(t, ['tcpdump', 'cIcap', 'cIcapClient'], true)) return;
     await scenario(t, () => page, 'capture-icap', async () => {
-      await runCommand(page!, 'KDS: Capture ICAP Traffic');
-      await waitForNotification(page!, /listening|packet\(s\)/, 60_000);
+      const p = page!;
+      await runCommand(p, 'KDS: Capture ICAP Traffic');
+      // 9: how long, asked when starting; the setting's duration first.
+      await pickQuickItem(p, /^1 minute/);
+      await waitForNotification(p, /listening · 0:[0-5]\d left|packet\(s\) · .* left/, 60_000);
+      const before = await waitFor('the time left in the status bar', async () => {
+        const e = await statusBarEntry(p, 'kds.capture');
+        return /ICAP capture · 0:[0-5]\d left/.test(e.text) ? e.text : undefined;
+      }, 30_000);
+      t.diagnostic(`status bar: ${before}`);
+      await saveScreenshot(p, 'capture-9-time-left');
+      await runCommand(p, 'KDS: Extend or Stop ICAP Capture');
+      await pickQuickItem(p, /5 more minutes/);
+      const extended = await waitFor('5 more minutes in the status bar', async () => {
+        const e = await statusBarEntry(p, 'kds.capture');
+        return /ICAP capture · [56]:\d\d left/.test(e.text) ? e.text : undefined;
+      }, 30_000);
+      t.diagnostic(`extended: ${extended}; notification: ${(await notifications(p)).join(' | ')}`);
+
       await icapClient(server!.port, ['-s', 'echo']);
       await icapClient(server!.port, ['-s', 'no-such-service']).catch(() => '');
-      await waitForNotification(page!, /[1-9]\d* packet\(s\)/, 30_000);
-      await runCommand(page!, 'KDS: Stop ICAP Capture');
-      const frame = await webviewShowing(page!, 'tr.tx-row');
+      const body = join(host.base, 'clean.txt');
+      writeFileSync(body, 'a harmless text\n');
+      await icapClient(server!.port, ['-s', 'echo', '-f', body, '-resp', 'http://198.51.100.7/downloads/a-rather-long-folder-name/clean.txt']);
+      await waitForNotification(p, /[1-9]\d* packet\(s\) · \d+ KB · [56]:\d\d left/, 30_000);
+      await runCommand(p, 'KDS: Stop ICAP Capture');
+      const frame = await webviewShowing(p, 'tr.tx-row');
       const rows = frame.locator('tr.tx-row');
-      await waitFor('two transactions', async () => ((await rows.count()) === 2 ? true : undefined), 30_000);
+      const respmod = rows.filter({ hasText: 'RESPMOD' }).first();
+      await waitFor('the RESPMOD transaction', async () => ((await respmod.count()) > 0 ? true : undefined), 30_000);
       const texts = await rows.allInnerTexts();
+      t.diagnostic(`${texts.length} rows`);
       assert.match(texts[0]!, /OPTIONS[\s\S]*icap:\/\/127\.0\.0\.1\/echo[\s\S]*200 OK/);
       assert.match(texts[1]!, /OPTIONS[\s\S]*no-such-service[\s\S]*404/);
       const diagnosis = await frame.locator('.diagnosis li').allInnerTexts();
       assert.ok(diagnosis.some((d) => /404/.test(d)), diagnosis.join('\n'));
+
+      // 15: one line per row, columns of fixed widths, separate HTTP request and response, tooltips.
+      const headers = (await frame.locator('table.tx thead th').allInnerTexts()).map((x) => x.trim());
+      assert.ok(headers.includes('HTTP request') && headers.includes('HTTP response'), headers.join(' | '));
+      const cells = respmod.locator('td');
+      const heights = await cells.evaluateAll((tds) => tds.map((td) => (td as unknown as { getBoundingClientRect(): { height: number } }).getBoundingClientRect().height));
+      const one = Math.min(...heights);
+      assert.ok(heights.every((hgt) => hgt <= one + 1), `every cell one line high: ${heights.join(', ')}`);
+      const uri = respmod.locator('td.uri');
+      assert.equal(await uri.getAttribute('title'), 'icap://127.0.0.1/echo');
+      const http = await cells.evaluateAll((tds) => tds.map((td) => (td as unknown as { title: string }).title));
+      t.diagnostic(`RESPMOD row: ${http.join(' | ')}`);
+      assert.ok(http.some((v) => /^GET http:\/\/198\.51\.100\.7\/downloads\/a-rather-long-folder-name\/clean\.txt HTTP\/1\.[01]$/.test(v)), 'the HTTP request line alone in its cell');
+      assert.ok(http.some((v) => /^HTTP\/1\.[01] 200 OK/.test(v)), 'the HTTP status alone in its cell');
+      await saveScreenshot(p, 'capture-15-traffic-table');
+
       await frame.locator('.filter input, vscode-text-field.filter').first().click();
-      await page!.keyboard.type('no-such');
+      await p.keyboard.type('no-such');
       await waitFor('the filter to leave one row', async () => ((await rows.count()) === 1 ? true : undefined), 10_000);
       await rows.first().click();
       const detail = await frame.locator('.detail pre').allInnerTexts();

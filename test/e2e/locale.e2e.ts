@@ -8,16 +8,41 @@
  * VS Code's own strings (support/codeServer.ts languagePackStub): VS Code's workbench stays in
  * English, and every Russian string asserted below comes from KDS's own package.nls.ru.json
  * (view and command titles, welcome content) and l10n/bundle.l10n.ru.json (status bar).
+ *
+ * Issue 23 point 18 extends it to the panels and notifications a support engineer uses: the ICAP
+ * Probe panel (its URL prompt and headings), Capture ICAP Traffic (the duration pick, the progress
+ * notification, the status bar's time left) and the ICAP Traffic panel, and the Create Support
+ * Request panel. The probe and support panels change under issue 23's other points: these checks
+ * hold to their stable parts (titles, headings, column names). Screenshots 8c–8e.
+ * docs/testing.md says how to see the same by hand.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { DemoSetup } from '../../src/demo/demoSetup';
+import { icapClient, needTools, tools } from '../helpers/icapPeers';
 import { skipReason } from './support/codeServer';
 import { demoWorkspace } from './support/fixtures';
-import { closeQuickInput, openKdsContainer, quickInput, runCommand, saveScreenshot, scenario, statusBarText, viewTitles, waitFor, webviewFrame, welcomeText } from './support/workbench';
+import {
+  closeQuickInput,
+  notifications,
+  openKdsContainer,
+  pickQuickItem,
+  quickInput,
+  runCommand,
+  saveScreenshot,
+  scenario,
+  statusBarEntry,
+  statusBarText,
+  viewTitles,
+  waitFor,
+  waitForNotification,
+  webviewFrame,
+  webviewShowing,
+  welcomeText,
+} from './support/workbench';
 import { WorkbenchHost } from './support/workbenchHost';
 
 const skip = skipReason();
@@ -39,6 +64,9 @@ describe('KDS in Russian (code-server --locale ru + a stand-in language pack)', 
     mkdirSync(ws);
     demo = await demoWorkspace(ws);
     writeFileSync(join(ws, 'readme.txt'), 'ru\n');
+    // The capture of 8d listens where the embedded KATA's ICAP server is.
+    mkdirSync(join(ws, '.vscode'), { recursive: true });
+    writeFileSync(join(ws, '.vscode', 'settings.json'), JSON.stringify({ 'kds.capture.interface': 'lo', 'kds.capture.port': demo.emulator.icap!.port }, null, 2) + '\n');
     page = await host.open(ws, { locale: 'ru-RU' });
     await scenario(t, () => page, '8-russian', async () => {
       const p = page!;
@@ -83,6 +111,66 @@ describe('KDS in Russian (code-server --locale ru + a stand-in language pack)', 
       t.diagnostic(body.slice(0, 120));
       assert.match(body, /[А-Яа-яЁё]/);
       assert.doesNotMatch(body, /\b(the|and|with|KDS reads)\b/);
+    });
+  });
+  test('8c (issue 23 point 18). ICAP Probe in Russian: the URL prompt and the panel', async (t) => {
+    await scenario(t, () => page, '8c-russian-probe', async () => {
+      const p = page!;
+      await runCommand(p, 'Проверить службу ICAP');
+      const widget = quickInput(p);
+      await widget.waitFor({ state: 'visible' });
+      const prompt = await widget.innerText();
+      t.diagnostic(prompt.replace(/\s+/g, ' '));
+      assert.match(prompt, /Служба ICAP для проверки/);
+      await widget.locator('input.input').fill(demo!.emulator.icap!.respmodUrl);
+      await p.keyboard.press('Enter');
+      const frame = await webviewShowing(p, 'h1');
+      assert.equal((await frame.locator('h1').first().innerText()).trim(), 'Проверка ICAP (KDS)');
+      await waitFor('the conclusion in Russian', async () => (/^Итог: /.test((await frame.locator('.conclusion').innerText().catch(() => '')).trim()) ? true : undefined), 60_000);
+      const text = await frame.locator('body').innerText();
+      assert.match(text, /Шаг/);
+      assert.doesNotMatch(text, /\b(Conclusion|Step|Probe Again|Verdict headers)\b/);
+      await p.locator('.tabs-container .tab', { hasText: 'Проверка ICAP (KDS)' }).first().waitFor();
+    });
+  });
+
+  test('8d (issue 23 point 18). Capture ICAP Traffic in Russian: the duration, the notification, the status bar, the ICAP Traffic panel', async (t) => {
+    if (!needTools(t, ['tcpdump', 'cIcapClient'], true)) return;
+    await scenario(t, () => page, '8d-russian-capture', async () => {
+      const p = page!;
+      await runCommand(p, 'Захватить трафик ICAP');
+      await pickQuickItem(p, /^1 минута/);
+      const note = await waitForNotification(p, /ожидание · осталось|пакетов: \d+/, 60_000);
+      t.diagnostic(`notification: ${(await notifications(p)).join(' | ')}`);
+      assert.doesNotMatch(note, /left|listening|packet/);
+      const status = await waitFor('the time left in Russian', async () => {
+        const e = await statusBarEntry(p, 'kds.capture');
+        return /Захват ICAP · осталось 0:[0-5]\d/.test(e.text) ? e.text : undefined;
+      }, 30_000);
+      t.diagnostic(`status bar: ${status}`);
+      await saveScreenshot(p, '8d-russian-capture-notification');
+      if (existsSync(tools.cIcapClient)) await icapClient(demo!.emulator.icap!.port, ['-s', 'respmod']).catch(() => '');
+      await waitForNotification(p, /пакетов: [1-9]\d*/, 30_000);
+      await runCommand(p, 'Остановить захват ICAP');
+      const frame = await webviewShowing(p, 'table.tx');
+      assert.equal((await frame.locator('h2').first().innerText()).trim(), 'Трафик ICAP');
+      assert.match(await frame.locator('h3').first().innerText(), /Диагноз/);
+      const headers = (await frame.locator('table.tx thead th').allInnerTexts()).map((x) => x.trim());
+      assert.ok(headers.includes('Время (UTC)') && headers.includes('HTTP-запрос') && headers.includes('HTTP-ответ'), headers.join(' | '));
+      await p.locator('.tabs-container .tab', { hasText: 'Трафик ICAP' }).first().waitFor();
+    });
+  });
+
+  test('8e (issue 23 point 18). Create Support Request in Russian: the panel', async (t) => {
+    await scenario(t, () => page, '8e-russian-support-request', async () => {
+      const p = page!;
+      await runCommand(p, 'Создать заявку в техподдержку');
+      const frame = await webviewShowing(p, 'h1');
+      assert.equal((await frame.locator('h1').first().innerText()).trim(), 'KDS: заявка в техподдержку');
+      const text = await frame.locator('body').innerText();
+      assert.match(text, /[А-Яа-яЁё]{4,}/);
+      assert.doesNotMatch(text, /\bKDS Support Request\b/);
+      await p.locator('.tabs-container .tab', { hasText: 'KDS: заявка в техподдержку' }).first().waitFor();
     });
   });
 });

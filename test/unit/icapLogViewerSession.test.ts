@@ -130,13 +130,34 @@ test('a filter change cancels the ongoing count; only the new filter is counted'
   s.dispose();
 });
 
-test('an invalid filter throws and changes nothing', async () => {
+test('an invalid filter throws, and the previous filter\'s results are stale until a valid one (issue 23 point 4)', async () => {
+  const src = new BufferByteSource(Buffer.from(lines(5, (i) => `verdict ${i}`)));
   const r = recorder();
-  const s = new IcapLogViewerSession(new BufferByteSource(Buffer.from('a\n')), {}, r.events);
+  const s = new IcapLogViewerSession(src, toLogFilter(vf({ verdictOnly: true })), r.events);
   await s.start();
+  await s.idle();
+  s.setFollow(false);
   const epoch = s.epoch;
+  const before = { pages: r.pages.length, counts: r.counts.length };
   assert.throws(() => s.setFilter(toLogFilter(vf({ text: '(', regex: true }))), (e: unknown) => e instanceof IcapLogFilterError && e.field === 'search');
-  assert.equal(s.epoch, epoch);
+  assert.equal(s.invalid, true);
+  assert.ok(s.epoch > epoch, 'a new epoch: everything shown for the previous filter is stale');
+  // Nothing for the old filter arrives any more: no earlier page, no followed line, no count.
+  src.append('verdict 5\n');
+  await s.poll();
+  await s.pageBefore(epoch, 0);
+  await s.idle();
+  assert.deepEqual(r.appends, []);
+  assert.equal(r.pages.length, before.pages);
+  assert.equal(r.counts.length, before.counts);
+  // A valid filter again: a fresh tail and count, with the line that came meanwhile.
+  const next = s.setFilter(toLogFilter(vf({ text: 'verdict [0-9]', regex: true })));
+  assert.equal(s.invalid, false);
+  await s.idle();
+  assert.equal(r.pages.at(-1)!.epoch, next);
+  assert.equal(r.pages.at(-1)!.lines.length, 6);
+  assert.equal(r.lastDone()!.epoch, next);
+  assert.equal(r.lastDone()!.matched, 6);
   s.dispose();
 });
 
@@ -221,4 +242,19 @@ test('toLogFilter and toViewLine', () => {
   const raw = toViewLine({ offset: 0, byteLength: 4, text: '%%%', eol: '\n' });
   assert.deepEqual(raw.spans, []);
   assert.equal(raw.fields, undefined);
+});
+
+test('toViewLine: mode, threat and URL for the columns, wherever on the line (issue 23 point 16)', () => {
+  const at = (text: string) => toViewLine({ offset: 0, byteLength: text.length + 1, text, eol: '\n' });
+  const accepted = at('2026-05-02 07:00:37.120 [18156] INFO preprocessor_icap: RESPMOD request from 127.0.0.1:50312 url=http://example.com/eicar.com accepted in monitoring mode');
+  assert.equal(accepted.mode, 'monitoring');
+  assert.equal(accepted.url, 'http://example.com/eicar.com');
+  assert.equal(accepted.threat, undefined);
+  const verdict = at('2024-05-01 10:02:05.486 [1997:359078] INFO  preprocessor_icap: scan_id=e920 verdict: error threat="HEUR:Trojan.Win32.Generic" processed in blocking_simple mode');
+  assert.equal(verdict.mode, 'blocking_simple');
+  assert.equal(verdict.threat, 'HEUR:Trojan.Win32.Generic');
+  assert.equal(verdict.verdict, 'error');
+  // No object URL on the line: the ICAP service's.
+  assert.equal(at('2024-05-01 10:01:02.249 [1205:501210] INFO  preprocessor_icap: ICAP REQMOD icap://10.0.0.9:1344/kata_reqmod ICAP/1.0 status=204').url, 'icap://10.0.0.9:1344/kata_reqmod');
+  assert.equal(at('plain text').mode, undefined);
 });

@@ -1,8 +1,14 @@
 /**
  * The ICAP log's line list: a virtualised ARIA grid like webview/components/virtualTable.ts, but
  * each line is drawn from highlight spans (DOM text nodes, never markup), the list grows at both
- * ends (earlier pages on top, followed lines at the bottom) without the view jumping, and
- * key=value fields can be shown as extra columns.
+ * ends (earlier pages on top, followed lines at the bottom) without the view jumping, columns
+ * (verdict; with "fields as columns" mode, threat, URL and a few fields) stand before the line,
+ * and long lines may wrap.
+ *
+ * Wrapping makes rows of different heights. A row's height is first estimated from its length
+ * (the line is in the editor's monospace font, so characters per visual line follow from the
+ * column's width), then measured once drawn; rows are placed from a prefix sum of the heights, so
+ * 100 000 lines still cost only the rows in view.
  *
  * Keyboard: Up/Down, PageUp/PageDown, Home/End move the active line (roving tabindex); Enter
  * opens the line's details.
@@ -14,11 +20,22 @@ import type { IcapViewLine } from '../../src/webviewProtocol/icapLog';
 export const maxRowChars = 2000;
 const overscan = 10;
 
+/** A column before the line. */
+export interface LogColumn {
+  id: string;
+  label: string;
+  /** A CSS grid track in rem (fixed, so that every row — its own grid — lines up with the header). */
+  width: string;
+  /** Extra class of its cells (ll-verdict keeps the verdict colour). */
+  className?: string;
+  value(line: IcapViewLine): string;
+  /** Class by value (the verdict's colour). */
+  valueClass?(line: IcapViewLine): string | undefined;
+}
+
 export interface LogListOptions {
   label: string;
   lineHeader: string;
-  /** Header of the verdict column: a long line's verdict, at its end, would otherwise be cut off. */
-  verdictHeader: string;
   /** Tooltip of the "shortened" marker: (shown bytes, all bytes). */
   shortenedTitle(shown: number, total: number): string;
   partialTitle: string;
@@ -44,11 +61,25 @@ export function renderHighlighted(parent: HTMLElement, line: IcapViewLine, limit
   if (at < end) parent.append(text.slice(at, end));
 }
 
+/** The verdict word of a line (its highlighted span), '' when none. */
+export function verdictText(line: IcapViewLine): string {
+  const span = line.spans.find(([, , kind]) => kind === 'verdict');
+  return span ? line.text.slice(span[0], span[1]) : '';
+}
+
 function levelClass(level: string): string {
   const l = level.replace(/^level=/i, '').replace(/[[\]<>"']/g, '').toLowerCase();
   if (/^(err|error|crit|critical|fatal|alert|emerg)$/.test(l)) return 'lv-error';
   if (/^(warn|warning)$/.test(l)) return 'lv-warn';
   return 'lv-info';
+}
+
+/** Visual length of a line's shown text: tabs take 8 columns, and the row's markers a few. */
+function shownLength(line: IcapViewLine): number {
+  const text = line.text.length > maxRowChars ? line.text.slice(0, maxRowChars) : line.text;
+  let n = text.length;
+  for (let i = text.indexOf('\t'); i >= 0; i = text.indexOf('\t', i + 1)) n += 7;
+  return n + (line.text.length > maxRowChars || line.truncated ? 3 : 0) + (line.partial ? 4 : 0);
 }
 
 export class LogList {
@@ -59,18 +90,27 @@ export class LogList {
   private readonly pool: HTMLElement[] = [];
   private readonly drawn = new WeakMap<HTMLElement, IcapViewLine>();
   private lines: IcapViewLine[] = [];
-  private columns: string[] = [];
+  private columns: LogColumn[] = [];
   private template = '1fr';
   private active = -1;
   private readonly rh: number;
   private frame: number | undefined;
+  private wrap = false;
+  /** Heights in px by line (wrap only); NaN = not estimated yet. Prefix sums in `tops` (length + 1). */
+  private heights = new Float64Array(0);
+  private tops = new Float64Array(1);
+  private topsDirty = true;
+  /** Characters per visual line of the text column (wrap only). */
+  private charsPerRow = 0;
+  private readonly measure: HTMLElement;
 
   constructor(private readonly o: LogListOptions) {
     this.rh = o.rowHeight ?? 20;
     this.header = h('div', { class: 'kds-vt-header ll-header', role: 'row', 'aria-rowindex': 1 });
     this.spacer = h('div', { class: 'kds-vt-spacer', role: 'presentation' });
     this.viewport = h('div', { class: 'kds-vt-viewport ll-viewport', role: 'rowgroup', tabindex: 0 }, this.spacer);
-    this.el = h('div', { class: 'kds-vt ll', role: 'grid', 'aria-label': o.label, 'aria-rowcount': 1, 'aria-colcount': 1 }, h('div', { role: 'rowgroup' }, this.header), this.viewport);
+    this.measure = h('span', { class: 'll-measure', 'aria-hidden': 'true' }, 'M'.repeat(100));
+    this.el = h('div', { class: 'kds-vt ll', role: 'grid', 'aria-label': o.label, 'aria-rowcount': 1, 'aria-colcount': 1 }, h('div', { role: 'rowgroup' }, this.header), this.viewport, this.measure);
     this.viewport.addEventListener('scroll', () => {
       this.schedule();
       if (this.viewport.scrollTop < this.rh * 5) o.onNearTop();
@@ -84,7 +124,13 @@ export class LogList {
       const i = this.indexOf(e);
       if (i !== undefined && this.lines[i]) o.onActivate(this.lines[i]);
     });
-    new ResizeObserver(() => this.schedule()).observe(this.viewport);
+    let width = 0;
+    new ResizeObserver(() => {
+      // Another width wraps every line differently: estimate again.
+      if (this.wrap && this.viewport.clientWidth !== width) this.reestimate();
+      width = this.viewport.clientWidth;
+      this.schedule();
+    }).observe(this.viewport);
     this.setColumns([]);
   }
 
@@ -96,18 +142,35 @@ export class LogList {
     return this.lines[0];
   }
 
-  /** Field keys shown as columns after the line; the verdict column always leads. */
-  setColumns(keys: string[]): void {
-    if (keys.join('\0') === this.columns.join('\0') && this.header.childElementCount) return;
-    this.columns = keys;
-    // A fixed width: each row is its own grid, so a content-sized column would shift every line differently.
-    this.template = ['9em', 'minmax(20em, 1fr)', ...keys.map(() => 'minmax(6em, 12em)')].join(' ');
+  /** The columns before the line. */
+  setColumns(columns: LogColumn[]): void {
+    const key = columns.map((c) => `${c.id}:${c.label}:${c.width}`).join('\0');
+    if (key === this.columns.map((c) => `${c.id}:${c.label}:${c.width}`).join('\0') && this.header.childElementCount) return;
+    this.columns = columns;
+    // Fixed widths: each row is its own grid, so a content-sized column would shift every line differently.
+    // In rem, not em: the rows are in the editor's font and the header in the UI's, and the columns must line up.
+    this.template = [...columns.map((c) => c.width), 'minmax(16rem, 1fr)'].join(' ');
     clear(this.header);
     this.header.style.gridTemplateColumns = this.template;
-    for (const label of [this.o.verdictHeader, this.o.lineHeader, ...keys]) this.header.append(h('div', { role: 'columnheader', class: 'kds-vt-cell', title: label }, label));
-    this.el.setAttribute('aria-colcount', String(keys.length + 2));
+    for (const c of columns) this.header.append(h('div', { role: 'columnheader', class: 'kds-vt-cell', title: c.label }, c.label));
+    this.header.append(h('div', { role: 'columnheader', class: 'kds-vt-cell ll-text-header', title: this.o.lineHeader }, this.o.lineHeader));
+    this.el.setAttribute('aria-colcount', String(columns.length + 1));
     for (const row of this.pool) row.remove();
     this.pool.length = 0;
+    if (this.wrap) this.reestimate();
+    this.render();
+  }
+
+  /** Long lines wrap (rows grow) or are cut at the column's edge (one row each). */
+  setWrap(on: boolean): void {
+    if (on === this.wrap) return;
+    const anchor = this.firstVisible();
+    this.wrap = on;
+    this.el.classList.toggle('ll-wrap', on);
+    for (const row of this.pool) row.remove();
+    this.pool.length = 0;
+    this.reestimate();
+    this.viewport.scrollTop = this.topOf(anchor);
     this.render();
   }
 
@@ -115,6 +178,8 @@ export class LogList {
   reset(lines: IcapViewLine[]): void {
     this.lines = lines;
     this.active = -1;
+    this.heights = new Float64Array(lines.length).fill(NaN);
+    this.topsDirty = true;
     this.resize();
     this.viewport.scrollTop = this.spacer.offsetHeight;
     this.render();
@@ -124,10 +189,15 @@ export class LogList {
   prepend(lines: IcapViewLine[]): void {
     if (!lines.length) return;
     const top = this.viewport.scrollTop;
+    const before = this.totalHeight();
     this.lines = lines.concat(this.lines);
+    const heights = new Float64Array(this.lines.length).fill(NaN);
+    heights.set(this.heights, lines.length);
+    this.heights = heights;
+    this.topsDirty = true;
     if (this.active >= 0) this.active += lines.length;
     this.resize();
-    this.viewport.scrollTop = top + lines.length * this.rh;
+    this.viewport.scrollTop = top + (this.totalHeight() - before);
     this.render();
   }
 
@@ -143,18 +213,25 @@ export class LogList {
     let add = lines;
     if (last && lines[0]!.offset === last.offset) {
       this.lines[this.lines.length - 1] = lines[0]!;
+      this.heights[this.lines.length - 1] = NaN;
       add = lines.slice(1);
     }
     for (const l of add) this.lines.push(l);
     let dropped = 0;
+    let droppedHeight = 0;
     if (this.lines.length > max) {
       dropped = this.lines.length - max;
+      droppedHeight = this.topOf(dropped);
       this.lines.splice(0, dropped);
       if (this.active >= 0) this.active = Math.max(-1, this.active - dropped);
     }
+    const heights = new Float64Array(this.lines.length).fill(NaN);
+    heights.set(this.heights.subarray(dropped, Math.min(this.heights.length, dropped + this.lines.length)));
+    this.heights = heights;
+    this.topsDirty = true;
     const top = this.viewport.scrollTop;
     this.resize();
-    this.viewport.scrollTop = atBottom ? this.spacer.offsetHeight : Math.max(0, top - dropped * this.rh);
+    this.viewport.scrollTop = atBottom ? this.spacer.offsetHeight : Math.max(0, top - droppedHeight);
     this.render();
     return dropped;
   }
@@ -173,10 +250,78 @@ export class LogList {
     else this.focusActive();
   }
 
+  // ------------------------------------------------------------------ heights
+
+  /** Forget every height (the width or the wrapping changed); rows are estimated again as needed. */
+  private reestimate(): void {
+    this.charsPerRow = 0;
+    this.heights.fill(NaN);
+    this.topsDirty = true;
+    this.resize();
+  }
+
+  private estimate(line: IcapViewLine): number {
+    if (!this.wrap) return this.rh;
+    if (!this.charsPerRow) {
+      const textHeader = this.header.querySelector<HTMLElement>('.ll-text-header');
+      const width = (textHeader?.getBoundingClientRect().width ?? this.viewport.clientWidth) - 12;
+      const charWidth = this.measure.getBoundingClientRect().width / 100 || 8;
+      this.charsPerRow = Math.max(10, Math.floor(width / charWidth));
+    }
+    return Math.max(1, Math.ceil(shownLength(line) / this.charsPerRow)) * this.rh;
+  }
+
+  private heightOf(i: number): number {
+    let v = this.heights[i]!;
+    if (Number.isNaN(v)) {
+      v = this.estimate(this.lines[i]!);
+      this.heights[i] = v;
+    }
+    return v;
+  }
+
+  /** Top of line `i` (i = length: the total height). */
+  private topOf(i: number): number {
+    if (!this.wrap) return i * this.rh;
+    if (this.topsDirty) {
+      const n = this.lines.length;
+      const tops = this.tops.length === n + 1 ? this.tops : new Float64Array(n + 1);
+      tops[0] = 0;
+      for (let k = 0; k < n; k++) tops[k + 1] = tops[k]! + this.heightOf(k);
+      this.tops = tops;
+      this.topsDirty = false;
+    }
+    return this.tops[Math.min(i, this.lines.length)]!;
+  }
+
+  private totalHeight(): number {
+    return this.topOf(this.lines.length);
+  }
+
+  /** The line at `y` px from the top of the list. */
+  private indexAt(y: number): number {
+    if (!this.wrap) return Math.floor(y / this.rh);
+    this.topOf(0);
+    let lo = 0;
+    let hi = this.lines.length;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.tops[mid]! <= y) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  private firstVisible(): number {
+    return Math.min(this.lines.length, this.indexAt(this.viewport.scrollTop));
+  }
+
   private resize(): void {
-    this.spacer.style.height = `${this.lines.length * this.rh}px`;
+    this.spacer.style.height = `${this.totalHeight()}px`;
     this.el.setAttribute('aria-rowcount', String(this.lines.length + 1));
   }
+
+  // ------------------------------------------------------------------ drawing
 
   private schedule(): void {
     this.frame ??= requestAnimationFrame(() => {
@@ -185,23 +330,24 @@ export class LogList {
     });
   }
 
+  private newRow(): HTMLElement {
+    const row = h('div', { class: 'kds-vt-row ll-row', role: 'row', tabindex: -1 });
+    row.style.gridTemplateColumns = this.template;
+    for (const c of this.columns) row.append(h('div', { role: 'gridcell', class: `kds-vt-cell ll-col${c.className ? ` ${c.className}` : ''}` }));
+    row.append(h('div', { role: 'gridcell', class: 'kds-vt-cell ll-text' }));
+    this.pool.push(row);
+    this.spacer.append(row);
+    return row;
+  }
+
   private render(): void {
-    const rh = this.rh;
     const height = this.viewport.clientHeight || 400;
-    const firstRow = Math.max(0, Math.floor(this.viewport.scrollTop / rh) - overscan);
-    const lastRow = Math.min(this.lines.length, Math.ceil((this.viewport.scrollTop + height) / rh) + overscan);
+    const firstRow = Math.max(0, this.indexAt(this.viewport.scrollTop) - overscan);
+    const lastRow = Math.min(this.lines.length, this.indexAt(this.viewport.scrollTop + height) + 1 + overscan);
     const needed = Math.max(0, lastRow - firstRow);
-    while (this.pool.length < needed) {
-      const row = h('div', { class: 'kds-vt-row ll-row', role: 'row', tabindex: -1 });
-      row.style.gridTemplateColumns = this.template;
-      row.style.height = `${rh}px`;
-      row.append(h('div', { role: 'gridcell', class: 'kds-vt-cell ll-verdict' }));
-      row.append(h('div', { role: 'gridcell', class: 'kds-vt-cell ll-text' }));
-      for (let c = 0; c < this.columns.length; c++) row.append(h('div', { role: 'gridcell', class: 'kds-vt-cell ll-field' }));
-      this.pool.push(row);
-      this.spacer.append(row);
-    }
+    while (this.pool.length < needed) this.newRow();
     const focusedInside = this.spacer.contains(document.activeElement);
+    let remeasure = false;
     for (let k = 0; k < this.pool.length; k++) {
       const row = this.pool[k]!;
       const i = firstRow + k;
@@ -211,7 +357,8 @@ export class LogList {
         continue;
       }
       row.hidden = false;
-      row.style.transform = `translateY(${i * rh}px)`;
+      row.style.transform = `translateY(${this.topOf(i)}px)`;
+      row.style.height = `${this.heightOf(i)}px`;
       row.dataset.index = String(i);
       row.setAttribute('aria-rowindex', String(i + 2));
       const selected = i === this.active;
@@ -221,17 +368,35 @@ export class LogList {
         this.drawn.set(row, line);
         this.draw(row, line);
       }
+      if (this.wrap) {
+        // The estimate was off (proportional glyphs, wide characters): use what the row needs.
+        const text = row.lastElementChild as HTMLElement;
+        const need = Math.max(this.rh, Math.ceil(text.scrollHeight / this.rh) * this.rh);
+        if (need !== this.heights[i]) {
+          this.heights[i] = need;
+          this.topsDirty = true;
+          remeasure = true;
+        }
+      }
+    }
+    if (remeasure) {
+      this.resize();
+      this.schedule();
     }
     if (focusedInside) this.focusActive();
   }
 
   private draw(row: HTMLElement, line: IcapViewLine): void {
-    const verdictCell = row.children[0] as HTMLElement;
-    const verdictSpan = line.spans.find(([, , kind]) => kind === 'verdict');
-    verdictCell.textContent = verdictSpan ? line.text.slice(verdictSpan[0], verdictSpan[1]) : '';
-    verdictCell.className = `kds-vt-cell ll-verdict${verdictSpan ? ` hl-verdict v-${line.verdict ?? 'other'}` : ''}`;
-    verdictCell.title = verdictCell.textContent;
-    const cell = row.children[1] as HTMLElement;
+    for (let c = 0; c < this.columns.length; c++) {
+      const col = this.columns[c]!;
+      const cell = row.children[c] as HTMLElement;
+      const v = col.value(line);
+      cell.textContent = v;
+      cell.title = v;
+      const extra = col.valueClass?.(line);
+      cell.className = `kds-vt-cell ll-col${col.className ? ` ${col.className}` : ''}${extra ? ` ${extra}` : ''}`;
+    }
+    const cell = row.lastElementChild as HTMLElement;
     clear(cell);
     renderHighlighted(cell, line, maxRowChars);
     const cut = line.text.length > maxRowChars;
@@ -241,13 +406,6 @@ export class LogList {
     }
     if (line.partial) cell.append(h('span', { class: 'll-partial', title: this.o.partialTitle, 'aria-label': this.o.partialTitle }, '⏎?'));
     cell.title = line.text.length > 300 ? `${line.text.slice(0, 300)}…` : line.text;
-    const values = new Map(line.fields ?? []);
-    for (let c = 0; c < this.columns.length; c++) {
-      const f = row.children[c + 2] as HTMLElement;
-      const v = values.get(this.columns[c]!) ?? '';
-      f.textContent = v;
-      f.title = v;
-    }
   }
 
   private focusActive(): void {
@@ -260,17 +418,19 @@ export class LogList {
     if (!this.lines.length) return;
     i = Math.max(0, Math.min(this.lines.length - 1, i));
     this.active = i;
-    const top = i * this.rh;
+    const top = this.topOf(i);
+    const bottom = this.topOf(i + 1);
     const vh = this.viewport.clientHeight;
     if (top < this.viewport.scrollTop) this.viewport.scrollTop = top;
-    else if (top + this.rh > this.viewport.scrollTop + vh) this.viewport.scrollTop = top + this.rh - vh;
+    else if (bottom > this.viewport.scrollTop + vh) this.viewport.scrollTop = Math.min(top, bottom - vh);
     this.render();
     this.focusActive();
   }
 
   private onKey(e: KeyboardEvent): void {
-    const page = Math.max(1, Math.floor(this.viewport.clientHeight / this.rh) - 1);
-    const moves: Record<string, number | undefined> = { ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page };
+    const first = this.firstVisible();
+    const visible = Math.max(1, this.indexAt(this.viewport.scrollTop + this.viewport.clientHeight) - first - 1);
+    const moves: Record<string, number | undefined> = { ArrowDown: 1, ArrowUp: -1, PageDown: visible, PageUp: -visible };
     const from = this.active < 0 ? this.lines.length : this.active;
     if (e.key in moves) this.setActive(from + moves[e.key]!);
     else if (e.key === 'Home') this.setActive(0);

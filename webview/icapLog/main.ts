@@ -20,13 +20,15 @@ import {
   maxSearchLength,
   maxTimeInputLength,
 } from '../../src/webviewProtocol/icapLog';
-import { LogList, renderHighlighted } from './logList';
+import { type LogColumn, LogList, renderHighlighted, verdictText } from './logList';
 import { type ByteUnitTemplates, formatBytes, localeNumber } from '../../src/webviewProtocol/byteSize';
 
 /** Lines held in the page at most (about 100 000 × a few hundred bytes). */
 const maxHeldLines = 100_000;
-/** Field keys shown as columns at most. */
-const maxFieldColumns = 6;
+/** Other field keys shown as columns at most, beside mode, verdict, threat and URL. */
+const maxFieldColumns = 2;
+/** Keys the fixed columns already show: never a second Verdict column. */
+const shownKeys = /^(verdict|result|threats?|threat_name|virus|virus_name|malware|detection|url|uri|request_url|object_url|mode)$/i;
 
 /**
  * The filter as the panel edits it, plus the page's own settings. `mode` is any string because a
@@ -37,9 +39,10 @@ interface ViewState extends Omit<IcapLogViewFilter, 'mode'> {
   mode: string;
   follow: boolean;
   fieldsAsColumns: boolean;
+  wrap: boolean;
 }
 
-const { saved, save } = persistedViewState<ViewState>({ path: '', ...defaultIcapLogViewFilter, follow: false, fieldsAsColumns: false });
+const { saved, save } = persistedViewState<ViewState>({ path: '', ...defaultIcapLogViewFilter, follow: false, fieldsAsColumns: false, wrap: true });
 const channel = createChannel<IcapLogMessage, IcapLogRequest>(['init', 'file', 'filterError', 'page', 'append', 'count', 'error']);
 
 let S: Strings<IcapLogStringId> | undefined;
@@ -80,6 +83,10 @@ channel.onMessage((m) => {
       break;
     case 'filterError':
       ui?.showFilterError(m.field, m.message);
+      // What is on screen answered the previous filter: it goes until the filter is valid again.
+      epoch = -2;
+      loading = false;
+      ui?.markStale();
       break;
     case 'page':
       if (m.kind === 'tail') {
@@ -208,7 +215,10 @@ function buildUi(s: Strings<IcapLogStringId>) {
   const follow = checkbox({ label: s.t('follow'), checked: saved.follow, onChange: (v) => (save({ follow: v }), channel.post({ type: 'follow', on: v })) });
   follow.el.setAttribute('data-testid', 'icap-follow');
   const fieldsCols = checkbox({ label: s.t('fieldsAsColumns'), checked: saved.fieldsAsColumns, onChange: (v) => (save({ fieldsAsColumns: v }), updateColumns()) });
-  const filterRow = h('div', { class: 'kds-row-gap filters', role: 'group', 'aria-label': s.t('filters') }, mode.el, verdict.el, search.el, regex.el, matchCase.el, from.el, to.el, follow.el, fieldsCols.el);
+  fieldsCols.el.setAttribute('data-testid', 'icap-fields-columns');
+  const wrap = checkbox({ label: s.t('wrapLines'), checked: saved.wrap, onChange: (v) => (save({ wrap: v }), list.setWrap(v)) });
+  wrap.el.setAttribute('data-testid', 'icap-wrap');
+  const filterRow = h('div', { class: 'kds-row-gap filters', role: 'group', 'aria-label': s.t('filters') }, mode.el, verdict.el, search.el, regex.el, matchCase.el, from.el, to.el, follow.el, fieldsCols.el, wrap.el);
   const filterError = h('div', { class: 'filter-error', role: 'alert', hidden: true });
 
   // Status: count + grep command
@@ -224,13 +234,13 @@ function buildUi(s: Strings<IcapLogStringId>) {
   const list = new LogList({
     label: s.t('linesLabel'),
     lineHeader: s.t('colLine'),
-    verdictHeader: s.t('colVerdict'),
     shortenedTitle: (shown, total) => s.t('lineShortened', s.formatNumber(shown), s.formatNumber(total)),
     partialTitle: s.t('partialLine'),
     onNearTop: () => maybeLoadEarlier(),
     onActivate: (line) => showDetails(line),
   });
   const empty = h('div', { class: 'empty kds-muted', hidden: true });
+  list.setWrap(saved.wrap);
 
   // Details of one line (the whole text, wrapped, and its fields)
   const detailsBody = h('div', {});
@@ -261,16 +271,33 @@ function buildUi(s: Strings<IcapLogStringId>) {
     list.focus();
   }
 
+  const verdictColumn: LogColumn = {
+    id: 'verdict',
+    label: s.t('colVerdict'),
+    width: '6.5rem',
+    className: 'll-verdict',
+    value: verdictText,
+    valueClass: (l) => (verdictText(l) ? `hl-verdict v-${l.verdict ?? 'other'}` : undefined),
+  };
+  /** Verdict alone; with "fields as columns", mode, verdict, threat and URL, then the most frequent other fields. */
   function updateColumns(): void {
     if (!saved.fieldsAsColumns) {
-      list.setColumns([]);
+      list.setColumns([verdictColumn]);
       return;
     }
     const freq = new Map<string, number>();
-    for (const l of list.all()) for (const [k] of l.fields ?? []) freq.set(k, (freq.get(k) ?? 0) + 1);
+    for (const l of list.all()) for (const [k] of l.fields ?? []) if (!shownKeys.test(k)) freq.set(k, (freq.get(k) ?? 0) + 1);
     const keys = [...freq].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, maxFieldColumns).map(([k]) => k);
-    list.setColumns(keys);
+    list.setColumns([
+      { id: 'mode', label: s.t('colMode'), width: '9rem', className: 'll-mode', value: (l) => l.mode ?? '' },
+      verdictColumn,
+      { id: 'threat', label: s.t('colThreat'), width: '10rem', className: 'll-threat', value: (l) => l.threat ?? '' },
+      { id: 'url', label: s.t('colUrl'), width: '12rem', className: 'll-url', value: (l) => l.url ?? '' },
+      ...keys.map((k) => ({ id: `field:${k}`, label: k, width: '6.5rem', className: 'll-field', value: (l: IcapViewLine) => l.fields?.find(([key]) => key === k)?.[1] ?? '' })),
+    ]);
   }
+
+  updateColumns();
 
   return {
     list,
@@ -288,7 +315,22 @@ function buildUi(s: Strings<IcapLogStringId>) {
       list.reset([]);
       empty.hidden = !!path;
       empty.textContent = path ? '' : s.t('noFile');
+      empty.removeAttribute('data-state');
       edgeEl.textContent = '';
+    },
+    /** The filter is invalid: no lines, count or grep of an earlier filter stay on screen. */
+    markStale() {
+      list.reset([]);
+      clear(countBox);
+      grepText.textContent = '';
+      grepText.title = '';
+      grepNote.hidden = true;
+      copyBtn.disabled = true;
+      noticeEl.hidden = true;
+      edgeEl.textContent = '';
+      empty.hidden = false;
+      empty.textContent = s.t('filterInvalid');
+      empty.setAttribute('data-state', 'invalid-filter');
     },
     showFilterError(field: string | undefined, message: string) {
       filterError.hidden = !field;

@@ -9,9 +9,57 @@ import { CaptureError, runCapture } from '../../capture/tcpdumpRunner';
 import type { IcapTrafficPanel } from '../panels/icapTrafficPanel';
 import { type KdsServices } from '../services';
 import { registerCommand } from '../commandHost';
+import { CaptureClock } from '../../viewModel/captureClock';
+import { tn } from '../../common/l10n';
 
-/** The capture being run, so the status bar's Stop (and kds.stopCapture) can end it. */
-let running: AbortController | undefined;
+/** The capture being run, so the status bar's item (and kds.stopCapture / kds.extendCapture) can end or extend it. */
+let running: { controller: AbortController; clock: CaptureClock; update(): void } | undefined;
+
+/** How long to capture: the setting's duration first, then longer ones, then no limit. */
+async function chooseDuration(settingS: number, maxMb: number): Promise<number | undefined> {
+  const minutes = (s: number) => (s % 60 === 0 ? tMinutes(s / 60) : vscode.l10n.t('{0} s', s));
+  const choices = [settingS, 60, 300, 900].filter((v, i, all) => v > 0 && all.indexOf(v) === i);
+  const items = [
+    ...choices.map((d) => ({ label: minutes(d), description: d === settingS ? vscode.l10n.t('kds.capture.durationSeconds') : '', seconds: d })),
+    {
+      label: vscode.l10n.t('Until I stop it'),
+      description: maxMb ? vscode.l10n.t('stops at {0} MB in any case', maxMb) : '',
+      seconds: 0,
+    },
+  ];
+  if (!settingS) items.unshift(items.pop()!);
+  const picked = await vscode.window.showQuickPick(items, {
+    title: vscode.l10n.t('Capture ICAP traffic for how long?'),
+    placeHolder: vscode.l10n.t('You can extend or stop it at any time from the status bar'),
+  });
+  return picked?.seconds;
+}
+
+function tMinutes(n: number): string {
+  return tn(n, '{0} minute', '{0} minutes');
+}
+
+/** Stop now, or more time: what the status bar item and KDS: Extend ICAP Capture offer. */
+async function captureActions(): Promise<void> {
+  const r = running;
+  if (!r) {
+    void vscode.window.showInformationMessage(vscode.l10n.t('No ICAP capture is running.'));
+    return;
+  }
+  const items = [
+    { label: '$(debug-stop) ' + vscode.l10n.t('Stop and Analyze'), id: 'stop', seconds: 0 },
+    { label: '$(add) ' + vscode.l10n.t('1 more minute'), id: 'extend', seconds: 60 },
+    { label: '$(add) ' + vscode.l10n.t('5 more minutes'), id: 'extend', seconds: 300 },
+    { label: '$(add) ' + vscode.l10n.t('15 more minutes'), id: 'extend', seconds: 900 },
+    { label: '$(circle-large-outline) ' + vscode.l10n.t('No time limit (until I stop it)'), id: 'unlimited', seconds: 0 },
+  ];
+  const picked = await vscode.window.showQuickPick(items, { title: vscode.l10n.t('ICAP capture: {0}', r.clock.label(Date.now())) });
+  if (!picked || running !== r) return;
+  if (picked.id === 'stop') r.controller.abort();
+  else if (picked.id === 'unlimited') r.clock.unlimited();
+  else r.clock.extend(picked.seconds, Date.now());
+  r.update();
+}
 
 function settings() {
   const c = vscode.workspace.getConfiguration('kds.capture');
@@ -36,12 +84,13 @@ async function chooseHost(s: KdsServices): Promise<{ host: CaptureHost; origin: 
 }
 
 export function registerCaptureCommands(s: KdsServices, panel: IcapTrafficPanel): void {
-  const stopItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
-  stopItem.text = `$(debug-stop) ${vscode.l10n.t('Stop ICAP capture')}`;
-  stopItem.command = 'kds.stopCapture';
+  const stopItem = vscode.window.createStatusBarItem('kds.capture', vscode.StatusBarAlignment.Left, 50);
+  stopItem.name = vscode.l10n.t('KDS ICAP capture');
+  stopItem.command = 'kds.extendCapture';
   s.context.subscriptions.push(stopItem);
 
-  registerCommand(s, 'kds.stopCapture', () => running?.abort());
+  registerCommand(s, 'kds.stopCapture', () => running?.controller.abort());
+  registerCommand(s, 'kds.extendCapture', () => captureActions());
 
   registerCommand(s, 'kds.captureIcapTraffic', async () => {
     if (running) {
@@ -51,34 +100,53 @@ export function registerCaptureCommands(s: KdsServices, panel: IcapTrafficPanel)
     const where = await chooseHost(s);
     if (!where) return;
     const o = settings();
+    const durationS = await chooseDuration(o.durationS, o.maxMb);
+    if (durationS === undefined) return;
     const dir = join(s.context.globalStorageUri.fsPath, 'captures');
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const out = join(dir, `icap-capture-${new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}.pcap`);
     const controller = new AbortController();
-    running = controller;
+    const clock = new CaptureClock(Date.now(), durationS);
+    // tcpdump runs without a time limit of its own: the clock (extended or lifted at any time) stops it.
+    let last: { packets: number | null; bytes: number } | undefined;
+    let report: ((message: string) => void) | undefined;
+    const update = () => {
+      const now = Date.now();
+      if (clock.expired(now) && !controller.signal.aborted) controller.abort();
+      const left = clock.label(now);
+      stopItem.text = `$(debug-stop) ${vscode.l10n.t('ICAP capture · {0}', left)}`;
+      stopItem.tooltip = vscode.l10n.t('Capturing ICAP traffic (port {0}) on {1}: {2}. Click to stop it (and analyze) or to extend it.', o.port, where.origin, left);
+      if (!report) return;
+      // Short: the status bar shows this when the notification is hidden.
+      if (!last) report(vscode.l10n.t('listening · {0}', left));
+      else if (last.packets === null) report(vscode.l10n.t('{0} KB · {1}', Math.round(last.bytes / 1024), left));
+      else report(vscode.l10n.t('{0} packet(s) · {1} KB · {2}', last.packets, Math.round(last.bytes / 1024), left));
+    };
+    running = { controller, clock, update };
+    const tick = setInterval(update, 1000);
     void vscode.commands.executeCommand('setContext', 'kds.capturing', true);
+    update();
     stopItem.show();
     try {
       const result = await vscode.window.withProgress(
         {
           location: vscode.ProgressLocation.Notification,
-          title: vscode.l10n.t('Capturing ICAP traffic (port {0}, {1}) on {2}', o.port, o.iface, where.origin),
+          title: vscode.l10n.t('Capturing ICAP traffic on {0} (port {1}, {2}; Cancel stops and analyzes)', where.origin, o.port, o.iface === 'any' ? vscode.l10n.t('all interfaces') : o.iface),
           cancellable: true,
         },
         (progress, token) => {
           token.onCancellationRequested(() => controller.abort());
+          report = (message) => progress.report({ message });
+          update();
           return runCapture(
             where.host,
-            { iface: o.iface, port: o.port, durationS: o.durationS || undefined, maxMb: o.maxMb || undefined, out, signal: controller.signal },
+            { iface: o.iface, port: o.port, maxMb: o.maxMb || undefined, out, signal: controller.signal },
             {
-              listening: () => progress.report({ message: vscode.l10n.t('listening — Cancel stops and analyzes') }),
-              progress: (p) =>
-                progress.report({
-                  message:
-                    p.packets === null
-                      ? vscode.l10n.t('{0} KB, {1} s — Cancel stops and analyzes', Math.round(p.bytes / 1024), Math.round(p.elapsedMs / 1000))
-                      : vscode.l10n.t('{0} packet(s), {1} KB, {2} s — Cancel stops and analyzes', p.packets, Math.round(p.bytes / 1024), Math.round(p.elapsedMs / 1000)),
-                }),
+              listening: () => update(),
+              progress: (p) => {
+                last = { packets: p.packets, bytes: p.bytes };
+                update();
+              },
             },
           );
         },
@@ -90,6 +158,7 @@ export function registerCaptureCommands(s: KdsServices, panel: IcapTrafficPanel)
       if (e instanceof CaptureError) throw new Error(e.message);
       throw e;
     } finally {
+      clearInterval(tick);
       running = undefined;
       stopItem.hide();
       void vscode.commands.executeCommand('setContext', 'kds.capturing', false);

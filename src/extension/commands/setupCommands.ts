@@ -5,7 +5,7 @@ import { writeRemoteText } from '../../centralNode/cnOps';
 import * as vscode from 'vscode';
 import { openWalkthrough } from '../walkthrough';
 import { KdsLogger } from '../../common/log';
-import { startDemo } from '../../demo/demoSetup';
+import { DemoPortDeclined, startDemo } from '../../demo/demoSetup';
 import { EICAR } from '../../emulator/eicar';
 import { KataClient } from '../../kata/client';
 import { kataClientOptions, loadKataCredentials } from '../../engine/kataClientFromConfig';
@@ -43,9 +43,25 @@ async function startEmbeddedKata(s: KdsServices): Promise<void> {
     const channel = vscode.window.createOutputChannel(vscode.l10n.t('KDS Embedded KATA'), { log: true });
     s.context.subscriptions.push(channel);
     const logger = new KdsLogger({ sinks: [(r) => channel.appendLine(`${r.level} [${r.event}] ${r.msg}`)] });
-    const setup = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Starting the embedded KATA…') }, () =>
-      startDemo(join(root, demoFolder), { port: demoPort, logger }),
-    );
+    // An existing demo configuration keeps its kata_cn_port; when that port is taken, the person decides.
+    const confirmPortChange = async (c: { configPath: string; configured: number; actual: number }) => {
+      const use = vscode.l10n.t('Use Port {0}', c.actual);
+      const answer = await vscode.window.showWarningMessage(
+        vscode.l10n.t('Port {0} is in use. Start the embedded KATA on port {1} instead?', c.configured, c.actual),
+        { modal: true, detail: vscode.l10n.t('kata_cn_port in {0} says {1}; KDS would change it to {2} and leave the rest of the file as it is.', relative(root, c.configPath), c.configured, c.actual) },
+        use,
+      );
+      return answer === use;
+    };
+    let setup;
+    try {
+      setup = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Starting the embedded KATA…') }, () =>
+        startDemo(join(root, demoFolder), { defaultPort: demoPort, logger, confirmPortChange }),
+      );
+    } catch (err) {
+      if (err instanceof DemoPortDeclined) return;
+      throw err;
+    }
     s.demo.current = setup;
     s.context.subscriptions.push({ dispose: () => void setup.emulator.close() });
     s.log.info(vscode.l10n.t('Embedded KATA listening at {0}; console {1}', setup.emulator.url, setup.emulator.consoleUrl));
@@ -65,9 +81,10 @@ async function startEmbeddedKata(s: KdsServices): Promise<void> {
   }
   await s.engine.reload();
   if (s.engine.configPath() === wanted && !s.engine.running) await startScanning(s);
-  const openConsole = vscode.l10n.t('Open KATA Console');
-  const copyPassword = vscode.l10n.t('Copy Console Password');
-  const eicar = vscode.l10n.t('Drop EICAR Sample');
+  // Short labels: a notification cuts longer ones ("Open KATA Con…").
+  const openConsole = vscode.l10n.t('Console');
+  const copyPassword = vscode.l10n.t('Copy Password');
+  const eicar = vscode.l10n.t('Drop EICAR');
   const answer = await vscode.window.showInformationMessage(
     vscode.l10n.t('Embedded KATA is running at {0}. Console user: admin. Drop files into {1}.', setup.emulator.url, join(setup.dir, 'in')),
     openConsole,
@@ -200,7 +217,7 @@ async function sendIntegrationRequest(s: KdsServices): Promise<void> {
       ? vscode.l10n.t('Integration request sent; it is pending. Ask the KATA administrator to accept system_id {0} with certificate SHA-256 {1} (External systems).', config.system_id, credentials.fingerprint256)
       : vscode.l10n.t('KATA rejected the integration of system_id {0} with certificate SHA-256 {1}. Ask the KATA administrator to accept it, or use a new system_id.', config.system_id, credentials.fingerprint256);
   s.log.warn(message);
-  const buttons = s.demo.current ? [copy, vscode.l10n.t('Open KATA Console')] : [copy];
+  const buttons = s.demo.current ? [copy, vscode.l10n.t('Console')] : [copy];
   const answer = await vscode.window.showWarningMessage(message, ...buttons);
   if (answer === copy) await vscode.env.clipboard.writeText(credentials.fingerprint256);
   else if (answer && s.demo.current) await openConsole(s);

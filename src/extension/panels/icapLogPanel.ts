@@ -356,5 +356,10 @@ function icapLogStrings(): IcapLogStrings {
     fileSize: vscode.l10n.t('Size: {0}'),
     ...pluralTemplates('heldLimit', 'Only the newest {0} line is kept in the view; narrow the filter to see earlier ones.', 'Only the newest {0} lines are kept in the view; narrow the filter to see earlier ones.'),
     colVerdict: vscode.l10n.t('Verdict'),
+    colMode: vscode.l10n.t('Mode'),
+    colThreat: vscode.l10n.t('Threat'),
+    colUrl: vscode.l10n.t('URL'),
+    wrapLines: vscode.l10n.t('Wrap lines'),
+    filterInvalid: vscode.l10n.t('The filter is not valid: no lines, count or grep command are shown until it is fixed.'),
   };
 }

@@ -304,3 +304,19 @@ export async function snapshotViews(page: Page): Promise<Record<string, ViewRow[
     return out;
   });
 }
+
+/** Clicks the button `label` of the notification toast whose message matches `text`. */
+export async function clickNotificationButton(page: Page, text: RegExp, label: string): Promise<void> {
+  await waitForNotification(page, text);
+  const toast = page.locator('.notifications-toasts .notification-toast').filter({ has: page.locator('.notification-list-item-message', { hasText: text }) });
+  await toast.locator('.notification-list-item-buttons-container .monaco-button').filter({ hasText: new RegExp(`^${escapeRe(label)}$`) }).first().click();
+}
+
+/** The text and tooltip of a status bar entry by its id (`<publisher>.<name>.<id>` in code-server 4.100.3); '' when hidden. */
+export async function statusBarEntry(page: Page, id: string): Promise<{ text: string; tooltip: string }> {
+  const item = page.locator(`.statusbar [id="kds.kds.${id}"], .statusbar [id="${id}"]`);
+  if (!(await item.count()) || !(await item.first().isVisible())) return { text: '', tooltip: '' };
+  const text = (await item.first().innerText()).replace(/\s+/g, ' ').trim();
+  const tooltip = (await item.first().locator('a').first().getAttribute('aria-label').catch(() => null)) ?? '';
+  return { text, tooltip };
+}
