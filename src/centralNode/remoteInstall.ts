@@ -111,6 +111,8 @@ export interface StepOutcome {
   title: string;
   outcome: 'done' | 'declined' | 'skipped' | 'blocked' | 'not run';
   reason?: string;
+  /** The exit code and output of the step's last command (what `kds enroll` said, for the summary). */
+  last?: { code: number | null; output: string };
 }
 
 export interface InstallOptions {
@@ -138,7 +140,7 @@ export async function runSetupPlan(s: RemoteShell, steps: SetupStep[], io: Insta
   const ran: string[] = [];
   const skipped: string[] = [];
   const outcomes: StepOutcome[] = [];
-  const outcome = (step: SetupStep, what: StepOutcome['outcome'], reason?: string) => outcomes.push({ id: step.id, title: step.title, outcome: what, ...(reason && { reason }) });
+  const outcome = (step: SetupStep, what: StepOutcome['outcome'], reason?: string, last?: StepOutcome['last']) => outcomes.push({ id: step.id, title: step.title, outcome: what, ...(reason && { reason }), ...(last && { last }) });
   const sftp = await s.sftp();
   for (const [i, step] of steps.entries()) {
     io.print('');
@@ -178,8 +180,9 @@ export async function runSetupPlan(s: RemoteShell, steps: SetupStep[], io: Insta
       outcome(step, 'declined');
       continue;
     }
+    let last: StepOutcome['last'];
     const work = async () => {
-      for (const a of step.actions) await runAction(s, sftp, a, io, o);
+      for (const a of step.actions) last = (await runAction(s, sftp, a, io, o)) ?? last;
     };
     await (io.running ? io.running(step, i + 1, steps.length, work) : work());
     if (step.verify && !o.prefixMode) {
@@ -199,7 +202,7 @@ export async function runSetupPlan(s: RemoteShell, steps: SetupStep[], io: Insta
       }
     }
     ran.push(step.id);
-    outcome(step, 'done');
+    outcome(step, 'done', undefined, last);
   }
   return { ran, skipped, outcomes };
 }
@@ -209,7 +212,8 @@ function exec(s: RemoteShell, a: Extract<Action, { kind: 'run' }>, o: InstallOpt
   return s.exec(a.argv, asRoot ? { sudo: o.sudo ?? true } : {});
 }
 
-async function runAction(s: RemoteShell, sftp: SftpFiles, a: Action, io: InstallIo, o: InstallOptions): Promise<void> {
+/** Runs one action; a command's exit code and output are returned (for the summary). */
+async function runAction(s: RemoteShell, sftp: SftpFiles, a: Action, io: InstallIo, o: InstallOptions): Promise<StepOutcome['last'] | void> {
   const asRoot = a.kind !== 'local' && a.root && !o.isRoot && !o.prefixMode;
   const opt = asRoot ? { sudo: o.sudo ?? true } : {};
   const check = (r: ExecResult, what: string, okCodes = [0]) => {
@@ -232,7 +236,7 @@ async function runAction(s: RemoteShell, sftp: SftpFiles, a: Action, io: Install
       const text = (r.stdout.toString('utf8') + r.stderr.toString('utf8')).trimEnd();
       if (text) for (const line of text.split('\n')) io.print(`    ${line}`);
       check(r, a.argv.join(' '), a.okCodes);
-      return;
+      return { code: r.code, output: text };
     }
     case 'mkdir': {
       const r = await s.exec(['mkdir', '-p', '-m', a.mode.toString(8).padStart(4, '0'), a.path], opt);

@@ -139,6 +139,11 @@ export async function prepareSetup(r: SetupRequest): Promise<PreparedSetup> {
   }
 }
 
+/** The certificate fingerprint (AA:BB:… of 32 bytes) `kds enroll` printed, whatever its language. */
+function fingerprintIn(text: string): string | undefined {
+  return /\b(?:[0-9A-F]{2}:){31}[0-9A-F]{2}\b/.exec(text)?.[0];
+}
+
 /**
  * What the set-up did and what is left, one line each, for the CLI's last lines and the
  * extension's summary: every step's outcome, then what the administrator still has to do.
@@ -154,11 +159,24 @@ export function setupSummary(outcomes: StepOutcome[], s: { systemId: string; cer
     else left.push(t('not run: {0}', o.title));
     if (o.id === 'unit' && o.outcome === 'skipped') left.push(t('start the engine on the CN yourself: there is no systemd to run the service'));
   }
-  const enrolled = outcomes.some((o) => o.id === 'enroll' && o.outcome === 'done');
-  left.push(
-    s.certificate
-      ? t('approve the integration request in the KATA web console (External systems){0}: system_id {1}, certificate SHA-256 {2}', enrolled ? '' : t(' after sending it'), s.systemId, s.certificate.fingerprint256)
-      : t('approve the integration in the KATA web console (External systems) if it is not approved yet: system_id {0}, the certificate already on the CN', s.systemId),
-  );
+  const enroll = outcomes.find((o) => o.id === 'enroll');
+  const fingerprint = s.certificate?.fingerprint256 ?? fingerprintIn(enroll?.last?.output ?? '');
+  if (enroll?.outcome === 'done' && enroll.last?.code === 0) {
+    // `kds enroll` exits 0 only when KATA accepted its test scan: the integration is approved.
+    done.push(
+      fingerprint
+        ? t('KATA has approved this external system (system_id {0}, certificate SHA-256 {1}): its test scan was accepted, so scanning works.', s.systemId, fingerprint)
+        : t('KATA has approved this external system (system_id {0}): its test scan was accepted, so scanning works.', s.systemId),
+    );
+  } else if (enroll?.outcome === 'done' && enroll.last?.code === 3 && /\b403\b/.test(enroll.last.output)) {
+    left.push(t('KATA rejected the integration of system_id {0} (HTTP 403): accept it in the KATA web console (External systems), or set up again with a new system_id. Certificate SHA-256 to compare: {1}', s.systemId, fingerprint ?? t('the one kds enroll printed')));
+  } else if (enroll?.outcome === 'done' && enroll.last?.code === 3) {
+    left.push(t('Waiting for approval: in the KATA web console (External systems), accept the request of system_id {0} after checking that its certificate SHA-256 is {1}.', s.systemId, fingerprint ?? t('the one kds enroll printed')));
+  } else if (enroll?.outcome === 'done') {
+    // An engine older than this summary: whether KATA approved is not known here.
+    left.push(t('approve the integration in the KATA web console (External systems) if it is not approved yet: system_id {0}, certificate SHA-256 {1}', s.systemId, fingerprint ?? t('of the certificate already on the CN')));
+  } else {
+    left.push(t('send the integration request (kds enroll --config … on the CN) and have it approved in the KATA web console (External systems): system_id {0}, certificate SHA-256 {1}', s.systemId, fingerprint ?? t('of the certificate already on the CN')));
+  }
   return { done, left };
 }

@@ -163,6 +163,9 @@ describe('KDS Central Node journey from a bare CN (code-server + Chromium + loop
       const fp = new X509Certificate(readFileSync(join(opt, 'cert.pem'))).fingerprint256;
       assert.ok(summary.includes(conf.system_id!), 'the summary names the system_id');
       assert.ok(summary.includes(fp), 'the summary names the certificate fingerprint');
+      // The embedded KATA approves at once: the summary says so, and leaves nothing to approve (issue 23, 13b).
+      assert.match(summary, /KATA has approved this external system/);
+      assert.doesNotMatch(summary, /Left to do|approve the integration/);
       assert.equal(statSync(join(opt, 'server.key')).mode & 0o777, 0o600);
       for (const d of ['in', 'out', 'qrnt']) assert.ok(statSync(join(c.prefix, 'mnt', d)).isDirectory(), `mnt/${d} was created`);
       assert.equal(conf.in_dir, join(c.prefix, 'mnt/in') + '/');

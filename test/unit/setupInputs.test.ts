@@ -103,6 +103,8 @@ test('no systemd: the unit step is skipped with a note, enroll still runs, and t
         ran.push(argv.join(' '));
         if (argv[0] === 'sha256sum') return { code: 1, stdout: Buffer.alloc(0), stderr: Buffer.from('No such file') };
         if (argv[0] === 'systemctl') return { code: 1, stdout: Buffer.alloc(0), stderr: Buffer.from('System has not been booted with systemd as init system (PID 1). Can\'t operate.') };
+        // KATA has not approved the system yet: kds enroll says so and exits 3.
+        if (argv.includes('enroll')) return { code: 3, stdout: Buffer.from('Integration request sent; it is pending (HTTP 401).\n'), stderr: Buffer.alloc(0) };
         return { code: 0, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
       },
       async sftp() {
@@ -128,4 +130,26 @@ test('no systemd: the unit step is skipped with a note, enroll still runs, and t
   } finally {
     await prepared.dispose();
   }
+});
+
+test('the set-up summary says what is true: approved when the test scan was accepted; otherwise waiting, with the system_id and fingerprint to compare', () => {
+  const fp = 'AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89';
+  const before = [{ id: 'certificate' as const, title: 'Client certificate', outcome: 'done' as const }];
+  const enroll = (code: number, output: string) => [...before, { id: 'enroll' as const, title: 'Integration request from the CN', outcome: 'done' as const, last: { code, output } }];
+
+  const approved = setupSummary(enroll(0, 'Sending the integration request to KATA at 127.0.0.1:443\nKATA has already approved this external system: the test scan 1234 was accepted.'), { systemId: 'sid-1', certificate: { fingerprint256: fp } });
+  assert.ok(approved.done.some((l) => l.startsWith(`KATA has approved this external system (system_id sid-1, certificate SHA-256 ${fp})`)), approved.done.join('\n'));
+  assert.deepEqual(approved.left, [], 'nothing is left to approve');
+
+  const pending = setupSummary(enroll(3, `  client certificate SHA-256: ${fp}\nIntegration request sent; it is pending (HTTP 401).`), { systemId: 'sid-2' });
+  assert.equal(pending.left.length, 1);
+  assert.match(pending.left[0]!, /^Waiting for approval: in the KATA web console \(External systems\), accept the request of system_id sid-2 after checking that its certificate SHA-256 is AB:CD:EF/);
+  assert.ok(pending.left[0]!.includes(fp), 'the fingerprint kds enroll printed, when the certificate was already on the CN');
+  assert.ok(!pending.done.some((l) => /approved/.test(l)));
+
+  const rejected = setupSummary(enroll(3, 'KATA rejected the integration of system_id sid-3 with certificate fingerprint x (HTTP 403).'), { systemId: 'sid-3', certificate: { fingerprint256: fp } });
+  assert.match(rejected.left[0]!, /^KATA rejected the integration of system_id sid-3 \(HTTP 403\)/);
+
+  const skipped = setupSummary([...before, { id: 'enroll' as const, title: 'Integration request from the CN', outcome: 'declined' as const }], { systemId: 'sid-4', certificate: { fingerprint256: fp } });
+  assert.ok(skipped.left.some((l) => /send the integration request .* system_id sid-4, certificate SHA-256 AB:CD/.test(l)), skipped.left.join('\n'));
 });

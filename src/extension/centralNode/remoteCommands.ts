@@ -251,10 +251,12 @@ export function registerCentralNode(s: CommandHost, active: ActiveEngine): Centr
     const conn = rc.require();
     await vscode.window.showTextDocument(vscode.Uri.from({ scheme: cnScheme, path: conn.workspace!.config.exclude_list }));
   });
-  registerCommand(s, 'kds.remote.openIcapLog', async () => {
+  registerCommand(s, 'kds.remote.openIcapLog', async (arg?: unknown) => {
     const conn = rc.require();
     const factory = (): ByteSource => new SshByteSource(() => conn.rs.whenConnected(), DEFAULT_ICAP_LOG_PATH, conn.needsSudo() ? { sudo: conn.sudoOption() } : {});
-    await vscode.commands.executeCommand('kds.viewIcapLog', { byteSource: factory, label: `${conn.label}:${DEFAULT_ICAP_LOG_PATH}`, path: DEFAULT_ICAP_LOG_PATH, connection: rc.bindingFor(conn.label) });
+    // A filter to start with (the ICAP probe's Show in ICAP Log).
+    const filter = (arg as { filter?: unknown } | undefined)?.filter;
+    await vscode.commands.executeCommand('kds.viewIcapLog', { byteSource: factory, label: `${conn.label}:${DEFAULT_ICAP_LOG_PATH}`, path: DEFAULT_ICAP_LOG_PATH, connection: rc.bindingFor(conn.label), ...(typeof filter === 'object' && filter && { filter }) });
   });
 
   s.context.subscriptions.push(vscode.workspace.registerFileSystemProvider(cnScheme, new CnFileSystem(rc), { isCaseSensitive: true }));

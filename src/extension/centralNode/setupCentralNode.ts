@@ -101,7 +101,7 @@ export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Pro
   const copy = vscode.l10n.t('Copy Fingerprint');
   const close: vscode.MessageItem = { title: vscode.l10n.t('Close'), isCloseAffordance: true };
   const items: vscode.MessageItem[] = prepared.certificate ? [{ title: copy }, close] : [close];
-  const detail = [vscode.l10n.t('Done:'), ...summary.done.map((x) => `• ${x}`), '', vscode.l10n.t('Left to do:'), ...summary.left.map((x) => `• ${x}`)].join('\n');
+  const detail = [vscode.l10n.t('Done:'), ...summary.done.map((x) => `• ${x}`), ...(summary.left.length ? ['', vscode.l10n.t('Left to do:'), ...summary.left.map((x) => `• ${x}`)] : [])].join('\n');
   const answer = await vscode.window.showInformationMessage(vscode.l10n.t('Set-up of {0} finished.', conn.label), { modal: true, detail }, ...items);
   if (answer?.title === copy && prepared.certificate) await vscode.env.clipboard.writeText(prepared.certificate.fingerprint256);
 }
