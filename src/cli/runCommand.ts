@@ -99,7 +99,8 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
     logger.info('identity', t('system_id {0}, client certificate SHA-256 {1}', config.system_id, built.fingerprint256));
     hup = () => {
       log.reopen();
-      void excludes.reload();
+      // Every share's exclude list.
+      for (const list of excludes.values()) void list.reload();
       logger.info('reload', t('log file reopened and exclude list re-read (SIGHUP)'));
     };
 

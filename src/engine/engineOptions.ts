@@ -11,22 +11,20 @@ export interface ExcludeSource {
 /** Tells whether a folder is currently usable (e.g. its share is mounted). */
 export type FolderGuard = (dir: string) => Promise<string | undefined>;
 
-export interface EngineOptions {
+/**
+ * One folder triple the engine serves, with what it may set for itself. Every share's files are
+ * uploaded under the same system_id, their verdicts come from the same poll, and each is only
+ * ever moved into its own share's folders.
+ */
+export interface ShareOptions {
+  /** A short identifier, unique (case-insensitively); `default` for the one share of a one-share configuration. */
+  name: string;
   inDir: string;
   outDir: string;
   qrntDir: string;
-  stateDir: string;
-  systemId: string;
-  /** SHA-256 of the client certificate, shown to administrators while approval is pending. */
-  fingerprint256: string;
-  api: ScannerApi;
   excludes: ExcludeSource;
-  logger: Logger;
   maxFileSizeBytes: number;
   stableMs: number;
-  pollIntervalMs: number;
-  scanTimeoutMs: number;
-  maxInflight: number;
   /** Kernel change events are a hint only; rescans every pollIntervalMs find what they miss. */
   useEvents: boolean;
   /**
@@ -40,13 +38,27 @@ export interface EngineOptions {
    * costs a fraction of a trip through the thread pool; on a share they never are.
    */
   localFolders?: { in?: boolean; out?: boolean; qrnt?: boolean };
-  /** Called after a rescan that listed many files (the service frees the burst's garbage then). */
-  afterBurst?: () => void;
-  folderGuard?: FolderGuard;
   /** Input's file system has stable file ids (see sameVersion); true unless told otherwise. */
   inputFileIds?: boolean;
   /** Destinations whose names follow Windows' rules (an SMB share): see destinationNames.ts. */
   portableNames?: Partial<Record<Destination, boolean>>;
+}
+
+export interface EngineOptions {
+  /** At least one; names unique. */
+  shares: ShareOptions[];
+  stateDir: string;
+  systemId: string;
+  /** SHA-256 of the client certificate, shown to administrators while approval is pending. */
+  fingerprint256: string;
+  api: ScannerApi;
+  logger: Logger;
+  pollIntervalMs: number;
+  scanTimeoutMs: number;
+  maxInflight: number;
+  /** Called after a rescan that listed many files (the service frees the burst's garbage then). */
+  afterBurst?: () => void;
+  folderGuard?: FolderGuard;
   retryBaseMs?: number;
   retryMaxMs?: number;
   /** How long stop() waits for uploads and deliveries in progress before aborting them. */

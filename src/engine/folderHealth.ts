@@ -7,9 +7,9 @@ import type { EngineEvent } from './events';
 export type FolderName = 'in' | 'out' | 'qrnt';
 
 /**
- * Whether input, output and quarantine are usable, as the engine last found them: checks a
- * folder (its share still mounted, still a folder), and reports each change once, in the log
- * and as a `folder` event.
+ * Whether a share's input, output and quarantine are usable, as the engine last found them:
+ * checks a folder (its share still mounted, still a folder), and reports each change once, in
+ * the log and as a `folder` event naming the share. Each share has its own.
  */
 export class FolderHealth {
   private readonly state = new Map<FolderName, string | undefined>();
@@ -17,7 +17,7 @@ export class FolderHealth {
   private readonly okAt = new Map<string, number>();
 
   constructor(
-    private readonly o: { logger: Logger; guard?: FolderGuard; emit: (event: EngineEvent) => void },
+    private readonly o: { share: string; logger: Logger; guard?: FolderGuard; emit: (event: EngineEvent) => void },
   ) {}
 
   /** Why the folder cannot be used now, or undefined when it can. */
@@ -66,7 +66,7 @@ export class FolderHealth {
     this.state.set(folder, problem);
     if (problem !== undefined) this.o.logger.warn('folder-unavailable', t('{0} folder is unavailable ({1}); waiting for it, nothing is moved meanwhile', folder, problem), { path });
     else if (before !== null && before !== undefined) this.o.logger.info('folder-available', t('{0} folder is available again', folder), { path });
-    this.o.emit({ type: 'folder', folder, available: problem === undefined, path, ...(problem !== undefined ? { reason: problem } : {}) });
+    this.o.emit({ type: 'folder', share: this.o.share, folder, available: problem === undefined, path, ...(problem !== undefined ? { reason: problem } : {}) });
   }
 }
 

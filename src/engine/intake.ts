@@ -7,7 +7,7 @@ import { errText } from './folderHealth';
 import type { IgnoredKind } from './events';
 import { readInputNames, statsKind } from './inputListing';
 import { isReservedInputName } from './sourceRemoval';
-import type { IntakeStage, Rec, StageContext } from './stageContext';
+import type { IntakeStage, Rec, ShareState, StageContext } from './stageContext';
 
 const missingForgetMs = 24 * 3_600_000;
 /**
@@ -24,7 +24,8 @@ const burstFiles = 10_000;
  * The first stage of a file's life: finding it in input (one inotify watch and rescans every
  * poll_interval_s), waiting until it has not changed for stable_ms, and deciding what it is:
  * ignored (not a regular single-link file), excluded, too large, or in line for an upload. It
- * also notices when a file changes or leaves input at any later stage.
+ * also notices when a file changes or leaves input at any later stage. Each share has its own
+ * intake, on its own input folder: one share's slow or missing folder does not hold up the others.
  */
 export class Intake implements IntakeStage {
   private readonly ignoredLogged = new Map<string, IgnoredKind>();
@@ -46,14 +47,17 @@ export class Intake implements IntakeStage {
   private settleHead = 0;
   private settleTimer?: NodeJS.Timeout;
 
-  constructor(private readonly ctx: StageContext) {}
+  constructor(
+    private readonly ctx: StageContext,
+    private readonly share: ShareState,
+  ) {}
 
   get busy(): boolean {
     return this.rescanning !== undefined;
   }
 
   start(): void {
-    if (this.ctx.o.useEvents) this.startWatcher();
+    if (this.share.useEvents) this.startWatcher();
   }
 
   stop(): void {
@@ -70,7 +74,7 @@ export class Intake implements IntakeStage {
    */
   private startWatcher(): void {
     try {
-      const w = watch(this.ctx.o.inDir, { persistent: false, encoding: 'utf8' }, (_type, name) => {
+      const w = watch(this.share.inDir, { persistent: false, encoding: 'utf8' }, (_type, name) => {
         if (name && isReservedInputName(name)) return;
         if (name) this.changed.add(name);
         else {
@@ -80,7 +84,7 @@ export class Intake implements IntakeStage {
         this.rescanSoon();
       });
       w.on('error', (err) => {
-        this.ctx.o.logger.debug('watch-error', String(err));
+        this.share.logger.debug('watch-error', String(err));
         w.close();
         if (this.watcher === w) this.watcher = undefined;
         this.lastFullStat = 0;
@@ -88,7 +92,7 @@ export class Intake implements IntakeStage {
       });
       this.watcher = w;
     } catch (err) {
-      this.ctx.o.logger.warn('watch-error', t('change events unavailable, relying on rescans: {0}', String(err)));
+      this.share.logger.warn('watch-error', t('change events unavailable, relying on rescans: {0}', String(err)));
     }
   }
 
@@ -109,7 +113,7 @@ export class Intake implements IntakeStage {
           await this.rescanOnce();
         } while (this.rescanAgain && this.ctx.running);
       } catch (err) {
-        this.ctx.o.logger.error('internal', t('rescan failed: {0}', (err as Error).stack ?? String(err)));
+        this.share.logger.error('internal', t('rescan failed: {0}', (err as Error).stack ?? String(err)));
       } finally {
         this.rescanning = undefined;
       }
@@ -118,17 +122,18 @@ export class Intake implements IntakeStage {
   }
 
   private async rescanOnce(): Promise<void> {
-    const { o, records, folders } = this.ctx;
-    if (await o.excludes.refresh()) {
-      o.logger.info('exclude-list', t('exclude list changed; re-evaluating files in input'));
+    const { o } = this.ctx;
+    const { records, folders, inDir } = this.share;
+    if (await this.share.excludes.refresh()) {
+      this.share.logger.info('exclude-list', t('exclude list changed; re-evaluating files in input'));
       for (const rec of records.values()) {
         if (['excluded', 'queued', 'retrying', 'awaiting-approval', 'too-large'].includes(rec.stage) && !rec.scanId) this.classify(rec);
       }
     }
     if (this.watcher) this.addRestatSlice();
-    const unusable = await folders.problem(o.inDir);
+    const unusable = await folders.problem(inDir);
     if (unusable !== undefined) {
-      folders.set('in', o.inDir, unusable);
+      folders.set('in', inDir, unusable);
       return;
     }
     const watching = this.watcher && folders.isUp('in');
@@ -138,28 +143,28 @@ export class Intake implements IntakeStage {
       return;
     }
     this.lastList = Date.now();
-    this.listedFolder = await stat(o.inDir).then(
+    this.listedFolder = await stat(inDir).then(
       (st) => ({ mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, dev: st.dev, at: this.lastList }),
       () => undefined,
     );
     let listing;
     try {
-      listing = await readInputNames(o.inDir);
+      listing = await readInputNames(inDir);
     } catch (err) {
-      folders.set('in', o.inDir, errText(err));
+      folders.set('in', inDir, errText(err));
       return;
     }
     const wasDown = folders.isDown('in');
-    folders.set('in', o.inDir, undefined);
+    folders.set('in', inDir, undefined);
     if (wasDown) {
       // The folder may be another one now (renamed back, share remounted): watch it afresh, stat all.
       this.watcher?.close();
       this.watcher = undefined;
       this.lastFullStat = 0;
       // Files set aside before an interruption, when the start could not look (the share was down).
-      void this.ctx.routing.recoverAsides();
+      void this.ctx.routing.recoverAsides(this.share.name);
     }
-    if (o.useEvents && !this.watcher) {
+    if (this.share.useEvents && !this.watcher) {
       this.startWatcher();
       this.lastFullStat = 0;
     }
@@ -186,7 +191,7 @@ export class Intake implements IntakeStage {
       // On a local file system the lstats do not wait: let other work run between slices.
       if (i > 0 && i % 1024 === 0) await yieldToLoop();
       const batch = toStat.slice(i, i + 64);
-      const stats = await Promise.all(batch.map((name) => this.ctx.fs.in.lstatIfAny(join(o.inDir, name)).catch(() => undefined)));
+      const stats = await Promise.all(batch.map((name) => this.share.fs.in.lstatIfAny(join(inDir, name)).catch(() => undefined)));
       for (let k = 0; k < batch.length; k++) {
         const name = batch[k]!;
         const st = stats[k];
@@ -201,7 +206,7 @@ export class Intake implements IntakeStage {
       }
     }
     for (const name of [...this.ignoredLogged.keys()]) if (!ignoredNow.has(name)) this.ignoredLogged.delete(name);
-    for (const rec of records.values()) if (rec.seen !== gen) this.gone(rec.name);
+    for (const rec of records.values()) if (rec.seen !== gen) this.gone(rec);
     this.ctx.submission.pump();
     // Once this rescan's locals are gone: what they held is what the callback frees.
     if (listing.candidates.length >= burstFiles && o.afterBurst) setTimeout(o.afterBurst, 0);
@@ -217,7 +222,7 @@ export class Intake implements IntakeStage {
   private async inputUnchangedSinceListing(): Promise<boolean> {
     const before = this.listedFolder;
     if (!before || before.at - Math.max(before.mtimeMs, before.ctimeMs) < 1000) return false;
-    const st = await stat(this.ctx.o.inDir).catch(() => undefined);
+    const st = await stat(this.share.inDir).catch(() => undefined);
     if (!st || st.mtimeMs !== before.mtimeMs || st.ctimeMs !== before.ctimeMs || st.ino !== before.ino || st.dev !== before.dev) return false;
     this.lastList = Date.now();
     return true;
@@ -225,7 +230,7 @@ export class Intake implements IntakeStage {
 
   /** Queues the next few known names for an lstat (see fullRestatMs). */
   private addRestatSlice(): void {
-    const records = this.ctx.records;
+    const records = this.share.records;
     let n = Math.ceil((records.size * this.ctx.o.pollIntervalMs) / fullRestatMs);
     while (n > 0 && records.size > 0) {
       this.restatCursor ??= records.keys();
@@ -245,7 +250,7 @@ export class Intake implements IntakeStage {
    * are looked at. Small folders are listed at every rescan, as without events.
    */
   private listEveryMs(): number {
-    return Math.min(fullListMaxMs, this.ctx.o.pollIntervalMs * Math.max(1, Math.floor(this.ctx.records.size / 1000)));
+    return Math.min(fullListMaxMs, this.ctx.o.pollIntervalMs * Math.max(1, Math.floor(this.share.records.size / 1000)));
   }
 
   private async rescanChanged(): Promise<void> {
@@ -254,14 +259,15 @@ export class Intake implements IntakeStage {
     for (let i = 0; i < names.length; i += 64) {
       if (i > 0 && i % 1024 === 0) await yieldToLoop();
       const batch = names.slice(i, i + 64);
-      const stats = await Promise.all(batch.map((name) => this.ctx.fs.in.lstatIfAny(join(this.ctx.o.inDir, name)).catch(() => undefined)));
+      const stats = await Promise.all(batch.map((name) => this.share.fs.in.lstatIfAny(join(this.share.inDir, name)).catch(() => undefined)));
       for (let k = 0; k < batch.length; k++) {
         const name = batch[k]!;
         const st = stats[k];
         if (name.includes('/') || isReservedInputName(name)) continue;
         if (!st) {
           this.ignoredLogged.delete(name);
-          if (this.ctx.records.has(name)) this.gone(name);
+          const rec = this.share.records.get(name);
+          if (rec) this.gone(rec);
           continue;
         }
         const kind = statsKind(st);
@@ -291,21 +297,24 @@ export class Intake implements IntakeStage {
     if (this.ignoredLogged.get(name) !== kind) {
       this.ignoredLogged.set(name, kind);
       if (kind === 'hard-link')
-        this.ctx.o.logger.warn('ignored', t('the file has {0} hard links; a file with other names elsewhere is never scanned or moved, and stays in input', nlink ?? 2), { file: name });
-      else this.ctx.o.logger.info('ignored', t('not a regular file in input ({0}); it is never scanned', kind), { file: name });
-      this.ctx.emit({ type: 'ignored', name, kind });
+        this.share.logger.warn('ignored', t('the file has {0} hard links; a file with other names elsewhere is never scanned or moved, and stays in input', nlink ?? 2), { file: name });
+      else this.share.logger.info('ignored', t('not a regular file in input ({0}); it is never scanned', kind), { file: name });
+      this.ctx.emit({ type: 'ignored', share: this.share.name, name, kind });
     }
-    if (this.ctx.records.has(name)) this.gone(name, true);
+    const rec = this.share.records.get(name);
+    if (rec) this.gone(rec, true);
   }
 
   private observe(name: string, st: Stats, gen: number): void {
     const { ctx } = this;
     const now = Date.now();
-    let rec = ctx.records.get(name);
+    const { share } = this;
+    let rec = share.records.get(name);
     if (!rec) {
-      const e = ctx.journal.activeFor(name);
+      const e = ctx.journal.activeFor(share.name, name);
       const known = e !== undefined && ctx.sameVersion(e, st);
       rec = {
+        share: share.name,
         name,
         size: st.size,
         mtimeMs: st.mtimeMs,
@@ -334,7 +343,7 @@ export class Intake implements IntakeStage {
       if (e && !ctx.routing.holds(e.scanId)) ctx.verdicts.abandon(e, t('file changed while KATA was scanning it'));
       // ctime, not mtime: a copy tool may set an old mtime first and write afterwards; any write,
       // rename or metadata change moves ctime to now, and nobody can set it back.
-      if (ctx.o.inputClockIsOurs && now - st.ctimeMs >= ctx.o.stableMs && now - st.mtimeMs >= ctx.o.stableMs) {
+      if (share.inputClockIsOurs && now - st.ctimeMs >= share.stableMs && now - st.mtimeMs >= share.stableMs) {
         this.classify(rec);
         return;
       }
@@ -363,7 +372,7 @@ export class Intake implements IntakeStage {
 
   newVersion(rec: Rec, st: Stats): void {
     const { ctx } = this;
-    ctx.submission.abortUpload(rec.name);
+    ctx.submission.abortUpload(rec);
     if (rec.scanId) {
       const e = ctx.journal.get(rec.scanId);
       if (e && !e.outcome) ctx.verdicts.abandon(e, t('file changed after it was submitted; it will be submitted again'));
@@ -377,26 +386,26 @@ export class Intake implements IntakeStage {
     this.settle(rec);
   }
 
-  private gone(name: string, notRegular = false): void {
+  private gone(rec: Rec, notRegular = false): void {
     const { ctx } = this;
-    const rec = ctx.records.get(name)!;
+    const name = rec.name;
     const e = rec.scanId ? ctx.journal.get(rec.scanId) : undefined;
     if (e && !e.outcome && ctx.routing.holds(e.scanId)) return;
     if (e && !e.outcome && !notRegular) {
       // Keep the scan: a share that was unmounted for a moment must not cost a rescan of everything.
       if (rec.stage !== 'missing') {
         ctx.setStage(rec, 'missing', 'no longer in input');
-        ctx.o.logger.info('missing', t('file left input while KATA had it; its scan is kept for 24 h'), { file: name, scanId: e.scanId });
+        this.share.logger.info('missing', t('file left input while KATA had it; its scan is kept for 24 h'), { file: name, scanId: e.scanId });
       }
       if (Date.now() - rec.changedAt > missingForgetMs) {
         ctx.verdicts.abandon(e, t('gone from input for 24 hours'));
-        ctx.forget(name);
+        ctx.forget(rec);
       }
       return;
     }
     if (e && !e.outcome) ctx.verdicts.abandon(e, t('file is no longer a regular file; it will be submitted again when it is one'));
-    ctx.submission.abortUpload(name);
-    ctx.forget(name);
+    ctx.submission.abortUpload(rec);
+    ctx.forget(rec);
   }
 
   // ---------------------------------------------------------------- settling
@@ -405,14 +414,14 @@ export class Intake implements IntakeStage {
     rec.stableSince = Date.now();
     this.ctx.setStage(rec, 'settling');
     this.settleQueue.push(rec);
-    this.settleDueAt.push(rec.stableSince + this.ctx.o.stableMs);
+    this.settleDueAt.push(rec.stableSince + this.share.stableMs);
     this.armSettle();
   }
 
   /** An entry is stale when its file left settling or was pushed again (changed) since. */
   private settleEntryLive(i: number): boolean {
     const rec = this.settleQueue[i]!;
-    return rec.stage === 'settling' && this.ctx.records.get(rec.name) === rec && rec.stableSince + this.ctx.o.stableMs === this.settleDueAt[i];
+    return rec.stage === 'settling' && this.share.records.get(rec.name) === rec && rec.stableSince + this.share.stableMs === this.settleDueAt[i];
   }
 
   private armSettle(): void {
@@ -432,7 +441,7 @@ export class Intake implements IntakeStage {
     const delay = Math.max(0, this.settleDueAt[this.settleHead]! - Date.now());
     this.settleTimer = setTimeout(() => {
       this.settleTimer = undefined;
-      void this.settleDue().catch((err) => this.ctx.o.logger.error('internal', String((err as Error)?.stack ?? err)));
+      void this.settleDue().catch((err) => this.share.logger.error('internal', String((err as Error)?.stack ?? err)));
     }, delay);
   }
 
@@ -446,7 +455,7 @@ export class Intake implements IntakeStage {
     }
     for (let i = 0; i < due.length; i += 64) {
       const batch = due.slice(i, i + 64);
-      const stats = await Promise.all(batch.map((r) => this.ctx.fs.in.lstatIfAny(join(this.ctx.o.inDir, r.name)).catch(() => undefined)));
+      const stats = await Promise.all(batch.map((r) => this.share.fs.in.lstatIfAny(join(this.share.inDir, r.name)).catch(() => undefined)));
       batch.forEach((rec, k) => this.checkStable(rec, stats[k]));
     }
     this.armSettle();
@@ -454,7 +463,7 @@ export class Intake implements IntakeStage {
   }
 
   private checkStable(rec: Rec, st: Stats | undefined): void {
-    if (this.ctx.records.get(rec.name) !== rec || rec.stage !== 'settling') return;
+    if (this.share.records.get(rec.name) !== rec || rec.stage !== 'settling') return;
     if (!st || statsKind(st)) {
       this.recheck(rec.name); // the next rescan decides whether it is gone, or what it is now
       return;
@@ -471,18 +480,18 @@ export class Intake implements IntakeStage {
 
   classify(rec: Rec): void {
     const { ctx } = this;
-    const hit = ctx.o.excludes.matches(rec.name);
+    const hit = this.share.excludes.matches(rec.name);
     if (hit) {
-      if (!rec.logged || rec.stage !== 'excluded') ctx.o.logger.info('excluded', t('matches exclude list entry "{0}"; stays in input', hit.pattern), { file: rec.name, size: rec.size });
+      if (!rec.logged || rec.stage !== 'excluded') this.share.logger.info('excluded', t('matches exclude list entry "{0}"; stays in input', hit.pattern), { file: rec.name, size: rec.size });
       rec.logged = true;
       ctx.setStage(rec, 'excluded', hit.pattern);
       return;
     }
     // KATA refused this very version with 413: re-evaluating (an exclude-list edit) must not upload it again.
     if (rec.stage === 'too-large' && rec.reason === '413' && rec.logged) return;
-    const limit = ctx.submission.maxObjectSize;
+    const limit = ctx.submission.maxObjectSize(this.share);
     if (rec.size > limit) {
-      if (!rec.logged || rec.stage !== 'too-large') ctx.o.logger.info('too-large', t('larger than the {0} byte limit; stays in input untouched', limit), { file: rec.name, size: rec.size });
+      if (!rec.logged || rec.stage !== 'too-large') this.share.logger.info('too-large', t('larger than the {0} byte limit; stays in input untouched', limit), { file: rec.name, size: rec.size });
       rec.logged = true;
       ctx.setStage(rec, 'too-large', `limit ${limit}`);
       return;

@@ -3,7 +3,7 @@ import { DirectoryLockedError, lockDirectory } from '../common/dirLock';
 import { ApprovalTracker } from './approval';
 import { CircuitBreaker } from './circuitBreaker';
 import { removePartials } from './delivery';
-import type { EngineOptions } from './engineOptions';
+import type { EngineOptions, ShareOptions } from './engineOptions';
 import { type FileVersion, type VersionStats, sameVersion } from './fileVersion';
 import { type ApprovalState, type EngineEvent, type FileRecord, type FileStage, canMoveStage } from './events';
 import { folderFs } from './folderFs';
@@ -11,7 +11,8 @@ import { FolderHealth } from './folderHealth';
 import { Intake } from './intake';
 import { Journal } from './journal';
 import { Routing } from './routing';
-import type { Rec, StageContext } from './stageContext';
+import { withFields } from '../common/log';
+import type { Rec, ShareState, StageContext } from './stageContext';
 import { Submission } from './submission';
 import { Verdicts } from './verdicts';
 
@@ -28,12 +29,16 @@ const filtersRefreshMs = 10 * 60_000;
  * change (through the table), the events, the journal's lifecycle and the one timer for retries.
  * Every step is journaled (group-committed) before it is acted on, so a crash at any point loses
  * nothing. See docs/engine-lifecycle.md.
+ *
+ * Several shares (folder triples) are one engine: one KATA identity, one upload queue and one
+ * verdict poll for all, and per share an intake, its records and its folders' health. Records
+ * and journal entries carry their share's name, which is how each file finds its way back to
+ * its own share's folders.
  */
 export class ScannerEngine {
-  private readonly records = new Map<string, Rec>();
+  private readonly shares = new Map<string, ShareState>();
   private readonly approval: ApprovalTracker;
   private readonly breaker: CircuitBreaker;
-  private readonly intake: Intake;
   private readonly submission: Submission;
   private readonly verdicts: Verdicts;
   private readonly routing: Routing;
@@ -67,17 +72,12 @@ export class ScannerEngine {
       },
     });
     this.breaker = new CircuitBreaker({ windowMs: 30_000, windowSize: 40, minSamples: 10, openRatio: 0.8, baseMs: retryBaseMs, maxMs: Math.min(retryMaxMs, 60_000) });
-    const local = o.localFolders ?? {};
-    const fs = { in: folderFs(local.in === true), out: folderFs(local.out === true), qrnt: folderFs(local.qrnt === true) };
-    const folders = new FolderHealth({ logger: o.logger, guard: o.folderGuard, emit: (e) => this.emit(e) });
     const engine = this;
     this.ctx = {
       o,
-      records: this.records,
+      shares: this.shares,
       approval: this.approval,
       breaker: this.breaker,
-      folders,
-      fs,
       retryBaseMs,
       retryMaxMs,
       get running() {
@@ -89,9 +89,6 @@ export class ScannerEngine {
       get outstanding() {
         return engine.outstanding;
       },
-      get intake() {
-        return engine.intake;
-      },
       get submission() {
         return engine.submission;
       },
@@ -101,8 +98,10 @@ export class ScannerEngine {
       get routing() {
         return engine.routing;
       },
+      shareOf: (rec) => this.shares.get(rec.share)!,
+      recordOf: (share, name) => this.shares.get(share)?.records.get(name),
       track: (rec) => this.track(rec),
-      forget: (name) => this.forget(name),
+      forget: (rec) => this.forget(rec),
       setStage: (rec, stage, reason) => this.setStage(rec, stage, reason),
       emitFile: (rec) => this.emitFile(rec),
       emit: (event) => this.emit(event),
@@ -110,12 +109,30 @@ export class ScannerEngine {
       cancelRetry: (rec) => this.cancelRetry(rec),
       wakeAtTime: (at) => this.wakeAtTime(at),
       logLimited: (key, level, event, msg, fields) => this.logLimited(key, level, event, msg, fields),
-      sameVersion: (v: FileVersion, st: VersionStats) => sameVersion(v, st, o.inputFileIds !== false),
+      sameVersion: (v: FileVersion & { share: string }, st: VersionStats) => sameVersion(v, st, this.shares.get(v.share)?.inputFileIds !== false),
     };
-    this.intake = new Intake(this.ctx);
+    const several = o.shares.length > 1;
+    for (const options of o.shares) this.shares.set(options.name, this.shareState(options, several));
     this.submission = new Submission(this.ctx);
     this.verdicts = new Verdicts(this.ctx);
     this.routing = new Routing(this.ctx);
+  }
+
+  private shareState(options: ShareOptions, several: boolean): ShareState {
+    const o = this.o;
+    const local = options.localFolders ?? {};
+    const tag = several ? { share: options.name } : {};
+    const logger = several ? withFields(o.logger, tag) : o.logger;
+    const share = {
+      ...options,
+      fs: { in: folderFs(local.in === true), out: folderFs(local.out === true), qrnt: folderFs(local.qrnt === true) },
+      folders: new FolderHealth({ share: options.name, logger, guard: o.folderGuard, emit: (e) => this.emit(e) }),
+      records: new Map<string, Rec>(),
+      logger,
+      tag,
+    } as Omit<ShareState, 'intake'> & { intake: Intake };
+    share.intake = new Intake(this.ctx, share);
+    return share;
   }
 
   private get journal(): Journal {
@@ -132,7 +149,7 @@ export class ScannerEngine {
     return {
       running: this.running,
       approval: this.approval.state,
-      files: [...this.records.values()].map(publicView),
+      files: [...this.shares.values()].flatMap((s) => [...s.records.values()].map(publicView)),
       identity: { systemId: this.o.systemId, fingerprint256: this.o.fingerprint256 },
     };
   }
@@ -156,9 +173,11 @@ export class ScannerEngine {
       await this.unlock();
       throw err;
     }
-    for (const dir of [o.outDir, o.qrntDir]) {
-      const removed = await removePartials(dir);
-      if (removed.length) o.logger.info('recovered', t('removed {0} incomplete copies left by an interruption', removed.length), { dir });
+    for (const share of this.shares.values()) {
+      for (const dir of [share.outDir, share.qrntDir]) {
+        const removed = await removePartials(dir);
+        if (removed.length) share.logger.info('recovered', t('removed {0} incomplete copies left by an interruption', removed.length), { dir });
+      }
     }
     await this.recoverJournal();
     this.running = true;
@@ -167,18 +186,20 @@ export class ScannerEngine {
     // A delivery cut between removing the source and journaling "done" never shows up in input
     // again, so no rescan would finish it: finish those now (route() sees the source is gone).
     for (const e of this.journal.live()) if (e.placedPath && !e.outcome) this.routing.enqueueRoute(e);
-    o.logger.info('started', t('scanning'), {
-      in_dir: o.inDir,
-      out_dir: o.outDir,
-      qrnt_dir: o.qrntDir,
-      mode: o.useEvents ? 'events+rescan' : 'polling',
-      poll_interval_ms: o.pollIntervalMs,
-    });
-    this.intake.start();
+    for (const share of this.shares.values()) {
+      share.logger.info('started', t('scanning'), {
+        in_dir: share.inDir,
+        out_dir: share.outDir,
+        qrnt_dir: share.qrntDir,
+        mode: share.useEvents ? 'events+rescan' : 'polling',
+        poll_interval_ms: o.pollIntervalMs,
+      });
+      share.intake.start();
+    }
     void this.submission.refreshFilters();
-    await this.intake.rescan();
+    await this.rescanAll();
     this.verdicts.schedulePoll(o.pollIntervalMs);
-    this.every(o.pollIntervalMs, () => void this.intake.rescan());
+    this.every(o.pollIntervalMs, () => void this.rescanAll());
     this.every(filtersRefreshMs, () => void this.submission.refreshFilters());
   }
 
@@ -188,9 +209,9 @@ export class ScannerEngine {
     for (const i of this.intervals) clearInterval(i);
     this.intervals.length = 0;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
-    this.intake.stop();
+    for (const share of this.shares.values()) share.intake.stop();
     this.verdicts.stop();
-    const busy = () => this.submission.busy || this.routing.busy || this.verdicts.busy || this.intake.busy;
+    const busy = () => this.submission.busy || this.routing.busy || this.verdicts.busy || [...this.shares.values()].some((s) => s.intake.busy);
     const deadline = Date.now() + (this.o.stopGraceMs ?? 5000);
     while (busy() && Date.now() < deadline) await sleep(20);
     this.submission.abortAll();
@@ -202,9 +223,14 @@ export class ScannerEngine {
     this.emit({ type: 'running', running: false });
   }
 
-  /** Forces a rescan now (e.g. after the user dropped files, or from the Rescan command). */
-  requestRescan(): void {
-    void this.intake.rescan(true);
+  /** Forces a rescan now (e.g. after the user dropped files, or from the Rescan command): of one share, or of all. */
+  requestRescan(share?: string): void {
+    for (const s of this.shares.values()) if (share === undefined || s.name === share) void s.intake.rescan(true);
+  }
+
+  /** Each share's input on its own: a share whose folder hangs does not hold up the others' rescans. */
+  private rescanAll(): Promise<void> {
+    return Promise.all([...this.shares.values()].map((s) => s.intake.rescan())).then(() => undefined);
   }
 
   private async recoverJournal(): Promise<void> {
@@ -216,7 +242,7 @@ export class ScannerEngine {
       // new scanId; the old one is deleted if a result for it ever shows up.
       void j.done(e.scanId, 'interrupted');
       interrupted++;
-      if (interrupted <= 20) this.o.logger.info('recovered', t('upload was interrupted; the file will be submitted again'), { file: e.name, scanId: e.scanId });
+      if (interrupted <= 20) this.o.logger.info('recovered', t('upload was interrupted; the file will be submitted again'), { file: e.name, scanId: e.scanId, ...(this.shares.get(e.share)?.tag ?? { share: e.share }) });
     }
     await j.flushed();
   }
@@ -224,21 +250,22 @@ export class ScannerEngine {
   // ---------------------------------------------------------------- the records
 
   private track(rec: Rec): void {
-    this.records.set(rec.name, rec);
+    this.shares.get(rec.share)!.records.set(rec.name, rec);
     if (rec.stage === 'submitted') this.outstanding++;
   }
 
-  private forget(name: string): void {
-    const rec = this.records.get(name);
-    if (rec) this.waiting.delete(rec);
-    if (rec?.stage === 'submitted') this.outstanding--;
-    this.records.delete(name);
-    this.emit({ type: 'file-removed', name });
+  private forget(rec: Rec): void {
+    const records = this.shares.get(rec.share)!.records;
+    if (records.get(rec.name) !== rec) return;
+    this.waiting.delete(rec);
+    if (rec.stage === 'submitted') this.outstanding--;
+    records.delete(rec.name);
+    this.emit({ type: 'file-removed', share: rec.share, name: rec.name });
   }
 
   private setStage(rec: Rec, stage: FileStage, reason?: string): void {
     if (!canMoveStage(rec.stage, stage)) {
-      this.o.logger.error('internal', `stage change ${rec.stage} → ${stage} is not in the lifecycle table`, { file: rec.name });
+      this.o.logger.error('internal', `stage change ${rec.stage} → ${stage} is not in the lifecycle table`, { file: rec.name, share: rec.share });
     }
     if (rec.stage === stage && rec.reason === reason) return;
     if (rec.stage === 'submitted') this.outstanding--;
@@ -284,7 +311,7 @@ export class ScannerEngine {
         continue;
       }
       this.cancelRetry(rec);
-      if (this.records.get(rec.name) !== rec) continue;
+      if (this.shares.get(rec.share)!.records.get(rec.name) !== rec) continue;
       const e = rec.scanId ? this.journal.get(rec.scanId) : undefined;
       if (e?.state && !e.outcome) {
         this.setStage(rec, 'routing');
@@ -338,6 +365,7 @@ export class ScannerEngine {
 
 function publicView(rec: Rec): FileRecord {
   const view: FileRecord = {
+    share: rec.share,
     name: rec.name,
     size: rec.size,
     mtimeMs: rec.mtimeMs,

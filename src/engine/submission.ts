@@ -7,7 +7,7 @@ import { backoffDelay } from './backoff';
 import type { ApprovalState } from './events';
 import type { FileVersion } from './fileVersion';
 import type { OpenFile } from './folderFs';
-import type { Rec, StageContext, SubmissionStage } from './stageContext';
+import type { Rec, ShareState, StageContext, SubmissionStage } from './stageContext';
 
 const openFlags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
@@ -21,28 +21,27 @@ type OpenProblem = 'missing' | 'not-regular' | 'hard-link' | 'changed';
 export class Submission implements SubmissionStage {
   private uploadQueue: Rec[] = [];
   private uploadHead = 0;
-  private readonly uploadAborts = new Map<string, AbortController>();
+  private readonly uploadAborts = new Map<Rec, AbortController>();
   /** Requests on the wire (each holds one of max_inflight slots). */
   private uploads = 0;
   /** Uploads opened and journaled, waiting for a request slot (see postSlot). */
   private preparing = 0;
   private readonly postWaiters: Array<(granted: boolean) => void> = [];
-  private effectiveMax: number;
+  /** KATA's own limit (maxObjectSize of its filters), once known. */
+  private kataMax = Infinity;
 
-  constructor(private readonly ctx: StageContext) {
-    this.effectiveMax = ctx.o.maxFileSizeBytes;
-  }
+  constructor(private readonly ctx: StageContext) {}
 
   get busy(): boolean {
     return this.uploads > 0 || this.preparing > 0;
   }
 
-  get maxObjectSize(): number {
-    return this.effectiveMax;
+  maxObjectSize(share: ShareState): number {
+    return Math.min(share.maxFileSizeBytes, this.kataMax);
   }
 
-  abortUpload(name: string): void {
-    this.uploadAborts.get(name)?.abort();
+  abortUpload(rec: Rec): void {
+    this.uploadAborts.get(rec)?.abort();
   }
 
   abortAll(): void {
@@ -83,7 +82,7 @@ export class Submission implements SubmissionStage {
     while (this.uploadHead < this.uploadQueue.length) {
       const rec = this.uploadQueue[this.uploadHead++]!;
       rec.inQueue = false;
-      if (this.ctx.records.get(rec.name) !== rec) continue;
+      if (this.ctx.recordOf(rec.share, rec.name) !== rec) continue;
       if (rec.stage === 'queued' || rec.stage === 'awaiting-approval') {
         if (this.uploadHead > 1024 && this.uploadHead * 2 > this.uploadQueue.length) {
           this.uploadQueue = this.uploadQueue.slice(this.uploadHead);
@@ -100,25 +99,26 @@ export class Submission implements SubmissionStage {
   private async upload(rec: Rec): Promise<void> {
     const { ctx } = this;
     const { o, journal: j } = ctx;
+    const share = ctx.shareOf(rec);
     this.preparing++;
     let phase: 'preparing' | 'cancelled' | 'posting' | 'posted' = 'preparing';
     ctx.setStage(rec, 'uploading');
     const scanId = randomUUID();
     const abort = new AbortController();
-    this.uploadAborts.set(rec.name, abort);
+    this.uploadAborts.set(rec, abort);
     const started = Date.now();
     let intent = false;
     let sent = false;
     let fh: OpenFile | undefined;
     try {
-      const opened = await this.openVersion(rec.name, rec);
+      const opened = await this.openVersion(share, rec.name, rec);
       if ('problem' in opened) {
         this.openRefused(rec, opened.problem, opened.st);
         return;
       }
       fh = opened.fh;
       if (abort.signal.aborted) throw abort.signal.reason;
-      await j.intent({ scanId, name: rec.name, size: rec.size, mtimeMs: rec.mtimeMs, ino: rec.ino, dev: rec.dev });
+      await j.intent({ scanId, share: rec.share, name: rec.name, size: rec.size, mtimeMs: rec.mtimeMs, ino: rec.ino, dev: rec.dev });
       intent = true;
       const granted = await this.postSlot();
       this.preparing--;
@@ -128,7 +128,8 @@ export class Submission implements SubmissionStage {
         void j.done(scanId, 'interrupted');
         void j.cleared(scanId);
         await fh.close().catch(() => undefined);
-        if (ctx.records.get(rec.name) === rec && rec.stage === 'uploading') this.ready(rec);
+        ctx.breaker.untried();
+        if (ctx.recordOf(rec.share, rec.name) === rec && rec.stage === 'uploading') this.ready(rec);
         return;
       }
       phase = 'posting';
@@ -144,7 +145,7 @@ export class Submission implements SubmissionStage {
       ctx.breaker.record(true, now);
       ctx.approval.accepted();
       const submitted = j.submitted(scanId, sha256);
-      if (ctx.records.get(rec.name) !== rec || rec.scanId !== scanId) {
+      if (ctx.recordOf(rec.share, rec.name) !== rec || rec.scanId !== scanId) {
         // Changed or removed while uploading: this result will never be used.
         void j.done(scanId, 'abandoned');
         ctx.verdicts.enqueueDelete(scanId);
@@ -154,14 +155,14 @@ export class Submission implements SubmissionStage {
       await submitted;
       await fh.close().catch(() => undefined);
       // Changed while the step was being made durable: the new version abandoned this scan.
-      if (ctx.records.get(rec.name) !== rec || rec.scanId !== scanId) return;
+      if (ctx.recordOf(rec.share, rec.name) !== rec || rec.scanId !== scanId) return;
       rec.sha256 = sha256;
       rec.submittedAt = now;
       rec.attempts = 0;
       // Gone from input meanwhile, it stays `missing` (its scan is kept, see Intake.gone); polled
       // already (its verdict came while this step was being made durable), it is `routing`.
       if (rec.stage === 'uploading') ctx.setStage(rec, 'submitted');
-      o.logger.info('submitted', t('sent to KATA'), { file: rec.name, scanId, size: rec.size, sha256, durationMs: now - started });
+      share.logger.info('submitted', t('sent to KATA'), { file: rec.name, scanId, size: rec.size, sha256, durationMs: now - started });
       ctx.verdicts.schedulePoll(ctx.verdicts.pollDelay());
     } catch (err) {
       if (intent) {
@@ -175,7 +176,7 @@ export class Submission implements SubmissionStage {
     } finally {
       if (phase === 'preparing') this.preparing--;
       if (phase === 'posting') this.uploads--;
-      if (this.uploadAborts.get(rec.name) === abort) this.uploadAborts.delete(rec.name);
+      if (this.uploadAborts.get(rec) === abort) this.uploadAborts.delete(rec);
       this.pump();
     }
   }
@@ -186,10 +187,10 @@ export class Submission implements SubmissionStage {
    * is what gets hashed and uploaded, and it is closed right after: SMB and Windows refuse to
    * rename or delete a file someone holds open, and the delivery checks the bytes again by hash.
    */
-  private async openVersion(name: string, v: FileVersion): Promise<{ fh: OpenFile; st: Stats } | { problem: OpenProblem; st?: Stats }> {
+  private async openVersion(share: ShareState, name: string, v: FileVersion & { share: string }): Promise<{ fh: OpenFile; st: Stats } | { problem: OpenProblem; st?: Stats }> {
     let fh: OpenFile;
     try {
-      fh = await this.ctx.fs.in.open(join(this.ctx.o.inDir, name), openFlags);
+      fh = await share.fs.in.open(join(share.inDir, name), openFlags);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return { problem: 'missing' };
@@ -235,8 +236,10 @@ export class Submission implements SubmissionStage {
 
   /** The open found something other than the settled version: never uploaded. */
   private openRefused(rec: Rec, problem: OpenProblem, st?: Stats): void {
-    const { intake, records } = this.ctx;
-    if (records.get(rec.name) !== rec) return;
+    // Nothing was sent: whatever the breaker waits to hear, this tells nothing about KATA.
+    this.ctx.breaker.untried();
+    if (this.ctx.recordOf(rec.share, rec.name) !== rec) return;
+    const { intake } = this.ctx.shareOf(rec);
     if (problem === 'hard-link') {
       intake.ignore(rec.name, 'hard-link', st?.nlink);
       return;
@@ -252,8 +255,11 @@ export class Submission implements SubmissionStage {
 
   private uploadFailed(rec: Rec, err: unknown, aborted: boolean): void {
     const { ctx } = this;
-    const { o, intake } = ctx;
-    if (ctx.records.get(rec.name) !== rec) return;
+    // A failure of our own file (it changed, was unreadable, its share went away) is not KATA's:
+    // it must not count towards pausing every share's uploads.
+    if (!isKataError(err) || err.kind === 'changed') ctx.breaker.untried();
+    if (ctx.recordOf(rec.share, rec.name) !== rec) return;
+    const { intake, logger } = ctx.shareOf(rec);
     const code = (err as NodeJS.ErrnoException)?.code;
     if (aborted || (err as Error)?.name === 'AbortError' || isKataError(err, 'changed')) {
       if (rec.stage === 'uploading') {
@@ -268,13 +274,13 @@ export class Submission implements SubmissionStage {
       return;
     }
     if (code === 'EACCES' || code === 'EPERM') {
-      if (!rec.logged) o.logger.warn('unreadable', t('cannot read the file ({0}); it stays in input and is retried', code), { file: rec.name });
+      if (!rec.logged) logger.warn('unreadable', t('cannot read the file ({0}); it stays in input and is retried', code), { file: rec.name });
       rec.logged = true;
       ctx.retryAt(rec, Date.now() + 60_000, 'unreadable', code);
       return;
     }
     if (isKataError(err, 'too-large')) {
-      o.logger.info('too-large', t('KATA refused the file as too large (413); it stays in input untouched'), { file: rec.name, size: rec.size });
+      logger.info('too-large', t('KATA refused the file as too large (413); it stays in input untouched'), { file: rec.name, size: rec.size });
       rec.logged = true;
       ctx.setStage(rec, 'too-large', '413');
       return;
@@ -286,9 +292,9 @@ export class Submission implements SubmissionStage {
       return;
     }
     // One failed request is retried on its own; the others keep flowing (the breaker steps in
-    // only when failures are the rule).
+    // only when KATA's failures are the rule).
     const retryAfter = isKataError(err) ? err.retryAfterMs : undefined;
-    ctx.breaker.record(false, now, retryAfter);
+    if (isKataError(err)) ctx.breaker.record(false, now, retryAfter);
     rec.attempts++;
     const delay = Math.max(this.retryDelay(rec.attempts, now), Math.min(retryAfter ?? 0, ctx.retryMaxMs));
     const kind = isKataError(err) ? err.kind : (code ?? 'error');
@@ -296,6 +302,7 @@ export class Submission implements SubmissionStage {
     ctx.logLimited(`upload-${kind}`, 'warn', 'upload-failed', t('upload failed ({0}): {1}; the file stays in input and is retried', kind, (err as Error)?.message ?? String(err)), {
       file: rec.name,
       retryInMs: delay,
+      ...ctx.shareOf(rec).tag,
     });
   }
 
@@ -316,13 +323,13 @@ export class Submission implements SubmissionStage {
 
   /** KATA started or stopped refusing us: files in line change between queued and awaiting approval. */
   approvalChanged(before: ApprovalState, after: ApprovalState): void {
-    const { records } = this.ctx;
+    const shares = [...this.ctx.shares.values()];
     if (after === 'pending' || after === 'rejected') {
       for (const waiter of this.postWaiters.splice(0)) waiter(false);
-      for (const rec of records.values()) if (rec.stage === 'queued') this.ctx.setStage(rec, 'awaiting-approval');
+      for (const { records } of shares) for (const rec of records.values()) if (rec.stage === 'queued') this.ctx.setStage(rec, 'awaiting-approval');
     }
     if (after === 'approved' && (before === 'pending' || before === 'rejected')) {
-      for (const rec of records.values()) if (rec.stage === 'awaiting-approval' && !rec.scanId) this.ready(rec);
+      for (const { records } of shares) for (const rec of records.values()) if (rec.stage === 'awaiting-approval' && !rec.scanId) this.ready(rec);
       queueMicrotask(() => this.pump());
     }
   }
@@ -333,10 +340,13 @@ export class Submission implements SubmissionStage {
     try {
       const f = await ctx.o.api.filters();
       ctx.approval.accepted();
-      if (f.maxObjectSize && f.maxObjectSize > 0 && f.maxObjectSize < this.effectiveMax) {
-        this.effectiveMax = f.maxObjectSize;
+      if (f.maxObjectSize && f.maxObjectSize > 0 && f.maxObjectSize < this.kataMax) {
+        this.kataMax = f.maxObjectSize;
         ctx.o.logger.info('limits', t('KATA accepts objects up to {0} bytes', f.maxObjectSize), { version: f.version });
-        for (const rec of ctx.records.values()) if (rec.stage === 'queued') ctx.intake.classify(rec);
+        for (const share of ctx.shares.values()) {
+          if (share.maxFileSizeBytes <= f.maxObjectSize) continue;
+          for (const rec of share.records.values()) if (rec.stage === 'queued') share.intake.classify(rec);
+        }
       }
     } catch (err) {
       if (!ctx.approval.refused(err)) ctx.o.logger.debug('limits', t("could not read KATA's limits: {0}", (err as Error).message));

@@ -84,7 +84,9 @@ export class Verdicts implements VerdictStage {
       const verdicts: Array<Promise<void>> = [];
       for (const r of results) {
         const e = j.get(r.scanId);
-        if (!e) continue; // not ours: another instance may share this system_id
+        // Not ours: another instance may share this system_id. Ours come back to the share the
+        // journal says they came from, whichever share they are of.
+        if (!e) continue;
         if (e.outcome || e.state) {
           if (!e.resultCleared) this.enqueueDelete(e.scanId);
           continue;
@@ -95,13 +97,13 @@ export class Verdicts implements VerdictStage {
       }
       for (const e of waiting) {
         if (!e.state && !e.outcome && now - e.submittedAt! > ctx.o.scanTimeoutMs) {
-          ctx.o.logger.warn('scan-timeout', t('no verdict within {0} s; the file goes to quarantine', Math.round(ctx.o.scanTimeoutMs / 1000)), { file: e.name, scanId: e.scanId });
+          ctx.o.logger.warn('scan-timeout', t('no verdict within {0} s; the file goes to quarantine', Math.round(ctx.o.scanTimeoutMs / 1000)), { file: e.name, scanId: e.scanId, ...this.tag(e.share) });
           verdicts.push(this.verdictFor(e, 'kds-timeout'));
         }
       }
       for (const e of live) {
         // A scan whose file never came back (deleted while the service was down) cannot be delivered.
-        if (!e.outcome && !ctx.records.has(e.name) && !ctx.routing.holds(e.scanId) && now - e.intentAt > missingForgetMs) this.abandon(e, t('gone from input for 24 hours'));
+        if (!e.outcome && !ctx.recordOf(e.share, e.name) && !ctx.routing.holds(e.scanId) && now - e.intentAt > missingForgetMs) this.abandon(e, t('gone from input for 24 hours'));
       }
       for (const e of strays) {
         // A result we wait for forever would keep the journal entry alive: give up after the scan timeout.
@@ -133,9 +135,10 @@ export class Verdicts implements VerdictStage {
       size: e.size,
       sha256: e.sha256,
       durationMs: Date.now() - (e.submittedAt ?? e.intentAt),
+      ...this.tag(e.share),
     });
     this.enqueueDelete(e.scanId);
-    const rec = ctx.records.get(e.name);
+    const rec = ctx.recordOf(e.share, e.name);
     if (rec && rec.scanId === e.scanId && rec.stage !== 'missing') {
       ctx.setStage(rec, 'routing');
       ctx.routing.enqueueRoute(e);
@@ -174,7 +177,12 @@ export class Verdicts implements VerdictStage {
 
   abandon(e: ScanEntry, why: string): void {
     void this.ctx.journal.done(e.scanId, 'abandoned');
-    this.ctx.o.logger.info('abandoned', why, { file: e.name, scanId: e.scanId });
+    this.ctx.o.logger.info('abandoned', why, { file: e.name, scanId: e.scanId, ...this.tag(e.share) });
     this.enqueueDelete(e.scanId);
+  }
+
+  /** Log fields naming an entry's share (its own share's, or the bare name of one no longer configured). */
+  private tag(share: string): { share?: string } {
+    return this.ctx.shares.get(share)?.tag ?? { share };
   }
 }

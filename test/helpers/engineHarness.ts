@@ -97,12 +97,19 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       wrapApi: opts.wrapApi,
       ...(opts.fileCalls === 'thread-pool' ? { localFolders: {} } : {}),
     });
-    // The engine re-reads the exclude list at the start of every rescan: count them there.
-    const refresh = built.excludes.refresh.bind(built.excludes);
-    built.excludes.refresh = (force?: boolean) => {
-      rescans++;
-      return refresh(force);
-    };
+    // The engine re-reads each share's exclude list at the start of every rescan of its input:
+    // count them there (a rescan of the service is one of every share).
+    const counts = new Map<string, number>();
+    const before = rescans;
+    for (const [share, list] of built.excludes) {
+      counts.set(share, 0);
+      const refresh = list.refresh.bind(list);
+      list.refresh = (force?: boolean) => {
+        counts.set(share, counts.get(share)! + 1);
+        rescans = before + Math.min(...counts.values());
+        return refresh(force);
+      };
+    }
     built.engine.onEvent((e) => {
       events.push(e);
       if (e.type === 'routed') routed.push(e.file);

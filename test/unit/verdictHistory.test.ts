@@ -57,10 +57,10 @@ test('the listener hears of changes, coalesced', async () => {
 
 test('journal finished scans become rows; live rows win; abandoned ones have no verdict', () => {
   const entries: ScanEntry[] = [
-    { scanId: 'j1', name: 'old.doc', size: 5, mtimeMs: 0, ino: 1, intentAt: 100, sha256: 'cd'.repeat(32), submittedAt: 200, state: 'not detected', verdictAt: 1200, destination: 'out', placedPath: '/o/old.doc', outcome: 'routed', doneAt: 1300 },
-    { scanId: 'j2', name: 'gone.doc', size: 6, mtimeMs: 0, ino: 2, intentAt: 50, outcome: 'abandoned', doneAt: 60 },
-    { scanId: 'live', name: 'b', size: 1, mtimeMs: 0, ino: 3, intentAt: 1, outcome: 'routed', doneAt: 2 },
-    { scanId: 'j3', name: 'open', size: 1, mtimeMs: 0, ino: 4, intentAt: 1 },
+    { scanId: 'j1', share: 'default', name: 'old.doc', size: 5, mtimeMs: 0, ino: 1, intentAt: 100, sha256: 'cd'.repeat(32), submittedAt: 200, state: 'not detected', verdictAt: 1200, destination: 'out', placedPath: '/o/old.doc', outcome: 'routed', doneAt: 1300 },
+    { scanId: 'j2', share: 'default', name: 'gone.doc', size: 6, mtimeMs: 0, ino: 2, intentAt: 50, outcome: 'abandoned', doneAt: 60 },
+    { scanId: 'live', share: 'default', name: 'b', size: 1, mtimeMs: 0, ino: 3, intentAt: 1, outcome: 'routed', doneAt: 2 },
+    { scanId: 'j3', share: 'default', name: 'open', size: 1, mtimeMs: 0, ino: 4, intentAt: 1 },
   ];
   const h = new VerdictHistory();
   h.onEngineEvent({ type: 'routed', file: routed({ scanId: 'live', name: 'b', verdict: 'error', rawState: 'error' }) });
