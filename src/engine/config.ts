@@ -361,6 +361,11 @@ export function validateConfigObject(obj: unknown, file: string): ConfigProblem[
   return [];
 }
 
+/** The share of that name (names are unique case-insensitively, so the case need not match). */
+export function shareNamed(config: Pick<KdsConfig, 'shares'>, name: string): ShareConfig | undefined {
+  return config.shares.find((s) => s.name === name) ?? config.shares.find((s) => s.name.toLowerCase() === name.toLowerCase());
+}
+
 /** Reads and validates a configuration file; every failure, reading included, is a ConfigError. */
 export async function loadConfig(file: string): Promise<{ config: KdsConfig; warnings: string[] }> {
   let text: string;
