@@ -27,7 +27,8 @@ export interface LoadedForm {
 }
 
 const known = new Set(knownKeys);
-const required = new Set(requiredKeys);
+// The folder triple is required only without `shares`: an emptied field is "not set" (the engine says what is missing).
+const required = new Set(requiredKeys.filter((k) => !['in_dir', 'out_dir', 'qrnt_dir'].includes(k)));
 
 /**
  * Splits the text of a configuration file into form values and unknown keys. `file` names the
@@ -135,6 +136,13 @@ export function valueFromInput(key: string, input: string | boolean | number | u
     case 'boolean':
     case 'tristate':
       return input === 'true' ? true : input === 'false' ? false : input;
+    case 'json':
+      // Text that is not JSON stays text: the engine then says what the key must be.
+      try {
+        return JSON.parse(input) as unknown;
+      } catch {
+        return input;
+      }
     default:
       return input;
   }

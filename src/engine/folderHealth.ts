@@ -3,6 +3,7 @@ import { t } from '../common/l10n';
 import type { Logger } from '../common/log';
 import type { FolderGuard } from './engineOptions';
 import type { EngineEvent } from './events';
+import type { FolderState } from './shareName';
 
 export type FolderName = 'in' | 'out' | 'qrnt';
 
@@ -13,6 +14,7 @@ export type FolderName = 'in' | 'out' | 'qrnt';
  */
 export class FolderHealth {
   private readonly state = new Map<FolderName, string | undefined>();
+  private readonly paths = new Map<FolderName, string>();
   /** Destination checks passed within the last second are not repeated for every file of a batch. */
   private readonly okAt = new Map<string, number>();
 
@@ -60,10 +62,22 @@ export class FolderHealth {
     return this.state.get(folder) !== undefined;
   }
 
+  /** Each folder as last found (those not looked at yet are left out), for the engine's snapshot. */
+  states(): FolderState[] {
+    return [...this.state].map(([folder, problem]) => ({
+      share: this.o.share,
+      folder,
+      available: problem === undefined,
+      path: this.paths.get(folder) ?? '',
+      ...(problem !== undefined && { reason: problem }),
+    }));
+  }
+
   set(folder: FolderName, path: string, problem: string | undefined): void {
     const before = this.state.has(folder) ? this.state.get(folder) : null;
     if (before === problem) return;
     this.state.set(folder, problem);
+    this.paths.set(folder, path);
     if (problem !== undefined) this.o.logger.warn('folder-unavailable', t('{0} folder is unavailable ({1}); waiting for it, nothing is moved meanwhile', folder, problem), { path });
     else if (before !== null && before !== undefined) this.o.logger.info('folder-available', t('{0} folder is available again', folder), { path });
     this.o.emit({ type: 'folder', share: this.o.share, folder, available: problem === undefined, path, ...(problem !== undefined ? { reason: problem } : {}) });

@@ -8,6 +8,7 @@ import { type FileVersion, type VersionStats, sameVersion } from './fileVersion'
 import { type ApprovalState, type EngineEvent, type FileRecord, type FileStage, canMoveStage } from './events';
 import { folderFs } from './folderFs';
 import { FolderHealth } from './folderHealth';
+import type { FolderState } from './shareName';
 import { Intake } from './intake';
 import { Journal } from './journal';
 import { Routing } from './routing';
@@ -145,11 +146,13 @@ export class ScannerEngine {
     return () => this.listeners.delete(listener);
   }
 
-  snapshot(): { running: boolean; approval: ApprovalState; files: FileRecord[]; identity: { systemId: string; fingerprint256: string } } {
+  snapshot(): { running: boolean; approval: ApprovalState; files: FileRecord[]; folders: FolderState[]; identity: { systemId: string; fingerprint256: string } } {
+    const shares = [...this.shares.values()];
     return {
       running: this.running,
       approval: this.approval.state,
-      files: [...this.shares.values()].flatMap((s) => [...s.records.values()].map(publicView)),
+      files: shares.flatMap((s) => [...s.records.values()].map(publicView)),
+      folders: shares.flatMap((s) => s.folders.states()),
       identity: { systemId: this.o.systemId, fingerprint256: this.o.fingerprint256 },
     };
   }

@@ -9,3 +9,17 @@ export const defaultShareName = 'default';
 export function shareOf(r: { share?: string | undefined }): string {
   return r.share ?? defaultShareName;
 }
+
+/** One file in one share, as a map key (names never hold '/', so a name in two shares is two keys). */
+export function shareFileKey(share: string | undefined, name: string): string {
+  return `${share ?? defaultShareName}/${name}`;
+}
+
+/** A folder of a share as the engine last found it (a `folder` event, or the snapshot's list of them). */
+export interface FolderState {
+  share: string;
+  folder: 'in' | 'out' | 'qrnt';
+  available: boolean;
+  path: string;
+  reason?: string;
+}
