@@ -30,7 +30,7 @@ export interface ConfiguredEngine {
 export async function createEngineFromConfig(
   config: KdsConfig,
   logger: Logger,
-  overrides: Partial<Pick<EngineOptions, 'retryBaseMs' | 'retryMaxMs' | 'stopGraceMs' | 'afterBurst' | 'localFolders'>> & { wrapApi?: (api: ScannerApi) => ScannerApi } = {},
+  overrides: Partial<Pick<EngineOptions, 'retryBaseMs' | 'retryMaxMs' | 'stopGraceMs' | 'afterBurst' | 'manyFiles' | 'localFolders'>> & { wrapApi?: (api: ScannerApi) => ScannerApi } = {},
 ): Promise<ConfiguredEngine> {
   if (config.insecure) {
     logger.warn(
@@ -86,6 +86,7 @@ export async function createEngineFromConfig(
     retryMaxMs: overrides.retryMaxMs,
     stopGraceMs: overrides.stopGraceMs,
     afterBurst: overrides.afterBurst,
+    manyFiles: overrides.manyFiles,
   });
   return { engine, client, excludes, fingerprint256: fp, polling, close: () => client.close() };
 }

@@ -18,6 +18,8 @@ import { Verdicts } from './verdicts';
 type Listener = (event: EngineEvent) => void;
 
 const filtersRefreshMs = 10 * 60_000;
+/** EngineOptions.manyFiles: on at this many files in input, off again below half of it. */
+const manyFilesAt = 10_000;
 
 /**
  * The directory-scanning service: one state machine per file (stages and their allowed moves are
@@ -51,6 +53,7 @@ export class ScannerEngine {
   private readonly waiting = new Set<Rec>();
   private wakeTimer?: NodeJS.Timeout;
   private wakeAt = 0;
+  private many = false;
 
   constructor(private readonly o: EngineOptions) {
     const retryBaseMs = o.retryBaseMs ?? 1000;
@@ -226,6 +229,10 @@ export class ScannerEngine {
   private track(rec: Rec): void {
     this.records.set(rec.name, rec);
     if (rec.stage === 'submitted') this.outstanding++;
+    if (!this.many && this.records.size >= manyFilesAt) {
+      this.many = true;
+      this.o.manyFiles?.(true);
+    }
   }
 
   private forget(name: string): void {
@@ -233,6 +240,10 @@ export class ScannerEngine {
     if (rec) this.waiting.delete(rec);
     if (rec?.stage === 'submitted') this.outstanding--;
     this.records.delete(name);
+    if (this.many && this.records.size < manyFilesAt / 2) {
+      this.many = false;
+      this.o.manyFiles?.(false);
+    }
     this.emit({ type: 'file-removed', name });
   }
 
