@@ -80,8 +80,7 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
     }
     try {
       // A service process of its own: it may tune V8 and ask for a full collection after a burst.
-      preferSmallHeap();
-      built = await createEngineFromConfig(config, logger, { afterBurst: () => releaseBurstGarbage() });
+      built = await createEngineFromConfig(config, logger, { afterBurst: () => releaseBurstGarbage(), manyFiles: (many) => preferSmallHeap(many) });
       const engine = built.engine;
       events = attachEventStream(built, config, logger);
       await engine.start();

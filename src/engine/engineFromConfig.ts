@@ -31,7 +31,7 @@ export interface ConfiguredEngine {
 export async function createEngineFromConfig(
   config: KdsConfig,
   logger: Logger,
-  overrides: Partial<Pick<EngineOptions, 'retryBaseMs' | 'retryMaxMs' | 'stopGraceMs' | 'afterBurst'>> & {
+  overrides: Partial<Pick<EngineOptions, 'retryBaseMs' | 'retryMaxMs' | 'stopGraceMs' | 'afterBurst' | 'manyFiles'>> & {
     localFolders?: ShareOptions['localFolders'];
     wrapApi?: (api: ScannerApi) => ScannerApi;
   } = {},
@@ -101,6 +101,7 @@ export async function createEngineFromConfig(
     retryMaxMs: overrides.retryMaxMs,
     stopGraceMs: overrides.stopGraceMs,
     afterBurst: overrides.afterBurst,
+    manyFiles: overrides.manyFiles,
   });
   return { engine, client, excludes, fingerprint256: fp, close: () => client.close() };
 }

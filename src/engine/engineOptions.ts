@@ -58,6 +58,11 @@ export interface EngineOptions {
   maxInflight: number;
   /** Called after a rescan that listed many files (the service frees the burst's garbage then). */
   afterBurst?: () => void;
+  /**
+   * Called when the files in input reach 10 000, and again when they fall below 5 000: the
+   * service trades speed for memory while it holds that many (heapRelease.ts).
+   */
+  manyFiles?: (many: boolean) => void;
   folderGuard?: FolderGuard;
   retryBaseMs?: number;
   retryMaxMs?: number;

@@ -20,6 +20,8 @@ import { Verdicts } from './verdicts';
 type Listener = (event: EngineEvent) => void;
 
 const filtersRefreshMs = 10 * 60_000;
+/** EngineOptions.manyFiles: on at this many files in input, off again below half of it. */
+const manyFilesAt = 10_000;
 
 /**
  * The directory-scanning service: one state machine per file (stages and their allowed moves are
@@ -57,6 +59,9 @@ export class ScannerEngine {
   private readonly waiting = new Set<Rec>();
   private wakeTimer?: NodeJS.Timeout;
   private wakeAt = 0;
+  private many = false;
+  /** Files in input, every share's. */
+  private files = 0;
 
   constructor(private readonly o: EngineOptions) {
     const retryBaseMs = o.retryBaseMs ?? 1000;
@@ -254,7 +259,12 @@ export class ScannerEngine {
 
   private track(rec: Rec): void {
     this.shares.get(rec.share)!.records.set(rec.name, rec);
+    this.files++;
     if (rec.stage === 'submitted') this.outstanding++;
+    if (!this.many && this.files >= manyFilesAt) {
+      this.many = true;
+      this.o.manyFiles?.(true);
+    }
   }
 
   private forget(rec: Rec): void {
@@ -263,6 +273,11 @@ export class ScannerEngine {
     this.waiting.delete(rec);
     if (rec.stage === 'submitted') this.outstanding--;
     records.delete(rec.name);
+    this.files--;
+    if (this.many && this.files < manyFilesAt / 2) {
+      this.many = false;
+      this.o.manyFiles?.(false);
+    }
     this.emit({ type: 'file-removed', share: rec.share, name: rec.name });
   }
 
