@@ -55,6 +55,7 @@ export async function probeFacts(s: RemoteShell, l: Layout, sudo: SudoOption | u
   const seaHash = await hashOf(l.seaExecutable);
   const jsHash = seaHash === undefined ? await hashOf(posix.join(l.installDir, 'app/dist/kds.js')) : undefined;
   const installedEngineSha256 = seaHash ?? jsHash;
+  const hasConfig = !!(await sftp.exists(l.config));
   return {
     os: os.text,
     arch: arch.text,
@@ -65,11 +66,35 @@ export async function probeFacts(s: RemoteShell, l: Layout, sudo: SudoOption | u
     hasSystemd: systemd.ok,
     fstab,
     ...(installedEngineSha256 !== undefined && { installedEngineSha256, installedEngineKind: (seaHash !== undefined ? 'sea' : 'js') as EngineKind }),
-    hasConfig: !!(await sftp.exists(l.config)),
+    hasConfig,
+    ...(await installedShareFacts(s, sftp, l, hasConfig, asRoot)),
     hasExcludeList: !!(await sftp.exists(l.exclude)),
     hasCertificate: !!(await sftp.exists(l.certPem)) && !!(await sftp.exists(l.certKey)),
     hasUnit: !!(await sftp.exists(l.unit)),
   };
+}
+
+/**
+ * The installed configuration (mode 0600, root's: read through sudo when the SSH user cannot) and
+ * which shares' exclude lists (exclude_list.<name>.txt) the installation folder holds, so that
+ * adding shares keeps what is there.
+ */
+async function installedShareFacts(s: RemoteShell, sftp: SftpFiles, l: Layout, hasConfig: boolean, asRoot: SudoOption | undefined): Promise<Pick<RemoteFacts, 'installedConfigText' | 'installedShareExcludes'>> {
+  let installedConfigText: string | undefined;
+  if (hasConfig) {
+    installedConfigText = await sftp.readFile(l.config).then((b) => b.toString('utf8')).catch(() => undefined);
+    if (installedConfigText === undefined && asRoot) {
+      const r = await s.exec(['cat', '--', l.config], { sudo: asRoot }).catch(() => undefined);
+      if (r?.code === 0) installedConfigText = r.stdout.toString('utf8');
+    }
+  }
+  let names: string[] = [];
+  try {
+    names = (await sftp.readdir(l.installDir)).map((e) => /^exclude_list\.(.+)\.txt$/.exec(e.name)?.[1]).filter((n): n is string => n !== undefined);
+  } catch {
+    names = []; // no installation folder yet
+  }
+  return { ...(installedConfigText !== undefined && { installedConfigText }), installedShareExcludes: names };
 }
 
 /** The files of an engine build on this machine, or undefined when it was not built. */
