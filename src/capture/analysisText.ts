@@ -29,6 +29,13 @@ export function transactionNoteText(code: string): string {
   }
 }
 
+/** The label of KDS's own probe and discovery transactions (src/icap/probeMarker.ts). */
+export function probeTrafficText(kind: IcapTransaction['kdsProbe']): string | undefined {
+  if (kind === 'discover') return t("KDS's own discovery");
+  if (kind === 'probe') return t("KDS's own probe");
+  return undefined;
+}
+
 function clock(iso: string): string {
   return iso.slice(11, 23);
 }
@@ -73,7 +80,9 @@ export function analysisText(a: CaptureAnalysis): string {
       const details = [flow, http, t('{0} B sent, {1} B answered', x.requestBytes, x.responseBytes)].filter(Boolean).join('; ');
       out.push(`      ${details}`);
       for (const [k, v] of Object.entries(x.verdict)) out.push(`      ${k}: ${v}`);
-      if (x.notes.length) out.push(`      (${x.notes.map(transactionNoteText).join('; ')})`);
+      const own = probeTrafficText(x.kdsProbe);
+      const notes = [...(own ? [own] : []), ...x.notes.map(transactionNoteText)];
+      if (notes.length) out.push(`      (${notes.join('; ')})`);
     }
   }
   return out.join('\n') + '\n';

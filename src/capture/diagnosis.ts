@@ -28,7 +28,29 @@ function countBy<T>(items: T[], key: (x: T) => string): string {
   return [...m].map(([k, n]) => (n > 1 ? `${k} ×${n}` : k)).join(', ');
 }
 
-/** What a support engineer would write after reading the capture, most important first. */
+/** What each 4xx answer means for the proxy's configuration; codes not listed get no explanation. */
+function clientErrorMeaning(status: number): string | undefined {
+  switch (status) {
+    case 400:
+      return t('400: the server could not read the request');
+    case 403:
+      return t('403: the server refuses this client');
+    case 404:
+      return t("404: the service URI in the proxy's icap_service line is wrong");
+    case 405:
+      return t('405: the method does not match the service (RESPMOD sent to a REQMOD path, or the reverse)');
+    case 408:
+      return t('408: the request did not arrive whole in time');
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * What a support engineer would write after reading the capture, most important first. KDS's own
+ * probe and discovery requests (probeMarker.ts) are named once and kept out of the findings: a
+ * 404 from a discovery says nothing about the proxy.
+ */
 export function diagnose(f: DiagnosisFacts): Finding[] {
   const out: Finding[] = [];
   const add = (code: string, severity: Finding['severity'], text: string) => out.push({ code, severity, text });
@@ -48,8 +70,14 @@ export function diagnose(f: DiagnosisFacts): Finding[] {
     return out;
   }
 
-  const refused = f.connections.filter((c) => c.synSeen && !c.synAckSeen && c.resetBy.includes('b'));
-  const unanswered = f.connections.filter((c) => c.synSeen && !c.synAckSeen && !c.resetBy.includes('b'));
+  const own = f.transactions.filter((x) => x.kdsProbe);
+  const theirs = f.transactions.filter((x) => !x.kdsProbe);
+  // Connections that carried only KDS's own requests say nothing about the proxy either.
+  const proxyClients = new Set(theirs.map((x) => x.client));
+  const ownClients = new Set(own.map((x) => x.client).filter((c) => !proxyClients.has(c)));
+  const connections = f.connections.filter((c) => !ownClients.has(c.a) && !ownClients.has(c.b));
+  const refused = connections.filter((c) => c.synSeen && !c.synAckSeen && c.resetBy.includes('b'));
+  const unanswered = connections.filter((c) => c.synSeen && !c.synAckSeen && !c.resetBy.includes('b'));
   if (unanswered.length) {
     add(
       'syn-unanswered',
@@ -64,7 +92,7 @@ export function diagnose(f: DiagnosisFacts): Finding[] {
   if (refused.length) {
     add('refused', 'error', t('{0} connection attempt(s) to {1} were refused (RST): nothing listens on that port.', refused.length, countBy(refused, (c) => c.b)));
   }
-  const reset = f.connections.filter((c) => c.resetBy.length && !refused.includes(c));
+  const reset = connections.filter((c) => c.resetBy.length && !refused.includes(c));
   if (reset.length) {
     const byServer = reset.filter((c) => c.resetBy.includes('b')).length;
     const byClient = reset.filter((c) => c.resetBy.includes('a')).length;
@@ -79,13 +107,27 @@ export function diagnose(f: DiagnosisFacts): Finding[] {
       ),
     );
   }
-  const midway = f.connections.filter((c) => c.startedMidway);
+  const midway = connections.filter((c) => c.startedMidway);
   if (midway.length) {
     add('started-midway', 'info', t('{0} connection(s) were already open when the capture began: their first messages may be missing.', midway.length));
   }
 
-  const tx = f.transactions;
-  const withData = f.connections.some((c) => c.synAckSeen || c.packets > 3);
+  if (own.length) {
+    const kinds = [...new Set(own.map((x) => x.kdsProbe))];
+    add(
+      'kds-probe',
+      'info',
+      kinds.includes('discover')
+        ? t("{0} transaction(s) are KDS's own probe and discovery (X-KDS-Probe, kds-probe.invalid): they are left out of the findings.", own.length)
+        : t("{0} transaction(s) are KDS's own probe (X-KDS-Probe, kds-probe.invalid): they are left out of the findings.", own.length),
+    );
+    if (!theirs.length) {
+      add('only-kds-probe', 'warning', t('No ICAP traffic from the proxy: every transaction in the capture is KDS\'s own. Capture again while something is downloaded through the proxy.'));
+      return out;
+    }
+  }
+  const tx = theirs;
+  const withData = connections.some((c) => c.synAckSeen || c.packets > 3);
   if (tx.length === 0) {
     if (withData) add('no-icap', 'error', t('There is TCP traffic on port {0} but no ICAP message could be read: is it ICAP over TLS, or another protocol on that port?', portText));
     return out;
@@ -123,7 +165,17 @@ export function diagnose(f: DiagnosisFacts): Finding[] {
     add(
       'client-errors',
       'error',
-      t('{0} answer(s) were request errors ({1}): 404 means the service URI in the proxy\'s icap_service line is wrong; 400, that the server could not read the request.', clientErrors.length, countBy(clientErrors, (x) => `${x.status} ${x.reason ?? ''}`.trim())),
+      t(
+        '{0} answer(s) were request errors ({1}). {2}',
+        clientErrors.length,
+        countBy(clientErrors, (x) => `${x.status} ${x.reason ?? ''}`.trim()),
+        [...new Set(clientErrors.map((x) => x.status!))]
+          .sort((a, b) => a - b)
+          .map(clientErrorMeaning)
+          .filter((m): m is string => !!m)
+          .map((m) => `${m}.`)
+          .join(' '),
+      ).trim(),
     );
   }
   const noAnswer = tx.filter((x) => x.method && x.status === null);
@@ -148,9 +200,9 @@ export function diagnose(f: DiagnosisFacts): Finding[] {
   if (blocked.length) add('blocked', 'info', t('{0} answer(s) carried a detection or a block page.', blocked.length));
   const incomplete = tx.filter((x) => x.notes.includes('bytes-missing'));
   if (incomplete.length) add('bytes-missing', 'warning', t('{0} transaction(s) lack bytes the capture did not keep (snaplen or lost packets): their sizes and bodies are partial.', incomplete.length));
-  if (f.totalTransactions > tx.length) add('list-capped', 'info', t('Only the first {0} of {1} transactions are listed.', tx.length, f.totalTransactions));
+  if (f.totalTransactions > f.transactions.length) add('list-capped', 'info', t('Only the first {0} of {1} transactions are listed.', f.transactions.length, f.totalTransactions));
   if (!out.some((x) => x.severity !== 'info')) {
-    add('ok', 'info', t('No problem found: {0} transaction(s), all answered.', f.totalTransactions));
+    add('ok', 'info', t('No problem found: {0} transaction(s), all answered.', f.totalTransactions - own.length));
   }
   return out;
 }

@@ -1,3 +1,4 @@
+import { type ProbeTrafficKind, probeTraffic } from '../icap/probeMarker';
 import { type IcapMessage, IcapMessageStream } from './icapMessageStream';
 import type { ConnectionSummary, Direction, StreamSink } from './tcpReassembly';
 
@@ -34,6 +35,8 @@ export interface IcapTransaction {
   notes: string[];
   requestHeaders: string | null;
   responseHeaders: string | null;
+  /** KDS's own probe or discovery request (src/icap/probeMarker.ts), or null: the proxy's. */
+  kdsProbe: ProbeTrafficKind | null;
 }
 
 interface Pair {
@@ -163,5 +166,6 @@ function toTransaction(p: Pair): IcapTransaction {
     notes,
     requestHeaders: q?.headerText ?? null,
     responseHeaders: r?.headerText ?? null,
+    kdsProbe: probeTraffic(q?.headerText, httpRequest) ?? null,
   };
 }

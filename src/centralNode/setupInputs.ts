@@ -3,9 +3,12 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { t } from '../common/l10n';
+import { packageRoot } from '../common/packageRoot';
 import { writeClientCertificate } from '../pki/clientCertificateFiles';
+import { type EngineKind, chooseEngine } from './engineChoice';
+import { findEnginePackage } from './engineManifest';
 import { localEngineFiles, type StepOutcome } from './remoteInstall';
-import { type EngineKind, type FolderKey, type RemoteFacts, type SetupStep, type ShareParams, buildSetupPlan, chooseEngine, configForCn, layout } from './setupPlan';
+import { type FolderKey, type RemoteFacts, type SetupStep, type ShareParams, buildSetupPlan, configForCn, layout } from './setupPlan';
 
 /**
  * The one orchestration behind `kds remote setup` and "KDS: Set Up Central Node": from the
@@ -26,6 +29,11 @@ export interface SetupRequest {
   engine?: EngineKind | 'auto';
   /** Where dist/ and bin/ of the engine to upload are (the package, or the extension's folder). */
   engineRoot?: string;
+  /**
+   * Builds the engine package when it is needed and missing (a checkout: npm run package:deb);
+   * the extension has none to offer, its .vsix carries the package.
+   */
+  buildPackage?: () => Promise<void>;
   shares?: ShareParams;
   folders?: Record<FolderKey, string>;
   replaceConfig?: boolean;
@@ -68,10 +76,20 @@ export async function prepareSetup(r: SetupRequest): Promise<PreparedSetup> {
     throw new SetupInputError(t('Cannot read {0}: {1}', r.configPath, (err as Error).message));
   }
   const base = dirname(resolve(r.configPath));
-  const choice = chooseEngine(r.facts, { sea: !!(await localEngineFiles('sea', r.engineRoot).catch(() => undefined)), js: true }, r.engine ?? 'auto');
-  if (!choice.kind) throw new SetupInputError(t('No engine fits the CN: {0}', choice.reason), 'engine');
-  const engine = await localEngineFiles(choice.kind, r.engineRoot);
-  if (!engine) throw new SetupInputError(t('The engine is not built: run npm run build (and npm run build:service for the single executable).'), 'engine');
+  const root = r.engineRoot ?? packageRoot();
+  const wanted = r.engine ?? 'auto';
+  const installDir = layout(r.prefix, r.unitName).installDir;
+  let pkg = await findEnginePackage(root).catch(() => undefined);
+  let choice = chooseEngine(r.facts, { ...(pkg && { package: pkg.manifest }), js: true }, wanted, { prefix: !!r.prefix, installDir });
+  // Only the package is missing (a checkout where it was not built yet): build it, then decide again.
+  if (!pkg && r.buildPackage && (wanted === 'sea' || wanted === 'deb' || (wanted === 'auto' && !choice.kind))) {
+    await r.buildPackage();
+    pkg = await findEnginePackage(root).catch(() => undefined);
+    choice = chooseEngine(r.facts, { ...(pkg && { package: pkg.manifest }), js: true }, wanted, { prefix: !!r.prefix, installDir });
+  }
+  if (!choice.kind) throw new SetupInputError(t('No engine fits the Central Node, so nothing was changed there: {0}.', choice.reason), 'engine');
+  const engine = await localEngineFiles(choice.kind, root);
+  if (!engine) throw new SetupInputError(t('The engine is not built: run npm run build (and npm run package:deb for the single executable).'), 'engine');
 
   const l = layout(r.prefix, r.unitName);
   let cn;
@@ -139,6 +157,11 @@ export async function prepareSetup(r: SetupRequest): Promise<PreparedSetup> {
   }
 }
 
+/** The certificate fingerprint (AA:BB:… of 32 bytes) `kds enroll` printed, whatever its language. */
+function fingerprintIn(text: string): string | undefined {
+  return /\b(?:[0-9A-F]{2}:){31}[0-9A-F]{2}\b/.exec(text)?.[0];
+}
+
 /**
  * What the set-up did and what is left, one line each, for the CLI's last lines and the
  * extension's summary: every step's outcome, then what the administrator still has to do.
@@ -154,11 +177,24 @@ export function setupSummary(outcomes: StepOutcome[], s: { systemId: string; cer
     else left.push(t('not run: {0}', o.title));
     if (o.id === 'unit' && o.outcome === 'skipped') left.push(t('start the engine on the CN yourself: there is no systemd to run the service'));
   }
-  const enrolled = outcomes.some((o) => o.id === 'enroll' && o.outcome === 'done');
-  left.push(
-    s.certificate
-      ? t('approve the integration request in the KATA web console (External systems){0}: system_id {1}, certificate SHA-256 {2}', enrolled ? '' : t(' after sending it'), s.systemId, s.certificate.fingerprint256)
-      : t('approve the integration in the KATA web console (External systems) if it is not approved yet: system_id {0}, the certificate already on the CN', s.systemId),
-  );
+  const enroll = outcomes.find((o) => o.id === 'enroll');
+  const fingerprint = s.certificate?.fingerprint256 ?? fingerprintIn(enroll?.last?.output ?? '');
+  if (enroll?.outcome === 'done' && enroll.last?.code === 0) {
+    // `kds enroll` exits 0 only when KATA accepted its test scan: the integration is approved.
+    done.push(
+      fingerprint
+        ? t('KATA has approved this external system (system_id {0}, certificate SHA-256 {1}): its test scan was accepted, so scanning works.', s.systemId, fingerprint)
+        : t('KATA has approved this external system (system_id {0}): its test scan was accepted, so scanning works.', s.systemId),
+    );
+  } else if (enroll?.outcome === 'done' && enroll.last?.code === 3 && /\b403\b/.test(enroll.last.output)) {
+    left.push(t('KATA rejected the integration of system_id {0} (HTTP 403): accept it in the KATA web console (External systems), or set up again with a new system_id. Certificate SHA-256 to compare: {1}', s.systemId, fingerprint ?? t('the one kds enroll printed')));
+  } else if (enroll?.outcome === 'done' && enroll.last?.code === 3) {
+    left.push(t('Waiting for approval: in the KATA web console (External systems), accept the request of system_id {0} after checking that its certificate SHA-256 is {1}.', s.systemId, fingerprint ?? t('the one kds enroll printed')));
+  } else if (enroll?.outcome === 'done') {
+    // An engine older than this summary: whether KATA approved is not known here.
+    left.push(t('approve the integration in the KATA web console (External systems) if it is not approved yet: system_id {0}, certificate SHA-256 {1}', s.systemId, fingerprint ?? t('of the certificate already on the CN')));
+  } else {
+    left.push(t('send the integration request (kds enroll --config … on the CN) and have it approved in the KATA web console (External systems): system_id {0}, certificate SHA-256 {1}', s.systemId, fingerprint ?? t('of the certificate already on the CN')));
+  }
   return { done, left };
 }

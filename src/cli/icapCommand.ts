@@ -1,8 +1,11 @@
 import { readFile } from 'node:fs/promises';
+import { buffer as streamBuffer } from 'node:stream/consumers';
 import { basename } from 'node:path';
 import { t } from '../common/l10n';
 import { DISCOVER_PATHS, type DiscoverResult, IcapProber, type ProbeReport, type ProbeStep, discover } from '../icap/icapProbe';
 import { ICAP_DEFAULT_PORT, parseIcapUri } from '../icap/icapMessage';
+import type { Conclusion } from '../icap/probeConclusion';
+import { defaultProbeReportPath, saveProbeReport } from '../icap/probeReportFile';
 import { ExitCode } from '../common/exitCode';
 import { type CliCommand, type CommandIo, UsageError, parseOptions, stdio } from './command';
 
@@ -17,10 +20,17 @@ Methods, Preview, Transfer-*, Allow 204, Max-Connections, Options-TTL, with warn
 the methods the service offers a RESPMOD with a harmless HTTP response and a REQMOD with a GET.
 Preview, 100 Continue, ieof and 204 are handled as RFC 3507 says; one connection is reused.
 
+Every conclusion comes with its next step. The requests carry X-KDS-Probe and name the host
+kds-probe.invalid, so captures and logs tell them from the proxy's traffic. The report is kept
+in XDG_STATE_HOME/kds/icap-probe-latest.json (~/.local/state/kds/…) for "kds support-bundle".
+
 Options:
+  --method M       respmod or reqmod: only that method's transactions (default: what OPTIONS offers)
   --eicar          also send the EICAR test file (RESPMOD, and a REQMOD POST); built in memory,
                    never written to disk
-  --file F         also send the content of file F in a RESPMOD
+  --file F         also send the content of file F in a RESPMOD (a REQMOD POST with --method reqmod);
+                   - reads it from standard input (--file-name names it)
+  --file-name N    the name the file is sent under (default: its own name)
   --url U          the URL put in the encapsulated HTTP request
   --preview N      send a preview of N bytes (default: what the service asks for in OPTIONS)
   --no-preview     send whole bodies without preview
@@ -28,6 +38,7 @@ Options:
   --discover H[:P] try the service paths seen in the field and list those that answer OPTIONS
   --json           print the report as JSON
   --jsonl          print each step as one JSON line as it completes (for the VS Code panel)
+  --no-save        do not keep the report for the support request
 
 Exit codes: 0 every step answered as an ICAP service should, 1 a failure (stated on the
 conclusion line), 2 usage error. Details: docs/icap-kit.md.`,
@@ -42,6 +53,9 @@ export async function runIcap(argv: string[], io: CommandIo): Promise<number> {
     {
       eicar: { type: 'boolean', default: false },
       file: { type: 'string' },
+      'file-name': { type: 'string' },
+      method: { type: 'string' },
+      'no-save': { type: 'boolean', default: false },
       url: { type: 'string' },
       preview: { type: 'string' },
       'no-preview': { type: 'boolean', default: false },
@@ -78,10 +92,14 @@ export async function runIcap(argv: string[], io: CommandIo): Promise<number> {
     if (!/^\d+$/.test(values.preview) || Number(values.preview) > 1 << 20) throw new UsageError(t('--preview must be a whole number of bytes up to 1048576, not "{0}".', values.preview));
     preview = Number(values.preview);
   }
+  const method = values.method?.toUpperCase();
+  if (method !== undefined && method !== 'RESPMOD' && method !== 'REQMOD') throw new UsageError(t('--method must be respmod or reqmod, not "{0}".', values.method ?? ''));
+  if (values['file-name'] !== undefined && (!values['file-name'] || /[/\\\0]/.test(values['file-name']))) throw new UsageError(t('--file-name must be a plain file name.'));
   let file: { name: string; content: Buffer } | undefined;
   if (values.file !== undefined) {
     try {
-      file = { name: basename(values.file), content: await readFile(values.file) };
+      const content = values.file === '-' ? await streamBuffer(process.stdin) : await readFile(values.file);
+      file = { name: values['file-name'] ?? (values.file === '-' ? 'stdin' : basename(values.file)), content };
     } catch (err) {
       io.err(t('Cannot read {0}: {1}', values.file, (err as NodeJS.ErrnoException).code ?? (err as Error).message) + '\n');
       return ExitCode.failure;
@@ -98,12 +116,15 @@ export async function runIcap(argv: string[], io: CommandIo): Promise<number> {
     url: values.url,
     preview,
     timeoutMs,
+    ...(method && { method: method as 'RESPMOD' | 'REQMOD' }),
     onStep(step) {
       if (jsonl) io.out(JSON.stringify({ type: 'step', step }) + '\n');
       else if (!json) io.out(formatStep(step));
     },
   });
   const report = await prober.probe();
+  // Kept for the support request; a failure to keep it does not change the probe's outcome.
+  if (!values['no-save']) await saveProbeReport(defaultProbeReportPath(), report).catch(() => undefined);
   if (jsonl) io.out(JSON.stringify({ type: 'report', report }) + '\n');
   else if (json) io.out(JSON.stringify(report, null, 2) + '\n');
   else io.out(formatConclusion(report));
@@ -164,7 +185,11 @@ function describeModification(step: ProbeStep): string {
 }
 
 export function formatConclusion(report: ProbeReport): string {
-  return `\n${report.exitCode === 0 ? t('Conclusion') : t('Conclusion (failure)')}: ${report.uri}: ${report.conclusion.text}\n`;
+  return `\n${report.exitCode === 0 ? t('Conclusion') : t('Conclusion (failure)')}: ${report.uri}: ${report.conclusion.text}\n${nextStep(report.conclusion)}`;
+}
+
+function nextStep(c: Conclusion): string {
+  return c.next ? `${t('Next step')}: ${c.next}\n` : '';
 }
 
 async function runDiscover(host: string, port: number, timeoutMs: number, json: boolean, jsonl: boolean, io: CommandIo): Promise<number> {
@@ -180,9 +205,9 @@ async function runDiscover(host: string, port: number, timeoutMs: number, json: 
   const found = results.filter((r) => r.status === 200);
   if (json) io.out(JSON.stringify({ host, port, results, found: found.map((r) => r.uri), fatal }, null, 2) + '\n');
   else if (jsonl) io.out(JSON.stringify({ type: 'discovered', found: found.map((r) => r.uri), fatal }) + '\n');
-  else if (fatal) io.out(`\n${t('Conclusion (failure)')}: ${fatal}\n`);
+  else if (fatal) io.out(`\n${t('Conclusion (failure)')}: ${fatal.text}\n${nextStep(fatal)}`);
   else if (found.length) io.out(`\n${t('Services that answer OPTIONS')}:\n${found.map((r) => `  ${r.uri}  (${r.methods ?? '?'})`).join('\n')}\n`);
-  else io.out(`\n${t('Conclusion (failure)')}: ${t('the server speaks ICAP but none of the known service paths answered OPTIONS with 200')}\n`);
+  else io.out(`\n${t('Conclusion (failure)')}: ${t('the server speaks ICAP but none of the known service paths answered OPTIONS with 200')}\n${t('Next step')}: ${t('Look up the service paths in the KATA web console (Sensor servers, ICAP integration with proxy server) and probe that path.')}\n`);
   return found.length && !fatal ? ExitCode.ok : ExitCode.failure;
 }
 

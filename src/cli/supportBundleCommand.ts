@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { currentLocale, t } from '../common/l10n';
 import { findLeaks, writeBundle } from '../support/bundleContents';
-import { compose, discover, gather } from '../support/supportBundle';
+import { defaultProbeReportPath } from '../icap/probeReportFile';
+import { compose, discover, gather, mergeAnswers, prefillNotes } from '../support/supportBundle';
 import { CHECKLIST, type SummaryLanguage, type SupportAnswers, missingRequired, parseAnswers } from '../support/supportSummary';
+import { askChecklist } from './checklistQuestions';
 import { collect, humanSize } from '../support/collectFlow';
 import { recentCaptures } from '../support/recentCaptures';
 import { confirm, openHost } from './centralNodeTarget';
@@ -25,6 +27,11 @@ files you add (pcaps from both sides). Passwords, private keys and sudo password
 from every file, and the written archive is checked for them again. The contents are shown
 before anything is written.
 
+The ICAP evidence goes in too, with a few lines in summary.md on what it shows: the lines of
+KATA's preprocessor_icap.log around the date and time of the problem (the whole log when it is
+under 2 MiB, otherwise its end when no time can be read), the latest "kds icap probe" report, and
+each capture's transactions and diagnosis beside its pcap.
+
   --out FILE           the archive (default ./kds-support-<time>.tar.gz)
   --config FILE        the KDS configuration where KDS runs (default /opt/kata-dir-scanner/kata_dir_scanner.conf)
   --answers FILE.json  the checklist answers: {"language":"en|ru","hardware":…,"traffic":…,"integrations":…,
@@ -33,7 +40,10 @@ before anything is written.
   --language en|ru     the language of summary.md (default: the answers file's, else the UI's)
   --add FILE           a file to include (repeat): pcaps go to captures/, others to attachments/
   --no-captures        leave out the captures \`kds capture\` saved in this folder in the last 7 days
-                       (icap-capture-*.pcap; included by default)
+                       (icap-capture-*.pcap; included by default, labelled as taken by KDS)
+  --icap-log PATH      KATA's ICAP service log where KDS runs
+                       (default /var/log/kaspersky/services/preprocessor_icap/preprocessor_icap.log)
+  --no-icap-log        leave out preprocessor_icap.log
   --no-kata-logs       leave out log-history / log-detects
   --no-collect         leave out kata-collect (it can take minutes)
   --grep TEXT          what the log extracts keep (default ICAP, case-insensitive)
@@ -60,6 +70,8 @@ const options = {
   language: { type: 'string' },
   add: { type: 'string', multiple: true },
   'no-captures': { type: 'boolean', default: false },
+  'icap-log': { type: 'string' },
+  'no-icap-log': { type: 'boolean', default: false },
   'no-kata-logs': { type: 'boolean', default: false },
   'no-collect': { type: 'boolean', default: false },
   grep: { type: 'string' },
@@ -67,20 +79,6 @@ const options = {
 } as const;
 
 const print = (line: string) => void process.stdout.write(line + '\n');
-
-async function askAnswers(prefilled: SupportAnswers, given: SupportAnswers, language: SummaryLanguage): Promise<SupportAnswers> {
-  const out: SupportAnswers = { ...given };
-  for (const f of CHECKLIST) {
-    if (given[f.key]) continue;
-    const txt = f.text[language];
-    print(`\n${txt.label}${f.required ? ' *' : ''}\n  ${txt.help}`);
-    const def = prefilled[f.key];
-    const a = await askLine(def ? `[${def}] > ` : '> ');
-    if (a === undefined) break;
-    if (a.trim()) out[f.key] = a.trim();
-  }
-  return out;
-}
 
 async function run(argv: string[]): Promise<number> {
   const { values: v } = parseOptions(argv, options);
@@ -95,7 +93,8 @@ async function run(argv: string[]): Promise<number> {
   }
   const addFiles = (v.add ?? []).map((f) => resolve(f));
   // The captures `kds capture` saved here lately go in too (listed with the contents before writing).
-  if (!v['no-captures']) for (const f of await recentCaptures(process.cwd())) if (!addFiles.includes(f)) addFiles.push(f);
+  const captures = v['no-captures'] ? [] : (await recentCaptures(process.cwd())).filter((f) => !addFiles.includes(f));
+  if (v['no-icap-log'] && v['icap-log'] !== undefined) throw new UsageError(t('Use either --icap-log PATH or --no-icap-log.'));
   for (const f of addFiles) {
     const st = await stat(f).catch(() => undefined);
     if (!st?.isFile()) throw new UsageError(t('--add {0}: not a readable file', f));
@@ -120,8 +119,11 @@ async function run(argv: string[]): Promise<number> {
     const privateKeyTexts = v.identity ? [await readFile(v.identity, 'utf8').catch(() => '')].filter(Boolean) : [];
     print(t('Finding out what KDS can about {0}…', host.where));
     const d = await discover(host, { ...(v.config && { configPath: v.config }), secrets: await opened.secrets(), privateKeyTexts });
-    if (!v.answers && process.stdin.isTTY) answers = await askAnswers(d.prefill, answers, language);
-    const missing = missingRequired({ ...d.prefill, ...answers });
+    const notes = prefillNotes(d);
+    if (!v.answers && process.stdin.isTTY) answers = await askChecklist({ print, ask: askLine }, d.prefill, answers, language, notes);
+    else for (const n of Object.values(notes)) print(n);
+    const merged = mergeAnswers(d.prefill, answers);
+    const missing = missingRequired(merged);
     if (missing.length) print(t('Not answered (the summary says so): {0}', missing.map((k) => CHECKLIST.find((f) => f.key === k)!.text[language].label).join(', ')));
 
     const collectDir = dirname(outFile);
@@ -138,9 +140,14 @@ async function run(argv: string[]): Promise<number> {
           ).download.local,
       }),
       addFiles,
+      captures,
+      icapLog: v['no-icap-log'] ? false : v['icap-log'],
+      ...(merged.problemTime && { problemTime: merged.problemTime }),
+      probeReports: [defaultProbeReportPath()],
       workDir: work,
       ...(v.grep && { grep: v.grep }),
       onStep: (s) => print(s),
+      onNote: (n) => print(`  ${t('not included:')} ${n}`),
     });
     const staging = join(work, 'staging');
     await mkdir(staging, { mode: 0o700 });

@@ -109,6 +109,11 @@ function hostForUrl(host: string): string {
   return isIP(host) === 6 ? `[${host}]` : host;
 }
 
+/** Tells the client (the probe) that the object passed because the verdict wait expired, not because it is clean. */
+function verdictNote(tx: Transaction): Record<string, string> {
+  return tx.waitedOutMs === undefined ? {} : { 'X-KDS-Verdict': `timeout; waited_ms=${tx.waitedOutMs}` };
+}
+
 /** Answers that end the connection: the rest of the stream cannot be trusted to be framed. */
 class Refusal extends Error {
   constructor(
@@ -143,6 +148,8 @@ interface Transaction {
   md5: ReturnType<typeof createHash>;
   scanId: string;
   headBytes: Buffer[];
+  /** blocking_advanced gave up waiting for the verdict after this many ms and let the object through. */
+  waitedOutMs?: number;
 }
 
 /**
@@ -488,7 +495,7 @@ export async function startIcapServer(opts: IcapServerOptions): Promise<RunningI
         write(Buffer.concat([serializeIcapResponse({ status: 200, reason: 'OK', headers, resHdr, body: 'res-body' }), encodeChunk(page), lastChunk()]));
       } else if (may204) {
         count(204);
-        write(serializeIcapResponse({ status: 204, reason: 'No Content', headers: { ISTag: istag(), 'X-KDS-Scan-ID': current.scanId }, body: 'none' }));
+        write(serializeIcapResponse({ status: 204, reason: 'No Content', headers: { ISTag: istag(), 'X-KDS-Scan-ID': current.scanId, ...verdictNote(current) }, body: 'none' }));
       } else {
         count(200);
         await echo(current);
@@ -503,7 +510,7 @@ export async function startIcapServer(opts: IcapServerOptions): Promise<RunningI
       return serializeIcapResponse({
         status: 200,
         reason: 'OK',
-        headers: { ISTag: istag(), 'X-KDS-Scan-ID': current.scanId },
+        headers: { ISTag: istag(), 'X-KDS-Scan-ID': current.scanId, ...verdictNote(current) },
         reqHdr: isResp ? undefined : current.sections?.reqHdr,
         resHdr: isResp ? current.sections?.resHdr : undefined,
         body: hasBody ? (isResp ? 'res-body' : 'req-body') : 'none',
@@ -577,6 +584,7 @@ export async function startIcapServer(opts: IcapServerOptions): Promise<RunningI
     const outcome = await Promise.race([slowJob, sleep(opts.advancedWaitMs, 'waited-out' as const, { signal: waitOut.signal }).catch(() => 'aborted' as const)]);
     waitOut.abort();
     if (outcome === 'waited-out' || outcome === 'aborted') {
+      current.waitedOutMs = Date.now() - started;
       log.verdict({ scanId: current.scanId, size, sha256, verdict: 'timeout', action: 'passed', waitedMs: Date.now() - started, note: 'no verdict within the blocking_advanced wait, object let through' });
       lateResult();
       return undefined;

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { t } from '../common/l10n';
 import { locateJsonError } from '../common/jsonSyntax';
+import { samePathName } from '../common/platform';
 import { normaliseFingerprint } from '../pki/pemText';
 // Bundled at build time; the same file ships in schemas/ for the editor's jsonValidation.
 import schemaJson from '../../schemas/kata_dir_scanner.schema.json';
@@ -196,7 +197,7 @@ export function parseConfigText(text: string, file: string): { config: KdsConfig
     for (let j = i + 1; j < folders.length; j++) {
       const a = folders[i]!;
       const b = folders[j]!;
-      if (config[a] === config[b]) {
+      if (samePathName(config[a], config[b])) {
         throw new ConfigError(t('{0}: "{1}" and "{2}" must be different folders (both are {3})', file, a, b, config[a]), file, b);
       }
     }

@@ -92,7 +92,16 @@ export interface RoutedFile {
 export type ApprovalState = 'unknown' | 'approved' | 'pending' | 'rejected';
 
 /** Why a directory entry in input is never scanned. */
-export type IgnoredKind = 'directory' | 'symlink' | 'fifo' | 'socket' | 'device' | 'bad-name' | 'hard-link';
+export type IgnoredKind =
+  | 'directory'
+  | 'symlink'
+  | 'fifo'
+  | 'socket'
+  | 'device'
+  | 'bad-name'
+  | 'hard-link'
+  /** A name this OS cannot write to output unchanged (Windows: `a:b`, `CON`, `report.`), listed by a share. */
+  | 'forbidden-name';
 
 export type EngineEvent =
   | { type: 'file'; file: FileRecord }

@@ -24,6 +24,8 @@ export class IcapClientError extends Error {
   constructor(
     readonly kind: IcapFailureKind,
     message: string,
+    /** What the peer sent instead of ICAP: its first line, as data (never part of a sentence's wording). */
+    readonly peerText?: string,
   ) {
     super(message);
     this.name = 'IcapClientError';
@@ -86,18 +88,27 @@ function describeSocketError(err: NodeJS.ErrnoException, host: string, port: num
   }
 }
 
+/** The first line of what a peer sent (at most 80 characters), as it came: data for messages. */
+export function firstLineOf(bytes: Buffer): string {
+  const text = bytes.subarray(0, 200).toString('latin1');
+  return text.split(/\r?\n|\r/)[0]!.slice(0, 80);
+}
+
 /** What the first bytes of an answer say about the peer when they are not ICAP. */
 function sniffNonIcap(first: Buffer, host: string, port: number): IcapClientError | undefined {
   if (first.length === 0) return undefined;
   // TLS record types: 0x15 alert, 0x16 handshake, followed by version 3.x.
   if ((first[0] === 0x15 || first[0] === 0x16) && (first.length < 2 || first[1] === 0x03)) {
-    return new IcapClientError('tls', t('{0}:{1} answered with TLS: it expects ICAP over TLS (icaps://), not plain ICAP', host, port));
+    return new IcapClientError('tls', t('{0}:{1} answered with TLS', host, port));
   }
   const text = first.subarray(0, 5).toString('latin1');
-  if (text === 'HTTP/') return new IcapClientError('http', t('{0}:{1} is an HTTP server, not an ICAP server', host, port));
-  if (first.length >= 5 && text !== 'ICAP/') {
-    return new IcapClientError('not-icap', t('{0}:{1} is not an ICAP server: it answered {2}', host, port, JSON.stringify(first.subarray(0, 24).toString('latin1'))));
+  const line = firstLineOf(first);
+  if (text === 'HTTP/') return new IcapClientError('http', t('{0}:{1} answered with HTTP: {2}', host, port, line), line);
+  // An HTTP server that does not know "ICAP/1.0" answers with a bare error page (HTTP/0.9 style).
+  if (/^\s*<(!doctype\s+html|html|head|body|title|h1)\b/i.test(first.subarray(0, 64).toString('latin1'))) {
+    return new IcapClientError('http', t('{0}:{1} answered with an HTML page: {2}', host, port, line), line);
   }
+  if (first.length >= 5 && text !== 'ICAP/') return new IcapClientError('not-icap', t('{0}:{1} answered: {2}', host, port, line), line);
   return undefined;
 }
 

@@ -1,6 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { t } from '../common/l10n';
 import { IcapClientError, type IcapFailureKind, IcapConnection, speaksTls, type TransactionResult } from './icapClient';
 import { IcapHeaders, type IcapUri, parseHttpHead, serializeHttpHead, serializeIcapRequest } from './icapMessage';
+import { type Conclusion, conclude, fatalFailure } from './probeConclusion';
+import { PROBE_HEADER, PROBE_HOST, PROBE_USER_AGENT, type ProbeTrafficKind, probeHeaderValue, probeRunPath } from './probeMarker';
 import { probeEicar } from './probeSamples';
 
 /** Service paths seen in the field (KATA's own are undocumented); `--discover` tries each. */
@@ -27,7 +30,7 @@ export const DISCOVER_PATHS = [
   'wwrespmod',
 ] as const;
 
-export type StepName = 'options' | 'respmod-clean' | 'respmod-eicar' | 'respmod-file' | 'reqmod-get' | 'reqmod-post-eicar';
+export type StepName = 'options' | 'respmod-clean' | 'respmod-eicar' | 'respmod-file' | 'reqmod-get' | 'reqmod-post-eicar' | 'reqmod-post-file';
 
 export type StepOutcome = 'ok' | 'failed' | 'warning';
 
@@ -48,6 +51,8 @@ export interface OptionsFacts {
   maxConnections?: number;
   optionsTtl?: number;
   encapsulated?: string;
+  /** The ICAP mode the embedded KATA names in X-KDS-Mode (a real KATA does not say). */
+  kdsMode?: string;
 }
 
 export interface ProbeStep {
@@ -78,21 +83,18 @@ export interface ProbeStep {
   /** One line: what failed, when outcome is failed. */
   error?: string;
   failure?: IcapFailureKind;
+  /** What the peer sent instead of ICAP (its first line), as data. */
+  peerText?: string;
+  /** The server let the object through after waiting this long for a verdict (embedded KATA's X-KDS-Verdict: timeout). */
+  waitedOutMs?: number;
+  /** The server's id of this scan (embedded KATA's X-KDS-Scan-ID), to find it in preprocessor_icap.log. */
+  scanId?: string;
   /** The object carried EICAR, so a detection is expected. */
   expectsDetection: boolean;
   detected: boolean;
 }
 
-export type ConclusionKind =
-  | 'reachable'
-  | 'detects-eicar'
-  | 'does-not-block'
-  | 'not-icap'
-  | 'service-not-found'
-  | 'method-not-allowed'
-  | 'timed-out'
-  | 'unreachable'
-  | 'error';
+export type { ConclusionKind } from './probeConclusion';
 
 export interface ProbeReport {
   uri: string;
@@ -100,8 +102,12 @@ export interface ProbeReport {
   port: number;
   service: string;
   startedAt: string;
+  /** 8 hex digits in the probe's X-KDS-Probe header and URLs (probeMarker.ts). */
+  run: string;
   steps: ProbeStep[];
-  conclusion: { kind: ConclusionKind; text: string };
+  /** The ICAP mode the server named, if it did (the embedded KATA). */
+  mode?: string;
+  conclusion: Conclusion;
   /** 0: every step answered as an ICAP service should; 1: a failure. */
   exitCode: 0 | 1;
 }
@@ -115,12 +121,18 @@ export interface ProbeOptions {
   /** Preview size to use instead of the server's; 'none' sends no preview. */
   preview?: number | 'none';
   timeoutMs?: number;
+  /** Only this method's transactions (after OPTIONS); default: what the service offers. */
+  method?: 'RESPMOD' | 'REQMOD';
   /** Called as each step completes. */
   onStep?(step: ProbeStep): void;
   userAgent?: string;
+  /** Marks the requests as a discovery instead of a probe (X-KDS-Probe). */
+  traffic?: ProbeTrafficKind;
+  /** The run id to mark the requests with (default: a new random one). */
+  run?: string;
 }
 
-const VERDICT_HEADER = /^x-(infection-found|virus-id|violations-found|response-info|response-desc|blocked|block-reason|virus-name|infection|threat|threat-name|kaspersky|kata|verdict|scan-result|icap-status)/i;
+const VERDICT_HEADER = /^x-(infection-found|virus-id|violations-found|response-info|response-desc|blocked|block-reason|virus-name|infection|threat|threat-name|kaspersky|kata|verdict|kds-verdict|scan-result|icap-status)/i;
 
 function verdictHeaders(...sets: Array<IcapHeaders | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
@@ -166,6 +178,7 @@ function optionsFacts(status: number, h: IcapHeaders): OptionsFacts {
     maxConnections: intHeader(h, 'Max-Connections'),
     optionsTtl: intHeader(h, 'Options-TTL'),
     encapsulated: h.get('Encapsulated'),
+    kdsMode: /^[a-z_]{1,40}$/.test(h.get('X-KDS-Mode') ?? '') ? h.get('X-KDS-Mode') : undefined,
   };
 }
 
@@ -222,12 +235,20 @@ function hostHeader(uri: IcapUri): string {
 export class IcapProber {
   private conn: IcapConnection | undefined;
   private readonly timeoutMs: number;
+  /** Marks every request of this run (probeMarker.ts). */
+  readonly runId: string;
 
   constructor(
     private readonly uri: IcapUri,
     private readonly opts: ProbeOptions = {},
   ) {
     this.timeoutMs = opts.timeoutMs ?? 15_000;
+    this.runId = opts.run && /^[0-9a-f]{8}$/.test(opts.run) ? opts.run : randomBytes(4).toString('hex');
+  }
+
+  /** The ICAP headers every request of the probe carries: Host, User-Agent, X-KDS-Probe. */
+  private icapHeaders(): Record<string, string> {
+    return { Host: hostHeader(this.uri), 'User-Agent': this.opts.userAgent ?? PROBE_USER_AGENT, [PROBE_HEADER]: probeHeaderValue(this.opts.traffic ?? 'probe', this.runId) };
   }
 
   private async connection(): Promise<{ conn: IcapConnection; fresh: boolean }> {
@@ -269,6 +290,10 @@ export class IcapProber {
         }
       }
       step.verdict = verdictHeaders(r.head.headers, httpHeaders);
+      const scanId = r.head.headers.get('X-KDS-Scan-ID');
+      if (scanId && /^[A-Za-z0-9-]{1,64}$/.test(scanId)) step.scanId = scanId;
+      const waited = /^\s*timeout\b.*?\bwaited_ms=(\d{1,9})/i.exec(r.head.headers.get('X-KDS-Verdict') ?? '');
+      if (waited) step.waitedOutMs = Number(waited[1]);
       const mod = classifyModification(result, original);
       step.modification = mod.modification;
       step.httpStatus = mod.httpStatus;
@@ -289,6 +314,7 @@ export class IcapProber {
       if (err instanceof IcapClientError) {
         step.failure = err.kind;
         step.error = err.message;
+        if (err.peerText !== undefined) step.peerText = err.peerText;
       } else {
         step.failure = 'protocol';
         step.error = (err as Error).message;
@@ -302,14 +328,14 @@ export class IcapProber {
     const head = serializeIcapRequest({
       method: 'OPTIONS',
       uri: this.uri.href,
-      headers: { Host: hostHeader(this.uri), 'User-Agent': this.opts.userAgent ?? 'kds-icap-probe' },
+      headers: this.icapHeaders(),
       body: 'none',
     });
     const result = await this.run(step, head, undefined, undefined, {});
     if (!result && (step.failure === 'closed-without-answer' || step.failure === 'reset' || step.failure === 'no-answer')) {
       if (await speaksTls(this.uri.host, this.uri.port, Math.min(this.timeoutMs, 5000))) {
         step.failure = 'tls';
-        step.error = t('{0}:{1} speaks TLS: it expects ICAP over TLS (icaps://), not plain ICAP', this.uri.host, this.uri.port);
+        step.error = t('{0}:{1} speaks TLS', this.uri.host, this.uri.port);
       }
     }
     if (result && result.response.head.status === 200) {
@@ -331,11 +357,11 @@ export class IcapProber {
   }
 
   private url(path: string): string {
-    return this.opts.url ?? `http://kds-probe.invalid/${path}`;
+    return this.opts.url ?? `http://${PROBE_HOST}/${probeRunPath(this.runId)}${path}`;
   }
 
   private requestHead(url: string, method = 'GET', extra: Record<string, string | number> = {}): Buffer {
-    let host = 'kds-probe.invalid';
+    let host = PROBE_HOST;
     let target = url;
     try {
       const u = new URL(url);
@@ -344,7 +370,7 @@ export class IcapProber {
     } catch {
       // not a URL: sent as given
     }
-    return serializeHttpHead(`${method} ${target} HTTP/1.1`, { Host: host, 'User-Agent': 'kds-icap-probe', ...extra });
+    return serializeHttpHead(`${method} ${target} HTTP/1.1`, { Host: host, 'User-Agent': PROBE_USER_AGENT, ...extra });
   }
 
   async respmod(name: 'respmod-clean' | 'respmod-eicar' | 'respmod-file', options: OptionsFacts | undefined): Promise<ProbeStep> {
@@ -372,7 +398,7 @@ export class IcapProber {
     const head = serializeIcapRequest({
       method: 'RESPMOD',
       uri: this.uri.href,
-      headers: { Host: hostHeader(this.uri), 'User-Agent': this.opts.userAgent ?? 'kds-icap-probe', Allow: 204, ...(preview !== undefined ? { Preview: preview } : {}) },
+      headers: { ...this.icapHeaders(), Allow: 204, ...(preview !== undefined ? { Preview: preview } : {}) },
       reqHdr: this.requestHead(this.url(path)),
       resHdr: serializeHttpHead('HTTP/1.1 200 OK', { 'Content-Type': type, 'Content-Length': content.length }),
       body: 'res-body',
@@ -381,27 +407,28 @@ export class IcapProber {
     return step;
   }
 
-  async reqmod(name: 'reqmod-get' | 'reqmod-post-eicar', options: OptionsFacts | undefined): Promise<ProbeStep> {
+  async reqmod(name: 'reqmod-get' | 'reqmod-post-eicar' | 'reqmod-post-file', options: OptionsFacts | undefined): Promise<ProbeStep> {
     if (name === 'reqmod-get') {
       const step = this.baseStep(name, 'REQMOD', 'REQMOD: GET request', false);
       const head = serializeIcapRequest({
         method: 'REQMOD',
         uri: this.uri.href,
-        headers: { Host: hostHeader(this.uri), 'User-Agent': this.opts.userAgent ?? 'kds-icap-probe', Allow: 204 },
+        headers: { ...this.icapHeaders(), Allow: 204 },
         reqHdr: this.requestHead(this.url('index.html')),
         body: 'none',
       });
       await this.run(step, head, undefined, undefined, {});
       return step;
     }
-    const content = probeEicar();
-    const step = this.baseStep(name, 'REQMOD', 'REQMOD: POST carrying the EICAR test file', true);
+    const own = name === 'reqmod-post-file';
+    const content = own ? this.opts.file!.content : probeEicar();
+    const step = own ? this.baseStep(name, 'REQMOD', t('REQMOD: POST carrying {0}', this.opts.file!.name), false) : this.baseStep(name, 'REQMOD', 'REQMOD: POST carrying the EICAR test file', true);
     const preview = this.previewFor(options);
     const head = serializeIcapRequest({
       method: 'REQMOD',
       uri: this.uri.href,
-      headers: { Host: hostHeader(this.uri), 'User-Agent': this.opts.userAgent ?? 'kds-icap-probe', Allow: 204, ...(preview !== undefined ? { Preview: preview } : {}) },
-      reqHdr: this.requestHead(this.url('upload'), 'POST', { 'Content-Type': 'application/octet-stream', 'Content-Length': content.length }),
+      headers: { ...this.icapHeaders(), Allow: 204, ...(preview !== undefined ? { Preview: preview } : {}) },
+      reqHdr: this.requestHead(this.url(own ? `upload/${encodeURIComponent(this.opts.file!.name)}` : 'upload'), 'POST', { 'Content-Type': 'application/octet-stream', 'Content-Length': content.length }),
       body: 'req-body',
     });
     await this.run(step, head, content, preview, { body: content });
@@ -420,7 +447,8 @@ export class IcapProber {
       const opt = await this.options();
       emit(opt);
       if (opt.outcome !== 'failed') {
-        const methods = opt.options?.methods ?? 'RESPMOD, REQMOD';
+        // The method asked for is sent whatever Methods says, as a misconfigured proxy would (405 tells).
+        const methods = this.opts.method ?? opt.options?.methods ?? 'RESPMOD, REQMOD';
         if (/\bRESPMOD\b/i.test(methods)) {
           emit(await this.respmod('respmod-clean', opt.options));
           if (this.opts.eicar) emit(await this.respmod('respmod-eicar', opt.options));
@@ -429,19 +457,24 @@ export class IcapProber {
         if (/\bREQMOD\b/i.test(methods)) {
           emit(await this.reqmod('reqmod-get', opt.options));
           if (this.opts.eicar) emit(await this.reqmod('reqmod-post-eicar', opt.options));
+          // A file of one's own goes as RESPMOD when the service takes both; as a POST when only REQMOD is probed.
+          if (this.opts.file && !/\bRESPMOD\b/i.test(methods)) emit(await this.reqmod('reqmod-post-file', opt.options));
         }
       }
     } finally {
       this.close();
     }
-    const conclusion = conclude(steps, this.opts.eicar === true);
+    const mode = steps[0]?.options?.kdsMode;
+    const conclusion = conclude(steps, this.opts.eicar === true, { host: this.uri.host, port: this.uri.port, ...(mode && { mode }) });
     return {
       uri: this.uri.href,
       host: this.uri.host,
       port: this.uri.port,
       service: this.uri.service,
       startedAt: started,
+      run: this.runId,
       steps,
+      ...(mode && { mode }),
       conclusion,
       exitCode: steps.every((s) => s.outcome !== 'failed') ? 0 : 1,
     };
@@ -450,43 +483,6 @@ export class IcapProber {
 
 function round(ms: number): number {
   return Math.round(ms * 10) / 10;
-}
-
-const NOT_ICAP: IcapFailureKind[] = ['tls', 'http', 'not-icap', 'closed-without-answer', 'protocol'];
-const UNREACHABLE: IcapFailureKind[] = ['refused', 'dns', 'unreachable', 'connect-timeout', 'reset'];
-
-/** The one-line conclusion for a service, from its steps. */
-export function conclude(steps: ProbeStep[], eicarTested: boolean): ProbeReport['conclusion'] {
-  const opt = steps[0];
-  if (!opt) return { kind: 'error', text: 'no step ran' };
-  if (opt.outcome === 'failed') {
-    if (opt.failure && UNREACHABLE.includes(opt.failure)) return { kind: 'unreachable', text: t('unreachable: {0}', opt.error ?? '') };
-    if (opt.failure && NOT_ICAP.includes(opt.failure)) return { kind: 'not-icap', text: t('not an ICAP server: {0}', opt.error ?? '') };
-    if (opt.failure === 'no-answer' || opt.failure === 'answer-stalled') return { kind: 'timed-out', text: t('timed out: {0}', opt.error ?? '') };
-    if (opt.status === 404) return { kind: 'service-not-found', text: t('service not found (ICAP 404): check the service path in the proxy configuration') };
-    if (opt.status === 405) return { kind: 'method-not-allowed', text: t('method not allowed (ICAP 405)') };
-    return { kind: 'error', text: t('OPTIONS failed: {0}', opt.error ?? '') };
-  }
-  const failed = steps.find((s) => s.outcome === 'failed');
-  if (failed) {
-    if (failed.failure === 'no-answer' || failed.failure === 'answer-stalled') return { kind: 'timed-out', text: t('timed out in {0}: {1}', t(failed.title), failed.error ?? '') };
-    if (failed.status === 405) return { kind: 'method-not-allowed', text: t('method not allowed (ICAP 405) in {0}', t(failed.title)) };
-    if (failed.status === 404) return { kind: 'service-not-found', text: t('service not found (ICAP 404) in {0}', t(failed.title)) };
-    return { kind: 'error', text: t('{0} failed: {1}', t(failed.title), failed.error ?? '') };
-  }
-  if (eicarTested) {
-    const eicarSteps = steps.filter((s) => s.expectsDetection);
-    const blocked = eicarSteps.filter((s) => s.modification === 'blocked' || s.modification === 'modified');
-    const flagged = eicarSteps.filter((s) => s.detected);
-    if (eicarSteps.length && blocked.length === eicarSteps.length) {
-      const how = blocked.map((s) => (s.httpStatus ? `HTTP ${s.httpStatus}` : s.modification)).join(', ');
-      return { kind: 'detects-eicar', text: t('detects EICAR and blocks it ({0})', how) };
-    }
-    if (flagged.length) return { kind: 'does-not-block', text: t('detects EICAR but does not block it (monitoring mode)') };
-    if (eicarSteps.length) return { kind: 'does-not-block', text: t('does not block EICAR (monitoring mode, or no detection)') };
-  }
-  const methods = steps.slice(1).map((s) => s.method);
-  return { kind: 'reachable', text: t('reachable: answers {0} as an ICAP service', ['OPTIONS', ...new Set(methods)].join(', ')) };
 }
 
 export interface DiscoverResult {
@@ -500,18 +496,19 @@ export interface DiscoverResult {
 }
 
 /** OPTIONS on each candidate path; stops early when the host does not speak ICAP at all. */
-export async function discover(host: string, port: number, opts: { timeoutMs?: number; paths?: readonly string[]; onResult?(r: DiscoverResult): void } = {}): Promise<{ results: DiscoverResult[]; fatal?: string }> {
+export async function discover(host: string, port: number, opts: { timeoutMs?: number; paths?: readonly string[]; onResult?(r: DiscoverResult): void } = {}): Promise<{ results: DiscoverResult[]; fatal?: Conclusion }> {
   const results: DiscoverResult[] = [];
   const paths = opts.paths ?? DISCOVER_PATHS;
   const hostText = host.includes(':') ? `[${host}]` : host;
+  const run = randomBytes(4).toString('hex');
   for (const path of paths) {
     const uri: IcapUri = { host, port, service: path, tls: false, href: `icap://${hostText}:${port}/${path}` };
-    const step = await new IcapProber(uri, { timeoutMs: opts.timeoutMs }).options();
+    const step = await new IcapProber(uri, { timeoutMs: opts.timeoutMs, traffic: 'discover', run }).options();
     const r: DiscoverResult = { path, uri: uri.href, status: step.status, methods: step.options?.methods, istag: step.options?.istag, service: step.options?.service, error: step.status === undefined ? step.error : undefined };
     results.push(r);
     opts.onResult?.(r);
-    if (step.failure && (UNREACHABLE.includes(step.failure) || NOT_ICAP.includes(step.failure) || step.failure === 'no-answer')) {
-      return { results, fatal: step.error };
+    if (fatalFailure(step.failure)) {
+      return { results, fatal: conclude([step], false, { host, port }) };
     }
   }
   return { results };

@@ -33,8 +33,8 @@ export interface CollectedArchive {
  * computed on the host, and — when the archive is readable by root only — a copy in a private
  * temporary folder handed to the SSH user (SFTP reads as that user).
  */
-export async function runKataCollect(host: HostAccess, onOutput?: (text: string) => void): Promise<CollectedArchive> {
-  const tool = await kataTool(host, COLLECT_TOOL);
+export async function runKataCollect(host: HostAccess, onOutput?: (text: string) => void, resolvedTool?: string): Promise<CollectedArchive> {
+  const tool = resolvedTool ?? (await kataTool(host, COLLECT_TOOL));
   const r = await host.exec([tool], { root: true });
   const output = r.stdout.toString('utf8') + r.stderr.toString('utf8');
   onOutput?.(output);

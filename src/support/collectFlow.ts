@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { t } from '../common/l10n';
-import { type CollectedArchive, pendingDownload, prepareDownload, removeRemoteArchive, runKataCollect } from './collectArchive';
+import { COLLECT_TOOL, type CollectedArchive, pendingDownload, prepareDownload, removeRemoteArchive, runKataCollect } from './collectArchive';
+import { kataTool } from './kataTools';
 import type { HostAccess } from './hostAccess';
 import { formatSize } from '../viewModel/itemLooks';
 import { type DownloadResult, type DownloadState, resumableDownload } from './resumableDownload';
@@ -35,8 +36,10 @@ export async function collect(host: HostAccess, outDir: string, ui: CollectUi, o
     let collected: CollectedArchive | undefined;
     if (opts.archive) state = await prepareDownload(host, opts.archive);
     else {
+      // Found first: a missing tool is said once, never after "Running…".
+      const tool = await kataTool(host, COLLECT_TOOL);
       ui.print(t('Running kata-collect on {0}; this can take several minutes.', host.where));
-      collected = await runKataCollect(host);
+      collected = await runKataCollect(host, undefined, tool);
       state = collected.state;
     }
     local = join(outDir, posix.basename(state.remotePath));

@@ -1,3 +1,6 @@
+import { type ByteUnitTemplates, formatBytes } from '../webviewProtocol/byteSize';
+import type { EvidenceSummary, SummaryLanguage } from './evidenceSummary';
+import { evidenceLines } from './evidenceSummary';
 import type { SystemFacts } from './systemFacts';
 import { hardwareLine } from './systemFacts';
 
@@ -9,7 +12,7 @@ import { hardwareLine } from './systemFacts';
  * both languages live here side by side instead of in the UI bundles.
  */
 
-export type SummaryLanguage = 'en' | 'ru';
+export type { SummaryLanguage };
 
 export const CHECKLIST_KEYS = ['hardware', 'traffic', 'integrations', 'kataVersion', 'kedrVersion', 'osVersion', 'problemTime', 'description', 'steps', 'contact'] as const;
 export type ChecklistKey = (typeof CHECKLIST_KEYS)[number];
@@ -146,6 +149,7 @@ export function prefill(facts: SystemFacts | undefined, kdsVersion: string, erro
     const hw = hardwareLine(facts);
     if (hw) out.hardware = hw;
     if (facts.kataVersion) out.kataVersion = facts.kataVersion;
+    if (facts.kedrVersion) out.kedrVersion = facts.kedrVersion;
     const os = [facts.os, facts.kernel && `kernel ${facts.kernel}`].filter(Boolean).join(', ');
     if (os) out.osVersion = os;
   }
@@ -158,27 +162,94 @@ export function missingRequired(a: SupportAnswers): ChecklistKey[] {
   return CHECKLIST.filter((f) => f.required && !a[f.key]?.trim()).map((f) => f.key);
 }
 
+/**
+ * The facts as the request will carry them: a KATA or KEDR version the person corrected replaces
+ * the one KDS found (summary.md and facts.json must not contradict the checklist).
+ */
+export function factsWithAnswers(facts: SystemFacts | undefined, answers: SupportAnswers): SystemFacts | undefined {
+  if (!facts) return undefined;
+  const out: SystemFacts = { ...facts };
+  const kata = answers.kataVersion?.trim();
+  if (kata && kata !== facts.kataVersion) {
+    out.kataVersion = kata;
+    out.kataVersionSource = 'user';
+    delete out.kataVersionMissing;
+  }
+  const kedr = answers.kedrVersion?.trim();
+  if (kedr && kedr !== facts.kedrVersion) out.kedrVersion = kedr;
+  return out;
+}
+
 const headings: Record<SummaryLanguage, Record<string, string>> = {
   en: {
     title: 'KATA support request',
-    made: 'Prepared with KDS {0} on {1}.',
+    made: 'Prepared with KDS {0} on {1} UTC; gathered from {2}.',
     checklist: 'Checklist',
     notGiven: '(not given)',
     contents: 'Contents of this archive',
+    file: 'File',
+    size: 'Size',
+    what: 'What it is',
     notIncluded: 'Not included',
     secrets: 'Secrets: passwords, private keys and sudo passwords were removed from every file by KDS before the archive was written ({0} replacements).',
     facts: 'Found by KDS',
+    evidence: 'What the ICAP evidence shows',
   },
   ru: {
     title: 'Заявка в техническую поддержку KATA',
-    made: 'Подготовлено с помощью KDS {0}, {1}.',
+    made: 'Подготовлено с помощью KDS {0}, {1} UTC; сведения собраны на {2}.',
     checklist: 'Контрольный список',
     notGiven: '(не указано)',
     contents: 'Содержимое архива',
+    file: 'Файл',
+    size: 'Размер',
+    what: 'Что это',
     notIncluded: 'Не включено',
     secrets: 'Секреты: пароли, закрытые ключи и пароли sudo удалены KDS из всех файлов до записи архива (замен: {0}).',
     facts: 'Определено KDS',
+    evidence: 'Что показывают данные ICAP',
   },
+};
+
+/** The labels of the facts, in the words of the form (no raw keys in a ticket). */
+const factLabels: Record<SummaryLanguage, Record<string, string>> = {
+  en: {
+    hostname: 'Host name',
+    os: 'Operating system',
+    kernel: 'Kernel',
+    hardwareModel: 'Hardware model',
+    cpu: 'Processor',
+    cpuCount: 'Logical processors',
+    memory: 'Memory',
+    kataVersion: 'KATA version',
+    kedrVersion: 'KEDR version',
+    'source:dpkg-query': 'from the installed packages (dpkg-query)',
+    'source:rpm': 'from the installed packages (rpm)',
+    'source:user': 'entered by the person filing this request',
+    'missing:no-kata-package': 'not found: none of the installed packages is KATA\'s or KEDR\'s',
+    'missing:no-package-tool': 'not found: neither dpkg-query nor rpm answered',
+  },
+  ru: {
+    hostname: 'Имя узла',
+    os: 'Операционная система',
+    kernel: 'Ядро',
+    hardwareModel: 'Модель оборудования',
+    cpu: 'Процессор',
+    cpuCount: 'Логических процессоров',
+    memory: 'Память',
+    kataVersion: 'Версия KATA',
+    kedrVersion: 'Версия KEDR',
+    'source:dpkg-query': 'по установленным пакетам (dpkg-query)',
+    'source:rpm': 'по установленным пакетам (rpm)',
+    'source:user': 'указано заявителем',
+    'missing:no-kata-package': 'не найдена: среди установленных пакетов нет пакетов KATA или KEDR',
+    'missing:no-package-tool': 'не найдена: не ответили ни dpkg-query, ни rpm',
+  },
+};
+
+const byteUnits: Record<SummaryLanguage, ByteUnitTemplates> = {
+  en: { B: '{0} B', KiB: '{0} KiB', MiB: '{0} MiB', GiB: '{0} GiB', TiB: '{0} TiB' },
+  ru: { B: '{0} Б', KiB: '{0} КиБ', MiB: '{0} МиБ', GiB: '{0} ГиБ', TiB: '{0} ТиБ' },
 };
 
 const fill = (s: string, ...args: string[]) => s.replace(/\{(\d)\}/g, (_m, i: string) => args[Number(i)] ?? '');
@@ -188,36 +259,68 @@ export interface SummaryInput {
   language: SummaryLanguage;
   kdsVersion: string;
   createdAt: Date;
+  /** Where the facts, logs and tools were gathered ("this computer", user@host:port). */
+  where?: string;
+  /** The facts with the person's corrections applied (factsWithAnswers). */
   facts?: SystemFacts;
-  /** Archive entries: name and what it is (in the summary's language when possible). */
+  /** The other archive entries: name and what it is (in the summary's language when possible). */
   contents: Array<{ name: string; about: string; size: number }>;
   /** What could not be gathered and why. */
   notIncluded: string[];
   scrubbed: number;
+  /** What the ICAP log, the latest probe and the captures show. */
+  evidence?: EvidenceSummary;
 }
 
-/** summary.md: the checklist filled in, then what the archive holds. */
+/** Markdown text of a table cell or list item on one line. */
+function inline(text: string): string {
+  return text.replace(/\r?\n+/g, ' ').replace(/\|/g, '\\|').trim();
+}
+
+function factLines(f: SystemFacts, language: SummaryLanguage): string[] {
+  const L = factLabels[language];
+  const out: string[] = [];
+  const item = (label: string, value: string) => out.push(`- **${label}:** ${inline(value)}`);
+  for (const key of ['hostname', 'os', 'kernel', 'hardwareModel', 'cpu', 'cpuCount', 'memory'] as const) {
+    const v = f[key];
+    if (v !== undefined && v !== '') item(L[key]!, String(v));
+  }
+  if (f.kataVersion) item(L.kataVersion!, `${f.kataVersion} (${L[`source:${f.kataVersionSource ?? 'user'}`]})`);
+  else if (f.kataVersionMissing) item(L.kataVersion!, L[`missing:${f.kataVersionMissing}`]!);
+  if (f.kedrVersion) item(L.kedrVersion!, f.kedrVersion);
+  return out;
+}
+
+/**
+ * summary.md, written like a ticket: who and when, the checklist as one unbroken list, the
+ * description and the steps under their own headings, what the ICAP evidence shows, the facts KDS
+ * found (with the form's labels), then what the archive holds and what it lacks.
+ */
 export function renderSummary(s: SummaryInput): string {
   const h = headings[s.language];
-  const md: string[] = [`# ${h.title}`, '', fill(h.made!, s.kdsVersion, s.createdAt.toISOString()), '', `## ${h.checklist}`, ''];
-  for (const f of CHECKLIST) {
+  const md: string[] = [`# ${h.title}`, '', fill(h.made!, s.kdsVersion, s.createdAt.toISOString().slice(0, 16).replace('T', ' '), s.where ?? s.facts?.host ?? '-'), '', `## ${h.checklist}`, ''];
+  const long = CHECKLIST.filter((f) => f.multiline);
+  for (const f of CHECKLIST.filter((x) => !x.multiline)) {
     const v = s.answers[f.key]?.trim();
-    const label = f.text[s.language].label;
-    if (f.multiline && v) md.push(`### ${label}`, '', v, '');
-    else md.push(`- **${label}:** ${v ? v.replace(/\n/g, ' ') : h.notGiven}`);
+    md.push(`- **${f.text[s.language].label}:** ${v ? inline(v) : h.notGiven}`);
   }
   md.push('');
-  if (s.facts) {
-    md.push(`## ${h.facts}`, '');
-    for (const [k, v] of Object.entries(s.facts)) if (v !== undefined) md.push(`- ${k}: ${String(v)}`);
-    md.push('');
+  for (const f of long) {
+    const v = s.answers[f.key]?.trim();
+    md.push(`## ${f.text[s.language].label}`, '', v || h.notGiven, '');
   }
-  md.push(`## ${h.contents}`, '', '| file | bytes | |', '|---|---:|---|');
-  for (const c of s.contents) md.push(`| ${c.name} | ${c.size} | ${c.about.replace(/\|/g, '\\|')} |`);
+  const evidence = s.evidence ? evidenceLines(s.evidence, s.language) : [];
+  if (evidence.length) md.push(`## ${h.evidence}`, '', ...evidence, '');
+  if (s.facts) {
+    const lines = factLines(s.facts, s.language);
+    if (lines.length) md.push(`## ${h.facts}`, '', ...lines, '');
+  }
+  md.push(`## ${h.contents}`, '', `| ${h.file} | ${h.size} | ${h.what} |`, '|---|---:|---|');
+  for (const c of s.contents) md.push(`| ${inline(c.name)} | ${formatBytes(c.size, byteUnits[s.language])} | ${inline(c.about)} |`);
   md.push('');
   if (s.notIncluded.length) {
     md.push(`## ${h.notIncluded}`, '');
-    for (const n of s.notIncluded) md.push(`- ${n}`);
+    for (const n of s.notIncluded) md.push(`- ${inline(n)}`);
     md.push('');
   }
   md.push(fill(h.secrets!, String(s.scrubbed)), '');

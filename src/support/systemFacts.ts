@@ -11,10 +11,17 @@ export interface SystemFacts {
   cpu?: string;
   cpuCount?: number;
   memory?: string;
-  /** Installed KATA packages (dpkg/rpm) with versions, or what KATA's version files say. */
+  /** The versions of the installed KATA packages ("6.0.1-123 (kata-cn, kata-sensor)"); see kataPackages. */
   kataVersion?: string;
-  /** Where kataVersion came from, for the summary. */
-  kataVersionSource?: string;
+  /** The same for KEDR's packages. */
+  kedrVersion?: string;
+  /**
+   * Where kataVersion came from: the package tool that listed it, or `user` when the person
+   * filing the request corrected it (their value replaces the found one everywhere).
+   */
+  kataVersionSource?: 'dpkg-query' | 'rpm' | 'user';
+  /** Why kataVersion is empty: no package tool answered, or none of the packages is KATA's or KEDR's. */
+  kataVersionMissing?: 'no-package-tool' | 'no-kata-package';
 }
 
 async function text(host: HostAccess, argv: string[]): Promise<string | undefined> {
@@ -41,12 +48,53 @@ export function parseMemTotal(s: string): string | undefined {
   return `${(kb / 1024 / 1024).toFixed(1)} GiB`;
 }
 
-/** Package lines "name version" of KATA / KEDR / Kaspersky packages. */
-export function kataPackages(list: string): string[] {
-  return list
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => /^(kata|kedr|apt-|kaspersky|klnagent)/i.test(l) || /\b(kata|anti[- ]targeted|kedr)\b/i.test(l));
+/** One installed package as the package tool lists it (dpkg-query / rpm, tab-separated). */
+export interface InstalledPackage {
+  name: string;
+  version: string;
+  /** dpkg's Maintainer or rpm's Vendor. */
+  maker: string;
+}
+
+/** The package list format each tool is asked for: name, version, maintainer/vendor. */
+export const DPKG_FORMAT = '${Package}\\t${Version}\\t${Maintainer}\\n';
+export const RPM_FORMAT = '%{NAME}\\t%{VERSION}-%{RELEASE}\\t%{VENDOR}\\n';
+
+export function parsePackageList(list: string): InstalledPackage[] {
+  const out: InstalledPackage[] = [];
+  for (const line of list.split('\n')) {
+    const [name, version, maker = ''] = line.split('\t').map((x) => x.trim());
+    if (name && version) out.push({ name, version, maker });
+  }
+  return out;
+}
+
+/**
+ * Which installed packages are KATA's or KEDR's. Kaspersky does not document the package names
+ * of a Central Node (it ships as an appliance image), and `kata-…` is also Kata Containers'
+ * prefix (kata-runtime, kata-containers…), so the rule is deliberately narrow: the name says
+ * KATA or KEDR as a word of its own (`kata`, `kata-…`, `kedr_…`, `kaspersky-kata…`,
+ * `…anti-targeted-attack…`) AND Kaspersky made it (the name, or the maintainer/vendor, says
+ * Kaspersky). Anything else — apt-transport-https, klnagent, another Kaspersky product — does
+ * not count; finding nothing leaves the version to the person filing the request.
+ */
+export function kataPackages(pkgs: InstalledPackage[]): { kata: InstalledPackage[]; kedr: InstalledPackage[] } {
+  const kaspersky = (p: InstalledPackage) => /kaspersky/i.test(p.name) || /kaspersky/i.test(p.maker);
+  const word = (re: RegExp) => (p: InstalledPackage) => re.test(p.name);
+  const isKedr = word(/(^|[-_.])kedr([-_.]|$)/i);
+  const isKata = word(/(^|[-_.])(kata|anti[-_]?targeted[-_]?attack)([-_.]|$)/i);
+  return {
+    kata: pkgs.filter((p) => kaspersky(p) && isKata(p) && !isKedr(p)),
+    kedr: pkgs.filter((p) => kaspersky(p) && isKedr(p)),
+  };
+}
+
+/** "6.0.1-123 (kata-cn, kata-sensor); 6.0.0 (kata-x)": each version once, with the packages that have it. */
+export function versionLine(pkgs: InstalledPackage[], max = 8): string | undefined {
+  if (!pkgs.length) return undefined;
+  const byVersion = new Map<string, string[]>();
+  for (const p of pkgs.slice(0, max)) byVersion.set(p.version, [...(byVersion.get(p.version) ?? []), p.name]);
+  return [...byVersion].map(([v, names]) => `${v} (${names.join(', ')})`).join('; ');
 }
 
 export async function gatherFacts(host: HostAccess): Promise<SystemFacts> {
@@ -73,12 +121,18 @@ export async function gatherFacts(host: HostAccess): Promise<SystemFacts> {
   }
   const mem = meminfo && parseMemTotal(meminfo);
   if (mem) facts.memory = mem;
-  const dpkg = await text(host, ['/usr/bin/dpkg-query', '-W', '-f', '${Package} ${Version}\\n']);
-  const rpm = dpkg ? undefined : await text(host, ['/usr/bin/rpm', '-qa', '--qf', '%{NAME} %{VERSION}-%{RELEASE}\\n']);
-  const pkgs = kataPackages(dpkg ?? rpm ?? '');
-  if (pkgs.length) {
-    facts.kataVersion = pkgs.slice(0, 8).join('; ');
-    facts.kataVersionSource = dpkg ? 'dpkg-query' : 'rpm';
+  const dpkg = await text(host, ['/usr/bin/dpkg-query', '-W', '-f', DPKG_FORMAT]);
+  const rpm = dpkg ? undefined : await text(host, ['/usr/bin/rpm', '-qa', '--qf', RPM_FORMAT]);
+  if (!dpkg && !rpm) facts.kataVersionMissing = 'no-package-tool';
+  else {
+    const found = kataPackages(parsePackageList(dpkg ?? rpm ?? ''));
+    const kata = versionLine(found.kata);
+    const kedr = versionLine(found.kedr);
+    if (kata) {
+      facts.kataVersion = kata;
+      facts.kataVersionSource = dpkg ? 'dpkg-query' : 'rpm';
+    } else facts.kataVersionMissing = 'no-kata-package';
+    if (kedr) facts.kedrVersion = kedr;
   }
   return facts;
 }

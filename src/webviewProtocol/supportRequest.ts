@@ -62,6 +62,8 @@ export type SupportRequestMessage =
       fields: SupportFieldInfo[];
       /** What KDS found out itself, per field key. */
       prefill: Record<string, string>;
+      /** Why KDS left a field it tries to fill empty (e.g. no KATA package found), per field key. */
+      notes?: Record<string, string>;
       files: string[];
     }
   | { type: 'files'; files: string[] }

@@ -82,6 +82,9 @@ describe('KATA logs and the support request in a real VS Code', { skip, timeout:
       t.diagnostic(`hardware: ${hardware}`);
       assert.match(hardware, /RAM/);
       assert.match(await frame.locator('[data-testid="f-problemTime"]').inputValue(), /2024-05-01T10:00:00\.000Z/);
+      // No KATA package on this machine: the KATA version stays empty and the form says why (issue 23, point 2).
+      assert.equal(await frame.locator('[data-testid="f-kataVersion"]').inputValue(), '');
+      assert.match(await frame.locator('[data-testid="f-kataVersion-note"]').innerText(), /KDS found no KATA or KEDR package on this computer/);
       await frame.locator('[data-testid="f-traffic"]').fill('50 Mbit/s ICAP');
       await frame.locator('[data-testid="f-kataVersion"]').fill('6.0');
       await frame.locator('[data-testid="f-description"]').fill(`No ICAP detections; the admin password is ${secret}`);
@@ -112,7 +115,10 @@ describe('KATA logs and the support request in a real VS Code', { skip, timeout:
       mkdirSync(x);
       execFileSync('tar', ['-xzf', out, '-C', x]);
       const top = readdirSync(x)[0]!;
-      assert.match(readFileSync(join(x, top, 'summary.md'), 'utf8'), /50 Mbit\/s ICAP/);
+      const summary = readFileSync(join(x, top, 'summary.md'), 'utf8');
+      assert.match(summary, /50 Mbit\/s ICAP/);
+      // The version typed replaces "not found" in what KDS found, too.
+      assert.match(summary, /- \*\*KATA version:\*\* 6\.0 \(entered by the person filing this request\)/);
       const collect = readdirSync(join(x, top, 'kata-collect')).find((n) => n.endsWith('.tar.gz'))!;
       execFileSync('tar', ['-xzf', join(x, top, 'kata-collect', collect), '-C', x]);
       const grep = spawnSync('grep', ['-rl', secret, x], { encoding: 'utf8' });

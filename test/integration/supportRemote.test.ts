@@ -209,14 +209,24 @@ test('kds support-bundle over SSH: secrets planted in config, KDS log, journal, 
   writeFileSync(answers, JSON.stringify({ language: 'ru', traffic: '200 Мбит/с', description: `Нет обнаружений ICAP. Пароль ${sshd.password}, sudo ${sshd.password}, конфиг ${configPassword}`, steps: `1. скачать .deb\n2. ключ:\n${privateKey}`, kedrVersion: '' }));
   const pcap = join(dir, 'proxy-side.pcap');
   writeFileSync(pcap, Buffer.concat([Buffer.from('d4c3b2a1020004000000000000000000ffff000001000000', 'hex'), Buffer.from(`ICAP auth ${sshd.password} ${configPassword}`), Buffer.from([0, 1, 2, 3])]));
+  // KATA's ICAP log on "the CN", readable by root only (read with sudo), with a secret in it.
+  const icapLog = join(cn, 'preprocessor_icap.log');
+  writeFileSync(icapLog, [`2024-05-01 10:05:00.000 [2562] INFO preprocessor_icap: RESPMOD request from 10.0.0.2:40000 url=http://files.test/a.deb accepted in blocking_simple mode`, `2024-05-01 10:05:00.100 [2562] INFO preprocessor_icap: scan_id=1 size=68 sha256=275a verdict=clean action=passed note="login ${sshd.password}"`, ''].join('\n'), { mode: 0o600 });
+  // The latest probe report the SSH user's `kds remote icap-probe` kept on the CN.
+  const home = execFileSync('getent', ['passwd', sshd.user], { encoding: 'utf8' }).split(':')[5]!;
+  const stateDir = join(home, '.local', 'state', 'kds');
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(join(stateDir, 'icap-probe-latest.json'), JSON.stringify({ uri: 'icap://10.0.0.9:1344/respmod', host: '10.0.0.9', port: 1344, service: 'respmod', startedAt: '2024-05-01T10:06:00.000Z', run: '1a2b3c4d', steps: [], conclusion: { kind: 'does-not-block', text: 'EICAR was not blocked', next: 'check Detections' }, exitCode: 0 }));
+  for (const d of [join(home, '.local'), join(home, '.local', 'state'), stateDir, join(stateDir, 'icap-probe-latest.json')]) chownSync(d, uidOf(sshd.user), 0);
+  after(() => rmSync(stateDir, { recursive: true, force: true }));
   const out = join(dir, 'support.tar.gz');
-  const r = await run(['support-bundle', ...conn(), '--config', config, '--answers', answers, '--add', pcap, '--out', out, '--yes'], { input: sshd.password + '\n' });
+  const r = await run(['support-bundle', ...conn(), '--config', config, '--answers', answers, '--add', pcap, '--icap-log', icapLog, '--out', out, '--yes'], { input: sshd.password + '\n' });
   assert.equal(r.status, 0, r.stderr + r.stdout);
 
   // The contents are shown before the archive is written.
   const preview = r.stdout.indexOf('will hold:');
   assert.ok(preview >= 0 && preview < r.stdout.indexOf('Written '), r.stdout);
-  for (const name of ['summary.md', 'kds/kata_dir_scanner.conf', 'kds/kds.log', 'kds/service-status.txt', 'kata-logs/log-history.log.ICAP.txt', 'kata-logs/log-detects.log.ICAP.txt', 'captures/proxy-side.pcap', 'facts.json']) assert.match(r.stdout, new RegExp(name.replace(/[.]/g, '\\.')), name);
+  for (const name of ['summary.md', 'kds/kata_dir_scanner.conf', 'kds/kds.log', 'kds/service-status.txt', 'icap/preprocessor_icap.log', 'icap/probe-latest.json', 'kata-logs/log-history.log.ICAP.txt', 'kata-logs/log-detects.log.ICAP.txt', 'captures/proxy-side.pcap', 'captures/proxy-side.pcap.analysis.txt', 'facts.json']) assert.match(r.stdout, new RegExp(name.replace(/[.]/g, '\\.')), name);
   assert.match(r.stdout, /kata-collect\/collect-\S+\.tar\.gz/);
   assert.match(r.stdout, /kata-collect\/collect-\S+\.listing\.txt/);
 
@@ -234,6 +244,11 @@ test('kds support-bundle over SSH: secrets planted in config, KDS log, journal, 
   assert.match(summary, /Уровень трафика:\*\* 200 Мбит\/с/);
   assert.match(summary, /Дата и время проблемы:\*\* 2024-05-01T10:00:00\.000Z – 2024-05-01T10:30:00\.000Z/);
   assert.match(summary, /Модель и характеристики оборудования:\*\* .*RAM/);
+  // The ICAP evidence: the CN's root-only log (read with sudo, scrubbed), the CN's latest probe, the capture's analysis.
+  assert.match(summary, /## Что показывают данные ICAP\n\n- \*\*preprocessor_icap\.log\*\* \(`icap\/preprocessor_icap\.log`, с .*preprocessor_icap\.log\): весь журнал \(строк: 2, .*Принято транзакций: blocking_simple 1\. Вердикты: clean 1\./);
+  assert.match(summary, /\*\*Последняя проверка ICAP\*\* \(`icap\/probe-latest\.json`, 2024-05-01 10:06:00 UTC\) для icap:\/\/10\.0\.0\.9:1344\/respmod: EICAR was not blocked\./);
+  assert.match(summary, /\*\*Запись трафика\*\* `captures\/proxy-side\.pcap` \(добавлена заявителем/);
+  assert.match(readFileSync(all.files.find((f) => f.endsWith('icap/preprocessor_icap.log'))!, 'utf8'), /verdict=clean action=passed note="login \[removed by KDS\]"/);
   const check = JSON.parse(readFileSync(all.files.find((f) => f.endsWith('kds/check.json'))!, 'utf8')) as { items: Array<{ id: string }> };
   assert.ok(check.items.some((i) => i.id === 'config'), 'kds check --json of the installed engine on the CN');
   assert.match(readFileSync(all.files.find((f) => f.endsWith('kds/service-status.txt'))!, 'utf8'), /Active: failed[\s\S]*share_password=\[removed by KDS\][\s\S]*kds\[1\]: sudo password \[removed by KDS\]/);
@@ -264,5 +279,6 @@ test('without KATA on the host: kata-logs and collect say which tool is missing 
   const summary = readFileSync(all.files.find((f) => f.endsWith('/summary.md'))!, 'utf8');
   assert.match(summary, /# KATA support request/);
   assert.match(summary, /kata-collect-siem-logs was not found/);
-  assert.match(summary, /Steps to reproduce:\*\* \(not given\)/);
+  assert.match(summary, /## Steps to reproduce\n\n\(not given\)\n/);
+  assert.match(summary, /- \*\*KATA version:\*\* \(not given\)/);
 });

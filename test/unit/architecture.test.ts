@@ -25,7 +25,7 @@ const mayImport: Record<string, readonly string[]> = {
   centralNode: ['common', 'engine', 'kata', 'pki', 'ssh', 'viewModel'],
   capture: ['common', 'icap', 'ssh', 'centralNode'],
   demo: ['common', 'emulator', 'pki'],
-  support: ['common', 'engine', 'kata', 'pki', 'ssh', 'centralNode', 'icapLog', 'icap', 'capture', 'viewModel'],
+  support: ['common', 'engine', 'kata', 'pki', 'ssh', 'centralNode', 'icapLog', 'icap', 'capture', 'viewModel', 'webviewProtocol'],
   cli: ['common', 'pki', 'kata', 'icapLog', 'ssh', 'icap', 'emulator', 'engine', 'viewModel', 'centralNode', 'capture', 'demo', 'support', 'configEditor'],
   extension: ['common', 'pki', 'kata', 'webviewProtocol', 'icapLog', 'ssh', 'icap', 'emulator', 'engine', 'viewModel', 'configEditor', 'centralNode', 'capture', 'demo', 'support'],
 };

@@ -103,6 +103,8 @@ test('no systemd: the unit step is skipped with a note, enroll still runs, and t
         ran.push(argv.join(' '));
         if (argv[0] === 'sha256sum') return { code: 1, stdout: Buffer.alloc(0), stderr: Buffer.from('No such file') };
         if (argv[0] === 'systemctl') return { code: 1, stdout: Buffer.alloc(0), stderr: Buffer.from('System has not been booted with systemd as init system (PID 1). Can\'t operate.') };
+        // KATA has not approved the system yet: kds enroll says so and exits 3.
+        if (argv.includes('enroll')) return { code: 3, stdout: Buffer.from('Integration request sent; it is pending (HTTP 401).\n'), stderr: Buffer.alloc(0) };
         return { code: 0, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
       },
       async sftp() {
@@ -128,4 +130,60 @@ test('no systemd: the unit step is skipped with a note, enroll still runs, and t
   } finally {
     await prepared.dispose();
   }
+});
+
+test('the set-up summary says what is true: approved when the test scan was accepted; otherwise waiting, with the system_id and fingerprint to compare', () => {
+  const fp = 'AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89';
+  const before = [{ id: 'certificate' as const, title: 'Client certificate', outcome: 'done' as const }];
+  const enroll = (code: number, output: string) => [...before, { id: 'enroll' as const, title: 'Integration request from the CN', outcome: 'done' as const, last: { code, output } }];
+
+  const approved = setupSummary(enroll(0, 'Sending the integration request to KATA at 127.0.0.1:443\nKATA has already approved this external system: the test scan 1234 was accepted.'), { systemId: 'sid-1', certificate: { fingerprint256: fp } });
+  assert.ok(approved.done.some((l) => l.startsWith(`KATA has approved this external system (system_id sid-1, certificate SHA-256 ${fp})`)), approved.done.join('\n'));
+  assert.deepEqual(approved.left, [], 'nothing is left to approve');
+
+  const pending = setupSummary(enroll(3, `  client certificate SHA-256: ${fp}\nIntegration request sent; it is pending (HTTP 401).`), { systemId: 'sid-2' });
+  assert.equal(pending.left.length, 1);
+  assert.match(pending.left[0]!, /^Waiting for approval: in the KATA web console \(External systems\), accept the request of system_id sid-2 after checking that its certificate SHA-256 is AB:CD:EF/);
+  assert.ok(pending.left[0]!.includes(fp), 'the fingerprint kds enroll printed, when the certificate was already on the CN');
+  assert.ok(!pending.done.some((l) => /approved/.test(l)));
+
+  const rejected = setupSummary(enroll(3, 'KATA rejected the integration of system_id sid-3 with certificate fingerprint x (HTTP 403).'), { systemId: 'sid-3', certificate: { fingerprint256: fp } });
+  assert.match(rejected.left[0]!, /^KATA rejected the integration of system_id sid-3 \(HTTP 403\)/);
+
+  const skipped = setupSummary([...before, { id: 'enroll' as const, title: 'Integration request from the CN', outcome: 'declined' as const }], { systemId: 'sid-4', certificate: { fingerprint256: fp } });
+  assert.ok(skipped.left.some((l) => /send the integration request .* system_id sid-4, certificate SHA-256 AB:CD/.test(l)), skipped.left.join('\n'));
+});
+
+test('a CN without Node.js and no engine package here: the package is built once (a checkout), then the single executable is planned; without a builder the reason is said', async () => {
+  const root = join(dir, 'engine-root');
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(join(root, 'l10n'), { recursive: true });
+  mkdirSync(join(root, 'schemas'), { recursive: true });
+  writeFileSync(join(root, 'l10n', 'bundle.l10n.ru.json'), '{}');
+  writeFileSync(join(root, 'schemas', 'kata_dir_scanner.schema.json'), '{}');
+  const bare = facts({ nodeVersion: undefined, nodePath: undefined, kernel: '6.1.0', libc: { family: 'glibc', version: '2.36', text: 'glibc 2.36' }, installSpace: { mount: '/', availableKiB: 10_000_000 }, uploadSpace: { mount: '/', availableKiB: 10_000_000 }, hasDpkgDeb: true });
+  const request = { configPath: localSetup('no-node'), unitName: 'kata-dir-scanner', host: 'cn.example', facts: bare, engineRoot: root, systemId: () => 'sid-3' };
+
+  await assert.rejects(prepareSetup(request), (e: unknown) => e instanceof SetupInputError && e.kind === 'engine' && /No engine fits the Central Node, so nothing was changed there: the CN has no Node\.js; and the single executable cannot be used: this KDS has no engine package/.test((e as Error).message));
+
+  let builds = 0;
+  const buildPackage = async () => {
+    builds++;
+    mkdirSync(join(root, 'dist', 'engine'), { recursive: true });
+    writeFileSync(join(root, 'dist', 'engine', 'kata-dir-scanner_9.9.9_amd64.deb'), 'deb');
+    const manifest = { format: 1, version: '9.9.9', node: 'v20.20.2', arch: 'x86_64', sha256: 'ee'.repeat(32), size: 90_000_000, requires: { glibc: '2.28', glibcxx: '3.4.21', kernel: '3.2.0', libraries: [] }, package: { file: 'kata-dir-scanner_9.9.9_amd64.deb', name: 'kata-dir-scanner', version: '9.9.9', size: 3, sha256: 'dd'.repeat(32), member: './opt/kata-dir-scanner/kata-dir-scanner' }, inputs: 'x' };
+    writeFileSync(join(root, 'dist', 'engine', 'engine.json'), JSON.stringify(manifest));
+  };
+  const prepared = await prepareSetup({ ...request, buildPackage });
+  try {
+    assert.equal(builds, 1);
+    assert.match(prepared.engineReason, /single executable \(Node\.js v20\.20\.2 inside\), taken out of kata-dir-scanner_9\.9\.9_amd64\.deb/);
+    const engine = prepared.steps.find((s) => s.id === 'engine')!.actions.find((a) => a.kind === 'engine');
+    assert.ok(engine && engine.kind === 'engine' && engine.how === 'extract' && engine.sha256 === 'ee'.repeat(32) && engine.package.localPath === join(root, 'dist', 'engine', 'kata-dir-scanner_9.9.9_amd64.deb'));
+  } finally {
+    await prepared.dispose();
+  }
+  // Built now: a second set-up does not build again.
+  await (await prepareSetup({ ...request, buildPackage })).dispose();
+  assert.equal(builds, 1);
 });

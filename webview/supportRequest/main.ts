@@ -24,6 +24,7 @@ const channel = createChannel<SupportRequestMessage, SupportRequestRequest>(['in
 let S: Strings<SupportRequestStringId> | undefined;
 let fields: SupportFieldInfo[] = [];
 let prefill: Record<string, string> = {};
+let notes: Record<string, string> = {};
 let ui: ReturnType<typeof buildUi> | undefined;
 
 function language(): SupportLanguageId {
@@ -45,6 +46,7 @@ channel.onMessage((m) => {
       S = pageStrings(m);
       fields = m.fields;
       prefill = m.prefill;
+      notes = m.notes ?? {};
       if (!saved.language) save({ language: m.language });
       ui = buildUi(S, m.where);
       ui.showFiles(m.files);
@@ -103,7 +105,8 @@ function buildUi(s: Strings<SupportRequestStringId>, where: string) {
       (input as HTMLInputElement | HTMLTextAreaElement).value = value;
       input.addEventListener('input', () => save({ answers: { ...saved.answers, [f.key]: (input as HTMLInputElement).value } }));
       const label = h('label', { for: id }, text.label, f.required ? h('span', { class: 'req' }, ` * ${s.t('required')}`) : '', prefill[f.key] ? h('span', { class: 'found' }, ` (${s.t('prefilled')})`) : '');
-      fieldBox.append(h('div', { class: 'field' }, label, h('span', { class: 'help' }, text.help), input));
+      const note = notes[f.key] ? h('span', { class: 'note', 'data-testid': `${id}-note` }, notes[f.key]) : '';
+      fieldBox.append(h('div', { class: 'field' }, label, h('span', { class: 'help' }, text.help), note, input));
     }
   };
   drawFields();

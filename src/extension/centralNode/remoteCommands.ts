@@ -6,6 +6,7 @@ import type { ByteSource } from '../../icapLog/byteSource';
 import { DEFAULT_ICAP_LOG_PATH } from '../../icapLog/byteSource';
 import type { ConnectionStateEvent } from '../../ssh/reconnectingSession';
 import { RemoteAuthError, authFailureAdvice } from '../../centralNode/connectAdvice';
+import { findSshAgent } from '../../ssh/agentChoice';
 import { KdsLogger } from '../../common/log';
 import { SshAuthError } from '../../ssh/sshErrors';
 import { configuredLogLevel, writeToChannel } from '../localEngine';
@@ -127,7 +128,8 @@ export class CentralNodeController implements vscode.Disposable {
       await conn.close();
       if (err instanceof vscode.CancellationError) return;
       if (err instanceof SshAuthError) {
-        throw new RemoteAuthError(`${err.message} ${authFailureAdvice({ user: settings.user, ...(settings.identityFile && { identityFile: settings.identityFile }), useAgent: settings.useAgent, ...(process.env.SSH_AUTH_SOCK && { agentSocket: process.env.SSH_AUTH_SOCK }) })}`);
+        const agent = settings.useAgent ? await findSshAgent() : undefined;
+        throw new RemoteAuthError(`${err.message} ${authFailureAdvice({ user: settings.user, ...(settings.identityFile && { identityFile: settings.identityFile }), useAgent: settings.useAgent, ...(agent && { agent: agent.label }) })}`);
       }
       throw err;
     }
@@ -251,10 +253,12 @@ export function registerCentralNode(s: CommandHost, active: ActiveEngine): Centr
     const conn = rc.require();
     await vscode.window.showTextDocument(vscode.Uri.from({ scheme: cnScheme, path: conn.workspace!.config.exclude_list }));
   });
-  registerCommand(s, 'kds.remote.openIcapLog', async () => {
+  registerCommand(s, 'kds.remote.openIcapLog', async (arg?: unknown) => {
     const conn = rc.require();
     const factory = (): ByteSource => new SshByteSource(() => conn.rs.whenConnected(), DEFAULT_ICAP_LOG_PATH, conn.needsSudo() ? { sudo: conn.sudoOption() } : {});
-    await vscode.commands.executeCommand('kds.viewIcapLog', { byteSource: factory, label: `${conn.label}:${DEFAULT_ICAP_LOG_PATH}`, path: DEFAULT_ICAP_LOG_PATH, connection: rc.bindingFor(conn.label) });
+    // A filter to start with (the ICAP probe's Show in ICAP Log).
+    const filter = (arg as { filter?: unknown } | undefined)?.filter;
+    await vscode.commands.executeCommand('kds.viewIcapLog', { byteSource: factory, label: `${conn.label}:${DEFAULT_ICAP_LOG_PATH}`, path: DEFAULT_ICAP_LOG_PATH, connection: rc.bindingFor(conn.label), ...(typeof filter === 'object' && filter && { filter }) });
   });
 
   s.context.subscriptions.push(vscode.workspace.registerFileSystemProvider(cnScheme, new CnFileSystem(rc), { isCaseSensitive: true }));

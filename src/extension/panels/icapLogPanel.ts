@@ -69,11 +69,12 @@ function targetOf(arg: unknown): LogTarget | undefined {
     return { ...localTarget(f.path), filter: f.filter as Partial<IcapLogViewFilter> };
   }
   if (arg instanceof vscode.Uri) return arg.scheme === 'file' ? localTarget(arg.fsPath) : undefined;
-  const r = arg as { byteSource?: unknown; label?: unknown; path?: unknown; connection?: unknown } | undefined;
+  const r = arg as { byteSource?: unknown; label?: unknown; path?: unknown; connection?: unknown; filter?: unknown } | undefined;
   if (r && typeof r.byteSource === 'function' && typeof r.label === 'string') {
     const source = r.byteSource as () => ByteSource;
     const connection = typeof (r.connection as ConnectionBinding | undefined)?.onDidChange === 'function' ? (r.connection as ConnectionBinding) : undefined;
-    return { label: r.label, grepPath: typeof r.path === 'string' ? r.path : r.label, source, local: false, ...(connection && { connection }) };
+    const filter = typeof r.filter === 'object' && r.filter ? (r.filter as Partial<IcapLogViewFilter>) : undefined;
+    return { label: r.label, grepPath: typeof r.path === 'string' ? r.path : r.label, source, local: false, ...(connection && { connection }), ...(filter && { filter }) };
   }
   return undefined;
 }
@@ -91,7 +92,7 @@ function configuredLogPath(): string | undefined {
  * The log to open without an argument: `kds.icapLogPath` when it exists, else the running embedded
  * KATA's preprocessor_icap.log (the demo), else KATA's default (undefined: ask).
  */
-function logPathToOpen(warn: boolean, embedded?: () => string | undefined): string | undefined {
+export function logPathToOpen(warn: boolean, embedded?: () => string | undefined): string | undefined {
   const configured = configuredLogPath();
   if (configured && existsSync(configured)) return configured;
   if (configured && warn) void vscode.window.showWarningMessage(vscode.l10n.t('The ICAP log {0} (setting kds.icapLogPath) does not exist.', configured));
@@ -133,10 +134,13 @@ export function registerIcapLogPanel(context: vscode.ExtensionContext, log: vsco
   return {
     async show(arg?: unknown) {
       let target = targetOf(arg);
-      if (!target && !live) {
+      // `{ filter }` alone (the ICAP probe's Show in ICAP Log): the log opened by default, with that filter.
+      const f = arg as { filter?: unknown; path?: unknown; byteSource?: unknown } | undefined;
+      const onlyFilter = !target && f && typeof f.filter === 'object' && f.filter && f.path === undefined && f.byteSource === undefined ? (f.filter as Partial<IcapLogViewFilter>) : undefined;
+      if (!target && (!live || onlyFilter)) {
         const path = logPathToOpen(true, embeddedLog) ?? (await pickLogFile());
         if (!path) return;
-        target = localTarget(path);
+        target = { ...localTarget(path), ...(onlyFilter && { filter: onlyFilter }) };
       }
       if (live) {
         if (target) live.openTarget(target);

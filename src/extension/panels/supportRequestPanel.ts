@@ -6,7 +6,8 @@ import { collect } from '../../support/collectFlow';
 import { findLeaks, type PreparedEntry, writeBundle } from '../../support/bundleContents';
 import { type HostAccess, LocalHostAccess, SshHostAccess } from '../../support/hostAccess';
 import type { SecretScrubber } from '../../support/secretScrub';
-import { compose, type Discovery, discover, gather } from '../../support/supportBundle';
+import { defaultProbeReportPath } from '../../icap/probeReportFile';
+import { compose, type Discovery, discover, gather, mergeAnswers, prefillNotes } from '../../support/supportBundle';
 import { recentCaptures } from '../../support/recentCaptures';
 import { CHECKLIST, CHECKLIST_KEYS, type SupportAnswers } from '../../support/supportSummary';
 import {
@@ -18,6 +19,7 @@ import {
 } from '../../webviewProtocol/supportRequest';
 import { secretKeysFor } from '../centralNode/cnConnection';
 import type { KdsServices } from '../services';
+import { logPathToOpen } from './icapLogPanel';
 import { type PanelController, type PanelHost, type RegisteredPanel, registerWebviewPanel } from './webviewPanel';
 
 /**
@@ -37,7 +39,7 @@ export function registerSupportRequestPanel(s: KdsServices): RegisteredPanel {
 }
 
 /** Where the support data comes from: the connected Central Node, else this computer. */
-export async function hostFor(s: KdsServices): Promise<{ host: HostAccess; configPath?: string; secrets: string[] }> {
+export async function hostFor(s: KdsServices): Promise<{ host: HostAccess; configPath?: string; secrets: string[]; icapLog?: string }> {
   const conn = s.centralNode?.connection;
   if (conn?.workspace) {
     const session = await conn.rs.whenConnected();
@@ -49,7 +51,9 @@ export async function hostFor(s: KdsServices): Promise<{ host: HostAccess; confi
     return { host: new SshHostAccess(session, conn.needsSudo() ? conn.sudoOption() : false), configPath: conn.settings.configPath, secrets };
   }
   const configPath = s.engine.configPath();
-  return { host: new LocalHostAccess(), ...(configPath && { configPath }), secrets: [] };
+  // The ICAP log the viewer opens here: kds.icapLogPath, the embedded KATA's, else KATA's default.
+  const icapLog = logPathToOpen(false, () => s.demo.current?.emulator.icap?.logPath);
+  return { host: new LocalHostAccess(), ...(configPath && { configPath }), secrets: [], ...(icapLog && { icapLog }) };
 }
 
 function strings(): Record<SupportRequestStringId, string> {
@@ -82,6 +86,8 @@ function strings(): Record<SupportRequestStringId, string> {
 
 class SupportRequestController implements PanelController<SupportRequestRequest> {
   private files: string[] = [];
+  /** The files of `files` that KDS added itself (its own captures): labelled as such in the bundle. */
+  private readonly own = new Set<string>();
   private prepared: { entries: PreparedEntry[]; top: string; staging: string; scrubber: SecretScrubber } | undefined;
   private busy = false;
 
@@ -131,16 +137,20 @@ class SupportRequestController implements PanelController<SupportRequestRequest>
     }
   }
 
-  private async discovery(): Promise<{ host: HostAccess; d: Discovery }> {
+  private async discovery(): Promise<{ host: HostAccess; d: Discovery; icapLog?: string }> {
     const h = await hostFor(this.s);
     const d = await discover(h.host, { ...(h.configPath && { configPath: h.configPath }), secrets: h.secrets });
-    return { host: h.host, d };
+    return { host: h.host, d, ...(h.icapLog && { icapLog: h.icapLog }) };
   }
 
   private async init(): Promise<void> {
     await this.guard(async () => {
       // The captures "KDS: Capture ICAP Traffic" saved lately go in unless the user removes them.
-      for (const f of await recentCaptures(join(this.s.context.globalStorageUri.fsPath, 'captures'))) if (!this.files.includes(f)) this.files.push(f);
+      for (const f of await recentCaptures(join(this.s.context.globalStorageUri.fsPath, 'captures'))) {
+        if (this.files.includes(f)) continue;
+        this.files.push(f);
+        this.own.add(f);
+      }
       const { host, d } = await this.discovery();
       const prefill: Record<string, string> = {};
       for (const [k, v] of Object.entries(d.prefill)) if (typeof v === 'string' && k !== 'language') prefill[k] = v;
@@ -152,6 +162,7 @@ class SupportRequestController implements PanelController<SupportRequestRequest>
         where: host.where,
         fields: CHECKLIST.map((f) => ({ key: f.key, multiline: f.multiline, required: f.required, text: f.text })),
         prefill,
+        notes: prefillNotes(d),
         files: this.files,
       });
     });
@@ -161,8 +172,10 @@ class SupportRequestController implements PanelController<SupportRequestRequest>
     await this.dropPrepared();
     const progress = (text: string) => void this.host.post({ type: 'busy', text });
     progress(vscode.l10n.t('Finding out what KDS can…'));
-    const { host, d } = await this.discovery();
+    const { host, d, icapLog } = await this.discovery();
     const work = await mkdtemp(join(tmpdir(), 'kds-support-'));
+    const answers: SupportAnswers = { ...r.answers, language: r.language };
+    const problemTime = mergeAnswers(d.prefill, answers).problemTime;
     try {
       const collectDir = vscode.Uri.joinPath(this.s.context.globalStorageUri, 'collect').fsPath;
       const g = await gather(host, d, {
@@ -180,13 +193,16 @@ class SupportRequestController implements PanelController<SupportRequestRequest>
               })
             ).download.local,
         }),
-        addFiles: this.files,
+        addFiles: this.files.filter((f) => !this.own.has(f)),
+        captures: this.files.filter((f) => this.own.has(f)),
+        ...(icapLog && { icapLog }),
+        ...(problemTime && { problemTime }),
+        probeReports: [join(this.s.context.globalStorageUri.fsPath, 'icap-probe-latest.json'), defaultProbeReportPath()],
         workDir: work,
         onStep: progress,
       });
       const staging = join(work, 'staging');
       await vscode.workspace.fs.createDirectory(vscode.Uri.file(staging));
-      const answers: SupportAnswers = { ...r.answers, language: r.language };
       const { entries, top } = await compose(d, g, answers, r.language, staging);
       this.prepared = { entries, top, staging: work, scrubber: d.scrubber };
       await this.host.post({ type: 'preview', top, entries: entries.map((e) => ({ name: e.name, size: e.size, about: e.about })), notes: g.notes, scrubbed: d.scrubber.total() });

@@ -1,6 +1,6 @@
 import { t } from '../../common/l10n';
 import type { CaptureAnalysis } from '../../capture/analyzeCapture';
-import { flowText, transactionNoteText } from '../../capture/analysisText';
+import { flowText, probeTrafficText, transactionNoteText } from '../../capture/analysisText';
 import type { TrafficFinding, TrafficRow } from '../../webviewProtocol/icapTraffic';
 
 /** The ICAP Traffic panel's rows, findings and summary line from an analysis (translated). */
@@ -32,7 +32,7 @@ export function trafficView(a: CaptureAnalysis): { summary: string; findings: Tr
       requestBytes: x.requestBytes,
       responseBytes: x.responseBytes,
       latencyMs: x.latencyMs,
-      notes: x.notes.map(transactionNoteText),
+      notes: [probeTrafficText(x.kdsProbe), ...x.notes.map(transactionNoteText)].filter((n): n is string => !!n),
       requestHeaders: x.requestHeaders,
       responseHeaders: x.responseHeaders,
     })),
