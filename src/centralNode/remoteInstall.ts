@@ -33,6 +33,17 @@ async function out(r: Promise<ExecResult>): Promise<{ ok: boolean; text: string 
   }
 }
 
+/** Only the system_id of a configuration's text (the rest is not needed and may be private). */
+export function systemIdIn(read: { ok: boolean; text: string }): string | undefined {
+  if (!read.ok) return undefined;
+  try {
+    const id = (JSON.parse(read.text.replace(/^\uFEFF/, '')) as { system_id?: unknown }).system_id;
+    return typeof id === 'string' && id.trim() !== '' ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Reads what planning needs from the CN. Every probe is an argv list; none changes anything. */
 export async function probeFacts(s: RemoteShell, l: Layout, sudo: SudoOption | undefined): Promise<RemoteFacts> {
   const sftp = await s.sftp();
@@ -70,6 +81,9 @@ export async function probeFacts(s: RemoteShell, l: Layout, sudo: SudoOption | u
   const dfInstall = await out(s.exec(['sh', '-c', 'd=$1; while [ ! -d "$d" ]; do d=$(dirname -- "$d"); done; df -P -k -- "$d"', 'kds-df', l.installDir]));
   const home = await sftp.realpath('.').catch(() => undefined);
   const dfHome = home ? await out(s.exec(['df', '-P', '-k', '--', home])) : undefined;
+  // A configuration that is kept keeps its system_id: the summary must name that one, not a new one.
+  const hasConfig = !!(await sftp.exists(l.config));
+  const installedSystemId = hasConfig ? systemIdIn(await out(s.exec(['cat', '--', l.config], asRoot ? { sudo: asRoot } : {}))) : undefined;
   const tools = await out(s.exec(['sh', '-c', 'for c in dpkg-deb apt-get; do command -v "$c" >/dev/null 2>&1 && echo "$c"; done; true']));
   const deb = await out(s.exec(['dpkg-query', '-W', '-f', '${Status}\t${Version}', debPackageName]));
   const [debStatus, debVersion] = deb.text.split('\t');
@@ -92,7 +106,8 @@ export async function probeFacts(s: RemoteShell, l: Layout, sudo: SudoOption | u
     hasSystemd: systemd.ok,
     fstab,
     ...(installedEngineSha256 !== undefined && { installedEngineSha256, installedEngineKind: (seaHash !== undefined ? 'sea' : 'js') as EngineKind }),
-    hasConfig: !!(await sftp.exists(l.config)),
+    hasConfig,
+    ...(installedSystemId && { installedSystemId }),
     hasExcludeList: !!(await sftp.exists(l.exclude)),
     hasCertificate: !!(await sftp.exists(l.certPem)) && !!(await sftp.exists(l.certKey)),
     hasUnit: !!(await sftp.exists(l.unit)),

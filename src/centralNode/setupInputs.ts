@@ -150,7 +150,9 @@ export async function prepareSetup(r: SetupRequest): Promise<PreparedSetup> {
       ...(kataCaText !== undefined && { kataCaText }),
       ...(r.now && { now: r.now }),
     });
-    return { steps, systemId: cn.systemId, engineReason: choice.reason, ...(certificate && { certificate: { fingerprint256: certificate.fingerprint256 } }), dispose };
+    // A kept configuration (no --replace-config) keeps the system_id KATA already knows.
+    const keptSystemId = r.facts.hasConfig && !r.replaceConfig ? r.facts.installedSystemId : undefined;
+    return { steps, systemId: keptSystemId ?? cn.systemId, engineReason: choice.reason, ...(certificate && { certificate: { fingerprint256: certificate.fingerprint256 } }), dispose };
   } catch (err) {
     await dispose();
     throw err;

@@ -119,6 +119,8 @@ export interface RemoteFacts extends EngineHostFacts {
   installedEngineSha256?: string;
   installedEngineKind?: EngineKind;
   hasConfig: boolean;
+  /** The system_id in the installed configuration (the one KATA knows), when it could be read. */
+  installedSystemId?: string;
   hasExcludeList: boolean;
   hasCertificate: boolean;
   /** A unit file is already installed (so writing it keeps a backup). */

@@ -134,6 +134,10 @@ test('a CN without Node.js: the single executable from the package, resumed uplo
   assert.match(second.stdout, /the installed configuration \/opt\/kata-dir-scanner\/kata_dir_scanner\.conf is kept/);
   assert.match(await c.root.run(['dpkg-query', '-W', '-f', '${Status} ${Version}', 'kata-dir-scanner']), new RegExp(`^install ok installed ${pkg.manifest.package.version.replace(/\./g, '\\.')}$`));
   assert.equal(await c.root.readFile(`${opt}/kata_dir_scanner.conf`), configBefore, 'the configuration is kept');
+  // The kept configuration keeps the system_id KATA knows: the summary names that one only.
+  const named = [...second.stdout.matchAll(/system_id ([0-9a-f-]{36})/g)].map((m) => m[1]);
+  assert.ok(named.length > 0, 'the summary names the system_id');
+  assert.deepEqual([...new Set(named)], [cnConfig.system_id]);
   assert.ok((await c.root.readFile(`${opt}/kds-state/events.jsonl`)).startsWith(eventsBefore), 'the journal folder is kept');
   assert.ok((await systemctlCalls(c.root)).some((l) => /^restart kata-dir-scanner\.service$/.test(l)), 'the service was restarted');
   await c.root.writeFile(`${folders.in}/after-upgrade.txt`, 'routed by the packaged engine\n');

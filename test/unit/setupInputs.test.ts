@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { runSetupPlan } from '../../src/centralNode/remoteInstall';
+import { systemIdIn } from '../../src/centralNode/remoteInstall';
 import { prepareSetup, SetupInputError, setupSummary } from '../../src/centralNode/setupInputs';
 import { type Action, type RemoteFacts, describeAction } from '../../src/centralNode/setupPlan';
 import { packageRoot } from '../../src/common/packageRoot';
@@ -186,4 +187,28 @@ test('a CN without Node.js and no engine package here: the package is built once
   // Built now: a second set-up does not build again.
   await (await prepareSetup({ ...request, buildPackage })).dispose();
   assert.equal(builds, 1);
+});
+
+test('a set-up that keeps the CN\'s configuration names the system_id KATA knows, not a new one; --replace-config names the new one', { skip: !engineBuilt && 'npm run build first (dist/kds.js)' }, async () => {
+  const kept = await prepareSetup({ configPath: localSetup('kept'), unitName: 'kata-dir-scanner', host: 'cn', facts: facts({ hasConfig: true, installedSystemId: 'approved-id', hasCertificate: true }), engine: 'js', systemId: () => 'fresh-id' });
+  try {
+    assert.equal(kept.systemId, 'approved-id');
+    assert.ok(setupSummary([], kept).left.some((line) => line.includes('approved-id')));
+    assert.ok(!setupSummary([], kept).left.some((line) => line.includes('fresh-id')));
+  } finally {
+    await kept.dispose();
+  }
+  const replaced = await prepareSetup({ configPath: localSetup('replaced'), unitName: 'kata-dir-scanner', host: 'cn', facts: facts({ hasConfig: true, installedSystemId: 'approved-id', hasCertificate: true }), engine: 'js', systemId: () => 'fresh-id', replaceConfig: true });
+  try {
+    assert.equal(replaced.systemId, 'fresh-id');
+  } finally {
+    await replaced.dispose();
+  }
+});
+
+test('systemIdIn takes only the system_id of the CN\'s configuration text', () => {
+  assert.equal(systemIdIn({ ok: true, text: '\uFEFF{"system_id":"abc","cert_key":"/x"}' }), 'abc');
+  assert.equal(systemIdIn({ ok: true, text: '{"system_id":""}' }), undefined);
+  assert.equal(systemIdIn({ ok: true, text: 'not json' }), undefined);
+  assert.equal(systemIdIn({ ok: false, text: '' }), undefined);
 });
