@@ -3,19 +3,26 @@
 //   1. dist/service/kds-sea.js: dist/kds.js plus a four-line start-up, bundled into one
 //      CommonJS file (a SEA's require() only loads Node's built-in modules);
 //   2. node --experimental-sea-config dist/service/sea-config.json (written here) -> sea-prep.blob;
-//   3. a copy of this Node binary (debug symbols stripped when `strip` exists);
+//   3. a copy of this Node binary, its symbol table stripped when `strip` exists (.dynsym, which
+//      the dynamic linker uses, stays; stripping must come before the injection, which it would
+//      otherwise undo);
 //   4. the blob injected with postject (an npm package: WebAssembly, nothing downloaded).
 // Output: dist/service/kata-dir-scanner, plus l10n/ and schemas/ beside it (the Russian texts
-// are read from there at run time; `kds remote setup` uploads them to /opt/kata-dir-scanner/).
+// are read from there at run time; `kds remote setup` uploads them to /opt/kata-dir-scanner/),
+// and dist/service/engine.json: its SHA-256 and what it needs of the system that runs it (the
+// shared libraries, the GLIBC_/GLIBCXX_ symbol versions and the kernel floor, read from the
+// file by elfRequirements.mjs), which the set-up checks on the Central Node.
 //
 // Node 20 can only build a SEA for the platform it runs on; the CN is linux-x64, so this script
 // refuses to run elsewhere rather than produce an executable the CN cannot start.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { elfRequirements } from './elfRequirements.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist', 'service');
@@ -69,11 +76,18 @@ writeFileSync(
 );
 execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { cwd: root, stdio: 'inherit' });
 
-// 3. A copy of this Node binary.
+// 3. A copy of this Node binary. It must need nothing on the CN beyond the C and C++ runtime:
+// a distribution's Node.js linked against its own libnode/libuv/OpenSSL would not start there.
+const portable = new Set(['libc.so.6', 'libm.so.6', 'libdl.so.2', 'libpthread.so.0', 'librt.so.1', 'libstdc++.so.6', 'libgcc_s.so.1', 'ld-linux-x86-64.so.2']);
+const foreign = elfRequirements(readFileSync(process.execPath)).needed.filter((lib) => !portable.has(lib));
+if (foreign.length) {
+  console.error(`build:service: ${process.execPath} links ${foreign.join(', ')}, which a Central Node does not have. Build with the official Node.js binary for linux-x64 (nodejs.org, NodeSource), which links only the C and C++ runtime.`);
+  process.exit(1);
+}
 copyFileSync(process.execPath, exe);
 chmodSync(exe, 0o755);
 try {
-  execFileSync('strip', ['--strip-debug', exe], { stdio: 'ignore' });
+  execFileSync('strip', ['--strip-all', exe], { stdio: 'ignore' });
 } catch {
   // No binutils: the executable is only larger.
 }
@@ -91,5 +105,17 @@ cpSync(join(root, 'schemas'), join(out, 'schemas'), { recursive: true });
 rmSync(join(out, 'sea-prep.blob'));
 
 const version = execFileSync(exe, ['--version'], { encoding: 'utf8' }).trim();
+const data = readFileSync(exe);
+const needs = elfRequirements(data);
+const manifest = {
+  format: 1,
+  version,
+  node: process.version,
+  arch: 'x86_64',
+  sha256: createHash('sha256').update(data).digest('hex'),
+  size: data.length,
+  requires: { glibc: needs.versions.GLIBC, glibcxx: needs.versions.GLIBCXX, kernel: needs.kernel, libraries: needs.needed },
+};
+writeFileSync(join(out, 'engine.json'), JSON.stringify(manifest, null, 2) + '\n');
 const mb = (statSync(exe).size / 1024 / 1024).toFixed(1);
-console.log(`dist/service/kata-dir-scanner: ${mb} MiB, kds ${version}, Node.js ${process.version} linux-x64`);
+console.log(`dist/service/kata-dir-scanner: ${mb} MiB, kds ${version}, Node.js ${process.version} linux-x64, needs glibc >= ${needs.versions.GLIBC}, libstdc++ GLIBCXX_${needs.versions.GLIBCXX}, kernel >= ${needs.kernel}`);

@@ -1,5 +1,5 @@
 // Bundles the `kds` command (CLI, service, embedded KATA) into dist/ with esbuild.
-import { readdirSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const watch = process.argv.includes('--watch');
@@ -15,6 +15,9 @@ const common = {
 };
 
 await build({ ...common, entryPoints: { kds: 'src/cli/main.ts' }, outdir: 'dist' });
+// ssh2 reaches Pageant on Windows through its pagent.exe, which it looks for at <bundle folder>/../util/.
+mkdirSync('util', { recursive: true });
+copyFileSync('node_modules/ssh2/util/pagent.exe', 'util/pagent.exe');
 // The VS Code extension: everything bundled (vsce package --no-dependencies); 'vscode' is provided by the host.
 await build({ ...common, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist', external: [...common.external, 'vscode'] });
 // Webview panels (browser code): every webview/<panel>/main.ts becomes dist/webview/<panel>.js.

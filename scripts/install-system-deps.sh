@@ -22,6 +22,11 @@ command -v fish >/dev/null 2>&1 || need+=(fish)
 # The ICAP kit's tests (test/integration/icap*.test.ts, docs/icap-kit.md) use the same c-icap and
 # Squid, and curl through the proxy.
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# The engine package (npm run package:deb, scripts/build-deb.ts): strip for the single executable,
+# dpkg-deb to build it, lintian to check it (test/integration/debPackage.test.ts).
+command -v strip >/dev/null 2>&1 || need+=(binutils)
+command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
+command -v lintian >/dev/null 2>&1 || need+=(lintian)
 # The SMB tests (test/integration/smb*.test.ts, test/helpers/samba.ts) serve a folder with Samba's
 # smbd on 127.0.0.1:445 in a private network namespace (unshare/nsenter from util-linux, ip and ss
 # from iproute2) and mount it with smbnetfs through FUSE. The samba package's services are not

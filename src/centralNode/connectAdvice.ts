@@ -1,11 +1,12 @@
 import { t } from '../common/l10n';
+import { noAgentFound } from '../ssh/agentChoice';
 
 export interface AuthSettings {
   user: string;
   identityFile?: string;
   useAgent: boolean;
-  /** SSH_AUTH_SOCK here, if any. */
-  agentSocket?: string;
+  /** The SSH agent whose keys were offered (findSshAgent's label), if one was found. */
+  agent?: string;
 }
 
 /**
@@ -16,8 +17,8 @@ export function authFailureAdvice(s: AuthSettings): string {
   const tips: string[] = [];
   if (s.identityFile) tips.push(t('The key in kds.remote.identityFile ({0}) was refused: put its public key into ~{1}/.ssh/authorized_keys on the Central Node, or point kds.remote.identityFile at the right key.', s.identityFile, s.user));
   else tips.push(t('Set kds.remote.identityFile to a private key whose public key is in ~{0}/.ssh/authorized_keys on the Central Node.', s.user));
-  if (s.useAgent && !s.agentSocket) tips.push(t('kds.remote.useAgent is on, but no ssh-agent is reachable here (SSH_AUTH_SOCK is not set).'));
-  else if (s.useAgent) tips.push(t('The keys of your ssh-agent were refused (kds.remote.useAgent).'));
+  if (s.useAgent && !s.agent) tips.push(t('kds.remote.useAgent is on, but {0}.', noAgentFound()));
+  else if (s.useAgent) tips.push(t('The keys of {0} were refused (kds.remote.useAgent).', s.agent!));
   tips.push(t('Password sign-in works only when the Central Node\'s sshd allows it for {0} (PasswordAuthentication or keyboard-interactive); check kds.remote.user.', s.user));
   return tips.join(' ');
 }

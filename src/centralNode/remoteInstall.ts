@@ -9,9 +9,12 @@ import type { SftpFiles } from '../ssh/sftpFiles';
 import type { ExecResult } from '../ssh/sshSession';
 import type { SudoOption } from '../ssh/sudoPrompt';
 import { remoteIsRoot } from './cnOps';
-import { rootWriteArgv, unsafeFolderMessage } from './rootFileWrite';
+import { type EngineKind, parseDf, parseLibc } from './engineChoice';
+import { debPackageName, findEnginePackage } from './engineManifest';
+import { uploadPackage } from './engineUpload';
+import { engineInstallMessage, rootEngineFromPackageArgv, rootPackageInstallArgv, rootWriteArgv, unsafeFolderMessage } from './rootFileWrite';
 import { firstTrusted, nodeCandidates } from './trustedExecutable';
-import { type Action, type EngineFiles, type EngineKind, type Layout, type RemoteFacts, type SetupStep, describeAction } from './setupPlan';
+import { type Action, type EngineFiles, type Layout, type RemoteFacts, type SetupStep, describeAction } from './setupPlan';
 
 /** What the installer needs of an SSH session (SshSession has it; tests may fake it). */
 export interface RemoteShell {
@@ -30,13 +33,27 @@ async function out(r: Promise<ExecResult>): Promise<{ ok: boolean; text: string 
   }
 }
 
+/** Only the system_id of a configuration's text (the rest is not needed and may be private). */
+export function systemIdIn(read: { ok: boolean; text: string }): string | undefined {
+  if (!read.ok) return undefined;
+  try {
+    const id = (JSON.parse(read.text.replace(/^\uFEFF/, '')) as { system_id?: unknown }).system_id;
+    return typeof id === 'string' && id.trim() !== '' ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Reads what planning needs from the CN. Every probe is an argv list; none changes anything. */
 export async function probeFacts(s: RemoteShell, l: Layout, sudo: SudoOption | undefined): Promise<RemoteFacts> {
   const sftp = await s.sftp();
   const [os, arch, isRoot] = await Promise.all([out(s.exec(['uname', '-s'])), out(s.exec(['uname', '-m'])), remoteIsRoot(s)]);
   // Root will run this Node (unit, enroll): the SSH user's `command -v node` only if root alone controls it.
   const userNode = await out(s.exec(['sh', '-c', 'command -v node']));
-  const node = await firstTrusted(nodeCandidates(userNode.ok ? userNode.text : undefined), sftp);
+  // Only candidates that are there: a CN without any Node.js is told so, not why each absent path fails.
+  const present: string[] = [];
+  for (const c of nodeCandidates(userNode.ok ? userNode.text : undefined)) if (c.startsWith('/') && (await sftp.exists(c).catch(() => undefined))) present.push(c);
+  const node = await firstTrusted(present, sftp);
   const nodeVersion = node.path ? await out(s.exec([node.path, '--version'])) : undefined;
   const cifs = await out(s.exec(['sh', '-c', 'command -v mount.cifs || test -x /sbin/mount.cifs || test -x /usr/sbin/mount.cifs']));
   const systemd = await out(s.exec(['test', '-d', '/run/systemd/system']));
@@ -55,10 +72,34 @@ export async function probeFacts(s: RemoteShell, l: Layout, sudo: SudoOption | u
   const seaHash = await hashOf(l.seaExecutable);
   const jsHash = seaHash === undefined ? await hashOf(posix.join(l.installDir, 'app/dist/kds.js')) : undefined;
   const installedEngineSha256 = seaHash ?? jsHash;
+  // What the single executable needs (engineChoice.ts): kernel, C library, room, Debian's tools.
+  const kernel = await out(s.exec(['uname', '-r']));
+  const getconf = await out(s.exec(['getconf', 'GNU_LIBC_VERSION']));
+  const ldd = getconf.ok ? undefined : await s.exec(['ldd', '--version']).catch(() => undefined);
+  const libc = parseLibc(getconf.ok ? getconf.text : undefined, ldd ? ldd.stdout.toString('utf8') + ldd.stderr.toString('utf8') : undefined);
+  // df of the nearest folder that exists on the way to the install folder (it may not exist yet).
+  const dfInstall = await out(s.exec(['sh', '-c', 'd=$1; while [ ! -d "$d" ]; do d=$(dirname -- "$d"); done; df -P -k -- "$d"', 'kds-df', l.installDir]));
+  const home = await sftp.realpath('.').catch(() => undefined);
+  const dfHome = home ? await out(s.exec(['df', '-P', '-k', '--', home])) : undefined;
+  // A configuration that is kept keeps its system_id: the summary must name that one, not a new one.
   const hasConfig = !!(await sftp.exists(l.config));
+  const configRead = hasConfig ? await out(s.exec(['cat', '--', l.config], asRoot ? { sudo: asRoot } : {})) : undefined;
+  const installedSystemId = configRead ? systemIdIn(configRead) : undefined;
+  const tools = await out(s.exec(['sh', '-c', 'for c in dpkg-deb apt-get; do command -v "$c" >/dev/null 2>&1 && echo "$c"; done; true']));
+  const deb = await out(s.exec(['dpkg-query', '-W', '-f', '${Status}\t${Version}', debPackageName]));
+  const [debStatus, debVersion] = deb.text.split('\t');
+  const installSpace = dfInstall.ok ? parseDf(dfInstall.text) : undefined;
+  const uploadSpace = dfHome?.ok ? parseDf(dfHome.text) : undefined;
   return {
     os: os.text,
     arch: arch.text,
+    ...(kernel.ok && { kernel: kernel.text }),
+    ...(libc && { libc }),
+    ...(installSpace && { installSpace }),
+    ...(uploadSpace && { uploadSpace }),
+    hasDpkgDeb: tools.text.split('\n').includes('dpkg-deb'),
+    hasAptGet: tools.text.split('\n').includes('apt-get'),
+    ...(deb.ok && /\binstalled$/.test(debStatus ?? '') && debVersion && { debInstalled: debVersion }),
     ...(nodeVersion?.ok && { nodeVersion: nodeVersion.text, nodePath: node.path }),
     ...(node.refused.length > 0 && { nodeRefused: node.refused }),
     isRoot,
@@ -67,7 +108,8 @@ export async function probeFacts(s: RemoteShell, l: Layout, sudo: SudoOption | u
     fstab,
     ...(installedEngineSha256 !== undefined && { installedEngineSha256, installedEngineKind: (seaHash !== undefined ? 'sea' : 'js') as EngineKind }),
     hasConfig,
-    ...(await installedShareFacts(s, sftp, l, hasConfig, asRoot)),
+    ...(installedSystemId && { installedSystemId }),
+    ...(await installedShareFacts(sftp, l, configRead)),
     hasExcludeList: !!(await sftp.exists(l.exclude)),
     hasCertificate: !!(await sftp.exists(l.certPem)) && !!(await sftp.exists(l.certKey)),
     hasUnit: !!(await sftp.exists(l.unit)),
@@ -75,19 +117,12 @@ export async function probeFacts(s: RemoteShell, l: Layout, sudo: SudoOption | u
 }
 
 /**
- * The installed configuration (mode 0600, root's: read through sudo when the SSH user cannot) and
+ * The installed configuration (as read with cat, through sudo when the SSH user is not root) and
  * which shares' exclude lists (exclude_list.<name>.txt) the installation folder holds, so that
  * adding shares keeps what is there.
  */
-async function installedShareFacts(s: RemoteShell, sftp: SftpFiles, l: Layout, hasConfig: boolean, asRoot: SudoOption | undefined): Promise<Pick<RemoteFacts, 'installedConfigText' | 'installedShareExcludes'>> {
-  let installedConfigText: string | undefined;
-  if (hasConfig) {
-    installedConfigText = await sftp.readFile(l.config).then((b) => b.toString('utf8')).catch(() => undefined);
-    if (installedConfigText === undefined && asRoot) {
-      const r = await s.exec(['cat', '--', l.config], { sudo: asRoot }).catch(() => undefined);
-      if (r?.code === 0) installedConfigText = r.stdout.toString('utf8');
-    }
-  }
+async function installedShareFacts(sftp: SftpFiles, l: Layout, configRead: { ok: boolean; text: string } | undefined): Promise<Pick<RemoteFacts, 'installedConfigText' | 'installedShareExcludes'>> {
+  const installedConfigText = configRead?.ok ? configRead.text : undefined;
   let names: string[] = [];
   try {
     names = (await sftp.readdir(l.installDir)).map((e) => /^exclude_list\.(.+)\.txt$/.exec(e.name)?.[1]).filter((n): n is string => n !== undefined);
@@ -97,17 +132,27 @@ async function installedShareFacts(s: RemoteShell, sftp: SftpFiles, l: Layout, h
   return { ...(installedConfigText !== undefined && { installedConfigText }), installedShareExcludes: names };
 }
 
-/** The files of an engine build on this machine, or undefined when it was not built. */
+/**
+ * The files of an engine build on this machine, or undefined when it was not built: the bundled
+ * JavaScript (dist/kds.js, bin/kds.js), or for the single executable and the Debian package the
+ * package of `npm run package:deb` (dist/engine) that is uploaded as it is.
+ */
 export async function localEngineFiles(kind: EngineKind, root = packageRoot()): Promise<EngineFiles | undefined> {
   const support = async (base: string) => [
     { path: `${base}l10n/bundle.l10n.ru.json`, data: await readFile(join(root, 'l10n', 'bundle.l10n.ru.json')), mode: 0o644 },
     { path: `${base}schemas/kata_dir_scanner.schema.json`, data: await readFile(join(root, 'schemas', 'kata_dir_scanner.schema.json')), mode: 0o644 },
   ];
-  if (kind === 'sea') {
-    const exe = join(root, 'dist', 'service', 'kata-dir-scanner');
-    if (!existsSync(exe)) return undefined;
-    const data = await readFile(exe);
-    return { kind, sha256: sha256(data), files: [{ path: 'kata-dir-scanner', data, mode: 0o755 }, ...(await support(''))] };
+  if (kind === 'sea' || kind === 'deb') {
+    const found = await findEnginePackage(root);
+    if (!found) return undefined;
+    const m = found.manifest;
+    return {
+      kind,
+      sha256: m.sha256,
+      package: { localPath: found.path, file: m.package.file, size: m.package.size, sha256: m.package.sha256, member: m.package.member, version: m.package.version },
+      // The package brings l10n/ and schemas/ itself; the executable alone reads them from beside it.
+      files: kind === 'sea' ? await support('') : [],
+    };
   }
   const bundle = join(root, 'dist', 'kds.js');
   const launcher = join(root, 'bin', 'kds.js');
@@ -128,6 +173,8 @@ export interface InstallIo {
   confirm(step: SetupStep, index: number, total: number): Promise<Answer>;
   /** Wraps the running of a step's actions (e.g. in a progress notification). */
   running?<T>(step: SetupStep, index: number, total: number, work: () => Promise<T>): Promise<T>;
+  /** How much of the engine package is on the CN (bytes), as the upload goes. */
+  uploading?(done: number, total: number): void;
 }
 
 /** How each step ended, for the summary: done, skipped by the user, left out (with why), blocked, or not reached. */
@@ -250,6 +297,23 @@ async function runAction(s: RemoteShell, sftp: SftpFiles, a: Action, io: Install
   switch (a.kind) {
     case 'local':
       return;
+    case 'engine': {
+      const up = await uploadPackage(s, sftp, a.package, { progress: (done, total) => io.uploading?.(done, total), note: (line) => io.print(`  ${line}`) });
+      const common = { source: up.path, target: a.target, packageSha256: a.package.sha256, packageSize: a.package.size, engineSha256: a.sha256 };
+      const argv = a.how === 'apt' ? rootPackageInstallArgv(common) : rootEngineFromPackageArgv({ ...common, member: a.package.member, checkRootOnly: a.root });
+      const r = await s.exec(argv, opt);
+      const text = (r.stdout.toString('utf8') + r.stderr.toString('utf8')).trimEnd();
+      // apt-get redraws its progress with carriage returns: each line as it was left.
+      if (a.how === 'apt' && text) for (const line of text.split('\n')) io.print(`    ${line.replace(/\r+$/, '').split('\r').pop()}`);
+      const failed = engineInstallMessage(r.code, r.stderr.toString('utf8'), a.target);
+      // A package that arrived damaged is sent again next time; any other failure keeps it for the next try.
+      if (failed && /kds-sha256-mismatch\tpackage/.test(r.stderr.toString('utf8'))) await sftp.unlink(up.path).catch(() => undefined);
+      if (failed) throw new Error(failed);
+      check(r, a.how === 'apt' ? 'apt-get install' : t('installing the engine'));
+      await sftp.unlink(up.path).catch(() => undefined);
+      io.print(t('  installed: {0} (SHA-256 {1})', a.target, a.sha256));
+      return;
+    }
     case 'run': {
       if (a.needsRealSystem && o.prefixMode) {
         io.print(t('  skipped (--prefix): {0}', a.argv.join(' ')));

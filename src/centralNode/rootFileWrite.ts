@@ -75,3 +75,91 @@ export function unsafeFolderMessage(code: number | null, stderr: string, target:
     m[2]!,
   );
 }
+
+/** Exit codes of the engine installation scripts below, besides unsafeFolderExit. */
+export const engineInstallExit = { packageMismatch: 4, engineMismatch: 5, doesNotStart: 6, noTool: 7 } as const;
+
+/**
+ * sh prelude of the engine installation: a private work folder (mktemp -d, removed on exit) in
+ * the folder of the target, after that folder was checked to be root's alone (unless
+ * `checkRootOnly` is off: --prefix tests, where the SSH user owns everything), and the uploaded
+ * package copied into it — a file the SSH user can change no longer — and checked by SHA-256.
+ */
+function engineInstallPrelude(): string[] {
+  return [
+    rootOnlyFunction,
+    'umask 077',
+    'src=$1 dst=$2 deb_sha=$3 exe_sha=$4 member=$5 check=$6 size=$7',
+    'dir=$(dirname -- "$dst")',
+    `if [ "$check" = yes ]; then kds_root_only "$dir" || exit ${unsafeFolderExit}; fi`,
+    'dir=$(readlink -f -- "$dir") || exit 1',
+    'work=$(mktemp -d -- "$dir/.kds-new.XXXXXXXXXX") || exit 1',
+    'trap \'rm -rf -- "$work"\' EXIT',
+    'pkg="$work/$(basename -- "$src")"',
+    // At most the package's size: a link to /dev/zero put there instead cannot fill the disk.
+    'head -c "$size" -- "$src" > "$pkg" || exit 1',
+    'set -- $(sha256sum -- "$pkg")',
+    `[ "$1" = "$deb_sha" ] || { printf 'kds-sha256-mismatch\\tpackage\\t%s\\n' "$1" >&2; exit ${engineInstallExit.packageMismatch}; }`,
+  ];
+}
+
+/**
+ * argv (root) that installs the engine out of the uploaded Debian package without installing the
+ * package: dpkg-deb (essential on Debian, and it reads the package's xz itself) streams the data
+ * archive to tar, which writes only the engine into a new file (mode 0600); its SHA-256 must be
+ * the expected one before it is made root's and 0755, started once with --version (a CN whose C
+ * or C++ library is too old fails here, with the loader's message), and renamed over `target`.
+ * Whatever fails, nothing is left behind but the work folder's removal.
+ */
+export function rootEngineFromPackageArgv(o: { source: string; target: string; packageSha256: string; packageSize: number; engineSha256: string; member: string; checkRootOnly: boolean }): string[] {
+  const script = [
+    ...engineInstallPrelude(),
+    `command -v dpkg-deb >/dev/null 2>&1 || { printf 'kds-no-tool\\tdpkg-deb\\n' >&2; exit ${engineInstallExit.noTool}; }`,
+    'dpkg-deb --fsys-tarfile "$pkg" | tar -xOf - "$member" > "$work/engine"',
+    'set -- $(sha256sum -- "$work/engine")',
+    `[ "$1" = "$exe_sha" ] || { printf 'kds-sha256-mismatch\\tengine\\t%s\\n' "$1" >&2; exit ${engineInstallExit.engineMismatch}; }`,
+    'if [ "$(id -u)" = 0 ]; then chown 0:0 -- "$work/engine" || exit 1; fi',
+    'chmod 0755 -- "$work/engine" || exit 1',
+    `out=$("$work/engine" --version 2>&1) || { printf 'kds-does-not-start\\t%s\\n' "$out" >&2; exit ${engineInstallExit.doesNotStart}; }`,
+    'mv -f -- "$work/engine" "$dir/$(basename -- "$dst")" || exit 1',
+  ].join('\n');
+  return ['sh', '-c', script, 'kds-engine-install', o.source, o.target, o.packageSha256, o.engineSha256, o.member, o.checkRootOnly ? 'yes' : 'no', String(o.packageSize)];
+}
+
+/**
+ * argv (root) that installs the uploaded package with apt-get (dpkg -i where there is no
+ * apt-get), from a root-only copy checked by SHA-256; then the installed engine's SHA-256 is
+ * checked. dpkg keeps an existing configuration: conffile questions are answered "keep".
+ */
+export function rootPackageInstallArgv(o: { source: string; target: string; packageSha256: string; packageSize: number; engineSha256: string }): string[] {
+  const script = [
+    ...engineInstallPrelude(),
+    // apt's download sandbox user reads local packages too: the copy may be read, not written, by others.
+    'chmod 0755 -- "$work" && chmod 0644 -- "$pkg" || exit 1',
+    'if command -v apt-get >/dev/null 2>&1; then',
+    '  DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -- "$pkg" || exit 1',
+    'elif command -v dpkg >/dev/null 2>&1; then',
+    '  DEBIAN_FRONTEND=noninteractive dpkg --force-confdef --force-confold -i -- "$pkg" || exit 1',
+    `else printf 'kds-no-tool\\tapt-get\\n' >&2; exit ${engineInstallExit.noTool}; fi`,
+    'set -- $(sha256sum -- "$dst")',
+    `[ "$1" = "$exe_sha" ] || { printf 'kds-sha256-mismatch\\tengine\\t%s\\n' "$1" >&2; exit ${engineInstallExit.engineMismatch}; }`,
+  ].join('\n');
+  return ['sh', '-c', script, 'kds-package-install', o.source, o.target, o.packageSha256, o.engineSha256, '', 'yes', String(o.packageSize)];
+}
+
+/** The localized message for a failed engine installation script, or undefined when it is not one of its own failures. */
+export function engineInstallMessage(code: number | null, stderr: string, target: string): string | undefined {
+  const folder = unsafeFolderMessage(code, stderr, target);
+  if (folder) return folder;
+  const mismatch = /kds-sha256-mismatch\t(package|engine)\t([^\n]*)/.exec(stderr);
+  if (mismatch && (code === engineInstallExit.packageMismatch || code === engineInstallExit.engineMismatch)) {
+    return mismatch[1] === 'package'
+      ? t('The package that arrived on the Central Node has another SHA-256 ({0}) than the one sent: it was not used, and the next set-up sends it again.', mismatch[2] || '?')
+      : t('The engine taken out of the package has another SHA-256 ({0}) than expected: nothing was installed.', mismatch[2] || '?');
+  }
+  const start = /kds-does-not-start\t([\s\S]*)/.exec(stderr);
+  if (start && code === engineInstallExit.doesNotStart) return t('The engine does not start on the Central Node, so it was not installed: {0}', start[1]!.trim() || '?');
+  const tool = /kds-no-tool\t([^\n]*)/.exec(stderr);
+  if (tool && code === engineInstallExit.noTool) return t('The Central Node has no {0}, which installing the engine package needs.', tool[1]!);
+  return undefined;
+}

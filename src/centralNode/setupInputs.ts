@@ -3,10 +3,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { t } from '../common/l10n';
+import { packageRoot } from '../common/packageRoot';
 import { writeClientCertificate } from '../pki/clientCertificateFiles';
+import { type EngineKind, chooseEngine } from './engineChoice';
+import { findEnginePackage } from './engineManifest';
 import { localEngineFiles, type StepOutcome } from './remoteInstall';
 import { buildAddSharesPlan, withAddedShares } from './addSharesPlan';
-import { type EngineFiles, type EngineKind, type FolderKey, type RemoteFacts, type SetupStep, type ShareParams, buildSetupPlan, chooseEngine, cnShares, configForCn, layout } from './setupPlan';
+import { type EngineFiles, type FolderKey, type RemoteFacts, type SetupStep, type ShareParams, buildSetupPlan, cnShares, configForCn, layout } from './setupPlan';
 
 /**
  * The one orchestration behind `kds remote setup` and "KDS: Set Up Central Node": from the
@@ -27,6 +30,11 @@ export interface SetupRequest {
   engine?: EngineKind | 'auto';
   /** Where dist/ and bin/ of the engine to upload are (the package, or the extension's folder). */
   engineRoot?: string;
+  /**
+   * Builds the engine package when it is needed and missing (a checkout: npm run package:deb);
+   * the extension has none to offer, its .vsix carries the package.
+   */
+  buildPackage?: () => Promise<void>;
   shares?: ShareParams;
   /** CIFS share names of listed shares, by share name (default <name>-in, <name>-out, <name>-qrnt). */
   shareCifsNames?: Record<string, Record<FolderKey, string>>;
@@ -75,10 +83,20 @@ export async function prepareSetup(r: SetupRequest): Promise<PreparedSetup> {
     throw new SetupInputError(t('Cannot read {0}: {1}', r.configPath, (err as Error).message));
   }
   const base = dirname(resolve(r.configPath));
-  const choice = chooseEngine(r.facts, { sea: !!(await localEngineFiles('sea', r.engineRoot).catch(() => undefined)), js: true }, r.engine ?? 'auto');
-  if (!choice.kind) throw new SetupInputError(t('No engine fits the CN: {0}', choice.reason), 'engine');
-  const engine = await localEngineFiles(choice.kind, r.engineRoot);
-  if (!engine) throw new SetupInputError(t('The engine is not built: run npm run build (and npm run build:service for the single executable).'), 'engine');
+  const root = r.engineRoot ?? packageRoot();
+  const wanted = r.engine ?? 'auto';
+  const installDir = layout(r.prefix, r.unitName).installDir;
+  let pkg = await findEnginePackage(root).catch(() => undefined);
+  let choice = chooseEngine(r.facts, { ...(pkg && { package: pkg.manifest }), js: true }, wanted, { prefix: !!r.prefix, installDir });
+  // Only the package is missing (a checkout where it was not built yet): build it, then decide again.
+  if (!pkg && r.buildPackage && (wanted === 'sea' || wanted === 'deb' || (wanted === 'auto' && !choice.kind))) {
+    await r.buildPackage();
+    pkg = await findEnginePackage(root).catch(() => undefined);
+    choice = chooseEngine(r.facts, { ...(pkg && { package: pkg.manifest }), js: true }, wanted, { prefix: !!r.prefix, installDir });
+  }
+  if (!choice.kind) throw new SetupInputError(t('No engine fits the Central Node, so nothing was changed there: {0}.', choice.reason), 'engine');
+  const engine = await localEngineFiles(choice.kind, root);
+  if (!engine) throw new SetupInputError(t('The engine is not built: run npm run build (and npm run package:deb for the single executable).'), 'engine');
 
   const l = layout(r.prefix, r.unitName);
   let cn: { text: string; systemId: string; hadKataCa?: string; added?: string[] };
@@ -153,7 +171,9 @@ export async function prepareSetup(r: SetupRequest): Promise<PreparedSetup> {
       ...(certificate && { certificate }),
       ...(kataCaText !== undefined && { kataCaText }),
     });
-    return { steps, systemId: cn.systemId, engineReason: choice.reason, ...(certificate && { certificate: { fingerprint256: certificate.fingerprint256 } }), dispose };
+    // A kept configuration (no --replace-config) keeps the system_id KATA already knows.
+    const keptSystemId = r.facts.hasConfig && !r.replaceConfig ? r.facts.installedSystemId : undefined;
+    return { steps, systemId: keptSystemId ?? cn.systemId, engineReason: choice.reason, ...(certificate && { certificate: { fingerprint256: certificate.fingerprint256 } }), dispose };
   } catch (err) {
     await dispose();
     throw err;

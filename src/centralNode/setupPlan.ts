@@ -3,8 +3,10 @@ import { t } from '../common/l10n';
 import { parseConfigText } from '../engine/config';
 import { renderLogrotate, renderServiceUnit } from '../engine/serviceUnit';
 import { commandLine } from '../ssh/shellCommand';
+import type { EngineHostFacts, EngineKind } from './engineChoice';
+import { kernelNote } from './engineChoice';
+import { type PackageToUpload, megabytes, uploadFolder } from './engineUpload';
 import { rootOnlyFolderArgv, writabilityCheckArgv } from './rootFileWrite';
-import { untrustedNodeMessage } from './trustedExecutable';
 
 /**
  * `kds remote setup` as data: what each step will run on the Central Node (argv lists only,
@@ -28,6 +30,11 @@ export type Action =
   /** Writes a file on the CN atomically with this mode (skipped when the content is already the same). */
   | { kind: 'write'; path: string; mode: number; data: Buffer | string; secret?: boolean; root: boolean; backup?: string; purpose: string }
   | { kind: 'mkdir'; path: string; mode: number; root: boolean; purpose: string }
+  /**
+   * Uploads the engine package (resumable, with progress) and, as root, either takes the engine
+   * out of it into `target` ('extract') or installs the package ('apt'); see rootFileWrite.ts.
+   */
+  | { kind: 'engine'; how: 'extract' | 'apt'; package: PackageToUpload & { member: string }; target: string; sha256: string; root: boolean; purpose: string }
   /** Work on this machine (e.g. generating the client certificate). */
   | { kind: 'local'; purpose: string };
 
@@ -58,14 +65,16 @@ export interface ShareParams {
   domain?: string;
 }
 
-export type EngineKind = 'sea' | 'js';
+export type { EngineKind };
 
 export interface EngineFiles {
   kind: EngineKind;
-  /** Relative path under installDir -> content (the executable or bin/kds.js + dist/kds.js, and l10n/schemas). */
+  /** Relative path under installDir -> content (bin/kds.js + dist/kds.js, and l10n/schemas), written from here. */
   files: Array<{ path: string; data: Buffer | string; mode: number }>;
   /** sha256 of the main executable file, to compare with what is installed. */
   sha256: string;
+  /** sea and deb: the Debian package that carries the executable to the CN. */
+  package?: PackageToUpload & { member: string; version: string };
 }
 
 export interface SetupParams {
@@ -108,9 +117,7 @@ export interface SetupParams {
 }
 
 /** What `kds remote setup` found on the CN before planning. */
-export interface RemoteFacts {
-  os: string;
-  arch: string;
+export interface RemoteFacts extends EngineHostFacts {
   /** `node --version` of the Node root may run (nodePath: trustedExecutable.ts), if there is one. */
   nodeVersion?: string;
   nodePath?: string;
@@ -125,6 +132,8 @@ export interface RemoteFacts {
   installedEngineSha256?: string;
   installedEngineKind?: EngineKind;
   hasConfig: boolean;
+  /** The system_id in the installed configuration (the one KATA knows), when it could be read. */
+  installedSystemId?: string;
   hasExcludeList: boolean;
   /** The installed configuration's text, when there is one and it could be read. */
   installedConfigText?: string;
@@ -174,37 +183,7 @@ export type Layout = ReturnType<typeof layout>;
 
 /** The argv that starts the installed engine (`… run --config X` is appended by the unit). */
 export function engineExec(kind: EngineKind, l: Layout, nodePath = '/usr/bin/node'): string[] {
-  return kind === 'sea' ? [l.seaExecutable] : [nodePath, l.jsLauncher];
-}
-
-/** Node's major version from `node --version` output (v20.11.1 -> 20). */
-export function nodeMajor(version: string | undefined): number | undefined {
-  const m = /^v?(\d+)\./.exec(version?.trim() ?? '');
-  return m ? Number(m[1]) : undefined;
-}
-
-/**
- * Which engine the CN gets: the single executable where it is linux-x64 and one was built,
- * otherwise the bundled JavaScript where the CN has Node ≥ 18. Undefined + reason otherwise.
- */
-export function chooseEngine(facts: Pick<RemoteFacts, 'os' | 'arch' | 'nodeVersion' | 'nodeRefused'>, available: { sea: boolean; js: boolean }, wanted: EngineKind | 'auto' = 'auto'): { kind?: EngineKind; reason: string } {
-  const linuxX64 = facts.os.trim() === 'Linux' && ['x86_64', 'amd64'].includes(facts.arch.trim());
-  const major = nodeMajor(facts.nodeVersion);
-  const seaOk = available.sea && linuxX64;
-  const jsOk = available.js && major !== undefined && major >= 18;
-  if (wanted === 'sea' || (wanted === 'auto' && seaOk)) {
-    if (seaOk) return { kind: 'sea', reason: t('single executable for linux-x64') };
-    return { reason: available.sea ? t('the CN is {0} {1}, the single executable is for Linux x86_64', facts.os.trim(), facts.arch.trim()) : t('no single executable was built (npm run build:service)') };
-  }
-  if (jsOk) return { kind: 'js', reason: t('bundled JavaScript run by the CN\'s Node.js {0}', facts.nodeVersion!.trim()) };
-  return {
-    reason:
-      major === undefined && facts.nodeRefused?.length
-        ? untrustedNodeMessage(facts.nodeRefused)
-        : major === undefined
-        ? t('the CN has no Node.js and no single executable fits it; run npm run build:service on linux-x64')
-        : t('the CN\'s Node.js {0} is older than 18 and no single executable fits it', facts.nodeVersion!.trim()),
-  };
+  return kind === 'js' ? [nodePath, l.jsLauncher] : [l.seaExecutable];
 }
 
 // ----------------------------------------------------------------- shares
@@ -487,28 +466,51 @@ export function buildSetupPlan(p: PlanInputs): SetupStep[] {
   // 3. Engine, configuration, exclude list.
   const exec = engineExec(p.engine.kind, l, f.nodePath);
   const upgrade = f.installedEngineSha256 !== undefined;
-  const mainFile = p.engine.kind === 'sea' ? l.seaExecutable : l.jsLauncher.replace(/bin\/kds\.js$/, 'dist/kds.js');
+  const mainFile = p.engine.kind === 'js' ? l.jsLauncher.replace(/bin\/kds\.js$/, 'dist/kds.js') : l.seaExecutable;
   {
     const actions: Action[] = [{ kind: 'mkdir', path: l.installDir, mode: 0o755, root, purpose: t('installation folder') }];
     const notes: string[] = [];
     const rollback: Action[] = [];
-    const same = f.installedEngineSha256 === p.engine.sha256 && f.installedEngineKind === p.engine.kind;
+    const installedKind = f.installedEngineKind === 'js' ? 'js' : 'sea';
+    const wantedKind = p.engine.kind === 'js' ? 'js' : 'sea';
+    const pkg = p.engine.package;
+    const same = f.installedEngineSha256 === p.engine.sha256 && installedKind === wantedKind && (p.engine.kind !== 'deb' || f.debInstalled === pkg?.version);
     if (same) notes.push(t('the same engine is already installed'));
     else {
       if (upgrade) {
-        const installed = f.installedEngineKind === 'js' ? `${l.installDir}/app` : l.seaExecutable;
+        const installed = installedKind === 'js' ? `${l.installDir}/app` : l.seaExecutable;
         actions.push({ kind: 'run', argv: ['rm', '-rf', `${installed}.previous`], root, purpose: t('drop the backup of an older upgrade') });
-        actions.push({ kind: 'run', argv: ['cp', '-a', installed, `${installed}.previous`], root, purpose: t('keep the installed engine for a roll-back') });
+        actions.push(
+          installedKind === 'js'
+            ? { kind: 'run', argv: ['cp', '-a', installed, `${installed}.previous`], root, purpose: t('keep the installed engine for a roll-back') }
+            : // A second name for the same file: no room needed, and the new engine is renamed over the old name.
+              { kind: 'run', argv: ['ln', '-f', installed, `${installed}.previous`], root, purpose: t('keep the installed engine for a roll-back') },
+        );
         rollback.push({ kind: 'run', argv: ['rm', '-rf', installed], root, purpose: t('remove the new engine') });
         rollback.push({ kind: 'run', argv: ['mv', `${installed}.previous`, installed], root, purpose: t('restore the previous engine') });
         notes.push(t('upgrade: configuration, exclude list and journal (state_dir) are kept; the previous engine is kept as .previous'));
       }
+      if (pkg) {
+        const how = p.engine.kind === 'deb' ? 'apt' : 'extract';
+        actions.push({
+          kind: 'engine',
+          how,
+          package: pkg,
+          target: l.seaExecutable,
+          sha256: p.engine.sha256,
+          root,
+          purpose: how === 'apt' ? t('the engine as the Debian package {0}', pkg.file) : t('the engine (single executable)'),
+        });
+        notes.push(t('uploads {0} ({1}) to ~/{2} on the CN; an interrupted upload continues where it stopped', pkg.file, megabytes(pkg.size), uploadFolder));
+      }
       for (const file of p.engine.files) {
         const path = posix.join(l.installDir, file.path);
         if (posix.dirname(path) !== l.installDir) actions.push({ kind: 'mkdir', path: posix.dirname(path), mode: 0o755, root, purpose: t('engine folder') });
-        actions.push({ kind: 'write', path, mode: file.mode, data: file.data, root, purpose: file.path === posix.relative(l.installDir, mainFile) ? t('the engine ({0})', p.engine.kind === 'sea' ? t('single executable') : t('bundled JavaScript')) : t('engine file {0}', file.path) });
+        actions.push({ kind: 'write', path, mode: file.mode, data: file.data, root, purpose: file.path === posix.relative(l.installDir, mainFile) ? t('the engine ({0})', t('bundled JavaScript')) : t('engine file {0}', file.path) });
       }
     }
+    const oldKernel = p.engine.kind === 'js' ? undefined : kernelNote(f);
+    if (oldKernel) notes.push(oldKernel);
     if (!f.hasConfig || p.replaceConfig) {
       actions.push({ kind: 'write', path: l.config, mode: 0o600, data: p.cnConfigText, root, ...(f.hasConfig && { backup: `${l.config}.kds-backup-${stamp(now)}` }), purpose: t('configuration (folders and files rewritten for the CN)') });
     } else notes.push(t('the installed configuration {0} is kept (--replace-config replaces it)', l.config));
@@ -582,5 +584,13 @@ export function describeAction(a: Action, prefixMode: boolean, sudo: boolean): s
     }
     case 'local':
       return `${t('on this machine:')} ${a.purpose}`;
+    case 'engine': {
+      const up = t('upload {0} ({1}, SHA-256 {2}) to ~/{3}', a.package.file, megabytes(a.package.size), a.package.sha256, uploadFolder);
+      const then =
+        a.how === 'apt'
+          ? t('then {0}in a private copy: check its SHA-256, apt-get install -y it (dpkg -i without apt-get; an existing configuration is kept), check the SHA-256 of {1}', su(a.root), a.target)
+          : t('then {0}in a private folder beside {1}: check its SHA-256, dpkg-deb --fsys-tarfile | tar -xO {2}, check the engine\'s SHA-256 {3}, chmod 0755{4}, run it once with --version, rename it to {1}', su(a.root), a.target, a.package.member, a.sha256, a.root ? ', chown root:root' : '');
+      return `${up}; ${then}    # ${a.purpose}`;
+    }
   }
 }

@@ -111,7 +111,7 @@ export function nodeCandidates(userNode: string | undefined): string[] {
 /** The message when no Node.js on the CN is safe for root to run. */
 export function untrustedNodeMessage(refused: string[]): string {
   return t(
-    'No Node.js on the Central Node is safe for root to run ({0}). Use the single executable (npm run build:service), or install Node.js from the distribution (apt-get install nodejs: /usr/bin/node, owned by root, folders not writable by others).',
+    'No Node.js on the Central Node is safe for root to run ({0}). Run the set-up again to install the single executable (Node.js inside), or install Node.js from the distribution (apt-get install nodejs: /usr/bin/node, owned by root, folders not writable by others).',
     refused.join('; ') || t('none found'),
   );
 }

@@ -1,12 +1,18 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { t } from '../common/l10n';
+import { packageRoot } from '../common/packageRoot';
 import { DEFAULT_ICAP_LOG_PATH } from '../icapLog/byteSource';
+import { findSshAgent } from '../ssh/agentChoice';
 import { defaultKnownHostsFiles, defaultTrustStorePath } from '../ssh/hostKeyVerifier';
 import { type Answer, StepFailed, probeFacts, runSetupPlan } from '../centralNode/remoteInstall';
 import { SetupInputError, prepareSetup, setupSummary } from '../centralNode/setupInputs';
-import { type EngineKind, type FolderKey, type ShareParams, layout } from '../centralNode/setupPlan';
+import type { EngineKind } from '../centralNode/engineChoice';
+import { megabytes } from '../centralNode/engineUpload';
+import { type FolderKey, type ShareParams, layout } from '../centralNode/setupPlan';
 import { findEngine, remoteIsRoot } from '../centralNode/cnOps';
 import { type RemoteExit, SshSession } from '../ssh/sshSession';
 import type { SudoOption } from '../ssh/sudoPrompt';
@@ -44,7 +50,8 @@ Connection:
   --host HOST            the Central Node (required)
   --port N               SSH port (default 22)
   --user NAME            SSH user (default: $USER)
-  --identity FILE        private key (otherwise ssh-agent via SSH_AUTH_SOCK, then password)
+  --identity FILE        private key (otherwise the SSH agent: SSH_AUTH_SOCK, on Windows
+                         the OpenSSH agent's pipe or Pageant; then password)
   --known-hosts FILE     known_hosts to trust (default: ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts)
   --accept-new-host-key  trust an unknown host key without asking (first contact in scripts; off by default)
   --password-stdin       read the SSH password (also used for sudo) from the first line of standard input;
@@ -64,7 +71,10 @@ Set-up:
                          and change nothing else (engine, certificate, integration, the other shares)
   --in-dir DIR, --out-dir DIR, --qrnt-dir DIR   instead of shares: folders on the CN to scan
                          (created when missing, checked for writing); all three together
-  --engine auto|sea|js   single executable (npm run build:service) or bundled JavaScript (CN Node >= 18)
+  --engine auto|sea|deb|js  sea: the single executable (Node.js inside) taken out of the engine
+                         package on the CN; deb: that package installed with apt-get; js: the
+                         bundled JavaScript run by the CN's Node.js >= 18. auto: the package's way
+                         when it is installed, else js when the CN has Node.js >= 18, else sea
   --replace-config       replace an installed configuration (default: keep it)
   --new-certificate      make and upload a new client certificate even if the CN has one
   --yes                  run every step without asking
@@ -187,13 +197,13 @@ export async function connect(v: ConnectionValues): Promise<{ session: SshSessio
   if (!v.host) throw new UsageError(t('--host HOST is required'));
   const port = v.port === undefined ? 22 : Number(v.port);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(t('--port must be a TCP port number (got {0})', v.port ?? ''));
-  const user = v.user ?? process.env.USER ?? process.env.LOGNAME;
+  const user = v.user ?? process.env.USER ?? process.env.LOGNAME ?? process.env.USERNAME;
   if (!user) throw new UsageError(t('--user NAME is required (no $USER)'));
   let password: string | undefined = process.env.KDS_SSH_PASSWORD || undefined;
   if (v['password-stdin']) password = await readStdinLine();
   const askedPassword = async () => password ?? (password = await askHidden(t('Password for {0}@{1}: ', user, v.host!)));
   const auth: SshAuth = {
-    ...(process.env.SSH_AUTH_SOCK && !v.identity && { agent: process.env.SSH_AUTH_SOCK }),
+    ...(!v.identity && { agent: () => findSshAgent() }),
     ...(v.identity && { privateKeyPath: resolve(v.identity), passphrase: () => askHidden(t('Passphrase for {0}: ', v.identity!)) }),
     password: askedPassword,
     keyboardInteractive: async (_name, _instructions, prompts) => {
@@ -238,7 +248,7 @@ async function run(argv: string[]): Promise<number> {
   if (v.prefix !== undefined && !v.prefix.startsWith('/')) throw new UsageError(t('--prefix must be an absolute folder on the CN'));
   if (sub === 'setup' && !v.config) throw new UsageError(t('--config FILE is required for setup'));
   const engine = (v.engine ?? 'auto') as EngineKind | 'auto';
-  if (!['auto', 'sea', 'js'].includes(engine)) throw new UsageError(t('--engine must be auto, sea or js'));
+  if (!['auto', 'sea', 'deb', 'js'].includes(engine)) throw new UsageError(t('--engine must be auto, sea, deb or js'));
   const unitName = v.name ?? 'kata-dir-scanner';
   if (!/^[A-Za-z0-9:_.@-]{1,200}$/.test(unitName)) throw new UsageError(t('--name may hold only letters, digits and : _ . @ - (got {0})', unitName));
 
@@ -331,6 +341,7 @@ async function setup(
       ...(v['add-shares'] && { addShares: true }),
       ...(v['replace-config'] && { replaceConfig: true }),
       ...(v['new-certificate'] && { newCertificate: true }),
+      buildPackage: buildEnginePackage,
     });
   } catch (err) {
     process.stderr.write((err as Error).message + '\n');
@@ -352,7 +363,15 @@ async function setup(
       process.stderr.write(t('No terminal to ask on: pass --yes to run the steps.') + '\n');
       return ExitCode.usage;
     }
-    const result = await runSetupPlan(session, steps, { print, confirm }, {
+    // The upload's progress, a line per tenth: readable in a terminal and in a log alike.
+    let shownTenth = -1;
+    const uploading = (done: number, total: number) => {
+      const tenth = Math.floor((done / total) * 10);
+      if (tenth === shownTenth) return;
+      shownTenth = tenth;
+      print(t('  uploading the engine package: {0}% ({1} of {2})', tenth * 10, megabytes(done), megabytes(total)));
+    };
+    const result = await runSetupPlan(session, steps, { print, confirm, uploading }, {
       prefixMode: !!prefix,
       isRoot: facts.isRoot,
       sudo,
@@ -373,6 +392,23 @@ async function setup(
   } finally {
     await prepared.dispose();
   }
+}
+
+/**
+ * In a checkout (scripts/ and tsx are there) the engine package is built the first time a
+ * set-up needs it, as `npm run package:deb` would; an installed KDS has none to build.
+ */
+async function buildEnginePackage(): Promise<void> {
+  const root = packageRoot();
+  const script = join(root, 'scripts', 'build-deb.ts');
+  if (!existsSync(script) || !existsSync(join(root, 'node_modules', 'tsx'))) return;
+  print(t('Building the engine package for Central Nodes without Node.js (npm run package:deb; once, about a minute)…'));
+  const code = await new Promise<number | null>((done) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.once('error', () => done(null));
+    child.once('exit', (c) => done(c));
+  });
+  if (code !== 0) print(t('Building the engine package failed (exit code {0}); see above.', code ?? '?'));
 }
 
 /** Streams a remote command to this terminal until it ends or Ctrl-C; resolves with how it ended. */

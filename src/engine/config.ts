@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { t } from '../common/l10n';
 import { locateJsonError } from '../common/jsonSyntax';
+import { samePathName } from '../common/platform';
 import { normaliseFingerprint } from '../pki/pemText';
 import { defaultShareName } from './shareName';
 // Bundled at build time; the same file ships in schemas/ for the editor's jsonValidation.
@@ -288,13 +289,14 @@ function checkShares(shares: ShareConfig[], hasDefault: boolean, file: string): 
     }
     names.set(s.name.toLowerCase(), i);
   });
-  const owner = new Map<string, string>();
+  // By spelling, case folded where the platform's names are (samePathName): a few folders, a plain scan.
+  const owners: Array<{ path: string; key: string }> = [];
   shares.forEach((s, i) => {
     for (const f of folderKeys) {
       const key = shareKeyName(i, f, hasDefault);
-      const other = owner.get(s[f]);
-      if (other !== undefined) throw new ConfigError(t('{0}: "{1}" and "{2}" must be different folders (both are {3})', file, other, key, s[f]), file, hasDefault && i === 0 ? f : 'shares');
-      owner.set(s[f], key);
+      const other = owners.find((o) => samePathName(o.path, s[f]));
+      if (other !== undefined) throw new ConfigError(t('{0}: "{1}" and "{2}" must be different folders (both are {3})', file, other.key, key, s[f]), file, hasDefault && i === 0 ? f : 'shares');
+      owners.push({ path: s[f], key });
     }
   });
 }

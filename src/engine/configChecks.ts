@@ -12,6 +12,7 @@ import { type ClientIdentity, KataCredentialsError, kataClientOptions, loadClien
 import { KataError } from '../kata/errors';
 import { colonHex } from '../kata/tls';
 import { isNetworkFs, mountOf, shouldPoll } from './mounts';
+import { networkShareOf } from '../common/platform';
 import { normaliseFingerprint } from '../pki/pemText';
 import { ExitCode } from '../common/exitCode';
 
@@ -143,6 +144,9 @@ async function checkFolder(config: KdsConfig, share: ShareConfig, key: 'in_dir' 
           : t('new files are found through file-system events (use_polling: {0})', String(config.use_polling)),
       );
     }
+  } else {
+    const share = await networkShareOf(path);
+    if (share) details.push(t('on the network share {0}', share));
   }
   return { id: key, share: share.name, status: 'ok', title: t('{0} {1} exists and is writable', label, path), details };
 }

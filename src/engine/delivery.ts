@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
 import { readdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { fsyncDir } from '../common/fsync';
+import { flushRenamed, fsyncDir } from '../common/fsync';
+import { hostPlatform, type Platform } from '../common/platform';
 import { type FileVersion, sameVersion } from './fileVersion';
 import { type FolderFs, type OpenFile, folderFs } from './folderFs';
 
@@ -60,9 +60,9 @@ export type CopyPermissions = 'source' | 'private';
  * folder while hashing, fsync, compare the hash with the one KATA scanned, rename over the
  * target, fsync the folder. A copy (rather than rename) works the same across file systems
  * (EXDEV) and guarantees that the bytes delivered are the bytes hashed. The source is opened
- * once (O_NOFOLLOW|O_NONBLOCK), checked on that handle, read to its end and closed before this
- * returns (SMB and Windows refuse to rename or delete a file this process holds open); it stays
- * in place: the caller records the delivery durably before removing it.
+ * once without following a link (openNoFollow), checked on that handle, read to its end and
+ * closed before this returns (SMB and Windows refuse to rename or delete a file this process
+ * holds open); it stays in place: the caller records the delivery durably before removing it.
  *
  * Failures are thrown as DeliveryError, saying whether the source or the destination failed.
  */
@@ -83,11 +83,13 @@ export async function deliver(opts: {
   /** How the source's and the destination's folders are read and written (folderFs.ts); by default through the thread pool. */
   sourceFs?: FolderFs;
   fs?: FolderFs;
+  platform?: Platform;
 }): Promise<DeliveryResult> {
+  const platform = opts.platform ?? hostPlatform;
   const fs = opts.fs ?? folderFs(false);
   let src: OpenFile;
   try {
-    src = await (opts.sourceFs ?? folderFs(false)).open(opts.source, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    src = await (opts.sourceFs ?? folderFs(false)).openNoFollow(opts.source, platform);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { ok: false, reason: 'missing' };
@@ -129,7 +131,7 @@ export async function deliver(opts: {
     if (opts.expectedSha256 && sha256 !== opts.expectedSha256.toLowerCase()) {
       return { ok: false, reason: 'changed', sha256 };
     }
-    if ((opts.permissions ?? 'source') === 'source') {
+    if ((opts.permissions ?? 'source') === 'source' && platform.permissionBits) {
       await dst.chmod(st.mode & 0o777).catch(() => undefined);
       if (runAsRoot && (st.uid !== 0 || st.gid !== ourGid)) await dst.chown(st.uid, st.gid).catch(() => undefined);
     }
@@ -142,7 +144,8 @@ export async function deliver(opts: {
     const target = join(opts.destDir, opts.name);
     await on('destination', 'rename', fs.rename(tmp, target));
     keepTmp = true;
-    await on('destination', 'fsync folder', (opts.syncDir ?? fsyncDir)(opts.destDir));
+    await on('destination', 'flush', flushRenamed(target, platform));
+    await on('destination', 'fsync folder', (opts.syncDir ?? ((dir: string) => fsyncDir(dir, platform)))(opts.destDir));
     return { ok: true, path: target, sha256, bytes };
   } finally {
     await src.close().catch(() => undefined);

@@ -6,6 +6,7 @@ import type { KdsConfig } from './config';
 import { ExcludeListWatcher } from './excludes';
 import type { KataClient } from '../kata/client';
 import { createKataClient } from './kataClientFromConfig';
+import { hostPlatform } from '../common/platform';
 import { isLocalFsType } from './folderFs';
 import { type MountEntry, MountPointGuard, hasStableFileIds, isNetworkFs, isSmbFs, mountOf, shouldPoll } from './mounts';
 import type { ScannerApi } from '../kata/scannerApi';
@@ -108,7 +109,7 @@ export async function createEngineFromConfig(
 
 /** Whether names in a folder on this mount follow Windows' rules: an SMB share, or any folder on Windows. */
 function isSmbMount(mount: MountEntry | undefined): boolean {
-  if (process.platform === 'win32') return true;
+  if (hostPlatform.windowsNames) return true;
   return mount !== undefined && isSmbFs(mount.fsType);
 }
 

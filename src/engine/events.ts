@@ -99,7 +99,16 @@ export interface RoutedFile {
 export type ApprovalState = 'unknown' | 'approved' | 'pending' | 'rejected';
 
 /** Why a directory entry in input is never scanned. */
-export type IgnoredKind = 'directory' | 'symlink' | 'fifo' | 'socket' | 'device' | 'bad-name' | 'hard-link';
+export type IgnoredKind =
+  | 'directory'
+  | 'symlink'
+  | 'fifo'
+  | 'socket'
+  | 'device'
+  | 'bad-name'
+  | 'hard-link'
+  /** A name this OS cannot write to output unchanged (Windows: `a:b`, `CON`, `report.`), listed by a share. */
+  | 'forbidden-name';
 
 /**
  * What the engine tells its host. Events about a file or a folder name their share (`default`

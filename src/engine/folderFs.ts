@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import type { Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
+import { type Platform, openNoFollow, openNoFollowSync } from '../common/platform';
 
 /**
  * The file-system calls the engine makes on one folder's files, with two back ends. On a local
@@ -17,6 +18,8 @@ export interface FolderFs {
   /** lstat, with undefined for a name that is not there. */
   lstatIfAny(path: string): Promise<Stats | undefined>;
   open(path: string, flags: number | string, mode?: number): Promise<OpenFile>;
+  /** Opens for reading without following a link, never blocking on a FIFO (platform.ts's openNoFollow). */
+  openNoFollow(path: string, platform?: Platform): Promise<OpenFile>;
   rename(from: string, to: string): Promise<void>;
   link(existing: string, newPath: string): Promise<void>;
   unlink(path: string): Promise<void>;
@@ -47,13 +50,27 @@ export function isLocalFsType(fsType: string | undefined): boolean {
   return fsType !== undefined && localTypes.has(fsType.toLowerCase());
 }
 
-/** A descriptor used with synchronous calls (a local file system). */
+/**
+ * The longest read or write made synchronously. A larger one (a delivery's 1 MiB blocks) goes
+ * through the thread pool even on a local disk: its bytes may not be in the page cache, and a
+ * write may be held back while the kernel flushes dirty pages, which can take far longer than a
+ * metadata call. The engine runs inside VS Code's extension host in local mode, whose event loop
+ * must never wait on a large copy. Uploads read 64 KiB at a time, so they stay synchronous.
+ */
+export const syncIoMaxBytes = 128 * 1024;
+
+/** A descriptor used with synchronous calls (a local file system), except for large reads and writes. */
 class SyncFile implements OpenFile {
   private closed = false;
+  /** A read or write in the thread pool: close() waits for it (the descriptor number would be reused). */
+  private inPool?: Promise<unknown>;
 
   constructor(private readonly fd: number) {}
 
   read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
+    if (length > syncIoMaxBytes) {
+      return this.pooled(new Promise((resolve, reject) => fs.read(this.fd, buffer, offset, length, position, (err, bytesRead) => (err ? reject(err) : resolve({ bytesRead })))));
+    }
     return settle(() => ({ bytesRead: fs.readSync(this.fd, buffer, offset, length, position) }));
   }
 
@@ -62,9 +79,22 @@ class SyncFile implements OpenFile {
   }
 
   write(buffer: Buffer, offset: number, length: number): Promise<void> {
+    if (length > syncIoMaxBytes) return this.pooled(writeAll(this.fd, buffer, offset, length));
     return settle(() => {
       for (let end = offset + length; offset < end; ) offset += fs.writeSync(this.fd, buffer, offset, end - offset);
     });
+  }
+
+  private pooled<T>(p: Promise<T>): Promise<T> {
+    const settled = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inPool = settled;
+    void settled.then(() => {
+      if (this.inPool === settled) this.inPool = undefined;
+    });
+    return p;
   }
 
   chmod(mode: number): Promise<void> {
@@ -86,7 +116,15 @@ class SyncFile implements OpenFile {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
+    if (this.inPool) return this.inPool.then(() => fs.closeSync(this.fd));
     return settle(() => fs.closeSync(this.fd));
+  }
+}
+
+/** Writes all of `buffer[offset, offset + length)` at the file's offset, through the thread pool. */
+async function writeAll(fd: number, buffer: Buffer, offset: number, length: number): Promise<void> {
+  for (let end = offset + length; offset < end; ) {
+    offset += await new Promise<number>((resolve, reject) => fs.write(fd, buffer, offset, end - offset, null, (err, written) => (err ? reject(err) : resolve(written))));
   }
 }
 
@@ -133,6 +171,7 @@ const localFs: FolderFs = {
   lstat: (path) => settle(() => fs.lstatSync(path)),
   lstatIfAny: (path) => settle(() => fs.lstatSync(path, { throwIfNoEntry: false })),
   open: (path, flags, mode) => settle(() => new SyncFile(fs.openSync(path, flags, mode))),
+  openNoFollow: (path, platform) => settle(() => new SyncFile(openNoFollowSync(path, platform))),
   rename: (from, to) => settle(() => fs.renameSync(from, to)),
   link: (existing, newPath) => settle(() => fs.linkSync(existing, newPath)),
   unlink: (path) => settle(() => fs.unlinkSync(path)),
@@ -147,6 +186,7 @@ const sharedFs: FolderFs = {
       throw err;
     }),
   open: async (path, flags, mode) => new HandleFile(await fsp.open(path, flags, mode)),
+  openNoFollow: async (path, platform) => new HandleFile(await openNoFollow(path, platform)),
   rename: (from, to) => fsp.rename(from, to),
   link: (existing, newPath) => fsp.link(existing, newPath),
   unlink: (path) => fsp.unlink(path),

@@ -1,6 +1,7 @@
 import type { Dirent, Stats } from 'node:fs';
 import { lstat, opendir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { nameProblem } from '../common/platform';
 import type { IgnoredKind } from './events';
 import { isReservedInputName } from './sourceRemoval';
 
@@ -26,8 +27,8 @@ const statBatch = 64;
  * The names in `dir` from one readdir, without a stat: entries whose type readdir reports as
  * something else than a regular file are ignored. Subfolders, symlinks (never followed, so a
  * link cannot smuggle /etc/shadow into KATA or out of quarantine), FIFOs (opening one would
- * block), sockets, devices, and names that are not valid UTF-8 (they could not be written back
- * under the same name).
+ * block), sockets, devices, names that are not valid UTF-8, and names this OS cannot hold (on
+ * Windows `a:b`, `CON`, `report.` from a share): neither could be written back under the same name.
  */
 export async function readInputNames(dir: string): Promise<InputNames> {
   // Read in slices (opendir), not in one scandir: a folder of 100 000 names would otherwise be
@@ -42,7 +43,7 @@ export async function readInputNames(dir: string): Promise<InputNames> {
       out.ignored.push({ name: d.name.toString('latin1'), kind: 'bad-name' });
       continue;
     }
-    const kind = direntKind(d);
+    const kind = nameProblem(name) ? 'forbidden-name' : direntKind(d);
     if (kind === undefined) out.candidates.push(name);
     else out.ignored.push({ name, kind });
   }

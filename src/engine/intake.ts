@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { t } from '../common/l10n';
+import { nameProblem, nameProblemText } from '../common/platform';
 import { errText } from './folderHealth';
 import type { IgnoredKind } from './events';
 import { readInputNames, statsKind } from './inputListing';
@@ -19,6 +20,12 @@ const fullRestatMs = 5 * 60_000;
 const fullListMaxMs = 60_000;
 /** A listing of at least this many files counts as a burst (see EngineOptions.afterBurst). */
 const burstFiles = 10_000;
+/**
+ * Longest run of lstats without letting other work in: on a local file system they are
+ * synchronous (folderFs.ts), and in local mode the event loop is VS Code's extension host's. A
+ * cold cache (100 000 waiting files after a reboot) makes each one a disk read.
+ */
+const sliceMs = 8;
 
 /**
  * The first stage of a file's life: finding it in input (one inotify watch and rescans every
@@ -164,7 +171,9 @@ export class Intake implements IntakeStage {
       // Files set aside before an interruption, when the start could not look (the share was down).
       void this.ctx.routing.recoverAsides(this.share.name);
     }
-    if (this.share.useEvents && !this.watcher) {
+    // Not once stop() began: a watcher opened now would hold input open (on Windows nobody could
+    // remove or rename the folder).
+    if (this.share.useEvents && !this.watcher && this.ctx.running) {
       this.startWatcher();
       this.lastFullStat = 0;
     }
@@ -187,9 +196,10 @@ export class Intake implements IntakeStage {
       if (rec && !statAll && !changed.has(name) && rec.stage !== 'missing') rec.seen = gen;
       else toStat.push(name);
     }
+    let sliceStart = performance.now();
     for (let i = 0; i < toStat.length; i += 64) {
-      // On a local file system the lstats do not wait: let other work run between slices.
-      if (i > 0 && i % 1024 === 0) await yieldToLoop();
+      // On a local file system the lstats do not wait (folderFs.ts): let other work run.
+      if (i > 0 && performance.now() - sliceStart > sliceMs) sliceStart = await yieldToLoop(performance.now());
       const batch = toStat.slice(i, i + 64);
       const stats = await Promise.all(batch.map((name) => this.share.fs.in.lstatIfAny(join(inDir, name)).catch(() => undefined)));
       for (let k = 0; k < batch.length; k++) {
@@ -256,14 +266,19 @@ export class Intake implements IntakeStage {
   private async rescanChanged(): Promise<void> {
     const names = [...this.changed];
     this.changed = new Set();
+    let sliceStart = performance.now();
     for (let i = 0; i < names.length; i += 64) {
-      if (i > 0 && i % 1024 === 0) await yieldToLoop();
+      if (i > 0 && performance.now() - sliceStart > sliceMs) sliceStart = await yieldToLoop(performance.now());
       const batch = names.slice(i, i + 64);
       const stats = await Promise.all(batch.map((name) => this.share.fs.in.lstatIfAny(join(this.share.inDir, name)).catch(() => undefined)));
       for (let k = 0; k < batch.length; k++) {
         const name = batch[k]!;
         const st = stats[k];
         if (name.includes('/') || isReservedInputName(name)) continue;
+        if (st && nameProblem(name)) {
+          this.ignore(name, 'forbidden-name');
+          continue;
+        }
         if (!st) {
           this.ignoredLogged.delete(name);
           const rec = this.share.records.get(name);
@@ -298,6 +313,8 @@ export class Intake implements IntakeStage {
       this.ignoredLogged.set(name, kind);
       if (kind === 'hard-link')
         this.share.logger.warn('ignored', t('the file has {0} hard links; a file with other names elsewhere is never scanned or moved, and stays in input', nlink ?? 2), { file: name });
+      else if (kind === 'forbidden-name')
+        this.share.logger.warn('ignored', t('{0}; the file is never scanned or moved, and stays in input until it is renamed', nameProblemText(nameProblem(name) ?? 'forbidden-character')), { file: name });
       else this.share.logger.info('ignored', t('not a regular file in input ({0}); it is never scanned', kind), { file: name });
       this.ctx.emit({ type: 'ignored', share: this.share.name, name, kind });
     }

@@ -1,6 +1,7 @@
 import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { syncRenameSync } from '../common/fsync';
 import { defaultShareName } from './shareName';
 
 const writeAsync = promisify(write);
@@ -337,12 +338,7 @@ export class Journal {
       closeSync(fd);
     }
     renameSync(tmp, this.path);
-    const dirFd = openSync(this.dir, 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
+    syncRenameSync(this.path, this.dir);
     this.lines = lines.length;
     return openSync(this.path, 'a', 0o600);
   }

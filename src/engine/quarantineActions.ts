@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
 import { lstat, mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fsyncDir } from '../common/fsync';
+import { openNoFollow } from '../common/platform';
 import { t } from '../common/l10n';
 import type { Logger } from '../common/log';
 import { deliver, removeSource } from './delivery';
@@ -100,7 +100,7 @@ async function checkRegular(path: string, name: string, refuseHardLinks?: Logger
 async function hashFile(path: string, name: string): Promise<string> {
   let fh;
   try {
-    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    fh = await openNoFollow(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new QuarantineActionError('missing', t('{0} is no longer in quarantine', name));

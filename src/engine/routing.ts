@@ -8,7 +8,7 @@ import { DirSyncer } from './dirSync';
 import { verdictOf } from './events';
 import { errText } from './folderHealth';
 import type { Destination, ScanEntry } from './journal';
-import { type RemovalOptions, asideName, removeAside, returnAside, takeAside } from './sourceRemoval';
+import { type RemovalOptions, asideName, removeAside, removeLeftoverAsides, returnAside, takeAside } from './sourceRemoval';
 import type { RoutingStage, ShareState, StageContext } from './stageContext';
 
 /**
@@ -72,6 +72,30 @@ export class Routing implements RoutingStage {
       if (!there) continue;
       this.asides.add(e.scanId);
       this.enqueueRoute(e);
+    }
+  }
+
+  /**
+   * At start: aside files of deliveries the journal has finished, brought back by a power cut that
+   * undid their removal (Windows cannot make that unlink durable): removed if still the delivered
+   * version, otherwise back in input as new files (sourceRemoval.ts's removeLeftoverAsides).
+   */
+  async removeLeftoverAsides(): Promise<void> {
+    const { ctx } = this;
+    const finished = ctx.journal.finished();
+    // Per share: an aside name is looked for only in the input of the share its delivery came from.
+    for (const share of ctx.shares.values()) {
+      const own = finished.filter((e) => e.share === share.name);
+      if (own.length === 0) continue;
+      for (const left of await removeLeftoverAsides(share.inDir, own, this.removal(share))) {
+        share.logger.info(
+          'recovered',
+          left.kind === 'removed'
+            ? t('a file already delivered was still in input under its set-aside name (a power cut undid its removal); removed')
+            : t('a set-aside name of a finished delivery holds other bytes; they are back in input as a new file'),
+          { file: left.name, scanId: left.scanId },
+        );
+      }
     }
   }
 

@@ -191,6 +191,7 @@ export class ScannerEngine {
     this.running = true;
     this.emit({ type: 'running', running: true });
     await this.routing.recoverAsides();
+    await this.routing.removeLeftoverAsides();
     // A delivery cut between removing the source and journaling "done" never shows up in input
     // again, so no rescan would finish it: finish those now (route() sees the source is gone).
     for (const e of this.journal.live()) if (e.placedPath && !e.outcome) this.routing.enqueueRoute(e);
@@ -224,6 +225,9 @@ export class ScannerEngine {
     while (busy() && Date.now() < deadline) await sleep(20);
     this.submission.abortAll();
     while (busy() && Date.now() < deadline + 2000) await sleep(20);
+    // Once every rescan has ended, nothing may hold input open (on Windows nobody could remove or
+    // rename the folder while a watcher does): closed again, whatever ran in between.
+    for (const share of this.shares.values()) share.intake.stop();
     await this.openJournal?.flushed().catch(() => undefined);
     this.openJournal?.close();
     await this.unlock?.();

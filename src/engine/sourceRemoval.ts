@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { type Stats, constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fsyncDir } from '../common/fsync';
+import { openNoFollow } from '../common/platform';
 import { type FileVersion, sameVersion } from './fileVersion';
 import { type FolderFs, folderFs } from './folderFs';
 
@@ -109,6 +109,30 @@ export async function removeAside(
 }
 
 /**
+ * Aside files of deliveries the journal has finished, still in input: on Windows the unlink of an
+ * aside file cannot be made durable (no folder flush), so a power cut can bring one back after its
+ * copy was placed and "done" journaled. Each that is still the delivered version (its bytes read
+ * again) is removed; anything else under such a name goes back to input as a new file.
+ */
+export async function removeLeftoverAsides(
+  inDir: string,
+  finished: ReadonlyArray<FileVersion & { scanId: string; name: string; outcome?: string; placedPath?: string; sha256?: string; doneAt?: number }>,
+  o: RemovalOptions,
+): Promise<Array<{ name: string; scanId: string; kind: 'removed' | 'returned' }>> {
+  const out: Array<{ name: string; scanId: string; kind: 'removed' | 'returned' }> = [];
+  // A power cut undoes only what the file system had not yet written: the last moments before the
+  // stop. Deliveries finished more than a minute before the last one are not looked at again.
+  const last = Math.max(0, ...finished.map((e) => e.doneAt ?? 0));
+  for (const e of finished) {
+    if (e.outcome !== 'routed' || !e.placedPath || !e.sha256 || (e.doneAt ?? 0) < last - 60_000) continue;
+    if (!(await (o.fs ?? folderFs(false)).lstatIfAny(join(inDir, asideName(e.scanId))))) continue;
+    const r = await removeAside(inDir, e.name, e.scanId, e, o, e.sha256);
+    if (r.kind !== 'gone') out.push({ name: e.name, scanId: e.scanId, kind: r.kind });
+  }
+  return out;
+}
+
+/**
  * Puts an aside file back in input as a new file, whatever it holds (its copy was refused: other
  * bytes than the scanned ones). 'gone' when there is none.
  */
@@ -119,11 +143,11 @@ export async function returnAside(inDir: string, name: string, scanId: string, o
   return { kind: 'returned', returnedAs: await putBack(inDir, aside, name, scanId, st, o) };
 }
 
-/** SHA-256 of a file read through one O_NOFOLLOW handle; undefined when it is not a regular file. */
+/** SHA-256 of a file read through one handle opened without following a link; undefined when it is not a regular file. */
 export async function hashOf(path: string): Promise<string | undefined> {
   let fh;
   try {
-    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    fh = await openNoFollow(path);
   } catch (err) {
     if (['ENOENT', 'ELOOP', 'ENXIO', 'EISDIR'].includes((err as NodeJS.ErrnoException).code ?? '')) return undefined;
     throw err;

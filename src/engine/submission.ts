@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { t } from '../common/l10n';
 import { isKataError } from '../kata/errors';
@@ -8,8 +8,6 @@ import type { ApprovalState } from './events';
 import type { FileVersion } from './fileVersion';
 import type { OpenFile } from './folderFs';
 import type { Rec, ShareState, StageContext, SubmissionStage } from './stageContext';
-
-const openFlags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 type OpenProblem = 'missing' | 'not-regular' | 'hard-link' | 'changed';
 
@@ -190,7 +188,7 @@ export class Submission implements SubmissionStage {
   private async openVersion(share: ShareState, name: string, v: FileVersion & { share: string }): Promise<{ fh: OpenFile; st: Stats } | { problem: OpenProblem; st?: Stats }> {
     let fh: OpenFile;
     try {
-      fh = await share.fs.in.open(join(share.inDir, name), openFlags);
+      fh = await share.fs.in.openNoFollow(join(share.inDir, name));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return { problem: 'missing' };
@@ -271,6 +269,15 @@ export class Submission implements SubmissionStage {
     if (code === 'ENOENT') {
       intake.settle(rec);
       intake.recheck(rec.name);
+      return;
+    }
+    if (code === 'EBUSY') {
+      // Windows: another program holds the file without sharing it (still writing it, say). Not
+      // KATA's failure, so the circuit breaker does not hear of it.
+      if (!rec.logged) logger.warn('unreadable', t('the file is open in another program that does not share it ({0}); it stays in input and is retried', code), { file: rec.name });
+      rec.logged = true;
+      rec.attempts++;
+      ctx.retryAt(rec, Date.now() + backoffDelay(rec.attempts, ctx.retryBaseMs, 60_000), 'unreadable', code);
       return;
     }
     if (code === 'EACCES' || code === 'EPERM') {

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { t } from '../common/l10n';
+import { openNoFollow } from '../common/platform';
 import { type DetectsPage, parseDetectsBody } from './detectsParser';
 import { KataError, errorFromStatus, errorFromTransport } from './errors';
 import { type ScanState, parseStatesBody, snippet } from './stateParser';
@@ -47,7 +47,7 @@ export interface DetectsQuery {
 
 /** Everything KDS asks of KATA (the engine needs only ScannerApi); tests of other modules can implement it with a fake. */
 export interface KataApi extends ScannerApi {
-  /** A path is opened once with O_NOFOLLOW|O_NONBLOCK and must be a regular file; an open file is read from offset 0 and left open. */
+  /** A path is opened once without following a link (openNoFollow) and must be a regular file; an open file is read from offset 0 and left open. */
   submit(source: string | ReadableFile, opts: SubmitOptions): Promise<SubmitResult>;
   states(): Promise<ScanState[]>;
   deleteResult(scanId: string): Promise<void>;
@@ -348,7 +348,7 @@ async function readText(body: Dispatcher.ResponseData['body'], keep: number, str
 /** One open, never following a symlink, never blocking on a FIFO. */
 async function openForUpload(path: string): Promise<FileHandle> {
   try {
-    return await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    return await openNoFollow(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {

@@ -81,15 +81,23 @@ export function createKataConnector(settings: KataTlsSettings): ConnectorFn {
     ...rest,
     secureContext,
     timeout: settings.connectTimeoutMs,
+    // TCP keep-alive is switched on below, once connected: undici sets it on the socket before
+    // the connect, and a Windows socket layer without TCP_KEEPALIVE (Wine's) then fails the
+    // connect itself instead of only the keep-alive.
+    keepAlive: false,
     // A resumed session skips certificate processing; with a pin, always do a full handshake.
     ...(pin ? { maxCachedSessions: 0 } : {}),
   } as buildConnector.BuildOptions);
-  if (!pin) return base;
   return (opts, callback) => {
     base(opts, (...args) => {
       const [err, socket] = args;
       if (err || !socket) {
         callback(err ?? new KataError('tls', t('TLS connection to KATA failed')), null);
+        return;
+      }
+      socket.setKeepAlive(true, 60_000);
+      if (!pin) {
+        callback(null, socket);
         return;
       }
       const peer = (socket as tls.TLSSocket).getPeerCertificate?.();

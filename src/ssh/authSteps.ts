@@ -3,6 +3,7 @@ import { type AnyAuthMethod, utils as sshUtils, type ParsedKey } from 'ssh2';
 import type { LogFields, Logger } from '../common/log';
 import { t } from '../common/l10n';
 import type { Redactor } from './redact';
+import { type FoundAgent, noAgentFound } from './agentChoice';
 import type { SshAuth } from './sshTarget';
 
 type Step = { method: 'agent' | 'publickey' | 'keyboard-interactive' | 'password'; needs: string };
@@ -26,6 +27,8 @@ export class AuthSteps {
   private parsedKey: ParsedKey | undefined;
   /** The methods actually offered, in order (for "failed (tried: …)"). */
   readonly tried: string[] = [];
+  /** The SSH agent whose keys were offered, in words. */
+  agentUsed: string | undefined;
 
   constructor(
     private readonly auth: SshAuth,
@@ -49,9 +52,14 @@ export class AuthSteps {
       const step = this.steps[this.index++]!;
       if (methodsLeft && methodsLeft.length && !methodsLeft.includes(step.needs)) continue;
       switch (step.method) {
-        case 'agent':
+        case 'agent': {
+          const found = await this.agent();
+          if (!found) continue;
           this.tried.push('agent');
-          return { type: 'agent', username, agent: this.auth.agent! };
+          this.agentUsed = found.label;
+          this.log.info('ssh.agent', t('Offering the keys of {0}.', found.label), this.where);
+          return { type: 'agent', username, agent: found.agent };
+        }
         case 'publickey': {
           const key = await this.key();
           if (!key) continue;
@@ -73,6 +81,13 @@ export class AuthSteps {
       }
     }
     return false;
+  }
+
+  private async agent(): Promise<FoundAgent | undefined> {
+    const a = this.auth.agent;
+    const found = typeof a === 'function' ? await a() : a ? { kind: 'ssh-auth-sock' as const, agent: a, label: a } : undefined;
+    if (!found) this.log.info('ssh.agent', noAgentFound(), this.where);
+    return found;
   }
 
   private async key(): Promise<ParsedKey | undefined> {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, win32 } from 'node:path';
+import { hostPlatform, type Platform } from '../common/platform';
 import type { Logger } from '../common/log';
 import { t } from '../common/l10n';
 import { entryMatches, keyBlobType, type KnownHostEntry, readKnownHostsFiles, sha256Fingerprint } from './knownHosts';
@@ -24,15 +25,26 @@ interface TrustStoreFile {
   keys: TrustedHostKey[];
 }
 
-/** Default trust store for the CLI/service: $XDG_CONFIG_HOME/kds/ssh-host-keys.json (the extension uses its machine-scoped global storage). */
-export function defaultTrustStorePath(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_CONFIG_HOME || join(homedir(), '.config');
+/**
+ * Default trust store for the CLI/service: $XDG_CONFIG_HOME/kds/ssh-host-keys.json, on Windows
+ * %APPDATA%\kds\ssh-host-keys.json (the extension uses its machine-scoped global storage).
+ */
+export function defaultTrustStorePath(env: NodeJS.ProcessEnv = process.env, platform: Platform = hostPlatform, home = homedir()): string {
+  if (platform.os === 'win32') return win32.join(env.APPDATA || win32.join(home, 'AppData', 'Roaming'), 'kds', 'ssh-host-keys.json');
+  const base = env.XDG_CONFIG_HOME || join(home, '.config');
   return join(base, 'kds', 'ssh-host-keys.json');
 }
 
-/** The user's OpenSSH files, read (never written) by default. */
-export function defaultKnownHostsFiles(): string[] {
-  return [join(homedir(), '.ssh', 'known_hosts'), join(homedir(), '.ssh', 'known_hosts2'), '/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'];
+/**
+ * The user's OpenSSH files, read (never written) by default, where OpenSSH itself keeps them:
+ * ~/.ssh and /etc/ssh, on Windows %USERPROFILE%\.ssh and %ProgramData%\ssh.
+ */
+export function defaultKnownHostsFiles(env: NodeJS.ProcessEnv = process.env, platform: Platform = hostPlatform, home = homedir()): string[] {
+  if (platform.os === 'win32') {
+    const system = win32.join(env.ProgramData || env.PROGRAMDATA || 'C:\\ProgramData', 'ssh');
+    return [win32.join(home, '.ssh', 'known_hosts'), win32.join(home, '.ssh', 'known_hosts2'), win32.join(system, 'ssh_known_hosts'), win32.join(system, 'ssh_known_hosts2')];
+  }
+  return [join(home, '.ssh', 'known_hosts'), join(home, '.ssh', 'known_hosts2'), '/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'];
 }
 
 export async function readTrustStore(path: string): Promise<TrustedHostKey[]> {

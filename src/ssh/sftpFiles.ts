@@ -150,6 +150,60 @@ export class SftpFiles {
     return this.call<void>((cb) => this.sftp.chmod(path, mode, cb));
   }
 
+  /** The absolute form of a path ('.' is the SSH user's home folder). */
+  realpath(path: string): Promise<string> {
+    return this.call<string>((cb) => this.sftp.realpath(path, cb));
+  }
+
+  /**
+   * Writes `data` from byte `start` on into `path` at the same offsets (a new file with `mode`
+   * when `start` is 0, the existing one otherwise), keeping several writes in flight so a link
+   * with a long round trip is not idle between them. `onProgress` gets the length of the prefix
+   * the server has acknowledged without a gap, which is where an interrupted write can go on.
+   */
+  async writeFrom(path: string, data: Buffer, start: number, opts: { mode?: number; onProgress?: (written: number) => void } = {}): Promise<void> {
+    const chunk = 32 * 1024;
+    const inFlight = 16;
+    const handle = await this.call<Buffer>((cb) => this.sftp.open(path, start === 0 ? 'w' : 'r+', { mode: opts.mode ?? 0o600 }, cb));
+    let failure: unknown;
+    try {
+      const done = new Set<number>();
+      let next = start;
+      let written = start;
+      await new Promise<void>((resolve) => {
+        let pending = 0;
+        const issue = () => {
+          while (failure === undefined && pending < inFlight && next < data.length) {
+            const at = next;
+            const n = Math.min(chunk, data.length - at);
+            next += n;
+            pending++;
+            this.sftp.write(handle, data, at, n, at, (err) => {
+              pending--;
+              if (err) failure ??= err;
+              else {
+                done.add(at);
+                while (done.has(written)) {
+                  done.delete(written);
+                  written = Math.min(written + chunk, data.length);
+                }
+                opts.onProgress?.(written);
+              }
+              if (pending === 0 && (failure !== undefined || next >= data.length)) resolve();
+              else issue();
+            });
+          }
+          if (pending === 0) resolve();
+        };
+        issue();
+      });
+      if (failure === undefined) await this.call<void>((cb) => this.sftp.ext_openssh_fsync(handle, cb)).catch(() => undefined);
+    } finally {
+      await this.call<void>((cb) => this.sftp.close(handle, cb)).catch(() => undefined);
+    }
+    if (failure !== undefined) throw failure;
+  }
+
   close(): void {
     this.sftp.end();
   }

@@ -126,7 +126,7 @@ export class SshSession {
       client.on('ready', () => {
         if (settled) return;
         settled = true;
-        log.info('ssh.connected', t('Connected to {0}@{1}:{2}.', target.user, target.host, target.port), { ...where, auth: steps.tried[steps.tried.length - 1] });
+        log.info('ssh.connected', t('Connected to {0}@{1}:{2}.', target.user, target.host, target.port), { ...where, auth: steps.tried[steps.tried.length - 1], ...(steps.tried[steps.tried.length - 1] === 'agent' && { agent: steps.agentUsed }) });
         const session = new SshSession(client, target, redactor, log);
         // Every command is quoted for a POSIX shell: refuse a login shell that reads quotes otherwise.
         checkShellQuoting((argv) => session.exec(argv, { timeoutMs: opts.readyTimeoutMs ?? 20000 }), where).then(

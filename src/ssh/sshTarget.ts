@@ -1,3 +1,5 @@
+import type { FoundAgent } from './agentChoice';
+
 /** Where and as whom KDS connects; see docs/remote.md "SSH connection and host keys". */
 export interface SshTarget {
   host: string;
@@ -11,8 +13,11 @@ export interface SshTarget {
  * Order tried: agent, private key, keyboard-interactive, password.
  */
 export interface SshAuth {
-  /** SSH_AUTH_SOCK path. */
-  agent?: string;
+  /**
+   * The SSH agent: a socket or pipe path, or a look-up made when the server first accepts keys
+   * (findSshAgent: SSH_AUTH_SOCK, then on Windows the OpenSSH agent's pipe, then Pageant).
+   */
+  agent?: string | (() => Promise<FoundAgent | undefined>);
   privateKeyPath?: string;
   /** Asked once per connection when the key is encrypted. */
   passphrase?: () => Promise<string | undefined>;

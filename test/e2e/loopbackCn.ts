@@ -9,10 +9,11 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, chownSync, constants, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, constants, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type RunningEmulator, startEmulator } from '../../src/emulator/server';
 import { writeClientCertificate } from '../../src/pki/clientCertificateFiles';
+import { type FreshCn, startFreshCn } from '../helpers/freshCn';
 import { TestSshd, keygen, keygenFingerprint } from '../helpers/sshd';
 import { repoRoot } from './support/codeServer';
 import { waitFor } from './support/wait';
@@ -196,20 +197,24 @@ export function placeCnIcapLog(fixture: string): PlacedIcapLog | undefined {
 }
 
 /**
- * A Central Node that has never seen KDS, the way an administrator starts: the private sshd with
- * kds-test, an empty prefix folder (owned by kds-test) standing in for / — no opt/kata-dir-scanner,
- * no mnt folders, no service — and the embedded KATA (auto-approval) the set-up will point it at.
- * `startService` runs what the set-up installed, as kds-test (there is no systemd here).
+ * A Central Node that has never seen KDS, the way an administrator starts: no Node.js (the sshd
+ * listens from a private mount namespace where /usr/bin/node is gone, test/helpers/freshCn.ts),
+ * the test user kds-test, an empty prefix folder (owned by kds-test) standing in for / — no
+ * opt/kata-dir-scanner, no mnt folders, no service — and the embedded KATA (auto-approval) the
+ * set-up will point it at. `startService` runs the installed unit's own ExecStart in that
+ * namespace, as kds-test (there is no systemd here).
  */
 export interface BareLoopbackCn {
   sshd: TestSshd;
+  /** The CN's namespace: its files and its missing Node.js. */
+  cn: FreshCn;
   emulator: RunningEmulator;
   prefix: string;
   /** Where the set-up installs the configuration (kds.remote.configPath). */
   configPath: string;
   identityFile: string;
   hostFingerprint: string;
-  /** Starts `node <prefix>/opt/kata-dir-scanner/app/bin/kds.js run --config …` as kds-test; resolves when its event stream exists. */
+  /** Runs the ExecStart= of <prefix>/etc/systemd/system/kata-dir-scanner.service as kds-test in the CN; resolves when its event stream exists. */
   startService(stateDir: string): Promise<void>;
   serviceLog(): string;
   /** Puts a file into `dir` on the CN: written aside, owned by kds-test, renamed in. */
@@ -224,14 +229,14 @@ export async function startBareLoopbackCn(base: string): Promise<BareLoopbackCn>
   };
   try {
     chmodSync(base, 0o755);
-    const sshd = await TestSshd.start();
-    stops.push(() => sshd.dispose());
+    const cn = await startFreshCn();
+    stops.push(() => cn.stop());
+    const sshd = cn.sshd;
     const identityFile = join(base, 'id_cn');
     sshd.authorize(keygen(identityFile));
     const emulator = await startEmulator({ host: '127.0.0.1', port: 0, dataDir: join(base, 'kata'), autoApprove: true, verdictDelayMs: 50 });
     stops.push(() => emulator.close());
-    const uid = Number(execFileSync('/usr/bin/id', ['-u', sshd.user], { encoding: 'utf8' }).trim());
-    const gid = Number(execFileSync('/usr/bin/id', ['-g', sshd.user], { encoding: 'utf8' }).trim());
+    const { uid, gid } = cn.user;
     const prefix = join(base, 'cn');
     const staging = join(base, 'staging');
     mkdirSync(prefix, { mode: 0o755 });
@@ -242,6 +247,7 @@ export async function startBareLoopbackCn(base: string): Promise<BareLoopbackCn>
     let stderr = '';
     return {
       sshd,
+      cn,
       emulator,
       prefix,
       configPath,
@@ -249,13 +255,12 @@ export async function startBareLoopbackCn(base: string): Promise<BareLoopbackCn>
       hostFingerprint: keygenFingerprint(sshd.hostKeyPath + '.pub'),
       serviceLog: () => stderr,
       async startService(stateDir) {
-        const service: ChildProcess = spawn(process.execPath, [join(prefix, 'opt/kata-dir-scanner/app/bin/kds.js'), 'run', '--config', configPath], {
-          uid,
-          gid,
-          cwd: prefix,
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', KDS_LOCALE: 'en' },
-          stdio: ['ignore', 'ignore', 'pipe'],
-        });
+        const unit = readFileSync(join(prefix, 'etc/systemd/system/kata-dir-scanner.service'), 'utf8');
+        const execStart = /^ExecStart=(.*)$/m.exec(unit)?.[1];
+        if (!execStart) throw new Error(`no ExecStart= in the installed unit:\n${unit}`);
+        // The shell unquotes the unit's words as systemd would (the paths here hold no $ or %).
+        const [cmd, ...args] = cn.root.argv(['sh', '-c', 'eval "set -- $1"; exec "$@"', 'kds-exec-start', execStart], { uid, gid });
+        const service: ChildProcess = spawn(cmd!, args, { cwd: prefix, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', KDS_LOCALE: 'en' }, stdio: ['ignore', 'ignore', 'pipe'] });
         service.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
         stops.push(async () => {
           if (service.exitCode !== null || service.signalCode !== null) return;

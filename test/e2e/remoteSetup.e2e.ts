@@ -1,14 +1,17 @@
 /**
  * The Central Node journey from VS Code, on a CN that has never seen KDS (issue 15 items 1–5,
- * issue 14's fresh set-up): a bare loopback CN (private sshd with kds-test, an empty prefix folder
- * standing in for / — no opt/kata-dir-scanner, no mnt folders, no `kds remote setup` beforehand),
+ * issue 14's fresh set-up) and has no Node.js (issue 24): a bare loopback CN (private sshd with
+ * kds-test in a mount namespace without /usr/bin/node, an empty prefix folder standing in for / —
+ * no opt/kata-dir-scanner, no mnt folders, no `kds remote setup` beforehand),
  * the embedded KATA with auto-approval, and a workspace holding the administrator's
  * kata_dir_scanner.conf. "KDS: Connect to Central Node" connects and the views say KDS is not
- * installed there, with a Set Up button (11a). Set Up asks where the folders are (folders on the
+ * installed there, with a Set Up button (11a). While the CN's C library says it is too old, Set Up
+ * says so plainly and installs nothing (11a2). Set Up asks where the folders are (folders on the
  * CN, created), shows each step as "Step n/N" with its commands, makes the client certificate,
- * installs engine, configuration and unit, sends the integration request, and ends with a summary
- * naming system_id and the certificate's fingerprint (11b). The installed engine is started as
- * kds-test (no systemd here); a clean file and an EICAR dropped into the CN's input reach Output
+ * uploads the engine package from the .vsix and installs the single executable out of it,
+ * configuration and unit, sends the integration request, and ends with a summary naming
+ * system_id and the certificate's fingerprint (11b). The installed engine is started from the
+ * unit's ExecStart as kds-test (no systemd here); a clean file and an EICAR dropped into the CN's input reach Output
  * and Quarantine with their verdicts, and Verdicts lists the CN's files, not the local engine's
  * (11c). Every assertion reads the workbench's DOM; screenshots go to test-results/.
  */
@@ -18,7 +21,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { X509Certificate } from 'node:crypto';
-import { sshdUnavailable } from '../helpers/sshd';
+import { freshCnUnavailable } from '../helpers/freshCn';
 import { type BareLoopbackCn, startBareLoopbackCn } from './loopbackCn';
 import { skipReason } from './support/codeServer';
 import { EICAR } from './support/fixtures';
@@ -35,13 +38,14 @@ import {
   scenario,
   viewRows,
   waitFor,
+  waitForNotification,
   waitForRow,
   webviewShowing,
   welcomeText,
 } from './support/workbench';
 import { WorkbenchHost } from './support/workbenchHost';
 
-const skip = skipReason() ?? sshdUnavailable();
+const skip = skipReason() ?? freshCnUnavailable();
 
 describe('KDS Central Node journey from a bare CN (code-server + Chromium + loopback sshd)', { skip, timeout: 420_000 }, () => {
   const host = new WorkbenchHost();
@@ -121,6 +125,32 @@ describe('KDS Central Node journey from a bare CN (code-server + Chromium + loop
     });
   });
 
+  test('11a2. A CN whose C library is too old: Set Up says what is missing and installs nothing', async (t) => {
+    assert.ok(page, '11a opened the workbench');
+    const c = cn!;
+    await c.cn.setLibc('glibc 2.17');
+    try {
+      await scenario(t, () => page, '11a2-cn-libc-too-old', async () => {
+        const p = page!;
+        await (await expandView(p, 'Input')).getByRole('button', { name: 'Set Up Central Node' }).click();
+        await quickInput(p).waitFor({ state: 'visible', timeout: 90_000 });
+        await pickQuickItem(p, /Use folders on the Central Node/);
+        for (const which of ['input', 'output', 'quarantine']) {
+          const box = quickInput(p);
+          await waitFor(`the ${which} folder question`, async () => ((await box.innerText()).includes(`the ${which} folder`) ? true : undefined), 60_000);
+          await box.locator('input.input').press('Enter');
+        }
+        const message = await waitForNotification(p, /No engine fits the Central Node/, 60_000);
+        t.diagnostic(message);
+        assert.match(message, /glibc 2\.17; the engine \(Node\.js v\d+\.\d+\.\d+ inside\) needs glibc 2\.28 or later/);
+        assert.match(message, /nothing was changed there/);
+        assert.ok(!existsSync(join(c.prefix, 'opt')) && !existsSync(join(c.prefix, 'mnt')), 'nothing was installed or created');
+      });
+    } finally {
+      await c.cn.setLibc(undefined);
+    }
+  });
+
   test('11b. Set Up from the view: folders on the CN, Step n/N modals, certificate made, summary with system_id and fingerprint', async (t) => {
     assert.ok(page, '11a opened the workbench');
     const c = cn!;
@@ -143,6 +173,11 @@ describe('KDS Central Node journey from a bare CN (code-server + Chromium + loop
         const text = (await box.innerText()).trim();
         if (/Set-up of .* finished/.test(text)) break;
         assert.match(text, new RegExp(`Step ${i}/5 on ${label.replace(/\./g, '\\.')}`), `step ${i} is titled Step ${i}/5`);
+        if (i === 3) {
+          // No Node.js on the CN: the engine package from the .vsix goes up, the executable comes out of it there.
+          assert.match(text, /upload kata-dir-scanner_[^ ]+_amd64\.deb \(\d+\.\d MB, SHA-256 [0-9a-f]{64}\)/);
+          await saveScreenshot(p, '11b-step-3-engine-upload');
+        }
         if (i === 2) {
           // A fresh CN gets a certificate: the step says so, and never that one is kept.
           assert.doesNotMatch(text, /already has a client certificate/);
@@ -169,7 +204,9 @@ describe('KDS Central Node journey from a bare CN (code-server + Chromium + loop
       assert.equal(statSync(join(opt, 'server.key')).mode & 0o777, 0o600);
       for (const d of ['in', 'out', 'qrnt']) assert.ok(statSync(join(c.prefix, 'mnt', d)).isDirectory(), `mnt/${d} was created`);
       assert.equal(conf.in_dir, join(c.prefix, 'mnt/in') + '/');
-      assert.ok(existsSync(join(opt, 'app/bin/kds.js')), 'the engine was installed');
+      assert.ok(statSync(join(opt, 'kata-dir-scanner')).mode & 0o100, 'the single executable was installed');
+      assert.ok(!existsSync(join(opt, 'app')), 'not the bundled JavaScript: the CN has no Node.js');
+      assert.match(readFileSync(join(c.prefix, 'etc/systemd/system/kata-dir-scanner.service'), 'utf8'), /^ExecStart=.*\/opt\/kata-dir-scanner\/kata-dir-scanner"? run --config/m);
     });
   });
 

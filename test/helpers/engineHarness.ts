@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
@@ -9,6 +9,7 @@ import type { EngineEvent, RoutedFile } from '../../src/engine/events';
 import type { ScannerApi } from '../../src/kata/scannerApi';
 import { type RunningEmulator, startEmulator } from '../../src/emulator/server';
 import { clientCertFiles, engineConfig } from './engineConfig';
+import { removeTree } from './tempDirs';
 
 export interface Harness {
   root: string;
@@ -70,11 +71,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   after(async () => {
     for (const c of cleanups.reverse()) await c();
   });
-  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+  cleanups.push(() => removeTree(root));
   const dirs = { in: join(root, 'in'), out: join(root, 'out'), qrnt: join(root, 'qrnt'), state: join(root, 'state'), ...opts.dirs };
   for (const d of [dirs.in, dirs.out, dirs.qrnt]) {
     mkdirSync(d, { recursive: true });
-    if (!d.startsWith(root + '/')) cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+    if (!d.startsWith(join(root, '/'))) cleanups.push(() => removeTree(d));
   }
   const emulator =
     opts.sharedEmulator ??

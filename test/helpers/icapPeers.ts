@@ -9,6 +9,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { promisify } from 'node:util';
+import { analyzeCaptureFile } from '../../src/capture/analyzeCapture';
 import { squidConfig } from './icapKitPeers';
 import { freePort } from './sshd';
 
@@ -139,6 +140,21 @@ export async function startTcpdump(out: string, filter: string[], extra: string[
       return stderr;
     },
   };
+}
+
+/**
+ * Waits (bounded) until the capture file holds `count` transactions, each with its answer.
+ * A peer may log or return as it answers while tcpdump has not yet read those packets off its
+ * socket; stopping tcpdump then loses them (CI once saw an unanswered "OPTIONS null"). tcpdump
+ * runs with -U, so each packet is in the file as soon as tcpdump reads it.
+ */
+export async function waitForCapturedAnswers(pcap: string, port: number, count: number, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const sofar = await analyzeCaptureFile(pcap, { port }).catch(() => undefined);
+    if (sofar && sofar.transactions.length >= count && sofar.transactions.every((x) => x.status !== null)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 export interface TsharkMessage {

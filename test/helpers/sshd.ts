@@ -98,6 +98,8 @@ async function waitFor<T>(what: string, fn: () => T | undefined | false, timeout
 export interface SshdOptions {
   /** Extra sshd_config lines. */
   extraConfig?: string[];
+  /** Listen from inside this private mount namespace: its sessions see its files (test/helpers/freshCn.ts). */
+  root?: { argv(argv: string[]): string[] };
   /** The user to log in as (default kds-test); see ensureTestUser. */
   user?: string;
   usePam?: boolean;
@@ -188,7 +190,9 @@ export class TestSshd {
     const cfg = join(this.dir, 'sshd_config');
     writeFileSync(cfg, this.config());
     this.stderr = '';
-    const child = spawn(SSHD, ['-D', '-e', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // nsenter enters a mount namespace and execs sshd in the same process: the pid is sshd's.
+    const [cmd, ...args] = this.opts.root ? this.opts.root.argv([SSHD, '-D', '-e', '-f', cfg]) : [SSHD, '-D', '-e', '-f', cfg];
+    const child = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (d: string) => {

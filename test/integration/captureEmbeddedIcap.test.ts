@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { analyzeCaptureFile } from '../../src/capture/analyzeCapture';
 import { EICAR } from '../../src/emulator/eicar';
 import { startEmulator } from '../../src/emulator/server';
-import { icapClient, needTools, startTcpdump, tsharkIcap, tsharkTransactions } from '../helpers/icapPeers';
+import { icapClient, needTools, startTcpdump, tsharkIcap, tsharkTransactions, waitForCapturedAnswers } from '../helpers/icapPeers';
 import { tempDir } from '../helpers/tempDirs';
 
 const essentials = (list: Array<{ method: string | null; uri: string | null; status: number | null }>) => list.map((x) => ({ method: x.method, uri: x.uri, status: x.status }));
@@ -26,6 +26,7 @@ test("the embedded KATA's ICAP server captured by tcpdump: the analysis agrees w
     await icapClient(port, ['-s', 'respmod', '-f', clean, '-resp', 'http://198.51.100.7/clean.txt']);
     await icapClient(port, ['-s', 'respmod', '-f', infected, '-resp', 'http://198.51.100.7/sample.com']);
     await icapClient(port, ['-s', 'reqmod', '-f', clean, '-req', 'http://198.51.100.7/upload']);
+    await waitForCapturedAnswers(pcap, port, 7); // c-icap-client sends OPTIONS before each file
     await dump.stop();
 
     const ours = await analyzeCaptureFile(pcap, { port });

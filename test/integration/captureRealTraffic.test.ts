@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { analyzeCaptureFile } from '../../src/capture/analyzeCapture';
-import { type CIcapServer, icapClient, needTools, startCIcap, startTcpdump, tsharkIcap, tsharkTransactions } from '../helpers/icapPeers';
+import { type CIcapServer, icapClient, needTools, startCIcap, startTcpdump, tsharkIcap, tsharkTransactions, waitForCapturedAnswers } from '../helpers/icapPeers';
 import { tempDir } from '../helpers/tempDirs';
 
 /** What both readers must agree on, transaction for transaction. */
@@ -34,6 +34,7 @@ test('real c-icap traffic captured by tcpdump on lo: the analysis agrees with ts
     // OPTIONS first): wait for all ten.
     const end = Date.now() + 20_000;
     while (server.accessLines().length < 10 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    await waitForCapturedAnswers(pcap, server.port, 10);
     await dump.stop();
 
     const ours = await analyzeCaptureFile(pcap, { port: server.port });

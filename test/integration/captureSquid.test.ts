@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { analyzeCaptureFile } from '../../src/capture/analyzeCapture';
-import { type CIcapServer, type SquidProxy, needTools, startCIcap, startSquid, startTcpdump, tsharkIcap, tsharkTransactions } from '../helpers/icapPeers';
+import { type CIcapServer, type SquidProxy, needTools, startCIcap, startSquid, startTcpdump, tsharkIcap, tsharkTransactions, waitForCapturedAnswers } from '../helpers/icapPeers';
 import { tempDir } from '../helpers/tempDirs';
 
 /** GET through the proxy; resolves with the status and body length. */
@@ -49,6 +49,7 @@ test('Squid as the ICAP client of c-icap, captured by tcpdump: OPTIONS and RESPM
     while (server.accessLines().filter((l) => / RESPMOD /.test(l)).length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
     await squid.stop();
     squid = undefined;
+    await waitForCapturedAnswers(pcap, server.port, 3);
     await dump.stop();
 
     const ours = await analyzeCaptureFile(pcap, { port: server.port });

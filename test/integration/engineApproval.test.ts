@@ -67,5 +67,6 @@ test('integration rejected (403): files stay in input and the log says it was re
   assert.deepEqual(readdirSync(h.dirs.out), []);
   assert.deepEqual(readdirSync(h.dirs.qrnt), []);
   assert.equal(h.emulator.stats().postsAccepted, 0);
-  for (const n of names) assert.ok(['queued', 'awaiting-approval'].includes(stageNow(h, n) ?? ''), n);
+  // Between the engine's probes of KATA (one file is then briefly 'uploading', refused again).
+  await waitFor('every file waiting in line', () => names.every((n) => ['queued', 'awaiting-approval'].includes(stageNow(h, n) ?? '')));
 });

@@ -2,9 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
+import { hostPlatform } from '../../src/common/platform';
 import { Journal, readJournal } from '../../src/engine/journal';
 import { partialPrefix } from '../../src/engine/delivery';
 import { EICAR } from '../../src/emulator/eicar';
@@ -13,6 +14,7 @@ import { clientCertFiles, engineConfig } from '../helpers/engineConfig';
 import { startHarness, waitFor } from '../helpers/engineHarness';
 import { ensureBuilt, kdsBin } from '../helpers/kdsProcess';
 import { mulberry32 } from '../helpers/prng';
+import { removeTree } from '../helpers/tempDirs';
 
 /*
  * The durability requirement, end to end: the real `kds run` process is killed with SIGKILL at
@@ -27,6 +29,12 @@ const FILES = 200;
 const KILLS = 24;
 const WAVES = 12;
 const MAX_INFLIGHT = 4;
+/**
+ * Stretches the instances' lifetimes (and the test's time limit) on a host where a process takes
+ * seconds to start: under Wine (test/integration/windowsUnderWine.test.ts) most instances would
+ * otherwise die before their engine started.
+ */
+const SLOWDOWN = Math.max(1, Number(process.env.KDS_CRASH_SLOWDOWN ?? 1));
 
 interface Planned {
   name: string;
@@ -102,7 +110,7 @@ function readLog(path: string): LogLine[] {
   return lines;
 }
 
-test('kill -9 at random moments while 200 files flow: nothing lost, nothing doubled, submitted scans are polled', { timeout: 150_000 }, async (t) => {
+test('kill -9 at random moments while 200 files flow: nothing lost, nothing doubled, submitted scans are polled', { timeout: 150_000 * SLOWDOWN }, async (t) => {
   const seed = Number(process.env.KDS_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
   const replay = `seed ${seed} (replay: KDS_CRASH_SEED=${seed})`;
   t.diagnostic(replay);
@@ -117,10 +125,11 @@ test('kill -9 at random moments while 200 files flow: nothing lost, nothing doub
     for (const c of cleanups.reverse()) await c();
   });
   const base = mkdtempSync(join(tmpdir(), 'kds-crash-'));
-  const outBase = mkdtempSync(existsSync('/dev/shm') ? '/dev/shm/kds-crash-out-' : join(tmpdir(), 'kds-crash-out-'));
+  // resolve(): on Windows (Wine's drive Z: is /) a path without a drive letter is not absolute.
+  const outBase = resolve(mkdtempSync(existsSync('/dev/shm') ? '/dev/shm/kds-crash-out-' : join(tmpdir(), 'kds-crash-out-')));
   // KDS_CRASH_KEEP=1 keeps the folders, logs and journal for a post-mortem.
   if (process.env.KDS_CRASH_KEEP) t.diagnostic(`keeping ${base} and ${outBase}`);
-  else cleanups.push(() => rmSync(base, { recursive: true, force: true }), () => rmSync(outBase, { recursive: true, force: true }));
+  else cleanups.push(() => removeTree(base), () => removeTree(outBase));
   const dirs = {
     in: join(base, 'in'),
     staging: join(base, 'staging'),
@@ -209,7 +218,7 @@ test('kill -9 at random moments while 200 files flow: nothing lost, nothing doub
   const uptimes: number[] = [];
   for (let instance = 0; instance < KILLS; instance++) {
     child = startInstance(instance);
-    const lifetime = 150 + Math.floor(rand() * 2200);
+    const lifetime = Math.round((150 + Math.floor(rand() * 2200)) * SLOWDOWN);
     uptimes.push(lifetime);
     // Spread the waves over the kill phase, written while an instance runs.
     const waveAt = instance % 2 === 0 && wavesWritten < WAVES ? Math.floor(rand() * lifetime) : -1;
@@ -235,22 +244,25 @@ test('kill -9 at random moments while 200 files flow: nothing lost, nothing doub
   const finalInstance = KILLS;
   child = startInstance(finalInstance);
   const name = (f: Planned) => join(dirs[f.dest], f.name);
-  const drainDeadline = Date.now() + 60_000;
+  const drainDeadline = Date.now() + 60_000 * SLOWDOWN;
   let done = 0;
   let finalStarted = false;
   for (;;) {
     done = files.filter((f) => existsSync(name(f))).length;
     // `kds run` handles SIGTERM once the engine has started (its "identity" line): not before.
     finalStarted ||= readLog(logOf(finalInstance)).some((l) => l.event === 'identity');
-    if (finalStarted && done === FILES && readdirSync(dirs.in).length === 0) break;
+    if (finalStarted && done === FILES && readdirSync(dirs.in).length === 0 && readJournal(dirs.state).live.every((e) => e.outcome)) break;
     assertAlive(child, finalInstance);
     if (Date.now() > drainDeadline) break;
     await sleep(200);
   }
-  child.kill('SIGTERM');
+  // Windows has no SIGTERM to catch: a process is ended outright there (TerminateProcess), so
+  // the last instance is stopped like the others, once the journal holds every outcome.
+  const graceful = hostPlatform.os !== 'win32';
+  child.kill(graceful ? 'SIGTERM' : 'SIGKILL');
   const exit = await waitExit(child, 15_000);
-  assert.ok(exit, `${replay}: the last instance did not stop within 15 s of SIGTERM`);
-  assert.equal(exit.code, 0, `${replay}: the last instance exited with ${JSON.stringify(exit)}: ${stderr}`);
+  assert.ok(exit, `${replay}: the last instance did not stop within 15 s of ${graceful ? 'SIGTERM' : 'SIGKILL'}`);
+  if (graceful) assert.equal(exit.code, 0, `${replay}: the last instance exited with ${JSON.stringify(exit)}: ${stderr}`);
   const duration = Date.now() - started;
 
   // ---- every content exactly once, in the right place, byte for byte

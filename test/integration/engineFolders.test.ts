@@ -2,9 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { EICAR } from '../../src/emulator/eicar';
 import { logsOf, stageNow, startHarness, waitFor, waitRescans } from '../helpers/engineHarness';
+import { removeTree } from '../helpers/tempDirs';
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -59,10 +60,11 @@ test('a file of the same name in the destination is replaced by the new one', as
 });
 
 test('output and quarantine on another file system (EXDEV): files are copied whole, originals removed, no partials left', async (t) => {
-  const shm = mkdtempSync('/dev/shm/kds-exdev-');
+  // resolve(): on Windows (Wine's drive Z: is /) a path without a drive letter is not absolute.
+  const shm = resolve(mkdtempSync('/dev/shm/kds-exdev-'));
   const h = await startHarness({ dirs: { out: join(shm, 'out'), qrnt: join(shm, 'qrnt') } });
   // The harness removes out and qrnt; this removes their parent.
-  t.after(() => rmSync(shm, { recursive: true, force: true }));
+  t.after(() => removeTree(shm));
   assert.notEqual(statSync(h.dirs.out).dev, statSync(h.dirs.in).dev, 'precondition: a different file system');
 
   const clean = Buffer.concat([Buffer.from('clean binary '), Buffer.alloc(3 * 1024 * 1024 + 17, 0xab)]);

@@ -138,7 +138,8 @@ test('output full (ENOSPC) pauses output only: quarantine deliveries go on, and 
   writeFileSync(join(h.dirs.in, 'eicar.com'), EICAR);
   await waitFor('EICAR quarantined while output is full', () => h.routed.find((r) => r.name === 'eicar.com'));
   assert.deepEqual(folderDown(h, 'qrnt'), []);
-  assert.equal(stageNow(h, 'clean.txt'), 'retrying');
+  // Waiting for its next try, or in it (on a slow machine the short test back-off may have run out).
+  assert.ok(['retrying', 'routing'].includes(stageNow(h, 'clean.txt') ?? ''), stageNow(h, 'clean.txt'));
   assert.ok(existsSync(join(h.dirs.in, 'clean.txt')) || readdirSync(h.dirs.in).some((n) => n.startsWith(asidePrefix)), 'the clean file is still in input');
   full = false;
   await waitFor('clean.txt delivered', () => h.routed.find((r) => r.name === 'clean.txt'), 30_000);
@@ -155,7 +156,7 @@ test('a folder in output under the file\'s name (EISDIR) is that file\'s trouble
   writeFileSync(join(h.dirs.in, 'fine.txt'), 'goes through\n');
   await waitFor('fine.txt delivered', () => h.routed.find((r) => r.name === 'fine.txt'));
   assert.deepEqual(folderDown(h, 'out'), []);
-  assert.match(logsOf(h, 'delivery-failed', 'blocked.txt')[0]!.msg, /rename in the out folder failed for this file: (EISDIR|EEXIST|ENOTEMPTY)/);
+  assert.match(logsOf(h, 'delivery-failed', 'blocked.txt')[0]!.msg, /rename in the out folder failed for this file: (EISDIR|EEXIST|ENOTEMPTY|EPERM)/);
   rmdirSync(join(h.dirs.out, 'blocked.txt'));
   await waitFor('blocked.txt delivered once the folder is gone', () => h.routed.find((r) => r.name === 'blocked.txt'), 30_000);
   assert.equal(readFileSync(join(h.dirs.out, 'blocked.txt'), 'utf8'), 'cannot replace a folder\n');

@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { formatText, KdsLogger } from '../../src/common/log';
+import { findSshAgent } from '../../src/ssh/agentChoice';
 import { SshAuthError } from '../../src/ssh/sshErrors';
 import { SshSession } from '../../src/ssh/sshSession';
 import type { HostKeyPolicy, SshAuth } from '../../src/ssh/sshTarget';
@@ -94,6 +95,15 @@ test('password authentication', async () => {
 test('agent authentication (its own ssh-agent socket); no passphrase asked when the agent succeeds', async () => {
   const s = await connect({ agent: agent.socket, privateKeyPath: encKeyPath, passphrase: async () => assert.fail('passphrase asked despite the agent') });
   assert.equal(await whoami(s), sshd.user);
+});
+
+test('the agent kds.remote.useAgent finds (here through SSH_AUTH_SOCK) signs in, and the log names it', async () => {
+  const before = lines.length;
+  const s = await connect({ agent: () => findSshAgent({ env: { SSH_AUTH_SOCK: agent.socket } }), password: async () => assert.fail('password asked despite the agent') });
+  assert.equal(await whoami(s), sshd.user);
+  const mine = lines.slice(before);
+  assert.ok(mine.some((l) => l.includes('ssh.agent') && l.includes(`the ssh-agent at ${agent.socket} (SSH_AUTH_SOCK)`)), mine.join('\n'));
+  assert.ok(mine.some((l) => l.includes('ssh.connected') && l.includes('auth=agent') && l.includes('SSH_AUTH_SOCK')), mine.join('\n'));
 });
 
 test('keyboard-interactive authentication (sshd with UsePAM yes)', async () => {

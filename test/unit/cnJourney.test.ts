@@ -119,7 +119,7 @@ test('item 7: an authentication failure names the settings to fix', () => {
   assert.match(withKey, /~root\/\.ssh\/authorized_keys/);
   assert.match(withKey, /SSH_AUTH_SOCK is not set/);
   assert.match(withKey, /kds\.remote\.user/);
-  const agent = authFailureAdvice({ user: 'admin', useAgent: true, agentSocket: '/tmp/agent.sock' });
+  const agent = authFailureAdvice({ user: 'admin', useAgent: true, agent: 'the ssh-agent at /tmp/agent.sock (SSH_AUTH_SOCK)' });
   assert.match(agent, /Set kds\.remote\.identityFile/);
-  assert.match(agent, /ssh-agent were refused \(kds\.remote\.useAgent\)/);
+  assert.match(agent, /The keys of the ssh-agent at \/tmp\/agent\.sock \(SSH_AUTH_SOCK\) were refused \(kds\.remote\.useAgent\)/);
 });

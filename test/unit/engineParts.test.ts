@@ -114,5 +114,7 @@ test('journal: steps of one turn share one write, each awaited step is on disk, 
   j.close();
   const back = readJournal(dir);
   assert.equal(back.live.length, 500);
-  assert.equal(Journal.open(dir).activeFor('default', 'f499')?.scanId, 's499');
+  const reopened = Journal.open(dir);
+  assert.equal(reopened.activeFor('default', 'f499')?.scanId, 's499');
+  reopened.close();
 });

@@ -2,12 +2,14 @@ import { rootOnlyFolderArgv } from '../../src/centralNode/rootFileWrite';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfigText } from '../../src/engine/config';
+import { chooseEngine, kernelNote } from '../../src/centralNode/engineChoice';
+import type { EngineManifest } from '../../src/centralNode/engineManifest';
 import {
   type Action,
+  type EngineFiles,
   type PlanInputs,
   type RemoteFacts,
   buildSetupPlan,
-  chooseEngine,
   configForCn,
   credentialsFileContent,
   describeAction,
@@ -37,13 +39,16 @@ const facts = (over: Partial<RemoteFacts> = {}): RemoteFacts => ({
   ...over,
 });
 
+const pkg = { localPath: '/build/kata-dir-scanner_0.1.0_amd64.deb', file: 'kata-dir-scanner_0.1.0_amd64.deb', size: 22_000_000, sha256: 'dd'.repeat(32), member: './opt/kata-dir-scanner/kata-dir-scanner', version: '0.1.0' };
+const seaEngine = (sha256 = 'aa'): EngineFiles => ({ kind: 'sea', sha256, package: pkg, files: [{ path: 'l10n/bundle.l10n.ru.json', data: '{}', mode: 0o644 }] });
+
 function inputs(over: Partial<PlanInputs> = {}): PlanInputs {
   const prefix = over.prefix;
   const cn = configForCn(original, layout(prefix), () => SID);
   return {
     configText: original,
     configName: 'kata_dir_scanner.conf',
-    engine: { kind: 'sea', sha256: 'aa', files: [{ path: 'kata-dir-scanner', data: Buffer.from('x'), mode: 0o755 }] },
+    engine: seaEngine(),
     shares: { host: 'fileserver', names: { in: 'in', out: 'out', qrnt: 'qrnt' }, user: 'scanner', password: 'pw' },
     facts: facts(),
     cnConfigText: cn.text,
@@ -116,8 +121,12 @@ test('the plan for a fresh CN: steps, exact argv lists, modes', () => {
     ['/opt/kata-dir-scanner/server.crt', 0o600],
     ['/opt/kata-dir-scanner/cert.pem', 0o600],
   ]);
+  const upload = engine!.actions.find((a) => a.kind === 'engine')!;
+  assert.deepEqual(upload.kind === 'engine' && [upload.how, upload.target, upload.sha256, upload.package.file, upload.root], ['extract', '/opt/kata-dir-scanner/kata-dir-scanner', 'aa', pkg.file, true]);
+  assert.match(describeAction(upload, false, true), /^upload kata-dir-scanner_0\.1\.0_amd64\.deb \(22\.0 MB, SHA-256 d{64}\) to ~\/\.cache\/kds-upload; then sudo in a private folder .*check its SHA-256, dpkg-deb --fsys-tarfile \| tar -xO \.\/opt\/kata-dir-scanner\/kata-dir-scanner, check the engine's SHA-256 aa, chmod 0755, chown root:root, run it once with --version/);
+  assert.ok(engine!.notes.some((n) => /an interrupted upload continues where it stopped/.test(n)));
   assert.deepEqual(writes(engine!.actions).map((w) => [w.path, w.mode]), [
-    ['/opt/kata-dir-scanner/kata-dir-scanner', 0o755],
+    ['/opt/kata-dir-scanner/l10n/bundle.l10n.ru.json', 0o644],
     ['/opt/kata-dir-scanner/kata_dir_scanner.conf', 0o600],
     ['/opt/kata-dir-scanner/exclude_list.txt', 0o644],
   ]);
@@ -185,17 +194,18 @@ test('idempotent re-run and upgrade: keep config, exclude list, certificate; bac
   assert.deepEqual(writes(same[2]!.actions), [], 'same engine, config and exclude list kept');
   assert.ok(same[2]!.notes.some((n) => /kept/.test(n)));
 
-  const up = buildSetupPlan(inputs({ certificate: undefined, engine: { kind: 'sea', sha256: 'bb', files: [{ path: 'kata-dir-scanner', data: Buffer.from('new'), mode: 0o755 }] }, facts: facts({ installedEngineSha256: 'aa', installedEngineKind: 'sea', hasConfig: true, hasExcludeList: true, hasCertificate: true }) }));
+  const up = buildSetupPlan(inputs({ certificate: undefined, engine: seaEngine('bb'), facts: facts({ installedEngineSha256: 'aa', installedEngineKind: 'sea', hasConfig: true, hasExcludeList: true, hasCertificate: true }) }));
   const eng = up[2]!;
   assert.deepEqual(runs(eng.actions).slice(0, 2), [
     ['rm', '-rf', '/opt/kata-dir-scanner/kata-dir-scanner.previous'],
-    ['cp', '-a', '/opt/kata-dir-scanner/kata-dir-scanner', '/opt/kata-dir-scanner/kata-dir-scanner.previous'],
+    ['ln', '-f', '/opt/kata-dir-scanner/kata-dir-scanner', '/opt/kata-dir-scanner/kata-dir-scanner.previous'],
   ]);
   assert.deepEqual(runs(eng.rollback), [
     ['rm', '-rf', '/opt/kata-dir-scanner/kata-dir-scanner'],
     ['mv', '/opt/kata-dir-scanner/kata-dir-scanner.previous', '/opt/kata-dir-scanner/kata-dir-scanner'],
   ]);
-  assert.deepEqual(writes(eng.actions).map((w) => w.path), ['/opt/kata-dir-scanner/kata-dir-scanner']);
+  assert.deepEqual(writes(eng.actions).map((w) => w.path), ['/opt/kata-dir-scanner/l10n/bundle.l10n.ru.json']);
+  assert.equal(eng.actions.filter((a) => a.kind === 'engine').length, 1);
   assert.ok(!eng.actions.some((a) => 'path' in a && a.path.includes('kds-state') && a.kind === 'write'), 'the journal is never written');
   assert.deepEqual(runs(up[3]!.actions)[2], ['systemctl', 'restart', 'kata-dir-scanner.service']);
   assert.deepEqual(runs(up[3]!.verify ?? []), [['systemctl', 'is-active', '--quiet', 'kata-dir-scanner.service']]);
@@ -207,14 +217,49 @@ test('mount.cifs missing: the shares step is blocked and says what to install', 
   assert.ok(plan[0]!.notes.some((n) => n.includes('install cifs-utils')));
 });
 
-test('engine choice: SEA on linux-x64, else bundled JS with Node >= 18, else a reason', () => {
-  assert.equal(chooseEngine({ os: 'Linux', arch: 'x86_64', nodeVersion: undefined }, { sea: true, js: true }).kind, 'sea');
-  assert.equal(chooseEngine({ os: 'Linux', arch: 'aarch64', nodeVersion: 'v18.19.0' }, { sea: true, js: true }).kind, 'js');
-  assert.equal(chooseEngine({ os: 'Linux', arch: 'x86_64', nodeVersion: 'v20.1.0' }, { sea: false, js: true }).kind, 'js');
-  assert.equal(chooseEngine({ os: 'Linux', arch: 'x86_64', nodeVersion: 'v16.20.0' }, { sea: false, js: true }).kind, undefined);
-  assert.equal(chooseEngine({ os: 'Linux', arch: 'aarch64', nodeVersion: undefined }, { sea: true, js: true }).kind, undefined);
-  assert.equal(chooseEngine({ os: 'Linux', arch: 'x86_64', nodeVersion: 'v20.1.0' }, { sea: true, js: true }, 'js').kind, 'js');
+test('engine choice: JS where root may run the CN\'s Node >= 18, else the single executable from the package; deb when installed or asked; reasons otherwise', () => {
+  const m = manifest();
+  const host = { os: 'Linux', arch: 'x86_64', kernel: '6.1.0-18-amd64', libc: { family: 'glibc' as const, version: '2.36', text: 'glibc 2.36' }, installSpace: { mount: '/', availableKiB: 10_000_000 }, uploadSpace: { mount: '/', availableKiB: 10_000_000 }, hasDpkgDeb: true, hasAptGet: true };
+  assert.equal(chooseEngine({ ...host, nodeVersion: 'v20.11.1' }, { package: m, js: true }).kind, 'js');
+  assert.equal(chooseEngine(host, { package: m, js: true }).kind, 'sea');
+  assert.equal(chooseEngine({ ...host, nodeVersion: 'v16.20.0' }, { package: m, js: true }).kind, 'sea');
+  assert.equal(chooseEngine({ ...host, nodeVersion: 'v20.11.1', debInstalled: '0.0.9' }, { package: m, js: true }).kind, 'deb', 'the installed package keeps being upgraded as a package');
+  assert.equal(chooseEngine({ ...host, nodeVersion: 'v20.11.1' }, { package: m, js: true }, 'deb').kind, 'deb');
+  assert.match(chooseEngine(host, { package: m, js: true }, 'deb', { prefix: true }).reason, /not under --prefix/);
+  assert.equal(chooseEngine({ ...host, nodeVersion: 'v20.11.1' }, { package: m, js: true }, 'sea').kind, 'sea');
+  assert.match(chooseEngine({ ...host, debInstalled: '0.0.9' }, { package: m, js: true }, 'sea').reason, /the package kata-dir-scanner 0\.0\.9 is installed on the CN: upgrade it as a package \(--engine deb\)/);
+  assert.match(chooseEngine(host, { js: true }).reason, /the CN has no Node\.js; and the single executable cannot be used: this KDS has no engine package/);
+  // What the executable needs, each said plainly.
+  const why = (over: object) => chooseEngine({ ...host, ...over }, { package: m, js: true }).reason;
+  assert.match(why({ arch: 'aarch64' }), /the CN is Linux aarch64; the engine is built for Linux x86_64/);
+  assert.match(why({ libc: { family: 'glibc', version: '2.17', text: 'glibc 2.17' } }), /the CN's C library is glibc 2\.17; the engine \(Node\.js v20\.20\.2 inside\) needs glibc 2\.28 or later/);
+  assert.match(why({ libc: { family: 'musl', version: '1.2.4', text: 'musl libc (x86_64)' } }), /C library is musl libc \(x86_64\); the engine needs glibc 2\.28/);
+  assert.match(why({ libc: undefined }), /could not be determined/);
+  assert.match(why({ kernel: '3.1.0' }), /kernel is 3\.1\.0; the engine's C library start-up needs 3\.2\.0 or later/);
+  assert.match(why({ hasDpkgDeb: false }), /no dpkg-deb/);
+  assert.match(why({ installSpace: { mount: '/opt', availableKiB: 60_000 } }), /\/opt\/kata-dir-scanner has 61\.4 MB free \(file system mounted on \/opt\); installing the engine needs 120\.4 MB there/);
+  // The same file system for the upload and /opt: both needs count there.
+  assert.match(why({ installSpace: { mount: '/', availableKiB: 130_000 } }), /installing the engine needs 150\.8 MB there/);
+  assert.match(why({ uploadSpace: { mount: '/home', availableKiB: 1000 } }), /home folder has 1\.0 MB free \(file system mounted on \/home\); the upload needs 30\.4 MB/);
+  // A kernel older than Node.js documents but newer than the executable's floor: a note, not a refusal.
+  assert.equal(chooseEngine({ ...host, kernel: '4.9.0' }, { package: m, js: true }).kind, 'sea');
+  assert.match(kernelNote({ ...host, kernel: '4.9.0' })!, /kernel 4\.9\.0 is older than 4\.18/);
+  assert.equal(kernelNote(host), undefined);
 });
+
+function manifest(): EngineManifest {
+  return {
+    format: 1,
+    version: '0.1.0',
+    node: 'v20.20.2',
+    arch: 'x86_64',
+    sha256: 'aa',
+    size: 90_000_000,
+    requires: { glibc: '2.28', glibcxx: '3.4.21', kernel: '3.2.0', libraries: [] },
+    package: { ...pkg, name: 'kata-dir-scanner', size: 22_000_000 },
+    inputs: 'x',
+  };
+}
 
 test('runSetupPlan: a failed start after an upgrade restores the previous engine and restarts it', async () => {
   const { runSetupPlan } = await import('../../src/centralNode/remoteInstall');
@@ -238,7 +283,7 @@ test('runSetupPlan: a failed start after an upgrade restores the previous engine
     },
   };
   const plan = buildSetupPlan(
-    inputs({ shares: undefined, certificate: undefined, engine: { kind: 'sea', sha256: 'bb', files: [{ path: 'kata-dir-scanner', data: Buffer.from('new'), mode: 0o755 }] }, facts: facts({ isRoot: false, installedEngineSha256: 'aa', installedEngineKind: 'sea', hasConfig: true, hasExcludeList: true, hasCertificate: true }) }),
+    inputs({ shares: undefined, certificate: undefined, engine: { kind: 'js', sha256: 'bb', files: [{ path: 'app/dist/kds.js', data: Buffer.from('new'), mode: 0o644 }] }, facts: facts({ isRoot: false, installedEngineSha256: 'aa', installedEngineKind: 'js', hasConfig: true, hasExcludeList: true, hasCertificate: true }) }),
   );
   const lines: string[] = [];
   await assert.rejects(
@@ -248,13 +293,13 @@ test('runSetupPlan: a failed start after an upgrade restores the previous engine
   const i = ran.indexOf('systemctl is-active --quiet kata-dir-scanner.service');
   assert.ok(i > 0);
   assert.deepEqual(ran.slice(i + 1), [
-    'sudo rm -rf /opt/kata-dir-scanner/kata-dir-scanner',
-    'sudo mv /opt/kata-dir-scanner/kata-dir-scanner.previous /opt/kata-dir-scanner/kata-dir-scanner',
+    'sudo rm -rf /opt/kata-dir-scanner/app',
+    'sudo mv /opt/kata-dir-scanner/app.previous /opt/kata-dir-scanner/app',
     'sudo systemctl restart kata-dir-scanner.service',
   ]);
   // Root-owned files went through a private upload, then a root-only-folder check and mktemp as root.
   assert.ok(written.every((p) => p.startsWith('/tmp/.kds-upload-')));
-  assert.ok(ran.some((r) => r.startsWith('sudo sh -c kds_root_only() {') && r.includes('mktemp -- "$dir/.kds-new.XXXXXXXXXX"') && / kds-root-write \/opt\/kata-dir-scanner\/kata-dir-scanner 0755 \/tmp\/.kds-upload-[0-9a-f]+ {2}$/.test(r)), ran.join('\n'));
-  assert.ok(ran.includes('sudo cp -a /opt/kata-dir-scanner/kata-dir-scanner /opt/kata-dir-scanner/kata-dir-scanner.previous'));
+  assert.ok(ran.some((r) => r.startsWith('sudo sh -c kds_root_only() {') && r.includes('mktemp -- "$dir/.kds-new.XXXXXXXXXX"') && / kds-root-write \/opt\/kata-dir-scanner\/app\/dist\/kds\.js 0644 \/tmp\/.kds-upload-[0-9a-f]+ {2}$/.test(r)), ran.join('\n'));
+  assert.ok(ran.includes('sudo cp -a /opt/kata-dir-scanner/app /opt/kata-dir-scanner/app.previous'));
   assert.ok(lines.some((l) => l.includes('restoring the previous one')));
 });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { runSetupPlan } from '../../src/centralNode/remoteInstall';
+import { systemIdIn } from '../../src/centralNode/remoteInstall';
 import { prepareSetup, SetupInputError, setupSummary } from '../../src/centralNode/setupInputs';
 import { type Action, type RemoteFacts, describeAction } from '../../src/centralNode/setupPlan';
 import { packageRoot } from '../../src/common/packageRoot';
@@ -152,4 +153,62 @@ test('the set-up summary says what is true: approved when the test scan was acce
 
   const skipped = setupSummary([...before, { id: 'enroll' as const, title: 'Integration request from the CN', outcome: 'declined' as const }], { systemId: 'sid-4', certificate: { fingerprint256: fp } });
   assert.ok(skipped.left.some((l) => /send the integration request .* system_id sid-4, certificate SHA-256 AB:CD/.test(l)), skipped.left.join('\n'));
+});
+
+test('a CN without Node.js and no engine package here: the package is built once (a checkout), then the single executable is planned; without a builder the reason is said', async () => {
+  const root = join(dir, 'engine-root');
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(join(root, 'l10n'), { recursive: true });
+  mkdirSync(join(root, 'schemas'), { recursive: true });
+  writeFileSync(join(root, 'l10n', 'bundle.l10n.ru.json'), '{}');
+  writeFileSync(join(root, 'schemas', 'kata_dir_scanner.schema.json'), '{}');
+  const bare = facts({ nodeVersion: undefined, nodePath: undefined, kernel: '6.1.0', libc: { family: 'glibc', version: '2.36', text: 'glibc 2.36' }, installSpace: { mount: '/', availableKiB: 10_000_000 }, uploadSpace: { mount: '/', availableKiB: 10_000_000 }, hasDpkgDeb: true });
+  const request = { configPath: localSetup('no-node'), unitName: 'kata-dir-scanner', host: 'cn.example', facts: bare, engineRoot: root, systemId: () => 'sid-3' };
+
+  await assert.rejects(prepareSetup(request), (e: unknown) => e instanceof SetupInputError && e.kind === 'engine' && /No engine fits the Central Node, so nothing was changed there: the CN has no Node\.js; and the single executable cannot be used: this KDS has no engine package/.test((e as Error).message));
+
+  let builds = 0;
+  const buildPackage = async () => {
+    builds++;
+    mkdirSync(join(root, 'dist', 'engine'), { recursive: true });
+    writeFileSync(join(root, 'dist', 'engine', 'kata-dir-scanner_9.9.9_amd64.deb'), 'deb');
+    const manifest = { format: 1, version: '9.9.9', node: 'v20.20.2', arch: 'x86_64', sha256: 'ee'.repeat(32), size: 90_000_000, requires: { glibc: '2.28', glibcxx: '3.4.21', kernel: '3.2.0', libraries: [] }, package: { file: 'kata-dir-scanner_9.9.9_amd64.deb', name: 'kata-dir-scanner', version: '9.9.9', size: 3, sha256: 'dd'.repeat(32), member: './opt/kata-dir-scanner/kata-dir-scanner' }, inputs: 'x' };
+    writeFileSync(join(root, 'dist', 'engine', 'engine.json'), JSON.stringify(manifest));
+  };
+  const prepared = await prepareSetup({ ...request, buildPackage });
+  try {
+    assert.equal(builds, 1);
+    assert.match(prepared.engineReason, /single executable \(Node\.js v20\.20\.2 inside\), taken out of kata-dir-scanner_9\.9\.9_amd64\.deb/);
+    const engine = prepared.steps.find((s) => s.id === 'engine')!.actions.find((a) => a.kind === 'engine');
+    assert.ok(engine && engine.kind === 'engine' && engine.how === 'extract' && engine.sha256 === 'ee'.repeat(32) && engine.package.localPath === join(root, 'dist', 'engine', 'kata-dir-scanner_9.9.9_amd64.deb'));
+  } finally {
+    await prepared.dispose();
+  }
+  // Built now: a second set-up does not build again.
+  await (await prepareSetup({ ...request, buildPackage })).dispose();
+  assert.equal(builds, 1);
+});
+
+test('a set-up that keeps the CN\'s configuration names the system_id KATA knows, not a new one; --replace-config names the new one', { skip: !engineBuilt && 'npm run build first (dist/kds.js)' }, async () => {
+  const kept = await prepareSetup({ configPath: localSetup('kept'), unitName: 'kata-dir-scanner', host: 'cn', facts: facts({ hasConfig: true, installedSystemId: 'approved-id', hasCertificate: true }), engine: 'js', systemId: () => 'fresh-id' });
+  try {
+    assert.equal(kept.systemId, 'approved-id');
+    assert.ok(setupSummary([], kept).left.some((line) => line.includes('approved-id')));
+    assert.ok(!setupSummary([], kept).left.some((line) => line.includes('fresh-id')));
+  } finally {
+    await kept.dispose();
+  }
+  const replaced = await prepareSetup({ configPath: localSetup('replaced'), unitName: 'kata-dir-scanner', host: 'cn', facts: facts({ hasConfig: true, installedSystemId: 'approved-id', hasCertificate: true }), engine: 'js', systemId: () => 'fresh-id', replaceConfig: true });
+  try {
+    assert.equal(replaced.systemId, 'fresh-id');
+  } finally {
+    await replaced.dispose();
+  }
+});
+
+test('systemIdIn takes only the system_id of the CN\'s configuration text', () => {
+  assert.equal(systemIdIn({ ok: true, text: '\uFEFF{"system_id":"abc","cert_key":"/x"}' }), 'abc');
+  assert.equal(systemIdIn({ ok: true, text: '{"system_id":""}' }), undefined);
+  assert.equal(systemIdIn({ ok: true, text: 'not json' }), undefined);
+  assert.equal(systemIdIn({ ok: false, text: '' }), undefined);
 });

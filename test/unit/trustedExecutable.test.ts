@@ -8,7 +8,8 @@ import { chmodSync, chownSync, copyFileSync, mkdirSync, symlinkSync } from 'node
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { probeFacts, type RemoteShell } from '../../src/centralNode/remoteInstall';
-import { chooseEngine, layout } from '../../src/centralNode/setupPlan';
+import { chooseEngine } from '../../src/centralNode/engineChoice';
+import { layout } from '../../src/centralNode/setupPlan';
 import { checkTrustedExecutable, localInspector, type PathInspector, type PathStat } from '../../src/centralNode/trustedExecutable';
 import { tempDir } from '../helpers/tempDirs';
 
@@ -107,7 +108,7 @@ function fakeCn(entries: Record<string, Entry>): RemoteShell {
       return no;
     },
     async sftp() {
-      return { ...fs, exists: async (p: string) => entries[p], readFile: async () => Buffer.alloc(0) } as never;
+      return { ...fs, exists: async (p: string) => entries[p], readFile: async () => Buffer.alloc(0), realpath: async () => '/home/u' } as never;
     },
   };
 }
@@ -122,7 +123,7 @@ test('set-up probes the Node.js root may run: /usr/bin/node, not the SSH user\'s
   const { '/usr/bin/node': _gone, ...withoutSystemNode } = base;
   const bare = await probeFacts(fakeCn(withoutSystemNode), l0, true);
   assert.equal(bare.nodePath, undefined);
-  const choice = chooseEngine(bare, { sea: false, js: true }, 'js');
+  const choice = chooseEngine(bare, { js: true }, 'js');
   assert.equal(choice.kind, undefined);
-  assert.match(choice.reason, /No Node\.js on the Central Node is safe for root to run \(.*\/home\/u belongs to uid 1000.*\)\. Use the single executable/);
+  assert.match(choice.reason, /No Node\.js on the Central Node is safe for root to run \(.*\/home\/u belongs to uid 1000.*\)\. Run the set-up again to install the single executable/);
 });

@@ -3,7 +3,9 @@ import { isAbsolute, join } from 'node:path';
 import * as vscode from 'vscode';
 import type { Logger } from '../../common/log';
 import { parseConfigText } from '../../engine/config';
+import { findSshAgent } from '../../ssh/agentChoice';
 import { defaultKnownHostsFiles } from '../../ssh/hostKeyVerifier';
+import { expandUserPath } from '../../ssh/userPaths';
 import { ReconnectingSession, type ConnectionStateEvent } from '../../ssh/reconnectingSession';
 import { RemoteEngineSource } from '../../centralNode/remoteEngineSource';
 import { sftpEventFileReader } from '../../centralNode/sftpEventReader';
@@ -33,10 +35,6 @@ export interface CnSettings {
   engineCommand?: string[];
 }
 
-function expandHome(p: string): string {
-  return p === '~' ? homedir() : p.startsWith('~/') ? join(homedir(), p.slice(2)) : p;
-}
-
 export function readCnSettings(): CnSettings {
   const c = vscode.workspace.getConfiguration('kds.remote');
   const identity = c.get<string>('identityFile')?.trim();
@@ -45,10 +43,10 @@ export function readCnSettings(): CnSettings {
     host: c.get<string>('host')?.trim() ?? '',
     port: c.get<number>('port') ?? 22,
     user: c.get<string>('user')?.trim() || safeUser(),
-    ...(identity && { identityFile: expandHome(identity) }),
+    ...(identity && { identityFile: expandUserPath(identity) }),
     useAgent: c.get<boolean>('useAgent') ?? true,
     configPath: c.get<string>('configPath')?.trim() || defaultCnConfigPath,
-    knownHostsFiles: [...(c.get<string[]>('knownHostsFiles') ?? []).map(expandHome), ...defaultKnownHostsFiles()],
+    knownHostsFiles: [...(c.get<string[]>('knownHostsFiles') ?? []).map((p) => expandUserPath(p)), ...defaultKnownHostsFiles()],
     sudo: c.get<string>('sudo') === 'never' ? 'never' : 'auto',
     serviceName: c.get<string>('serviceName')?.trim() || 'kata-dir-scanner',
     ...(engineCommand?.length && { engineCommand }),
@@ -359,10 +357,9 @@ export class CnConnection implements vscode.Disposable {
 
   private auth(): SshAuth {
     const s = this.settings;
-    const agent = s.useAgent ? process.env.SSH_AUTH_SOCK : undefined;
     const pwKey = secretKey.password(this.target);
     return {
-      ...(agent && { agent }),
+      ...(s.useAgent && { agent: () => findSshAgent() }),
       ...(s.identityFile && {
         privateKeyPath: isAbsolute(s.identityFile) ? s.identityFile : join(homedir(), s.identityFile),
         passphrase: () => this.secret(secretKey.passphrase(s.identityFile!), vscode.l10n.t('Passphrase of the private key {0}', s.identityFile!)),

@@ -6,6 +6,7 @@ import type { ByteSource } from '../../icapLog/byteSource';
 import { DEFAULT_ICAP_LOG_PATH } from '../../icapLog/byteSource';
 import type { ConnectionStateEvent } from '../../ssh/reconnectingSession';
 import { RemoteAuthError, authFailureAdvice } from '../../centralNode/connectAdvice';
+import { findSshAgent } from '../../ssh/agentChoice';
 import { KdsLogger } from '../../common/log';
 import { SshAuthError } from '../../ssh/sshErrors';
 import { configuredLogLevel, writeToChannel } from '../localEngine';
@@ -128,7 +129,8 @@ export class CentralNodeController implements vscode.Disposable {
       await conn.close();
       if (err instanceof vscode.CancellationError) return;
       if (err instanceof SshAuthError) {
-        throw new RemoteAuthError(`${err.message} ${authFailureAdvice({ user: settings.user, ...(settings.identityFile && { identityFile: settings.identityFile }), useAgent: settings.useAgent, ...(process.env.SSH_AUTH_SOCK && { agentSocket: process.env.SSH_AUTH_SOCK }) })}`);
+        const agent = settings.useAgent ? await findSshAgent() : undefined;
+        throw new RemoteAuthError(`${err.message} ${authFailureAdvice({ user: settings.user, ...(settings.identityFile && { identityFile: settings.identityFile }), useAgent: settings.useAgent, ...(agent && { agent: agent.label }) })}`);
       }
       throw err;
     }

@@ -1,6 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import * as vscode from 'vscode';
 import { type Answer, StepFailed, probeFacts, runSetupPlan } from '../../centralNode/remoteInstall';
+import { type EngineKind, chooseEngine } from '../../centralNode/engineChoice';
+import { findEnginePackage } from '../../centralNode/engineManifest';
+import { megabytes } from '../../centralNode/engineUpload';
 import { SetupInputError, prepareSetup, setupSummary } from '../../centralNode/setupInputs';
 import { type FolderKey, type RemoteFacts, type ShareParams, cifsNamesOf, describeAction, layout, mountPoints, sharesNotInstalled } from '../../centralNode/setupPlan';
 import { ConfigError } from '../../engine/config';
@@ -52,6 +55,8 @@ export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Pro
   }
   const where = await askFolders(l.folders, facts, addShares ? { topLevel: false, listed: missing } : local);
   if (!where) return;
+  const engine = await askEngine(s.context.extensionPath, facts, !!prefix, l.installDir, conn.label);
+  if (!engine) return;
 
   let prepared;
   try {
@@ -61,8 +66,10 @@ export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Pro
       unitName: conn.settings.serviceName,
       host: conn.settings.host,
       facts,
-      // The engine uploaded to the CN ships in the .vsix (dist/kds.js + bin/kds.js, l10n/, schemas/).
+      // The engine uploaded to the CN ships in the .vsix: dist/kds.js + bin/kds.js, l10n/, schemas/,
+      // and the Debian package with the single executable (dist/engine/).
       engineRoot: s.context.extensionPath,
+      engine,
       ...where,
       ...(addShares && { addShares: true }),
     });
@@ -72,6 +79,8 @@ export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Pro
   }
   s.log.show(true);
   const useSudo = conn.needsSudo() && !prefix;
+  let report: ((message: string, increment?: number) => void) | undefined;
+  let shownPercent = 0;
   let outcome;
   try {
     outcome = await runSetupPlan(
@@ -93,8 +102,20 @@ export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Pro
         running: async (step, i, n, work) =>
           await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Step {0}/{1}: {2}', i, n, step.title) }, async (progress) => {
             progress.report({ message: step.id === 'engine' ? vscode.l10n.t('uploading the engine to {0}…', conn.label) : vscode.l10n.t('on {0}…', conn.label) });
-            return work();
+            report = (message, increment) => progress.report({ message, ...(increment !== undefined && { increment }) });
+            shownPercent = 0;
+            try {
+              return await work();
+            } finally {
+              report = undefined;
+            }
           }),
+        uploading: (done, total) => {
+          const percent = Math.floor((done / total) * 100);
+          if (percent === shownPercent && done < total) return;
+          report?.(vscode.l10n.t('uploading the engine to {0}: {1}% ({2} of {3})', conn.label, percent, megabytes(done), megabytes(total)), percent - shownPercent);
+          shownPercent = percent;
+        },
       },
       { prefixMode: !!prefix, isRoot: conn.isRoot, ...(sudo && { sudo }), yes: false, upgrade: !!facts.installedEngineSha256 },
     );
@@ -127,6 +148,30 @@ function localShares(configPath: string): { topLevel: boolean; listed: string[] 
   } catch {
     return { topLevel: true, listed: [] }; // prepareSetup reports what is wrong with the file
   }
+}
+
+/**
+ * How the engine is installed, asked only when more than one way fits the CN: the single
+ * executable (no Node.js needed), the Debian package (apt-get; for administrators who keep
+ * everything in packages), or the bundled JavaScript run by the CN's own Node.js. The first
+ * item is what `kds remote setup --engine auto` would pick. Undefined when cancelled.
+ */
+async function askEngine(extensionPath: string, facts: RemoteFacts, prefix: boolean, installDir: string, label: string): Promise<EngineKind | 'auto' | undefined> {
+  const pkg = await findEnginePackage(extensionPath).catch(() => undefined);
+  const available = { ...(pkg && { package: pkg.manifest }), js: true };
+  const o = { prefix, installDir };
+  const auto = chooseEngine(facts, available, 'auto', o).kind;
+  const fits = (['sea', 'deb', 'js'] as const).filter((k) => chooseEngine(facts, available, k, o).kind === k);
+  if (fits.length < 2 || !auto) return 'auto';
+  const size = pkg ? megabytes(pkg.manifest.package.size) : '';
+  const items: Record<(typeof fits)[number], vscode.QuickPickItem & { engine: EngineKind }> = {
+    sea: { engine: 'sea', label: '$(file-binary) ' + vscode.l10n.t('Single executable in {0}', installDir), detail: vscode.l10n.t('Node.js inside, nothing else needed on the CN; uploads {0}', size) },
+    deb: { engine: 'deb', label: '$(package) ' + vscode.l10n.t('Debian package {0}', pkg?.manifest.package.file ?? ''), detail: vscode.l10n.t('installed with apt-get, removed with apt-get remove; uploads {0}', size) },
+    js: { engine: 'js', label: '$(symbol-namespace) ' + vscode.l10n.t('Bundled JavaScript run by the CN\'s Node.js {0}', facts.nodeVersion?.trim() ?? ''), detail: vscode.l10n.t('small upload; the service depends on the CN\'s Node.js') },
+  };
+  const ordered = [auto, ...fits.filter((k) => k !== auto)].map((k) => items[k as (typeof fits)[number]]);
+  const picked = await vscode.window.showQuickPick(ordered, { title: vscode.l10n.t('Set Up Central Node: how to install the engine on {0}', label), ignoreFocusOut: true });
+  return picked?.engine;
 }
 
 /**
