@@ -5,21 +5,19 @@ import { renderLogrotate, renderServiceUnit } from '../engine/serviceUnit';
 import { commandLine } from '../ssh/shellCommand';
 import {
   type Action,
-  type FolderKey,
   type Layout,
   type PlanInputs,
   type SetupStep,
   cnShares,
   defaultCredentialsPath,
   engineExec,
+  foldersStep,
   layout,
   listedSharesForCn,
-  mountPoints,
   mountTargets,
   mountsStep,
   shareExcludeWrites,
   stamp,
-  writabilityCheck,
 } from './setupPlan';
 
 /**
@@ -73,11 +71,7 @@ export function buildAddSharesPlan(p: PlanInputs & { added: string[] }): SetupSt
   if (p.shares) {
     steps.push(mountsStep(p.shares, prefix, l, f, now, mountTargets(p, l, { topLevel: false, listed: p.added }), p.credentialsPath ?? addedCredentialsPath(p.added)));
   } else if (p.folders) {
-    const all = p.added.map((n) => l.shareFolders(n));
-    const actions: Action[] = [];
-    for (const folders of all) for (const k of Object.keys(mountPoints) as FolderKey[]) actions.push({ kind: 'mkdir', path: folders[k], mode: 0o755, root, purpose: t('folder {0}', k) });
-    for (const folders of all) for (const k of Object.keys(mountPoints) as FolderKey[]) actions.push({ kind: 'run', argv: writabilityCheck(folders[k]), root, purpose: t('check that {0} is writable', folders[k]) });
-    steps.push({ id: 'mounts', title: t('Folders on the CN: {0}', all.flatMap((x) => Object.values(x)).join(', ')), actions, notes: [t('no shares are mounted: the service scans these folders on the CN')], rollback: [] });
+    steps.push(foldersStep(p.added.map((n) => l.shareFolders(n)), root));
   }
 
   const configBackup = `${l.config}.kds-backup-${stamp(now)}`;

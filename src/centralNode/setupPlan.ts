@@ -325,6 +325,14 @@ export function mountsStep(shares: ShareParams, prefix: string | undefined, l: L
   return { id: 'mounts', title, actions, notes, rollback, ...(blocked && { blocked }) };
 }
 
+/** Folders on the CN instead of mounts: each created when missing, then checked for writing. */
+export function foldersStep(all: Record<FolderKey, string>[], root: boolean): SetupStep {
+  const actions: Action[] = [];
+  for (const folders of all) for (const k of Object.keys(mountPoints) as FolderKey[]) actions.push({ kind: 'mkdir', path: folders[k], mode: 0o755, root, purpose: t('folder {0}', k) });
+  for (const folders of all) for (const k of Object.keys(mountPoints) as FolderKey[]) actions.push({ kind: 'run', argv: writabilityCheck(folders[k]), root, purpose: t('check that {0} is writable', folders[k]) });
+  return { id: 'mounts', title: t('Folders on the CN: {0}', all.flatMap((x) => Object.values(x)).join(', ')), actions, notes: [t('no shares are mounted: the service scans these folders on the CN')], rollback: [] };
+}
+
 /** Each listed share's exclude list (its local text, else empty) unless the CN has one already. */
 export function shareExcludeWrites(p: Pick<SetupParams, 'shareExcludeTexts' | 'prefix'>, l: Layout, f: Pick<RemoteFacts, 'installedShareExcludes'>, names: string[], notes: string[]): Action[] {
   const actions: Action[] = [];
@@ -440,11 +448,7 @@ export function buildSetupPlan(p: PlanInputs): SetupStep[] {
   } else if (p.folders) {
     // Folders the administrator picked on the CN: created when missing, then checked for writing.
     // Listed shares get theirs at /mnt/<name>/….
-    const all: Record<FolderKey, string>[] = [...(cn.topLevel ? [p.folders] : []), ...cn.listed.map((n) => l.shareFolders(n))];
-    const actions: Action[] = [];
-    for (const folders of all) for (const k of Object.keys(mountPoints) as FolderKey[]) actions.push({ kind: 'mkdir', path: folders[k], mode: 0o755, root, purpose: t('folder {0}', k) });
-    for (const folders of all) for (const k of Object.keys(mountPoints) as FolderKey[]) actions.push({ kind: 'run', argv: writabilityCheck(folders[k]), root, purpose: t('check that {0} is writable', folders[k]) });
-    steps.push({ id: 'mounts', title: t('Folders on the CN: {0}', all.flatMap((x) => Object.values(x)).join(', ')), actions, notes: [t('no shares are mounted: the service scans these folders on the CN')], rollback: [] });
+    steps.push(foldersStep([...(cn.topLevel ? [p.folders] : []), ...cn.listed.map((n) => l.shareFolders(n))], root));
   }
 
   // 2. Client certificate.
