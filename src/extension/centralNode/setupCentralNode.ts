@@ -101,7 +101,7 @@ export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Pro
         },
         running: async (step, i, n, work) =>
           await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Step {0}/{1}: {2}', i, n, step.title) }, async (progress) => {
-            progress.report({ message: step.id === 'engine' ? vscode.l10n.t('uploading the engine to {0}…', conn.label) : vscode.l10n.t('on {0}…', conn.label) });
+            progress.report({ message: step.id === 'engine' && !addShares ? vscode.l10n.t('uploading the engine to {0}…', conn.label) : vscode.l10n.t('on {0}…', conn.label) });
             report = (message, increment) => progress.report({ message, ...(increment !== undefined && { increment }) });
             shownPercent = 0;
             try {
