@@ -87,7 +87,11 @@ export function buildAddSharesPlan(p: PlanInputs & { added: string[] }): SetupSt
       rollback.push({ kind: 'run', argv: ['cp', '-p', unitBackup, l.unit], root, purpose: t('restore the previous unit') });
       rollback.push({ kind: 'run', argv: ['systemctl', 'daemon-reload'], root: true, needsRealSystem: true, purpose: t('reload the units') });
     }
-    steps.push({ id: 'engine', title: t('Configuration and exclude lists of shares {0}', names), actions, notes, rollback });
+    const rollbackSays = {
+      restoring: t('The service did not stay running with shares {0}; restoring the previous configuration and unit.', names),
+      failed: t('the service failed to start with shares {0}; the previous configuration and unit were restored and the service restarted on them', names),
+    };
+    steps.push({ id: 'engine', title: t('Configuration and exclude lists of shares {0}', names), actions, notes, rollback, rollbackSays });
   }
 
   {

@@ -264,11 +264,11 @@ export async function runSetupPlan(s: RemoteShell, steps: SetupStep[], io: Insta
       if (failed.length) {
         const engineStep = steps.find((x) => x.id === 'engine');
         if (o.upgrade && engineStep?.rollback.length) {
-          io.print(t('The new engine did not stay running; restoring the previous one.'));
+          io.print(engineStep.rollbackSays?.restoring ?? t('The new engine did not stay running; restoring the previous one.'));
           for (const r of engineStep.rollback) await runAction(s, sftp, r, io, o);
           const restart = step.actions.find((a) => a.kind === 'run' && a.argv[0] === 'systemctl' && (a.argv[1] === 'restart' || a.argv[1] === 'start'));
           if (restart) await runAction(s, sftp, restart, io, o);
-          throw new StepFailed(step, t('the upgraded service failed to start; the previous engine was restored and restarted'));
+          throw new StepFailed(step, engineStep.rollbackSays?.failed ?? t('the upgraded service failed to start; the previous engine was restored and restarted'));
         }
         throw new StepFailed(step, t('the service is not running after the start: {0}', failed.join(', ')));
       }

@@ -54,6 +54,8 @@ export interface SetupStep {
   blocked?: boolean;
   /** The step is left out on purpose (e.g. no systemd on the CN): said, not asked, and the next steps still run. */
   skipped?: string;
+  /** Said when the started service did not stay running and this step's roll-back ran: before it, and the failure after it. */
+  rollbackSays?: { restoring: string; failed: string };
 }
 
 export interface ShareParams {

@@ -204,7 +204,13 @@ test('adding shares: a service that does not stay running gets the previous conf
       return { async writeFileAtomic() {}, async unlink() {} } as never;
     },
   };
-  await assert.rejects(runSetupPlan(shell, plan, { print: () => undefined, confirm: async () => 'yes' }, { prefixMode: false, isRoot: true, yes: true, upgrade: true, settleMs: 0 }), /failed to start/);
+  const printed: string[] = [];
+  await assert.rejects(
+    runSetupPlan(shell, plan, { print: (line) => printed.push(line), confirm: async () => 'yes' }, { prefixMode: false, isRoot: true, yes: true, upgrade: true, settleMs: 0 }),
+    /failed to start with shares partners, finance; the previous configuration and unit were restored and the service restarted on them/,
+  );
+  assert.ok(printed.some((l) => /restoring the previous configuration and unit/.test(l)), printed.join('\n'));
+  assert.ok(!printed.some((l) => /previous engine|new engine/.test(l)), 'nothing is said about an engine that was not changed');
   const i = ran.indexOf('systemctl is-active --quiet kata-dir-scanner.service');
   assert.ok(i > 0);
   assert.match(ran[i + 1]!, /^cp -p \/opt\/kata-dir-scanner\/kata_dir_scanner\.conf\.kds-backup-\S+ \/opt\/kata-dir-scanner\/kata_dir_scanner\.conf$/);
