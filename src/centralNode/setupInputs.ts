@@ -54,8 +54,9 @@ export interface PreparedSetup {
   engineReason: string;
   /** The certificate made for the CN now, if one was. */
   certificate?: { fingerprint256: string };
-  /** With addShares: the shares added. */
+  /** With addShares: the shares added, and the service that must serve them. */
   added?: string[];
+  unitName?: string;
   /** Removes the temporary folder of the certificate; call when the plan ran (or was abandoned). */
   dispose(): Promise<void>;
 }
@@ -142,7 +143,7 @@ export async function prepareSetup(r: SetupRequest): Promise<PreparedSetup> {
       shareExcludeTexts,
       added: cn.added!,
     });
-    return { steps, systemId: cn.systemId, engineReason: choice.reason, added: cn.added!, dispose: async () => undefined };
+    return { steps, systemId: cn.systemId, engineReason: choice.reason, added: cn.added!, unitName: r.unitName, dispose: async () => undefined };
   }
 
   let certDir: string | undefined;
@@ -212,7 +213,7 @@ function fingerprintIn(text: string): string | undefined {
  * What the set-up did and what is left, one line each, for the CLI's last lines and the
  * extension's summary: every step's outcome, then what the administrator still has to do.
  */
-export function setupSummary(outcomes: StepOutcome[], s: { systemId: string; certificate?: { fingerprint256: string }; added?: string[] }): { done: string[]; left: string[] } {
+export function setupSummary(outcomes: StepOutcome[], s: { systemId: string; certificate?: { fingerprint256: string }; added?: string[]; unitName?: string }): { done: string[]; left: string[] } {
   const done: string[] = [];
   const left: string[] = [];
   for (const o of outcomes) {
@@ -227,7 +228,7 @@ export function setupSummary(outcomes: StepOutcome[], s: { systemId: string; cer
     // Added shares are scanned under the integration the CN already has: nothing to approve.
     const unit = outcomes.find((o) => o.id === 'unit');
     if (unit?.outcome === 'done') done.push(t('The service now serves shares {0} as well, under the same integration (system_id {1}): KATA needs no new approval.', s.added.join(', '), s.systemId));
-    else left.push(t('restart the service so that it serves shares {0} (systemctl restart kata-dir-scanner); they use the same integration (system_id {1}), KATA needs no new approval', s.added.join(', '), s.systemId));
+    else left.push(t('restart the service so that it serves shares {0} (systemctl restart {2}); they use the same integration (system_id {1}), KATA needs no new approval', s.added.join(', '), s.systemId, `${s.unitName ?? 'kata-dir-scanner'}.service`));
     return { done, left };
   }
   const enroll = outcomes.find((o) => o.id === 'enroll');

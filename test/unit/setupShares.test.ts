@@ -218,7 +218,9 @@ test('adding shares: a service that does not stay running gets the previous conf
   assert.deepEqual(ran.slice(i + 3), ['systemctl daemon-reload', 'systemctl restart kata-dir-scanner.service']);
   // Without a restart that succeeded the summary says what is left; nothing is asked of KATA.
   const left = setupSummary([{ id: 'unit', title: 'u', outcome: 'declined' }], { systemId: SID, added: r.added });
-  assert.match(left.left.join('\n'), /restart the service so that it serves shares partners, finance.*no new approval/);
+  assert.match(left.left.join('\n'), /restart the service so that it serves shares partners, finance \(systemctl restart kata-dir-scanner\.service\).*no new approval/);
+  const named = setupSummary([{ id: 'unit', title: 'u', outcome: 'skipped', reason: 'no systemd' }], { systemId: SID, added: r.added, unitName: 'kds-hr' });
+  assert.match(named.left.join('\n'), /systemctl restart kds-hr\.service/);
   const done = setupSummary([{ id: 'unit', title: 'u', outcome: 'done' }], { systemId: SID, added: r.added });
   assert.deepEqual(done.left, []);
 });
