@@ -1,7 +1,8 @@
 /*
- * `npm run bench`: issue 12's targets, each measured on the real `kds run` against the real
- * `kds emulate` (both child processes, mutual TLS on 127.0.0.1) and printed last, one line a
- * target with the figure, the target and ✓/✗; then written into docs/benchmarks.md. Before
+ * `npm run bench`: issues 12 and 20's targets, each measured on the real `kds run` (a child
+ * process) against a KATA in another (the embedded one, `kds emulate`, or the minimal stand-in
+ * for the CPU comparisons with the yardstick; mutual TLS on 127.0.0.1) and printed last, one line
+ * a target with the figure, the target and ✓/✗; then written into docs/benchmarks.md. Before
  * them, figures without a target (journal appends, the extension's views). Not part of
  * `npm test`: see docs/benchmarks.md for the knobs and what each figure means.
  *
@@ -9,7 +10,8 @@
  *   KDS_BENCH_SOAK_S=60    the memory soak (default 300 s)
  *   KDS_BENCH_LATENCY_S=20 how long files arrive at 50/s (default 20 s)
  *   KDS_BENCH_ONLY=targets|other   one half only
- *   KDS_BENCH_TARGETS=small,faults  only these targets (small 1mib 20mib latency faults upload startup waiting)
+ *   KDS_BENCH_TARGETS=cpu1k,faults  only these targets (cpu1k pinned cpu1m emulator small 1mib 20mib latency faults upload startup waiting)
+ *   KDS_BENCH_ROUNDS=3     rounds of each yardstick/engine CPU comparison (medians reported; 1 with QUICK)
  *   KDS_BENCH_RUN_TIMEOUT_S=150     longest one engine run may take before its target is ✗
  *   KDS_BENCH_NO_DOCS=1    do not rewrite docs/benchmarks.md
  *   KDS_BENCH_SMB=1        also the 1 KiB and 1 MiB sets on a real SMB share (root; samba, smbnetfs)
@@ -23,7 +25,8 @@ import { benchIcapLog200m } from './bench/icapLog200m';
 import { benchIcapServer200 } from './bench/icapServer200';
 import { benchSmbShare } from './bench/smbShare';
 import { projectRoot } from './bench/kdsProcess';
-import { runTargets, type TargetResult } from './bench/targets';
+import type { TargetResult } from './bench/site';
+import { runTargets } from './bench/targets';
 import { benchVerdicts100k } from './bench/verdicts100k';
 import { benchViewModel10k } from './bench/viewModel10k';
 
@@ -125,12 +128,13 @@ async function main(): Promise<void> {
         soakS,
         latencyS,
         runTimeoutS: Number(process.env.KDS_BENCH_RUN_TIMEOUT_S ?? 150),
+        rounds: Math.max(1, Number(process.env.KDS_BENCH_ROUNDS ?? (quick ? 1 : 3))),
         only: (process.env.KDS_BENCH_TARGETS ?? '').split(',').filter(Boolean),
         log,
         info: row,
       });
   if (process.env.KDS_BENCH_NO_DOCS !== '1' && results.length) writeDocs(header, results);
-  log(`\nTargets (issue 12), ${((Date.now() - started) / 1000).toFixed(0)} s in all, load average now ${loadavg()[0]!.toFixed(1)}`);
+  log(`\nTargets (issues 12 and 20), ${((Date.now() - started) / 1000).toFixed(0)} s in all, load average now ${loadavg()[0]!.toFixed(1)}`);
   for (const line of targetLines(results)) log(line);
 }
 

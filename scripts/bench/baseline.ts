@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeliveryWatcher } from './deliveries';
-import { trackChild, waitUntil } from './kdsProcess';
+import { pinnedCommand, procCpuSplitMs, trackChild, waitUntil } from './kdsProcess';
 
 const script = join(__dirname, 'demoBaseline.mjs');
 
@@ -18,7 +18,10 @@ export interface BaselineSite {
  * `site.dirs.in`, until `count` files named `prefix…` are in output or quarantine. Time runs
  * from the spawn of the process, as for `kds run`.
  */
-export async function runBaseline(site: BaselineSite, opts: { prefix: string; count: number; pollIntervalS: number; timeoutMs: number }): Promise<{ wallS: number; watcher: DeliveryWatcher }> {
+export async function runBaseline(
+  site: BaselineSite,
+  opts: { prefix: string; count: number; pollIntervalS: number; timeoutMs: number; cpu?: number },
+): Promise<{ wallS: number; watcher: DeliveryWatcher; cpu: { user: number; system: number } }> {
   const confPath = join(site.root, 'baseline.json');
   writeFileSync(
     confPath,
@@ -37,20 +40,24 @@ export async function runBaseline(site: BaselineSite, opts: { prefix: string; co
   );
   const watcher = new DeliveryWatcher(site.dirs, opts.prefix);
   const t0 = Date.now();
-  const child = spawn(process.execPath, [script, confPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [cmd, args] = pinnedCommand(opts.cpu, [script, confPath]);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   trackChild(child);
   let stderr = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (s: string) => (stderr = (stderr + s).slice(-4000)));
+  let cpu = { user: NaN, system: NaN };
   try {
     await waitUntil(`the baseline to move ${opts.count} files`, () => {
-      if (child.exitCode !== null && child.exitCode !== 0) throw new Error(`the baseline script failed: ${stderr}`);
+      if (child.exitCode !== null) throw new Error(`the baseline script ended (${child.exitCode}): ${stderr}`);
       return watcher.count >= opts.count;
     }, opts.timeoutMs);
+    // Its CPU when the last file arrived (the script idles once it has moved them all).
+    cpu = procCpuSplitMs(child.pid!);
   } finally {
     watcher.sweep();
     watcher.close();
     if (child.exitCode === null) child.kill('SIGKILL');
   }
-  return { wallS: (watcher.lastAt() - t0) / 1000, watcher };
+  return { wallS: (watcher.lastAt() - t0) / 1000, watcher, cpu };
 }

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { trackChild, waitUntil } from './kdsProcess';
+import { pinnedCommand, procCpuMs, trackChild, waitUntil } from './kdsProcess';
 
 const kdsBin = join(__dirname, '..', '..', 'bin', 'kds.js');
 
@@ -13,6 +13,8 @@ export interface EmulatorSettings {
   faults?: string;
   /** Extra node options, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/x']. */
   nodeArgs?: string[];
+  /** Pin the process to this core (taskset). */
+  cpu?: number;
 }
 
 /**
@@ -34,7 +36,8 @@ export class EmulatorProcess {
     // Its log (a line a verdict) goes to a file: through a pipe, each line would wake the bench.
     this.logPath = join(settings.dataDir, '..', `emulator-${Date.now()}.log`);
     const logFd = openSync(this.logPath, 'a', 0o600);
-    this.child = spawn(process.execPath, [...(settings.nodeArgs ?? []), kdsBin, ...args], { stdio: ['ignore', 'pipe', logFd] });
+    const [cmd, cmdArgs] = pinnedCommand(settings.cpu, [...(settings.nodeArgs ?? []), kdsBin, ...args]);
+    this.child = spawn(cmd, cmdArgs, { stdio: ['ignore', 'pipe', logFd] });
     closeSync(logFd);
     trackChild(this.child);
     this.child.stdout!.setEncoding('utf8');
@@ -67,9 +70,7 @@ export class EmulatorProcess {
   }
 
   cpuMs(): number {
-    const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    return procCpuMs(this.pid);
   }
 
   async stop(): Promise<void> {

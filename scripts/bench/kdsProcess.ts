@@ -31,14 +31,22 @@ export class KdsProcess {
   private logOffset = 0;
   private readonly logLines: LogLine[] = [];
 
+  /**
+   * `probeMs`: the memory probe's sampling interval; 0 runs the engine without it (the CPU
+   * figures compare the process with the yardstick, which has none). `cpu`: pinned to that core.
+   * `bin`: another build's bin/kds.js (KDS_BENCH_KDS_BEFORE).
+   */
   constructor(
     confPath: string,
     readonly logFile: string,
     probeMs = 10,
+    cpu?: number,
+    bin = kdsBin,
   ) {
     // KDS_BENCH_CPU_PROF=DIR: a V8 CPU profile of each engine run, for finding where its time goes.
     const prof = process.env.KDS_BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.KDS_BENCH_CPU_PROF] : [];
-    this.child = spawn(process.execPath, [...prof, '--require', probe, kdsBin, 'run', '--config', confPath], {
+    const [cmd, args] = pinnedCommand(cpu, [...prof, ...(probeMs > 0 ? ['--require', probe] : []), bin, 'run', '--config', confPath]);
+    this.child = spawn(cmd, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, KDS_BENCH_PROBE_MS: String(probeMs) },
     });
@@ -94,10 +102,7 @@ export class KdsProcess {
 
   /** User and system (kernel: system calls, thread wake-ups) CPU time so far, in ms. */
   cpuSplitMs(): { user: number; system: number } {
-    const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields 14 and 15 of stat(5); the slice above starts at field 3.
-    return { user: (Number(fields[11]) * 1000) / clockTicks, system: (Number(fields[12]) * 1000) / clockTicks };
+    return procCpuSplitMs(this.pid);
   }
 
   /** New log lines since the last call are appended; returns all lines read so far. */
@@ -153,6 +158,24 @@ export class KdsProcess {
 }
 
 const clockTicks = 100; // USER_HZ on Linux
+
+/** User and system CPU time of a process so far, in ms, from /proc/PID/stat (stat(5) fields 14 and 15). */
+export function procCpuSplitMs(pid: number): { user: number; system: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name may hold spaces: fields are counted from its closing parenthesis (field 3 on).
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: (Number(fields[11]) * 1000) / clockTicks, system: (Number(fields[12]) * 1000) / clockTicks };
+}
+
+export function procCpuMs(pid: number): number {
+  const { user, system } = procCpuSplitMs(pid);
+  return user + system;
+}
+
+/** `node ARGS`, or `taskset -c CPU node ARGS` (taskset execs node: the child's pid is node's). */
+export function pinnedCommand(cpu: number | undefined, args: string[]): [string, string[]] {
+  return cpu === undefined ? [process.execPath, args] : ['taskset', ['-c', String(cpu), process.execPath, ...args]];
+}
 
 const children = new Set<ChildProcess>();
 const cleanups = new Set<() => void>();

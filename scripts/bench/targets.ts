@@ -6,201 +6,17 @@
  * crash) is reported as not met, with the reason, and the bench goes on.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, fsyncSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { EICAR } from '../../src/emulator/eicar';
-import { clientCertFiles, engineConfig } from '../../test/helpers/engineConfig';
 import { runBaseline } from './baseline';
+import { cpuTargets } from './cpuTargets';
 import { DeliveryWatcher } from './deliveries';
-import { EmulatorProcess } from './emulatorProcess';
-import { KdsProcess, percentile, removeOnInterrupt, sleep, waitUntil } from './kdsProcess';
-import { startNullKata } from './nullKata';
-
-export interface TargetResult {
-  name: string;
-  figure: string;
-  target: string;
-  met: boolean;
-}
-
-const MB = 1024 * 1024;
-/** Issue 12's setting: a fast KATA stand-in. */
-const VERDICT_MS = 200;
-const POLL_S = 1;
-const STABLE_MS = 500;
-
-export interface TargetOptions {
-  quick: boolean;
-  soakS: number;
-  latencyS: number;
-  log: (line: string) => void;
-  /** The longest one engine run may take before its target is reported as not met. */
-  runTimeoutS: number;
-  /** Only these targets (keys of `targets` below), for development; all when empty. */
-  only: string[];
-  /** A figure without a target, for the "other figures" table. */
-  info: (what: string, value: string) => void;
-}
-
-interface Site {
-  root: string;
-  dirs: { in: string; out: string; qrnt: string; state: string; staging: string };
-  cert: { certPem: string; keyPath: string };
-  emulator: EmulatorProcess;
-  confPath: string;
-  logFile: string;
-  startKds(): Promise<KdsProcess>;
-  /** Spawns `kds run` without waiting for its first log line. */
-  spawnKds(): KdsProcess;
-  close(): Promise<void>;
-}
-
-let sites = 0;
-
-/** Folders (output and quarantine on /dev/shm: a delivery crosses file systems, as to a share), a client certificate, `kds emulate`. */
-async function makeSite(opts: { autoApprove?: boolean; faults?: string } = {}): Promise<Site> {
-  const root = mkdtempSync(join(tmpdir(), `kds-bench-t${sites++}-`));
-  const outRoot = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/kds-bench-') : root;
-  const dirs = { in: join(root, 'in'), out: join(outRoot, 'out'), qrnt: join(outRoot, 'qrnt'), state: join(root, 'state'), staging: join(root, 'staging') };
-  for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
-  removeOnInterrupt(root);
-  removeOnInterrupt(outRoot);
-  const emulator = await EmulatorProcess.start({
-    dataDir: join(root, 'kata'),
-    verdictDelayMs: VERDICT_MS,
-    // A real KATA queues far more than the emulator's default 64 in processing.
-    maxProcessing: 100_000,
-    autoApprove: opts.autoApprove ?? true,
-    faults: opts.faults,
-  });
-  const cert = await clientCertFiles(root, 'kds-bench');
-  const confPath = join(root, 'kata_dir_scanner.conf');
-  const logFile = join(root, 'kds.log');
-  writeFileSync(
-    confPath,
-    JSON.stringify(
-      engineConfig(
-        { dirs, cert, emulator: { port: emulator.port, caPemPath: emulator.caPemPath } },
-        { system_id: `bench-${randomUUID()}`, stable_ms: STABLE_MS, poll_interval_s: POLL_S, log_file: logFile, log_format: 'json' },
-      ),
-    ),
-  );
-  let proc: KdsProcess | undefined;
-  return {
-    root,
-    dirs,
-    cert,
-    emulator,
-    confPath,
-    logFile,
-    spawnKds() {
-      proc = new KdsProcess(confPath, logFile, 100);
-      return proc;
-    },
-    async startKds() {
-      proc = new KdsProcess(confPath, logFile, 100);
-      // Generous: with 100 000 files in input an engine may take a while to say who it is.
-      await proc.started(120_000);
-      return proc;
-    },
-    async close() {
-      await proc?.stop().catch(() => undefined);
-      await emulator.stop();
-      rmSync(root, { recursive: true, force: true });
-      if (outRoot !== root) rmSync(outRoot, { recursive: true, force: true });
-    },
-  };
-}
-
-/** Writes the files beside input and renames them in, so each is complete when it appears. */
-function placeFiles(site: Site, files: Array<{ name: string; body: Buffer }>): void {
-  for (const f of files) writeFileSync(join(site.dirs.staging, f.name), f.body);
-  for (const f of files) renameSync(join(site.dirs.staging, f.name), join(site.dirs.in, f.name));
-}
-
-/** Where every file ended up, against where it belongs. */
-function checkRouting(site: Site, watcher: DeliveryWatcher, expected: Map<string, 'out' | 'qrnt'>): { missing: number; misrouted: number; duplicated: number; leftInInput: number; extra: number } {
-  const out = new Set(watcher.list('out'));
-  const qrnt = new Set(watcher.list('qrnt'));
-  let missing = 0;
-  let misrouted = 0;
-  let duplicated = 0;
-  for (const [name, where] of expected) {
-    const inOut = out.has(name);
-    const inQrnt = qrnt.has(name);
-    if (inOut && inQrnt) duplicated++;
-    else if (!inOut && !inQrnt) missing++;
-    else if ((where === 'out') !== inOut) misrouted++;
-  }
-  const extra = [...out, ...qrnt].filter((n) => !expected.has(n)).length;
-  const prefixes = new Set([...expected.keys()].map((n) => n.slice(0, n.indexOf('-') + 1)));
-  const leftInInput = readdirSync(site.dirs.in).filter((n) => [...prefixes].some((p) => n.startsWith(p))).length;
-  return { missing, misrouted, duplicated, leftInInput, extra };
-}
-
-function vmRss(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : 0;
-}
-
-const fmtMiB = (bytes: number) => `${(bytes / MB).toFixed(0)} MiB`;
-/** A rate with a decimal when it is small (0.3 files/s is not 0). */
-const fmtRate = (x: number) => (x >= 10 ? x.toFixed(0) : x.toFixed(1));
-
-/** Runs `kds run` on files already waiting in input until `count` of them (named `prefix…`) are delivered; time from the spawn. */
-interface Moved {
-  /** Seconds from the spawn to the last delivery (or to the give-up time when incomplete). */
-  wallS: number;
-  /** The same from the engine's "started" line. */
-  fromReadyS: number;
-  delivered: number;
-  /** Every file delivered within the run's time limit. */
-  complete: boolean;
-  watcher: DeliveryWatcher;
-  proc: KdsProcess;
-}
-
-/**
- * Runs `kds run` on files already waiting in input until `count` of them (named `prefix…`)
- * are delivered, or `timeoutMs` passed: then the figure is what was delivered by then, and
- * the target is not met. A crash of the engine throws.
- */
-async function kdsMoves(site: Site, prefix: string, count: number, timeoutMs: number): Promise<Moved> {
-  const watcher = new DeliveryWatcher(site.dirs, prefix);
-  const t0 = Date.now();
-  const proc = await site.startKds();
-  let complete = true;
-  try {
-    await waitUntil(`kds run to deliver ${count} files`, () => (proc.assertAlive(), watcher.count >= count), timeoutMs);
-  } catch (err) {
-    if (!/timed out/.test((err as Error).message)) {
-      watcher.close();
-      throw err;
-    }
-    complete = false;
-  }
-  const endedAt = Date.now();
-  watcher.sweep();
-  watcher.close();
-  const started = proc.log().find((l) => l.event === 'started');
-  const readyAt = started ? Date.parse(started.time) : t0;
-  const end = complete ? watcher.lastAt() : endedAt;
-  return { wallS: (end - t0) / 1000, fromReadyS: (end - readyAt) / 1000, delivered: watcher.count, complete, watcher, proc };
-}
-
-function cpuText(proc: KdsProcess): string {
-  const { user, system } = proc.cpuSplitMs();
-  return `${((user + system) / 1000).toFixed(1)} s (${(system / 1000).toFixed(1)} s in the kernel)`;
-}
-
-/** "N of M in S s" when a run gave up, for the figure column. */
-function partial(r: Moved, count: number): string {
-  return r.complete ? '' : ` (gave up: ${r.delivered} of ${count} in ${r.wallS.toFixed(0)} s)`;
-}
+import { percentile, sleep, waitUntil } from './kdsProcess';
+import { MB, POLL_S, STABLE_MS, type TargetOptions, type TargetResult, VERDICT_MS, checkRouting, cpuText, fmtMiB, fmtRate, kdsMoves, makeSite, partial, placeFiles, vmRss } from './site';
 
 /** Throughput of small files: KDS and the demo's loop, in turn, against the same `kds emulate`. */
-async function smallFiles(o: TargetOptions, results: TargetResult[]): Promise<number | undefined> {
+async function smallFiles(o: TargetOptions): Promise<number | undefined> {
   const count = o.quick ? 500 : 2000;
   o.log(`\nThroughput: ${count} × 1 KiB, verdict ${VERDICT_MS} ms, poll ${POLL_S} s, stable_ms ${STABLE_MS}, files waiting before start`);
   const site = await makeSite();
@@ -210,18 +26,6 @@ async function smallFiles(o: TargetOptions, results: TargetResult[]): Promise<nu
     const base = await runBaseline(site, { prefix: 'b-', count, pollIntervalS: POLL_S, timeoutMs: 600_000 });
     const baseRate = count / base.wallS;
     o.log(`  baseline (scripts/bench/demoBaseline.mjs): ${fmtRate(baseRate)} files/s (${base.wallS.toFixed(2)} s)`);
-    // The ceiling: the same loop against a server that does nothing, to show what the embedded KATA keeps of it.
-    const nullKata = await startNullKata(site.root);
-    try {
-      placeFiles(site, Array.from({ length: count }, (_, i) => ({ name: `z-${i}.bin`, body: body() })));
-      const ceiling = await runBaseline({ ...site, emulator: nullKata }, { prefix: 'z-', count, pollIntervalS: POLL_S, timeoutMs: 600_000 });
-      const ceilingRate = count / ceiling.wallS;
-      o.log(`  baseline against a do-nothing server: ${ceilingRate.toFixed(0)} files/s`);
-      o.info(`demo loop vs kds emulate / vs a do-nothing server, ${count} × 1 KiB`, `${fmtRate(baseRate)} / ${ceilingRate.toFixed(0)} files/s (the embedded KATA keeps ${((baseRate / ceilingRate) * 100).toFixed(0)} %)`);
-    } finally {
-      nullKata.close();
-    }
-
     placeFiles(site, Array.from({ length: count }, (_, i) => ({ name: `k-${i}.bin`, body: body() })));
     const expected = new Map(Array.from({ length: count }, (_, i) => [`k-${i}.bin`, 'out' as const]));
     let kdsRate = 0;
@@ -232,21 +36,22 @@ async function smallFiles(o: TargetOptions, results: TargetResult[]): Promise<nu
       const r = await kdsMoves(site, 'k-', count, o.runTimeoutS * 1000);
       kdsRate = r.delivered / r.wallS;
       const check = checkRouting(site, r.watcher, expected);
-      detail = `${r.wallS.toFixed(2)} s, ${r.fromReadyS.toFixed(2)} s after "started"; kds CPU ${cpuText(r.proc)}, emulator CPU ${((site.emulator.cpuMs() - cpu0) / 1000).toFixed(1)} s; misrouted ${check.misrouted}, duplicated ${check.duplicated}, missing ${check.missing}${partial(r, count)}`;
+      detail = `${r.wallS.toFixed(2)} s, ${r.fromReadyS.toFixed(2)} s after "started"; kds CPU ${cpuText(r.cpu)}, emulator CPU ${((site.emulator.cpuMs() - cpu0) / 1000).toFixed(1)} s; misrouted ${check.misrouted}, duplicated ${check.duplicated}, missing ${check.missing}${partial(r, count)}`;
       o.log(`  kds run: ${fmtRate(kdsRate)} files/s (${detail})`);
       complete = r.complete;
     } catch (err) {
       detail = (err as Error).message;
       o.log(`  kds run: ${detail}`);
     }
+    // Issue 12's throughput targets against the embedded KATA (≥ 600 files/s, ≥ 2.5× the demo
+    // loop) were found out of reach on two cores shared with it; issue 20 measures against the
+    // minimal stand-in instead (cpuTargets.ts). This run stays: it is the fault-free figure the
+    // faults target compares with.
     const gaveUp = complete ? '' : ` (${detail.slice(detail.indexOf('gave up'))}`;
-    results.push({ name: `throughput ${count} × 1 KiB (files/s)`, figure: kdsRate ? `${fmtRate(kdsRate)}${gaveUp}` : `failed: ${detail}`, target: '≥ 600', met: complete && kdsRate >= 600 });
-    results.push({
-      name: 'throughput vs the demo loop, same run (headline)',
-      figure: kdsRate ? `${(kdsRate / baseRate).toFixed(2)}× (${fmtRate(kdsRate)} vs ${fmtRate(baseRate)} files/s)` : 'failed',
-      target: '≥ 2.5×',
-      met: complete && kdsRate / baseRate >= 2.5,
-    });
+    o.info(
+      `${count} × 1 KiB against kds emulate: kds vs the demo loop (issue 12 asked ≥ 600 files/s and ≥ 2.5×)`,
+      kdsRate ? `${fmtRate(kdsRate)} vs ${fmtRate(baseRate)} files/s = ${(kdsRate / baseRate).toFixed(2)}×${gaveUp}` : `failed: ${detail}`,
+    );
     return kdsRate || undefined;
   } finally {
     await site.close();
@@ -276,7 +81,7 @@ function copyAndHash(src: string, names: string[], destDir: string): number {
   return bytes / MB / s;
 }
 
-async function bigFiles(o: TargetOptions, results: TargetResult[], count: number, sizeMiB: number): Promise<void> {
+async function bigFiles(o: TargetOptions, count: number, sizeMiB: number): Promise<void> {
   o.log(`\nThroughput: ${count} × ${sizeMiB} MiB (MiB/s against fsync'd copy + SHA-256 on the same folders)`);
   const site = await makeSite();
   try {
@@ -298,7 +103,7 @@ async function bigFiles(o: TargetOptions, results: TargetResult[], count: number
     try {
       const cpu0 = site.emulator.cpuMs();
       const r = await kdsMoves(site, prefix, count, o.runTimeoutS * 1000);
-      const cpu = `kds CPU ${cpuText(r.proc)}, emulator CPU ${((site.emulator.cpuMs() - cpu0) / 1000).toFixed(1)} s`;
+      const cpu = `kds CPU ${cpuText(r.cpu)}, emulator CPU ${((site.emulator.cpuMs() - cpu0) / 1000).toFixed(1)} s`;
       // From the engine's "started" line (process start-up is not part of moving bytes; the
       // stability wait, the verdict delay and the polls are).
       rate = (r.delivered * sizeMiB) / r.fromReadyS;
@@ -309,7 +114,9 @@ async function bigFiles(o: TargetOptions, results: TargetResult[], count: number
       detail = `failed: ${(err as Error).message}`;
       o.log(`  kds run: ${detail}`);
     }
-    results.push({ name: `throughput ${count} × ${sizeMiB} MiB (share of copy+hash speed)`, figure: detail, target: '≥ 0.50 (within 2×)', met: complete && rate >= reference / 2 });
+    // Issue 12 asked for half the copy + hash speed; out of reach with TLS and a KATA on the same
+    // two cores (docs/benchmarks.md), so it is a figure, not a target.
+    o.info(`${count} × ${sizeMiB} MiB against kds emulate, share of copy + hash speed (issue 12 asked ≥ 0.50)`, complete ? detail : `${detail} (incomplete)`);
   } finally {
     await site.close();
   }
@@ -527,9 +334,10 @@ export async function runTargets(o: TargetOptions): Promise<TargetResult[]> {
   };
   let faultFree: number | undefined;
   const targets: Array<[string, () => Promise<unknown>]> = [
-    ['small', async () => (faultFree = await smallFiles(o, results))],
-    ['1mib', () => bigFiles(o, results, o.quick ? 100 : 1000, 1)],
-    ['20mib', () => bigFiles(o, results, o.quick ? 5 : 20, 20)],
+    ...cpuTargets.map(([key, fn]): [string, () => Promise<unknown>] => [key, () => fn(o, results)]),
+    ['small', async () => (faultFree = await smallFiles(o))],
+    ['1mib', () => bigFiles(o, o.quick ? 100 : 1000, 1)],
+    ['20mib', () => bigFiles(o, o.quick ? 5 : 20, 20)],
     ['latency', () => latency(o, results)],
     ['faults', () => faults(o, results, faultFree)],
     ['upload', () => bigUpload(o, results)],

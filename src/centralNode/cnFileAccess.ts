@@ -12,8 +12,8 @@ export type CnFileKind = 'config' | 'exclude';
 
 export interface CnEditableFiles {
   configPath: string;
-  /** exclude_list of the CN's configuration, when it is known. */
-  excludeList?: string;
+  /** The exclude_list of every share of the CN's configuration, when it is known. */
+  excludeLists?: readonly string[];
 }
 
 export class CnFileRefused extends Error {
@@ -27,7 +27,7 @@ export class CnFileRefused extends Error {
 export function cnFileKind(path: string, files: CnEditableFiles): CnFileKind | undefined {
   if (!path.startsWith('/') || path.includes('\0') || posix.normalize(path) !== path || path.endsWith('/')) return undefined;
   if (path === posix.normalize(files.configPath)) return 'config';
-  if (files.excludeList !== undefined && path === posix.normalize(files.excludeList)) return 'exclude';
+  if (files.excludeLists?.some((list) => path === posix.normalize(list))) return 'exclude';
   return undefined;
 }
 

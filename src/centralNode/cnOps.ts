@@ -99,10 +99,22 @@ export async function remoteQuarantine(
   c: CnContext,
   engine: string[],
   configPath: string,
-  o: { action: 'release' | 'delete'; name: string; user: string; reason?: string; asRoot: boolean },
+  o: { action: 'release' | 'delete'; name: string; user: string; reason?: string; asRoot: boolean; share?: string },
 ): Promise<{ path: string; sha256: string }> {
-  // --opt=VALUE: a value that starts with "-" would otherwise be read as an option.
-  const argv = [...engine, 'quarantine', o.action, `--config=${configPath}`, `--user=${o.user}`, '--json', ...(o.reason ? [`--reason=${o.reason}`] : []), '--', o.name];
+  // --opt=VALUE: a value that starts with "-" would otherwise be read as an option. --share only
+  // when the configuration has several shares, so an engine older than shares still serves one.
+  const argv = [
+    ...engine,
+    'quarantine',
+    o.action,
+    `--config=${configPath}`,
+    ...(o.share !== undefined ? [`--share=${o.share}`] : []),
+    `--user=${o.user}`,
+    '--json',
+    ...(o.reason ? [`--reason=${o.reason}`] : []),
+    '--',
+    o.name,
+  ];
   const r = await run(c, argv, o.asRoot);
   const line = r.stdout.toString('utf8').trim().split('\n').pop() ?? '';
   let parsed: { ok?: boolean; path?: string; sha256?: string; error?: string } | undefined;
@@ -254,7 +266,7 @@ export function remoteTextFile(c: CnContext): RemoteTextFile {
  */
 export function cnExcludeList(
   c: CnContext,
-  o: { path: string; label: string; caseSensitive: boolean; inputNames: () => Promise<string[]>; reload: () => Promise<string | undefined> },
+  o: { share: string; path: string; label: string; caseSensitive: boolean; inputNames: () => Promise<string[]>; reload: () => Promise<string | undefined> },
 ): ExcludeListStore {
   const read = () =>
     readRemoteText(c, o.path).catch((err: unknown) => {
@@ -262,6 +274,7 @@ export function cnExcludeList(
       throw err;
     });
   return {
+    share: o.share,
     label: o.label,
     caseSensitive: o.caseSensitive,
     read,

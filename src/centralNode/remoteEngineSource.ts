@@ -1,5 +1,6 @@
 import type { ApprovalState, EngineEvent, FileRecord } from '../engine/events';
 import type { EventStreamRecord } from '../engine/eventStream';
+import { type FolderState, shareFileKey, shareOf } from '../engine/shareName';
 import type { EngineSnapshot, EngineSource } from '../viewModel/contracts';
 import { EventFollower, type EventFileReader, type FollowStart } from './eventFollower';
 
@@ -26,7 +27,10 @@ export interface RemoteEngineSourceOptions {
 export class RemoteEngineSource implements EngineSource {
   private readonly listeners = new Set<(event: EngineEvent) => void>();
   private readonly stateListeners = new Set<() => void>();
+  /** By share and name (shareFileKey): a name in two shares is two files. */
   private readonly files = new Map<string, FileRecord>();
+  /** By share and folder. */
+  private readonly folders = new Map<string, FolderState>();
   private running = false;
   private approval: ApprovalState = 'unknown';
   private approvalInfo = { systemId: '', fingerprint256: '' };
@@ -102,7 +106,7 @@ export class RemoteEngineSource implements EngineSource {
   }
 
   snapshot(): EngineSnapshot {
-    const snap: EngineSnapshot = { running: this.running, approval: this.approval, files: [...this.files.values()] };
+    const snap: EngineSnapshot = { running: this.running, approval: this.approval, files: [...this.files.values()], folders: [...this.folders.values()] };
     if (this.approvalInfo) snap.identity = this.approvalInfo;
     return snap;
   }
@@ -138,14 +142,17 @@ export class RemoteEngineSource implements EngineSource {
     let state = false;
     switch (e.type) {
       case 'file':
-        this.files.set(e.file.name, e.file);
+        this.files.set(shareFileKey(e.file.share, e.file.name), e.file);
         break;
       case 'file-removed':
       case 'ignored':
-        this.files.delete(e.name);
+        this.files.delete(shareFileKey(e.share, e.name));
         break;
       case 'routed':
-        this.files.delete(e.file.name);
+        this.files.delete(shareFileKey(e.file.share, e.file.name));
+        break;
+      case 'folder':
+        this.folders.set(`${shareOf(e)}/${e.folder}`, { share: shareOf(e), folder: e.folder, available: e.available, path: e.path, ...(e.reason !== undefined && { reason: e.reason }) });
         break;
       case 'running':
         state = this.running !== e.running;
@@ -165,17 +172,23 @@ export class RemoteEngineSource implements EngineSource {
 
   /** Replaces the state with a snapshot and tells listeners the difference as events. */
   private applySnapshot(s: EngineSnapshot): void {
-    const next = new Map(s.files.map((f) => [f.name, f]));
-    for (const name of [...this.files.keys()]) {
-      if (!next.has(name)) {
-        this.files.delete(name);
-        this.emit({ type: 'file-removed', name });
+    const next = new Map(s.files.map((f) => [shareFileKey(f.share, f.name), f]));
+    for (const [key, f] of [...this.files]) {
+      if (!next.has(key)) {
+        this.files.delete(key);
+        this.emit({ type: 'file-removed', share: shareOf(f), name: f.name });
       }
     }
-    for (const f of next.values()) {
-      const old = this.files.get(f.name);
-      this.files.set(f.name, f);
+    for (const [key, f] of next) {
+      const old = this.files.get(key);
+      this.files.set(key, f);
       if (old !== f) this.emit({ type: 'file', file: f });
+    }
+    for (const f of s.folders ?? []) {
+      const key = `${f.share}/${f.folder}`;
+      const old = this.folders.get(key);
+      this.folders.set(key, f);
+      if (old?.available !== f.available || old.reason !== f.reason) this.emit({ type: 'folder', ...f });
     }
     let state = false;
     if (s.running !== this.running) {
@@ -193,8 +206,9 @@ export class RemoteEngineSource implements EngineSource {
 
   /** The stream started over (state_dir emptied): forget everything; the new file's snapshot follows. */
   private clear(): void {
-    for (const name of [...this.files.keys()]) this.emit({ type: 'file-removed', name });
+    for (const f of [...this.files.values()]) this.emit({ type: 'file-removed', share: shareOf(f), name: f.name });
     this.files.clear();
+    this.folders.clear();
     const was = this.running;
     this.running = false;
     this.approval = 'unknown';

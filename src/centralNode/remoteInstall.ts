@@ -83,7 +83,8 @@ export async function probeFacts(s: RemoteShell, l: Layout, sudo: SudoOption | u
   const dfHome = home ? await out(s.exec(['df', '-P', '-k', '--', home])) : undefined;
   // A configuration that is kept keeps its system_id: the summary must name that one, not a new one.
   const hasConfig = !!(await sftp.exists(l.config));
-  const installedSystemId = hasConfig ? systemIdIn(await out(s.exec(['cat', '--', l.config], asRoot ? { sudo: asRoot } : {}))) : undefined;
+  const configRead = hasConfig ? await out(s.exec(['cat', '--', l.config], asRoot ? { sudo: asRoot } : {})) : undefined;
+  const installedSystemId = configRead ? systemIdIn(configRead) : undefined;
   const tools = await out(s.exec(['sh', '-c', 'for c in dpkg-deb apt-get; do command -v "$c" >/dev/null 2>&1 && echo "$c"; done; true']));
   const deb = await out(s.exec(['dpkg-query', '-W', '-f', '${Status}\t${Version}', debPackageName]));
   const [debStatus, debVersion] = deb.text.split('\t');
@@ -108,10 +109,27 @@ export async function probeFacts(s: RemoteShell, l: Layout, sudo: SudoOption | u
     ...(installedEngineSha256 !== undefined && { installedEngineSha256, installedEngineKind: (seaHash !== undefined ? 'sea' : 'js') as EngineKind }),
     hasConfig,
     ...(installedSystemId && { installedSystemId }),
+    ...(await installedShareFacts(sftp, l, configRead)),
     hasExcludeList: !!(await sftp.exists(l.exclude)),
     hasCertificate: !!(await sftp.exists(l.certPem)) && !!(await sftp.exists(l.certKey)),
     hasUnit: !!(await sftp.exists(l.unit)),
   };
+}
+
+/**
+ * The installed configuration (as read with cat, through sudo when the SSH user is not root) and
+ * which shares' exclude lists (exclude_list.<name>.txt) the installation folder holds, so that
+ * adding shares keeps what is there.
+ */
+async function installedShareFacts(sftp: SftpFiles, l: Layout, configRead: { ok: boolean; text: string } | undefined): Promise<Pick<RemoteFacts, 'installedConfigText' | 'installedShareExcludes'>> {
+  const installedConfigText = configRead?.ok ? configRead.text : undefined;
+  let names: string[] = [];
+  try {
+    names = (await sftp.readdir(l.installDir)).map((e) => /^exclude_list\.(.+)\.txt$/.exec(e.name)?.[1]).filter((n): n is string => n !== undefined);
+  } catch {
+    names = []; // no installation folder yet
+  }
+  return { ...(installedConfigText !== undefined && { installedConfigText }), installedShareExcludes: names };
 }
 
 /**
@@ -246,11 +264,11 @@ export async function runSetupPlan(s: RemoteShell, steps: SetupStep[], io: Insta
       if (failed.length) {
         const engineStep = steps.find((x) => x.id === 'engine');
         if (o.upgrade && engineStep?.rollback.length) {
-          io.print(t('The new engine did not stay running; restoring the previous one.'));
+          io.print(engineStep.rollbackSays?.restoring ?? t('The new engine did not stay running; restoring the previous one.'));
           for (const r of engineStep.rollback) await runAction(s, sftp, r, io, o);
           const restart = step.actions.find((a) => a.kind === 'run' && a.argv[0] === 'systemctl' && (a.argv[1] === 'restart' || a.argv[1] === 'start'));
           if (restart) await runAction(s, sftp, restart, io, o);
-          throw new StepFailed(step, t('the upgraded service failed to start; the previous engine was restored and restarted'));
+          throw new StepFailed(step, engineStep.rollbackSays?.failed ?? t('the upgraded service failed to start; the previous engine was restored and restarted'));
         }
         throw new StepFailed(step, t('the service is not running after the start: {0}', failed.join(', ')));
       }

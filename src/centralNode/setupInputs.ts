@@ -8,7 +8,8 @@ import { writeClientCertificate } from '../pki/clientCertificateFiles';
 import { type EngineKind, chooseEngine } from './engineChoice';
 import { findEnginePackage } from './engineManifest';
 import { localEngineFiles, type StepOutcome } from './remoteInstall';
-import { type FolderKey, type RemoteFacts, type SetupStep, type ShareParams, buildSetupPlan, configForCn, layout } from './setupPlan';
+import { buildAddSharesPlan, withAddedShares } from './addSharesPlan';
+import { type EngineFiles, type FolderKey, type RemoteFacts, type SetupStep, type ShareParams, buildSetupPlan, cnShares, configForCn, layout } from './setupPlan';
 
 /**
  * The one orchestration behind `kds remote setup` and "KDS: Set Up Central Node": from the
@@ -35,7 +36,11 @@ export interface SetupRequest {
    */
   buildPackage?: () => Promise<void>;
   shares?: ShareParams;
+  /** CIFS share names of listed shares, by share name (default <name>-in, <name>-out, <name>-qrnt). */
+  shareCifsNames?: Record<string, Record<FolderKey, string>>;
   folders?: Record<FolderKey, string>;
+  /** Add the configuration's shares the CN's installed configuration lacks, and change nothing else. */
+  addShares?: boolean;
   replaceConfig?: boolean;
   newCertificate?: boolean;
   /** Where the CN's service serves metrics (metrics_listen); '' for none; undefined keeps the local configuration's. */
@@ -51,6 +56,9 @@ export interface PreparedSetup {
   engineReason: string;
   /** The certificate made for the CN now, if one was. */
   certificate?: { fingerprint256: string };
+  /** With addShares: the shares added, and the service that must serve them. */
+  added?: string[];
+  unitName?: string;
   /** Removes the temporary folder of the certificate; call when the plan ran (or was abandoned). */
   dispose(): Promise<void>;
 }
@@ -94,14 +102,18 @@ export async function prepareSetup(r: SetupRequest): Promise<PreparedSetup> {
   if (!engine) throw new SetupInputError(t('The engine is not built: run npm run build (and npm run package:deb for the single executable).'), 'engine');
 
   const l = layout(r.prefix, r.unitName);
-  let cn;
+  let cn: { text: string; systemId: string; hadKataCa?: string; added?: string[] };
   try {
-    cn = configForCn(configText, l, r.systemId ?? (() => randomUUID()), r.folders, r.metricsListen);
+    if (r.addShares) {
+      if (!r.facts.hasConfig) throw new Error(t('KDS is not set up on the CN (no {0}): run the set-up without --add-shares first', l.config));
+      if (r.facts.installedConfigText === undefined) throw new Error(t('the installed configuration {0} could not be read', l.config));
+      cn = withAddedShares(configText, r.facts.installedConfigText, l);
+    } else cn = configForCn(configText, l, r.systemId ?? (() => randomUUID()), r.folders, r.metricsListen);
   } catch (err) {
     throw new SetupInputError(t('{0}: {1}', r.configPath, (err as Error).message));
   }
   let kataCaText: string | undefined;
-  if (cn.hadKataCa) {
+  if (cn.hadKataCa && !r.addShares) {
     try {
       kataCaText = await readText(resolve(base, cn.hadKataCa));
     } catch (err) {
@@ -116,6 +128,24 @@ export async function prepareSetup(r: SetupRequest): Promise<PreparedSetup> {
     excludeText = await readText(resolve(base, name));
   } catch {
     excludeText = undefined;
+  }
+
+  // Each listed share's exclude list (its exclude_list, default exclude_list.<name>.txt beside the configuration); none is an empty list.
+  const shareExcludeTexts: Record<string, string> = {};
+  for (const entry of sharesOf(configText)) {
+    if (typeof entry.name !== 'string' || !cnShares(cn.text).listed.includes(entry.name)) continue;
+    const name = typeof entry.exclude_list === 'string' && entry.exclude_list.trim() ? entry.exclude_list : `exclude_list.${entry.name}.txt`;
+    const text = await readText(resolve(base, name)).catch(() => undefined);
+    if (text !== undefined) shareExcludeTexts[entry.name] = text;
+  }
+
+  if (r.addShares) {
+    const steps = buildAddSharesPlan({
+      ...planCommon(r, configText, engine, cn.text),
+      shareExcludeTexts,
+      added: cn.added!,
+    });
+    return { steps, systemId: cn.systemId, engineReason: choice.reason, added: cn.added!, unitName: r.unitName, dispose: async () => undefined };
   }
 
   let certDir: string | undefined;
@@ -136,22 +166,14 @@ export async function prepareSetup(r: SetupRequest): Promise<PreparedSetup> {
       certificate = { files, fingerprint256: made.made.fingerprint256 };
     }
     const steps = buildSetupPlan({
-      ...(r.prefix && { prefix: r.prefix }),
-      ...(r.shares && { shares: r.shares }),
-      ...(r.folders && { folders: r.folders }),
-      unitName: r.unitName,
-      configText,
-      configName: r.configPath,
+      ...planCommon(r, configText, engine, cn.text),
       ...(excludeText !== undefined && { excludeText }),
-      engine,
+      shareExcludeTexts,
       ...(r.replaceConfig && { replaceConfig: true }),
       ...(r.newCertificate && { newCertificate: true }),
       ...(r.metricsListen && { metricsListen: r.metricsListen }),
-      facts: r.facts,
-      cnConfigText: cn.text,
       ...(certificate && { certificate }),
       ...(kataCaText !== undefined && { kataCaText }),
-      ...(r.now && { now: r.now }),
     });
     // A kept configuration (no --replace-config) keeps the system_id KATA already knows.
     const keptSystemId = r.facts.hasConfig && !r.replaceConfig ? r.facts.installedSystemId : undefined;
@@ -160,6 +182,29 @@ export async function prepareSetup(r: SetupRequest): Promise<PreparedSetup> {
     await dispose();
     throw err;
   }
+}
+
+/** What the full set-up and the adding of shares both plan from. */
+function planCommon(r: SetupRequest, configText: string, engine: EngineFiles, cnConfigText: string) {
+  return {
+    ...(r.prefix && { prefix: r.prefix }),
+    ...(r.shares && { shares: r.shares }),
+    ...(r.shareCifsNames && { shareCifsNames: r.shareCifsNames }),
+    ...(r.folders && { folders: r.folders }),
+    unitName: r.unitName,
+    configText,
+    configName: r.configPath,
+    engine,
+    facts: r.facts,
+    cnConfigText,
+    ...(r.now && { now: r.now }),
+  };
+}
+
+/** The entries of a configuration's `shares` that are objects. */
+function sharesOf(configText: string): Array<Record<string, unknown>> {
+  const raw = JSON.parse(configText) as { shares?: unknown };
+  return Array.isArray(raw.shares) ? raw.shares.filter((e): e is Record<string, unknown> => e !== null && typeof e === 'object' && !Array.isArray(e)) : [];
 }
 
 /** The certificate fingerprint (AA:BB:… of 32 bytes) `kds enroll` printed, whatever its language. */
@@ -171,7 +216,7 @@ function fingerprintIn(text: string): string | undefined {
  * What the set-up did and what is left, one line each, for the CLI's last lines and the
  * extension's summary: every step's outcome, then what the administrator still has to do.
  */
-export function setupSummary(outcomes: StepOutcome[], s: { systemId: string; certificate?: { fingerprint256: string } }): { done: string[]; left: string[] } {
+export function setupSummary(outcomes: StepOutcome[], s: { systemId: string; certificate?: { fingerprint256: string }; added?: string[]; unitName?: string }): { done: string[]; left: string[] } {
   const done: string[] = [];
   const left: string[] = [];
   for (const o of outcomes) {
@@ -181,6 +226,13 @@ export function setupSummary(outcomes: StepOutcome[], s: { systemId: string; cer
     else if (o.outcome === 'blocked') left.push(t('cannot run yet: {0} — {1}', o.title, o.reason ?? ''));
     else left.push(t('not run: {0}', o.title));
     if (o.id === 'unit' && o.outcome === 'skipped') left.push(t('start the engine on the CN yourself: there is no systemd to run the service'));
+  }
+  if (s.added) {
+    // Added shares are scanned under the integration the CN already has: nothing to approve.
+    const unit = outcomes.find((o) => o.id === 'unit');
+    if (unit?.outcome === 'done') done.push(t('The service now serves shares {0} as well, under the same integration (system_id {1}): KATA needs no new approval.', s.added.join(', '), s.systemId));
+    else left.push(t('restart the service so that it serves shares {0} (systemctl restart {2}); they use the same integration (system_id {1}), KATA needs no new approval', s.added.join(', '), s.systemId, `${s.unitName ?? 'kata-dir-scanner'}.service`));
+    return { done, left };
   }
   const enroll = outcomes.find((o) => o.id === 'enroll');
   const fingerprint = s.certificate?.fingerprint256 ?? fingerprintIn(enroll?.last?.output ?? '');

@@ -54,6 +54,8 @@ export interface SetupStep {
   blocked?: boolean;
   /** The step is left out on purpose (e.g. no systemd on the CN): said, not asked, and the next steps still run. */
   skipped?: string;
+  /** Said when the started service did not stay running and this step's roll-back ran: before it, and the failure after it. */
+  rollbackSays?: { restoring: string; failed: string };
 }
 
 export interface ShareParams {
@@ -80,8 +82,21 @@ export interface EngineFiles {
 export interface SetupParams {
   /** '' or undefined: the real CN. */
   prefix?: string;
-  /** Skip the shares step when undefined (e.g. already mounted by hand). */
+  /**
+   * Skip the shares step when undefined (e.g. already mounted by hand). The host, user and
+   * password serve every share of the configuration; `names` are the top-level folders' CIFS shares.
+   */
   shares?: ShareParams;
+  /** CIFS share names of the configuration's listed shares (default cifsNamesOf). */
+  shareCifsNames?: Record<string, Record<FolderKey, string>>;
+  /** The local exclude list of each listed share, by share name. */
+  shareExcludeTexts?: Record<string, string>;
+  /**
+   * Add the listed shares the CN's configuration does not have (cnConfigText is the installed
+   * configuration with them appended): only their folders, mounts and exclude lists are made, the
+   * rest of the CN is left as it is, and the service is restarted to serve them.
+   */
+  addShares?: string[];
   /**
    * Instead of mounting shares: folders on the CN the administrator picked (created if missing,
    * checked for writing). Ignored when `shares` is given.
@@ -124,6 +139,10 @@ export interface RemoteFacts extends EngineHostFacts {
   /** The system_id in the installed configuration (the one KATA knows), when it could be read. */
   installedSystemId?: string;
   hasExcludeList: boolean;
+  /** The installed configuration's text, when there is one and it could be read. */
+  installedConfigText?: string;
+  /** Listed shares whose exclude list (exclude_list.<name>.txt in installDir) is installed. */
+  installedShareExcludes?: string[];
   hasCertificate: boolean;
   /** A unit file is already installed (so writing it keeps a backup). */
   hasUnit?: boolean;
@@ -153,7 +172,16 @@ export function layout(prefix: string | undefined, unitName = 'kata-dir-scanner'
     logrotate: p(`/etc/logrotate.d/${unitName}`),
     fstab: p('/etc/fstab'),
     folders: { in: p(mountPoints.in), out: p(mountPoints.out), qrnt: p(mountPoints.qrnt) } as Record<FolderKey, string>,
+    /** A listed share's folders: /mnt/<name>/in, out and qrnt. */
+    shareFolders: (name: string): Record<FolderKey, string> => ({ in: p(`/mnt/${name}/in`), out: p(`/mnt/${name}/out`), qrnt: p(`/mnt/${name}/qrnt`) }),
+    /** A listed share's exclude list, beside the configuration as the engine's default would put it. */
+    shareExclude: (name: string): string => p(`${installDir}/exclude_list.${name}.txt`),
   };
+}
+
+/** The CIFS shares a listed share mounts unless told otherwise: <name>-in, <name>-out, <name>-qrnt on the same file server. */
+export function cifsNamesOf(share: string): Record<FolderKey, string> {
+  return { in: `${share}-in`, out: `${share}-out`, qrnt: `${share}-qrnt` };
 }
 export type Layout = ReturnType<typeof layout>;
 
@@ -231,6 +259,106 @@ export function credentialsFileContent(user: string, password: string, domain?: 
 /** A command that creates a file in `dir` (mktemp: a share user cannot plant a link for it), removes it and fails if either is refused. */
 export const writabilityCheck = writabilityCheckArgv;
 
+/** The shares of a CN configuration (configForCn's text): whether it has the top-level triple (share default), and the listed shares' names. */
+export function cnShares(cnConfigText: string): { topLevel: boolean; listed: string[] } {
+  const raw = JSON.parse(cnConfigText.replace(/^\uFEFF/, '')) as Record<string, unknown>;
+  const listed = Array.isArray(raw.shares) ? raw.shares.map((e) => String((e as { name?: unknown } | null)?.name)) : [];
+  return { topLevel: 'in_dir' in raw, listed };
+}
+
+/** One folder triple to mount: its folders on the CN, the same as fstab names them, and its CIFS shares. */
+export interface MountTarget {
+  share: string;
+  folders: Record<FolderKey, string>;
+  fstabFolders: Record<FolderKey, string>;
+  names: Record<FolderKey, string>;
+}
+
+/**
+ * What the shares step mounts: the top-level folders on /mnt/in, /mnt/out, /mnt/qrnt (CIFS shares
+ * from `shares.names`) and each listed share on /mnt/<name>/… (CIFS shares from shareCifsNames, by
+ * default <name>-in, <name>-out, <name>-qrnt), all on the one file server; `cn.listed` may be a subset.
+ */
+export function mountTargets(p: Pick<SetupParams, 'shares' | 'shareCifsNames' | 'prefix'>, l: Layout, cn: { topLevel: boolean; listed: string[] }): MountTarget[] {
+  const plain = layout(undefined);
+  const targets: MountTarget[] = [];
+  if (cn.topLevel && p.shares) targets.push({ share: 'default', folders: l.folders, fstabFolders: p.prefix ? l.folders : mountPoints, names: p.shares.names });
+  for (const name of cn.listed) {
+    targets.push({ share: name, folders: l.shareFolders(name), fstabFolders: p.prefix ? l.shareFolders(name) : plain.shareFolders(name), names: p.shareCifsNames?.[name] ?? cifsNamesOf(name) });
+  }
+  return targets;
+}
+
+/** The shares step: mount points, credentials file, the CIFS lines in fstab, mount -a, a writability check of every folder. */
+export function mountsStep(shares: ShareParams, prefix: string | undefined, l: Layout, f: RemoteFacts, now: Date, targets: MountTarget[], credentialsPath: string): SetupStep {
+  const sys = !prefix;
+  const root = !prefix;
+  const credentials = mapPath(prefix, credentialsPath);
+  const lines = targets.flatMap((x) => fstabLines({ host: shares.host, names: x.names }, credentialsPath, x.fstabFolders));
+  const fstab = editFstab(f.fstab, lines, now);
+  const actions: Action[] = [];
+  const notes: string[] = [];
+  const rollback: Action[] = [];
+  for (const x of targets) for (const k of Object.keys(mountPoints) as FolderKey[]) actions.push({ kind: 'mkdir', path: x.folders[k], mode: 0o755, root, purpose: t('mount point') });
+  actions.push({ kind: 'mkdir', path: posix.dirname(credentials), mode: 0o700, root, purpose: t('folder of the credentials file') });
+  actions.push({
+    kind: 'write',
+    path: credentials,
+    mode: 0o600,
+    data: credentialsFileContent(shares.user, shares.password, shares.domain),
+    secret: true,
+    root,
+    purpose: t('share credentials (username=, password=), readable by root only'),
+  });
+  if (fstab.changed) {
+    const backup = `${l.fstab}.kds-backup-${stamp(now)}`;
+    actions.push({ kind: 'write', path: l.fstab, mode: 0o644, data: fstab.text, root, ...(f.fstab !== '' && { backup }), purpose: targets.length > 1 ? t('the CIFS lines of {0} shares in fstab', targets.length) : t('the three CIFS lines in fstab') });
+    if (f.fstab !== '') rollback.push({ kind: 'run', argv: ['cp', '-p', backup, l.fstab], root: true, purpose: t('restore the previous fstab') });
+    for (const line of fstab.added) notes.push(t('fstab: add {0}', line));
+    for (const line of fstab.replaced) notes.push(t('fstab: comment out {0}', line));
+  } else notes.push(targets.length > 1 ? t('fstab already has the lines of every share') : t('fstab already has the three lines'));
+  let blocked = false;
+  if (!f.hasMountCifs) {
+    notes.push(t('mount.cifs is missing on the CN: install cifs-utils (apt-get install cifs-utils, or on a CN without Internet access copy the cifs-utils .deb and run dpkg -i on it), then run the set-up again.'));
+    blocked = sys;
+  }
+  actions.push({ kind: 'run', argv: ['mount', '-a'], root: true, needsRealSystem: true, purpose: t('mount everything in fstab') });
+  for (const x of targets) for (const k of Object.keys(mountPoints) as FolderKey[]) actions.push({ kind: 'run', argv: writabilityCheck(x.folders[k]), root, purpose: t('check that {0} is writable', x.folders[k]) });
+  const names = targets.map((x) => x.share).join(', ');
+  const title = targets.length > 1 || targets[0]?.share !== 'default' ? t('Shares {0}: mount points, credentials, fstab, mount -a', names) : t('Shares: mount points, credentials, fstab, mount -a');
+  return { id: 'mounts', title, actions, notes, rollback, ...(blocked && { blocked }) };
+}
+
+/** Folders on the CN instead of mounts: each created when missing, then checked for writing. */
+export function foldersStep(all: Record<FolderKey, string>[], root: boolean): SetupStep {
+  const actions: Action[] = [];
+  for (const folders of all) for (const k of Object.keys(mountPoints) as FolderKey[]) actions.push({ kind: 'mkdir', path: folders[k], mode: 0o755, root, purpose: t('folder {0}', k) });
+  for (const folders of all) for (const k of Object.keys(mountPoints) as FolderKey[]) actions.push({ kind: 'run', argv: writabilityCheck(folders[k]), root, purpose: t('check that {0} is writable', folders[k]) });
+  return { id: 'mounts', title: t('Folders on the CN: {0}', all.flatMap((x) => Object.values(x)).join(', ')), actions, notes: [t('no shares are mounted: the service scans these folders on the CN')], rollback: [] };
+}
+
+/** Each listed share's exclude list (its local text, else empty) unless the CN has one already. */
+export function shareExcludeWrites(p: Pick<SetupParams, 'shareExcludeTexts' | 'prefix'>, l: Layout, f: Pick<RemoteFacts, 'installedShareExcludes'>, names: string[], notes: string[]): Action[] {
+  const actions: Action[] = [];
+  for (const name of names) {
+    if (f.installedShareExcludes?.includes(name)) notes.push(t('the installed exclude list of share {0} is kept', name));
+    else actions.push({ kind: 'write', path: l.shareExclude(name), mode: 0o644, data: p.shareExcludeTexts?.[name] ?? '', root: !p.prefix, purpose: t('exclude list of share {0}', name) });
+  }
+  return actions;
+}
+
+/** The listed shares an installed configuration does not have (none when it is unknown or unreadable: then nothing is said). */
+export function sharesNotInstalled(installedConfigText: string | undefined, names: string[]): string[] {
+  if (installedConfigText === undefined) return [];
+  let have: Set<string>;
+  try {
+    have = new Set(cnShares(installedConfigText).listed.map((n) => n.toLowerCase()));
+  } catch {
+    return [];
+  }
+  return names.filter((n) => !have.has(n.toLowerCase()));
+}
+
 // ----------------------------------------------------------------- configuration
 
 /**
@@ -248,12 +376,18 @@ export function configForCn(
 ): { text: string; systemId: string; hadKataCa?: string } {
   const raw = JSON.parse(text.replace(/^\uFEFF/, '')) as Record<string, unknown>;
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(t('The configuration is not a JSON object.'));
+  const listed = listedSharesForCn(raw, l);
   const hadKataCa = typeof raw.kata_ca === 'string' && raw.kata_ca.trim() !== '' ? raw.kata_ca : undefined;
+  // Without top-level folders (only `shares`) there is no share default to place.
+  const topLevel = 'in_dir' in raw || !Array.isArray(raw.shares);
   const out: Record<string, unknown> = {
     ...raw,
-    in_dir: folders.in.replace(/\/+$/, '') + '/',
-    out_dir: folders.out.replace(/\/+$/, '') + '/',
-    qrnt_dir: folders.qrnt.replace(/\/+$/, '') + '/',
+    ...(topLevel && {
+      in_dir: folders.in.replace(/\/+$/, '') + '/',
+      out_dir: folders.out.replace(/\/+$/, '') + '/',
+      qrnt_dir: folders.qrnt.replace(/\/+$/, '') + '/',
+    }),
+    ...(listed && { shares: listed }),
     cert_pem: l.certPem,
     cert_key: l.certKey,
     exclude_list: l.exclude,
@@ -269,6 +403,21 @@ export function configForCn(
   const result = JSON.stringify(out, null, 2) + '\n';
   parseConfigText(result, l.config);
   return { text: result, systemId: out.system_id as string, ...(hadKataCa !== undefined && { hadKataCa }) };
+}
+
+/**
+ * The `shares` of a local configuration as the CN needs them: each share's folders on its mount
+ * points (/mnt/<name>/…) and its exclude list in the installation folder; limits kept. Undefined
+ * when the configuration lists none; entries that are not objects are left for the engine's check.
+ */
+export function listedSharesForCn(raw: Record<string, unknown>, l: Layout): unknown[] | undefined {
+  if (!Array.isArray(raw.shares)) return undefined;
+  return raw.shares.map((entry: unknown) => {
+    const e = entry as Record<string, unknown> | null;
+    if (e === null || typeof e !== 'object' || typeof e.name !== 'string') return entry;
+    const f = l.shareFolders(e.name);
+    return { ...e, in_dir: f.in + '/', out_dir: f.out + '/', qrnt_dir: f.qrnt + '/', exclude_list: l.shareExclude(e.name) };
+  });
 }
 
 /** A log_file the administrator chose stays where it is (under the prefix in tests). */
@@ -288,7 +437,7 @@ export interface PlanInputs extends SetupParams {
   kataCaText?: string;
 }
 
-function stamp(now: Date): string {
+export function stamp(now: Date): string {
   return now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 }
 
@@ -302,46 +451,14 @@ export function buildSetupPlan(p: PlanInputs): SetupStep[] {
   const sys = !prefix; // a real system: mount and systemctl run
   const root = !prefix; // files under the prefix belong to the SSH user
 
-  // 1. Shares.
+  // 1. Shares: the top-level folders' and every listed share's.
+  const cn = cnShares(p.cnConfigText);
   if (p.shares) {
-    const credentials = mapPath(prefix, p.credentialsPath ?? defaultCredentialsPath);
-    const lines = fstabLines(p.shares, p.credentialsPath ?? defaultCredentialsPath, prefix ? l.folders : mountPoints);
-    const fstab = editFstab(f.fstab, lines, now);
-    const actions: Action[] = [];
-    const notes: string[] = [];
-    const rollback: Action[] = [];
-    for (const k of Object.keys(mountPoints) as FolderKey[]) actions.push({ kind: 'mkdir', path: l.folders[k], mode: 0o755, root, purpose: t('mount point') });
-    actions.push({ kind: 'mkdir', path: posix.dirname(credentials), mode: 0o700, root, purpose: t('folder of the credentials file') });
-    actions.push({
-      kind: 'write',
-      path: credentials,
-      mode: 0o600,
-      data: credentialsFileContent(p.shares.user, p.shares.password, p.shares.domain),
-      secret: true,
-      root,
-      purpose: t('share credentials (username=, password=), readable by root only'),
-    });
-    if (fstab.changed) {
-      const backup = `${l.fstab}.kds-backup-${stamp(now)}`;
-      actions.push({ kind: 'write', path: l.fstab, mode: 0o644, data: fstab.text, root, ...(f.fstab !== '' && { backup }), purpose: t('the three CIFS lines in fstab') });
-      if (f.fstab !== '') rollback.push({ kind: 'run', argv: ['cp', '-p', backup, l.fstab], root: true, purpose: t('restore the previous fstab') });
-      for (const line of fstab.added) notes.push(t('fstab: add {0}', line));
-      for (const line of fstab.replaced) notes.push(t('fstab: comment out {0}', line));
-    } else notes.push(t('fstab already has the three lines'));
-    let blocked = false;
-    if (!f.hasMountCifs) {
-      notes.push(t('mount.cifs is missing on the CN: install cifs-utils (apt-get install cifs-utils, or on a CN without Internet access copy the cifs-utils .deb and run dpkg -i on it), then run the set-up again.'));
-      blocked = sys;
-    }
-    actions.push({ kind: 'run', argv: ['mount', '-a'], root: true, needsRealSystem: true, purpose: t('mount everything in fstab') });
-    for (const k of Object.keys(mountPoints) as FolderKey[]) actions.push({ kind: 'run', argv: writabilityCheck(l.folders[k]), root, purpose: t('check that {0} is writable', l.folders[k]) });
-    steps.push({ id: 'mounts', title: t('Shares: mount points, credentials, fstab, mount -a'), actions, notes, rollback, ...(blocked && { blocked }) });
+    steps.push(mountsStep(p.shares, prefix, l, f, now, mountTargets(p, l, cn), p.credentialsPath ?? defaultCredentialsPath));
   } else if (p.folders) {
     // Folders the administrator picked on the CN: created when missing, then checked for writing.
-    const actions: Action[] = [];
-    for (const k of Object.keys(mountPoints) as FolderKey[]) actions.push({ kind: 'mkdir', path: p.folders[k], mode: 0o755, root, purpose: t('folder {0}', k) });
-    for (const k of Object.keys(mountPoints) as FolderKey[]) actions.push({ kind: 'run', argv: writabilityCheck(p.folders[k]), root, purpose: t('check that {0} is writable', p.folders[k]) });
-    steps.push({ id: 'mounts', title: t('Folders on the CN: {0}', Object.values(p.folders).join(', ')), actions, notes: [t('no shares are mounted: the service scans these folders on the CN')], rollback: [] });
+    // Listed shares get theirs at /mnt/<name>/….
+    steps.push(foldersStep([...(cn.topLevel ? [p.folders] : []), ...cn.listed.map((n) => l.shareFolders(n))], root));
   }
 
   // 2. Client certificate.
@@ -415,8 +532,16 @@ export function buildSetupPlan(p: PlanInputs): SetupStep[] {
       if (p.metricsListen) notes.push(t('so metrics_listen is not set to {0}: use --replace-config, or add "metrics_listen": "{0}" to {1} and restart the service', p.metricsListen, l.config));
     }
     if (p.kataCaText !== undefined && (!f.hasConfig || p.replaceConfig)) actions.push({ kind: 'write', path: l.kataCa, mode: 0o644, data: p.kataCaText, root, purpose: t('the KATA certificate to trust (kata_ca)') });
-    if (!f.hasExcludeList) actions.push({ kind: 'write', path: l.exclude, mode: 0o644, data: p.excludeText ?? '', root, purpose: t('exclude list') });
-    else notes.push(t('the installed exclude list is kept'));
+    const configWritten = !f.hasConfig || !!p.replaceConfig;
+    if (cn.topLevel || !configWritten) {
+      if (!f.hasExcludeList) actions.push({ kind: 'write', path: l.exclude, mode: 0o644, data: p.excludeText ?? '', root, purpose: t('exclude list') });
+      else notes.push(t('the installed exclude list is kept'));
+    }
+    if (configWritten) actions.push(...shareExcludeWrites(p, l, f, cn.listed, notes));
+    else {
+      const missing = sharesNotInstalled(f.installedConfigText, cn.listed);
+      if (missing.length) notes.push(t('shares {0} of this configuration are not in the installed configuration: kds remote setup --add-shares adds them without touching the others', missing.join(', ')));
+    }
     actions.push({ kind: 'mkdir', path: l.stateDir, mode: 0o700, root, purpose: t('journal folder (state_dir)') });
     const logDir = posix.dirname(parseConfigText(p.cnConfigText, l.config).config.log_file);
     actions.push({ kind: 'mkdir', path: logDir, mode: 0o755, root, purpose: t('log folder') });

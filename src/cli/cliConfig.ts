@@ -1,6 +1,6 @@
 import { t } from '../common/l10n';
-import { ConfigError, loadConfig } from '../engine/config';
-import { type CommandIo, stdio } from './command';
+import { ConfigError, type KdsConfig, type ShareConfig, loadConfig, shareNamed } from '../engine/config';
+import { type CommandIo, UsageError, stdio } from './command';
 import { ExitCode } from '../common/exitCode';
 
 /** What loadConfig gives: the configuration and the warnings about it. */
@@ -29,4 +29,19 @@ export async function loadConfigForCommand(file: string | undefined, io: Command
     io.err(err.message + '\n');
     return undefined;
   }
+}
+
+/**
+ * The share a command acts on: the one named by --share, or the only one. With several shares
+ * and no --share, or a name the configuration does not have, a UsageError lists the shares.
+ */
+export function chooseShare(config: KdsConfig, name: string | undefined): ShareConfig {
+  const names = config.shares.map((s) => s.name).join(', ');
+  if (name === undefined) {
+    if (config.shares.length === 1) return config.shares[0]!;
+    throw new UsageError(t('{0} has several shares ({1}): name one with --share NAME.', config.configPath, names));
+  }
+  const share = shareNamed(config, name);
+  if (!share) throw new UsageError(t('{0} has no share named "{1}"; its shares: {2}.', config.configPath, name, names));
+  return share;
 }

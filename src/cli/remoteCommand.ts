@@ -67,6 +67,11 @@ Set-up:
   --share-in NAME, --share-out NAME, --share-qrnt NAME   share names (default in, out, qrnt)
   --share-user NAME      share user; the password is asked, or taken from KDS_SHARE_PASSWORD
   --share-domain NAME    share domain (optional)
+  --share-cifs NAME=IN,OUT,QRNT   CIFS shares of the configuration's share NAME (its "shares" entry),
+                         mounted on /mnt/NAME/in, out, qrnt (default NAME-in, NAME-out, NAME-qrnt); repeatable
+  --add-shares           on a CN already set up: add the shares of --config the installed configuration
+                         lacks (mounts, folders, exclude lists, configuration entries, service restart)
+                         and change nothing else (engine, certificate, integration, the other shares)
   --in-dir DIR, --out-dir DIR, --qrnt-dir DIR   instead of shares: folders on the CN to scan
                          (created when missing, checked for writing); all three together
   --engine auto|sea|deb|js  sea: the single executable (Node.js inside) taken out of the engine
@@ -119,6 +124,8 @@ const options = {
   'share-qrnt': { type: 'string' },
   'share-user': { type: 'string' },
   'share-domain': { type: 'string' },
+  'share-cifs': { type: 'string', multiple: true },
+  'add-shares': { type: 'boolean', default: false },
   'in-dir': { type: 'string' },
   'out-dir': { type: 'string' },
   'qrnt-dir': { type: 'string' },
@@ -257,6 +264,7 @@ async function run(argv: string[]): Promise<number> {
   let shares: ShareParams | undefined;
   let folders: Record<FolderKey, string> | undefined;
   let metricsListen: string | undefined = v['metrics-listen'];
+  const shareCifsNames: Record<string, Record<FolderKey, string>> = {};
   if (sub === 'setup') {
     const dirs = [v['in-dir'], v['out-dir'], v['qrnt-dir']];
     if (dirs.some((d) => d !== undefined)) {
@@ -269,6 +277,14 @@ async function run(argv: string[]): Promise<number> {
     } catch (err) {
       process.stderr.write(t('Cannot read {0}: {1}', v.config!, (err as Error).message) + '\n');
       return ExitCode.usage;
+    }
+    if (v['add-shares'] && (folders || v['replace-config'] || v['new-certificate'])) {
+      throw new UsageError(t('--add-shares changes only the added shares: it does not go with --in-dir/--out-dir/--qrnt-dir, --replace-config or --new-certificate'));
+    }
+    for (const spec of v['share-cifs'] ?? []) {
+      const m = /^([A-Za-z0-9][A-Za-z0-9_-]{0,31})=([^,]+),([^,]+),([^,]+)$/.exec(spec);
+      if (!m) throw new UsageError(t('--share-cifs takes NAME=IN,OUT,QRNT (the CIFS share names of the share NAME), got {0}', spec));
+      shareCifsNames[m[1]!] = { in: m[2]!, out: m[3]!, qrnt: m[4]! };
     }
     if (v['share-host']) {
       if (!v['share-user']) throw new UsageError(t('--share-user NAME is required with --share-host'));
@@ -305,7 +321,7 @@ async function run(argv: string[]): Promise<number> {
   try {
     switch (sub) {
       case 'setup':
-        return await setup(session, sudo, v, { shares, folders, engine, unitName, metricsListen });
+        return await setup(session, sudo, v, { shares, shareCifsNames, folders, engine, unitName, metricsListen });
       case 'capture':
         return await captureCli(new SshCaptureHost(session, sudo), v, stdio, v.host!);
       default:
@@ -320,7 +336,7 @@ async function setup(
   session: SshSession,
   sudo: SudoOption,
   v: Values,
-  o: { shares: ShareParams | undefined; folders: Record<FolderKey, string> | undefined; engine: EngineKind | 'auto'; unitName: string; metricsListen: string | undefined },
+  o: { shares: ShareParams | undefined; shareCifsNames: Record<string, Record<FolderKey, string>>; folders: Record<FolderKey, string> | undefined; engine: EngineKind | 'auto'; unitName: string; metricsListen: string | undefined },
 ): Promise<number> {
   const prefix = v.prefix || undefined;
   const l = layout(prefix, o.unitName);
@@ -338,7 +354,9 @@ async function setup(
       facts,
       engine: o.engine,
       ...(o.shares && { shares: o.shares }),
+      ...(Object.keys(o.shareCifsNames).length && { shareCifsNames: o.shareCifsNames }),
       ...(o.folders && { folders: o.folders }),
+      ...(v['add-shares'] && { addShares: true }),
       ...(v['replace-config'] && { replaceConfig: true }),
       ...(v['new-certificate'] && { newCertificate: true }),
       ...(o.metricsListen !== undefined && { metricsListen: o.metricsListen }),
@@ -353,6 +371,7 @@ async function setup(
     const steps = prepared.steps;
     if (!o.shares && !o.folders) print(t('No --share-host: the shares step is left out (mount the shares by hand, see docs/service.md).'));
     print(t('system_id {0}', prepared.systemId));
+    if (prepared.added) print(t('Shares to add: {0}', prepared.added.join(', ')));
     const confirm = async (): Promise<Answer> => {
       const a = await askLine(t('Run this step? [y]es / [s]kip / [q]uit: '));
       if (a === undefined) return 'quit';

@@ -83,8 +83,7 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
     }
     try {
       // A service process of its own: it may tune V8 and ask for a full collection after a burst.
-      preferSmallHeap();
-      built = await createEngineFromConfig(config, logger, { afterBurst: () => releaseBurstGarbage() });
+      built = await createEngineFromConfig(config, logger, { afterBurst: () => releaseBurstGarbage(), manyFiles: (many) => preferSmallHeap(many) });
       const engine = built.engine;
       observability = await ServiceObservability.start({ config, engine, client: built.client, logger, fingerprint256: built.fingerprint256 });
       const watchers = observability;
@@ -106,7 +105,8 @@ Exit codes: 0 stopped cleanly, 1 could not start, 2 configuration error.`,
     logger.info('identity', t('system_id {0}, client certificate SHA-256 {1}', config.system_id, built.fingerprint256));
     hup = () => {
       log.reopen();
-      void excludes.reload();
+      // Every share's exclude list.
+      for (const list of excludes.values()) void list.reload();
       logger.info('reload', t('log file reopened and exclude list re-read (SIGHUP)'));
     };
 

@@ -1,9 +1,6 @@
 import { t } from '../common/l10n';
-import { parseExcludeList } from '../engine/excludes';
-import { listInput } from '../engine/inputListing';
-import { type ScanEntry, readJournal } from '../engine/journal';
-import { readFile } from 'node:fs/promises';
-import { loadConfigForCommand } from './cliConfig';
+import { type ServiceStatus, serviceStatus } from '../engine/serviceStatus';
+import { chooseShare, loadConfigForCommand } from './cliConfig';
 import { type CliCommand, parseOptions } from './command';
 import { ExitCode } from '../common/exitCode';
 import { gatherNodeStatus } from '../engine/nodeStatus';
@@ -11,17 +8,20 @@ import { jsonWithVisibleControls } from '../common/displayText';
 
 export const command: CliCommand = {
   name: 'status',
-  summary: 'Show pending, skipped and recently routed files',
-  help: `Usage: kds status --config FILE [--json] [--recent N] [--summary]
+  summary: 'Show pending, skipped and recently routed files of every share',
+  help: `Usage: kds status --config FILE [--share SHARE] [--json] [--recent N] [--summary]
 
-Reads the service's journal (state_dir) and the input folder, without disturbing a running
-service, and shows:
+Reads the service's journal (state_dir), each share's folders and the end of its log, without
+disturbing a running service, and shows per share:
   pending   files KATA is scanning or that wait to be moved
   skipped   files in input that are excluded, too large, or not regular files
   recent    the last N files moved to output or quarantine (default 20)
+and, with --json, a summary of every share (files waiting, moved today, in quarantine, folder
+problems, the last warning or error); docs/configuration.md describes the fields.
 
 Options:
   --config FILE   kata_dir_scanner.conf (required)
+  --share SHARE   only this share
   --json          machine-readable output
   --recent N      how many routed files to list
   --summary       one JSON object for the Central Nodes view and kds fleet status: the
@@ -33,6 +33,7 @@ Exit codes: 0 shown, 1 the journal could not be read, 2 configuration error.`,
   async run(argv) {
     const { values } = parseOptions(argv, {
       config: { type: 'string' },
+      share: { type: 'string' },
       json: { type: 'boolean' },
       recent: { type: 'string' },
       summary: { type: 'boolean' },
@@ -44,66 +45,51 @@ Exit codes: 0 shown, 1 the journal could not be read, 2 configuration error.`,
       process.stdout.write(jsonWithVisibleControls(await gatherNodeStatus(config)) + '\n');
       return ExitCode.ok;
     }
+    const only = values.share === undefined ? undefined : chooseShare(config, values.share).name;
     const recentCount = Math.max(0, Number.parseInt(values.recent ?? '20', 10) || 20);
-    let journal;
+    let status: ServiceStatus;
     try {
-      journal = readJournal(config.state_dir);
+      status = await serviceStatus(config, { recent: recentCount, ...(only !== undefined && { share: only }) });
     } catch (err) {
       process.stderr.write(t('Cannot read the journal in {0}: {1}', config.state_dir, (err as Error).message) + '\n');
       return ExitCode.failure;
     }
-    const pending = journal.live.filter((e) => !e.outcome).map((e) => ({
-      file: e.name,
-      scanId: e.scanId,
-      stage: e.state ? 'verdict received, moving' : e.submittedAt ? 'with KATA' : 'uploading',
-      state: e.state,
-      since: new Date(e.submittedAt ?? e.intentAt).toISOString(),
-    }));
-    const recent = journal.finished
-      .filter((e) => e.outcome === 'routed')
-      .slice(0, recentCount)
-      .map((e: ScanEntry) => ({
-        file: e.name,
-        verdict: e.state === 'kds-timeout' ? 'timeout (no answer)' : e.state,
-        destination: e.destination,
-        size: e.size,
-        sha256: e.sha256,
-        at: new Date(e.doneAt ?? 0).toISOString(),
-      }));
-    const skipped: Array<{ file: string; reason: string }> = [];
-    let inputError: string | undefined;
-    try {
-      const excludeText = await readFile(config.exclude_list, 'utf8').catch(() => '');
-      const excludes = parseExcludeList(excludeText, { caseSensitive: config.exclude_case_sensitive });
-      const listing = await listInput(config.in_dir);
-      const limit = config.max_file_size_mb * 1024 * 1024;
-      for (const ig of listing.ignored) skipped.push({ file: ig.name, reason: ig.kind });
-      for (const f of listing.files) {
-        const hit = excludes.matches(f.name);
-        if (hit) skipped.push({ file: f.name, reason: `excluded (${hit.pattern})` });
-        else if (f.stats.size > limit) skipped.push({ file: f.name, reason: `too large (${f.stats.size} bytes)` });
-      }
-    } catch (err) {
-      inputError = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    }
     if (values.json) {
-      process.stdout.write(JSON.stringify({ pending, skipped, recent, inputError }, null, 2) + '\n');
+      process.stdout.write(JSON.stringify(status, null, 2) + '\n');
       return ExitCode.ok;
     }
-    const out: string[] = [];
-    out.push(t('Pending ({0})', pending.length));
-    const stageText: Record<string, string> = {
-      'verdict received, moving': t('verdict received, moving'),
-      'with KATA': t('with KATA'),
-      uploading: t('uploading'),
-    };
-    for (const p of pending) out.push(`  ${p.file}  ${stageText[p.stage]}  ${p.scanId}  ${p.since}`);
-    out.push('', t('Skipped in input ({0})', skipped.length));
-    if (inputError) out.push('  ' + t('input folder unavailable: {0}', inputError));
-    for (const s of skipped) out.push(`  ${s.file}  ${s.reason}`);
-    out.push('', t('Recently routed ({0})', recent.length));
-    for (const r of recent) out.push(`  ${r.at}  ${r.destination === 'out' ? t('output') : t('quarantine')}  ${r.verdict}  ${r.file}`);
-    process.stdout.write(out.join('\n') + '\n');
+    process.stdout.write(statusText(status, config.shares.length > 1).join('\n') + '\n');
     return ExitCode.ok;
   },
 };
+
+/** The status for a person: as before for one share; with several, each row names its share and each share has a line of its own. */
+function statusText(status: ServiceStatus, several: boolean): string[] {
+  const stageText: Record<string, string> = {
+    'verdict received, moving': t('verdict received, moving'),
+    'with KATA': t('with KATA'),
+    uploading: t('uploading'),
+  };
+  const where = (share: string) => (several ? `[${share}]  ` : '');
+  const out: string[] = [];
+  if (several) {
+    out.push(t('Shares ({0})', status.shares.length));
+    for (const s of status.shares) {
+      const down = (['in', 'out', 'qrnt'] as const).filter((f) => s.folders[f] !== null).map((f) => `${f}: ${s.folders[f]}`);
+      out.push(
+        `  ${s.name}  ` +
+          t('waiting {0}, moved today to output {1} and to quarantine {2}, in quarantine {3}', s.waiting, s.outToday, s.qrntToday, s.inQuarantine ?? '?') +
+          (down.length ? `  ${t('unavailable: {0}', down.join(', '))}` : ''),
+      );
+    }
+    out.push('');
+  }
+  out.push(t('Pending ({0})', status.pending.length));
+  for (const p of status.pending) out.push(`  ${where(p.share)}${p.file}  ${stageText[p.stage]}  ${p.scanId}  ${p.since}`);
+  out.push('', t('Skipped in input ({0})', status.skipped.length));
+  for (const s of status.shares) if (s.folders.in !== null) out.push('  ' + where(s.name) + t('input folder unavailable: {0}', s.folders.in));
+  for (const s of status.skipped) out.push(`  ${where(s.share)}${s.file}  ${s.reason}`);
+  out.push('', t('Recently routed ({0})', status.recent.length));
+  for (const r of status.recent) out.push(`  ${r.at}  ${where(r.share)}${r.destination === 'out' ? t('output') : t('quarantine')}  ${r.verdict}  ${r.file}`);
+  return out;
+}

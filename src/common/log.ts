@@ -72,6 +72,18 @@ export class KdsLogger implements Logger {
   error(event: string, msg: string, fields?: LogFields): void { this.log('error', event, msg, fields); }
 }
 
+/** A logger whose every line also carries `fields` (e.g. the share a part of the service works on). */
+export function withFields(base: Logger, fields: LogFields): Logger {
+  const log: Logger['log'] = (level, event, msg, more) => base.log(level, event, msg, { ...more, ...fields });
+  return {
+    log,
+    debug: (event, msg, more) => log('debug', event, msg, more),
+    info: (event, msg, more) => log('info', event, msg, more),
+    warn: (event, msg, more) => log('warn', event, msg, more),
+    error: (event, msg, more) => log('error', event, msg, more),
+  };
+}
+
 const fieldOrder = ['file', 'scanId', 'state', 'size', 'sha256', 'durationMs'];
 
 /**

@@ -1,4 +1,4 @@
-import { constants as fsConstants } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -91,6 +91,27 @@ export async function openNoFollow(path: string, platform: Platform = hostPlatfo
     return fh;
   } catch (err) {
     await fh.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * openNoFollow with synchronous calls, returning a descriptor: for the engine's local folders,
+ * where a call is microseconds and the thread pool's hand-off costs more (src/engine/folderFs.ts).
+ * The same checks, in the same order.
+ */
+export function openNoFollowSync(path: string, platform: Platform = hostPlatform): number {
+  const flags = fsConstants.O_RDONLY | platform.noFollowFlag | platform.nonBlockFlag;
+  if (platform.noFollowFlag !== 0) return openSync(path, flags);
+  const before = lstatSync(path, { bigint: true });
+  if (before.isSymbolicLink()) throw loopError(path, 'a symbolic link or junction');
+  const fd = openSync(path, flags);
+  try {
+    const after = fstatSync(fd, { bigint: true });
+    if (after.ino !== before.ino || after.dev !== before.dev) throw loopError(path, 'replaced between its check and its open');
+    return fd;
+  } catch (err) {
+    closeSync(fd);
     throw err;
   }
 }

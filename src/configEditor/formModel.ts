@@ -6,7 +6,8 @@ import { type ConfigPropertySchema, configProperties, configSubProperties, origi
  * Everything here is plain data (JSON-serialisable) so that it can be posted to a webview.
  */
 
-export type FieldKind = 'folder' | 'file' | 'string' | 'integer' | 'number' | 'boolean' | 'enum' | 'tristate';
+/** 'json': a value that is not a scalar (the list of shares), edited as its JSON text. */
+export type FieldKind = 'folder' | 'file' | 'string' | 'integer' | 'number' | 'boolean' | 'enum' | 'tristate' | 'json';
 
 export type GroupId = 'folders' | 'connection' | 'trust' | 'scanning' | 'logging' | 'monitoring' | 'other';
 
@@ -51,7 +52,7 @@ export interface FieldGroup {
 
 /** Order of the form: groups, and keys within each group. A schema key missing here lands in 'other'. */
 const layout: ReadonlyArray<{ id: GroupId; keys: readonly string[] }> = [
-  { id: 'folders', keys: ['in_dir', 'out_dir', 'qrnt_dir', 'state_dir'] },
+  { id: 'folders', keys: ['in_dir', 'out_dir', 'qrnt_dir', 'shares', 'state_dir'] },
   { id: 'connection', keys: ['kata_cn_addr', 'kata_cn_port', 'system_id', 'sensor_instance_id'] },
   { id: 'trust', keys: ['cert_pem', 'cert_key', 'kata_ca', 'kata_cert_sha256', 'insecure'] },
   { id: 'scanning', keys: ['exclude_list', 'exclude_case_sensitive', 'max_file_size_mb', 'stable_ms', 'poll_interval_s', 'scan_timeout_s', 'max_inflight', 'use_polling'] },
@@ -80,6 +81,7 @@ function groupTitle(id: GroupId): string {
 function kindOf(key: string, p: ConfigPropertySchema): FieldKind {
   if (folderKeys.has(key)) return 'folder';
   if (fileKeys.has(key)) return 'file';
+  if (p.type === 'array' || p.type === 'object') return 'json';
   if (p.enum && !p.type) return p.enum.some((v) => typeof v === 'boolean') ? 'tristate' : 'enum';
   if (p.enum) return 'enum';
   if (p.type === 'integer') return 'integer';

@@ -158,6 +158,7 @@ export function toInput(f: Pick<FieldDescriptor, 'kind'>, v: unknown): InputValu
   if (f.kind === 'boolean') return v === true;
   if (v === undefined || v === null) return '';
   if (f.kind === 'tristate') return String(v);
+  if (f.kind === 'json') return JSON.stringify(v, null, 2);
   return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v);
 }
 

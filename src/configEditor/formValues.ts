@@ -29,7 +29,8 @@ export interface LoadedForm {
 }
 
 const known = new Set(knownKeys);
-const required = new Set(requiredKeys);
+// The folder triple is required only without `shares`: an emptied field is "not set" (the engine says what is missing).
+const required = new Set(requiredKeys.filter((k) => !['in_dir', 'out_dir', 'qrnt_dir'].includes(k)));
 /** Keys whose value is an object of sub-keys, each a form value of its own. */
 const objectKeys = new Set(knownKeys.filter((k) => Object.keys(configSubProperties(k)).length > 0));
 
@@ -184,6 +185,13 @@ export function valueFromInput(key: string, input: string | boolean | number | u
     case 'boolean':
     case 'tristate':
       return input === 'true' ? true : input === 'false' ? false : input;
+    case 'json':
+      // Text that is not JSON stays text: the engine then says what the key must be.
+      try {
+        return JSON.parse(input) as unknown;
+      } catch {
+        return input;
+      }
     default:
       return input;
   }

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { normaliseFingerprint } from '../pki/certs';
+import { normaliseFingerprint } from '../pki/pemText';
 import { readJsonFile, writeFileAtomic } from './atomicFile';
 
 export type IntegrationState = 'pending' | 'accepted' | 'rejected';

@@ -72,6 +72,14 @@ export class CircuitBreaker {
     if (this.openUntil !== 0) this.probing = true;
   }
 
+  /**
+   * A request allowed by allows() ended without asking KATA anything (its own file failed or
+   * changed first): it says nothing about KATA, and a probe it was is owed to the next request.
+   */
+  untried(): void {
+    this.probing = false;
+  }
+
   record(success: boolean, now: number, retryAfterMs?: number): void {
     if (this.openUntil !== 0 && (this.probing || now >= this.openUntil)) {
       this.probing = false;

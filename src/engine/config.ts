@@ -5,17 +5,35 @@ import { t } from '../common/l10n';
 import { locateJsonError } from '../common/jsonSyntax';
 import { type ListenAddress, parseListenAddress } from '../common/listenAddress';
 import { samePathName } from '../common/platform';
-import { normaliseFingerprint } from '../pki/certs';
+import { normaliseFingerprint } from '../pki/pemText';
+import { defaultShareName } from './shareName';
 // Bundled at build time; the same file ships in schemas/ for the editor's jsonValidation.
 import schemaJson from '../../schemas/kata_dir_scanner.schema.json';
 
-export interface KdsConfig {
-  /** Absolute path of the file read. */
-  configPath: string;
+/** One folder triple the service serves, with what it may set for itself. */
+export interface ShareConfig {
+  /** A short identifier, unique in the file (case-insensitively); `default` for the top-level folders. */
+  name: string;
   /** Absolute, without a trailing slash; relative paths resolve against the config file's folder. */
   in_dir: string;
   out_dir: string;
   qrnt_dir: string;
+  /** Absolute; default exclude_list.txt beside the config (the default share) or exclude_list.<name>.txt (a listed one). */
+  exclude_list: string;
+  /** The share's own value, or the top-level one. */
+  max_file_size_mb: number;
+  stable_ms: number;
+}
+
+export interface KdsConfig {
+  /** Absolute path of the file read. */
+  configPath: string;
+  /**
+   * Every share this service serves, at least one: the top-level in_dir/out_dir/qrnt_dir as the
+   * share `default` (first), then the entries of `shares` in the order of the file. No folder
+   * belongs to two shares.
+   */
+  shares: ShareConfig[];
   /** Absolute; may name the same file as cert_key when it holds certificate and key. */
   cert_pem: string;
   cert_key: string;
@@ -29,9 +47,8 @@ export interface KdsConfig {
   kata_cert_sha256?: string;
   insecure: boolean;
   sensor_instance_id?: string;
-  /** Absolute; default exclude_list.txt beside the config. */
-  exclude_list: string;
   exclude_case_sensitive: boolean;
+  /** Defaults of the shares that do not set their own. */
   max_file_size_mb: number;
   stable_ms: number;
   poll_interval_s: number;
@@ -98,12 +115,16 @@ export interface ConfigPropertySchema {
   minLength?: number;
   maxLength?: number;
   examples?: unknown[];
+  /** Only `shares`: what one share may hold (its keys refer to the top-level ones). */
+  items?: { required: string[]; properties: Record<string, ConfigPropertySchema & { $ref?: string }> };
 }
 
 const schema = schemaJson as unknown as {
   required: string[];
+  anyOf: Array<{ required: string[] }>;
   properties: Record<string, ConfigPropertySchema & { properties?: Record<string, ConfigPropertySchema> }>;
 };
+const shareSchema = schema.properties.shares!.items!;
 
 /** The sub-keys of an object-valued key (siem), in the schema's order; {} for other keys. */
 export function configSubProperties(key: string): Record<string, ConfigPropertySchema> {
@@ -116,7 +137,17 @@ export function configProperties(): Record<string, ConfigPropertySchema> {
 }
 
 export const knownKeys: readonly string[] = Object.keys(schema.properties);
-export const requiredKeys: readonly string[] = schema.required;
+/** The keys the original file must have: the folder triple (unless `shares` lists the folders) and the identity. */
+export const requiredKeys: readonly string[] = [...schema.anyOf[0]!.required, ...schema.required];
+/** Keys of one entry of `shares`. */
+export const shareKeys: readonly string[] = Object.keys(shareSchema.properties);
+
+/** The schema of a key of one share (the top-level key's, except `name`). */
+export function sharePropertySchema(key: string): ConfigPropertySchema | undefined {
+  const p = shareSchema.properties[key];
+  const ref = p?.$ref?.replace('#/properties/', '');
+  return ref ? schema.properties[ref] : p;
+}
 
 /** The original kata_dir_scanner.conf, key for key; system_id still has to be filled in. */
 export const originalTemplate = {
@@ -145,7 +176,8 @@ let compiled: ValidateFunction | undefined;
 
 function validator(): ValidateFunction {
   if (!compiled) {
-    const ajv = new Ajv({ allErrors: true, strict: true });
+    // strictRequired would refuse the anyOf branches that only say which keys are required (their properties are defined at the top).
+    const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
     // VS Code's extensions of JSON Schema: shown by the editor, meaningless to validation.
     ajv.addVocabulary(['patternErrorMessage', 'markdownDescription']);
     compiled = ajv.compile(schemaJson);
@@ -153,7 +185,8 @@ function validator(): ValidateFunction {
   return compiled;
 }
 
-const pathKeys = ['in_dir', 'out_dir', 'qrnt_dir', 'cert_pem', 'cert_key', 'exclude_list', 'state_dir', 'log_file'] as const;
+const pathKeys = ['cert_pem', 'cert_key', 'state_dir', 'log_file'] as const;
+const folderKeys = ['in_dir', 'out_dir', 'qrnt_dir'] as const;
 
 /** Parses and validates the text of kata_dir_scanner.conf. `file` names it in messages. */
 export function parseConfigText(text: string, file: string): { config: KdsConfig; warnings: string[] } {
@@ -175,37 +208,66 @@ export function parseConfigText(text: string, file: string): { config: KdsConfig
     const errors = validate.errors ?? [];
     for (const e of errors) {
       if (e.keyword !== 'additionalProperties') continue;
-      const parent = e.instancePath.split('/')[1];
+      const share = shareIndex(e.instancePath);
+      const parent = share === undefined ? e.instancePath.split('/')[1] : undefined;
       const key = parent ? `${parent}.${String(e.params.additionalProperty)}` : String(e.params.additionalProperty);
-      const near = closestKey(key, parent ? Object.keys(configSubProperties(parent)).map((k) => `${parent}.${k}`) : knownKeys);
+      const near = closestKey(key, share !== undefined ? shareKeys : parent ? Object.keys(configSubProperties(parent)).map((k) => `${parent}.${k}`) : knownKeys);
+      const named = share === undefined ? key : `shares[${share}].${key}`;
       warnings.push(
         near
-          ? t('{0}: unknown key "{1}" is ignored (did you mean "{2}"?)', file, key, near)
-          : t('{0}: unknown key "{1}" is ignored', file, key),
+          ? t('{0}: unknown key "{1}" is ignored (did you mean "{2}"?)', file, named, share === undefined ? near : `shares[${share}].${near}`)
+          : t('{0}: unknown key "{1}" is ignored', file, named),
       );
     }
-    // One message: a missing key first, otherwise the first wrong key in the order of the file.
-    const order = Object.keys(raw);
-    const rank = (e: ErrorObject) => (e.keyword === 'required' ? -1 : order.indexOf(e.instancePath.split('/')[1] ?? ''));
-    const first = errors.filter((e) => e.keyword !== 'additionalProperties').sort((a, b) => rank(a) - rank(b))[0];
+    const first = rankedProblems(errors, raw)[0];
     if (first) throw describeError(first, raw, file);
   }
 
   const configPath = resolve(file);
   const base = dirname(configPath);
   const value = <T>(key: string): T => (key in raw ? raw[key] : schema.properties[key]!.default) as T;
-  const path = (key: string): string => stripTrailingSlash(resolve(base, value<string>(key)));
+  const pathOf = (v: string): string => stripTrailingSlash(resolve(base, v));
+  const path = (key: string): string => pathOf(value<string>(key));
   const optional = (key: string): string | undefined => {
     const v = value<string>(key).trim();
     return v === '' ? undefined : v;
   };
 
   const paths = Object.fromEntries(pathKeys.map((k) => [k, path(k)])) as Record<(typeof pathKeys)[number], string>;
+  const maxFileSizeMb = value<number>('max_file_size_mb');
+  const stableMs = value<number>('stable_ms');
+  const shares: ShareConfig[] = [];
+  if ('in_dir' in raw) {
+    shares.push({
+      name: defaultShareName,
+      in_dir: path('in_dir'),
+      out_dir: path('out_dir'),
+      qrnt_dir: path('qrnt_dir'),
+      exclude_list: path('exclude_list'),
+      max_file_size_mb: maxFileSizeMb,
+      stable_ms: stableMs,
+    });
+  }
+  for (const entry of (raw.shares ?? []) as Array<Record<string, unknown>>) {
+    const name = entry.name as string;
+    shares.push({
+      name,
+      in_dir: pathOf(entry.in_dir as string),
+      out_dir: pathOf(entry.out_dir as string),
+      qrnt_dir: pathOf(entry.qrnt_dir as string),
+      exclude_list: pathOf((entry.exclude_list as string | undefined) ?? `exclude_list.${name}.txt`),
+      max_file_size_mb: (entry.max_file_size_mb as number | undefined) ?? maxFileSizeMb,
+      stable_ms: (entry.stable_ms as number | undefined) ?? stableMs,
+    });
+  }
+  checkShares(shares, 'in_dir' in raw, file);
+
   const kataCa = optional('kata_ca');
   const pin = optional('kata_cert_sha256');
   const instance = optional('sensor_instance_id');
   const config: KdsConfig = {
     configPath,
+    shares,
     ...paths,
     kata_cn_addr: value<string>('kata_cn_addr').replace(/^\[(.*)\]$/, '$1'),
     system_id: value<string>('system_id'),
@@ -215,8 +277,8 @@ export function parseConfigText(text: string, file: string): { config: KdsConfig
     insecure: value<boolean>('insecure'),
     ...(instance !== undefined && { sensor_instance_id: instance }),
     exclude_case_sensitive: value<boolean>('exclude_case_sensitive'),
-    max_file_size_mb: value<number>('max_file_size_mb'),
-    stable_ms: value<number>('stable_ms'),
+    max_file_size_mb: maxFileSizeMb,
+    stable_ms: stableMs,
     poll_interval_s: value<number>('poll_interval_s'),
     scan_timeout_s: value<number>('scan_timeout_s'),
     max_inflight: value<number>('max_inflight'),
@@ -231,18 +293,6 @@ export function parseConfigText(text: string, file: string): { config: KdsConfig
   }
   const siem = siemSettings(raw.siem, base, file, warnings);
   if (siem) config.siem = siem;
-
-  // The same folder twice would route a file back into the input, or make verdicts indistinguishable.
-  const folders = ['in_dir', 'out_dir', 'qrnt_dir'] as const;
-  for (let i = 0; i < folders.length; i++) {
-    for (let j = i + 1; j < folders.length; j++) {
-      const a = folders[i]!;
-      const b = folders[j]!;
-      if (samePathName(config[a], config[b])) {
-        throw new ConfigError(t('{0}: "{1}" and "{2}" must be different folders (both are {3})', file, a, b, config[a]), file, b);
-      }
-    }
-  }
 
   if (config.insecure) {
     warnings.push(
@@ -281,6 +331,65 @@ function siemSettings(raw: unknown, base: string, file: string, warnings: string
   };
 }
 
+/** How a share's key is named in messages: the top-level key for the default share, shares[i].key for a listed one. */
+function shareKeyName(i: number, key: string, hasDefault: boolean): string {
+  if (hasDefault && i === 0) return key;
+  return `shares[${hasDefault ? i - 1 : i}].${key}`;
+}
+
+/**
+ * What the schema cannot say: names unique (case-insensitively, as they also name files), and no
+ * folder in two roles or two shares — the same folder twice would route a file back into an
+ * input, or into another share's folders.
+ */
+function checkShares(shares: ShareConfig[], hasDefault: boolean, file: string): void {
+  if (shares.length === 0) throw new ConfigError(t('{0}: "shares" lists no share: add one, or set in_dir, out_dir and qrnt_dir', file), file, 'shares');
+  const names = new Map<string, number>();
+  shares.forEach((s, i) => {
+    const before = names.get(s.name.toLowerCase());
+    if (before !== undefined) {
+      const key = shareKeyName(i, 'name', hasDefault);
+      const message =
+        hasDefault && before === 0
+          ? t('{0}: "{1}" is "{2}", the name of the share made of the top-level in_dir, out_dir and qrnt_dir; choose another name', file, key, s.name)
+          : t('{0}: "{1}" is "{2}", a name another share has already; every share needs a name of its own', file, key, s.name);
+      throw new ConfigError(message, file, hasDefault && i === 0 ? 'name' : 'shares');
+    }
+    names.set(s.name.toLowerCase(), i);
+  });
+  // By spelling, case folded where the platform's names are (samePathName): a few folders, a plain scan.
+  const owners: Array<{ path: string; key: string }> = [];
+  shares.forEach((s, i) => {
+    for (const f of folderKeys) {
+      const key = shareKeyName(i, f, hasDefault);
+      const other = owners.find((o) => samePathName(o.path, s[f]));
+      if (other !== undefined) throw new ConfigError(t('{0}: "{1}" and "{2}" must be different folders (both are {3})', file, other.key, key, s[f]), file, hasDefault && i === 0 ? f : 'shares');
+      owners.push({ path: s[f], key });
+    }
+  });
+}
+
+/** The index of the share an error of the schema is about (its path is /shares/<i>/…), if any. */
+function shareIndex(instancePath: string): number | undefined {
+  const m = /^\/shares\/(\d+)(?:\/|$)/.exec(instancePath);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * The schema's errors that are problems, most important first: a missing key, then the first
+ * wrong key in the order of the file. Unknown keys are warnings; of the two ways to name the
+ * folders (the top-level triple or `shares`), the missing triple is what is reported, as for the
+ * original file.
+ */
+function rankedProblems(errors: ErrorObject[], raw: Record<string, unknown>): ErrorObject[] {
+  const order = Object.keys(raw);
+  const missing = (e: ErrorObject) => (e.keyword === 'required' || e.keyword === 'dependencies') && e.instancePath === '';
+  const rank = (e: ErrorObject) => (missing(e) ? -1 : order.indexOf(e.instancePath.split('/')[1] ?? ''));
+  return errors
+    .filter((e) => e.keyword !== 'additionalProperties' && e.keyword !== 'anyOf' && !e.schemaPath.startsWith('#/anyOf/1'))
+    .sort((a, b) => rank(a) - rank(b));
+}
+
 /** One problem of a configuration object, for the form editor: the key it concerns and the engine's message. */
 export interface ConfigProblem {
   /** The key; '' when the problem concerns the whole object. */
@@ -301,11 +410,9 @@ export function validateConfigObject(obj: unknown, file: string): ConfigProblem[
   const raw = obj as Record<string, unknown>;
   const validate = validator();
   if (!validate(raw)) {
-    const order = Object.keys(raw);
-    const rank = (e: ErrorObject) => (e.keyword === 'required' ? -1 : order.indexOf(e.instancePath.split('/')[1] ?? ''));
     const problems: ConfigProblem[] = [];
     const seen = new Set<string>();
-    for (const e of (validate.errors ?? []).filter((e) => e.keyword !== 'additionalProperties').sort((a, b) => rank(a) - rank(b))) {
+    for (const e of rankedProblems(validate.errors ?? [], raw)) {
       const err = describeError(e, raw, file);
       const key = err.key ?? '';
       if (seen.has(key)) continue;
@@ -314,7 +421,7 @@ export function validateConfigObject(obj: unknown, file: string): ConfigProblem[
     }
     if (problems.length) return problems;
   }
-  // The checks after the schema (distinct folders) run in parseConfigText itself.
+  // The checks after the schema (distinct folders, unique share names) run in parseConfigText itself.
   try {
     parseConfigText(JSON.stringify(raw), file);
   } catch (err) {
@@ -322,6 +429,11 @@ export function validateConfigObject(obj: unknown, file: string): ConfigProblem[
     return [{ key: err.key ?? '', message: err.message }];
   }
   return [];
+}
+
+/** The share of that name (names are unique case-insensitively, so the case need not match). */
+export function shareNamed(config: Pick<KdsConfig, 'shares'>, name: string): ShareConfig | undefined {
+  return config.shares.find((s) => s.name === name) ?? config.shares.find((s) => s.name.toLowerCase() === name.toLowerCase());
 }
 
 /** Reads and validates a configuration file; every failure, reading included, is a ConfigError. */
@@ -350,51 +462,74 @@ function shown(v: unknown): string {
 }
 
 function describeError(e: ErrorObject, raw: Record<string, unknown>, file: string): ConfigError {
-  if (e.keyword === 'required') {
+  const share = shareIndex(e.instancePath);
+  if (e.keyword === 'required' || e.keyword === 'dependencies') {
     const key = String(e.params.missingProperty);
+    if (share !== undefined) {
+      const example = key === 'name' ? '"hr"' : JSON.stringify(schema.properties[key]?.default);
+      return new ConfigError(t('{0}: "{1}" is missing; add it, for example "{1}": {2}', file, `shares[${share}].${key}`, example), file, 'shares');
+    }
     if (key === 'system_id') return emptySystemId(file);
     const example = JSON.stringify(schema.properties[key]?.default);
     return new ConfigError(t('{0}: "{1}" is missing; add it, for example "{1}": {2}', file, key, example), file, key);
   }
-  const [, top = '', sub] = e.instancePath.split('/');
-  if (top === 'siem' && sub === undefined) {
-    return new ConfigError(t('{0}: "{1}" must be an object such as {2} (got {3})', file, top, '{"host": "siem.example.local", "transport": "tls"}', shown(raw[top])), file, top);
+  const parts = e.instancePath.split('/');
+  const key = parts[1] ?? '';
+  if (key === 'siem') {
+    const sub = parts[2];
+    if (sub === undefined) return new ConfigError(t('{0}: "{1}" must be an object such as {2} (got {3})', file, key, '{"host": "siem.example.local", "transport": "tls"}', shown(raw[key])), file, key);
+    const label = `siem.${sub}`;
+    return keyError(label, configSubProperties('siem')[sub] ?? {}, shown((raw.siem as Record<string, unknown>)[sub]), file, label);
   }
-  const key = sub !== undefined ? `${top}.${sub}` : top;
-  const got = shown(sub !== undefined ? (raw[top] as Record<string, unknown>)[sub] : raw[top]);
-  const prop = (sub !== undefined ? configSubProperties(top)[sub] : schema.properties[top]) ?? {};
   const fail = (message: string) => new ConfigError(message, file, key);
-
+  if (key === 'shares') {
+    const entries = raw.shares;
+    if (share === undefined) return fail(t('{0}: "{1}" must be a list of shares such as [{"name": "hr", "in_dir": "/mnt/hr/in/", "out_dir": "/mnt/hr/out/", "qrnt_dir": "/mnt/hr/qrnt/"}] (got {2})', file, key, shown(entries)));
+    const entry = (entries as unknown[])[share];
+    const inner = parts[3];
+    if (inner === undefined) return fail(t('{0}: "{1}" must be an object such as {"name": "hr", "in_dir": "/mnt/hr/in/", …} (got {2})', file, `shares[${share}]`, shown(entry)));
+    const label = `shares[${share}].${inner}`;
+    const got = shown((entry as Record<string, unknown>)[inner]);
+    if (inner === 'name') return fail(t('{0}: "{1}" must be a short name: letters, digits, _ and -, at most 32 characters, starting with a letter or digit (got {2})', file, label, got));
+    return keyError(label, sharePropertySchema(inner) ?? {}, got, file, key);
+  }
+  const got = shown(raw[key]);
   if (key === 'system_id') {
     if (raw[key] === '') return emptySystemId(file);
     if (typeof raw[key] !== 'string') return fail(t('{0}: "{1}" must be a string such as a UUID (got {2})', file, key, got));
     return fail(t('{0}: "{1}" goes into the API URL, so it must not contain /, \\, ?, #, %, spaces or control characters, be "." or "..", or be longer than 200 characters (got {2})', file, key, got));
   }
+  return keyError(key, schema.properties[key] ?? {}, got, file, key);
+}
+
+/** The message for a wrong value of a key whose schema is `prop`; `label` names it as the user sees it. */
+function keyError(label: string, prop: ConfigPropertySchema, got: string, file: string, key: string): ConfigError {
+  const fail = (message: string) => new ConfigError(message, file, key);
   if (prop.type === 'integer') {
     return prop.maximum !== undefined
-      ? fail(t('{0}: "{1}" must be an integer from {2} to {3} (got {4})', file, key, prop.minimum ?? 0, prop.maximum, got))
-      : fail(t('{0}: "{1}" must be an integer of at least {2} (got {3})', file, key, prop.minimum ?? 0, got));
+      ? fail(t('{0}: "{1}" must be an integer from {2} to {3} (got {4})', file, label, prop.minimum ?? 0, prop.maximum, got))
+      : fail(t('{0}: "{1}" must be an integer of at least {2} (got {3})', file, label, prop.minimum ?? 0, got));
   }
   if (prop.type === 'number') {
-    return fail(t('{0}: "{1}" must be a number greater than {2} and at most {3} (got {4})', file, key, prop.exclusiveMinimum ?? 0, prop.maximum ?? Infinity, got));
+    return fail(t('{0}: "{1}" must be a number greater than {2} and at most {3} (got {4})', file, label, prop.exclusiveMinimum ?? 0, prop.maximum ?? Infinity, got));
   }
-  if (prop.type === 'boolean') return fail(t('{0}: "{1}" must be true or false, without quotes (got {2})', file, key, got));
-  if (prop.enum) return fail(t('{0}: "{1}" must be one of {2} (got {3})', file, key, prop.enum.map((v) => JSON.stringify(v)).join(', '), got));
-  switch (key) {
+  if (prop.type === 'boolean') return fail(t('{0}: "{1}" must be true or false, without quotes (got {2})', file, label, got));
+  if (prop.enum) return fail(t('{0}: "{1}" must be one of {2} (got {3})', file, label, prop.enum.map((v) => JSON.stringify(v)).join(', '), got));
+  switch (label) {
     case 'kata_cn_addr':
     case 'siem.host':
-      return fail(t('{0}: "{1}" must be a host name or IP address, without scheme, port or path (got {2})', file, key, got));
+      return fail(t('{0}: "{1}" must be a host name or IP address, without scheme, port or path (got {2})', file, label, got));
     case 'kata_cert_sha256':
-      return fail(t('{0}: "{1}" must be a SHA-256 fingerprint: 64 hexadecimal digits, optionally in pairs separated by colons, or empty (got {2})', file, key, got));
+      return fail(t('{0}: "{1}" must be a SHA-256 fingerprint: 64 hexadecimal digits, optionally in pairs separated by colons, or empty (got {2})', file, label, got));
     case 'metrics_listen':
-      return fail(t('{0}: "{1}" must be a port (9464), an address and port (127.0.0.1:9464, [::1]:9464), the absolute path of a Unix socket, or empty (got {2})', file, key, got));
+      return fail(t('{0}: "{1}" must be a port (9464), an address and port (127.0.0.1:9464, [::1]:9464), the absolute path of a Unix socket, or empty (got {2})', file, label, got));
     case 'kata_ca':
     case 'siem.ca':
-      return fail(t('{0}: "{1}" must be the path of a PEM file, or empty (got {2})', file, key, got));
+      return fail(t('{0}: "{1}" must be the path of a PEM file, or empty (got {2})', file, label, got));
     case 'sensor_instance_id':
-      return fail(t('{0}: "{1}" must be a string of at most 200 characters without control characters, or empty (got {2})', file, key, got));
+      return fail(t('{0}: "{1}" must be a string of at most 200 characters without control characters, or empty (got {2})', file, label, got));
     default:
-      return fail(t('{0}: "{1}" must be a non-empty path without control characters (got {2})', file, key, got));
+      return fail(t('{0}: "{1}" must be a non-empty path without control characters (got {2})', file, label, got));
   }
 }
 

@@ -5,7 +5,7 @@
 import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
 import { t, tn } from '../common/l10n';
-import { ConfigError, type KdsConfig, loadConfig, parseConfigText } from './config';
+import { ConfigError, type KdsConfig, type ShareConfig, loadConfig, parseConfigText } from './config';
 import { parseExcludeList } from './excludes';
 import { KataClient } from '../kata/client';
 import { type ClientIdentity, KataCredentialsError, kataClientOptions, loadClientIdentity, loadKataCa, privateKeyFileProblems } from './kataClientFromConfig';
@@ -13,7 +13,7 @@ import { KataError } from '../kata/errors';
 import { colonHex } from '../kata/tls';
 import { isNetworkFs, mountOf, shouldPoll } from './mounts';
 import { networkShareOf } from '../common/platform';
-import { normaliseFingerprint } from '../pki/certs';
+import { normaliseFingerprint } from '../pki/pemText';
 import { ExitCode } from '../common/exitCode';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -21,6 +21,8 @@ export type CheckStatus = 'ok' | 'warn' | 'fail';
 export interface CheckItem {
   /** Stable identifier for scripts (--json): config, in_dir, exclude_list, client_cert, kata_tls, kata_approval… */
   id: string;
+  /** The share a folder or exclude-list item is about (`default` for the top-level folders). */
+  share?: string;
   status: CheckStatus;
   title: string;
   details: string[];
@@ -76,8 +78,12 @@ function exitCodeOf(items: CheckItem[], configValid: boolean): number {
 }
 
 async function checkAll(config: KdsConfig, items: CheckItem[], options: CheckOptions): Promise<void> {
-  for (const key of ['in_dir', 'out_dir', 'qrnt_dir'] as const) items.push(await checkFolder(config, key));
-  items.push(await checkExcludeList(config));
+  // Every folder of every share: one share's missing folder is its own failed item.
+  const several = config.shares.length > 1;
+  for (const share of config.shares) {
+    for (const key of ['in_dir', 'out_dir', 'qrnt_dir'] as const) items.push(await checkFolder(config, share, key, several));
+    items.push(await checkExcludeList(config, share, several));
+  }
   const identity = await checkClientCertificate(config, items);
   const ca = await checkKataCa(config, items);
   if (config.insecure) {
@@ -103,10 +109,15 @@ async function checkAll(config: KdsConfig, items: CheckItem[], options: CheckOpt
   }
 }
 
-async function checkFolder(config: KdsConfig, key: 'in_dir' | 'out_dir' | 'qrnt_dir'): Promise<CheckItem> {
-  const path = config[key];
-  const label = key;
-  const fail = (title: string, details: string[] = []): CheckItem => ({ id: key, status: 'fail', title, details });
+/** How a share's key is named in a check's title: `hr: in_dir` when there are several shares. */
+function shareLabel(share: ShareConfig, key: string, several: boolean): string {
+  return several ? `${share.name}: ${key}` : key;
+}
+
+async function checkFolder(config: KdsConfig, share: ShareConfig, key: 'in_dir' | 'out_dir' | 'qrnt_dir', several: boolean): Promise<CheckItem> {
+  const path = share[key];
+  const label = shareLabel(share, key, several);
+  const fail = (title: string, details: string[] = []): CheckItem => ({ id: key, share: share.name, status: 'fail', title, details });
   let st;
   try {
     st = await stat(path);
@@ -142,27 +153,32 @@ async function checkFolder(config: KdsConfig, key: 'in_dir' | 'out_dir' | 'qrnt_
     const share = await networkShareOf(path);
     if (share) details.push(t('on the network share {0}', share));
   }
-  return { id: key, status: 'ok', title: t('{0} {1} exists and is writable', label, path), details };
+  return { id: key, share: share.name, status: 'ok', title: t('{0} {1} exists and is writable', label, path), details };
 }
 
-async function checkExcludeList(config: KdsConfig): Promise<CheckItem> {
-  const file = config.exclude_list;
+async function checkExcludeList(config: KdsConfig, share: ShareConfig, several: boolean): Promise<CheckItem> {
+  const file = share.exclude_list;
+  // With several shares the title names the share first: "hr: Exclude list …".
+  const named = (title: string) => (several ? `${share.name}: ${title}` : title);
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { id: 'exclude_list', status: 'warn', title: t('Exclude list {0} does not exist: no file is excluded', file), details: [] };
-    return { id: 'exclude_list', status: 'fail', title: t('Exclude list {0} cannot be read: {1}', file, (err as Error).message), details: [] };
+    if (code === 'ENOENT') return { id: 'exclude_list', share: share.name, status: 'warn', title: named(t('Exclude list {0} does not exist: no file is excluded', file)), details: [] };
+    return { id: 'exclude_list', share: share.name, status: 'fail', title: named(t('Exclude list {0} cannot be read: {1}', file, (err as Error).message)), details: [] };
   }
   const list = parseExcludeList(text, { caseSensitive: config.exclude_case_sensitive });
   const details = list.invalid.map((i) => t('line {0}: {1} — {2}', i.line, JSON.stringify(i.text), i.reason));
   return {
     id: 'exclude_list',
+    share: share.name,
     status: list.invalid.length ? 'warn' : 'ok',
-    title: list.invalid.length
-      ? tn(list.entries.length, 'Exclude list {1}: {0} entry; invalid lines ignored: {2}', 'Exclude list {1}: {0} entries; invalid lines ignored: {2}', file, list.invalid.length)
-      : tn(list.entries.length, 'Exclude list {1}: {0} entry', 'Exclude list {1}: {0} entries', file),
+    title: named(
+      list.invalid.length
+        ? tn(list.entries.length, 'Exclude list {1}: {0} entry; invalid lines ignored: {2}', 'Exclude list {1}: {0} entries; invalid lines ignored: {2}', file, list.invalid.length)
+        : tn(list.entries.length, 'Exclude list {1}: {0} entry', 'Exclude list {1}: {0} entries', file),
+    ),
     details,
   };
 }

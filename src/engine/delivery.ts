@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
-import { type FileHandle, open, readdir, rename, unlink } from 'node:fs/promises';
+import { readdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { flushRenamed, fsyncDir } from '../common/fsync';
-import { hostPlatform, openNoFollow, type Platform } from '../common/platform';
+import { hostPlatform, type Platform } from '../common/platform';
 import { type FileVersion, sameVersion } from './fileVersion';
+import { type FolderFs, type OpenFile, folderFs } from './folderFs';
 
 /** Temporary copies in a destination folder carry this prefix; only KDS creates such names. */
 export const partialPrefix = '.kds-partial-';
@@ -39,6 +41,8 @@ async function on<T>(side: 'source' | 'destination', step: string, p: Promise<T>
 }
 
 const chunkSize = 1 << 20;
+/** A long copy lets other work run this often, even when its calls do not wait (folderFs.ts). */
+const yieldEveryBytes = 8 << 20;
 const runAsRoot = process.getuid?.() === 0;
 const ourGid = process.getgid?.() ?? 0;
 
@@ -76,12 +80,16 @@ export async function deliver(opts: {
   permissions?: CopyPermissions;
   /** Makes the rename durable; the engine passes its grouped folder fsync. */
   syncDir?: (dir: string) => Promise<void>;
+  /** How the source's and the destination's folders are read and written (folderFs.ts); by default through the thread pool. */
+  sourceFs?: FolderFs;
+  fs?: FolderFs;
   platform?: Platform;
 }): Promise<DeliveryResult> {
   const platform = opts.platform ?? hostPlatform;
-  let src: FileHandle;
+  const fs = opts.fs ?? folderFs(false);
+  let src: OpenFile;
   try {
-    src = await openNoFollow(opts.source, platform);
+    src = await (opts.sourceFs ?? folderFs(false)).openNoFollow(opts.source, platform);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { ok: false, reason: 'missing' };
@@ -89,13 +97,13 @@ export async function deliver(opts: {
     throw new DeliveryError('source', 'open', err);
   }
   const tmp = join(opts.destDir, `${partialPrefix}${opts.tag.replace(/[^A-Za-z0-9_-]/g, '')}`);
-  let dst: FileHandle | undefined;
+  let dst: OpenFile | undefined;
   let keepTmp = false;
   try {
     const st = await on('source', 'stat', src.stat());
     if (!st.isFile()) return { ok: false, reason: 'not-regular' };
     if (opts.expect && (st.nlink !== 1 || !sameVersion(opts.expect, st, opts.fileIds ?? true))) return { ok: false, reason: 'changed' };
-    dst = await on('destination', 'create', open(tmp, 'wx', 0o600));
+    dst = await on('destination', 'create', fs.open(tmp, 'wx', 0o600));
     const hash = createHash('sha256');
     const limit = opts.expect?.size ?? Infinity;
     const buf = Buffer.allocUnsafe(Math.max(1, Math.min(chunkSize, st.size + 1)));
@@ -110,11 +118,10 @@ export async function deliver(opts: {
       const { bytesRead } = await on('source', 'read', src.read(buf, 0, want, bytes));
       if (bytesRead === 0) break;
       if (bytes + bytesRead > limit) return { ok: false, reason: 'changed' };
-      const chunk = buf.subarray(0, bytesRead);
-      hash.update(chunk);
-      let off = 0;
-      while (off < bytesRead) off += (await on('destination', 'write', dst.write(chunk, off, bytesRead - off))).bytesWritten;
+      hash.update(buf.subarray(0, bytesRead));
+      await on('destination', 'write', dst.write(buf, 0, bytesRead));
       bytes += bytesRead;
+      if (bytes % yieldEveryBytes < bytesRead) await yieldToLoop();
     }
     // Exactly the scanned size: a shorter source is another version too.
     if (opts.expect && bytes !== limit) return { ok: false, reason: 'changed' };
@@ -135,7 +142,7 @@ export async function deliver(opts: {
     // Closed before the rename and the caller's unlink of the source.
     await src.close().catch(() => undefined);
     const target = join(opts.destDir, opts.name);
-    await on('destination', 'rename', rename(tmp, target));
+    await on('destination', 'rename', fs.rename(tmp, target));
     keepTmp = true;
     await on('destination', 'flush', flushRenamed(target, platform));
     await on('destination', 'fsync folder', (opts.syncDir ?? ((dir: string) => fsyncDir(dir, platform)))(opts.destDir));
@@ -143,7 +150,7 @@ export async function deliver(opts: {
   } finally {
     await src.close().catch(() => undefined);
     if (dst) await dst.close().catch(() => undefined);
-    if (!keepTmp) await unlink(tmp).catch(() => undefined);
+    if (!keepTmp) await fs.unlink(tmp).catch(() => undefined);
   }
 }
 

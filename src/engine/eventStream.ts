@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync, renameSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ApprovalState, EngineEvent, FileRecord } from './events';
+import type { FolderState } from './shareName';
 
 /**
  * The service's event stream: every EngineEvent of `kds run`, one JSON object a line, in
@@ -30,6 +31,8 @@ export interface EngineSnapshot {
   running: boolean;
   approval: ApprovalState;
   files: FileRecord[];
+  /** Each share's folders as last found; absent in streams written before shares. */
+  folders?: FolderState[];
 }
 
 interface Base {

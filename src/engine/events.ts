@@ -55,6 +55,11 @@ export function canMoveStage(from: FileStage, to: FileStage): boolean {
 export type Verdict = 'not detected' | 'detect' | 'error' | 'timeout' | 'unknown';
 
 export interface FileRecord {
+  /**
+   * The share whose input holds the file. Written by every engine since shares exist; a reader
+   * of an older stream takes a record without it as the share `default` (shareName.ts).
+   */
+  share?: string;
   name: string;
   size: number;
   mtimeMs: number;
@@ -71,6 +76,8 @@ export interface FileRecord {
 }
 
 export interface RoutedFile {
+  /** The share the file came from and went to (`default` when absent, see FileRecord.share). */
+  share?: string;
   name: string;
   size: number;
   sha256: string;
@@ -103,13 +110,17 @@ export type IgnoredKind =
   /** A name this OS cannot write to output unchanged (Windows: `a:b`, `CON`, `report.`), listed by a share. */
   | 'forbidden-name';
 
+/**
+ * What the engine tells its host. Events about a file or a folder name their share (`default`
+ * when absent: a stream written before shares existed); approval and running are the service's.
+ */
 export type EngineEvent =
   | { type: 'file'; file: FileRecord }
-  | { type: 'file-removed'; name: string }
-  | { type: 'ignored'; name: string; kind: IgnoredKind }
+  | { type: 'file-removed'; share?: string; name: string }
+  | { type: 'ignored'; share?: string; name: string; kind: IgnoredKind }
   | { type: 'routed'; file: RoutedFile }
   | { type: 'approval'; state: ApprovalState; systemId: string; fingerprint256: string }
-  | { type: 'folder'; folder: 'in' | 'out' | 'qrnt'; available: boolean; path: string; reason?: string }
+  | { type: 'folder'; share?: string; folder: 'in' | 'out' | 'qrnt'; available: boolean; path: string; reason?: string }
   | { type: 'running'; running: boolean };
 
 export function verdictOf(rawState: string): Verdict {

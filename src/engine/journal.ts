@@ -2,6 +2,7 @@ import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync, re
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { syncRenameSync } from '../common/fsync';
+import { defaultShareName } from './shareName';
 
 const writeAsync = promisify(write);
 const fdatasyncAsync = promisify(fdatasync);
@@ -19,6 +20,8 @@ export type ScanOutcome =
 /** The durable progress of one submission of one version of one file. */
 export interface ScanEntry {
   scanId: string;
+  /** The share whose input the file is in; a journal written before shares existed is the share `default`'s. */
+  share: string;
   name: string;
   size: number;
   mtimeMs: number;
@@ -39,7 +42,10 @@ export interface ScanEntry {
 }
 
 /** What is known of a version before it is submitted: recorded first, so a crash mid-upload is found again. */
-export type IntentRecord = Pick<ScanEntry, 'scanId' | 'name' | 'size' | 'mtimeMs' | 'ino' | 'dev'>;
+export type IntentRecord = Pick<ScanEntry, 'scanId' | 'name' | 'size' | 'mtimeMs' | 'ino' | 'dev'> & {
+  /** The engine always names it; absent (as in a journal older than shares) it is the share `default`. */
+  share?: string;
+};
 
 type Op =
   | ({ op: 'intent'; at: number } & IntentRecord)
@@ -51,7 +57,7 @@ type Op =
 
 function applyOp(entries: Map<string, ScanEntry>, op: Op): ScanEntry | undefined {
   if (op.op === 'intent') {
-    const e: ScanEntry = { scanId: op.scanId, name: op.name, size: op.size, mtimeMs: op.mtimeMs, ino: op.ino, intentAt: op.at };
+    const e: ScanEntry = { scanId: op.scanId, share: op.share ?? defaultShareName, name: op.name, size: op.size, mtimeMs: op.mtimeMs, ino: op.ino, intentAt: op.at };
     if (op.dev !== undefined) e.dev = op.dev;
     entries.set(op.scanId, e);
     return e;
@@ -110,7 +116,7 @@ export class Journal {
   private fd: number;
   private readonly entries = new Map<string, ScanEntry>();
   private readonly liveIds = new Set<string>();
-  /** name → scanId of its newest unfinished entry. */
+  /** share/name → scanId of its newest unfinished entry (a name in two shares is two files). */
   private readonly activeByName = new Map<string, string>();
   private queued: string[] = [];
   private batch?: { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void };
@@ -143,9 +149,9 @@ export class Journal {
     return this.liveIds.size;
   }
 
-  /** The newest unfinished entry for a file name. */
-  activeFor(name: string): ScanEntry | undefined {
-    const id = this.activeByName.get(name);
+  /** The newest unfinished entry for a file name in a share. */
+  activeFor(share: string, name: string): ScanEntry | undefined {
+    const id = this.activeByName.get(fileKey(share, name));
     return id === undefined ? undefined : this.entries.get(id);
   }
 
@@ -277,11 +283,12 @@ export class Journal {
     if (!e) return undefined;
     if (isLive(e)) this.liveIds.add(e.scanId);
     else this.liveIds.delete(e.scanId);
+    const key = fileKey(e.share, e.name);
     if (!e.outcome) {
-      const cur = this.activeByName.get(e.name);
+      const cur = this.activeByName.get(key);
       const curEntry = cur === undefined ? undefined : this.entries.get(cur);
-      if (!curEntry || curEntry.outcome || curEntry.intentAt <= e.intentAt) this.activeByName.set(e.name, e.scanId);
-    } else if (this.activeByName.get(e.name) === e.scanId) this.activeByName.delete(e.name);
+      if (!curEntry || curEntry.outcome || curEntry.intentAt <= e.intentAt) this.activeByName.set(key, e.scanId);
+    } else if (this.activeByName.get(key) === e.scanId) this.activeByName.delete(key);
     return e;
   }
 
@@ -315,7 +322,7 @@ export class Journal {
     for (const id of [...this.entries.keys()]) if (!keep.has(id)) this.entries.delete(id);
     const lines: string[] = [];
     for (const e of this.entries.values()) {
-      lines.push(JSON.stringify({ op: 'intent', scanId: e.scanId, name: e.name, size: e.size, mtimeMs: e.mtimeMs, ino: e.ino, ...(e.dev !== undefined ? { dev: e.dev } : {}), at: e.intentAt }));
+      lines.push(JSON.stringify({ op: 'intent', scanId: e.scanId, share: e.share, name: e.name, size: e.size, mtimeMs: e.mtimeMs, ino: e.ino, ...(e.dev !== undefined ? { dev: e.dev } : {}), at: e.intentAt }));
       if (e.sha256) lines.push(JSON.stringify({ op: 'submitted', scanId: e.scanId, sha256: e.sha256, at: e.submittedAt }));
       if (e.state && e.destination) lines.push(JSON.stringify({ op: 'verdict', scanId: e.scanId, state: e.state, destination: e.destination, at: e.verdictAt }));
       if (e.placedPath) lines.push(JSON.stringify({ op: 'placed', scanId: e.scanId, path: e.placedPath, at: Date.now() }));
@@ -335,6 +342,11 @@ export class Journal {
     this.lines = lines.length;
     return openSync(this.path, 'a', 0o600);
   }
+}
+
+/** Names never hold '/', so share/name is one file in one share. */
+function fileKey(share: string, name: string): string {
+  return `${share}/${name}`;
 }
 
 /** Reads a journal without taking it over (for `kds status` while the service runs). */

@@ -2,7 +2,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { t } from '../common/l10n';
-import { splitPem } from '../pki/certs';
+import { splitPem } from '../pki/pemText';
 import type { KdsConfig } from './config';
 import { KataClient, type KataClientOptions } from '../kata/client';
 

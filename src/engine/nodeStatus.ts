@@ -8,8 +8,8 @@ import { constants } from 'node:fs';
 import { access, readFile, readdir, stat } from 'node:fs/promises';
 import { kdsVersion } from '../common/version';
 import { readDirectoryLock } from '../common/dirLock';
-import type { KdsConfig } from './config';
-import { type ShareFolders, defaultShareName, sharesOf } from './configShares';
+import type { KdsConfig, ShareConfig } from './config';
+import { defaultShareName } from './shareName';
 import type { ApprovalState } from './events';
 import { parseExcludeList } from './excludes';
 import { listInput } from './inputListing';
@@ -95,7 +95,7 @@ const journalKeepsFinished = 1000;
 export async function gatherNodeStatus(config: KdsConfig, o: NodeStatusOptions = {}): Promise<NodeStatus> {
   const now = o.now ?? new Date();
   const dayStart = new Date(now.getFullYear(), now.getMonth(), now.getDate());
-  const shareList = sharesOf(config);
+  const shareList = config.shares;
   const [facts, lock, problems, mounts, fstab] = await Promise.all([
     streamFacts(config.state_dir).catch((): StreamFacts => ({ approval: 'unknown', folders: [] })),
     readDirectoryLock(config.state_dir, stateDirLockName).catch(() => undefined),
@@ -117,7 +117,7 @@ export async function gatherNodeStatus(config: KdsConfig, o: NodeStatusOptions =
     const shareProblem = shareList.length > 1 ? problems.byShare.get(share.name) : problems.newest;
     shares.push({
       name: share.name,
-      ...(await inputCounts(share)),
+      ...(await inputCounts(share, config.exclude_case_sensitive)),
       ...countsToday(finished, share.name, dayStart.getTime(), now.getTime()),
       ...(await quarantineCount(share.qrnt_dir)),
       folders: await Promise.all(
@@ -153,7 +153,7 @@ function running(lock: { alive: boolean } | undefined): boolean {
   return !!lock?.alive;
 }
 
-async function inputCounts(share: ShareFolders): Promise<{ waiting: number; skipped: number }> {
+async function inputCounts(share: ShareConfig, caseSensitive: boolean): Promise<{ waiting: number; skipped: number }> {
   let listing;
   try {
     listing = await listInput(share.in_dir);
@@ -161,7 +161,7 @@ async function inputCounts(share: ShareFolders): Promise<{ waiting: number; skip
     return { waiting: 0, skipped: 0 };
   }
   const excludeText = await readFile(share.exclude_list, 'utf8').catch(() => '');
-  const excludes = parseExcludeList(excludeText, { caseSensitive: share.exclude_case_sensitive });
+  const excludes = parseExcludeList(excludeText, { caseSensitive });
   const limit = share.max_file_size_mb * 1024 * 1024;
   let waiting = 0;
   let skipped = listing.ignored.length;

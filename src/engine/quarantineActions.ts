@@ -55,6 +55,8 @@ export interface QuarantineAuditRecord {
   time: string;
   user: string;
   action: 'release' | 'delete';
+  /** The share whose quarantine held the file; absent in records written before shares (the share `default`). */
+  share?: string;
   file: string;
   sha256: string;
   from: string;
@@ -138,6 +140,8 @@ async function appendAudit(auditFile: string, record: QuarantineAuditRecord): Pr
 
 /** What release and delete are both told: the file, who decided and why, and where to log and audit it. */
 export interface QuarantineActionRequest {
+  /** The share whose quarantine this is, for the log and the audit. */
+  share?: string;
   qrntDir: string;
   name: string;
   user: string;
@@ -168,6 +172,7 @@ async function logAndAudit(
   const time = new Date().toISOString();
   opts.logger.warn(logEvent, message, {
     file: opts.name,
+    ...(opts.share !== undefined ? { share: opts.share } : {}),
     sha256: done.sha256,
     ...(done.size !== undefined ? { size: done.size } : {}),
     user: opts.user,
@@ -179,6 +184,7 @@ async function logAndAudit(
     time,
     user: opts.user,
     action,
+    ...(opts.share !== undefined ? { share: opts.share } : {}),
     file: opts.name,
     sha256: done.sha256,
     from: done.from,

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { link, lstat, rename, unlink } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fsyncDir } from '../common/fsync';
 import { openNoFollow } from '../common/platform';
 import { type FileVersion, sameVersion } from './fileVersion';
+import { type FolderFs, folderFs } from './folderFs';
 
 /**
  * How a scanned file leaves input, the same on every file system (local, SMB, Windows):
@@ -52,6 +52,8 @@ export interface RemovalOptions {
   fileIds: boolean;
   /** Makes renames and unlinks durable; the engine passes its grouped folder fsync. */
   syncDir?: (dir: string) => Promise<void>;
+  /** How input is looked at and changed (folderFs.ts); by default through the thread pool. */
+  fs?: FolderFs;
 }
 
 /**
@@ -61,16 +63,17 @@ export interface RemovalOptions {
  * are this file's, not a destination's.
  */
 export async function takeAside(inDir: string, name: string, scanId: string, expect: FileVersion, o: RemovalOptions): Promise<TakeAsideResult> {
+  const fs = o.fs ?? folderFs(false);
   const aside = join(inDir, asideName(scanId));
-  let st = await lstatOrUndefined(aside);
+  let st = await fs.lstatIfAny(aside);
   if (!st) {
     try {
-      await rename(join(inDir, name), aside);
+      await fs.rename(join(inDir, name), aside);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
       throw err;
     }
-    st = await lstat(aside);
+    st = await fs.lstat(aside);
   }
   if (isVersion(st, expect, o.fileIds)) return { kind: 'aside', path: aside, stats: st };
   return { kind: 'changed', returnedAs: await putBack(inDir, aside, name, scanId, st, o), stats: st };
@@ -90,13 +93,14 @@ export async function removeAside(
   /** Read it once more and compare (after an interruption, when nothing else vouches for its bytes). */
   verifySha256?: string,
 ): Promise<{ kind: 'removed' | 'gone' } | { kind: 'returned'; returnedAs: string }> {
+  const fs = o.fs ?? folderFs(false);
   const aside = join(inDir, asideName(scanId));
-  const st = await lstatOrUndefined(aside);
+  const st = await fs.lstatIfAny(aside);
   if (!st) return { kind: 'gone' };
   const same = isVersion(st, expect, o.fileIds) && (verifySha256 === undefined || (await hashOf(aside)) === verifySha256.toLowerCase());
   if (!same) return { kind: 'returned', returnedAs: await putBack(inDir, aside, name, scanId, st, o) };
   try {
-    await unlink(aside);
+    await fs.unlink(aside);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
@@ -121,7 +125,7 @@ export async function removeLeftoverAsides(
   const last = Math.max(0, ...finished.map((e) => e.doneAt ?? 0));
   for (const e of finished) {
     if (e.outcome !== 'routed' || !e.placedPath || !e.sha256 || (e.doneAt ?? 0) < last - 60_000) continue;
-    if (!(await lstatOrUndefined(join(inDir, asideName(e.scanId))))) continue;
+    if (!(await (o.fs ?? folderFs(false)).lstatIfAny(join(inDir, asideName(e.scanId))))) continue;
     const r = await removeAside(inDir, e.name, e.scanId, e, o, e.sha256);
     if (r.kind !== 'gone') out.push({ name: e.name, scanId: e.scanId, kind: r.kind });
   }
@@ -134,7 +138,7 @@ export async function removeLeftoverAsides(
  */
 export async function returnAside(inDir: string, name: string, scanId: string, o: RemovalOptions): Promise<{ kind: 'gone' } | { kind: 'returned'; returnedAs: string }> {
   const aside = join(inDir, asideName(scanId));
-  const st = await lstatOrUndefined(aside);
+  const st = await (o.fs ?? folderFs(false)).lstatIfAny(aside);
   if (!st) return { kind: 'gone' };
   return { kind: 'returned', returnedAs: await putBack(inDir, aside, name, scanId, st, o) };
 }
@@ -181,7 +185,7 @@ async function putBack(inDir: string, aside: string, name: string, scanId: strin
   const alternative = `${stem} (${scanId.replace(/[^A-Za-z0-9]/g, '').slice(0, 8)})${name.slice(stem.length)}`;
   for (const candidate of [name, alternative]) {
     const target = join(inDir, candidate);
-    const placed = await claim(aside, target, st);
+    const placed = await claim(aside, target, st, o.fs ?? folderFs(false));
     if (placed) {
       await (o.syncDir ?? fsyncDir)(inDir);
       return candidate;
@@ -192,19 +196,19 @@ async function putBack(inDir: string, aside: string, name: string, scanId: strin
 }
 
 /** Moves `aside` to `target` unless `target` exists; false when it does. */
-async function claim(aside: string, target: string, st: Stats): Promise<boolean> {
+async function claim(aside: string, target: string, st: Stats, fs: FolderFs): Promise<boolean> {
   if (st.isFile()) {
     try {
-      await link(aside, target);
-      await unlink(aside);
+      await fs.link(aside, target);
+      await fs.unlink(aside);
       return true;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') {
         // A put-back cut after its link(): both names are this one file.
-        const there = await lstatOrUndefined(target);
+        const there = await fs.lstatIfAny(target);
         if (there && there.ino === st.ino && there.dev === st.dev && st.nlink > 1) {
-          await unlink(aside);
+          await fs.unlink(aside);
           return true;
         }
         return false;
@@ -212,16 +216,7 @@ async function claim(aside: string, target: string, st: Stats): Promise<boolean>
       if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK', 'EXDEV', 'EACCES'].includes(code ?? '')) throw err;
     }
   }
-  if (await lstatOrUndefined(target)) return false;
-  await rename(aside, target);
+  if (await fs.lstatIfAny(target)) return false;
+  await fs.rename(aside, target);
   return true;
-}
-
-async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
 }

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { defaultShareName } from '../engine/shareName';
 import { tn } from '../common/l10n';
 import type { ExcludeListStore } from '../viewModel/engineActions';
 import { describeExcludeList, newPatternWarning, validateNewPattern } from '../viewModel/excludeEditing';
@@ -25,7 +26,7 @@ export async function editExcludeList(store: ExcludeListStore, openRaw: () => Th
   const qp = vscode.window.createQuickPick<EntryItem>();
   const removeButton: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('trash'), tooltip: vscode.l10n.t('Remove from the exclude list') };
   const openButton: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('go-to-file'), tooltip: vscode.l10n.t('Open exclude_list.txt') };
-  qp.title = vscode.l10n.t('Exclude list: {0}', store.label);
+  qp.title = store.share === defaultShareName ? vscode.l10n.t('Exclude list: {0}', store.label) : vscode.l10n.t('Exclude list of the share {0}: {1}', store.share, store.label);
   // A placeholder is one line that the quick pick cuts: the short request here, the why in the Add row.
   qp.placeholder = vscode.l10n.t('File name or mask to add, e.g. *.tmp');
   qp.buttons = [openButton];

@@ -2,7 +2,9 @@ import * as vscode from 'vscode';
 import type { KataClient } from '../kata/client';
 import { createKataClient } from '../engine/kataClientFromConfig';
 import { ThreatNameLookup } from '../kata/threatNames';
-import type { FolderItem, FolderKind } from '../viewModel/contracts';
+import type { ShareConfig } from '../engine/config';
+import type { EngineSource, FolderItem, FolderKind } from '../viewModel/contracts';
+import { FolderHealthView, type ShareNode, shareNodes } from '../viewModel/shareNodes';
 import { DestinationFolderModel } from '../viewModel/destinationFolderModel';
 import { InputFolderModel } from '../viewModel/inputFolderModel';
 import type { LocalEngine } from './localEngine';
@@ -13,16 +15,22 @@ const destinationRefreshMs = 30_000;
 /** SFTP cannot watch a folder: remote output and quarantine are listed again this often (and on routed events). */
 const remoteRefreshMs = 10_000;
 
+/** One share's three folder models. */
+interface ShareModels {
+  share: ShareConfig;
+  input: InputFolderModel;
+  out: DestinationFolderModel;
+  qrnt: DestinationFolderModel;
+}
+
 /**
- * The three folder models for the current configuration, rebuilt whenever the configuration
- * is reloaded or scanning starts or stops. Output and quarantine are listed from disk, so they
- * show even while scanning is stopped.
+ * The folder models of every share of the current configuration (input, output, quarantine per
+ * share), rebuilt whenever the configuration is reloaded or scanning starts or stops. Output and
+ * quarantine are listed from disk, so they show even while scanning is stopped.
  */
 export class FolderModels implements vscode.Disposable {
-  private input?: InputFolderModel;
-  private out?: DestinationFolderModel;
-  private qrnt?: DestinationFolderModel;
-  private threats?: ThreatNameLookup;
+  private sets: ShareModels[] = [];
+  private health?: FolderHealthView;
   private threatClient?: KataClient;
   private readonly changed = new vscode.EventEmitter<FolderKind>();
   /** Fires (per folder) when a model's items changed; consumers debounce. */
@@ -41,18 +49,37 @@ export class FolderModels implements vscode.Disposable {
     void this.rebuild();
   }
 
-  items(folder: FolderKind): FolderItem[] {
-    const model = folder === 'in' ? this.input : folder === 'out' ? this.out : this.qrnt;
-    return model?.items() ?? [];
+  /** The shares shown, in the configuration's order. */
+  shares(): ShareConfig[] {
+    return this.sets.map((m) => m.share);
   }
 
-  get(folder: FolderKind, name: string): FolderItem | undefined {
-    if (folder === 'in') return this.input?.get(name);
-    return this.items(folder).find((i) => i.name === name);
+  /** Items of one share's folder, or of every share's (pickers, counts). */
+  items(folder: FolderKind, share?: string): FolderItem[] {
+    const sets = share === undefined ? this.sets : this.sets.filter((m) => m.share.name === share);
+    if (sets.length === 1) return modelOf(sets[0]!, folder).items();
+    return sets.flatMap((m) => modelOf(m, folder).items());
+  }
+
+  /** A file by folder and name, in one share (the first share having it when not given). */
+  get(folder: FolderKind, name: string, share?: string): FolderItem | undefined {
+    for (const m of this.sets) {
+      if (share !== undefined && m.share.name !== share) continue;
+      const item = modelOf(m, folder).get(name);
+      if (item) return item;
+    }
+    return undefined;
+  }
+
+  /** The share nodes of a view (shown when there is more than one share). */
+  shareNodes(folder: FolderKind): ShareNode[] {
+    const health = this.health;
+    if (!health) return [];
+    return shareNodes(folder, this.shares(), (share) => this.items(folder, share), health);
   }
 
   async refresh(): Promise<void> {
-    await Promise.all([this.out?.refresh(), this.qrnt?.refresh()]);
+    await Promise.all(this.sets.flatMap((m) => [m.out.refresh(), m.qrnt.refresh()]));
   }
 
   dispose(): void {
@@ -66,13 +93,30 @@ export class FolderModels implements vscode.Disposable {
     for (const c of this.cleanups.splice(0)) c();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    this.input?.dispose();
-    this.out?.dispose();
-    this.qrnt?.dispose();
-    this.input = this.out = this.qrnt = undefined;
-    this.threats = undefined;
+    for (const m of this.sets) {
+      m.input.dispose();
+      m.out.dispose();
+      m.qrnt.dispose();
+    }
+    this.sets = [];
+    this.health?.dispose();
+    this.health = undefined;
     void this.threatClient?.close().catch(() => undefined);
     this.threatClient = undefined;
+  }
+
+  /** One share's models; a change of any of them fires its view. */
+  private build(share: ShareConfig, make: (share: ShareConfig) => Omit<ShareModels, 'share'>): void {
+    const m = { share, ...make(share) };
+    this.sets.push(m);
+    this.cleanups.push(m.input.onChange(() => this.changed.fire('in')));
+    this.cleanups.push(m.out.onChange(() => this.changed.fire('out')));
+    this.cleanups.push(m.qrnt.onChange(() => this.changed.fire('qrnt')));
+  }
+
+  private watchHealth(source: EngineSource): void {
+    const health = (this.health = new FolderHealthView(source));
+    this.cleanups.push(health.onChange(() => ['in', 'out', 'qrnt'].forEach((f) => this.changed.fire(f as FolderKind))));
   }
 
   private async rebuild(): Promise<void> {
@@ -81,18 +125,20 @@ export class FolderModels implements vscode.Disposable {
     const remote = this.active?.centralNode;
     if (remote) {
       const c = remote.config;
-      const key = ['remote', remote.label, c.configPath, c.in_dir, c.out_dir, c.qrnt_dir].join('|');
+      const key = ['remote', remote.label, c.configPath, sharesKey(c.shares)].join('|');
       if (key === this.builtFor) return;
       this.teardown();
       this.builtFor = key;
       // The CN's folders over SFTP; facts come from the followed event stream (no local journal, no KATA client here).
       const opts = { source: remote.source, lister: remote.lister, history: remote.history };
-      this.input = new InputFolderModel(remote.source, c.in_dir, { join: remote.lister.join });
-      this.out = new DestinationFolderModel({ folder: 'out', dir: c.out_dir, ...opts });
-      this.qrnt = new DestinationFolderModel({ folder: 'qrnt', dir: c.qrnt_dir, ...opts, ...(remote.threats && { threats: remote.threats }) });
-      this.cleanups.push(this.input.onChange(() => this.changed.fire('in')));
-      this.cleanups.push(this.out.onChange(() => this.changed.fire('out')));
-      this.cleanups.push(this.qrnt.onChange(() => this.changed.fire('qrnt')));
+      for (const share of c.shares) {
+        this.build(share, (s) => ({
+          input: new InputFolderModel(remote.source, s.in_dir, { join: remote.lister.join, share: s.name }),
+          out: new DestinationFolderModel({ folder: 'out', share: s.name, dir: s.out_dir, ...opts }),
+          qrnt: new DestinationFolderModel({ folder: 'qrnt', share: s.name, dir: s.qrnt_dir, ...opts, ...(remote.threats && { threats: remote.threats }) }),
+        }));
+      }
+      this.watchHealth(remote.source);
       this.timers.push(setInterval(() => void this.refresh().catch(() => undefined), remoteRefreshMs));
       await this.refresh().catch(() => undefined);
       for (const f of ['in', 'out', 'qrnt'] as const) this.changed.fire(f);
@@ -109,7 +155,7 @@ export class FolderModels implements vscode.Disposable {
     }
     // The running engine's folders until it restarts; while the file is invalid, the last valid ones.
     const config = this.engine.viewConfig;
-    const key = config ? [config.configPath, config.in_dir, config.out_dir, config.qrnt_dir, config.state_dir, this.engine.running].join('|') : '';
+    const key = config ? [config.configPath, sharesKey(config.shares), config.state_dir, this.engine.running].join('|') : '';
     if (key === this.builtFor) return;
     this.teardown();
     this.builtFor = key;
@@ -135,17 +181,18 @@ export class FolderModels implements vscode.Disposable {
         }
         client = this.threatClient = own;
       }
-      this.threats = client ? new ThreatNameLookup(client) : undefined;
-      this.input = new InputFolderModel(this.engine, config.in_dir);
-      this.out = new DestinationFolderModel({ folder: 'out', dir: config.out_dir, stateDir: config.state_dir, source: this.engine });
-      this.qrnt = new DestinationFolderModel({ folder: 'qrnt', dir: config.qrnt_dir, stateDir: config.state_dir, source: this.engine, threats: this.threats });
-      this.cleanups.push(this.input.onChange(() => this.changed.fire('in')));
-      this.cleanups.push(this.out.onChange(() => this.changed.fire('out')));
-      this.cleanups.push(this.qrnt.onChange(() => this.changed.fire('qrnt')));
-      const qrnt = this.qrnt;
-      const threats = this.threats;
+      const threats = client ? new ThreatNameLookup(client) : undefined;
+      for (const share of config.shares) {
+        this.build(share, (s) => ({
+          input: new InputFolderModel(this.engine, s.in_dir, { share: s.name }),
+          out: new DestinationFolderModel({ folder: 'out', share: s.name, dir: s.out_dir, stateDir: config.state_dir, source: this.engine }),
+          qrnt: new DestinationFolderModel({ folder: 'qrnt', share: s.name, dir: s.qrnt_dir, stateDir: config.state_dir, source: this.engine, threats }),
+        }));
+      }
+      this.watchHealth(this.engine);
+      const quarantines = this.sets.map((m) => m.qrnt);
       const refreshThreats = async () => {
-        if (threats && (await threats.refresh().catch(() => false))) await qrnt.refresh();
+        if (threats && (await threats.refresh().catch(() => false))) await Promise.all(quarantines.map((q) => q.refresh()));
       };
       this.timers.push(setInterval(() => void refreshThreats(), threatRefreshMs));
       this.timers.push(setInterval(() => void this.refresh().catch(() => undefined), destinationRefreshMs));
@@ -157,4 +204,13 @@ export class FolderModels implements vscode.Disposable {
 
   private builtFor = '';
   private disposed = false;
+}
+
+function modelOf(m: ShareModels, folder: FolderKind): InputFolderModel | DestinationFolderModel {
+  return folder === 'in' ? m.input : folder === 'out' ? m.out : m.qrnt;
+}
+
+/** What decides whether the models must be rebuilt: every share's name and folders. */
+function sharesKey(shares: readonly ShareConfig[]): string {
+  return shares.map((s) => [s.name, s.in_dir, s.out_dir, s.qrnt_dir, s.exclude_list].join('\u0000')).join('|');
 }

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { visibleText } from '../common/displayText';
 import type { FolderItem, FolderKind } from '../viewModel/contracts';
 import { itemTooltipMarkdown } from '../viewModel/itemTooltip';
+import { type ShareNode, isShareNode, shareNodeLook, shareNodeTooltipMarkdown } from '../viewModel/shareNodes';
 import { formatAge, formatSize, stageLook, verdictLook } from '../viewModel/itemLooks';
 import type { FolderModels } from './folderModels';
 import { itemUri } from './kdsUri';
@@ -11,8 +12,11 @@ const refreshDebounceMs = 300;
 /** Ages ("3 min") go stale; re-render visible trees this often. */
 const ageTickMs = 60_000;
 
-/** A tree row: the item itself is the element, so commands receive a FolderItem. */
-export type KdsTreeElement = FolderItem;
+/**
+ * A tree row: a file (the item itself, so commands receive a FolderItem), or, with several
+ * shares, a share's node whose children are that share's files.
+ */
+export type KdsTreeElement = FolderItem | ShareNode;
 
 /** contextValue of an item: `kdsItem:<folder>:<stage or verdict>`, matched by the menus in package.json. */
 export function contextValueOf(item: FolderItem): string {
@@ -42,23 +46,27 @@ export class FolderTreeProvider implements vscode.TreeDataProvider<KdsTreeElemen
     return this.models.items(this.folder);
   }
 
-  /** The newest rows up to viewItemCap; the view's message says how many there are in all. */
+  /** The shares' nodes (several shares), or the newest rows up to viewItemCap; the view's message says how many there are in all. */
   getChildren(element?: KdsTreeElement): KdsTreeElement[] {
-    if (element) return [];
-    const items = this.items();
+    if (element && !isShareNode(element)) return [];
+    if (!element && this.models.shares().length > 1) return this.models.shareNodes(this.folder);
+    const items = element ? this.models.items(this.folder, element.share) : this.items();
     // The models keep their lists newest first already; a copy is sorted only when small.
     const sorted = items.length <= viewItemCap ? [...items].sort((a, b) => newest(b) - newest(a) || a.name.localeCompare(b.name)) : items;
     return capItems(sorted).shown;
   }
 
-  getParent(): undefined {
-    return undefined;
+  getParent(element: KdsTreeElement): KdsTreeElement | undefined {
+    if (isShareNode(element) || this.models.shares().length < 2) return undefined;
+    return this.models.shareNodes(this.folder).find((n) => n.share === element.share);
   }
 
-  getTreeItem(item: KdsTreeElement): vscode.TreeItem {
+  getTreeItem(element: KdsTreeElement): vscode.TreeItem {
+    if (isShareNode(element)) return shareRow(element);
+    const item = element;
     // A name may hold newlines or a right-to-left override (invoice<U+202E>gpj.exe): shown as escapes.
     const row = new vscode.TreeItem(visibleText(item.name), vscode.TreeItemCollapsibleState.None);
-    row.id = `${item.folder}/${item.name}`;
+    row.id = `${item.folder}/${item.share ?? ''}/${item.name}`;
     row.resourceUri = itemUri(item);
     const look = item.folder === 'in' ? (item.stage ? stageLook(item.stage) : undefined) : verdictLook(item.verdict);
     const parts = [formatSize(item.size), formatAge(item.mtimeMs)];
@@ -72,8 +80,8 @@ export class FolderTreeProvider implements vscode.TreeDataProvider<KdsTreeElemen
   }
 
   /** Tooltips are built only when hovered, which keeps a folder of 10 000 files cheap. */
-  resolveTreeItem(row: vscode.TreeItem, item: KdsTreeElement): vscode.TreeItem {
-    row.tooltip = tooltipOf(item);
+  resolveTreeItem(row: vscode.TreeItem, element: KdsTreeElement): vscode.TreeItem {
+    row.tooltip = markdown(isShareNode(element) ? shareNodeTooltipMarkdown(element) : itemTooltipMarkdown(element, (ms) => new Date(ms).toLocaleString(vscode.env.language)));
     return row;
   }
 
@@ -97,9 +105,20 @@ function newest(item: FolderItem): number {
   return item.routedAt ?? item.mtimeMs;
 }
 
-function tooltipOf(item: FolderItem): vscode.MarkdownString {
-  const md = new vscode.MarkdownString(itemTooltipMarkdown(item, (ms) => new Date(ms).toLocaleString(vscode.env.language)), false);
+function markdown(text: string): vscode.MarkdownString {
+  const md = new vscode.MarkdownString(text, false);
   md.supportHtml = false;
   md.isTrusted = false;
   return md;
+}
+
+/** A share's node: expanded at first, its counts and health as the description; `kdsShare:<folder>` for the menus. */
+function shareRow(node: ShareNode): vscode.TreeItem {
+  const look = shareNodeLook(node);
+  const row = new vscode.TreeItem(look.label, vscode.TreeItemCollapsibleState.Expanded);
+  row.id = `${node.folder}/share/${node.share}`;
+  row.description = look.description;
+  row.iconPath = new vscode.ThemeIcon(look.icon, look.color ? new vscode.ThemeColor(look.color) : undefined);
+  row.contextValue = `kdsShare:${node.folder}`;
+  return row;
 }

@@ -73,12 +73,19 @@ export function currentUser(): string {
 export async function itemArgument(s: KdsServices, arg: unknown, folders: FolderKind[], placeHolder: string): Promise<FolderItem | undefined> {
   if (isFolderItem(arg) && folders.includes(arg.folder)) return arg;
   const candidates = folders.flatMap((f) => s.models.items(f));
+  const several = s.models.shares().length > 1;
   if (candidates.length === 0) {
     void vscode.window.showInformationMessage(vscode.l10n.t('There are no files to choose from.'));
     return undefined;
   }
   const picked = await vscode.window.showQuickPick(
-    candidates.map((item) => ({ label: item.name, description: `${formatSize(item.size)}${item.verdict ? ' · ' + item.verdict : item.stage ? ' · ' + item.stage : ''}`, detail: item.threat, item })),
+    candidates.map((item) => ({
+      label: item.name,
+      // With several shares the same name may be in two of them: the share comes first.
+      description: `${several && item.share ? `[${item.share}] ` : ''}${formatSize(item.size)}${item.verdict ? ' · ' + item.verdict : item.stage ? ' · ' + item.stage : ''}`,
+      detail: item.threat,
+      item,
+    })),
     { placeHolder, matchOnDescription: true },
   );
   return picked?.item;

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { buffer as readWhole } from 'node:stream/consumers';
 import { Agent, type Dispatcher } from 'undici';
 import { t } from '../common/l10n';
 import { openNoFollow } from '../common/platform';
@@ -9,8 +8,8 @@ import { type DetectsPage, parseDetectsBody } from './detectsParser';
 import { KataError, errorFromStatus, errorFromTransport } from './errors';
 import { type ScanState, parseStatesBody, snippet } from './stateParser';
 import { type KataTlsSettings, type ServerCertificateReport, bareHost, createKataConnector, probeServerCertificate } from './tls';
-import { buildMultipartFrame } from './multipartBody';
-import type { KataFilters, ScannerApi, SubmitOptions, SubmitResult } from './scannerApi';
+import { type MultipartFrame, buildMultipartFrame } from './multipartBody';
+import type { KataFilters, ReadableFile, ScannerApi, SubmitOptions, SubmitResult } from './scannerApi';
 
 export type { Detect, DetectObject, DetectsPage } from './detectsParser';
 export type { ScanState } from './stateParser';
@@ -48,8 +47,8 @@ export interface DetectsQuery {
 
 /** Everything KDS asks of KATA (the engine needs only ScannerApi); tests of other modules can implement it with a fake. */
 export interface KataApi extends ScannerApi {
-  /** A path is opened once without following a link (openNoFollow) and must be a regular file; a handle is read from offset 0 and left open. */
-  submit(source: string | FileHandle, opts: SubmitOptions): Promise<SubmitResult>;
+  /** A path is opened once without following a link (openNoFollow) and must be a regular file; an open file is read from offset 0 and left open. */
+  submit(source: string | ReadableFile, opts: SubmitOptions): Promise<SubmitResult>;
   states(): Promise<ScanState[]>;
   deleteResult(scanId: string): Promise<void>;
   deleteAll(): Promise<void>;
@@ -141,7 +140,7 @@ export class KataClient implements KataApi {
     });
   }
 
-  async submit(source: string | FileHandle, opts: SubmitOptions): Promise<SubmitResult> {
+  async submit(source: string | ReadableFile, opts: SubmitOptions): Promise<SubmitResult> {
     const path = typeof source === 'string' ? source : opts.fileName;
     const frame = buildMultipartFrame({
       fields: [
@@ -150,48 +149,56 @@ export class KataClient implements KataApi {
       ],
       file: { field: 'content', fileName: opts.fileName, size: opts.size },
     });
-    const handle = typeof source === 'string' ? await openForUpload(source) : source;
+    const owned = typeof source === 'string' ? await openForUpload(source) : undefined;
+    const handle: ReadableFile = owned ?? (source as ReadableFile);
     const hash = createHash('sha256');
     let bytes = 0;
     let localError: unknown;
     try {
-      // A handle comes from a caller that checked it is a regular file (the engine's one open of
-      // this version); the reads below notice any change of length either way.
-      if (typeof source === 'string') {
-        const stat = await handle.stat();
+      // An open file comes from a caller that checked it is a regular file (the engine's one open
+      // of this version); the reads below notice any change of length either way.
+      if (owned) {
+        const stat = await owned.stat();
         if (!stat.isFile()) throw new KataError('changed', t('The file {0} is not a regular file', path));
         if (stat.size !== opts.size) throw changedError(path, opts.size, stat.size);
       }
       const size = opts.size;
-      // Positional reads from offset 0: the handle may be shared (the engine copies from it later),
-      // and a stream over a FileHandle would close it when done.
-      async function* parts(): AsyncGenerator<Buffer> {
-        try {
-          yield frame.head;
-          for (;;) {
-            // One byte more than expected is how growth is noticed.
-            const want = Math.min(chunkBytes, size - bytes + 1);
-            const chunk = Buffer.allocUnsafe(want);
-            const { bytesRead } = await handle.read(chunk, 0, want, bytes);
-            if (bytesRead === 0) break;
-            if (bytes + bytesRead > size) throw changedError(path, size, `>${size}`);
-            const data = chunk.subarray(0, bytesRead);
-            hash.update(data);
-            bytes += bytesRead;
-            yield data;
-            // A regular file's read comes back short only at its end: no extra read to see 0.
-            if (bytes === size && bytesRead < want) break;
+      // A small file goes out as one buffer, the frame around it, filled by one read (one write on
+      // the socket, no stream machinery); a large one is streamed, never held in memory whole.
+      let body: Buffer | Readable;
+      if (frame.contentLength <= oneBufferBytes) {
+        body = await readFramed(handle, frame, size, path);
+        hash.update(body.subarray(frame.head.length, frame.head.length + size));
+        bytes = size;
+      } else {
+        // Positional reads from offset 0: the handle may be shared (the engine copies from it
+        // later), and a stream over a FileHandle would close it when done.
+        async function* parts(): AsyncGenerator<Buffer> {
+          try {
+            yield frame.head;
+            for (;;) {
+              // One byte more than expected is how growth is noticed.
+              const want = Math.min(chunkBytes, size - bytes + 1);
+              const chunk = Buffer.allocUnsafe(want);
+              const { bytesRead } = await handle.read(chunk, 0, want, bytes);
+              if (bytesRead === 0) break;
+              if (bytes + bytesRead > size) throw changedError(path, size, `>${size}`);
+              const data = chunk.subarray(0, bytesRead);
+              hash.update(data);
+              bytes += bytesRead;
+              yield data;
+              // A regular file's read comes back short only at its end: no extra read to see 0.
+              if (bytes === size && bytesRead < want) break;
+            }
+            if (bytes !== size) throw changedError(path, size, bytes);
+            yield frame.tail;
+          } catch (err) {
+            localError ??= err;
+            throw err;
           }
-          if (bytes !== size) throw changedError(path, size, bytes);
-          yield frame.tail;
-        } catch (err) {
-          localError ??= err;
-          throw err;
         }
+        body = Readable.from(parts(), { objectMode: false, highWaterMark: chunkBytes });
       }
-      // A small file goes out as one buffer (one write on the socket, no stream machinery); a
-      // large one is streamed, never held in memory whole.
-      const body = frame.contentLength <= oneBufferBytes ? await readWhole(parts()) : Readable.from(parts(), { objectMode: false, highWaterMark: chunkBytes });
       const answer = await this.call('POST', 'scans', this.instanceQuery(), 'POST scans', {
         body,
         headers: { 'content-type': frame.contentType, 'content-length': String(frame.contentLength) },
@@ -205,7 +212,7 @@ export class KataClient implements KataApi {
       if (bytes !== size) throw new KataError('protocol', t('KATA answered before the whole file was sent ({0} of {1} bytes)', bytes, size), { status: answer.status });
       return { sha256: hash.digest('hex'), bytes };
     } finally {
-      if (typeof source === 'string') await handle.close().catch(() => undefined);
+      await owned?.close().catch(() => undefined);
     }
   }
 
@@ -392,6 +399,28 @@ async function openForUpload(path: string): Promise<FileHandle> {
     // Other local failures (EACCES, EISDIR…) are not KATA's business; the caller sees them as they are.
     throw err;
   }
+}
+
+/**
+ * The whole request body of a small file: the frame's head, exactly `size` bytes of the file read
+ * from offset 0 (one read of one byte more, which is how growth is noticed), the frame's tail.
+ */
+async function readFramed(handle: ReadableFile, frame: MultipartFrame, size: number, path: string): Promise<Buffer> {
+  const at = frame.head.length;
+  const buf = Buffer.allocUnsafe(at + size + 1 + frame.tail.length);
+  frame.head.copy(buf, 0);
+  let got = 0;
+  for (;;) {
+    const { bytesRead } = await handle.read(buf, at + got, size + 1 - got, got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+    if (got > size) throw changedError(path, size, `>${size}`);
+    // A regular file's read comes back short only at its end.
+    if (got === size) break;
+  }
+  if (got !== size) throw changedError(path, size, got);
+  frame.tail.copy(buf, at + size);
+  return buf.subarray(0, frame.contentLength);
 }
 
 function changedError(path: string, expected: number, actual: number | string): KataError {

@@ -1,5 +1,12 @@
-import type { FileHandle } from 'node:fs/promises';
 import type { ScanState } from './stateParser';
+
+/**
+ * An open file read at explicit positions (never moving a shared offset): a FileHandle, or the
+ * engine's own descriptor of a file in input.
+ */
+export interface ReadableFile {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+}
 
 export interface SubmitOptions {
   scanId: string;
@@ -32,7 +39,7 @@ export interface ScannerApi {
    * Uploads `size` bytes of an already open file, read from offset 0 (the handle is neither moved
    * nor closed), so what KATA scans is the file the caller checked, never a path reopened.
    */
-  submit(file: FileHandle, opts: SubmitOptions): Promise<SubmitResult>;
+  submit(file: ReadableFile, opts: SubmitOptions): Promise<SubmitResult>;
   states(): Promise<ScanState[]>;
   deleteResult(scanId: string): Promise<void>;
   filters(): Promise<KataFilters>;

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import * as tls from 'node:tls';
 import { buildConnector } from 'undici';
 import { t } from '../common/l10n';
-import { normaliseFingerprint } from '../pki/certs';
+import { normaliseFingerprint } from '../pki/pemText';
 import { KataError, errorFromTransport } from './errors';
 
 /** Everything the TLS layer needs to know about trust and identity. */

@@ -9,7 +9,7 @@ import { t } from '../common/l10n';
 import { type ListenAddress, formatListenAddress } from '../common/listenAddress';
 import type { KdsConfig, SiemSettings } from '../engine/config';
 import type { CheckItem } from '../engine/configChecks';
-import { splitPem } from '../pki/certs';
+import { splitPem } from '../pki/pemText';
 
 /** `kds check`'s items for metrics_listen and siem (none when neither is set). */
 export async function observabilityChecks(config: KdsConfig, o: { timeoutMs?: number } = {}): Promise<CheckItem[]> {

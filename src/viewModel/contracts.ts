@@ -6,11 +6,14 @@
  */
 import type { ApprovalState, EngineEvent, FileRecord, FileStage, Verdict } from '../engine/events';
 import type { Destination } from '../engine/journal';
+import type { FolderState } from '../engine/shareName';
 
 export interface EngineSnapshot {
   running: boolean;
   approval: ApprovalState;
   files: FileRecord[];
+  /** Each share's folders as the engine last found them (absent from engines older than shares). */
+  folders?: FolderState[];
   /** What the KATA administrator must match before approving: shown while approval is pending. */
   identity?: EngineIdentity;
 }
@@ -30,6 +33,8 @@ export type FolderKind = 'in' | 'out' | 'qrnt';
 /** One row of a tree, whatever the folder; everything a label, tooltip or decoration needs. */
 export interface FolderItem {
   folder: FolderKind;
+  /** The share whose folder holds the file (`default` for a one-share configuration). */
+  share?: string;
   name: string;
   path: string;
   size: number;

@@ -1,5 +1,6 @@
 import { partialPrefix } from '../engine/delivery';
 import { type EngineEvent, type RoutedFile, verdictOf } from '../engine/events';
+import { defaultShareName, shareOf } from '../engine/shareName';
 import type { ThreatNameLookup } from '../kata/threatNames';
 import { ChangeNotifier } from './changeNotifier';
 import type { EngineSource, FolderItem } from './contracts';
@@ -9,6 +10,8 @@ import { type ScanHistorySource, localScanHistory } from './scanHistory';
 export interface DestinationFolderModelOptions {
   folder: 'out' | 'qrnt';
   dir: string;
+  /** The share whose folder this is: only its events, scans and audit records count. Default `default`. */
+  share?: string;
   /** The engine's state_dir: its journal tells verdict, hash and scan of files routed earlier. */
   stateDir?: string;
   /** The same history read elsewhere (a Central Node's state_dir over SFTP); wins over stateDir. */
@@ -109,11 +112,15 @@ export class DestinationFolderModel {
     this.byName = new Map(items.map((i) => [i.name, i]));
   }
 
+  private get share(): string {
+    return this.opts.share ?? defaultShareName;
+  }
+
   private onEngineEvent(e: EngineEvent): void {
-    if (e.type === 'routed' && e.file.destination === this.opts.folder) {
+    if (e.type === 'routed' && e.file.destination === this.opts.folder && shareOf(e.file) === this.share) {
       this.fromEvents.set(e.file.name, factsOfRouted(e.file));
       this.soon();
-    } else if (e.type === 'folder' && e.folder === this.opts.folder) {
+    } else if (e.type === 'folder' && e.folder === this.opts.folder && shareOf(e) === this.share) {
       this.soon();
     }
   }
@@ -159,7 +166,7 @@ export class DestinationFolderModel {
     for (const st of entries) {
       const name = st.name;
       if (name.startsWith(partialPrefix) || !st.isFile) continue;
-      const item: FolderItem = { folder: this.opts.folder, name, path: this.lister.join(dir, name), size: st.size, mtimeMs: st.mtimeMs };
+      const item: FolderItem = { folder: this.opts.folder, share: this.share, name, path: this.lister.join(dir, name), size: st.size, mtimeMs: st.mtimeMs };
       const facts = this.factsFor(name, st.size, journal);
       if (facts) {
         item.sha256 = facts.sha256;
@@ -206,16 +213,17 @@ export class DestinationFolderModel {
       return out;
     }
     // finished is newest first: the first entry per name is the one that placed the current file.
+    const share = this.share;
     for (const e of finished) {
-      if (e.outcome !== 'routed' || e.destination !== this.opts.folder || out.has(e.name)) continue;
+      if (e.outcome !== 'routed' || e.destination !== this.opts.folder || e.share !== share || out.has(e.name)) continue;
       out.set(e.name, { size: e.size, sha256: e.sha256, scanId: e.scanId, rawState: e.state, submittedAt: e.submittedAt, routedAt: e.doneAt });
     }
     if (this.opts.folder === 'out') {
       // A file released from quarantine keeps KATA's verdict, and says who released it. The
       // audit is oldest first, so a later release of the same name wins.
       for (const r of audit) {
-        if (r.action !== 'release') continue;
-        const scan = finished.find((e) => e.name === r.file && e.sha256 === r.sha256 && e.destination === 'qrnt');
+        if (r.action !== 'release' || shareOf(r) !== share) continue;
+        const scan = finished.find((e) => e.share === share && e.name === r.file && e.sha256 === r.sha256 && e.destination === 'qrnt');
         const at = Date.parse(r.time);
         const prev = out.get(r.file);
         if (prev && (prev.routedAt ?? 0) > at) continue;

@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import type { Logger } from '../common/log';
-import type { KdsConfig } from '../engine/config';
+import type { KdsConfig, ShareConfig } from '../engine/config';
 import { deleteFromQuarantine, quarantineAuditFile, releaseFromQuarantine } from '../engine/quarantineActions';
 import { applyExcludeEdit } from './excludeEditing';
 
@@ -11,6 +11,8 @@ import { applyExcludeEdit } from './excludeEditing';
  */
 
 export interface ExcludeListStore {
+  /** The share whose list this is. */
+  readonly share: string;
   /** Where the list is (shown in titles): a local path or user@host:/path. */
   readonly label: string;
   readonly caseSensitive: boolean;
@@ -26,6 +28,8 @@ export interface ExcludeListStore {
 }
 
 export interface QuarantineStore {
+  /** The share whose quarantine this is. */
+  readonly share: string;
   /** Where released files go (for the confirmation's text). */
   readonly outDir: string;
   release(name: string, user: string, reason?: string): Promise<{ path: string; sha256: string }>;
@@ -40,30 +44,40 @@ async function localInputNames(dir: string): Promise<string[]> {
   }
 }
 
-/** The local engine's exclude list; `onChanged` makes the engine re-read it (a rescan). */
-export function localExcludeList(config: KdsConfig, onChanged: () => void): ExcludeListStore {
+/** A share's exclude list of the local engine; `onChanged` makes the engine re-read it (a rescan). */
+export function localExcludeList(config: KdsConfig, share: ShareConfig, onChanged: () => void): ExcludeListStore {
   return {
-    label: config.exclude_list,
+    share: share.name,
+    label: share.exclude_list,
     caseSensitive: config.exclude_case_sensitive,
     read: () =>
-      readFile(config.exclude_list, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      readFile(share.exclude_list, 'utf8').catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return '';
         throw err;
       }),
     async edit(edit) {
-      await applyExcludeEdit(config.exclude_list, edit);
+      await applyExcludeEdit(share.exclude_list, edit);
       onChanged();
     },
-    inputNames: () => localInputNames(config.in_dir),
+    inputNames: () => localInputNames(share.in_dir),
   };
 }
 
-/** Release and delete here, logged to the engine's log and audited beside its journal. */
-export function localQuarantine(config: KdsConfig, logger: Logger): QuarantineStore {
-  const request = (name: string, user: string, reason?: string) => ({ qrntDir: config.qrnt_dir, name, user, logger, auditFile: quarantineAuditFile(config.state_dir), ...(reason && { reason }) });
+/** Release and delete in a share's quarantine here, logged to the engine's log and audited beside its journal. */
+export function localQuarantine(config: KdsConfig, share: ShareConfig, logger: Logger): QuarantineStore {
+  const request = (name: string, user: string, reason?: string) => ({
+    share: share.name,
+    qrntDir: share.qrnt_dir,
+    name,
+    user,
+    logger,
+    auditFile: quarantineAuditFile(config.state_dir),
+    ...(reason && { reason }),
+  });
   return {
-    outDir: config.out_dir,
-    release: (name, user, reason) => releaseFromQuarantine({ ...request(name, user, reason), outDir: config.out_dir }),
+    share: share.name,
+    outDir: share.out_dir,
+    release: (name, user, reason) => releaseFromQuarantine({ ...request(name, user, reason), outDir: share.out_dir }),
     delete: (name, user, reason) => deleteFromQuarantine(request(name, user, reason)),
   };
 }

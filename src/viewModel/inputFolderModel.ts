@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { EngineEvent, FileRecord } from '../engine/events';
+import { defaultShareName, shareOf } from '../engine/shareName';
 import { ChangeNotifier } from './changeNotifier';
 import type { EngineSource, FolderItem } from './contracts';
 
@@ -8,12 +9,14 @@ export interface InputFolderModelOptions {
   coalesceMs?: number;
   /** Path of a name in the input folder; default node's join (remote mode: POSIX paths on the CN). */
   join?: (dir: string, name: string) => string;
+  /** The share whose input this is: only its files are shown. Default `default` (a one-share configuration). */
+  share?: string;
 }
 
 /**
  * The input folder as the engine sees it: one item per file with its stage. Events update a Map
  * in O(1); the sorted list is rebuilt only when asked for after a change, so a burst of 10 000
- * events costs 10 000 Map writes and one sort.
+ * events costs 10 000 Map writes and one sort. One model per share: another share's events pass by.
  */
 export class InputFolderModel {
   private readonly records = new Map<string, FileRecord>();
@@ -22,6 +25,7 @@ export class InputFolderModel {
   private readonly notifier: ChangeNotifier;
   private readonly unsubscribe: () => void;
   private readonly joinPath: (dir: string, name: string) => string;
+  private readonly share: string;
 
   constructor(
     source: EngineSource,
@@ -29,10 +33,11 @@ export class InputFolderModel {
     options: InputFolderModelOptions = {},
   ) {
     this.joinPath = options.join ?? join;
+    this.share = options.share ?? defaultShareName;
     this.notifier = new ChangeNotifier(options.coalesceMs ?? 100);
     // Subscribing first and then reading the snapshot loses nothing: both happen in one tick.
     this.unsubscribe = source.onEvent((e) => this.apply(e));
-    for (const f of source.snapshot().files) this.records.set(f.name, f);
+    for (const f of source.snapshot().files) if (shareOf(f) === this.share) this.records.set(f.name, f);
   }
 
   /** Newest first by mtime (then by name, so equal times keep a stable order). */
@@ -71,16 +76,17 @@ export class InputFolderModel {
   private apply(e: EngineEvent): void {
     switch (e.type) {
       case 'file':
+        if (shareOf(e.file) !== this.share) return;
         this.records.set(e.file.name, e.file);
         this.itemCache.delete(e.file.name);
         break;
       case 'file-removed':
       case 'ignored':
         // An ignored name (say, a file replaced by a directory) is not a file to show any more.
-        if (!this.forget(e.name)) return;
+        if (shareOf(e) !== this.share || !this.forget(e.name)) return;
         break;
       case 'routed':
-        if (!this.forget(e.file.name)) return;
+        if (shareOf(e.file) !== this.share || !this.forget(e.file.name)) return;
         break;
       default:
         return;
@@ -102,6 +108,7 @@ export class InputFolderModel {
     if (!r) return undefined;
     const item: FolderItem = {
       folder: 'in',
+      share: this.share,
       name: r.name,
       path: this.joinPath(this.inDir, r.name),
       size: r.size,

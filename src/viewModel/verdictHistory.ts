@@ -7,6 +7,7 @@
 import { type LogRecord, formatText } from '../common/log';
 import { type EngineEvent, type FileRecord, type RoutedFile, type Verdict as EngineVerdict, verdictOf } from '../engine/events';
 import type { ScanEntry } from '../engine/journal';
+import { shareFileKey, shareOf } from '../engine/shareName';
 import type { StateChange, VerdictDetails } from '../webviewProtocol/verdicts';
 import type { Verdict, VerdictRow } from '../webviewProtocol/verdictsQuery';
 import { ChangeNotifier } from './changeNotifier';
@@ -46,6 +47,8 @@ export interface QuarantineAction {
   time: string;
   user: string;
   action: 'release' | 'delete';
+  /** Absent in records written before shares: the share `default`. */
+  share?: string;
   file: string;
   sha256: string;
   to?: string;
@@ -58,7 +61,7 @@ export interface VerdictChanges {
 
 export class VerdictHistory {
   private readonly byId = new Map<string, Entry>();
-  /** The entry of the version of a file now in input, by name. */
+  /** The entry of the version of a file now in input, by share and name (shareFileKey). */
   private readonly current = new Map<string, string>();
   private readonly logs = new Map<string, string[]>();
   private readonly dirty = new Set<string>();
@@ -157,6 +160,7 @@ export class VerdictHistory {
       const row: VerdictRow = {
         id: j.scanId,
         time: timeOfEntry(j),
+        share: j.share,
         name: j.name,
         size: j.size,
         sha256: j.sha256,
@@ -173,19 +177,20 @@ export class VerdictHistory {
   onEngineEvent(e: EngineEvent): void {
     if (e.type === 'file') this.onFile(e.file);
     else if (e.type === 'routed') this.onRouted(e.file);
-    else if (e.type === 'file-removed') this.onRemoved(e.name);
+    else if (e.type === 'file-removed') this.onRemoved(shareOf(e), e.name);
   }
 
-  /** A record from the engine's logger; kept when it names a file. */
+  /** A record from the engine's logger; kept when it names a file (of its share: with several shares the line says which). */
   onLogRecord(r: LogRecord): void {
     if (typeof r.file !== 'string' || r.file === '') return;
-    let lines = this.logs.get(r.file);
-    if (lines) this.logs.delete(r.file);
+    const key = shareFileKey(typeof r.share === 'string' ? r.share : undefined, r.file);
+    let lines = this.logs.get(key);
+    if (lines) this.logs.delete(key);
     else {
       lines = [];
       if (this.logs.size >= this.maxLogged) this.logs.delete(this.logs.keys().next().value!);
     }
-    this.logs.set(r.file, lines);
+    this.logs.set(key, lines);
     lines.push(formatText(r));
     if (lines.length > this.maxLines) lines.splice(0, lines.length - this.maxLines);
   }
@@ -197,6 +202,7 @@ export class VerdictHistory {
     const r = e.row;
     return {
       id,
+      share: shareOf(r),
       name: r.name,
       size: r.size,
       sha256: r.sha256,
@@ -207,7 +213,7 @@ export class VerdictHistory {
       threat: r.threat,
       destination: r.destination,
       changes: [...e.changes],
-      logLines: [...(this.logs.get(r.name) ?? [])],
+      logLines: [...(this.logs.get(shareFileKey(r.share, r.name)) ?? [])],
     };
   }
 
@@ -225,18 +231,20 @@ export class VerdictHistory {
   }
 
   private onFile(f: FileRecord): void {
+    const share = shareOf(f);
+    const key = shareFileKey(share, f.name);
     let e = f.scanId ? this.byId.get(f.scanId) : undefined;
     if (!e) {
-      const curId = this.current.get(f.name);
+      const curId = this.current.get(key);
       const cur = curId ? this.byId.get(curId) : undefined;
       if (cur && !cur.row.verdict && (!cur.scanId || !f.scanId)) {
         e = cur;
         if (f.scanId && !cur.scanId) this.rekey(cur, f.scanId);
       } else {
-        e = this.put({ row: { id: f.scanId ?? `in:${f.name}`, time: f.changedAt, name: f.name, size: f.size }, scanId: f.scanId, changes: [] });
+        e = this.put({ row: { id: f.scanId ?? `in:${key}`, time: f.changedAt, share, name: f.name, size: f.size }, scanId: f.scanId, changes: [] });
       }
     }
-    this.current.set(f.name, e.row.id);
+    this.current.set(key, e.row.id);
     const last = e.changes[e.changes.length - 1];
     if (!last || last.state !== f.stage || last.detail !== f.reason) pushChange(e, { at: f.changedAt, state: f.stage, detail: f.reason });
     if (f.submittedAt !== undefined) e.submittedAt = f.submittedAt;
@@ -245,18 +253,20 @@ export class VerdictHistory {
   }
 
   private onRouted(f: RoutedFile): void {
+    const share = shareOf(f);
+    const key = shareFileKey(share, f.name);
     let e = this.byId.get(f.scanId);
     if (!e) {
-      const curId = this.current.get(f.name);
+      const curId = this.current.get(key);
       const cur = curId ? this.byId.get(curId) : undefined;
       if (cur && !cur.scanId && !cur.row.verdict) {
         e = cur;
         this.rekey(cur, f.scanId);
       } else {
-        e = this.put({ row: { id: f.scanId, time: f.routedAt, name: f.name, size: f.size }, scanId: f.scanId, changes: [] });
+        e = this.put({ row: { id: f.scanId, time: f.routedAt, share, name: f.name, size: f.size }, scanId: f.scanId, changes: [] });
       }
     }
-    if (this.current.get(f.name) === e.row.id) this.current.delete(f.name);
+    if (this.current.get(key) === e.row.id) this.current.delete(key);
     e.scanId = f.scanId;
     e.path = f.path;
     e.rawState = f.rawState;
@@ -265,6 +275,7 @@ export class VerdictHistory {
     const row: VerdictRow = {
       id: e.row.id,
       time: f.routedAt,
+      share,
       name: f.name,
       size: f.size,
       sha256: f.sha256,
@@ -277,9 +288,10 @@ export class VerdictHistory {
     this.touch(row.id);
   }
 
-  private onRemoved(name: string): void {
-    const id = this.current.get(name);
-    this.current.delete(name);
+  private onRemoved(share: string, name: string): void {
+    const key = shareFileKey(share, name);
+    const id = this.current.get(key);
+    this.current.delete(key);
     const e = id ? this.byId.get(id) : undefined;
     if (!e || e.row.verdict) return;
     if (!e.scanId) {
@@ -300,12 +312,13 @@ export class VerdictHistory {
   applyQuarantineAudit(records: readonly QuarantineAction[]): void {
     for (const r of records) {
       const at = Date.parse(r.time);
-      const key = `${r.time}\u0000${r.action}\u0000${r.file}\u0000${r.sha256}`;
+      const share = shareOf(r);
+      const key = `${r.time}\u0000${r.action}\u0000${share}\u0000${r.file}\u0000${r.sha256}`;
       if (this.auditApplied.has(key) || !Number.isFinite(at)) continue;
       this.auditApplied.add(key);
       const sha = r.sha256.toLowerCase();
       for (const [id, e] of this.byId) {
-        if (e.row.destination !== 'qrnt' || e.row.name !== r.file || e.row.sha256?.toLowerCase() !== sha || e.row.time > at) continue;
+        if (e.row.destination !== 'qrnt' || e.row.name !== r.file || shareOf(e.row) !== share || e.row.sha256?.toLowerCase() !== sha || e.row.time > at) continue;
         e.row = { ...e.row, destination: r.action === 'release' ? 'released' : 'deleted' };
         if (r.action === 'release') e.path = r.to;
         else e.path = undefined;
@@ -338,7 +351,8 @@ export class VerdictHistory {
     e.scanId = scanId;
     e.row = { ...e.row, id: scanId };
     this.byId.set(scanId, e);
-    if (this.current.get(e.row.name) === old) this.current.set(e.row.name, scanId);
+    const key = shareFileKey(e.row.share, e.row.name);
+    if (this.current.get(key) === old) this.current.set(key, scanId);
     this.touch(scanId);
   }
 

@@ -18,7 +18,7 @@ export const configEditorStringIds = [
 export type ConfigEditorStringId = (typeof configEditorStringIds)[number];
 export type ConfigEditorStrings = StringsOf<ConfigEditorStringId>;
 
-export type FormFieldKind = 'folder' | 'file' | 'string' | 'integer' | 'number' | 'boolean' | 'enum' | 'tristate';
+export type FormFieldKind = 'folder' | 'file' | 'string' | 'integer' | 'number' | 'boolean' | 'enum' | 'tristate' | 'json';
 
 /** One field of the form, as the webview draws it (from formFields() of src/configEditor/formModel.ts). */
 export interface FormFieldInfo {

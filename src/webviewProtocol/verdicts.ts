@@ -16,6 +16,7 @@ export const verdictsStringIds = [
   'verdict.not detected', 'verdict.detect', 'verdict.error', 'verdict.timeout', 'verdict.unknown', 'verdict.pending',
   'dest.out', 'dest.qrnt', 'dest.released', 'dest.deleted', 'details', 'detailsEmpty', 'fullSha256', 'scanId', 'path', 'rawState', 'stateChanges', 'logLines', 'noLogLines',
   'release', 'rescan', 'copyHash', 'reveal', 'close', 'rowsShown#one', 'rowsShown#few', 'rowsShown#many', 'rowsShown#other', 'loading', 'sortAscending', 'sortDescending', 'tableLabel', 'tabChanges', 'tabLog',
+  'colShare', 'filterShare', 'allShares',
 ] as const;
 export type VerdictsStringId = (typeof verdictsStringIds)[number];
 export type VerdictsStrings = StringsOf<VerdictsStringId>;
@@ -30,6 +31,7 @@ export interface StateChange {
 
 export interface VerdictDetails {
   id: string;
+  share?: string;
   name: string;
   size: number;
   sha256?: string;
@@ -59,6 +61,8 @@ export type VerdictsMessage =
       byteUnits: ByteUnitTemplates;
       /** "Reveal in OS" works here (not in VS Code for the Web, not for a Central Node's files). */
       canReveal: boolean;
+      /** The shares of the engine shown; with more than one the table has a Share column and filter. */
+      shares: string[];
     }
   /** The full table, in chunks (large tables are not sent as one message); `last` marks the final chunk. */
   | { type: 'reset'; rows: VerdictRow[]; last: boolean }

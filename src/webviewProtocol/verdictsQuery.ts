@@ -13,10 +13,12 @@ export const verdictKeys: readonly VerdictKey[] = [...verdicts, 'pending'];
 
 /** One file version the engine handled (one scanId; before the upload, one name in input). */
 export interface VerdictRow {
-  /** scanId when known, else `in:<name>`. */
+  /** scanId when known, else `in:<share>/<name>`. */
   id: string;
   /** Epoch ms of the latest state change (the verdict time for finished rows). */
   time: number;
+  /** The share the file came from (`default` for a one-share configuration). */
+  share?: string;
   name: string;
   size: number;
   sha256?: string;
@@ -32,12 +34,14 @@ export interface VerdictRow {
 
 export type VerdictDestination = 'out' | 'qrnt' | 'released' | 'deleted';
 
-export type VerdictColumn = 'time' | 'name' | 'size' | 'sha256' | 'verdict' | 'threat' | 'duration' | 'destination';
-export const verdictColumns: readonly VerdictColumn[] = ['time', 'name', 'size', 'sha256', 'verdict', 'threat', 'duration', 'destination'];
+export type VerdictColumn = 'time' | 'share' | 'name' | 'size' | 'sha256' | 'verdict' | 'threat' | 'duration' | 'destination';
+export const verdictColumns: readonly VerdictColumn[] = ['time', 'share', 'name', 'size', 'sha256', 'verdict', 'threat', 'duration', 'destination'];
 
 export interface VerdictQuery {
   /** Shown verdicts; empty = all. */
   verdicts: readonly VerdictKey[];
+  /** Shown shares; empty or absent = all. */
+  shares?: readonly string[];
   /** Case-insensitive substring of name, SHA-256, threat or id. */
   text: string;
   sort: VerdictColumn;
@@ -58,6 +62,8 @@ function keyOf(row: VerdictRow, column: VerdictColumn): Key {
   switch (column) {
     case 'time':
       return row.time;
+    case 'share':
+      return row.share ?? '';
     case 'name':
       return row.name.toLowerCase();
     case 'size':
@@ -81,10 +87,12 @@ function keyOf(row: VerdictRow, column: VerdictColumn): Key {
  */
 export function queryVerdictRows(rows: readonly VerdictRow[], q: VerdictQuery): VerdictRow[] {
   const wanted = q.verdicts.length ? new Set<VerdictKey>(q.verdicts) : undefined;
+  const shares = q.shares?.length ? new Set(q.shares) : undefined;
   const text = q.text.trim().toLowerCase();
   const picked: VerdictRow[] = [];
   for (const row of rows) {
     if (wanted && !wanted.has(verdictKeyOf(row))) continue;
+    if (shares && !shares.has(row.share ?? 'default')) continue;
     if (text && !matches(row, text)) continue;
     picked.push(row);
   }

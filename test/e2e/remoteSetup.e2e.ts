@@ -272,4 +272,47 @@ describe('KDS Central Node journey from a bare CN (code-server + Chromium + loop
       assert.ok(existsSync(join(conf.in_dir!, 'report.doc')), 'report.doc is still in the CN\'s input');
     });
   });
+
+  test('11e. A share added to the local configuration: Set Up offers to add it alone; three steps; the CN gains the share and keeps the rest', async (t) => {
+    assert.ok(page, '11a opened the workbench');
+    const c = cn!;
+    const before = JSON.parse(readFileSync(c.configPath, 'utf8')) as Record<string, unknown>;
+    const localPath = join(ws, 'kata_dir_scanner.conf');
+    const local = JSON.parse(readFileSync(localPath, 'utf8')) as Record<string, unknown>;
+    writeFileSync(localPath, JSON.stringify({ ...local, shares: [{ name: 'hr', in_dir: './hr/in/', out_dir: './hr/out/', qrnt_dir: './hr/qrnt/' }] }, null, 2) + '\n');
+    writeFileSync(join(ws, 'exclude_list.hr.txt'), '*.hrskip\n');
+    await scenario(t, () => page, '11e-cn-add-share', async () => {
+      const p = page!;
+      await runCommand(p, 'KDS: Set Up Central Node');
+      await quickInput(p).waitFor({ state: 'visible', timeout: 90_000 });
+      await pickQuickItem(p, /Add shares hr/);
+      await waitFor('the folders question', async () => ((await quickInput(p).innerText()).includes('Use folders on the Central Node') ? true : undefined), 60_000);
+      await pickQuickItem(p, /Use folders on the Central Node/);
+      const steps: string[] = [];
+      for (let i = 1; ; i++) {
+        const box = dialog(p);
+        await box.waitFor({ state: 'visible', timeout: 120_000 });
+        const text = (await box.innerText()).trim();
+        if (/Set-up of .* finished/.test(text)) break;
+        assert.match(text, new RegExp(`Step ${i}/3 on `), `step ${i} is titled Step ${i}/3: ${text}`);
+        steps.push(text.split('\n').find((l) => /^Step \d\/3/.test(l)) ?? text);
+        await answerDialog(p, /Step \d\/3/, 'Run This Step');
+      }
+      t.diagnostic(`steps: ${JSON.stringify(steps)}`);
+      assert.equal(steps.length, 3);
+      assert.ok(!steps.some((s) => /certificate|Integration request/i.test(s)), 'no certificate or integration step');
+      const summary = await answerDialog(p, /finished/, 'Close');
+      t.diagnostic(`summary: ${summary}`);
+      assert.match(summary, /shares hr as well, under the same integration .*KATA needs no new approval/);
+      const after = JSON.parse(readFileSync(c.configPath, 'utf8')) as Record<string, unknown> & { shares: Array<Record<string, string>> };
+      const { shares, ...rest } = after;
+      assert.deepEqual(rest, before, 'every installed key is kept');
+      assert.equal(shares.length, 1);
+      assert.equal(shares[0]!.name, 'hr');
+      assert.equal(shares[0]!.in_dir, join(c.prefix, 'mnt/hr/in') + '/');
+      for (const d of ['in', 'out', 'qrnt']) assert.ok(statSync(join(c.prefix, 'mnt/hr', d)).isDirectory(), `mnt/hr/${d} was created`);
+      assert.equal(readFileSync(join(c.prefix, 'opt/kata-dir-scanner/exclude_list.hr.txt'), 'utf8'), '*.hrskip\n');
+      assert.match(readFileSync(join(c.prefix, 'etc/systemd/system/kata-dir-scanner.service'), 'utf8'), /mnt\/hr\/qrnt/);
+    });
+  });
 });

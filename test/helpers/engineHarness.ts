@@ -14,7 +14,10 @@ import { removeTree } from './tempDirs';
 export interface Harness {
   root: string;
   dirs: { in: string; out: string; qrnt: string; state: string };
+  /** Every share's folders by share name (the top-level ones are `default`'s). */
+  shareDirs: Record<string, { in: string; out: string; qrnt: string }>;
   configPath: string;
+  /** Read from configPath; a test may load another one, and restart() then uses it. */
   config: KdsConfig;
   emulator: RunningEmulator;
   built: ConfiguredEngine;
@@ -44,6 +47,17 @@ export interface HarnessOptions {
   dirs?: Partial<{ in: string; out: string; qrnt: string }>;
   /** Written to exclude_list.txt (beside the config) before the engine is built. */
   excludeList?: string;
+  /**
+   * Shares listed in `shares` of the configuration, each with <root>/<name>/{in,out,qrnt} and its
+   * own keys; the top-level folders stay the share `default` unless `noDefault`.
+   */
+  shares?: Array<{ name: string } & Record<string, unknown>>;
+  noDefault?: boolean;
+  /**
+   * 'thread-pool': every file call through node:fs/promises, as on a share (src/engine/folderFs.ts),
+   * even on these local folders — for tests that step into those calls.
+   */
+  fileCalls?: 'thread-pool';
 }
 
 /**
@@ -72,6 +86,16 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     { dirs, cert, emulator },
     { system_id: `test-${Math.random().toString(16).slice(2)}`, stable_ms: 200, scan_timeout_s: 60, log_file: join(root, 'kds.log'), ...opts.conf },
   );
+  const shareDirs: Harness['shareDirs'] = opts.noDefault ? {} : { default: dirs };
+  if (opts.noDefault) for (const k of ['in_dir', 'out_dir', 'qrnt_dir']) delete conf[k];
+  if (opts.shares) {
+    conf.shares = opts.shares.map((share) => {
+      const d = { in: join(root, share.name, 'in'), out: join(root, share.name, 'out'), qrnt: join(root, share.name, 'qrnt') };
+      for (const f of Object.values(d)) mkdirSync(f, { recursive: true });
+      shareDirs[share.name] = d;
+      return { in_dir: d.in, out_dir: d.out, qrnt_dir: d.qrnt, ...share };
+    });
+  }
   const configPath = join(root, 'kata_dir_scanner.conf');
   if (opts.excludeList !== undefined) writeFileSync(join(root, 'exclude_list.txt'), opts.excludeList);
   writeFileSync(configPath, JSON.stringify(conf, null, 2));
@@ -86,20 +110,33 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   let rescans = 0;
   h.rescans = () => rescans;
   const build = async () => {
-    const built = await createEngineFromConfig(config, logger, { retryBaseMs: 50, retryMaxMs: 500, stopGraceMs: 2000, wrapApi: opts.wrapApi });
-    // The engine re-reads the exclude list at the start of every rescan: count them there.
-    const refresh = built.excludes.refresh.bind(built.excludes);
-    built.excludes.refresh = (force?: boolean) => {
-      rescans++;
-      return refresh(force);
-    };
+    const built = await createEngineFromConfig(h.config, logger, {
+      retryBaseMs: 50,
+      retryMaxMs: 500,
+      stopGraceMs: 2000,
+      wrapApi: opts.wrapApi,
+      ...(opts.fileCalls === 'thread-pool' ? { localFolders: {} } : {}),
+    });
+    // The engine re-reads each share's exclude list at the start of every rescan of its input:
+    // count them there (a rescan of the service is one of every share).
+    const counts = new Map<string, number>();
+    const before = rescans;
+    for (const [share, list] of built.excludes) {
+      counts.set(share, 0);
+      const refresh = list.refresh.bind(list);
+      list.refresh = (force?: boolean) => {
+        counts.set(share, counts.get(share)! + 1);
+        rescans = before + Math.min(...counts.values());
+        return refresh(force);
+      };
+    }
     built.engine.onEvent((e) => {
       events.push(e);
       if (e.type === 'routed') routed.push(e.file);
     });
     return built;
   };
-  Object.assign(h, { root, dirs, configPath, config, emulator, events, logs, routed, fingerprint256: cert.fingerprint256 });
+  Object.assign(h, { root, dirs, shareDirs, configPath, config, emulator, events, logs, routed, fingerprint256: cert.fingerprint256 });
   h.built = await build();
   let running = false;
   let closed = false;
@@ -156,9 +193,9 @@ export function stagesOf(h: Pick<Harness, 'events'>, name: string): string[] {
   return out;
 }
 
-/** The snapshot record of a file in input, if the engine has one. */
-export function stageNow(h: Pick<Harness, 'built'>, name: string): string | undefined {
-  return h.built.engine.snapshot().files.find((f) => f.name === name)?.stage;
+/** The snapshot record of a file in input (of one share, when given), if the engine has one. */
+export function stageNow(h: Pick<Harness, 'built'>, name: string, share?: string): string | undefined {
+  return h.built.engine.snapshot().files.find((f) => f.name === name && (share === undefined || f.share === share))?.stage;
 }
 
 /** Waits until the engine has begun `n` more rescans than now, so what it saw is settled. */

@@ -35,7 +35,7 @@ test('only regular files directly in input are scanned; other entries are ignore
   for (const [name, kind] of Object.entries(kinds)) {
     assert.equal(logsOf(h, 'ignored', name).length, 1, `${name} logged once`);
     const ev = h.events.filter((e) => e.type === 'ignored' && e.name === name);
-    assert.deepEqual(ev, [{ type: 'ignored', name, kind }], name);
+    assert.deepEqual(ev, [{ type: 'ignored', share: 'default', name, kind }], name);
     assert.equal(stageNow(h, name), undefined, `${name} is not a file record`);
   }
   // Left in place, untouched.

@@ -158,7 +158,7 @@ test('kds status --json lists routed files with destination and verdict, and wha
     status.pending.map((p) => [p.file, p.stage, p.scanId]),
     [['slow.bin', 'with KATA', h.built.engine.snapshot().files.find((f) => f.name === 'slow.bin')!.scanId]],
   );
-  assert.deepEqual(status.skipped, [{ file: 'old.bak', reason: 'excluded (*.bak)' }]);
+  assert.deepEqual(status.skipped, [{ share: 'default', file: 'old.bak', reason: 'excluded (*.bak)' }]);
 });
 
 test('two engines on one state_dir: the second refuses to start', async () => {

@@ -150,7 +150,8 @@ test('100 files waiting for approval: per-file state is plain values, and the en
   await waitFor('all awaiting approval', () => h.built.engine.snapshot().files.filter((f) => f.stage === 'awaiting-approval').length === 101);
   await waitRescans(h, 2);
   assert.ok(timers() <= before + 3, `timers ${before} → ${timers()}: none per file`);
-  const records = (h.built.engine as unknown as { records: Map<string, Record<string, unknown>> }).records;
+  const shares = (h.built.engine as unknown as { shares: Map<string, { records: Map<string, Record<string, unknown>> }> }).shares;
+  const records = shares.get('default')!.records;
   assert.equal(records.size, 101);
   for (const rec of records.values()) {
     for (const [k, v] of Object.entries(rec)) assert.ok(v === undefined || ['string', 'number', 'boolean'].includes(typeof v), `${String(rec.name)}.${k} is ${typeof v}`);

@@ -15,6 +15,8 @@ import { logsOf, stageNow, startHarness, waitFor } from '../helpers/engineHarnes
  * How a scanned file leaves input (src/engine/sourceRemoval.ts), with each race made to happen at
  * its exact moment: the engine's own calls into node:fs/promises are wrapped, and the wrapper
  * does what a producer would do right then. Plus whose failure an error is (issue 18, point 2).
+ * The engines here make every file call through node:fs/promises (fileCalls: 'thread-pool', what
+ * they do on a share); on a local folder the same steps are synchronous calls (folderFs.ts).
  */
 
 const sha256 = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
@@ -24,7 +26,7 @@ const isAside = (p: unknown) => basename(String(p)).startsWith(asidePrefix);
 const folderDown = (h: { events: EngineEvent[] }, folder: string) => h.events.filter((e) => e.type === 'folder' && e.folder === folder && !e.available);
 
 test('race: the file replaced between closing it and renaming it aside → the newcomer is not deleted; it is scanned and delivered', async (t) => {
-  const h = await startHarness();
+  const h = await startHarness({ fileCalls: 'thread-pool' });
   let raced = false;
   t.mock.method(fsp, 'rename', async (from: string, to: string) => {
     if (!raced && isAside(to) && basename(from) === 'race.txt') {
@@ -48,7 +50,7 @@ test('race: the file replaced between closing it and renaming it aside → the n
 });
 
 test('race: the aside file rewritten between its copy and its unlink → the scanned bytes are delivered, the new ones go back to input and follow', async (t) => {
-  const h = await startHarness();
+  const h = await startHarness({ fileCalls: 'thread-pool' });
   let raced = false;
   t.mock.method(fsp, 'rename', async (from: string, to: string) => {
     const res = await realRename(from, to);
@@ -71,7 +73,7 @@ test('race: the aside file rewritten between its copy and its unlink → the sca
 });
 
 test('race: a changed aside file goes back beside a newcomer that took its name, never over it', async (t) => {
-  const h = await startHarness();
+  const h = await startHarness({ fileCalls: 'thread-pool' });
   let raced = false;
   t.mock.method(fsp, 'rename', async (from: string, to: string) => {
     const res = await realRename(from, to);
@@ -94,7 +96,7 @@ test('race: a changed aside file goes back beside a newcomer that took its name,
 });
 
 test('EBUSY on the source (another program holds it open) is that file\'s: retried, reported with its name, no folder paused, the others flow', async (t) => {
-  const h = await startHarness();
+  const h = await startHarness({ fileCalls: 'thread-pool' });
   let busy = 3;
   t.mock.method(fsp, 'rename', async (from: string, to: string) => {
     if (isAside(to) && basename(from) === 'busy.txt' && busy > 0) {
@@ -119,7 +121,7 @@ test('EBUSY on the source (another program holds it open) is that file\'s: retri
 });
 
 test('output full (ENOSPC) pauses output only: quarantine deliveries go on, and output resumes when there is room', async (t) => {
-  const h = await startHarness();
+  const h = await startHarness({ fileCalls: 'thread-pool' });
   let full = true;
   let refused = 0;
   t.mock.method(fsp, 'open', async (path: string, ...rest: unknown[]) => {
@@ -161,7 +163,7 @@ test('a folder in output under the file\'s name (EISDIR) is that file\'s trouble
 });
 
 test('a name the destination refuses (EINVAL on the final rename) is delivered under a name it takes, without pausing it', async (t) => {
-  const h = await startHarness();
+  const h = await startHarness({ fileCalls: 'thread-pool' });
   t.mock.method(fsp, 'rename', async (from: string, to: string) => {
     if (dirname(to) === h.dirs.out && /[:*?"<>|]/.test(basename(to))) throw Object.assign(new Error(`EINVAL: invalid argument, rename '${from}' -> '${to}'`), { code: 'EINVAL' });
     return realRename(from, to);

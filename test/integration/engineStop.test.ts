@@ -12,9 +12,10 @@ test('stop while a rescan is running leaves no watcher on input (on Windows it w
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   let held = false;
-  const refresh = h.built.excludes.refresh.bind(h.built.excludes);
+  const excludes = h.built.excludes.get('default')!;
+  const refresh = excludes.refresh.bind(excludes);
   // The next rescan waits at its first step (re-reading the exclude list) until stop has begun.
-  h.built.excludes.refresh = async (force?: boolean) => {
+  excludes.refresh = async (force?: boolean) => {
     held = true;
     await gate;
     return refresh(force);
@@ -25,8 +26,8 @@ test('stop while a rescan is running leaves no watcher on input (on Windows it w
   await new Promise((r) => setImmediate(r));
   release();
   await stopped;
-  const engine = h.built.engine as unknown as { watcher?: unknown };
-  assert.equal(engine.watcher, undefined, 'the rescan that outlived the start of stop() started no watcher');
+  const engine = h.built.engine as unknown as { shares: Map<string, { intake: { watcher?: unknown } }> };
+  assert.equal(engine.shares.get('default')!.intake.watcher, undefined, 'the rescan that outlived the start of stop() started no watcher');
 });
 
 test('a power cut on Windows undid the removal of a delivered file\'s set-aside copy: the next start removes it, once it is still those bytes', async () => {

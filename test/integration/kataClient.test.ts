@@ -10,7 +10,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { KataClient, type KataClientOptions } from '../../src/kata/client';
 import { KataError, type KataErrorKind } from '../../src/kata/errors';
-import { normaliseFingerprint } from '../../src/pki/certs';
+import { normaliseFingerprint } from '../../src/pki/pemText';
 import { ScriptedKataServer, type TestPki, testPki } from '../helpers/scriptedKataServer';
 
 let pki: TestPki;

@@ -7,7 +7,8 @@ import { after, before, test } from 'node:test';
 import { runCheck } from '../../src/cli/checkCommand';
 import type { CheckItem } from '../../src/engine/configChecks';
 import { runEnroll } from '../../src/cli/enrollCommand';
-import { type KeyAndCert, createSelfSigned, normaliseFingerprint } from '../../src/pki/certs';
+import { type KeyAndCert, createSelfSigned } from '../../src/pki/certs';
+import { normaliseFingerprint } from '../../src/pki/pemText';
 import { ScriptedKataServer, type TestPki, testPki } from '../helpers/scriptedKataServer';
 
 let pki: TestPki;

@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/engine/config';
 import { attachEventStream } from '../../src/engine/engineEventStream';
 import { EICAR } from '../../src/emulator/eicar';
 import { type RunningEmulator, startEmulator } from '../../src/emulator/server';
-import { splitPem } from '../../src/pki/certs';
+import { splitPem } from '../../src/pki/pemText';
 import { visibleValue } from '../../src/observability/cefFormat';
 import { ServiceObservability } from '../../src/observability/serviceObservability';
 import { parseCef, parseRfc5424 } from '../helpers/cefParser';

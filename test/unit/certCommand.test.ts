@@ -5,7 +5,7 @@ import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { command } from '../../src/cli/certCommand';
-import { splitPem } from '../../src/pki/certs';
+import { splitPem } from '../../src/pki/pemText';
 import { runCapturingOutput } from '../helpers/cliOutput';
 
 const runCert = (argv: string[]) => runCapturingOutput(command, argv);

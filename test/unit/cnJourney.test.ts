@@ -104,7 +104,7 @@ test('item 7 / one interface: the CN\'s exclude list is edited like the local on
       }) as never,
   };
   let reloadAnswer: string | undefined;
-  const store = cnExcludeList(ctx, { path, label: `root@cn:${path}`, caseSensitive: false, inputNames: async () => ['a.doc'], reload: async () => reloadAnswer });
+  const store = cnExcludeList(ctx, { share: 'default', path, label: `root@cn:${path}`, caseSensitive: false, inputNames: async () => ['a.doc'], reload: async () => reloadAnswer });
   await store.edit({ add: '*.doc' });
   assert.equal(readFileSync(path, 'utf8'), '# keep this comment\n*.tmp\n*.doc\n');
   await assert.rejects(store.edit({ add: '/etc/passwd' }), /Cannot add/);

@@ -30,16 +30,23 @@ test('the original file parses unchanged once system_id is set, with every defau
   assert.deepEqual(warnings, []);
   assert.deepEqual(config, {
     configPath: `/opt/kata-dir-scanner/${FILE}`,
-    in_dir: '/mnt/in',
-    out_dir: '/mnt/out',
-    qrnt_dir: '/mnt/qrnt',
+    shares: [
+      {
+        name: 'default',
+        in_dir: '/mnt/in',
+        out_dir: '/mnt/out',
+        qrnt_dir: '/mnt/qrnt',
+        exclude_list: '/opt/kata-dir-scanner/exclude_list.txt',
+        max_file_size_mb: 100,
+        stable_ms: 2000,
+      },
+    ],
     cert_pem: '/opt/kata-dir-scanner/cert.pem',
     cert_key: '/opt/kata-dir-scanner/server.key',
     kata_cn_addr: 'localhost',
     system_id: SID,
     kata_cn_port: 443,
     insecure: false,
-    exclude_list: '/opt/kata-dir-scanner/exclude_list.txt',
     exclude_case_sensitive: false,
     max_file_size_mb: 100,
     stable_ms: 2000,
@@ -85,22 +92,22 @@ test('relative paths resolve against the folder of the config file; trailing sla
     '/srv/kds/site a/kata_dir_scanner.conf',
   );
   assert.equal(config.configPath, '/srv/kds/site a/kata_dir_scanner.conf');
-  assert.equal(config.in_dir, '/srv/kds/site a/in');
-  assert.equal(config.out_dir, '/srv/kds/site a/out');
-  assert.equal(config.qrnt_dir, '/srv/kds/qrnt');
+  assert.equal(config.shares[0]!.in_dir, '/srv/kds/site a/in');
+  assert.equal(config.shares[0]!.out_dir, '/srv/kds/site a/out');
+  assert.equal(config.shares[0]!.qrnt_dir, '/srv/kds/qrnt');
   assert.equal(config.cert_pem, '/srv/kds/site a/c/cert.pem');
   assert.equal(config.cert_key, '/srv/kds/site a/server.key');
-  assert.equal(config.exclude_list, '/srv/kds/site a/ex.txt');
+  assert.equal(config.shares[0]!.exclude_list, '/srv/kds/site a/ex.txt');
   assert.equal(config.state_dir, '/srv/kds/site a/state');
   assert.equal(config.log_file, '/srv/kds/site a/log/kds.log');
   assert.equal(config.kata_ca, '/srv/kds/site a/cn.pem');
-  assert.equal(parse({ in_dir: '/' }).config.in_dir, '/');
+  assert.equal(parse({ in_dir: '/' }).config.shares[0]!.in_dir, '/');
 });
 
 test('a relative config file name becomes an absolute configPath', () => {
   const { config } = parseConfigText(withSid, FILE);
   assert.equal(config.configPath, join(process.cwd(), FILE));
-  assert.equal(config.exclude_list, join(process.cwd(), 'exclude_list.txt'));
+  assert.equal(config.shares[0]!.exclude_list, join(process.cwd(), 'exclude_list.txt'));
   assert.equal(config.state_dir, join(process.cwd(), 'kds-state'));
 });
 
@@ -260,7 +267,7 @@ test('loadConfig reads a file; a missing or unreadable one is a ConfigError nami
     await writeFile(file, withSid);
     const { config } = await loadConfig(file);
     assert.equal(config.configPath, file);
-    assert.equal(config.exclude_list, join(dir, 'exclude_list.txt'));
+    assert.equal(config.shares[0]!.exclude_list, join(dir, 'exclude_list.txt'));
     const missing = join(dir, 'nope.conf');
     await assert.rejects(loadConfig(missing), (e: unknown) => e instanceof ConfigError && e.file === missing && e.message === `${missing}: the configuration file does not exist`);
     await mkdir(join(dir, 'folder'));
@@ -287,4 +294,88 @@ test('the shipped schema documents every key and is the one validation uses', as
   assert.equal(configDefaults.max_inflight, 8);
   assert.equal(configDefaults.use_polling, 'auto');
   assert.equal('in_dir' in configDefaults, false);
+});
+
+const shareOf = (name: string, root = `/mnt/${name}`) => ({ name, in_dir: `${root}/in/`, out_dir: `${root}/out/`, qrnt_dir: `${root}/qrnt/` });
+const identity = { cert_pem: '/opt/kata-dir-scanner/cert.pem', cert_key: '/opt/kata-dir-scanner/server.key', system_id: SID };
+
+test('shares: folder triples listed without top-level folders, each with its own exclude list and the shared limits unless it sets its own', () => {
+  const { config, warnings } = parseConfigText(
+    JSON.stringify({ ...identity, stable_ms: 500, shares: [{ ...shareOf('hr'), exclude_list: '/opt/kata-dir-scanner/hr.exclude', max_file_size_mb: 20 }, { ...shareOf('partners-EU'), stable_ms: 0 }] }),
+    `/opt/kata-dir-scanner/${FILE}`,
+  );
+  assert.deepEqual(warnings, []);
+  assert.deepEqual(config.shares, [
+    { name: 'hr', in_dir: '/mnt/hr/in', out_dir: '/mnt/hr/out', qrnt_dir: '/mnt/hr/qrnt', exclude_list: '/opt/kata-dir-scanner/hr.exclude', max_file_size_mb: 20, stable_ms: 500 },
+    {
+      name: 'partners-EU',
+      in_dir: '/mnt/partners-EU/in',
+      out_dir: '/mnt/partners-EU/out',
+      qrnt_dir: '/mnt/partners-EU/qrnt',
+      exclude_list: '/opt/kata-dir-scanner/exclude_list.partners-EU.txt',
+      max_file_size_mb: 100,
+      stable_ms: 0,
+    },
+  ]);
+});
+
+test('shares beside the top-level folders: those are the share "default", first; the name is then taken', () => {
+  const { config } = parse({ shares: [shareOf('hr')] });
+  assert.deepEqual(
+    config.shares.map((s) => [s.name, s.in_dir, s.exclude_list]),
+    [
+      ['default', '/mnt/in', '/opt/kata-dir-scanner/exclude_list.txt'],
+      ['hr', '/mnt/hr/in', '/opt/kata-dir-scanner/exclude_list.hr.txt'],
+    ],
+  );
+  const taken = configError(() => parse({ shares: [shareOf('Default')] }, FILE));
+  assert.equal(taken.key, 'shares');
+  assert.match(taken.message, /^kata_dir_scanner\.conf: "shares\[0\]\.name" is "Default", the name of the share made of the top-level in_dir, out_dir and qrnt_dir/);
+  // Without top-level folders a listed share may be called "default" (a one-share file moved to shares keeps its journal).
+  assert.equal(parseConfigText(JSON.stringify({ ...identity, shares: [shareOf('default')] }), FILE).config.shares[0]!.name, 'default');
+});
+
+test('shares: names are unique case-insensitively and short identifiers; no folder belongs to two shares', () => {
+  const twice = configError(() => parseConfigText(JSON.stringify({ ...identity, shares: [shareOf('hr'), shareOf('HR', '/mnt/x')] }), FILE));
+  assert.match(twice.message, /"shares\[1\]\.name" is "HR", a name another share has already/);
+  for (const bad of ['', 'a b', 'hr/x', '-hr', 'x'.repeat(33), 'é', 7]) {
+    const err = configError(() => parseConfigText(JSON.stringify({ ...identity, shares: [{ ...shareOf('hr'), name: bad }] }), FILE));
+    assert.equal(err.key, 'shares', `for ${JSON.stringify(bad)}`);
+    assert.match(err.message, /^kata_dir_scanner\.conf: "shares\[0\]\.name" must be a short name/);
+  }
+  const shared = configError(() => parse({ shares: [{ ...shareOf('hr'), qrnt_dir: '/mnt/qrnt' }] }, FILE));
+  assert.equal(shared.message, 'kata_dir_scanner.conf: "qrnt_dir" and "shares[0].qrnt_dir" must be different folders (both are /mnt/qrnt)');
+  const crossed = configError(() => parseConfigText(JSON.stringify({ ...identity, shares: [shareOf('a'), { ...shareOf('b'), in_dir: '/mnt/a/out' }] }), FILE));
+  assert.match(crossed.message, /"shares\[0\]\.out_dir" and "shares\[1\]\.in_dir" must be different folders/);
+  const inside = configError(() => parseConfigText(JSON.stringify({ ...identity, shares: [{ ...shareOf('a'), out_dir: '/mnt/a/in' }] }), FILE));
+  assert.match(inside.message, /"shares\[0\]\.in_dir" and "shares\[0\]\.out_dir" must be different folders/);
+});
+
+test('shares: a wrong or missing key of a share is named with its place in the list', () => {
+  const cases: Array<[unknown, RegExp]> = [
+    ['hr', /"shares" must be a list of shares such as \[\{"name": "hr"/],
+    [[5], /"shares\[0\]" must be an object such as/],
+    [[{ name: 'hr', in_dir: '/a', out_dir: '/b' }], /"shares\[0\]\.qrnt_dir" is missing; add it, for example "shares\[0\]\.qrnt_dir": "\/mnt\/qrnt\/"/],
+    [[{ ...shareOf('hr'), in_dir: '' }], /"shares\[0\]\.in_dir" must be a non-empty path/],
+    [[shareOf('a'), { ...shareOf('b'), stable_ms: -1 }], /"shares\[1\]\.stable_ms" must be an integer from 0 to 3600000 \(got -1\)/],
+    [[{ ...shareOf('hr'), max_file_size_mb: 0 }], /"shares\[0\]\.max_file_size_mb" must be a number greater than 0/],
+  ];
+  for (const [shares, expected] of cases) {
+    const err = configError(() => parseConfigText(JSON.stringify({ ...identity, shares }), FILE));
+    assert.equal(err.key, 'shares');
+    assert.match(err.message, expected);
+  }
+  const { warnings } = parseConfigText(JSON.stringify({ ...identity, shares: [{ ...shareOf('hr'), stable_sm: 1 }] }), FILE);
+  assert.deepEqual(warnings, ['kata_dir_scanner.conf: unknown key "shares[0].stable_sm" is ignored (did you mean "shares[0].stable_ms"?)']);
+});
+
+test('neither top-level folders nor shares: the missing in_dir is named as for the original; half a triple names what is missing', () => {
+  const none = configError(() => parseConfigText(JSON.stringify(identity), FILE));
+  assert.equal(none.key, 'in_dir');
+  assert.match(none.message, /"in_dir" is missing; add it, for example "in_dir": "\/mnt\/in\/"/);
+  const half = configError(() => parseConfigText(JSON.stringify({ ...identity, in_dir: '/i', shares: [shareOf('hr')] }), FILE));
+  assert.match(half.message, /"(out|qrnt)_dir" is missing/);
+  const empty = configError(() => parseConfigText(JSON.stringify({ ...identity, shares: [] }), FILE));
+  assert.equal(empty.key, 'shares');
+  assert.match(empty.message, /"shares" lists no share/);
 });

@@ -36,7 +36,7 @@ test('every schema property has exactly one descriptor, none lands in "other", a
   assert.deepEqual(
     formGroups(fields).map((g) => [g.id, g.keys]),
     [
-      ['folders', ['in_dir', 'out_dir', 'qrnt_dir', 'state_dir']],
+      ['folders', ['in_dir', 'out_dir', 'qrnt_dir', 'shares', 'state_dir']],
       ['connection', ['kata_cn_addr', 'kata_cn_port', 'system_id', 'sensor_instance_id']],
       ['trust', ['cert_pem', 'cert_key', 'kata_ca', 'kata_cert_sha256', 'insecure']],
       ['scanning', ['exclude_list', 'exclude_case_sensitive', 'max_file_size_mb', 'stable_ms', 'poll_interval_s', 'scan_timeout_s', 'max_inflight', 'use_polling']],
@@ -57,7 +57,7 @@ test('descriptor kinds, bounds, enums and defaults come from the schema', () => 
   assert.deepEqual(
     Object.fromEntries(Object.values(by).map((f) => [f.key, f.kind])),
     {
-      in_dir: 'folder', out_dir: 'folder', qrnt_dir: 'folder', state_dir: 'folder',
+      in_dir: 'folder', out_dir: 'folder', qrnt_dir: 'folder', shares: 'json', state_dir: 'folder',
       kata_cn_addr: 'string', kata_cn_port: 'integer', system_id: 'string', sensor_instance_id: 'string',
       cert_pem: 'file', cert_key: 'file', kata_ca: 'file', kata_cert_sha256: 'string', insecure: 'boolean',
       exclude_list: 'file', exclude_case_sensitive: 'boolean', max_file_size_mb: 'number', stable_ms: 'integer',
@@ -159,7 +159,8 @@ test('empty optional fields are removed, not written as ""; required ones stay',
   const parsed = JSON.parse(renderConfig(edited, form.unknown, ORIGINAL)) as Record<string, unknown>;
   assert.ok(!('kata_ca' in parsed) && !('log_file' in parsed) && !('exclude_list' in parsed) && !('sensor_instance_id' in parsed));
   assert.equal(parsed.system_id, '');
-  assert.deepEqual(cleanValues({ kata_ca: '', in_dir: '' }), { in_dir: '' });
+  // The folder triple is required only without shares: emptied, it is not set (the engine says it is missing).
+  assert.deepEqual(cleanValues({ kata_ca: '', in_dir: '', system_id: '' }), { system_id: '' });
   // An empty optional field is not a validation problem (the default applies)…
   assert.deepEqual(validateForm({ ...form.values, exclude_list: '' }, FILE), []);
   // …an empty required one is.

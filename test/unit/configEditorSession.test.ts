@@ -145,3 +145,45 @@ test('a field error does not repeat the file path (the form names the file once)
   assert.equal(fresh.state(false).dirty, true);
   assert.equal(fresh.edited, false);
 });
+
+test('shares are shown as their JSON, kept on save, edited as text with the engine validating them', () => {
+  const shares = [{ name: 'hr', in_dir: '/mnt/hr/in/', out_dir: '/mnt/hr/out/', qrnt_dir: '/mnt/hr/qrnt/', stable_ms: 500 }];
+  const text = JSON.stringify({ ...(JSON.parse(TEXT) as object), shares }, null, 2) + '\n';
+  const s = open(text);
+  const st = s.state(true);
+  assert.deepEqual(JSON.parse(st.inputs.shares as string), shares);
+  assert.deepEqual(st.errors, {});
+  assert.equal(formFieldInfos().find((f) => f.key === 'shares')?.kind, 'json');
+  // Another field edited: the shares are written back as they were.
+  s.edit('poll_interval_s', '7');
+  assert.deepEqual((JSON.parse(s.render()) as { shares: unknown }).shares, shares);
+  // A share added in the text; then a broken list is the engine's message, under the key.
+  const two = [...shares, { name: 'fin', in_dir: '/mnt/fin/in/', out_dir: '/mnt/fin/out/', qrnt_dir: '/mnt/fin/qrnt/' }];
+  s.edit('shares', JSON.stringify(two));
+  assert.deepEqual(s.state(false).errors, {});
+  assert.deepEqual((JSON.parse(s.render()) as { shares: unknown }).shares, two);
+  s.edit('shares', JSON.stringify([...two, { name: 'hr', in_dir: '/x', out_dir: '/y', qrnt_dir: '/z' }]));
+  assert.match(s.state(false).errors.shares ?? '', /"shares\[2\]\.name" is "hr", a name another share has already/);
+  s.edit('shares', '[{"name": "hr",');
+  assert.match(s.state(false).errors.shares ?? '', /"shares" must be a list of shares/);
+  // Emptied: no shares key, the top-level folders are the one share.
+  s.edit('shares', '');
+  assert.equal('shares' in (JSON.parse(s.render()) as object), false);
+  assert.deepEqual(s.state(false).errors, {});
+});
+
+test('a configuration with shares only: the form is valid without the top-level folders', () => {
+  const { in_dir: _i, out_dir: _o, qrnt_dir: _q, ...rest } = JSON.parse(TEXT) as Record<string, unknown>;
+  const text = JSON.stringify({ ...rest, shares: [{ name: 'hr', in_dir: '/mnt/hr/in/', out_dir: '/mnt/hr/out/', qrnt_dir: '/mnt/hr/qrnt/' }] });
+  const s = open(text);
+  assert.deepEqual(s.state(true).errors, {});
+  assert.equal(s.state(true).inputs.in_dir, '');
+  // Typing into in_dir and clearing it again leaves the file as it was.
+  s.edit('in_dir', '/mnt/in');
+  const half = s.state(false).errors;
+  assert.deepEqual(Object.keys(half).sort(), ['out_dir', 'qrnt_dir']);
+  assert.match(half.out_dir ?? '', /"out_dir" is missing/);
+  s.edit('in_dir', '');
+  assert.deepEqual(s.state(false).errors, {});
+  assert.equal('in_dir' in (JSON.parse(s.render()) as object), false);
+});

@@ -98,7 +98,7 @@ test('journal: steps of one turn share one write, each awaited step is on disk, 
   for (let i = 0; i < 500; i++) all.push(j.intent({ scanId: `s${i}`, name: `f${i}`, ...file }));
   await Promise.all(all);
   assert.equal(readFileSync(join(dir, 'journal.jsonl'), 'utf8').trim().split('\n').length, 500);
-  assert.equal(j.activeFor('f7')?.scanId, 's7');
+  assert.equal(j.activeFor('default', 'f7')?.scanId, 's7');
   // Finish 20 000 scans: the file must not keep their history.
   for (let i = 0; i < 20_000; i++) {
     const id = `d${i}`;
@@ -115,6 +115,6 @@ test('journal: steps of one turn share one write, each awaited step is on disk, 
   const back = readJournal(dir);
   assert.equal(back.live.length, 500);
   const reopened = Journal.open(dir);
-  assert.equal(reopened.activeFor('f499')?.scanId, 's499');
+  assert.equal(reopened.activeFor('default', 'f499')?.scanId, 's499');
   reopened.close();
 });

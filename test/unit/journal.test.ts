@@ -61,3 +61,35 @@ test('compaction keeps live entries and the newest finished ones only', () => {
   k.close();
   assert.ok(readFileSync(join(dir, 'journal.jsonl'), 'utf8').split('\n').length < 3100);
 });
+
+test('a journal written before shares is the share default; a name in two shares is two entries, each found by its share', () => {
+  const dir = tempDir();
+  // Lines exactly as a one-share KDS wrote them, without a share.
+  const old = [
+    { op: 'intent', scanId: 'o1', name: 'a.txt', size: 3, mtimeMs: 1, ino: 7, dev: 1, at: 10 },
+    { op: 'submitted', scanId: 'o1', sha256: 'ab'.repeat(32), at: 11 },
+  ];
+  appendFileSync(join(dir, 'journal.jsonl'), old.map((l) => JSON.stringify(l) + '\n').join(''));
+  const j = Journal.open(dir);
+  assert.equal(j.get('o1')?.share, 'default');
+  assert.equal(j.activeFor('default', 'a.txt')?.scanId, 'o1');
+  j.intent({ scanId: 'h1', share: 'hr', ...file });
+  assert.equal(j.activeFor('hr', 'a.txt')?.scanId, 'h1');
+  assert.equal(j.activeFor('default', 'a.txt')?.scanId, 'o1', 'the share default keeps its own a.txt');
+  assert.equal(j.activeFor('fin', 'a.txt'), undefined);
+  j.done('h1', 'abandoned');
+  assert.equal(j.activeFor('hr', 'a.txt'), undefined);
+  assert.equal(j.activeFor('default', 'a.txt')?.scanId, 'o1');
+  j.close();
+  // Compacted on open: the entries now name their share, and a reader elsewhere (a Central Node's journal over SFTP) sees the same.
+  const text = readFileSync(join(dir, 'journal.jsonl'), 'utf8');
+  assert.match(text, /"scanId":"o1","share":"default"/);
+  const back = readJournal(dir);
+  assert.deepEqual(
+    [...new Map([...back.live, ...back.finished].map((e) => [e.scanId, e.share]))].sort(),
+    [
+      ['h1', 'hr'],
+      ['o1', 'default'],
+    ],
+  );
+});

@@ -107,7 +107,7 @@ test('the event stream tells approval, running and the folders since the last st
   assert.deepEqual(await streamFacts(join(dir, 'nothing-here')), { approval: 'unknown', folders: [] });
 });
 
-const entry = (over: Partial<ScanEntry>): ScanEntry => ({ scanId: Math.random().toString(36), name: 'f', size: 1, mtimeMs: 1, ino: 1, intentAt: 0, outcome: 'routed', ...over });
+const entry = (over: Partial<ScanEntry>): ScanEntry => ({ scanId: Math.random().toString(36), share: 'default', name: 'f', size: 1, mtimeMs: 1, ino: 1, intentAt: 0, outcome: 'routed', ...over });
 
 test('today\'s counts per share from the journal; an old journal entry is the share "default"; lower bounds after compaction', () => {
   const day = Date.parse('2025-03-04T00:00:00Z');

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import * as tls from 'node:tls';
-import { createCa, createSelfSigned, fingerprint256, issueServerCert, normaliseFingerprint, splitPem } from '../../src/pki/certs';
+import { createCa, createSelfSigned, issueServerCert } from '../../src/pki/certs';
+import { fingerprint256, normaliseFingerprint, splitPem } from '../../src/pki/pemText';
 
 test('self-signed client certificate: RSA 2048, CN, validity, fingerprint', async () => {
   const kc = await createSelfSigned({ commonName: 'kds-sensor', days: 30 });

@@ -149,11 +149,11 @@ test('the configuration is rewritten for the CN, other keys kept, empty system_i
   const text = JSON.stringify({ ...JSON.parse(original), in_dir: 'C:\\scan\\in', kata_cn_addr: '10.1.1.1', max_inflight: 3, kata_cert_sha256: 'ab'.repeat(32) });
   const cn = configForCn(text, layout(undefined), () => SID);
   const cfg = parseConfigText(cn.text, '/opt/kata-dir-scanner/kata_dir_scanner.conf').config;
-  assert.equal(cfg.in_dir, '/mnt/in');
-  assert.equal(cfg.out_dir, '/mnt/out');
-  assert.equal(cfg.qrnt_dir, '/mnt/qrnt');
+  assert.equal(cfg.shares[0]!.in_dir, '/mnt/in');
+  assert.equal(cfg.shares[0]!.out_dir, '/mnt/out');
+  assert.equal(cfg.shares[0]!.qrnt_dir, '/mnt/qrnt');
   assert.equal(cfg.cert_pem, '/opt/kata-dir-scanner/cert.pem');
-  assert.equal(cfg.exclude_list, '/opt/kata-dir-scanner/exclude_list.txt');
+  assert.equal(cfg.shares[0]!.exclude_list, '/opt/kata-dir-scanner/exclude_list.txt');
   assert.equal(cfg.state_dir, '/opt/kata-dir-scanner/kds-state');
   assert.equal(cfg.log_file, '/var/log/kata-dir-scanner.log');
   assert.equal(cfg.kata_cn_addr, '10.1.1.1');
@@ -178,7 +178,7 @@ test('--prefix maps every absolute path and skips mount/systemctl', () => {
     }
   }
   const cfg = parseConfigText(writes(plan[2]!.actions).find((w) => w.path.endsWith('.conf'))!.data as string, `${prefix}/opt/kata-dir-scanner/kata_dir_scanner.conf`).config;
-  assert.equal(cfg.in_dir, `${prefix}/mnt/in`);
+  assert.equal(cfg.shares[0]!.in_dir, `${prefix}/mnt/in`);
   assert.equal(cfg.log_file, `${prefix}/var/log/kata-dir-scanner.log`);
   const unit = String(writes(plan[3]!.actions).find((w) => w.path.endsWith('.service'))!.data);
   assert.match(unit, /^ExecStart="\/tmp\/cn root\/opt\/kata-dir-scanner\/kata-dir-scanner" run --config "\/tmp\/cn root\/opt/m);

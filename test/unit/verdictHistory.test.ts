@@ -12,7 +12,7 @@ const routed = (over: Partial<RoutedFile> = {}): RoutedFile => ({
 test('a file followed from input to quarantine becomes one row keyed by its scanId, with every state change', () => {
   const h = new VerdictHistory({ threatOf: (sha) => (sha === 'ab'.repeat(32) ? 'EICAR-Test-File' : undefined) });
   h.onEngineEvent({ type: 'file', file: file({ stage: 'settling', changedAt: 10 }) });
-  assert.equal(h.rows()[0]!.id, 'in:a.pdf');
+  assert.equal(h.rows()[0]!.id, 'in:default/a.pdf');
   assert.equal(h.rows()[0]!.stage, 'settling');
   h.onEngineEvent({ type: 'file', file: file({ stage: 'queued', changedAt: 20 }) });
   h.onEngineEvent({ type: 'file', file: file({ stage: 'uploading', changedAt: 30, scanId: 's1' }) });
@@ -21,7 +21,7 @@ test('a file followed from input to quarantine becomes one row keyed by its scan
   h.onEngineEvent({ type: 'file-removed', name: 'a.pdf' });
   assert.equal(h.size, 1);
   const r = h.rows()[0]!;
-  assert.deepEqual(r, { id: 's1', time: 4500, name: 'a.pdf', size: 100, sha256: 'ab'.repeat(32), verdict: 'detect', durationMs: 3500, destination: 'qrnt', threat: 'EICAR-Test-File' });
+  assert.deepEqual(r, { id: 's1', time: 4500, share: 'default', name: 'a.pdf', size: 100, sha256: 'ab'.repeat(32), verdict: 'detect', durationMs: 3500, destination: 'qrnt', threat: 'EICAR-Test-File' });
   const d = h.details('s1')!;
   assert.deepEqual(d.changes.map((c) => c.state), ['settling', 'queued', 'uploading', 'submitted', 'routed']);
   assert.equal(d.scanId, 's1');
@@ -35,12 +35,12 @@ test('changes are batched: takeChanges reports upserts and removals once', () =>
   h.onEngineEvent({ type: 'file', file: file({ stage: 'uploading', name: 'x' }) });
   h.onEngineEvent({ type: 'file', file: file({ stage: 'excluded', name: 'y' }) });
   let c = h.takeChanges();
-  assert.deepEqual(c.upserted.map((r) => r.id).sort(), ['in:x', 'in:y']);
+  assert.deepEqual(c.upserted.map((r) => r.id).sort(), ['in:default/x', 'in:default/y']);
   h.onEngineEvent({ type: 'file', file: file({ stage: 'submitted', name: 'x', scanId: 'sx' }) });
   h.onEngineEvent({ type: 'file-removed', name: 'y' }); // never sent to KATA: dropped
   c = h.takeChanges();
   assert.deepEqual(c.upserted.map((r) => r.id), ['sx']);
-  assert.deepEqual(c.removed.sort(), ['in:x', 'in:y']);
+  assert.deepEqual(c.removed.sort(), ['in:default/x', 'in:default/y']);
   assert.deepEqual(h.takeChanges(), { upserted: [], removed: [] });
   h.dispose();
 });
@@ -57,10 +57,10 @@ test('the listener hears of changes, coalesced', async () => {
 
 test('journal finished scans become rows; live rows win; abandoned ones have no verdict', () => {
   const entries: ScanEntry[] = [
-    { scanId: 'j1', name: 'old.doc', size: 5, mtimeMs: 0, ino: 1, intentAt: 100, sha256: 'cd'.repeat(32), submittedAt: 200, state: 'not detected', verdictAt: 1200, destination: 'out', placedPath: '/o/old.doc', outcome: 'routed', doneAt: 1300 },
-    { scanId: 'j2', name: 'gone.doc', size: 6, mtimeMs: 0, ino: 2, intentAt: 50, outcome: 'abandoned', doneAt: 60 },
-    { scanId: 'live', name: 'b', size: 1, mtimeMs: 0, ino: 3, intentAt: 1, outcome: 'routed', doneAt: 2 },
-    { scanId: 'j3', name: 'open', size: 1, mtimeMs: 0, ino: 4, intentAt: 1 },
+    { scanId: 'j1', share: 'default', name: 'old.doc', size: 5, mtimeMs: 0, ino: 1, intentAt: 100, sha256: 'cd'.repeat(32), submittedAt: 200, state: 'not detected', verdictAt: 1200, destination: 'out', placedPath: '/o/old.doc', outcome: 'routed', doneAt: 1300 },
+    { scanId: 'j2', share: 'default', name: 'gone.doc', size: 6, mtimeMs: 0, ino: 2, intentAt: 50, outcome: 'abandoned', doneAt: 60 },
+    { scanId: 'live', share: 'default', name: 'b', size: 1, mtimeMs: 0, ino: 3, intentAt: 1, outcome: 'routed', doneAt: 2 },
+    { scanId: 'j3', share: 'default', name: 'open', size: 1, mtimeMs: 0, ino: 4, intentAt: 1 },
   ];
   const h = new VerdictHistory();
   h.onEngineEvent({ type: 'routed', file: routed({ scanId: 'live', name: 'b', verdict: 'error', rawState: 'error' }) });
@@ -68,7 +68,7 @@ test('journal finished scans become rows; live rows win; abandoned ones have no 
   assert.equal(h.size, 3);
   assert.deepEqual(h.rows().map((r) => r.id), ['live', 'j2', 'j1']);
   const j1 = h.row('j1')!;
-  assert.deepEqual(j1, { id: 'j1', time: 1200, name: 'old.doc', size: 5, sha256: 'cd'.repeat(32), verdict: 'not detected', stage: undefined, durationMs: 1000, destination: 'out', threat: undefined });
+  assert.deepEqual(j1, { id: 'j1', time: 1200, share: 'default', name: 'old.doc', size: 5, sha256: 'cd'.repeat(32), verdict: 'not detected', stage: undefined, durationMs: 1000, destination: 'out', threat: undefined });
   assert.deepEqual(h.details('j1')!.changes.map((c) => [c.state, c.at]), [['intent', 100], ['submitted', 200], ['verdict', 1200], ['done', 1300]]);
   assert.equal(h.row('j2')!.verdict, undefined);
   assert.equal(h.row('j2')!.stage, 'abandoned');
@@ -119,7 +119,7 @@ test('a new version of a file after its verdict becomes a new row', () => {
   h.onEngineEvent({ type: 'file', file: file({ stage: 'submitted', scanId: 's1' }) });
   h.onEngineEvent({ type: 'routed', file: routed() });
   h.onEngineEvent({ type: 'file', file: file({ stage: 'settling', changedAt: 9000 }) });
-  assert.deepEqual(h.rows().map((r) => r.id), ['s1', 'in:a.pdf']);
+  assert.deepEqual(h.rows().map((r) => r.id), ['s1', 'in:default/a.pdf']);
   assert.equal(h.details('unknown'), undefined);
   h.dispose();
 });
@@ -146,5 +146,30 @@ test('item 11: after a release or a deletion the row no longer says "quarantine"
   h.onEngineEvent({ type: 'routed', file: routed({ scanId: 'r3', name: 'eicar.com', sha256: 'aa'.repeat(32), routedAt: 12000 }) });
   h.applyQuarantineAudit([release]);
   assert.equal(h.row('r3')!.destination, 'qrnt');
+  h.dispose();
+});
+
+test("a name in two shares is two rows: each share's events, log lines and audit records reach only its own", () => {
+  const h = new VerdictHistory({ coalesceMs: 1000 });
+  h.onEngineEvent({ type: 'file', file: file({ share: 'hr', name: 'x.doc', stage: 'queued' }) });
+  h.onEngineEvent({ type: 'file', file: file({ share: 'fin', name: 'x.doc', stage: 'excluded' }) });
+  assert.deepEqual(h.rows().map((r) => [r.id, r.share, r.stage]), [
+    ['in:hr/x.doc', 'hr', 'queued'],
+    ['in:fin/x.doc', 'fin', 'excluded'],
+  ]);
+  h.onEngineEvent({ type: 'file', file: file({ share: 'hr', name: 'x.doc', stage: 'submitted', scanId: 'h1' }) });
+  h.onLogRecord({ time: 't', level: 'info', event: 'submitted', msg: 'sent to KATA', file: 'x.doc', share: 'hr' });
+  h.onLogRecord({ time: 't', level: 'info', event: 'excluded', msg: 'matches', file: 'x.doc', share: 'fin' });
+  h.onEngineEvent({ type: 'routed', file: routed({ share: 'hr', name: 'x.doc', scanId: 'h1', sha256: 'cd'.repeat(32) }) });
+  // fin's file leaving input does not touch hr's row.
+  h.onEngineEvent({ type: 'file-removed', share: 'fin', name: 'x.doc' });
+  assert.deepEqual(h.rows().map((r) => [r.id, r.share, r.verdict]), [['h1', 'hr', 'detect']]);
+  assert.deepEqual(h.details('h1')!.logLines.map((l) => l.includes('sent to KATA')), [true]);
+  assert.equal(h.details('h1')!.share, 'hr');
+  // A release from another share's quarantine (same name, same bytes) is not this row's.
+  h.applyQuarantineAudit([{ time: new Date(9000).toISOString(), user: 'u', action: 'release', share: 'fin', file: 'x.doc', sha256: 'cd'.repeat(32) }]);
+  assert.equal(h.row('h1')!.destination, 'qrnt');
+  h.applyQuarantineAudit([{ time: new Date(9000).toISOString(), user: 'u', action: 'release', share: 'hr', file: 'x.doc', sha256: 'cd'.repeat(32) }]);
+  assert.equal(h.row('h1')!.destination, 'released');
   h.dispose();
 });

@@ -96,6 +96,15 @@ test('queryVerdictRows filters by verdict and text and sorts by any column', () 
   for (const sort of ['sha256', 'threat', 'destination'] as const) assert.equal(queryVerdictRows(rows, { ...q, sort }).length, 3);
 });
 
+test('queryVerdictRows filters and sorts by share; a row without a share is the share default', () => {
+  const rows = [row('a', { time: 3, share: 'hr' }), row('b', { time: 2, share: 'fin' }), row('c', { time: 1 }), row('d', { time: 0, share: 'default' })];
+  const q = { verdicts: [], text: '', sort: 'time' as const, descending: true };
+  assert.deepEqual(queryVerdictRows(rows, { ...q, shares: ['hr'] }).map((r) => r.id), ['a']);
+  assert.deepEqual(queryVerdictRows(rows, { ...q, shares: ['default'] }).map((r) => r.id), ['c', 'd']);
+  assert.deepEqual(queryVerdictRows(rows, { ...q, shares: [] }).map((r) => r.id), ['a', 'b', 'c', 'd']);
+  assert.deepEqual(queryVerdictRows(rows, { ...q, sort: 'share', descending: false }).map((r) => r.id), ['c', 'd', 'b', 'a']);
+});
+
 test('countVerdicts and verdictBuckets', () => {
   const hour = 3_600_000;
   const rows = [row('a', { time: 10 * hour + 5, verdict: 'detect' }), row('b', { time: 10 * hour + 9, verdict: 'detect' }), row('c', { time: 8 * hour, verdict: 'not detected' }), row('d', { time: 11 * hour })];

@@ -78,6 +78,24 @@ export function textField(o: TextFieldOptions): Control<string> {
   return propertyControl(el, 'value');
 }
 
+export interface TextAreaOptions {
+  label: string;
+  value?: string;
+  rows?: number;
+  maxLength?: number;
+  onInput: (value: string) => void;
+}
+
+/** A multi-line text field (JSON of a list, for example), resizable vertically. */
+export function textArea(o: TextAreaOptions): Control<string> {
+  ensureToolkit();
+  const el = custom('vscode-text-area', { rows: o.rows ?? 6, maxlength: o.maxLength, resize: 'vertical', 'aria-label': o.label }) as HTMLElement & { value: string };
+  el.append(o.label);
+  el.value = o.value ?? '';
+  el.addEventListener('input', () => o.onInput(el.value));
+  return propertyControl(el, 'value');
+}
+
 export interface DropdownOption {
   value: string;
   label: string;

@@ -13,6 +13,7 @@ import {
   vsCodePanelTab,
   vsCodePanelView,
   vsCodePanels,
+  vsCodeTextArea,
   vsCodeTextField,
 } from '@vscode/webview-ui-toolkit';
 
@@ -30,6 +31,7 @@ export function ensureToolkit(): void {
     vsCodePanels(),
     vsCodePanelTab(),
     vsCodePanelView(),
+    vsCodeTextArea(),
     vsCodeTextField(),
   );
 }

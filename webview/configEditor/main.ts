@@ -5,7 +5,7 @@
  * setState so that a window reload restores them.
  */
 import './style.css';
-import { button, checkbox, dropdown, textField, type Control } from '../components/controls';
+import { button, checkbox, dropdown, textArea, textField, type Control } from '../components/controls';
 import { clear, h } from '../components/dom';
 import { pageStrings, type Strings } from '../shared/l10n';
 import { createChannel, persistedViewState } from '../shared/vscodeApi';
@@ -273,6 +273,12 @@ function fieldUi(S: Strings<ConfigEditorStringId>, info: FormFieldInfo): FieldUi
       inputRow.append(h('span', { class: 'label', 'aria-hidden': 'true' }, title), control.el);
       break;
     }
+    case 'json':
+      // A list (shares): its JSON, edited as text and checked by the engine's own validation.
+      control = textArea({ label: title, rows: 8, maxLength: 4096, onInput: (v) => edit(info.key, v, true) });
+      control.el.classList.add('grow', 'kds-mono');
+      inputRow.append(control.el);
+      break;
     default: {
       control = textField({ label: title, placeholder: info.placeholder, maxLength: 4096, onInput: (v) => edit(info.key, v, true) });
       inputRow.append(control.el);

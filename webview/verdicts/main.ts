@@ -28,6 +28,8 @@ import { verdictChart, verdictClass } from './chart';
 
 interface ViewState {
   verdict: string;
+  /** The share filter ('' = all). */
+  share: string;
   text: string;
   sort: string;
   descending: boolean;
@@ -37,7 +39,7 @@ interface ViewState {
 }
 
 const { saved, save } = persistedViewState<ViewState>(
-  { verdict: '', text: '', sort: 'time', descending: true, scrollTop: 0, selectedId: '', detailsId: '' },
+  { verdict: '', share: '', text: '', sort: 'time', descending: true, scrollTop: 0, selectedId: '', detailsId: '' },
   throttledSetState<ViewState>(),
 );
 const channel = createChannel<VerdictsMessage, VerdictsRequest>(['init', 'reset', 'update', 'details']);
@@ -48,12 +50,15 @@ let S: Strings<VerdictsStringId> | undefined;
 let stateLabels: Record<string, string> = {};
 let byteUnits: ByteUnitTemplates | undefined;
 let canReveal = false;
+/** The engine's shares; with more than one the table shows a Share column and a share filter. */
+let shares: string[] = [];
 let ui: ReturnType<typeof buildUi> | undefined;
 let restoredScroll = false;
 let recomputeTimer: number | undefined;
 
 const query = (): VerdictQuery => ({
   verdicts: saved.verdict ? [saved.verdict as VerdictKey] : [],
+  shares: saved.share && shares.includes(saved.share) ? [saved.share] : [],
   text: saved.text,
   sort: (verdictColumns as readonly string[]).includes(saved.sort) ? (saved.sort as VerdictColumn) : 'time',
   descending: saved.descending,
@@ -66,6 +71,7 @@ channel.onMessage((m) => {
       stateLabels = m.stateLabels;
       byteUnits = m.byteUnits;
       canReveal = m.canReveal;
+      shares = m.shares;
       ui = buildUi(S);
       break;
     case 'reset':
@@ -169,6 +175,19 @@ function buildUi(s: Strings<VerdictsStringId>) {
       scheduleRecompute();
     },
   });
+  const several = shares.length > 1;
+  const shareFilter = several
+    ? dropdown({
+        label: s.t('filterShare'),
+        options: [{ value: '', label: s.t('allShares') }, ...shares.map((name) => ({ value: name, label: name }))],
+        value: shares.includes(saved.share) ? saved.share : '',
+        onChange: (v) => {
+          save({ share: v, scrollTop: 0 });
+          table.scrollTop = 0;
+          scheduleRecompute();
+        },
+      })
+    : undefined;
   const shownLabel = h('span', { class: 'kds-muted', 'aria-live': 'polite' }, s.t('loading'));
 
   // Table.
@@ -178,6 +197,7 @@ function buildUi(s: Strings<VerdictsStringId>) {
     sortLabels: { ascending: s.t('sortAscending'), descending: s.t('sortDescending') },
     columns: [
       { id: 'time', label: s.t('colTime'), width: 'minmax(12em, 1.2fr)', text: (r) => s.formatTime(r.time) },
+      ...(several ? [{ id: 'share', label: s.t('colShare'), width: 'minmax(6em, 0.8fr)', text: (r: VerdictRow) => r.share ?? '' }] : []),
       { id: 'name', label: s.t('colName'), width: 'minmax(10em, 2.4fr)', text: (r) => r.name },
       { id: 'size', label: s.t('colSize'), width: 'minmax(5em, 0.8fr)', end: true, text: (r) => formatSize(s, r.size) },
       { id: 'sha256', label: s.t('colSha256'), width: 'minmax(7em, 1fr)', text: (r) => (r.sha256 ? r.sha256.slice(0, 12) : ''), title: (r) => r.sha256 ?? '', className: () => 'kds-mono' },
@@ -245,7 +265,7 @@ function buildUi(s: Strings<VerdictsStringId>) {
   root.append(
     h('main', { class: 'verdicts' },
       h('section', { class: 'summary' }, counts, chartBox),
-      h('div', { class: 'toolbar' }, search.el, filter.el, shownLabel),
+      h('div', { class: 'toolbar' }, search.el, filter.el, ...(shareFilter ? [shareFilter.el] : []), shownLabel),
       table.el,
       details,
     ),
@@ -286,6 +306,7 @@ function buildUi(s: Strings<VerdictsStringId>) {
       const field = (label: string, value: string | undefined, mono = false) => {
         if (value) fields.append(h('dt', {}, label), h('dd', mono ? { class: 'kds-mono' } : {}, value));
       };
+      if (several) field(s.t('colShare'), d.share);
       field(s.t('colVerdict'), verdictText(s, d));
       field(s.t('colThreat'), d.threat);
       field(s.t('colSize'), formatSize(s, d.size));

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import type { KdsConfig } from '../../engine/config';
+import { type KdsConfig, type ShareConfig, shareNamed } from '../../engine/config';
 import type { EngineEvent } from '../../engine/events';
 import type { ThreatNameLookup } from '../../kata/threatNames';
 import type { RemoteEngineSource } from '../../centralNode/remoteEngineSource';
@@ -18,10 +18,10 @@ export interface CentralNodeWorkspace {
   config: KdsConfig;
   source: RemoteEngineSource;
   lister: FolderLister;
-  /** Release or delete on the CN through the installed engine (`kds quarantine …` over SSH, audited there). */
-  quarantine: QuarantineStore;
-  /** The CN's exclude list, re-read by its service after an edit. */
-  excludeList: ExcludeListStore;
+  /** Release or delete in a share's quarantine on the CN through the installed engine (`kds quarantine …` over SSH, audited there). */
+  quarantine: (share: ShareConfig) => QuarantineStore;
+  /** A share's exclude list on the CN, re-read by its service after an edit. */
+  excludeList: (share: ShareConfig) => ExcludeListStore;
   /** The last `systemctl is-active` answer: true/false when systemd gave a definite one, undefined otherwise. */
   serviceActive?: () => boolean | undefined;
   /** Threat names the CN's service wrote into its event stream (see remoteThreats.ts). */
@@ -95,18 +95,33 @@ export class ActiveEngine implements EngineSource, vscode.Disposable {
     return this.localHistory.source;
   }
 
-  /** The exclude list of the engine the views show; undefined when local mode has no configuration. */
-  excludeList(): ExcludeListStore | undefined {
-    if (this.remoteValue) return this.remoteValue.excludeList;
-    const config = this.missing ? undefined : (this.local.viewConfig ?? this.local.config);
-    return config ? localExcludeList(config, () => this.local.requestRescan()) : undefined;
+  /** The shares of the engine the views show (the CN's when connected); empty without a configuration. */
+  shares(): ShareConfig[] {
+    return this.viewedConfig()?.shares ?? [];
   }
 
-  /** The quarantine of the engine the views show; undefined when local mode has no configuration. */
-  quarantine(): QuarantineStore | undefined {
-    if (this.remoteValue) return this.remoteValue.quarantine;
-    const config = this.missing ? undefined : (this.local.viewConfig ?? this.local.config);
-    return config ? localQuarantine(config, this.local.logger) : undefined;
+  /** The configuration whose folders the views show: the CN's, else the local engine's (its last valid one). */
+  private viewedConfig(): KdsConfig | undefined {
+    if (this.remoteValue) return this.remoteValue.config;
+    return this.missing ? undefined : (this.local.viewConfig ?? this.local.config);
+  }
+
+  /** A share's exclude list of the engine the views show (the only share's when `share` is not given); undefined without a configuration or such a share. */
+  excludeList(share?: string): ExcludeListStore | undefined {
+    const config = this.viewedConfig();
+    const s = config && (share === undefined ? config.shares[0] : shareNamed(config, share));
+    if (!config || !s) return undefined;
+    if (this.remoteValue) return this.remoteValue.excludeList(s);
+    return localExcludeList(config, s, () => this.local.requestRescan());
+  }
+
+  /** A share's quarantine of the engine the views show (the only share's when `share` is not given); undefined without a configuration or such a share. */
+  quarantine(share?: string): QuarantineStore | undefined {
+    const config = this.viewedConfig();
+    const s = config && (share === undefined ? config.shares[0] : shareNamed(config, share));
+    if (!config || !s) return undefined;
+    if (this.remoteValue) return this.remoteValue.quarantine(s);
+    return localQuarantine(config, s, this.local.logger);
   }
 
   /** A key that changes whenever history() would read somewhere else. */

@@ -229,18 +229,22 @@ export class CnConnection implements vscode.Disposable {
       lister,
       // Files routed before this connection (or while it was down) get their verdicts from the CN's journal, as locally.
       history: remoteScanHistory(remoteTextFile(c), config.state_dir),
-      quarantine: {
-        outDir: config.out_dir,
-        release: (name, user, reason) => this.quarantine('release', name, user, reason),
-        delete: (name, user, reason) => this.quarantine('delete', name, user, reason),
-      },
-      excludeList: cnExcludeList(c, {
-        path: config.exclude_list,
-        label: `${this.label}:${config.exclude_list}`,
-        caseSensitive: config.exclude_case_sensitive,
-        inputNames: async () => (await lister.list(config.in_dir).catch(() => [])).filter((e) => e.isFile).map((e) => e.name),
-        reload: () => this.reloadService(),
+      // Per share: `kds quarantine --share` (only with several shares, so an older engine serves one), its own exclude list.
+      quarantine: (share) => ({
+        share: share.name,
+        outDir: share.out_dir,
+        release: (name, user, reason) => this.quarantine('release', name, user, reason, config.shares.length > 1 ? share.name : undefined),
+        delete: (name, user, reason) => this.quarantine('delete', name, user, reason, config.shares.length > 1 ? share.name : undefined),
       }),
+      excludeList: (share) =>
+        cnExcludeList(c, {
+          share: share.name,
+          path: share.exclude_list,
+          label: `${this.label}:${share.exclude_list}`,
+          caseSensitive: config.exclude_case_sensitive,
+          inputNames: async () => (await lister.list(share.in_dir).catch(() => [])).filter((e) => e.isFile).map((e) => e.name),
+          reload: () => this.reloadService(),
+        }),
       serviceActive: () => this.serviceActiveValue,
       threats: names.threats,
     };
@@ -286,10 +290,10 @@ export class CnConnection implements vscode.Disposable {
     return this.engine;
   }
 
-  async quarantine(action: 'release' | 'delete', name: string, localUser: string, reason?: string): Promise<{ path: string; sha256: string }> {
+  async quarantine(action: 'release' | 'delete', name: string, localUser: string, reason?: string, share?: string): Promise<{ path: string; sha256: string }> {
     const engine = await this.engineArgv();
     const user = `${localUser} (VS Code, ssh ${this.target.user})`;
-    const done = await remoteQuarantine(this.cn(), engine, this.settings.configPath, { action, name, user, ...(reason && { reason }), asRoot: this.needsSudo() });
+    const done = await remoteQuarantine(this.cn(), engine, this.settings.configPath, { action, name, user, ...(reason && { reason }), ...(share !== undefined && { share }), asRoot: this.needsSudo() });
     void this.workspaceValue?.source.poll().catch(() => 0);
     return done;
   }

@@ -11,6 +11,7 @@ import { KdsLogger } from '../../common/log';
 import { SshAuthError } from '../../ssh/sshErrors';
 import { configuredLogLevel, writeToChannel } from '../localEngine';
 import { setupCentralNode } from './setupCentralNode';
+import { shareArgument } from '../shareArgument';
 import { SshByteSource } from '../../ssh/sshByteSource';
 import { type CommandHost, registerCommand, requireTrustForCentralNode } from '../commandHost';
 import type { UserLevelConfig } from '../userLevelConfig';
@@ -185,7 +186,7 @@ export class CentralNodeController implements vscode.Disposable {
     const stop = vscode.l10n.t('Stop Local Scanning');
     const keep = vscode.l10n.t('Keep Scanning');
     const answer = await vscode.window.showInformationMessage(
-      vscode.l10n.t('The views now show {0}. The local engine is still scanning {1} in the background (its lines in the KDS log are marked [local]). Stop local scanning?', conn.label, this.s.engine.config?.in_dir ?? ''),
+      vscode.l10n.t('The views now show {0}. The local engine is still scanning {1} in the background (its lines in the KDS log are marked [local]). Stop local scanning?', conn.label, (this.s.engine.config?.shares ?? []).map((x) => x.in_dir).join(', ')),
       stop,
       keep,
     );
@@ -293,9 +294,11 @@ export function registerCentralNode(s: CommandHost, active: ActiveEngine, userCo
     const conn = rc.require();
     await vscode.window.showTextDocument(vscode.Uri.from({ scheme: cnScheme, path: conn.settings.configPath }));
   });
-  registerCommand(s, 'kds.remote.openExcludeList', async () => {
+  registerCommand(s, 'kds.remote.openExcludeList', async (arg?: unknown) => {
     const conn = rc.require();
-    await vscode.window.showTextDocument(vscode.Uri.from({ scheme: cnScheme, path: conn.workspace!.config.exclude_list }));
+    const share = await shareArgument(conn.workspace?.config.shares ?? [], arg, vscode.l10n.t('The exclude list of which share?'));
+    if (!share) return;
+    await vscode.window.showTextDocument(vscode.Uri.from({ scheme: cnScheme, path: share.exclude_list }));
   });
   registerCommand(s, 'kds.remote.openIcapLog', async (arg?: unknown) => {
     const conn = rc.require();
@@ -325,7 +328,7 @@ class CnFileSystem implements vscode.FileSystemProvider {
   private allowed(uri: vscode.Uri): CnFileKind {
     const conn = this.rc.require();
     try {
-      return requireCnFile(uri.path, { configPath: conn.settings.configPath, ...(conn.workspace && { excludeList: conn.workspace.config.exclude_list }) });
+      return requireCnFile(uri.path, { configPath: conn.settings.configPath, ...(conn.workspace && { excludeLists: conn.workspace.config.shares.map((x) => x.exclude_list) }) });
     } catch (err) {
       throw vscode.FileSystemError.NoPermissions((err as Error).message);
     }

@@ -5,7 +5,7 @@ import { type EngineKind, chooseEngine } from '../../centralNode/engineChoice';
 import { findEnginePackage } from '../../centralNode/engineManifest';
 import { megabytes } from '../../centralNode/engineUpload';
 import { SetupInputError, prepareSetup, setupSummary } from '../../centralNode/setupInputs';
-import { type FolderKey, type RemoteFacts, type ShareParams, describeAction, layout, mountPoints } from '../../centralNode/setupPlan';
+import { type FolderKey, type RemoteFacts, type ShareParams, cifsNamesOf, describeAction, layout, mountPoints, sharesNotInstalled } from '../../centralNode/setupPlan';
 import { parseListenAddress } from '../../common/listenAddress';
 import { ConfigError } from '../../engine/config';
 import { type CommandHost, requireTrustForCentralNode } from '../commandHost';
@@ -46,7 +46,18 @@ export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Pro
   const facts = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Looking at {0}…', conn.label) }, () => probeFacts(session, l, sudo));
   s.log.info(vscode.l10n.t('[setup] Central Node {0}: {1} {2}, Node.js {3}, {4}', conn.label, facts.os, facts.arch, facts.nodeVersion ?? '—', facts.isRoot ? 'root' : 'sudo'));
 
-  const where = await askFolders(l.folders, facts);
+  // Several shares: a CN already set up may get only the shares it lacks, leaving the rest as it is.
+  const local = localShares(localConfig);
+  let addShares = false;
+  const missing = facts.hasConfig ? sharesNotInstalled(facts.installedConfigText, local.listed) : [];
+  if (missing.length) {
+    const add = { label: '$(add) ' + vscode.l10n.t('Add shares {0}', missing.join(', ')), detail: vscode.l10n.t('Mount them, create their folders and exclude lists, add them to the configuration and restart the service; nothing else on the CN changes'), id: 'add' as const };
+    const all = { label: '$(tools) ' + vscode.l10n.t('Set up the whole Central Node'), detail: vscode.l10n.t('Every step; the installed configuration is kept'), id: 'all' as const };
+    const how = await vscode.window.showQuickPick([add, all], { title: vscode.l10n.t('Set Up Central Node: {0} already has KDS', conn.label), ignoreFocusOut: true });
+    if (!how) return;
+    addShares = how.id === 'add';
+  }
+  const where = await askFolders(l.folders, facts, addShares ? { topLevel: false, listed: missing } : local);
   if (!where) return;
   const engine = await askEngine(s.context.extensionPath, facts, !!prefix, l.installDir, conn.label);
   if (!engine) return;
@@ -67,6 +78,7 @@ export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Pro
       engine,
       ...where,
       metricsListen,
+      ...(addShares && { addShares: true }),
     });
   } catch (err) {
     if (err instanceof SetupInputError && err.kind === 'input') throw new ConfigError(err.message, localConfig);
@@ -96,7 +108,7 @@ export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Pro
         },
         running: async (step, i, n, work) =>
           await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Step {0}/{1}: {2}', i, n, step.title) }, async (progress) => {
-            progress.report({ message: step.id === 'engine' ? vscode.l10n.t('uploading the engine to {0}…', conn.label) : vscode.l10n.t('on {0}…', conn.label) });
+            progress.report({ message: step.id === 'engine' && !addShares ? vscode.l10n.t('uploading the engine to {0}…', conn.label) : vscode.l10n.t('on {0}…', conn.label) });
             report = (message, increment) => progress.report({ message, ...(increment !== undefined && { increment }) });
             shownPercent = 0;
             try {
@@ -132,6 +144,17 @@ export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Pro
   const detail = [vscode.l10n.t('Done:'), ...summary.done.map((x) => `• ${x}`), ...(summary.left.length ? ['', vscode.l10n.t('Left to do:'), ...summary.left.map((x) => `• ${x}`)] : [])].join('\n');
   const answer = await vscode.window.showInformationMessage(vscode.l10n.t('Set-up of {0} finished.', conn.label), { modal: true, detail }, ...items);
   if (answer?.title === copy && prepared.certificate) await vscode.env.clipboard.writeText(prepared.certificate.fingerprint256);
+}
+
+/** Whether the local configuration has the top-level folders (share default) and the names of its listed shares. */
+function localShares(configPath: string): { topLevel: boolean; listed: string[] } {
+  try {
+    const raw = JSON.parse(readFileSync(configPath, 'utf8').replace(/^\uFEFF/, '')) as { in_dir?: unknown; shares?: unknown };
+    const listed = Array.isArray(raw.shares) ? raw.shares.map((e) => (e as { name?: unknown } | null)?.name).filter((n): n is string => typeof n === 'string') : [];
+    return { topLevel: 'in_dir' in raw || listed.length === 0, listed };
+  } catch {
+    return { topLevel: true, listed: [] }; // prepareSetup reports what is wrong with the file
+  }
 }
 
 /**
@@ -187,9 +210,14 @@ async function askEngine(extensionPath: string, facts: RemoteFacts, prefix: bool
 
 /**
  * Where the scanned folders are: CIFS shares mounted by the set-up, folders on the CN (created
- * when missing), or as they are (mounted by hand earlier). Undefined when cancelled.
+ * when missing), or as they are (mounted by hand earlier). Listed shares are mounted on
+ * /mnt/<name>/… (their CIFS share names asked, one question per share). Undefined when cancelled.
  */
-async function askFolders(defaults: Record<FolderKey, string>, facts: RemoteFacts): Promise<{ shares?: ShareParams; folders?: Record<FolderKey, string> } | undefined> {
+async function askFolders(
+  defaults: Record<FolderKey, string>,
+  facts: RemoteFacts,
+  shares: { topLevel: boolean; listed: string[] },
+): Promise<{ shares?: ShareParams; shareCifsNames?: Record<string, Record<FolderKey, string>>; folders?: Record<FolderKey, string> } | undefined> {
   const mount = { label: '$(server) ' + vscode.l10n.t('Mount the CIFS shares'), detail: vscode.l10n.t('//server/in, out and qrnt on {0}, {1}, {2}, with a credentials file readable by root only', mountPoints.in, mountPoints.out, mountPoints.qrnt), id: 'mount' as const };
   const folders = { label: '$(folder) ' + vscode.l10n.t('Use folders on the Central Node'), detail: vscode.l10n.t('You pick them; they are created when missing'), id: 'folders' as const };
   const keep = { label: '$(check) ' + vscode.l10n.t('The folders are already in place'), detail: vscode.l10n.t('{0}, {1}, {2} are mounted already; this step is left out', defaults.in, defaults.out, defaults.qrnt), id: 'keep' as const };
@@ -200,6 +228,7 @@ async function askFolders(defaults: Record<FolderKey, string>, facts: RemoteFact
   });
   if (!picked) return undefined;
   if (picked.id === 'keep') return {};
+  if (picked.id === 'folders' && !shares.topLevel) return { folders: defaults }; // only /mnt/<name>/… of the listed shares
   if (picked.id === 'folders') {
     const out: Partial<Record<FolderKey, string>> = {};
     const names: Record<FolderKey, string> = { in: vscode.l10n.t('input'), out: vscode.l10n.t('output'), qrnt: vscode.l10n.t('quarantine') };
@@ -220,9 +249,17 @@ async function askFolders(defaults: Record<FolderKey, string>, facts: RemoteFact
     vscode.window.showInputBox({ title: vscode.l10n.t('Set Up Central Node: shares'), prompt: title, value, password, ignoreFocusOut: true, ...(!optional && { validateInput: (x: string) => (x.trim() ? undefined : vscode.l10n.t('This is needed')) }) });
   const host = await ask(vscode.l10n.t('File server of the shares (host name or IP address)'));
   if (host === undefined) return undefined;
-  const shareNames = await ask(vscode.l10n.t('Share names for input, output and quarantine, separated by commas'), 'in,out,qrnt');
+  const shareNames = shares.topLevel ? await ask(vscode.l10n.t('Share names for input, output and quarantine, separated by commas'), 'in,out,qrnt') : 'in,out,qrnt';
   if (shareNames === undefined) return undefined;
   const [inName, outName, qrntName] = shareNames.split(',').map((x) => x.trim());
+  const shareCifsNames: Record<string, Record<FolderKey, string>> = {};
+  for (const name of shares.listed) {
+    const d = cifsNamesOf(name);
+    const v = await ask(vscode.l10n.t('Share {0}: CIFS share names for input, output and quarantine, separated by commas (mounted on /mnt/{0}/in, out, qrnt)', name), `${d.in},${d.out},${d.qrnt}`);
+    if (v === undefined) return undefined;
+    const [i, o, q] = v.split(',').map((x) => x.trim());
+    shareCifsNames[name] = { in: i || d.in, out: o || d.out, qrnt: q || d.qrnt };
+  }
   const user = await ask(vscode.l10n.t('User name on the file server'));
   if (user === undefined) return undefined;
   const password = await ask(vscode.l10n.t('Password of {0} on the file server (stored on the CN in a file readable by root only)', user), '', true);
@@ -230,6 +267,7 @@ async function askFolders(defaults: Record<FolderKey, string>, facts: RemoteFact
   const domain = await ask(vscode.l10n.t('Domain (optional)'), '', false, true);
   if (domain === undefined) return undefined;
   return {
+    shareCifsNames,
     shares: {
       host: host.trim(),
       names: { in: inName || 'in', out: outName || 'out', qrnt: qrntName || 'qrnt' },

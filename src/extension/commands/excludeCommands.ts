@@ -5,27 +5,38 @@ import { newPatternWarning, suggestExcludes, validateNewPattern } from '../../vi
 import { editExcludeList, readExcludeEntries } from '../excludeQuickPick';
 import { type KdsServices, isFolderItem, missingEngine, requireTrust } from '../services';
 import { registerCommand } from '../commandHost';
+import { shareArgument } from '../shareArgument';
 
-/** The exclude list of the engine the views show (a connected Central Node's, else the local one). */
-function store(s: KdsServices): ExcludeListStore {
-  return s.active?.excludeList() ?? missingEngine(s);
+/**
+ * The exclude list of a share of the engine the views show (a connected Central Node's, else the
+ * local one): the share of the item or share node the command was invoked on, the only share, or
+ * one the user picks. Undefined when the pick was cancelled.
+ */
+async function store(s: KdsServices, arg: unknown): Promise<ExcludeListStore | undefined> {
+  const shares = s.active?.shares() ?? [];
+  if (shares.length === 0) return missingEngine(s);
+  const share = await shareArgument(shares, arg, vscode.l10n.t('The exclude list of which share?'));
+  return share ? (s.active?.excludeList(share.name) ?? missingEngine(s)) : undefined;
 }
 
 /** The list as a file: local, or kds-cn:/path on the connected Central Node (validated on save). */
 function openRaw(s: KdsServices, list: ExcludeListStore): () => Thenable<unknown> {
-  return () => (s.active?.centralNode ? vscode.commands.executeCommand('kds.remote.openExcludeList') : vscode.window.showTextDocument(vscode.Uri.file(list.label)));
+  return () =>
+    s.active?.centralNode ? vscode.commands.executeCommand('kds.remote.openExcludeList', { kind: 'share', share: list.share }) : vscode.window.showTextDocument(vscode.Uri.file(list.label));
 }
 
 export function registerExcludeCommands(s: KdsServices): void {
-  registerCommand(s, 'kds.editExcludeList', async () => {
+  registerCommand(s, 'kds.editExcludeList', async (arg?: unknown) => {
     requireTrust();
-    const list = store(s);
+    const list = await store(s, arg);
+    if (!list) return;
     await editExcludeList(list, openRaw(s, list));
   });
 
   registerCommand(s, 'kds.addToExcludeList', async (arg?: unknown) => {
     requireTrust();
-    const list = store(s);
+    const list = await store(s, arg);
+    if (!list) return;
     const existing = (await readExcludeEntries(list)).map((e) => e.pattern);
     const opts = { caseSensitive: list.caseSensitive };
     let pattern: string | undefined;
@@ -65,7 +76,8 @@ export function registerExcludeCommands(s: KdsServices): void {
 
   registerCommand(s, 'kds.removeFromExcludeList', async (arg?: unknown) => {
     requireTrust();
-    const list = store(s);
+    const list = await store(s, arg);
+    if (!list) return;
     const entries = await readExcludeEntries(list);
     if (entries.length === 0) {
       void vscode.window.showInformationMessage(vscode.l10n.t('The exclude list is empty.'));

@@ -18,9 +18,9 @@ export function registerQuarantineCommands(s: KdsServices): void {
   });
 }
 
-/** The quarantine of the engine the views show (a connected Central Node's, else the local one). */
-function store(s: KdsServices): QuarantineStore {
-  return s.active?.quarantine() ?? missingEngine(s);
+/** The quarantine of the item's share, of the engine the views show (a connected Central Node's, else the local one). */
+function store(s: KdsServices, item?: FolderItem): QuarantineStore {
+  return s.active?.quarantine(item?.share) ?? missingEngine(s);
 }
 
 async function targets(s: KdsServices, arg: unknown, selected: unknown[] | undefined, placeHolder: string): Promise<FolderItem[]> {
@@ -54,7 +54,7 @@ function where(s: KdsServices): string {
 }
 
 async function release(s: KdsServices, item: FolderItem): Promise<boolean> {
-  const quarantine = store(s);
+  const quarantine = store(s, item);
   const ok = await confirmed(
     vscode.l10n.t('Release "{0}" from quarantine{1}?', item.name, where(s)),
     vscode.l10n.t('KATA\'s verdict: {0}. The file will be moved to the output folder {1}, where users can open it. The release is recorded in the audit log with your user name.', describe(item), quarantine.outDir),
@@ -75,7 +75,7 @@ async function release(s: KdsServices, item: FolderItem): Promise<boolean> {
 }
 
 async function remove(s: KdsServices, item: FolderItem): Promise<boolean> {
-  const quarantine = store(s);
+  const quarantine = store(s, item);
   const ok = await confirmed(
     vscode.l10n.t('Delete "{0}" from quarantine{1} for good?', item.name, where(s)),
     vscode.l10n.t('KATA\'s verdict: {0}. The file cannot be restored afterwards. The deletion and the file\'s SHA-256 are recorded in the audit log with your user name.', describe(item)),

@@ -52,7 +52,7 @@ export async function startScanning(s: KdsServices): Promise<void> {
   if (other && !(await takeOverFrom(s, other))) return;
   await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: vscode.l10n.t('KDS: starting the scanner…') }, () => s.engine.start());
   const config = s.engine.config;
-  if (config) void vscode.window.setStatusBarMessage(vscode.l10n.t('KDS: scanning {0}', config.in_dir), 5000);
+  if (config) void vscode.window.setStatusBarMessage(vscode.l10n.t('KDS: scanning {0}', config.shares.map((x) => x.in_dir).join(', ')), 5000);
 }
 
 /** Points kds.configPath at `file` (relative to the first workspace folder when inside it), loads and opens it. */

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { dirname, join, posix, relative } from 'node:path';
 import { writeRemoteText } from '../../centralNode/cnOps';
 import * as vscode from 'vscode';
+import { shareArgument } from '../shareArgument';
 import { openWalkthrough } from '../walkthrough';
 import { KdsLogger } from '../../common/log';
 import { DemoPortDeclined, startDemo } from '../../demo/demoSetup';
@@ -11,7 +12,7 @@ import { KataClient } from '../../kata/client';
 import { kataClientOptions, loadKataCredentials } from '../../engine/kataClientFromConfig';
 import { collectTestScan, submitIntegrationRequest } from '../../kata/integrationRequest';
 import { KataError } from '../../kata/errors';
-import { fingerprint256 } from '../../pki/certs';
+import { fingerprint256 } from '../../pki/pemText';
 import { CertificateFilesExist, writeClientCertificate } from '../../pki/clientCertificateFiles';
 import { type KdsServices, requireConfig, requireTrust } from '../services';
 import { registerCommand } from '../commandHost';
@@ -25,7 +26,7 @@ export function registerSetupCommands(s: KdsServices): void {
   registerCommand(s, 'kds.generateClientCertificate', () => generateCertificate(s));
   registerCommand(s, 'kds.sendIntegrationRequest', () => sendIntegrationRequest(s));
   registerCommand(s, 'kds.openEmbeddedConsole', () => openConsole(s));
-  registerCommand(s, 'kds.dropEicarSample', () => dropEicar(s));
+  registerCommand(s, 'kds.dropEicarSample', (arg?: unknown) => dropEicar(s, arg));
   registerCommand(s, 'kds.openWalkthrough', () => openWalkthrough(s.context.extension.id));
 }
 
@@ -110,22 +111,28 @@ async function openConsoleUrl(url: string): Promise<void> {
   await vscode.env.openExternal(vscode.Uri.parse(url));
 }
 
-async function dropEicar(s: KdsServices): Promise<void> {
+async function dropEicar(s: KdsServices, arg?: unknown): Promise<void> {
   requireTrust();
   const name = `eicar-${new Date().toISOString().replace(/[:.]/g, '-')}.com`;
   // Central Node mode: the sample goes into the CN's input folder, where its service scans it.
+  // Into the share of the item or share node it was invoked on, the only one, or one the user picks.
+  const share = await shareArgument(s.active?.shares() ?? [], arg, vscode.l10n.t('Into the input folder of which share?'));
   if (s.active?.centralNode && s.centralNode) {
+    if (!share) return;
     const conn = s.centralNode.require();
-    const path = posix.join(s.active.centralNode.config.in_dir, name);
+    const path = posix.join(share.in_dir, name);
     await writeRemoteText(conn.cn(), path, EICAR);
     void vscode.window.setStatusBarMessage(vscode.l10n.t('Wrote {0}', `${conn.label}:${path}`), 5000);
     return;
   }
   const config = requireConfig(s);
-  await mkdir(config.in_dir, { recursive: true });
-  await writeFile(join(config.in_dir, name), EICAR);
+  const target = share ?? (config.shares.length === 1 ? config.shares[0] : undefined);
+  if (!target) return;
+  const inDir = target.in_dir;
+  await mkdir(inDir, { recursive: true });
+  await writeFile(join(inDir, name), EICAR);
   s.engine.requestRescan();
-  void vscode.window.setStatusBarMessage(vscode.l10n.t('Wrote {0}', join(config.in_dir, name)), 5000);
+  void vscode.window.setStatusBarMessage(vscode.l10n.t('Wrote {0}', join(inDir, name)), 5000);
 }
 
 /** server.key, server.crt and cert.pem for KDS's side of the mTLS connection. */

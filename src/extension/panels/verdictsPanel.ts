@@ -49,7 +49,7 @@ export class VerdictsService implements vscode.Disposable {
   /** The file a row stands for, as the trees' commands expect it (a FolderItem), when it still exists. */
   itemFor(row: VerdictRow, folder: 'in' | 'out' | 'qrnt' | undefined = folderOf(row)): FolderItem | undefined {
     if (!folder) return undefined;
-    const item = this.models.get(folder, row.name);
+    const item = this.models.get(folder, row.name, row.share);
     if (!item) return undefined;
     if (item.sha256 && row.sha256 && item.sha256 !== row.sha256) return undefined; // another version of the same name
     return item;
@@ -60,8 +60,14 @@ export class VerdictsService implements vscode.Disposable {
     this.history.dispose();
   }
 
+  /** The shares of the engine shown, for the table's Share column and filter. */
+  shares(): string[] {
+    return this.active.shares().map((x) => x.name);
+  }
+
   private reloadIfMoved(): void {
-    const key = this.active.historyKey;
+    // Another state_dir, or other shares (the panel shows or hides its Share column).
+    const key = `${this.active.historyKey}|${this.shares().join('/')}`;
     if (key === this.historyKey) return;
     this.historyKey = key;
     this.history.clear();
@@ -119,7 +125,10 @@ class VerdictsController implements PanelController<VerdictsRequest> {
     private readonly service: VerdictsService,
   ) {
     this.offReset = service.onDidReset(() => {
-      if (this.offChange) this.sendAll();
+      if (!this.offChange) return;
+      // Other shares: the table's columns change, so the page starts over.
+      if (service.shares().join('/') !== this.sentShares) void this.sendInit();
+      this.sendAll();
     });
   }
 
@@ -128,14 +137,7 @@ class VerdictsController implements PanelController<VerdictsRequest> {
     switch (r.type) {
       case 'ready':
         // Also sent after the webview was hidden and shown again (its page reloads): send everything again.
-        await this.host.post({
-          type: 'init',
-          strings: verdictsStrings(),
-          stateLabels: stateLabels(),
-          locale: vscode.env.language,
-          byteUnits: byteUnitTemplates(),
-          canReveal: canRevealInOs(),
-        });
+        await this.sendInit();
         this.sendAll();
         this.offChange ??= history.onChange(() => {
           const { upserted, removed } = history.takeChanges();
@@ -154,6 +156,22 @@ class VerdictsController implements PanelController<VerdictsRequest> {
   dispose(): void {
     this.offChange?.();
     this.offReset.dispose();
+  }
+
+  private sentShares: string | undefined;
+
+  private sendInit(): Thenable<unknown> {
+    const shares = this.service.shares();
+    this.sentShares = shares.join('/');
+    return this.host.post({
+      type: 'init',
+      strings: verdictsStrings(),
+      stateLabels: stateLabels(),
+      locale: vscode.env.language,
+      byteUnits: byteUnitTemplates(),
+      canReveal: canRevealInOs(),
+      shares,
+    });
   }
 
   private sendAll(): void {
@@ -205,7 +223,7 @@ class VerdictsController implements PanelController<VerdictsRequest> {
   private detachedItem(row: VerdictRow): FolderItem | undefined {
     const path = this.service.history.placedPath(row.id);
     if (!path && !row.sha256) return undefined;
-    return { folder: folderOf(row) ?? 'in', name: row.name, path: path ?? '', size: row.size, mtimeMs: row.time, sha256: row.sha256, verdict: row.verdict, scanId: this.service.history.scanIdOf(row.id) };
+    return { folder: folderOf(row) ?? 'in', ...(row.share !== undefined && { share: row.share }), name: row.name, path: path ?? '', size: row.size, mtimeMs: row.time, sha256: row.sha256, verdict: row.verdict, scanId: this.service.history.scanIdOf(row.id) };
   }
 }
 
@@ -227,6 +245,9 @@ function verdictsStrings(): VerdictsStrings {
     colThreat: vscode.l10n.t('Threat'),
     colDuration: vscode.l10n.t('Scan time'),
     colDestination: vscode.l10n.t('Destination'),
+    colShare: vscode.l10n.t('Share'),
+    filterShare: vscode.l10n.t('Filter by share'),
+    allShares: vscode.l10n.t('All shares'),
     'verdict.not detected': verdictLook('not detected').label,
     'verdict.detect': verdictLook('detect').label,
     'verdict.error': verdictLook('error').label,

@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type DemoSetup, demoConfig, startDemo } from '../../../src/demo/demoSetup';
 import { type RunningEmulator, startEmulator } from '../../../src/emulator/server';
-import { fingerprint256 } from '../../../src/pki/certs';
+import { fingerprint256 } from '../../../src/pki/pemText';
 import { writeClientCertificate } from '../../../src/pki/clientCertificateFiles';
 
 /** The harmless EICAR anti-virus test string, assembled so this file is not itself flagged. */
