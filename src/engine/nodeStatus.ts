@@ -112,7 +112,8 @@ export async function gatherNodeStatus(config: KdsConfig, o: NodeStatusOptions =
   }
   const shares: ShareStatus[] = [];
   for (const share of shareList) {
-    const problemOf = (folder: FolderKey) => facts.folders.find((f) => f.folder === folder && !f.available);
+    // A folder event names its share (an event of a one-share service before shares existed names none).
+    const problemOf = (folder: FolderKey) => facts.folders.find((f) => (f.share ?? defaultShareName) === share.name && f.folder === folder && !f.available);
     // One share: every line is about it (a one-share service names no share on its lines).
     const shareProblem = shareList.length > 1 ? problems.byShare.get(share.name) : problems.newest;
     shares.push({

@@ -22,7 +22,7 @@ export interface StreamFacts {
   /** The newest `start` record: when, by which pid, which version. */
   start?: { time: string; pid: number; version?: string };
   /** The newest folder event of each folder since the service last started, keyed by its path. */
-  folders: Array<{ folder: FolderKey; path: string; available: boolean; reason?: string; time: string }>;
+  folders: Array<{ share?: string; folder: FolderKey; path: string; available: boolean; reason?: string; time: string }>;
 }
 
 const marker = /"kind"\s*:\s*"(snapshot|start)"|"type"\s*:\s*"(approval|running|folder)"/;
@@ -66,10 +66,10 @@ export async function streamFacts(stateDir: string): Promise<StreamFacts> {
         facts.systemId = e.systemId;
         facts.fingerprint256 = e.fingerprint256;
         approvalKnown = true;
-      } else if (e.type === 'folder' && !sawStart && !seenFolders.has(e.folder)) {
-        // Folder events before the newest start describe a service that is gone.
-        seenFolders.add(e.folder);
-        facts.folders.push({ folder: e.folder, path: e.path, available: e.available, ...(e.reason && { reason: e.reason }), time });
+      } else if (e.type === 'folder' && !sawStart && !seenFolders.has(`${e.share ?? ''}/${e.folder}`)) {
+        // Folder events before the newest start describe a service that is gone; each share's folders are their own.
+        seenFolders.add(`${e.share ?? ''}/${e.folder}`);
+        facts.folders.push({ ...(e.share !== undefined && { share: e.share }), folder: e.folder, path: e.path, available: e.available, ...(e.reason && { reason: e.reason }), time });
       }
     }
     if (approvalKnown && facts.running !== undefined && sawStart) break;

@@ -199,3 +199,46 @@ test('gatherNodeStatus: one share "default" with waiting, skipped, today\'s coun
   assert.equal(running.service.running, true);
   assert.equal(running.service.pid, process.pid);
 });
+
+test('gatherNodeStatus with two shares: each share its own input, today\'s counts and folders; a folder event of one share is not another\'s', async () => {
+  const dir = tempDir();
+  const folders = (share: string) => ['in', 'out', 'qrnt'].map((d) => join(dir, share, d)) as [string, string, string];
+  const [inDir, outDir, qrntDir] = folders('default');
+  const [hrIn, hrOut, hrQrnt] = folders('hr');
+  const state = join(dir, 'state');
+  for (const d of [inDir, outDir, qrntDir, hrIn, hrOut, hrQrnt, state]) mkdirSync(d, { recursive: true });
+  const { config } = parseConfigText(
+    JSON.stringify({
+      in_dir: inDir, out_dir: outDir, qrnt_dir: qrntDir,
+      shares: [{ name: 'hr', in_dir: hrIn, out_dir: hrOut, qrnt_dir: hrQrnt }],
+      cert_pem: join(dir, 'c.pem'), cert_key: join(dir, 'k.pem'), kata_cn_addr: '127.0.0.1', system_id: 'sys-2', state_dir: state, log_file: join(dir, 'kds.log'),
+    }),
+    join(dir, 'kata_dir_scanner.conf'),
+  );
+  // The same name waiting in both shares is two files.
+  writeFileSync(join(inDir, 'same.txt'), 'a');
+  writeFileSync(join(hrIn, 'same.txt'), 'b');
+  writeFileSync(join(hrIn, 'other.txt'), 'c');
+  const now = new Date();
+  const routed = (scanId: string, share: string, destination: string) => [
+    { op: 'intent', scanId, share, name: scanId, size: 1, mtimeMs: 1, ino: 1, at: now.getTime() - 5000 },
+    { op: 'verdict', scanId, state: destination === 'out' ? 'not detected' : 'detect', destination, at: now.getTime() - 3000 },
+    { op: 'done', scanId, outcome: 'routed', at: now.getTime() - 2000 },
+  ];
+  const ops = [...routed('d1', 'default', 'out'), ...routed('h1', 'hr', 'qrnt'), ...routed('h2', 'hr', 'qrnt')];
+  writeFileSync(join(state, 'journal.jsonl'), ops.map((o) => JSON.stringify(o)).join('\n') + '\n');
+  const w = EventStreamWriter.open(state, { snapshot: () => ({ running: true, approval: 'approved', files: [] }), heartbeatMs: 0, version: '0.0.1' });
+  w.append({ type: 'running', running: true });
+  w.append({ type: 'folder', share: 'hr', folder: 'qrnt', available: false, path: hrQrnt, reason: 'ENOSPC' });
+  w.append({ type: 'folder', share: 'default', folder: 'qrnt', available: true, path: qrntDir });
+  w.close();
+  writeFileSync(join(state, 'lock'), `${process.pid}\n`);
+
+  const s = await gatherNodeStatus(config, { now, mountsText: '', fstabText: '' });
+  assert.deepEqual(s.shares.map((x) => x.name), ['default', 'hr']);
+  const [def, hr] = s.shares as [(typeof s.shares)[number], (typeof s.shares)[number]];
+  assert.deepEqual([def.waiting, hr.waiting], [1, 2]);
+  assert.deepEqual([def.outToday, def.qrntToday, hr.outToday, hr.qrntToday], [1, 0, 0, 2]);
+  assert.deepEqual(def.folders.map((f) => f.ok), [true, true, true], 'hr\'s full quarantine is not the default share\'s');
+  assert.deepEqual(hr.folders.map((f) => f.ok), [true, true, false]);
+});
