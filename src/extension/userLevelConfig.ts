@@ -8,6 +8,8 @@ import { USER_LEVEL_SETTINGS, type UserLevelSetting, protectedKeysIn, userLevelV
  */
 export class UserLevelConfig implements vscode.Disposable {
   private readonly told = new Set<string>();
+  /** Settings read with a workspace value not yet said, waiting for the look at the workspace's files. */
+  private readonly ignoredSeen = new Set<string>();
   private readonly subscriptions: vscode.Disposable[] = [];
 
   constructor(private readonly log: vscode.LogOutputChannel) {
@@ -23,7 +25,11 @@ export class UserLevelConfig implements vscode.Disposable {
   get<T>(key: UserLevelSetting): T | undefined {
     const dot = key.lastIndexOf('.');
     const r = userLevelValue(vscode.workspace.getConfiguration(key.slice(0, dot)).inspect<T>(key.slice(dot + 1)));
-    if (r.ignoredWorkspaceValue) this.tell([key], vscode.l10n.t('this workspace\'s settings'));
+    if (r.ignoredWorkspaceValue && !this.told.has(key)) {
+      // One message naming every such setting of the file, not one per setting as each is read.
+      this.ignoredSeen.add(key);
+      void this.checkWorkspaceFiles();
+    }
     return r.value;
   }
 
@@ -45,6 +51,10 @@ export class UserLevelConfig implements vscode.Disposable {
       const keys = protectedKeysIn(text, USER_LEVEL_SETTINGS, f.section);
       if (keys.length) this.tell(keys, vscode.workspace.asRelativePath(f.uri, true));
     }
+    // A value VS Code applied that no file of the workspace showed (a setting written some other way).
+    const unexplained = [...this.ignoredSeen].filter((k) => !this.told.has(k));
+    this.ignoredSeen.clear();
+    if (unexplained.length) this.tell(unexplained, vscode.l10n.t('this workspace\'s settings'));
   }
 
   private tell(keys: string[], where: string): void {

@@ -234,6 +234,10 @@ describe('Several Central Nodes in one window (code-server + Chromium + two loop
         assert.ok(value.startsWith(b.prefix + '/mnt/'), `the ${which} folder is under Bravo's prefix: ${value}`);
         await box.locator('input.input').press('Enter');
       }
+      // The metrics endpoint, as kds remote setup asks it: left empty (none).
+      const metrics = quickInput(p);
+      await waitFor('the metrics question', async () => ((await metrics.innerText()).includes('metrics') ? true : undefined), 60_000);
+      await metrics.locator('input.input').press('Enter');
       for (let i = 1; ; i++) {
         const d = dialog(p);
         await d.waitFor({ state: 'visible', timeout: 120_000 });

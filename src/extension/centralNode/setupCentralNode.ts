@@ -61,8 +61,9 @@ export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Pro
   if (!where) return;
   const engine = await askEngine(s.context.extensionPath, facts, !!prefix, l.installDir, conn.label);
   if (!engine) return;
-  const metricsListen = await askMetrics(localConfig);
-  if (metricsListen === undefined) return;
+  // Adding shares leaves the installed configuration's other keys (metrics_listen among them) as they are.
+  const metricsListen = addShares ? undefined : await askMetrics(localConfig);
+  if (!addShares && metricsListen === undefined) return;
 
   let prepared;
   try {
@@ -77,7 +78,7 @@ export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Pro
       engineRoot: s.context.extensionPath,
       engine,
       ...where,
-      metricsListen,
+      ...(metricsListen !== undefined && { metricsListen }),
       ...(addShares && { addShares: true }),
     });
   } catch (err) {
