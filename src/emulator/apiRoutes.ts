@@ -205,7 +205,6 @@ async function submit(req: IncomingMessage, res: ServerResponse, ctx: ApiContext
     fileName: content.fileName,
     size: content.size,
     sha256: content.sha256,
-    md5: content.md5,
     ...(content.data ? { inline: content.data.toString('base64') } : { objectFile: basename(content.path) }),
     threats: [],
   };

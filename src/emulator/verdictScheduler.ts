@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from '../common/log';
 import { t } from '../common/l10n';
 import type { DetectionEngine, Technology, Verdict } from './detection';
+import { objectMd5 } from './objectMd5';
 import type { ScanRecord, ScanStore } from './scanStore';
 
 /** Two cores on the reference machine: more parallel scans would only slow the API down. */
@@ -79,15 +80,18 @@ export class VerdictScheduler {
 
   private async finish(batch: ScanRecord[]): Promise<void> {
     const withObject = batch.filter((s) => s.objectFile || s.inline !== undefined);
-    const examined = await this.engine.examineMany(
-      withObject.map((s) =>
-        s.objectFile
-          ? { path: join(this.objectsDir, s.objectFile), size: s.size, sha256: s.sha256 }
-          : { path: join(this.objectsDir, `${s.sha256}-${randomUUID()}.inline`), data: Buffer.from(s.inline!, 'base64'), size: s.size, sha256: s.sha256 },
-      ),
-      this.abort.signal,
+    const objects = withObject.map((s) =>
+      s.objectFile
+        ? { path: join(this.objectsDir, s.objectFile), size: s.size, sha256: s.sha256 }
+        : { path: join(this.objectsDir, `${s.sha256}-${randomUUID()}.inline`), data: Buffer.from(s.inline!, 'base64'), size: s.size, sha256: s.sha256 },
     );
+    const examined = await this.engine.examineMany(objects, this.abort.signal);
     const verdicts = new Map(withObject.map((s, i) => [s, examined[i]!]));
+    for (const [i, scan] of withObject.entries()) {
+      // Only an alert needs MD5 (see objectMd5); the content is still there until record(),
+      // unless a DELETE or a reused scanId discarded the scan meanwhile: record() skips it then.
+      if (examined[i]!.threats.length && !scan.md5) scan.md5 = await objectMd5(objects[i]!).catch(() => undefined);
+    }
     for (const scan of batch) await this.record(scan, verdicts.get(scan) ?? { state: 'error', threats: [] });
   }
 
@@ -115,7 +119,7 @@ export class VerdictScheduler {
         fileName: scan.fileName,
         size: scan.size,
         sha256: scan.sha256,
-        md5: scan.md5,
+        md5: scan.md5 ?? '',
         threats,
       })),
     );
