@@ -21,6 +21,8 @@ const importanceOf: Record<Technology, 'high' | 'medium'> = { am: 'high', yara: 
  */
 export class VerdictScheduler {
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** The first bytes of a scan's object file as uploaded; lost on restart, when the file is read instead. */
+  private readonly heads = new Map<string, Buffer>();
   private readonly waiting: ScanRecord[] = [];
   private running = 0;
   private readonly abort = new AbortController();
@@ -33,8 +35,9 @@ export class VerdictScheduler {
     private readonly logger: Logger,
   ) {}
 
-  schedule(scan: ScanRecord): void {
+  schedule(scan: ScanRecord, head?: Buffer): void {
     this.cancel(scan.key);
+    if (head && scan.objectFile) this.heads.set(scan.key, head);
     const timer = setTimeout(() => {
       this.timers.delete(scan.key);
       this.waiting.push(scan);
@@ -47,6 +50,7 @@ export class VerdictScheduler {
     const timer = this.timers.get(key);
     if (timer) clearTimeout(timer);
     this.timers.delete(key);
+    this.heads.delete(key);
     const i = this.waiting.findIndex((s) => s.key === key);
     if (i >= 0) this.waiting.splice(i, 1);
   }
@@ -55,6 +59,7 @@ export class VerdictScheduler {
   async close(): Promise<void> {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
+    this.heads.clear();
     this.waiting.length = 0;
     this.abort.abort();
     await Promise.allSettled([...this.active]);
@@ -82,9 +87,10 @@ export class VerdictScheduler {
     const withObject = batch.filter((s) => s.objectFile || s.inline !== undefined);
     const objects = withObject.map((s) =>
       s.objectFile
-        ? { path: join(this.objectsDir, s.objectFile), size: s.size, sha256: s.sha256 }
+        ? { path: join(this.objectsDir, s.objectFile), size: s.size, sha256: s.sha256, head: this.heads.get(s.key) }
         : { path: join(this.objectsDir, `${s.sha256}-${randomUUID()}.inline`), data: Buffer.from(s.inline!, 'base64'), size: s.size, sha256: s.sha256 },
     );
+    for (const s of withObject) this.heads.delete(s.key);
     const examined = await this.engine.examineMany(objects, this.abort.signal);
     const verdicts = new Map(withObject.map((s, i) => [s, examined[i]!]));
     for (const [i, scan] of withObject.entries()) {
