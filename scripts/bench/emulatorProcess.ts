@@ -15,6 +15,8 @@ export interface EmulatorSettings {
   nodeArgs?: string[];
   /** Pin the process to this core (taskset). */
   cpu?: number;
+  /** Another build's bin/kds.js instead of this one's (KDS_BENCH_EMULATOR_BEFORE). */
+  bin?: string;
 }
 
 /**
@@ -36,7 +38,7 @@ export class EmulatorProcess {
     // Its log (a line a verdict) goes to a file: through a pipe, each line would wake the bench.
     this.logPath = join(settings.dataDir, '..', `emulator-${Date.now()}.log`);
     const logFd = openSync(this.logPath, 'a', 0o600);
-    const [cmd, cmdArgs] = pinnedCommand(settings.cpu, [...(settings.nodeArgs ?? []), kdsBin, ...args]);
+    const [cmd, cmdArgs] = pinnedCommand(settings.cpu, [...(settings.nodeArgs ?? []), settings.bin ?? kdsBin, ...args]);
     this.child = spawn(cmd, cmdArgs, { stdio: ['ignore', 'pipe', logFd] });
     closeSync(logFd);
     trackChild(this.child);

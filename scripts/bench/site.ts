@@ -80,7 +80,7 @@ let sites = 0;
  * client certificate, and `kds emulate` or, with `minimal`, the minimal KATA stand-in (pinned to
  * core `kataCpu` when given).
  */
-export async function makeSite(opts: { autoApprove?: boolean; faults?: string; minimal?: boolean; kataCpu?: number } = {}): Promise<Site> {
+export async function makeSite(opts: { autoApprove?: boolean; faults?: string; minimal?: boolean; kataCpu?: number; emulatorBin?: string } = {}): Promise<Site> {
   const root = mkdtempSync(join(tmpdir(), `kds-bench-t${sites++}-`));
   const outRoot = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/kds-bench-') : root;
   const dirs = { in: join(root, 'in'), out: join(outRoot, 'out'), qrnt: join(outRoot, 'qrnt'), state: join(root, 'state'), staging: join(root, 'staging') };
@@ -97,6 +97,7 @@ export async function makeSite(opts: { autoApprove?: boolean; faults?: string; m
         autoApprove: opts.autoApprove ?? true,
         faults: opts.faults,
         cpu: opts.kataCpu,
+        bin: opts.emulatorBin,
       });
   const cert = await clientCertFiles(root, 'kds-bench');
   const confPath = join(root, 'kata_dir_scanner.conf');

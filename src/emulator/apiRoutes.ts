@@ -205,7 +205,6 @@ async function submit(req: IncomingMessage, res: ServerResponse, ctx: ApiContext
     fileName: content.fileName,
     size: content.size,
     sha256: content.sha256,
-    md5: content.md5,
     ...(content.data ? { inline: content.data.toString('base64') } : { objectFile: basename(content.path) }),
     threats: [],
   };
@@ -217,7 +216,7 @@ async function submit(req: IncomingMessage, res: ServerResponse, ctx: ApiContext
     return reply(res, 500, 'Internal server error');
   }
   if (replaced) await discard(ctx, [replaced]);
-  ctx.scheduler.schedule(scan);
+  ctx.scheduler.schedule(scan, content.head);
   counters.countUpload(content.sha256);
   // Debug: the verdict line that follows says the same and more; two lines an object would
   // double what a busy emulator writes to the terminal.

@@ -54,6 +54,8 @@ export interface StoredObject {
   data?: Buffer;
   size: number;
   sha256: string;
+  /** Its first HEAD_BYTES bytes when they are known already (kept from the upload), so a big object's file is not opened just for them. */
+  head?: Buffer;
 }
 
 /** Objects up to this size are read whole in one synchronous call. */
@@ -114,7 +116,7 @@ export class DetectionEngine {
       // A small object is read whole, once, synchronously (microseconds from the page cache,
       // no thread-pool trips); a big one only as far as its head, unless it is a ZIP.
       const small = obj.data ?? (obj.size <= SMALL_READ ? readFileSync(obj.path) : undefined);
-      const head = small ? small.subarray(0, HEAD_BYTES) : await readHead(obj.path, HEAD_BYTES);
+      const head = small ? small.subarray(0, HEAD_BYTES) : (obj.head ?? (await readHead(obj.path, HEAD_BYTES)));
       const marker = testMarkerOf(head);
       if (marker === 'error') return { state: 'error', threats: [] };
       if (marker === 'timeout') return { state: 'timeout', threats: [] };

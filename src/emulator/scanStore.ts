@@ -24,7 +24,8 @@ export interface ScanRecord {
   fileName: string;
   size: number;
   sha256: string;
-  md5: string;
+  /** Only once the object is detected (its alert carries it); records from before issue 20 have it always. */
+  md5?: string;
   /** The content, in the objects folder, kept only while the scan is processing. */
   objectFile?: string;
   /**

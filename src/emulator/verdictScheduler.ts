@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from '../common/log';
 import { t } from '../common/l10n';
 import type { DetectionEngine, Technology, Verdict } from './detection';
+import { objectMd5 } from './objectMd5';
 import type { ScanRecord, ScanStore } from './scanStore';
 
 /** Two cores on the reference machine: more parallel scans would only slow the API down. */
@@ -20,6 +21,8 @@ const importanceOf: Record<Technology, 'high' | 'medium'> = { am: 'high', yara: 
  */
 export class VerdictScheduler {
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** The first bytes of a scan's object file as uploaded; lost on restart, when the file is read instead. */
+  private readonly heads = new Map<string, Buffer>();
   private readonly waiting: ScanRecord[] = [];
   private running = 0;
   private readonly abort = new AbortController();
@@ -32,8 +35,9 @@ export class VerdictScheduler {
     private readonly logger: Logger,
   ) {}
 
-  schedule(scan: ScanRecord): void {
+  schedule(scan: ScanRecord, head?: Buffer): void {
     this.cancel(scan.key);
+    if (head && scan.objectFile) this.heads.set(scan.key, head);
     const timer = setTimeout(() => {
       this.timers.delete(scan.key);
       this.waiting.push(scan);
@@ -46,6 +50,7 @@ export class VerdictScheduler {
     const timer = this.timers.get(key);
     if (timer) clearTimeout(timer);
     this.timers.delete(key);
+    this.heads.delete(key);
     const i = this.waiting.findIndex((s) => s.key === key);
     if (i >= 0) this.waiting.splice(i, 1);
   }
@@ -54,6 +59,7 @@ export class VerdictScheduler {
   async close(): Promise<void> {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
+    this.heads.clear();
     this.waiting.length = 0;
     this.abort.abort();
     await Promise.allSettled([...this.active]);
@@ -79,15 +85,19 @@ export class VerdictScheduler {
 
   private async finish(batch: ScanRecord[]): Promise<void> {
     const withObject = batch.filter((s) => s.objectFile || s.inline !== undefined);
-    const examined = await this.engine.examineMany(
-      withObject.map((s) =>
-        s.objectFile
-          ? { path: join(this.objectsDir, s.objectFile), size: s.size, sha256: s.sha256 }
-          : { path: join(this.objectsDir, `${s.sha256}-${randomUUID()}.inline`), data: Buffer.from(s.inline!, 'base64'), size: s.size, sha256: s.sha256 },
-      ),
-      this.abort.signal,
+    const objects = withObject.map((s) =>
+      s.objectFile
+        ? { path: join(this.objectsDir, s.objectFile), size: s.size, sha256: s.sha256, head: this.heads.get(s.key) }
+        : { path: join(this.objectsDir, `${s.sha256}-${randomUUID()}.inline`), data: Buffer.from(s.inline!, 'base64'), size: s.size, sha256: s.sha256 },
     );
+    for (const s of withObject) this.heads.delete(s.key);
+    const examined = await this.engine.examineMany(objects, this.abort.signal);
     const verdicts = new Map(withObject.map((s, i) => [s, examined[i]!]));
+    for (const [i, scan] of withObject.entries()) {
+      // Only an alert needs MD5 (see objectMd5); the content is still there until record(),
+      // unless a DELETE or a reused scanId discarded the scan meanwhile: record() skips it then.
+      if (examined[i]!.threats.length && !scan.md5) scan.md5 = await objectMd5(objects[i]!).catch(() => undefined);
+    }
     for (const scan of batch) await this.record(scan, verdicts.get(scan) ?? { state: 'error', threats: [] });
   }
 
@@ -115,7 +125,7 @@ export class VerdictScheduler {
         fileName: scan.fileName,
         size: scan.size,
         sha256: scan.sha256,
-        md5: scan.md5,
+        md5: scan.md5 ?? '',
         threats,
       })),
     );

@@ -92,8 +92,10 @@ test('a broken YARA rule file does not break scanning', async () => {
 test('the KDS-TEST-ERROR and KDS-TEST-TIMEOUT markers end in error and timeout', async () => {
   assert.deepEqual(await verdict('KDS-TEST-ERROR'), { state: 'error', threats: [] });
   assert.deepEqual(await verdict('KDS-TEST-TIMEOUT\n' + EICAR), { state: 'timeout', threats: [] });
+  // A big object's marker is seen in the head kept from its upload rather than read back.
+  assert.deepEqual(await verdict(Buffer.concat([Buffer.from('KDS-TEST-ERROR'), Buffer.alloc(2 * 1024 * 1024, 'z')])), { state: 'error', threats: [] });
   const r = await call(emu, client.agent, 'GET', `${API}${SENSOR}/scans/state?state=error,timeout`);
-  assert.equal((JSON.parse(r.text) as unknown[]).length, 2);
+  assert.equal((JSON.parse(r.text) as unknown[]).length, 3);
 });
 
 test('without the yara program the emulator still runs and says so once', async () => {
@@ -129,4 +131,37 @@ test('a batch of objects is examined with one YARA run, each with its own verdic
   // Objects submitted together reach their verdicts together, each the right one.
   const many = await Promise.all([verdict('kds-yara-test-marker-7f3a x'), verdict('plain'), verdict(EICAR), verdict('kds-yara-test-marker-7f3a y')]);
   assert.deepEqual(many.map((v) => v.state), ['detect', 'not detected', 'detect', 'detect']);
+});
+
+test('objects of every size are stored byte for byte, and the alert of a detected one has its MD5 and SHA-256', async () => {
+  // The rule sees the stored file: markers at its start, middle and end, so a lost, doubled or
+  // reordered write batch (1 MiB) fails it, for objects kept inline, written at once and streamed.
+  await writeFile(
+    join(dataDir, 'rules', 'layout.yar'),
+    'rule KDS_Test_Layout { strings: $s = "kds-layout-start" $m = "kds-layout-middle" $e = "kds-layout-end-9c1e" condition: $s at 0 and $m at (filesize \\ 2) and $e at (filesize - 19) }\n',
+  );
+  try {
+    for (const size of [10 * 1024, 300 * 1024, 1024 * 1024, 1024 * 1024 + 1, 5 * 512 * 1024 + 3]) {
+      const content = Buffer.alloc(size);
+      for (let i = 0; i < size; i += 4) content.writeUInt32LE(i, i - (i + 4 > size ? i + 4 - size : 0));
+      content.write('kds-layout-start', 0);
+      content.write('kds-layout-middle', Math.floor(size / 2));
+      content.write('kds-layout-end-9c1e', size - 19);
+      const scanId = `layout${size}`;
+      assert.equal((await postScan(emu, client, SENSOR, { scanId, content, fileName: `${scanId}.bin` })).status, 200);
+      const scan = await waitFor(`a verdict for ${scanId}`, () => emu.stats().scans.find((s) => s.scanId === scanId && s.state !== 'processing'));
+      assert.deepEqual([scan.state, scan.threats], ['detect', ['YARA:KDS_Test_Layout']], `${size} bytes`);
+      const r = await call(emu, client.agent, 'GET', `${API}${SENSOR}/detects?detect_type=yara`);
+      const alerts = (JSON.parse(r.text) as { detects: Array<{ object: { processedObject: Record<string, unknown> } }> }).detects;
+      const alert = alerts.find((a) => a.object.processedObject.fileName === `${scanId}.bin`);
+      assert.deepEqual(alert?.object.processedObject, {
+        MD5: createHash('md5').update(content).digest('hex'),
+        SHA256: createHash('sha256').update(content).digest('hex'),
+        fileName: `${scanId}.bin`,
+        fileSize: size,
+      });
+    }
+  } finally {
+    await rm(join(dataDir, 'rules', 'layout.yar'));
+  }
 });
