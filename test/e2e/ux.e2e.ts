@@ -149,7 +149,18 @@ describe('Issue 23 in a real VS Code: another process, found configurations, ICA
       await runCommand(p, 'KDS: View ICAP Log');
       const frame = await webviewShowing(p, '[data-testid="icap-mode"]');
       const search = frame.locator('[data-testid="icap-search"] input');
-      await search.fill('cannot reach scanner');
+      // The panel sends what is typed 350 ms after the last key: until then the previous filter's
+      // lines are on screen (an unfiltered tail has these lines too). Wait for this filter's own
+      // answer — its grep command, and its count (the count box is cleared when the filter changes).
+      const searchFor = async (text: string): Promise<void> => {
+        await search.fill(text);
+        await waitFor(`the count of the filter "${text}"`, async () => {
+          const grep = await frame.locator('[data-testid="icap-grep"]').innerText();
+          const done = (await frame.locator('[data-testid="icap-count"][data-state="done"]').count()) > 0;
+          return grep.includes(`'${text}'`) && done ? true : undefined;
+        }, 20_000);
+      };
+      await searchFor('cannot reach scanner');
       const row = frame.locator('.ll-row:visible').filter({ hasText: /cannot reach scanner/ }).first();
       await row.waitFor({ timeout: 20_000 });
       // Wrapped: the whole line is in view, on more than one row's height, nothing cut at the edge.
@@ -162,7 +173,7 @@ describe('Issue 23 in a real VS Code: another process, found configurations, ICA
       assert.match(await cell.innerText(), /in blocking_simple mode$/);
 
       await frame.locator('[data-testid="icap-fields-columns"]').click();
-      await search.fill('verdict: error');
+      await searchFor('verdict: error');
       const headers = (await frame.locator('.ll-header [role="columnheader"]').allInnerTexts()).map((h) => h.trim());
       assert.deepEqual(headers.slice(0, 4), ['Mode', 'Verdict', 'Threat', 'URL']);
       assert.equal(headers.filter((h) => /verdict/i.test(h)).length, 1, headers.join(' | '));
