@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import type { CaptureHost } from '../../src/capture/captureHost';
 import { CaptureError, runCapture } from '../../src/capture/tcpdumpRunner';
 import { waitFor } from '../helpers/engineHarness';
-import { type CIcapServer, icapClient, needTools, startCIcap, tsharkIcap, tsharkTransactions } from '../helpers/icapPeers';
+import { type CIcapServer, icapClient, needTools, startCIcap, tsharkIcap, tsharkTransactions, waitForCapturedAnswers } from '../helpers/icapPeers';
 import { type KdsChild, spawnKds, stopChild } from '../helpers/kdsProcess';
 import { TestSshd, sshdUnavailable } from '../helpers/sshd';
 import { allowPasswordlessSudo, sshdClient } from '../helpers/sshSessionForTests';
@@ -24,6 +25,12 @@ after(async () => {
   await server?.stop();
 });
 
+/** The capture files kds capture is writing now: its private folder on this computer, or the CN's /tmp (a loopback sshd here). */
+function liveCaptureFiles(): string[] {
+  const folders = [...new Set(['/tmp', tmpdir()])].flatMap((d) => readdirSync(d).filter((n) => /^kds-capture[-.]/.test(n)).map((n) => join(d, n)));
+  return folders.map((d) => join(d, 'capture.pcap')).filter((f) => existsSync(f));
+}
+
 const essentials = (list: Array<{ method: string | null; uri: string | null; status: number | null }>) => list.map((x) => ({ method: x.method, uri: x.uri, status: x.status }));
 
 /**
@@ -31,14 +38,17 @@ const essentials = (list: Array<{ method: string | null; uri: string | null; sta
  * (c-icap's echo answers the RESPMOD 200 or, when the preview held everything, 204.)
  */
 async function captureWithCtrlC(args: string[], out: string, env?: Record<string, string>) {
+  const earlier = new Set(liveCaptureFiles());
   const kds = spawnKds([...args, '--iface', 'lo', '--duration', '0', '--out', out, '--json'], env ? { env } : {});
   children.push(kds);
   await waitFor('tcpdump to listen', () => kds.stderr().includes('tcpdump is listening.') || kds.exitCode() !== undefined, 60_000);
   assert.equal(kds.exitCode(), undefined, kds.stderr());
   await icapClient(server!.port, ['-s', 'echo']);
   await icapClient(server!.port, ['-s', 'echo', '-f', join(dir, 'c-icap.conf'), '-resp', 'http://198.51.100.7/conf']);
-  // The live count reaches the packets sent (on a terminal it is rewritten in place; here every 10 s
-  // at most, so count from the file instead).
+  // Ctrl-C only once the capture file (tcpdump -U writes each packet as it comes) holds every answer:
+  // c-icap-client returns when it has the answer, which tcpdump may not yet have read off its socket.
+  // The live count on stderr is printed every 10 s at most here, so the file is what is looked at.
+  for (const live of liveCaptureFiles().filter((f) => !earlier.has(f))) await waitForCapturedAnswers(live, server!.port, 3);
   kds.child.kill('SIGINT');
   const code = await kds.exited;
   assert.equal(code, 0, kds.stderr());
