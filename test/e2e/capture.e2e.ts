@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { type CIcapServer, icapClient, needTools, startCIcap, tools } from '../helpers/icapPeers';
+import { type CIcapServer, icapClient, liveCaptureFiles, needTools, startCIcap, tools, waitForCapturedAnswers } from '../helpers/icapPeers';
 import { skipReason } from './support/codeServer';
 import { notifications, openKdsContainer, pickQuickItem, runCommand, saveScreenshot, scenario, statusBarEntry, waitFor, waitForNotification, webviewShowing } from './support/workbench';
 import { WorkbenchHost } from './support/workbenchHost';
@@ -47,6 +47,7 @@ describe('ICAP capture in a real VS Code (code-server + Chromium)', { skip, time
     if (!needTools(t, ['tcpdump', 'cIcap', 'cIcapClient'], true)) return;
     await scenario(t, () => page, 'capture-icap', async () => {
       const p = page!;
+      const earlier = new Set(liveCaptureFiles());
       await runCommand(p, 'KDS: Capture ICAP Traffic');
       // 9: how long, asked when starting; the setting's duration first.
       await pickQuickItem(p, /^1 minute/);
@@ -71,6 +72,8 @@ describe('ICAP capture in a real VS Code (code-server + Chromium)', { skip, time
       writeFileSync(body, 'a harmless text\n');
       await icapClient(server!.port, ['-s', 'echo', '-f', body, '-resp', 'http://198.51.100.7/downloads/a-rather-long-folder-name/clean.txt']);
       await waitForNotification(p, /[1-9]\d* packet\(s\) · \d+ KB · [56]:\d\d left/, 30_000);
+      // Stop only once the capture file holds every answer (tcpdump may not yet have read the last one off its socket).
+      for (const live of liveCaptureFiles().filter((f) => !earlier.has(f))) await waitForCapturedAnswers(live, server!.port, 3);
       await runCommand(p, 'KDS: Stop ICAP Capture');
       const frame = await webviewShowing(p, 'tr.tx-row');
       const rows = frame.locator('tr.tx-row');

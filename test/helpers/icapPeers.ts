@@ -4,8 +4,9 @@
  * /work/shared/reference/icap-peers-on-loopback.md. Every process started here is stopped by pid.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { promisify } from 'node:util';
@@ -148,6 +149,12 @@ export async function startTcpdump(out: string, filter: string[], extra: string[
  * socket; stopping tcpdump then loses them (CI once saw an unanswered "OPTIONS null"). tcpdump
  * runs with -U, so each packet is in the file as soon as tcpdump reads it.
  */
+/** The capture files KDS is writing now: its private folder on this computer (kds-capture-*), or a CN's /tmp (kds-capture.*; a loopback sshd in the tests). */
+export function liveCaptureFiles(): string[] {
+  const folders = [...new Set(['/tmp', tmpdir()])].flatMap((d) => readdirSync(d).filter((n) => /^kds-capture[-.]/.test(n)).map((n) => join(d, n)));
+  return folders.map((d) => join(d, 'capture.pcap')).filter((f) => existsSync(f));
+}
+
 export async function waitForCapturedAnswers(pcap: string, port: number, count: number, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {

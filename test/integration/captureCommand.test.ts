@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import type { CaptureHost } from '../../src/capture/captureHost';
 import { CaptureError, runCapture } from '../../src/capture/tcpdumpRunner';
 import { waitFor } from '../helpers/engineHarness';
-import { type CIcapServer, icapClient, needTools, startCIcap, tsharkIcap, tsharkTransactions, waitForCapturedAnswers } from '../helpers/icapPeers';
+import { type CIcapServer, icapClient, needTools, startCIcap, tsharkIcap, tsharkTransactions, liveCaptureFiles, waitForCapturedAnswers } from '../helpers/icapPeers';
 import { type KdsChild, spawnKds, stopChild } from '../helpers/kdsProcess';
 import { TestSshd, sshdUnavailable } from '../helpers/sshd';
 import { allowPasswordlessSudo, sshdClient } from '../helpers/sshSessionForTests';
@@ -24,12 +23,6 @@ after(async () => {
   for (const c of children) await stopChild(c);
   await server?.stop();
 });
-
-/** The capture files kds capture is writing now: its private folder on this computer, or the CN's /tmp (a loopback sshd here). */
-function liveCaptureFiles(): string[] {
-  const folders = [...new Set(['/tmp', tmpdir()])].flatMap((d) => readdirSync(d).filter((n) => /^kds-capture[-.]/.test(n)).map((n) => join(d, n)));
-  return folders.map((d) => join(d, 'capture.pcap')).filter((f) => existsSync(f));
-}
 
 const essentials = (list: Array<{ method: string | null; uri: string | null; status: number | null }>) => list.map((x) => ({ method: x.method, uri: x.uri, status: x.status }));
 
