@@ -22,6 +22,7 @@ import { repoRoot, skipReason } from './support/codeServer';
 import { EICAR } from './support/fixtures';
 import {
   answerDialog,
+  answerFileDialog,
   dialog,
   escapeRe,
   expandView,
@@ -165,20 +166,7 @@ describe('Several Central Nodes in one window (code-server + Chromium + two loop
       await box.press('Enter');
       await pickQuickItem(p, /A private key file/);
       // VS Code's own file dialog (in the browser: a path box): the key's path, Enter.
-      await waitFor('the file dialog', async () => ((await quickInput(p).isVisible()) && (await box.inputValue()).startsWith('/') ? true : undefined), 30_000);
-      // The dialog lists the folder as the path is typed and may take an Enter during that for nothing, and
-      // it may still put its own starting folder in the box after the path was typed (seen: "/root/.ssh"
-      // with ".ssh" selected): type the path again when it was replaced, Enter again until the dialog closes.
-      let pressedAt = 0;
-      await waitFor('the file dialog to take the key', async () => {
-        if (!(await quickInput(p).isVisible())) return true;
-        if (Date.now() - pressedAt > 2_000) {
-          pressedAt = Date.now();
-          if ((await box.inputValue().catch(() => a.identityFile)) !== a.identityFile) await box.fill(a.identityFile, { timeout: 2_000 }).catch(() => undefined);
-          else await box.press('Enter', { timeout: 2_000 }).catch(() => undefined);
-        }
-        return undefined;
-      }, 30_000);
+      await answerFileDialog(p, a.identityFile);
       const shown = await answerDialog(p, new RegExp(`host key of localhost:${a.sshd.port} is not known[\\s\\S]*${escapeRe(a.hostFingerprint)}`), 'Trust and Connect');
       t.diagnostic(`host key modal: ${JSON.stringify(shown)}`);
       await waitFor('Charlie saved in the User settings', () => (savedNames().includes('Charlie') ? true : undefined), 30_000);

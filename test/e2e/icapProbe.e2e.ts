@@ -14,7 +14,7 @@ import type { DemoSetup } from '../../src/demo/demoSetup';
 import { skipReason } from './support/codeServer';
 import { demoWorkspace } from './support/fixtures';
 import { icapCountSettler } from './support/icapLogPanel';
-import { choose, quickInput, runCommand, saveScreenshot, scenario, statusBarText, waitFor, webviewShowing } from './support/workbench';
+import { answerFileDialog, choose, runCommand, saveScreenshot, scenario, statusBarText, waitFor, webviewShowing } from './support/workbench';
 import { WorkbenchHost } from './support/workbenchHost';
 
 const skip = skipReason();
@@ -149,11 +149,7 @@ describe('Issue 23: the ICAP Probe panel in a real VS Code (code-server + Chromi
     await scenario(t, () => page, '23-8-probe-own-file', async () => {
       // code-server's open dialog is a quick input holding a path.
       await frame.locator('vscode-button').filter({ hasText: /^\s*Choose File…\s*$/ }).click();
-      const box = quickInput(page!).locator('input.input');
-      await box.waitFor({ state: 'visible' });
-      await waitFor('the open dialog\'s default path', async () => ((await box.inputValue()).length > 0 ? true : undefined), 30_000);
-      await box.fill(join(ws, 'my-sample.txt'));
-      await page!.keyboard.press('Enter');
+      await answerFileDialog(page!, join(ws, 'my-sample.txt'));
       await waitFor('the file named in the form', async () => ((await frame.locator('[data-testid="probe-file"]').innerText()).includes('my-sample.txt') ? true : undefined), 20_000);
       await probeAndWait('with the file', /detects EICAR and blocks it/);
       const steps = await frame.locator('[data-testid="probe-step"]').allInnerTexts();

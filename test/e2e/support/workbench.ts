@@ -70,6 +70,28 @@ export function quickInput(page: Page): Locator {
   return page.locator('.quick-input-widget');
 }
 
+/**
+ * Answers VS Code's own file dialog (in the browser: a path box in the quick input) with `path`.
+ * The dialog lists the folder as the path is typed and may take an Enter during that for nothing,
+ * and it may still put its own starting folder in the box after the path was typed (seen:
+ * "/root/.ssh" with ".ssh" selected, and the workspace folder alone): the path is typed again when
+ * it was replaced, and Enter pressed again, until the dialog closes.
+ */
+export async function answerFileDialog(page: Page, path: string, timeoutMs = 30_000): Promise<void> {
+  const box = quickInput(page).locator('input.input');
+  await waitFor('the file dialog', async () => ((await quickInput(page).isVisible()) && (await box.inputValue()).startsWith('/') ? true : undefined), timeoutMs);
+  let pressedAt = 0;
+  await waitFor(`the file dialog to take ${path}`, async () => {
+    if (!(await quickInput(page).isVisible())) return true;
+    if (Date.now() - pressedAt > 2_000) {
+      pressedAt = Date.now();
+      if ((await box.inputValue().catch(() => path)) !== path) await box.fill(path, { timeout: 2_000 }).catch(() => undefined);
+      else await box.press('Enter', { timeout: 2_000 }).catch(() => undefined);
+    }
+    return undefined;
+  }, timeoutMs);
+}
+
 /** Rows of the open quick input (command palette, quick pick), as their visible texts. */
 export async function quickPickRows(page: Page): Promise<string[]> {
   return page.locator('.quick-input-widget .quick-input-list .monaco-list-row').allInnerTexts();
