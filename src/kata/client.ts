@@ -75,10 +75,14 @@ export interface KataRequestObservation {
 export type KataRequestObserver = (o: KataRequestObservation) => void;
 
 const defaultTimeoutMs = 60_000;
-/** Upload read size: memory per upload stays at a few of these whatever the file size. */
-const chunkBytes = 64 * 1024;
-/** Uploads up to this size are read whole before the request and sent as one buffer. */
-const oneBufferBytes = 64 * 1024;
+/**
+ * Upload read size: memory per upload stays at a few of these whatever the file size. Each read
+ * is a buffer of its own (undici and the TLS socket may hold a chunk until it is written), so
+ * large reads mean few allocations, few socket writes and few trips to the thread pool per MiB.
+ */
+const chunkBytes = 256 * 1024;
+/** Files up to this size are read whole before the request and sent as one buffer. */
+const oneBufferBytes = 1024 * 1024;
 
 const maxConnectTimeoutMs = 15_000;
 /** Bodies KDS parses (state lists, alerts) are small; this only stops a runaway server. */
@@ -166,7 +170,7 @@ export class KataClient implements KataApi {
       // A small file goes out as one buffer, the frame around it, filled by one read (one write on
       // the socket, no stream machinery); a large one is streamed, never held in memory whole.
       let body: Buffer | Readable;
-      if (frame.contentLength <= oneBufferBytes) {
+      if (size <= oneBufferBytes) {
         body = await readFramed(handle, frame, size, path);
         hash.update(body.subarray(frame.head.length, frame.head.length + size));
         bytes = size;
