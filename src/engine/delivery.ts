@@ -47,13 +47,13 @@ const chunkSize = 1 << 20;
  * is given back only once every read and write on it has settled.
  */
 const spareBuffers: Buffer[] = [];
-const maxSpareBuffers = 4;
-/** Below this a buffer of the file's size is allocated (Node pools the small ones). */
+/** As many as large deliveries run at once (routing.ts's budget). */
+const maxSpareBuffers = 8;
+/** Below this a buffer of the file's size (and one byte) is allocated; routing.ts counts larger files as large deliveries. */
 const spareFromBytes = 64 * 1024;
 
 function copyBuffer(fileSize: number): Buffer {
-  const want = Math.max(1, Math.min(chunkSize, fileSize + 1));
-  if (want < spareFromBytes) return Buffer.allocUnsafe(want);
+  if (fileSize < spareFromBytes) return Buffer.allocUnsafe(fileSize + 1);
   return spareBuffers.pop() ?? Buffer.allocUnsafe(chunkSize);
 }
 
