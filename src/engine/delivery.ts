@@ -54,11 +54,12 @@ const spareFromBytes = 64 * 1024;
 
 function copyBuffer(fileSize: number): Buffer {
   if (fileSize < spareFromBytes) return Buffer.allocUnsafe(fileSize + 1);
-  return spareBuffers.pop() ?? Buffer.allocUnsafe(chunkSize);
+  // One byte over chunkSize: a file of exactly 1 MiB is read, and looked past, in one read.
+  return spareBuffers.pop() ?? Buffer.allocUnsafe(chunkSize + 1);
 }
 
 function giveBack(buf: Buffer | undefined): void {
-  if (buf && buf.length === chunkSize && spareBuffers.length < maxSpareBuffers) spareBuffers.push(buf);
+  if (buf && buf.length === chunkSize + 1 && spareBuffers.length < maxSpareBuffers) spareBuffers.push(buf);
 }
 /** A long copy lets other work run this often, even when its calls do not wait (folderFs.ts). */
 const yieldEveryBytes = 8 << 20;
