@@ -41,6 +41,26 @@ async function on<T>(side: 'source' | 'destination', step: string, p: Promise<T>
 }
 
 const chunkSize = 1 << 20;
+/**
+ * Copy buffers of chunkSize kept for the next deliveries: a fresh MiB per large file is external
+ * memory the garbage collector then has to find, which cost more than the copy itself. A buffer
+ * is given back only once every read and write on it has settled.
+ */
+const spareBuffers: Buffer[] = [];
+/** As many as large deliveries run at once (routing.ts's budget). */
+const maxSpareBuffers = 8;
+/** Below this a buffer of the file's size (and one byte) is allocated; routing.ts counts larger files as large deliveries. */
+const spareFromBytes = 64 * 1024;
+
+function copyBuffer(fileSize: number): Buffer {
+  if (fileSize < spareFromBytes) return Buffer.allocUnsafe(fileSize + 1);
+  // One byte over chunkSize: a file of exactly 1 MiB is read, and looked past, in one read.
+  return spareBuffers.pop() ?? Buffer.allocUnsafe(chunkSize + 1);
+}
+
+function giveBack(buf: Buffer | undefined): void {
+  if (buf && buf.length === chunkSize + 1 && spareBuffers.length < maxSpareBuffers) spareBuffers.push(buf);
+}
 /** A long copy lets other work run this often, even when its calls do not wait (folderFs.ts). */
 const yieldEveryBytes = 8 << 20;
 const runAsRoot = process.getuid?.() === 0;
@@ -98,6 +118,7 @@ export async function deliver(opts: {
   }
   const tmp = join(opts.destDir, `${partialPrefix}${opts.tag.replace(/[^A-Za-z0-9_-]/g, '')}`);
   let dst: OpenFile | undefined;
+  let buf: Buffer | undefined;
   let keepTmp = false;
   try {
     const st = await on('source', 'stat', src.stat());
@@ -106,7 +127,7 @@ export async function deliver(opts: {
     dst = await on('destination', 'create', fs.open(tmp, 'wx', 0o600));
     const hash = createHash('sha256');
     const limit = opts.expect?.size ?? Infinity;
-    const buf = Buffer.allocUnsafe(Math.max(1, Math.min(chunkSize, st.size + 1)));
+    buf = copyBuffer(st.size);
     let bytes = 0;
     // With an expected size, each read asks for one byte more than is left: a source longer than
     // the scanned version (a client's cached size can be stale) shows without a read of its own.
@@ -115,7 +136,7 @@ export async function deliver(opts: {
     while (bytes < limit) {
       const want = Math.min(buf.length, limit - bytes + extra);
       lookedPast = want > limit - bytes;
-      const { bytesRead } = await on('source', 'read', src.read(buf, 0, want, bytes));
+      const { bytesRead } = await on('source', 'read', src.read(buf!, 0, want, bytes));
       if (bytesRead === 0) break;
       if (bytes + bytesRead > limit) return { ok: false, reason: 'changed' };
       hash.update(buf.subarray(0, bytesRead));
@@ -151,6 +172,7 @@ export async function deliver(opts: {
     await src.close().catch(() => undefined);
     if (dst) await dst.close().catch(() => undefined);
     if (!keepTmp) await fs.unlink(tmp).catch(() => undefined);
+    giveBack(buf);
   }
 }
 

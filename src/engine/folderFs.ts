@@ -55,7 +55,8 @@ export function isLocalFsType(fsType: string | undefined): boolean {
  * through the thread pool even on a local disk: its bytes may not be in the page cache, and a
  * write may be held back while the kernel flushes dirty pages, which can take far longer than a
  * metadata call. The engine runs inside VS Code's extension host in local mode, whose event loop
- * must never wait on a large copy. Uploads read 64 KiB at a time, so they stay synchronous.
+ * must never wait on a large copy. A small upload or delivery stays synchronous; a large one
+ * makes one trip to the thread pool per read of up to 1 MiB (a file of 1 MiB: one).
  */
 export const syncIoMaxBytes = 128 * 1024;
 

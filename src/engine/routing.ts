@@ -14,10 +14,11 @@ import type { RoutingStage, ShareState, StageContext } from './stageContext';
 /**
  * Deliveries (copy, fsync, rename, journal, unlink) running at once, by weight: a small file
  * counts 1, a large one 8, so 64 small ones overlap (each mostly waits for grouped fsyncs, and
- * the more wait together the fewer fsyncs there are) while large copies stay at 8 × 1 MiB buffers.
+ * the more wait together the fewer fsyncs there are) while large copies stay at 8 copy buffers
+ * of up to 1 MiB (delivery.ts keeps that many for reuse).
  */
 const deliveryBudget = 64;
-const largeDeliveryBytes = 1 << 20;
+const largeDeliveryBytes = 64 * 1024;
 const largeDeliveryWeight = 8;
 
 /**
@@ -124,7 +125,7 @@ export class Routing implements RoutingStage {
   private pumpRoutes(): void {
     while (this.ctx.running && this.routeQueue.length) {
       const e = this.routeQueue[0]!;
-      const weight = e.size > largeDeliveryBytes ? largeDeliveryWeight : 1;
+      const weight = e.size >= largeDeliveryBytes ? largeDeliveryWeight : 1;
       if (this.deliveryLoad + weight > deliveryBudget && this.routing.size > 0) break;
       this.routeQueue.shift();
       this.routeQueued.delete(e.scanId);

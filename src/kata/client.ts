@@ -8,8 +8,9 @@ import { type DetectsPage, parseDetectsBody } from './detectsParser';
 import { KataError, errorFromStatus, errorFromTransport } from './errors';
 import { type ScanState, parseStatesBody, snippet } from './stateParser';
 import { type KataTlsSettings, type ServerCertificateReport, bareHost, createKataConnector, probeServerCertificate } from './tls';
-import { type MultipartFrame, buildMultipartFrame } from './multipartBody';
+import { buildMultipartFrame } from './multipartBody';
 import type { KataFilters, ReadableFile, ScannerApi, SubmitOptions, SubmitResult } from './scannerApi';
+import { uploadBody } from './uploadBody';
 
 export type { Detect, DetectObject, DetectsPage } from './detectsParser';
 export type { ScanState } from './stateParser';
@@ -75,11 +76,6 @@ export interface KataRequestObservation {
 export type KataRequestObserver = (o: KataRequestObservation) => void;
 
 const defaultTimeoutMs = 60_000;
-/** Upload read size: memory per upload stays at a few of these whatever the file size. */
-const chunkBytes = 64 * 1024;
-/** Uploads up to this size are read whole before the request and sent as one buffer. */
-const oneBufferBytes = 64 * 1024;
-
 const maxConnectTimeoutMs = 15_000;
 /** Bodies KDS parses (state lists, alerts) are small; this only stops a runaway server. */
 const maxJsonBytes = 64 * 1024 * 1024;
@@ -152,8 +148,6 @@ export class KataClient implements KataApi {
     const owned = typeof source === 'string' ? await openForUpload(source) : undefined;
     const handle: ReadableFile = owned ?? (source as ReadableFile);
     const hash = createHash('sha256');
-    let bytes = 0;
-    let localError: unknown;
     try {
       // An open file comes from a caller that checked it is a regular file (the engine's one open
       // of this version); the reads below notice any change of length either way.
@@ -165,52 +159,19 @@ export class KataClient implements KataApi {
       const size = opts.size;
       // A small file goes out as one buffer, the frame around it, filled by one read (one write on
       // the socket, no stream machinery); a large one is streamed, never held in memory whole.
-      let body: Buffer | Readable;
-      if (frame.contentLength <= oneBufferBytes) {
-        body = await readFramed(handle, frame, size, path);
-        hash.update(body.subarray(frame.head.length, frame.head.length + size));
-        bytes = size;
-      } else {
-        // Positional reads from offset 0: the handle may be shared (the engine copies from it
-        // later), and a stream over a FileHandle would close it when done.
-        async function* parts(): AsyncGenerator<Buffer> {
-          try {
-            yield frame.head;
-            for (;;) {
-              // One byte more than expected is how growth is noticed.
-              const want = Math.min(chunkBytes, size - bytes + 1);
-              const chunk = Buffer.allocUnsafe(want);
-              const { bytesRead } = await handle.read(chunk, 0, want, bytes);
-              if (bytesRead === 0) break;
-              if (bytes + bytesRead > size) throw changedError(path, size, `>${size}`);
-              const data = chunk.subarray(0, bytesRead);
-              hash.update(data);
-              bytes += bytesRead;
-              yield data;
-              // A regular file's read comes back short only at its end: no extra read to see 0.
-              if (bytes === size && bytesRead < want) break;
-            }
-            if (bytes !== size) throw changedError(path, size, bytes);
-            yield frame.tail;
-          } catch (err) {
-            localError ??= err;
-            throw err;
-          }
-        }
-        body = Readable.from(parts(), { objectMode: false, highWaterMark: chunkBytes });
-      }
+      const upload = await uploadBody(handle, frame, size, hash, (actual) => changedError(path, size, actual));
       const answer = await this.call('POST', 'scans', this.instanceQuery(), 'POST scans', {
-        body,
+        body: upload.body,
         headers: { 'content-type': frame.contentType, 'content-length': String(frame.contentLength) },
         ...(opts.signal ? { signal: opts.signal } : {}),
       }).catch((err: unknown) => {
-        if (localError instanceof KataError) throw localError;
+        if (upload.error instanceof KataError) throw upload.error;
         throw err;
       });
       if (answer.status < 200 || answer.status > 299) throw this.statusError(answer, 'POST scans');
       // A server that answers before reading everything has not seen what we hashed.
-      if (bytes !== size) throw new KataError('protocol', t('KATA answered before the whole file was sent ({0} of {1} bytes)', bytes, size), { status: answer.status });
-      return { sha256: hash.digest('hex'), bytes };
+      if (upload.bytes !== size) throw new KataError('protocol', t('KATA answered before the whole file was sent ({0} of {1} bytes)', upload.bytes, size), { status: answer.status });
+      return { sha256: hash.digest('hex'), bytes: size };
     } finally {
       await owned?.close().catch(() => undefined);
     }
@@ -303,7 +264,7 @@ export class KataClient implements KataApi {
     query: Array<[string, string]>,
     what: string,
     extra: {
-      body?: Readable | Buffer;
+      body?: Readable | Buffer | AsyncIterable<Buffer>;
       headers?: Record<string, string>;
       signal?: AbortSignal;
       maxBytes?: number;
@@ -330,7 +291,8 @@ export class KataClient implements KataApi {
         path,
         method,
         headers: { accept: 'application/json, text/plain;q=0.9, */*;q=0.1', 'user-agent': 'kds', ...extra.headers },
-        body: extra.body ?? null,
+        // undici sends an async iterable too (its dispatch docs; request()'s types omit it).
+        body: (extra.body ?? null) as Dispatcher.RequestOptions['body'],
         ...(extra.signal ? { signal: extra.signal } : {}),
       });
     } catch (err) {
@@ -399,28 +361,6 @@ async function openForUpload(path: string): Promise<FileHandle> {
     // Other local failures (EACCES, EISDIR…) are not KATA's business; the caller sees them as they are.
     throw err;
   }
-}
-
-/**
- * The whole request body of a small file: the frame's head, exactly `size` bytes of the file read
- * from offset 0 (one read of one byte more, which is how growth is noticed), the frame's tail.
- */
-async function readFramed(handle: ReadableFile, frame: MultipartFrame, size: number, path: string): Promise<Buffer> {
-  const at = frame.head.length;
-  const buf = Buffer.allocUnsafe(at + size + 1 + frame.tail.length);
-  frame.head.copy(buf, 0);
-  let got = 0;
-  for (;;) {
-    const { bytesRead } = await handle.read(buf, at + got, size + 1 - got, got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-    if (got > size) throw changedError(path, size, `>${size}`);
-    // A regular file's read comes back short only at its end.
-    if (got === size) break;
-  }
-  if (got !== size) throw changedError(path, size, got);
-  frame.tail.copy(buf, at + size);
-  return buf.subarray(0, frame.contentLength);
 }
 
 function changedError(path: string, expected: number, actual: number | string): KataError {

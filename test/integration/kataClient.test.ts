@@ -126,6 +126,51 @@ test('submit: empty file', async () => {
   assert.equal(server.requests[0]!.parts![2]!.size, 0);
 });
 
+test('submit: 1 MiB goes out as one buffer, a byte more is streamed; both whole, hashed, and a changed size is refused', async () => {
+  server.reset();
+  server.on('POST', 'scans', { status: 200 });
+  const c = client();
+  for (const size of [1024 * 1024, 1024 * 1024 + 1]) {
+    const content = Buffer.alloc(size);
+    for (let i = 0; i + 4 <= size; i += 4096) content.writeUInt32BE(i ^ size, i);
+    // Through an open handle, as the engine submits: read from offset 0 whatever its offset.
+    const fh = await open(file(content), 'r');
+    try {
+      await fh.read(Buffer.alloc(10), 0, 10, null);
+      const result = await c.submit(fh, { scanId: `s${size}`, fileName: 'm.bin', size });
+      assert.deepEqual(result, { sha256: sha256(content), bytes: size });
+      const part = server.requests.at(-1)!.parts![2]!;
+      assert.equal(part.size, size);
+      assert.equal(part.sha256, result.sha256);
+      await rejectsKind(c.submit(fh, { scanId: 'short', fileName: 'm.bin', size: size - 1 }), 'changed');
+      await rejectsKind(c.submit(fh, { scanId: 'long', fileName: 'm.bin', size: size + 1 }), 'changed');
+    } finally {
+      await fh.close();
+    }
+  }
+});
+
+test('submit: uploads at once, sizes around the read and reuse thresholds, each arrive whole under their own scanId (read buffers are reused)', async () => {
+  server.reset();
+  server.on('POST', 'scans', { status: 200 });
+  const c = client();
+  const sizes = [64 * 1024 + 1, 200 * 1024, 256 * 1024, 1024 * 1024, 1024 * 1024 + 1, 1024 * 1024 + 300 * 1024, 3 * 1024 * 1024 + 17];
+  for (let round = 0; round < 2; round++) {
+    const bodies = sizes.map((size, i) => {
+      const b = Buffer.alloc(size, 16 * round + i + 1);
+      for (let at = 0; at + 8 <= size; at += 65536) b.writeDoubleBE(at * 31 + i, at);
+      return b;
+    });
+    const results = await Promise.all(bodies.map((b, i) => c.submit(file(b), { scanId: `r${round}-${i}`, fileName: `f${i}`, size: b.length })));
+    for (const [i, b] of bodies.entries()) {
+      assert.deepEqual(results[i], { sha256: sha256(b), bytes: b.length });
+      const part = server.requests.find((r) => r.parts?.[0]?.value === `r${round}-${i}`)!.parts![2]!;
+      assert.equal(part.size, b.length);
+      assert.equal(part.sha256, sha256(b), `upload ${i} of round ${round} (${b.length} bytes) arrived as sent`);
+    }
+  }
+});
+
 test('submit: a 64 MB file is streamed with bounded memory', async (t) => {
   server.reset();
   server.on('POST', 'scans', { status: 200 });

@@ -5,6 +5,7 @@ import { type Stats, existsSync, mkdirSync, readFileSync, readdirSync, statSync,
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deliver, partialPrefix, removePartials, removeSource } from '../../src/engine/delivery';
+import { folderFs } from '../../src/engine/folderFs';
 import { tempDir } from '../helpers/tempDirs';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -106,4 +107,35 @@ test('a source longer than the scanned version is refused even when its cached s
   const st = statSync(join(src, 'exact'));
   const ok = await deliver({ source: join(src, 'exact'), expect: { size: scanned.length, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev }, destDir: dst, name: 'exact', expectedSha256: sha(scanned), tag: 'e' });
   assert.equal(ok.ok, true);
+});
+
+test('large deliveries at once, failed ones among them, each place exactly their own bytes (copy buffers are reused)', async () => {
+  const src = tempDir();
+  const dst = tempDir();
+  for (const local of [true, false]) {
+    const sizes = [1024 * 1024 - 1, 1024 * 1024, 1024 * 1024 + 1, 2 * 1024 * 1024 + 5, 200 * 1024, 1024 * 1024];
+    const bodies = sizes.map((size, i) => {
+      const b = Buffer.alloc(size, i + (local ? 1 : 101));
+      b.writeUInt32BE(size, 0);
+      return b;
+    });
+    bodies.forEach((b, i) => writeFileSync(join(src, `f${i}`), b));
+    const fs = folderFs(local);
+    // Every third one was "scanned" with other bytes: refused, its buffer given back all the same.
+    const runs = await Promise.all(
+      bodies.map((b, i) =>
+        deliver({ source: join(src, `f${i}`), destDir: dst, name: `f${i}`, expectedSha256: i % 3 === 2 ? sha('other') : sha(b), tag: `t${local}${i}`, sourceFs: fs, fs }),
+      ),
+    );
+    for (const [i, res] of runs.entries()) {
+      if (i % 3 === 2) {
+        assert.deepEqual(res.ok ? null : res.reason, 'changed');
+        assert.equal(existsSync(join(dst, `f${i}`)), false);
+      } else {
+        assert.equal(res.ok, true);
+        assert.deepEqual(readFileSync(join(dst, `f${i}`)), bodies[i], `f${i} (${local ? 'local' : 'share'} back end)`);
+      }
+    }
+  }
+  assert.deepEqual(readdirSync(dst).filter((n) => n.startsWith(partialPrefix)), []);
 });
