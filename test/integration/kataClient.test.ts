@@ -126,7 +126,7 @@ test('submit: empty file', async () => {
   assert.equal(server.requests[0]!.parts![2]!.size, 0);
 });
 
-test('submit: 1 MiB goes out as one buffer, a byte more is streamed; both whole, hashed, and a changed size is refused', async () => {
+test('submit: 1 MiB (one read) and a byte more (two reads) arrive whole and hashed, and a changed size is refused', async () => {
   server.reset();
   server.on('POST', 'scans', { status: 200 });
   const c = client();
