@@ -192,8 +192,8 @@ export class Journal {
     return this.write({ op: 'done', scanId, outcome, at: Date.now() });
   }
   /**
-   * Nothing waits for this step: if it is lost in a crash, the next poll finds the result gone
-   * (404) or deletes it again. So it rides along with the next group commit, or is written within
+   * Nothing waits for this step: lost in a crash, it is as if the DELETE's answer never came (a
+   * result KATA still lists is deleted again, a 404 counts as done). So it rides along with the next group commit, or is written within
    * `lazyWriteMs`, instead of costing a write and an fdatasync of its own: each small file's
    * DELETE answer would otherwise come in a turn of its own and start one.
    */
