@@ -45,12 +45,23 @@ export class KdsProcess {
   ) {
     // KDS_BENCH_CPU_PROF=DIR: a V8 CPU profile of each engine run, for finding where its time goes.
     const prof = process.env.KDS_BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.KDS_BENCH_CPU_PROF] : [];
-    const [cmd, args] = pinnedCommand(cpu, [...prof, ...(probeMs > 0 ? ['--require', probe] : []), bin, 'run', '--config', confPath]);
+    // KDS_BENCH_PERF=DIR: `perf record` of each engine run, the kernel included (which V8's profile cannot see); JS frames named through --perf-basic-prof.
+    const perfDir = process.env.KDS_BENCH_PERF;
+    const [cmd, args] = pinnedCommand(cpu, [...prof, ...(perfDir ? ['--perf-basic-prof', `--logfile=${join(perfDir, 'v8.log')}`, '--no-logfile-per-isolate'] : []), ...(probeMs > 0 ? ['--require', probe] : []), bin, 'run', '--config', confPath]);
     this.child = spawn(cmd, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, KDS_BENCH_PROBE_MS: String(probeMs) },
     });
     trackChild(this.child);
+    // Not tracked: each ends by itself with the engine, and a kill would leave its file unfinished.
+    const tag = bin === kdsBin ? 'now' : 'other';
+    if (perfDir) spawn('perf', ['record', '-F', '1999', '-g', '-o', join(perfDir, `perf-${tag}-${this.child.pid}.data`), '-p', String(this.child.pid)], { stdio: 'ignore' });
+    // KDS_BENCH_SYSCALLS=DIR: `perf stat` of each engine run: thread-pool wake-ups (futex), context switches, fsyncs, writes.
+    const statDir = process.env.KDS_BENCH_SYSCALLS;
+    if (statDir) {
+      const events = 'syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync,syscalls:sys_enter_write,syscalls:sys_enter_futex,context-switches,task-clock';
+      spawn('perf', ['stat', '-e', events, '-x', ',', '-o', join(statDir, `stat-${tag}-${this.child.pid}.txt`), '-p', String(this.child.pid)], { stdio: 'ignore' });
+    }
     let buf = '';
     this.child.stdout!.setEncoding('utf8');
     this.child.stdout!.on('data', (s: string) => {

@@ -130,6 +130,9 @@ export class EventStreamWriter {
   /** Events of this turn (coalesce): their seq is given when they are written, so it stays in file order. */
   private pending: Array<{ body: Body; time: Date }> = [];
   private flushScheduled = false;
+  private turnTime?: Date;
+  /** The last time written and its text (the events of a turn share one). */
+  private isoOf?: { time: Date; text: string };
   private readonly maxBytes: number;
   private readonly now: () => Date;
   readonly path: string;
@@ -174,7 +177,9 @@ export class EventStreamWriter {
       return;
     }
     if (this.closed) return;
-    this.pending.push({ body: { kind: 'event', event }, time: this.now() });
+    // One clock reading for the events of a turn: they are written together at its end.
+    this.turnTime ??= this.now();
+    this.pending.push({ body: { kind: 'event', event }, time: this.turnTime });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
@@ -184,6 +189,7 @@ export class EventStreamWriter {
   /** Writes the events appended so far (coalesce); done on its own at the end of each turn. */
   flush(): void {
     this.flushScheduled = false;
+    this.turnTime = undefined;
     if (!this.pending.length) return;
     const lines = this.pending;
     this.pending = [];
@@ -252,7 +258,9 @@ export class EventStreamWriter {
         this.bigSnapshot(r.body.snapshot, r.time);
         continue;
       }
-      text += JSON.stringify({ seq: ++this.seq, time: r.time.toISOString(), ...r.body }) + '\n';
+      if (this.isoOf?.time !== r.time) this.isoOf = { time: r.time, text: r.time.toISOString() };
+      // The same line as JSON.stringify({ seq, time, ...body }), without copying the body into a new object.
+      text += `{"seq":${++this.seq},"time":"${this.isoOf.text}",${JSON.stringify(r.body).slice(1)}\n`;
     }
     this.put(text);
   }

@@ -141,7 +141,7 @@ export class Routing implements RoutingStage {
   }
 
   private removal(share: ShareState): RemovalOptions {
-    return { fileIds: share.inputFileIds !== false, syncDir: (d: string) => this.dirSync.sync(d), fs: share.fs.in };
+    return { fileIds: share.inputFileIds !== false, syncDir: (d: string) => this.dirSync.sync(d, share.fs.in.local), fs: share.fs.in };
   }
 
   /** The share an entry goes back to; undefined (reported once) when the configuration no longer has it. */
@@ -258,7 +258,7 @@ export class Routing implements RoutingStage {
           expectedSha256: e.sha256,
           tag: e.scanId,
           permissions: folder === 'qrnt' ? 'private' : 'source',
-          syncDir: (d) => this.dirSync.sync(d),
+          syncDir: (d) => this.dirSync.sync(d, share.fs[folder].local),
           sourceFs: share.fs.in,
           fs: share.fs[folder],
         });

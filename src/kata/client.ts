@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher, util } from 'undici';
 import { t } from '../common/l10n';
 import { openNoFollow } from '../common/platform';
 import { type DetectsPage, parseDetectsBody } from './detectsParser';
@@ -74,6 +74,8 @@ export interface KataRequestObservation {
 }
 
 export type KataRequestObserver = (o: KataRequestObservation) => void;
+
+const { parseHeaders } = util;
 
 const defaultTimeoutMs = 60_000;
 const maxConnectTimeoutMs = 15_000;
@@ -258,7 +260,7 @@ export class KataClient implements KataApi {
     return errorFromStatus(answer.status, what, snippet(answer.text), answer.headers['retry-after']);
   }
 
-  private async call(
+  private call(
     method: Dispatcher.HttpMethod,
     relPath: string,
     query: Array<[string, string]>,
@@ -272,11 +274,13 @@ export class KataClient implements KataApi {
       preEncoded?: boolean;
     } = {},
   ): Promise<Answer> {
-    const qs = query.map(([k, v]) => `${encodeURIComponent(k)}=${extra.preEncoded ? v : encodeURIComponent(v)}`).join('&');
+    const qs = query.length === 0 ? '' : query.map(([k, v]) => `${encodeURIComponent(k)}=${extra.preEncoded ? v : encodeURIComponent(v)}`).join('&');
     const path = this.basePath + relPath + (qs ? `?${qs}` : '');
-    const started = performance.now();
+    const observers = this.observers.size ? this.observers : undefined;
+    const started = observers ? performance.now() : 0;
     const observe = (o: { status?: number; failure?: string }) => {
-      for (const observer of this.observers) {
+      if (!observers) return;
+      for (const observer of observers) {
         try {
           observer({ operation: what, ...o, durationMs: performance.now() - started });
         } catch {
@@ -284,68 +288,136 @@ export class KataClient implements KataApi {
         }
       }
     };
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await this.agent.request({
-        origin: this.origin,
-        path,
-        method,
-        headers: { accept: 'application/json, text/plain;q=0.9, */*;q=0.1', 'user-agent': 'kds', ...extra.headers },
-        // undici sends an async iterable too (its dispatch docs; request()'s types omit it).
-        body: (extra.body ?? null) as Dispatcher.RequestOptions['body'],
-        ...(extra.signal ? { signal: extra.signal } : {}),
+    return new Promise<Answer>((resolve, reject) => {
+      const handler = new AnswerHandler(extra.maxBytes, extra.signal, (err, answer) => {
+        if (answer) {
+          observe({ status: answer.status });
+          resolve(answer);
+          return;
+        }
+        if (extra.body instanceof Readable) extra.body.destroy();
+        if (handler.status !== undefined) {
+          // KATA answered (the status line came); the body broke or was too large.
+          observe({ status: handler.status });
+          if (err instanceof KataError) reject(err);
+          else if (extra.signal?.aborted) reject(extra.signal.reason ?? err);
+          else reject(errorFromTransport(err, `${this.where} (${what})`));
+          return;
+        }
+        if (extra.signal?.aborted) {
+          observe({ failure: 'aborted' });
+          reject(extra.signal.reason ?? err);
+          return;
+        }
+        const failed = errorFromTransport(err, `${this.where} (${what})`);
+        observe({ failure: failed.kind });
+        reject(failed);
       });
-    } catch (err) {
-      if (extra.body instanceof Readable) extra.body.destroy();
-      if (extra.signal?.aborted) {
-        observe({ failure: 'aborted' });
-        throw extra.signal.reason ?? err;
-      }
-      const failed = errorFromTransport(err, `${this.where} (${what})`);
-      observe({ failure: failed.kind });
-      throw failed;
-    }
-    const isSuccess = res.statusCode >= 200 && res.statusCode <= 299;
-    try {
-      const text = await readText(res.body, isSuccess && extra.maxBytes ? extra.maxBytes : keepErrorBytes, isSuccess && extra.maxBytes !== undefined);
-      observe({ status: res.statusCode });
-      return { status: res.statusCode, headers: res.headers, text };
-    } catch (err) {
-      // KATA answered (the status line came); the body broke or was too large.
-      observe({ status: res.statusCode });
-      if (err instanceof KataError) throw err;
-      if (extra.signal?.aborted) throw extra.signal.reason ?? err;
-      throw errorFromTransport(err, `${this.where} (${what})`);
-    }
+      this.agent.dispatch(
+        {
+          origin: this.origin,
+          path,
+          method,
+          headers: extra.headers ? { ...baseHeaders, ...extra.headers } : baseHeaders,
+          // undici sends an async iterable too (its dispatch docs; the option's types omit it).
+          body: (extra.body ?? null) as Dispatcher.DispatchOptions['body'],
+        },
+        handler,
+      );
+    });
   }
 }
 
+/** Sent with every request; built once. */
+const baseHeaders: Readonly<Record<string, string>> = { accept: 'application/json, text/plain;q=0.9, */*;q=0.1', 'user-agent': 'kds' };
+
 /**
- * Reads a response body as text. With `strict`, more than `keep` bytes is a protocol error;
- * otherwise the first `keep` bytes are kept and up to 1 MB more is drained so the socket can
- * be reused (beyond that the socket is dropped rather than reading forever).
+ * Reads one answer straight from undici's dispatcher: the status, the headers only where they
+ * are used (an error's Retry-After) and the body as text, without a response stream, an async
+ * iterator or an AsyncResource per request (a small file costs two requests, its POST and its
+ * DELETE). With `maxBytes`, a successful answer's body over it is a protocol error; otherwise the
+ * first `keepErrorBytes` are kept and up to 1 MB more is drained so the socket can be reused
+ * (beyond that the socket is dropped rather than reading forever).
  */
-async function readText(body: Dispatcher.ResponseData['body'], keep: number, strict: boolean): Promise<string> {
-  const chunks: Buffer[] = [];
-  let kept = 0;
-  let total = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (kept < keep) {
-      const part = chunk.subarray(0, keep - kept);
-      chunks.push(part);
-      kept += part.length;
-    }
-    if (strict && total > keep) {
-      body.destroy();
-      throw new KataError('protocol', t('KATA sent an answer larger than {0} bytes', keep));
-    }
-    if (!strict && total > keep + drainLimitBytes) {
-      body.destroy();
-      break;
+class AnswerHandler implements Dispatcher.DispatchHandler {
+  /** Set once the status line came. */
+  status: number | undefined;
+  private rawHeaders: Buffer[] = [];
+  private readonly chunks: Buffer[] = [];
+  private kept = 0;
+  private total = 0;
+  private keep = keepErrorBytes;
+  private strict = false;
+  private abort?: (err?: Error) => void;
+  private settled = false;
+  private readonly onAbort?: () => void;
+
+  constructor(
+    private readonly maxBytes: number | undefined,
+    private readonly signal: AbortSignal | undefined,
+    private readonly done: (err: unknown, answer?: Answer) => void,
+  ) {
+    if (signal) {
+      this.onAbort = () => this.abort?.(signal.reason ?? new Error('aborted'));
+      signal.addEventListener('abort', this.onAbort, { once: true });
     }
   }
-  return Buffer.concat(chunks).toString('utf8');
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+    if (this.signal?.aborted) abort(this.signal.reason ?? new Error('aborted'));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    if (statusCode < 200) return true;
+    this.status = statusCode;
+    this.rawHeaders = rawHeaders;
+    const success = statusCode <= 299;
+    this.keep = success && this.maxBytes ? this.maxBytes : keepErrorBytes;
+    this.strict = success && this.maxBytes !== undefined;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.settled) return true;
+    this.total += chunk.length;
+    if (this.kept < this.keep) {
+      const part = chunk.length <= this.keep - this.kept ? chunk : chunk.subarray(0, this.keep - this.kept);
+      this.chunks.push(part);
+      this.kept += part.length;
+    }
+    if (this.strict && this.total > this.keep) {
+      const err = new KataError('protocol', t('KATA sent an answer larger than {0} bytes', this.keep));
+      this.finish(err);
+      this.abort?.(err);
+    } else if (!this.strict && this.total > this.keep + drainLimitBytes) {
+      this.finish(undefined, this.answer());
+      this.abort?.();
+    }
+    return true;
+  }
+
+  onComplete(): void {
+    this.finish(undefined, this.answer());
+  }
+
+  onError(err: Error): void {
+    this.finish(err);
+  }
+
+  private answer(): Answer {
+    const status = this.status!;
+    const headers = status >= 200 && status <= 299 ? {} : (parseHeaders(this.rawHeaders) as Answer['headers']);
+    const text = this.chunks.length === 1 ? this.chunks[0]!.toString('utf8') : Buffer.concat(this.chunks).toString('utf8');
+    return { status, headers, text };
+  }
+
+  private finish(err: unknown, answer?: Answer): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.onAbort) this.signal!.removeEventListener('abort', this.onAbort);
+    this.done(err, answer);
+  }
 }
 
 /** One open, never following a symlink, never blocking on a FIFO. */

@@ -401,6 +401,19 @@ test('deleteResult: encodes the scanId, 200 and 404 both count as done, 500 is a
   assert.equal(server.requests[0]!.url, '/kata/scanner/v1/sensors/sys-0001/scans/a%20b%2Fc?sensorInstanceId=i1');
 });
 
+test('answers: an error body is kept to its first 4 KiB, one past 1 MB more is cut off, and the next call still goes through', async () => {
+  const c = client();
+  server.reset();
+  server.on('DELETE', 'scans/long', { status: 500, body: 'e'.repeat(64 * 1024) });
+  server.on('DELETE', 'scans/huge', { status: 500, body: 'h'.repeat(3 * 1024 * 1024) });
+  server.on('DELETE', 'scans/ok', { status: 200, body: 'OK' });
+  const long = await rejectsKind(c.deleteResult('long'), 'server');
+  assert.ok(long.message.length < 8 * 1024, `message of ${long.message.length} characters`);
+  await rejectsKind(c.deleteResult('huge'), 'server');
+  await c.deleteResult('ok');
+  assert.deepEqual(server.requests.map((r) => r.url.split('/').pop()), ['long', 'huge', 'ok']);
+});
+
 test('deleteAll: DELETE scans', async () => {
   server.reset();
   server.on('DELETE', 'scans', { status: 200 });

@@ -93,3 +93,26 @@ test('a journal written before shares is the share default; a name in two shares
     ],
   );
 });
+
+test('a cleared line (nothing waits for it) rides along with the next group commit, and flushed() writes it at once', async () => {
+  const dir = tempDir();
+  const j = Journal.open(dir);
+  const onDisk = () => readFileSync(join(dir, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { op: string; scanId: string });
+  await j.intent({ scanId: 'c1', ...file });
+  await j.intent({ scanId: 'c2', ...file, name: 'b.txt' });
+  await j.done('c1', 'abandoned');
+  const cleared = j.cleared('c1');
+  // A step that is waited for goes out with the cleared line queued before it, in one write.
+  await j.done('c2', 'abandoned');
+  await cleared;
+  assert.deepEqual(onDisk().slice(-2).map((l) => `${l.op} ${l.scanId}`), ['cleared c1', 'done c2']);
+  // Alone, it is written by flushed() (as the engine's stop does) or close().
+  const alone = j.cleared('c2');
+  await j.flushed();
+  await alone;
+  assert.deepEqual(onDisk().slice(-1).map((l) => `${l.op} ${l.scanId}`), ['cleared c2']);
+  assert.deepEqual(j.live(), []);
+  j.cleared('c2');
+  j.close();
+  assert.equal(onDisk().filter((l) => l.op === 'cleared').length, 3);
+});
