@@ -8,7 +8,6 @@ import {
   type Action,
   type EngineFiles,
   type PlanInputs,
-  type RemoteFacts,
   buildSetupPlan,
   configForCn,
   credentialsFileContent,
@@ -19,25 +18,13 @@ import {
   mapPath,
   writabilityCheck,
 } from '../../src/centralNode/setupPlan';
+import { remoteFacts } from '../helpers/remoteFacts';
 
 const SID = '0f8fad5b-d9cb-469f-a165-70867728950e';
 const original = JSON.stringify({ in_dir: '/mnt/in/', out_dir: '/mnt/out/', qrnt_dir: '/mnt/qrnt/', cert_pem: '/opt/kata-dir-scanner/cert.pem', cert_key: '/opt/kata-dir-scanner/server.key', kata_cn_addr: 'localhost', system_id: '' });
 const now = new Date('2025-01-02T03:04:05.678Z');
 
-const facts = (over: Partial<RemoteFacts> = {}): RemoteFacts => ({
-  os: 'Linux',
-  arch: 'x86_64',
-  nodeVersion: 'v20.11.1',
-  nodePath: '/usr/bin/node',
-  isRoot: true,
-  hasMountCifs: true,
-  hasSystemd: true,
-  fstab: 'UUID=abc / ext4 defaults 0 1\n',
-  hasConfig: false,
-  hasExcludeList: false,
-  hasCertificate: false,
-  ...over,
-});
+const facts = remoteFacts;
 
 const pkg = { localPath: '/build/kata-dir-scanner_0.1.0_amd64.deb', file: 'kata-dir-scanner_0.1.0_amd64.deb', size: 22_000_000, sha256: 'dd'.repeat(32), member: './opt/kata-dir-scanner/kata-dir-scanner', version: '0.1.0' };
 const seaEngine = (sha256 = 'aa'): EngineFiles => ({ kind: 'sea', sha256, package: pkg, files: [{ path: 'l10n/bundle.l10n.ru.json', data: '{}', mode: 0o644 }] });

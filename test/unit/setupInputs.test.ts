@@ -9,24 +9,12 @@ import { systemIdIn } from '../../src/centralNode/remoteInstall';
 import { prepareSetup, SetupInputError, setupSummary } from '../../src/centralNode/setupInputs';
 import { type Action, type RemoteFacts, describeAction } from '../../src/centralNode/setupPlan';
 import { packageRoot } from '../../src/common/packageRoot';
+import { remoteFacts } from '../helpers/remoteFacts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kds-setup-inputs-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const facts = (over: Partial<RemoteFacts> = {}): RemoteFacts => ({
-  os: 'Linux',
-  arch: 'x86_64',
-  nodeVersion: 'v20.11.1',
-  nodePath: '/usr/bin/node',
-  isRoot: true,
-  hasMountCifs: true,
-  hasSystemd: true,
-  fstab: '',
-  hasConfig: false,
-  hasExcludeList: false,
-  hasCertificate: false,
-  ...over,
-});
+const facts = (over: Partial<RemoteFacts> = {}): RemoteFacts => remoteFacts({ fstab: '', ...over });
 
 /** A local set-up as an administrator has it: configuration with a UTF-8 BOM, kata_ca and exclude list beside it. */
 function localSetup(name: string): string {

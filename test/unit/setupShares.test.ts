@@ -6,8 +6,9 @@ import { after, test } from 'node:test';
 import { buildAddSharesPlan, withAddedShares } from '../../src/centralNode/addSharesPlan';
 import { runSetupPlan } from '../../src/centralNode/remoteInstall';
 import { prepareSetup, SetupInputError, setupSummary } from '../../src/centralNode/setupInputs';
-import { type Action, type PlanInputs, type RemoteFacts, buildSetupPlan, configForCn, layout, writabilityCheck } from '../../src/centralNode/setupPlan';
+import { type Action, type PlanInputs, buildSetupPlan, configForCn, layout, writabilityCheck } from '../../src/centralNode/setupPlan';
 import { parseConfigText } from '../../src/engine/config';
+import { remoteFacts } from '../helpers/remoteFacts';
 
 const SID = '0f8fad5b-d9cb-469f-a165-70867728950e';
 const now = new Date('2025-01-02T03:04:05.678Z');
@@ -24,20 +25,7 @@ const three = JSON.stringify({
   ],
 });
 
-const facts = (over: Partial<RemoteFacts> = {}): RemoteFacts => ({
-  os: 'Linux',
-  arch: 'x86_64',
-  nodeVersion: 'v20.11.1',
-  nodePath: '/usr/bin/node',
-  isRoot: true,
-  hasMountCifs: true,
-  hasSystemd: true,
-  fstab: 'UUID=abc / ext4 defaults 0 1\n',
-  hasConfig: false,
-  hasExcludeList: false,
-  hasCertificate: false,
-  ...over,
-});
+const facts = remoteFacts;
 const engine = { kind: 'sea' as const, sha256: 'aa', files: [{ path: 'kata-dir-scanner', data: Buffer.from('x'), mode: 0o755 }] };
 const cifs = { host: 'fileserver', names: { in: 'in', out: 'out', qrnt: 'qrnt' }, user: 'scanner', password: 'pw' };
 

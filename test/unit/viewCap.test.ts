@@ -2,27 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initL10n } from '../../src/common/l10n';
 import type { EngineEvent } from '../../src/engine/events';
-import type { EngineSnapshot, EngineSource } from '../../src/viewModel/contracts';
 import { InputFolderModel } from '../../src/viewModel/inputFolderModel';
 import { capItems, capMessage, viewItemCap } from '../../src/viewModel/viewCap';
+import { FakeEngineSource } from '../helpers/fakeEngineSource';
 
-class FakeSource implements EngineSource {
-  listeners = new Set<(e: EngineEvent) => void>();
-  onEvent(listener: (e: EngineEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-  snapshot(): EngineSnapshot {
-    return { running: true, approval: 'approved', files: [] };
-  }
-  emit(e: EngineEvent): void {
-    for (const l of this.listeners) l(e);
-  }
-}
 
 test('issue 12: the Input view gets a count and the newest 1000 of 100 000 files, never 100 000 tree items', () => {
   initL10n('en');
-  const src = new FakeSource();
+  const src = new FakeEngineSource();
   const model = new InputFolderModel(src, '/srv/in', { coalesceMs: 0 });
   const total = 100_000;
   for (let i = 0; i < total; i++) {

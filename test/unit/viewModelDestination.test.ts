@@ -3,28 +3,15 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EngineEvent, RoutedFile } from '../../src/engine/events';
+import type { RoutedFile } from '../../src/engine/events';
 import { Journal } from '../../src/engine/journal';
 import { ThreatNameLookup } from '../../src/kata/threatNames';
 import { KdsLogger } from '../../src/common/log';
 import { quarantineAuditFile, releaseFromQuarantine } from '../../src/engine/quarantineActions';
-import type { EngineSnapshot, EngineSource } from '../../src/viewModel/contracts';
 import { DestinationFolderModel } from '../../src/viewModel/destinationFolderModel';
 import { tempDir } from '../helpers/tempDirs';
+import { FakeEngineSource } from '../helpers/fakeEngineSource';
 
-class FakeSource implements EngineSource {
-  listeners = new Set<(e: EngineEvent) => void>();
-  onEvent(listener: (e: EngineEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-  snapshot(): EngineSnapshot {
-    return { running: true, approval: 'approved', files: [] };
-  }
-  emit(e: EngineEvent): void {
-    for (const l of this.listeners) l(e);
-  }
-}
 
 async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
@@ -99,7 +86,7 @@ test('verdict, hash and scan come from the journal (newest entry per name, match
 
 test('routed events refresh the list soon and bring verdict and threat name', async () => {
   const dir = tempDir();
-  const src = new FakeSource();
+  const src = new FakeEngineSource();
   const threats = new ThreatNameLookup({
     detects: async () => ({ detects: [{ threats: ['EICAR-Test-File'], processedObject: { sha256: sha('A') } }], token: 't1' }),
   });

@@ -1,24 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { EngineEvent, FileRecord, FileStage } from '../../src/engine/events';
-import type { EngineSnapshot, EngineSource } from '../../src/viewModel/contracts';
+import type { FileRecord, FileStage } from '../../src/engine/events';
 import { InputFolderModel } from '../../src/viewModel/inputFolderModel';
+import { FakeEngineSource } from '../helpers/fakeEngineSource';
 
-/** What the contract is for: the model needs only onEvent and snapshot. */
-class FakeSource implements EngineSource {
-  listeners = new Set<(e: EngineEvent) => void>();
-  constructor(public snap: EngineSnapshot = { running: true, approval: 'approved', files: [] }) {}
-  onEvent(listener: (e: EngineEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-  snapshot(): EngineSnapshot {
-    return this.snap;
-  }
-  emit(e: EngineEvent): void {
-    for (const l of this.listeners) l(e);
-  }
-}
 
 function rec(name: string, mtimeMs: number, stage: FileStage = 'queued', extra: Partial<FileRecord> = {}): FileRecord {
   return { name, size: 10, mtimeMs, stage, firstSeen: mtimeMs, changedAt: mtimeMs, attempts: 0, ...extra };
@@ -27,7 +12,7 @@ function rec(name: string, mtimeMs: number, stage: FileStage = 'queued', extra: 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('starts from the snapshot and lists newest first with full paths', () => {
-  const src = new FakeSource({ running: true, approval: 'approved', files: [rec('old.txt', 1000), rec('new.txt', 3000, 'submitted', { scanId: 's1', reason: 'x' })] });
+  const src = new FakeEngineSource({ running: true, approval: 'approved', files: [rec('old.txt', 1000), rec('new.txt', 3000, 'submitted', { scanId: 's1', reason: 'x' })] });
   const m = new InputFolderModel(src, '/data/in');
   assert.deepEqual(m.items().map((i) => i.name), ['new.txt', 'old.txt']);
   const item = m.get('new.txt')!;
@@ -40,7 +25,7 @@ test('starts from the snapshot and lists newest first with full paths', () => {
 });
 
 test('file, file-removed and routed events update it; ignored names are not shown', () => {
-  const src = new FakeSource();
+  const src = new FakeEngineSource();
   const m = new InputFolderModel(src, '/in');
   src.emit({ type: 'file', file: rec('a', 1) });
   src.emit({ type: 'file', file: rec('b', 2) });
@@ -61,7 +46,7 @@ test('file, file-removed and routed events update it; ignored names are not show
 });
 
 test('items() is cached until something changes, and unchanged items keep their identity', () => {
-  const src = new FakeSource({ running: true, approval: 'approved', files: [rec('a', 1), rec('b', 2)] });
+  const src = new FakeEngineSource({ running: true, approval: 'approved', files: [rec('a', 1), rec('b', 2)] });
   const m = new InputFolderModel(src, '/in');
   const first = m.items();
   assert.equal(m.items(), first);
@@ -75,7 +60,7 @@ test('items() is cached until something changes, and unchanged items keep their 
 });
 
 test('onChange is coalesced: a burst of events gives one call', async () => {
-  const src = new FakeSource();
+  const src = new FakeEngineSource();
   const m = new InputFolderModel(src, '/in', { coalesceMs: 300 });
   let calls = 0;
   m.onChange(() => calls++);
@@ -97,7 +82,7 @@ test('onChange is coalesced: a burst of events gives one call', async () => {
 });
 
 test('dispose unsubscribes and silences listeners', async () => {
-  const src = new FakeSource();
+  const src = new FakeEngineSource();
   const m = new InputFolderModel(src, '/in', { coalesceMs: 10 });
   let calls = 0;
   m.onChange(() => calls++);
@@ -109,7 +94,7 @@ test('dispose unsubscribes and silences listeners', async () => {
 });
 
 test('10 000 files: events are O(1) and one items() call sorts them', () => {
-  const src = new FakeSource();
+  const src = new FakeEngineSource();
   const m = new InputFolderModel(src, '/in');
   for (let i = 0; i < 10_000; i++) src.emit({ type: 'file', file: rec(`f${i}`, i) });
   for (let i = 0; i < 10_000; i++) src.emit({ type: 'file', file: rec(`f${i}`, i, 'submitted') });

@@ -1,25 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ShareConfig } from '../../src/engine/config';
-import type { EngineEvent, FileRecord, FileStage } from '../../src/engine/events';
-import type { EngineSnapshot, EngineSource, FolderItem } from '../../src/viewModel/contracts';
+import type { FileRecord, FileStage } from '../../src/engine/events';
+import type { FolderItem } from '../../src/viewModel/contracts';
 import { InputFolderModel } from '../../src/viewModel/inputFolderModel';
 import { FolderHealthView, isShareNode, shareNodeLook, shareNodeTooltipMarkdown, shareNodes } from '../../src/viewModel/shareNodes';
+import { FakeEngineSource } from '../helpers/fakeEngineSource';
 
-class FakeSource implements EngineSource {
-  listeners = new Set<(e: EngineEvent) => void>();
-  constructor(public snap: EngineSnapshot = { running: true, approval: 'approved', files: [] }) {}
-  onEvent(listener: (e: EngineEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-  snapshot(): EngineSnapshot {
-    return this.snap;
-  }
-  emit(e: EngineEvent): void {
-    for (const l of this.listeners) l(e);
-  }
-}
 
 function rec(share: string | undefined, name: string, stage: FileStage = 'queued'): FileRecord {
   return { ...(share !== undefined && { share }), name, size: 10, mtimeMs: 1, stage, firstSeen: 1, changedAt: 1, attempts: 0 };
@@ -31,7 +18,7 @@ function share(name: string): ShareConfig {
 
 test("one input model per share: a name in two shares is two items, each model sees only its share's events", () => {
   // A record without a share comes from an engine older than shares: it is the share default's.
-  const src = new FakeSource({ running: true, approval: 'approved', files: [rec(undefined, 'a.txt'), rec('hr', 'a.txt', 'submitted')] });
+  const src = new FakeEngineSource({ running: true, approval: 'approved', files: [rec(undefined, 'a.txt'), rec('hr', 'a.txt', 'submitted')] });
   const def = new InputFolderModel(src, '/mnt/default/in');
   const hr = new InputFolderModel(src, '/mnt/hr/in', { share: 'hr' });
   assert.deepEqual(def.items().map((i) => [i.name, i.stage, i.path]), [['a.txt', 'queued', '/mnt/default/in/a.txt']]);
@@ -45,7 +32,7 @@ test("one input model per share: a name in two shares is two items, each model s
 });
 
 test('share nodes: counts per share in the order of the configuration, health from the snapshot and then folder events', async () => {
-  const src = new FakeSource({
+  const src = new FakeEngineSource({
     running: true,
     approval: 'approved',
     files: [],
