@@ -91,6 +91,8 @@ interface PacketSource {
  * never throws for the file's content (only for a file that cannot be opened, or when cancelled).
  */
 export async function analyzeCaptureFile(path: string, opts: AnalyzeOptions = {}): Promise<CaptureAnalysis> {
+  // The loop looks at the signal only between slices of work: a capture analyzed within one slice would never see it.
+  if (opts.signal?.aborted) throw opts.signal.reason;
   const problems: CaptureProblem[] = [];
   const problem = (p: CaptureProblem) => problems.push(p);
   const size = (await stat(path)).size;
@@ -196,6 +198,7 @@ export async function analyzeCaptureFile(path: string, opts: AnalyzeOptions = {}
   } finally {
     await win.close();
   }
+  if (opts.signal?.aborted) throw opts.signal.reason;
   opts.onProgress?.(size, size);
   if (format && packets === 0 && !problems.length) problem({ code: 'empty', message: t('The capture holds no packets.') });
   if (cut) {
