@@ -10,7 +10,7 @@
  *   KDS_BENCH_SOAK_S=60    the memory soak (default 300 s)
  *   KDS_BENCH_LATENCY_S=20 how long files arrive at 50/s (default 20 s)
  *   KDS_BENCH_ONLY=targets|other   one half only
- *   KDS_BENCH_TARGETS=cpu1k,faults  only these targets (cpu1k pinned cpu1m emulator small 1mib 20mib latency faults upload startup waiting)
+ *   KDS_BENCH_TARGETS=cpu1k,faults  only these targets (cpu1k pinned cpu1m emulator startcpu small 1mib 20mib latency faults upload startup waiting)
  *   KDS_BENCH_ROUNDS=3     rounds of each yardstick/engine CPU comparison (medians reported; 1 with QUICK)
  *   KDS_BENCH_RUN_TIMEOUT_S=150     longest one engine run may take before its target is ✗
  *   KDS_BENCH_NO_DOCS=1    do not rewrite docs/benchmarks.md

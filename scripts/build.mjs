@@ -1,6 +1,7 @@
 // Bundles the `kds` command (CLI, service, embedded KATA) into dist/ with esbuild.
 import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { build } from 'esbuild';
+import { writeConfigValidator } from './configValidator.mjs';
 
 const watch = process.argv.includes('--watch');
 const common = {
@@ -14,6 +15,8 @@ const common = {
   external: ['cpu-features', './crypto/build/Release/sshcrypto.node'],
 };
 
+// The config schema's validator as code, so no start compiles it (a stale one would be rewritten here).
+if (writeConfigValidator()) console.log('src/engine/configValidator.generated.ts written again from schemas/kata_dir_scanner.schema.json');
 await build({ ...common, entryPoints: { kds: 'src/cli/main.ts' }, outdir: 'dist' });
 // ssh2 reaches Pageant on Windows through its pagent.exe, which it looks for at <bundle folder>/../util/.
 mkdirSync('util', { recursive: true });

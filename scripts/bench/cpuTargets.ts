@@ -214,10 +214,52 @@ async function emulatorCpu(o: TargetOptions, results: TargetResult[]): Promise<v
   }
 }
 
+/**
+ * `kds run`'s fixed cost, which every CPU figure above carries: CPU from the spawn to the
+ * delivery of one 1 KiB file (loading the bundle, the configuration, the first TLS connection,
+ * the first upload, poll and delivery), the yardstick's and the KDS_BENCH_KDS_BEFORE build's in
+ * the same rounds. No target of its own: a figure for the "other figures" table.
+ */
+async function startupCpu(o: TargetOptions): Promise<void> {
+  const runs = o.rounds * 3;
+  o.log(`\nStart-up CPU: one 1 KiB file, spawn to its delivery, against the minimal KATA stand-in, ${runs} runs each`);
+  const site = await makeSite({ minimal: true });
+  const ms = (c: { user: number; system: number }) => c.user + c.system;
+  try {
+    const yard: number[] = [];
+    const now: number[] = [];
+    const before: number[] = [];
+    const runKds = async (prefix: string, bin?: string) => {
+      placeFiles(site, files(prefix, 1, 1024));
+      const r = await kdsMoves(site, prefix, 1, o.runTimeoutS * 1000, { probeMs: 0, ...(bin ? { bin } : {}) });
+      await r.proc.stop();
+      clearDestinations(site);
+      if (!r.complete) throw new Error(`${bin ?? 'kds'} did not deliver its file`);
+      return ms(r.cpu);
+    };
+    for (let r = 1; r <= runs; r++) {
+      placeFiles(site, files(`sy${r}-`, 1, 1024));
+      yard.push(ms((await runBaseline(site, { prefix: `sy${r}-`, count: 1, pollIntervalS: POLL_S, timeoutMs: o.runTimeoutS * 1000 })).cpu));
+      clearDestinations(site);
+      // With a "before" engine, the two take turns going first.
+      const b0 = beforeBin && r % 2 === 1 ? await runKds(`sb${r}-`, beforeBin) : undefined;
+      now.push(await runKds(`sk${r}-`));
+      const b = beforeBin ? (b0 ?? (await runKds(`sb${r}-`, beforeBin))) : undefined;
+      if (b !== undefined) before.push(b);
+      o.log(`  run ${r}: yardstick ${yard.at(-1)} ms, kds ${now.at(-1)} ms${b !== undefined ? `, kds before ${b} ms` : ''}`);
+    }
+    const vsBefore = before.length ? `; before ${median(before).toFixed(0)} ms` : '';
+    o.info('start-up CPU of kds run: spawn to the delivery of one 1 KiB file (median)', `${median(now).toFixed(0)} ms (yardstick ${median(yard).toFixed(0)} ms${vsBefore}; ${runs} runs)`);
+  } finally {
+    await site.close();
+  }
+}
+
 /** Issue 20's targets, by key for KDS_BENCH_TARGETS. */
 export const cpuTargets: Array<[string, (o: TargetOptions, results: TargetResult[]) => Promise<void>]> = [
   ['cpu1k', smallCpu],
   ['pinned', pinnedSmall],
   ['cpu1m', largeCpu],
   ['emulator', emulatorCpu],
+  ['startcpu', (o) => startupCpu(o)],
 ];

@@ -1,4 +1,4 @@
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { t } from '../common/l10n';
@@ -7,6 +7,8 @@ import { type ListenAddress, parseListenAddress } from '../common/listenAddress'
 import { samePathName } from '../common/platform';
 import { normaliseFingerprint } from '../pki/pemText';
 import { defaultShareName } from './shareName';
+// The schema compiled at build time (scripts/configValidator.mjs): compiling it here cost each start ~70 ms of CPU.
+import validateGenerated from './configValidator.generated';
 // Bundled at build time; the same file ships in schemas/ for the editor's jsonValidation.
 import schemaJson from '../../schemas/kata_dir_scanner.schema.json';
 
@@ -172,18 +174,10 @@ export function configSchema(): object {
   return schemaJson;
 }
 
-let compiled: ValidateFunction | undefined;
+/** ajv's validate function: true, or false with `errors` set. */
+type ValidateFunction = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
 
-function validator(): ValidateFunction {
-  if (!compiled) {
-    // strictRequired would refuse the anyOf branches that only say which keys are required (their properties are defined at the top).
-    const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
-    // VS Code's extensions of JSON Schema: shown by the editor, meaningless to validation.
-    ajv.addVocabulary(['patternErrorMessage', 'markdownDescription']);
-    compiled = ajv.compile(schemaJson);
-  }
-  return compiled;
-}
+const validateSchema = validateGenerated as ValidateFunction;
 
 const pathKeys = ['cert_pem', 'cert_key', 'state_dir', 'log_file'] as const;
 const folderKeys = ['in_dir', 'out_dir', 'qrnt_dir'] as const;
@@ -203,7 +197,7 @@ export function parseConfigText(text: string, file: string): { config: KdsConfig
   const raw = data as Record<string, unknown>;
   const warnings: string[] = [];
 
-  const validate = validator();
+  const validate = validateSchema;
   if (!validate(raw)) {
     const errors = validate.errors ?? [];
     for (const e of errors) {
@@ -408,7 +402,7 @@ export function validateConfigObject(obj: unknown, file: string): ConfigProblem[
     return [{ key: '', message: t('{0}: the configuration must be a JSON object such as {"in_dir": "/mnt/in/", …} (got {1})', file, shown(obj)) }];
   }
   const raw = obj as Record<string, unknown>;
-  const validate = validator();
+  const validate = validateSchema;
   if (!validate(raw)) {
     const problems: ConfigProblem[] = [];
     const seen = new Set<string>();
