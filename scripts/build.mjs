@@ -1,9 +1,17 @@
 // Bundles the `kds` command (CLI, service, embedded KATA) into dist/ with esbuild.
 import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { writeConfigValidator } from './configValidator.mjs';
 
 const watch = process.argv.includes('--watch');
+// `undici` means the parts of it the product uses (scripts/undiciSubset.cjs), not its index.js.
+const undiciSubset = {
+  name: 'undici-subset',
+  setup(b) {
+    b.onResolve({ filter: /^undici$/ }, () => ({ path: fileURLToPath(new URL('./undiciSubset.cjs', import.meta.url)) }));
+  },
+};
 const common = {
   bundle: true,
   platform: 'node',
@@ -13,6 +21,7 @@ const common = {
   logLevel: 'warning',
   // ssh2 ships optional native helpers; they must stay optional in every bundle.
   external: ['cpu-features', './crypto/build/Release/sshcrypto.node'],
+  plugins: [undiciSubset],
 };
 
 // The config schema's validator as code, so no start compiles it (a stale one would be rewritten here).
