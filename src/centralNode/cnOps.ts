@@ -71,7 +71,7 @@ export async function findEngine(c: CnContext, configPath: string, override?: st
   }
   const js = posix.join(dir, 'app/bin/kds.js');
   if (await sftp.exists(js)) {
-    await trusted([js, posix.join(dir, 'app/dist/kds.js')]);
+    await trusted([js, posix.join(dir, 'app/dist/kds.js'), posix.join(dir, 'app/dist/kds-run.js')]);
     const node = await run(c, ['sh', '-c', 'command -v node'], false);
     return [await trustedNodeOrThrow(node.stdout.toString('utf8').trim() || undefined, sftp), js];
   }

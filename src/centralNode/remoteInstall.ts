@@ -134,7 +134,7 @@ async function installedShareFacts(sftp: SftpFiles, l: Layout, configRead: { ok:
 
 /**
  * The files of an engine build on this machine, or undefined when it was not built: the bundled
- * JavaScript (dist/kds.js, bin/kds.js), or for the single executable and the Debian package the
+ * JavaScript (dist/kds.js, dist/kds-run.js — `kds run`'s own bundle —, bin/kds.js), or for the single executable and the Debian package the
  * package of `npm run package:deb` (dist/engine) that is uploaded as it is.
  */
 export async function localEngineFiles(kind: EngineKind, root = packageRoot()): Promise<EngineFiles | undefined> {
@@ -155,13 +155,20 @@ export async function localEngineFiles(kind: EngineKind, root = packageRoot()): 
     };
   }
   const bundle = join(root, 'dist', 'kds.js');
+  const runBundle = join(root, 'dist', 'kds-run.js');
   const launcher = join(root, 'bin', 'kds.js');
-  if (!existsSync(bundle) || !existsSync(launcher)) return undefined;
+  if (!existsSync(bundle) || !existsSync(runBundle) || !existsSync(launcher)) return undefined;
   const data = await readFile(bundle);
   return {
     kind,
+    // kds-run.js is built from the same sources as kds.js (a part of them): kds.js's hash names the build.
     sha256: sha256(data),
-    files: [{ path: 'app/bin/kds.js', data: await readFile(launcher), mode: 0o755 }, { path: 'app/dist/kds.js', data, mode: 0o644 }, ...(await support('app/'))],
+    files: [
+      { path: 'app/bin/kds.js', data: await readFile(launcher), mode: 0o755 },
+      { path: 'app/dist/kds.js', data, mode: 0o644 },
+      { path: 'app/dist/kds-run.js', data: await readFile(runBundle), mode: 0o644 },
+      ...(await support('app/')),
+    ],
   };
 }
 

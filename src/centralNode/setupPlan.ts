@@ -71,7 +71,7 @@ export type { EngineKind };
 
 export interface EngineFiles {
   kind: EngineKind;
-  /** Relative path under installDir -> content (bin/kds.js + dist/kds.js, and l10n/schemas), written from here. */
+  /** Relative path under installDir -> content (bin/kds.js + dist/kds.js + dist/kds-run.js, and l10n/schemas), written from here. */
   files: Array<{ path: string; data: Buffer | string; mode: number }>;
   /** sha256 of the main executable file, to compare with what is installed. */
   sha256: string;

@@ -108,6 +108,8 @@ test('kds remote setup --prefix, the remote service routes files, events followe
   assert.equal(modeOf(join(prefix, 'root/.kata-secret')), 0o600);
   assert.equal(readFileSync(join(prefix, 'root/.kata-secret'), 'utf8'), `username=scanner\npassword=${sharePassword}\n`);
   assert.equal(modeOf(join(opt, 'app/bin/kds.js')), 0o755);
+  // `kds run` loads its own bundle (bin/kds.js): it is installed beside the whole CLI's.
+  for (const f of ['app/dist/kds.js', 'app/dist/kds-run.js']) assert.equal(modeOf(join(opt, f)), 0o644, f);
   assert.equal(readFileSync(join(opt, 'exclude_list.txt'), 'utf8'), '*.skip\n');
   assert.equal(statSync(join(opt, 'cert.pem')).uid, uid);
   const fstab = readFileSync(join(prefix, 'etc/fstab'), 'utf8');

@@ -227,7 +227,7 @@ test('prepareSetup --add-shares: reads each share\'s local exclude list; refuses
   mkdirSync(join(engineRoot, 'bin'));
   mkdirSync(join(engineRoot, 'l10n'));
   mkdirSync(join(engineRoot, 'schemas'));
-  for (const f of ['dist/kds.js', 'bin/kds.js', 'l10n/bundle.l10n.ru.json', 'schemas/kata_dir_scanner.schema.json']) writeFileSync(join(engineRoot, f), '{}');
+  for (const f of ['dist/kds.js', 'dist/kds-run.js', 'bin/kds.js', 'l10n/bundle.l10n.ru.json', 'schemas/kata_dir_scanner.schema.json']) writeFileSync(join(engineRoot, f), '{}');
   const base = { configPath: conf, unitName: 'kata-dir-scanner', host: 'cn', engine: 'js' as const, engineRoot, addShares: true };
   const prepared = await prepareSetup({ ...base, facts: facts({ hasConfig: true, hasCertificate: true, installedConfigText: installedText }) });
   assert.deepEqual(prepared.added, ['partners', 'finance']);

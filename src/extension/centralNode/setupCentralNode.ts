@@ -73,7 +73,7 @@ export async function setupCentralNode(s: CommandHost, rc: SetupConnection): Pro
       unitName: conn.settings.serviceName,
       host: conn.settings.host,
       facts,
-      // The engine uploaded to the CN ships in the .vsix: dist/kds.js + bin/kds.js, l10n/, schemas/,
+      // The engine uploaded to the CN ships in the .vsix: dist/kds.js + dist/kds-run.js + bin/kds.js, l10n/, schemas/,
       // and the Debian package with the single executable (dist/engine/).
       engineRoot: s.context.extensionPath,
       engine,
