@@ -71,7 +71,8 @@ export async function findEngine(c: CnContext, configPath: string, override?: st
   }
   const js = posix.join(dir, 'app/bin/kds.js');
   if (await sftp.exists(js)) {
-    await trusted([js, posix.join(dir, 'app/dist/kds.js'), posix.join(dir, 'app/dist/kds-run.js')]);
+    // What the commands run through here load (bin/kds.js takes dist/kds-run.js only for `run`, which systemd starts).
+    await trusted([js, posix.join(dir, 'app/dist/kds.js')]);
     const node = await run(c, ['sh', '-c', 'command -v node'], false);
     return [await trustedNodeOrThrow(node.stdout.toString('utf8').trim() || undefined, sftp), js];
   }
