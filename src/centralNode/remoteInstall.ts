@@ -72,6 +72,8 @@ export async function probeFacts(s: RemoteShell, l: Layout, sudo: SudoOption | u
   const seaHash = await hashOf(l.seaExecutable);
   const jsHash = seaHash === undefined ? await hashOf(posix.join(l.installDir, 'app/dist/kds.js')) : undefined;
   const installedEngineSha256 = seaHash ?? jsHash;
+  // `kds run`'s own bundle: a build whose run-only code changed has the same dist/kds.js.
+  const installedRunBundleSha256 = jsHash !== undefined ? await hashOf(posix.join(l.installDir, 'app/dist/kds-run.js')) : undefined;
   // What the single executable needs (engineChoice.ts): kernel, C library, room, Debian's tools.
   const kernel = await out(s.exec(['uname', '-r']));
   const getconf = await out(s.exec(['getconf', 'GNU_LIBC_VERSION']));
@@ -107,6 +109,7 @@ export async function probeFacts(s: RemoteShell, l: Layout, sudo: SudoOption | u
     hasSystemd: systemd.ok,
     fstab,
     ...(installedEngineSha256 !== undefined && { installedEngineSha256, installedEngineKind: (seaHash !== undefined ? 'sea' : 'js') as EngineKind }),
+    ...(installedRunBundleSha256 !== undefined && { installedRunBundleSha256 }),
     hasConfig,
     ...(installedSystemId && { installedSystemId }),
     ...(await installedShareFacts(sftp, l, configRead)),
@@ -159,14 +162,15 @@ export async function localEngineFiles(kind: EngineKind, root = packageRoot()): 
   const launcher = join(root, 'bin', 'kds.js');
   if (!existsSync(bundle) || !existsSync(runBundle) || !existsSync(launcher)) return undefined;
   const data = await readFile(bundle);
+  const runData = await readFile(runBundle);
   return {
     kind,
-    // kds-run.js is built from the same sources as kds.js (a part of them): kds.js's hash names the build.
     sha256: sha256(data),
+    runBundleSha256: sha256(runData),
     files: [
       { path: 'app/bin/kds.js', data: await readFile(launcher), mode: 0o755 },
       { path: 'app/dist/kds.js', data, mode: 0o644 },
-      { path: 'app/dist/kds-run.js', data: await readFile(runBundle), mode: 0o644 },
+      { path: 'app/dist/kds-run.js', data: runData, mode: 0o644 },
       ...(await support('app/')),
     ],
   };

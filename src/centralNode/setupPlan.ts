@@ -75,6 +75,8 @@ export interface EngineFiles {
   files: Array<{ path: string; data: Buffer | string; mode: number }>;
   /** sha256 of the main executable file, to compare with what is installed. */
   sha256: string;
+  /** js: sha256 of dist/kds-run.js, `kds run`'s own bundle, which must match too. */
+  runBundleSha256?: string;
   /** sea and deb: the Debian package that carries the executable to the CN. */
   package?: PackageToUpload & { member: string; version: string };
 }
@@ -135,6 +137,8 @@ export interface RemoteFacts extends EngineHostFacts {
   /** sha256 of the installed engine executable, if one is installed. */
   installedEngineSha256?: string;
   installedEngineKind?: EngineKind;
+  /** js: sha256 of the installed dist/kds-run.js, if there is one (installs before it existed have none). */
+  installedRunBundleSha256?: string;
   hasConfig: boolean;
   /** The system_id in the installed configuration (the one KATA knows), when it could be read. */
   installedSystemId?: string;
@@ -488,7 +492,11 @@ export function buildSetupPlan(p: PlanInputs): SetupStep[] {
     const installedKind = f.installedEngineKind === 'js' ? 'js' : 'sea';
     const wantedKind = p.engine.kind === 'js' ? 'js' : 'sea';
     const pkg = p.engine.package;
-    const same = f.installedEngineSha256 === p.engine.sha256 && installedKind === wantedKind && (p.engine.kind !== 'deb' || f.debInstalled === pkg?.version);
+    const same =
+      f.installedEngineSha256 === p.engine.sha256 &&
+      installedKind === wantedKind &&
+      (p.engine.kind !== 'deb' || f.debInstalled === pkg?.version) &&
+      (p.engine.kind !== 'js' || f.installedRunBundleSha256 === p.engine.runBundleSha256);
     if (same) notes.push(t('the same engine is already installed'));
     else {
       if (upgrade) {

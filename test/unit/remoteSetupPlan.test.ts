@@ -307,3 +307,15 @@ test('metrics from kds remote setup: the address goes into the CN configuration,
   const kept = buildSetupPlan(inputs({ metricsListen: '127.0.0.1:9464', facts: facts({ hasConfig: true }) }));
   assert.match(kept.find((s) => s.id === 'engine')!.notes.join('\n'), /metrics_listen is not set to 127\.0\.0\.1:9464: use --replace-config, or add "metrics_listen": "127\.0\.0\.1:9464"/);
 });
+
+test('a JavaScript engine is the same only when kds run\'s own bundle is too (a change of run-only code leaves dist/kds.js as it was)', () => {
+  const js = (run: string): EngineFiles => ({ kind: 'js', sha256: 'aa', runBundleSha256: run, files: [{ path: 'app/dist/kds.js', data: Buffer.from('same'), mode: 0o644 }, { path: 'app/dist/kds-run.js', data: Buffer.from(run), mode: 0o644 }] });
+  const installed = (run?: string) => facts({ installedEngineSha256: 'aa', installedEngineKind: 'js', ...(run !== undefined && { installedRunBundleSha256: run }), hasConfig: true, hasExcludeList: true, hasCertificate: true });
+  const engineNotes = (p: ReturnType<typeof buildSetupPlan>) => p[2]!.notes;
+  assert.ok(engineNotes(buildSetupPlan(inputs({ certificate: undefined, engine: js('r1'), facts: installed('r1') }))).some((n) => /already installed/.test(n)));
+  for (const f of [installed('r0'), installed(undefined)]) {
+    const p = buildSetupPlan(inputs({ certificate: undefined, engine: js('r1'), facts: f }));
+    assert.ok(!engineNotes(p).some((n) => /already installed/.test(n)), 'another or no kds-run.js: an upgrade');
+    assert.ok(writes(p[2]!.actions).some((w) => w.path.endsWith('app/dist/kds-run.js')));
+  }
+});
