@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { readdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
@@ -86,7 +87,7 @@ export type CopyPermissions = 'source' | 'private';
  *
  * Failures are thrown as DeliveryError, saying whether the source or the destination failed.
  */
-export async function deliver(opts: {
+export interface DeliverOptions {
   source: string;
   /** The version KATA scanned: the open handle must show it, and exactly its size is read. */
   expect?: FileVersion;
@@ -95,6 +96,12 @@ export async function deliver(opts: {
   destDir: string;
   name: string;
   expectedSha256?: string;
+  /**
+   * The bytes the upload read, hashed and sent (scannedCopy.ts), and the stats of the source as
+   * checked to be the scanned version: the copy is written from these bytes and the source is not
+   * opened at all (what guards the source is then its version, checked by the caller).
+   */
+  scanned?: { bytes: Buffer; stats: Stats };
   /** Unique per delivery; becomes part of the temporary name. */
   tag: string;
   permissions?: CopyPermissions;
@@ -104,7 +111,24 @@ export async function deliver(opts: {
   sourceFs?: FolderFs;
   fs?: FolderFs;
   platform?: Platform;
-}): Promise<DeliveryResult> {
+}
+
+/**
+ * Places a copy of `source` at `destDir/name`, replacing any file of that name, without ever
+ * leaving a partial file under the final name: copy to a temporary name in the destination
+ * folder while hashing, fsync, compare the hash with the one KATA scanned, rename over the
+ * target, fsync the folder. A copy (rather than rename) works the same across file systems
+ * (EXDEV) and guarantees that the bytes delivered are the bytes hashed. The source is opened
+ * once without following a link (openNoFollow), checked on that handle, read to its end and
+ * closed before this returns (SMB and Windows refuse to rename or delete a file this process
+ * holds open); it stays in place: the caller records the delivery durably before removing it.
+ * With `scanned`, the copy is written from the upload's own bytes instead and the source is not
+ * read.
+ *
+ * Failures are thrown as DeliveryError, saying whether the source or the destination failed.
+ */
+export async function deliver(opts: DeliverOptions): Promise<DeliveryResult> {
+  if (opts.scanned) return deliverScanned(opts, opts.scanned);
   const platform = opts.platform ?? hostPlatform;
   const fs = opts.fs ?? folderFs(false);
   let src: OpenFile;
@@ -116,7 +140,7 @@ export async function deliver(opts: {
     if (code === 'ELOOP' || code === 'ENXIO' || code === 'EISDIR') return { ok: false, reason: 'not-regular' };
     throw new DeliveryError('source', 'open', err);
   }
-  const tmp = join(opts.destDir, `${partialPrefix}${opts.tag.replace(/[^A-Za-z0-9_-]/g, '')}`);
+  const tmp = partialPath(opts);
   let dst: OpenFile | undefined;
   let buf: Buffer | undefined;
   let keepTmp = false;
@@ -152,21 +176,11 @@ export async function deliver(opts: {
     if (opts.expectedSha256 && sha256 !== opts.expectedSha256.toLowerCase()) {
       return { ok: false, reason: 'changed', sha256 };
     }
-    if ((opts.permissions ?? 'source') === 'source' && platform.permissionBits) {
-      await dst.chmod(st.mode & 0o777).catch(() => undefined);
-      if (runAsRoot && (st.uid !== 0 || st.gid !== ourGid)) await dst.chown(st.uid, st.gid).catch(() => undefined);
-    }
-    await dst.utimes(st.atimeMs / 1000, st.mtimeMs / 1000).catch(() => undefined);
-    await on('destination', 'fsync', dst.sync());
-    await on('destination', 'close', dst.close());
-    dst = undefined;
     // Closed before the rename and the caller's unlink of the source.
     await src.close().catch(() => undefined);
-    const target = join(opts.destDir, opts.name);
-    await on('destination', 'rename', fs.rename(tmp, target));
-    keepTmp = true;
-    await on('destination', 'flush', flushRenamed(target, platform));
-    await on('destination', 'fsync folder', (opts.syncDir ?? ((dir: string) => fsyncDir(dir, platform)))(opts.destDir));
+    const d = dst;
+    dst = undefined;
+    const target = await place(d, tmp, st, opts, platform, fs, () => (keepTmp = true));
     return { ok: true, path: target, sha256, bytes };
   } finally {
     await src.close().catch(() => undefined);
@@ -174,6 +188,55 @@ export async function deliver(opts: {
     if (!keepTmp) await fs.unlink(tmp).catch(() => undefined);
     giveBack(buf);
   }
+}
+
+/** The copy written from the bytes the upload read (`scanned`); the source is not opened. */
+async function deliverScanned(opts: DeliverOptions, scanned: { bytes: Buffer; stats: Stats }): Promise<DeliveryResult> {
+  const platform = opts.platform ?? hostPlatform;
+  const fs = opts.fs ?? folderFs(false);
+  const tmp = partialPath(opts);
+  let keepTmp = false;
+  const dst = await on('destination', 'create', fs.open(tmp, 'wx', 0o600));
+  let open = true;
+  try {
+    await on('destination', 'write', dst.write(scanned.bytes, 0, scanned.bytes.length));
+    open = false;
+    const target = await place(dst, tmp, scanned.stats, opts, platform, fs, () => (keepTmp = true));
+    return { ok: true, path: target, sha256: opts.expectedSha256?.toLowerCase() ?? '', bytes: scanned.bytes.length };
+  } finally {
+    if (open) await dst.close().catch(() => undefined);
+    if (!keepTmp) await fs.unlink(tmp).catch(() => undefined);
+  }
+}
+
+function partialPath(opts: { destDir: string; tag: string }): string {
+  return join(opts.destDir, `${partialPrefix}${opts.tag.replace(/[^A-Za-z0-9_-]/g, '')}`);
+}
+
+/**
+ * The copy's permissions and times (from the source's stats), fsync, close, rename over the
+ * target, flush, fsync of the folder. `dst` is closed whatever happens; `renamed` is called once
+ * the temporary name is gone.
+ */
+async function place(dst: OpenFile, tmp: string, st: Stats, opts: DeliverOptions, platform: Platform, fs: FolderFs, renamed: () => void): Promise<string> {
+  try {
+    if ((opts.permissions ?? 'source') === 'source' && platform.permissionBits) {
+      await dst.chmod(st.mode & 0o777).catch(() => undefined);
+      if (runAsRoot && (st.uid !== 0 || st.gid !== ourGid)) await dst.chown(st.uid, st.gid).catch(() => undefined);
+    }
+    await dst.utimes(st.atimeMs / 1000, st.mtimeMs / 1000).catch(() => undefined);
+    await on('destination', 'fsync', dst.sync());
+  } catch (err) {
+    await dst.close().catch(() => undefined);
+    throw err;
+  }
+  await on('destination', 'close', dst.close());
+  const target = join(opts.destDir, opts.name);
+  await on('destination', 'rename', fs.rename(tmp, target));
+  renamed();
+  await on('destination', 'flush', flushRenamed(target, platform));
+  await on('destination', 'fsync folder', (opts.syncDir ?? ((dir: string) => fsyncDir(dir, platform)))(opts.destDir));
+  return target;
 }
 
 /** Removes a file once its copy is durable elsewhere (a release from quarantine); already gone is fine. */

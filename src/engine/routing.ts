@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { t } from '../common/l10n';
 import { backoffDelay } from './backoff';
@@ -8,6 +9,7 @@ import { DirSyncer } from './dirSync';
 import { verdictOf } from './events';
 import { errText } from './folderHealth';
 import type { Destination, ScanEntry } from './journal';
+import { ScannedCopies, keepUpToBytes } from './scannedCopy';
 import { type RemovalOptions, asideName, removeAside, removeLeftoverAsides, returnAside, takeAside } from './sourceRemoval';
 import type { RoutingStage, ShareState, StageContext } from './stageContext';
 
@@ -44,9 +46,29 @@ export class Routing implements RoutingStage {
   private readonly routeRetries = new Map<string, { at: number; attempts: number }>();
   /** Shares of journal entries that are no longer configured, reported once each. */
   private readonly unknownShares = new Set<string>();
+  /** The bytes small uploads read, for their deliveries (scannedCopy.ts). */
+  readonly scanned: ScannedCopies;
 
   constructor(private readonly ctx: StageContext) {
     this.destinationPauses = new DestinationPauses(ctx.retryBaseMs, Math.min(ctx.retryMaxMs, 60_000));
+    this.scanned = new ScannedCopies((scanId) => {
+      const e = ctx.journal.get(scanId);
+      return e !== undefined && !e.outcome;
+    });
+  }
+
+  /**
+   * Whether the delivery of a file of this size from this share would use the upload's bytes.
+   * Only where a version (size, mtime, file id) tells a rewrite after the scan: a local file
+   * system, whose times come from this machine's clock and whose inode numbers are file ids.
+   * On a share (smbnetfs, CIFS, NFS) the set-aside file is read again and its hash checked.
+   */
+  wantsScanned(share: ShareState, size: number): boolean {
+    return size <= keepUpToBytes && share.inputFileIds !== false && share.inputClockIsOurs !== false;
+  }
+
+  keepScanned(scanId: string, bytes: Buffer): void {
+    this.scanned.keep(scanId, bytes);
   }
 
   get busy(): boolean {
@@ -189,6 +211,7 @@ export class Routing implements RoutingStage {
         }
         const taken = await takeAside(inDir, e.name, e.scanId, e, removal);
         if (taken.kind === 'missing') {
+          this.scanned.drop(e.scanId);
           this.destinationPauses.untried(pauseKey);
           this.asides.delete(e.scanId);
           const rec = share.records.get(e.name);
@@ -201,7 +224,7 @@ export class Routing implements RoutingStage {
           return;
         }
         this.asides.add(e.scanId);
-        path = await this.copyOut(e, share, folder, destDir, taken.path);
+        path = await this.copyOut(e, share, folder, destDir, taken.path, taken.stats);
         if (path === undefined) return;
         await j.placed(e.scanId, path);
       }
@@ -215,6 +238,7 @@ export class Routing implements RoutingStage {
       }
       this.asides.delete(e.scanId);
       this.routeRetries.delete(e.scanId);
+      this.scanned.drop(e.scanId);
       await j.done(e.scanId, 'routed');
       if (removed.kind === 'returned') {
         logger.info('returned', t('the file changed while it was moved out of input; the scanned version was delivered, the new one stays in input as {0} and will be scanned', removed.returnedAs), {
@@ -244,13 +268,17 @@ export class Routing implements RoutingStage {
    * sends the file back to input; a failure of the destination folder pauses that folder; any
    * other failure is this file's. Returns the placed path, or undefined when it was not placed.
    */
-  private async copyOut(e: ScanEntry, share: ShareState, folder: Destination, destDir: string, source: string): Promise<string | undefined> {
+  private async copyOut(e: ScanEntry, share: ShareState, folder: Destination, destDir: string, source: string, stats: Stats): Promise<string | undefined> {
     const pauseKey = `${share.name}/${folder}`;
     let name = share.portableNames?.[folder] ? portableName(e.name) : e.name;
+    // The upload's own bytes, when kept (taken once: a retry after a failure copies from input).
+    const kept = e.sha256 && this.wantsScanned(share, e.size) ? this.scanned.take(e.scanId) : undefined;
+    const scanned = kept && kept.length === e.size ? { bytes: kept, stats } : undefined;
     for (;;) {
       try {
         const res = await deliver({
           source,
+          scanned,
           expect: e,
           fileIds: share.inputFileIds !== false,
           destDir,
@@ -299,6 +327,7 @@ export class Routing implements RoutingStage {
   /** The file under this scan is not the scanned version: it went back to input (as `returnedAs`) to be scanned anew. */
   private sentBack(e: ScanEntry, share: ShareState, returnedAs: string, why: string): void {
     const { ctx } = this;
+    this.scanned.drop(e.scanId);
     this.asides.delete(e.scanId);
     this.routeRetries.delete(e.scanId);
     ctx.verdicts.abandon(e, returnedAs === e.name ? why : `${why} (${returnedAs})`);

@@ -109,6 +109,10 @@ export interface RoutingStage {
   recoverAsides(share?: string): Promise<void>;
   /** Starts the deliveries without a file record whose retry is due; the next due time (Infinity: none). */
   wakeDue(now: number): number;
+  /** Whether the upload of a file of this size should keep the bytes it reads for the delivery (scannedCopy.ts). */
+  wantsScanned(share: ShareState, size: number): boolean;
+  /** The bytes an upload read, hashed and sent, for the delivery of that scan. */
+  keepScanned(scanId: string, bytes: Buffer): void;
 }
 
 /** What ScannerEngine gives every stage: the records, the journal, the events and the other stages. */

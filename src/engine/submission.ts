@@ -7,6 +7,7 @@ import { backoffDelay } from './backoff';
 import type { ApprovalState } from './events';
 import type { FileVersion } from './fileVersion';
 import type { OpenFile } from './folderFs';
+import { KeepingReader } from './scannedCopy';
 import type { Rec, ShareState, StageContext, SubmissionStage } from './stageContext';
 
 type OpenProblem = 'missing' | 'not-regular' | 'hard-link' | 'changed';
@@ -134,7 +135,11 @@ export class Submission implements SubmissionStage {
       if (abort.signal.aborted) throw abort.signal.reason;
       rec.scanId = scanId;
       sent = true;
-      const { sha256 } = await o.api.submit(fh, { scanId, fileName: rec.name, size: rec.size, signal: abort.signal });
+      const keeper = ctx.routing.wantsScanned(share, rec.size) ? new KeepingReader(fh, rec.size) : undefined;
+      const { sha256 } = await o.api.submit(keeper ?? fh, { scanId, fileName: rec.name, size: rec.size, signal: abort.signal });
+      // Before anything else can run: the verdict may be polled before the next step is durable.
+      const bytes = keeper?.bytes;
+      if (bytes) ctx.routing.keepScanned(scanId, bytes);
       // The upload slot is free as soon as KATA has the file; recording it need not hold the slot.
       phase = 'posted';
       this.uploads--;
