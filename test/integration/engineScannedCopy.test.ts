@@ -1,0 +1,120 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readFileSync, readdirSync, statSync, utimesSync, writeSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import fsp from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { ScannerApi } from '../../src/kata/scannerApi';
+import { asidePrefix } from '../../src/engine/sourceRemoval';
+import { logsOf, startHarness, waitFor } from '../helpers/engineHarness';
+
+/*
+ * What the delivery copies (src/engine/scannedCopy.ts, docs/engine-lifecycle.md "What the
+ * delivery copies"): on a local input a small file's copy is written from the very bytes the
+ * upload read, hashed and sent, and the set-aside file is not read again; what guards the source
+ * is its version. On a share without stable file ids the set-aside file is read and hashed again.
+ */
+
+const sha256 = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
+const realOpen = fsp.open;
+
+/** The real client, with `afterUpload` run once KATA has a file (before the engine hears of it). */
+function rewriteAfterUpload(name: string, afterUpload: () => void): (api: ScannerApi) => ScannerApi {
+  let done = false;
+  return (api) => ({
+    submit: async (fh, opts) => {
+      const r = await api.submit(fh, opts);
+      if (opts.fileName === name && !done) {
+        done = true;
+        afterUpload();
+      }
+      return r;
+    },
+    states: () => api.states(),
+    deleteResult: (id) => api.deleteResult(id),
+    filters: () => api.filters(),
+  });
+}
+
+/** Rewrites a file in place (same inode, same size), optionally putting its old mtime back as its writer could. */
+function rewriteInPlace(path: string, content: string, restoreMtime: boolean): void {
+  assert.equal(Buffer.byteLength(content), statSync(path).size, 'same size');
+  const fd = openSync(path, 'r+');
+  try {
+    writeSync(fd, content, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (restoreMtime) utimesSync(path, roundTime, roundTime);
+}
+
+/** A time a writer can set back exactly (whole seconds: a Date would lose the nanoseconds). */
+const roundTime = 1_700_000_000;
+
+function writeWithRoundTime(path: string, content: string): void {
+  writeFileSync(path, content);
+  utimesSync(path, roundTime, roundTime);
+}
+
+test('local input: a small file is delivered from the bytes the upload read; the set-aside file is never opened', async (t) => {
+  const asideOpens: string[] = [];
+  t.mock.method(fsp, 'open', async (path: string, ...rest: unknown[]) => {
+    if (basename(String(path)).startsWith(asidePrefix)) asideOpens.push(String(path));
+    return (realOpen as (...a: unknown[]) => Promise<fsp.FileHandle>)(path, ...rest);
+  });
+  const h = await startHarness({ fileCalls: 'thread-pool' });
+  const body = 'a small report\n'.repeat(40);
+  writeFileSync(join(h.dirs.in, 'report.txt'), body, { mode: 0o640 });
+  const mtime = statSync(join(h.dirs.in, 'report.txt')).mtimeMs;
+  const r = await waitFor('routed', () => h.routed.find((x) => x.name === 'report.txt'));
+  assert.equal(r.sha256, sha256(body));
+  assert.equal(readFileSync(join(h.dirs.out, 'report.txt'), 'utf8'), body);
+  const st = statSync(join(h.dirs.out, 'report.txt'));
+  assert.equal(st.mode & 0o777, 0o640, 'the source\'s permissions, from the set-aside file\'s stats');
+  assert.ok(Math.abs(st.mtimeMs - mtime) < 1, 'the source\'s mtime');
+  assert.deepEqual(asideOpens, [], 'the copy came from the upload\'s bytes, not from a second read');
+  assert.deepEqual(readdirSync(h.dirs.in), []);
+  assert.deepEqual(readdirSync(h.dirs.out), ['report.txt']);
+});
+
+test('local input: rewritten in place after the upload (new mtime) → the new bytes stay in input, are scanned and delivered; nothing unscanned is delivered', async () => {
+  let path = '';
+  const h = await startHarness({ wrapApi: rewriteAfterUpload('doc.txt', () => rewriteInPlace(path, 'second!', false)) });
+  path = join(h.dirs.in, 'doc.txt');
+  writeFileSync(path, 'first!!');
+  const r = await waitFor('the second version routed', () => h.routed.find((x) => x.name === 'doc.txt' && x.sha256 === sha256('second!')));
+  assert.equal(r.destination, 'out');
+  assert.equal(readFileSync(join(h.dirs.out, 'doc.txt'), 'utf8'), 'second!');
+  assert.equal(h.routed.filter((x) => x.name === 'doc.txt').length, 1, 'the first version was not delivered: the file under its name was no longer it');
+  assert.equal(h.emulator.stats().uploadsBySha256.get(sha256('second!')), 1);
+  assert.deepEqual(readdirSync(h.dirs.in), []);
+});
+
+test('local input: rewritten in place after the upload with its mtime put back → what is delivered is exactly the scanned bytes', async () => {
+  let path = '';
+  const h = await startHarness({ wrapApi: rewriteAfterUpload('doc.txt', () => rewriteInPlace(path, 'second!', true)) });
+  path = join(h.dirs.in, 'doc.txt');
+  writeWithRoundTime(path, 'first!!');
+  const r = await waitFor('routed', () => h.routed.find((x) => x.name === 'doc.txt'));
+  // The version (size, mtime, inode) cannot tell this rewrite; the copy is the upload's own bytes,
+  // so the unscanned ones never reach output (docs/security.md says what such a writer can do).
+  assert.equal(r.sha256, sha256('first!!'));
+  assert.equal(readFileSync(join(h.dirs.out, 'doc.txt'), 'utf8'), 'first!!');
+  const uploads = h.emulator.stats().uploadsBySha256;
+  for (const f of h.routed) assert.ok(uploads.has(f.sha256), `${f.name}: delivered bytes were scanned`);
+});
+
+test('share without stable file ids: rewritten in place after the upload with its mtime put back → the hash check notices; the new bytes are scanned and delivered', async () => {
+  let path = '';
+  const h = await startHarness({ inputFileIds: false, wrapApi: rewriteAfterUpload('doc.txt', () => rewriteInPlace(path, 'second!', true)) });
+  path = join(h.dirs.in, 'doc.txt');
+  writeWithRoundTime(path, 'first!!');
+  const r = await waitFor('the second version routed', () => h.routed.find((x) => x.name === 'doc.txt' && x.sha256 === sha256('second!')));
+  assert.equal(r.destination, 'out');
+  assert.equal(readFileSync(join(h.dirs.out, 'doc.txt'), 'utf8'), 'second!');
+  assert.equal(h.routed.filter((x) => x.name === 'doc.txt').length, 1, 'the first version was refused: its bytes were gone');
+  assert.ok(logsOf(h, 'abandoned', 'doc.txt').length >= 1);
+  assert.equal(h.emulator.stats().uploadsBySha256.get(sha256('second!')), 1);
+  assert.deepEqual(readdirSync(h.dirs.in), []);
+});
