@@ -12,7 +12,14 @@ import { type FolderFs, type OpenFile, folderFs } from './folderFs';
 export const partialPrefix = '.kds-partial-';
 
 export type DeliveryResult =
-  | { ok: true; path: string; sha256: string; bytes: number }
+  | {
+      ok: true;
+      path: string;
+      sha256: string;
+      bytes: number;
+      /** What was placed: the upload's kept bytes, its staged copy renamed, or a copy of the source read and hashed again. */
+      from: 'scanned' | 'staged' | 'source';
+    }
   /** The source's bytes are not the ones KATA scanned (or it is no longer a regular file). */
   | { ok: false; reason: 'changed' | 'missing' | 'not-regular'; sha256?: string };
 
@@ -66,6 +73,7 @@ function giveBack(buf: Buffer | undefined): void {
 const yieldEveryBytes = 8 << 20;
 const runAsRoot = process.getuid?.() === 0;
 const ourGid = process.getgid?.() ?? 0;
+const ourUid = process.getuid?.();
 
 /**
  * Permissions of a delivered copy. `source`: the source's permission bits (no set-id or sticky
@@ -87,6 +95,14 @@ export type CopyPermissions = 'source' | 'private';
  *
  * Failures are thrown as DeliveryError, saying whether the source or the destination failed.
  */
+/** A copy KDS wrote while uploading (stagedCopy.ts): where it is and which file it is. */
+export interface StagedCopy {
+  path: string;
+  ino: number;
+  dev: number;
+  size: number;
+}
+
 export interface DeliverOptions {
   source: string;
   /** The version KATA scanned: the open handle must show it, and exactly its size is read. */
@@ -102,6 +118,13 @@ export interface DeliverOptions {
    * opened at all (what guards the source is then its version, checked by the caller).
    */
   scanned?: { bytes: Buffer; stats: Stats };
+  /**
+   * The copy written while uploading (stagedCopy.ts), in `fs`, and the source's stats as checked
+   * to be the scanned version: renamed into place when it is still that very file of KDS's. Used
+   * once: it is gone when this returns. Where it cannot be renamed (another device: EXDEV) or is
+   * not the file KDS wrote, the source is copied as without it.
+   */
+  staged?: { copy: StagedCopy; fs: FolderFs; stats: Stats };
   /** Unique per delivery; becomes part of the temporary name. */
   tag: string;
   permissions?: CopyPermissions;
@@ -129,6 +152,10 @@ export interface DeliverOptions {
  */
 export async function deliver(opts: DeliverOptions): Promise<DeliveryResult> {
   if (opts.scanned) return deliverScanned(opts, opts.scanned);
+  if (opts.staged) {
+    const placed = await deliverStaged(opts, opts.staged);
+    if (placed) return placed;
+  }
   const platform = opts.platform ?? hostPlatform;
   const fs = opts.fs ?? folderFs(false);
   let src: OpenFile;
@@ -181,7 +208,7 @@ export async function deliver(opts: DeliverOptions): Promise<DeliveryResult> {
     const d = dst;
     dst = undefined;
     const target = await place(d, tmp, st, opts, platform, fs, () => (keepTmp = true));
-    return { ok: true, path: target, sha256, bytes };
+    return { ok: true, path: target, sha256, bytes, from: 'source' };
   } finally {
     await src.close().catch(() => undefined);
     if (dst) await dst.close().catch(() => undefined);
@@ -202,10 +229,55 @@ async function deliverScanned(opts: DeliverOptions, scanned: { bytes: Buffer; st
     await on('destination', 'write', dst.write(scanned.bytes, 0, scanned.bytes.length));
     open = false;
     const target = await place(dst, tmp, scanned.stats, opts, platform, fs, () => (keepTmp = true));
-    return { ok: true, path: target, sha256: opts.expectedSha256?.toLowerCase() ?? '', bytes: scanned.bytes.length };
+    return { ok: true, path: target, sha256: opts.expectedSha256?.toLowerCase() ?? '', bytes: scanned.bytes.length, from: 'scanned' };
   } finally {
     if (open) await dst.close().catch(() => undefined);
     if (!keepTmp) await fs.unlink(tmp).catch(() => undefined);
+  }
+}
+
+/**
+ * Renames the staged copy into place after checking, on a handle of its own, that it is the file
+ * KDS wrote (same inode, size, one link, owned by this process's user), giving it the source's
+ * permissions and times and syncing it. Undefined (and the staged copy removed) when it cannot be
+ * used: the caller copies from the source instead. After the rename the name is looked at once
+ * more: a file swapped in between the check and the rename is taken out again.
+ */
+async function deliverStaged(opts: DeliverOptions, staged: NonNullable<DeliverOptions['staged']>): Promise<DeliveryResult | undefined> {
+  const platform = opts.platform ?? hostPlatform;
+  const fs = opts.fs ?? folderFs(false);
+  const { copy } = staged;
+  let renamed = false;
+  let f: OpenFile;
+  try {
+    f = await staged.fs.openNoFollow(copy.path, platform);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = await f.stat().catch(() => undefined);
+    const ours = st && st.isFile() && st.nlink === 1 && st.ino === copy.ino && st.dev === copy.dev && st.size === copy.size && (ourUid === undefined || st.uid === ourUid);
+    if (!ours) {
+      await f.close().catch(() => undefined);
+      return undefined;
+    }
+    let target: string;
+    try {
+      target = await place(f, copy.path, staged.stats, opts, platform, fs, () => (renamed = true));
+    } catch (err) {
+      // Before the rename (EXDEV, or the staged copy's own trouble) the source is copied instead;
+      // after it, a failure to make the rename durable is the destination's.
+      if (!renamed) return undefined;
+      throw err;
+    }
+    const there = await fs.lstat(target).catch(() => undefined);
+    if (!there || there.ino !== copy.ino || there.dev !== copy.dev) {
+      await fs.unlink(target).catch(() => undefined);
+      return undefined;
+    }
+    return { ok: true, path: target, sha256: opts.expectedSha256?.toLowerCase() ?? '', bytes: copy.size, from: 'staged' };
+  } finally {
+    if (!renamed) await staged.fs.unlink(copy.path).catch(() => undefined);
   }
 }
 

@@ -9,7 +9,10 @@ import { DirSyncer } from './dirSync';
 import { verdictOf } from './events';
 import { errText } from './folderHealth';
 import type { Destination, ScanEntry } from './journal';
+import type { ReadableFile } from '../kata/scannerApi';
+import type { OpenFile } from './folderFs';
 import { ScannedCopies, keepUpToBytes } from './scannedCopy';
+import { StagedCopies, StagingReader, stagedPath } from './stagedCopy';
 import { type RemovalOptions, asideName, removeAside, removeLeftoverAsides, returnAside, takeAside } from './sourceRemoval';
 import type { RoutingStage, ShareState, StageContext } from './stageContext';
 
@@ -48,13 +51,19 @@ export class Routing implements RoutingStage {
   private readonly unknownShares = new Set<string>();
   /** The bytes small uploads read, for their deliveries (scannedCopy.ts). */
   readonly scanned: ScannedCopies;
+  /** Copies of large files written while they were uploaded (stagedCopy.ts). */
+  readonly stagedCopies: StagedCopies;
+  /** Per share: whether large uploads write a staged copy (see stagingAllowed). */
+  private readonly staging = new Map<string, Promise<boolean>>();
 
   constructor(private readonly ctx: StageContext) {
     this.destinationPauses = new DestinationPauses(ctx.retryBaseMs, Math.min(ctx.retryMaxMs, 60_000));
-    this.scanned = new ScannedCopies((scanId) => {
+    const isLive = (scanId: string) => {
       const e = ctx.journal.get(scanId);
       return e !== undefined && !e.outcome;
-    });
+    };
+    this.scanned = new ScannedCopies(isLive);
+    this.stagedCopies = new StagedCopies(isLive);
   }
 
   /**
@@ -69,6 +78,61 @@ export class Routing implements RoutingStage {
 
   keepScanned(scanId: string, bytes: Buffer): void {
     this.scanned.keep(scanId, bytes);
+  }
+
+  dropScanned(scanId: string): void {
+    this.scanned.drop(scanId);
+    this.stagedCopies.drop(scanId);
+  }
+
+  /**
+   * A large upload from a share where versions can be trusted (wantsScanned) writes its copy as it
+   * reads (stagedCopy.ts) into the quarantine folder when: quarantine is on a local file system,
+   * owned by this process's user and writable by nobody else (no one else can swap the staged
+   * file before its rename), and output is on the same device (a clean file is renamed, not copied
+   * again). Looked at once per share; an EXDEV at a rename (bind mounts) turns it off.
+   */
+  startStaging(share: ShareState, scanId: string, size: number, file: ReadableFile): Promise<{ reader: StagingReader; finish(used: boolean): Promise<void> } | undefined> | undefined {
+    if (size <= keepUpToBytes || share.inputFileIds === false || share.inputClockIsOurs === false || !share.fs.qrnt.local) return undefined;
+    return this.stagingAllowed(share).then(async (allowed) => {
+      if (!allowed) return undefined;
+      const path = stagedPath(share.qrntDir, scanId);
+      let out: OpenFile;
+      try {
+        out = await share.fs.qrnt.open(path, 'wx', 0o600);
+      } catch {
+        return undefined;
+      }
+      const reader = new StagingReader(file, size, out);
+      return {
+        reader,
+        finish: async (used: boolean) => {
+          const st = used && reader.complete ? await out.stat().catch(() => undefined) : undefined;
+          await out.close().catch(() => undefined);
+          if (st && st.size === size) this.stagedCopies.add(scanId, { path, ino: st.ino, dev: st.dev, size }, share.fs.qrnt);
+          else await share.fs.qrnt.unlink(path).catch(() => undefined);
+        },
+      };
+    });
+  }
+
+  /** A staged copy could not be renamed into place (EXDEV between bind mounts, say): this share stops staging. */
+  private stagingFailed(share: ShareState): void {
+    this.staging.set(share.name, Promise.resolve(false));
+    share.logger.debug('staging-off', t('a copy written while uploading could not be renamed into place; large files are copied from input after their verdicts'), {});
+  }
+
+  private stagingAllowed(share: ShareState): Promise<boolean> {
+    let allowed = this.staging.get(share.name);
+    if (!allowed) {
+      const uid = process.getuid?.();
+      allowed = Promise.all([share.fs.qrnt.lstat(share.qrntDir), share.fs.out.lstat(share.outDir)]).then(
+        ([q, o]) => uid !== undefined && q.isDirectory() && q.uid === uid && (q.mode & 0o022) === 0 && q.dev === o.dev,
+        () => false,
+      );
+      this.staging.set(share.name, allowed);
+    }
+    return allowed;
   }
 
   get busy(): boolean {
@@ -211,7 +275,7 @@ export class Routing implements RoutingStage {
         }
         const taken = await takeAside(inDir, e.name, e.scanId, e, removal);
         if (taken.kind === 'missing') {
-          this.scanned.drop(e.scanId);
+          this.dropScanned(e.scanId);
           this.destinationPauses.untried(pauseKey);
           this.asides.delete(e.scanId);
           const rec = share.records.get(e.name);
@@ -238,7 +302,7 @@ export class Routing implements RoutingStage {
       }
       this.asides.delete(e.scanId);
       this.routeRetries.delete(e.scanId);
-      this.scanned.drop(e.scanId);
+      this.dropScanned(e.scanId);
       await j.done(e.scanId, 'routed');
       if (removed.kind === 'returned') {
         logger.info('returned', t('the file changed while it was moved out of input; the scanned version was delivered, the new one stays in input as {0} and will be scanned', removed.returnedAs), {
@@ -274,11 +338,18 @@ export class Routing implements RoutingStage {
     // The upload's own bytes, when kept (taken once: a retry after a failure copies from input).
     const kept = e.sha256 && this.wantsScanned(share, e.size) ? this.scanned.take(e.scanId) : undefined;
     const scanned = kept && kept.length === e.size ? { bytes: kept, stats } : undefined;
+    const copy = e.sha256 ? this.stagedCopies.take(e.scanId) : undefined;
+    let staged = copy && copy.size === e.size ? { copy, fs: share.fs.qrnt, stats } : undefined;
+    if (copy && !staged) void share.fs.qrnt.unlink(copy.path).catch(() => undefined);
     for (;;) {
+      // Each is used by the first try only: a retry under another name copies from input.
+      const using = staged;
+      staged = undefined;
       try {
         const res = await deliver({
           source,
           scanned,
+          staged: using,
           expect: e,
           fileIds: share.inputFileIds !== false,
           destDir,
@@ -290,6 +361,7 @@ export class Routing implements RoutingStage {
           sourceFs: share.fs.in,
           fs: share.fs[folder],
         });
+        if (using && (!res.ok || res.from !== 'staged')) this.stagingFailed(share);
         if (!res.ok) {
           this.destinationPauses.untried(pauseKey);
           const back = await returnAside(share.inDir, e.name, e.scanId, this.removal(share));
@@ -327,7 +399,7 @@ export class Routing implements RoutingStage {
   /** The file under this scan is not the scanned version: it went back to input (as `returnedAs`) to be scanned anew. */
   private sentBack(e: ScanEntry, share: ShareState, returnedAs: string, why: string): void {
     const { ctx } = this;
-    this.scanned.drop(e.scanId);
+    this.dropScanned(e.scanId);
     this.asides.delete(e.scanId);
     this.routeRetries.delete(e.scanId);
     ctx.verdicts.abandon(e, returnedAs === e.name ? why : `${why} (${returnedAs})`);

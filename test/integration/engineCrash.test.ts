@@ -134,7 +134,8 @@ test('kill -9 at random moments while 200 files flow: nothing lost, nothing doub
     in: join(base, 'in'),
     staging: join(base, 'staging'),
     out: join(outBase, 'out'),
-    qrnt: join(base, 'qrnt'),
+    // Beside output (one device): large files' copies are staged in quarantine and renamed into output.
+    qrnt: join(outBase, 'qrnt'),
     state: join(base, 'state'),
     logs: join(base, 'logs'),
   };

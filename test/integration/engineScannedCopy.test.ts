@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import fsp from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { ScannerApi } from '../../src/kata/scannerApi';
+import { partialPrefix } from '../../src/engine/delivery';
 import { asidePrefix } from '../../src/engine/sourceRemoval';
 import { logsOf, startHarness, waitFor } from '../helpers/engineHarness';
 
@@ -117,4 +118,61 @@ test('share without stable file ids: rewritten in place after the upload with it
   assert.ok(logsOf(h, 'abandoned', 'doc.txt').length >= 1);
   assert.equal(h.emulator.stats().uploadsBySha256.get(sha256('second!')), 1);
   assert.deepEqual(readdirSync(h.dirs.in), []);
+});
+
+test('local input, a large file: its copy is written into quarantine while it is uploaded and renamed into place; a rewrite with its mtime put back does not reach output', async () => {
+  let path = '';
+  let qrnt = '';
+  let staged: { name: string; ino: number; mode: number; size: number }[] = [];
+  const body = Buffer.alloc(1024 * 1024 + 333, 'scanned ');
+  const h = await startHarness({
+    wrapApi: rewriteAfterUpload('big.bin', () => {
+      staged = readdirSync(qrnt).map((name) => {
+        const st = statSync(join(qrnt, name));
+        return { name, ino: st.ino, mode: st.mode & 0o777, size: st.size };
+      });
+      rewriteInPlace(path, Buffer.alloc(body.length, 'UNSCANNED').toString(), true);
+    }),
+  });
+  qrnt = h.dirs.qrnt;
+  path = join(h.dirs.in, 'big.bin');
+  writeFileSync(path, body);
+  utimesSync(path, roundTime, roundTime);
+  const r = await waitFor('routed', () => h.routed.find((x) => x.name === 'big.bin'));
+  assert.equal(staged.length, 1, 'one staged copy while the upload was on the wire');
+  assert.ok(staged[0]!.name.startsWith(`${partialPrefix}staged-`), staged[0]!.name);
+  assert.equal(staged[0]!.mode, 0o600);
+  assert.equal(staged[0]!.size, body.length, 'complete when KATA had the file');
+  assert.equal(r.sha256, sha256(body));
+  const out = statSync(join(h.dirs.out, 'big.bin'));
+  assert.equal(out.ino, staged[0]!.ino, 'the staged copy itself, renamed');
+  assert.ok(readFileSync(join(h.dirs.out, 'big.bin')).equals(body), 'exactly the scanned bytes');
+  assert.deepEqual(readdirSync(h.dirs.qrnt), [], 'nothing left in quarantine');
+  assert.deepEqual(readdirSync(h.dirs.in), []);
+});
+
+test('local input, a large file whose upload fails: its staged copy is removed, and the retry stages and delivers a fresh one', async () => {
+  let failed = 0;
+  const h = await startHarness({
+    wrapApi: (api) => ({
+      submit: async (fh, opts) => {
+        if (opts.fileName === 'big.bin' && failed++ === 0) {
+          // Read the whole file the way the client does, then fail as a dropped connection would.
+          const buf = Buffer.alloc(opts.size + 1);
+          await fh.read(buf, 0, opts.size + 1, 0);
+          throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+        }
+        return api.submit(fh, opts);
+      },
+      states: () => api.states(),
+      deleteResult: (id) => api.deleteResult(id),
+      filters: () => api.filters(),
+    }),
+  });
+  const body = Buffer.alloc(300 * 1024, 'x');
+  writeFileSync(join(h.dirs.in, 'big.bin'), body);
+  await waitFor('routed', () => h.routed.find((x) => x.name === 'big.bin'));
+  assert.ok(failed >= 2);
+  assert.ok(readFileSync(join(h.dirs.out, 'big.bin')).equals(body));
+  await waitFor('quarantine empty', () => readdirSync(h.dirs.qrnt).length === 0 || undefined);
 });

@@ -4,8 +4,10 @@ import { createHash } from 'node:crypto';
 import { lstatSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { deliver } from '../../src/engine/delivery';
+import { type StagedCopy, deliver, partialPrefix } from '../../src/engine/delivery';
+import { type FolderFs, folderFs } from '../../src/engine/folderFs';
 import { KeepingReader, ScannedCopies, keepUpToBytes } from '../../src/engine/scannedCopy';
+import { StagingReader } from '../../src/engine/stagedCopy';
 import { tempDir } from '../helpers/tempDirs';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -82,7 +84,7 @@ test('deliver with the scanned bytes writes exactly them, with the source\'s per
     expectedSha256: sha(scanned),
     tag: 'scan-1',
   });
-  assert.deepEqual(res, { ok: true, path: join(dst, 'a.txt'), sha256: sha(scanned), bytes: scanned.length });
+  assert.deepEqual(res, { ok: true, path: join(dst, 'a.txt'), sha256: sha(scanned), bytes: scanned.length, from: 'scanned' });
   assert.equal(readFileSync(join(dst, 'a.txt'), 'utf8'), 'scanned bytes');
   assert.equal(statSync(join(dst, 'a.txt')).mode & 0o777, 0o640);
   assert.ok(Math.abs(statSync(join(dst, 'a.txt')).mtimeMs - stats.mtimeMs) < 1);
@@ -103,4 +105,74 @@ test('deliver with the scanned bytes into quarantine: private mode, and a failed
     (err: Error & { side?: string; step?: string }) => err.side === 'destination' && err.step === 'rename',
   );
   assert.deepEqual(readdirSync(src), ['x']);
+});
+
+test('StagingReader writes what the upload reads, in order, into the staged copy; a read out of order spoils it without failing the read', async () => {
+  const dir = tempDir();
+  const body = Buffer.alloc(3 * 1024 + 5, 9);
+  writeFileSync(join(dir, 'src'), body);
+  const fh = await open(join(dir, 'src'));
+  const out = await folderFs(false).open(join(dir, 'staged'), 'wx', 0o600);
+  try {
+    const r = new StagingReader(fh, body.length, out);
+    const buf = Buffer.alloc(2048);
+    assert.equal((await r.read(buf, 0, 2048, 0)).bytesRead, 2048);
+    assert.equal(r.complete, false);
+    assert.equal((await r.read(buf, 0, 2048, 2048)).bytesRead, body.length - 2048);
+    assert.equal(r.complete, true);
+    await out.close();
+    assert.deepEqual(readFileSync(join(dir, 'staged')), body);
+    const again = new StagingReader(fh, body.length, await folderFs(false).open(join(dir, 'staged2'), 'wx', 0o600));
+    await again.read(buf, 0, 10, 0);
+    assert.equal((await again.read(buf, 0, 10, 0)).bytesRead, 10, 'the upload still gets its bytes');
+    assert.equal(again.complete, false, 'a re-read from the start: the staged copy is not used');
+  } finally {
+    await fh.close();
+  }
+});
+
+function stagedCopyOf(dir: string, name: string, body: Buffer): StagedCopy {
+  writeFileSync(join(dir, name), body, { mode: 0o600 });
+  const st = statSync(join(dir, name));
+  return { path: join(dir, name), ino: st.ino, dev: st.dev, size: st.size };
+}
+
+test('deliver with a staged copy renames that very file into place, with the source\'s permissions and times', async () => {
+  const src = tempDir();
+  const qrnt = tempDir();
+  const out = tempDir();
+  writeFileSync(join(src, 'big.bin'), 'in input now', { mode: 0o640 });
+  const stats = lstatSync(join(src, 'big.bin'));
+  const body = Buffer.alloc(200 * 1024, 3);
+  const copy = stagedCopyOf(qrnt, `${partialPrefix}staged-s1`, body);
+  const res = await deliver({ source: join(src, 'big.bin'), staged: { copy, fs: folderFs(true), stats }, destDir: out, name: 'big.bin', expectedSha256: sha(body), tag: 's1' });
+  assert.deepEqual(res, { ok: true, path: join(out, 'big.bin'), sha256: sha(body), bytes: body.length, from: 'staged' });
+  const st = statSync(join(out, 'big.bin'));
+  assert.equal(st.ino, copy.ino, 'renamed, not copied');
+  assert.equal(st.mode & 0o777, 0o640);
+  assert.ok(Math.abs(st.mtimeMs - stats.mtimeMs) < 1);
+  assert.deepEqual(readdirSync(qrnt), []);
+});
+
+test('deliver with a staged copy that is not the file KDS wrote, or that cannot be renamed (EXDEV), copies the source with its hash checked and removes the staged copy', async () => {
+  const src = tempDir();
+  const qrnt = tempDir();
+  const out = tempDir();
+  const body = Buffer.alloc(100 * 1024, 4);
+  writeFileSync(join(src, 'a.bin'), body);
+  const stats = lstatSync(join(src, 'a.bin'));
+  // Replaced under its name (another inode): never renamed into place.
+  const swapped = stagedCopyOf(qrnt, `${partialPrefix}staged-s2`, Buffer.alloc(100 * 1024, 5));
+  const res1 = await deliver({ source: join(src, 'a.bin'), staged: { copy: { ...swapped, ino: swapped.ino + 1 }, fs: folderFs(true), stats }, destDir: out, name: 'a.bin', expectedSha256: sha(body), tag: 's2' });
+  assert.equal(res1.ok && res1.from, 'source');
+  assert.deepEqual(readFileSync(join(out, 'a.bin')), body);
+  assert.deepEqual(readdirSync(qrnt), []);
+  // A destination on another mount of the same file system: rename gives EXDEV.
+  const copy = stagedCopyOf(qrnt, `${partialPrefix}staged-s3`, body);
+  const exdev: FolderFs = { ...folderFs(true), rename: async (from, to) => (from === copy.path ? Promise.reject(Object.assign(new Error('EXDEV'), { code: 'EXDEV' })) : folderFs(true).rename(from, to)) };
+  const res2 = await deliver({ source: join(src, 'a.bin'), staged: { copy, fs: folderFs(true), stats }, destDir: out, name: 'b.bin', expectedSha256: sha(body), tag: 's3', fs: exdev });
+  assert.equal(res2.ok && res2.from, 'source');
+  assert.deepEqual(readFileSync(join(out, 'b.bin')), body);
+  assert.deepEqual(readdirSync(qrnt), [], 'the staged copy is gone');
+  assert.deepEqual(readdirSync(out).sort(), ['a.bin', 'b.bin']);
 });
