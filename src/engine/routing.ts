@@ -27,6 +27,18 @@ const largeDeliveryBytes = 64 * 1024;
 const largeDeliveryWeight = 8;
 
 /**
+ * A write to a file of this share's input after its version settled always changes that version
+ * (docs/engine-lifecycle.md, "What the delivery copies"): input is a local file system, whose
+ * inode numbers are file ids and whose times come from this machine's clock, and stable_ms is
+ * longer than that clock's tick for file times (a jiffy: at most 10 ms), so a settled version's
+ * mtime is at least a tick before any later write's.
+ */
+function versionsTellRewrites(share: ShareState): boolean {
+  return share.inputFileIds !== false && share.inputClockIsOurs !== false && share.stableMs >= minStableMs;
+}
+const minStableMs = 20;
+
+/**
  * The last stage: a file with a journaled verdict leaves input through the removal protocol of
  * sourceRemoval.ts (renamed aside, checked, copied to output or quarantine with its hash
  * verified, journaled as placed, unlinked) and is journaled as done. A failure on the source is
@@ -73,7 +85,7 @@ export class Routing implements RoutingStage {
    * On a share (smbnetfs, CIFS, NFS) the set-aside file is read again and its hash checked.
    */
   wantsScanned(share: ShareState, size: number): boolean {
-    return size <= keepUpToBytes && share.inputFileIds !== false && share.inputClockIsOurs !== false;
+    return size <= keepUpToBytes && versionsTellRewrites(share);
   }
 
   keepScanned(scanId: string, bytes: Buffer): void {
@@ -93,7 +105,7 @@ export class Routing implements RoutingStage {
    * again). Looked at once per share; an EXDEV at a rename (bind mounts) turns it off.
    */
   startStaging(share: ShareState, scanId: string, size: number, file: ReadableFile): Promise<{ reader: StagingReader; finish(used: boolean): Promise<void> } | undefined> | undefined {
-    if (size <= keepUpToBytes || share.inputFileIds === false || share.inputClockIsOurs === false || !share.fs.qrnt.local) return undefined;
+    if (size <= keepUpToBytes || !versionsTellRewrites(share) || !share.fs.qrnt.local) return undefined;
     return this.stagingAllowed(share).then(async (allowed) => {
       if (!allowed) return undefined;
       const path = stagedPath(share.qrntDir, scanId);
