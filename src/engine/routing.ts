@@ -131,7 +131,7 @@ export class Routing implements RoutingStage {
   /** A staged copy could not be renamed into place (EXDEV between bind mounts, say): this share stops staging. */
   private stagingFailed(share: ShareState): void {
     this.staging.set(share.name, Promise.resolve(false));
-    share.logger.debug('staging-off', t('a copy written while uploading could not be renamed into place; large files are copied from input after their verdicts'), {});
+    share.logger.info('staging-off', t('a copy written while uploading could not be renamed into place; large files are copied from input after their verdicts'), {});
   }
 
   private stagingAllowed(share: ShareState): Promise<boolean> {

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, readdirSync, statSync, utimesSync, writeSync } from 'node:fs';
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import fsp from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { ScannerApi } from '../../src/kata/scannerApi';
@@ -175,4 +176,32 @@ test('local input, a large file whose upload fails: its staged copy is removed, 
   assert.ok(failed >= 2);
   assert.ok(readFileSync(join(h.dirs.out, 'big.bin')).equals(body));
   await waitFor('quarantine empty', () => readdirSync(h.dirs.qrnt).length === 0 || undefined);
+});
+
+test('output on another mount of the same file system (a bind mount): the staged copy cannot be renamed there (EXDEV), the file is copied from input with its hash checked, and the share stops staging', async (t) => {
+  const base = mkdtempSync(join(tmpdir(), 'kds-bind-'));
+  const real = join(base, 'real');
+  const bound = join(base, 'bound');
+  mkdirSync(real);
+  mkdirSync(bound);
+  // Same device number on both sides, so staging is chosen; rename(2) across mounts is EXDEV.
+  execFileSync('mount', ['--bind', real, bound]);
+  t.after(() => {
+    execFileSync('umount', [bound]);
+    rmSync(base, { recursive: true, force: true });
+  });
+  const h = await startHarness({ dirs: { out: join(bound, 'out') } });
+  assert.equal(statSync(h.dirs.out).dev, statSync(h.dirs.qrnt).dev, 'one file system');
+  const one = Buffer.alloc(200 * 1024, 'first ');
+  writeFileSync(join(h.dirs.in, 'one.bin'), one);
+  await waitFor('one routed', () => h.routed.find((x) => x.name === 'one.bin'));
+  assert.ok(readFileSync(join(h.dirs.out, 'one.bin')).equals(one));
+  assert.equal(logsOf(h, 'staging-off').length, 1);
+  const two = Buffer.alloc(200 * 1024, 'second ');
+  writeFileSync(join(h.dirs.in, 'two.bin'), two);
+  await waitFor('two routed', () => h.routed.find((x) => x.name === 'two.bin'));
+  assert.ok(readFileSync(join(h.dirs.out, 'two.bin')).equals(two));
+  assert.deepEqual(readdirSync(h.dirs.qrnt), [], 'no staged copy left');
+  assert.deepEqual(readdirSync(h.dirs.in), []);
+  assert.deepEqual(readdirSync(h.dirs.out).sort(), ['one.bin', 'two.bin']);
 });
