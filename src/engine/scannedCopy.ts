@@ -50,12 +50,15 @@ export class KeepingReader implements ReadableFile {
 export class ScannedCopies {
   private readonly kept = new Map<string, Buffer>();
   private bytesKept = 0;
+  private sweptAt = 0;
 
   constructor(
     private readonly isLive: (scanId: string) => boolean,
     private readonly budgetBytes = defaultBudgetBytes,
+    private readonly now: () => number = Date.now,
   ) {}
 
+  /** Memory held by what is kept (at least the budget's worth of it is counted, see costOf). */
   get bytes(): number {
     return this.bytesKept;
   }
@@ -67,11 +70,12 @@ export class ScannedCopies {
   /** Keeps a scan's bytes if the budget allows; false when it does not (the delivery will copy from input). */
   keep(scanId: string, bytes: Buffer): boolean {
     if (bytes.length > keepUpToBytes) return false;
-    if (this.bytesKept + bytes.length > this.budgetBytes) this.dropDead();
-    if (this.bytesKept + bytes.length > this.budgetBytes) return false;
+    const cost = costOf(bytes);
+    if (this.bytesKept + cost > this.budgetBytes) this.dropDead();
+    if (this.bytesKept + cost > this.budgetBytes) return false;
     this.drop(scanId);
     this.kept.set(scanId, bytes);
-    this.bytesKept += bytes.length;
+    this.bytesKept += cost;
     return true;
   }
 
@@ -86,11 +90,22 @@ export class ScannedCopies {
     const b = this.kept.get(scanId);
     if (!b) return;
     this.kept.delete(scanId);
-    this.bytesKept -= b.length;
+    this.bytesKept -= costOf(b);
   }
 
-  /** Scans whose delivery will never come. */
+  /** Scans whose delivery will never come; looked for at most once a second while the budget is short. */
   private dropDead(): void {
+    const now = this.now();
+    if (now - this.sweptAt < 1000) return;
+    this.sweptAt = now;
     for (const scanId of [...this.kept.keys()]) if (!this.isLive(scanId)) this.drop(scanId);
   }
+}
+
+/**
+ * What keeping `bytes` holds in memory: the whole allocation it is a view of. A small upload's
+ * buffer is a slice of Node's shared 8 KiB pool, and a kept slice keeps that slab alive.
+ */
+function costOf(bytes: Buffer): number {
+  return Math.max(bytes.length, bytes.buffer.byteLength);
 }

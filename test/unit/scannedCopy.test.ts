@@ -51,21 +51,35 @@ test('KeepingReader keeps nothing from a short read, a longer file or a read els
 
 test('ScannedCopies keeps within its budget; past it, scans whose delivery will never come make room, live ones are never dropped', () => {
   const live = new Set(['a', 'b', 'c']);
-  const kept = new ScannedCopies((id) => live.has(id), 10);
-  assert.equal(kept.keep('a', Buffer.from('12345')), true);
-  assert.equal(kept.keep('b', Buffer.from('12345')), true);
-  assert.equal(kept.keep('c', Buffer.from('1')), false, 'over the budget: the delivery copies from input');
+  // Buffer.alloc makes an allocation of its own: it costs its length.
+  let clock = 10_000;
+  const kept = new ScannedCopies((id) => live.has(id), 10, () => clock);
+  assert.equal(kept.keep('a', Buffer.alloc(5, 1)), true);
+  assert.equal(kept.keep('b', Buffer.alloc(5, 2)), true);
+  assert.equal(kept.keep('c', Buffer.alloc(1, 3)), false, 'over the budget: the delivery copies from input');
   assert.equal(kept.bytes, 10);
   live.delete('a'); // abandoned: its delivery never comes
-  assert.equal(kept.keep('c', Buffer.from('1')), true);
+  assert.equal(kept.keep('c', Buffer.alloc(1, 3)), false, 'looked for abandoned scans less than a second ago');
+  clock += 1000;
+  assert.equal(kept.keep('c', Buffer.alloc(1, 3)), true);
   assert.equal(kept.take('a'), undefined);
-  assert.equal(kept.take('b')?.toString(), '12345');
+  assert.deepEqual(kept.take('b'), Buffer.alloc(5, 2));
   assert.equal(kept.take('b'), undefined, 'taken once');
   assert.equal(kept.bytes, 1);
   kept.drop('c');
   assert.equal(kept.bytes, 0);
   assert.equal(kept.count, 0);
   assert.equal(new ScannedCopies(() => true).keep('big', Buffer.alloc(keepUpToBytes + 1)), false, 'a large file is not kept whatever the budget');
+});
+
+test('ScannedCopies counts a slice of Node\'s buffer pool as the whole slab it keeps alive', () => {
+  const pooled = Buffer.allocUnsafe(100);
+  assert.ok(pooled.buffer.byteLength > 100, 'a pool slice');
+  const kept = new ScannedCopies(() => true, 64 * 1024);
+  assert.equal(kept.keep('a', pooled), true);
+  assert.equal(kept.bytes, pooled.buffer.byteLength);
+  kept.drop('a');
+  assert.equal(kept.bytes, 0);
 });
 
 test('deliver with the scanned bytes writes exactly them, with the source\'s permissions and times, and never opens the source', async () => {
