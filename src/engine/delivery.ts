@@ -11,14 +11,16 @@ import { type FolderFs, type OpenFile, folderFs } from './folderFs';
 /** Temporary copies in a destination folder carry this prefix; only KDS creates such names. */
 export const partialPrefix = '.kds-partial-';
 
+/** What was placed: the upload's kept bytes, its staged copy renamed, or a copy of the source read and hashed again. */
+export type DeliveredFrom = 'scanned' | 'staged' | 'source';
+
 export type DeliveryResult =
   | {
       ok: true;
       path: string;
       sha256: string;
       bytes: number;
-      /** What was placed: the upload's kept bytes, its staged copy renamed, or a copy of the source read and hashed again. */
-      from: 'scanned' | 'staged' | 'source';
+      from: DeliveredFrom;
     }
   /** The source's bytes are not the ones KATA scanned (or it is no longer a regular file). */
   | { ok: false; reason: 'changed' | 'missing' | 'not-regular'; sha256?: string };

@@ -2,7 +2,7 @@ import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { t } from '../common/l10n';
 import { backoffDelay } from './backoff';
-import { DeliveryError, deliver } from './delivery';
+import { type DeliveredFrom, DeliveryError, deliver } from './delivery';
 import { DestinationPauses, attributeDestinationError } from './destinationHealth';
 import { portableName } from './destinationNames';
 import { DirSyncer } from './dirSync';
@@ -273,6 +273,7 @@ export class Routing implements RoutingStage {
     // Placed by an earlier process: nothing vouches for the bytes in input now but their hash.
     const recovering = e.placedPath !== undefined;
     let path = e.placedPath;
+    let copiedFrom: DeliveredFrom | undefined;
     try {
       if (!path) {
         const wait = this.destinationPauses.waitFor(pauseKey, Date.now());
@@ -300,8 +301,10 @@ export class Routing implements RoutingStage {
           return;
         }
         this.asides.add(e.scanId);
-        path = await this.copyOut(e, share, folder, destDir, taken.path, taken.stats);
-        if (path === undefined) return;
+        const placed = await this.copyOut(e, share, folder, destDir, taken.path, taken.stats);
+        if (placed === undefined) return;
+        path = placed.path;
+        copiedFrom = placed.from;
         await j.placed(e.scanId, path);
       }
       let removed = await removeAside(inDir, e.name, e.scanId, e, removal, recovering ? e.sha256 : undefined);
@@ -332,7 +335,7 @@ export class Routing implements RoutingStage {
       if (recovering && removed.kind !== 'returned') {
         logger.info('recovered', t('delivered before an interruption; finished'), { file: e.name, scanId: e.scanId, path });
       }
-      this.routedEvent(e, share, folder, path);
+      this.routedEvent(e, share, folder, path, copiedFrom);
     } catch (err) {
       this.destinationPauses.untried(pauseKey);
       this.routeFailed(e, share, errText(err), err);
@@ -344,7 +347,7 @@ export class Routing implements RoutingStage {
    * sends the file back to input; a failure of the destination folder pauses that folder; any
    * other failure is this file's. Returns the placed path, or undefined when it was not placed.
    */
-  private async copyOut(e: ScanEntry, share: ShareState, folder: Destination, destDir: string, source: string, stats: Stats): Promise<string | undefined> {
+  private async copyOut(e: ScanEntry, share: ShareState, folder: Destination, destDir: string, source: string, stats: Stats): Promise<{ path: string; from: DeliveredFrom } | undefined> {
     const pauseKey = `${share.name}/${folder}`;
     let name = share.portableNames?.[folder] ? portableName(e.name) : e.name;
     // The upload's own bytes, when kept (taken once: a retry after a failure copies from input).
@@ -389,7 +392,7 @@ export class Routing implements RoutingStage {
         if (name !== e.name) {
           share.logger.warn('renamed', t('the {0} folder does not accept this name; delivered as {1}', folder, name), { file: e.name, scanId: e.scanId, path: res.path });
         }
-        return res.path;
+        return { path: res.path, from: res.from };
       } catch (err) {
         if (!(err instanceof DeliveryError) || err.side !== 'destination') throw err;
         const fault = await attributeDestinationError(destDir, err.code);
@@ -466,7 +469,8 @@ export class Routing implements RoutingStage {
     return at;
   }
 
-  private routedEvent(e: ScanEntry, share: ShareState, folder: Destination, path: string): void {
+  /** `copy`: how the delivered copy was made (delivery.ts's DeliveryResult.from); absent when placed before a restart. */
+  private routedEvent(e: ScanEntry, share: ShareState, folder: Destination, path: string, copy?: DeliveredFrom): void {
     const verdict = e.state === 'kds-timeout' ? 'timeout' : verdictOf(e.state ?? '');
     share.logger.info('routed', folder === 'out' ? t('moved to output') : t('moved to quarantine'), {
       file: e.name,
@@ -475,6 +479,7 @@ export class Routing implements RoutingStage {
       size: e.size,
       sha256: e.sha256,
       durationMs: Date.now() - e.intentAt,
+      ...(copy ? { copy } : {}),
     });
     this.ctx.emit({
       type: 'routed',
