@@ -107,12 +107,13 @@ export class Routing implements RoutingStage {
   startStaging(share: ShareState, scanId: string, size: number, file: ReadableFile): Promise<{ reader: StagingReader; finish(used: boolean): Promise<void> } | undefined> | undefined {
     if (size <= keepUpToBytes || !versionsTellRewrites(share) || !share.fs.qrnt.local) return undefined;
     return this.stagingAllowed(share).then(async (allowed) => {
-      if (!allowed) return undefined;
+      if (!allowed || !this.stagedCopies.reserve(size)) return undefined;
       const path = stagedPath(share.qrntDir, scanId);
       let out: OpenFile;
       try {
         out = await share.fs.qrnt.open(path, 'wx', 0o600);
       } catch {
+        this.stagedCopies.release(size);
         return undefined;
       }
       const reader = new StagingReader(file, size, out);
@@ -121,8 +122,12 @@ export class Routing implements RoutingStage {
         finish: async (used: boolean) => {
           const st = used && reader.complete ? await out.stat().catch(() => undefined) : undefined;
           await out.close().catch(() => undefined);
-          if (st && st.size === size) this.stagedCopies.add(scanId, { path, ino: st.ino, dev: st.dev, size }, share.fs.qrnt);
-          else await share.fs.qrnt.unlink(path).catch(() => undefined);
+          if (st && st.size === size) {
+            this.stagedCopies.add(scanId, { path, ino: st.ino, dev: st.dev, size }, share.fs.qrnt);
+            return;
+          }
+          this.stagedCopies.release(size);
+          await share.fs.qrnt.unlink(path).catch(() => undefined);
         },
       };
     });

@@ -57,19 +57,50 @@ export class StagingReader implements ReadableFile {
   }
 }
 
+/** Bytes of staged copies on disk at once (being written, or waiting for their verdicts). */
+export const defaultStagingBudgetBytes = 512 * 1024 * 1024;
+
 /**
- * The staged copies by scanId, until their deliveries take them. One whose delivery never comes
- * (the scan was abandoned) is removed when `isLive` says so, looked at as new copies come.
+ * The staged copies by scanId, until their deliveries take them, within a budget of bytes on
+ * disk: while KATA is slow to answer, copies of files waiting for verdicts must not fill the
+ * quarantine folder that deliveries need; beyond the budget a large file is not staged (its
+ * delivery copies from input). One whose delivery never comes (the scan was abandoned) is
+ * removed when `isLive` says so, looked at as new copies come.
  */
 export class StagedCopies {
   private readonly staged = new Map<string, { copy: StagedCopy; fs: FolderFs }>();
+  private reserved = 0;
+  private sweptAt = 0;
 
-  constructor(private readonly isLive: (scanId: string) => boolean) {}
+  constructor(
+    private readonly isLive: (scanId: string) => boolean,
+    private readonly budgetBytes = defaultStagingBudgetBytes,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   get count(): number {
     return this.staged.size;
   }
 
+  /** Bytes reserved for staged copies (written or being written). */
+  get bytes(): number {
+    return this.reserved;
+  }
+
+  /** Room for a staged copy of `size` bytes; false when the budget is spent. Given back by release, take or drop. */
+  reserve(size: number): boolean {
+    if (this.reserved + size > this.budgetBytes) this.dropDead();
+    if (this.reserved + size > this.budgetBytes) return false;
+    this.reserved += size;
+    return true;
+  }
+
+  /** A reservation whose copy was not kept (the upload failed, or its copy was spoiled). */
+  release(size: number): void {
+    this.reserved = Math.max(0, this.reserved - size);
+  }
+
+  /** A complete staged copy, within a reservation of its size. */
   add(scanId: string, copy: StagedCopy, fs: FolderFs): void {
     this.staged.set(scanId, { copy, fs });
     // The oldest few: deliveries mostly come in upload order, so abandoned ones reach the front.
@@ -80,10 +111,13 @@ export class StagedCopies {
     }
   }
 
+  /** The scan's staged copy, for its delivery (which renames or removes it). */
   take(scanId: string): StagedCopy | undefined {
     const s = this.staged.get(scanId);
+    if (!s) return undefined;
     this.staged.delete(scanId);
-    return s?.copy;
+    this.release(s.copy.size);
+    return s.copy;
   }
 
   /** Removes the staged copy (its delivery will not use it). */
@@ -91,6 +125,15 @@ export class StagedCopies {
     const s = this.staged.get(scanId);
     if (!s) return;
     this.staged.delete(scanId);
+    this.release(s.copy.size);
     void s.fs.unlink(s.copy.path).catch(() => undefined);
+  }
+
+  /** Every abandoned scan's copy, at most once a second while the budget is short. */
+  private dropDead(): void {
+    const now = this.now();
+    if (now - this.sweptAt < 1000) return;
+    this.sweptAt = now;
+    for (const scanId of [...this.staged.keys()]) if (!this.isLive(scanId)) this.drop(scanId);
   }
 }

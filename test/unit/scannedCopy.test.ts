@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { type StagedCopy, deliver, partialPrefix } from '../../src/engine/delivery';
 import { type FolderFs, folderFs } from '../../src/engine/folderFs';
 import { KeepingReader, ScannedCopies, keepUpToBytes } from '../../src/engine/scannedCopy';
-import { StagingReader } from '../../src/engine/stagedCopy';
+import { StagedCopies, StagingReader } from '../../src/engine/stagedCopy';
 import { tempDir } from '../helpers/tempDirs';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -189,4 +189,29 @@ test('deliver with a staged copy that is not the file KDS wrote, or that cannot 
   assert.deepEqual(readFileSync(join(out, 'b.bin')), body);
   assert.deepEqual(readdirSync(qrnt), [], 'the staged copy is gone');
   assert.deepEqual(readdirSync(out).sort(), ['a.bin', 'b.bin']);
+});
+
+test('StagedCopies stays within its budget of bytes on disk: a copy past it is not staged, abandoned ones make room and are deleted', async () => {
+  const dir = tempDir();
+  const live = new Set(['a', 'b']);
+  let clock = 5_000;
+  const staged = new StagedCopies((id) => live.has(id), 100, () => clock);
+  const stage = (id: string, size: number) => {
+    assert.equal(staged.reserve(size), true, `room for ${id}`);
+    staged.add(id, stagedCopyOf(dir, `${partialPrefix}staged-${id}`, Buffer.alloc(size)), folderFs(true));
+  };
+  stage('a', 60);
+  stage('b', 40);
+  assert.equal(staged.reserve(1), false, 'the budget is spent: this upload is not staged');
+  assert.equal(staged.bytes, 100);
+  live.delete('a'); // abandoned
+  clock += 1000;
+  assert.equal(staged.reserve(50), true, 'the abandoned copy made room');
+  staged.release(50); // that upload failed
+  // The unlink is not waited for; on a local folder it is made at once.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(readdirSync(dir).includes(`${partialPrefix}staged-a`), false, 'the abandoned copy deleted');
+  assert.equal(staged.take('b')?.size, 40);
+  assert.equal(staged.bytes, 0, 'taken by its delivery: no longer counted');
+  assert.deepEqual(readdirSync(dir), [`${partialPrefix}staged-b`], 'the delivery, not the list, renames or removes a taken copy');
 });
