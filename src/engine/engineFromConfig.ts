@@ -34,6 +34,8 @@ export async function createEngineFromConfig(
   logger: Logger,
   overrides: Partial<Pick<EngineOptions, 'retryBaseMs' | 'retryMaxMs' | 'stopGraceMs' | 'afterBurst' | 'manyFiles'>> & {
     localFolders?: ShareOptions['localFolders'];
+    /** As on a share whose inode numbers are not file ids (smbnetfs), whatever the mount says. */
+    inputFileIds?: false;
     wrapApi?: (api: ScannerApi) => ScannerApi;
   } = {},
 ): Promise<ConfiguredEngine> {
@@ -82,7 +84,7 @@ export async function createEngineFromConfig(
       // Only a local file system stamps times with this machine's clock.
       inputClockIsOurs: inMount !== undefined && !isNetworkFs(inMount.fsType),
       localFolders: overrides.localFolders ?? { in: isLocalFsType(inMount?.fsType), out: isLocalFsType(outMount?.fsType), qrnt: isLocalFsType(qrntMount?.fsType) },
-      inputFileIds: hasStableFileIds(inMount),
+      inputFileIds: overrides.inputFileIds ?? hasStableFileIds(inMount),
       portableNames: { out: isSmbMount(outMount), qrnt: isSmbMount(qrntMount) },
     });
   }

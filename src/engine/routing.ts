@@ -1,13 +1,18 @@
+import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { t } from '../common/l10n';
 import { backoffDelay } from './backoff';
-import { DeliveryError, deliver } from './delivery';
+import { type DeliveredFrom, DeliveryError, deliver } from './delivery';
 import { DestinationPauses, attributeDestinationError } from './destinationHealth';
 import { portableName } from './destinationNames';
 import { DirSyncer } from './dirSync';
 import { verdictOf } from './events';
 import { errText } from './folderHealth';
 import type { Destination, ScanEntry } from './journal';
+import type { ReadableFile } from '../kata/scannerApi';
+import type { OpenFile } from './folderFs';
+import { ScannedCopies, keepUpToBytes } from './scannedCopy';
+import { StagedCopies, StagingReader, stagedPath } from './stagedCopy';
 import { type RemovalOptions, asideName, removeAside, removeLeftoverAsides, returnAside, takeAside } from './sourceRemoval';
 import type { RoutingStage, ShareState, StageContext } from './stageContext';
 
@@ -20,6 +25,18 @@ import type { RoutingStage, ShareState, StageContext } from './stageContext';
 const deliveryBudget = 64;
 const largeDeliveryBytes = 64 * 1024;
 const largeDeliveryWeight = 8;
+
+/**
+ * A write to a file of this share's input after its version settled always changes that version
+ * (docs/engine-lifecycle.md, "What the delivery copies"): input is a local file system, whose
+ * inode numbers are file ids and whose times come from this machine's clock, and stable_ms is
+ * longer than that clock's tick for file times (a jiffy: at most 10 ms), so a settled version's
+ * mtime is at least a tick before any later write's.
+ */
+function versionsTellRewrites(share: ShareState): boolean {
+  return share.inputFileIds !== false && share.inputClockIsOurs !== false && share.stableMs >= minStableMs;
+}
+const minStableMs = 20;
 
 /**
  * The last stage: a file with a journaled verdict leaves input through the removal protocol of
@@ -44,9 +61,95 @@ export class Routing implements RoutingStage {
   private readonly routeRetries = new Map<string, { at: number; attempts: number }>();
   /** Shares of journal entries that are no longer configured, reported once each. */
   private readonly unknownShares = new Set<string>();
+  /** The bytes small uploads read, for their deliveries (scannedCopy.ts). */
+  readonly scanned: ScannedCopies;
+  /** Copies of large files written while they were uploaded (stagedCopy.ts). */
+  readonly stagedCopies: StagedCopies;
+  /** Per share: whether large uploads write a staged copy (see stagingAllowed). */
+  private readonly staging = new Map<string, Promise<boolean>>();
 
   constructor(private readonly ctx: StageContext) {
     this.destinationPauses = new DestinationPauses(ctx.retryBaseMs, Math.min(ctx.retryMaxMs, 60_000));
+    const isLive = (scanId: string) => {
+      const e = ctx.journal.get(scanId);
+      return e !== undefined && !e.outcome;
+    };
+    this.scanned = new ScannedCopies(isLive);
+    this.stagedCopies = new StagedCopies(isLive);
+  }
+
+  /**
+   * Whether the delivery of a file of this size from this share would use the upload's bytes.
+   * Only where a version (size, mtime, file id) tells a rewrite after the scan: a local file
+   * system, whose times come from this machine's clock and whose inode numbers are file ids.
+   * On a share (smbnetfs, CIFS, NFS) the set-aside file is read again and its hash checked.
+   */
+  wantsScanned(share: ShareState, size: number): boolean {
+    return size <= keepUpToBytes && versionsTellRewrites(share);
+  }
+
+  keepScanned(scanId: string, bytes: Buffer): void {
+    this.scanned.keep(scanId, bytes);
+  }
+
+  dropScanned(scanId: string): void {
+    this.scanned.drop(scanId);
+    this.stagedCopies.drop(scanId);
+  }
+
+  /**
+   * A large upload from a share where versions can be trusted (wantsScanned) writes its copy as it
+   * reads (stagedCopy.ts) into the quarantine folder when: quarantine is on a local file system,
+   * owned by this process's user and writable by nobody else (no one else can swap the staged
+   * file before its rename), and output is on the same device (a clean file is renamed, not copied
+   * again). Looked at once per share; an EXDEV at a rename (bind mounts) turns it off.
+   */
+  startStaging(share: ShareState, scanId: string, size: number, file: ReadableFile): Promise<{ reader: StagingReader; finish(used: boolean): Promise<void> } | undefined> | undefined {
+    if (size <= keepUpToBytes || !versionsTellRewrites(share) || !share.fs.qrnt.local) return undefined;
+    return this.stagingAllowed(share).then(async (allowed) => {
+      if (!allowed || !this.stagedCopies.reserve(size)) return undefined;
+      const path = stagedPath(share.qrntDir, scanId);
+      let out: OpenFile;
+      try {
+        out = await share.fs.qrnt.open(path, 'wx', 0o600);
+      } catch {
+        this.stagedCopies.release(size);
+        return undefined;
+      }
+      const reader = new StagingReader(file, size, out);
+      return {
+        reader,
+        finish: async (used: boolean) => {
+          const st = used && reader.complete ? await out.stat().catch(() => undefined) : undefined;
+          await out.close().catch(() => undefined);
+          if (st && st.size === size) {
+            this.stagedCopies.add(scanId, { path, ino: st.ino, dev: st.dev, size }, share.fs.qrnt);
+            return;
+          }
+          this.stagedCopies.release(size);
+          await share.fs.qrnt.unlink(path).catch(() => undefined);
+        },
+      };
+    });
+  }
+
+  /** A staged copy could not be renamed into place (EXDEV between bind mounts, say): this share stops staging. */
+  private stagingFailed(share: ShareState): void {
+    this.staging.set(share.name, Promise.resolve(false));
+    share.logger.info('staging-off', t('a copy written while uploading could not be renamed into place; large files are copied from input after their verdicts'), {});
+  }
+
+  private stagingAllowed(share: ShareState): Promise<boolean> {
+    let allowed = this.staging.get(share.name);
+    if (!allowed) {
+      const uid = process.getuid?.();
+      allowed = Promise.all([share.fs.qrnt.lstat(share.qrntDir), share.fs.out.lstat(share.outDir)]).then(
+        ([q, o]) => uid !== undefined && q.isDirectory() && q.uid === uid && (q.mode & 0o022) === 0 && q.dev === o.dev,
+        () => false,
+      );
+      this.staging.set(share.name, allowed);
+    }
+    return allowed;
   }
 
   get busy(): boolean {
@@ -175,6 +278,7 @@ export class Routing implements RoutingStage {
     // Placed by an earlier process: nothing vouches for the bytes in input now but their hash.
     const recovering = e.placedPath !== undefined;
     let path = e.placedPath;
+    let copiedFrom: DeliveredFrom | undefined;
     try {
       if (!path) {
         const wait = this.destinationPauses.waitFor(pauseKey, Date.now());
@@ -189,6 +293,7 @@ export class Routing implements RoutingStage {
         }
         const taken = await takeAside(inDir, e.name, e.scanId, e, removal);
         if (taken.kind === 'missing') {
+          this.dropScanned(e.scanId);
           this.destinationPauses.untried(pauseKey);
           this.asides.delete(e.scanId);
           const rec = share.records.get(e.name);
@@ -201,8 +306,10 @@ export class Routing implements RoutingStage {
           return;
         }
         this.asides.add(e.scanId);
-        path = await this.copyOut(e, share, folder, destDir, taken.path);
-        if (path === undefined) return;
+        const placed = await this.copyOut(e, share, folder, destDir, taken.path, taken.stats);
+        if (placed === undefined) return;
+        path = placed.path;
+        copiedFrom = placed.from;
         await j.placed(e.scanId, path);
       }
       let removed = await removeAside(inDir, e.name, e.scanId, e, removal, recovering ? e.sha256 : undefined);
@@ -215,6 +322,7 @@ export class Routing implements RoutingStage {
       }
       this.asides.delete(e.scanId);
       this.routeRetries.delete(e.scanId);
+      this.dropScanned(e.scanId);
       await j.done(e.scanId, 'routed');
       if (removed.kind === 'returned') {
         logger.info('returned', t('the file changed while it was moved out of input; the scanned version was delivered, the new one stays in input as {0} and will be scanned', removed.returnedAs), {
@@ -232,7 +340,7 @@ export class Routing implements RoutingStage {
       if (recovering && removed.kind !== 'returned') {
         logger.info('recovered', t('delivered before an interruption; finished'), { file: e.name, scanId: e.scanId, path });
       }
-      this.routedEvent(e, share, folder, path);
+      this.routedEvent(e, share, folder, path, copiedFrom);
     } catch (err) {
       this.destinationPauses.untried(pauseKey);
       this.routeFailed(e, share, errText(err), err);
@@ -244,13 +352,24 @@ export class Routing implements RoutingStage {
    * sends the file back to input; a failure of the destination folder pauses that folder; any
    * other failure is this file's. Returns the placed path, or undefined when it was not placed.
    */
-  private async copyOut(e: ScanEntry, share: ShareState, folder: Destination, destDir: string, source: string): Promise<string | undefined> {
+  private async copyOut(e: ScanEntry, share: ShareState, folder: Destination, destDir: string, source: string, stats: Stats): Promise<{ path: string; from: DeliveredFrom } | undefined> {
     const pauseKey = `${share.name}/${folder}`;
     let name = share.portableNames?.[folder] ? portableName(e.name) : e.name;
+    // The upload's own bytes, when kept (taken once: a retry after a failure copies from input).
+    const kept = e.sha256 && this.wantsScanned(share, e.size) ? this.scanned.take(e.scanId) : undefined;
+    const scanned = kept && kept.length === e.size ? { bytes: kept, stats } : undefined;
+    const copy = e.sha256 ? this.stagedCopies.take(e.scanId) : undefined;
+    let staged = copy && copy.size === e.size ? { copy, fs: share.fs.qrnt, stats } : undefined;
+    if (copy && !staged) void share.fs.qrnt.unlink(copy.path).catch(() => undefined);
     for (;;) {
+      // Each is used by the first try only: a retry under another name copies from input.
+      const using = staged;
+      staged = undefined;
       try {
         const res = await deliver({
           source,
+          scanned,
+          staged: using,
           expect: e,
           fileIds: share.inputFileIds !== false,
           destDir,
@@ -262,6 +381,7 @@ export class Routing implements RoutingStage {
           sourceFs: share.fs.in,
           fs: share.fs[folder],
         });
+        if (using && (!res.ok || res.from !== 'staged')) this.stagingFailed(share);
         if (!res.ok) {
           this.destinationPauses.untried(pauseKey);
           const back = await returnAside(share.inDir, e.name, e.scanId, this.removal(share));
@@ -277,7 +397,7 @@ export class Routing implements RoutingStage {
         if (name !== e.name) {
           share.logger.warn('renamed', t('the {0} folder does not accept this name; delivered as {1}', folder, name), { file: e.name, scanId: e.scanId, path: res.path });
         }
-        return res.path;
+        return { path: res.path, from: res.from };
       } catch (err) {
         if (!(err instanceof DeliveryError) || err.side !== 'destination') throw err;
         const fault = await attributeDestinationError(destDir, err.code);
@@ -299,6 +419,7 @@ export class Routing implements RoutingStage {
   /** The file under this scan is not the scanned version: it went back to input (as `returnedAs`) to be scanned anew. */
   private sentBack(e: ScanEntry, share: ShareState, returnedAs: string, why: string): void {
     const { ctx } = this;
+    this.dropScanned(e.scanId);
     this.asides.delete(e.scanId);
     this.routeRetries.delete(e.scanId);
     ctx.verdicts.abandon(e, returnedAs === e.name ? why : `${why} (${returnedAs})`);
@@ -353,7 +474,8 @@ export class Routing implements RoutingStage {
     return at;
   }
 
-  private routedEvent(e: ScanEntry, share: ShareState, folder: Destination, path: string): void {
+  /** `copy`: how the delivered copy was made (delivery.ts's DeliveryResult.from); absent when placed before a restart. */
+  private routedEvent(e: ScanEntry, share: ShareState, folder: Destination, path: string, copy?: DeliveredFrom): void {
     const verdict = e.state === 'kds-timeout' ? 'timeout' : verdictOf(e.state ?? '');
     share.logger.info('routed', folder === 'out' ? t('moved to output') : t('moved to quarantine'), {
       file: e.name,
@@ -362,6 +484,7 @@ export class Routing implements RoutingStage {
       size: e.size,
       sha256: e.sha256,
       durationMs: Date.now() - e.intentAt,
+      ...(copy ? { copy } : {}),
     });
     this.ctx.emit({
       type: 'routed',

@@ -8,6 +8,7 @@ import type { FileVersion, VersionStats } from './fileVersion';
 import type { FolderFs } from './folderFs';
 import type { FolderHealth } from './folderHealth';
 import type { Journal, ScanEntry } from './journal';
+import type { ReadableFile } from '../kata/scannerApi';
 
 /**
  * What the engine keeps per file in input: plain values only (no timers, closures, handles or
@@ -109,6 +110,18 @@ export interface RoutingStage {
   recoverAsides(share?: string): Promise<void>;
   /** Starts the deliveries without a file record whose retry is due; the next due time (Infinity: none). */
   wakeDue(now: number): number;
+  /** Whether the upload of a file of this size should keep the bytes it reads for the delivery (scannedCopy.ts). */
+  wantsScanned(share: ShareState, size: number): boolean;
+  /** The bytes an upload read, hashed and sent, for the delivery of that scan. */
+  keepScanned(scanId: string, bytes: Buffer): void;
+  /**
+   * For a large upload: a reader over `file` that writes what the upload reads into a staged copy
+   * (stagedCopy.ts), and `finish`, called once the upload is over (`used`: KATA has the file).
+   * Undefined when this share does not stage.
+   */
+  startStaging(share: ShareState, scanId: string, size: number, file: ReadableFile): Promise<{ reader: ReadableFile; finish(used: boolean): Promise<void> } | undefined> | undefined;
+  /** The scan's result will never be delivered: its kept bytes or staged copy go. */
+  dropScanned(scanId: string): void;
 }
 
 /** What ScannerEngine gives every stage: the records, the journal, the events and the other stages. */

@@ -3,10 +3,12 @@ import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { t } from '../common/l10n';
 import { isKataError } from '../kata/errors';
+import type { ReadableFile } from '../kata/scannerApi';
 import { backoffDelay } from './backoff';
 import type { ApprovalState } from './events';
 import type { FileVersion } from './fileVersion';
 import type { OpenFile } from './folderFs';
+import { KeepingReader } from './scannedCopy';
 import type { Rec, ShareState, StageContext, SubmissionStage } from './stageContext';
 
 type OpenProblem = 'missing' | 'not-regular' | 'hard-link' | 'changed';
@@ -108,6 +110,7 @@ export class Submission implements SubmissionStage {
     let intent = false;
     let sent = false;
     let fh: OpenFile | undefined;
+    let staging: { reader: ReadableFile; finish(used: boolean): Promise<void> } | undefined;
     try {
       const opened = await this.openVersion(share, rec.name, rec);
       if ('problem' in opened) {
@@ -134,7 +137,17 @@ export class Submission implements SubmissionStage {
       if (abort.signal.aborted) throw abort.signal.reason;
       rec.scanId = scanId;
       sent = true;
-      const { sha256 } = await o.api.submit(fh, { scanId, fileName: rec.name, size: rec.size, signal: abort.signal });
+      // What the upload reads is what gets delivered: kept (a small file) or written as it is read
+      // into a staged copy (a large one), see scannedCopy.ts and stagedCopy.ts.
+      const keeper = ctx.routing.wantsScanned(share, rec.size) ? new KeepingReader(fh, rec.size) : undefined;
+      staging = keeper ? undefined : await ctx.routing.startStaging(share, scanId, rec.size, fh);
+      const { sha256 } = await o.api.submit(keeper ?? staging?.reader ?? fh, { scanId, fileName: rec.name, size: rec.size, signal: abort.signal });
+      // Before anything else can run: the verdict may be polled before the next step is durable.
+      const bytes = keeper?.bytes;
+      if (bytes) ctx.routing.keepScanned(scanId, bytes);
+      const staged = staging;
+      staging = undefined;
+      await staged?.finish(true);
       // The upload slot is free as soon as KATA has the file; recording it need not hold the slot.
       phase = 'posted';
       this.uploads--;
@@ -145,6 +158,7 @@ export class Submission implements SubmissionStage {
       const submitted = j.submitted(scanId, sha256);
       if (ctx.recordOf(rec.share, rec.name) !== rec || rec.scanId !== scanId) {
         // Changed or removed while uploading: this result will never be used.
+        ctx.routing.dropScanned(scanId);
         void j.done(scanId, 'abandoned');
         ctx.verdicts.enqueueDelete(scanId);
         await fh.close().catch(() => undefined);
@@ -170,6 +184,7 @@ export class Submission implements SubmissionStage {
       }
       if (rec.scanId === scanId) rec.scanId = undefined;
       if (fh) await fh.close().catch(() => undefined);
+      await staging?.finish(false);
       this.uploadFailed(rec, err, abort.signal.aborted);
     } finally {
       if (phase === 'preparing') this.preparing--;

@@ -58,6 +58,8 @@ export interface HarnessOptions {
    * even on these local folders — for tests that step into those calls.
    */
   fileCalls?: 'thread-pool';
+  /** false: input is treated as a share without stable file ids (smbnetfs), as mounts.ts's hasStableFileIds says of one. */
+  inputFileIds?: false;
 }
 
 /**
@@ -116,6 +118,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       stopGraceMs: 2000,
       wrapApi: opts.wrapApi,
       ...(opts.fileCalls === 'thread-pool' ? { localFolders: {} } : {}),
+      ...(opts.inputFileIds === false ? { inputFileIds: false as const } : {}),
     });
     // The engine re-reads each share's exclude list at the start of every rescan of its input:
     // count them there (a rescan of the service is one of every share).

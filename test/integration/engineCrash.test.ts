@@ -94,6 +94,7 @@ interface LogLine {
   scanId?: string;
   path?: string;
   file?: string;
+  copy?: string;
 }
 
 function readLog(path: string): LogLine[] {
@@ -134,7 +135,8 @@ test('kill -9 at random moments while 200 files flow: nothing lost, nothing doub
     in: join(base, 'in'),
     staging: join(base, 'staging'),
     out: join(outBase, 'out'),
-    qrnt: join(base, 'qrnt'),
+    // Beside output (one device): large files' copies are staged in quarantine and renamed into output.
+    qrnt: join(outBase, 'qrnt'),
     state: join(base, 'state'),
     logs: join(base, 'logs'),
   };
@@ -310,8 +312,12 @@ test('kill -9 at random moments while 200 files flow: nothing lost, nothing doub
   let interruptedUploads = 0;
   let partialCopies = 0;
   let finishedDeliveries = 0;
+  // How each delivered copy was made (the routed line's `copy`): kept bytes, staged copy, or read again.
+  const copies = new Map<string, number>();
   logs.forEach((lines, i) => {
     for (const l of lines) {
+      const copy = l.copy ?? 'placed before a kill';
+      if (l.event === 'routed') copies.set(copy, (copies.get(copy) ?? 0) + 1);
       // What the kills interrupted, as each restart found it.
       if (l.event === 'recovered' && l.path) finishedDeliveries++;
       else if (l.event === 'recovered' && l.scanId) interruptedUploads++;
@@ -327,7 +333,8 @@ test('kill -9 at random moments while 200 files flow: nothing lost, nothing doub
     `kills ${kills}, instances that wrote a log ${logs.length}, uptime ${Math.min(...uptimes)}-${Math.max(...uptimes)} ms, uploads ${uploads}, duplicate uploads ${duplicates} ` +
       `(bound ${bound} = kills × max_inflight), most uploads of one file ${Math.max(...perFileUploads)}, verdicts logged ${verdicts}, ` +
       `uploads cut by a kill ${interruptedUploads}, copies cut by a kill ${partialCopies}, deliveries finished after a kill ${finishedDeliveries}, ` +
-      `verdicts for scans submitted by an earlier process ${survived}, deletes ${stats.deletes}, duration ${(duration / 1000).toFixed(1)} s`,
+      `verdicts for scans submitted by an earlier process ${survived}, deletes ${stats.deletes}, copies ${[...copies].map(([k, v]) => `${k} ${v}`).join(', ')}, ` +
+      `duration ${(duration / 1000).toFixed(1)} s`,
   );
   assert.ok(duplicates <= bound, `${replay}: ${duplicates} repeated uploads, more than kills × max_inflight = ${bound}`);
   assert.ok(survived >= 1, `${replay}: no scan submitted before a kill was polled to its verdict by a later process`);
