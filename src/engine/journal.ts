@@ -93,12 +93,6 @@ function isLive(e: ScanEntry): boolean {
 }
 
 const fileName = 'journal.jsonl';
-/**
- * A group commit starts no sooner than this after the one before it started: the steps of a few
- * milliseconds share one write and one fdatasync (here about 0.2 ms of CPU each, in the thread
- * pool, whatever the size of the group), at the cost of at most this much more wait for a step.
- */
-const defaultCommitGapMs = 3;
 /** How many finished scans survive a compaction, for `kds status` and the extension's history. */
 const keepFinished = 1000;
 /** The longest a `cleared` line waits for a group commit to ride along with. */
@@ -115,8 +109,8 @@ const compactSlackLines = 4096;
  * delete. A torn last line from a crash is ignored.
  *
  * Group commit: a step is applied in memory at once and its line queued; every line queued in the
- * same turn of the event loop (and while the previous write is in flight, or within defaultCommitGapMs
- * of its start) goes out in one write and one fdatasync. Each step's promise settles when its own line is durable, and callers await
+ * same turn of the event loop (and while the previous write is in flight) goes out in one write
+ * and one fdatasync. Each step's promise settles when its own line is durable, and callers await
  * it before acting. The file compacts itself when it holds far more lines than the live entries
  * need, so its size follows what is pending.
  */
@@ -131,25 +125,17 @@ export class Journal {
   private batch?: { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void; due: boolean };
   private lazyTimer?: NodeJS.Timeout;
   private flushing = false;
-  /** performance.now() when the last group commit started. */
-  private lastCommitAt = -Infinity;
-  /** Ends the wait for commitGapMs at once (close). */
-  private endGap?: () => void;
   private closed = false;
   private lines = 0;
 
-  private constructor(
-    private readonly dir: string,
-    private readonly commitGapMs: number,
-  ) {
+  private constructor(private readonly dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.load();
     this.fd = this.compact();
   }
 
-  /** `commitGapMs`: see defaultCommitGapMs (tests make it long to see what a group holds). */
-  static open(dir: string, o: { commitGapMs?: number } = {}): Journal {
-    return new Journal(dir, o.commitGapMs ?? defaultCommitGapMs);
+  static open(dir: string): Journal {
+    return new Journal(dir);
   }
 
   get path(): string {
@@ -226,7 +212,6 @@ export class Journal {
     if (this.closed) return;
     this.closed = true;
     this.stopLazyTimer();
-    this.endGap?.();
     if (this.queued.length) this.writeQueuedSync();
     closeSync(this.fd);
   }
@@ -296,23 +281,6 @@ export class Journal {
     this.flushing = true;
     try {
       while (this.batch?.due && !this.closed) {
-        const wait = this.lastCommitAt + this.commitGapMs - performance.now();
-        if (wait >= 1) {
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(() => {
-              this.endGap = undefined;
-              resolve();
-            }, wait);
-            this.endGap = () => {
-              clearTimeout(timer);
-              this.endGap = undefined;
-              resolve();
-            };
-          });
-          // close() wrote the queued lines itself meanwhile.
-          if (!this.batch?.due || this.closed) break;
-        }
-        this.lastCommitAt = performance.now();
         const batch = this.batch;
         this.batch = undefined;
         this.stopLazyTimer();

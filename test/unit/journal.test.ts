@@ -155,38 +155,3 @@ test('a cleared line (nothing waits for it) rides along with the next group comm
   j.close();
   assert.equal(onDisk().filter((l) => l.op === 'cleared').length, 3);
 });
-
-test('group commit: steps made soon after a commit started wait for the next one and share it; none is acknowledged before its line is in the file', async () => {
-  const dir = tempDir();
-  const path = join(dir, 'journal.jsonl');
-  // A long gap so that "soon" does not depend on how fast this machine is.
-  const j = Journal.open(dir, { commitGapMs: 1000 });
-  const inFile = (id: string) => readFileSync(path, 'utf8').includes(`"scanId":"${id}"`);
-  await j.intent({ scanId: 'a', ...file });
-  assert.ok(inFile('a'));
-  const seen: string[] = [];
-  const b = j.intent({ scanId: 'b', ...file, name: 'b.txt' }).then(() => seen.push(`b:${inFile('b')}:${inFile('c')}`));
-  await new Promise((r) => setImmediate(r));
-  await new Promise((r) => setImmediate(r));
-  assert.ok(!inFile('b'), 'b waits for the gap after the commit of a');
-  const c = j.intent({ scanId: 'c', ...file, name: 'c.txt' }).then(() => seen.push(`c:${inFile('c')}`));
-  await Promise.all([b, c]);
-  assert.deepEqual(seen, ['b:true:true', 'c:true'], 'b and c, made in different turns, went out in one commit');
-  j.close();
-  const k = Journal.open(dir);
-  assert.deepEqual(k.live().map((e) => e.scanId).sort(), ['a', 'b', 'c']);
-  k.close();
-});
-
-test('group commit: close() while a commit waits for its gap writes the waiting steps', async () => {
-  const dir = tempDir();
-  const j = Journal.open(dir, { commitGapMs: 60_000 });
-  await j.intent({ scanId: 'a', ...file });
-  const b = j.intent({ scanId: 'b', ...file, name: 'b.txt' });
-  await new Promise((r) => setImmediate(r));
-  j.close();
-  await b;
-  const k = Journal.open(dir);
-  assert.deepEqual(k.live().map((e) => e.scanId).sort(), ['a', 'b']);
-  k.close();
-});
