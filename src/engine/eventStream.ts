@@ -15,10 +15,11 @@ import type { FolderState } from './shareName';
  *   by a `snapshot` of the engine's state, so reading one file from its start rebuilds the view.
  * - Bounded: when events.jsonl passes `maxBytes` it becomes events.1.jsonl (replacing the older
  *   one) and a new events.jsonl starts. At most about 2 × maxBytes are kept.
- * - Lines are appended with one write(2) each (or one per event-loop turn, `coalesce`) on an O_APPEND descriptor, without fsync: after
- *   a power cut the last events may be missing, never reordered or half-mixed with others; a
- *   torn last line is ended with a newline on the next start and skipped by followers. The
- *   durable record of what happened to files is the scan journal (journal.ts), not this.
+ * - Lines are appended with one write(2) each (or, `coalesce`, one for the events of up to
+ *   `coalesceMs`) on an O_APPEND descriptor, without fsync: after a power cut or a kill -9 the
+ *   last events may be missing, never reordered or half-mixed with others; a torn last line is
+ *   ended with a newline on the next start and skipped by followers. The durable record of what
+ *   happened to files is the scan journal (journal.ts), not this.
  */
 
 export const eventFileName = 'events.jsonl';
@@ -26,6 +27,9 @@ export const rotatedEventFileName = 'events.1.jsonl';
 export const eventStreamFormat = 1;
 /** Files per write when a snapshot is written in pieces. */
 const snapshotChunkFiles = 500;
+/** Events held back at most this long (coalesce), and at most this many, before they are written. */
+const defaultCoalesceMs = 50;
+const coalesceMaxEvents = 1000;
 
 export interface EngineSnapshot {
   running: boolean;
@@ -59,11 +63,14 @@ export interface EventStreamOptions {
   snapshot?: () => EngineSnapshot;
   version?: string;
   /**
-   * Events appended in one turn of the event loop go out in one write(2) at its end instead of
-   * one each (a busy engine emits several events per file). Heartbeats, snapshots and close()
-   * write what is waiting first, so the order of lines never changes.
+   * Events appended within `coalesceMs` go out in one write(2) instead of one each (a busy engine
+   * emits seven events per small file, in several turns of the event loop). Each keeps the time
+   * it was appended at. Heartbeats, snapshots and close() write what is waiting first, so the
+   * order of lines never changes.
    */
   coalesce?: boolean;
+  /** How long an event may wait for others (default 50 ms). */
+  coalesceMs?: number;
   /** Called once per failure streak when a line cannot be written (disk full…); the engine goes on. */
   onError?: (err: Error) => void;
   now?: () => Date;
@@ -127,14 +134,12 @@ export class EventStreamWriter {
   private startWritten = false;
   private closed = false;
   private heartbeat?: NodeJS.Timeout;
-  /** Events of this turn (coalesce): their seq is given when they are written, so it stays in file order. */
-  private pending: Array<{ body: Body; time: Date }> = [];
-  private flushScheduled = false;
-  private turnTime?: Date;
-  /** The last time written and its text (the events of a turn share one). */
-  private isoOf?: { time: Date; text: string };
+  /** Events waiting (coalesce): their seq is given when they are written, so it stays in file order. */
+  private pending: Array<{ body: Body; time: number }> = [];
+  private flushTimer?: NodeJS.Timeout;
+  /** The last time written, in ms, and its text (events close together share one). */
+  private isoOf?: { time: number; text: string };
   private readonly maxBytes: number;
-  private readonly now: () => Date;
   readonly path: string;
   readonly rotatedPath: string;
 
@@ -145,7 +150,6 @@ export class EventStreamWriter {
     this.path = join(dir, eventFileName);
     this.rotatedPath = join(dir, rotatedEventFileName);
     this.maxBytes = Math.max(4096, o.maxBytes ?? 8 * 1024 * 1024);
-    this.now = o.now ?? (() => new Date());
     this.seq = lastSeqOf(this.path) ?? lastSeqOf(this.rotatedPath) ?? 0;
   }
 
@@ -173,23 +177,25 @@ export class EventStreamWriter {
 
   append(event: EngineEvent): void {
     if (!this.o.coalesce) {
-      this.write([{ body: { kind: 'event', event }, time: this.now() }]);
+      this.write([{ body: { kind: 'event', event }, time: this.nowMs() }]);
       return;
     }
     if (this.closed) return;
-    // One clock reading for the events of a turn: they are written together at its end.
-    this.turnTime ??= this.now();
-    this.pending.push({ body: { kind: 'event', event }, time: this.turnTime });
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
+    this.pending.push({ body: { kind: 'event', event }, time: this.nowMs() });
+    if (this.pending.length >= coalesceMaxEvents) this.flush();
+    else if (!this.flushTimer) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = undefined;
+        this.flush();
+      }, this.o.coalesceMs ?? defaultCoalesceMs);
+      this.flushTimer.unref();
     }
   }
 
-  /** Writes the events appended so far (coalesce); done on its own at the end of each turn. */
+  /** Writes the events appended so far (coalesce); done on its own within coalesceMs. */
   flush(): void {
-    this.flushScheduled = false;
-    this.turnTime = undefined;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
     if (!this.pending.length) return;
     const lines = this.pending;
     this.pending = [];
@@ -211,10 +217,14 @@ export class EventStreamWriter {
 
   private writeNow(body: Body): void {
     this.flush();
-    this.write([{ body, time: this.now() }]);
+    this.write([{ body, time: this.nowMs() }]);
   }
 
-  private write(records: Array<{ body: Body; time: Date }>): void {
+  private nowMs(): number {
+    return this.o.now ? this.o.now().getTime() : Date.now();
+  }
+
+  private write(records: Array<{ body: Body; time: number }>): void {
     if (this.closed) return;
     try {
       if (this.fd === undefined) this.openFile();
@@ -245,11 +255,11 @@ export class EventStreamWriter {
   }
 
   private line(body: Body): void {
-    this.lines([{ body, time: this.now() }]);
+    this.lines([{ body, time: this.nowMs() }]);
   }
 
   /** One write(2) for all: a line is either wholly in the file or not at all (O_APPEND). */
-  private lines(records: Array<{ body: Body; time: Date }>): void {
+  private lines(records: Array<{ body: Body; time: number }>): void {
     let text = '';
     for (const r of records) {
       if (r.body.kind === 'snapshot' && r.body.snapshot.files.length > snapshotChunkFiles) {
@@ -258,7 +268,7 @@ export class EventStreamWriter {
         this.bigSnapshot(r.body.snapshot, r.time);
         continue;
       }
-      if (this.isoOf?.time !== r.time) this.isoOf = { time: r.time, text: r.time.toISOString() };
+      if (this.isoOf?.time !== r.time) this.isoOf = { time: r.time, text: new Date(r.time).toISOString() };
       // The same line as JSON.stringify({ seq, time, ...body }), without copying the body into a new object.
       text += `{"seq":${++this.seq},"time":"${this.isoOf.text}",${JSON.stringify(r.body).slice(1)}\n`;
     }
@@ -270,9 +280,9 @@ export class EventStreamWriter {
    * pieces of a few hundred files, so it never exists whole in memory as a string and a buffer.
    * A crash in the middle leaves a torn line, which the next start ends and followers skip.
    */
-  private bigSnapshot(snapshot: EngineSnapshot, time: Date): void {
+  private bigSnapshot(snapshot: EngineSnapshot, time: number): void {
     const { files, ...rest } = snapshot;
-    const head = JSON.stringify({ seq: ++this.seq, time: time.toISOString(), kind: 'snapshot' }).slice(0, -1);
+    const head = JSON.stringify({ seq: ++this.seq, time: new Date(time).toISOString(), kind: 'snapshot' }).slice(0, -1);
     const restJson = JSON.stringify(rest).slice(0, -1);
     this.put(`${head},"snapshot":${restJson}${restJson.length > 1 ? ',' : ''}"files":[`);
     for (let i = 0; i < files.length; i += snapshotChunkFiles) {

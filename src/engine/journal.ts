@@ -118,8 +118,8 @@ export class Journal {
   private fd: number;
   private readonly entries = new Map<string, ScanEntry>();
   private readonly liveIds = new Set<string>();
-  /** share/name → scanId of its newest unfinished entry (a name in two shares is two files). */
-  private readonly activeByName = new Map<string, string>();
+  /** share → name → scanId of its newest unfinished entry (a name in two shares is two files). */
+  private readonly activeByName = new Map<string, Map<string, string>>();
   private queued: string[] = [];
   /** The lines queued since the last write; `due` once one of them is waited for (not only `cleared` lines). */
   private batch?: { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void; due: boolean };
@@ -155,7 +155,7 @@ export class Journal {
 
   /** The newest unfinished entry for a file name in a share. */
   activeFor(share: string, name: string): ScanEntry | undefined {
-    const id = this.activeByName.get(fileKey(share, name));
+    const id = this.activeByName.get(share)?.get(name);
     return id === undefined ? undefined : this.entries.get(id);
   }
 
@@ -221,7 +221,7 @@ export class Journal {
     if (op) {
       const entry = this.apply(op);
       if (!entry) return Promise.reject(new Error(`journal: unknown scanId ${op.scanId}`));
-      this.queued.push(JSON.stringify(op) + '\n');
+      this.queued.push(lineOf(op));
     }
     if (!this.batch) {
       let resolve!: () => void;
@@ -319,14 +319,19 @@ export class Journal {
   private apply(op: Op): ScanEntry | undefined {
     const e = applyOp(this.entries, op);
     if (!e) return undefined;
-    if (isLive(e)) this.liveIds.add(e.scanId);
-    else this.liveIds.delete(e.scanId);
-    const key = fileKey(e.share, e.name);
+    // Only these steps change whether an entry is live or which one is a name's newest unfinished.
+    if (op.op === 'intent' || op.op === 'done' || op.op === 'cleared') {
+      if (isLive(e)) this.liveIds.add(e.scanId);
+      else this.liveIds.delete(e.scanId);
+    }
+    if (op.op !== 'intent' && op.op !== 'done') return e;
+    let names = this.activeByName.get(e.share);
+    if (!names) this.activeByName.set(e.share, (names = new Map()));
     if (!e.outcome) {
-      const cur = this.activeByName.get(key);
+      const cur = names.get(e.name);
       const curEntry = cur === undefined ? undefined : this.entries.get(cur);
-      if (!curEntry || curEntry.outcome || curEntry.intentAt <= e.intentAt) this.activeByName.set(key, e.scanId);
-    } else if (this.activeByName.get(key) === e.scanId) this.activeByName.delete(key);
+      if (!curEntry || curEntry.outcome || curEntry.intentAt <= e.intentAt) names.set(e.name, e.scanId);
+    } else if (names.get(e.name) === e.scanId) names.delete(e.name);
     return e;
   }
 
@@ -391,9 +396,31 @@ function writeAllSync(fd: number, text: string): void {
   for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
 }
 
-/** Names never hold '/', so share/name is one file in one share. */
-function fileKey(share: string, name: string): string {
-  return `${share}/${name}`;
+/**
+ * The line of a step, as JSON.stringify(op) + '\n' would write it, built without walking the
+ * object: a small file makes six of them.
+ */
+function lineOf(op: Op): string {
+  const id = JSON.stringify(op.scanId);
+  switch (op.op) {
+    case 'intent':
+      return `{"op":"intent","scanId":${id}${op.share === undefined ? '' : `,"share":${JSON.stringify(op.share)}`},"name":${JSON.stringify(op.name)},"size":${num(op.size)},"mtimeMs":${num(op.mtimeMs)},"ino":${num(op.ino)}${op.dev === undefined ? '' : `,"dev":${num(op.dev)}`},"at":${num(op.at)}}\n`;
+    case 'submitted':
+      return `{"op":"submitted","scanId":${id},"sha256":${JSON.stringify(op.sha256)},"at":${num(op.at)}}\n`;
+    case 'verdict':
+      return `{"op":"verdict","scanId":${id},"state":${JSON.stringify(op.state)},"destination":${JSON.stringify(op.destination)},"at":${num(op.at)}}\n`;
+    case 'placed':
+      return `{"op":"placed","scanId":${id},"path":${JSON.stringify(op.path)},"at":${num(op.at)}}\n`;
+    case 'done':
+      return `{"op":"done","scanId":${id},"outcome":${JSON.stringify(op.outcome)},"at":${num(op.at)}}\n`;
+    case 'cleared':
+      return `{"op":"cleared","scanId":${id},"at":${num(op.at)}}\n`;
+  }
+}
+
+/** A number as JSON writes it (a value that is not finite is null). */
+function num(n: number): string {
+  return Number.isFinite(n) ? String(n) : 'null';
 }
 
 /** Reads a journal without taking it over (for `kds status` while the service runs). */

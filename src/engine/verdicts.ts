@@ -92,7 +92,8 @@ export class Verdicts implements VerdictStage {
           continue;
         }
         if (!e.submittedAt) continue;
-        if (r.state.trim().toLowerCase() === 'processing') continue;
+        // States come normalised (stateParser.ts): trimmed, lower-case.
+        if (r.state === 'processing') continue;
         verdicts.push(this.verdictFor(e, r.state));
       }
       for (const e of waiting) {

@@ -106,6 +106,8 @@ export class KataClient implements KataApi {
   private readonly agent: Agent;
   private readonly tlsSettings: KataTlsSettings;
   private readonly sensorInstanceId: string | undefined;
+  /** `?sensorInstanceId=…` or '', built once: every POST, poll and DELETE carries it. */
+  private readonly instanceQs: string;
   private readonly observers = new Set<KataRequestObserver>();
 
   constructor(options: KataClientOptions) {
@@ -116,6 +118,7 @@ export class KataClient implements KataApi {
     this.baseUrl = this.origin + this.basePath;
     this.where = `${urlHost}:${options.port}`;
     this.sensorInstanceId = options.sensorInstanceId || undefined;
+    this.instanceQs = this.sensorInstanceId ? `?sensorInstanceId=${encodeURIComponent(this.sensorInstanceId)}` : '';
     const timeout = options.requestTimeoutMs ?? defaultTimeoutMs;
     this.tlsSettings = {
       host,
@@ -162,9 +165,9 @@ export class KataClient implements KataApi {
       // A small file goes out as one buffer, the frame around it, filled by one read (one write on
       // the socket, no stream machinery); a large one is streamed, never held in memory whole.
       const upload = await uploadBody(handle, frame, size, hash, (actual) => changedError(path, size, actual));
-      const answer = await this.call('POST', 'scans', this.instanceQuery(), 'POST scans', {
+      const answer = await this.call('POST', 'scans' + this.instanceQs, 'POST scans', {
         body: upload.body,
-        headers: { 'content-type': frame.contentType, 'content-length': String(frame.contentLength) },
+        headers: [...baseHeaders, 'content-type', frame.contentType, 'content-length', String(frame.contentLength)],
         ...(opts.signal ? { signal: opts.signal } : {}),
       }).catch((err: unknown) => {
         if (upload.error instanceof KataError) throw upload.error;
@@ -184,7 +187,7 @@ export class KataClient implements KataApi {
    * sent so states KDS does not know are still seen. 204 and 404 mean "nothing".
    */
   async states(): Promise<ScanState[]> {
-    const answer = await this.call('GET', 'scans/state', this.instanceQuery(), 'GET scans/state', { maxBytes: maxJsonBytes });
+    const answer = await this.call('GET', 'scans/state' + this.instanceQs, 'GET scans/state', { maxBytes: maxJsonBytes });
     if (answer.status === 204 || answer.status === 404) return [];
     if (answer.status !== 200) throw this.statusError(answer, 'GET scans/state');
     return parseStatesBody(answer.text);
@@ -194,21 +197,21 @@ export class KataClient implements KataApi {
   async deleteResult(scanId: string): Promise<void> {
     // sensorInstanceId is undocumented on DELETE; sent anyway so a cluster node only ever
     // touches the results it created, like the POST that created them.
-    const answer = await this.call('DELETE', `scans/${encodeURIComponent(scanId)}`, this.instanceQuery(), 'DELETE scans/<scanId>');
+    const answer = await this.call('DELETE', `scans/${encodeURIComponent(scanId)}${this.instanceQs}`, 'DELETE scans/<scanId>');
     if (answer.status === 404 || (answer.status >= 200 && answer.status <= 299)) return;
     throw this.statusError(answer, 'DELETE scans/<scanId>');
   }
 
   /** Deletes every result of this system; the "delete all" URL is undocumented, `scans` is the natural reading. */
   async deleteAll(): Promise<void> {
-    const answer = await this.call('DELETE', 'scans', this.instanceQuery(), 'DELETE scans');
+    const answer = await this.call('DELETE', 'scans' + this.instanceQs, 'DELETE scans');
     if (answer.status === 404 || (answer.status >= 200 && answer.status <= 299)) return;
     throw this.statusError(answer, 'DELETE scans');
   }
 
   /** Scan restrictions. Versions before 6.x document no body, so an empty or non-JSON 200 gives {}. */
   async filters(): Promise<KataFilters> {
-    const answer = await this.call('GET', 'scans/filters', [], 'GET scans/filters', { maxBytes: maxJsonBytes });
+    const answer = await this.call('GET', 'scans/filters', 'GET scans/filters', { maxBytes: maxJsonBytes });
     if (answer.status === 204) return {};
     if (answer.status !== 200) throw this.statusError(answer, 'GET scans/filters');
     let body: unknown;
@@ -232,7 +235,9 @@ export class KataClient implements KataApi {
     if (opts.detectTypes?.length) query.push(['detect_type', opts.detectTypes.map(encodeURIComponent).join(',')]);
     if (opts.limit !== undefined) query.push(['limit', String(Math.max(1, Math.min(10_000, Math.floor(opts.limit))))]);
     if (opts.token) query.push(['token', encodeURIComponent(opts.token)]);
-    const answer = await this.call('GET', 'detects', query, 'GET detects', { maxBytes: maxJsonBytes, preEncoded: true });
+    // Values are percent-encoded above (commas of detect_type left as they are).
+    const qs = query.length === 0 ? '' : `?${query.map(([k, v]) => `${k}=${v}`).join('&')}`;
+    const answer = await this.call('GET', 'detects' + qs, 'GET detects', { maxBytes: maxJsonBytes });
     if (answer.status === 204) return { detects: [] };
     if (answer.status !== 200) throw this.statusError(answer, 'GET detects');
     return parseDetectsBody(answer.text);
@@ -252,37 +257,32 @@ export class KataClient implements KataApi {
     await this.agent.close();
   }
 
-  private instanceQuery(): Array<[string, string]> {
-    return this.sensorInstanceId ? [['sensorInstanceId', this.sensorInstanceId]] : [];
-  }
-
   private statusError(answer: Answer, what: string): KataError {
     return errorFromStatus(answer.status, what, snippet(answer.text), answer.headers['retry-after']);
   }
 
+  /** `relPath`: under baseUrl, with its query string (already percent-encoded). */
   private call(
     method: Dispatcher.HttpMethod,
     relPath: string,
-    query: Array<[string, string]>,
     what: string,
     extra: {
       body?: Readable | Buffer | AsyncIterable<Buffer>;
-      headers?: Record<string, string>;
+      /** The whole header list, name and value in turn (baseHeaders first); baseHeaders when absent. */
+      headers?: string[];
       signal?: AbortSignal;
       maxBytes?: number;
-      /** Query values are already percent-encoded. */
-      preEncoded?: boolean;
-    } = {},
+    } = noExtra,
   ): Promise<Answer> {
-    const qs = query.length === 0 ? '' : query.map(([k, v]) => `${encodeURIComponent(k)}=${extra.preEncoded ? v : encodeURIComponent(v)}`).join('&');
-    const path = this.basePath + relPath + (qs ? `?${qs}` : '');
+    const path = this.basePath + relPath;
     const observers = this.observers.size ? this.observers : undefined;
     const started = observers ? performance.now() : 0;
-    const observe = (o: { status?: number; failure?: string }) => {
+    const observe = (status: number | undefined, failure?: string) => {
       if (!observers) return;
+      const o: KataRequestObservation = status !== undefined ? { operation: what, status, durationMs: performance.now() - started } : { operation: what, failure, durationMs: performance.now() - started };
       for (const observer of observers) {
         try {
-          observer({ operation: what, ...o, durationMs: performance.now() - started });
+          observer(o);
         } catch {
           // A monitor must never fail a request.
         }
@@ -291,26 +291,26 @@ export class KataClient implements KataApi {
     return new Promise<Answer>((resolve, reject) => {
       const handler = new AnswerHandler(extra.maxBytes, extra.signal, (err, answer) => {
         if (answer) {
-          observe({ status: answer.status });
+          observe(answer.status);
           resolve(answer);
           return;
         }
         if (extra.body instanceof Readable) extra.body.destroy();
         if (handler.status !== undefined) {
           // KATA answered (the status line came); the body broke or was too large.
-          observe({ status: handler.status });
+          observe(handler.status);
           if (err instanceof KataError) reject(err);
           else if (extra.signal?.aborted) reject(extra.signal.reason ?? err);
           else reject(errorFromTransport(err, `${this.where} (${what})`));
           return;
         }
         if (extra.signal?.aborted) {
-          observe({ failure: 'aborted' });
+          observe(undefined, 'aborted');
           reject(extra.signal.reason ?? err);
           return;
         }
         const failed = errorFromTransport(err, `${this.where} (${what})`);
-        observe({ failure: failed.kind });
+        observe(undefined, failed.kind);
         reject(failed);
       });
       this.agent.dispatch(
@@ -318,7 +318,7 @@ export class KataClient implements KataApi {
           origin: this.origin,
           path,
           method,
-          headers: extra.headers ? { ...baseHeaders, ...extra.headers } : baseHeaders,
+          headers: extra.headers ?? baseHeaders,
           // undici sends an async iterable too (its dispatch docs; the option's types omit it).
           body: (extra.body ?? null) as Dispatcher.DispatchOptions['body'],
         },
@@ -328,8 +328,9 @@ export class KataClient implements KataApi {
   }
 }
 
-/** Sent with every request; built once. */
-const baseHeaders: Readonly<Record<string, string>> = { accept: 'application/json, text/plain;q=0.9, */*;q=0.1', 'user-agent': 'kds' };
+/** Sent with every request (name, value, …); built once. */
+const baseHeaders: string[] = ['accept', 'application/json, text/plain;q=0.9, */*;q=0.1', 'user-agent', 'kds'];
+const noExtra = {};
 
 /**
  * Reads one answer straight from undici's dispatcher: the status, the headers only where they

@@ -11,6 +11,7 @@ export interface ScanState {
 
 /** The five documented states, already in normalised spelling. */
 export const knownStates = ['detect', 'not detected', 'processing', 'timeout', 'error'] as const;
+const knownSpelling: ReadonlySet<string> = new Set(knownStates);
 
 /**
  * One spelling per state: trimmed, lower-case, `_`/`-` and runs of white space turned into
@@ -31,6 +32,9 @@ export function normaliseStateText(raw: string): string {
  * A plain string is just normalised. Empty results give undefined (the item is dropped).
  */
 export function normaliseState(raw: unknown): string | undefined {
+  // The usual answer, a known state already spelt as KDS spells it, needs no work.
+  if (typeof raw === 'string' && knownSpelling.has(raw)) return raw;
+  if (Array.isArray(raw) && raw.length === 1 && typeof raw[0] === 'string' && knownSpelling.has(raw[0])) return raw[0];
   const values = (Array.isArray(raw) ? raw : [raw])
     .filter((v): v is string | number => typeof v === 'string' || typeof v === 'number')
     .map((v) => normaliseStateText(String(v)))

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EngineEvent } from '../../src/engine/events';
 import { EventStreamWriter, type EventStreamRecord, lastSeqOf } from '../../src/engine/eventStream';
@@ -49,14 +49,17 @@ test('every line has seq and time; the file starts with segment, start and snaps
   assert.equal(statSync(join(dir, 'events.jsonl')).mode & 0o777, 0o600);
 });
 
-test('coalesce: the events of one turn go out together at its end, in order; heartbeats, snapshots and close keep the order', async () => {
+test('coalesce: the events of several turns go out together, in order; heartbeats, snapshots and close keep the order', async () => {
   const dir = tempDir();
   const path = join(dir, 'events.jsonl');
-  const j = EventStreamWriter.open(dir, { snapshot, coalesce: true, maxBytes: 4096 });
+  // The timer never fires within this test: only what the writer does on its own is written.
+  const j = EventStreamWriter.open(dir, { snapshot, coalesce: true, coalesceMs: 600_000, maxBytes: 4096 });
   j.append(ev(1));
-  j.append(ev(2));
-  assert.throws(() => statSync(path), 'nothing written within the turn');
   await new Promise((r) => setImmediate(r));
+  j.append(ev(2));
+  await new Promise((r) => setImmediate(r));
+  assert.throws(() => statSync(path), 'nothing written while the events wait for others');
+  j.flush();
   assert.deepEqual(lines(path).map((r) => r.kind), ['segment', 'snapshot', 'start', 'event', 'event']);
   j.append(ev(3));
   j.writeSnapshot();
@@ -73,6 +76,24 @@ test('coalesce: the events of one turn go out together at its end, in order; hea
   j.append(ev(999));
   await new Promise((r) => setImmediate(r));
   assert.ok(!readFileSync(path, 'utf8').includes('file-999'), 'nothing after close');
+});
+
+test('coalesce: waiting events are written on their own after coalesceMs, or at once when 1000 wait', async () => {
+  const dir = tempDir();
+  const path = join(dir, 'events.jsonl');
+  const j = EventStreamWriter.open(dir, { coalesce: true, coalesceMs: 5 });
+  j.append(ev(1));
+  for (let i = 0; i < 400 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 25));
+  assert.deepEqual(lines(path).map((r) => r.kind), ['segment', 'start', 'event']);
+  const k = EventStreamWriter.open(tempDir(), { coalesce: true, coalesceMs: 600_000 });
+  for (let i = 0; i < 999; i++) k.append(ev(i));
+  assert.throws(() => statSync(join(k.dir, 'events.jsonl')));
+  k.append(ev(999));
+  const recs = lines(join(k.dir, 'events.jsonl'));
+  assert.equal(recs.filter((r) => r.kind === 'event').length, 1000);
+  assertContiguous(recs.map((r) => r.seq));
+  j.close();
+  k.close();
 });
 
 test('a snapshot of many files is written in pieces and reads back as the same one line', () => {

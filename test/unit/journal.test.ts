@@ -30,6 +30,45 @@ test('journal replays every step after reopening', () => {
   k.close();
 });
 
+test('each step is one line of plain JSON, the same text JSON.stringify gives, whatever the name holds', () => {
+  const dir = tempDir();
+  const j = Journal.open(dir);
+  const name = 'q"\\ \n\u2028 ü 文件 \u0001.bin';
+  j.intent({ scanId: 's1', share: 'sh "1"', name, size: 1024, mtimeMs: 1796667215335.539, ino: 2 ** 40 + 3, dev: 64768 });
+  j.intent({ scanId: 's2', name: 'old.txt', size: 0, mtimeMs: 0, ino: 1 });
+  j.submitted('s1', 'ab'.repeat(32));
+  j.verdict('s1', 'not detected', 'out');
+  j.placed('s1', `/out/${name}`);
+  j.done('s1', 'routed');
+  j.cleared('s1');
+  j.close();
+  const lines = readFileSync(join(dir, 'journal.jsonl'), 'utf8').split('\n');
+  assert.equal(lines.pop(), '', 'the file ends with a newline');
+  const ops = lines.slice(lines.length - 7).map((l) => {
+    assert.equal(JSON.stringify(JSON.parse(l)), l, 'canonical JSON text');
+    return JSON.parse(l) as Record<string, unknown>;
+  });
+  assert.deepEqual(
+    ops.map(({ at, ...rest }) => (assert.equal(typeof at, 'number'), rest)),
+    [
+      { op: 'intent', scanId: 's1', share: 'sh "1"', name, size: 1024, mtimeMs: 1796667215335.539, ino: 2 ** 40 + 3, dev: 64768 },
+      { op: 'intent', scanId: 's2', name: 'old.txt', size: 0, mtimeMs: 0, ino: 1 },
+      { op: 'submitted', scanId: 's1', sha256: 'ab'.repeat(32) },
+      { op: 'verdict', scanId: 's1', state: 'not detected', destination: 'out' },
+      { op: 'placed', scanId: 's1', path: `/out/${name}` },
+      { op: 'done', scanId: 's1', outcome: 'routed' },
+      { op: 'cleared', scanId: 's1' },
+    ],
+  );
+  const k = Journal.open(dir);
+  assert.equal(k.get('s1')?.name, name);
+  assert.equal(k.get('s1')?.share, 'sh "1"');
+  assert.equal(k.get('s2')?.share, 'default', 'an intent without a share is the default share\'s');
+  assert.equal(k.activeFor('default', 'old.txt')?.scanId, 's2');
+  assert.equal(k.activeFor('sh "1"', name), undefined, 'done: no longer the active scan of its name');
+  k.close();
+});
+
 test('a torn last line (crash mid-write) is ignored and the journal stays appendable', () => {
   const dir = tempDir();
   const j = Journal.open(dir);
