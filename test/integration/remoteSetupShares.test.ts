@@ -161,6 +161,8 @@ test('kds remote setup with several shares, then --add-shares, and the service r
   await waitFor('each share\'s files routed', () => existsSync(at('mnt/out/same.txt')) && existsSync(at('mnt/hr/out/same.txt')) && existsSync(at('mnt/partners/qrnt/eicar.com')), 90_000);
   assert.equal(readFileSync(at('mnt/out/same.txt'), 'utf8'), 'default\n');
   assert.equal(readFileSync(at('mnt/hr/out/same.txt'), 'utf8'), 'hr\n');
+  // A delivered file's set-aside source is unlinked just after its copy is in place: wait for it to go.
+  await waitFor('the routed files gone from input', () => readdirSync(at('mnt/partners/in')).length === 1, 30_000).catch(() => undefined);
   assert.deepEqual(readdirSync(at('mnt/partners/in')), ['kept.p-skip'], 'excluded by the share\'s own list');
   assert.deepEqual(readdirSync(at('mnt/qrnt')), []);
   assert.deepEqual(readdirSync(at('mnt/hr/qrnt')), []);
