@@ -10,9 +10,8 @@ import { verdictOf } from './events';
 import { errText } from './folderHealth';
 import type { Destination, ScanEntry } from './journal';
 import type { ReadableFile } from '../kata/scannerApi';
-import type { OpenFile } from './folderFs';
 import { ScannedCopies, keepUpToBytes } from './scannedCopy';
-import { StagedCopies, StagingReader, stagedPath } from './stagedCopy';
+import { StagedCopies, type StagingReader, stagedPath } from './stagedCopy';
 import { type RemovalOptions, asideName, removeAside, removeLeftoverAsides, returnAside, takeAside } from './sourceRemoval';
 import type { RoutingStage, ShareState, StageContext } from './stageContext';
 
@@ -106,31 +105,7 @@ export class Routing implements RoutingStage {
    */
   startStaging(share: ShareState, scanId: string, size: number, file: ReadableFile): Promise<{ reader: StagingReader; finish(used: boolean): Promise<void> } | undefined> | undefined {
     if (size <= keepUpToBytes || !versionsTellRewrites(share) || !share.fs.qrnt.local) return undefined;
-    return this.stagingAllowed(share).then(async (allowed) => {
-      if (!allowed || !this.stagedCopies.reserve(size)) return undefined;
-      const path = stagedPath(share.qrntDir, scanId);
-      let out: OpenFile;
-      try {
-        out = await share.fs.qrnt.open(path, 'wx', 0o600);
-      } catch {
-        this.stagedCopies.release(size);
-        return undefined;
-      }
-      const reader = new StagingReader(file, size, out);
-      return {
-        reader,
-        finish: async (used: boolean) => {
-          const st = used && reader.complete ? await out.stat().catch(() => undefined) : undefined;
-          await out.close().catch(() => undefined);
-          if (st && st.size === size) {
-            this.stagedCopies.add(scanId, { path, ino: st.ino, dev: st.dev, size }, share.fs.qrnt);
-            return;
-          }
-          this.stagedCopies.release(size);
-          await share.fs.qrnt.unlink(path).catch(() => undefined);
-        },
-      };
-    });
+    return this.stagingAllowed(share).then((allowed) => (allowed ? this.stagedCopies.begin(scanId, stagedPath(share.qrntDir, scanId), size, file, share.fs.qrnt) : undefined));
   }
 
   /** A staged copy could not be renamed into place (EXDEV between bind mounts, say): this share stops staging. */

@@ -1,4 +1,5 @@
 import type { ReadableFile } from '../kata/scannerApi';
+import { dropDeadScans } from './stagedCopy';
 
 /**
  * The bytes an upload read, kept for its delivery: what lands in output or quarantine is then,
@@ -95,10 +96,7 @@ export class ScannedCopies {
 
   /** Scans whose delivery will never come; looked for at most once a second while the budget is short. */
   private dropDead(): void {
-    const now = this.now();
-    if (now - this.sweptAt < 1000) return;
-    this.sweptAt = now;
-    for (const scanId of [...this.kept.keys()]) if (!this.isLive(scanId)) this.drop(scanId);
+    this.sweptAt = dropDeadScans(this.kept.keys(), this.sweptAt, this.now(), this.isLive, (scanId) => this.drop(scanId));
   }
 }
 

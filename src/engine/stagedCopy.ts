@@ -131,9 +131,47 @@ export class StagedCopies {
 
   /** Every abandoned scan's copy, at most once a second while the budget is short. */
   private dropDead(): void {
-    const now = this.now();
-    if (now - this.sweptAt < 1000) return;
-    this.sweptAt = now;
-    for (const scanId of [...this.staged.keys()]) if (!this.isLive(scanId)) this.drop(scanId);
+    this.sweptAt = dropDeadScans(this.staged.keys(), this.sweptAt, this.now(), this.isLive, (scanId) => this.drop(scanId));
   }
+
+  /**
+   * Starts the staged copy of a large upload: reserves its size, creates the file (O_EXCL, 0600)
+   * and returns the reader that writes through to it. `finish(true)` after the upload keeps a
+   * complete copy for the delivery; anything else gives the reservation back and removes it.
+   * Undefined when the budget is spent or the file cannot be created (the delivery copies from input).
+   */
+  async begin(scanId: string, path: string, size: number, file: ReadableFile, fs: FolderFs): Promise<{ reader: StagingReader; finish(used: boolean): Promise<void> } | undefined> {
+    if (!this.reserve(size)) return undefined;
+    let out: OpenFile;
+    try {
+      out = await fs.open(path, 'wx', 0o600);
+    } catch {
+      this.release(size);
+      return undefined;
+    }
+    const reader = new StagingReader(file, size, out);
+    return {
+      reader,
+      finish: async (used: boolean) => {
+        const st = used && reader.complete ? await out.stat().catch(() => undefined) : undefined;
+        await out.close().catch(() => undefined);
+        if (st && st.size === size) {
+          this.add(scanId, { path, ino: st.ino, dev: st.dev, size }, fs);
+          return;
+        }
+        this.release(size);
+        await fs.unlink(path).catch(() => undefined);
+      },
+    };
+  }
+}
+
+/**
+ * The sweep both budgets share (this file's and scannedCopy.ts's): at most once a second, every
+ * scan whose delivery will never come is dropped. Returns the time of the last sweep.
+ */
+export function dropDeadScans(scanIds: Iterable<string>, sweptAt: number, now: number, isLive: (scanId: string) => boolean, drop: (scanId: string) => void): number {
+  if (now - sweptAt < 1000) return sweptAt;
+  for (const scanId of [...scanIds]) if (!isLive(scanId)) drop(scanId);
+  return now;
 }
