@@ -7,6 +7,7 @@ import { nameProblem, nameProblemText } from '../common/platform';
 import { errText } from './folderHealth';
 import type { IgnoredKind } from './events';
 import { readInputNames, statsKind } from './inputListing';
+import { changedSinceSeen, unchangedSince } from './settleTime';
 import { isReservedInputName } from './sourceRemoval';
 import type { IntakeStage, Rec, ShareState, StageContext } from './stageContext';
 
@@ -335,6 +336,7 @@ export class Intake implements IntakeStage {
         name,
         size: st.size,
         mtimeMs: st.mtimeMs,
+        ctimeMs: st.ctimeMs,
         ino: st.ino,
         dev: st.dev,
         stage: known ? (e.state ? 'routing' : 'submitted') : 'settling',
@@ -365,7 +367,8 @@ export class Intake implements IntakeStage {
         return;
       }
       ctx.emitFile(rec);
-      this.settle(rec);
+      // What of its wait the file has already served in input before KDS saw it.
+      this.settle(rec, st);
       return;
     }
     rec.seen = gen;
@@ -395,7 +398,7 @@ export class Intake implements IntakeStage {
       if (e && !e.outcome) ctx.verdicts.abandon(e, t('file changed after it was submitted; it will be submitted again'));
     }
     const now = Date.now();
-    Object.assign(rec, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev, changedAt: now, attempts: 0, logged: false });
+    Object.assign(rec, { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, dev: st.dev, changedAt: now, attempts: 0, logged: false });
     rec.scanId = undefined;
     rec.sha256 = undefined;
     rec.submittedAt = undefined;
@@ -427,8 +430,11 @@ export class Intake implements IntakeStage {
 
   // ---------------------------------------------------------------- settling
 
-  settle(rec: Rec): void {
-    rec.stableSince = Date.now();
+  /** Waits until the file has been unchanged for stable_ms: from now, or on a local input from its last change (`st`). */
+  settle(rec: Rec, st?: Stats): void {
+    const now = Date.now();
+    const lastDue = this.settleDueAt.length > this.settleHead ? this.settleDueAt[this.settleDueAt.length - 1]! - this.share.stableMs : -Infinity;
+    rec.stableSince = st ? unchangedSince(now, st, this.share.inputClockIsOurs === true, lastDue) : Math.max(now, lastDue);
     this.ctx.setStage(rec, 'settling');
     this.settleQueue.push(rec);
     this.settleDueAt.push(rec.stableSince + this.share.stableMs);
@@ -485,9 +491,9 @@ export class Intake implements IntakeStage {
       this.recheck(rec.name); // the next rescan decides whether it is gone, or what it is now
       return;
     }
-    if (!this.ctx.sameVersion(rec, st)) {
-      Object.assign(rec, { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, dev: st.dev, changedAt: Date.now() });
-      this.settle(rec);
+    if (!this.ctx.sameVersion(rec, st) || changedSinceSeen(st, rec.ctimeMs, this.share.inputClockIsOurs === true)) {
+      Object.assign(rec, { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, dev: st.dev, changedAt: Date.now() });
+      this.settle(rec, st);
       return;
     }
     this.classify(rec);

@@ -20,6 +20,9 @@ export interface Rec extends FileRecord {
   share: string;
   ino: number;
   dev: number;
+  /** The ctime KDS last saw; on a local input a change of it restarts the stable_ms wait (settleTime.ts). */
+  ctimeMs: number;
+  /** Unchanged since then: the stable_ms wait ends stable_ms after it. */
   stableSince: number;
   /** One-time messages (excluded, too large, unreadable) were logged for this version. */
   logged: boolean;
