@@ -17,6 +17,8 @@ export class FolderHealth {
   private readonly paths = new Map<FolderName, string>();
   /** Destination checks passed within the last second are not repeated for every file of a batch. */
   private readonly okAt = new Map<string, number>();
+  /** The destination check under way, per folder. */
+  private readonly checking = new Map<string, Promise<string | undefined>>();
 
   constructor(
     private readonly o: { share: string; logger: Logger; guard?: FolderGuard; emit: (event: EngineEvent) => void },
@@ -41,15 +43,31 @@ export class FolderHealth {
   async destinationProblem(dir: string): Promise<string | undefined> {
     const now = Date.now();
     if (now - (this.okAt.get(dir) ?? 0) < 1000) return undefined;
-    const problem = await this.problem(dir);
-    if (problem === undefined) this.okAt.set(dir, now);
-    else this.okAt.delete(dir);
-    return problem;
+    // A poll's verdicts start their deliveries together: one check answers them all.
+    const running = this.checking.get(dir);
+    if (running) return running;
+    const check: Promise<string | undefined> = this.problem(dir).then(
+      (problem) => {
+        if (this.checking.get(dir) === check) {
+          this.checking.delete(dir);
+          if (problem === undefined) this.okAt.set(dir, now);
+          else this.okAt.delete(dir);
+        }
+        return problem;
+      },
+      (err: unknown) => {
+        if (this.checking.get(dir) === check) this.checking.delete(dir);
+        throw err;
+      },
+    );
+    this.checking.set(dir, check);
+    return check;
   }
 
   /** A delivery into the folder failed: the next one checks it again. */
   doubt(dir: string): void {
     this.okAt.delete(dir);
+    this.checking.delete(dir);
   }
 
   /** The folder was found usable at the last look. */
