@@ -281,3 +281,37 @@ test('follower: starting at the current file begins with its snapshot', async ()
   assert.deepEqual(kinds.slice(0, 2), ['segment', 'snapshot']);
   assert.equal(f.lastSeq, j.lastSeq);
 });
+
+test('coalesce: a file event followed in the same write by a newer one for that file, or its removal, is left out', () => {
+  const dir = tempDir();
+  const path = join(dir, 'events.jsonl');
+  const j = EventStreamWriter.open(dir, { coalesce: true, coalesceMs: 600_000 });
+  const file = (name: string, stage: 'settling' | 'queued' | 'uploading' | 'submitted', share?: string): EngineEvent => ({
+    type: 'file',
+    file: { name, stage, size: 1, mtimeMs: 1, firstSeen: 1, changedAt: 1, attempts: 0, ...(share ? { share } : {}) },
+  });
+  const sent: EngineEvent[] = [
+    file('a.txt', 'queued'),
+    file('a.txt', 'uploading'),
+    file('b.txt', 'queued'),
+    file('a.txt', 'uploading', 'partners'),
+    file('a.txt', 'submitted'),
+    { type: 'file-removed', name: 'b.txt' },
+    file('b.txt', 'settling'), // another file under the same name
+    { type: 'running', running: true },
+  ];
+  for (const e of sent) j.append(e);
+  j.flush();
+  const written = lines(path)
+    .filter((r) => r.kind === 'event')
+    .map((r) => (r as { event: EngineEvent }).event);
+  assert.deepEqual(written, [sent[3], sent[4], sent[5], sent[6], sent[7]]);
+  assertContiguous(lines(path).map((r) => r.seq));
+  // Without coalescing every event is a line of its own, as before.
+  const dir2 = tempDir();
+  const k = EventStreamWriter.open(dir2);
+  for (const e of sent) k.append(e);
+  k.close();
+  assert.equal(lines(join(dir2, 'events.jsonl')).filter((r) => r.kind === 'event').length, sent.length);
+  j.close();
+});
