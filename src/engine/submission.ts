@@ -10,6 +10,7 @@ import type { FileVersion } from './fileVersion';
 import type { OpenFile } from './folderFs';
 import { KeepingReader } from './scannedCopy';
 import type { Rec, ShareState, StageContext, SubmissionStage } from './stageContext';
+import { UploadCancel } from './uploadCancel';
 
 type OpenProblem = 'missing' | 'not-regular' | 'hard-link' | 'changed';
 
@@ -21,7 +22,7 @@ type OpenProblem = 'missing' | 'not-regular' | 'hard-link' | 'changed';
 export class Submission implements SubmissionStage {
   private uploadQueue: Rec[] = [];
   private uploadHead = 0;
-  private readonly uploadAborts = new Map<Rec, AbortController>();
+  private readonly uploadAborts = new Map<Rec, UploadCancel>();
   /** Requests on the wire (each holds one of max_inflight slots). */
   private uploads = 0;
   /** Uploads opened and journaled, waiting for a request slot (see postSlot). */
@@ -104,7 +105,7 @@ export class Submission implements SubmissionStage {
     let phase: 'preparing' | 'cancelled' | 'posting' | 'posted' = 'preparing';
     ctx.setStage(rec, 'uploading');
     const scanId = randomUUID();
-    const abort = new AbortController();
+    const abort = new UploadCancel();
     this.uploadAborts.set(rec, abort);
     const started = Date.now();
     let intent = false;
@@ -118,7 +119,7 @@ export class Submission implements SubmissionStage {
         return;
       }
       fh = opened.fh;
-      if (abort.signal.aborted) throw abort.signal.reason;
+      if (abort.aborted) throw abort.reason;
       await j.intent({ scanId, share: rec.share, name: rec.name, size: rec.size, mtimeMs: rec.mtimeMs, ino: rec.ino, dev: rec.dev });
       intent = true;
       const granted = await this.postSlot();
@@ -134,14 +135,14 @@ export class Submission implements SubmissionStage {
         return;
       }
       phase = 'posting';
-      if (abort.signal.aborted) throw abort.signal.reason;
+      if (abort.aborted) throw abort.reason;
       rec.scanId = scanId;
       sent = true;
       // What the upload reads is what gets delivered: kept (a small file) or written as it is read
       // into a staged copy (a large one), see scannedCopy.ts and stagedCopy.ts.
       const keeper = ctx.routing.wantsScanned(share, rec.size) ? new KeepingReader(fh, rec.size) : undefined;
       staging = keeper ? undefined : await ctx.routing.startStaging(share, scanId, rec.size, fh);
-      const { sha256 } = await o.api.submit(keeper ?? staging?.reader ?? fh, { scanId, fileName: rec.name, size: rec.size, signal: abort.signal });
+      const { sha256 } = await o.api.submit(keeper ?? staging?.reader ?? fh, { scanId, fileName: rec.name, size: rec.size, signal: abort });
       // Before anything else can run: the verdict may be polled before the next step is durable.
       const bytes = keeper?.bytes;
       if (bytes) ctx.routing.keepScanned(scanId, bytes);
@@ -185,7 +186,7 @@ export class Submission implements SubmissionStage {
       if (rec.scanId === scanId) rec.scanId = undefined;
       if (fh) await fh.close().catch(() => undefined);
       await staging?.finish(false);
-      this.uploadFailed(rec, err, abort.signal.aborted);
+      this.uploadFailed(rec, err, abort.aborted);
     } finally {
       if (phase === 'preparing') this.preparing--;
       if (phase === 'posting') this.uploads--;

@@ -9,7 +9,7 @@ import { KataError, errorFromStatus, errorFromTransport } from './errors';
 import { type ScanState, parseStatesBody, snippet } from './stateParser';
 import { type KataTlsSettings, type ServerCertificateReport, bareHost, createKataConnector, probeServerCertificate } from './tls';
 import { buildMultipartFrame } from './multipartBody';
-import type { KataFilters, ReadableFile, ScannerApi, SubmitOptions, SubmitResult } from './scannerApi';
+import type { AbortLike, KataFilters, ReadableFile, ScannerApi, SubmitOptions, SubmitResult } from './scannerApi';
 import { uploadBody } from './uploadBody';
 
 export type { Detect, DetectObject, DetectsPage } from './detectsParser';
@@ -270,7 +270,7 @@ export class KataClient implements KataApi {
       body?: Readable | Buffer | AsyncIterable<Buffer>;
       /** The whole header list, name and value in turn (baseHeaders first); baseHeaders when absent. */
       headers?: string[];
-      signal?: AbortSignal;
+      signal?: AbortLike;
       maxBytes?: number;
     } = noExtra,
   ): Promise<Answer> {
@@ -355,18 +355,18 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
 
   constructor(
     private readonly maxBytes: number | undefined,
-    private readonly signal: AbortSignal | undefined,
+    private readonly signal: AbortLike | undefined,
     private readonly done: (err: unknown, answer?: Answer) => void,
   ) {
     if (signal) {
-      this.onAbort = () => this.abort?.(signal.reason ?? new Error('aborted'));
+      this.onAbort = () => this.abort?.((signal.reason as Error | undefined) ?? new Error('aborted'));
       signal.addEventListener('abort', this.onAbort, { once: true });
     }
   }
 
   onConnect(abort: (err?: Error) => void): void {
     this.abort = abort;
-    if (this.signal?.aborted) abort(this.signal.reason ?? new Error('aborted'));
+    if (this.signal?.aborted) abort((this.signal.reason as Error | undefined) ?? new Error('aborted'));
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {

@@ -14,7 +14,18 @@ export interface SubmitOptions {
   fileName: string;
   /** The size the caller saw; the upload fails with kind `changed` if the file is not exactly this long. */
   size: number;
-  signal?: AbortSignal;
+  signal?: AbortLike;
+}
+
+/**
+ * What a request can be cancelled through: an AbortSignal, or an object as small that behaves
+ * alike for the one listener the client adds (the engine's own per upload, uploadCancel.ts).
+ */
+export interface AbortLike {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
 }
 
 export interface SubmitResult {

@@ -12,6 +12,7 @@ import { KataClient, type KataClientOptions } from '../../src/kata/client';
 import { KataError, type KataErrorKind } from '../../src/kata/errors';
 import { normaliseFingerprint } from '../../src/pki/pemText';
 import { ScriptedKataServer, type TestPki, testPki } from '../helpers/scriptedKataServer';
+import { UploadCancel } from '../../src/engine/uploadCancel';
 
 let pki: TestPki;
 let server: ScriptedKataServer;
@@ -268,6 +269,21 @@ test('submit: abort through the signal rejects with its reason', async () => {
   const reason = new Error('stopping');
   server.beforeBody = () => ac.abort(reason);
   await assert.rejects(client().submit(file('abc'), { scanId: 'a', fileName: 'a', size: 3, signal: ac.signal }), (err) => err === reason);
+});
+
+test("submit: the engine's own UploadCancel aborts the request as an AbortSignal does", async () => {
+  server.reset();
+  server.on('POST', 'scans', { action: 'hang' });
+  const cancel = new UploadCancel();
+  server.beforeBody = () => cancel.abort();
+  await assert.rejects(client().submit(file('abc'), { scanId: 'a', fileName: 'a', size: 3, signal: cancel }), (err) => err === cancel.reason && (err as Error).name === 'AbortError');
+  // Cancelled before the request starts: it is never sent.
+  server.reset();
+  server.on('POST', 'scans', { status: 200 });
+  const early = new UploadCancel();
+  early.abort(new Error('stopping'));
+  await assert.rejects(client().submit(file('abc'), { scanId: 'b', fileName: 'b', size: 3, signal: early }), /stopping/);
+  assert.equal(server.requests.filter((r) => r.method === 'POST').length, 0);
 });
 
 test('submit: HTTP statuses are mapped to kinds', async () => {
