@@ -42,12 +42,13 @@ export class KdsProcess {
     probeMs = 10,
     cpu?: number,
     bin = kdsBin,
+    nodeArgs: string[] = [],
   ) {
     // KDS_BENCH_CPU_PROF=DIR: a V8 CPU profile of each engine run, for finding where its time goes.
     const prof = process.env.KDS_BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.KDS_BENCH_CPU_PROF] : [];
     // KDS_BENCH_PERF=DIR: `perf record` of each engine run, the kernel included (which V8's profile cannot see); JS frames named through --perf-basic-prof.
     const perfDir = process.env.KDS_BENCH_PERF;
-    const [cmd, args] = pinnedCommand(cpu, [...prof, ...(perfDir ? ['--perf-basic-prof', `--logfile=${join(perfDir, 'v8.log')}`, '--no-logfile-per-isolate'] : []), ...(probeMs > 0 ? ['--require', probe] : []), bin, 'run', '--config', confPath]);
+    const [cmd, args] = pinnedCommand(cpu, [...nodeArgs, ...prof, ...(perfDir ? ['--perf-basic-prof', `--logfile=${join(perfDir, 'v8.log')}`, '--no-logfile-per-isolate'] : []), ...(probeMs > 0 ? ['--require', probe] : []), bin, 'run', '--config', confPath]);
     this.child = spawn(cmd, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, KDS_BENCH_PROBE_MS: String(probeMs) },

@@ -7,6 +7,8 @@
  *
  *   node --import tsx scripts/bench/sideBySide.ts A/bin/kds.js B/bin/kds.js [pairs=6] [files=5000]
  *   KDS_SIDE_PINNED=1 …   both engines on core 1, both stand-ins on core 0 (taskset)
+ *   KDS_SIDE_A_NODE_ARGS='--flag …' …   options for node itself before A's bin/kds.js (likewise _B_):
+ *                                      what a service unit's ExecStart could give
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, rmSync } from 'node:fs';
@@ -23,8 +25,10 @@ function place(site: Site, prefix: string): void {
   placeFiles(site, Array.from({ length: count }, (_, k) => ({ name: `${prefix}${k}.bin`, body: randomBytes(1024) })));
 }
 
-async function run(site: Site, prefix: string, bin: string): Promise<{ msPerFile: number; rate: number }> {
-  const r = await kdsMoves(site, prefix, count, 150_000, { probeMs: 0, bin, ...(pinned ? { cpu: 1 } : {}) });
+const nodeArgs = (side: 'A' | 'B') => (process.env[`KDS_SIDE_${side}_NODE_ARGS`] ?? '').split(' ').filter(Boolean);
+
+async function run(site: Site, prefix: string, bin: string, side: 'A' | 'B'): Promise<{ msPerFile: number; rate: number }> {
+  const r = await kdsMoves(site, prefix, count, 150_000, { probeMs: 0, bin, nodeArgs: nodeArgs(side), ...(pinned ? { cpu: 1 } : {}) });
   await r.proc.stop();
   for (const d of [site.dirs.out, site.dirs.qrnt]) for (const f of readdirSync(d)) rmSync(join(d, f), { force: true });
   if (!r.complete) throw new Error(`${bin} delivered ${r.delivered} of ${count}`);
@@ -40,7 +44,7 @@ async function main(): Promise<void> {
       // Both sets of files first: writing them takes the machine for a moment, and neither engine may run meanwhile.
       place(sa, `a${p}-`);
       place(sb, `b${p}-`);
-      const [a, b] = await Promise.all(p % 2 ? [run(sa, `a${p}-`, aBin!), run(sb, `b${p}-`, bBin!)] : [run(sb, `b${p}-`, bBin!), run(sa, `a${p}-`, aBin!)].reverse());
+      const [a, b] = await Promise.all(p % 2 ? [run(sa, `a${p}-`, aBin!, 'A'), run(sb, `b${p}-`, bBin!, 'B')] : [run(sb, `b${p}-`, bBin!, 'B'), run(sa, `a${p}-`, aBin!, 'A')].reverse());
       ratios.push(a.msPerFile / b.msPerFile);
       console.log(`pair ${p + 1}: A ${a.msPerFile.toFixed(3)} ms a file (${a.rate.toFixed(0)} files/s), B ${b.msPerFile.toFixed(3)} ms (${b.rate.toFixed(0)} files/s), A/B ${ratios.at(-1)!.toFixed(3)}`);
     }

@@ -58,6 +58,8 @@ export interface KdsRunOptions {
   cpu?: number;
   /** Another build's bin/kds.js instead of this one's (or KDS_BENCH_KDS). */
   bin?: string;
+  /** Options for node itself, before bin/kds.js (as a systemd unit's ExecStart could give them). */
+  nodeArgs?: string[];
 }
 
 export interface Site {
@@ -113,7 +115,7 @@ export async function makeSite(opts: { autoApprove?: boolean; faults?: string; m
   );
   let proc: KdsProcess | undefined;
   const spawnKds = (o: KdsRunOptions = {}) => {
-    proc = new KdsProcess(confPath, logFile, o.probeMs ?? 100, o.cpu, o.bin);
+    proc = new KdsProcess(confPath, logFile, o.probeMs ?? 100, o.cpu, o.bin, o.nodeArgs);
     return proc;
   };
   return {
