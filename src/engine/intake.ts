@@ -433,8 +433,9 @@ export class Intake implements IntakeStage {
   /** Waits until the file has been unchanged for stable_ms: from now, or on a local input from its last change (`st`). */
   settle(rec: Rec, st?: Stats): void {
     const now = Date.now();
-    const lastDue = this.settleDueAt.length > this.settleHead ? this.settleDueAt[this.settleDueAt.length - 1]! - this.share.stableMs : -Infinity;
-    rec.stableSince = st ? unchangedSince(now, st, this.share.inputClockIsOurs === true, lastDue) : Math.max(now, lastDue);
+    // The queue stays in due order: never before the file queued last.
+    const lastSince = this.settleDueAt.length > this.settleHead ? this.settleDueAt[this.settleDueAt.length - 1]! - this.share.stableMs : -Infinity;
+    rec.stableSince = st ? unchangedSince(now, st, this.share.inputClockIsOurs === true, lastSince) : now;
     this.ctx.setStage(rec, 'settling');
     this.settleQueue.push(rec);
     this.settleDueAt.push(rec.stableSince + this.share.stableMs);
