@@ -85,18 +85,6 @@ const ourUid = process.getuid?.();
  */
 export type CopyPermissions = 'source' | 'private';
 
-/**
- * Places a copy of `source` at `destDir/name`, replacing any file of that name, without ever
- * leaving a partial file under the final name: copy to a temporary name in the destination
- * folder while hashing, fsync, compare the hash with the one KATA scanned, rename over the
- * target, fsync the folder. A copy (rather than rename) works the same across file systems
- * (EXDEV) and guarantees that the bytes delivered are the bytes hashed. The source is opened
- * once without following a link (openNoFollow), checked on that handle, read to its end and
- * closed before this returns (SMB and Windows refuse to rename or delete a file this process
- * holds open); it stays in place: the caller records the delivery durably before removing it.
- *
- * Failures are thrown as DeliveryError, saying whether the source or the destination failed.
- */
 /** A copy KDS wrote while uploading (stagedCopy.ts): where it is and which file it is. */
 export interface StagedCopy {
   path: string;

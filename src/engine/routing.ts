@@ -11,7 +11,7 @@ import { errText } from './folderHealth';
 import type { Destination, ScanEntry } from './journal';
 import type { ReadableFile } from '../kata/scannerApi';
 import { ScannedCopies, keepUpToBytes } from './scannedCopy';
-import { StagedCopies, type StagingReader, stagedPath } from './stagedCopy';
+import { StagedCopies, type StagingUpload, stagedPath } from './stagedCopy';
 import { type RemovalOptions, asideName, removeAside, removeLeftoverAsides, returnAside, takeAside } from './sourceRemoval';
 import type { RoutingStage, ShareState, StageContext } from './stageContext';
 
@@ -103,7 +103,7 @@ export class Routing implements RoutingStage {
    * file before its rename), and output is on the same device (a clean file is renamed, not copied
    * again). Looked at once per share; an EXDEV at a rename (bind mounts) turns it off.
    */
-  startStaging(share: ShareState, scanId: string, size: number, file: ReadableFile): Promise<{ reader: StagingReader; finish(used: boolean): Promise<void> } | undefined> | undefined {
+  startStaging(share: ShareState, scanId: string, size: number, file: ReadableFile): Promise<StagingUpload | undefined> | undefined {
     if (size <= keepUpToBytes || !versionsTellRewrites(share) || !share.fs.qrnt.local) return undefined;
     return this.stagingAllowed(share).then((allowed) => (allowed ? this.stagedCopies.begin(scanId, stagedPath(share.qrntDir, scanId), size, file, share.fs.qrnt) : undefined));
   }

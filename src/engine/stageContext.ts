@@ -9,6 +9,7 @@ import type { FolderFs } from './folderFs';
 import type { FolderHealth } from './folderHealth';
 import type { Journal, ScanEntry } from './journal';
 import type { ReadableFile } from '../kata/scannerApi';
+import type { StagingUpload } from './stagedCopy';
 
 /**
  * What the engine keeps per file in input: plain values only (no timers, closures, handles or
@@ -122,7 +123,7 @@ export interface RoutingStage {
    * (stagedCopy.ts), and `finish`, called once the upload is over (`used`: KATA has the file).
    * Undefined when this share does not stage.
    */
-  startStaging(share: ShareState, scanId: string, size: number, file: ReadableFile): Promise<{ reader: ReadableFile; finish(used: boolean): Promise<void> } | undefined> | undefined;
+  startStaging(share: ShareState, scanId: string, size: number, file: ReadableFile): Promise<StagingUpload | undefined> | undefined;
   /** The scan's result will never be delivered: its kept bytes or staged copy go. */
   dropScanned(scanId: string): void;
 }

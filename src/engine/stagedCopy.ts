@@ -3,6 +3,12 @@ import type { ReadableFile } from '../kata/scannerApi';
 import { type StagedCopy, partialPrefix } from './delivery';
 import type { FolderFs, OpenFile } from './folderFs';
 
+/** A large upload's staged copy under way: read through `reader`; `finish(used)` once the upload is over (`used`: KATA has the file). */
+export interface StagingUpload {
+  reader: ReadableFile;
+  finish(used: boolean): Promise<void>;
+}
+
 /**
  * A large file's delivered copy, written while it is uploaded (docs/engine-lifecycle.md, "What
  * the delivery copies"): each chunk the upload reads goes to a temporary file of KDS's own in the
@@ -140,7 +146,7 @@ export class StagedCopies {
    * complete copy for the delivery; anything else gives the reservation back and removes it.
    * Undefined when the budget is spent or the file cannot be created (the delivery copies from input).
    */
-  async begin(scanId: string, path: string, size: number, file: ReadableFile, fs: FolderFs): Promise<{ reader: StagingReader; finish(used: boolean): Promise<void> } | undefined> {
+  async begin(scanId: string, path: string, size: number, file: ReadableFile, fs: FolderFs): Promise<StagingUpload | undefined> {
     if (!this.reserve(size)) return undefined;
     let out: OpenFile;
     try {

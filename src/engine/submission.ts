@@ -3,13 +3,13 @@ import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { t } from '../common/l10n';
 import { isKataError } from '../kata/errors';
-import type { ReadableFile } from '../kata/scannerApi';
 import { backoffDelay } from './backoff';
 import type { ApprovalState } from './events';
 import type { FileVersion } from './fileVersion';
 import type { OpenFile } from './folderFs';
 import { KeepingReader } from './scannedCopy';
 import type { Rec, ShareState, StageContext, SubmissionStage } from './stageContext';
+import type { StagingUpload } from './stagedCopy';
 import { UploadCancel } from './uploadCancel';
 
 type OpenProblem = 'missing' | 'not-regular' | 'hard-link' | 'changed';
@@ -111,7 +111,7 @@ export class Submission implements SubmissionStage {
     let intent = false;
     let sent = false;
     let fh: OpenFile | undefined;
-    let staging: { reader: ReadableFile; finish(used: boolean): Promise<void> } | undefined;
+    let staging: StagingUpload | undefined;
     try {
       const opened = await this.openVersion(share, rec.name, rec);
       if ('problem' in opened) {
