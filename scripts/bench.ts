@@ -11,7 +11,7 @@
  *   KDS_BENCH_LATENCY_S=20 how long files arrive at 50/s (default 20 s)
  *   KDS_BENCH_ONLY=targets|other   one half only
  *   KDS_BENCH_TARGETS=cpu1k,faults  only these targets (cpu1k pinned cpu1m emulator startcpu small 1mib 20mib latency faults upload startup waiting)
- *   KDS_BENCH_ROUNDS=3     rounds of each yardstick/engine CPU comparison (medians reported; 1 with QUICK)
+ *   KDS_BENCH_ROUNDS=5     rounds of each yardstick/engine CPU comparison (medians reported; 1 with QUICK)
  *   KDS_BENCH_RUN_TIMEOUT_S=150     longest one engine run may take before its target is ✗
  *   KDS_BENCH_NO_DOCS=1    do not rewrite docs/benchmarks.md
  *   KDS_BENCH_SMB=1        also the 1 KiB and 1 MiB sets on a real SMB share (root; samba, smbnetfs)
@@ -128,7 +128,7 @@ async function main(): Promise<void> {
         soakS,
         latencyS,
         runTimeoutS: Number(process.env.KDS_BENCH_RUN_TIMEOUT_S ?? 150),
-        rounds: Math.max(1, Number(process.env.KDS_BENCH_ROUNDS ?? (quick ? 1 : 3))),
+        rounds: Math.max(1, Number(process.env.KDS_BENCH_ROUNDS ?? (quick ? 1 : 5))),
         only: (process.env.KDS_BENCH_TARGETS ?? '').split(',').filter(Boolean),
         log,
         info: row,

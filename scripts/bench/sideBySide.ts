@@ -1,5 +1,5 @@
 /*
- * Two builds of `kds run` at the same time, each on its own 1 KiB files against its own minimal
+ * Two builds of `kds run` at the same time, each on its own files (1 KiB) against its own minimal
  * KATA stand-in, several times (the two swap sites every pair); prints each build's CPU per file
  * and the ratio of the pair. A change of a few per cent is lost in the bench's sequential rounds
  * on a machine others use (a round of the same build moves by ±15 % with the load); two runs in
@@ -9,6 +9,7 @@
  *   KDS_SIDE_PINNED=1 …   both engines on core 1, both stand-ins on core 0 (taskset)
  *   KDS_SIDE_A_NODE_ARGS='--flag …' …   options for node itself before A's bin/kds.js (likewise _B_):
  *                                      what a service unit's ExecStart could give
+ *   KDS_SIDE_SIZE=1048576 …   bytes per file (default 1024)
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, rmSync } from 'node:fs';
@@ -20,9 +21,10 @@ if (!aBin || !bBin) throw new Error('usage: sideBySide.ts A/bin/kds.js B/bin/kds
 const pairs = Number(process.argv[4] ?? 6);
 const count = Number(process.argv[5] ?? 5000);
 const pinned = process.env.KDS_SIDE_PINNED === '1';
+const size = Number(process.env.KDS_SIDE_SIZE ?? 1024);
 
 function place(site: Site, prefix: string): void {
-  placeFiles(site, Array.from({ length: count }, (_, k) => ({ name: `${prefix}${k}.bin`, body: randomBytes(1024) })));
+  placeFiles(site, Array.from({ length: count }, (_, k) => ({ name: `${prefix}${k}.bin`, body: randomBytes(size) })));
 }
 
 const nodeArgs = (side: 'A' | 'B') => (process.env[`KDS_SIDE_${side}_NODE_ARGS`] ?? '').split(' ').filter(Boolean);
