@@ -346,9 +346,10 @@ function withoutSuperseded(records: Array<{ body: Body; time: number }>): Array<
   let dropped = false;
   for (let i = records.length - 1; i >= 0; i--) {
     const r = records[i]!;
-    const key = r.body.kind === 'event' ? fileKey(r.body.event) : undefined;
+    const event = r.body.kind === 'event' ? r.body.event : undefined;
+    const key = event && fileKey(event);
     if (key !== undefined) {
-      if (r.body.kind === 'event' && r.body.event.type === 'file' && later.has(key)) {
+      if (event!.type === 'file' && later.has(key)) {
         dropped = true;
         continue;
       }

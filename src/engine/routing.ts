@@ -12,6 +12,7 @@ import type { Destination, ScanEntry } from './journal';
 import type { ReadableFile } from '../kata/scannerApi';
 import { ScannedCopies, keepUpToBytes } from './scannedCopy';
 import { StagedCopies, type StagingUpload, stagedPath } from './stagedCopy';
+import { fileClockTickMs } from './settleTime';
 import { type RemovalOptions, asideName, removeAside, removeLeftoverAsides, returnAside, takeAside } from './sourceRemoval';
 import type { RoutingStage, ShareState, StageContext } from './stageContext';
 
@@ -29,13 +30,13 @@ const largeDeliveryWeight = 8;
  * A write to a file of this share's input after its version settled always changes that version
  * (docs/engine-lifecycle.md, "What the delivery copies"): input is a local file system, whose
  * inode numbers are file ids and whose times come from this machine's clock, and stable_ms is
- * longer than that clock's tick for file times (a jiffy: at most 10 ms), so a settled version's
- * mtime is at least a tick before any later write's.
+ * longer than that clock's tick for file times (settleTime.ts), so a settled version's mtime is
+ * at least a tick before any later write's.
  */
 function versionsTellRewrites(share: ShareState): boolean {
   return share.inputFileIds !== false && share.inputClockIsOurs !== false && share.stableMs >= minStableMs;
 }
-const minStableMs = 20;
+const minStableMs = 2 * fileClockTickMs;
 
 /**
  * The last stage: a file with a journaled verdict leaves input through the removal protocol of
