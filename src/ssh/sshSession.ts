@@ -168,8 +168,17 @@ export class SshSession {
         readyTimeout: opts.readyTimeoutMs ?? 20000,
         keepaliveInterval: opts.keepaliveIntervalMs ?? 15000,
         keepaliveCountMax: 3,
-        hostVerifier: (key: Buffer, verify: (ok: boolean) => void): void => {
+        hostVerifier: (key: Buffer, verifyNow: (ok: boolean) => void): void => {
           const info = hostKeyInfo(target.host, target.port, key);
+          // The check may outlast the connection (a user deciding on an unknown key, a server that
+          // drops it): ssh2 then throws from its torn-down protocol. 'close' has settled this attempt.
+          const verify = (ok: boolean): void => {
+            try {
+              verifyNow(ok);
+            } catch (e) {
+              log.debug('ssh.hostKey', t('the connection closed before its host key was checked: {0}', (e as Error).message), where);
+            }
+          };
           verifyHostKey(hostKeys, info, log).then(
             (verdict) => {
               hostVerified = true;

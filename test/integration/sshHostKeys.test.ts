@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { hostKeyInfo, preferredHostKeyAlgorithms, verifyHostKey } from '../../src/ssh/hostKeyVerifier';
 import { hashHostName, parseKnownHosts, entryMatches } from '../../src/ssh/knownHosts';
-import { HostKeyChangedError, HostKeyNotTrustedError } from '../../src/ssh/sshErrors';
+import { HostKeyChangedError, HostKeyNotTrustedError, SshConnectError } from '../../src/ssh/sshErrors';
+import { KdsLogger } from '../../src/common/log';
 import { SshSession } from '../../src/ssh/sshSession';
 import type { HostKeyInfo, HostKeyPolicy, SshAuth } from '../../src/ssh/sshTarget';
 import { keygen, TestSshd } from '../helpers/sshd';
@@ -230,3 +231,36 @@ test('verifyHostKey: any known key of the host makes a key of another type a cha
   await assert.rejects(verifyHostKey({ knownHostsFiles: [kh], onUnknown: async () => true }, info), (e: unknown) => e instanceof HostKeyChangedError && e.reason === 'changed');
   assert.deepEqual(await preferredHostKeyAlgorithms({ knownHostsFiles: [kh], onUnknown: never }, 'cn.example', 22), ['ssh-ed25519'], 'only the known type is offered to the server');
 });
+
+test('the server drops the connection while the user looks at an unknown key: the attempt fails, and the late answer is ignored without an error', async () => {
+  const logged: string[] = [];
+  const logger = new KdsLogger({ level: 'debug', sinks: [(r) => logged.push(r.event)] });
+  let answer!: (ok: boolean) => void;
+  let asked!: () => void;
+  const askedNow = new Promise<void>((resolve) => (asked = resolve));
+  const attempt = SshSession.connect(
+    { host: '127.0.0.1', port: sshd.port, user: sshd.user },
+    { privateKeyPath: keyPath },
+    {
+      knownHostsFiles: [file('')],
+      onUnknown: () => {
+        asked();
+        return new Promise<boolean>((resolve) => (answer = resolve));
+      },
+    },
+    { readyTimeoutMs: 15000, logger },
+  );
+  await askedNow;
+  assert.ok(sshd.dropConnections() > 0);
+  await assert.rejects(attempt, SshConnectError);
+  // The user refuses after the connection is gone: the refusal reaches a closed connection.
+  answer(false);
+  await until(() => logged.includes('ssh.hostKey'));
+  // An error thrown by that late refusal would surface here, while this test runs.
+  for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+});
+
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.ok(done());
+}
